@@ -1,0 +1,310 @@
+"""The ``synthlabel`` command line: label, verify, keys.
+
+Exit status: 0 success; 1 something failed to label, or a layer is missing/invalid;
+2 usage or file errors (verify) / configuration errors.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .models import (DEFAULT_LABEL_TEXT, DST_COMPOSITE, DST_TRAINED, LAYERS, LabelError,
+                     LabelResult, LabelSpec, OutputFormat, Position, Status)
+from .provenance import credentials as credmod
+
+app = typer.Typer(
+    name="synthlabel",
+    help=(
+        "Label AI-generated media with every layer GB 45438, the EU AI Act and C2PA ask for "
+        "(visible label, AIGC + IPTC metadata, invisible watermark, signed C2PA manifest), "
+        "and verify each layer of labeled files.\n\n"
+        "Quick start:  synthlabel label samples/ -o labeled/  &&  synthlabel verify labeled/"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Create and inspect signing and watermark credentials.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"synthlabel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- credentials
+
+HomeOpt = Annotated[Optional[Path], typer.Option(
+    "--home", envvar="SYNTHLABEL_HOME", show_envvar=True,
+    help="Where development credentials live (default ~/.synthlabel).")]
+CertOpt = Annotated[Optional[Path], typer.Option(
+    "--cert-chain", help="Signing certificate chain PEM, leaf first [env SYNTHLABEL_CERT_CHAIN].")]
+KeyOpt = Annotated[Optional[Path], typer.Option(
+    "--private-key", help="Signing private key PEM [env SYNTHLABEL_PRIVATE_KEY]; a passphrase is "
+                          "read from env SYNTHLABEL_KEY_PASSPHRASE, never from the command line.")]
+WmKeyOpt = Annotated[Optional[Path], typer.Option(
+    "--watermark-key", help="Watermark key file [env SYNTHLABEL_WATERMARK_KEY].")]
+AnchorsOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--trust-anchors", help="Extra trusted root certificates (PEM); repeatable "
+                            "[env SYNTHLABEL_TRUST_ANCHORS].")]
+
+
+def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors):
+    """Load credentials, printing the development-credentials warning once."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", credmod.DevelopmentCredentialsWarning)
+            creds = credmod.load_credentials(
+                home=home, cert_chain=cert_chain, private_key=private_key,
+                watermark_key_file=watermark_key, trust_anchors=trust_anchors or None)
+    except credmod.CredentialError as exc:
+        err.print(f"[red]error:[/red] credentials: {exc}")
+        raise typer.Exit(2) from None
+    for w in caught:
+        if issubclass(w.category, credmod.DevelopmentCredentialsWarning):
+            err.print(f"[yellow]warning:[/yellow] {w.message}")
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return creds
+
+
+# --------------------------------------------------------------------------- label
+
+
+@app.command()
+def label(
+    paths: Annotated[list[Path], typer.Argument(help="Files and directories (recursed) to label.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output directory; the input tree is mirrored there.")] = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Replace the inputs (atomically) instead of writing to -o.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")] = False,
+    text: Annotated[str, typer.Option("--text", help="Visible label text; needs an AI element (AI/人工智能) and a generation element (生成/合成).")] = DEFAULT_LABEL_TEXT,
+    position: Annotated[Position, typer.Option("--position", help="Corner or edge for the visible label.")] = Position.BOTTOM_RIGHT,
+    allow_nonconforming_text: Annotated[bool, typer.Option("--allow-nonconforming-text", help="Accept label text that GB 45438 would not.")] = False,
+    no_explicit: Annotated[bool, typer.Option("--no-explicit", help="Skip the visible label.")] = False,
+    no_metadata: Annotated[bool, typer.Option("--no-metadata", help="Skip the AIGC/IPTC metadata.")] = False,
+    no_watermark: Annotated[bool, typer.Option("--no-watermark", help="Skip the invisible watermark.")] = False,
+    no_c2pa: Annotated[bool, typer.Option("--no-c2pa", help="Skip the C2PA manifest.")] = False,
+    producer: Annotated[str, typer.Option("--producer", help="AIGC ContentProducer: your service's name or 27-character TC260 code (ASCII, no spaces).")] = "synthlabel",
+    composite: Annotated[bool, typer.Option("--composite", help="Content is an AI edit of real media (IPTC compositeWithTrainedAlgorithmicMedia).")] = False,
+    format: Annotated[OutputFormat, typer.Option("-f", "--format", help="Output format; 'same' keeps the input's (GIF/TIFF/BMP become PNG).")] = OutputFormat.SAME,
+    jpeg_quality: Annotated[int, typer.Option("--jpeg-quality", min=1, max=100)] = 92,
+    webp_quality: Annotated[int, typer.Option("--webp-quality", min=1, max=100)] = 90,
+    thumbnail: Annotated[bool, typer.Option("--thumbnail", help="Embed a C2PA thumbnail (larger, slower).")] = False,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores.")] = 0,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write one JSON line per file here.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line per file on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only print errors.")] = False,
+    home: HomeOpt = None, cert_chain: CertOpt = None, private_key: KeyOpt = None,
+    watermark_key: WmKeyOpt = None,
+) -> None:
+    """Label images with every layer: visible label, AIGC metadata, watermark, C2PA.
+
+    Inputs are sniffed by content, never by extension. Outputs are written atomically; inputs
+    are never modified unless --in-place. A bad file gets a one-line error and the batch goes
+    on; the exit status is 1 if any file failed.
+
+    Example:  synthlabel label generated/ -o labeled/ --report labeled/report.jsonl
+    """
+    from .pipeline import plan_jobs, run_batch
+
+    if in_place == (output is not None):
+        err.print("[red]error:[/red] give either -o OUTDIR or --in-place")
+        raise typer.Exit(2)
+    try:
+        spec = LabelSpec(
+            explicit=not no_explicit, metadata=not no_metadata, watermark=not no_watermark,
+            c2pa=not no_c2pa, text=text, position=position,
+            allow_nonconforming_text=allow_nonconforming_text, producer=producer,
+            digital_source_type=DST_COMPOSITE if composite else DST_TRAINED,
+            output_format=format, jpeg_quality=jpeg_quality, webp_quality=webp_quality,
+            thumbnail=thumbnail)
+    except LabelError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    for p in paths:
+        if not p.exists():
+            err.print(f"[red]error:[/red] {p}: no such file or directory")
+    creds = _load_creds(home, cert_chain, private_key, watermark_key, None)
+    jobs_list = plan_jobs([p for p in paths if p.exists()], output, in_place=in_place)
+    missing = sum(not p.exists() for p in paths)
+    if not jobs_list and not missing:
+        err.print("[yellow]warning:[/yellow] no files found")
+
+    report_tmp = None
+    if report:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report_tmp = report.with_name(f".{report.name}.tmp")
+        report_fh = open(report_tmp, "w", encoding="utf-8")
+    progress = None
+    if err.is_terminal and not quiet and len(jobs_list) > 1:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(TextColumn("labeling"), BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=err, transient=True)
+        task = progress.add_task("label", total=len(jobs_list))
+        progress.start()
+
+    def on_result(r: LabelResult) -> None:
+        line = r.to_json()
+        if report_tmp:
+            report_fh.write(line + "\n")
+            report_fh.flush()
+        if json_out:
+            print(line, flush=True)
+        if r.error:
+            err.print(f"[red]error:[/red] {r.source}: {r.error}")
+        else:
+            for w in r.warnings:
+                if not quiet:
+                    err.print(f"[yellow]warning:[/yellow] {r.source}: {w}")
+            if not quiet and not json_out:
+                out.print(f"{r.source} -> {r.output}  [{', '.join(r.layers)}] id={r.content_id}")
+        if progress:
+            progress.advance(task)
+
+    try:
+        results = run_batch(jobs_list, spec, creds, workers=jobs, overwrite=overwrite, on_result=on_result)
+    finally:
+        if progress:
+            progress.stop()
+        if report_tmp:
+            report_fh.close()
+            os.replace(report_tmp, report)
+    failed_files = sum(1 for r in results if r.error)
+    failed = failed_files + missing
+    if not quiet:
+        err.print(f"labeled {len(results) - failed_files} file(s), {failed} failed")
+    raise typer.Exit(1 if failed else 0)
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def _print_report(rep) -> None:
+    if rep.error:
+        out.print(f"[bold]{rep.path}[/bold]  [red]ERROR[/red] {rep.error}")
+        return
+    checked = tuple(k for k, v in rep.layers.items() if v.status is not Status.SKIPPED)
+    verdict = "[green]OK[/green]" if rep.ok(checked) else "[red]FAIL[/red]"
+    out.print(f"[bold]{rep.path}[/bold]  {rep.media_type}  {verdict}")
+    colour = {Status.OK: "green", Status.WEAK: "yellow", Status.MISSING: "red",
+              Status.INVALID: "red", Status.ERROR: "red", Status.SKIPPED: "dim"}
+    for name, layer in rep.layers.items():
+        c = colour[layer.status]
+        out.print(f"  {name:<10} [{c}]{layer.status.value:<8}[/{c}] {layer.summary}")
+    if rep.ids_agree is True:
+        ids = next(iter(rep.content_ids.values()))
+        out.print(f"  {'content ID':<10} [green]agrees[/green]  {ids} ({', '.join(rep.content_ids)})")
+    elif rep.ids_agree is False:
+        pairs = ", ".join(f"{k}={v}" for k, v in rep.content_ids.items())
+        out.print(f"  {'content ID':<10} [red]DISAGREES[/red] {pairs}")
+
+
+@app.command()
+def verify(
+    paths: Annotated[list[Path], typer.Argument(help="Files and directories (recursed) to verify.", show_default=False)],
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")] = False,
+    layers: Annotated[str, typer.Option("--layers", help="Comma-separated layers to check: " + ",".join(LAYERS))] = ",".join(LAYERS),
+    label_text: Annotated[str, typer.Option("--label-text", help="The visible label text to look for.")] = DEFAULT_LABEL_TEXT,
+    no_default_trust: Annotated[bool, typer.Option("--no-default-trust", help="Do not trust the configured/development root; only --trust-anchors.")] = False,
+    trust_anchors: AnchorsOpt = None,
+    home: HomeOpt = None, watermark_key: WmKeyOpt = None,
+) -> None:
+    """Verify every layer of each file independently and cross-check the content IDs.
+
+    Exit status: 0 when every checked layer is present and valid, 1 when something is
+    missing, weak or invalid, 2 when a file could not be read or decoded.
+    """
+    from .pipeline import iter_inputs
+    from .verify import verify_file
+
+    wanted = tuple(x.strip() for x in layers.split(",") if x.strip())
+    bad = [x for x in wanted if x not in LAYERS]
+    if bad or not wanted:
+        err.print(f"[red]error:[/red] unknown layer(s) {bad}; choose from {', '.join(LAYERS)}")
+        raise typer.Exit(2)
+    creds = _load_creds(home, None, None, watermark_key, trust_anchors)
+    anchors = creds.trust_anchors_pem
+    if no_default_trust:
+        anchors = credmod.load_trust_anchors(trust_anchors) if trust_anchors else None
+    status = 0
+    files = []
+    for p in paths:
+        if not p.exists():
+            err.print(f"[red]error:[/red] {p}: no such file or directory")
+            status = 2
+        else:
+            files.extend(f for f, _ in iter_inputs([p]))
+    for f in files:
+        rep = verify_file(f, key=creds.watermark_key, trust_anchors_pem=anchors, layers=wanted,
+                          label_text=label_text)
+        if json_out:
+            print(rep.to_json(), flush=True)
+        else:
+            _print_report(rep)
+        if rep.error:
+            status = 2
+            if json_out:
+                err.print(f"[red]error:[/red] {f}: {rep.error}")
+        elif not rep.ok(wanted) and status == 0:
+            status = 1
+    raise typer.Exit(status)
+
+
+# --------------------------------------------------------------------------- keys
+
+
+@keys_app.command("init")
+def keys_init(
+    home: HomeOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing development credentials.")] = False,
+) -> None:
+    """Create development credentials (root CA, ES256 signer, watermark key). NOT for production."""
+    try:
+        path = credmod.init_dev_credentials(home, force=force)
+    except credmod.CredentialError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    err.print(f"[yellow]warning:[/yellow] created DEVELOPMENT credentials in {path}; "
+              "use your own certificate chain and keys in production")
+
+
+@keys_app.command("show")
+def keys_show(home: HomeOpt = None, cert_chain: CertOpt = None, private_key: KeyOpt = None,
+              watermark_key: WmKeyOpt = None, trust_anchors: AnchorsOpt = None) -> None:
+    """Show which credentials would be used (paths and fingerprints; never key material)."""
+    import hashlib
+
+    creds = _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors)
+    info = {
+        "development": creds.is_development,
+        "signer": creds.signer_subject,
+        "watermark_key_fingerprint": hashlib.sha256(b"synthlabel-fp" + creds.watermark_key).hexdigest()[:16],
+        "trust_anchor_certificates": creds.trust_anchors_pem.count(b"BEGIN CERTIFICATE"),
+    }
+    print(json.dumps(info, indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,222 @@
+"""Identify a media file by its content (magic bytes), never by its name.
+
+A file called ``photo.png`` that is really a JPEG must be handled as a JPEG: writing a PNG
+chunk into JPEG bytes would corrupt it. Everything here looks only at the first bytes.
+
+Only the image formats are consumed today; the audio/video answers are used by later work, so
+they are already precise about the cases that are easy to get wrong (HEIF/AVIF are ISO-BMFF
+too, AAC ADTS looks like an MPEG frame sync, FLAC can hide behind an ID3 tag, WebM is Matroska).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["MediaType", "UnsupportedMedia", "sniff_bytes", "sniff_file", "HEAD_SIZE"]
+
+# How much sniff_file reads. 64 bytes are enough for every decision below except an EBML
+# header with a long preamble; 4 KiB costs the same single read.
+HEAD_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class MediaType:
+    kind: str  # "image" | "audio" | "video"
+    format: str  # "jpeg", "png", ... (see _TYPES)
+    mime: str
+    extension: str  # canonical, with the dot
+
+    def __str__(self) -> str:
+        return self.mime
+
+
+class UnsupportedMedia(ValueError):
+    """The bytes are not a media format synthlabel handles."""
+
+
+_TYPES: dict[str, MediaType] = {
+    t.format: t
+    for t in (
+        MediaType("image", "jpeg", "image/jpeg", ".jpg"),
+        MediaType("image", "png", "image/png", ".png"),
+        MediaType("image", "webp", "image/webp", ".webp"),
+        MediaType("image", "gif", "image/gif", ".gif"),
+        MediaType("image", "tiff", "image/tiff", ".tiff"),
+        MediaType("image", "bmp", "image/bmp", ".bmp"),
+        MediaType("audio", "wav", "audio/wav", ".wav"),
+        MediaType("audio", "flac", "audio/flac", ".flac"),
+        MediaType("audio", "mp3", "audio/mpeg", ".mp3"),
+        MediaType("audio", "ogg", "audio/ogg", ".ogg"),
+        MediaType("audio", "m4a", "audio/mp4", ".m4a"),
+        MediaType("video", "mp4", "video/mp4", ".mp4"),
+        MediaType("video", "mov", "video/quicktime", ".mov"),
+        MediaType("video", "mkv", "video/x-matroska", ".mkv"),
+        MediaType("video", "webm", "video/webm", ".webm"),
+    )
+}
+
+# ISO-BMFF major brands that are still images, not video: treating a HEIC as MP4 would
+# write a video-style label into it.
+_BMFF_IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1",
+                      b"avif", b"avis", b"crx "}
+_BMFF_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
+# QuickTime files from before ftyp existed start directly with one of these atoms.
+_QT_LEGACY_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+_BMP_DIB_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
+
+
+def media_type(fmt: str) -> MediaType:
+    """The :class:`MediaType` for a format name (``"jpeg"``, ``"wav"``, ...)."""
+    try:
+        return _TYPES[fmt]
+    except KeyError:
+        raise UnsupportedMedia(f"unknown media format {fmt!r}") from None
+
+
+def _describe(head: bytes) -> str:
+    return " ".join(f"{b:02x}" for b in head[:8])
+
+
+def _unrecognised(head: bytes) -> UnsupportedMedia:
+    return UnsupportedMedia(f"not a recognised media file (starts with {_describe(head)})")
+
+
+def _is_mpeg_audio_sync(h: bytes) -> bool:
+    """An MPEG-1/2/2.5 Layer III frame header (FFFB, FFFA, FFF3, FFF2, FFE3, FFE2 ...).
+
+    AAC ADTS (FFF1/FFF9) shares the 12-bit sync but has layer bits 00, so the layer is checked;
+    the bitrate and sample-rate indexes rule out most random FF Ex bytes."""
+    if len(h) < 3 or h[0] != 0xFF or (h[1] & 0xE0) != 0xE0:
+        return False
+    version = (h[1] >> 3) & 0x3  # 01 is reserved
+    layer = (h[1] >> 1) & 0x3  # 01 = Layer III
+    bitrate = h[2] >> 4
+    rate = (h[2] >> 2) & 0x3
+    return version != 1 and layer == 1 and bitrate not in (0, 15) and rate != 3
+
+
+def _id3_end(head: bytes) -> int | None:
+    """Offset just past an ID3v2 tag at the start of ``head`` (syncsafe size, optional footer)."""
+    if len(head) < 10 or head[:3] != b"ID3":
+        return None
+    size_bytes = head[6:10]
+    if any(b & 0x80 for b in size_bytes):
+        return None
+    size = (size_bytes[0] << 21) | (size_bytes[1] << 14) | (size_bytes[2] << 7) | size_bytes[3]
+    footer = 10 if head[5] & 0x10 else 0
+    return 10 + size + footer
+
+
+def _ebml_vint(buf: bytes, pos: int, *, keep_marker: bool) -> tuple[int, int] | None:
+    """Read an EBML variable-length integer; returns (value, new position)."""
+    if pos >= len(buf):
+        return None
+    first = buf[pos]
+    if first == 0:
+        return None
+    length = 8 - first.bit_length() + 1
+    if pos + length > len(buf):
+        return None
+    value = first if keep_marker else first & ((1 << (8 - length)) - 1)
+    for b in buf[pos + 1:pos + length]:
+        value = (value << 8) | b
+    return value, pos + length
+
+
+def _ebml_doctype(head: bytes) -> str | None:
+    """The DocType string (element 0x4282) of the EBML header at the start of ``head``."""
+    r = _ebml_vint(head, 4, keep_marker=False)  # size of the EBML header element
+    if r is None:
+        return None
+    size, pos = r
+    end = min(len(head), pos + size)
+    while pos < end:
+        r = _ebml_vint(head, pos, keep_marker=True)
+        if r is None:
+            return None
+        elem_id, pos = r
+        r = _ebml_vint(head, pos, keep_marker=False)
+        if r is None:
+            return None
+        elem_size, pos = r
+        if elem_id == 0x4282:
+            return head[pos:pos + elem_size].rstrip(b"\0").decode("ascii", "replace")
+        pos += elem_size
+    return None
+
+
+def sniff_bytes(head: bytes) -> MediaType:
+    """Identify media from its first bytes (pass at least 64; more helps only for ID3 and EBML).
+
+    Raises :class:`UnsupportedMedia` for empty input or unrecognised content."""
+    head = bytes(head[:HEAD_SIZE]) if not isinstance(head, bytes) else head
+    if not head:
+        raise UnsupportedMedia("empty file")
+    h = head
+    if h[:3] == b"\xff\xd8\xff":
+        return _TYPES["jpeg"]
+    if h[:8] == b"\x89PNG\r\n\x1a\n":
+        return _TYPES["png"]
+    if h[:4] in (b"RIFF", b"RF64") and len(h) >= 12:
+        if h[8:12] == b"WEBP" and h[:4] == b"RIFF":
+            return _TYPES["webp"]
+        if h[8:12] == b"WAVE":
+            return _TYPES["wav"]
+        raise UnsupportedMedia(f"RIFF form {h[8:12]!r} is not supported")
+    if h[:6] in (b"GIF87a", b"GIF89a"):
+        return _TYPES["gif"]
+    if h[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return _TYPES["tiff"]
+    if h[:2] == b"BM" and len(h) >= 18:
+        dib = int.from_bytes(h[14:18], "little")
+        if dib in _BMP_DIB_SIZES:
+            return _TYPES["bmp"]
+    if h[:4] == b"fLaC":
+        return _TYPES["flac"]
+    if h[:3] == b"ID3":
+        # An ID3v2 tag can front FLAC (non-standard but common) or AAC: look past it when
+        # the head reaches that far, otherwise an ID3 tag means MP3.
+        end = _id3_end(h)
+        if end is not None and end + 4 <= len(h):
+            after = h[end:end + 4]
+            if after == b"fLaC":
+                return _TYPES["flac"]
+        return _TYPES["mp3"]
+    if _is_mpeg_audio_sync(h):
+        return _TYPES["mp3"]
+    if h[:4] == b"OggS":
+        # The first page's packet starts at 27 + segment count.
+        if len(h) > 27:
+            start = 27 + h[26]
+            if h[start:start + 7] == b"\x80theora":
+                raise UnsupportedMedia("Ogg Theora video is not supported")
+        return _TYPES["ogg"]
+    if len(h) >= 12 and h[4:8] == b"ftyp":
+        brand = h[8:12]
+        if brand in _BMFF_AUDIO_BRANDS:
+            return _TYPES["m4a"]
+        if brand == b"qt  ":
+            return _TYPES["mov"]
+        if brand in _BMFF_IMAGE_BRANDS:
+            raise UnsupportedMedia(
+                f"ISO-BMFF still image (brand {brand.decode('latin-1').strip()!r}) is not supported"
+            )
+        return _TYPES["mp4"]
+    if len(h) >= 8 and h[4:8] in _QT_LEGACY_ATOMS and int.from_bytes(h[:4], "big") >= 8:
+        return _TYPES["mov"]
+    if h[:4] == b"\x1a\x45\xdf\xa3":
+        doctype = _ebml_doctype(h)
+        return _TYPES["webm"] if doctype == "webm" else _TYPES["mkv"]
+    raise _unrecognised(h)
+
+
+def sniff_file(path: str | os.PathLike[str]) -> MediaType:
+    """Identify a file by content. Reads only the head (plus a peek past a leading ID3 tag)."""
+    with open(path, "rb") as f:
+        head = f.read(HEAD_SIZE)
+        end = _id3_end(head)
+        if end is not None and end + 4 > len(head):
+            f.seek(end)
+            if f.read(4) == b"fLaC":
+                return _TYPES["flac"]
+    return sniff_bytes(head)

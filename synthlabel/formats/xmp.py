@@ -1,0 +1,360 @@
+"""The XMP packet that carries the GB 45438 implicit label in image files.
+
+One packet holds two properties:
+
+* ``TC260:AIGC`` (namespace ``http://www.tc260.org.cn/ns/AIGC/1.0/``), value = the *inner*
+  7-key JSON object (the property name already says AIGC), XML-escaped;
+* ``Iptc4xmpExt:DigitalSourceType``, value = the full IPTC vocabulary URI.
+
+An existing packet is updated property-wise: it is parsed with :mod:`xml.etree`, only those two
+properties are removed/added, and everything else (other properties, their namespaces, comments,
+``rdf:about``) is written back. ElementTree forgets the original prefixes on output (it invents
+``ns0``), so the packet is re-serialised by :func:`_serialize` with the prefixes recorded while
+parsing. Namespace declarations are hoisted to the root element, which is equivalent XML.
+"""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+__all__ = [
+    "MetadataError", "TC260_NS", "IPTC_EXT_NS", "RDF_NS", "XMPFindings",
+    "Extracted", "XMPUpdater", "EXIFCleaner", "build_packet", "update_packet", "strip_packet", "find_in_packet", "packet_has_aigc",
+]
+
+TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
+IPTC_EXT_NS = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+X_NS = "adobe:ns:meta/"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+
+TC260_PREFIX = "TC260"
+IPTC_EXT_PREFIX = "Iptc4xmpExt"
+
+_AIGC = f"{{{TC260_NS}}}AIGC"
+_DST = f"{{{IPTC_EXT_NS}}}DigitalSourceType"
+_RDF_DESC = f"{{{RDF_NS}}}Description"
+_RDF_RDF = f"{{{RDF_NS}}}RDF"
+_RDF_ABOUT = f"{{{RDF_NS}}}about"
+_RDF_RESOURCE = f"{{{RDF_NS}}}resource"
+
+_XPACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+_XPACKET_END = '<?xpacket end="w"?>'
+
+
+class MetadataError(ValueError):
+    """Malformed container or metadata; the message is one short line."""
+
+
+def _is_tc260(uri: str) -> bool:
+    # Tolerate a missing trailing slash when reading and when replacing a stale label.
+    return uri.rstrip("/") == TC260_NS.rstrip("/")
+
+
+def _is_aigc_name(name: str) -> bool:
+    if not name.startswith("{"):
+        return False
+    uri, _, local = name[1:].partition("}")
+    return local == "AIGC" and _is_tc260(uri)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _NSRecorder(ET.TreeBuilder):
+    """TreeBuilder that remembers every prefix -> URI binding seen (XMLParser calls
+    ``start_ns`` on targets that have it) and keeps comments and PIs."""
+
+    def __init__(self) -> None:
+        super().__init__(insert_comments=True, insert_pis=True)
+        self.bindings: list[tuple[str, str]] = []
+
+    def start_ns(self, prefix: str, uri: str) -> None:
+        self.bindings.append((prefix, uri))
+
+
+def _packet_xml(packet: bytes) -> bytes:
+    """The XML document inside a packet: trailing NULs/padding after the xpacket end PI, which
+    expat would call junk, are cut."""
+    end = packet.rfind(b"<?xpacket end")
+    if end >= 0:
+        close = packet.find(b"?>", end)
+        if close >= 0:
+            return packet[: close + 2]
+    return packet.rstrip(b"\x00 \t\r\n")
+
+
+def _parse(packet: bytes) -> tuple[ET.Element, list[tuple[str, str]]]:
+    xml = _packet_xml(packet)
+    # XMP forbids DTDs; refusing them also rules out entity-expansion tricks.
+    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+        raise MetadataError("XMP packet contains a DTD, which XMP forbids")
+    builder = _NSRecorder()
+    parser = ET.XMLParser(target=builder)
+    try:
+        parser.feed(xml)
+        root = parser.close()
+    except ET.ParseError as exc:
+        raise MetadataError(f"XMP packet is not well-formed XML: {exc}") from None
+    return root, builder.bindings
+
+
+# --------------------------------------------------------------------------- serialising
+
+
+def _esc_text(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def _esc_attr(s: str) -> str:
+    return (
+        _esc_text(s).replace('"', "&quot;").replace("\n", "&#10;").replace("\t", "&#9;")
+    )
+
+
+_WELL_KNOWN = {X_NS: "x", RDF_NS: "rdf"}
+
+
+class _Prefixes:
+    """URI -> prefix map. Keeps the document's prefixes, forces ours, never reuses a prefix for
+    two URIs, and never uses a default namespace (unqualified names stay unqualified)."""
+
+    def __init__(self, bindings: list[tuple[str, str]]) -> None:
+        self.by_uri: dict[str, str] = {XML_NS: "xml"}
+        self.taken: dict[str, str] = {"xml": XML_NS}
+        # Our prefixes first so a foreign URI squatting on "TC260" gets renamed, not ours.
+        self._bind(TC260_NS, TC260_PREFIX)
+        self._bind(IPTC_EXT_NS, IPTC_EXT_PREFIX)
+        for prefix, uri in bindings:
+            if _is_tc260(uri):
+                continue  # normalised to TC260_NS on output
+            if uri not in self.by_uri:
+                self._bind(uri, prefix or "ns")
+
+    def _bind(self, uri: str, prefix: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][\w.-]*", prefix) or prefix.lower().startswith("xml"):
+            prefix = "ns"
+        candidate, n = prefix, 0
+        while candidate in self.taken and self.taken[candidate] != uri:
+            n += 1
+            candidate = f"{prefix}{n}"
+        self.taken[candidate] = uri
+        self.by_uri[uri] = candidate
+        return candidate
+
+    def qname(self, name: str) -> str:
+        if not name.startswith("{"):
+            return name
+        uri, _, local = name[1:].partition("}")
+        if _is_tc260(uri):
+            uri = TC260_NS
+        prefix = self.by_uri.get(uri) or self._bind(uri, _WELL_KNOWN.get(uri, "ns"))
+        return f"{prefix}:{local}"
+
+    def declarations(self) -> str:
+        # Document order, ours last (cosmetic: x and rdf first, as every XMP writer does).
+        ours = (TC260_NS, IPTC_EXT_NS)
+        items = [(u, p) for u, p in self.by_uri.items() if p != "xml" and u not in ours]
+        items += [(u, self.by_uri[u]) for u in ours]
+        return "".join(f' xmlns:{p}="{_esc_attr(u)}"' for u, p in items)
+
+
+def _serialize(root: ET.Element, bindings: list[tuple[str, str]], padding: int = 0) -> bytes:
+    prefixes = _Prefixes(bindings)
+
+    def open_tag(el: ET.Element) -> tuple[str, str]:
+        name = prefixes.qname(el.tag)
+        attrs = "".join(f' {prefixes.qname(k)}="{_esc_attr(v)}"' for k, v in el.attrib.items())
+        return name, attrs
+
+    def inner(el: ET.Element, out: list[str]) -> None:
+        if el.text:
+            out.append(_esc_text(el.text))
+        for child in el:
+            node(child, out)
+
+    def node(el: ET.Element, out: list[str]) -> None:
+        if el.tag is ET.Comment:
+            out.append(f"<!--{el.text or ''}-->")
+        elif el.tag is ET.ProcessingInstruction:
+            out.append(f"<?{el.text or ''}?>")
+        else:
+            name, attrs = open_tag(el)
+            if len(el) == 0 and not el.text:
+                out.append(f"<{name}{attrs}/>")
+            else:
+                out.append(f"<{name}{attrs}>")
+                inner(el, out)
+                out.append(f"</{name}>")
+        if el.tail:
+            out.append(_esc_text(el.tail))
+
+    # The subtree first, so that every URI it uses has a prefix; then the root with all the
+    # namespace declarations.
+    body: list[str] = []
+    inner(root, body)
+    name, attrs = open_tag(root)
+    decls = prefixes.declarations()
+    pad = ("\n" + " " * 99) * (padding // 100) if padding > 0 else ""
+    text = f"{_XPACKET_BEGIN}\n<{name}{decls}{attrs}>{''.join(body)}</{name}>{pad}\n{_XPACKET_END}"
+    return text.encode("utf-8")
+
+
+# --------------------------------------------------------------------------- editing
+
+
+def _new_root() -> ET.Element:
+    root = ET.Element(f"{{{X_NS}}}xmpmeta", {f"{{{X_NS}}}xmptk": "synthlabel"})
+    root.text = "\n "
+    rdf = ET.SubElement(root, _RDF_RDF)
+    rdf.text = "\n  "
+    rdf.tail = "\n"
+    desc = ET.SubElement(rdf, _RDF_DESC, {_RDF_ABOUT: ""})
+    desc.tail = "\n "
+    return root
+
+
+def _descriptions(root: ET.Element) -> list[ET.Element]:
+    return [el for el in root.iter(_RDF_DESC)]
+
+
+def _ours(name: object) -> bool:
+    return isinstance(name, str) and (name == _DST or _is_aigc_name(name))
+
+
+def _remove_ours(root: ET.Element) -> None:
+    """Drop every TC260:AIGC and Iptc4xmpExt:DigitalSourceType, attribute or element form,
+    wherever it sits, keeping the surrounding indentation tidy."""
+    for parent in list(root.iter()):
+        for key in [k for k in parent.attrib if _ours(k)]:
+            del parent.attrib[key]
+        kids = list(parent)
+        kept = [c for c in kids if not _ours(c.tag)]
+        if len(kept) == len(kids):
+            continue
+        # A removed element's tail is the indentation before the next sibling (or before the
+        # closing tag, for the last one); the kept sibling before it already carries one.
+        closing = kids[-1].tail
+        for child in kids:
+            if _ours(child.tag):
+                parent.remove(child)
+        if _ours(kids[-1].tag):
+            if kept:
+                kept[-1].tail = closing
+            elif not parent.text or parent.text.isspace():
+                parent.text = closing
+
+
+def _add_ours(root: ET.Element, aigc_inner_json: str, digital_source_type: str) -> None:
+    descs = _descriptions(root)
+    if descs:
+        desc = descs[0]
+    else:
+        rdf = root if root.tag == _RDF_RDF else next(root.iter(_RDF_RDF), None)
+        if rdf is None:
+            raise MetadataError("XMP packet has no rdf:RDF element")
+        desc = ET.SubElement(rdf, _RDF_DESC, {_RDF_ABOUT: ""})
+        desc.tail = "\n"
+    kids = list(desc)
+    indent = desc.text if desc.text and desc.text.isspace() else "\n   "
+    if kids:
+        closing = kids[-1].tail if kids[-1].tail and kids[-1].tail.isspace() else "\n  "
+        kids[-1].tail = indent
+    else:
+        closing = "\n  "
+        desc.text = indent
+    a = ET.SubElement(desc, _AIGC)
+    a.text = aigc_inner_json
+    a.tail = indent
+    d = ET.SubElement(desc, _DST)
+    d.text = digital_source_type
+    d.tail = closing
+
+
+def build_packet(aigc_inner_json: str, digital_source_type: str, *, padding: int = 0) -> bytes:
+    """A fresh packet with only our two properties."""
+    root = _new_root()
+    _add_ours(root, aigc_inner_json, digital_source_type)
+    return _serialize(root, [], padding)
+
+
+def update_packet(
+    packet: bytes | None, aigc_inner_json: str, digital_source_type: str, *, padding: int = 0
+) -> bytes:
+    """Set our two properties in ``packet`` (or a new packet), keeping every other property."""
+    if not packet or not packet.strip(b"\x00 \t\r\n"):
+        return build_packet(aigc_inner_json, digital_source_type, padding=padding)
+    root, bindings = _parse(packet)
+    _remove_ours(root)
+    _add_ours(root, aigc_inner_json, digital_source_type)
+    return _serialize(root, bindings, padding)
+
+
+def strip_packet(packet: bytes) -> bytes:
+    """``packet`` without our two properties (for a redundant second packet: keeps the rest)."""
+    root, bindings = _parse(packet)
+    _remove_ours(root)
+    return _serialize(root, bindings)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class XMPFindings:
+    aigc: list[str] = field(default_factory=list)  # raw values, in document order
+    digital_source_type: str | None = None
+
+
+def _element_value(el: ET.Element) -> str:
+    if el.get(_RDF_RESOURCE) is not None:
+        return el.get(_RDF_RESOURCE) or ""
+    # A structured value (rdf:Alt/Seq/Bag): take the first rdf:li.
+    for li in el.iter(f"{{{RDF_NS}}}li"):
+        return (li.text or "").strip()
+    return (el.text or "").strip()
+
+
+def find_in_packet(packet: bytes) -> XMPFindings:
+    """Every TC260:AIGC value (attribute or element form) and the DigitalSourceType.
+
+    Raises :class:`MetadataError` when the packet is not well-formed XML."""
+    root, _ = _parse(packet)
+    found = XMPFindings()
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        for key, value in el.attrib.items():
+            if _is_aigc_name(key):
+                found.aigc.append(value.strip())
+            elif key == _DST and found.digital_source_type is None:
+                found.digital_source_type = value.strip()
+        if _is_aigc_name(el.tag):
+            found.aigc.append(_element_value(el))
+        elif el.tag == _DST and found.digital_source_type is None:
+            found.digital_source_type = _element_value(el)
+    return found
+
+
+def packet_has_aigc(packet: bytes) -> bool:
+    """Cheap pre-check: could this packet hold a TC260 label?"""
+    return b"tc260" in packet.lower()
+
+
+# --------------------------------------------------------------------------- container glue
+
+
+class Extracted(NamedTuple):
+    """What a container reader hands to :mod:`synthlabel.formats.image_meta`."""
+
+    xmp: list[bytes]  # XMP packets, in file order
+    exif: list[bytes]  # TIFF-structured EXIF blobs (no "Exif\\0\\0" header)
+    text: list[tuple[str, bytes]]  # (chunk type, value) of PNG text chunks with keyword AIGC
+
+
+# update_xmp(existing packets) -> new packets (same count, or one when there were none)
+XMPUpdater = Callable[[list[bytes]], list[bytes]]
+# clean_exif(tiff) -> tiff of the same length (stale AIGC UserComment blanked) or the same object
+EXIFCleaner = Callable[[bytes], bytes]

@@ -1,0 +1,160 @@
+"""Label one image in memory with every layer: the hot-path entry point for generation services.
+
+The order is forced by the hashes (see ``shared/docs/design.md``):
+decode → explicit label → watermark → encode → AIGC/XMP metadata → C2PA sign.
+Nothing here touches the file system; :mod:`synthlabel.pipeline` adds files and batches.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+import numpy as np
+from PIL import Image
+
+from . import watermark
+from .core import text_label
+from .formats import image_codec, image_meta
+from .models import ContentID, LabelSpec, OutputFormat
+from .provenance import c2pa_io
+from .provenance.credentials import Credentials, load_credentials
+
+
+class LabelingError(ValueError):
+    """Labeling one input failed; the message is one line, fit for a batch log."""
+
+
+@dataclass
+class LabeledMedia:
+    """Encoded bytes carrying every requested layer, plus what was done."""
+
+    data: bytes
+    format: str                      # "jpeg" | "png" | "webp"
+    mime: str
+    content_id: ContentID
+    layers: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+    @property
+    def extension(self) -> str:
+        return image_codec.EXTENSION[self.format]
+
+
+def _as_rgb(image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Accept a PIL image or a uint8 array (H×W, H×W×3 RGB, H×W×4 RGBA)."""
+    if isinstance(image, Image.Image):
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            a = np.asarray(image.convert("RGBA"))
+            return np.ascontiguousarray(a[..., :3]), np.ascontiguousarray(a[..., 3])
+        return np.asarray(image.convert("RGB")), None
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise LabelingError(f"expected a uint8 array, got {arr.dtype}")
+    if arr.ndim == 2:
+        return np.repeat(arr[..., None], 3, axis=2), None
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        return arr, None
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        return np.ascontiguousarray(arr[..., :3]), np.ascontiguousarray(arr[..., 3])
+    raise LabelingError(f"expected an H×W, H×W×3 or H×W×4 array, got shape {arr.shape}")
+
+
+def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: ContentID,
+                 timings: dict[str, float] | None = None) -> tuple[np.ndarray, list[str], list[str]]:
+    """The pixel layers: explicit label then watermark. Returns (rgb, layers, warnings)."""
+    layers: list[str] = []
+    warns: list[str] = []
+    t = timings if timings is not None else {}
+    if spec.explicit:
+        t0 = time.perf_counter()
+        try:
+            rgb, _box = text_label.render_label(rgb, spec.text, position=spec.position.value)
+        except ValueError as exc:
+            raise LabelingError(f"explicit label: {exc}") from None
+        t["render"] = time.perf_counter() - t0
+        layers.append("explicit")
+    if spec.watermark:
+        t0 = time.perf_counter()
+        warning = watermark.capacity_warning(rgb)
+        if warning:
+            warns.append(f"watermark: {warning}")
+        rgb = watermark.embed_image(rgb, content_id.value, key)
+        t["watermark"] = time.perf_counter() - t0
+        layers.append("watermark")
+    return rgb, layers, warns
+
+
+def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
+                credentials: Credentials | None = None, content_id: ContentID | None = None,
+                title: str = "image", exif: bytes | None = None, icc_profile: bytes | None = None,
+                xmp: bytes | None = None) -> LabeledMedia:
+    """Label an image held in memory and return the encoded file with every layer.
+
+    ``image``: a PIL image or a uint8 numpy array (H×W, H×W×3 RGB or H×W×4 RGBA).
+    ``format``: "jpeg", "png" or "webp". ``credentials``: signing and watermark keys; the
+    development credentials (created on first use) when omitted.
+    """
+    spec = spec or LabelSpec()
+    creds = credentials or load_credentials()
+    if format not in image_codec.WRITABLE:
+        raise LabelingError(f"cannot write {format!r}; choose jpeg, png or webp")
+    rgb, alpha = _as_rgb(image)
+    content_id = content_id or ContentID.new()
+    timings: dict[str, float] = {}
+    rgb, layers, warns = label_pixels(rgb, spec, creds.watermark_key, content_id, timings)
+    if format == "jpeg" and alpha is not None:
+        warns.append("JPEG has no alpha channel; transparency was flattened")
+        alpha = None
+
+    t0 = time.perf_counter()
+    quality = spec.jpeg_quality if format == "jpeg" else spec.webp_quality
+    data = image_codec.encode(rgb, format, alpha=alpha, quality=quality, exif=exif,
+                              icc_profile=icc_profile, xmp=xmp)
+    timings["encode"] = time.perf_counter() - t0
+
+    aigc = spec.aigc_for(content_id)
+    if spec.metadata:
+        t0 = time.perf_counter()
+        data = image_meta.write_image_metadata(data, format, aigc, spec.digital_source_type)
+        timings["metadata"] = time.perf_counter() - t0
+        layers.append("metadata")
+    if spec.c2pa:
+        t0 = time.perf_counter()
+        manifest = c2pa_io.build_manifest(
+            aigc=aigc,
+            content_id=content_id if spec.watermark else None,
+            watermark_alg=watermark.IMAGE_ALG if spec.watermark else None,
+            title=title,
+            digital_source_type=spec.digital_source_type,
+        )
+        data = c2pa_io.sign_bytes(data, image_codec.MIME[format], manifest, creds,
+                                  thumbnail=spec.thumbnail)
+        timings["sign"] = time.perf_counter() - t0
+        layers.append("c2pa")
+    return LabeledMedia(data=data, format=format, mime=image_codec.MIME[format],
+                        content_id=content_id, layers=layers, warnings=warns, timings=timings)
+
+
+def output_format_for(source_format: str, spec: LabelSpec) -> tuple[str, str | None]:
+    """The format to write, and a warning when the source's format cannot be kept."""
+    if spec.output_format is not OutputFormat.SAME:
+        return spec.output_format.value, None
+    if source_format in image_codec.WRITABLE:
+        return source_format, None
+    return "png", f"{source_format.upper()} output is not supported; wrote PNG"
+
+
+def label_image_bytes(data: bytes, source_format: str, *, spec: LabelSpec,
+                      credentials: Credentials, title: str = "image") -> LabeledMedia:
+    """Label an encoded image file's bytes, keeping its EXIF, ICC profile and XMP."""
+    decoded = image_codec.decode(data, source_format)
+    fmt, warn = output_format_for(source_format, spec)
+    result = label_image(
+        np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb,
+        format=fmt, spec=spec, credentials=credentials, title=PurePath(title).name,
+        exif=decoded.exif, icc_profile=decoded.icc_profile, xmp=decoded.xmp,
+    )
+    result.warnings[:0] = decoded.warnings + ([warn] if warn else [])
+    return result

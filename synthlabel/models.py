@@ -1,0 +1,402 @@
+"""Data models: the GB 45438 AIGC label, what to apply (``LabelSpec``) and what was found
+(``VerificationReport``).
+
+Everything here is plain data with validation; no file or network I/O.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import re
+import secrets
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+# IPTC digital source type vocabulary (full URIs, as the rules require).
+DST_TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+DST_COMPOSITE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+DIGITAL_SOURCE_TYPES = (DST_TRAINED, DST_COMPOSITE)
+
+DEFAULT_PRODUCER = "synthlabel"
+DEFAULT_LABEL_TEXT = "AI生成"
+
+
+class LabelError(ValueError):
+    """An AIGC label or label spec violates the rules."""
+
+
+# --------------------------------------------------------------------------- content ID
+
+
+@dataclass(frozen=True)
+class ContentID:
+    """The 64-bit content ID that links the layers: watermark payload, ``ProduceID`` and the
+    C2PA soft-binding value all carry it."""
+
+    value: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, int) or not 0 <= self.value < 2**64:
+            raise LabelError(f"content ID must be a 64-bit unsigned integer, got {self.value!r}")
+
+    @classmethod
+    def new(cls) -> ContentID:
+        return cls(secrets.randbits(64))
+
+    @classmethod
+    def parse(cls, text: str) -> ContentID:
+        """Parse the 16-hex-digit form (as written to ``ProduceID``)."""
+        if not re.fullmatch(r"[0-9a-fA-F]{16}", text or ""):
+            raise LabelError(f"not a 16-hex-digit content ID: {text!r}")
+        return cls(int(text, 16))
+
+    @property
+    def hex(self) -> str:
+        return f"{self.value:016x}"
+
+    def to_bytes(self) -> bytes:
+        return self.value.to_bytes(8, "big")
+
+    def __str__(self) -> str:
+        return self.hex
+
+
+# --------------------------------------------------------------------------- AIGC label
+
+_AIGC_KEYS = (
+    ("Label", "label"),
+    ("ContentProducer", "content_producer"),
+    ("ProduceID", "produce_id"),
+    ("ReservedCode1", "reserved_code1"),
+    ("ContentPropagator", "content_propagator"),
+    ("PropagateID", "propagate_id"),
+    ("ReservedCode2", "reserved_code2"),
+)
+# Annex E: printable ASCII 0x21-0x7E except '"' and '\', with '\"' escapes allowed.
+_ANNEX_E = re.compile(r'(?:[\x21\x23-\x5b\x5d-\x7e]|\\")*')
+# TC260 provider code: "00" + "11" + 18-char USCC + service type (1 generation, 2 propagation)
+# + 4-char model/app code = 27 characters.
+_TC260_CODE = re.compile(r"0011[0-9A-HJ-NP-RTUW-Y]{18}[12][0-9A-Za-z]{4}")
+_TC260_LIKE = re.compile(r"0011[0-9A-Z]{23}")
+
+
+def _check_value(name: str, value: str) -> None:
+    if not isinstance(value, str):
+        raise LabelError(f"AIGC {name} must be a string, got {type(value).__name__}")
+    if not _ANNEX_E.fullmatch(value):
+        bad = next((c for c in value if not ("\x21" <= c <= "\x7e") or c in '"\\'), value[:1])
+        raise LabelError(
+            f"AIGC {name} has a character outside GB 45438 Annex E (printable ASCII, "
+            f"no space, quote or backslash): {bad!r} in {value!r}"
+        )
+
+
+def check_tc260_code(code: str, *, role: str) -> None:
+    """Check a 27-character TC260 provider code's structure. ``role`` is "producer" (service
+    type 1) or "propagator" (service type 2)."""
+    if len(code) != 27 or not _TC260_CODE.fullmatch(code):
+        raise LabelError(
+            f"{code!r} looks like a TC260 provider code but is not one: expected '00' + '11' + "
+            "18-character unified social credit code + service type (1|2) + 4-character code, "
+            "27 characters"
+        )
+    expected = "1" if role == "producer" else "2"
+    if code[22] != expected:
+        kind = "generation (1)" if expected == "1" else "propagation (2)"
+        raise LabelError(f"TC260 code {code!r} for the {role} should have service type {kind}")
+
+
+@dataclass(frozen=True)
+class AIGCLabel:
+    """The GB 45438-2025 Annex E implicit label. All values are strings.
+
+    ``label``: "1" AI-generated, "2" possibly, "3" suspected. Propagator fields default to the
+    producer's (the rule for a first write). Build with :meth:`create` or :meth:`parse`; the
+    constructor validates either way.
+    """
+
+    label: str
+    content_producer: str
+    produce_id: str
+    reserved_code1: str = ""
+    content_propagator: str = ""
+    propagate_id: str = ""
+    reserved_code2: str = ""
+
+    def __post_init__(self) -> None:
+        if self.label not in ("1", "2", "3"):
+            raise LabelError(f'AIGC Label must be "1", "2" or "3", got {self.label!r}')
+        for key, attr in _AIGC_KEYS:
+            _check_value(key, getattr(self, attr))
+        if not self.content_producer:
+            raise LabelError("AIGC ContentProducer must not be empty")
+        if not self.produce_id:
+            raise LabelError("AIGC ProduceID must not be empty")
+        if _TC260_LIKE.fullmatch(self.content_producer):
+            check_tc260_code(self.content_producer, role="producer")
+        if self.content_propagator and self.content_propagator != self.content_producer:
+            if _TC260_LIKE.fullmatch(self.content_propagator):
+                check_tc260_code(self.content_propagator, role="propagator")
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        producer: str,
+        produce_id: str,
+        label: str = "1",
+        reserved_code1: str = "",
+        propagator: str | None = None,
+        propagate_id: str | None = None,
+        reserved_code2: str | None = None,
+    ) -> AIGCLabel:
+        """A producer's first write: propagator fields default to the producer's."""
+        return cls(
+            label=label,
+            content_producer=producer,
+            produce_id=produce_id,
+            reserved_code1=reserved_code1,
+            content_propagator=producer if propagator is None else propagator,
+            propagate_id=produce_id if propagate_id is None else propagate_id,
+            reserved_code2=reserved_code1 if reserved_code2 is None else reserved_code2,
+        )
+
+    # -- serialisation -----------------------------------------------------------------
+    def to_dict(self) -> dict[str, str]:
+        """The inner 7-key object, keys in Annex E order."""
+        return {key: getattr(self, attr) for key, attr in _AIGC_KEYS}
+
+    def to_inner_json(self) -> str:
+        """Inner form, for channels whose key is already ``AIGC`` (XMP, MP4)."""
+        return json.dumps(self.to_dict(), ensure_ascii=True, separators=(",", ":"))
+
+    def to_wrapped_json(self) -> str:
+        """Annex E wrapped form ``{"AIGC":{...}}`` (PNG tEXt, RIFF, ID3, Vorbis comments)."""
+        return json.dumps({"AIGC": self.to_dict()}, ensure_ascii=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> AIGCLabel:
+        if not isinstance(obj, dict):
+            raise LabelError("AIGC value is not a JSON object")
+        if "AIGC" in obj and isinstance(obj["AIGC"], dict):
+            obj = obj["AIGC"]
+        unknown = set(obj) - {k for k, _ in _AIGC_KEYS}
+        if unknown:
+            raise LabelError(f"AIGC object has unknown keys: {sorted(unknown)}")
+        for key in ("Label", "ContentProducer", "ProduceID"):
+            if key not in obj:
+                raise LabelError(f"AIGC object lacks the required key {key!r}")
+        kwargs = {attr: obj.get(key, "") for key, attr in _AIGC_KEYS}
+        return cls(**kwargs)
+
+    @classmethod
+    def parse(cls, text: str | bytes) -> AIGCLabel:
+        """Parse either the wrapped or the inner JSON form."""
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="strict")
+        try:
+            obj = json.loads(text.strip().rstrip("\x00"))
+        except json.JSONDecodeError as exc:
+            raise LabelError(f"AIGC value is not valid JSON: {exc.msg}") from None
+        return cls.from_dict(obj)
+
+    @property
+    def content_id(self) -> ContentID | None:
+        """The synthlabel content ID, if ``ProduceID`` carries one."""
+        try:
+            return ContentID.parse(self.produce_id)
+        except LabelError:
+            return None
+
+
+# --------------------------------------------------------------------------- label spec
+
+
+class Position(str, enum.Enum):
+    """Where an explicit label goes: a corner or the middle of an edge."""
+
+    TOP_LEFT = "top-left"
+    TOP = "top"
+    TOP_RIGHT = "top-right"
+    LEFT = "left"
+    RIGHT = "right"
+    BOTTOM_LEFT = "bottom-left"
+    BOTTOM = "bottom"
+    BOTTOM_RIGHT = "bottom-right"
+
+
+_AI_ELEMENTS = ("人工智能", "AI")
+_GEN_ELEMENTS = ("生成", "合成")
+
+
+def check_label_text(text: str) -> None:
+    """GB 45438 §5: a text label holds an AI element ("人工智能" or "AI") and a generation
+    element ("生成" and/or "合成")."""
+    if not text or not text.strip():
+        raise LabelError("label text is empty")
+    has_ai = any(e in text for e in _AI_ELEMENTS)
+    has_gen = any(e in text for e in _GEN_ELEMENTS)
+    if not (has_ai and has_gen):
+        missing = []
+        if not has_ai:
+            missing.append('an AI element ("人工智能" or "AI")')
+        if not has_gen:
+            missing.append('a generation element ("生成" or "合成")')
+        raise LabelError(
+            f"label text {text!r} lacks {' and '.join(missing)} required by GB 45438; "
+            "pass --allow-nonconforming-text to use it anyway"
+        )
+
+
+class OutputFormat(str, enum.Enum):
+    SAME = "same"
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """What to apply to a file. Defaults give every layer the rules ask for."""
+
+    explicit: bool = True
+    metadata: bool = True
+    watermark: bool = True
+    c2pa: bool = True
+    text: str = DEFAULT_LABEL_TEXT
+    position: Position = Position.BOTTOM_RIGHT
+    allow_nonconforming_text: bool = False
+    producer: str = DEFAULT_PRODUCER
+    label_value: str = "1"
+    digital_source_type: str = DST_TRAINED
+    output_format: OutputFormat = OutputFormat.SAME
+    jpeg_quality: int = 92
+    webp_quality: int = 90
+    thumbnail: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "position", Position(self.position))
+        object.__setattr__(self, "output_format", OutputFormat(self.output_format))
+        if self.explicit and not self.allow_nonconforming_text:
+            check_label_text(self.text)
+        if self.digital_source_type not in DIGITAL_SOURCE_TYPES:
+            raise LabelError(
+                f"digital source type must be one of {DIGITAL_SOURCE_TYPES}, "
+                f"got {self.digital_source_type!r}"
+            )
+        for name in ("jpeg_quality", "webp_quality"):
+            q = getattr(self, name)
+            if not 1 <= q <= 100:
+                raise LabelError(f"{name.replace('_', ' ')} must be 1..100, got {q}")
+        # Validates producer/label characters early, before any work is done.
+        AIGCLabel.create(producer=self.producer, produce_id="0" * 16, label=self.label_value)
+
+    def aigc_for(self, content_id: ContentID) -> AIGCLabel:
+        return AIGCLabel.create(
+            producer=self.producer, produce_id=content_id.hex, label=self.label_value
+        )
+
+
+# --------------------------------------------------------------------------- reports
+
+
+class Status(str, enum.Enum):
+    """Outcome of one layer's check."""
+
+    OK = "ok"            # present and valid
+    WEAK = "weak"        # present but below confidence (e.g. watermark without payload)
+    MISSING = "missing"  # not found
+    INVALID = "invalid"  # found but fails validation (tampered, malformed)
+    SKIPPED = "skipped"  # not asked for
+    ERROR = "error"      # could not be checked
+
+
+@dataclass
+class LayerReport:
+    """One layer's finding. ``details`` holds layer-specific facts (JSON-serialisable)."""
+
+    status: Status
+    summary: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status.value, "summary": self.summary, "details": self.details}
+
+
+LAYERS = ("explicit", "metadata", "watermark", "c2pa")
+
+
+@dataclass
+class VerificationReport:
+    """What ``verify`` found in one file: each layer independently, then the cross-check."""
+
+    path: str
+    media_type: str | None = None
+    layers: dict[str, LayerReport] = field(default_factory=dict)
+    content_ids: dict[str, str] = field(default_factory=dict)  # layer -> hex content ID
+    error: str | None = None
+
+    @property
+    def ids_agree(self) -> bool | None:
+        """True when every layer that carries a content ID carries the same one; None when
+        fewer than two layers carry one."""
+        ids = set(self.content_ids.values())
+        if len(self.content_ids) < 2:
+            return None
+        return len(ids) == 1
+
+    def ok(self, required: tuple[str, ...] = LAYERS) -> bool:
+        if self.error:
+            return False
+        for name in required:
+            layer = self.layers.get(name)
+            if layer is None or layer.status is not Status.OK:
+                return False
+        return self.ids_agree is not False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "media_type": self.media_type,
+            "error": self.error,
+            "layers": {k: v.to_dict() for k, v in self.layers.items()},
+            "content_ids": self.content_ids,
+            "ids_agree": self.ids_agree,
+            "ok": self.ok(tuple(k for k, v in self.layers.items() if v.status is not Status.SKIPPED)),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=False)
+
+
+@dataclass
+class LabelResult:
+    """What ``label`` did to one file (one line of the JSONL report)."""
+
+    source: str
+    output: str | None = None
+    media_type: str | None = None
+    content_id: str | None = None
+    layers: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["ok"] = self.ok
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+
+__all__ = [
+    "AIGCLabel", "ContentID", "LabelError", "LabelSpec", "LabelResult", "LayerReport",
+    "OutputFormat", "Position", "Status", "VerificationReport", "check_label_text",
+    "check_tc260_code", "DST_TRAINED", "DST_COMPOSITE", "LAYERS", "asdict",
+]

@@ -1,0 +1,200 @@
+"""Files and batches: find inputs, map them to outputs, label in a process pool, write each
+output atomically, and report one JSON line per file.
+
+Rules a batch keeps: inputs are never modified (unless in-place), existing outputs are never
+overwritten (unless asked), a bad file costs one line of error and the rest go on.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from .formats import image_codec
+from .formats.sniff import UnsupportedMedia, sniff_bytes
+from .labeling import LabelingError, label_image_bytes
+from .models import LabelResult, LabelSpec
+from .provenance.credentials import Credentials
+
+SNIFF_BYTES = 4096
+
+
+# --------------------------------------------------------------------------- files
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory and a rename, so a
+    reader never sees a half-written file and a crash leaves the old file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is None:  # mkstemp makes 0600; give ordinary files the umask default
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+@dataclass(frozen=True)
+class Job:
+    source: Path
+    target: Path | None    # output path; its extension is set from the format written
+    in_place: bool = False
+
+
+def iter_inputs(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
+    """Yield (file, path relative to the output root). Directories recurse; hidden files and
+    our own temp files are skipped."""
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p)
+                if f.is_file() and not any(part.startswith(".") for part in rel.parts):
+                    yield f, rel
+        else:
+            yield p, Path(p.name)
+
+
+def plan_jobs(paths: Iterable[str | Path], outdir: Path | None, *, in_place: bool) -> list[Job]:
+    jobs = []
+    for src, rel in iter_inputs(paths):
+        jobs.append(Job(source=src, target=None if in_place else outdir / rel, in_place=in_place))
+    return jobs
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = False) -> LabelResult:
+    """Label one file; every failure becomes ``LabelResult.error`` (one line), never an
+    exception, so that a batch goes on."""
+    t0 = time.perf_counter()
+    res = LabelResult(source=str(job.source))
+    try:
+        try:
+            data = job.source.read_bytes()
+        except IsADirectoryError:
+            raise LabelingError("is a directory") from None
+        except OSError as exc:
+            raise LabelingError(f"cannot read: {exc.strerror or exc}") from None
+        try:
+            media = sniff_bytes(data[:SNIFF_BYTES])
+        except UnsupportedMedia as exc:
+            raise LabelingError(str(exc)) from None
+        res.media_type = media.mime
+        if media.kind != "image":
+            raise LabelingError(f"{media.kind} labeling ({media.format}) is not supported yet")
+        ext = job.source.suffix.lower()
+        known = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif",
+                 ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp"}
+        if ext in known and known[ext] != media.format:
+            res.warnings.append(f"extension {ext} does not match the content ({media.format}); "
+                                "labeled by content")
+        labeled = label_image_bytes(data, media.format, spec=spec, credentials=creds,
+                                    title=job.source.name)
+        res.content_id = labeled.content_id.hex
+        res.layers = labeled.layers
+        res.warnings.extend(labeled.warnings)
+        if job.in_place:
+            target = job.source
+            if labeled.format != media.format:
+                target = job.source.with_suffix(labeled.extension)
+                if target.exists() and not overwrite:
+                    raise LabelingError(f"in-place output {target} exists (use --overwrite)")
+        else:
+            assert job.target is not None
+            target = job.target.with_suffix(labeled.extension)
+            if target.exists() and not overwrite:
+                raise LabelingError(f"output {target} exists (use --overwrite)")
+        mode = job.source.stat().st_mode & 0o777 if job.in_place else None
+        atomic_write(target, labeled.data, mode=mode)
+        if job.in_place and target != job.source:
+            job.source.unlink()
+        res.output = str(target)
+    except (LabelingError, image_codec.ImageDecodeError, ValueError, OSError) as exc:
+        res.error = _one_line(exc)
+    res.seconds = round(time.perf_counter() - t0, 4)
+    return res
+
+
+# --------------------------------------------------------------------------- batches
+
+_worker_state: dict = {}
+
+
+def _init_worker(spec: LabelSpec, creds: Credentials, overwrite: bool) -> None:
+    # c2pa objects do not survive fork: each worker builds its own signer lazily.
+    _worker_state.update(spec=spec, creds=creds, overwrite=overwrite)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)  # the pool already uses every core
+    except Exception:  # pragma: no cover
+        pass
+
+
+def _work(job: Job) -> LabelResult:
+    return label_one(job, _worker_state["spec"], _worker_state["creds"], _worker_state["overwrite"])
+
+
+def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: int = 0,
+              overwrite: bool = False,
+              on_result: Callable[[LabelResult], None] | None = None) -> list[LabelResult]:
+    """Label ``jobs`` with ``workers`` processes (0 = all cores; 1 = in this process) and
+    return the results in input order. ``on_result`` is called as each file finishes."""
+    workers = workers or os.cpu_count() or 1
+    workers = min(workers, max(1, len(jobs)))
+    results: dict[int, LabelResult] = {}
+    targets: dict[Path, int] = {}
+    todo: list[tuple[int, Job]] = []
+    for i, job in enumerate(jobs):
+        # Two inputs mapping to one output would silently clobber each other: refuse the second.
+        key = (job.target or job.source).with_suffix("")
+        if key in targets:
+            results[i] = LabelResult(source=str(job.source),
+                                     error=f"maps to the same output as {jobs[targets[key]].source}")
+            if on_result:
+                on_result(results[i])
+            continue
+        targets[key] = i
+        todo.append((i, job))
+    if workers == 1:
+        for i, job in todo:
+            results[i] = label_one(job, spec, creds, overwrite)
+            if on_result:
+                on_result(results[i])
+    else:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                                 initargs=(spec, creds, overwrite)) as pool:
+            futures = {pool.submit(_work, job): i for i, job in todo}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    results[i] = fut.result()
+                except Exception as exc:  # a worker died (e.g. killed by the OOM killer)
+                    results[i] = LabelResult(source=str(jobs[i].source),
+                                             error=f"worker failed: {_one_line(exc)}")
+                if on_result:
+                    on_result(results[i])
+    return [results[i] for i in range(len(jobs))]

@@ -1,0 +1,741 @@
+"""Signing credentials for C2PA and the watermark key.
+
+Where credentials come from, highest priority first:
+
+1. explicit arguments to :func:`load_credentials` (paths, or PEM ``bytes``);
+2. environment variables ``SYNTHLABEL_CERT_CHAIN``, ``SYNTHLABEL_PRIVATE_KEY``,
+   ``SYNTHLABEL_KEY_PASSPHRASE``, ``SYNTHLABEL_WATERMARK_KEY`` (path to a key file) and
+   ``SYNTHLABEL_TRUST_ANCHORS`` (one or more paths, ``os.pathsep``-separated);
+3. development credentials under ``$SYNTHLABEL_HOME/dev`` (default ``~/.synthlabel/dev``),
+   created on first use.
+
+Development credentials (``synthlabel keys init`` or first use) are:
+
+``dev/root-ca.pem``
+    a self-signed P-256 root CA (CA=true, keyCertSign/cRLSign, 20 years). Its private key is
+    **not kept**: it signs the leaf once and is then discarded, so nobody who later reads the
+    directory can mint further certificates chaining to a root that a verifier was told to
+    trust. To re-issue, run ``synthlabel keys init --force`` (new root, new leaf; files signed
+    earlier then only verify as ``Trusted`` against the old ``root-ca.pem``).
+``dev/signer-chain.pem``
+    the ES256 leaf only (the root is left out, which c2pa accepts; anchors come from
+    ``root-ca.pem``). KeyUsage digitalSignature, CA=false, EKU emailProtection, AKI + SKI,
+    10 years validity (no timestamp authority is used offline, so a manifest turns ``Invalid``
+    once the leaf expires: keep leafs long-lived).
+``dev/signer.key``
+    the leaf's PKCS#8 private key, unencrypted, mode 0600.
+``dev/watermark.key``
+    the 256-bit watermark key as 64 lowercase hex digits plus a newline, mode 0600.
+    :func:`read_watermark_key` accepts either that hex form or a raw 32-byte file.
+
+The directory is built in a private temporary directory (0700, files created with
+``os.open(..., 0o600)``) and renamed into place, so it never exists half-written and no key is
+ever world-readable, even when two processes race to create it.
+
+The first time development credentials are created, exactly one
+:class:`DevelopmentCredentialsWarning` is emitted with :func:`warnings.warn`. The CLI can show it
+with ``warnings.catch_warnings(record=True)`` or simply rely on Python's default warning display;
+later loads emit nothing, but :attr:`Credentials.is_development` stays ``True`` so the CLI can
+mention it in reports.
+
+Trust anchors (what :func:`synthlabel.provenance.c2pa_io.read_manifest` treats as
+``Trusted``): in development mode the dev root plus anything configured; in production mode
+(a certificate and key configured) **only** what is configured (``SYNTHLABEL_TRUST_ANCHORS``
+and the ``trust_anchors`` argument, which add to each other). The root of the production chain
+is never trusted implicitly: a chain cannot vouch for itself, and the dev root is never
+trusted in production mode.
+
+Secrets (private keys, passphrases, the watermark key) never appear in exception messages, log
+records or ``repr``/``str``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import secrets
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+__all__ = [
+    "Credentials",
+    "CredentialError",
+    "CertificateError",
+    "DevelopmentCredentialsWarning",
+    "DEV_SIGNER_CN",
+    "check_signing_certificate",
+    "default_home",
+    "init_dev_credentials",
+    "load_credentials",
+    "load_trust_anchors",
+    "read_watermark_key",
+    "signing_algorithm",
+]
+
+PathLike = Union[str, os.PathLike]
+
+ENV_HOME = "SYNTHLABEL_HOME"
+ENV_CERT_CHAIN = "SYNTHLABEL_CERT_CHAIN"
+ENV_PRIVATE_KEY = "SYNTHLABEL_PRIVATE_KEY"
+ENV_PASSPHRASE = "SYNTHLABEL_KEY_PASSPHRASE"
+ENV_WATERMARK_KEY = "SYNTHLABEL_WATERMARK_KEY"
+ENV_TRUST_ANCHORS = "SYNTHLABEL_TRUST_ANCHORS"
+
+DEV_DIR = "dev"
+DEV_ROOT = "root-ca.pem"
+DEV_CHAIN = "signer-chain.pem"
+DEV_KEY = "signer.key"
+DEV_WM_KEY = "watermark.key"
+
+DEV_SIGNER_CN = "synthlabel DEVELOPMENT signer \u2014 not for production"
+DEV_ROOT_CN = "synthlabel DEVELOPMENT root CA \u2014 not for production"
+DEV_ORG = "synthlabel development credentials"
+DEV_LEAF_YEARS = 10
+DEV_ROOT_YEARS = 20
+
+WATERMARK_KEY_BYTES = 32
+
+EKU_EMAIL = ExtendedKeyUsageOID.EMAIL_PROTECTION                      # 1.3.6.1.5.5.7.3.4
+EKU_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+EKU_C2PA = ObjectIdentifier("1.3.6.1.4.1.62558.2.1")
+_EKU_HINT = (
+    "c2pa accepts emailProtection (1.3.6.1.5.5.7.3.4) by default; documentSigning "
+    "(1.3.6.1.5.5.7.3.36) and the C2PA EKU (1.3.6.1.4.1.62558.2.1) are only accepted when "
+    "trust.trust_config lists them on the signer and on every reader, which synthlabel does "
+    "not configure"
+)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class DevelopmentCredentialsWarning(UserWarning):
+    """Development credentials were just created: manifests they sign are not trustworthy
+    outside this machine."""
+
+
+class CredentialError(ValueError):
+    """Credentials are missing, unreadable or inconsistent. The message is one line and never
+    contains key material or a passphrase."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class CertificateError(CredentialError):
+    """The signing certificate (or its key) would be rejected by c2pa. ``rule`` names the
+    failed rule: ``parse``, ``key-type``, ``rsa-size``, ``key-mismatch``, ``validity``,
+    ``ca-leaf``, ``key-usage``, ``eku``, ``aki``, ``signature-hash``, ``chain-order``."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        self.rule = rule
+        super().__init__(f"signing certificate rejected [{rule}]: {message}")
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """Everything needed to sign and to verify. ``repr``/``str`` show only public facts."""
+
+    cert_chain_pem: bytes
+    private_key_pem: bytes        # unencrypted PKCS#8 PEM
+    watermark_key: bytes          # 32 bytes
+    trust_anchors_pem: bytes      # PEM bundle of trusted roots (may be empty)
+    is_development: bool
+    signer_subject: str
+
+    @property
+    def cert_fingerprint(self) -> str:
+        """SHA-256 of the leaf certificate (DER), hex."""
+        leaf = x509.load_pem_x509_certificates(self.cert_chain_pem)[0]
+        return leaf.fingerprint(hashes.SHA256()).hex()
+
+    @property
+    def cache_key(self) -> str:
+        """A digest of the signing material, for per-process caches. Not reversible."""
+        h = hashlib.sha256(b"synthlabel-signer-cache\0")
+        h.update(self.cert_chain_pem)
+        h.update(b"\0")
+        h.update(self.private_key_pem)
+        return h.hexdigest()
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(signer_subject={self.signer_subject!r}, "
+            f"is_development={self.is_development}, "
+            f"cert_sha256={self.cert_fingerprint[:16]}..., key=<redacted>, "
+            f"watermark_key=<redacted>)"
+        )
+
+    __str__ = __repr__
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    value = env.get(ENV_HOME)
+    return Path(value).expanduser() if value else Path.home() / ".synthlabel"
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def _write_new_private(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Create ``path`` exclusively with ``mode`` (no world-readable window)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fd = -1
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    finally:
+        if fd != -1:
+            os.close(fd)
+
+
+def _ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) with mode 0700; tighten it if we own a looser one."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+
+
+def _read_file(path: PathLike, what: str) -> bytes:
+    try:
+        return Path(path).expanduser().read_bytes()
+    except FileNotFoundError:
+        raise CredentialError(f"{what} file not found: {os.fspath(path)}") from None
+    except IsADirectoryError:
+        raise CredentialError(f"{what} path is a directory, not a file: {os.fspath(path)}") from None
+    except OSError as exc:
+        raise CredentialError(f"cannot read {what} file {os.fspath(path)}: {exc.strerror}") from None
+
+
+def _material(value: bytes | PathLike, what: str) -> bytes:
+    """``bytes`` are taken as content; ``str``/``PathLike`` as a path to read."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return _read_file(value, what)
+
+
+def _subject_text(cert: x509.Certificate) -> str:
+    def get(oid):
+        attrs = cert.subject.get_attributes_for_oid(oid)
+        return str(attrs[0].value) if attrs else None
+
+    cn, org = get(NameOID.COMMON_NAME), get(NameOID.ORGANIZATION_NAME)
+    if cn and org:
+        return f"{cn} ({org})"
+    return cn or org or cert.subject.rfc4514_string() or "(empty subject)"
+
+
+def _load_private_key(pem: bytes, passphrase: str | bytes | None = None):
+    """Parse a PEM private key, decrypting it if needed. Messages never include the key or
+    the passphrase."""
+    if isinstance(passphrase, str):
+        passphrase = passphrase.encode("utf-8")
+    if b"-----BEGIN" not in pem or b"PRIVATE KEY-----" not in pem:
+        raise CredentialError("could not parse the private key: no PEM private key found")
+    try:
+        return serialization.load_pem_private_key(pem, password=passphrase or None)
+    except TypeError as exc:
+        text = str(exc).lower()
+        if "not encrypted" in text:
+            # A passphrase was given for an unencrypted key: harmless, ignore it.
+            return _load_private_key(pem, None)
+        raise CredentialError(
+            "the private key is encrypted: set SYNTHLABEL_KEY_PASSPHRASE or pass a passphrase"
+        ) from None
+    except ValueError:
+        if passphrase:
+            raise CredentialError(
+                "could not decrypt the private key: wrong passphrase?"
+            ) from None
+        raise CredentialError(
+            "could not parse the private key PEM (unsupported or corrupt key)"
+        ) from None
+    except UnsupportedAlgorithm:
+        raise CredentialError("could not parse the private key: unsupported key algorithm") from None
+
+
+def _pkcs8(key) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _load_certs(pem: bytes, what: str = "certificate chain") -> list[x509.Certificate]:
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise CertificateError("parse", f"could not parse the {what}: no PEM certificate found")
+    try:
+        return x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        raise CertificateError("parse", f"could not parse the {what}: malformed PEM certificate") from None
+
+
+def read_watermark_key(path: PathLike) -> bytes:
+    """Read a watermark key file: 64 hex digits (whitespace ignored) or exactly 32 raw bytes."""
+    raw = _read_file(path, "watermark key")
+    text = raw.strip()
+    if len(text) == 2 * WATERMARK_KEY_BYTES:
+        try:
+            return bytes.fromhex(text.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            pass
+    if len(raw) == WATERMARK_KEY_BYTES:
+        return raw
+    raise CredentialError(
+        f"watermark key file {os.fspath(path)} must hold 64 hex digits or 32 raw bytes "
+        f"({WATERMARK_KEY_BYTES * 8}-bit key)"
+    )
+
+
+# --------------------------------------------------------------------------- certificate check
+
+
+def signing_algorithm(private_key_pem: bytes) -> str:
+    """The c2pa signing algorithm name for a key: ``es256``/``es384``/``es512`` for EC
+    P-256/384/521, ``ps256`` for RSA, ``ed25519``."""
+    return _alg_for(_load_private_key(private_key_pem))
+
+
+def _alg_for(key) -> str:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        curve = key.curve.name
+        alg = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}.get(curve)
+        if alg is None:
+            raise CertificateError(
+                "key-type",
+                f"unsupported EC curve {curve}: c2pa signs with P-256, P-384 or P-521",
+            )
+        return alg
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < 2048:
+            raise CertificateError(
+                "rsa-size", f"RSA key is {key.key_size} bits; c2pa requires at least 2048"
+            )
+        return "ps256"
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "ed25519"
+    raise CertificateError(
+        "key-type",
+        f"unsupported key type {type(key).__name__.lstrip('_')}: use EC P-256/P-384/P-521, "
+        "RSA >= 2048 bits or Ed25519",
+    )
+
+
+def _spki(public_key) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _ext(cert: x509.Certificate, cls):
+    try:
+        return cert.extensions.get_extension_for_class(cls).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def check_signing_certificate(
+    cert_chain_pem: bytes, private_key_pem: bytes, *, now: _dt.datetime | None = None
+) -> None:
+    """Refuse, before signing, a certificate chain or key that c2pa would reject (where c2pa
+    itself only says "the certificate is invalid"). Raises :class:`CertificateError` naming
+    the failed rule, or :class:`CredentialError` for an unreadable key.
+
+    Rules (each verified against c2pa-python 0.38 / c2pa-rs 0.91):
+
+    - key type: EC P-256/384/521, RSA, Ed25519 (secp256k1 and others are rejected);
+    - RSA keys >= 2048 bits;
+    - the private key matches the leaf (first) certificate;
+    - validity window includes ``now``;
+    - the leaf is not a CA (BasicConstraints CA=true or KeyUsage keyCertSign);
+    - KeyUsage present with digitalSignature (c2pa-rs rejects a leaf with no KeyUsage; it
+      tolerates one without digitalSignature, but the C2PA spec requires it, so we refuse);
+    - ExtendedKeyUsage contains emailProtection (see the message for documentSigning / C2PA);
+    - the leaf has an AuthorityKeyIdentifier;
+    - the leaf is signed with SHA-256/384/512 (or Ed25519);
+    - the chain is ordered leaf first, each certificate issued by the next.
+    """
+    certs = _load_certs(cert_chain_pem)
+    leaf = certs[0]
+    key = _load_private_key(private_key_pem)
+    _alg_for(key)  # key-type / rsa-size
+
+    if _spki(key.public_key()) != _spki(leaf.public_key()):
+        hint = ""
+        if any(_spki(c.public_key()) == _spki(key.public_key()) for c in certs[1:]):
+            hint = " (it matches a later certificate: put the leaf first)"
+        raise CertificateError(
+            "key-mismatch",
+            f"the private key does not match the leaf certificate {_subject_text(leaf)!r}{hint}",
+        )
+
+    now = now or _now()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=_dt.timezone.utc)
+    if now < leaf.not_valid_before_utc:
+        raise CertificateError(
+            "validity",
+            f"the leaf certificate is not yet valid (notBefore {leaf.not_valid_before_utc:%Y-%m-%d %H:%M:%SZ})",
+        )
+    if now > leaf.not_valid_after_utc:
+        raise CertificateError(
+            "validity",
+            f"the leaf certificate has expired (notAfter {leaf.not_valid_after_utc:%Y-%m-%d %H:%M:%SZ})",
+        )
+
+    bc = _ext(leaf, x509.BasicConstraints)
+    ku = _ext(leaf, x509.KeyUsage)
+    if bc is not None and bc.ca:
+        raise CertificateError(
+            "ca-leaf",
+            "the leaf certificate is a CA (BasicConstraints CA=true); c2pa signs only with an "
+            "end-entity certificate issued by a CA",
+        )
+    if ku is not None and ku.key_cert_sign:
+        raise CertificateError(
+            "ca-leaf",
+            "the leaf certificate has KeyUsage keyCertSign (a CA usage); c2pa signs only with "
+            "an end-entity certificate",
+        )
+    if ku is None:
+        raise CertificateError(
+            "key-usage", "the leaf certificate has no KeyUsage extension; c2pa requires digitalSignature"
+        )
+    if not ku.digital_signature:
+        raise CertificateError(
+            "key-usage", "the leaf certificate's KeyUsage lacks digitalSignature, which C2PA requires"
+        )
+
+    eku = _ext(leaf, x509.ExtendedKeyUsage)
+    if eku is None:
+        raise CertificateError("eku", f"the leaf certificate has no ExtendedKeyUsage; {_EKU_HINT}")
+    oids = list(eku)
+    if EKU_EMAIL not in oids:
+        names = ", ".join(o.dotted_string for o in oids) or "none"
+        raise CertificateError(
+            "eku", f"unsupported ExtendedKeyUsage ({names}); {_EKU_HINT}"
+        )
+    if ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in oids:
+        raise CertificateError("eku", "anyExtendedKeyUsage is not allowed on a C2PA signer")
+
+    if _ext(leaf, x509.AuthorityKeyIdentifier) is None:
+        raise CertificateError(
+            "aki", "the leaf certificate has no AuthorityKeyIdentifier extension, which c2pa requires"
+        )
+
+    for cert in certs:
+        h = cert.signature_hash_algorithm
+        if h is not None and not isinstance(h, (hashes.SHA256, hashes.SHA384, hashes.SHA512)):
+            raise CertificateError(
+                "signature-hash",
+                f"certificate {_subject_text(cert)!r} is signed with {h.name}; use SHA-256 or stronger",
+            )
+
+    for child, parent in zip(certs, certs[1:]):
+        if child.issuer != parent.subject:
+            raise CertificateError(
+                "chain-order",
+                f"certificate {_subject_text(child)!r} is not issued by the next certificate in "
+                "the chain; order it leaf first, then each issuer",
+            )
+
+
+# --------------------------------------------------------------------------- trust anchors
+
+
+def load_trust_anchors(paths: PathLike | Iterable[PathLike] | None) -> bytes:
+    """Read trust anchors into one PEM bundle. ``paths``: one path, an ``os.pathsep``-separated
+    string, or an iterable of paths; a directory contributes its ``*.pem``/``*.crt`` files.
+    Every file must hold at least one PEM certificate. Duplicates are dropped."""
+    if paths is None:
+        return b""
+    if isinstance(paths, (str, os.PathLike)):
+        items = [p for p in os.fspath(paths).split(os.pathsep) if p.strip()]
+    else:
+        items = []
+        for p in paths:
+            items.extend(q for q in os.fspath(p).split(os.pathsep) if q.strip())
+    files: list[Path] = []
+    for item in items:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            found = sorted([*p.glob("*.pem"), *p.glob("*.crt")])
+            if not found:
+                raise CredentialError(f"trust anchor directory {p} has no *.pem or *.crt files")
+            files.extend(found)
+        else:
+            files.append(p)
+    out: list[bytes] = []
+    seen: set[bytes] = set()
+    for f in files:
+        data = _read_file(f, "trust anchor")
+        try:
+            certs = _load_certs(data, f"trust anchor file {f}")
+        except CertificateError as exc:
+            raise CredentialError(str(exc).split(": ", 1)[-1]) from None
+        for c in certs:
+            pem = c.public_bytes(serialization.Encoding.PEM)
+            if pem not in seen:
+                seen.add(pem)
+                out.append(pem)
+    return b"".join(out)
+
+
+def _merge_pem(*bundles: bytes) -> bytes:
+    out, seen = [], set()
+    for bundle in bundles:
+        if not bundle:
+            continue
+        for c in x509.load_pem_x509_certificates(bundle):
+            pem = c.public_bytes(serialization.Encoding.PEM)
+            if pem not in seen:
+                seen.add(pem)
+                out.append(pem)
+    return b"".join(out)
+
+
+# --------------------------------------------------------------------------- dev credentials
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, DEV_ORG),
+    ])
+
+
+def _generate_dev_material() -> dict[str, bytes]:
+    now = _now()
+    start = now - _dt.timedelta(hours=1)   # tolerate small clock skew
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = _name(DEV_ROOT_CN)
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(now + _dt.timedelta(days=365 * DEV_ROOT_YEARS + 5))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
+        .sign(root_key, hashes.SHA256())
+    )
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name(DEV_SIGNER_CN))
+        .issuer_name(root_name)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(now + _dt.timedelta(days=365 * DEV_LEAF_YEARS + 2))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([EKU_EMAIL]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), False)
+        .sign(root_key, hashes.SHA256())
+    )
+    del root_key  # deliberately not kept: see the module docstring
+    pem = serialization.Encoding.PEM
+    return {
+        DEV_ROOT: root.public_bytes(pem),
+        DEV_CHAIN: leaf.public_bytes(pem),
+        DEV_KEY: _pkcs8(leaf_key),
+        DEV_WM_KEY: secrets.token_bytes(WATERMARK_KEY_BYTES).hex().encode("ascii") + b"\n",
+    }
+
+
+def _dev_complete(dev: Path) -> bool:
+    return all((dev / n).is_file() for n in (DEV_ROOT, DEV_CHAIN, DEV_KEY, DEV_WM_KEY))
+
+
+def _warn_created(dev: Path) -> None:
+    warnings.warn(
+        f"created DEVELOPMENT signing credentials in {dev}: C2PA manifests signed with them "
+        "are trusted only where this development root is configured as a trust anchor; "
+        "configure a real certificate (SYNTHLABEL_CERT_CHAIN, SYNTHLABEL_PRIVATE_KEY, "
+        "SYNTHLABEL_WATERMARK_KEY) for production",
+        DevelopmentCredentialsWarning,
+        stacklevel=3,
+    )
+
+
+def _create_dev(home: Path, *, force: bool) -> tuple[Path, bool]:
+    """Create ``home/dev`` atomically. Returns (dir, created_by_us)."""
+    _ensure_private_dir(home)
+    dev = home / DEV_DIR
+    if dev.exists() and not force:
+        return dev, False
+    material = _generate_dev_material()
+    tmp = Path(tempfile.mkdtemp(prefix=".dev-", dir=home))  # mode 0700
+    try:
+        os.chmod(tmp, 0o700)
+        for name, data in material.items():
+            # Certificates are public, but 0600 for every file keeps the rule simple.
+            _write_new_private(tmp / name, data, 0o600)
+        if force and dev.exists():
+            old = Path(tempfile.mkdtemp(prefix=".dev-old-", dir=home))
+            os.rename(dev, old / DEV_DIR)
+            try:
+                os.rename(tmp, dev)
+            except BaseException:
+                os.rename(old / DEV_DIR, dev)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            try:
+                os.rename(tmp, dev)
+            except OSError:
+                # Lost a race with another process: theirs wins, ours is discarded.
+                if dev.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    return dev, False
+                raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _warn_created(dev)
+    return dev, True
+
+
+def init_dev_credentials(home: Path | None = None, *, force: bool = False) -> Path:
+    """Create development credentials in ``home/dev`` (``synthlabel keys init``) and return the
+    directory. Refuses to replace existing ones unless ``force``. Emits one
+    :class:`DevelopmentCredentialsWarning`."""
+    home = Path(home).expanduser() if home is not None else default_home()
+    dev = home / DEV_DIR
+    if dev.exists() and not force:
+        raise CredentialError(
+            f"development credentials already exist in {dev}; use --force to replace them "
+            "(files signed with the old ones will no longer verify as Trusted against the new root)"
+        )
+    dev, _ = _create_dev(home, force=force)
+    return dev
+
+
+def _dev_credentials(home: Path) -> tuple[bytes, bytes, bytes, bytes]:
+    dev = home / DEV_DIR
+    if not dev.exists():
+        dev, _ = _create_dev(home, force=False)
+    if not _dev_complete(dev):
+        raise CredentialError(
+            f"development credentials in {dev} are incomplete; run 'synthlabel keys init --force'"
+        )
+    return (
+        (dev / DEV_CHAIN).read_bytes(),
+        (dev / DEV_KEY).read_bytes(),
+        read_watermark_key(dev / DEV_WM_KEY),
+        (dev / DEV_ROOT).read_bytes(),
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_credentials(
+    *,
+    home: PathLike | None = None,
+    cert_chain: bytes | PathLike | None = None,
+    private_key: bytes | PathLike | None = None,
+    passphrase: str | bytes | None = None,
+    watermark_key_file: PathLike | None = None,
+    trust_anchors: PathLike | Iterable[PathLike] | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> Credentials:
+    """Resolve credentials: explicit arguments > environment variables > development
+    credentials (created on first use). ``cert_chain``/``private_key`` are paths, or PEM bytes.
+
+    Raises :class:`CredentialError` when only one of certificate and key is configured, when a
+    production certificate has no watermark key, or when anything cannot be read/decrypted, and
+    :class:`CertificateError` when the certificate would be rejected by c2pa.
+    """
+    home_path = Path(home).expanduser() if home is not None else default_home(env)
+
+    cert_src = cert_chain if cert_chain is not None else env.get(ENV_CERT_CHAIN) or None
+    key_src = private_key if private_key is not None else env.get(ENV_PRIVATE_KEY) or None
+    if passphrase is None:
+        passphrase = env.get(ENV_PASSPHRASE) or None
+    wm_src = watermark_key_file if watermark_key_file is not None else env.get(ENV_WATERMARK_KEY) or None
+
+    anchors_cfg = load_trust_anchors(env.get(ENV_TRUST_ANCHORS) or None)
+    anchors_arg = load_trust_anchors(trust_anchors)
+
+    if (cert_src is None) != (key_src is None):
+        missing = "private key (SYNTHLABEL_PRIVATE_KEY)" if key_src is None else \
+            "certificate chain (SYNTHLABEL_CERT_CHAIN)"
+        raise CredentialError(
+            f"a signing certificate and its private key go together: the {missing} is not configured"
+        )
+
+    if cert_src is not None:
+        chain_pem = _material(cert_src, "certificate chain")
+        key = _load_private_key(_material(key_src, "private key"), passphrase)
+        key_pem = _pkcs8(key)
+        check_signing_certificate(chain_pem, key_pem)
+        if wm_src is None:
+            raise CredentialError(
+                "a production signing certificate needs a watermark key too: set "
+                "SYNTHLABEL_WATERMARK_KEY to a file with 64 hex digits (or 32 raw bytes), "
+                "e.g. created with: python -c \"import secrets; print(secrets.token_hex(32))\""
+            )
+        wm_key = read_watermark_key(wm_src)
+        anchors = _merge_pem(anchors_cfg, anchors_arg)
+        is_dev = False
+    else:
+        chain_pem, dev_key_pem, dev_wm, dev_root = _dev_credentials(home_path)
+        key_pem = _pkcs8(_load_private_key(dev_key_pem))
+        check_signing_certificate(chain_pem, key_pem)
+        wm_key = read_watermark_key(wm_src) if wm_src is not None else dev_wm
+        anchors = _merge_pem(dev_root, anchors_cfg, anchors_arg)
+        is_dev = True
+
+    leaf = x509.load_pem_x509_certificates(chain_pem)[0]
+    return Credentials(
+        cert_chain_pem=chain_pem,
+        private_key_pem=key_pem,
+        watermark_key=wm_key,
+        trust_anchors_pem=anchors,
+        is_development=is_dev,
+        signer_subject=_subject_text(leaf),
+    )

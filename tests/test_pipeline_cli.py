@@ -1,0 +1,282 @@
+"""End to end: the real CLI (subprocess) and library on real files, real codecs, real c2pa."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, SAMPLES, require_tool, synthetic_photo
+
+CLI = [sys.executable, "-m", "synthlabel.cli"]
+
+
+def run(*args, cwd=None, env=None):
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=e,
+                          timeout=300)
+
+
+def sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def labeled_samples(tmp_path_factory):
+    out = tmp_path_factory.mktemp("labeled")
+    inputs = [SAMPLES / "scene.png", SAMPLES / "scene.jpg"]
+    before = {p: sha(p) for p in inputs}
+    r = run("label", *inputs, "-o", out, "--report", out / "report.jsonl", "--jobs", "2")
+    assert r.returncode == 0, r.stderr
+    assert {p: sha(p) for p in inputs} == before, "inputs must never be modified"
+    return out, r
+
+
+def test_label_then_verify_samples_all_layers(labeled_samples):
+    out, _ = labeled_samples
+    r = run("verify", "--json", out / "scene.png", out / "scene.jpg")
+    assert r.returncode == 0, r.stdout + r.stderr
+    reports = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(reports) == 2
+    for rep in reports:
+        assert rep["ok"] is True
+        for layer in ("explicit", "metadata", "watermark", "c2pa"):
+            assert rep["layers"][layer]["status"] == "ok", (layer, rep["layers"][layer])
+        ids = rep["content_ids"]
+        assert set(ids) == {"metadata", "watermark", "c2pa"}
+        assert len(set(ids.values())) == 1 and rep["ids_agree"] is True
+        assert rep["layers"]["c2pa"]["details"]["state"] == "Trusted"
+
+
+def test_report_jsonl(labeled_samples):
+    out, _ = labeled_samples
+    lines = [json.loads(x) for x in (out / "report.jsonl").read_text().splitlines()]
+    assert [Path(x["source"]).name for x in lines] == ["scene.png", "scene.jpg"]
+    for x in lines:
+        assert x["ok"] and x["error"] is None
+        assert x["layers"] == ["explicit", "watermark", "metadata", "c2pa"]
+        assert re.fullmatch(r"[0-9a-f]{16}", x["content_id"])
+        assert Path(x["output"]).exists()
+
+
+def test_human_readable_verify(labeled_samples):
+    out, _ = labeled_samples
+    r = run("verify", out / "scene.png")
+    assert r.returncode == 0
+    assert "OK" in r.stdout and "Trusted" in r.stdout and "agrees" in r.stdout
+
+
+def test_untrusted_without_dev_root(labeled_samples):
+    out, _ = labeled_samples
+    r = run("verify", "--json", "--no-default-trust", out / "scene.png")
+    rep = json.loads(r.stdout)
+    assert rep["layers"]["c2pa"]["details"]["state"] == "Valid"
+    assert "signingCredential.untrusted" in rep["layers"]["c2pa"]["details"]["codes"]
+    assert r.returncode == 1
+
+
+def test_trust_anchors_flag_restores_trust(labeled_samples, credentials, tmp_path):
+    out, _ = labeled_samples
+    anchors = tmp_path / "roots.pem"
+    anchors.write_bytes(credentials.trust_anchors_pem)
+    r = run("verify", "--json", "--no-default-trust", "--trust-anchors", anchors, out / "scene.png")
+    assert json.loads(r.stdout)["layers"]["c2pa"]["details"]["state"] == "Trusted", r.stdout
+
+
+def _png_with_pixel_changed(data: bytes) -> bytes:
+    """Change one pixel inside the IDAT data, keeping every other chunk (the manifest) as is."""
+    pos, chunks = 8, []
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        ctype = data[pos + 4:pos + 8]
+        chunks.append((ctype, data[pos + 8:pos + 8 + n]))
+        pos += 12 + n
+    idat = b"".join(c for t, c in chunks if t == b"IDAT")
+    raw = bytearray(zlib.decompress(idat))
+    raw[1 + 3 * 10] ^= 0x40  # first row (filter byte first), pixel 10, red channel
+    new_idat = zlib.compress(bytes(raw))
+    out, done = [data[:8]], False
+    for t, c in chunks:
+        if t == b"IDAT":
+            if done:
+                continue
+            c, done = new_idat, True
+        out.append(struct.pack(">I", len(c)) + t + c + struct.pack(">I", zlib.crc32(t + c)))
+    return b"".join(out)
+
+
+def test_pixel_change_makes_c2pa_invalid(labeled_samples, tmp_path):
+    out, _ = labeled_samples
+    tampered = tmp_path / "tampered.png"
+    tampered.write_bytes(_png_with_pixel_changed((out / "scene.png").read_bytes()))
+    a = np.asarray(Image.open(out / "scene.png").convert("RGB"))
+    b = np.asarray(Image.open(tampered).convert("RGB"))
+    assert (a != b).sum() == 1
+    r = run("verify", "--json", tampered)
+    rep = json.loads(r.stdout)
+    assert rep["layers"]["c2pa"]["status"] == "invalid"
+    assert rep["layers"]["c2pa"]["details"]["state"] == "Invalid"
+    assert any("dataHash.mismatch" in c for c in rep["layers"]["c2pa"]["details"]["codes"])
+    assert rep["layers"]["watermark"]["status"] == "ok"  # the other layers still stand
+    assert r.returncode == 1
+
+
+def test_bad_inputs_one_line_each_batch_goes_on(tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    good = synthetic_photo(300, 400, 3)
+    Image.fromarray(good).save(src / "good.png")
+    Image.fromarray(good).save(src / "sub" / "nested.jpg", quality=90)
+    buf = io.BytesIO()
+    Image.fromarray(good).save(buf, "PNG")
+    (src / "truncated.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    jpg = io.BytesIO()
+    Image.fromarray(good).save(jpg, "JPEG")
+    j = bytearray(jpg.getvalue())
+    j[200:] = os.urandom(len(j) - 200)  # header survives, everything after is garbage
+    (src / "corrupt.jpg").write_bytes(bytes(j))
+    (src / "empty.png").write_bytes(b"")
+    (src / "notes.jpg").write_text("this is not an image\n")  # non-image with an image extension
+    (src / "mislabeled.jpg").write_bytes(buf.getvalue())      # a PNG named .jpg
+    before = {p: sha(p) for p in src.rglob("*") if p.is_file()}
+    out = tmp_path / "out"
+    r = run("label", src, "-o", out, "--jobs", "2")
+    assert r.returncode == 1
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    bad = {"truncated.png", "corrupt.jpg", "empty.png", "notes.jpg"}
+    assert len(errors) == len(bad), r.stderr
+    for name in bad:
+        line = next(e for e in errors if name in e)
+        assert len(line) < 300
+    assert "empty" in next(e for e in errors if "empty.png" in e)
+    assert "not a recognised media file" in next(e for e in errors if "notes.jpg" in e)
+    # the good files (nested tree mirrored) and the mislabeled one (by content) are labeled
+    assert (out / "good.png").exists() and (out / "sub" / "nested.jpg").exists()
+    assert (out / "mislabeled.png").exists()
+    assert "does not match the content" in r.stderr
+    assert Image.open(out / "mislabeled.png").format == "PNG"
+    # nothing half-written, nothing for the bad files, inputs untouched
+    names = {p.name for p in out.rglob("*")}
+    assert not any(n.endswith(".tmp") for n in names)
+    assert not names & bad
+    assert {p: sha(p) for p in src.rglob("*") if p.is_file()} == before
+    assert "labeled 3 file(s), 4 failed" in r.stderr
+
+
+def test_outputs_not_overwritten_unless_asked(tmp_path):
+    src = tmp_path / "a.png"
+    Image.fromarray(synthetic_photo(200, 260, 4)).save(src)
+    out = tmp_path / "out"
+    assert run("label", src, "-o", out, "-j", "1").returncode == 0
+    first = sha(out / "a.png")
+    r = run("label", src, "-o", out, "-j", "1")
+    assert r.returncode == 1 and "exists" in r.stderr
+    assert sha(out / "a.png") == first
+    assert run("label", src, "-o", out, "-j", "1", "--overwrite").returncode == 0
+    assert sha(out / "a.png") != first  # a new content ID, so new bytes
+
+
+def test_in_place(tmp_path):
+    src = tmp_path / "a.jpg"
+    Image.fromarray(synthetic_photo(240, 320, 5)).save(src, quality=90)
+    r = run("label", "--in-place", src, "-j", "1")
+    assert r.returncode == 0, r.stderr
+    r = run("verify", "--json", src)
+    assert json.loads(r.stdout)["ok"] is True, r.stdout
+
+
+def test_layer_switches_and_format(tmp_path):
+    src = tmp_path / "a.png"
+    Image.fromarray(synthetic_photo(240, 320, 6)).save(src)
+    out = tmp_path / "out"
+    r = run("label", src, "-o", out, "--no-watermark", "--no-explicit", "-f", "webp", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    assert Image.open(out / "a.webp").format == "WEBP"
+    r = run("verify", "--json", out / "a.webp")
+    rep = json.loads(r.stdout)
+    assert rep["layers"]["metadata"]["status"] == "ok"
+    assert rep["layers"]["c2pa"]["status"] == "ok"
+    assert rep["layers"]["c2pa"]["details"]["soft_binding"] is None
+    assert rep["layers"]["watermark"]["status"] == "missing"
+    assert rep["layers"]["explicit"]["status"] == "missing"
+    assert r.returncode == 1
+    r = run("verify", "--json", "--layers", "metadata,c2pa", out / "a.webp")
+    assert r.returncode == 0 and json.loads(r.stdout)["ok"] is True
+
+
+def test_nonconforming_text_refused(tmp_path):
+    src = tmp_path / "a.png"
+    Image.fromarray(synthetic_photo(120, 160, 7)).save(src)
+    r = run("label", src, "-o", tmp_path / "out", "--text", "AI")
+    assert r.returncode == 2
+    assert "generation element" in r.stderr
+    r = run("label", src, "-o", tmp_path / "out", "--text", "AI", "--allow-nonconforming-text", "-j", "1")
+    assert r.returncode == 0, r.stderr
+
+
+def test_verify_unlabeled_and_errors(tmp_path):
+    plain = tmp_path / "plain.png"
+    Image.fromarray(synthetic_photo(300, 400, 8)).save(plain)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    r = run("verify", "--json", plain)
+    rep = json.loads(r.stdout)
+    assert r.returncode == 1
+    assert {k: v["status"] for k, v in rep["layers"].items()} == {
+        "explicit": "missing", "metadata": "missing", "watermark": "missing", "c2pa": "missing"}
+    r = run("verify", "--json", junk)
+    assert r.returncode == 2 and json.loads(r.stdout)["error"]
+    assert run("verify", tmp_path / "nope.png").returncode == 2
+
+
+def test_exif_icc_survive_pipeline_and_exiftool_reads_labels(tmp_path):
+    exiftool = require_tool("exiftool")
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    im = Image.fromarray(synthetic_photo(300, 400, 9))
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"  # Make
+    src = tmp_path / "in"
+    src.mkdir()
+    im.save(src / "a.jpg", quality=90, exif=exif.tobytes(), icc_profile=icc)
+    im.save(src / "b.png", icc_profile=icc)
+    im.save(src / "c.webp", quality=90, icc_profile=icc)
+    out = tmp_path / "out"
+    assert run("label", src, "-o", out, "-j", "1").returncode == 0
+    for name in ("a.jpg", "b.png", "c.webp"):
+        p = out / name
+        tags = json.loads(subprocess.run([exiftool, "-j", "-G1", "-a", p], capture_output=True,
+                                         text=True, check=True).stdout)[0]
+        aigc = next(v for k, v in tags.items() if k.endswith(":AIGC"))
+        assert json.loads(aigc)["ProduceID"] == json.loads(run("verify", "--json", p).stdout)["content_ids"]["watermark"]
+        dst = next(v for k, v in tags.items() if k.endswith(":DigitalSourceType"))
+        assert dst.endswith("trainedAlgorithmicMedia")
+        assert Image.open(p).info.get("icc_profile") == icc
+    assert Image.open(out / "a.jpg").getexif()[0x010F] == "TestCam"
+
+
+def test_readme_library_example(tmp_path):
+    """The README's Python example runs as written."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, "README has no python example"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    namespace: dict = {}
+    try:
+        for code in blocks:  # later blocks use names from earlier ones, as a reader would
+            exec(compile(code, "README.md", "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+    assert (tmp_path / "generated.jpg").exists()
