@@ -17,7 +17,7 @@ from pathlib import Path
 from .formats import image_codec
 from .formats.sniff import UnsupportedMedia, sniff_bytes
 from .labeling import LabelingError, label_image_bytes
-from .models import LabelResult, LabelSpec
+from .models import LabelResult, LabelSpec, OutputFormat
 from .provenance.credentials import Credentials
 
 SNIFF_BYTES = 4096
@@ -169,8 +169,11 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
     targets: dict[Path, int] = {}
     todo: list[tuple[int, Job]] = []
     for i, job in enumerate(jobs):
-        # Two inputs mapping to one output would silently clobber each other: refuse the second.
-        key = (job.target or job.source).with_suffix("")
+        # Two inputs mapping to one output would clobber each other: refuse the second. With
+        # an explicit output format every output gets that format's extension.
+        key = job.target or job.source
+        if spec.output_format is not OutputFormat.SAME:
+            key = key.with_suffix(image_codec.EXTENSION[spec.output_format.value])
         if key in targets:
             results[i] = LabelResult(source=str(job.source),
                                      error=f"maps to the same output as {jobs[targets[key]].source}")

@@ -71,7 +71,7 @@ def _c2pa(data: bytes, mime: str, trust_anchors_pem: bytes | None) -> tuple[Laye
     if res.state == "Valid":
         return LayerReport(Status.WEAK, f"Valid signature but untrusted signer {res.signer} "
                                         "(add its root with --trust-anchors)", details), cid
-    codes = ", ".join(res.codes) or "unknown"
+    codes = ", ".join(res.codes) or res.error or "unknown failure"
     return LayerReport(Status.INVALID, f"Invalid: {codes}", details), cid
 
 

@@ -21,7 +21,8 @@ from typing import Callable, NamedTuple
 
 __all__ = [
     "MetadataError", "TC260_NS", "IPTC_EXT_NS", "RDF_NS", "XMPFindings",
-    "Extracted", "XMPUpdater", "EXIFCleaner", "build_packet", "update_packet", "strip_packet", "find_in_packet", "packet_has_aigc",
+    "Extracted", "XMPUpdater", "EXIFCleaner", "build_packet", "update_packet", "strip_packet",
+    "find_in_packet", "packet_has_aigc",
 ]
 
 TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
@@ -240,11 +241,9 @@ def _remove_ours(root: ET.Element) -> None:
         for child in kids:
             if _ours(child.tag):
                 parent.remove(child)
-        if _ours(kids[-1].tag):
-            if kept:
-                kept[-1].tail = closing
-            elif not parent.text or parent.text.isspace():
-                parent.text = closing
+        if _ours(kids[-1].tag) and kept:
+            kept[-1].tail = closing
+        # With no child left, parent.text keeps the children's indentation for _add_ours.
 
 
 def _add_ours(root: ET.Element, aigc_inner_json: str, digital_source_type: str) -> None:
@@ -263,7 +262,8 @@ def _add_ours(root: ET.Element, aigc_inner_json: str, digital_source_type: str) 
         closing = kids[-1].tail if kids[-1].tail and kids[-1].tail.isspace() else "\n  "
         kids[-1].tail = indent
     else:
-        closing = "\n  "
+        # One level less than the children, e.g. "\n   " -> "\n  ".
+        closing = indent[:-1] if len(indent) > 1 and indent.endswith((" ", "\t")) else "\n"
         desc.text = indent
     a = ET.SubElement(desc, _AIGC)
     a.text = aigc_inner_json

@@ -173,11 +173,14 @@ class Credentials:
         return h.hexdigest()
 
     def __repr__(self) -> str:
+        try:
+            fp = self.cert_fingerprint[:16] + "..."
+        except (ValueError, IndexError):
+            fp = "?"
         return (
             f"Credentials(signer_subject={self.signer_subject!r}, "
-            f"is_development={self.is_development}, "
-            f"cert_sha256={self.cert_fingerprint[:16]}..., key=<redacted>, "
-            f"watermark_key=<redacted>)"
+            f"is_development={self.is_development}, cert_sha256={fp}, "
+            f"key=<redacted>, watermark_key=<redacted>)"
         )
 
     __str__ = __repr__
@@ -590,18 +593,18 @@ def _dev_complete(dev: Path) -> bool:
     return all((dev / n).is_file() for n in (DEV_ROOT, DEV_CHAIN, DEV_KEY, DEV_WM_KEY))
 
 
-def _warn_created(dev: Path) -> None:
+def _warn_created(dev: Path, stacklevel: int) -> None:
     warnings.warn(
         f"created DEVELOPMENT signing credentials in {dev}: C2PA manifests signed with them "
         "are trusted only where this development root is configured as a trust anchor; "
         "configure a real certificate (SYNTHLABEL_CERT_CHAIN, SYNTHLABEL_PRIVATE_KEY, "
         "SYNTHLABEL_WATERMARK_KEY) for production",
         DevelopmentCredentialsWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
 
 
-def _create_dev(home: Path, *, force: bool) -> tuple[Path, bool]:
+def _create_dev(home: Path, *, force: bool, stacklevel: int) -> tuple[Path, bool]:
     """Create ``home/dev`` atomically. Returns (dir, created_by_us)."""
     _ensure_private_dir(home)
     dev = home / DEV_DIR
@@ -635,7 +638,7 @@ def _create_dev(home: Path, *, force: bool) -> tuple[Path, bool]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _warn_created(dev)
+    _warn_created(dev, stacklevel + 1)
     return dev, True
 
 
@@ -650,14 +653,14 @@ def init_dev_credentials(home: Path | None = None, *, force: bool = False) -> Pa
             f"development credentials already exist in {dev}; use --force to replace them "
             "(files signed with the old ones will no longer verify as Trusted against the new root)"
         )
-    dev, _ = _create_dev(home, force=force)
+    dev, _ = _create_dev(home, force=force, stacklevel=3)  # points at our caller
     return dev
 
 
 def _dev_credentials(home: Path) -> tuple[bytes, bytes, bytes, bytes]:
     dev = home / DEV_DIR
     if not dev.exists():
-        dev, _ = _create_dev(home, force=False)
+        dev, _ = _create_dev(home, force=False, stacklevel=4)  # at load_credentials' caller
     if not _dev_complete(dev):
         raise CredentialError(
             f"development credentials in {dev} are incomplete; run 'synthlabel keys init --force'"

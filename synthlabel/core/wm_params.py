@@ -1,0 +1,107 @@
+"""Every tuning constant of the image watermark, in one visible place.
+
+Changing any value that affects the *pattern* (tile, band, bin allocation, code, key derivation)
+changes the algorithm: bump ``IMAGE_ALG`` (``org.synthlabel.wm.image.vN``) when you do, because
+marks embedded with the old values will no longer be found.
+
+Coordinates: the mark lives on a *working grid*, the luma resampled so that its short side is
+``WORK_SHORT`` pixels (images smaller than that are used as they are). The keyed tile is
+``TILE`` x ``TILE`` working pixels and repeats from the working-grid origin.
+"""
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- identity
+
+#: Versioned algorithm name (also used as the C2PA soft-binding ``alg``).
+IMAGE_ALG = "org.synthlabel.wm.image.v1"
+#: Domain-separation prefix for every keyed PRNG stream (HMAC-SHA256(key, prefix + label)).
+KEY_DOMAIN = b"synthlabel/wm/image/v1/"
+#: Shortest accepted key, in bytes.
+MIN_KEY_BYTES = 16
+
+# --------------------------------------------------------------------------- geometry
+
+#: Short side of the working grid (pixels). Embedding and detection both resample the luma so
+#: the short side is this long (never upsampling), so a uniform resize of a large image costs
+#: the detector nothing, and the embed/detect cost stays flat as megapixels grow.
+WORK_SHORT = 256
+#: Tile side in working pixels (a power of two: the detector's FFTs are T x T).
+TILE = 64
+
+# --------------------------------------------------------------------------- pattern spectrum
+
+#: Radial band (cycles per working pixel) that carries the mark. Low end: away from the image's
+#: strong low frequencies; high end: below what JPEG 50 / blur sigma 1 / 0.5x resize remove at
+#: a 512-pixel image (working 0.40 cyc/px == 0.20 cyc/px at 512 px).
+BAND_LO = 0.05
+BAND_HI = 0.36
+#: Fraction of the band's (unique, half-plane) frequency bins given to the pilot; the rest carry
+#: the coded payload (bins are assigned by a keyed permutation, round-robin over coded bits).
+PILOT_FRACTION = 0.30
+#: Per-bin amplitude tilt: amplitude ~ (f / BAND_LO) ** -BAND_TILT. Positive values put more
+#: energy at the lower (more robust) frequencies of the band.
+BAND_TILT = 0.5
+
+# --------------------------------------------------------------------------- embedding strength
+
+#: Mark rms amplitude (8-bit luma levels) where the local texture equals MASK_ACT_REF, at
+#: strength=1. The local amplitude is BASE_AMP * clip(activity / MASK_ACT_REF, MASK_MIN, MASK_MAX).
+BASE_AMP = 2.2
+#: Local activity (rms of the high-passed working luma, 8-bit levels) treated as "typical texture".
+MASK_ACT_REF = 6.0
+#: Floor of the mask: flat regions still carry this fraction (a flat image keeps a weak mark).
+MASK_MIN = 0.45
+#: Ceiling of the mask: busy texture never gets more than this multiple.
+MASK_MAX = 1.8
+#: Gaussian sigmas (working pixels) of the activity estimate: high-pass, then rms pooling.
+MASK_HP_SIGMA = 1.5
+MASK_POOL_SIGMA = 4.0
+#: Luma darkness masking: amplitude scaled by clip((Y + DARK_OFFSET) / (128 + DARK_OFFSET), .., 1)
+#: (Weber-like: deep shadows get less).
+DARK_OFFSET = 64.0
+DARK_MIN = 0.6
+
+# --------------------------------------------------------------------------- detection
+
+#: False-positive rate per image the default threshold is set for.
+FPR_TARGET = 1e-6
+#: Pilot correlation is evaluated on a grid UPSAMPLE times finer than the tile pixel grid
+#: (sub-pixel shifts); every grid point is one hypothesis in the Bonferroni count.
+CORR_UPSAMPLE = 2
+#: Geometric hypotheses evaluated per image (identity + candidates from the autocorrelation
+#: lattice). The p-value always counts this maximum, whether or not all are used.
+MAX_GEOM_CANDIDATES = 12
+#: Range of tile scale (apparent tile / TILE on the detector's working grid) the lattice search
+#: covers; crops down to 1/SCALE_MAX of the side are found.
+SCALE_MIN = 0.55
+SCALE_MAX = 2.3
+#: Maximum rotation (degrees) accepted from the lattice search.
+MAX_ROT_DEG = 20.0
+#: Number of autocorrelation peaks considered when building lattice candidates.
+ACF_PEAKS = 10
+#: Detector pre-whitening: high-pass sigma and local-contrast pooling sigma (working pixels).
+DET_HP_SIGMA = 4.0
+DET_POOL_SIGMA = 6.0
+#: Stop the geometric search early once a hypothesis reaches this p-value (the reported p-value
+#: still counts all MAX_GEOM_CANDIDATES hypotheses).
+EARLY_EXIT_P = 1e-12
+
+# --------------------------------------------------------------------------- capacity
+
+#: Short side (pixels) below which the mark is reported weak; below MIN_SIDE nothing is tried.
+WEAK_SIDE = 128
+MIN_SIDE = 32
+#: Median working-grid activity (8-bit levels) below which an image is "flat" (weak capacity).
+FLAT_ACTIVITY = 1.0
+
+# --------------------------------------------------------------------------- payload coding
+
+#: Payload bits (a 64-bit content ID).
+PAYLOAD_BITS = 64
+#: CRC-24/OpenPGP (RFC 4880): polynomial and initial value.
+CRC_BITS = 24
+CRC_POLY = 0x864CFB
+CRC_INIT = 0xB704CE
+#: Convolutional code: constraint length 7, rate 1/3, generators (octal) as in LTE.
+CONV_K = 7
+CONV_GENERATORS = (0o133, 0o171, 0o165)

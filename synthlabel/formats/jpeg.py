@@ -1,0 +1,136 @@
+"""JPEG: XMP in an APP1 segment, spliced at byte level (pixels are never re-encoded).
+
+Only the header segments (SOI up to the first SOS) are parsed; everything from SOS on, i.e. the
+entropy-coded data, later scans and any trailer, is copied verbatim.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .xmp import EXIFCleaner, Extracted, MetadataError, XMPUpdater
+
+__all__ = ["XMP_HEADER", "extract", "rewrite"]
+
+XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+EXIF_HEADER = b"Exif\x00"  # then one pad byte, normally \0
+MAX_SEGMENT_PAYLOAD = 0xFFFF - 2  # the length field counts itself
+MAX_XMP_PACKET = MAX_SEGMENT_PAYLOAD - len(XMP_HEADER)
+
+_APP0, _APP1, _SOS, _EOI, _SOI = 0xE0, 0xE1, 0xDA, 0xD9, 0xD8
+_STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length field
+
+
+@dataclass(frozen=True)
+class _Segment:
+    marker: int
+    start: int  # first byte, fill bytes included, so segments tile the header exactly
+    payload: int  # first payload byte (after the length field)
+    end: int
+
+    def is_xmp(self, data: bytes) -> bool:
+        return self.marker == _APP1 and data.startswith(XMP_HEADER, self.payload)
+
+    def is_exif(self, data: bytes) -> bool:
+        return self.marker == _APP1 and data.startswith(EXIF_HEADER, self.payload)
+
+
+def _segments(data: bytes) -> tuple[list[_Segment], int]:
+    """Header segments and the offset of the first SOS marker."""
+    if data[:2] != b"\xff\xd8":
+        raise MetadataError("JPEG has no SOI marker")
+    n = len(data)
+    pos = 2
+    segs: list[_Segment] = []
+    while True:
+        start = pos
+        if pos >= n:
+            raise MetadataError("JPEG ends before the image data (no SOS marker)")
+        if data[pos] != 0xFF:
+            raise MetadataError(f"JPEG marker expected at offset {pos}")
+        while pos + 1 < n and data[pos + 1] == 0xFF:  # fill bytes
+            pos += 1
+        if pos + 1 >= n:
+            raise MetadataError("truncated JPEG segment")
+        marker = data[pos + 1]
+        if marker in _STANDALONE:
+            segs.append(_Segment(marker, start, pos + 2, pos + 2))
+            pos += 2
+            continue
+        if marker in (_EOI, _SOI, 0x00):
+            raise MetadataError(f"JPEG has an unexpected marker FF{marker:02X} before the image data")
+        if pos + 4 > n:
+            raise MetadataError("truncated JPEG segment")
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if length < 2:
+            raise MetadataError(f"JPEG segment FF{marker:02X} has an invalid length {length}")
+        end = pos + 2 + length
+        if end > n:
+            raise MetadataError("truncated JPEG segment")
+        if marker == _SOS:
+            return segs, start
+        segs.append(_Segment(marker, start, pos + 4, end))
+        pos = end
+
+
+def extract(data: bytes) -> Extracted:
+    segs, _ = _segments(data)
+    xmp: list[bytes] = []
+    exif: list[bytes] = []
+    for s in segs:
+        if s.is_xmp(data):
+            xmp.append(data[s.payload + len(XMP_HEADER):s.end])
+        elif s.is_exif(data):
+            exif.append(data[s.payload + 6:s.end])
+    return Extracted(xmp, exif, [])
+
+
+def _app1(payload: bytes) -> bytes:
+    return b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> bytes:
+    """Replace the XMP packet(s) by ``update_xmp``'s result (inserting one if there is none)
+    and pass each EXIF blob through ``clean_exif``. All other bytes are copied."""
+    segs, sos = _segments(data)
+    xmp_segs = [s for s in segs if s.is_xmp(data)]
+    new_packets = update_xmp([data[s.payload + len(XMP_HEADER):s.end] for s in xmp_segs])
+    for p in new_packets:
+        if len(p) > MAX_XMP_PACKET:
+            raise MetadataError(
+                f"XMP packet of {len(p)} bytes does not fit one JPEG APP1 segment "
+                f"(max {MAX_XMP_PACKET}); ExtendedXMP is not supported"
+            )
+    # A new packet goes after the leading JFIF/JFXX APP0 and EXIF APP1 segments (readers
+    # expect those first: JFIF must directly follow SOI, EXIF should come before XMP).
+    insert_at = 0
+    while insert_at < len(segs) and (
+        segs[insert_at].marker == _APP0 or segs[insert_at].is_exif(data)
+    ):
+        insert_at += 1
+
+    view = memoryview(data)  # slices of a view are not copies; join copies once
+    out: list[bytes | memoryview] = [view[:2]]
+    queue = list(new_packets)
+    for i, s in enumerate(segs):
+        if i == insert_at and not xmp_segs:
+            out.append(_app1(XMP_HEADER + queue.pop(0)))
+        if s.is_xmp(data):
+            out.append(data[s.start:s.payload - 4])  # fill bytes, if any
+            out.append(_app1(XMP_HEADER + queue.pop(0)))
+        elif s.is_exif(data):
+            tiff_at = s.payload + 6
+            tiff = data[tiff_at:s.end]
+            cleaned = clean_exif(tiff)
+            if cleaned is tiff:
+                out.append(view[s.start:s.end])
+            else:
+                if len(cleaned) != len(tiff):
+                    raise MetadataError("internal error: EXIF cleaning changed its length")
+                out.append(data[s.start:tiff_at])
+                out.append(cleaned)
+        else:
+            out.append(view[s.start:s.end])
+    if insert_at == len(segs) and not xmp_segs:
+        out.append(_app1(XMP_HEADER + queue.pop(0)))
+    out.append(view[sos:])
+    return b"".join(out)

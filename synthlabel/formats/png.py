@@ -1,0 +1,194 @@
+"""PNG: XMP in an uncompressed ``iTXt`` chunk (keyword ``XML:com.adobe.xmp``) before the first
+``IDAT``, spliced at chunk level. IDAT and every other chunk are copied verbatim.
+
+Readers also accept the TC260 alternative, a text chunk with keyword ``AIGC`` holding the
+wrapped JSON; the writer removes such a chunk because the rules allow exactly one label and the
+XMP one replaces it.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from .xmp import EXIFCleaner, Extracted, MetadataError, XMPUpdater
+
+__all__ = ["SIGNATURE", "XMP_KEYWORD", "extract", "rewrite", "chunk", "itxt"]
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+XMP_KEYWORD = b"XML:com.adobe.xmp"
+AIGC_KEYWORD = b"AIGC"
+_TEXT_TYPES = (b"tEXt", b"zTXt", b"iTXt")
+# A compressed text chunk is inflated at most this far (a label is < 1 KiB, XMP rarely > 1 MiB).
+_MAX_INFLATE = 16 << 20
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    type: bytes
+    start: int
+    end: int  # after the CRC
+
+    def body(self, data: bytes) -> bytes:
+        return data[self.start + 8:self.end - 4]
+
+    def check_crc(self, data: bytes) -> None:
+        crc = int.from_bytes(data[self.end - 4:self.end], "big")
+        if zlib.crc32(data[self.start + 4:self.end - 4]) != crc:
+            raise MetadataError(f"PNG {self.type.decode('latin-1')} chunk has a bad CRC")
+
+
+def chunk(ctype: bytes, body: bytes) -> bytes:
+    return (len(body).to_bytes(4, "big") + ctype + body
+            + zlib.crc32(body, zlib.crc32(ctype)).to_bytes(4, "big"))
+
+
+def itxt(keyword: bytes, text: bytes) -> bytes:
+    """An uncompressed iTXt chunk (compression flag 0, no language tag or translation)."""
+    return chunk(b"iTXt", keyword + b"\x00\x00\x00\x00\x00" + text)
+
+
+def _chunks(data: bytes) -> tuple[list[_Chunk], int]:
+    """All chunks through IEND, and the offset just past IEND (trailing bytes are kept)."""
+    if data[:8] != SIGNATURE:
+        raise MetadataError("not a PNG (bad signature)")
+    n = len(data)
+    pos = 8
+    chunks: list[_Chunk] = []
+    while True:
+        if pos == n:
+            raise MetadataError("PNG has no IEND chunk (truncated file)")
+        if pos + 12 > n:
+            raise MetadataError("truncated PNG chunk")
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        ctype = data[pos + 4:pos + 8]
+        if length > 0x7FFFFFFF or not ctype.isalpha() or not ctype.isascii():
+            raise MetadataError(f"invalid PNG chunk at offset {pos}")
+        end = pos + 12 + length
+        if end > n:
+            raise MetadataError("truncated PNG chunk")
+        chunks.append(_Chunk(ctype, pos, end))
+        pos = end
+        if ctype == b"IEND":
+            break
+    if chunks[0].type != b"IHDR":
+        raise MetadataError("PNG does not start with an IHDR chunk")
+    return chunks, pos
+
+
+def _inflate(raw: bytes, what: str) -> bytes:
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(raw, _MAX_INFLATE)
+    except zlib.error:
+        raise MetadataError(f"PNG {what} chunk has corrupt compressed data") from None
+    if d.unconsumed_tail:
+        raise MetadataError(f"PNG {what} chunk inflates beyond {_MAX_INFLATE >> 20} MiB")
+    return out
+
+
+def _text(c: _Chunk, data: bytes) -> tuple[bytes, bytes] | None:
+    """(keyword, value bytes) of a tEXt/zTXt/iTXt chunk; iTXt values are UTF-8, tEXt/zTXt
+    Latin-1 (a label is ASCII either way)."""
+    body = c.body(data)
+    keyword, sep, rest = body.partition(b"\x00")
+    if not sep:
+        raise MetadataError(f"PNG {c.type.decode()} chunk has no keyword terminator")
+    if c.type == b"tEXt":
+        return keyword, rest
+    if c.type == b"zTXt":
+        return keyword, _inflate(rest[1:], "zTXt")
+    if len(rest) < 2:
+        raise MetadataError("truncated PNG iTXt chunk")
+    compressed = rest[0]
+    _lang, sep1, rest = rest[2:].partition(b"\x00")
+    _tkw, sep2, text = rest.partition(b"\x00")
+    if not (sep1 and sep2):
+        raise MetadataError("truncated PNG iTXt chunk")
+    return keyword, _inflate(text, "iTXt") if compressed else text
+
+
+def _is_xmp(c: _Chunk, data: bytes) -> bool:
+    return c.type == b"iTXt" and data.startswith(XMP_KEYWORD + b"\x00", c.start + 8)
+
+
+def _is_aigc_text(c: _Chunk, data: bytes) -> bool:
+    if c.type not in _TEXT_TYPES:
+        return False
+    kw = data[c.start + 8:c.start + 8 + len(AIGC_KEYWORD) + 1]
+    return kw.upper() == AIGC_KEYWORD + b"\x00"
+
+
+def _exif_tiff(body: bytes) -> tuple[int, bytes]:
+    """eXIf holds a bare TIFF stream; some writers keep the JPEG-style "Exif\\0\\0" prefix."""
+    skip = 6 if body.startswith(b"Exif\x00") else 0
+    return skip, body[skip:]
+
+
+def extract(data: bytes) -> Extracted:
+    chunks, _ = _chunks(data)
+    xmp: list[bytes] = []
+    exif: list[bytes] = []
+    text: list[tuple[str, bytes]] = []
+    for c in chunks:
+        if _is_xmp(c, data):
+            c.check_crc(data)
+            xmp.append(_text(c, data)[1])
+        elif _is_aigc_text(c, data):
+            c.check_crc(data)
+            text.append((c.type.decode(), _text(c, data)[1]))
+        elif c.type == b"eXIf":
+            exif.append(_exif_tiff(c.body(data))[1])
+    return Extracted(xmp, exif, text)
+
+
+def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> bytes:
+    """Put the updated XMP packet before the first IDAT (in place if it already is), drop
+    stale ``AIGC`` text chunks, clean eXIf; copy everything else."""
+    chunks, _ = _chunks(data)
+    # The image data starts at the first IDAT (or APNG fcTL, which precedes it).
+    first_data = next((i for i, c in enumerate(chunks) if c.type in (b"IDAT", b"fcTL")), None)
+    if first_data is None:
+        raise MetadataError("PNG has no IDAT chunk")
+    xmp_idx = [i for i, c in enumerate(chunks) if _is_xmp(c, data)]
+    existing = []
+    for i in xmp_idx:
+        chunks[i].check_crc(data)
+        existing.append(_text(chunks[i], data)[1])
+    new_packets = update_xmp(existing)
+    # The main packet stays where it is when that is before IDAT, else it moves there.
+    main_at = xmp_idx[0] if xmp_idx and xmp_idx[0] < first_data else first_data
+
+    view = memoryview(data)  # slices of a view are not copies; join copies once
+    out: list[bytes | memoryview] = []
+    run = 0  # start of the current run of chunks copied verbatim: one slice per run, not
+    # per chunk, keeps a file with thousands of IDAT chunks at a single memcpy
+
+    def emit(piece: bytes, at: int, resume: int) -> None:
+        nonlocal run
+        out.append(view[run:at])
+        out.append(piece)
+        run = resume
+
+    k = 0
+    for i, c in enumerate(chunks):
+        if i == main_at and main_at == first_data:
+            emit(itxt(XMP_KEYWORD, new_packets[0]), c.start, c.start)
+        if _is_xmp(c, data):
+            # the first packet is replaced in place, or dropped here when it was moved
+            # before IDAT above; later (non-standard) packets are replaced in place
+            if k == 0:
+                emit(itxt(XMP_KEYWORD, new_packets[0]) if i == main_at else b"", c.start, c.end)
+            else:
+                emit(itxt(XMP_KEYWORD, new_packets[k]), c.start, c.end)
+            k += 1
+        elif _is_aigc_text(c, data):
+            # a stale label in the alternative channel: exactly one label is allowed
+            emit(b"", c.start, c.end)
+        elif c.type == b"eXIf":
+            body = c.body(data)
+            skip, tiff = _exif_tiff(body)
+            cleaned = clean_exif(tiff)
+            if cleaned is not tiff:
+                emit(chunk(b"eXIf", body[:skip] + cleaned), c.start, c.end)
+    out.append(view[run:])  # through IEND, plus any trailing bytes
+    return b"".join(out)

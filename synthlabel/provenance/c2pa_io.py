@@ -1,0 +1,553 @@
+"""C2PA manifests: build, sign (embedded or sidecar) and read back, with c2pa-python 0.38.
+
+Manifest shape written by :func:`build_manifest` (signs and validates with c2pa-rs 0.91; the
+``c2pa.actions`` assertion is stored as ``c2pa.actions.v2``)::
+
+    {
+      "claim_generator_info": [{"name": "synthlabel", "version": "<synthlabel.__version__>"}],
+      "title": "<title>",
+      "assertions": [
+        {"label": "c2pa.actions", "data": {"actions": [
+            {"action": "c2pa.created",
+             "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
+             "softwareAgent": {"name": "synthlabel", "version": "..."}},
+            {"action": "c2pa.watermarked.bound",                  # only when watermarked
+             "softwareAgent": {"name": "synthlabel", "version": "..."},
+             "parameters": {"description": "invisible watermark <alg> carrying the content ID"}}
+        ]}},
+        {"label": "c2pa.soft-binding", "data": {                   # only when watermarked
+            "alg": "<watermark alg, e.g. org.synthlabel.wm.image.v1>",
+            "blocks": [{"scope": {}, "value": "<base64 of the 8-byte big-endian content ID>"}]}},
+        {"label": "org.synthlabel.aigc", "data": {<GB 45438 inner 7-key AIGC object>}}
+      ]
+    }
+
+``c2pa.watermarked.bound`` is accepted by c2pa-rs 0.91 as an action name (C2PA 2.2) and the
+``c2pa.soft-binding`` form above (``scope`` an empty map, ``value`` a base64 *string*, a
+non-registered reverse-DNS ``alg``) signs and validates as ``Trusted``.
+
+The AIGC label lives in the custom assertion ``org.synthlabel.aigc`` (our own namespace: we
+do not speak for TC260, so ``cn.tc260.*`` is not used). Its data is the inner 7-key object;
+:func:`read_manifest` also accepts the wrapped ``{"AIGC": {...}}`` form.
+
+c2pa objects (Context, Signer) are cached per process and recreated after ``fork``.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import hashlib
+import io
+import json
+import mimetypes
+import os
+import re
+import tempfile
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import c2pa
+from cryptography import x509
+
+from .. import __version__
+from ..models import DST_TRAINED, AIGCLabel, ContentID
+from .credentials import (
+    Credentials,
+    _load_private_key,
+    _pkcs8,
+    check_signing_certificate,
+    signing_algorithm,
+)
+
+__all__ = [
+    "AIGC_ASSERTION",
+    "C2PAError",
+    "C2PAResult",
+    "WATERMARKED_ACTION",
+    "WATERMARK_ALG_PLACEHOLDER",
+    "build_manifest",
+    "guess_mime",
+    "read_manifest",
+    "read_manifest_file",
+    "read_sidecar",
+    "sign_bytes",
+    "sign_file",
+    "sign_sidecar",
+    "supported_mime_types",
+]
+
+AIGC_ASSERTION = "org.synthlabel.aigc"
+SOFT_BINDING_ASSERTION = "c2pa.soft-binding"
+CREATED_ACTION = "c2pa.created"
+WATERMARKED_ACTION = "c2pa.watermarked.bound"
+IPTC_DST_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+# Example soft-binding algorithm name; the caller passes the real one.
+WATERMARK_ALG_PLACEHOLDER = "org.synthlabel.wm.image.v1"
+
+
+class C2PAError(ValueError):
+    """Signing or reading failed. One line; never contains key material."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_one_line(message))
+
+
+# Long base64 runs are what a PEM body looks like; c2pa error texts never need them.
+_B64_RUN = re.compile(r"[A-Za-z0-9+/=]{40,}")
+
+
+def _one_line(message: str) -> str:
+    return _B64_RUN.sub("[redacted]", " ".join(str(message).split()))
+
+
+def _c2pa_message(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def _agent() -> dict[str, str]:
+    return {"name": "synthlabel", "version": __version__}
+
+
+def build_manifest(
+    *,
+    aigc: AIGCLabel,
+    content_id: ContentID | None,
+    watermark_alg: str | None,
+    title: str,
+    digital_source_type: str = DST_TRAINED,
+) -> dict[str, Any]:
+    """The manifest definition for a generated asset. A soft binding (and the
+    ``c2pa.watermarked.bound`` action) is added when ``watermark_alg`` is given, which then
+    requires ``content_id`` (the watermark payload)."""
+    if not isinstance(aigc, AIGCLabel):
+        raise TypeError("aigc must be an AIGCLabel")
+    if not digital_source_type.startswith(IPTC_DST_PREFIX):
+        raise ValueError(
+            f"digital source type must be a full IPTC URI ({IPTC_DST_PREFIX}...), "
+            f"got {digital_source_type!r}"
+        )
+    if watermark_alg is not None:
+        if content_id is None:
+            raise ValueError("a soft binding needs the content ID the watermark carries")
+        if not watermark_alg or any(c.isspace() for c in watermark_alg):
+            raise ValueError(f"invalid watermark algorithm name {watermark_alg!r}")
+
+    actions: list[dict[str, Any]] = [
+        {
+            "action": CREATED_ACTION,
+            "digitalSourceType": digital_source_type,
+            "softwareAgent": _agent(),
+        }
+    ]
+    assertions: list[dict[str, Any]] = [{"label": "c2pa.actions", "data": {"actions": actions}}]
+    if watermark_alg is not None:
+        actions.append(
+            {
+                "action": WATERMARKED_ACTION,
+                "softwareAgent": _agent(),
+                "parameters": {
+                    "description": f"invisible watermark {watermark_alg} carrying the content ID"
+                },
+            }
+        )
+        assertions.append(
+            {
+                "label": SOFT_BINDING_ASSERTION,
+                "data": {
+                    "alg": watermark_alg,
+                    "blocks": [
+                        {
+                            "scope": {},
+                            "value": base64.b64encode(content_id.to_bytes()).decode("ascii"),
+                        }
+                    ],
+                },
+            }
+        )
+    assertions.append({"label": AIGC_ASSERTION, "data": aigc.to_dict()})
+    return {
+        "claim_generator_info": [_agent()],
+        "title": title,
+        "assertions": assertions,
+    }
+
+
+# --------------------------------------------------------------------------- c2pa objects
+
+
+class _Cache:
+    """Per-process cache of c2pa Context/Signer objects (they do not survive fork)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pid = os.getpid()
+        self.contexts: dict[str, c2pa.Context] = {}
+        self.signers: dict[str, tuple[c2pa.Signer, str]] = {}
+        self.checked: dict[str, Any] = {}
+
+    def reset_if_forked(self) -> None:
+        if self.pid != os.getpid():
+            # c2pa detaches objects owned by the parent; just drop our references.
+            self.contexts, self.signers, self.checked = {}, {}, {}
+            self.pid = os.getpid()
+
+
+_cache = _Cache()
+
+
+def _context(settings: dict[str, Any]) -> c2pa.Context:
+    key = json.dumps(settings, sort_keys=True)
+    key = hashlib.sha256(key.encode()).hexdigest()
+    with _cache.lock:
+        _cache.reset_if_forked()
+        ctx = _cache.contexts.get(key)
+        if ctx is None:
+            try:
+                ctx = c2pa.Context.from_dict(settings)
+            except c2pa.C2paError as exc:
+                raise C2PAError(f"could not configure c2pa: {_c2pa_message(exc)}") from None
+            _cache.contexts[key] = ctx
+        return ctx
+
+
+def _sign_context(thumbnail: bool) -> c2pa.Context:
+    return _context(
+        {
+            "builder": {"thumbnail": {"enabled": bool(thumbnail)}},
+            "verify": {"remote_manifest_fetch": False},
+        }
+    )
+
+
+def _read_context(trust_anchors_pem: bytes | None) -> c2pa.Context:
+    settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False}}
+    if trust_anchors_pem:
+        settings["trust"] = {"user_anchors": trust_anchors_pem.decode("ascii")}
+    return _context(settings)
+
+
+def _signer(creds: Credentials) -> c2pa.Signer:
+    key = creds.cache_key
+    with _cache.lock:
+        _cache.reset_if_forked()
+        entry = _cache.signers.get(key)
+        if entry is not None:
+            return entry[0]
+    # c2pa wants an unencrypted PKCS#8 key.
+    key_pem = _pkcs8(_load_private_key(creds.private_key_pem))
+    alg = signing_algorithm(key_pem)
+    try:
+        signer = c2pa.Signer.from_info(
+            c2pa.C2paSignerInfo(alg, creds.cert_chain_pem, key_pem, None)
+        )
+    except c2pa.C2paError as exc:
+        raise C2PAError(f"c2pa could not create a signer: {_c2pa_message(exc)}") from None
+    with _cache.lock:
+        _cache.reset_if_forked()
+        existing = _cache.signers.get(key)
+        if existing is not None:
+            signer.close()
+            return existing[0]
+        _cache.signers[key] = (signer, alg)
+        return signer
+
+
+def _precheck(creds: Credentials) -> None:
+    """Run the certificate rules (cached per credential until the leaf's notAfter)."""
+    now = _dt.datetime.now(_dt.timezone.utc)
+    not_after = _cache.checked.get(creds.cache_key)
+    if not_after is not None and now <= not_after:
+        return
+    check_signing_certificate(creds.cert_chain_pem, creds.private_key_pem, now=now)
+    _cache.checked[creds.cache_key] = x509.load_pem_x509_certificates(
+        creds.cert_chain_pem
+    )[0].not_valid_after_utc
+
+
+def _builder(manifest: dict[str, Any] | str, thumbnail: bool) -> c2pa.Builder:
+    text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+    try:
+        return c2pa.Builder(text, context=_sign_context(thumbnail))
+    except c2pa.C2paError as exc:
+        raise C2PAError(f"c2pa rejected the manifest definition: {_c2pa_message(exc)}") from None
+
+
+def _sign_streams(
+    src: BinaryIO, dst: BinaryIO, mime: str, manifest: dict[str, Any] | str,
+    creds: Credentials, *, thumbnail: bool, sidecar: bool,
+) -> bytes:
+    _precheck(creds)
+    signer = _signer(creds)
+    builder = _builder(manifest, thumbnail)
+    try:
+        if sidecar:
+            builder.set_no_embed()
+        return builder.sign(signer, mime, src, dst)
+    except c2pa.C2paError as exc:
+        raise C2PAError(f"c2pa signing failed ({mime}): {_c2pa_message(exc)}") from None
+    finally:
+        builder.close()
+
+
+def sign_bytes(
+    data: bytes, mime: str, manifest: dict[str, Any] | str, creds: Credentials,
+    *, thumbnail: bool = False,
+) -> bytes:
+    """Embed a signed manifest in ``data`` and return the signed asset. Sign last: any change
+    afterwards invalidates the data hash. Thumbnails are off unless ``thumbnail``; no
+    timestamp authority is used (works offline)."""
+    out = io.BytesIO()
+    _sign_streams(io.BytesIO(data), out, mime, manifest, creds, thumbnail=thumbnail, sidecar=False)
+    return out.getvalue()
+
+
+def sign_file(
+    src: str | os.PathLike, dst: str | os.PathLike, mime: str | None,
+    manifest: dict[str, Any] | str, creds: Credentials, *, thumbnail: bool = False,
+) -> None:
+    """Stream variant of :func:`sign_bytes` for large files; ``dst`` is replaced atomically
+    (it may equal ``src``)."""
+    src, dst = Path(src), Path(dst)
+    mime = mime or guess_mime(src)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    try:
+        with open(src, "rb") as fin, os.fdopen(fd, "w+b") as fout:
+            _sign_streams(fin, fout, mime, manifest, creds, thumbnail=thumbnail, sidecar=False)
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def sign_sidecar(
+    data: bytes, mime: str, manifest: dict[str, Any] | str, creds: Credentials,
+    *, thumbnail: bool = False,
+) -> bytes:
+    """Sign without embedding; return the manifest store bytes (write them as a ``.c2pa``
+    sidecar). The asset is bound by a data hash over the whole file, so this also works for
+    formats c2pa cannot embed into (Ogg/Opus: verified with c2pa-rs 0.91)."""
+    out = io.BytesIO()
+    manifest_bytes = _sign_streams(
+        io.BytesIO(data), out, mime, manifest, creds, thumbnail=thumbnail, sidecar=True
+    )
+    if not manifest_bytes:
+        raise C2PAError("c2pa returned no manifest bytes for the sidecar")
+    return manifest_bytes
+
+
+def supported_mime_types() -> list[str]:
+    """MIME types c2pa can embed into (the run-time authority)."""
+    return [m for m in c2pa.Builder.get_supported_mime_types() if "/" in m]
+
+
+_EXTRA_MIME = {
+    ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+    ".gif": "image/gif", ".tif": "image/tiff", ".tiff": "image/tiff", ".avif": "image/avif",
+    ".heic": "image/heic", ".heif": "image/heif", ".jxl": "image/jxl", ".svg": "image/svg+xml",
+    ".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
+    ".ogg": "audio/ogg", ".opus": "audio/ogg", ".mp4": "video/mp4", ".mov": "video/quicktime",
+    ".m4v": "video/x-m4v", ".avi": "video/x-msvideo", ".pdf": "application/pdf",
+    ".c2pa": "application/c2pa",
+}
+
+
+def guess_mime(path: str | os.PathLike) -> str:
+    ext = Path(path).suffix.lower()
+    mime = _EXTRA_MIME.get(ext) or mimetypes.guess_type(str(path))[0]
+    if not mime:
+        raise C2PAError(f"cannot tell the media type of {os.fspath(path)!r}: pass mime")
+    return mime
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class C2PAResult:
+    """What the active manifest says, and whether it validates."""
+
+    present: bool
+    state: str | None = None              # "Trusted" | "Valid" | "Invalid" | None
+    signer: str | None = None             # signature_info common name (or issuer)
+    claim_generator: str | None = None    # "name version" of the first claim_generator_info
+    actions: list[dict] = field(default_factory=list)
+    digital_source_type: str | None = None
+    soft_binding: dict | None = None      # {"alg": ..., "value": base64}
+    content_id: ContentID | None = None
+    aigc: dict | None = None
+    codes: list[str] = field(default_factory=list)   # failure codes
+    error: str | None = None
+    manifest_label: str | None = None
+    signature_alg: str | None = None
+    thumbnail: bool = False
+
+    @property
+    def trusted(self) -> bool:
+        return self.state == "Trusted"
+
+    @property
+    def valid(self) -> bool:
+        """Cryptographically intact (Trusted, or Valid with only a trust complaint)."""
+        return self.state in ("Trusted", "Valid")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["content_id"] = self.content_id.hex if self.content_id is not None else None
+        return d
+
+
+def _decode_content_id(value: Any) -> ContentID | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != 8:
+        return None
+    return ContentID(int.from_bytes(raw, "big"))
+
+
+def _parse_store(store: dict[str, Any]) -> C2PAResult:
+    label = store.get("active_manifest")
+    manifest = (store.get("manifests") or {}).get(label) if label else None
+    codes: list[str] = []
+    for item in store.get("validation_status") or []:
+        code = item.get("code") if isinstance(item, dict) else None
+        if code and code not in codes:
+            codes.append(code)
+    active = ((store.get("validation_results") or {}).get("activeManifest") or {})
+    for item in active.get("failure") or []:
+        code = item.get("code") if isinstance(item, dict) else None
+        if code and code not in codes:
+            codes.append(code)
+    result = C2PAResult(present=True, state=store.get("validation_state"), codes=codes,
+                        manifest_label=label)
+    if manifest is None:
+        result.error = "manifest store has no active manifest"
+        return result
+
+    sig = manifest.get("signature_info") or {}
+    result.signer = sig.get("common_name") or sig.get("issuer")
+    result.signature_alg = sig.get("alg")
+    gen = manifest.get("claim_generator_info") or []
+    if gen and isinstance(gen[0], dict):
+        name, version = gen[0].get("name"), gen[0].get("version")
+        result.claim_generator = f"{name} {version}" if version else name
+    elif manifest.get("claim_generator"):
+        result.claim_generator = manifest["claim_generator"]
+    result.thumbnail = bool(manifest.get("thumbnail"))
+
+    for assertion in manifest.get("assertions") or []:
+        a_label = assertion.get("label", "")
+        data = assertion.get("data")
+        if a_label in ("c2pa.actions", "c2pa.actions.v2") and isinstance(data, dict):
+            result.actions.extend(a for a in data.get("actions") or [] if isinstance(a, dict))
+        elif a_label == SOFT_BINDING_ASSERTION and isinstance(data, dict) and result.soft_binding is None:
+            blocks = data.get("blocks") or []
+            value = blocks[0].get("value") if blocks and isinstance(blocks[0], dict) else None
+            result.soft_binding = {"alg": data.get("alg"), "value": value}
+            result.content_id = _decode_content_id(value)
+        elif a_label == AIGC_ASSERTION and isinstance(data, dict):
+            inner = data.get("AIGC") if isinstance(data.get("AIGC"), dict) else data
+            result.aigc = dict(inner)
+    for action in result.actions:
+        if action.get("action") == CREATED_ACTION:
+            result.digital_source_type = action.get("digitalSourceType")
+            break
+    return result
+
+
+# JUMBF description box of a C2PA manifest store: "jumd" + UUID 63327061-0011-0010-8000-00AA00389B71
+_STORE_MARKER = b"jumdc2pa\x00\x11\x00\x10"
+
+
+def _has_manifest_store(stream: BinaryIO) -> bool:
+    try:
+        stream.seek(0)
+        tail = b""
+        while chunk := stream.read(1 << 20):
+            if _STORE_MARKER in tail + chunk:
+                return True
+            tail = chunk[-(len(_STORE_MARKER) - 1):]
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _read_stream(
+    stream: BinaryIO, mime: str, trust_anchors_pem: bytes | None, manifest_data: bytes | None
+) -> C2PAResult:
+    ctx = _read_context(trust_anchors_pem)
+    try:
+        reader = c2pa.Reader(mime, stream, manifest_data, context=ctx)
+    except c2pa.C2paError.ManifestNotFound:
+        return C2PAResult(present=False)
+    except c2pa.C2paError.NotSupported as exc:
+        return C2PAResult(present=False, error=_one_line(f"c2pa cannot read {mime}: {exc}"))
+    except c2pa.C2paError as exc:
+        # A manifest store that cannot be parsed is present-but-Invalid; an asset that cannot
+        # be parsed and carries no manifest store is simply not signed.
+        present = manifest_data is not None or _has_manifest_store(stream)
+        return C2PAResult(present=present, state="Invalid" if present else None,
+                          error=_one_line(f"c2pa could not read the manifest: {exc}"))
+    try:
+        store = json.loads(reader.json())
+    except (c2pa.C2paError, ValueError) as exc:
+        return C2PAResult(present=True, state="Invalid",
+                          error=_one_line(f"c2pa could not report the manifest: {exc}"))
+    finally:
+        reader.close()
+    return _parse_store(store)
+
+
+def read_manifest(
+    data: bytes, mime: str, *, trust_anchors_pem: bytes | None = None,
+    manifest_data: bytes | None = None,
+) -> C2PAResult:
+    """Read and validate the manifest in ``data`` (or in ``manifest_data``, a sidecar).
+    ``trust_anchors_pem=None`` means no user anchors: a dev-signed asset reads ``Valid`` with
+    ``signingCredential.untrusted``. An unsigned or stripped asset gives ``present=False``;
+    this never raises for bad input."""
+    return _read_stream(io.BytesIO(data), mime, trust_anchors_pem, manifest_data)
+
+
+def read_sidecar(
+    data: bytes, mime: str, manifest_bytes: bytes, *, trust_anchors_pem: bytes | None = None,
+) -> C2PAResult:
+    """Validate ``data`` against a detached manifest (``.c2pa`` sidecar)."""
+    return read_manifest(data, mime, trust_anchors_pem=trust_anchors_pem,
+                         manifest_data=manifest_bytes)
+
+
+def read_manifest_file(
+    path: str | os.PathLike, mime: str | None = None, *,
+    trust_anchors_pem: bytes | None = None, sidecar: str | os.PathLike | None = None,
+) -> C2PAResult:
+    """:func:`read_manifest` for a file, streamed. ``sidecar``: a ``.c2pa`` file; when not
+    given and the file carries no embedded manifest, ``<path without suffix>.c2pa`` is used if
+    it exists."""
+    path = Path(path)
+    mime = mime or guess_mime(path)
+    side_bytes = Path(sidecar).read_bytes() if sidecar is not None else None
+    try:
+        with open(path, "rb") as fh:
+            result = _read_stream(fh, mime, trust_anchors_pem, side_bytes)
+            if not result.present and sidecar is None:
+                candidate = path.with_suffix(".c2pa")
+                if candidate.is_file() and candidate != path:
+                    fh.seek(0)
+                    result = _read_stream(fh, mime, trust_anchors_pem, candidate.read_bytes())
+    except OSError as exc:
+        return C2PAResult(present=False, error=f"cannot read {path}: {exc.strerror}")
+    return result

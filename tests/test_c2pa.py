@@ -1,0 +1,322 @@
+"""C2PA manifests signed and read back with real c2pa and real certificates (no mocks)."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import multiprocessing
+import struct
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from PIL import Image
+
+from synthlabel import __version__
+from synthlabel.models import DST_COMPOSITE, DST_TRAINED, AIGCLabel, ContentID
+from synthlabel.provenance import c2pa_io
+from synthlabel.provenance.c2pa_io import (
+    C2PAError,
+    build_manifest,
+    read_manifest,
+    read_manifest_file,
+    read_sidecar,
+    sign_bytes,
+    sign_file,
+    sign_sidecar,
+)
+from synthlabel.provenance.credentials import load_credentials
+
+WM_ALG = "org.synthlabel.wm.image.v1"
+CID = ContentID(0xFEDCBA9876543210)
+
+
+@pytest.fixture(scope="module")
+def creds(tmp_path_factory):
+    home = tmp_path_factory.mktemp("c2pa-home")
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        return load_credentials(home=home, env={})
+
+
+@pytest.fixture(scope="module")
+def aigc():
+    return AIGCLabel.create(producer="synthlabel", produce_id=CID.hex)
+
+
+@pytest.fixture(scope="module")
+def manifest(aigc):
+    return build_manifest(aigc=aigc, content_id=CID, watermark_alg=WM_ALG, title="gen.jpg")
+
+
+def image(fmt: str, size=(96, 64)) -> bytes:
+    rng = np.random.default_rng(7)
+    arr = rng.integers(0, 255, size=(size[1], size[0], 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def jpeg_scan_range(data: bytes) -> tuple[int, int]:
+    """(start, end) of the entropy-coded data of the first scan, by walking the segments."""
+    pos = 2
+    while True:
+        assert data[pos] == 0xFF
+        marker = data[pos + 1]
+        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        if marker == 0xDA:
+            start = pos + 2 + length
+            end = data.rindex(b"\xff\xd9")
+            return start, end
+        pos += 2 + length
+
+
+def tamper_jpeg(data: bytes) -> bytes:
+    start, end = jpeg_scan_range(data)
+    i = (start + end) // 2
+    while data[i] in (0xFF, 0xFE) or data[i - 1] == 0xFF:
+        i += 1
+    out = bytearray(data)
+    out[i] ^= 0x01
+    return bytes(out)
+
+
+def tamper_png(data: bytes) -> bytes:
+    """Change one pixel byte inside the IDAT image data: inflate, flip a sample byte (not a
+    filter-type byte), deflate again and rebuild the IDAT chunk with its CRC, so the result is
+    a valid PNG that differs by one pixel."""
+    chunks, pos = [], 8
+    while pos < len(data):
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        chunks.append((ctype, data[pos + 8:pos + 8 + length]))
+        pos += 12 + length
+    raw = bytearray(zlib.decompress(b"".join(c for t, c in chunks if t == b"IDAT")))
+    raw[len(raw) // 2 + 1] ^= 0x01   # row length is 1 + 3*96 = 289: this is a sample byte
+    idat = zlib.compress(bytes(raw), 9)
+    out, done = [data[:8]], False
+    for ctype, body in chunks:
+        if ctype == b"IDAT":
+            if done:
+                continue
+            body, done = idat, True
+        out.append(struct.pack(">I4s", len(body), ctype) + body
+                   + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF))
+    return b"".join(out)
+
+
+# --------------------------------------------------------------------------- manifest shape
+
+
+def test_build_manifest_shape(aigc):
+    m = build_manifest(aigc=aigc, content_id=CID, watermark_alg=WM_ALG, title="x.png")
+    assert m["claim_generator_info"] == [{"name": "synthlabel", "version": __version__}]
+    labels = [a["label"] for a in m["assertions"]]
+    assert labels == ["c2pa.actions", "c2pa.soft-binding", "org.synthlabel.aigc"]
+    actions = m["assertions"][0]["data"]["actions"]
+    assert [a["action"] for a in actions] == ["c2pa.created", "c2pa.watermarked.bound"]
+    assert actions[0]["digitalSourceType"] == DST_TRAINED
+    sb = m["assertions"][1]["data"]
+    assert sb == {"alg": WM_ALG, "blocks": [{"scope": {}, "value": base64.b64encode(CID.to_bytes()).decode()}]}
+    assert m["assertions"][2]["data"] == aigc.to_dict()
+    json.dumps(m)
+
+    plain = build_manifest(aigc=aigc, content_id=None, watermark_alg=None, title="x.png",
+                           digital_source_type=DST_COMPOSITE)
+    assert [a["label"] for a in plain["assertions"]] == ["c2pa.actions", "org.synthlabel.aigc"]
+    assert [a["action"] for a in plain["assertions"][0]["data"]["actions"]] == ["c2pa.created"]
+    with pytest.raises(ValueError, match="content ID"):
+        build_manifest(aigc=aigc, content_id=None, watermark_alg=WM_ALG, title="x")
+    with pytest.raises(ValueError, match="IPTC"):
+        build_manifest(aigc=aigc, content_id=None, watermark_alg=None, title="x",
+                       digital_source_type="trainedAlgorithmicMedia")
+
+
+# --------------------------------------------------------------------------- sign and read
+
+
+@pytest.mark.parametrize("fmt,mime", [("JPEG", "image/jpeg"), ("PNG", "image/png")])
+def test_sign_and_read_back(fmt, mime, creds, manifest, aigc):
+    data = image(fmt)
+    signed = sign_bytes(data, mime, manifest, creds)
+    assert len(signed) - len(data) < 12_000  # no thumbnail by default
+
+    res = read_manifest(signed, mime, trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.present and res.state == "Trusted", res.to_dict()
+    assert res.codes == [] and res.error is None
+    assert "DEVELOPMENT" in res.signer
+    assert res.claim_generator == f"synthlabel {__version__}"
+    assert res.actions[0]["action"] == "c2pa.created"
+    assert res.digital_source_type == DST_TRAINED
+    assert "c2pa.watermarked.bound" in [a["action"] for a in res.actions]
+    assert res.soft_binding == {"alg": WM_ALG, "value": base64.b64encode(CID.to_bytes()).decode()}
+    assert res.content_id == CID
+    assert res.aigc == aigc.to_dict()
+    assert AIGCLabel.from_dict(res.aigc) == aigc
+    assert res.thumbnail is False
+    d = res.to_dict()
+    assert d["content_id"] == CID.hex and json.loads(json.dumps(d)) == d
+
+    untrusted = read_manifest(signed, mime, trust_anchors_pem=None)
+    assert untrusted.state == "Valid"
+    assert "signingCredential.untrusted" in untrusted.codes
+    assert untrusted.content_id == CID
+
+    tampered = tamper_jpeg(signed) if fmt == "JPEG" else tamper_png(signed)
+    bad = read_manifest(tampered, mime, trust_anchors_pem=creds.trust_anchors_pem)
+    assert bad.present and bad.state == "Invalid"
+    assert "assertion.dataHash.mismatch" in bad.codes
+    Image.open(io.BytesIO(tampered)).load()  # still a decodable image
+
+
+def test_unsigned_and_garbage_are_not_present(creds):
+    for data, mime in ((image("JPEG"), "image/jpeg"), (image("PNG"), "image/png")):
+        res = read_manifest(data, mime, trust_anchors_pem=creds.trust_anchors_pem)
+        assert res.present is False and res.state is None and res.error is None
+    res = read_manifest(b"not an image at all", "image/jpeg", trust_anchors_pem=None)
+    assert res.present is False and res.error
+
+
+def test_corrupt_manifest_store_is_present_and_invalid(creds, manifest):
+    signed = sign_bytes(image("JPEG"), "image/jpeg", manifest, creds)
+    i = signed.index(c2pa_io._STORE_MARKER)
+    broken = signed[:i + 40] + bytes(20) + signed[i + 60:]
+    res = read_manifest(broken, "image/jpeg", trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.present is True and res.state == "Invalid" and res.error
+
+
+def test_thumbnail_off_by_default_and_on_request(creds, manifest):
+    data = image("JPEG", size=(320, 240))
+    small = sign_bytes(data, "image/jpeg", manifest, creds)
+    big = sign_bytes(data, "image/jpeg", manifest, creds, thumbnail=True)
+    assert read_manifest(small, "image/jpeg", trust_anchors_pem=None).thumbnail is False
+    res = read_manifest(big, "image/jpeg", trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.thumbnail is True and res.state == "Trusted"
+    assert len(big) - len(data) > 2 * (len(small) - len(data))
+
+
+def test_manifest_without_watermark(creds, aigc):
+    m = build_manifest(aigc=aigc, content_id=None, watermark_alg=None, title="p.png")
+    res = read_manifest(sign_bytes(image("PNG"), "image/png", m, creds), "image/png",
+                        trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.state == "Trusted" and res.soft_binding is None and res.content_id is None
+    assert [a["action"] for a in res.actions] == ["c2pa.created"]
+
+
+def test_signer_is_cached_and_errors_are_one_line(creds, manifest):
+    sign_bytes(image("JPEG"), "image/jpeg", manifest, creds)
+    assert creds.cache_key in c2pa_io._cache.signers
+    n = len(c2pa_io._cache.signers)
+    sign_bytes(image("PNG"), "image/png", manifest, creds)
+    assert len(c2pa_io._cache.signers) == n
+    with pytest.raises(C2PAError) as ei:
+        sign_bytes(b"plain text", "text/plain", manifest, creds)
+    msg = str(ei.value)
+    assert "\n" not in msg and "text/plain" in msg
+    for line in creds.private_key_pem.decode().splitlines()[1:-1]:
+        assert line not in msg
+
+
+def _sign_in_child(args):
+    creds, manifest, data = args
+    signed = sign_bytes(data, "image/jpeg", manifest, creds)
+    return read_manifest(signed, "image/jpeg", trust_anchors_pem=creds.trust_anchors_pem).state
+
+
+def test_signing_after_fork(creds, manifest):
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    data = image("JPEG")
+    sign_bytes(data, "image/jpeg", manifest, creds)  # parent has a cached signer
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map(_sign_in_child, [(creds, manifest, data)] * 2) == ["Trusted", "Trusted"]
+
+
+# --------------------------------------------------------------------------- sidecars and files
+
+
+def test_sidecar_jpeg_and_ogg(creds, manifest, tmp_path):
+    data = image("JPEG")
+    side = sign_sidecar(data, "image/jpeg", manifest, creds)
+    res = read_sidecar(data, "image/jpeg", side, trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.state == "Trusted" and res.content_id == CID
+    assert read_manifest(data, "image/jpeg", trust_anchors_pem=None).present is False
+
+    # Ogg/Opus cannot embed a manifest; a sidecar binds the whole file by data hash.
+    ogg = b"OggS" + bytes(range(256)) * 20
+    side = sign_sidecar(ogg, "audio/ogg", manifest, creds)
+    assert read_sidecar(ogg, "audio/ogg", side, trust_anchors_pem=creds.trust_anchors_pem).state == "Trusted"
+    bad = read_sidecar(ogg[:-1] + b"\x00", "audio/ogg", side, trust_anchors_pem=creds.trust_anchors_pem)
+    assert bad.state == "Invalid" and "assertion.dataHash.mismatch" in bad.codes
+
+    (tmp_path / "voice.ogg").write_bytes(ogg)
+    (tmp_path / "voice.c2pa").write_bytes(side)
+    res = read_manifest_file(tmp_path / "voice.ogg", trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.state == "Trusted" and res.aigc["ProduceID"] == CID.hex
+
+
+def test_sign_file_and_read_file(creds, manifest, tmp_path):
+    src = tmp_path / "in.png"
+    src.write_bytes(image("PNG"))
+    dst = tmp_path / "out.png"
+    sign_file(src, dst, None, manifest, creds)
+    res = read_manifest_file(dst, trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.state == "Trusted" and res.content_id == CID
+    assert read_manifest_file(src).present is False
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# --------------------------------------------------------------------------- other key types
+
+
+def _prod_creds(key, tmp_path):
+    from synthlabel.provenance.credentials import load_credentials as load
+
+    now = dt.datetime.now(dt.timezone.utc)
+    root_key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Prod Root")])
+    root = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=900))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
+            .sign(root_key, hashes.SHA384()))
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Prod Signer")]))
+            .issuer_name(name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .sign(root_key, hashes.SHA384()))
+    pem = serialization.Encoding.PEM
+    (tmp_path / "chain.pem").write_bytes(leaf.public_bytes(pem))  # leaf only
+    # Traditional (non-PKCS#8) encoding where possible: load_credentials normalises it.
+    fmt = (serialization.PrivateFormat.PKCS8 if isinstance(key, ed25519.Ed25519PrivateKey)
+           else serialization.PrivateFormat.TraditionalOpenSSL)
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(pem, fmt, serialization.NoEncryption()))
+    (tmp_path / "root.pem").write_bytes(root.public_bytes(pem))
+    (tmp_path / "wm.key").write_text("11" * 32)
+    return load(home=tmp_path / "h", cert_chain=tmp_path / "chain.pem", private_key=tmp_path / "key.pem",
+                watermark_key_file=tmp_path / "wm.key", trust_anchors=[tmp_path / "root.pem"], env={})
+
+
+@pytest.mark.parametrize("kind,alg", [("rsa", "Ps256"), ("p384", "Es384"), ("ed25519", "Ed25519")])
+def test_other_key_types(kind, alg, tmp_path, manifest):
+    key = {"rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+           "p384": lambda: ec.generate_private_key(ec.SECP384R1()),
+           "ed25519": ed25519.Ed25519PrivateKey.generate}[kind]()
+    creds = _prod_creds(key, tmp_path)
+    assert not creds.is_development
+    signed = sign_bytes(image("JPEG"), "image/jpeg", manifest, creds)
+    res = read_manifest(signed, "image/jpeg", trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.state == "Trusted" and res.signer == "Prod Signer"
+    assert res.signature_alg.lower() == alg.lower()

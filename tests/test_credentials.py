@@ -1,0 +1,402 @@
+"""Credentials: development credentials on first use, loading production credentials, and the
+certificate rules, each checked against real c2pa (no mocks)."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import stat
+import warnings
+from pathlib import Path
+
+import c2pa
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from PIL import Image
+
+from synthlabel.models import AIGCLabel, ContentID
+from synthlabel.provenance import c2pa_io
+from synthlabel.provenance.credentials import (
+    DEV_SIGNER_CN,
+    CertificateError,
+    CredentialError,
+    Credentials,
+    DevelopmentCredentialsWarning,
+    check_signing_certificate,
+    init_dev_credentials,
+    load_credentials,
+    load_trust_anchors,
+)
+
+ENV_VARS = ("SYNTHLABEL_CERT_CHAIN", "SYNTHLABEL_PRIVATE_KEY", "SYNTHLABEL_KEY_PASSPHRASE",
+            "SYNTHLABEL_WATERMARK_KEY", "SYNTHLABEL_TRUST_ANCHORS")
+PASSPHRASE = "correct-horse-battery-staple-91"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def make_chain(*, key=None, eku=(ExtendedKeyUsageOID.EMAIL_PROTECTION,), ca_leaf=False,
+               key_cert_sign=False, aki=True, digital_signature=True, key_usage=True,
+               not_before=None, not_after=None):
+    """(chain PEM leaf+root, leaf key PKCS#8 PEM, root PEM, leaf key object)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Root CA")])
+    root = (
+        x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
+        .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=30)).not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
+        .sign(root_key, hashes.SHA256())
+    )
+    leaf_key = key or ec.generate_private_key(ec.SECP256R1())
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Signer"),
+                                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Org")]))
+        .issuer_name(root_name).public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or now - dt.timedelta(days=1))
+        .not_valid_after(not_after or now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca_leaf, path_length=None), True)
+    )
+    if key_usage:
+        b = b.add_extension(x509.KeyUsage(digital_signature, not digital_signature, False, False,
+                                          False, key_cert_sign or ca_leaf, False, False, False), True)
+    if eku:
+        b = b.add_extension(x509.ExtendedKeyUsage(list(eku)), False)
+    if aki:
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False)
+    b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), False)
+    leaf = b.sign(root_key, hashes.SHA256())
+    pem = serialization.Encoding.PEM
+    key_pem = leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
+    return leaf.public_bytes(pem) + root.public_bytes(pem), key_pem, root.public_bytes(pem), leaf_key
+
+
+def pem_body_lines(pem: bytes) -> list[str]:
+    return [ln for ln in pem.decode().splitlines() if ln and not ln.startswith("-----")]
+
+
+def jpeg_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (180, 40, 90)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def manifest() -> dict:
+    cid = ContentID(0x0123456789ABCDEF)
+    return c2pa_io.build_manifest(aigc=AIGCLabel.create(producer="synthlabel", produce_id=cid.hex),
+                                  content_id=cid, watermark_alg="org.synthlabel.wm.image.v1",
+                                  title="t.jpg")
+
+
+def raw_c2pa_sign(chain: bytes, key_pem: bytes, alg: str = "es256") -> bytes:
+    """Sign with c2pa directly, bypassing synthlabel's pre-check."""
+    ctx = c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": False}},
+                                  "verify": {"remote_manifest_fetch": False}})
+    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(alg, chain, key_pem, None))
+    out = io.BytesIO()
+    with c2pa.Builder(manifest(), context=ctx) as builder:
+        builder.sign(signer, "image/jpeg", io.BytesIO(jpeg_bytes()), out)
+    signer.close()
+    return out.getvalue()
+
+
+def mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    h = tmp_path / "slhome"
+    monkeypatch.setenv("SYNTHLABEL_HOME", str(h))
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    return h
+
+
+@pytest.fixture
+def prod_files(tmp_path):
+    chain, key_pem, root, key = make_chain()
+    d = tmp_path / "prod"
+    d.mkdir()
+    (d / "chain.pem").write_bytes(chain)
+    (d / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(PASSPHRASE.encode())))
+    (d / "plain.key").write_bytes(key_pem)
+    (d / "root.pem").write_bytes(root)
+    (d / "wm.key").write_text("ab" * 32 + "\n")
+    return d
+
+
+def dev_warnings(caught) -> list:
+    return [w for w in caught if issubclass(w.category, DevelopmentCredentialsWarning)]
+
+
+# --------------------------------------------------------------------------- dev credentials
+
+
+def test_dev_credentials_created_on_first_use(home):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        creds = load_credentials()
+    assert len(dev_warnings(caught)) == 1
+    assert "DEVELOPMENT" in str(dev_warnings(caught)[0].message)
+
+    dev = home / "dev"
+    assert mode(home) == 0o700 and mode(dev) == 0o700
+    for name in ("root-ca.pem", "signer-chain.pem", "signer.key", "watermark.key"):
+        assert mode(dev / name) == 0o600, name
+    assert not (dev / "root-ca.key").exists()  # root key deliberately discarded
+    assert not [p for p in home.iterdir() if p.name.startswith(".dev")]  # no temp leftovers
+
+    assert creds.is_development
+    assert DEV_SIGNER_CN in creds.signer_subject and "not for production" in creds.signer_subject
+    assert len(creds.watermark_key) == 32
+    assert bytes.fromhex((dev / "watermark.key").read_text().strip()) == creds.watermark_key
+    assert (dev / "root-ca.pem").read_bytes() in creds.trust_anchors_pem
+    assert b"BEGIN PRIVATE KEY" in creds.private_key_pem
+    check_signing_certificate(creds.cert_chain_pem, creds.private_key_pem)
+
+    leaf = x509.load_pem_x509_certificates(creds.cert_chain_pem)[0]
+    assert leaf.not_valid_after_utc - leaf.not_valid_before_utc > dt.timedelta(days=3650)
+    assert isinstance(leaf.public_key(), ec.EllipticCurvePublicKey)
+    assert leaf.public_key().curve.name == "secp256r1"
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = load_credentials()
+    assert dev_warnings(caught) == []
+    assert again == creds
+
+
+def test_keys_init_refuses_overwrite(home):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = init_dev_credentials(home)
+    assert path == home / "dev" and len(dev_warnings(caught)) == 1
+    root = (path / "root-ca.pem").read_bytes()
+    with pytest.raises(CredentialError, match="already exist.*--force"):
+        init_dev_credentials(home)
+    assert (path / "root-ca.pem").read_bytes() == root
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        init_dev_credentials(home, force=True)
+    assert (path / "root-ca.pem").read_bytes() != root
+    assert mode(path) == 0o700 and mode(path / "signer.key") == 0o600
+    assert sorted(p.name for p in home.iterdir()) == ["dev"]
+
+
+def test_incomplete_dev_dir_is_reported(home):
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        dev = init_dev_credentials(home)
+    (dev / "signer.key").unlink()
+    with pytest.raises(CredentialError, match="incomplete.*keys init --force"):
+        load_credentials()
+
+
+def test_no_key_material_in_repr_or_errors(home):
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        creds = load_credentials()
+    text = repr(creds) + str(creds)
+    for line in pem_body_lines(creds.private_key_pem):
+        assert line not in text
+    assert creds.watermark_key.hex() not in text
+    assert "redacted" in text and "DEVELOPMENT" in text
+
+    # A key that does not match the certificate: the error names the rule, not the key.
+    other_chain, other_key, _, _ = make_chain()
+    with pytest.raises(CertificateError) as ei:
+        check_signing_certificate(other_chain, creds.private_key_pem)
+    for line in pem_body_lines(creds.private_key_pem) + pem_body_lines(other_key):
+        assert line not in str(ei.value)
+
+
+# --------------------------------------------------------------------------- production
+
+
+def test_passphrase_protected_key(home, prod_files, monkeypatch):
+    monkeypatch.setenv("SYNTHLABEL_CERT_CHAIN", str(prod_files / "chain.pem"))
+    monkeypatch.setenv("SYNTHLABEL_PRIVATE_KEY", str(prod_files / "key.pem"))
+    monkeypatch.setenv("SYNTHLABEL_KEY_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("SYNTHLABEL_WATERMARK_KEY", str(prod_files / "wm.key"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        creds = load_credentials()
+    assert dev_warnings(caught) == [] and not (home / "dev").exists()
+    assert not creds.is_development
+    assert creds.signer_subject == "Test Signer (Example Org)"
+    assert creds.watermark_key == bytes.fromhex("ab" * 32)
+    assert b"BEGIN PRIVATE KEY" in creds.private_key_pem and b"ENCRYPTED" not in creds.private_key_pem
+    # The chain's own root is not trusted implicitly, and the dev root never in production.
+    assert creds.trust_anchors_pem == b""
+    assert PASSPHRASE not in repr(creds)
+
+    with_anchor = load_credentials(trust_anchors=[prod_files / "root.pem"])
+    assert with_anchor.trust_anchors_pem == (prod_files / "root.pem").read_bytes()
+
+    monkeypatch.setenv("SYNTHLABEL_KEY_PASSPHRASE", "not-the-passphrase-xyz")
+    with pytest.raises(CredentialError, match="could not decrypt the private key: wrong passphrase") as ei:
+        load_credentials()
+    assert "not-the-passphrase-xyz" not in str(ei.value) and PASSPHRASE not in str(ei.value)
+
+    monkeypatch.delenv("SYNTHLABEL_KEY_PASSPHRASE")
+    with pytest.raises(CredentialError, match="encrypted.*SYNTHLABEL_KEY_PASSPHRASE"):
+        load_credentials()
+
+    # Explicit arguments beat the environment.
+    creds2 = load_credentials(private_key=prod_files / "plain.key", passphrase=None)
+    assert creds2.private_key_pem == creds.private_key_pem
+
+
+def test_production_needs_watermark_key_and_both_halves(home, prod_files):
+    with pytest.raises(CredentialError, match="needs a watermark key"):
+        load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key")
+    with pytest.raises(CredentialError, match="private key .* not configured"):
+        load_credentials(cert_chain=prod_files / "chain.pem")
+    with pytest.raises(CredentialError, match="certificate chain .* not configured"):
+        load_credentials(private_key=prod_files / "plain.key")
+    with pytest.raises(CredentialError, match="not found"):
+        load_credentials(cert_chain=prod_files / "nope.pem", private_key=prod_files / "plain.key",
+                         watermark_key_file=prod_files / "wm.key")
+    (prod_files / "bad.wm").write_text("too short")
+    with pytest.raises(CredentialError, match="64 hex digits or 32 raw bytes"):
+        load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
+                         watermark_key_file=prod_files / "bad.wm")
+    # Raw 32-byte key files work too.
+    (prod_files / "raw.wm").write_bytes(bytes(range(32)))
+    creds = load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
+                             watermark_key_file=prod_files / "raw.wm")
+    assert creds.watermark_key == bytes(range(32))
+
+
+def test_trust_anchors_env_and_argument_add_up(home, prod_files, tmp_path, monkeypatch):
+    _, _, other_root, _ = make_chain()
+    (tmp_path / "other.pem").write_bytes(other_root)
+    monkeypatch.setenv("SYNTHLABEL_TRUST_ANCHORS", str(prod_files / "root.pem"))
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        creds = load_credentials(trust_anchors=[tmp_path / "other.pem"])
+    dev_root = (home / "dev" / "root-ca.pem").read_bytes()
+    assert creds.trust_anchors_pem.count(b"BEGIN CERTIFICATE") == 3
+    for pem in (dev_root, other_root, (prod_files / "root.pem").read_bytes()):
+        assert pem in creds.trust_anchors_pem
+    assert load_trust_anchors(f"{prod_files / 'root.pem'}:{tmp_path / 'other.pem'}").count(b"BEGIN") == 2
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    with pytest.raises(CredentialError, match="no PEM certificate"):
+        load_trust_anchors([tmp_path / "junk.pem"])
+
+
+# --------------------------------------------------------------------------- certificate rules
+
+
+def _expect_c2pa_refuses(chain: bytes, key_pem: bytes, alg: str = "es256") -> str:
+    with pytest.raises(c2pa.C2paError) as ei:
+        raw_c2pa_sign(chain, key_pem, alg)
+    return str(ei.value)
+
+
+def test_control_good_chain_signs_with_raw_c2pa():
+    chain, key_pem, root, _ = make_chain()
+    check_signing_certificate(chain, key_pem)
+    signed = raw_c2pa_sign(chain, key_pem)
+    assert c2pa_io.read_manifest(signed, "image/jpeg", trust_anchors_pem=root).state == "Trusted"
+
+
+NOW = dt.datetime.now(dt.timezone.utc)
+RULES = {
+    # name: (make_chain kwargs, rule, message fragment, c2pa also refuses)
+    "missing-eku": (dict(eku=()), "eku", "no ExtendedKeyUsage.*documentSigning.*trust_config", True),
+    "server-auth-eku": (dict(eku=(ExtendedKeyUsageOID.SERVER_AUTH,)), "eku", "unsupported ExtendedKeyUsage", True),
+    "document-signing-eku": (dict(eku=(ObjectIdentifier("1.3.6.1.5.5.7.3.36"),)), "eku",
+                             "documentSigning .* need|trust_config", True),
+    "ca-leaf": (dict(ca_leaf=True), "ca-leaf", "is a CA", True),
+    "no-aki": (dict(aki=False), "aki", "AuthorityKeyIdentifier", True),
+    "expired": (dict(not_before=NOW - dt.timedelta(days=30), not_after=NOW - dt.timedelta(days=1)),
+                "validity", "expired", True),
+    "not-yet-valid": (dict(not_before=NOW + dt.timedelta(days=2), not_after=NOW + dt.timedelta(days=30)),
+                      "validity", "not yet valid", True),
+    "no-key-usage": (dict(key_usage=False), "key-usage", "no KeyUsage", True),
+    # c2pa-rs 0.91 tolerates this one; the C2PA spec does not, so we refuse it anyway.
+    "no-digital-signature": (dict(digital_signature=False), "key-usage", "lacks digitalSignature", False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RULES))
+def test_certificate_rule(case):
+    kwargs, rule, fragment, c2pa_refuses = RULES[case]
+    chain, key_pem, _, _ = make_chain(**kwargs)
+    with pytest.raises(CertificateError, match=fragment) as ei:
+        check_signing_certificate(chain, key_pem)
+    assert ei.value.rule == rule and f"[{rule}]" in str(ei.value)
+    assert "\n" not in str(ei.value)
+    for line in pem_body_lines(key_pem):
+        assert line not in str(ei.value)
+    if c2pa_refuses:
+        _expect_c2pa_refuses(chain, key_pem)
+
+
+def test_key_mismatch_rule():
+    chain, _, _, _ = make_chain()
+    _, other_key, _, _ = make_chain()
+    with pytest.raises(CertificateError, match="does not match the leaf") as ei:
+        check_signing_certificate(chain, other_key)
+    assert ei.value.rule == "key-mismatch"
+    assert "signature does not match" in _expect_c2pa_refuses(chain, other_key)
+
+
+def test_rsa_size_and_key_type_rules():
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    chain, key_pem, _, _ = make_chain(key=small)
+    with pytest.raises(CertificateError, match="1024 bits; c2pa requires at least 2048") as ei:
+        check_signing_certificate(chain, key_pem)
+    assert ei.value.rule == "rsa-size"
+    _expect_c2pa_refuses(chain, key_pem, "ps256")
+
+    k1 = ec.generate_private_key(ec.SECP256K1())
+    chain, key_pem, _, _ = make_chain(key=k1)
+    with pytest.raises(CertificateError, match="unsupported EC curve secp256k1") as ei:
+        check_signing_certificate(chain, key_pem)
+    assert ei.value.rule == "key-type"
+    _expect_c2pa_refuses(chain, key_pem)
+
+
+def test_sign_bytes_refuses_before_c2pa():
+    chain, key_pem, root, _ = make_chain(eku=())
+    creds = Credentials(cert_chain_pem=chain, private_key_pem=key_pem, watermark_key=bytes(32),
+                        trust_anchors_pem=root, is_development=False, signer_subject="x")
+    with pytest.raises(CertificateError, match=r"\[eku\]"):
+        c2pa_io.sign_bytes(jpeg_bytes(), "image/jpeg", manifest(), creds)
+
+
+def test_unparseable_pem():
+    chain, key_pem, _, _ = make_chain()
+    with pytest.raises(CertificateError, match="no PEM certificate found"):
+        check_signing_certificate(b"hello", key_pem)
+    with pytest.raises(CertificateError, match="malformed PEM certificate"):
+        check_signing_certificate(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", key_pem)
+    with pytest.raises(CredentialError, match="no PEM private key found"):
+        check_signing_certificate(chain, b"garbage")
+    bad = b"-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAAS\n-----END PRIVATE KEY-----\n"
+    with pytest.raises(CredentialError, match="could not parse the private key") as ei:
+        check_signing_certificate(chain, bad)
+    assert "MIIBVQIBADANBgkqhkiG9w0BAQEFAAS" not in str(ei.value)
+
+
+def test_chain_order_rule():
+    chain, key_pem, _, _ = make_chain()
+    certs = x509.load_pem_x509_certificates(chain)
+    reversed_chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in reversed(certs))
+    with pytest.raises(CertificateError, match="put the leaf first") as ei:
+        check_signing_certificate(reversed_chain, key_pem)
+    assert ei.value.rule == "key-mismatch"

@@ -1,0 +1,210 @@
+"""Content sniffing: real files of every format, identified by their bytes, never their name."""
+from __future__ import annotations
+
+import io
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthlabel.formats.sniff import MediaType, UnsupportedMedia, sniff_bytes, sniff_file
+
+# --------------------------------------------------------------------------- sample makers
+
+
+def _image(fmt: str, **kw) -> bytes:
+    rgb = np.random.default_rng(1).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _wav() -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x01" * 800)
+    return buf.getvalue()
+
+
+def _av_audio(path: Path, fmt: str, codec: str, rate: int = 48000, options=None) -> bytes:
+    import av
+
+    with av.open(str(path), "w", format=fmt, options=options or {}) as out:
+        stream = out.add_stream(codec, rate=rate)
+        layout = "mono" if codec not in ("libopus", "opus") else "stereo"
+        t = np.arange(2048) / rate
+        wave_ = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        samples = np.tile(wave_, (2 if layout == "stereo" else 1, 1))
+        fmt_name = stream.codec_context.format.name if stream.codec_context.format else "fltp"
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout=layout)
+        frame.rate = rate
+        resampler = av.AudioResampler(format=fmt_name, layout=layout, rate=rate)
+        for f in resampler.resample(frame):
+            for p in stream.encode(f):
+                out.mux(p)
+        for p in stream.encode(None):
+            out.mux(p)
+    return path.read_bytes()
+
+
+def _av_video(path: Path, fmt: str, codec: str) -> bytes:
+    import av
+
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(2):
+            img = np.full((32, 32, 3), i * 60, dtype=np.uint8)
+            for p in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in stream.encode(None):
+            out.mux(p)
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory) -> dict[str, bytes]:
+    d = tmp_path_factory.mktemp("sniff")
+    s = {
+        "jpeg": _image("JPEG"),
+        "png": _image("PNG"),
+        "webp": _image("WEBP"),
+        "gif": _image("GIF"),
+        "tiff": _image("TIFF"),
+        "tiff-be": b"MM\x00*\x00\x00\x00\x08" + bytes(56),
+        "bmp": _image("BMP"),
+        "wav": _wav(),
+    }
+    s["flac"] = _av_audio(d / "a.flac", "flac", "flac")
+    s["mp3"] = _av_audio(d / "a.mp3", "mp3", "libmp3lame")  # with an ID3v2 header
+    s["mp3-bare"] = _av_audio(d / "b.mp3", "mp3", "libmp3lame", options={"id3v2_version": "0"})
+    s["ogg"] = _av_audio(d / "a.ogg", "ogg", "libopus")
+    s["m4a"] = _av_audio(d / "a.m4a", "ipod", "aac")
+    s["mp4"] = _av_video(d / "v.mp4", "mp4", "mpeg4")
+    s["mov"] = _av_video(d / "v.mov", "mov", "mpeg4")
+    s["mkv"] = _av_video(d / "v.mkv", "matroska", "mpeg4")
+    s["webm"] = _av_video(d / "v.webm", "webm", "libvpx")
+    return s
+
+
+EXPECTED = {
+    "jpeg": ("image", "jpeg", "image/jpeg", ".jpg"),
+    "png": ("image", "png", "image/png", ".png"),
+    "webp": ("image", "webp", "image/webp", ".webp"),
+    "gif": ("image", "gif", "image/gif", ".gif"),
+    "tiff": ("image", "tiff", "image/tiff", ".tiff"),
+    "tiff-be": ("image", "tiff", "image/tiff", ".tiff"),
+    "bmp": ("image", "bmp", "image/bmp", ".bmp"),
+    "wav": ("audio", "wav", "audio/wav", ".wav"),
+    "flac": ("audio", "flac", "audio/flac", ".flac"),
+    "mp3": ("audio", "mp3", "audio/mpeg", ".mp3"),
+    "mp3-bare": ("audio", "mp3", "audio/mpeg", ".mp3"),
+    "ogg": ("audio", "ogg", "audio/ogg", ".ogg"),
+    "m4a": ("audio", "m4a", "audio/mp4", ".m4a"),
+    "mp4": ("video", "mp4", "video/mp4", ".mp4"),
+    "mov": ("video", "mov", "video/quicktime", ".mov"),
+    "mkv": ("video", "mkv", "video/x-matroska", ".mkv"),
+    "webm": ("video", "webm", "video/webm", ".webm"),
+}
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sniff_real_files(samples, name):
+    data = samples[name]
+    assert sniff_bytes(data[:64]) == MediaType(*EXPECTED[name])
+
+
+def test_samples_have_the_shape_we_think(samples):
+    # Guards the cases above: the sniffer must decide on these very properties.
+    assert samples["mp3"][:3] == b"ID3"
+    assert samples["mp3-bare"][:2] in (b"\xff\xfb", b"\xff\xfa", b"\xff\xf3", b"\xff\xf2")
+    assert samples["m4a"][8:12] == b"M4A "
+    assert samples["mov"][8:12] == b"qt  "
+    assert samples["mkv"][:4] == samples["webm"][:4] == b"\x1a\x45\xdf\xa3"
+
+
+@pytest.mark.parametrize("name", ["jpeg", "png", "webp", "wav", "mp3", "mkv", "webm", "m4a"])
+def test_sniff_file_ignores_the_extension(samples, tmp_path, name):
+    wrong = {"jpeg": ".png", "png": ".jpg", "webp": ".gif"}.get(name, ".txt")
+    p = tmp_path / f"mislabeled{wrong}"
+    p.write_bytes(samples[name])
+    assert sniff_file(p).format == EXPECTED[name][1]
+
+
+@pytest.mark.parametrize(
+    "head, fmt",
+    [
+        (b"\xff\xd8\xff\xe0" + bytes(60), "jpeg"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(48), "wav"),
+        (b"RF64\xff\xff\xff\xffWAVEds64" + bytes(48), "wav"),
+        (b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00" + bytes(44), "mp4"),
+        (b"\x00\x00\x00\x20ftypmp42\x00\x00\x00\x00" + bytes(44), "mp4"),
+        (b"\x00\x00\x00\x20ftypavc1\x00\x00\x00\x00" + bytes(44), "mp4"),
+        (b"\x00\x00\x00\x20ftypiso5\x00\x00\x00\x00" + bytes(44), "mp4"),
+        (b"\x00\x00\x00\x20ftypM4B \x00\x00\x00\x00" + bytes(44), "m4a"),
+        (b"\x00\x00\x00\x08wide\x00\x00\x10\x00mdat" + bytes(48), "mov"),
+        (b"\xff\xe3\x18\xc4" + bytes(60), "mp3"),  # MPEG-2.5 layer III
+        (b"\xff\xf3\x90\xc4" + bytes(60), "mp3"),
+        (b"ID3\x04\x00\x00\x00\x00\x00\x05" + bytes(5) + b"fLaC" + bytes(45), "flac"),
+    ],
+)
+def test_sniff_headers(head, fmt):
+    assert sniff_bytes(head).format == fmt
+
+
+def test_id3_fronted_flac_beyond_the_head(tmp_path):
+    # A large ID3 tag (cover art) pushes fLaC past the head that sniff_file reads.
+    size = 10_000
+    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+    p = tmp_path / "tagged.mp3"
+    p.write_bytes(b"ID3\x04\x00\x00" + syncsafe + bytes(size) + b"fLaC\x00\x00\x00\x22" + bytes(64))
+    assert sniff_file(p).format == "flac"
+
+
+@pytest.mark.parametrize(
+    "head, needle",
+    [
+        (b"", "empty file"),
+        (b"hello, world: this is just a text file, not a picture at all....", "not a recognised"),
+        (bytes(64), "not a recognised"),
+        (b"\x89PNG\r\n", "not a recognised"),  # truncated signature
+        (b"\xff\xd8", "not a recognised"),  # truncated SOI
+        (b"RIFF\x10\x00\x00\x00AVI LIST" + bytes(48), "RIFF form"),
+        (b"\xff\xf1\x50\x80" + bytes(60), "not a recognised"),  # AAC ADTS, not MP3
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00" + bytes(44), "still image"),
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00" + bytes(44), "still image"),
+        (b"%PDF-1.7\n" + bytes(55), "not a recognised"),
+        (b"BM" + bytes(62), "not a recognised"),  # "BM" alone is not a bitmap
+    ],
+)
+def test_sniff_rejects(head, needle):
+    with pytest.raises(UnsupportedMedia, match=needle):
+        sniff_bytes(head)
+
+
+def test_reject_message_shows_the_first_bytes():
+    with pytest.raises(UnsupportedMedia) as e:
+        sniff_bytes(b"GARBAGE!" + bytes(56))
+    assert "47 41 52 42 41 47 45 21" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_sniff_file_empty_and_truncated(tmp_path, samples):
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(UnsupportedMedia, match="empty file"):
+        sniff_file(empty)
+    # A file cut right after its signature is still identified; parsing it is the
+    # container readers' job (they raise MetadataError).
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(samples["png"][:8])
+    assert sniff_file(cut).format == "png"
+    assert isinstance(UnsupportedMedia("x"), ValueError)
