@@ -59,12 +59,12 @@ HomeOpt = Annotated[Optional[Path], typer.Option(
     "--home", envvar="SYNTHLABEL_HOME", show_envvar=True,
     help="Where development credentials live (default ~/.synthlabel).")]
 CertOpt = Annotated[Optional[Path], typer.Option(
-    "--cert-chain", help="Signing certificate chain PEM, leaf first [env SYNTHLABEL_CERT_CHAIN].")]
+    "--cert-chain", help="Signing certificate chain PEM, leaf first (env SYNTHLABEL_CERT_CHAIN).")]
 KeyOpt = Annotated[Optional[Path], typer.Option(
-    "--private-key", help="Signing private key PEM [env SYNTHLABEL_PRIVATE_KEY]; a passphrase is "
+    "--private-key", help="Signing private key PEM (env SYNTHLABEL_PRIVATE_KEY); a passphrase is "
                           "read from env SYNTHLABEL_KEY_PASSPHRASE, never from the command line.")]
 WmKeyOpt = Annotated[Optional[Path], typer.Option(
-    "--watermark-key", help="Watermark key file [env SYNTHLABEL_WATERMARK_KEY].")]
+    "--watermark-key", help="Watermark key file (env SYNTHLABEL_WATERMARK_KEY).")]
 AnchorsOpt = Annotated[Optional[list[Path]], typer.Option(
     "--trust-anchors", help="Extra trusted root certificates (PEM); repeatable "
                             "[env SYNTHLABEL_TRUST_ANCHORS].")]
@@ -179,7 +179,9 @@ def label(
                 if not quiet:
                     err.print(f"[yellow]warning:[/yellow] {r.source}: {w}")
             if not quiet and not json_out:
-                out.print(f"{r.source} -> {r.output}  [{', '.join(r.layers)}] id={r.content_id}")
+                # While the bar is live, print through its console so lines land above it.
+                (progress.console if progress else out).print(
+                    f"{r.source} -> {r.output}  [{', '.join(r.layers)}] id={r.content_id}")
         if progress:
             progress.advance(task)
 

@@ -59,14 +59,18 @@ class Job:
 
 def iter_inputs(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
     """Yield (file, path relative to the output root). Directories recurse; hidden files and
-    our own temp files are skipped."""
+    our own temp files are skipped. A single directory argument mirrors into the output root;
+    with several arguments each directory mirrors under its own name, so that ``a/x.png`` and
+    ``b/x.png`` do not collide."""
+    paths = list(paths)
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
+            prefix = Path(p.resolve().name) if len(paths) > 1 else Path()
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p)
                 if f.is_file() and not any(part.startswith(".") for part in rel.parts):
-                    yield f, rel
+                    yield f, prefix / rel
         else:
             yield p, Path(p.name)
 

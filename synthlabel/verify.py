@@ -48,11 +48,14 @@ def _watermark(rgb, key: bytes) -> tuple[LayerReport, str | None]:
     det = watermark.detect_image(rgb, key)
     details = det.to_dict()
     details["alg"] = watermark.IMAGE_ALG
-    if det.detected and det.payload is not None and not det.weak:
+    # A CRC-checked payload with a significant presence test is a finding, even on an image
+    # the embedder flagged as low-capacity; "weak" is for marks seen without a payload.
+    if det.detected and det.payload is not None:
         cid = f"{det.payload:016x}"
         return LayerReport(Status.OK, f"payload {cid} (p={det.p_value:.1e})", details), cid
     if det.detected or det.weak:
-        why = "too small or flat to carry a reliable mark" if det.weak else "payload did not decode"
+        why = ("image too small or flat to carry a reliable mark" if det.weak
+               else "mark present but the payload did not decode")
         return LayerReport(Status.WEAK, f"weak: {why} (p={det.p_value:.1e})", details), None
     return LayerReport(Status.MISSING, f"no watermark for this key (p={det.p_value:.2g})", details), None
 

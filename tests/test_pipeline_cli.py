@@ -280,3 +280,18 @@ def test_readme_library_example(tmp_path):
     finally:
         os.chdir(cwd)
     assert (tmp_path / "generated.jpg").exists()
+
+
+def test_output_mapping_mirrors_trees(tmp_path):
+    from synthlabel.pipeline import plan_jobs
+
+    for d in ("a/sub", "b"):
+        (tmp_path / d).mkdir(parents=True)
+    for f in ("a/x.png", "a/sub/y.png", "b/x.png", "a/.hidden.png"):
+        (tmp_path / f).write_bytes(b"")
+    out = tmp_path / "out"
+    single = {j.target.relative_to(out).as_posix() for j in plan_jobs([tmp_path / "a"], out, in_place=False)}
+    assert single == {"x.png", "sub/y.png"}
+    both = {j.target.relative_to(out).as_posix()
+            for j in plan_jobs([tmp_path / "a", tmp_path / "b"], out, in_place=False)}
+    assert both == {"a/x.png", "a/sub/y.png", "b/x.png"}

@@ -15,10 +15,11 @@ Design (constants in :mod:`wm_params`):
   cross-correlate with the pilot over all (sub-pixel) cyclic shifts. Under H0 the phases are
   uniform, so every correlation value is ~N(0, M/2) for M pilot bins: z is exact, and the
   p-value of the max is Bonferroni over every shift and geometric hypothesis evaluated.
-* **Geometry.** Besides the identity, candidates for scale / aspect / rotation come from the
-  periodicity of the mark itself: the autocorrelation of the whitened working luma has peaks on
-  the tile lattice (key-independent); each candidate lattice is warped back to the tile frame
-  and tested with the pilot. All candidates are counted in the p-value.
+* **Geometry.** Besides the identity, candidates for scale / aspect / rotation come from two
+  sync sinusoids inside the tile (along x and y): they make two isolated peaks in the image
+  spectrum whose positions give the affine map directly. Each candidate is warped back to the
+  tile frame and tested with the pilot, the best is refined by a few small scale steps; every
+  hypothesis is counted in the p-value.
 * **Payload.** At the pilot's (sub-pixel) shift the payload bins give soft values per coded bit
   (phase-only, phase-corrected for the fractional shift) for the soft Viterbi decoder + CRC.
 """
@@ -62,7 +63,8 @@ class TileSpec:
     data_ref: np.ndarray
     data_amp: np.ndarray
     data_bit: np.ndarray                          # coded-bit index of each data bin
-    pilot_up_idx: tuple[np.ndarray, np.ndarray] = field(repr=False, default=None)  # in (UP*T)^2 grid
+    pilot_up_idx: tuple[np.ndarray, np.ndarray]   # pilot bins in the (UP*T)^2 correlation grid
+    sync_phase: tuple[float, float]
 
 
 def _band_bins() -> np.ndarray:
@@ -72,6 +74,8 @@ def _band_bins() -> np.ndarray:
     f = np.hypot(ky, kx) / T
     half = (ky > 0) | ((ky == 0) & (kx > 0))
     sel = half & (f >= P.BAND_LO) & (f <= P.BAND_HI)
+    for sx, sy in (P.SYNC_K1, P.SYNC_K2):                                    # sync bins
+        sel &= ~(((ky == sy) & (kx == sx)) | ((ky == -sy) & (kx == -sx)))
     return np.stack([ky[sel], kx[sel]], axis=1)
 
 
@@ -98,6 +102,7 @@ def tile_spec(key: bytes) -> TileSpec:
         data_idx=(db[:, 0] % T, db[:, 1] % T), data_k=db, data_ref=np.conj(phases[n_pilot:]),
         data_amp=amp[n_pilot:], data_bit=data_bit,
         pilot_up_idx=(pb[:, 0] % up, pb[:, 1] % up),
+        sync_phase=(float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0, 2 * np.pi))),
     )
 
 
@@ -109,7 +114,12 @@ def make_tile(spec: TileSpec, coded_bits: np.ndarray) -> np.ndarray:
     S[spec.data_idx] = sym * spec.data_amp * np.conj(spec.data_ref)
     # Hermitian partner of every bin makes the tile real: tile = 2 Re(ifft2(S)).
     tile = np.real(np.fft.ifft2(S))
-    tile /= np.sqrt(np.mean(tile ** 2))
+    tile *= math.sqrt(1.0 - P.SYNC_ENERGY) / np.sqrt(np.mean(tile ** 2))
+    # the two sync sinusoids (x and y), keyed phases, SYNC_ENERGY of the total
+    y, x = np.mgrid[0:T, 0:T]
+    a = math.sqrt(P.SYNC_ENERGY)          # each: amplitude sqrt(2) * sqrt(E/2) -> rms sqrt(E/2)
+    for (kx, ky), ph in zip((P.SYNC_K1, P.SYNC_K2), spec.sync_phase):
+        tile += a * np.cos(2 * np.pi * (kx * x + ky * y) / T + ph)
     return tile.astype(np.float32)
 
 
@@ -259,91 +269,81 @@ def _evaluate(r: np.ndarray, A: np.ndarray | None, spec: TileSpec) -> _Eval | No
     return _Eval(z, shift, U, A)
 
 
-def _subpix_peak(acf: np.ndarray, y: int, x: int) -> tuple[float, float]:
-    h, w = acf.shape
-
-    def parab(a, b, c):
-        den = a - 2 * b + c
-        return 0.0 if den >= 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
-
-    if 0 < y < h - 1 and 0 < x < w - 1:
-        return y + parab(acf[y - 1, x], acf[y, x], acf[y + 1, x]), x + parab(acf[y, x - 1], acf[y, x], acf[y, x + 1])
-    return float(y), float(x)
+def _parab(a: float, b: float, c: float) -> float:
+    den = a - 2 * b + c
+    return 0.0 if den >= 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
 
 
-def lattice_candidates(r: np.ndarray, max_n: int) -> list[np.ndarray]:
-    """Candidate affine maps A (tile frame -> working frame) from the autocorrelation lattice."""
+def sync_candidates(r: np.ndarray, full_shape: tuple[int, int], max_n: int) -> list[np.ndarray]:
+    """Candidate maps A (tile frame -> working frame) from the two sync peaks in the spectrum.
+
+    A sinusoid of tile frequency k becomes a spectral peak at w = A^-T k / T, so the peaks
+    w1, w2 of the two sync sinusoids (k1, k2) give A = (T [w1 w2] [k1 k2]^-1)^-T. The
+    strongest SYNC_PEAKS local maxima of each angular sector (whitened power) are paired."""
     h, w = r.shape
-    lim = 2 * P.WORK_SHORT
-    if h > lim:
-        r = r[(h - lim) // 2:(h - lim) // 2 + lim]
-    if w > lim:
-        r = r[:, (w - lim) // 2:(w - lim) // 2 + lim]
-    h, w = r.shape
-    F = np.fft.rfft2(r)
-    Pw = (F.real ** 2 + F.imag ** 2).astype(np.float32)
-    # whiten the power spectrum: lines (the periodic mark) stand out of the local average
-    Pw = Pw / (cv2.blur(Pw, (9, 9)) + 1e-9)
-    fy = np.abs(np.fft.fftfreq(h))[:, None]
-    fx = np.fft.rfftfreq(w)[None, :]
-    fr = np.hypot(fy, fx)
-    Pw[(fr < P.BAND_LO / P.SCALE_MAX * 0.8) | (fr > min(0.5, P.BAND_HI / P.SCALE_MIN))] = 0
-    acf = np.fft.fftshift(np.fft.irfft2(Pw, s=(h, w))).astype(np.float32)
-    cy, cx = h // 2, w // 2
-    yy, xx = np.mgrid[0:h, 0:w]
-    ly, lx = yy - cy, xx - cx
-    rad = np.hypot(ly, lx)
-    region = (rad >= T * P.SCALE_MIN * 0.9) & (rad <= T * P.SCALE_MAX * 1.1)
-    region &= (ly > 0) | ((ly == 0) & (lx > 0))
-    region &= (np.abs(ly) < cy - 1) & (np.abs(lx) < cx - 1)
-    if not region.any():
-        return []
-    locmax = acf >= cv2.dilate(acf, np.ones((3, 3), np.uint8))
-    cand = np.flatnonzero((region & locmax).ravel())
-    if cand.size == 0:
-        return []
-    vals = acf.ravel()[cand]
-    order = np.argsort(vals)[::-1][:P.ACF_PEAKS]
-    peaks = []
-    for i in cand[order]:
-        y, x = divmod(int(i), w)
-        py, px = _subpix_peak(acf, y, x)
-        v = np.array([px - cx, py - cy])
-        # refine with the second lattice multiple when it is inside the map
-        y2, x2 = int(round(cy + 2 * v[1])), int(round(cx + 2 * v[0]))
-        if 2 <= y2 < h - 2 and 2 <= x2 < w - 2:
-            win = acf[y2 - 2:y2 + 3, x2 - 2:x2 + 3]
-            j = int(np.argmax(win))
-            yj, xj = y2 - 2 + j // 5, x2 - 2 + j % 5
-            if acf[yj, xj] > 0.3 * acf[y, x]:
-                qy, qx = _subpix_peak(acf, yj, xj)
-                v2 = np.array([qx - cx, qy - cy])
-                v = (v + 2 * v2) / 5.0
-        peaks.append((float(acf[y, x]), v))
-    # vectors in both signs; v1 ~ +x axis, v2 ~ +y axis (image coords: y down)
-    vecs = [(s, v) for s, v in peaks] + [(s, -v) for s, v in peaks]
-    maxrot = math.radians(P.MAX_ROT_DEG)
-    xs = [(s, v) for s, v in vecs if abs(math.atan2(v[1], v[0])) <= maxrot]
-    ys = [(s, v) for s, v in vecs if abs(math.atan2(v[1], v[0]) - math.pi / 2) <= maxrot]
-    bases = []
-    for s1, v1 in xs:
-        for s2, v2 in ys:
-            n1, n2 = np.linalg.norm(v1), np.linalg.norm(v2)
-            if not 0.55 <= n1 / n2 <= 1.8:
+    win = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    F = np.fft.fftshift(np.fft.fft2(r * win))
+    pw = (F.real ** 2 + F.imag ** 2).astype(np.float32)
+    # pool 2x2 (a peak between bins splits its power), then whiten by the local mean
+    pw = cv2.blur(pw, (2, 2))
+    pw = pw / (cv2.blur(pw, (11, 11)) + 1e-12)
+    fy = (np.arange(h) - h // 2) / h
+    fx = (np.arange(w) - w // 2) / w
+    # blank the JPEG 8x8 grid lines of the image as it is now (full-res period 8)
+    for axis, n_full, n_work, f in ((0, full_shape[0], h, fy), (1, full_shape[1], w, fx)):
+        step = n_full / n_work / 8.0
+        j = 1
+        while j * step < 0.5 + 1.0 / n_work:
+            bad = np.abs(np.abs(f) - j * step) <= 1.5 / n_work
+            if axis == 0:
+                pw[bad, :] = 0
+            else:
+                pw[:, bad] = 0
+            j += 1
+    rad = np.hypot(fy[:, None], fx[None, :])
+    ang = np.degrees(np.arctan2(fy[:, None], fx[None, :]))
+    K = np.array([P.SYNC_K1, P.SYNC_K2], dtype=np.float64).T            # columns k1, k2 (x, y)
+    f0 = float(np.linalg.norm(K[:, 0])) / T
+    ring = (rad >= f0 / P.SCALE_MAX) & (rad <= min(0.5, f0 / P.SCALE_MIN))
+    Kinv = np.linalg.inv(K)
+    locmax = pw >= cv2.dilate(pw, np.ones((3, 3), np.uint8))
+    logp = np.log(pw + 1e-6)
+
+    def peaks(sector):
+        idx = np.flatnonzero((sector & ring & locmax).ravel())
+        if idx.size == 0:
+            return []
+        top = idx[np.argsort(pw.ravel()[idx])[::-1][:P.SYNC_PEAKS]]
+        out = []
+        for i in top:
+            iy, ix = divmod(int(i), w)
+            dy = _parab(logp[iy - 1, ix], logp[iy, ix], logp[iy + 1, ix]) if 0 < iy < h - 1 else 0.0
+            dx = _parab(logp[iy, ix - 1], logp[iy, ix], logp[iy, ix + 1]) if 0 < ix < w - 1 else 0.0
+            out.append((float(pw[iy, ix]), np.array([fx[ix] + dx / w, fy[iy] + dy / h])))
+        return out
+
+    mr = P.MAX_ROT_DEG
+
+    def sector(k):
+        a0 = math.degrees(math.atan2(k[1], k[0]))
+        d = (ang - a0 + 180.0) % 360.0 - 180.0
+        return np.abs(d) <= mr
+
+    px = peaks(sector(K[:, 0]))
+    py = peaks(sector(K[:, 1]))
+    pairs = []
+    for s1, w1 in px:
+        for s2, w2 in py:
+            B = T * np.column_stack([w1, w2]) @ Kinv
+            if abs(np.linalg.det(B)) < 1e-9:
                 continue
-            a1 = math.atan2(v1[1], v1[0])
-            a2 = math.atan2(v2[1], v2[0]) - math.pi / 2
-            if abs(a1 - a2) > math.radians(12):
+            A = np.linalg.inv(B.T)
+            n1, n2 = np.linalg.norm(A[:, 0]), np.linalg.norm(A[:, 1])
+            if not (P.SCALE_MIN <= n1 <= P.SCALE_MAX and P.SCALE_MIN <= n2 <= P.SCALE_MAX):
                 continue
-            bases.append((s1 + s2, np.column_stack([v1, v2]) / T))
-    bases.sort(key=lambda t: -t[0])
-    out: list[np.ndarray] = []
-    for _, A in bases:
-        if all(np.abs(A - B).max() > 0.01 for B in out) and np.abs(A - np.eye(2)).max() > 0.004:
-            out.append(A)
-        if len(out) >= max_n:
-            break
-    return out
+            pairs.append((s1 + s2, A))
+    pairs.sort(key=lambda t: -t[0])
+    return [A for _, A in pairs[:max_n]]
 
 
 @dataclass
@@ -367,14 +367,27 @@ def detect_luma(luma: np.ndarray, key: bytes) -> LumaDetection:
     r = whiten(yw)
     best = _evaluate(r, None, spec)
     n_eval = 1
-    if p_from_z(best.z)[0] > P.EARLY_EXIT_P:
-        for A in lattice_candidates(r, P.MAX_GEOM_CANDIDATES - 1):
+    done = lambda: p_from_z(best.z)[0] <= P.EARLY_EXIT_P  # noqa: E731
+    if not done():
+        for A in sync_candidates(r, luma.shape, P.SYNC_PEAKS ** 2):
             ev = _evaluate(r, A, spec)
             n_eval += 1
             if ev is not None and ev.z > best.z:
                 best = ev
-                if p_from_z(best.z)[0] <= P.EARLY_EXIT_P:
+                if done():
                     break
+    step = P.REFINE_STEP
+    for _round in range(2):
+        if done() or best.z < P.REFINE_MIN_Z:
+            break
+        center = best.A
+        for a, b in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
+            ev = _evaluate(r, center @ np.diag([1 + a * step, 1 + b * step]), spec)
+            n_eval += 1
+            if ev is not None and ev.z > best.z:
+                best = ev
+        step /= 2
+    assert n_eval <= P.MAX_GEOM_CANDIDATES
     p, log10p = p_from_z(best.z)
     # payload soft values at the pilot's sub-pixel shift
     k = spec.data_k

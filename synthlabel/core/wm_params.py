@@ -38,6 +38,14 @@ BAND_HI = 0.36
 #: Fraction of the band's (unique, half-plane) frequency bins given to the pilot; the rest carry
 #: the coded payload (bins are assigned by a keyed permutation, round-robin over coded bits).
 PILOT_FRACTION = 0.30
+#: Synchronization peaks: two pure keyed-phase sinusoids in the tile at tile frequencies
+#: SYNC_K1 and SYNC_K2 ((kx, ky) in cycles per tile; ~x-ward and ~y-ward, off the axes where
+#: image edges and JPEG grids put their energy), carrying SYNC_ENERGY of the tile's energy.
+#: They make two strong, isolated peaks in the image spectrum whose positions give scale,
+#: aspect and rotation directly (the detector then confirms with the keyed pilot).
+SYNC_K1 = (12, 3)
+SYNC_K2 = (-3, 12)
+SYNC_ENERGY = 0.15
 #: Per-bin amplitude tilt: amplitude ~ (f / BAND_LO) ** -BAND_TILT. Positive values put more
 #: energy at the lower (more robust) frequencies of the band.
 BAND_TILT = 0.5
@@ -68,17 +76,22 @@ FPR_TARGET = 1e-6
 #: Pilot correlation is evaluated on a grid UPSAMPLE times finer than the tile pixel grid
 #: (sub-pixel shifts); every grid point is one hypothesis in the Bonferroni count.
 CORR_UPSAMPLE = 2
-#: Geometric hypotheses evaluated per image (identity + candidates from the autocorrelation
-#: lattice). The p-value always counts this maximum, whether or not all are used.
-MAX_GEOM_CANDIDATES = 12
-#: Range of tile scale (apparent tile / TILE on the detector's working grid) the lattice search
-#: covers; crops down to 1/SCALE_MAX of the side are found.
+#: Geometric hypotheses evaluated per image (identity + sync-peak pairs + two rounds of local
+#: refinement). The p-value always counts this maximum, whether or not all are used.
+MAX_GEOM_CANDIDATES = 1 + 16 + 8 * 2
+#: Range of tile scale (apparent tile / TILE on the detector's working grid) the sync search
+#: covers, per axis; crops down to 1/SCALE_MAX of the side are found.
 SCALE_MIN = 0.55
 SCALE_MAX = 2.3
 #: Maximum rotation (degrees) accepted from the lattice search.
 MAX_ROT_DEG = 20.0
-#: Number of autocorrelation peaks considered when building lattice candidates.
-ACF_PEAKS = 10
+#: Spectral peaks kept per axis sector when pairing sync candidates (pairs = this squared).
+SYNC_PEAKS = 4
+#: Local refinement of the best geometric hypothesis: relative scale step per axis (one step
+#: each way on x and y: 8 extra hypotheses, counted in MAX_GEOM_CANDIDATES).
+REFINE_STEP = 0.004
+#: Only refine when the best hypothesis already has at least this z (cheap early out).
+REFINE_MIN_Z = 4.8
 #: Detector pre-whitening: high-pass sigma and local-contrast pooling sigma (working pixels).
 DET_HP_SIGMA = 4.0
 DET_POOL_SIGMA = 6.0

