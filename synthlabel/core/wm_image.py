@@ -284,8 +284,10 @@ def sync_candidates(r: np.ndarray, full_shape: tuple[int, int], max_n: int) -> l
     win = cv2.createHanningWindow((w, h), cv2.CV_32F)
     F = np.fft.fftshift(np.fft.fft2(r * win))
     pw = (F.real ** 2 + F.imag ** 2).astype(np.float32)
-    # pool 2x2 (a peak between bins splits its power), then whiten by the local mean
-    pw = cv2.blur(pw, (2, 2))
+    # detection map: pool 3x3 (a peak between bins splits its power), whiten by the local mean;
+    # the position is refined on the raw power
+    raw = pw
+    pw = cv2.blur(raw, (P.SYNC_POOL, P.SYNC_POOL)) if P.SYNC_POOL > 1 else raw
     pw = pw / (cv2.blur(pw, (11, 11)) + 1e-12)
     fy = (np.arange(h) - h // 2) / h
     fx = (np.arange(w) - w // 2) / w
@@ -307,7 +309,7 @@ def sync_candidates(r: np.ndarray, full_shape: tuple[int, int], max_n: int) -> l
     ring = (rad >= f0 / P.SCALE_MAX) & (rad <= min(0.5, f0 / P.SCALE_MIN))
     Kinv = np.linalg.inv(K)
     locmax = pw >= cv2.dilate(pw, np.ones((3, 3), np.uint8))
-    logp = np.log(pw + 1e-6)
+    logp = np.log(raw + 1e-12 * float(raw.mean()) + 1e-30)
 
     def peaks(sector):
         idx = np.flatnonzero((sector & ring & locmax).ravel())
@@ -317,9 +319,12 @@ def sync_candidates(r: np.ndarray, full_shape: tuple[int, int], max_n: int) -> l
         out = []
         for i in top:
             iy, ix = divmod(int(i), w)
+            if 0 < iy < h - 1 and 0 < ix < w - 1:        # raw maximum of the pooled 3x3
+                j = int(np.argmax(raw[iy - 1:iy + 2, ix - 1:ix + 2]))
+                iy, ix = iy - 1 + j // 3, ix - 1 + j % 3
             dy = _parab(logp[iy - 1, ix], logp[iy, ix], logp[iy + 1, ix]) if 0 < iy < h - 1 else 0.0
             dx = _parab(logp[iy, ix - 1], logp[iy, ix], logp[iy, ix + 1]) if 0 < ix < w - 1 else 0.0
-            out.append((float(pw[iy, ix]), np.array([fx[ix] + dx / w, fy[iy] + dy / h])))
+            out.append((float(pw.ravel()[i]), np.array([fx[ix] + dx / w, fy[iy] + dy / h])))
         return out
 
     mr = P.MAX_ROT_DEG

@@ -46,6 +46,8 @@ PILOT_FRACTION = 0.30
 SYNC_K1 = (12, 3)
 SYNC_K2 = (-3, 12)
 SYNC_ENERGY = 0.15
+#: Pooling (box, spectrum bins) of the power spectrum before sync peak picking (1 = none).
+SYNC_POOL = 1
 #: Per-bin amplitude tilt: amplitude ~ (f / BAND_LO) ** -BAND_TILT. Positive values put more
 #: energy at the lower (more robust) frequencies of the band.
 BAND_TILT = 0.5

