@@ -273,6 +273,13 @@ class LabelSpec:
     jpeg_quality: int = 92
     webp_quality: int = 90
     thumbnail: bool = False
+    # Audio (and video soundtracks): the GB 45438 rhythm cue or a spoken-label clip.
+    cue_where: str = "start"             # "start" | "end" | "both"
+    cue_tone_hz: float = 1000.0
+    cue_unit_ms: float = 120.0
+    cue_level_dbfs: float = -14.0
+    spoken_label: str | None = None      # path to a spoken-label clip used instead of the tone
+    audio_bitrate: int | None = None     # lossy outputs; None = the format's default
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "position", Position(self.position))
@@ -288,6 +295,10 @@ class LabelSpec:
             q = getattr(self, name)
             if not 1 <= q <= 100:
                 raise LabelError(f"{name.replace('_', ' ')} must be 1..100, got {q}")
+        if self.cue_where not in ("start", "end", "both"):
+            raise LabelError(f'cue position must be "start", "end" or "both", got {self.cue_where!r}')
+        if self.audio_bitrate is not None and not 8_000 <= self.audio_bitrate <= 512_000:
+            raise LabelError(f"audio bitrate must be 8000..512000 bit/s, got {self.audio_bitrate}")
         # Validates producer/label characters early, before any work is done.
         AIGCLabel.create(producer=self.producer, produce_id="0" * 16, label=self.label_value)
 

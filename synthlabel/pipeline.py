@@ -21,6 +21,12 @@ from .models import LabelResult, LabelSpec, OutputFormat
 from .provenance.credentials import Credentials
 
 SNIFF_BYTES = 4096
+# Extensions whose meaning we know, to warn when the content says otherwise.
+KNOWN_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp",
+                    ".gif": "gif", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp",
+                    ".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".oga": "ogg",
+                    ".opus": "ogg", ".m4a": "m4a", ".mp4": "mp4", ".mov": "mov", ".mkv": "mkv",
+                    ".webm": "webm"}
 
 
 # --------------------------------------------------------------------------- files
@@ -69,7 +75,8 @@ def iter_inputs(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
             prefix = Path(p.resolve().name) if len(paths) > 1 else Path()
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p)
-                if f.is_file() and not any(part.startswith(".") for part in rel.parts):
+                if (f.is_file() and f.suffix != ".c2pa"  # sidecars travel with their media
+                        and not any(part.startswith(".") for part in rel.parts)):
                     yield f, prefix / rel
         else:
             yield p, Path(p.name)
@@ -107,14 +114,14 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         except UnsupportedMedia as exc:
             raise LabelingError(str(exc)) from None
         res.media_type = media.mime
-        if media.kind != "image":
-            raise LabelingError(f"{media.kind} labeling ({media.format}) is not supported yet")
         ext = job.source.suffix.lower()
-        known = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif",
-                 ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp"}
-        if ext in known and known[ext] != media.format:
+        if ext in KNOWN_EXTENSIONS and KNOWN_EXTENSIONS[ext] != media.format:
             res.warnings.append(f"extension {ext} does not match the content ({media.format}); "
                                 "labeled by content")
+        if media.kind == "audio":
+            return _label_audio_job(job, spec, creds, overwrite, res, t0)
+        if media.kind != "image":
+            raise LabelingError(f"{media.kind} labeling ({media.format}) is not supported yet")
         labeled = label_image_bytes(data, media.format, spec=spec, credentials=creds,
                                     title=job.source.name)
         res.content_id = labeled.content_id.hex
@@ -137,6 +144,29 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             job.source.unlink()
         res.output = str(target)
     except (LabelingError, image_codec.ImageDecodeError, ValueError, OSError) as exc:
+        res.error = _one_line(exc)
+    res.seconds = round(time.perf_counter() - t0, 4)
+    return res
+
+
+def _label_audio_job(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool,
+                     res: LabelResult, t0: float) -> LabelResult:
+    from .labeling_audio import label_audio_file
+
+    try:
+        target = job.source if job.in_place else job.target
+        labeled = label_audio_file(job.source, target, spec=spec, credentials=creds,
+                                   overwrite=overwrite)
+        if job.in_place and labeled.output != job.source:
+            job.source.unlink()
+        res.output = str(labeled.output)
+        res.content_id = labeled.content_id.hex
+        res.layers = labeled.layers
+        res.warnings.extend(labeled.warnings)
+        if labeled.sidecar:
+            res.warnings.append(f"C2PA manifest written as sidecar {labeled.sidecar.name} "
+                                "(c2pa cannot embed into Ogg)")
+    except (LabelingError, ValueError, OSError) as exc:
         res.error = _one_line(exc)
     res.seconds = round(time.perf_counter() - t0, 4)
     return res

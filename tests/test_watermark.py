@@ -235,3 +235,32 @@ def test_strength_validation(image):
 
 def test_alg_name():
     assert W.IMAGE_ALG == "org.synthlabel.wm.image.v1"
+
+
+# --------------------------------------------------------------------------- geometry
+
+def test_crop_resize_jpeg_chain(marked):
+    h, w = marked.shape[:2]
+    ch, cw = int(h * 0.8), int(w * 0.8)
+    x = marked[(h - ch) // 3:(h - ch) // 3 + ch, (w - cw) // 2 + 3:(w - cw) // 2 + 3 + cw]
+    x = cv2.resize(x, (int(cw * 0.7), int(ch * 0.7)), interpolation=cv2.INTER_AREA)
+    d = W.detect_image(jpeg(x, 80), KEY)
+    assert d.detected and d.payload == PAYLOAD
+    # working grid: 256/384 of the original, full size (214 px short side) after: 0.7 / (2/3)
+    assert abs(d.details["scale"] - 1.05) < 0.03
+
+
+def test_rotation_2deg(marked):
+    h, w = marked.shape[:2]
+    M = cv2.getRotationMatrix2D((w / 2, h / 2), 2.0, 1.0)
+    x = cv2.warpAffine(marked, M, (w, h), flags=cv2.INTER_LINEAR)
+    d = W.detect_image(jpeg(x, 90), KEY)
+    assert d.detected and d.payload == PAYLOAD
+    assert abs(abs(d.details["angle_deg"]) - 2.0) < 0.5
+
+
+def test_geometric_search_keeps_null_calibrated(image):
+    # the geometric search on an unmarked, cropped and resized picture finds nothing
+    x = cv2.resize(image[40:340, 60:460], (280, 210), interpolation=cv2.INTER_AREA)
+    d = W.detect_image(x, KEY)
+    assert not d.detected and d.payload is None

@@ -222,6 +222,7 @@ class _Eval:
     z: float
     shift: tuple[float, float]      # (sy, sx) in tile pixels, sub-pixel
     U: np.ndarray                   # phase-only T x T spectrum of the fold
+    F: np.ndarray                   # raw T x T spectrum of the fold
     A: np.ndarray
 
 
@@ -266,7 +267,7 @@ def _evaluate(r: np.ndarray, A: np.ndarray | None, spec: TileSpec) -> _Eval | No
     F = np.fft.fft2(fold(g))
     U = F / (np.abs(F) + 1e-12)
     z, shift = _pilot_corr(U, spec)
-    return _Eval(z, shift, U, A)
+    return _Eval(z, shift, U, F, A)
 
 
 def _parab(a: float, b: float, c: float) -> float:
@@ -274,7 +275,7 @@ def _parab(a: float, b: float, c: float) -> float:
     return 0.0 if den >= 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
 
 
-def sync_candidates(r: np.ndarray, full_shape: tuple[int, int], max_n: int) -> list[np.ndarray]:
+def sync_candidates(r: np.ndarray, max_n: int) -> list[np.ndarray]:
     """Candidate maps A (tile frame -> working frame) from the two sync peaks in the spectrum.
 
     A sinusoid of tile frequency k becomes a spectral peak at w = A^-T k / T, so the peaks
@@ -291,17 +292,11 @@ def sync_candidates(r: np.ndarray, full_shape: tuple[int, int], max_n: int) -> l
     pw = pw / (cv2.blur(pw, (11, 11)) + 1e-12)
     fy = (np.arange(h) - h // 2) / h
     fx = (np.arange(w) - w // 2) / w
-    # blank the JPEG 8x8 grid lines of the image as it is now (full-res period 8)
-    for axis, n_full, n_work, f in ((0, full_shape[0], h, fy), (1, full_shape[1], w, fx)):
-        step = n_full / n_work / 8.0
-        j = 1
-        while j * step < 0.5 + 1.0 / n_work:
-            bad = np.abs(np.abs(f) - j * step) <= 1.5 / n_work
-            if axis == 0:
-                pw[bad, :] = 0
-            else:
-                pw[:, bad] = 0
-            j += 1
+    # spectral lines (JPEG 8x8 grid of the image as it is now, straight edges, borders) are
+    # whole rows/columns of raised power: divide each row and column by its median, so only
+    # isolated peaks stand out (a sync peak lying on such a line survives, unlike blanking it)
+    pw = pw / np.maximum(np.median(pw, axis=1), 1.0)[:, None]
+    pw = pw / np.maximum(np.median(pw, axis=0), 1.0)[None, :]
     rad = np.hypot(fy[:, None], fx[None, :])
     ang = np.degrees(np.arctan2(fy[:, None], fx[None, :]))
     K = np.array([P.SYNC_K1, P.SYNC_K2], dtype=np.float64).T            # columns k1, k2 (x, y)
@@ -361,8 +356,14 @@ class LumaDetection:
 
 
 def p_from_z(z: float) -> tuple[float, float]:
-    """(p, log10 p) of the max statistic: Bonferroni over N_HYPOTHESES Gaussian tails."""
-    logp = min(0.0, _LOG_N + float(log_ndtr(-z)))
+    """(p, log10 p) of the max statistic over N_HYPOTHESES N(0,1) values: 1 - (1 - Q(z))^N
+    (Sidak; ~ N Q(z) in the tail, computed in the log domain). The hypotheses are positively
+    correlated (neighbouring shifts/scales), so this over-counts: it is conservative."""
+    logq = float(log_ndtr(-z))
+    if _LOG_N + logq < math.log(1e-4):
+        logp = _LOG_N + logq
+    else:
+        logp = math.log(max(-math.expm1(N_HYPOTHESES * math.log1p(-math.exp(logq))), 1e-300))
     return math.exp(logp), logp / math.log(10)
 
 
@@ -374,7 +375,7 @@ def detect_luma(luma: np.ndarray, key: bytes) -> LumaDetection:
     n_eval = 1
     done = lambda: p_from_z(best.z)[0] <= P.EARLY_EXIT_P  # noqa: E731
     if not done():
-        for A in sync_candidates(r, luma.shape, P.SYNC_PEAKS ** 2):
+        for A in sync_candidates(r, P.SYNC_PEAKS ** 2):
             ev = _evaluate(r, A, spec)
             n_eval += 1
             if ev is not None and ev.z > best.z:
@@ -398,7 +399,15 @@ def detect_luma(luma: np.ndarray, key: bytes) -> LumaDetection:
     k = spec.data_k
     s = np.array(best.shift)
     ph = np.exp(2j * np.pi * (k[:, 0] * s[0] + k[:, 1] * s[1]) / T)
-    y = np.real(best.U[spec.data_idx] * spec.data_ref * ph)
+    if P.SOFT_WEIGHTING == "mrc":
+        # per-bin noise power from the neighbouring bins (cyclic 5x5 mean of |F|^2):
+        # Re(F conj(S)) / sigma^2 is the matched-filter LLR for Gaussian noise
+        m2 = (best.F.real ** 2 + best.F.imag ** 2)
+        m2 = np.tile(m2, (3, 3))
+        noise = cv2.blur(m2, (5, 5))[T:2 * T, T:2 * T]
+        y = np.real(best.F[spec.data_idx] * spec.data_ref * ph) * spec.data_amp / (noise[spec.data_idx] + 1e-12)
+    else:
+        y = np.real(best.U[spec.data_idx] * spec.data_ref * ph)
     soft = np.bincount(spec.data_bit, weights=y, minlength=coding.N_CODED)
     A = best.A
     sx, sy = float(np.linalg.norm(A[:, 0])), float(np.linalg.norm(A[:, 1]))

@@ -37,7 +37,7 @@ BAND_LO = 0.05
 BAND_HI = 0.36
 #: Fraction of the band's (unique, half-plane) frequency bins given to the pilot; the rest carry
 #: the coded payload (bins are assigned by a keyed permutation, round-robin over coded bits).
-PILOT_FRACTION = 0.30
+PILOT_FRACTION = 0.25
 #: Synchronization peaks: two pure keyed-phase sinusoids in the tile at tile frequencies
 #: SYNC_K1 and SYNC_K2 ((kx, ky) in cycles per tile; ~x-ward and ~y-ward, off the axes where
 #: image edges and JPEG grids put their energy), carrying SYNC_ENERGY of the tile's energy.
@@ -45,7 +45,7 @@ PILOT_FRACTION = 0.30
 #: aspect and rotation directly (the detector then confirms with the keyed pilot).
 SYNC_K1 = (12, 3)
 SYNC_K2 = (-3, 12)
-SYNC_ENERGY = 0.15
+SYNC_ENERGY = 0.22
 #: Pooling (box, spectrum bins) of the power spectrum before sync peak picking (1 = none).
 SYNC_POOL = 1
 #: Per-bin amplitude tilt: amplitude ~ (f / BAND_LO) ** -BAND_TILT. Positive values put more
@@ -56,7 +56,7 @@ BAND_TILT = 0.5
 
 #: Mark rms amplitude (8-bit luma levels) where the local texture equals MASK_ACT_REF, at
 #: strength=1. The local amplitude is BASE_AMP * clip(activity / MASK_ACT_REF, MASK_MIN, MASK_MAX).
-BASE_AMP = 2.2
+BASE_AMP = 3.1
 #: Local activity (rms of the high-passed working luma, 8-bit levels) treated as "typical texture".
 MASK_ACT_REF = 6.0
 #: Floor of the mask: flat regions still carry this fraction (a flat image keeps a weak mark).
@@ -100,6 +100,9 @@ DET_POOL_SIGMA = 6.0
 #: Stop the geometric search early once a hypothesis reaches this p-value (the reported p-value
 #: still counts all MAX_GEOM_CANDIDATES hypotheses).
 EARLY_EXIT_P = 1e-12
+#: Soft values for the payload bins: "phase" (phase-only, like the pilot) or "mrc"
+#: (Re(F conj S) * amplitude / local noise power: matched filter with a per-bin noise estimate).
+SOFT_WEIGHTING = "mrc"
 
 # --------------------------------------------------------------------------- capacity
 
@@ -107,7 +110,8 @@ EARLY_EXIT_P = 1e-12
 WEAK_SIDE = 128
 MIN_SIDE = 32
 #: Median working-grid activity (8-bit levels) below which an image is "flat" (weak capacity).
-FLAT_ACTIVITY = 1.0
+#: Above what the mark itself adds to a flat image (~1.1), below natural photos (~3-5).
+FLAT_ACTIVITY = 1.6
 
 # --------------------------------------------------------------------------- payload coding
 

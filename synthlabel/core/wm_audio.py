@@ -1,0 +1,597 @@
+"""Keyed, blind, robust audio watermark: the signal math (no file I/O).
+
+Design (every constant in :mod:`wm_audio_params`):
+
+* **Internal domain.** The channels are averaged to mono and resampled to 16 kHz (short
+  polyphase filters: only < 4 kHz matters). The mark is computed there and the residual is
+  resampled back to the input rate and added to *every* channel, so rate and channel count are
+  kept and a stereo -> mono downmix keeps the mark.
+* **Magnitude modulation.** STFT (512 / hop 256, sine window) at 16 kHz; the band
+  ``BAND_LO``..``BAND_HI`` (~470-3730 Hz, survives MP3/AAC/Opus, 16 kHz, 4 kHz low-pass and a
+  500 Hz high-pass) is split into ``N_BANDS`` bands; each (cell of ``CELL_FRAMES`` frames, band)
+  gets a gain ``1 + alpha * sign``. Multiplicative: the residual is the signal's own band content
+  times ``alpha * sign``, so it vanishes in silence and is masked by the signal. ``alpha`` follows
+  the band's own envelope fluctuation (a steady tone gets less).
+* **Keyed periodic pattern.** One *period* (``PERIOD_CELLS`` cells x ``N_BANDS``, 5.12 s) holds a
+  pilot (keyed random signs on a keyed subset of cells) and the 282 coded payload bits
+  (:mod:`coding`: 64 bits + CRC-24, K=7 rate-1/3 convolutional code) spread over the remaining
+  cells by a keyed permutation with keyed scrambling signs. The period repeats through the file,
+  frame ``j`` carrying row ``j % PERIOD_FRAMES``.
+* **Detector.** Band log-energies per STFT frame, whitened (across-band mean and a moving time
+  average removed, local rms normalized, clipped). For each speed hypothesis (0.97..1.03: band
+  edges scaled in frequency, frames resampled in time) and each analysis window, the features are
+  folded modulo the period and cross-correlated with the pilot over every cyclic offset (FFT).
+  Given the data, the pilot's key-random signs make the correlation a Rademacher sum, so
+  ``z = C / sqrt(sum S_c^2)`` has a (sub-)Gaussian tail; the p-value is
+  ``N_hypotheses * TAIL_FACTOR * Q(z)`` with every speed x offset x window counted.
+* **Payload.** At each window's best (speed, offset) the data cells give soft values per coded
+  bit; windows with a clear pilot are soft-combined (weighted by their z) before the Viterbi
+  decoder; the payload is reported only when the CRC holds.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import firwin, kaiserord, resample_poly
+from scipy.special import log_ndtr
+
+from . import coding
+from . import wm_audio_params as P
+
+AUDIO_ALG = P.AUDIO_ALG
+FS = P.INTERNAL_RATE
+N = P.N_FFT
+H = P.HOP
+PF = P.PERIOD_FRAMES
+CF = P.CELL_FRAMES
+NB = P.N_BANDS
+# band edges in (continuous) bin coordinates; bin k covers [k - 0.5, k + 0.5)
+_BIN_HZ = FS / N
+_LO_BIN = int(round(P.BAND_LO_HZ / _BIN_HZ + 0.5))          # first bin whose centre is in band
+_HI_BIN = int(round(P.BAND_HI_HZ / _BIN_HZ + 0.5))          # one past the last
+NSUB = 2 if P.FREQ_SPLIT else 1                             # sub-bands per band
+_EDGES = np.linspace(_LO_BIN - 0.5, _HI_BIN - 0.5, NB * NSUB + 1)   # sub-band edges, nominal
+_BIN_SUB = np.minimum(((np.arange(_LO_BIN, _HI_BIN) - (_LO_BIN - 0.5)) /
+                       ((_HI_BIN - _LO_BIN) / (NB * NSUB))).astype(int), NB * NSUB - 1)
+_BIN_BAND = _BIN_SUB // NSUB
+# per-bin frequency chip: +1 on a band's lower half, -1 on its upper half (FREQ_SPLIT), else +1
+_BIN_CHIP = (1.0 - 2.0 * (_BIN_SUB % 2)) if P.FREQ_SPLIT else np.ones(_BIN_SUB.size)
+# time chip over the frames of a cell
+_TCHIP = np.asarray(P.TIME_CHIP, dtype=np.float64)
+assert _TCHIP.size == CF
+_WIN = np.sin(np.pi * (np.arange(N) + 0.5) / N)              # sine window: win^2 OLA == 1 at N/2
+_EPS = 1e-12
+_SPEEDS = 1.0 + P.SPEED_STEP * np.arange(-P.SPEED_STEPS, P.SPEED_STEPS + 1)
+_DET_BINS = int(math.ceil((_HI_BIN + 1) * _SPEEDS.max())) + 2  # bins the detector needs
+
+
+# --------------------------------------------------------------------------- validation
+
+def _check_key(key) -> bytes:
+    if not isinstance(key, (bytes, bytearray, memoryview)):
+        raise ValueError(f"key must be bytes, got {type(key).__name__}")
+    key = bytes(key)
+    if len(key) < P.MIN_KEY_BYTES:
+        raise ValueError(f"key must be at least {P.MIN_KEY_BYTES} bytes, got {len(key)}")
+    return key
+
+
+def _check_rate(sample_rate) -> int:
+    if isinstance(sample_rate, (bool, np.bool_)) or not isinstance(sample_rate, (int, np.integer)):
+        raise ValueError(f"sample_rate must be an int, got {type(sample_rate).__name__}")
+    sr = int(sample_rate)
+    if not P.MIN_SAMPLE_RATE <= sr <= P.MAX_SAMPLE_RATE:
+        raise ValueError(f"sample_rate must be in [{P.MIN_SAMPLE_RATE}, {P.MAX_SAMPLE_RATE}] Hz, got {sr}")
+    return sr
+
+
+def _check_samples(samples, channels: int | None = None) -> np.ndarray:
+    if not isinstance(samples, np.ndarray):
+        raise ValueError(f"samples must be a numpy array, got {type(samples).__name__}")
+    if samples.dtype not in (np.float32, np.float64):
+        raise ValueError(f"samples must be float32 or float64 in [-1, 1], got dtype {samples.dtype}")
+    if samples.ndim not in (1, 2):
+        raise ValueError(f"samples must have shape (frames,) or (frames, channels), got {samples.shape}")
+    if samples.ndim == 2 and samples.shape[1] < 1:
+        raise ValueError("samples must have at least one channel")
+    if channels is not None:
+        got = 1 if samples.ndim == 1 else samples.shape[1]
+        if got != channels:
+            raise ValueError(f"expected {channels} channel(s), got {got}")
+    if not np.all(np.isfinite(samples)):
+        raise ValueError("samples contain NaN or infinity")
+    return samples
+
+
+# --------------------------------------------------------------------------- keyed pattern
+
+def keyed_rng(key: bytes, label: str) -> np.random.Generator:
+    """A numpy Generator seeded by HMAC-SHA256(key, KEY_DOMAIN + label)."""
+    digest = hmac.new(bytes(key), P.KEY_DOMAIN + label.encode(), hashlib.sha256).digest()
+    return np.random.Generator(np.random.PCG64(int.from_bytes(digest, "big")))
+
+
+@dataclass(frozen=True)
+class Pattern:
+    pilot: np.ndarray        # (PERIOD_CELLS, NB) +-1 on pilot cells, 0 elsewhere
+    data_bit: np.ndarray     # (PERIOD_CELLS, NB) coded-bit index, -1 on pilot cells
+    data_sign: np.ndarray    # (PERIOD_CELLS, NB) keyed scrambling sign (+-1), 0 on pilot cells
+    pilot_hat: np.ndarray    # conj rfft (over frames) of the pilot impulses, (PF//2+1, NB)
+    mask_hat: np.ndarray     # conj rfft of the pilot-cell indicator impulses
+    data_q: np.ndarray       # (n_data,) cell index of every data cell
+    data_b: np.ndarray       # (n_data,) band of every data cell
+    data_bits: np.ndarray    # (n_data,) coded bit of every data cell
+    data_s: np.ndarray       # (n_data,) sign of every data cell
+
+
+@lru_cache(maxsize=32)
+def pattern(key: bytes) -> Pattern:
+    rng = keyed_rng(key, "pattern")
+    n_cells = P.PERIOD_CELLS * NB
+    perm = rng.permutation(n_cells)
+    n_pilot = int(round(P.PILOT_FRACTION * n_cells))
+    if n_cells - n_pilot < coding.N_CODED:
+        raise RuntimeError("period too short for the coded payload")
+    signs = rng.integers(0, 2, n_cells) * 2 - 1
+    pilot = np.zeros(n_cells)
+    pilot[perm[:n_pilot]] = signs[perm[:n_pilot]]
+    data_cells = perm[n_pilot:]
+    data_bit = np.full(n_cells, -1, dtype=np.int64)
+    data_bit[data_cells] = np.arange(data_cells.size) % coding.N_CODED
+    data_sign = np.zeros(n_cells)
+    data_sign[data_cells] = signs[data_cells]
+    pilot = pilot.reshape(P.PERIOD_CELLS, NB)
+    data_bit = data_bit.reshape(P.PERIOD_CELLS, NB)
+    data_sign = data_sign.reshape(P.PERIOD_CELLS, NB)
+    imp = np.zeros((PF, NB))
+    imp[::CF] = pilot
+    pilot_hat = np.conj(np.fft.rfft(imp, axis=0))
+    imp[::CF] = np.abs(pilot)
+    mask_hat = np.conj(np.fft.rfft(imp, axis=0))
+    q, b = np.nonzero(data_bit >= 0)
+    return Pattern(pilot, data_bit, data_sign, pilot_hat, mask_hat,
+                   q, b, data_bit[q, b], data_sign[q, b])
+
+
+def cell_signs(pat: Pattern, coded: np.ndarray) -> np.ndarray:
+    """(PERIOD_CELLS, NB) +-1: pilot signs, and scrambled +-1 coded bits on data cells."""
+    sym = 2.0 * np.asarray(coded, dtype=np.float64) - 1.0
+    out = pat.pilot.copy()
+    d = pat.data_bit >= 0
+    out[d] = pat.data_sign[d] * sym[pat.data_bit[d]]
+    return out
+
+
+# --------------------------------------------------------------------------- resampling
+
+@lru_cache(maxsize=16)
+def _ratio(sr: int) -> tuple[int, int]:
+    """(U, D): internal = input * U / D."""
+    g = math.gcd(FS, sr)
+    return FS // g, sr // g
+
+
+@lru_cache(maxsize=16)
+def _filter(sr: int) -> np.ndarray:
+    """Short linear-phase low-pass for resample_poly between ``sr`` and the internal rate."""
+    U, D = _ratio(sr)
+    fs_up = FS * D                      # == sr * U: the polyphase filter's rate
+    lo = min(P.RESAMPLE_PASS_HZ, 0.45 * min(sr, FS))
+    hi = min(P.RESAMPLE_STOP_HZ, 0.5 * min(sr, FS) + (0.5 * min(sr, FS) - lo) * 0.9)
+    hi = max(hi, lo * 1.05)
+    ntaps, beta = kaiserord(P.RESAMPLE_ATTEN_DB, (hi - lo) / (0.5 * fs_up))
+    ntaps |= 1
+    return firwin(ntaps, 0.5 * (lo + hi), window=("kaiser", beta), fs=fs_up)
+
+
+def _margin(sr: int) -> int:
+    """Internal samples of filter support on each side (+ slack)."""
+    U, D = _ratio(sr)
+    half = (_filter(sr).size - 1) // 2          # taps at rate FS * D
+    return int(math.ceil(half / D)) + 8
+
+
+def to_internal(mono: np.ndarray, sr: int) -> np.ndarray:
+    U, D = _ratio(sr)
+    if U == D == 1:
+        return np.asarray(mono, dtype=np.float64)
+    return resample_poly(mono, U, D, window=_filter(sr))
+
+
+# --------------------------------------------------------------------------- STFT helpers
+
+def _frames(x: np.ndarray, n_frames: int) -> np.ndarray:
+    """(n_frames, N) windowed frames of x at hop H (x must be long enough)."""
+    f = np.lib.stride_tricks.as_strided(x, shape=(n_frames, N), strides=(x.strides[0] * H, x.strides[0]))
+    return f * _WIN
+
+
+def _band_energy_nominal(X: np.ndarray) -> np.ndarray:
+    """(frames, NB) energy per band from an rfft (frames, N/2+1), nominal band edges."""
+    pw = (X.real ** 2 + X.imag ** 2)[:, _LO_BIN:_HI_BIN]
+    out = np.zeros((pw.shape[0], NB))
+    for b in range(NB):
+        out[:, b] = pw[:, _BIN_BAND == b].sum(axis=1)
+    return out
+
+
+def _sub_energy_nominal(X: np.ndarray) -> np.ndarray:
+    """(frames, NB * NSUB) energy per sub-band, nominal edges (what the detector sees at s=1)."""
+    pw = (X.real ** 2 + X.imag ** 2)[:, _LO_BIN:_HI_BIN]
+    out = np.zeros((pw.shape[0], NB * NSUB))
+    for b in range(NB * NSUB):
+        out[:, b] = pw[:, _BIN_SUB == b].sum(axis=1)
+    return out
+
+
+def _alpha(L: np.ndarray) -> np.ndarray:
+    """Per (frame, band) modulation depth from the band envelope's own fluctuation."""
+    k = 2 * P.MASK_HALF_FRAMES + 1
+    d = L - uniform_filter1d(L, k, axis=0, mode="nearest")
+    fl = np.sqrt(np.maximum(uniform_filter1d(d * d, k, axis=0, mode="nearest"), 0.0))
+    return np.clip(P.ALPHA_MASK_GAIN * fl, P.ALPHA_MIN, P.ALPHA_MAX)
+
+
+# --------------------------------------------------------------------------- embedding
+
+class AudioEmbedder:
+    """Streaming embedder with bounded memory.
+
+    Feed blocks of shape (frames, channels) (or (frames,) for mono) to :meth:`process`; it returns
+    the marked samples that are ready (it lags by about one chunk); :meth:`flush` returns the rest.
+    The output is identical to :func:`embed_audio` on the concatenated input, for any block split.
+    """
+
+    def __init__(self, sample_rate: int, channels: int, payload: int | bytes, key: bytes):
+        self.sample_rate = _check_rate(sample_rate)
+        if isinstance(channels, (bool, np.bool_)) or not isinstance(channels, (int, np.integer)) or channels < 1:
+            raise ValueError(f"channels must be a positive int, got {channels!r}")
+        self.channels = int(channels)
+        key = _check_key(key)
+        coded = coding.encode_payload(payload)               # validates the payload
+        cells = cell_signs(pattern(key), coded)              # (PERIOD_CELLS, NB)
+        self._frame_sign = np.repeat(cells, CF, axis=0) * np.tile(_TCHIP, P.PERIOD_CELLS)[:, None]  # (PF, NB)
+        sr = self.sample_rate
+        self._U, self._D = _ratio(sr)
+        U = self._U
+        self._h = _filter(sr) if (self._U, self._D) != (1, 1) else None
+        m = _margin(sr) if self._h is not None else 0
+        self._Q = U * int(math.ceil((m + 1) / U))            # residual margin for upsampling
+        self._Q2 = m + 1                                     # signal margin for downsampling
+        step = U * H // math.gcd(U, H)
+        self._C = step * int(math.ceil(P.CHUNK_INTERNAL / step))
+        self._ctx = 2 * P.MASK_HALF_FRAMES + 1               # extra analysis frames each side
+        self._blocks: list[tuple[int, np.ndarray]] = []   # (input index of row 0, 2-D block)
+        self._n_in = 0             # input samples received
+        self._k = 0                # next chunk to produce
+        self._dtype = None
+        self._done = False
+
+    # chunk geometry ------------------------------------------------------
+    def _geometry(self, k: int):
+        A = k * self._C
+        B = A + self._C
+        j0 = (A - self._Q - N) // H + 1
+        j1 = -((-(B + self._Q)) // H) - 1
+        ja, jb = j0 - self._ctx, j1 + self._ctx              # analysis frames (with context)
+        U = self._U
+        S0 = ((ja * H - self._Q2) // U) * U
+        S1 = -((-(jb * H + N + self._Q2)) // U) * U
+        return A, B, j0, j1, ja, jb, S0, S1
+
+    def _in_range(self, k: int) -> tuple[int, int]:
+        *_, S0, S1 = self._geometry(k)
+        return S0 * self._D // self._U, S1 * self._D // self._U
+
+    def _slice(self, a: int, b: int) -> np.ndarray:
+        """Input samples [a, b) in the input dtype (zeros outside what was received); a view
+        when one received block covers the range."""
+        for s0, blk in self._blocks:
+            if s0 <= a and b <= s0 + blk.shape[0]:
+                return blk[a - s0:b - s0]
+        out = np.zeros((b - a, self.channels), dtype=self._dtype or np.float64)
+        for s0, blk in self._blocks:
+            lo, hi = max(a, s0), min(b, s0 + blk.shape[0])
+            if hi > lo:
+                out[lo - a:hi - a] = blk[lo - s0:hi - s0]
+        return out
+
+    def _chunk(self, k: int) -> np.ndarray:
+        A, B, j0, j1, ja, jb, S0, S1 = self._geometry(k)
+        U, D = self._U, self._D
+        seg = self._slice(S0 * D // U, S1 * D // U)
+        mono = seg[:, 0].astype(np.float64) if self.channels == 1 else seg.mean(axis=1, dtype=np.float64)
+        x16 = mono if self._h is None else resample_poly(mono, U, D, window=self._h)
+        nfa = jb - ja + 1
+        xa = np.ascontiguousarray(x16[ja * H - S0: jb * H + N - S0])
+        X = np.fft.rfft(_frames(xa, nfa), axis=1)
+        L = np.log(_band_energy_nominal(X) + _EPS)
+        alpha = _alpha(L)[j0 - ja: j1 - ja + 1]              # (nf, NB)
+        Xc = X[j0 - ja: j1 - ja + 1]
+        nf = j1 - j0 + 1
+        g = alpha * self._frame_sign[np.arange(j0, j1 + 1) % PF]   # (nf, NB)
+        G = np.zeros((nf, N // 2 + 1))
+        G[:, _LO_BIN:_HI_BIN] = g[:, _BIN_BAND] * _BIN_CHIP
+        rf = np.fft.irfft(Xc * G, n=N, axis=1) * _WIN
+        r = np.zeros((nf + 1) * H)
+        r[: nf * H] += rf[:, :H].reshape(-1)
+        r[H:] += rf[:, H:].reshape(-1)
+        rn = r[A - self._Q - j0 * H: B + self._Q - j0 * H]
+        if self._h is not None:
+            rn = resample_poly(rn, D, U, window=self._h)
+        qo = self._Q * D // U
+        res = rn[qo: qo + self._C * D // U]
+        a0 = A * D // U
+        x = self._slice(a0, a0 + res.size)
+        y = x + res.astype(x.dtype)[:, None]
+        np.clip(y, -1.0, 1.0, out=y)
+        return y
+
+    # streaming API -------------------------------------------------------
+    def _emit(self, upto_chunk_ready) -> list[np.ndarray]:
+        outs = []
+        while upto_chunk_ready(self._k):
+            c = self._chunk(self._k)
+            a0 = self._k * self._C * self._D // self._U
+            n_keep = min(c.shape[0], max(0, self._n_in - a0)) if self._done else c.shape[0]
+            outs.append(c[:n_keep])
+            self._k += 1
+            # drop input nobody needs any more
+            keep_from = self._in_range(self._k)[0]
+            self._blocks = [(s0, blk) for s0, blk in self._blocks if s0 + blk.shape[0] > keep_from]
+        return outs
+
+    def _cast(self, outs: list[np.ndarray]) -> np.ndarray:
+        dt = self._dtype or np.float64
+        if not outs:
+            out = np.zeros((0, self.channels), dtype=dt)
+        else:
+            out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=0)
+            out = out.astype(dt, copy=False)
+        return out[:, 0] if self._mono_1d else out
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        if self._done:
+            raise ValueError("process() called after flush()")
+        block = _check_samples(block, self.channels)
+        if self._dtype is None:
+            self._dtype = block.dtype
+            self._mono_1d = block.ndim == 1
+        elif block.dtype != self._dtype:
+            raise ValueError(f"block dtype {block.dtype} differs from the first block's {self._dtype}")
+        b2 = block.reshape(block.shape[0], -1)
+        if b2.shape[0]:
+            self._blocks.append((self._n_in, b2))
+        # many tiny blocks: merge the tail so look-ups stay cheap
+        if len(self._blocks) > 64:
+            s0 = self._blocks[0][0]
+            self._blocks = [(s0, np.concatenate([blk for _, blk in self._blocks], axis=0))]
+        self._n_in += b2.shape[0]
+        outs = self._emit(lambda k: self._in_range(k)[1] <= self._n_in)
+        return self._cast(outs)
+
+    def flush(self) -> np.ndarray:
+        if self._done:
+            raise ValueError("flush() called twice")
+        if self._dtype is None:
+            self._dtype, self._mono_1d = np.float64, False
+        self._done = True
+        outs = self._emit(lambda k: k * self._C * self._D // self._U < self._n_in)
+        return self._cast(outs)
+
+    _mono_1d = False
+
+
+def embed_audio(samples: np.ndarray, sample_rate: int, payload: int | bytes, key: bytes) -> np.ndarray:
+    """Mark ``samples`` (float32/64, (frames, channels) or (frames,), in [-1, 1]).
+
+    Returns an array of the same shape and dtype at the same rate (every channel gets the same
+    residual, computed on the mono mix at the internal rate)."""
+    samples = _check_samples(samples)
+    ch = 1 if samples.ndim == 1 else samples.shape[1]
+    emb = AudioEmbedder(sample_rate, ch, payload, key)
+    a = emb.process(samples)
+    b = emb.flush()
+    return np.concatenate([a, b], axis=0)
+
+
+# --------------------------------------------------------------------------- detection
+
+@dataclass(frozen=True)
+class AudioDetection:
+    detected: bool
+    payload: int | None
+    p_value: float
+    score: float
+    offset_seconds: float | None
+    speed: float | None
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "alg": AUDIO_ALG, "detected": self.detected, "payload": self.payload,
+            "payload_hex": None if self.payload is None else f"{self.payload:016x}",
+            "p_value": self.p_value, "score": self.score, "offset_seconds": self.offset_seconds,
+            "speed": self.speed,
+            "details": {k: v for k, v in self.details.items() if k != "soft"},
+        }
+
+
+def _features(E: np.ndarray) -> np.ndarray:
+    """Cell statistics for a cell starting at every frame: (frames, NB).
+
+    Sub-band log-energies (with a floor) -> lower-minus-upper half per band (FREQ_SPLIT) ->
+    minus a moving time average -> correlated with the time chip over CF frames -> divided by a
+    local rms -> clipped."""
+    floor = max(float(np.mean(E)) * 10 ** (-P.FLOOR_DB / 10), _EPS)
+    L = np.log(E + floor)
+    if P.FREQ_SPLIT:
+        L = L[:, 0::2] - L[:, 1::2]
+    elif P.BAND_MEAN_REMOVE:
+        L -= L.mean(axis=1, keepdims=True)
+    if P.WHITEN_HALF > 0:
+        L -= uniform_filter1d(L, 2 * P.WHITEN_HALF + 1, axis=0, mode="nearest")
+    n = L.shape[0]
+    D = np.zeros_like(L)
+    for i, c in enumerate(_TCHIP):
+        D[: n - i] += c * L[i:]
+    s = np.sqrt(np.maximum(uniform_filter1d(D * D, 2 * P.NORM_HALF + 1, axis=0, mode="nearest"), 0.0))
+    W = D / (s + P.NORM_FLOOR)
+    np.clip(W, -P.FEATURE_CLIP, P.FEATURE_CLIP, out=W)
+    if P.LEVEL_WEIGHT_POW > 0:
+        # quiet frames (pauses, fades: noise and codec floor dominate there) weigh less
+        lvl = np.maximum(uniform_filter1d(E.sum(axis=1), 2 * P.NORM_HALF + 1, mode="nearest"), 0.0)
+        ref = np.percentile(lvl, P.LEVEL_REF_PERCENTILE) + _EPS
+        W *= np.minimum(1.0, lvl / ref)[:, None] ** P.LEVEL_WEIGHT_POW
+    return W
+
+
+def _warped_band_energy(pw: np.ndarray, cs: np.ndarray, s: float, phase: int) -> np.ndarray:
+    """Sub-band energies for speed hypothesis ``s`` and sub-hop ``phase``.
+
+    ``pw``/``cs``: power spectrum and its cumulative sum over bins of STFT frames at hop
+    H / DET_PHASES. Band edges are scaled by s in frequency; compensated frame i (hop H) is read
+    at fine frame i * DET_PHASES / s + phase (linear interpolation)."""
+    u = _EDGES * s + 0.5                    # cumulative coordinate
+    m = np.floor(u).astype(int)
+    fr = u - m
+    cum = cs[:, m] + fr * pw[:, m]          # (fine frames, NB*NSUB+1) energy below each edge
+    E = np.diff(cum, axis=1)
+    R = P.DET_PHASES
+    nf = E.shape[0]
+    if s == 1.0:
+        return E[phase::R]
+    n_out = int(math.floor((nf - 1 - phase) / R * s)) + 1
+    t = np.arange(n_out) * (R / s) + phase
+    i0 = np.minimum(t.astype(int), nf - 2)
+    w = (t - i0)[:, None]
+    return E[i0] * (1 - w) + E[i0 + 1] * w
+
+
+def _windows(n: int) -> list[tuple[int, int]]:
+    wl = P.WINDOW_PERIODS * PF
+    if n <= wl:
+        return [(0, n)]
+    st = P.WINDOW_STEP_PERIODS * PF
+    starts = list(range(0, n - wl + 1, st))
+    if starts[-1] != n - wl:
+        starts.append(n - wl)
+    return [(a, a + wl) for a in starts]
+
+
+def _fold(W: np.ndarray) -> np.ndarray:
+    n = W.shape[0]
+    reps = -(-n // PF)
+    pad = np.zeros((reps * PF, NB))
+    pad[:n] = W
+    return pad.reshape(reps, PF, NB).sum(axis=0)
+
+
+def _boxsum(fold: np.ndarray) -> np.ndarray:
+    """B[r] = sum_{t < CF} fold[(r + t) % PF] (cell sums for a cell starting at frame r)."""
+    ext = np.concatenate([fold, fold[:CF - 1]], axis=0)
+    c = np.cumsum(np.concatenate([np.zeros((1, NB)), ext], axis=0), axis=0)
+    return c[CF:CF + PF] - c[:PF]
+
+
+def _log_p(z: float, n_hyp: int) -> float:
+    """log of the Bonferroni p-value bound for the max z over n_hyp hypotheses."""
+    return min(0.0, math.log(n_hyp) + math.log(P.TAIL_FACTOR) + float(log_ndtr(-z)))
+
+
+def _no_detection(reason: str, **extra) -> AudioDetection:
+    return AudioDetection(False, None, 1.0, 0.0, None, None, {"reason": reason, **extra})
+
+
+def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDetection:
+    """Blind detection: presence test (p-value over the whole offset x speed x window search)
+    and payload decoding (soft-combined over windows, CRC-checked)."""
+    samples = _check_samples(samples)
+    sr = _check_rate(sample_rate)
+    key = _check_key(key)
+    pat = pattern(key)
+    if samples.shape[0] < P.MIN_DETECT_SECONDS * sr:
+        return _no_detection("too short")
+    mono = samples.astype(np.float64) if samples.ndim == 1 else samples.mean(axis=1, dtype=np.float64)
+    x = to_internal(mono, sr)
+    R = P.DET_PHASES
+    hf = H // R                                         # fine hop
+    nf = (x.size - N) // hf + 1
+    if nf < 8 * CF * R:
+        return _no_detection("too short")
+    fr = np.lib.stride_tricks.as_strided(np.ascontiguousarray(x), shape=(nf, N),
+                                         strides=(x.strides[0] * hf, x.strides[0])) * _WIN
+    X = np.fft.rfft(fr, axis=1)[:, :_DET_BINS + 1]
+    pw = X.real ** 2 + X.imag ** 2
+    cs = np.concatenate([np.zeros((nf, 1)), np.cumsum(pw, axis=1)], axis=1)
+
+    best = None                # overall best (z, s, w0, o, n_frames, B, phase)
+    per_window: dict[int, tuple] = {}
+    n_windows_max = 0
+    for s in _SPEEDS:
+        for ph in range(R):
+            W = _features(_warped_band_energy(pw, cs, float(s), ph))   # cell stat at every frame
+            wins = _windows(W.shape[0])
+            n_windows_max = max(n_windows_max, len(wins))
+            for wi, (a, b) in enumerate(wins):
+                B = _fold(W[a:b])
+                Bh = np.fft.rfft(B, axis=0)
+                B2h = np.fft.rfft(B * B, axis=0)
+                C = np.fft.irfft((Bh * pat.pilot_hat).sum(axis=1), n=PF)
+                V = np.fft.irfft((B2h * pat.mask_hat).sum(axis=1), n=PF)
+                z = C / np.sqrt(np.maximum(V, 1e-12))
+                o = int(np.argmax(z))
+                cand = (float(z[o]), float(s), a, o, b - a, B, ph)
+                # windows at different speeds cover about the same input: index them by position
+                prev = per_window.get(wi)
+                if prev is None or cand[0] > prev[0]:
+                    per_window[wi] = cand
+                if best is None or cand[0] > best[0]:
+                    best = cand
+    n_hyp = len(_SPEEDS) * R * PF * max(1, n_windows_max)
+    z_best, s_best, a_best, o_best, _, _, ph_best = best
+    logp = _log_p(z_best, n_hyp)
+    p_value = math.exp(logp)
+    detected = p_value <= P.FPR_TARGET
+
+    # payload: soft-combine windows with a clear pilot (weighted by z), else the best window
+    def soft_of(c):
+        _, _, _, o, _, B, _ = c
+        rows = (o + pat.data_q * CF) % PF
+        v = B[rows, pat.data_b] * pat.data_s
+        return np.bincount(pat.data_bits, weights=v, minlength=coding.N_CODED)
+
+    good = [c for c in per_window.values() if c[0] >= P.COMBINE_MIN_Z]
+    attempts = []
+    if len(good) > 1:
+        attempts.append(sum(c[0] * soft_of(c) for c in good))
+    attempts.append(soft_of(best))
+    payload = None
+    agreement = None
+    soft_used = attempts[0]
+    for soft in attempts:
+        res = coding.decode_payload(soft)
+        agreement = res.agreement
+        soft_used = soft
+        if res.crc_ok:
+            payload = res.payload
+            break
+    if payload is not None and p_value > P.PAYLOAD_MAX_P:
+        payload = None
+    start_frame = (a_best + o_best) % PF
+    offset = (start_frame / s_best + ph_best / R) * H / FS
+    details = {
+        "z": z_best, "log10_p": logp / math.log(10), "n_hypotheses": n_hyp,
+        "windows": n_windows_max, "windows_combined": len(good),
+        "code_agreement": agreement, "crc_ok": payload is not None,
+        "period_seconds": PF * H / FS, "soft": soft_used,
+    }
+    return AudioDetection(bool(detected), payload, float(p_value), float(z_best),
+                          float(offset) if detected else None, float(s_best) if detected else None,
+                          details)

@@ -1,0 +1,128 @@
+"""Every tuning constant of the audio watermark, in one visible place (audiowmark style).
+
+Changing any value that affects the *pattern* (rate, STFT, bands, cells, period, pilot share,
+key derivation, code) changes the algorithm: bump ``AUDIO_ALG`` when you do, because marks
+embedded with the old values will no longer be found.
+
+Coordinates: the mark lives on an *internal* 16 kHz mono signal (the mean of the channels,
+resampled). Its STFT frames (``N_FFT`` long, hop ``HOP``) are numbered from sample 0 of the input;
+frame ``j`` carries row ``j % PERIOD_FRAMES`` of the keyed pattern, so the pattern repeats every
+``PERIOD_FRAMES * HOP / INTERNAL_RATE`` seconds (one *period* = pilot + full coded payload).
+"""
+from __future__ import annotations
+
+# --------------------------------------------------------------------------- identity
+
+#: Versioned algorithm name (also usable as a C2PA soft-binding ``alg``).
+AUDIO_ALG = "org.synthlabel.wm.audio.v1"
+#: Domain-separation prefix for every keyed PRNG stream (HMAC-SHA256(key, prefix + label)).
+KEY_DOMAIN = b"synthlabel/wm/audio/v1/"
+#: Shortest accepted key, in bytes.
+MIN_KEY_BYTES = 16
+#: Accepted input sample rates (Hz). Below 8 kHz the mark's band does not exist.
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 384000
+
+# --------------------------------------------------------------------------- internal domain
+
+#: Internal analysis rate (Hz). Embedding and detection both work on a mono mix at this rate;
+#: the residual is upsampled back and added to every channel (rate and channels are kept).
+INTERNAL_RATE = 16000
+#: STFT frame length and hop at the internal rate (sine window, 50 % overlap: perfect
+#: reconstruction). 32 ms frames, 16 ms hop.
+N_FFT = 256
+HOP = 128
+#: Band carrying the mark (Hz at nominal speed). Chosen to survive lossy codecs, 16 kHz
+#: resampling, a 4 kHz low-pass and a 500 Hz high-pass (linear filters scale a band but keep its
+#: *relative* modulation, so the edges may sit inside the filters' transition bands).
+BAND_LO_HZ = 468.75
+BAND_HI_HZ = 3718.75        # 13 bands x 8 bins of 31.25 Hz
+#: Number of equal-width bands the mark band is split into (one pattern cell row each).
+N_BANDS = 13
+#: Frequency chip: when True each band's lower half gets +sign and its upper half -sign (the
+#: band's loudness is unchanged, only its spectral tilt flips; the detector reads the log ratio
+#: of the two halves, which cancels the host's loudness envelope).
+FREQ_SPLIT = True
+#: Cell length in STFT frames (4 x 16 ms = 64 ms). The pattern is constant over a cell.
+CELL_FRAMES = 2
+#: Cells per period along time. Period = 80 cells = 320 frames = 5.12 s, so any 5.12 s excerpt
+#: holds every pilot cell once and any 10 s excerpt every payload cell at least once (the
+#: detector folds the excerpt modulo the period).
+PERIOD_CELLS = 320
+PERIOD_FRAMES = PERIOD_CELLS * CELL_FRAMES
+#: Time chip over the frames of a cell (length CELL_FRAMES): the cell's sign times this.
+#: A zero-mean chip (+ + - -) makes every cell self-referencing: the detector compares a cell's
+#: first half with its second half, so the host's slow envelope and the neighbouring cells cancel.
+TIME_CHIP = (1, -1)
+#: Fraction of the period's cells given to the pilot (sync + presence test); the rest carry the
+#: coded payload (cells assigned by a keyed permutation, round-robin over the coded bits).
+PILOT_FRACTION = 0.40
+
+# --------------------------------------------------------------------------- embedding strength
+
+#: Magnitude modulation depth: each STFT bin of a band is scaled by (1 + alpha * sign) with
+#: sign = +-1 from the keyed pattern. Multiplicative, so the mark follows the signal and is zero
+#: in silence. alpha is chosen per (frame, band) between ALPHA_MIN and ALPHA_MAX from how much the
+#: band's own envelope already fluctuates (modulation masking): a steady tone gets ALPHA_MIN, a
+#: busy band ALPHA_MAX.
+ALPHA_MAX = 0.080
+ALPHA_MIN = 0.025
+#: alpha = clip(ALPHA_MASK_GAIN * local envelope fluctuation (rms, natural-log units), MIN, MAX).
+ALPHA_MASK_GAIN = 0.35
+#: Half-width (frames) of the window over which the envelope fluctuation is measured.
+MASK_HALF_FRAMES = 24
+
+# --------------------------------------------------------------------------- resampling
+
+#: The internal signal only needs to be exact below ~4 kHz, so the polyphase resampling filters
+#: are short (passband edge / stopband edge in Hz at the 16 kHz side, Kaiser design). Images and
+#: aliases that land in 6-8 kHz are irrelevant: nothing there is used or added.
+RESAMPLE_PASS_HZ = 4200.0
+RESAMPLE_STOP_HZ = 7800.0
+RESAMPLE_ATTEN_DB = 70.0
+#: Streaming: internal samples processed per chunk (rounded up to the rate ratio's granularity).
+#: The one-shot embed runs the same chunking, so both give identical output.
+CHUNK_INTERNAL = 32000
+
+# --------------------------------------------------------------------------- detection
+
+#: False-positive rate per file that the default threshold is set for.
+FPR_TARGET = 1e-6
+#: Payload is reported only when the CRC holds *and* the presence p-value is at most this.
+PAYLOAD_MAX_P = 1e-3
+#: Speed hypotheses: 1 + k * SPEED_STEP for |k| <= SPEED_STEPS (0.97 .. 1.03 with the defaults).
+#: Every speed is one hypothesis set in the Bonferroni count.
+SPEED_STEP = 0.003
+SPEED_STEPS = 10
+#: Detector features: band log-energies (minus the across-band mean per frame when
+#: BAND_MEAN_REMOVE), minus a moving average over WHITEN_HALF frames each side, divided by a local
+#: rms over NORM_HALF frames each side, then clipped to +-FEATURE_CLIP. Short windows measured
+#: best: the host's band envelopes are smooth at the 16 ms scale, the cell edges are not.
+BAND_MEAN_REMOVE = False
+#: Energy floor added before the log, this many dB below the input's mean band energy: quiet
+#: stretches (pauses, fades, codec noise) become flat and carry no weight instead of noise.
+FLOOR_DB = 45.0
+WHITEN_HALF = 0
+NORM_HALF = 16
+NORM_FLOOR = 0.004
+FEATURE_CLIP = 3.0
+#: Level weighting: features are multiplied by min(1, level / reference) ** LEVEL_WEIGHT_POW,
+#: where level is the local mark-band energy and the reference its LEVEL_REF_PERCENTILE over the
+#: input; pauses and fades (where added noise or the codec floor dominates) count less.
+LEVEL_WEIGHT_POW = 0.5
+LEVEL_REF_PERCENTILE = 80.0
+#: Analysis windows (in periods) for long inputs: each window is folded modulo the period and
+#: searched on its own (speed drift stays small inside one window); windows step by
+#: WINDOW_STEP_PERIODS. Inputs shorter than a window are one window.
+WINDOW_PERIODS = 3
+WINDOW_STEP_PERIODS = 2
+#: Sub-hop alignment: the detector's STFT runs at hop HOP / DET_PHASES and every phase is tried
+#: (each one more hypothesis set in the Bonferroni count).
+DET_PHASES = 2
+#: Tail bound factor for a Rademacher sum (Pinelis 1994: P(S >= t) <= 2e^3/9 * Q(t)): the pilot
+#: signs are key-random, so z = C / sqrt(sum S_c^2) is bounded by this times the Gaussian tail.
+TAIL_FACTOR = 4.463
+#: Windows whose pilot z is below this do not contribute soft values to the payload decode.
+COMBINE_MIN_Z = 3.0
+#: Shortest input (seconds) the detector tries at all.
+MIN_DETECT_SECONDS = 1.0

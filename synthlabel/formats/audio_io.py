@@ -1,0 +1,593 @@
+"""Audio file I/O with bounded memory: WAV, FLAC, MP3, Ogg Vorbis, Ogg Opus, M4A (AAC).
+
+Everything streams: :func:`blocks` yields float32 ``(n, channels)`` blocks and :class:`Writer`
+takes them, so a one-hour file never sits in memory whole. :func:`read` is a convenience that
+concatenates blocks (use it for short files or with ``start``/``frames``).
+
+Which library does what (chosen by what is exact and robust with the installed versions):
+
+==========  ==========================================  ==========================================
+format      read                                        write
+==========  ==========================================  ==========================================
+wav, flac   soundfile (libsndfile)                      soundfile; subtype PCM_16/PCM_24/FLOAT...
+ogg vorbis  soundfile                                   soundfile (libvorbis VBR; the bitrate is
+                                                        mapped to a Vorbis quality, so nominal)
+ogg opus    soundfile (PyAV if libsndfile lacks Opus)   PyAV ``libopus`` (exact bitrate control)
+mp3         soundfile (libmpg123, gapless) or PyAV      PyAV ``libmp3lame`` CBR (exact bitrate;
+                                                        the mp3 muxer writes a Xing/LAME header,
+                                                        so decoders trim the encoder delay)
+m4a / mp4   PyAV (audio stream; AAC, or ALAC on read)   PyAV ``aac``, muxer ``ipod``,
+                                                        ``movflags=+faststart`` (not fragmented)
+==========  ==========================================  ==========================================
+
+Sample rates: libopus encodes only 8/12/16/24/48 kHz. Any other input rate (44.1 kHz, ...) is
+resampled to 48 kHz for Opus output (what opusenc and ffmpeg do too); ``Writer.sample_rate`` says
+the rate actually written and ``Writer.resampled`` is True then. LAME takes 8-48 kHz; higher rates
+are resampled to 48 kHz for MP3 likewise. Decoding Opus yields the rate it was encoded at.
+
+Ogg files are told apart by their first packet (``\\x01vorbis`` vs ``OpusHead``):
+``AudioInfo.format`` is ``"ogg"`` for both and ``AudioInfo.codec`` is ``"vorbis"`` or ``"opus"``;
+:func:`output_format` maps an :class:`AudioInfo` to the Writer format that keeps the codec.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import numpy as np
+import soundfile as sf
+
+from .sniff import HEAD_SIZE, UnsupportedMedia, sniff_file
+
+if TYPE_CHECKING:  # typing.Self needs 3.11; typing_extensions is not a runtime dependency
+    from typing_extensions import Self
+
+__all__ = [
+    "DEFAULT_BITRATES",
+    "OPUS_RATES",
+    "WRITE_FORMATS",
+    "AudioError",
+    "AudioInfo",
+    "Writer",
+    "blocks",
+    "output_format",
+    "probe",
+    "read",
+    "write",
+    "writer_for",
+]
+
+DEFAULT_BITRATES = {"mp3": 192_000, "ogg": 160_000, "opus": 96_000, "m4a": 160_000}
+WRITE_FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4a")
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+MP3_MAX_RATE = 48000
+_SF_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "opus": "OGG", "mp3": "MP3"}
+_DEFAULT_SUBTYPES = {"wav": "PCM_16", "flac": "PCM_16"}
+_FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
+_PYAV_READ = {"m4a", "mp4", "mov"}
+_CHUNK = 1 << 20  # bytes per file read when copying
+
+
+class AudioError(ValueError):
+    """Corrupt, truncated, unsupported or non-audio input, or a bad write request. The message
+    is one line."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    format: str  # sniffed container: "wav", "flac", "mp3", "ogg", "m4a" (or "mp4"/"mov")
+    codec: str  # "pcm", "float", "flac", "mp3", "vorbis", "opus", "aac", "alac", ...
+    sample_rate: int
+    channels: int
+    frames: int | None  # decoded length in frames (codec padding removed), None if unknown
+    subtype: str | None  # "PCM_16", "PCM_24", "FLOAT", ... for WAV/FLAC, else None
+    bitrate: int | None  # bits per second (nominal/average) for lossy codecs, else None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.frames is None else self.frames / self.sample_rate
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _layout(channels: int) -> str:
+    return {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
+
+
+def _ogg_codec(path: str | os.PathLike[str]) -> str:
+    """"vorbis", "opus", "flac", "speex", "theora" or "unknown", from the first Ogg packet."""
+    with open(path, "rb") as f:
+        head = f.read(HEAD_SIZE)
+    if len(head) < 28 or head[:4] != b"OggS":
+        raise AudioError("truncated Ogg file: no complete first page")
+    start = 27 + head[26]
+    packet = head[start:start + 8]
+    if packet.startswith(b"\x01vorbis"):
+        return "vorbis"
+    if packet.startswith(b"OpusHead"):
+        return "opus"
+    if packet.startswith(b"\x7fFLAC"):
+        return "flac"
+    if packet.startswith(b"Speex"):
+        return "speex"
+    if packet.startswith(b"\x80theora"):
+        return "theora"
+    if len(head) < start + 8:
+        raise AudioError("truncated Ogg file: first packet incomplete")
+    return "unknown"
+
+
+def _sniff(path: str | os.PathLike[str]) -> tuple[str, str | None]:
+    """(format, ogg codec or None); raises AudioError for non-audio."""
+    try:
+        mt = sniff_file(path)
+    except UnsupportedMedia as exc:
+        raise AudioError(_one_line(exc)) from None
+    except OSError as exc:
+        raise AudioError(f"cannot open {os.fspath(path)!r}: {exc.strerror or exc}") from None
+    if mt.kind == "audio" or mt.format in ("mp4", "mov"):
+        if mt.format == "ogg":
+            codec = _ogg_codec(path)
+            if codec not in ("vorbis", "opus"):
+                raise AudioError(f"Ogg {codec} streams are not supported (only Vorbis and Opus)")
+            return mt.format, codec
+        return mt.format, None
+    raise AudioError(f"not an audio file ({mt.format} {mt.kind})")
+
+
+def _check_wav_truncation(path: str | os.PathLike[str]) -> None:
+    """libsndfile quietly accepts a WAV whose data chunk is cut short; we do not."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        if f.read(4) != b"RIFF":
+            return  # RF64: sizes live in ds64; libsndfile checks those
+        f.seek(12)
+        pos = 12
+        while pos + 8 <= size:
+            hdr = f.read(8)
+            cid, csize = hdr[:4], int.from_bytes(hdr[4:8], "little")
+            if cid == b"data":
+                if csize not in (0, 0xFFFFFFFF) and pos + 8 + csize > size:
+                    raise AudioError(
+                        f"truncated WAV: data chunk declares {csize} bytes, file holds "
+                        f"{size - pos - 8}"
+                    )
+                return
+            pos += 8 + csize + (csize & 1)
+            f.seek(pos)
+
+
+def _sf_info(path: str | os.PathLike[str]) -> sf._SoundFileInfo:
+    try:
+        return sf.info(os.fspath(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"cannot decode audio: {_one_line(exc)}") from None
+
+
+def _av_open(path: str | os.PathLike[str]):
+    import av
+
+    try:
+        container = av.open(os.fspath(path), "r")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise AudioError(f"cannot decode audio: {_one_line(exc)}") from None
+    if not container.streams.audio:
+        container.close()
+        raise AudioError("no audio stream in the file")
+    return container
+
+
+def _av_probe(path: str | os.PathLike[str], fmt: str) -> AudioInfo:
+    container = _av_open(path)
+    try:
+        st = container.streams.audio[0]
+        cc = st.codec_context
+        rate = cc.sample_rate or st.rate
+        frames = None
+        if st.duration is not None and st.time_base is not None and rate:
+            frames = round(st.duration * st.time_base * rate)
+        elif container.duration is not None and rate:
+            frames = round(container.duration / 1_000_000 * rate)
+        return AudioInfo(
+            format=fmt, codec=cc.name, sample_rate=int(rate), channels=int(cc.channels),
+            frames=frames, subtype=None, bitrate=int(st.bit_rate or container.bit_rate or 0) or None,
+        )
+    finally:
+        container.close()
+
+
+def _sf_codec(fmt: str, subtype: str) -> str:
+    if fmt == "flac":
+        return "flac"
+    if subtype in _FLOAT_SUBTYPES:
+        return "float"
+    if subtype.startswith("PCM_"):
+        return "pcm"
+    return subtype.lower()
+
+
+def _lossy_bitrate(path: str | os.PathLike[str]) -> int | None:
+    """Nominal bitrate of a lossy stream from the container header (PyAV), best effort."""
+    import av
+
+    try:
+        with av.open(os.fspath(path), "r") as c:
+            st = c.streams.audio[0]
+            return int(st.bit_rate or c.bit_rate or 0) or None
+    except Exception:  # noqa: BLE001 - a missing bitrate is not an error
+        return None
+
+
+# --------------------------------------------------------------------------- probe / read
+
+
+def probe(path: str | os.PathLike[str]) -> AudioInfo:
+    """Describe an audio file by content (never by name). Raises :class:`AudioError`."""
+    fmt, ogg_codec = _sniff(path)
+    if fmt in _PYAV_READ:
+        return _av_probe(path, fmt)
+    if fmt == "wav":
+        _check_wav_truncation(path)
+    try:
+        info = _sf_info(path)
+    except AudioError:
+        if fmt in ("wav", "flac"):
+            raise
+        return _av_probe(path, fmt)  # libsndfile without MP3/Opus support
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise AudioError("cannot decode audio: no samples or channels")
+    if fmt in ("wav", "flac"):
+        return AudioInfo(fmt, _sf_codec(fmt, info.subtype), int(info.samplerate),
+                         int(info.channels), int(info.frames), info.subtype, None)
+    codec = ogg_codec or "mp3"
+    return AudioInfo(fmt, codec, int(info.samplerate), int(info.channels), int(info.frames),
+                     None, _lossy_bitrate(path))
+
+
+def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
+    try:
+        f = sf.SoundFile(os.fspath(path), "r")
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioError(f"cannot decode audio: {_one_line(exc)}") from None
+    with f:
+        total = f.frames
+        if start:
+            if start >= total:
+                return
+            try:
+                f.seek(start)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise AudioError(f"cannot seek to frame {start}: {_one_line(exc)}") from None
+        want = total - start if frames is None else min(frames, total - start)
+        got = 0
+        while got < want:
+            n = min(blocksize, want - got)
+            try:
+                block = f.read(n, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise AudioError(f"corrupt audio data: {_one_line(exc)}") from None
+            if len(block) == 0:
+                break
+            got += len(block)
+            yield block
+        if got < want and fmt in ("wav", "flac"):
+            raise AudioError(f"truncated {fmt.upper()}: {got + start} of {total} frames decodable")
+
+
+def _av_blocks(path, blocksize: int, start: int, frames: int | None, limit: int | None):
+    """Decode with PyAV, convert to packed float32 and re-chunk. ``limit`` trims the end
+    padding that the AAC decoder leaves in (the container duration says where audio ends)."""
+    import av
+
+    container = _av_open(path)
+    with container:
+        st = container.streams.audio[0]
+        channels = st.codec_context.channels
+        layout = st.codec_context.layout
+        resampler = av.AudioResampler(format="flt", layout=layout,
+                                      rate=st.codec_context.sample_rate)
+        end = limit
+        if frames is not None:
+            end = start + frames if end is None else min(end, start + frames)
+        pos = 0  # frames decoded so far
+        pending: list[np.ndarray] = []
+        npending = 0
+
+        def converted():
+            try:
+                for frame in container.decode(st):
+                    for out in resampler.resample(frame):
+                        yield out
+                for out in resampler.resample(None):
+                    yield out
+            except av.FFmpegError as exc:
+                raise AudioError(f"corrupt audio data: {_one_line(exc)}") from None
+
+        for out in converted():
+            arr = out.to_ndarray().reshape(-1, channels)
+            a, b = pos, pos + len(arr)
+            pos = b
+            lo = max(start - a, 0)
+            hi = len(arr) if end is None else min(len(arr), end - a)
+            if hi > lo:
+                pending.append(arr[lo:hi])
+                npending += hi - lo
+            while npending >= blocksize:
+                buf = np.concatenate(pending)
+                yield np.ascontiguousarray(buf[:blocksize], dtype=np.float32)
+                rest = buf[blocksize:]
+                pending, npending = ([rest], len(rest)) if len(rest) else ([], 0)
+            if end is not None and pos >= end:
+                break
+        if npending:
+            yield np.ascontiguousarray(np.concatenate(pending), dtype=np.float32)
+
+
+def _blocks(path, blocksize: int, start: int, frames: int | None) -> Iterator[np.ndarray]:
+    if blocksize <= 0:
+        raise AudioError(f"blocksize must be positive, got {blocksize}")
+    if start < 0 or (frames is not None and frames < 0):
+        raise AudioError("start and frames must not be negative")
+    info = probe(path)
+    if info.format in _PYAV_READ:
+        limit = info.frames if info.codec == "aac" else None
+        return _av_blocks(path, blocksize, start, frames, limit)
+    try:
+        sf.info(os.fspath(path))
+    except (sf.LibsndfileError, RuntimeError):
+        return _av_blocks(path, blocksize, start, frames, None)
+    return _sf_blocks(path, blocksize, start, frames, info.format)
+
+
+def blocks(path: str | os.PathLike[str], blocksize: int = 65536) -> Iterator[np.ndarray]:
+    """Stream a file as float32 ``(n, channels)`` blocks of ``blocksize`` frames (the last may
+    be shorter). Memory stays bounded by a few blocks whatever the file length."""
+    return _blocks(path, blocksize, 0, None)
+
+
+def read(path: str | os.PathLike[str], *, start: int = 0,
+         frames: int | None = None) -> tuple[np.ndarray, int]:
+    """Decode ``frames`` frames (all by default) from frame ``start``: float32
+    ``(frames, channels)`` and the sample rate."""
+    info = probe(path)
+    it = _blocks(path, 65536, start, frames)
+    if info.frames is not None and info.format in ("wav", "flac"):
+        # exact length known: fill one array instead of holding blocks and a copy
+        n = max(0, info.frames - start)
+        n = n if frames is None else min(n, frames)
+        data = np.empty((n, info.channels), np.float32)
+        pos = 0
+        for b in it:
+            data[pos:pos + len(b)] = b
+            pos += len(b)
+        return data[:pos], info.sample_rate
+    parts = list(it)
+    if parts:
+        data = np.concatenate(parts)
+    else:
+        data = np.zeros((0, info.channels), np.float32)
+    return data, info.sample_rate
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def output_format(info: AudioInfo) -> str:
+    """The :class:`Writer` format that keeps ``info``'s container and codec."""
+    if info.format == "ogg":
+        return "opus" if info.codec == "opus" else "ogg"
+    if info.format in _PYAV_READ:
+        return "m4a"
+    return info.format
+
+
+def writer_for(path: str | os.PathLike[str], info: AudioInfo, **kw) -> Writer:
+    """A :class:`Writer` producing the same format, codec, rate, channels and (WAV/FLAC) bit
+    depth as the file ``info`` describes; lossy outputs use the default bitrates unless
+    ``bitrate=`` is given."""
+    fmt = output_format(info)
+    subtype = kw.pop("subtype", None)
+    if subtype is None and fmt in ("wav", "flac"):
+        subtype = info.subtype
+        if fmt == "flac" and subtype not in sf.available_subtypes("FLAC") or fmt == "wav" and not sf.check_format("WAV", subtype):
+            subtype = "PCM_24"
+    return Writer(path, fmt, info.sample_rate, info.channels, subtype=subtype, **kw)
+
+
+# Vorbis VBR quality (libvorbis -q) -> approximate stereo 44.1 kHz bitrate.
+_VORBIS_Q = [(-1, 48_000), (0, 64_000), (1, 80_000), (2, 96_000), (3, 112_000), (4, 128_000),
+             (5, 160_000), (6, 192_000), (7, 224_000), (8, 256_000), (9, 320_000),
+             (10, 500_000)]
+
+
+def _vorbis_compression(bitrate: int, channels: int) -> float:
+    """libsndfile maps compression level c to Vorbis quality (1 - c) * 10; pick the quality
+    whose nominal bitrate matches ``bitrate`` (scaled to stereo)."""
+    target = bitrate * 2 / max(channels, 1)
+    qs, rs = zip(*_VORBIS_Q)
+    q = float(np.interp(target, rs, qs))
+    q = min(max(q, 0.0), 10.0)
+    return 1.0 - q / 10.0
+
+
+class Writer:
+    """Streaming audio writer (a context manager). ``write`` takes float32 ``(n, channels)``
+    blocks in [-1, 1] (values outside are clipped); ``close`` finalises the file.
+
+    ``fmt``: "wav", "flac", "mp3", "ogg" (Vorbis), "opus" (Ogg Opus) or "m4a" (AAC);
+    ``fmt="ogg", subtype="OPUS"`` also means Opus. ``subtype`` picks the WAV/FLAC sample format
+    ("PCM_16" default, "PCM_24", "FLOAT", ...). ``bitrate`` (bits/s) for lossy formats defaults
+    to :data:`DEFAULT_BITRATES`. After construction ``sample_rate`` is the rate written (see the
+    module notes on Opus), ``input_rate`` the rate the blocks are in."""
+
+    def __init__(self, path: str | os.PathLike[str], fmt: str, sample_rate: int, channels: int,
+                 *, subtype: str | None = None, bitrate: int | None = None) -> None:
+        fmt = fmt.lower().lstrip(".")
+        if fmt == "ogg" and subtype and subtype.upper() == "OPUS":
+            fmt, subtype = "opus", None
+        elif fmt == "ogg" and subtype and subtype.upper() == "VORBIS":
+            subtype = None
+        if fmt not in WRITE_FORMATS:
+            raise AudioError(f"cannot write {fmt!r}: supported are {', '.join(WRITE_FORMATS)}")
+        if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+            raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
+        if not isinstance(channels, (int, np.integer)) or not 1 <= channels <= 8:
+            raise AudioError(f"channels must be 1..8, got {channels!r}")
+        if subtype is not None and fmt not in ("wav", "flac"):
+            raise AudioError(f"subtype applies to wav and flac, not {fmt}")
+        if bitrate is not None and fmt not in DEFAULT_BITRATES:
+            raise AudioError(f"bitrate applies to lossy formats, not {fmt}")
+        self.path = os.fspath(path)
+        self.format = fmt
+        self.channels = int(channels)
+        self.input_rate = int(sample_rate)
+        self.sample_rate = int(sample_rate)
+        self.subtype = None
+        self.bitrate = None
+        self.frames_written = 0
+        self._closed = False
+        self._sf: sf.SoundFile | None = None
+        self._av = None
+        if fmt in ("wav", "flac"):
+            self.subtype = (subtype or _DEFAULT_SUBTYPES[fmt]).upper()
+            if not sf.check_format(_SF_FORMATS[fmt], self.subtype):
+                raise AudioError(f"{fmt} cannot hold subtype {self.subtype}")
+            self._open_sf(_SF_FORMATS[fmt], self.subtype, None)
+        elif fmt == "ogg":
+            self.bitrate = int(bitrate or DEFAULT_BITRATES["ogg"])
+            self._open_sf("OGG", "VORBIS", _vorbis_compression(self.bitrate, self.channels))
+        else:
+            self.bitrate = int(bitrate or DEFAULT_BITRATES[fmt])
+            if fmt == "opus" and self.sample_rate not in OPUS_RATES:
+                self.sample_rate = 48000
+            elif fmt == "mp3" and self.sample_rate > MP3_MAX_RATE:
+                self.sample_rate = MP3_MAX_RATE
+            self._open_av()
+
+    @property
+    def resampled(self) -> bool:
+        return self.sample_rate != self.input_rate
+
+    def _open_sf(self, major: str, subtype: str, compression: float | None) -> None:
+        kw = {} if compression is None else {"compression_level": compression}
+        try:
+            self._sf = sf.SoundFile(self.path, "w", self.sample_rate, self.channels, subtype,
+                                    format=major, **kw)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise AudioError(f"cannot write {self.format}: {_one_line(exc)}") from None
+
+    def _open_av(self) -> None:
+        import av
+
+        codec, container, options = {
+            "mp3": ("libmp3lame", "mp3", {}),
+            "opus": ("libopus", "ogg", {}),
+            "m4a": ("aac", "ipod", {"movflags": "+faststart"}),
+        }[self.format]
+        if codec not in av.codecs_available:
+            codec = {"libmp3lame": "mp3", "libopus": "opus"}.get(codec, codec)
+        layout = _layout(self.channels)
+        try:
+            out = av.open(self.path, "w", format=container, options=options)
+        except (av.FFmpegError, OSError) as exc:
+            raise AudioError(f"cannot write {self.format}: {_one_line(exc)}") from None
+        try:
+            stream = out.add_stream(codec, rate=self.sample_rate, layout=layout)
+            stream.bit_rate = self.bitrate
+            fmt_name = stream.codec_context.codec.audio_formats[0].name
+            self._resampler = av.AudioResampler(format=fmt_name, layout=layout,
+                                                rate=self.sample_rate)
+        except (av.FFmpegError, ValueError) as exc:
+            out.close()
+            raise AudioError(f"cannot write {self.format}: {_one_line(exc)}") from None
+        self._av, self._stream, self._pts = out, stream, 0
+
+    def write(self, block: np.ndarray) -> None:
+        if self._closed:
+            raise AudioError("write to a closed Writer")
+        a = np.asarray(block, dtype=np.float32)
+        if a.ndim == 1 and self.channels == 1:
+            a = a[:, None]
+        if a.ndim != 2 or a.shape[1] != self.channels:
+            raise AudioError(f"expected a (n, {self.channels}) block, got shape {a.shape}")
+        if not len(a):
+            return
+        a = np.clip(np.nan_to_num(a, nan=0.0), -1.0, 1.0)
+        if self._sf is not None:
+            try:
+                self._sf.write(a)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                raise AudioError(f"write failed: {_one_line(exc)}") from None
+        else:
+            import av
+
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(a).reshape(1, -1),
+                                               format="flt", layout=_layout(self.channels))
+            frame.sample_rate = self.input_rate
+            frame.time_base = Fraction(1, self.input_rate)
+            frame.pts = self.frames_written
+            self._encode(self._resampler.resample(frame))
+        self.frames_written += len(a)
+
+    def _encode(self, frames) -> None:
+        import av
+
+        try:
+            for fr in frames:
+                for packet in self._stream.encode(fr):
+                    self._av.mux(packet)
+        except av.FFmpegError as exc:
+            raise AudioError(f"encode failed: {_one_line(exc)}") from None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._sf is not None:
+            self._sf.close()
+        elif self._av is not None:
+            try:
+                self._encode(self._resampler.resample(None))
+                self._encode([None])
+            finally:
+                self._av.close()
+
+    def _abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+        with contextlib.suppress(OSError):
+            os.remove(self.path)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._abort()
+        else:
+            self.close()
+
+
+def write(path: str | os.PathLike[str], samples: np.ndarray, sample_rate: int, fmt: str,
+          **kw) -> Writer:
+    """Write a whole array (float32 ``(n, channels)`` or mono ``(n,)``); returns the closed
+    Writer (its ``sample_rate``/``bitrate`` say what was written)."""
+    a = np.asarray(samples, dtype=np.float32)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise AudioError(f"samples must be (n,) or (n, channels), got shape {a.shape}")
+    with Writer(path, fmt, sample_rate, a.shape[1], **kw) as w:
+        for i in range(0, len(a), 65536):
+            w.write(a[i:i + 65536])
+    return w

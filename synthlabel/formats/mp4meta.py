@@ -1,0 +1,577 @@
+"""The GB 45438 implicit label in ISO-BMFF / QuickTime files (MP4, MOV, M4A), at byte level.
+
+Layout written (what ``ffmpeg -movflags use_metadata_tags -metadata AIGC=...`` writes)::
+
+    moov
+      udta
+        meta            full box (version 0, flags 0)
+          hdlr          handler_type 'mdta', empty name
+          keys          entry_count, then per key: size, namespace 'mdta', name
+                          ... 'AIGC', 'DigitalSourceType' (optional)
+          ilst
+            <index>     1-based key index as the box type (big-endian uint32)
+              data      type indicator 1 (UTF-8), locale 0, value
+
+The ``AIGC`` value is the *inner* 7-key JSON (the key already says AIGC); the optional
+``DigitalSourceType`` key holds the full IPTC URI.
+
+Existing metadata survives: an existing ``mdta`` meta (in ``moov/udta`` first, else QuickTime's
+``moov/meta``) is merged into: other keys keep their values and indexes are renumbered only
+when a stale key of ours is dropped; our keys are replaced, so relabeling leaves exactly one.
+When ``moov/udta/meta`` is taken by a different handler (the iTunes ``mdir`` tags that ffmpeg
+and iTunes write for title/artist), it is left untouched and a second, ``mdta``-handled
+``meta`` box is appended to ``udta`` after it. Tested choice: ffprobe, exiftool and mutagen
+all read both then (mutagen reads iTunes tags from the first udta/meta). Putting it in
+``moov/meta`` instead (QuickTime's own place) breaks mutagen when it precedes ``udta``, and an
+ISO full-box ``moov/meta`` is ignored by exiftool. Stale labels elsewhere (another ``mdta``
+meta, an iTunes freeform ``----:...:AIGC`` item) are removed so that the file holds one label.
+
+The moov box is rewritten in memory (it holds only sample tables); the media data is copied
+as is. When moov grows or shrinks and media data follows it (``+faststart`` files), every
+``stco``/``co64`` chunk offset that points past the old moov is shifted. Fragmented MP4
+(``mvex`` in moov) is refused: its absolute offsets (``tfra``, explicit base data offsets)
+are not rewritten, and C2PA cannot sign it anyway.
+
+Works on bytes (:func:`write_mp4_metadata`, :func:`read_mp4_metadata`) and on paths with
+bounded memory (:func:`write_mp4_metadata_file`, :func:`read_mp4_metadata_file`).
+"""
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from .xmp import MetadataError
+
+__all__ = [
+    "AIGC_KEY",
+    "DST_KEY",
+    "MP4Findings",
+    "read_mp4_metadata",
+    "read_mp4_metadata_file",
+    "write_mp4_metadata",
+    "write_mp4_metadata_file",
+]
+
+AIGC_KEY = "AIGC"
+DST_KEY = "DigitalSourceType"
+_MAX_MOOV = 1 << 30  # refuse to load a moov larger than 1 GiB
+_COPY = 1 << 20
+
+
+# --------------------------------------------------------------------------- box parsing
+
+
+@dataclass(frozen=True)
+class _Box:
+    type: bytes
+    start: int  # offset of the size field
+    header: int  # 8 or 16
+    size: int  # whole box
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+    @property
+    def body(self) -> int:
+        return self.start + self.header
+
+
+def _name(t: bytes) -> str:
+    return t.decode("latin-1").encode("unicode_escape").decode("ascii")
+
+
+def _parse_boxes(read: Callable[[int, int], bytes], start: int, end: int, where: str,
+                 *, top: bool = False) -> list[_Box]:
+    """Box headers between ``start`` and ``end``. Raises MetadataError on a box that runs
+    past its parent or is smaller than its header."""
+    boxes: list[_Box] = []
+    pos = start
+    while pos < end:
+        if end - pos < 8:
+            if not top and not any(read(pos, end - pos)):
+                break  # zero padding / QuickTime udta terminator
+            raise MetadataError(f"truncated MP4: {end - pos} stray bytes at {pos} in {where}")
+        hdr = read(pos, 16)
+        size = int.from_bytes(hdr[:4], "big")
+        typ = hdr[4:8]
+        header = 8
+        if size == 1:
+            if len(hdr) < 16:
+                raise MetadataError(f"truncated MP4: box {_name(typ)!r} at {pos}")
+            size = int.from_bytes(hdr[8:16], "big")
+            header = 16
+        elif size == 0:
+            if not top:
+                if typ == b"\x00\x00\x00\x00":
+                    break  # QuickTime udta terminator
+                raise MetadataError(f"malformed MP4: box {_name(typ)!r} at {pos} has size 0")
+            size = end - pos
+        if size < header:
+            raise MetadataError(f"malformed MP4: box {_name(typ)!r} at {pos} has size {size}")
+        if pos + size > end:
+            kind = "truncated" if top else "malformed"
+            raise MetadataError(
+                f"{kind} MP4: box {_name(typ)!r} at {pos} declares {size} bytes, "
+                f"{end - pos} available in {where}"
+            )
+        boxes.append(_Box(typ, pos, header, size))
+        pos += size
+    return boxes
+
+
+def _bytes_reader(buf: bytes) -> Callable[[int, int], bytes]:
+    return lambda off, n: buf[off:off + n]
+
+
+def _file_reader(f: BinaryIO) -> Callable[[int, int], bytes]:
+    def read(off: int, n: int) -> bytes:
+        f.seek(off)
+        return f.read(n)
+
+    return read
+
+
+def _top_level(read: Callable[[int, int], bytes], size: int) -> tuple[list[_Box], _Box]:
+    if size < 8:
+        raise MetadataError("not an MP4 file: too short" if size else "empty file")
+    boxes = _parse_boxes(read, 0, size, "file", top=True)
+    first = boxes[0].type if boxes else b""
+    if first not in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"uuid"):
+        raise MetadataError(f"not an MP4/QuickTime file (first box {_name(first)!r})")
+    moovs = [b for b in boxes if b.type == b"moov"]
+    if not moovs:
+        raise MetadataError("MP4 has no moov box (truncated or still being written)")
+    if len(moovs) > 1:
+        raise MetadataError("MP4 has more than one moov box")
+    if moovs[0].size > _MAX_MOOV:
+        raise MetadataError(f"MP4 moov box too large ({moovs[0].size} bytes)")
+    return boxes, moovs[0]
+
+
+def _kids(buf: bytes, start: int, end: int, where: str) -> list[_Box]:
+    return _parse_boxes(_bytes_reader(buf), start, end, where)
+
+
+def _box(typ: bytes, payload: bytes) -> bytes:
+    size = 8 + len(payload)
+    if size >= 1 << 32:
+        return struct.pack(">I4sQ", 1, typ, size + 8) + payload
+    return struct.pack(">I4s", size, typ) + payload
+
+
+# --------------------------------------------------------------------------- meta boxes
+
+
+def _meta_children_start(buf: bytes, box: _Box) -> int:
+    """ISO ``meta`` is a full box (4 bytes version/flags before the children); QuickTime's
+    is not. Tell them apart by where the ``hdlr`` sits."""
+    b = box.body
+    if buf[b + 4:b + 8] == b"hdlr" or buf[b + 4:b + 8] == b"keys":
+        return b
+    return b + 4
+
+
+def _handler(buf: bytes, kids: list[_Box]) -> bytes | None:
+    for k in kids:
+        if k.type == b"hdlr" and k.size >= k.header + 12:
+            return buf[k.body + 8:k.body + 12]
+    return None
+
+
+def _decode_data(payload: bytes) -> str | None:
+    """Value of a ``data`` atom payload (type indicator, locale, value)."""
+    if len(payload) < 8:
+        return None
+    wkt = int.from_bytes(payload[1:4], "big")
+    value = payload[8:]
+    if wkt == 2:
+        return value.decode("utf-16-be", "replace")
+    if wkt in (0, 1, 4, 5):
+        return value.decode("utf-8", "replace")
+    return None
+
+
+@dataclass
+class _Meta:
+    """A parsed ``meta`` box: its raw children in order, with keys/ilst decoded for mdta."""
+
+    full: bool  # ISO full box (version/flags present)
+    version_flags: bytes
+    handler: bytes | None
+    children: list[tuple[bytes, bytes]]  # (type, raw box bytes) in order
+    keys: list[tuple[bytes, bytes]] = field(default_factory=list)  # (namespace, name)
+    keys_vf: bytes = b"\x00\x00\x00\x00"
+    items: list[tuple[int, bytes]] = field(default_factory=list)  # (index/type int, raw box)
+
+    def values(self) -> list[tuple[str, str]]:
+        """(key name, value) for mdta items."""
+        out = []
+        for index, raw in self.items:
+            if not 1 <= index <= len(self.keys):
+                continue
+            name = self.keys[index - 1][1].decode("utf-8", "replace")
+            value = _first_data(raw)
+            if value is not None:
+                out.append((name, value))
+        return out
+
+
+def _first_data(item_raw: bytes) -> str | None:
+    hdr = 16 if int.from_bytes(item_raw[:4], "big") == 1 else 8
+    for k in _kids(item_raw, hdr, len(item_raw), "ilst item"):
+        if k.type == b"data":
+            return _decode_data(item_raw[k.body:k.end])
+    return None
+
+
+def _parse_meta(buf: bytes, box: _Box) -> _Meta:
+    cstart = _meta_children_start(buf, box)
+    full = cstart != box.body
+    kids = _kids(buf, cstart, box.end, "meta")
+    meta = _Meta(full, buf[box.body:cstart] if full else b"", _handler(buf, kids),
+                 [(k.type, buf[k.start:k.end]) for k in kids])
+    for k in kids:
+        if k.type == b"keys":
+            body = buf[k.body:k.end]
+            if len(body) < 8:
+                raise MetadataError("malformed MP4: keys box too short")
+            meta.keys_vf = body[:4]
+            count = int.from_bytes(body[4:8], "big")
+            pos = 8
+            for _ in range(count):
+                if pos + 8 > len(body):
+                    raise MetadataError("malformed MP4: keys box truncated")
+                ksize = int.from_bytes(body[pos:pos + 4], "big")
+                if ksize < 8 or pos + ksize > len(body):
+                    raise MetadataError("malformed MP4: bad key size in keys box")
+                meta.keys.append((body[pos + 4:pos + 8], body[pos + 8:pos + ksize]))
+                pos += ksize
+        elif k.type == b"ilst":
+            for item in _kids(buf, k.body, k.end, "ilst"):
+                meta.items.append((int.from_bytes(item.type, "big"), buf[item.start:item.end]))
+    return meta
+
+
+def _freeform_name(item_raw: bytes) -> tuple[str | None, str | None]:
+    """(name, value) of an iTunes ``----`` freeform item (mean/name/data)."""
+    name = value = None
+    hdr = 16 if int.from_bytes(item_raw[:4], "big") == 1 else 8
+    for k in _kids(item_raw, hdr, len(item_raw), "ilst item"):
+        if k.type == b"name":
+            name = item_raw[k.body + 4:k.end].decode("utf-8", "replace")
+        elif k.type == b"data" and value is None:
+            value = _decode_data(item_raw[k.body:k.end])
+    return name, value
+
+
+_FREEFORM = int.from_bytes(b"----", "big")
+
+
+def _is_ours(name: str, ours: set[str]) -> bool:
+    return name.strip().lower() in ours
+
+
+def _serialize_meta(meta: _Meta) -> bytes:
+    parts = []
+    for typ, raw in meta.children:
+        if typ == b"keys" and meta.handler == b"mdta":
+            body = meta.keys_vf + len(meta.keys).to_bytes(4, "big") + b"".join(
+                (8 + len(name)).to_bytes(4, "big") + ns + name for ns, name in meta.keys)
+            parts.append(_box(b"keys", body))
+        elif typ == b"ilst":
+            parts.append(_box(b"ilst", b"".join(raw_item for _i, raw_item in meta.items)))
+        else:
+            parts.append(raw)
+    return _box(b"meta", meta.version_flags + b"".join(parts))
+
+
+def _renumber_item(raw: bytes, index: int) -> bytes:
+    return raw[:4] + index.to_bytes(4, "big") + raw[8:]
+
+
+def _drop_keys(meta: _Meta, ours: set[str]) -> bool:
+    """Remove our keys (and their items) from an mdta meta, renumbering the rest."""
+    drop = {i + 1 for i, (_ns, name) in enumerate(meta.keys)
+            if _is_ours(name.decode("utf-8", "replace"), ours)}
+    if not drop:
+        return False
+    mapping, new_keys = {}, []
+    for i, key in enumerate(meta.keys, 1):
+        if i not in drop:
+            new_keys.append(key)
+            mapping[i] = len(new_keys)
+    meta.keys = new_keys
+    meta.items = [(mapping[i], _renumber_item(raw, mapping[i]))
+                  for i, raw in meta.items if i in mapping]
+    return True
+
+
+def _drop_freeform(meta: _Meta, ours: set[str]) -> bool:
+    kept = []
+    for i, raw in meta.items:
+        if i == _FREEFORM and _is_ours(_freeform_name(raw)[0] or "", ours):
+            continue
+        kept.append((i, raw))
+    changed = len(kept) != len(meta.items)
+    meta.items = kept
+    return changed
+
+
+def _new_mdta_meta() -> _Meta:
+    hdlr = _box(b"hdlr", b"\x00" * 8 + b"mdta" + b"\x00" * 12 + b"\x00")
+    return _Meta(True, b"\x00\x00\x00\x00", b"mdta",
+                 [(b"hdlr", hdlr), (b"keys", b""), (b"ilst", b"")])
+
+
+def _add_entries(meta: _Meta, entries: list[tuple[str, str]]) -> None:
+    if not any(t == b"keys" for t, _ in meta.children):
+        at = next((i for i, (t, _) in enumerate(meta.children) if t == b"ilst"),
+                  len(meta.children))
+        meta.children.insert(at, (b"keys", b""))
+    if not any(t == b"ilst" for t, _ in meta.children):
+        meta.children.append((b"ilst", b""))
+    for name, value in entries:
+        meta.keys.append((b"mdta", name.encode("utf-8")))
+        index = len(meta.keys)
+        data = _box(b"data", b"\x00\x00\x00\x01" + b"\x00\x00\x00\x00" + value.encode("utf-8"))
+        meta.items.append((index, _box(index.to_bytes(4, "big"), data)))
+
+
+# --------------------------------------------------------------------------- moov rewrite
+
+
+@dataclass
+class _Node:
+    """A container box being rebuilt: header type + children (raw bytes or nodes)."""
+
+    type: bytes
+    children: list  # list[tuple[bytes, bytes | _Node | _Meta]]
+
+    def serialize(self) -> bytes:
+        out = []
+        for _typ, child in self.children:
+            if isinstance(child, bytes):
+                out.append(child)
+            elif isinstance(child, _Meta):
+                out.append(_serialize_meta(child))
+            else:
+                out.append(child.serialize())
+        return _box(self.type, b"".join(out))
+
+
+def _node(buf: bytes, box: _Box, where: str) -> _Node:
+    kids = _kids(buf, box.body, box.end, where)
+    node = _Node(box.type, [(k.type, buf[k.start:k.end]) for k in kids])
+    tail = kids[-1].end if kids else box.body
+    if tail < box.end:  # zero padding / QuickTime terminator: keep it, last
+        node.children.append((b"", buf[tail:box.end]))
+    return node
+
+
+def _rewrite_moov(moov: bytes, entries: list[tuple[str, str]]) -> bytes:
+    """New moov bytes with ``entries`` in the mdta meta and stale copies removed."""
+    ours = {name.lower() for name, _ in entries}
+    root_box = _Box(b"moov", 0, 16 if int.from_bytes(moov[:4], "big") == 1 else 8, len(moov))
+    root = _node(moov, root_box, "moov")
+    if any(t == b"mvex" for t, _ in root.children):
+        raise MetadataError("fragmented MP4 (mvex) is not supported; remux it unfragmented")
+
+    def metas_of(node: _Node) -> None:
+        for i, (typ, raw) in enumerate(node.children):
+            if typ == b"meta" and isinstance(raw, bytes):
+                node.children[i] = (typ, _parse_meta(raw, _Box(b"meta", 0, 8, len(raw))))
+
+    udta = None
+    for i, (typ, raw) in enumerate(root.children):
+        if typ == b"udta" and udta is None:
+            udta = _node(raw, _Box(b"udta", 0, 8, len(raw)), "udta")
+            root.children[i] = (typ, udta)
+    metas_of(root)
+    if udta is not None:
+        metas_of(udta)
+
+    all_metas = [c for _t, c in root.children if isinstance(c, _Meta)]
+    if udta is not None:
+        all_metas += [c for _t, c in udta.children if isinstance(c, _Meta)]
+    for meta in all_metas:
+        if meta.handler == b"mdta":
+            _drop_keys(meta, ours)
+        else:
+            _drop_freeform(meta, ours)
+
+    target = None
+    if udta is not None:
+        target = next((c for _t, c in udta.children
+                       if isinstance(c, _Meta) and c.handler == b"mdta"), None)
+    if target is None:
+        target = next((c for _t, c in root.children
+                       if isinstance(c, _Meta) and c.handler == b"mdta"), None)
+    if target is None:
+        target = _new_mdta_meta()
+        if udta is None:
+            udta = _Node(b"udta", [(b"meta", target)])
+            _insert_before_terminator(root, udta, b"udta")
+        else:
+            # After any existing meta (e.g. iTunes 'mdir' tags, which readers such as mutagen
+            # take from the first udta/meta): a second, mdta-handled meta in udta.
+            _insert_before_terminator(udta, target, b"meta")
+    _add_entries(target, entries)
+    return root.serialize()
+
+
+def _insert_before_terminator(parent: _Node, child: _Node | _Meta, typ: bytes) -> None:
+    at = next((i for i, (t, _c) in enumerate(parent.children) if t == b""),
+              len(parent.children))
+    parent.children.insert(at, (typ, child))
+
+
+def _walk(buf: bytes, start: int, end: int, path: tuple[bytes, ...]) -> Iterator[_Box]:
+    for box in _kids(buf, start, end, b"/".join(path).decode("latin-1") or "moov"):
+        yield box
+        if box.type in (b"trak", b"mdia", b"minf", b"stbl"):
+            yield from _walk(buf, box.body, box.end, path + (box.type,))
+
+
+def _shift_chunk_offsets(moov: bytearray, after: int, delta: int) -> None:
+    """Add ``delta`` to every stco/co64 entry >= ``after`` (in place; sizes do not change)."""
+    hdr = 16 if int.from_bytes(moov[:4], "big") == 1 else 8
+    for box in _walk(bytes(moov), hdr, len(moov), ()):
+        if box.type not in (b"stco", b"co64"):
+            continue
+        width = 4 if box.type == b"stco" else 8
+        count = int.from_bytes(moov[box.body + 4:box.body + 8], "big")
+        first = box.body + 8
+        if first + count * width > box.end:
+            raise MetadataError(f"malformed MP4: {box.type.decode()} entry count {count} too big")
+        for i in range(count):
+            p = first + i * width
+            off = int.from_bytes(moov[p:p + width], "big")
+            if off >= after:
+                off += delta
+                if not 0 <= off < (1 << (8 * width)):
+                    raise MetadataError("MP4 chunk offset overflows stco; cannot grow moov")
+                moov[p:p + width] = off.to_bytes(width, "big")
+
+
+def _plan(read: Callable[[int, int], bytes], size: int,
+          entries: list[tuple[str, str]]) -> tuple[_Box, bytes]:
+    _boxes, moov = _top_level(read, size)
+    old = read(moov.start, moov.size)
+    new = bytearray(_rewrite_moov(old, entries))
+    delta = len(new) - moov.size
+    if delta and moov.end < size:
+        _shift_chunk_offsets(new, moov.end, delta)
+    return moov, bytes(new)
+
+
+def _entries(aigc_inner_json: str, digital_source_type: str | None) -> list[tuple[str, str]]:
+    entries = [(AIGC_KEY, aigc_inner_json)]
+    if digital_source_type:
+        entries.append((DST_KEY, digital_source_type))
+    return entries
+
+
+def write_mp4_metadata(data: bytes, aigc_inner_json: str,
+                       digital_source_type: str | None = None) -> bytes:
+    """``data`` (MP4/MOV/M4A bytes) with the AIGC mdta key set to ``aigc_inner_json``."""
+    data = bytes(data)
+    moov, new = _plan(_bytes_reader(data), len(data), _entries(aigc_inner_json,
+                                                               digital_source_type))
+    return data[:moov.start] + new + data[moov.end:]
+
+
+def _copy_range(src: BinaryIO, dst: BinaryIO, start: int, length: int) -> None:
+    src.seek(start)
+    while length > 0:
+        chunk = src.read(min(_COPY, length))
+        if not chunk:
+            raise MetadataError("MP4 file shrank while copying")
+        dst.write(chunk)
+        length -= len(chunk)
+
+
+def write_mp4_metadata_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                            aigc_inner_json: str,
+                            digital_source_type: str | None = None) -> None:
+    """Path version of :func:`write_mp4_metadata`: only moov is held in memory."""
+    if os.path.exists(dst) and os.path.samefile(src, dst):
+        raise MetadataError("source and destination are the same file")
+    size = os.path.getsize(src)
+    with open(src, "rb") as f:
+        moov, new = _plan(_file_reader(f), size, _entries(aigc_inner_json, digital_source_type))
+        tmp = os.fspath(dst) + ".part"
+        try:
+            with open(tmp, "wb") as out:
+                _copy_range(f, out, 0, moov.start)
+                out.write(new)
+                _copy_range(f, out, moov.end, size - moov.end)
+            os.replace(tmp, dst)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class MP4Findings:
+    aigc: list[tuple[str, str]] = field(default_factory=list)  # (source, raw value)
+    digital_source_type: str | None = None
+
+
+def _find_in_moov(moov: bytes) -> MP4Findings:
+    found = MP4Findings()
+    hdr = 16 if int.from_bytes(moov[:4], "big") == 1 else 8
+    top = _kids(moov, hdr, len(moov), "moov")
+    metas: list[tuple[str, _Box, bytes]] = []
+    for box in top:
+        if box.type == b"meta":
+            metas.append(("moov/meta", box, moov))
+        elif box.type == b"udta":
+            for k in _kids(moov, box.body, box.end, "udta"):
+                if k.type == b"meta":
+                    metas.append(("moov/udta/meta", k, moov))
+    for where, box, buf in metas:
+        meta = _parse_meta(buf, box)
+        if meta.handler == b"mdta":
+            for name, value in meta.values():
+                low = name.strip().lower()
+                if low == "aigc":
+                    found.aigc.append(("mp4-mdta", value))
+                elif low.endswith("digitalsourcetype") and found.digital_source_type is None:
+                    found.digital_source_type = value.strip()
+        else:
+            for index, raw in meta.items:
+                if index != _FREEFORM:
+                    continue
+                name, value = _freeform_name(raw)
+                if name is None or value is None:
+                    continue
+                low = name.strip().lower()
+                if low == "aigc":
+                    found.aigc.append(("mp4-itunes", value))
+                elif low.endswith("digitalsourcetype") and found.digital_source_type is None:
+                    found.digital_source_type = value.strip()
+    return found
+
+
+def read_mp4_metadata(data: bytes) -> MP4Findings:
+    """Every AIGC value in the file's moov metadata (mdta keys anywhere in moov or
+    moov/udta, iTunes freeform ``----`` items named AIGC). Raises MetadataError on a
+    malformed container."""
+    data = bytes(data)
+    _boxes, moov = _top_level(_bytes_reader(data), len(data))
+    return _find_in_moov(data[moov.start:moov.end])
+
+
+def read_mp4_metadata_file(path: str | os.PathLike[str]) -> MP4Findings:
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        read = _file_reader(f)
+        _boxes, moov = _top_level(read, size)
+        return _find_in_moov(read(moov.start, moov.size))

@@ -1,0 +1,261 @@
+"""The GB 45438 implicit label in WAV files: a RIFF sub-chunk with ID ``AIGC``.
+
+The chunk holds the *wrapped* Annex E JSON (``{"AIGC":{...}}``), padded to even length as
+RIFF requires; the RIFF size (or, for RF64, the ``ds64`` riffSize) is fixed up. All other
+chunks (``fmt``, ``data``, ``LIST/INFO``, ``bext``, ...) are copied byte for byte. Relabeling
+replaces the existing chunk in place (the file holds exactly one); a new chunk goes after the
+last chunk, so that naive readers that expect ``fmt`` + ``data`` up front keep working.
+
+An XMP packet in a ``_PMX`` chunk (Adobe's WAV XMP) holding ``TC260:AIGC`` is also read as a
+label, and on writing our properties are stripped from it so that only one label remains.
+No DigitalSourceType is written to WAV: RIFF has no natural field for it short of a whole
+XMP packet, which would add a second label channel.
+
+Works on bytes and on paths (only chunk headers and small chunks are read into memory).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .xmp import MetadataError, find_in_packet, packet_has_aigc, strip_packet
+
+__all__ = [
+    "AIGC_CHUNK",
+    "WavFindings",
+    "read_wav_labels",
+    "read_wav_labels_file",
+    "write_wav_label",
+    "write_wav_label_file",
+]
+
+AIGC_CHUNK = b"AIGC"
+XMP_CHUNK = b"_PMX"
+_MAX_SMALL = 64 << 20  # largest metadata chunk we load
+_COPY = 1 << 20
+
+Read = Callable[[int, int], bytes]
+Segment = bytes | tuple[int, int]  # literal bytes or (offset, length) of the source
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    id: bytes
+    start: int  # offset of the 8-byte header
+    size: int  # payload size (for RF64 data: from ds64)
+    end: int  # offset after payload and pad byte (may exceed the file by the missing pad)
+
+
+@dataclass
+class _Riff:
+    form: bytes  # b"RIFF" or b"RF64"
+    chunks: list[_Chunk]
+    riff_end: int  # offset where the RIFF body ends (trailing bytes after it are kept)
+    ds64: _Chunk | None
+    missing_pad: bool  # the last chunk is odd-sized and the file lacks its pad byte
+
+
+def _cid(c: bytes) -> str:
+    return c.decode("latin-1").encode("unicode_escape").decode("ascii")
+
+
+def _parse(read: Read, size: int) -> _Riff:
+    if size == 0:
+        raise MetadataError("empty file")
+    head = read(0, 12)
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64"):
+        raise MetadataError("not a RIFF file")
+    if head[8:12] != b"WAVE":
+        raise MetadataError(f"RIFF form {_cid(head[8:12])!r} is not WAVE")
+    form = head[:4]
+    riff_size = int.from_bytes(head[4:8], "little")
+    ds64_riff = ds64_data = None
+    ds64 = None
+    if form == b"RF64":
+        first = read(12, 36)
+        if len(first) < 36 or first[:4] != b"ds64":
+            raise MetadataError("RF64 file without a ds64 chunk")
+        ds64_riff = int.from_bytes(first[8:16], "little")
+        ds64_data = int.from_bytes(first[16:24], "little")
+        riff_size = ds64_riff
+    riff_end = 8 + riff_size
+    if riff_end > size:
+        raise MetadataError(f"truncated WAV: RIFF declares {riff_end} bytes, file has {size}")
+    chunks: list[_Chunk] = []
+    pos = 12
+    missing_pad = False
+    while pos < riff_end:
+        if riff_end - pos < 8:
+            if not any(read(pos, riff_end - pos)):
+                break  # zero padding at the end of the RIFF body
+            raise MetadataError(f"truncated WAV: {riff_end - pos} stray bytes at {pos}")
+        hdr = read(pos, 8)
+        cid, csize = hdr[:4], int.from_bytes(hdr[4:8], "little")
+        if form == b"RF64" and cid == b"data" and csize == 0xFFFFFFFF:
+            csize = ds64_data or 0
+        end = pos + 8 + csize + (csize & 1)
+        if pos + 8 + csize > riff_end:
+            raise MetadataError(
+                f"truncated WAV: chunk {_cid(cid)!r} at {pos} declares {csize} bytes, "
+                f"{riff_end - pos - 8} available"
+            )
+        if end > riff_end:  # odd last chunk without its pad byte (common, tolerated)
+            missing_pad = True
+        chunk = _Chunk(cid, pos, csize, end)
+        if cid == b"ds64" and form == b"RF64" and ds64 is None:
+            ds64 = chunk
+        chunks.append(chunk)
+        pos = end
+    if not any(c.id == b"fmt " for c in chunks):
+        raise MetadataError("malformed WAV: no fmt chunk")
+    return _Riff(form, chunks, riff_end, ds64, missing_pad)
+
+
+def _is_aigc(cid: bytes) -> bool:
+    return cid.upper() == AIGC_CHUNK
+
+
+def _payload(read: Read, c: _Chunk) -> bytes:
+    if c.size > _MAX_SMALL:
+        raise MetadataError(f"WAV chunk {_cid(c.id)!r} too large to read ({c.size} bytes)")
+    return read(c.start + 8, c.size)
+
+
+def _chunk_bytes(cid: bytes, payload: bytes) -> bytes:
+    pad = b"\x00" if len(payload) & 1 else b""
+    return cid + len(payload).to_bytes(4, "little") + payload + pad
+
+
+def _plan(read: Read, size: int, wrapped_json: str) -> list[Segment]:
+    riff = _parse(read, size)
+    new_chunk = _chunk_bytes(AIGC_CHUNK, wrapped_json.encode("utf-8"))
+    body: list[Segment] = []
+    placed = False
+    for c in riff.chunks:
+        if c.id == b"ds64":
+            continue  # rewritten below
+        if _is_aigc(c.id):
+            if not placed:
+                body.append(new_chunk)
+                placed = True
+            continue
+        if c.id == XMP_CHUNK:
+            packet = _payload(read, c)
+            if packet_has_aigc(packet):
+                try:
+                    body.append(_chunk_bytes(XMP_CHUNK, strip_packet(packet)))
+                except MetadataError:
+                    pass  # a broken packet that claims a label: drop it
+                continue
+        length = min(c.end, riff.riff_end) - c.start
+        body.append((c.start, length))
+        if c.end > riff.riff_end:
+            body.append(b"\x00")  # restore the missing pad byte
+    if not placed:
+        body.append(new_chunk)
+    body_len = sum(len(s) if isinstance(s, bytes) else s[1] for s in body)
+    out: list[Segment] = []
+    if riff.form == b"RF64":
+        assert riff.ds64 is not None
+        ds64 = bytearray(_payload(read, riff.ds64))
+        ds64_chunk_len = riff.ds64.end - riff.ds64.start
+        ds64[0:8] = (4 + ds64_chunk_len + body_len).to_bytes(8, "little")
+        out.append(b"RF64\xff\xff\xff\xffWAVE")
+        out.append(_chunk_bytes(b"ds64", bytes(ds64)))
+    else:
+        riff_size = 4 + body_len
+        if riff_size >= 1 << 32:
+            raise MetadataError("WAV would exceed 4 GiB; convert it to RF64 first")
+        out.append(b"RIFF" + riff_size.to_bytes(4, "little") + b"WAVE")
+    out += body
+    tail = riff.riff_end  # bytes after the RIFF body (junk, ID3v1...) are kept after it
+    if tail < size:
+        out.append((tail, size - tail))
+    return out
+
+
+def _bytes_reader(buf: bytes) -> Read:
+    return lambda off, n: buf[off:off + n]
+
+
+def _file_reader(f: BinaryIO) -> Read:
+    def read(off: int, n: int) -> bytes:
+        f.seek(off)
+        return f.read(n)
+
+    return read
+
+
+def write_wav_label(data: bytes, wrapped_json: str) -> bytes:
+    """``data`` with exactly one ``AIGC`` chunk holding ``wrapped_json``."""
+    data = bytes(data)
+    segments = _plan(_bytes_reader(data), len(data), wrapped_json)
+    return b"".join(s if isinstance(s, bytes) else data[s[0]:s[0] + s[1]] for s in segments)
+
+
+def write_wav_label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                         wrapped_json: str) -> None:
+    """Path version of :func:`write_wav_label` with bounded memory."""
+    if os.path.exists(dst) and os.path.samefile(src, dst):
+        raise MetadataError("source and destination are the same file")
+    size = os.path.getsize(src)
+    tmp = os.fspath(dst) + ".part"
+    with open(src, "rb") as f:
+        segments = _plan(_file_reader(f), size, wrapped_json)
+        try:
+            with open(tmp, "wb") as out:
+                for s in segments:
+                    if isinstance(s, bytes):
+                        out.write(s)
+                        continue
+                    f.seek(s[0])
+                    left = s[1]
+                    while left:
+                        chunk = f.read(min(_COPY, left))
+                        if not chunk:
+                            raise MetadataError("WAV file shrank while copying")
+                        out.write(chunk)
+                        left -= len(chunk)
+            os.replace(tmp, dst)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+@dataclass
+class WavFindings:
+    aigc: list[tuple[str, str]]  # (source, raw value)
+    digital_source_type: str | None = None
+    errors: list[str] | None = None
+
+
+def _find(read: Read, size: int) -> WavFindings:
+    riff = _parse(read, size)
+    found = WavFindings([], None, [])
+    for c in riff.chunks:
+        if _is_aigc(c.id):
+            raw = _payload(read, c).rstrip(b"\x00").decode("utf-8", "replace")
+            found.aigc.append(("riff-aigc", raw))
+        elif c.id == XMP_CHUNK:
+            packet = _payload(read, c)
+            try:
+                f = find_in_packet(packet)
+            except MetadataError as exc:
+                if packet_has_aigc(packet):
+                    found.errors.append(f"{exc} (in _PMX XMP, it mentions TC260)")
+                continue
+            found.aigc += [("riff-xmp", v) for v in f.aigc]
+            found.digital_source_type = found.digital_source_type or f.digital_source_type
+    return found
+
+
+def read_wav_labels(data: bytes) -> WavFindings:
+    data = bytes(data)
+    return _find(_bytes_reader(data), len(data))
+
+
+def read_wav_labels_file(path: str | os.PathLike[str]) -> WavFindings:
+    with open(path, "rb") as f:
+        return _find(_file_reader(f), os.path.getsize(path))

@@ -1,0 +1,367 @@
+"""AIGC metadata in audio and MP4-family files: written by us, read back by us and by
+independent readers (mutagen, ffprobe, exiftool, the stdlib ``wave`` module and a manual RIFF
+walk), on real files made with real encoders."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import require_tool
+
+from synthlabel.formats import audio_io as A
+from synthlabel.formats import mp4meta
+from synthlabel.formats.audio_meta import (
+    MetadataError,
+    read_audio_metadata,
+    read_audio_metadata_file,
+    write_audio_metadata,
+    write_audio_metadata_file,
+)
+from synthlabel.models import DST_TRAINED, AIGCLabel, LabelError
+
+LABEL = AIGCLabel.create(producer="synthlabel", produce_id="0123456789abcdef")
+LABEL2 = AIGCLabel.create(producer="synthlabel", produce_id="fedcba9876543210")
+EXT = {"wav": "wav", "flac": "flac", "mp3": "mp3", "ogg": "ogg", "opus": "opus", "m4a": "m4a"}
+FORMATS = list(EXT)
+
+
+def _signal(seconds: float = 1.0, rate: int = 48000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    x = 0.4 * np.sin(2 * np.pi * 440 * t) + 0.01 * np.random.default_rng(1).standard_normal(len(t))
+    return np.stack([x, 0.5 * x], 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("audio-meta")
+    out = {}
+    for fmt, ext in EXT.items():
+        p = d / f"plain.{ext}"
+        A.write(p, _signal(), 48000, fmt, **({"subtype": "PCM_24"} if fmt == "flac" else {}))
+        out[fmt] = p
+    return out
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def ffprobe_tags(path: Path) -> dict[str, str]:
+    """Format and stream tags as ffprobe reports them (Vorbis comments in Ogg are stream
+    tags; ID3, FLAC and MP4 tags are format tags)."""
+    out = _run(require_tool("ffprobe"), "-v", "error", "-show_format", "-show_streams",
+               "-of", "json", str(path))
+    assert out.returncode == 0, out.stderr
+    j = json.loads(out.stdout)
+    tags = dict(j["format"].get("tags", {}))
+    for s in j.get("streams", []):
+        tags.update(s.get("tags", {}))
+    return tags
+
+
+def decode_md5(path: Path) -> str:
+    """MD5 of the decoded audio/video; asserts ffmpeg reports no error at all."""
+    out = _run(require_tool("ffmpeg"), "-v", "error", "-i", str(path), "-map", "0",
+               "-f", "md5", "-")
+    assert out.returncode == 0 and not out.stderr.strip(), out.stderr
+    return out.stdout.strip()
+
+
+def with_title(src: Path, dst: Path, **extra: str) -> Path:
+    """Copy ``src`` with a title and artist written by ffmpeg (existing tags to keep)."""
+    args = ["-metadata", "title=Original Title", "-metadata", "artist=Someone"]
+    for k, v in extra.items():
+        args += ["-metadata", f"{k}={v}"]
+    movflags = ["-movflags", "+faststart"] if dst.suffix == ".m4a" else []
+    out = _run(require_tool("ffmpeg"), "-v", "error", "-y", "-i", str(src), "-map", "0",
+               "-c", "copy", *args, *movflags, str(dst))
+    assert out.returncode == 0, out.stderr
+    return dst
+
+
+def riff_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """Independent RIFF walk (written for the test, not shared with synthlabel.formats.riff)."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    assert int.from_bytes(data[4:8], "little") + 8 == len(data)
+    pos, out = 12, []
+    while pos < len(data):
+        cid, n = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        out.append((cid, data[pos + 8:pos + 8 + n]))
+        pos += 8 + n + (n & 1)
+    assert pos == len(data)
+    return out
+
+
+# --------------------------------------------------------------------------- every format
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_label_roundtrip_with_independent_readers(media, tmp_path, fmt):
+    src = with_title(media[fmt], tmp_path / f"titled.{EXT[fmt]}")
+    before = decode_md5(src)
+    data = src.read_bytes()
+    once = write_audio_metadata(data, None, LABEL, DST_TRAINED)
+    twice = write_audio_metadata(once, fmt if fmt != "opus" else "ogg", LABEL2, DST_TRAINED)
+    out = tmp_path / f"labeled.{EXT[fmt]}"
+    out.write_bytes(twice)
+
+    meta = read_audio_metadata(twice)
+    assert meta.aigc == LABEL2 and meta.aigc_count == 1 and not meta.errors
+    # WAV has no natural DigitalSourceType field (see synthlabel.formats.riff)
+    assert meta.digital_source_type == (None if fmt == "wav" else DST_TRAINED)
+    assert read_audio_metadata_file(out).aigc == LABEL2
+    expected_raw = LABEL2.to_inner_json() if fmt == "m4a" else LABEL2.to_wrapped_json()
+    assert meta.raw == expected_raw
+
+    # audio untouched, file still decodes without a single error
+    assert decode_md5(out) == before
+
+    tags = ffprobe_tags(out)
+    if fmt == "wav":
+        # ffprobe does not show unknown RIFF chunks: walk the chunks ourselves, open with the
+        # stdlib wave module and soundfile, and list chunks with exiftool
+        chunks = riff_chunks(twice)
+        ids = [c for c, _ in chunks]
+        assert ids.count(b"AIGC") == 1 and b"LIST" in ids and b"data" in ids
+        payload = dict(chunks)[b"AIGC"]
+        assert payload.rstrip(b"\0").decode() == LABEL2.to_wrapped_json()
+        with wave.open(str(out)) as w:
+            assert (w.getnchannels(), w.getframerate()) == (2, 48000)
+        assert A.probe(out).frames == 48000
+        assert tags.get("title") == "Original Title"  # LIST/INFO survived
+        ex = _run(require_tool("exiftool"), "-v2", str(out)).stdout
+        assert f"RIFF 'AIGC' chunk ({len(LABEL2.to_wrapped_json())} bytes of data)" in ex
+    else:
+        assert json.loads(tags["AIGC"]) == json.loads(expected_raw)
+        assert [k.lower() for k in tags].count("aigc") == 1
+        assert tags.get("title") == "Original Title" and tags.get("artist") == "Someone"
+    if fmt == "mp3":
+        from mutagen.id3 import ID3
+
+        id3 = ID3(str(out))
+        assert [f.text[0] for f in id3.getall("TXXX:AIGC")] == [LABEL2.to_wrapped_json()]
+        assert id3.getall("TIT2")[0].text[0] == "Original Title"
+    elif fmt in ("flac", "ogg", "opus"):
+        import mutagen
+
+        mf = mutagen.File(str(out))
+        assert mf.tags["AIGC"] == [LABEL2.to_wrapped_json()]
+        assert mf.tags["DIGITALSOURCETYPE"] == [DST_TRAINED]
+        assert mf.tags["TITLE"] == ["Original Title"]
+    elif fmt == "m4a":
+        ex = _run(require_tool("exiftool"), "-j", "-G1", str(out))
+        j = json.loads(ex.stdout)[0]
+        assert json.loads(j["Keys:AIGC"]) == LABEL2.to_dict()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_file_variant_matches_bytes(media, tmp_path, fmt):
+    dst = tmp_path / f"f.{EXT[fmt]}"
+    write_audio_metadata_file(media[fmt], dst, LABEL, DST_TRAINED)
+    assert dst.read_bytes() == write_audio_metadata(media[fmt].read_bytes(), None, LABEL,
+                                                    DST_TRAINED)
+    assert not list(tmp_path.glob("*.part"))
+    with pytest.raises(MetadataError):
+        write_audio_metadata_file(dst, dst, LABEL)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_unlabeled_and_corrupt(media, tmp_path, fmt):
+    data = media[fmt].read_bytes()
+    meta = read_audio_metadata(data)
+    assert meta.aigc is None and meta.aigc_count == 0
+    cut = {"wav": 60, "flac": 30, "mp3": None, "ogg": 40, "opus": 40, "m4a": 300}[fmt]
+    bad = [b"", b"not audio, just text\n" * 5]
+    if cut:
+        bad.append(data[:cut])
+    for b in bad:
+        for fn in (lambda b=b: read_audio_metadata(b),
+                   lambda b=b: write_audio_metadata(b, None, LABEL)):
+            with pytest.raises(MetadataError) as ei:
+                fn()
+            assert "\n" not in str(ei.value) and str(ei.value)
+
+
+def test_truncated_mp3_and_mismatched_format(media):
+    mp3 = media["mp3"].read_bytes()
+    with pytest.raises(MetadataError, match="MP3"):
+        write_audio_metadata(mp3[:4000].split(b"\xff\xfb")[0] + b"\x00" * 64, None, LABEL)
+    with pytest.raises(MetadataError, match="content is wav"):
+        write_audio_metadata(media["wav"].read_bytes(), "mp3", LABEL)
+    with pytest.raises(MetadataError, match="not 'png'"):
+        write_audio_metadata(media["wav"].read_bytes(), "png", LABEL)
+    with pytest.raises(LabelError):
+        write_audio_metadata(media["wav"].read_bytes(), None, LABEL, "trainedAlgorithmicMedia")
+
+
+# --------------------------------------------------------------------------- reading details
+
+
+def test_reader_accepts_both_forms_and_counts(media):
+    import mutagen
+
+    # Vorbis comment with the inner form, plus a second (stale) label in wrapped form
+    buf = io.BytesIO(media["flac"].read_bytes())
+    f = mutagen.File(buf)
+    if f.tags is None:
+        f.add_tags()
+    f.tags.append(("AIGC", LABEL.to_inner_json()))
+    f.tags.append(("aigc", '{"AIGC":{"Label":"9"}}'))
+    buf.seek(0)
+    f.save(buf)
+    meta = read_audio_metadata(buf.getvalue())
+    assert meta.aigc == LABEL and meta.aigc_count == 2 and len(meta.errors) == 1
+    # our writer leaves exactly one
+    fixed = read_audio_metadata(write_audio_metadata(buf.getvalue(), "flac", LABEL2))
+    assert fixed.aigc == LABEL2 and fixed.aigc_count == 1
+
+    # WAV: two AIGC chunks (inner form + broken JSON) appended by hand
+    wav = media["wav"].read_bytes()
+    extra = b""
+    for payload in (LABEL.to_inner_json().encode() + b"\0", b"{broken"):
+        extra += b"AIGC" + len(payload).to_bytes(4, "little") + payload + b"\0" * (len(payload) & 1)
+    body = wav[12:] + extra
+    wav2 = b"RIFF" + (4 + len(body)).to_bytes(4, "little") + b"WAVE" + body
+    meta = read_audio_metadata(wav2)
+    assert meta.aigc == LABEL and meta.aigc_count == 2 and "not valid JSON" in meta.errors[0]
+    relabeled = write_audio_metadata(wav2, "wav", LABEL2)
+    assert [c for c, _ in riff_chunks(relabeled)].count(b"AIGC") == 1
+    assert read_audio_metadata(relabeled).aigc == LABEL2
+
+
+def test_mp3_id3v23_stays_v23_and_keeps_frames(media, tmp_path):
+    from mutagen.id3 import ID3, TIT2, TXXX
+
+    p = tmp_path / "v23.mp3"
+    p.write_bytes(media["mp3"].read_bytes())
+    tags = ID3(str(p))
+    tags.add(TIT2(encoding=1, text=["Titel"]))
+    tags.add(TXXX(encoding=1, desc="aigc", text=[LABEL.to_inner_json()]))  # inner, lower case
+    tags.save(str(p), v2_version=3)
+    assert read_audio_metadata(p.read_bytes()).aigc == LABEL
+    out = write_audio_metadata(p.read_bytes(), "mp3", LABEL2, DST_TRAINED)
+    t2 = ID3(io.BytesIO(out))
+    assert t2.version[:2] == (2, 3)
+    assert t2.getall("TIT2")[0].text[0] == "Titel"
+    assert [f.desc for f in t2.getall("TXXX")].count("AIGC") == 1
+    assert read_audio_metadata(out).aigc_count == 1
+
+
+def test_ffmpeg_written_label_is_read_and_replaced(media, tmp_path):
+    # what ffmpeg writes with use_metadata_tags, here with the wrapped form
+    ff = tmp_path / "ff.m4a"
+    out = _run(require_tool("ffmpeg"), "-v", "error", "-y", "-i", str(media["m4a"]), "-c",
+               "copy", "-movflags", "use_metadata_tags+faststart", "-metadata",
+               f"AIGC={LABEL.to_wrapped_json()}", "-metadata", "title=T", str(ff))
+    assert out.returncode == 0, out.stderr
+    meta = read_audio_metadata(ff.read_bytes())
+    assert meta.aigc == LABEL and meta.aigc_count == 1 and meta.source == "mp4-mdta"
+    relabeled = tmp_path / "re.m4a"
+    relabeled.write_bytes(write_audio_metadata(ff.read_bytes(), "m4a", LABEL2))
+    tags = ffprobe_tags(relabeled)
+    assert json.loads(tags["AIGC"]) == LABEL2.to_dict() and tags["title"] == "T"
+    assert "encoder" in tags and "major_brand" in tags  # ffmpeg's other mdta keys merged
+    assert read_audio_metadata(relabeled.read_bytes()).aigc_count == 1
+    decode_md5(relabeled)
+
+
+def test_m4a_with_itunes_tags_at_end(media, tmp_path):
+    """moov after mdat, udta/meta owned by iTunes 'mdir' tags: those stay, ours goes to
+    a second mdta meta in udta; a stale iTunes freeform AIGC item is removed."""
+    import mutagen.mp4
+
+    p = tmp_path / "itunes.m4a"
+    out = _run(require_tool("ffmpeg"), "-v", "error", "-y", "-i", str(media["m4a"]), "-c",
+               "copy", "-metadata", "title=Song", str(p))
+    assert out.returncode == 0
+    data = p.read_bytes()
+    assert data.index(b"mdat") < data.index(b"moov")
+    m = mutagen.mp4.MP4(str(p))
+    m.tags["----:com.apple.iTunes:AIGC"] = [LABEL.to_wrapped_json().encode()]
+    m.save()
+    assert read_audio_metadata(p.read_bytes()).source == "mp4-itunes"
+    before = decode_md5(p)
+    out_p = tmp_path / "itunes-labeled.m4a"
+    out_p.write_bytes(write_audio_metadata(p.read_bytes(), None, LABEL2, DST_TRAINED))
+    meta = read_audio_metadata(out_p.read_bytes())
+    assert meta.aigc == LABEL2 and meta.aigc_count == 1 and meta.source == "mp4-mdta"
+    assert decode_md5(out_p) == before
+    tags = ffprobe_tags(out_p)
+    assert tags["title"] == "Song" and json.loads(tags["AIGC"]) == LABEL2.to_dict()
+    assert mutagen.mp4.MP4(str(out_p)).tags["\xa9nam"] == ["Song"]
+    ex = json.loads(_run(require_tool("exiftool"), "-j", "-G1", str(out_p)).stdout)[0]
+    assert json.loads(ex["Keys:AIGC"]) == LABEL2.to_dict()
+    assert ex["Keys:DigitalSourceType"] == DST_TRAINED
+    # a later iTunes-style edit by another tool keeps our label
+    m2 = mutagen.mp4.MP4(str(out_p))
+    m2.tags["\xa9nam"] = ["Renamed"]
+    m2.save()
+    assert read_audio_metadata_file(out_p).aigc == LABEL2
+    assert ffprobe_tags(out_p)["title"] == "Renamed"
+    decode_md5(out_p)
+
+
+def test_h264_faststart_mp4(tmp_path):
+    src = tmp_path / "v.mp4"
+    out = _run(require_tool("ffmpeg"), "-v", "error", "-y", "-f", "lavfi", "-i",
+               "testsrc=size=160x120:rate=10", "-t", "1", "-pix_fmt", "yuv420p",
+               "-movflags", "+faststart", str(src))
+    assert out.returncode == 0, out.stderr
+    data = src.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+    before = decode_md5(src)
+    dst = tmp_path / "v-labeled.mp4"
+    write_audio_metadata_file(src, dst, LABEL, DST_TRAINED, fmt="mp4")
+    labeled = dst.read_bytes()
+    assert len(labeled) > len(data)  # moov grew, so every chunk offset had to move
+    assert decode_md5(dst) == before
+    assert json.loads(ffprobe_tags(dst)["AIGC"]) == LABEL.to_dict()
+    found = mp4meta.read_mp4_metadata_file(dst)
+    assert [s for s, _ in found.aigc] == ["mp4-mdta"] and found.digital_source_type == DST_TRAINED
+    # relabel shrinks/grows again; still one label, still decodes identically
+    again = write_audio_metadata(labeled, "mp4", LABEL2)
+    assert read_audio_metadata(again).aigc == LABEL2
+    dst.write_bytes(again)
+    assert decode_md5(dst) == before
+    # truncation anywhere is caught
+    for cut in (len(data) - 10, 40):
+        with pytest.raises(MetadataError, match="truncated|moov"):
+            write_audio_metadata(labeled[:cut], "mp4", LABEL)
+
+
+def test_wav_rf64_odd_chunk_and_xmp(tmp_path):
+    import soundfile as sf
+
+    from synthlabel.formats.xmp import build_packet
+
+    x = (np.random.default_rng(0).standard_normal((1001, 1)) * 0.1).astype(np.float32)
+    # RF64: the RIFF size lives in ds64 and must be fixed there
+    sf.write(tmp_path / "rf.wav", x, 8000, format="RF64", subtype="PCM_16")
+    rf = tmp_path / "rf-l.wav"
+    rf.write_bytes(write_audio_metadata((tmp_path / "rf.wav").read_bytes(), "wav", LABEL))
+    assert rf.read_bytes()[:4] == b"RF64" and read_audio_metadata_file(rf).aigc == LABEL
+    np.testing.assert_array_equal(sf.read(rf, dtype="float32")[0],
+                                  sf.read(tmp_path / "rf.wav", dtype="float32")[0])
+    decode_md5(rf)
+    # an odd-sized data chunk whose pad byte is missing at the end of the file
+    sf.write(tmp_path / "u8.wav", x, 8000, subtype="PCM_U8")
+    d = (tmp_path / "u8.wav").read_bytes()[:-1]
+    d = d[:4] + (len(d) - 8).to_bytes(4, "little") + d[8:]
+    out = write_audio_metadata(d, "wav", LABEL)
+    assert [c for c, _ in riff_chunks(out)] == [b"fmt ", b"data", b"AIGC"]
+    # a TC260 label in Adobe's _PMX XMP chunk counts, and is stripped when we label
+    pk = build_packet(LABEL.to_inner_json(), DST_TRAINED)
+    pmx = b"_PMX" + len(pk).to_bytes(4, "little") + pk + b"\0" * (len(pk) & 1)
+    body = out[12:] + pmx
+    both = b"RIFF" + (4 + len(body)).to_bytes(4, "little") + b"WAVE" + body
+    meta = read_audio_metadata(both)
+    assert meta.aigc_count == 2 and meta.digital_source_type == DST_TRAINED
+    relabeled = write_audio_metadata(both, "wav", LABEL2)
+    meta = read_audio_metadata(relabeled)
+    assert meta.aigc == LABEL2 and meta.aigc_count == 1 and meta.source == "riff-aigc"
+    assert [c for c, _ in riff_chunks(relabeled)] == [b"fmt ", b"data", b"AIGC", b"_PMX"]

@@ -1,0 +1,174 @@
+"""Audio watermark (synthlabel.core.wm_audio): round trip, keys, false positives, codec,
+excerpts, streaming, silence, SNR, validation. Synthesized audio only (no downloads)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import require_tool
+from synthlabel.core import wm_audio as WA
+
+SR = 44100
+KEY = bytes.fromhex("00112233445566778899aabbccddeeff0123456789abcdef0011223344556677")
+PAYLOAD = 0x0123456789ABCDEF
+
+
+def music(seconds: float, seed: int = 0, sr: int = SR, stereo: bool = True) -> np.ndarray:
+    """Music-like clip: chords of harmonic tones with decays, bass, melody and noise hits."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    x = np.zeros(n)
+    t_note = 0.0
+    beat = rng.uniform(0.35, 0.6)
+    while t_note < seconds:
+        a = int(t_note * sr)
+        root = 110.0 * 2 ** (rng.integers(0, 24) / 12)
+        for ratio, amp in ((1.0, 0.5), (1.26, 0.3), (1.5, 0.3), (4.0, 0.2)):
+            m = min(n - a, int(beat * sr * rng.uniform(1.0, 3.0)))
+            tt = np.arange(m) / sr
+            env = np.minimum(1, tt / 0.01) * np.exp(-tt * rng.uniform(0.5, 4))
+            for k in range(1, 9):
+                x[a:a + m] += amp / k * env * np.sin(2 * np.pi * root * ratio * k * tt + rng.uniform(0, 6.3))
+        m = min(n - a, int(0.08 * sr))
+        x[a:a + m] += 0.4 * rng.normal(0, 1, m) * np.exp(-np.arange(m) / (0.015 * sr))
+        t_note += beat
+    x = 0.7 * x / np.abs(x).max()
+    if stereo:
+        return np.stack([x, 0.8 * np.roll(x, 37)], axis=1).astype(np.float32)
+    return x.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return music(20.0, seed=1)
+
+
+@pytest.fixture(scope="module")
+def marked(clip):
+    return WA.embed_audio(clip, SR, PAYLOAD, KEY)
+
+
+def test_round_trip(clip, marked):
+    assert marked.shape == clip.shape and marked.dtype == clip.dtype
+    det = WA.detect_audio(marked, SR, KEY)
+    assert det.detected and det.payload == PAYLOAD
+    assert det.p_value < 1e-9
+    assert det.offset_seconds is not None and 0 <= det.offset_seconds < det.details["period_seconds"]
+    assert det.offset_seconds == pytest.approx(0.0, abs=0.02)
+    assert det.speed == pytest.approx(1.0, abs=0.004)
+    d = det.to_dict()
+    assert d["alg"] == WA.AUDIO_ALG and d["payload"] == PAYLOAD and "soft" not in d["details"]
+
+
+def test_bytes_payload_and_float64_mono():
+    x = music(12.0, seed=2, stereo=False).astype(np.float64)
+    y = WA.embed_audio(x, 22050 * 2, PAYLOAD.to_bytes(8, "big"), KEY)
+    assert y.shape == x.shape and y.dtype == np.float64
+    assert WA.detect_audio(y, 44100, KEY).payload == PAYLOAD
+
+
+def test_wrong_key(marked):
+    det = WA.detect_audio(marked, SR, bytes(32))
+    assert not det.detected and det.payload is None and det.p_value > 1e-3
+
+
+def test_unmarked_not_detected():
+    rng = np.random.default_rng(5)
+    for i in range(30):
+        x = music(6.0, seed=100 + i, sr=16000, stereo=False)
+        if i % 2:
+            x = (x + rng.normal(0, 0.1, x.shape)).astype(np.float32)
+        if i % 5 == 0:
+            x = rng.normal(0, 0.2, x.shape).astype(np.float32)
+        det = WA.detect_audio(x, 16000, KEY)
+        assert det.p_value > 1e-6 and not det.detected and det.payload is None
+
+
+def test_mp3_64k(marked):
+    ffmpeg = require_tool("ffmpeg")
+    raw = np.ascontiguousarray(marked, np.float32).tobytes()
+    enc = subprocess.run([ffmpeg, "-v", "error", "-f", "f32le", "-ar", str(SR), "-ac", "2", "-i", "-",
+                          "-c:a", "libmp3lame", "-b:a", "64k", "-f", "mp3", "-"],
+                         input=raw, capture_output=True, check=True).stdout
+    dec = subprocess.run([ffmpeg, "-v", "error", "-f", "mp3", "-i", "-", "-f", "f32le", "-ac", "2", "-"],
+                         input=enc, capture_output=True, check=True).stdout
+    y = np.frombuffer(dec, np.float32).reshape(-1, 2)
+    det = WA.detect_audio(y, SR, KEY)
+    assert det.detected and det.payload == PAYLOAD
+
+
+def test_excerpt_odd_offset(marked):
+    start = int(4.321 * SR)
+    y = marked[start:start + 10 * SR]
+    det = WA.detect_audio(y, SR, KEY)
+    assert det.detected and det.payload == PAYLOAD
+    period = det.details["period_seconds"]
+    expect = (-4.321) % period
+    assert min(abs(det.offset_seconds - expect), period - abs(det.offset_seconds - expect)) < 0.03
+
+
+def test_streaming_equals_one_shot(clip):
+    x = clip[: 9 * SR]
+    ref = WA.embed_audio(x, SR, PAYLOAD, KEY)
+    rng = np.random.default_rng(3)
+    for sizes in ([1, 7, 4410, 100000], None):
+        emb = WA.AudioEmbedder(SR, 2, PAYLOAD, KEY)
+        outs, pos = [], 0
+        while pos < x.shape[0]:
+            n = int(rng.integers(1, 30000)) if sizes is None else sizes[len(outs) % len(sizes)]
+            outs.append(emb.process(x[pos:pos + n]))
+            pos += n
+        outs.append(emb.flush())
+        y = np.concatenate(outs)
+        assert y.shape == ref.shape and y.dtype == ref.dtype
+        assert np.array_equal(y, ref)
+
+
+def test_silence_stays_silent():
+    x = music(12.0, seed=4)
+    x[3 * SR:7 * SR] = 0.0
+    y = WA.embed_audio(x, SR, PAYLOAD, KEY)
+    quiet = y[int(3.2 * SR):int(6.8 * SR)]
+    assert np.max(np.abs(quiet)) < 1e-4
+    z = WA.embed_audio(np.zeros((SR * 3, 2), np.float32), SR, PAYLOAD, KEY)
+    assert np.max(np.abs(z)) == 0.0
+
+
+def test_snr_music(clip, marked):
+    d = marked.astype(np.float64) - clip
+    snr = 10 * np.log10(np.sum(clip.astype(np.float64) ** 2) / np.sum(d ** 2))
+    assert snr >= 30.0
+
+
+def test_validation():
+    x = np.zeros((1000, 2), np.float32)
+    with pytest.raises(ValueError):
+        WA.embed_audio(x.astype(np.int16), SR, PAYLOAD, KEY)
+    with pytest.raises(ValueError):
+        WA.embed_audio(np.zeros((10, 2, 2), np.float32), SR, PAYLOAD, KEY)
+    with pytest.raises(ValueError):
+        WA.embed_audio(x, 4000, PAYLOAD, KEY)
+    with pytest.raises(ValueError):
+        WA.embed_audio(x, SR, PAYLOAD, b"short")
+    with pytest.raises(ValueError):
+        WA.embed_audio(x, SR, 2 ** 64, KEY)
+    with pytest.raises(ValueError):
+        WA.embed_audio(x, SR, b"abc", KEY)
+    bad = x.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError):
+        WA.embed_audio(bad, SR, PAYLOAD, KEY)
+    with pytest.raises(ValueError):
+        WA.detect_audio(x, SR, "not bytes")
+    with pytest.raises(ValueError):
+        WA.AudioEmbedder(SR, 0, PAYLOAD, KEY)
+    emb = WA.AudioEmbedder(SR, 2, PAYLOAD, KEY)
+    with pytest.raises(ValueError):
+        emb.process(np.zeros((10, 1), np.float32))
+    emb.flush()
+    with pytest.raises(ValueError):
+        emb.process(x)
+    assert not WA.detect_audio(x[:100], SR, KEY).detected
