@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from synthlabel import watermark as W  # noqa: E402
+from synthlabel import watermark as W
 
 cv2.setNumThreads(1)
 
@@ -151,7 +151,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     a = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float64)
     b = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY).astype(np.float64)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    g = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)  # noqa: E731
+    g = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)
     ma, mb = g(a), g(b)
     va, vb, cov = g(a * a) - ma * ma, g(b * b) - mb * mb, g(a * b) - ma * mb
     s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))

@@ -178,7 +178,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         {".m4a", ".aac", ".mp4"} if fmt == "m4a" else {EXTENSION[fmt]})
     if dst.suffix.lower() not in allowed:
         dst = dst.with_suffix(EXTENSION[fmt])
-    sidecar = dst.with_name(dst.name + ".c2pa") if fmt in SIDECAR_FORMATS and spec.c2pa else None
+    # C2PA convention: the sidecar shares the asset's base name, with the .c2pa extension.
+    sidecar = dst.with_suffix(".c2pa") if fmt in SIDECAR_FORMATS and spec.c2pa else None
     in_place = source is not None and dst.exists() and dst.samefile(source)
     if not overwrite and not in_place and dst.exists():
         raise LabelingError(f"output {dst} exists (use --overwrite)")

@@ -20,7 +20,8 @@ from .core import wm_params as _P
 
 IMAGE_ALG = _P.IMAGE_ALG
 
-__all__ = ["IMAGE_ALG", "Detection", "embed_image", "detect_image", "capacity_warning"]
+__all__ = ["IMAGE_ALG", "AUDIO_ALG", "Detection", "AudioDetection", "AudioEmbedder",
+           "capacity_warning", "detect_image", "embed_image", "detect_audio", "embed_audio"]
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,7 @@ def _check_image(img) -> tuple[np.ndarray, np.ndarray | None]:
         raise ValueError(f"image must be a numpy array, got {type(img).__name__}")
     if img.dtype != np.uint8:
         raise ValueError(f"image must be uint8, got dtype {img.dtype}")
-    if img.ndim == 2:
-        color, alpha = img, None
-    elif img.ndim == 3 and img.shape[2] == 3:
+    if img.ndim == 2 or img.ndim == 3 and img.shape[2] == 3:
         color, alpha = img, None
     elif img.ndim == 3 and img.shape[2] == 4:
         color, alpha = img[..., :3], img[..., 3]
@@ -122,3 +121,15 @@ def capacity_warning(rgb) -> str | None:
         return (f"image is too small to carry a watermark ({luma.shape[1]}x{luma.shape[0]}; "
                 f"short side under {_P.MIN_SIDE} px): it is left unmarked")
     return _wm.capacity_issue(luma)
+
+
+# --------------------------------------------------------------------------- audio
+# The audio engine lives in core/wm_audio.py; its public face is re-exported here so that
+# ``synthlabel.watermark`` is the one place pipelines import watermark functions from.
+from .core.wm_audio import (  # noqa: E402
+    AUDIO_ALG,
+    AudioDetection,
+    AudioEmbedder,
+    detect_audio,
+    embed_audio,
+)

@@ -2,7 +2,6 @@
 excerpts, streaming, silence, SNR, validation. Synthesized audio only (no downloads)."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import numpy as np

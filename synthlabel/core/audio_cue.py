@@ -382,8 +382,8 @@ def _analyse(x: np.ndarray, sp: _Spec, t_offset: float) -> tuple[list[dict], dic
 
     frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop]
     T = frames.shape[0]
-    spec = _fft.rfft(frames * _hann(win), axis=1)[:, b_lo:b_hi + 1].T      # (bins, frames)
-    P = spec.real ** 2 + spec.imag ** 2
+    spec = _fft.rfft(frames * _hann(win), axis=1)[:, b_lo:b_hi + 1]
+    P = np.ascontiguousarray((spec.real ** 2 + spec.imag ** 2).T)    # (bins, frames)
     P *= np.float32(4.0 / float(_hann(win).sum()) ** 2)   # full-scale sine -> ~1 in its bin
     c = np.empty((P.shape[0] + 1, T), dtype=np.float64)     # float64: differences of sums
     c[0] = 0.0

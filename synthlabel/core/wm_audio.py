@@ -104,9 +104,19 @@ def _check_samples(samples, channels: int | None = None) -> np.ndarray:
         got = 1 if samples.ndim == 1 else samples.shape[1]
         if got != channels:
             raise ValueError(f"expected {channels} channel(s), got {got}")
-    if not np.all(np.isfinite(samples)):
+    if not math.isfinite(float(np.sum(samples, dtype=np.float64))):
         raise ValueError("samples contain NaN or infinity")
     return samples
+
+
+def _mono(x2: np.ndarray) -> np.ndarray:
+    """float64 mean of the channels of a (frames, channels) array (column adds: fast)."""
+    m = x2[:, 0].astype(np.float64)
+    for c in range(1, x2.shape[1]):
+        m += x2[:, c]
+    if x2.shape[1] > 1:
+        m *= 1.0 / x2.shape[1]
+    return m
 
 
 # --------------------------------------------------------------------------- keyed pattern
@@ -306,13 +316,24 @@ class AudioEmbedder:
         A, B, j0, j1, ja, jb, S0, S1 = self._geometry(k)
         U, D = self._U, self._D
         seg = self._slice(S0 * D // U, S1 * D // U)
-        mono = seg[:, 0].astype(np.float64) if self.channels == 1 else seg.mean(axis=1, dtype=np.float64)
+        mono = _mono(seg)
         x16 = mono if self._h is None else resample_poly(mono, U, D, window=self._h)
         nfa = jb - ja + 1
         xa = np.ascontiguousarray(x16[ja * H - S0: jb * H + N - S0])
         X = np.fft.rfft(_frames(xa, nfa), axis=1)
-        L = np.log(_band_energy_nominal(X) + _EPS)
-        alpha = _alpha(L)[j0 - ja: j1 - ja + 1]              # (nf, NB)
+        Eb = _band_energy_nominal(X)
+        alpha = _alpha(np.log(Eb + _EPS))
+        if P.SNR_BOOST_DB > 0:
+            # where the mark band is weak next to the whole signal (bass-heavy music), raise
+            # alpha until the residual sits SNR_BOOST_DB below the local signal (cap ALPHA_CAP)
+            k = 2 * P.MASK_HALF_FRAMES + 1
+            e_tot = uniform_filter1d((X.real ** 2 + X.imag ** 2).sum(axis=1), k, mode="nearest")
+            e_band = uniform_filter1d(Eb.sum(axis=1), k, mode="nearest")
+            e_res = P.RESIDUAL_EFFICIENCY * uniform_filter1d((alpha ** 2 * Eb).sum(axis=1), k, mode="nearest")
+            boost = np.sqrt(np.maximum(e_tot, 0) * 10 ** (-P.SNR_BOOST_DB / 10) /
+                            np.maximum(e_res, _EPS + 1e-9 * np.maximum(e_band, 0)))
+            alpha = np.minimum(alpha * np.clip(boost, 1.0, None)[:, None], P.ALPHA_CAP)
+        alpha = alpha[j0 - ja: j1 - ja + 1]                  # (nf, NB)
         Xc = X[j0 - ja: j1 - ja + 1]
         nf = j1 - j0 + 1
         g = alpha * self._frame_sign[np.arange(j0, j1 + 1) % PF]   # (nf, NB)
@@ -460,22 +481,23 @@ def _warped_band_energy(pw: np.ndarray, cs: np.ndarray, s: float, phase: int) ->
     at fine frame i * DET_PHASES / s + phase (linear interpolation)."""
     u = _EDGES * s + 0.5                    # cumulative coordinate
     m = np.floor(u).astype(int)
-    fr = u - m
-    cum = cs[:, m] + fr * pw[:, m]          # (fine frames, NB*NSUB+1) energy below each edge
-    E = np.diff(cum, axis=1)
+    fr = (u - m)[:, None]
+    # pw, cs are (bins, frames): row gathers are contiguous
+    cum = cs[m] + fr * pw[m]                # (NB*NSUB+1, fine frames) energy below each edge
+    E = np.diff(cum, axis=0)
     R = P.DET_PHASES
-    nf = E.shape[0]
+    nf = E.shape[1]
     if s == 1.0:
-        return E[phase::R]
+        return np.ascontiguousarray(E[:, phase::R].T)
     n_out = int(math.floor((nf - 1 - phase) / R * s)) + 1
     t = np.arange(n_out) * (R / s) + phase
     i0 = np.minimum(t.astype(int), nf - 2)
-    w = (t - i0)[:, None]
-    return E[i0] * (1 - w) + E[i0 + 1] * w
+    w = t - i0
+    return (E[:, i0] * (1 - w) + E[:, i0 + 1] * w).T
 
 
-def _windows(n: int) -> list[tuple[int, int]]:
-    wl = P.WINDOW_PERIODS * PF
+def _windows(n: int, periods: int) -> list[tuple[int, int]]:
+    wl = periods * PF
     if n <= wl:
         return [(0, n)]
     st = P.WINDOW_STEP_PERIODS * PF
@@ -500,6 +522,22 @@ def _boxsum(fold: np.ndarray) -> np.ndarray:
     return c[CF:CF + PF] - c[:PF]
 
 
+def _search(pw, cs, s: float, ph: int, pat: Pattern, periods: int):
+    """Pilot search for one (speed, phase) over every window: ([(z, s, w0, o, len, B, ph)], n)."""
+    W = _features(_warped_band_energy(pw, cs, s, ph))     # cell statistic at every frame
+    out = []
+    for a, b in _windows(W.shape[0], periods):
+        B = _fold(W[a:b])
+        Bh = np.fft.rfft(B, axis=0)
+        B2h = np.fft.rfft(B * B, axis=0)
+        C = np.fft.irfft((Bh * pat.pilot_hat).sum(axis=1), n=PF)
+        V = np.fft.irfft((B2h * pat.mask_hat).sum(axis=1), n=PF)
+        z = C / np.sqrt(np.maximum(V, 1e-12))
+        o = int(np.argmax(z))
+        out.append((float(z[o]), s, a, o, b - a, B, ph))
+    return out, len(out) * PF
+
+
 def _log_p(z: float, n_hyp: int) -> float:
     """log of the Bonferroni p-value bound for the max z over n_hyp hypotheses."""
     return min(0.0, math.log(n_hyp) + math.log(P.TAIL_FACTOR) + float(log_ndtr(-z)))
@@ -518,7 +556,7 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     pat = pattern(key)
     if samples.shape[0] < P.MIN_DETECT_SECONDS * sr:
         return _no_detection("too short")
-    mono = samples.astype(np.float64) if samples.ndim == 1 else samples.mean(axis=1, dtype=np.float64)
+    mono = samples.astype(np.float64) if samples.ndim == 1 else _mono(samples)
     x = to_internal(mono, sr)
     R = P.DET_PHASES
     hf = H // R                                         # fine hop
@@ -528,33 +566,56 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     fr = np.lib.stride_tricks.as_strided(np.ascontiguousarray(x), shape=(nf, N),
                                          strides=(x.strides[0] * hf, x.strides[0])) * _WIN
     X = np.fft.rfft(fr, axis=1)[:, :_DET_BINS + 1]
-    pw = X.real ** 2 + X.imag ** 2
-    cs = np.concatenate([np.zeros((nf, 1)), np.cumsum(pw, axis=1)], axis=1)
+    pw = np.ascontiguousarray((X.real ** 2 + X.imag ** 2).T)            # (bins, fine frames)
+    cs = np.concatenate([np.zeros((1, nf)), np.cumsum(pw, axis=0)], axis=0)
 
+    # Stage 1: coarse speed x phase grid on a few search segments (cheap on long inputs).
+    # Stage 2: the best few (speed, phase) refined on a fine speed grid over the whole input.
+    # Every hypothesis evaluated in either stage is counted in the Bonferroni p-value.
+    n_hyp = 0
+    seg_len = int(P.SEARCH_SECONDS * FS / hf)
+    if nf <= seg_len * P.SEARCH_SEGMENTS:
+        segs = [(0, nf)]
+    else:
+        starts = np.linspace(0, nf - seg_len, P.SEARCH_SEGMENTS).astype(int)
+        segs = [(int(a), int(a) + seg_len) for a in starts]
+    def on_segments(s, ph, periods):
+        zs = []
+        nh = 0
+        for a, b in segs:
+            c, n = _search(pw[:, a:b], cs[:, a:b], s, ph, pat, periods)
+            nh += n
+            zs.append(max(w[0] for w in c))
+        return max(zs), nh
+
+    stage1 = []
+    for s in _SPEEDS:                                   # coarse speeds, phase 0, 1-period windows
+        z1, nh = on_segments(float(s), 0, 1)
+        n_hyp += nh
+        stage1.append((z1, float(s)))
+    stage1.sort(reverse=True)
+    fine = []
+    for z1, s1 in stage1[:P.REFINE_TOP]:                # fine speeds around the best coarse ones
+        for k in range(-P.REFINE_STEPS, P.REFINE_STEPS + 1):
+            sf = round(s1 + k * P.REFINE_STEP, 6)
+            zf, nh = on_segments(sf, 0, P.WINDOW_PERIODS)
+            n_hyp += nh
+            fine.append((zf, sf))
+    s_fine = max(fine)[1]
+    cands = [(s_fine, ph) for ph in range(R)]           # whole input, every sub-hop phase
     best = None                # overall best (z, s, w0, o, n_frames, B, phase)
     per_window: dict[int, tuple] = {}
     n_windows_max = 0
-    for s in _SPEEDS:
-        for ph in range(R):
-            W = _features(_warped_band_energy(pw, cs, float(s), ph))   # cell stat at every frame
-            wins = _windows(W.shape[0])
-            n_windows_max = max(n_windows_max, len(wins))
-            for wi, (a, b) in enumerate(wins):
-                B = _fold(W[a:b])
-                Bh = np.fft.rfft(B, axis=0)
-                B2h = np.fft.rfft(B * B, axis=0)
-                C = np.fft.irfft((Bh * pat.pilot_hat).sum(axis=1), n=PF)
-                V = np.fft.irfft((B2h * pat.mask_hat).sum(axis=1), n=PF)
-                z = C / np.sqrt(np.maximum(V, 1e-12))
-                o = int(np.argmax(z))
-                cand = (float(z[o]), float(s), a, o, b - a, B, ph)
-                # windows at different speeds cover about the same input: index them by position
-                prev = per_window.get(wi)
-                if prev is None or cand[0] > prev[0]:
-                    per_window[wi] = cand
-                if best is None or cand[0] > best[0]:
-                    best = cand
-    n_hyp = len(_SPEEDS) * R * PF * max(1, n_windows_max)
+    for s, ph in cands:
+        wins, nh = _search(pw, cs, s, ph, pat, P.WINDOW_PERIODS)
+        n_hyp += nh
+        n_windows_max = max(n_windows_max, len(wins))
+        for wi, cand in enumerate(wins):
+            prev = per_window.get(wi)
+            if prev is None or cand[0] > prev[0]:
+                per_window[wi] = cand
+            if best is None or cand[0] > best[0]:
+                best = cand
     z_best, s_best, a_best, o_best, _, _, ph_best = best
     logp = _log_p(z_best, n_hyp)
     p_value = math.exp(logp)

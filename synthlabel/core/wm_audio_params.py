@@ -69,6 +69,14 @@ ALPHA_MAX = 0.080
 ALPHA_MIN = 0.025
 #: alpha = clip(ALPHA_MASK_GAIN * local envelope fluctuation (rms, natural-log units), MIN, MAX).
 ALPHA_MASK_GAIN = 0.35
+#: SNR budget: where the mark band is weak next to the whole signal (bass-heavy music), alpha is
+#: raised until the residual sits SNR_BOOST_DB below the local signal energy (0 disables), but
+#: never above ALPHA_CAP. Never lowers alpha.
+SNR_BOOST_DB = 35.0
+ALPHA_CAP = 0.14
+#: Residual energy / (alpha^2 * band energy): the +-alpha frame chip is partly smoothed away by
+#: the overlap-add, so the residual is ~6 dB weaker than alpha alone says (measured).
+RESIDUAL_EFFICIENCY = 0.25
 #: Half-width (frames) of the window over which the envelope fluctuation is measured.
 MASK_HALF_FRAMES = 24
 
@@ -79,7 +87,7 @@ MASK_HALF_FRAMES = 24
 #: aliases that land in 6-8 kHz are irrelevant: nothing there is used or added.
 RESAMPLE_PASS_HZ = 4200.0
 RESAMPLE_STOP_HZ = 7800.0
-RESAMPLE_ATTEN_DB = 70.0
+RESAMPLE_ATTEN_DB = 60.0
 #: Streaming: internal samples processed per chunk (rounded up to the rate ratio's granularity).
 #: The one-shot embed runs the same chunking, so both give identical output.
 CHUNK_INTERNAL = 32000
@@ -92,8 +100,19 @@ FPR_TARGET = 1e-6
 PAYLOAD_MAX_P = 1e-3
 #: Speed hypotheses: 1 + k * SPEED_STEP for |k| <= SPEED_STEPS (0.97 .. 1.03 with the defaults).
 #: Every speed is one hypothesis set in the Bonferroni count.
-SPEED_STEP = 0.003
-SPEED_STEPS = 10
+SPEED_STEP = 0.002
+SPEED_STEPS = 15
+#: Stage 1 runs the coarse speed grid (sub-hop phase 0, one-period windows: tolerant of the
+#: coarse grid's drift) on at most SEARCH_SEGMENTS segments of SEARCH_SECONDS (spread over the
+#: input; the whole input when shorter). Stage 2 tries speed +- k * REFINE_STEP, |k| <=
+#: REFINE_STEPS, around the REFINE_TOP best coarse speeds on the same segments (residual speed
+#: error <= REFINE_STEP / 2: < 2 ms drift over a window). Stage 3 runs the best fine speed with
+#: every sub-hop phase over the whole input, window by window.
+SEARCH_SECONDS = 12.0
+SEARCH_SEGMENTS = 3
+REFINE_TOP = 2
+REFINE_STEP = 0.00025
+REFINE_STEPS = 4
 #: Detector features: band log-energies (minus the across-band mean per frame when
 #: BAND_MEAN_REMOVE), minus a moving average over WHITEN_HALF frames each side, divided by a local
 #: rms over NORM_HALF frames each side, then clipped to +-FEATURE_CLIP. Short windows measured
@@ -114,8 +133,8 @@ LEVEL_REF_PERCENTILE = 80.0
 #: Analysis windows (in periods) for long inputs: each window is folded modulo the period and
 #: searched on its own (speed drift stays small inside one window); windows step by
 #: WINDOW_STEP_PERIODS. Inputs shorter than a window are one window.
-WINDOW_PERIODS = 3
-WINDOW_STEP_PERIODS = 2
+WINDOW_PERIODS = 2
+WINDOW_STEP_PERIODS = 1
 #: Sub-hop alignment: the detector's STFT runs at hop HOP / DET_PHASES and every phase is tried
 #: (each one more hypothesis set in the Bonferroni count).
 DET_PHASES = 2

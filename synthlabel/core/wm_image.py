@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -373,7 +373,7 @@ def detect_luma(luma: np.ndarray, key: bytes) -> LumaDetection:
     r = whiten(yw)
     best = _evaluate(r, None, spec)
     n_eval = 1
-    done = lambda: p_from_z(best.z)[0] <= P.EARLY_EXIT_P  # noqa: E731
+    done = lambda: p_from_z(best.z)[0] <= P.EARLY_EXIT_P
     if not done():
         for A in sync_candidates(r, P.SYNC_PEAKS ** 2):
             ev = _evaluate(r, A, spec)
