@@ -18,7 +18,7 @@ import numpy as np
 
 from . import watermark
 from .core import audio_cue
-from .formats import audio_io, audio_meta
+from .formats import audio_io, audio_meta, audio_tags
 from .labeling import LabelingError
 from .models import ContentID, LabelSpec
 from .provenance import c2pa_io
@@ -183,6 +183,10 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     in_place = source is not None and dst.exists() and dst.samefile(source)
     if not overwrite and not in_place and dst.exists():
         raise LabelingError(f"output {dst} exists (use --overwrite)")
+    if sidecar is not None and sidecar.exists() and not overwrite and not in_place:
+        # e.g. x.ogg and x.opus in one folder would share x.c2pa: never clobber another's.
+        raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base name?); "
+                            "use --overwrite to replace it")
     dst.parent.mkdir(parents=True, exist_ok=True)
     content_id = ContentID.new()
     res = LabeledAudio(output=dst, format=fmt, content_id=content_id, sidecar=sidecar)
@@ -203,6 +207,10 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         except audio_io.AudioError as exc:
             raise LabelingError(str(exc)) from None
         res.timings["encode+mark"] = time.perf_counter() - t0
+        if source is not None:
+            warning = audio_tags.copy_tags(source, encoded, "wav" if fmt == "wav" else fmt)
+            if warning:
+                res.warnings.append(warning)
         res.layers += [name for name, on in (("explicit", spec.explicit), ("watermark", spec.watermark)) if on]
         current = encoded
         aigc = spec.aigc_for(content_id)

@@ -33,6 +33,15 @@ def music(seconds: float, seed: int = 0, sr: int = SR, stereo: bool = True) -> n
                 x[a:a + m] += amp / k * env * np.sin(2 * np.pi * root * ratio * k * tt + rng.uniform(0, 6.3))
         m = min(n - a, int(0.08 * sr))
         x[a:a + m] += 0.4 * rng.normal(0, 1, m) * np.exp(-np.arange(m) / (0.015 * sr))
+        for half in (0, 1):                       # melody: two notes per beat, 500-1800 Hz
+            b0 = a + int(half * beat * sr / 2)
+            m = min(n - b0, int(beat * sr / 2))
+            if m <= 0:
+                continue
+            tt = np.arange(m) / sr
+            f = 500.0 * 2 ** (rng.integers(0, 22) / 12)
+            env = np.minimum(1, tt / 0.005) * np.exp(-tt * 6)
+            x[b0:b0 + m] += 0.25 * env * (np.sin(2 * np.pi * f * tt) + 0.4 * np.sin(4 * np.pi * f * tt))
         t_note += beat
     x = 0.7 * x / np.abs(x).max()
     if stereo:

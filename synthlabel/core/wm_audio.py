@@ -598,10 +598,12 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     for z1, s1 in stage1[:P.REFINE_TOP]:                # fine speeds around the best coarse ones
         for k in range(-P.REFINE_STEPS, P.REFINE_STEPS + 1):
             sf = round(s1 + k * P.REFINE_STEP, 6)
-            zf, nh = on_segments(sf, 0, P.WINDOW_PERIODS)
-            n_hyp += nh
-            fine.append((zf, sf))
-    s_fine = max(fine)[1]
+            for ph in range(R):
+                zf, nh = on_segments(sf, ph, P.WINDOW_PERIODS)
+                n_hyp += nh
+                fine.append((zf, sf, ph))
+    fine.sort(reverse=True)
+    s_fine = fine[0][1]
     cands = [(s_fine, ph) for ph in range(R)]           # whole input, every sub-hop phase
     best = None                # overall best (z, s, w0, o, n_frames, B, phase)
     per_window: dict[int, tuple] = {}

@@ -1,0 +1,96 @@
+"""Carry a source file's tags (title, artist, cover art, INFO chunks, ...) over to the
+re-encoded labeled file, so that labeling keeps what the file said about itself.
+
+Labeling changes the samples, so the audio is re-encoded into a new file; without this step
+every existing tag would be lost. Our own AIGC label is written afterwards by
+:mod:`synthlabel.formats.audio_meta` (which replaces any old one), so stale AIGC tags copied
+here are dropped first.
+"""
+from __future__ import annotations
+
+import os
+import struct
+
+_AIGC_NAMES = {"aigc", "txxx:aigc"}
+
+
+def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    import mutagen
+
+    s = mutagen.File(src)
+    if s is None or s.tags is None:
+        return
+    d = mutagen.File(dst)
+    if d is None:
+        return
+    if d.tags is None:
+        d.add_tags()
+    if type(s.tags) is not type(d.tags):  # e.g. ID3 on a FLAC file: not ours to convert
+        return
+    if hasattr(s.tags, "getall"):  # ID3: copy frames, including pictures
+        for frame in s.tags.values():
+            if frame.HashKey.lower() in _AIGC_NAMES:
+                continue
+            d.tags.add(frame)
+    else:  # Vorbis comments, MP4 ilst atoms
+        for key, value in s.tags.items():
+            if key.lower() in _AIGC_NAMES or key.lower().endswith(":aigc"):
+                continue
+            d.tags[key] = value
+    pictures = getattr(s, "pictures", None)  # FLAC cover art lives outside the comments
+    if pictures and hasattr(d, "add_picture"):
+        for pic in pictures:
+            d.add_picture(pic)
+    d.save()
+
+
+# RIFF chunks that describe the file rather than its samples: copy them; everything
+# structural (fmt, data, fact, our AIGC) is the encoder's business.
+_WAV_SKIP = {b"fmt ", b"data", b"fact", b"AIGC", b"JUNK", b"PAD ", b"ds64", b"FLLR"}
+
+
+def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    extra = []
+    with open(src, "rb") as f:
+        head = f.read(12)
+        if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            return
+        while True:
+            h = f.read(8)
+            if len(h) < 8:
+                break
+            cid, n = h[:4], struct.unpack("<I", h[4:])[0]
+            if cid in _WAV_SKIP or n > 16 << 20:  # metadata chunks are small; skip the rest
+                f.seek(n + (n & 1), 1)
+                continue
+            body = f.read(n)
+            if len(body) < n:
+                break
+            extra.append(h + body + (b"\0" if n & 1 else b""))
+            f.seek(n & 1, 1)
+    if not extra:
+        return
+    blob = b"".join(extra)
+    with open(dst, "r+b") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF":  # RF64 outputs (> 4 GiB) keep their own layout
+            return
+        f.seek(0, os.SEEK_END)
+        f.write(blob)
+        size = f.tell() - 8
+        f.seek(4)
+        f.write(struct.pack("<I", size))
+
+
+def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str) -> str | None:
+    """Copy ``src``'s tags into ``dst`` (same container family). Returns a warning when tags
+    could not be carried over, else None; never raises for odd tags."""
+    try:
+        if fmt == "wav":
+            _wav_copy(src, dst)
+        else:
+            _mutagen_copy(src, dst)
+    except Exception as exc:  # noqa: BLE001 - a tag we cannot copy must not fail labeling
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"existing tags could not be carried over: {msg}"
+    return None

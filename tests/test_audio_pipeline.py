@@ -1,0 +1,177 @@
+"""Audio end to end: the real CLI and library on real files and codecs, c2pa for real, with
+mutagen and ffprobe as independent readers."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import require_tool
+from test_pipeline_cli import run, sha
+
+RATE = 44100
+FORMATS = {  # input file -> ffmpeg args that make it
+    "clip.wav": ["-c:a", "pcm_s24le"],
+    "clip.flac": ["-c:a", "flac"],
+    "clip.mp3": ["-c:a", "libmp3lame", "-b:a", "192k"],
+    "clip.ogg": ["-c:a", "libvorbis", "-q:a", "6"],
+    "voice.opus": ["-c:a", "libopus", "-b:a", "128k"],
+    "clip.m4a": ["-c:a", "aac", "-b:a", "192k"],
+}
+
+
+def music(seconds: float, rate: int = RATE, seed: int = 0) -> np.ndarray:
+    """Music-like stereo: chords with harmonics, a melody and percussive noise bursts."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    x = np.zeros_like(t)
+    beat = 0.5
+    for k in range(int(seconds / beat)):
+        seg = (t >= k * beat) & (t < (k + 1) * beat)
+        f0 = 220 * 2 ** (rng.integers(0, 12) / 12)
+        env = np.exp(-(t[seg] - k * beat) * 4)
+        for h in range(1, 5):
+            x[seg] += env * np.sin(2 * np.pi * f0 * h * t[seg]) / h
+        n = int(0.05 * rate)
+        burst = rng.normal(0, 0.3, min(n, seg.sum())) * np.exp(-np.arange(min(n, seg.sum())) / 400)
+        x[np.flatnonzero(seg)[: len(burst)]] += burst
+    pad = np.sin(2 * np.pi * 110 * t) * 0.2
+    left, right = x + pad, 0.8 * x + pad
+    y = np.stack([left, right], 1)
+    return (0.3 * y / np.abs(y).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def audio_inputs(tmp_path_factory):
+    ffmpeg = require_tool("ffmpeg")
+    d = tmp_path_factory.mktemp("audio-in")
+    src = d / "master.wav"
+    sf.write(src, music(12.0), RATE, subtype="FLOAT")
+    for name, args in FORMATS.items():
+        subprocess.run([ffmpeg, "-v", "error", "-y", "-i", src, *args, "-metadata", "title=Keep me",
+                        d / name], check=True)
+    src.unlink()
+    return d
+
+
+@pytest.fixture(scope="module")
+def labeled_audio(audio_inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("audio-out")
+    before = {p.name: sha(p) for p in audio_inputs.iterdir()}
+    r = run("label", audio_inputs, "-o", out, "--report", out / "report.jsonl", "-j", "2")
+    assert r.returncode == 0, r.stderr
+    assert {p.name: sha(p) for p in audio_inputs.iterdir()} == before
+    return out
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_label_then_verify_every_format(labeled_audio, name):
+    path = labeled_audio / name
+    r = run("verify", "--json", path)
+    rep = json.loads(r.stdout)
+    assert r.returncode == 0, json.dumps(rep["layers"], indent=1)
+    for layer in ("explicit", "metadata", "watermark", "c2pa"):
+        assert rep["layers"][layer]["status"] == "ok", (layer, rep["layers"][layer]["summary"])
+    assert rep["ids_agree"] is True and len(rep["content_ids"]) == 3
+    assert rep["layers"]["c2pa"]["details"]["state"] == "Trusted"
+    assert rep["layers"]["explicit"]["details"]["times"][0] < 0.5  # the cue leads the file
+
+
+def test_output_keeps_rate_channels_and_depth(audio_inputs, labeled_audio):
+    for name in ("clip.wav", "clip.flac"):
+        a, b = sf.info(audio_inputs / name), sf.info(labeled_audio / name)
+        assert (b.samplerate, b.channels, b.subtype) == (a.samplerate, a.channels, a.subtype)
+    assert sf.info(labeled_audio / "clip.wav").subtype == "PCM_24"
+
+
+def test_ogg_and_opus_carry_sidecars(labeled_audio, tmp_path):
+    for name in ("clip.ogg", "voice.opus"):
+        assert (labeled_audio / name).with_suffix(".c2pa").is_file()
+    # a second file with the same base name must not clobber the first one's sidecar
+    before = (labeled_audio / "clip.c2pa").read_bytes()
+    other = tmp_path / "clip.opus"
+    other.write_bytes((labeled_audio / "voice.opus").read_bytes())
+    r = run("label", other, "-o", labeled_audio, "-j", "1")
+    assert r.returncode == 1 and "sidecar" in r.stderr
+    assert (labeled_audio / "clip.c2pa").read_bytes() == before
+    assert not (labeled_audio / "clip.opus").exists()
+
+
+def test_independent_readers_see_aigc(labeled_audio):
+    ffprobe = require_tool("ffprobe")
+    import mutagen
+
+    for name in ("clip.mp3", "clip.flac", "clip.ogg", "voice.opus", "clip.m4a"):
+        p = labeled_audio / name
+        tags = json.loads(subprocess.run([ffprobe, "-v", "error", "-show_format", "-show_streams",
+                                          "-of", "json", p], capture_output=True, text=True,
+                                         check=True).stdout)
+        all_tags = {k.lower(): v for k, v in tags["format"].get("tags", {}).items()}
+        for s in tags["streams"]:
+            all_tags.update({k.lower(): v for k, v in s.get("tags", {}).items()})
+        raw = all_tags["aigc"]
+        obj = json.loads(raw)
+        inner = obj.get("AIGC", obj)
+        assert inner["Label"] == "1" and len(inner["ProduceID"]) == 16, name
+        assert all_tags.get("title") == "Keep me", f"{name}: existing tag lost"
+        if name != "clip.m4a":
+            m = mutagen.File(p)
+            key = "TXXX:AIGC" if name.endswith(".mp3") else "AIGC"
+            val = m.tags[key]
+            text = str(val.text[0] if hasattr(val, "text") else val[0])
+            assert json.loads(text)["AIGC"]["ProduceID"] == inner["ProduceID"]
+    wav_tags = json.loads(subprocess.run([ffprobe, "-v", "error", "-show_format", "-of", "json",
+                                          labeled_audio / "clip.wav"], capture_output=True,
+                                         text=True, check=True).stdout)["format"].get("tags", {})
+    assert wav_tags.get("title") == "Keep me", "WAV LIST/INFO lost"
+    # WAV: walk the RIFF chunks ourselves
+    data = (labeled_audio / "clip.wav").read_bytes()
+    pos, found = 12, []
+    while pos + 8 <= len(data):
+        cid, n = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if cid == b"AIGC":
+            found.append(json.loads(data[pos + 8:pos + 8 + n].rstrip(b"\0")))
+        pos += 8 + n + (n & 1)
+    assert len(found) == 1 and found[0]["AIGC"]["Label"] == "1"
+
+
+def test_tampered_samples_make_c2pa_invalid(labeled_audio, tmp_path):
+    data = bytearray((labeled_audio / "clip.wav").read_bytes())
+    pos = data.index(b"data") + 8 + 100_000
+    data[pos] ^= 0x55
+    p = tmp_path / "tampered.wav"
+    p.write_bytes(bytes(data))
+    rep = json.loads(run("verify", "--json", p).stdout)
+    assert rep["layers"]["c2pa"]["status"] == "invalid"
+    assert any("dataHash.mismatch" in c for c in rep["layers"]["c2pa"]["details"]["codes"])
+
+
+def test_bad_audio_inputs(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    sf.write(d / "good.wav", music(3.0, 22050), 22050)
+    good = (d / "good.wav").read_bytes()
+    (d / "truncated.wav").write_bytes(good[: len(good) // 3])
+    (d / "garbage.flac").write_bytes(b"fLaC" + bytes(range(256)) * 4)
+    (d / "empty.mp3").write_bytes(b"")
+    r = run("label", d, "-o", tmp_path / "out", "-j", "1")
+    assert r.returncode == 1
+    errors = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 3, r.stderr
+    assert (tmp_path / "out" / "good.wav").exists()
+    assert not any(p.name != "good.wav" for p in (tmp_path / "out").iterdir())
+
+
+def test_library_labels_numpy_audio():
+    import synthlabel
+    from synthlabel.labeling_audio import label_audio
+
+    x = music(11.0, 48000, seed=3)
+    data, sidecar, res = label_audio(x, 48000, format="flac")
+    assert sidecar is None and res.layers == ["explicit", "watermark", "metadata", "c2pa"]
+    rep = synthlabel.verify_bytes(data)
+    assert rep.ok(), rep.to_json()
+    assert rep.content_ids["watermark"] == res.content_id.hex
