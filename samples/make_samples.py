@@ -2,7 +2,7 @@
 
     python samples/make_samples.py [OUTDIR]
 
-Writes: scene.png (640x480), scene.jpg (1024x768), tone.wav (3 s, 22.05 kHz mono),
+Writes: scene.png (640x480), scene.jpg (1024x768), tone.wav (10 s, 22.05 kHz mono),
 clip.mp4 (2 s, 320x240 H.264 + AAC). Deterministic (seeded); needs numpy, Pillow, PyAV.
 """
 from __future__ import annotations
@@ -43,11 +43,17 @@ def scene(h: int, w: int, seed: int) -> np.ndarray:
     tex = fractal_noise(h, w, rng, 7)
     grass = np.stack([0.2 + 0.3 * tex, 0.45 + 0.35 * tex, 0.15 + 0.15 * tex], -1)
     img = np.where(ground[..., None], grass * (0.7 + 0.3 * (1 - y[..., None])), img)
+    # Clouds in the sky and fine grass detail: generated photos are not airbrush-smooth.
+    clouds = np.clip(fractal_noise(h, w, rng, 7) * 1.6 - 0.8, 0, 1)[..., None]
+    img = np.where(ground[..., None], img, img * (1 - 0.5 * clouds) + 0.5 * clouds)
+    blades = rng.normal(0, 1, (h, w))
+    blades = 0.5 * blades + 0.5 * np.roll(blades, 1, axis=0)  # short vertical strokes
+    img += np.where(ground, 0.06 * blades, 0.0)[..., None] * np.array([0.8, 1.0, 0.5])
     img += rng.normal(0, 0.012, img.shape)
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def tone_wav(path: Path, seconds: float = 3.0, rate: int = 22050) -> None:
+def tone_wav(path: Path, seconds: float = 10.0, rate: int = 22050) -> None:
     import soundfile as sf
 
     t = np.arange(int(seconds * rate)) / rate

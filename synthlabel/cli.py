@@ -111,6 +111,12 @@ def label(
     jpeg_quality: Annotated[int, typer.Option("--jpeg-quality", min=1, max=100)] = 92,
     webp_quality: Annotated[int, typer.Option("--webp-quality", min=1, max=100)] = 90,
     thumbnail: Annotated[bool, typer.Option("--thumbnail", help="Embed a C2PA thumbnail (larger, slower).")] = False,
+    cue: Annotated[str, typer.Option("--cue", help="Audio: where the Morse 'AI' rhythm cue goes: start, end or both.")] = "start",
+    cue_tone: Annotated[float, typer.Option("--cue-tone", help="Audio: cue tone frequency in Hz.")] = 1000.0,
+    cue_unit: Annotated[float, typer.Option("--cue-unit", help="Audio: cue unit (dot) length in ms; a dash is 3 units.")] = 120.0,
+    cue_level: Annotated[float, typer.Option("--cue-level", help="Audio: cue peak level in dBFS.")] = -14.0,
+    spoken_label: Annotated[Optional[Path], typer.Option("--spoken-label", help="Audio: a spoken-label clip to insert instead of the tone cue.")] = None,
+    bitrate: Annotated[Optional[int], typer.Option("--bitrate", help="Audio: bitrate for lossy outputs in bit/s (default per format: MP3 192k, Vorbis 160k, Opus 96k, AAC 160k).")] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores.")] = 0,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write one JSON line per file here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line per file on stdout.")] = False,
@@ -118,7 +124,7 @@ def label(
     home: HomeOpt = None, cert_chain: CertOpt = None, private_key: KeyOpt = None,
     watermark_key: WmKeyOpt = None,
 ) -> None:
-    """Label images with every layer: visible label, AIGC metadata, watermark, C2PA.
+    """Label images and audio with every layer: visible label or audible cue, AIGC metadata, watermark, C2PA.
 
     Inputs are sniffed by content, never by extension. Outputs are written atomically; inputs
     are never modified unless --in-place. A bad file gets a one-line error and the batch goes
@@ -138,8 +144,15 @@ def label(
             allow_nonconforming_text=allow_nonconforming_text, producer=producer,
             digital_source_type=DST_COMPOSITE if composite else DST_TRAINED,
             output_format=format, jpeg_quality=jpeg_quality, webp_quality=webp_quality,
-            thumbnail=thumbnail)
-    except LabelError as exc:
+            thumbnail=thumbnail, cue_where=cue, cue_tone_hz=cue_tone, cue_unit_ms=cue_unit,
+            cue_level_dbfs=cue_level, spoken_label=str(spoken_label) if spoken_label else None,
+            audio_bitrate=bitrate)
+        from .labeling_audio import cue_params
+
+        cue_params(spec)  # refuse a nonsense cue before any file is touched
+        if spoken_label is not None and not spoken_label.is_file():
+            raise LabelError(f"spoken label clip {spoken_label}: no such file")
+    except (LabelError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     for p in paths:

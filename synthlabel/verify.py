@@ -28,8 +28,9 @@ def _metadata(data: bytes, fmt: str) -> tuple[LayerReport, str | None]:
     return _metadata_report(image_meta.read_image_metadata(data, fmt))
 
 
-def _metadata_report(meta) -> tuple[LayerReport, str | None]:
-    """Judge an image or audio metadata finding (same shape for both)."""
+def _metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str | None]:
+    """Judge an image or audio metadata finding (same shape for both). ``expect_dst``: the
+    container has a standard place for IPTC DigitalSourceType (WAV has none)."""
     details = {
         "source": meta.source,
         "count": meta.aigc_count,
@@ -46,7 +47,7 @@ def _metadata_report(meta) -> tuple[LayerReport, str | None]:
     if meta.aigc_count > 1:
         return LayerReport(Status.INVALID, f"{meta.aigc_count} AIGC labels; GB 45438 allows exactly one", details), cid
     summary = f"AIGC Label={meta.aigc.label} producer={meta.aigc.content_producer} ProduceID={meta.aigc.produce_id}"
-    if not meta.digital_source_type:
+    if not meta.digital_source_type and expect_dst:
         summary += " (no IPTC DigitalSourceType)"
     return LayerReport(Status.OK, summary, details), cid
 
@@ -205,8 +206,8 @@ def _audio_watermark(samples: np.ndarray, sr: int, key: bytes) -> tuple[LayerRep
     return LayerReport(Status.MISSING, f"no watermark for this key (p={det.p_value:.2g})", details), None
 
 
-def _audio_metadata(path: Path) -> tuple[LayerReport, str | None]:
-    return _metadata_report(audio_meta.read_audio_metadata_file(path))
+def _audio_metadata(path: Path, fmt: str) -> tuple[LayerReport, str | None]:
+    return _metadata_report(audio_meta.read_audio_metadata_file(path), expect_dst=fmt != "wav")
 
 
 def _audio_c2pa(path: Path, mime: str, trust_anchors_pem: bytes | None) -> tuple[LayerReport, str | None]:
@@ -237,7 +238,7 @@ def verify_audio_file(path: str | Path, *, key: bytes, trust_anchors_pem: bytes 
             report.layers[name] = _guard(name, _audio_explicit, sr, head, tail, tail_start)
             continue
         if name == "metadata":
-            rep, cid = _guard(name, _audio_metadata, p)
+            rep, cid = _guard(name, _audio_metadata, p, media.format)
         elif name == "watermark":
             rep, cid = _guard(name, _audio_watermark, window, sr, key)
         else:

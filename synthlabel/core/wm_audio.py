@@ -589,19 +589,19 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
         return max(zs), nh
 
     stage1 = []
-    for s in _SPEEDS:                                   # coarse speeds, phase 0, 1-period windows
-        z1, nh = on_segments(float(s), 0, 1)
-        n_hyp += nh
-        stage1.append((z1, float(s)))
+    for s in _SPEEDS:                                   # coarse speeds x phases, 1-period windows
+        for ph in range(R):
+            z1, nh = on_segments(float(s), ph, 1)
+            n_hyp += nh
+            stage1.append((z1, float(s), ph))
     stage1.sort(reverse=True)
     fine = []
-    for z1, s1 in stage1[:P.REFINE_TOP]:                # fine speeds around the best coarse ones
+    for z1, s1, ph1 in stage1[:P.REFINE_TOP]:           # fine speeds around the best coarse ones
         for k in range(-P.REFINE_STEPS, P.REFINE_STEPS + 1):
             sf = round(s1 + k * P.REFINE_STEP, 6)
-            for ph in range(R):
-                zf, nh = on_segments(sf, ph, P.WINDOW_PERIODS)
-                n_hyp += nh
-                fine.append((zf, sf, ph))
+            zf, nh = on_segments(sf, ph1, P.WINDOW_PERIODS)
+            n_hyp += nh
+            fine.append((zf, sf, ph1))
     fine.sort(reverse=True)
     s_fine = fine[0][1]
     cands = [(s_fine, ph) for ph in range(R)]           # whole input, every sub-hop phase

@@ -102,10 +102,10 @@ PAYLOAD_MAX_P = 1e-3
 #: Every speed is one hypothesis set in the Bonferroni count.
 SPEED_STEP = 0.002
 SPEED_STEPS = 15
-#: Stage 1 runs the coarse speed grid (sub-hop phase 0, one-period windows: tolerant of the
+#: Stage 1 runs the coarse speed grid x sub-hop phases (one-period windows: tolerant of the
 #: coarse grid's drift) on at most SEARCH_SEGMENTS segments of SEARCH_SECONDS (spread over the
 #: input; the whole input when shorter). Stage 2 tries speed +- k * REFINE_STEP, |k| <=
-#: REFINE_STEPS, around the REFINE_TOP best coarse speeds on the same segments (residual speed
+#: REFINE_STEPS, around the REFINE_TOP best coarse (speed, phase) pairs on the same segments (residual speed
 #: error <= REFINE_STEP / 2: < 2 ms drift over a window). Stage 3 runs the best fine speed with
 #: every sub-hop phase over the whole input, window by window.
 SEARCH_SECONDS = 12.0
