@@ -295,3 +295,48 @@ def test_output_mapping_mirrors_trees(tmp_path):
     both = {j.target.relative_to(out).as_posix()
             for j in plan_jobs([tmp_path / "a", tmp_path / "b"], out, in_place=False)}
     assert both == {"a/x.png", "a/sub/y.png", "b/x.png"}
+
+
+def test_keys_init_and_show(tmp_path):
+    home = tmp_path / "home"
+    env = {"SYNTHLABEL_HOME": str(home)}
+    r = run("keys", "init", env=env)
+    assert r.returncode == 0 and "DEVELOPMENT" in r.stderr
+    files = [p for p in home.rglob("*") if p.is_file()]
+    assert files and all(p.stat().st_mode & 0o777 == 0o600 for p in files)
+    assert (home / "dev").stat().st_mode & 0o777 == 0o700
+    r = run("keys", "init", env=env)
+    assert r.returncode == 1 and "exist" in r.stderr.lower()
+    r = run("keys", "show", env=env)
+    info = json.loads(r.stdout)
+    assert info["development"] is True and info["trust_anchor_certificates"] >= 1
+    secret_bits = [p.read_bytes() for p in files if p.suffix == ".key"]
+    for blob in secret_bits:
+        for line in blob.decode().splitlines():
+            if line and not line.startswith("-----"):
+                assert line not in r.stdout + r.stderr
+
+
+def test_first_use_creates_dev_credentials_with_one_warning(tmp_path):
+    src = tmp_path / "a.png"
+    Image.fromarray(synthetic_photo(200, 260, 12)).save(src)
+    env = {"SYNTHLABEL_HOME": str(tmp_path / "fresh")}
+    r = run("label", src, "-o", tmp_path / "out", "-j", "1", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("DEVELOPMENT") == 1
+    r = run("label", src, "-o", tmp_path / "out2", "-j", "1", env=env)
+    assert "DEVELOPMENT" not in r.stderr  # warned once, on creation
+
+
+def test_readme_first_command_labels_and_verifies_samples(tmp_path):
+    """The README's first command, minus the install step, on a copy of samples/."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"```bash\n(.*?)\n```", text, re.S).group(1).strip()
+    assert first.startswith("pip install . && ")
+    cmd = first[len("pip install . && "):]
+    (tmp_path / "samples").symlink_to(SAMPLES)
+    env = dict(os.environ, SYNTHLABEL_HOME=str(tmp_path / "home"))
+    r = subprocess.run(cmd, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "FAIL" not in r.stdout and r.stdout.count(" OK") >= 3

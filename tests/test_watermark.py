@@ -234,7 +234,7 @@ def test_strength_validation(image):
 
 
 def test_alg_name():
-    assert W.IMAGE_ALG == "org.synthlabel.wm.image.v1"
+    assert W.IMAGE_ALG == "org.synthlabel.wm.image.v2"
 
 
 # --------------------------------------------------------------------------- geometry

@@ -65,27 +65,47 @@ class TileSpec:
     data_bit: np.ndarray                          # coded-bit index of each data bin
     pilot_up_idx: tuple[np.ndarray, np.ndarray]   # pilot bins in the (UP*T)^2 correlation grid
     sync_phase: tuple[float, float]
+    sync_k: tuple[tuple[int, int], tuple[int, int]]   # keyed (kx, ky) of the two sync sinusoids
 
 
-def _band_bins() -> np.ndarray:
-    """Signed (ky, kx) of the unique half-plane bins in the mark's radial band."""
+def _band_bins(sync_k) -> np.ndarray:
+    """Signed (ky, kx) of the unique half-plane bins in the mark's radial band, minus the
+    (keyed) sync bins."""
     k = np.arange(-T // 2 + 1, T // 2)
     ky, kx = np.meshgrid(k, k, indexing="ij")
     f = np.hypot(ky, kx) / T
     half = (ky > 0) | ((ky == 0) & (kx > 0))
     sel = half & (f >= P.BAND_LO) & (f <= P.BAND_HI)
-    for sx, sy in (P.SYNC_K1, P.SYNC_K2):                                    # sync bins
+    for sx, sy in sync_k:
         sel &= ~(((ky == sy) & (kx == sx)) | ((ky == -sy) & (kx == -sx)))
     return np.stack([ky[sel], kx[sel]], axis=1)
 
 
-_BAND = _band_bins()
+def keyed_sync(key: bytes) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The two keyed sync frequencies (kx, ky) in cycles per tile (see wm_params)."""
+    rng = keyed_rng(key, "sync")
+    lo, hi = P.SYNC_ANG_MIN, P.SYNC_ANG_MAX
+    while True:
+        a = rng.choice((-1.0, 1.0)) * rng.uniform(lo, hi)          # k1: degrees off +x
+        b = rng.choice((-1.0, 1.0)) * rng.uniform(lo, hi)          # k2: degrees off +y
+        r1, r2 = rng.uniform(P.SYNC_R_MIN, P.SYNC_R_MAX, 2)
+        k1 = (int(round(r1 * math.cos(math.radians(a)))), int(round(r1 * math.sin(math.radians(a)))))
+        k2 = (int(round(-r2 * math.sin(math.radians(b)))), int(round(r2 * math.cos(math.radians(b)))))
+        a1 = math.degrees(math.atan2(k1[1], k1[0]))
+        a2 = math.degrees(math.atan2(k2[1], k2[0])) - 90.0
+        ok = (lo - 1 <= abs(a1) <= hi + 1 and lo - 1 <= abs(a2) <= hi + 1
+              and abs(a2 - a1) <= P.SYNC_PERP_DEV
+              and all(P.SYNC_R_MIN - 0.5 <= math.hypot(*k) <= P.SYNC_R_MAX + 0.5 for k in (k1, k2)))
+        if ok:
+            return k1, k2
 
 
 @lru_cache(maxsize=32)
 def tile_spec(key: bytes) -> TileSpec:
+    sync_k = keyed_sync(key)
+    band = _band_bins(sync_k)
     rng = keyed_rng(key, "tile")
-    bins = _BAND[rng.permutation(len(_BAND))]
+    bins = band[rng.permutation(len(band))]
     phases = np.exp(1j * rng.uniform(0.0, 2 * np.pi, len(bins)))
     f = np.hypot(bins[:, 0], bins[:, 1]) / T
     amp = (f / P.BAND_LO) ** (-P.BAND_TILT)
@@ -103,6 +123,7 @@ def tile_spec(key: bytes) -> TileSpec:
         data_amp=amp[n_pilot:], data_bit=data_bit,
         pilot_up_idx=(pb[:, 0] % up, pb[:, 1] % up),
         sync_phase=(float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0, 2 * np.pi))),
+        sync_k=sync_k,
     )
 
 
@@ -118,7 +139,7 @@ def make_tile(spec: TileSpec, coded_bits: np.ndarray) -> np.ndarray:
     # the two sync sinusoids (x and y), keyed phases, SYNC_ENERGY of the total
     y, x = np.mgrid[0:T, 0:T]
     a = math.sqrt(P.SYNC_ENERGY)          # each: amplitude sqrt(2) * sqrt(E/2) -> rms sqrt(E/2)
-    for (kx, ky), ph in zip((P.SYNC_K1, P.SYNC_K2), spec.sync_phase):
+    for (kx, ky), ph in zip(spec.sync_k, spec.sync_phase):
         tile += a * np.cos(2 * np.pi * (kx * x + ky * y) / T + ph)
     return tile.astype(np.float32)
 
@@ -270,12 +291,48 @@ def _evaluate(r: np.ndarray, A: np.ndarray | None, spec: TileSpec) -> _Eval | No
     return _Eval(z, shift, U, F, A)
 
 
+class _Frames:
+    """Whitened grids of one image at several resolutions. A geometric hypothesis A (tile frame
+    -> working grid) whose scale s = sqrt|det A| is far from 1 is evaluated on the luma
+    resampled by ~1/s (from the full-resolution luma, anti-aliased), so the tile is back near
+    TILE pixels: the whitening then acts on the mark's own band and the warp neither aliases
+    image noise into it (s > 1: crops, downscales) nor loses the band above the working grid's
+    Nyquist (s < 1: upscales)."""
+
+    def __init__(self, luma: np.ndarray, yw: np.ndarray, r: np.ndarray):
+        self.luma = luma
+        self.hw, self.ww = yw.shape
+        self.cache: dict[int, tuple[np.ndarray, np.ndarray]] = {0: (r, np.eye(2))}
+
+    def get(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = math.sqrt(abs(float(np.linalg.det(A))))
+        q = int(round(P.RESCALE_STEPS * math.log2(max(s, 1e-6))))
+        if abs(q) < P.RESCALE_MIN_STEP:
+            q = 0
+        if q not in self.cache:
+            sq = 2.0 ** (q / P.RESCALE_STEPS)
+            nh, nw = max(1, int(round(self.hw / sq))), max(1, int(round(self.ww / sq)))
+            H, W = self.luma.shape
+            interp = cv2.INTER_AREA if nh * nw < H * W else cv2.INTER_LINEAR
+            y = cv2.resize(self.luma, (nw, nh), interpolation=interp).astype(np.float32)
+            self.cache[q] = (whiten(y), np.diag([nw / self.ww, nh / self.hw]))
+        return self.cache[q]
+
+
+def _evaluate_geom(frames: _Frames, A: np.ndarray, spec: TileSpec) -> _Eval | None:
+    r, D = frames.get(A)
+    ev = _evaluate(r, D @ A, spec)
+    if ev is not None:
+        ev.A = A                    # report the map to the working grid
+    return ev
+
+
 def _parab(a: float, b: float, c: float) -> float:
     den = a - 2 * b + c
     return 0.0 if den >= 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
 
 
-def sync_candidates(r: np.ndarray, max_n: int) -> list[np.ndarray]:
+def sync_candidates(r: np.ndarray, spec: TileSpec, max_n: int) -> list[np.ndarray]:
     """Candidate maps A (tile frame -> working frame) from the two sync peaks in the spectrum.
 
     A sinusoid of tile frequency k becomes a spectral peak at w = A^-T k / T, so the peaks
@@ -299,9 +356,10 @@ def sync_candidates(r: np.ndarray, max_n: int) -> list[np.ndarray]:
     pw = pw / np.maximum(np.median(pw, axis=0), 1.0)[None, :]
     rad = np.hypot(fy[:, None], fx[None, :])
     ang = np.degrees(np.arctan2(fy[:, None], fx[None, :]))
-    K = np.array([P.SYNC_K1, P.SYNC_K2], dtype=np.float64).T            # columns k1, k2 (x, y)
-    f0 = float(np.linalg.norm(K[:, 0])) / T
-    ring = (rad >= f0 / P.SCALE_MAX) & (rad <= min(0.5, f0 / P.SCALE_MIN))
+    K = np.array(spec.sync_k, dtype=np.float64).T                       # columns k1, k2 (x, y)
+    f_lo = float(np.linalg.norm(K, axis=0).min()) / T
+    f_hi = float(np.linalg.norm(K, axis=0).max()) / T
+    ring = (rad >= f_lo / P.SCALE_MAX) & (rad <= min(0.5, f_hi / P.SCALE_MIN))
     Kinv = np.linalg.inv(K)
     locmax = pw >= cv2.dilate(pw, np.ones((3, 3), np.uint8))
     logp = np.log(raw + 1e-12 * float(raw.mean()) + 1e-30)
@@ -371,12 +429,13 @@ def detect_luma(luma: np.ndarray, key: bytes) -> LumaDetection:
     spec = tile_spec(bytes(key))
     yw = work_luma(luma)
     r = whiten(yw)
+    frames = _Frames(luma, yw, r)
     best = _evaluate(r, None, spec)
     n_eval = 1
     done = lambda: p_from_z(best.z)[0] <= P.EARLY_EXIT_P
     if not done():
-        for A in sync_candidates(r, P.SYNC_PEAKS ** 2):
-            ev = _evaluate(r, A, spec)
+        for A in sync_candidates(r, spec, P.SYNC_PEAKS ** 2):
+            ev = _evaluate_geom(frames, A, spec)
             n_eval += 1
             if ev is not None and ev.z > best.z:
                 best = ev
@@ -388,7 +447,7 @@ def detect_luma(luma: np.ndarray, key: bytes) -> LumaDetection:
             break
         center = best.A
         for a, b in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
-            ev = _evaluate(r, center @ np.diag([1 + a * step, 1 + b * step]), spec)
+            ev = _evaluate_geom(frames, center @ np.diag([1 + a * step, 1 + b * step]), spec)
             n_eval += 1
             if ev is not None and ev.z > best.z:
                 best = ev

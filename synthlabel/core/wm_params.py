@@ -13,9 +13,9 @@ from __future__ import annotations
 # --------------------------------------------------------------------------- identity
 
 #: Versioned algorithm name (also used as the C2PA soft-binding ``alg``).
-IMAGE_ALG = "org.synthlabel.wm.image.v1"
+IMAGE_ALG = "org.synthlabel.wm.image.v2"
 #: Domain-separation prefix for every keyed PRNG stream (HMAC-SHA256(key, prefix + label)).
-KEY_DOMAIN = b"synthlabel/wm/image/v1/"
+KEY_DOMAIN = b"synthlabel/wm/image/v2/"
 #: Shortest accepted key, in bytes.
 MIN_KEY_BYTES = 16
 
@@ -38,13 +38,21 @@ BAND_HI = 0.36
 #: Fraction of the band's (unique, half-plane) frequency bins given to the pilot; the rest carry
 #: the coded payload (bins are assigned by a keyed permutation, round-robin over coded bits).
 PILOT_FRACTION = 0.25
-#: Synchronization peaks: two pure keyed-phase sinusoids in the tile at tile frequencies
-#: SYNC_K1 and SYNC_K2 ((kx, ky) in cycles per tile; ~x-ward and ~y-ward, off the axes where
-#: image edges and JPEG grids put their energy), carrying SYNC_ENERGY of the tile's energy.
-#: They make two strong, isolated peaks in the image spectrum whose positions give scale,
-#: aspect and rotation directly (the detector then confirms with the keyed pilot).
-SYNC_K1 = (12, 3)
-SYNC_K2 = (-3, 12)
+#: Synchronization peaks: two pure sinusoids in the tile, at *keyed* tile frequencies k1, k2
+#: ((kx, ky) in cycles per tile) with keyed phases. k1 is drawn (HMAC-keyed PRNG) among the
+#: integer bins of radius SYNC_R_MIN..SYNC_R_MAX at SYNC_ANG_MIN..SYNC_ANG_MAX degrees off the
+#: x axis (either side), k2 likewise off the y axis and within SYNC_PERP_DEV degrees of
+#: perpendicular to k1 (rejection-sampled; rounded to integer bins): off the axes where
+#: image edges and JPEG grids put their energy, and angularly apart enough that the two search
+#: sectors (+- MAX_ROT_DEG) never overlap. They carry SYNC_ENERGY of the tile's energy and make
+#: two isolated peaks in the image spectrum whose positions give scale, aspect and rotation
+#: (the detector then confirms with the keyed pilot). A detector without the key does not know
+#: where to look (~500 position pairs x phases), and the pilot and payload phases stay secret.
+SYNC_R_MIN = 10.5
+SYNC_R_MAX = 13.5
+SYNC_ANG_MIN = 10.0
+SYNC_ANG_MAX = 35.0
+SYNC_PERP_DEV = 25.0
 SYNC_ENERGY = 0.22
 #: Pooling (box, spectrum bins) of the power spectrum before sync peak picking (1 = none).
 SYNC_POOL = 1
@@ -60,7 +68,7 @@ BASE_AMP = 3.1
 #: Local activity (rms of the high-passed working luma, 8-bit levels) treated as "typical texture".
 MASK_ACT_REF = 6.0
 #: Floor of the mask: flat regions still carry this fraction (a flat image keeps a weak mark).
-MASK_MIN = 0.45
+MASK_MIN = 0.32
 #: Ceiling of the mask: busy texture never gets more than this multiple.
 MASK_MAX = 1.8
 #: Gaussian sigmas (working pixels) of the activity estimate: high-pass, then rms pooling.
@@ -94,6 +102,11 @@ SYNC_PEAKS = 4
 REFINE_STEP = 0.004
 #: Only refine when the best hypothesis already has at least this z (cheap early out).
 REFINE_MIN_Z = 4.8
+#: Scale-aware re-whitening: a hypothesis of tile scale s is evaluated on the luma resampled by
+#: 2^(-q/RESCALE_STEPS), q = round(RESCALE_STEPS * log2 s) (q = 0, the working grid itself, when
+#: |q| < RESCALE_MIN_STEP), so the tile is back near TILE pixels before whitening and warping.
+RESCALE_STEPS = 8
+RESCALE_MIN_STEP = 1
 #: Detector pre-whitening: high-pass sigma and local-contrast pooling sigma (working pixels).
 DET_HP_SIGMA = 4.0
 DET_POOL_SIGMA = 6.0

@@ -1,0 +1,146 @@
+"""The data models: the GB 45438 AIGC label, label specs and reports."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from synthlabel.models import (AIGCLabel, ContentID, LabelError, LabelSpec, LayerReport,
+                               Status, VerificationReport, check_label_text)
+
+CODE = "001191110102MAD55U9H0F10002"  # the TC260 example: generation service
+
+
+def test_first_write_copies_producer_into_propagator_fields():
+    lab = AIGCLabel.create(producer=CODE, produce_id="0123456789abcdef", reserved_code1="sig")
+    assert lab.content_propagator == CODE
+    assert lab.propagate_id == "0123456789abcdef"
+    assert lab.reserved_code2 == "sig"
+    assert lab.label == "1"
+
+
+def test_serialises_to_wrapped_and_inner_forms_and_parses_both():
+    lab = AIGCLabel.create(producer="svc", produce_id="abc")
+    inner = json.loads(lab.to_inner_json())
+    wrapped = json.loads(lab.to_wrapped_json())
+    assert list(inner) == ["Label", "ContentProducer", "ProduceID", "ReservedCode1",
+                           "ContentPropagator", "PropagateID", "ReservedCode2"]
+    assert wrapped == {"AIGC": inner}
+    assert all(isinstance(v, str) for v in inner.values())
+    assert " " not in lab.to_wrapped_json()
+    assert AIGCLabel.parse(lab.to_inner_json()) == lab
+    assert AIGCLabel.parse(lab.to_wrapped_json().encode()) == lab
+
+
+@pytest.mark.parametrize("value", ["1", "2", "3"])
+def test_label_values(value):
+    assert AIGCLabel.create(producer="p", produce_id="i", label=value).label == value
+
+
+@pytest.mark.parametrize("bad", ["0", "4", "", "01", 1])
+def test_label_value_refused(bad):
+    with pytest.raises(LabelError):
+        AIGCLabel.create(producer="p", produce_id="i", label=bad)
+
+
+@pytest.mark.parametrize("bad", ["has space", 'quo"te', "back\\slash", "生成", "tab\t", "\x7f"])
+def test_annex_e_character_set_enforced(bad):
+    with pytest.raises(LabelError, match="Annex E"):
+        AIGCLabel.create(producer=bad, produce_id="i")
+
+
+def test_escaped_quote_is_allowed():
+    assert AIGCLabel.create(producer='a\\"b', produce_id="i").content_producer == 'a\\"b'
+
+
+def test_required_fields():
+    with pytest.raises(LabelError, match="ContentProducer"):
+        AIGCLabel.create(producer="", produce_id="i")
+    with pytest.raises(LabelError, match="ProduceID"):
+        AIGCLabel.create(producer="p", produce_id="")
+    with pytest.raises(LabelError, match="lacks the required key"):
+        AIGCLabel.parse('{"AIGC":{"Label":"1","ContentProducer":"p"}}')
+    with pytest.raises(LabelError, match="unknown keys"):
+        AIGCLabel.parse('{"Label":"1","ContentProducer":"p","ProduceID":"i","Extra":"x"}')
+    with pytest.raises(LabelError, match="not valid JSON"):
+        AIGCLabel.parse("{nope")
+
+
+def test_tc260_code_structure_checked():
+    assert AIGCLabel.create(producer=CODE, produce_id="i").content_producer == CODE
+    with pytest.raises(LabelError, match="service type"):  # a propagation code as producer
+        AIGCLabel.create(producer=CODE[:22] + "2" + CODE[23:], produce_id="i")
+    with pytest.raises(LabelError, match="TC260"):  # 'I' is not in the credit-code alphabet
+        AIGCLabel.create(producer=CODE[:6] + "I" + CODE[7:], produce_id="i")
+    with pytest.raises(LabelError, match="TC260"):  # service type must be 1 or 2
+        AIGCLabel.create(producer=CODE[:22] + "7" + CODE[23:], produce_id="i")
+    prop = CODE[:22] + "2" + CODE[23:]
+    lab = AIGCLabel.create(producer=CODE, produce_id="i", propagator=prop, propagate_id="j")
+    assert lab.content_propagator == prop
+    with pytest.raises(LabelError, match="propagation"):
+        AIGCLabel.create(producer="svc", produce_id="i", propagator=CODE)
+    # a plain name is not a code and is not checked as one
+    assert AIGCLabel.create(producer="0011short", produce_id="i")
+
+
+def test_content_id():
+    cid = ContentID(0x0123456789ABCDEF)
+    assert cid.hex == "0123456789abcdef" and ContentID.parse(cid.hex) == cid
+    assert cid.to_bytes() == bytes.fromhex("0123456789abcdef")
+    assert ContentID.new() != ContentID.new()
+    for bad in (-1, 2**64):
+        with pytest.raises(LabelError):
+            ContentID(bad)
+    with pytest.raises(LabelError):
+        ContentID.parse("xyz")
+    assert AIGCLabel.create(producer="p", produce_id=cid.hex).content_id == cid
+    assert AIGCLabel.create(producer="p", produce_id="other").content_id is None
+
+
+@pytest.mark.parametrize("text", ["AI生成", "AI合成", "人工智能生成合成", "AI-generated AI生成", "由AI生成"])
+def test_conforming_label_texts(text):
+    check_label_text(text)
+    assert LabelSpec(text=text).text == text
+
+
+@pytest.mark.parametrize("text", ["AI", "生成", "AI-generated", "人工智能", ""])
+def test_nonconforming_label_texts(text):
+    with pytest.raises(LabelError):
+        check_label_text(text)
+    with pytest.raises(LabelError):
+        LabelSpec(text=text)
+    if text:
+        assert LabelSpec(text=text, allow_nonconforming_text=True).text == text
+
+
+def test_label_spec_validation():
+    assert LabelSpec().aigc_for(ContentID(5)).produce_id == "0000000000000005"
+    with pytest.raises(LabelError):
+        LabelSpec(producer="bad name")
+    with pytest.raises(LabelError):
+        LabelSpec(jpeg_quality=0)
+    with pytest.raises(LabelError):
+        LabelSpec(digital_source_type="trainedAlgorithmicMedia")  # must be the full URI
+    with pytest.raises(ValueError):
+        LabelSpec(position="middle")
+    with pytest.raises(LabelError):
+        LabelSpec(cue_where="middle")
+
+
+def test_verification_report_json_and_verdict():
+    rep = VerificationReport(path="x.png", media_type="image/png")
+    for name in ("explicit", "metadata", "watermark", "c2pa"):
+        rep.layers[name] = LayerReport(Status.OK, "fine")
+    rep.content_ids = {"metadata": "00000000000000aa", "watermark": "00000000000000aa"}
+    d = json.loads(rep.to_json())
+    assert d["ok"] is True and d["ids_agree"] is True
+    assert d["layers"]["c2pa"]["status"] == "ok"
+    rep.content_ids["c2pa"] = "00000000000000bb"
+    assert rep.ids_agree is False and not rep.ok()
+    rep.content_ids.pop("c2pa")
+    rep.layers["c2pa"] = LayerReport(Status.SKIPPED)
+    assert not rep.ok()  # a required layer was not checked
+    assert rep.ok(("explicit", "metadata", "watermark"))
+    assert json.loads(rep.to_json())["ok"] is True  # judged on the layers that were checked
+    rep.error = "boom"
+    assert not rep.ok(("explicit",))
