@@ -118,10 +118,8 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         if ext in KNOWN_EXTENSIONS and KNOWN_EXTENSIONS[ext] != media.format:
             res.warnings.append(f"extension {ext} does not match the content ({media.format}); "
                                 "labeled by content")
-        if media.kind == "audio":
-            return _label_audio_job(job, spec, creds, overwrite, res, t0)
-        if media.kind != "image":
-            raise LabelingError(f"{media.kind} labeling ({media.format}) is not supported yet")
+        if media.kind in ("audio", "video"):
+            return _label_av_job(media.kind, job, spec, creds, overwrite, res, t0)
         labeled = label_image_bytes(data, media.format, spec=spec, credentials=creds,
                                     title=job.source.name)
         res.content_id = labeled.content_id.hex
@@ -149,14 +147,16 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
     return res
 
 
-def _label_audio_job(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool,
-                     res: LabelResult, t0: float) -> LabelResult:
-    from .labeling_audio import label_audio_file
-
+def _label_av_job(kind: str, job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool,
+                  res: LabelResult, t0: float) -> LabelResult:
+    """Audio and video stream from file to file (bounded memory), so they take paths."""
+    if kind == "audio":
+        from .labeling_audio import label_audio_file as label_file
+    else:
+        from .labeling_video import label_video_file as label_file
     try:
         target = job.source if job.in_place else job.target
-        labeled = label_audio_file(job.source, target, spec=spec, credentials=creds,
-                                   overwrite=overwrite)
+        labeled = label_file(job.source, target, spec=spec, credentials=creds, overwrite=overwrite)
         if job.in_place and labeled.output != job.source:
             job.source.unlink()
         res.output = str(labeled.output)
@@ -165,7 +165,7 @@ def _label_audio_job(job: Job, spec: LabelSpec, creds: Credentials, overwrite: b
         res.warnings.extend(labeled.warnings)
         if labeled.sidecar:
             res.warnings.append(f"C2PA manifest written as sidecar {labeled.sidecar.name} "
-                                "(c2pa cannot embed into Ogg)")
+                                f"(c2pa cannot embed into {job.source.suffix or 'this container'})")
     except (LabelingError, ValueError, OSError) as exc:
         res.error = _one_line(exc)
     res.seconds = round(time.perf_counter() - t0, 4)

@@ -112,18 +112,15 @@ def verify_bytes(data: bytes, *, key: bytes, trust_anchors_pem: bytes | None,
         report.error = str(exc)
         return report
     report.media_type = media.mime
-    if media.kind == "audio":
-        # Audio readers work on files; a temp copy keeps one code path for both entry points.
+    if media.kind in ("audio", "video"):
+        # Audio and video readers stream from files; a temp copy keeps one code path.
         with tempfile.TemporaryDirectory(prefix="synthlabel-") as d:
             tmp = Path(d) / f"input{media.extension}"
             tmp.write_bytes(data)
-            rep = verify_audio_file(tmp, key=key, trust_anchors_pem=trust_anchors_pem,
-                                    layers=layers)
+            rep = verify_file(tmp, key=key, trust_anchors_pem=trust_anchors_pem, layers=layers,
+                              label_text=label_text)
         rep.path = path
         return rep
-    if media.kind != "image":
-        report.error = f"verifying {media.kind} files is not supported yet"
-        return report
     need_pixels = "explicit" in layers or "watermark" in layers
     rgb = None
     if need_pixels:
@@ -260,6 +257,10 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
         return VerificationReport(path=str(p), error=f"cannot read: {exc.strerror or exc}")
     if kind == "audio":
         return verify_audio_file(p, **kwargs)
+    if kind == "video":
+        from .labeling_video import verify_video_file
+
+        return verify_video_file(p, **kwargs)
     try:
         data = p.read_bytes()
     except OSError as exc:
