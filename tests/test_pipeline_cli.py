@@ -272,6 +272,7 @@ def test_readme_library_example(tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert blocks, "README has no python example"
     cwd = os.getcwd()
+    (tmp_path / "samples").symlink_to(SAMPLES)  # as if run from the repository root
     os.chdir(tmp_path)
     namespace: dict = {}
     try:
