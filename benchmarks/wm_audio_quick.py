@@ -1,4 +1,5 @@
-"""Quick robustness / quality / speed check of the audio watermark (single thread).
+"""Quick robustness / quality / speed check of the audio watermark (single thread). The full
+benchmark (issue #4 targets, held-out clips, FP run) is benchmarks/bench_wm_audio.py.
 
     python benchmarks/wm_audio_quick.py [--n 8] [--seconds 20] [--null 200] [--attacks mp3_64,noise_20]
 

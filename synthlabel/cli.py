@@ -117,6 +117,12 @@ def label(
     cue_level: Annotated[float, typer.Option("--cue-level", help="Audio: cue peak level in dBFS.")] = -14.0,
     spoken_label: Annotated[Optional[Path], typer.Option("--spoken-label", help="Audio: a spoken-label clip to insert instead of the tone cue.")] = None,
     bitrate: Annotated[Optional[int], typer.Option("--bitrate", help="Audio: bitrate for lossy outputs in bit/s (default per format: MP3 192k, Vorbis 160k, Opus 96k, AAC 160k).")] = None,
+    label_seconds: Annotated[float, typer.Option("--label-seconds", help="Video: show the visible label for the first N seconds (at least 2).")] = 3.0,
+    persistent: Annotated[bool, typer.Option("--persistent", help="Video: keep the visible label for the whole video.")] = False,
+    video_cue: Annotated[bool, typer.Option("--video-cue", help="Video: also mix the rhythm cue into the soundtrack.")] = False,
+    codec: Annotated[Optional[str], typer.Option("--codec", help="Video: h264, h265 or vp9 (default: H.264; VP9 for WebM).")] = None,
+    crf: Annotated[Optional[int], typer.Option("--crf", help="Video: encoder CRF (default H.264 23, H.265 28, VP9 32).")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="Video: x264/x265 preset (default medium).")] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores.")] = 0,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write one JSON line per file here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line per file on stdout.")] = False,
@@ -124,7 +130,7 @@ def label(
     home: HomeOpt = None, cert_chain: CertOpt = None, private_key: KeyOpt = None,
     watermark_key: WmKeyOpt = None,
 ) -> None:
-    """Label images and audio with every layer: visible label or audible cue, AIGC metadata, watermark, C2PA.
+    """Label images, audio and video with every layer: visible label or audible cue, AIGC metadata, watermark, C2PA.
 
     Inputs are sniffed by content, never by extension. Outputs are written atomically; inputs
     are never modified unless --in-place. A bad file gets a one-line error and the batch goes
@@ -146,7 +152,8 @@ def label(
             output_format=format, jpeg_quality=jpeg_quality, webp_quality=webp_quality,
             thumbnail=thumbnail, cue_where=cue, cue_tone_hz=cue_tone, cue_unit_ms=cue_unit,
             cue_level_dbfs=cue_level, spoken_label=str(spoken_label) if spoken_label else None,
-            audio_bitrate=bitrate)
+            audio_bitrate=bitrate, video_label_seconds=label_seconds, video_persistent=persistent,
+            video_audio_cue=video_cue, video_codec=codec, video_crf=crf, video_preset=preset)
         from .labeling_audio import cue_params
 
         cue_params(spec)  # refuse a nonsense cue before any file is touched
@@ -187,6 +194,8 @@ def label(
             print(line, flush=True)
         if r.error:
             err.print(f"[red]error:[/red] {r.source}: {r.error}")
+        elif r.skipped:
+            pass  # counted in the summary
         else:
             for w in r.warnings:
                 if not quiet:
@@ -207,9 +216,11 @@ def label(
             report_fh.close()
             os.replace(report_tmp, report)
     failed_files = sum(1 for r in results if r.error)
+    skipped = sum(1 for r in results if r.skipped)
     failed = failed_files + missing
     if not quiet:
-        err.print(f"labeled {len(results) - failed_files} file(s), {failed} failed")
+        note = f", {skipped} non-media file(s) skipped" if skipped else ""
+        err.print(f"labeled {len(results) - failed_files - skipped} file(s), {failed} failed{note}")
     raise typer.Exit(1 if failed else 0)
 
 
@@ -251,7 +262,7 @@ def verify(
     Exit status: 0 when every checked layer is present and valid, 1 when something is
     missing, weak or invalid, 2 when a file could not be read or decoded.
     """
-    from .pipeline import iter_inputs
+    from .pipeline import iter_inputs, skippable
     from .verify import verify_file
 
     wanted = tuple(x.strip() for x in layers.split(",") if x.strip())
@@ -270,10 +281,12 @@ def verify(
             err.print(f"[red]error:[/red] {p}: no such file or directory")
             status = 2
         else:
-            files.extend(f for f, _ in iter_inputs([p]))
-    for f in files:
+            files.extend((f, walked) for f, _, walked in iter_inputs([p]))
+    for f, walked in files:
         rep = verify_file(f, key=creds.watermark_key, trust_anchors_pem=anchors, layers=wanted,
                           label_text=label_text)
+        if rep.error and rep.media_type is None and skippable(f, walked):
+            continue  # a script or README beside the media
         if json_out:
             print(rep.to_json(), flush=True)
         else:

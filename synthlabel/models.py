@@ -280,6 +280,13 @@ class LabelSpec:
     cue_level_dbfs: float = -14.0
     spoken_label: str | None = None      # path to a spoken-label clip used instead of the tone
     audio_bitrate: int | None = None     # lossy outputs; None = the format's default
+    # Video: the visible label shows for the first label_seconds (>= 2 s by GB 45438).
+    video_label_seconds: float = 3.0
+    video_persistent: bool = False       # keep the visible label for the whole video
+    video_audio_cue: bool = False        # also mix the rhythm cue into the soundtrack
+    video_codec: str | None = None       # h264 | h265 | vp9; None = the container's default
+    video_crf: int | None = None         # None = codec default (H.264 23, H.265 28, VP9 32)
+    video_preset: str | None = None      # x264/x265 preset; None = medium
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "position", Position(self.position))
@@ -297,6 +304,13 @@ class LabelSpec:
                 raise LabelError(f"{name.replace('_', ' ')} must be 1..100, got {q}")
         if self.cue_where not in ("start", "end", "both"):
             raise LabelError(f'cue position must be "start", "end" or "both", got {self.cue_where!r}')
+        if not self.video_label_seconds >= 2.0:
+            raise LabelError("the video label must show for at least 2 s (GB 45438), "
+                             f"got {self.video_label_seconds}")
+        if self.video_codec not in (None, "h264", "h265", "vp9"):
+            raise LabelError(f"video codec must be h264, h265 or vp9, got {self.video_codec!r}")
+        if self.video_crf is not None and not 0 <= self.video_crf <= 63:
+            raise LabelError(f"CRF must be 0..63, got {self.video_crf}")
         if self.audio_bitrate is not None and not 8_000 <= self.audio_bitrate <= 512_000:
             raise LabelError(f"audio bitrate must be 8000..512000 bit/s, got {self.audio_bitrate}")
         # Validates producer/label characters early, before any work is done.
@@ -391,6 +405,7 @@ class LabelResult:
     layers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    skipped: str | None = None   # why a non-media file met in a directory walk was left alone
     seconds: float = 0.0
 
     @property

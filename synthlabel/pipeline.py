@@ -61,10 +61,18 @@ class Job:
     source: Path
     target: Path | None    # output path; its extension is set from the format written
     in_place: bool = False
+    from_walk: bool = False  # found by walking a directory (not named by the user)
 
 
-def iter_inputs(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
-    """Yield (file, path relative to the output root). Directories recurse; hidden files and
+def skippable(path: Path, from_walk: bool) -> bool:
+    """A file met while walking a directory that neither is media nor claims to be (by its
+    extension): a README or script beside the media. Named files and media-named files that
+    turn out not to be media are errors instead."""
+    return from_walk and path.suffix.lower() not in KNOWN_EXTENSIONS
+
+
+def iter_inputs(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path, bool]]:
+    """Yield (file, path relative to the output root, found by walking). Directories recurse; hidden files and
     our own temp files are skipped. A single directory argument mirrors into the output root;
     with several arguments each directory mirrors under its own name, so that ``a/x.png`` and
     ``b/x.png`` do not collide."""
@@ -77,15 +85,16 @@ def iter_inputs(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path]]:
                 rel = f.relative_to(p)
                 if (f.is_file() and f.suffix != ".c2pa"  # sidecars travel with their media
                         and not any(part.startswith(".") for part in rel.parts)):
-                    yield f, prefix / rel
+                    yield f, prefix / rel, True
         else:
-            yield p, Path(p.name)
+            yield p, Path(p.name), False
 
 
 def plan_jobs(paths: Iterable[str | Path], outdir: Path | None, *, in_place: bool) -> list[Job]:
     jobs = []
-    for src, rel in iter_inputs(paths):
-        jobs.append(Job(source=src, target=None if in_place else outdir / rel, in_place=in_place))
+    for src, rel, walked in iter_inputs(paths):
+        jobs.append(Job(source=src, target=None if in_place else outdir / rel, in_place=in_place,
+                        from_walk=walked))
     return jobs
 
 
@@ -112,6 +121,9 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         try:
             media = sniff_bytes(data[:SNIFF_BYTES])
         except UnsupportedMedia as exc:
+            if skippable(job.source, job.from_walk):
+                res.skipped = str(exc)
+                return res
             raise LabelingError(str(exc)) from None
         res.media_type = media.mime
         ext = job.source.suffix.lower()
@@ -150,13 +162,19 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
 def _label_av_job(kind: str, job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool,
                   res: LabelResult, t0: float) -> LabelResult:
     """Audio and video stream from file to file (bounded memory), so they take paths."""
+    extra: dict = {}
     if kind == "audio":
         from .labeling_audio import label_audio_file as label_file
     else:
         from .labeling_video import label_video_file as label_file
+
+        extra = dict(crf=spec.video_crf, preset=spec.video_preset, codec=spec.video_codec,
+                     label_seconds=spec.video_label_seconds, persistent=spec.video_persistent,
+                     audio_cue=spec.video_audio_cue)
     try:
         target = job.source if job.in_place else job.target
-        labeled = label_file(job.source, target, spec=spec, credentials=creds, overwrite=overwrite)
+        labeled = label_file(job.source, target, spec=spec, credentials=creds,
+                             overwrite=overwrite, **extra)
         if job.in_place and labeled.output != job.source:
             job.source.unlink()
         res.output = str(labeled.output)

@@ -21,7 +21,8 @@ from .core import wm_params as _P
 IMAGE_ALG = _P.IMAGE_ALG
 
 __all__ = ["IMAGE_ALG", "AUDIO_ALG", "Detection", "AudioDetection", "AudioEmbedder",
-           "capacity_warning", "detect_image", "embed_image", "detect_audio", "embed_audio"]
+           "capacity_warning", "detect_image", "embed_image", "detect_audio", "embed_audio",
+           "detect_video"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ def embed_image(rgb: np.ndarray, payload: int | bytes, key: bytes, *, strength: 
     """Embed a 64-bit ``payload`` (int in [0, 2**64) or 8 bytes) under ``key`` (>= 16 bytes).
 
     ``rgb``: uint8 HxWx3 (also HxW gray, HxWx4 RGBA: alpha kept). Returns a new array of the
-    same shape. ``strength`` scales the mark amplitude (1.0 ~ PSNR 42-45 dB on natural images).
+    same shape. ``strength`` scales the mark amplitude (1.0: PSNR ~43 dB typical, >= ~38.5 dB on uniformly busy
+    pictures; informed embedding cancels the host interference the detector would see).
     Images too small or flat to carry a reliable mark are still marked; check
     :func:`capacity_warning` to tell the user.
     """
@@ -133,3 +135,11 @@ from .core.wm_audio import (  # noqa: E402
     detect_audio,
     embed_audio,
 )
+
+
+def detect_video(path, key: bytes, **kwargs):
+    """Pooled blind detection over frames sampled across a video file (and, with
+    ``audio=True``, its soundtrack). See :func:`synthlabel.labeling_video.detect_video`."""
+    from .labeling_video import detect_video as _detect_video  # video I/O is heavy: load on use
+
+    return _detect_video(path, key, **kwargs)

@@ -145,6 +145,21 @@ def test_silence_stays_silent():
     assert np.max(np.abs(z)) == 0.0
 
 
+def test_pure_tone_gentle():
+    # a steady tone gets the smallest modulation depth and the residual stays on the tone
+    sr = 16000
+    t = np.arange(6 * sr) / sr
+    x = (0.3 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    y = WA.embed_audio(x, sr, PAYLOAD, KEY)
+    d = (y.astype(np.float64) - x)[sr:-sr]
+    xs = x[sr:-sr].astype(np.float64)
+    assert np.sqrt(np.mean(d ** 2) / np.mean(xs ** 2)) < 0.04       # AM depth (rms) under 4 %
+    f = np.fft.rfftfreq(d.size, 1 / sr)
+    D = np.abs(np.fft.rfft(d * np.hanning(d.size))) ** 2
+    X = np.abs(np.fft.rfft(xs * np.hanning(xs.size))) ** 2
+    assert 10 * np.log10(X.sum() / D[np.abs(f - 1000) > 100].sum()) > 40
+
+
 def test_snr_music(clip, marked):
     d = marked.astype(np.float64) - clip
     snr = 10 * np.log10(np.sum(clip.astype(np.float64) ** 2) / np.sum(d ** 2))

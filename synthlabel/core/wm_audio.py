@@ -6,27 +6,34 @@ Design (every constant in :mod:`wm_audio_params`):
   polyphase filters: only < 4 kHz matters). The mark is computed there and the residual is
   resampled back to the input rate and added to *every* channel, so rate and channel count are
   kept and a stereo -> mono downmix keeps the mark.
-* **Magnitude modulation.** STFT (512 / hop 256, sine window) at 16 kHz; the band
-  ``BAND_LO``..``BAND_HI`` (~470-3730 Hz, survives MP3/AAC/Opus, 16 kHz, 4 kHz low-pass and a
+* **Magnitude modulation.** STFT (256 / hop 128, sine window) at 16 kHz; the band
+  ``BAND_LO``..``BAND_HI`` (~470-3720 Hz, survives MP3/AAC/Opus, 16 kHz, 4 kHz low-pass and a
   500 Hz high-pass) is split into ``N_BANDS`` bands; each (cell of ``CELL_FRAMES`` frames, band)
-  gets a gain ``1 + alpha * sign``. Multiplicative: the residual is the signal's own band content
+  gets a gain ``1 + alpha * sign * chip`` where the chip is +-1 over the cell's frames
+  (``TIME_CHIP``) and over the band's lower/upper half (``FREQ_SPLIT``): every cell is
+  self-referencing (the detector reads a log-energy contrast inside the cell), which cancels
+  the host's envelope and spectral shape. Multiplicative: the residual is the signal's own band content
   times ``alpha * sign``, so it vanishes in silence and is masked by the signal. ``alpha`` follows
-  the band's own envelope fluctuation (a steady tone gets less).
+  the band's own envelope fluctuation (a steady tone gets less), is tilted toward the weak bands
+  (``BAND_TILT_POW``: the detector's contrast does not depend on a band's level, the residual's
+  energy does) and is held to a per-frame SNR budget (``SNR_FLOOR_DB``).
 * **Keyed periodic pattern.** One *period* (``PERIOD_CELLS`` cells x ``N_BANDS``, 5.12 s) holds a
   pilot (keyed random signs on a keyed subset of cells) and the 282 coded payload bits
   (:mod:`coding`: 64 bits + CRC-24, K=7 rate-1/3 convolutional code) spread over the remaining
   cells by a keyed permutation with keyed scrambling signs. The period repeats through the file,
   frame ``j`` carrying row ``j % PERIOD_FRAMES``.
-* **Detector.** Band log-energies per STFT frame, whitened (across-band mean and a moving time
-  average removed, local rms normalized, clipped). For each speed hypothesis (0.97..1.03: band
-  edges scaled in frequency, frames resampled in time) and each analysis window, the features are
+* **Detector.** Sub-band log-energies per STFT frame (hop/2 sub-hop phases), contrasted like the
+  chips, local-rms normalized, clipped, level weighted. For each speed hypothesis (0.968..1.032 in
+  three stages: coarse grid on search segments, fine refinement, whole input; band edges scaled
+  in frequency, frames resampled in time) and each analysis window, the features are
   folded modulo the period and cross-correlated with the pilot over every cyclic offset (FFT).
   Given the data, the pilot's key-random signs make the correlation a Rademacher sum, so
   ``z = C / sqrt(sum S_c^2)`` has a (sub-)Gaussian tail; the p-value is
   ``N_hypotheses * TAIL_FACTOR * Q(z)`` with every speed x offset x window counted.
-* **Payload.** At each window's best (speed, offset) the data cells give soft values per coded
-  bit; windows with a clear pilot are soft-combined (weighted by their z) before the Viterbi
-  decoder; the payload is reported only when the CRC holds.
+* **Payload.** The whole input is folded modulo the period at the best (speed, phase, offset)
+  and the data cells give soft values per coded bit (Viterbi, CRC-checked); fallbacks: windows
+  with a clear pilot soft-combined (weighted by their z), then the best window alone. The
+  payload is reported only when the CRC holds and the presence p-value is small.
 """
 from __future__ import annotations
 
@@ -231,15 +238,6 @@ def _band_energy_nominal(X: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sub_energy_nominal(X: np.ndarray) -> np.ndarray:
-    """(frames, NB * NSUB) energy per sub-band, nominal edges (what the detector sees at s=1)."""
-    pw = (X.real ** 2 + X.imag ** 2)[:, _LO_BIN:_HI_BIN]
-    out = np.zeros((pw.shape[0], NB * NSUB))
-    for b in range(NB * NSUB):
-        out[:, b] = pw[:, _BIN_SUB == b].sum(axis=1)
-    return out
-
-
 def _alpha(L: np.ndarray) -> np.ndarray:
     """Per (frame, band) modulation depth from the band envelope's own fluctuation."""
     k = 2 * P.MASK_HALF_FRAMES + 1
@@ -323,6 +321,14 @@ class AudioEmbedder:
         X = np.fft.rfft(_frames(xa, nfa), axis=1)
         Eb = _band_energy_nominal(X)
         alpha = _alpha(np.log(Eb + _EPS))
+        kk = 2 * P.MASK_HALF_FRAMES + 1
+        if P.BAND_TILT_POW > 0:
+            # weak bands get more depth, loud bands less (the detector's contrast does not depend
+            # on a band's level, the residual's energy does): alpha *= (E_band / mean)^-pow
+            Es = uniform_filter1d(Eb, kk, axis=0, mode="nearest")
+            rel = Es / (Es.mean(axis=1, keepdims=True) + _EPS)
+            alpha = np.clip(alpha * np.maximum(rel, P.TILT_MIN_REL) ** -P.BAND_TILT_POW,
+                            P.ALPHA_FLOOR, P.ALPHA_CAP)
         if P.SNR_BOOST_DB > 0:
             # where the mark band is weak next to the whole signal (bass-heavy music), raise
             # alpha until the residual sits SNR_BOOST_DB below the local signal (cap ALPHA_CAP)
@@ -333,6 +339,12 @@ class AudioEmbedder:
             boost = np.sqrt(np.maximum(e_tot, 0) * 10 ** (-P.SNR_BOOST_DB / 10) /
                             np.maximum(e_res, _EPS + 1e-9 * np.maximum(e_band, 0)))
             alpha = np.minimum(alpha * np.clip(boost, 1.0, None)[:, None], P.ALPHA_CAP)
+        if P.SNR_FLOOR_DB > 0:
+            # budget: the residual never rises above SNR_FLOOR_DB below the local signal energy
+            e_tot = uniform_filter1d((X.real ** 2 + X.imag ** 2).sum(axis=1), kk, mode="nearest")
+            e_res = P.RESIDUAL_EFFICIENCY * uniform_filter1d((alpha ** 2 * Eb).sum(axis=1), kk, mode="nearest")
+            cut = np.sqrt(np.maximum(e_tot, 0) * 10 ** (-P.SNR_FLOOR_DB / 10) / np.maximum(e_res, 1e-30))
+            alpha = np.maximum(alpha * np.minimum(cut, 1.0)[:, None], P.ALPHA_FLOOR)
         alpha = alpha[j0 - ja: j1 - ja + 1]                  # (nf, NB)
         Xc = X[j0 - ja: j1 - ja + 1]
         nf = j1 - j0 + 1
@@ -450,7 +462,12 @@ def _features(E: np.ndarray) -> np.ndarray:
     Sub-band log-energies (with a floor) -> lower-minus-upper half per band (FREQ_SPLIT) ->
     minus a moving time average -> correlated with the time chip over CF frames -> divided by a
     local rms -> clipped."""
-    floor = max(float(np.mean(E)) * 10 ** (-P.FLOOR_DB / 10), _EPS)
+    if P.FLOOR_PER_BAND:
+        # each sub-band's floor relative to its own mean: a weak band (tonal host, low-passed
+        # edge) keeps its modulation instead of sinking under the strong bands' floor
+        floor = np.maximum(E.mean(axis=0, keepdims=True) * 10 ** (-P.FLOOR_DB / 10), _EPS)
+    else:
+        floor = max(float(np.mean(E)) * 10 ** (-P.FLOOR_DB / 10), _EPS)
     L = np.log(E + floor)
     if P.FREQ_SPLIT:
         L = L[:, 0::2] - L[:, 1::2]
@@ -465,6 +482,11 @@ def _features(E: np.ndarray) -> np.ndarray:
     s = np.sqrt(np.maximum(uniform_filter1d(D * D, 2 * P.NORM_HALF + 1, axis=0, mode="nearest"), 0.0))
     W = D / (s + P.NORM_FLOOR)
     np.clip(W, -P.FEATURE_CLIP, P.FEATURE_CLIP, out=W)
+    if P.NORM_EXTRA_POW > 0:
+        # inverse-variance weighting: the mark's contrast is about the same in every cell, the
+        # host's is not, so cells with a calm host count more (weight relative to the median)
+        ref = np.median(s, axis=0, keepdims=True) + P.NORM_FLOOR
+        W *= np.minimum(ref / (s + P.NORM_FLOOR), P.NORM_MAX_WEIGHT) ** P.NORM_EXTRA_POW
     if P.LEVEL_WEIGHT_POW > 0:
         # quiet frames (pauses, fades: noise and codec floor dominate there) weigh less
         lvl = np.maximum(uniform_filter1d(E.sum(axis=1), 2 * P.NORM_HALF + 1, mode="nearest"), 0.0)
@@ -513,13 +535,6 @@ def _fold(W: np.ndarray) -> np.ndarray:
     pad = np.zeros((reps * PF, NB))
     pad[:n] = W
     return pad.reshape(reps, PF, NB).sum(axis=0)
-
-
-def _boxsum(fold: np.ndarray) -> np.ndarray:
-    """B[r] = sum_{t < CF} fold[(r + t) % PF] (cell sums for a cell starting at frame r)."""
-    ext = np.concatenate([fold, fold[:CF - 1]], axis=0)
-    c = np.cumsum(np.concatenate([np.zeros((1, NB)), ext], axis=0), axis=0)
-    return c[CF:CF + PF] - c[:PF]
 
 
 def _search(pw, cs, s: float, ph: int, pat: Pattern, periods: int):
@@ -632,6 +647,13 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
 
     good = [c for c in per_window.values() if c[0] >= P.COMBINE_MIN_Z]
     attempts = []
+    if P.FULL_FOLD_DECODE and len(per_window) > 1:
+        # every period of the input folded coherently at the best (speed, phase, alignment)
+        W = _features(_warped_band_energy(pw, cs, s_best, ph_best))
+        Ball = _fold(W)
+        rows = (a_best + o_best + pat.data_q * CF) % PF
+        attempts.append(np.bincount(pat.data_bits, weights=Ball[rows, pat.data_b] * pat.data_s,
+                                    minlength=coding.N_CODED))
     if len(good) > 1:
         attempts.append(sum(c[0] * soft_of(c) for c in good))
     attempts.append(soft_of(best))

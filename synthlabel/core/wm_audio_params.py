@@ -14,9 +14,9 @@ from __future__ import annotations
 # --------------------------------------------------------------------------- identity
 
 #: Versioned algorithm name (also usable as a C2PA soft-binding ``alg``).
-AUDIO_ALG = "org.synthlabel.wm.audio.v1"
+AUDIO_ALG = "org.synthlabel.wm.audio.v2"
 #: Domain-separation prefix for every keyed PRNG stream (HMAC-SHA256(key, prefix + label)).
-KEY_DOMAIN = b"synthlabel/wm/audio/v1/"
+KEY_DOMAIN = b"synthlabel/wm/audio/v2/"
 #: Shortest accepted key, in bytes.
 MIN_KEY_BYTES = 16
 #: Accepted input sample rates (Hz). Below 8 kHz the mark's band does not exist.
@@ -29,7 +29,8 @@ MAX_SAMPLE_RATE = 384000
 #: the residual is upsampled back and added to every channel (rate and channels are kept).
 INTERNAL_RATE = 16000
 #: STFT frame length and hop at the internal rate (sine window, 50 % overlap: perfect
-#: reconstruction). 32 ms frames, 16 ms hop.
+#: reconstruction). 16 ms frames, 8 ms hop (faster modulation measured better: host envelopes
+#: are smoother at this scale; 4 ms hop lost MP3 robustness).
 N_FFT = 256
 HOP = 128
 #: Band carrying the mark (Hz at nominal speed). Chosen to survive lossy codecs, 16 kHz
@@ -43,20 +44,24 @@ N_BANDS = 13
 #: band's loudness is unchanged, only its spectral tilt flips; the detector reads the log ratio
 #: of the two halves, which cancels the host's loudness envelope).
 FREQ_SPLIT = True
-#: Cell length in STFT frames (4 x 16 ms = 64 ms). The pattern is constant over a cell.
-CELL_FRAMES = 2
-#: Cells per period along time. Period = 80 cells = 320 frames = 5.12 s, so any 5.12 s excerpt
+#: Cell length in STFT frames (4 x 8 ms = 32 ms). The cell's sign times TIME_CHIP per frame.
+#: v2: 32 ms cells with a (+ - - +) chip measured clearly better than v1's 16 ms (+ -) cells under
+#: AAC / Opus (their 20-23 ms frames average a 16 ms contrast away) and equal elsewhere; the
+#: (+ + - -) chip was worse (a linear host slope leaks into it, not into + - - +).
+CELL_FRAMES = 4
+#: Cells per period along time. Period = 160 cells = 640 frames = 5.12 s, so any 5.12 s excerpt
 #: holds every pilot cell once and any 10 s excerpt every payload cell at least once (the
 #: detector folds the excerpt modulo the period).
-PERIOD_CELLS = 320
+PERIOD_CELLS = 160
 PERIOD_FRAMES = PERIOD_CELLS * CELL_FRAMES
 #: Time chip over the frames of a cell (length CELL_FRAMES): the cell's sign times this.
-#: A zero-mean chip (+ + - -) makes every cell self-referencing: the detector compares a cell's
-#: first half with its second half, so the host's slow envelope and the neighbouring cells cancel.
-TIME_CHIP = (1, -1)
-#: Fraction of the period's cells given to the pilot (sync + presence test); the rest carry the
+#: A zero-mean chip makes every cell self-referencing: the host's slow envelope (and, for
+#: + - - +, its linear slope) and the neighbouring cells cancel in the detector's contrast.
+TIME_CHIP = (1, -1, -1, 1)
+#: Fraction of the period's cells given to the pilot (v2: 0.30; v1 0.40 left the payload short
+#: of energy while the pilot's z was far above the detection threshold) (sync + presence test); the rest carry the
 #: coded payload (cells assigned by a keyed permutation, round-robin over the coded bits).
-PILOT_FRACTION = 0.40
+PILOT_FRACTION = 0.30
 
 # --------------------------------------------------------------------------- embedding strength
 
@@ -65,7 +70,7 @@ PILOT_FRACTION = 0.40
 #: in silence. alpha is chosen per (frame, band) between ALPHA_MIN and ALPHA_MAX from how much the
 #: band's own envelope already fluctuates (modulation masking): a steady tone gets ALPHA_MIN, a
 #: busy band ALPHA_MAX.
-ALPHA_MAX = 0.080
+ALPHA_MAX = 0.12
 ALPHA_MIN = 0.025
 #: alpha = clip(ALPHA_MASK_GAIN * local envelope fluctuation (rms, natural-log units), MIN, MAX).
 ALPHA_MASK_GAIN = 0.35
@@ -73,7 +78,18 @@ ALPHA_MASK_GAIN = 0.35
 #: raised until the residual sits SNR_BOOST_DB below the local signal energy (0 disables), but
 #: never above ALPHA_CAP. Never lowers alpha.
 SNR_BOOST_DB = 35.0
-ALPHA_CAP = 0.14
+ALPHA_CAP = 0.25
+#: Band tilt: alpha *= (band energy / mean band energy, both smoothed over the masking window)
+#: ** -BAND_TILT_POW (relative level floored at TILT_MIN_REL), clipped to [ALPHA_FLOOR, ALPHA_CAP]:
+#: the detector reads a contrast that does not depend on the band's level, but the residual's
+#: energy does, so weak bands are the cheap place for depth (0 disables).
+BAND_TILT_POW = 0.75
+TILT_MIN_REL = 0.01
+#: Lowest alpha anywhere (after the tilt and the SNR budget).
+ALPHA_FLOOR = 0.02
+#: Per-frame SNR budget: alpha is scaled down where the residual would exceed SNR_FLOOR_DB below
+#: the local signal energy (0 disables), never below ALPHA_FLOOR.
+SNR_FLOOR_DB = 32.5
 #: Residual energy / (alpha^2 * band energy): the +-alpha frame chip is partly smoothed away by
 #: the overlap-add, so the residual is ~6 dB weaker than alpha alone says (measured).
 RESIDUAL_EFFICIENCY = 0.25
@@ -98,10 +114,11 @@ CHUNK_INTERNAL = 32000
 FPR_TARGET = 1e-6
 #: Payload is reported only when the CRC holds *and* the presence p-value is at most this.
 PAYLOAD_MAX_P = 1e-3
-#: Speed hypotheses: 1 + k * SPEED_STEP for |k| <= SPEED_STEPS (0.97 .. 1.03 with the defaults).
+#: Speed hypotheses: 1 + k * SPEED_STEP for |k| <= SPEED_STEPS (0.968 .. 1.032 with the defaults;
+#: 32 ms cells tolerate a 0.002 speed error over a one-period window, so the coarse step is 0.004).
 #: Every speed is one hypothesis set in the Bonferroni count.
-SPEED_STEP = 0.002
-SPEED_STEPS = 15
+SPEED_STEP = 0.004
+SPEED_STEPS = 8
 #: Stage 1 runs the coarse speed grid x sub-hop phases (one-period windows: tolerant of the
 #: coarse grid's drift) on at most SEARCH_SEGMENTS segments of SEARCH_SECONDS (spread over the
 #: input; the whole input when shorter). Stage 2 tries speed +- k * REFINE_STEP, |k| <=
@@ -111,20 +128,27 @@ SPEED_STEPS = 15
 SEARCH_SECONDS = 12.0
 SEARCH_SEGMENTS = 3
 REFINE_TOP = 2
-REFINE_STEP = 0.00025
+REFINE_STEP = 0.0005
 REFINE_STEPS = 4
 #: Detector features: band log-energies (minus the across-band mean per frame when
 #: BAND_MEAN_REMOVE), minus a moving average over WHITEN_HALF frames each side, divided by a local
 #: rms over NORM_HALF frames each side, then clipped to +-FEATURE_CLIP. Short windows measured
 #: best: the host's band envelopes are smooth at the 16 ms scale, the cell edges are not.
 BAND_MEAN_REMOVE = False
-#: Energy floor added before the log, this many dB below the input's mean band energy: quiet
+#: Energy floor added before the log, this many dB below the mean band energy (per sub-band
+#: when FLOOR_PER_BAND; v2 measured 30 dB per band better under noise than 45 dB global): quiet
 #: stretches (pauses, fades, codec noise) become flat and carry no weight instead of noise.
-FLOOR_DB = 45.0
+FLOOR_DB = 30.0
+#: When True the floor is set per sub-band from that band's own mean energy.
+FLOOR_PER_BAND = True
 WHITEN_HALF = 0
 NORM_HALF = 16
 NORM_FLOOR = 0.004
 FEATURE_CLIP = 3.0
+#: Extra inverse-rms weighting (W *= min(median rms / local rms, NORM_MAX_WEIGHT) ** pow): with
+#: pow 1 the features are D / rms^2 (inverse-variance weights), 0 disables.
+NORM_EXTRA_POW = 0.5
+NORM_MAX_WEIGHT = 3.0
 #: Level weighting: features are multiplied by min(1, level / reference) ** LEVEL_WEIGHT_POW,
 #: where level is the local mark-band energy and the reference its LEVEL_REF_PERCENTILE over the
 #: input; pauses and fades (where added noise or the codec floor dominates) count less.
@@ -141,6 +165,10 @@ DET_PHASES = 2
 #: Tail bound factor for a Rademacher sum (Pinelis 1994: P(S >= t) <= 2e^3/9 * Q(t)): the pilot
 #: signs are key-random, so z = C / sqrt(sum S_c^2) is bounded by this times the Gaussian tail.
 TAIL_FACTOR = 4.463
+#: Payload decode, first attempt: the whole input folded modulo the period at the best speed,
+#: sub-hop phase and alignment (every period combined coherently); then the z-weighted window
+#: combination, then the best window alone. Each attempt is CRC-checked.
+FULL_FOLD_DECODE = True
 #: Windows whose pilot z is below this do not contribute soft values to the payload decode.
 COMBINE_MIN_Z = 3.0
 #: Shortest input (seconds) the detector tries at all.

@@ -196,16 +196,130 @@ def _tiled(tile: np.ndarray, hw: int, ww: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- embedding
 
+def _mark_gain(yw: np.ndarray, tile: np.ndarray, strength: float) -> np.ndarray:
+    """Spatial gain map g (working grid): the mark is g * tiled(tile). Perceptual mask (texture,
+    darkness), capped so the base mark's rms is at most MAX_RMS, times strength."""
+    hw, ww = yw.shape
+    mask = np.clip(activity(yw) / P.MASK_ACT_REF, P.MASK_MIN, P.MASK_MAX)
+    mask *= np.clip((yw + P.DARK_OFFSET) / (128.0 + P.DARK_OFFSET), P.DARK_MIN, 1.0)
+    g = (P.BASE_AMP * mask).astype(np.float32)
+    d = g * _tiled(tile, hw, ww)
+    rms = float(np.sqrt(np.mean(d * d))) if d.size else 0.0
+    if rms > P.MAX_RMS:
+        g *= P.MAX_RMS / rms
+    return g * float(strength)
+
+
+def _fold_spectrum(yw: np.ndarray) -> np.ndarray:
+    """The detector's front end at the identity geometry: T x T spectrum of the whitened fold."""
+    return np.fft.fft2(fold(whiten(yw)))
+
+
+def _mrc_noise(F: np.ndarray) -> np.ndarray:
+    m2 = F.real ** 2 + F.imag ** 2
+    return cv2.blur(np.tile(m2, (3, 3)), (5, 5))[T:2 * T, T:2 * T]
+
+
+def _informed_correction(through, yw: np.ndarray, g: np.ndarray, tile: np.ndarray, spec: TileSpec,
+                         coded_bits: np.ndarray, delta: np.ndarray,
+                         base_tile: np.ndarray, bit_cap: float) -> np.ndarray:
+    """Informed embedding (Improved Spread Spectrum, Malvar & Florencio 2003, with a margin):
+    run the detector's front end on the image as it will be marked, measure the host's projection
+    on every payload decision statistic (per coded bit) and on every pilot bin, and return a
+    tile-periodic correction (same spatial gain g) that pushes the statistics the host works
+    against back to a margin, with the least energy (bits only as far as ISS_CAP allows: hopeless
+    bits are left to the error-correcting code)."""
+    hw, ww = yw.shape
+    F = _fold_spectrum(yw + through(delta))
+    # effective gain tile spectrum -> fold spectrum: measured on the mark itself
+    Fm = F - _fold_spectrum(yw)
+    Tt = np.fft.fft2(tile)
+    Tb = np.fft.fft2(base_tile)        # mark-only amplitudes: of the plain (uncorrected) tile
+    idx_all = (np.concatenate([spec.pilot_idx[0], spec.data_idx[0]]),
+               np.concatenate([spec.pilot_idx[1], spec.data_idx[1]]))
+    ratio = np.real(Fm[idx_all] / (Tt[idx_all] + 1e-12))
+    k_all = np.concatenate([spec.pilot_k, spec.data_k])
+    fr = np.hypot(k_all[:, 0], k_all[:, 1]) / T
+    H = 1.0 - np.exp(-2.0 * np.pi ** 2 * P.DET_HP_SIGMA ** 2 * fr ** 2)
+    # smooth radial profile of the gain (the working-grid <-> full-size resampling and the
+    # whitening's high-pass attenuate the top of the band)
+    rr = ratio / H
+    if not np.all(np.isfinite(rr)) or float(np.median(rr)) <= 0:
+        return np.zeros_like(tile)
+    Vd = np.vander(fr, 3)
+    coef = np.linalg.lstsq(Vd, np.clip(rr, 0, 4 * float(np.median(rr))), rcond=None)[0]
+    gam = np.maximum(Vd @ coef, 0.2 * float(np.median(rr))) * H
+    gp, gd = gam[:len(spec.pilot_ref)], gam[len(spec.pilot_ref):]
+    Z = np.zeros((T, T), dtype=np.complex128)
+    # --- payload: per coded bit, MRC statistic as in detect_luma
+    noise = _mrc_noise(F)
+    w = spec.data_amp / (noise[spec.data_idx] + 1e-12)
+    sym = 2.0 * np.asarray(coded_bits, dtype=np.float64)[spec.data_bit] - 1.0
+    Ad = np.abs(Tb[spec.data_idx]) * gd                              # mark-only amplitude per bin
+    l = np.bincount(spec.data_bit, np.real(F[spec.data_idx] * spec.data_ref) * w, coding.N_CODED)
+    D = np.bincount(spec.data_bit, Ad * w, coding.N_CODED)
+    sb = 2.0 * np.asarray(coded_bits, dtype=np.float64) - 1.0
+    need = P.ISS_MARGIN * D - sb * l
+    need = np.where(need > bit_cap * D, 0.0, np.maximum(need, 0.0))
+    norm = np.bincount(spec.data_bit, (w * gd) ** 2, coding.N_CODED)
+    c = sb * need / (norm + 1e-30)
+    dF = c[spec.data_bit] * w * gd ** 2 * np.conj(spec.data_ref)
+    Z[spec.data_idx] = dF / gd
+    # --- pilot: per bin, in-phase up to the margin, quadrature reduced by ISS_PILOT_Q
+    Ap = np.abs(Tb[spec.pilot_idx]) * gp
+    v = F[spec.pilot_idx] * spec.pilot_ref
+    needp = np.clip(P.ISS_PILOT_MARGIN * Ap - v.real, 0.0, P.ISS_PILOT_CAP * Ap)
+    dFp = (needp - 1j * P.ISS_PILOT_Q * v.imag) * np.conj(spec.pilot_ref)
+    Z[spec.pilot_idx] = dFp / gp
+    # Hermitian partners -> real tile; fft2(real(ifft2(Z))) = (Z + conj Z(-k)) / 2 at k
+    Z[(-spec.data_idx[0]) % T, (-spec.data_idx[1]) % T] = np.conj(Z[spec.data_idx])
+    Z[(-spec.pilot_idx[0]) % T, (-spec.pilot_idx[1]) % T] = np.conj(Z[spec.pilot_idx])
+    return np.real(np.fft.ifft2(Z))
+
+
 def embed_rgb(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes, strength: float = 1.0) -> np.ndarray:
     """Add the keyed mark to the luma of an H x W x 3 (or H x W) uint8 image; returns a new array."""
     luma = to_luma(rgb)
     h, w = luma.shape
     yw = work_luma(luma)
     hw, ww = yw.shape
-    tile = make_tile(tile_spec(bytes(key)), coded_bits)
-    mask = np.clip(activity(yw) / P.MASK_ACT_REF, P.MASK_MIN, P.MASK_MAX)
-    mask *= np.clip((yw + P.DARK_OFFSET) / (128.0 + P.DARK_OFFSET), P.DARK_MIN, 1.0)
-    delta = (strength * P.BASE_AMP) * mask * _tiled(tile, hw, ww)
+    spec = tile_spec(bytes(key))
+    tile = make_tile(spec, coded_bits).astype(np.float64)
+    g = _mark_gain(yw, tile, strength)
+    delta = g * _tiled(tile, hw, ww)
+    if P.ISS_ITER and min(hw, ww) >= T:
+        base_tile = tile
+        # uniformly busy pictures (25th percentile of texture high) hide a stronger mark
+        tex = float(np.percentile(activity(yw), 25))
+        cap = P.ISS_MAX_RMS * float(np.clip(tex / P.ISS_TEX_REF, 1.0, P.ISS_TEX_BOOST)) * float(strength)
+        bit_cap = P.ISS_CAP
+
+        def through(d):           # what the detector's working grid will see of a residual d
+            if (hw, ww) == (h, w):
+                return d
+            up = cv2.resize(d.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+            return cv2.resize(up, (ww, hw), interpolation=cv2.INTER_AREA)
+        for _attempt in range(3):
+            tile = base_tile
+            delta = g * _tiled(tile, hw, ww)
+            for _ in range(P.ISS_ITER):
+                tile = tile + _informed_correction(through, yw, g, tile, spec, coded_bits, delta, base_tile,
+                                                   bit_cap)
+                delta = g * _tiled(tile, hw, ww)
+            # the informed part may spend up to the cap: if it needs more, lower the plain mark
+            # and give up on more of the hopeless bits (the code corrects them), then redo
+            rms = float(np.sqrt(np.mean(delta * delta)))
+            if rms <= cap * 1.02:
+                break
+            g = g * max(0.6, min(1.0, 0.97 * cap / rms))
+            bit_cap *= 0.8
+        if rms > cap:               # last resort: shrink only the correction part
+            d0 = g * _tiled(base_tile, hw, ww)
+            dc = delta - d0
+            e0, ec = float(np.mean(d0 * d0)), float(np.mean(dc * dc))
+            sc = math.sqrt(max(cap * cap - e0, 0.0) / ec) if ec > 0 else 0.0
+            delta = d0 + min(1.0, sc) * dc
+    delta = delta.astype(np.float32)
     # Upsample the residual as offset uint8 with q fractional steps (fast SIMD resize), then add
     # it with rounding and saturation in one pass: out = rgb + (d8 - 128) / q.
     peak = float(np.max(np.abs(delta))) if delta.size else 0.0

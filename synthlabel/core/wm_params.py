@@ -13,7 +13,7 @@ from __future__ import annotations
 # --------------------------------------------------------------------------- identity
 
 #: Versioned algorithm name (also used as the C2PA soft-binding ``alg``).
-IMAGE_ALG = "org.synthlabel.wm.image.v2"
+IMAGE_ALG = "org.synthlabel.wm.image.v3"
 #: Domain-separation prefix for every keyed PRNG stream (HMAC-SHA256(key, prefix + label)).
 KEY_DOMAIN = b"synthlabel/wm/image/v2/"
 #: Shortest accepted key, in bytes.
@@ -64,13 +64,36 @@ BAND_TILT = 0.5
 
 #: Mark rms amplitude (8-bit luma levels) where the local texture equals MASK_ACT_REF, at
 #: strength=1. The local amplitude is BASE_AMP * clip(activity / MASK_ACT_REF, MASK_MIN, MASK_MAX).
-BASE_AMP = 3.1
+BASE_AMP = 4.0
 #: Local activity (rms of the high-passed working luma, 8-bit levels) treated as "typical texture".
 MASK_ACT_REF = 6.0
 #: Floor of the mask: flat regions still carry this fraction (a flat image keeps a weak mark).
-MASK_MIN = 0.32
+MASK_MIN = 0.25
 #: Ceiling of the mask: busy texture never gets more than this multiple.
-MASK_MAX = 1.8
+MASK_MAX = 1.0
+#: Global budget: the mark's rms (8-bit levels, working grid, strength=1) never exceeds this, so
+#: PSNR >= ~42.3 dB on every image whatever its texture (the mask then only shapes *where*).
+MAX_RMS = 1.7
+#: Informed embedding (ISS with a margin): passes of measure-and-correct on the detector's own
+#: front end (0 = plain additive mark).
+ISS_ITER = 2
+#: Payload: each coded bit's MRC statistic is pushed up to ISS_MARGIN times its mark-only value
+#: when the host works against it, unless that needs more than ISS_CAP times it (left to the code).
+ISS_MARGIN = 1.0
+ISS_CAP = 3.0
+#: Pilot bins: in-phase part pushed up to ISS_PILOT_MARGIN x the mark-only amplitude (at most
+#: ISS_PILOT_CAP x), quadrature (host) part reduced by ISS_PILOT_Q.
+ISS_PILOT_MARGIN = 0.3
+ISS_PILOT_CAP = 0.6
+ISS_PILOT_Q = 0.2
+#: rms budget (8-bit levels, working grid, strength 1) of the mark including the informed part
+#: (PSNR >= ~38.6 dB); the plain mark stays under MAX_RMS.
+ISS_MAX_RMS = 2.2
+#: ... raised by clip(texture_p25 / ISS_TEX_REF, 1, ISS_TEX_BOOST) on uniformly busy pictures
+#: (gravel, foliage: the 25th percentile of the local texture is high, so the mark is masked
+#: everywhere; PSNR stays >= ~38.5 dB).
+ISS_TEX_REF = 12.0
+ISS_TEX_BOOST = 1.45
 #: Gaussian sigmas (working pixels) of the activity estimate: high-pass, then rms pooling.
 MASK_HP_SIGMA = 1.5
 MASK_POOL_SIGMA = 4.0

@@ -1,0 +1,513 @@
+"""Video file I/O with PyAV, streaming (no whole-video buffering): MP4, MOV, MKV, WebM.
+
+:func:`probe` describes a file (and decodes its first frame, which is where the display
+matrix, colour range and real pixel format show up). :class:`VideoReader` yields, in demux
+order, decoded video frames as 8-bit planar 4:2:0 :class:`av.VideoFrame` objects (other pixel
+formats are converted) and audio as float32 ``(n, channels)`` blocks. :class:`VideoWriter`
+encodes them again.
+
+What is kept: frame rate and the frames' timestamps (VFR stays VFR), resolution, the display
+matrix (rotation/flip; written with ``set_display_matrix``, which the MP4/MOV ``tkhd`` matrix
+and the Matroska ``Projection`` pose carry), colour range / matrix / primaries / transfer, and
+the audio stream's sample rate, channel layout and (about) its bitrate. What changes: 10-bit
+or 4:2:2/4:4:4 video is written as 8-bit 4:2:0 (a warning says so); the video codec follows
+the container (H.264 for MP4/MOV/MKV, VP9 for WebM) unless ``codec`` says otherwise; audio is
+re-encoded as AAC (MP4/MOV/MKV) or Opus (WebM, resampled to 48 kHz when needed).
+
+Outputs are never fragmented MP4 (c2pa cannot sign those): the MP4/MOV muxer writes one
+``moov`` and, with ``+faststart``, moves it before ``mdat``. Codec threading is on (frame
+threads for decoding and for x264/x265/libvpx).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from typing_extensions import Self
+
+__all__ = [
+    "CONTAINERS",
+    "DEFAULT_CRF",
+    "AudioTrackInfo",
+    "VideoError",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWriter",
+    "container_of",
+    "encoder_for",
+    "probe",
+]
+
+#: container key -> (PyAV/ffmpeg muxer, extension, default video codec, audio codec)
+CONTAINERS = {
+    "mp4": ("mp4", ".mp4", "h264", "aac"),
+    "mov": ("mov", ".mov", "h264", "aac"),
+    "mkv": ("matroska", ".mkv", "h264", "aac"),
+    "webm": ("webm", ".webm", "vp9", "libopus"),
+}
+#: codec key -> encoder name
+ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9"}
+_CODEC_ALIASES = {"h264": "h264", "avc": "h264", "libx264": "h264", "h265": "h265", "hevc": "h265",
+                  "libx265": "h265", "vp9": "vp9", "libvpx-vp9": "vp9"}
+_ALLOWED = {"mp4": ("h264", "h265", "vp9"), "mov": ("h264", "h265"), "mkv": ("h264", "h265", "vp9"),
+            "webm": ("vp9",)}
+DEFAULT_CRF = {"h264": 23, "h265": 28, "vp9": 32}
+DEFAULT_PRESET = "medium"
+_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+            "veryslow", "placebo")
+# libvpx-vp9 has no presets: map them to cpu-used (speed; 0 slowest .. 8 fastest).
+_VP9_SPEED = {"ultrafast": 8, "superfast": 8, "veryfast": 7, "faster": 6, "fast": 5, "medium": 4,
+              "slow": 2, "slower": 1, "veryslow": 0, "placebo": 0}
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+_WORK_FORMATS = ("yuv420p", "yuvj420p")
+
+
+class VideoError(ValueError):
+    """A video cannot be read or written; the message is one line."""
+
+
+def _one_line(exc: BaseException | str) -> str:
+    text = str(exc) if not isinstance(exc, str) else exc
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def container_of(format_name: str, path: str | os.PathLike | None = None) -> str:
+    """Our container key for a PyAV ``format.name`` ("mov,mp4,m4a,..." / "matroska,webm")."""
+    names = format_name.split(",")
+    ext = os.path.splitext(os.fspath(path))[1].lower() if path is not None else ""
+    if "matroska" in names or "webm" in names:
+        return "webm" if ext == ".webm" else "mkv"
+    if "mov" in names or "mp4" in names:
+        return "mov" if ext in (".mov", ".qt") else "mp4"
+    raise VideoError(f"unsupported container {format_name!r} (MP4, MOV, MKV and WebM are)")
+
+
+@dataclass(frozen=True)
+class AudioTrackInfo:
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str
+    bit_rate: int | None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    container: str                    # mp4 | mov | mkv | webm
+    codec: str                        # input video codec name (h264, hevc, vp9, ...)
+    width: int
+    height: int
+    fps: Fraction                     # average (or guessed) frame rate
+    time_base: Fraction
+    duration: float | None            # seconds
+    frames: int | None                # as the container declares (MP4/MOV), else None
+    pix_fmt: str
+    color_range: int                  # 0 unspecified, 1 tv/limited, 2 pc/full
+    colorspace: int
+    color_primaries: int
+    color_trc: int
+    display_matrix: tuple[int, ...] | None
+    rotation: int                     # counter-clockwise degrees for display, one of 0/90/180/270
+    bit_rate: int | None
+    audio: AudioTrackInfo | None
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def full_range(self) -> bool:
+        return self.color_range == 2 or self.pix_fmt.startswith("yuvj")
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as displayed (after rotation)."""
+        return (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
+
+
+def _open(path: str | os.PathLike, mode: str = "r", **kw):
+    import av
+
+    try:
+        return av.open(os.fspath(path), mode, **kw)
+    except av.FFmpegError as exc:
+        what = "read" if mode == "r" else "write"
+        raise VideoError(f"cannot {what} video: {_one_line(exc)}") from None
+    except (OSError, ValueError) as exc:
+        raise VideoError(f"cannot open {os.fspath(path)}: {_one_line(exc)}") from None
+
+
+def _matrix_of(frame) -> tuple[int, ...] | None:
+    import av
+
+    try:
+        for sd in frame.side_data:
+            if sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
+                raw = bytes(sd)
+                if len(raw) == 36:
+                    return tuple(int(v) for v in np.frombuffer(raw, "<i4"))
+    except Exception:  # noqa: BLE001 - side data is optional
+        return None
+    return None
+
+
+def _rotation_of(frame) -> int:
+    try:
+        rot = round(frame.rotation or 0)
+    except Exception:  # noqa: BLE001
+        rot = 0
+    return rot % 360 if rot % 90 == 0 else 0
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Describe a video file; raises :class:`VideoError` (one line) when it has no decodable
+    video stream."""
+    import av
+
+    container = _open(path)
+    with container:
+        key = container_of(container.format.name, path)
+        if not container.streams.video:
+            raise VideoError("no video stream (not a video file?)")
+        vs = container.streams.video[0]
+        vs.thread_type = "AUTO"
+        first = None
+        try:
+            for frame in container.decode(vs):
+                first = frame
+                break
+        except av.FFmpegError as exc:
+            raise VideoError(f"corrupt video data: {_one_line(exc)}") from None
+        if first is None:
+            raise VideoError("no decodable video frame (empty or corrupt video stream)")
+        cc = vs.codec_context
+        fps = vs.average_rate or vs.guessed_rate or vs.base_rate or Fraction(25)
+        duration = None
+        if vs.duration is not None and vs.time_base:
+            duration = float(vs.duration * vs.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        audio = None
+        if container.streams.audio:
+            a = container.streams.audio[0]
+            ac = a.codec_context
+            if ac.sample_rate and ac.channels:
+                audio = AudioTrackInfo(ac.name, int(ac.sample_rate), int(ac.channels),
+                                       ac.layout.name, a.bit_rate or ac.bit_rate or None)
+        return VideoInfo(
+            path=os.fspath(path), container=key, codec=cc.name, width=first.width,
+            height=first.height, fps=Fraction(fps), time_base=Fraction(vs.time_base or Fraction(1, 1000)),
+            duration=duration, frames=vs.frames or None, pix_fmt=first.format.name,
+            color_range=int(first.color_range or 0), colorspace=int(first.colorspace or 0),
+            color_primaries=int(first.color_primaries or 0), color_trc=int(first.color_trc or 0),
+            display_matrix=_matrix_of(first), rotation=_rotation_of(first),
+            bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
+            metadata=dict(container.metadata))
+
+
+class VideoReader:
+    """Decode a file in demux order. Iterating yields ``("video", frame)`` with an 8-bit 4:2:0
+    :class:`av.VideoFrame` whose ``time`` is in seconds, and ``("audio", (block, t0))`` with a
+    float32 ``(n, channels)`` block starting at ``t0`` seconds. ``audio=False`` skips audio.
+
+    Truncation is checked at the end against the frame count / duration the container
+    declares: a file missing more than a few frames raises :class:`VideoError`."""
+
+    def __init__(self, path: str | os.PathLike, *, audio: bool = True, threads: bool = True) -> None:
+        self.path = os.fspath(path)
+        self._c = _open(path)
+        if not self._c.streams.video:
+            self._c.close()
+            raise VideoError("no video stream (not a video file?)")
+        self.vs = self._c.streams.video[0]
+        if threads:
+            self.vs.thread_type = "AUTO"
+        self.as_ = self._c.streams.audio[0] if (audio and self._c.streams.audio) else None
+        self.video_frames = 0
+        self.last_time = 0.0
+        self.converted_from: str | None = None
+
+    def close(self) -> None:
+        self._c.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _video(self, frame):
+        if frame.format.name not in _WORK_FORMATS:
+            self.converted_from = frame.format.name
+            rot = frame.side_data  # keep a reference; reformat drops side data
+            new = frame.reformat(format="yuv420p")
+            new.pts, new.time_base = frame.pts, frame.time_base
+            new.color_range = frame.color_range
+            del rot
+            frame = new
+        self.video_frames += 1
+        if frame.time is not None:
+            self.last_time = max(self.last_time, float(frame.time))
+        return frame
+
+    def __iter__(self) -> Iterator[tuple[str, object]]:
+        import av
+
+        streams = [self.vs] + ([self.as_] if self.as_ is not None else [])
+        resampler = None
+        channels = 0
+        if self.as_ is not None:
+            ac = self.as_.codec_context
+            channels = ac.channels
+            resampler = av.AudioResampler(format="flt", layout=ac.layout, rate=ac.sample_rate)
+        a_pos = None  # running audio time (samples) for blocks without pts
+
+        def audio_blocks(frames):
+            nonlocal a_pos
+            for fr in frames:
+                for out in resampler.resample(fr):
+                    arr = out.to_ndarray().reshape(-1, channels)
+                    if a_pos is None:
+                        t0 = float(out.time) if out.time is not None else 0.0
+                        a_pos = round(t0 * out.sample_rate)
+                    t0 = a_pos / out.sample_rate
+                    a_pos += len(arr)
+                    yield "audio", (arr.astype(np.float32, copy=False), t0)
+
+        try:
+            for packet in self._c.demux(*streams):
+                if packet.stream is self.vs:
+                    for frame in packet.decode():
+                        yield "video", self._video(frame)
+                elif packet.size or packet.dts is None:
+                    yield from audio_blocks(packet.decode())
+            # demux() flushes the decoders with empty packets at the end already
+            if resampler is not None:
+                yield from audio_blocks([None])
+        except av.FFmpegError as exc:
+            raise VideoError(f"corrupt video data: {_one_line(exc)}") from None
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        if self.video_frames == 0:
+            raise VideoError("no decodable video frame (empty or corrupt video stream)")
+        declared = self.vs.frames or 0
+        if declared and self.video_frames < declared - max(2, declared // 50):
+            raise VideoError(f"truncated or corrupt video: {self.video_frames} of {declared} frames decodable")
+        dur = None
+        if self.vs.duration is not None and self.vs.time_base:
+            dur = float(self.vs.duration * self.vs.time_base)
+        elif self._c.duration:
+            dur = self._c.duration / 1_000_000
+        start = float(self.vs.start_time * self.vs.time_base) if self.vs.start_time is not None and self.vs.time_base else 0.0
+        if not declared and dur and dur > 1.0 and self.last_time - start < 0.9 * dur - 0.5:
+            raise VideoError(f"truncated or corrupt video: frames end at {self.last_time - start:.2f} s "
+                             f"of {dur:.2f} s declared")
+
+
+def encoder_for(container: str, codec: str | None) -> str:
+    """Our codec key (h264 / h265 / vp9) for ``container``; checks the pair."""
+    key = _CODEC_ALIASES.get((codec or CONTAINERS[container][2]).lower())
+    if key is None:
+        raise VideoError(f"unsupported video codec {codec!r}: choose h264, h265 or vp9")
+    if key not in _ALLOWED[container]:
+        raise VideoError(f"{container.upper()} cannot carry {key} here; choose one of "
+                         f"{', '.join(_ALLOWED[container])}")
+    return key
+
+
+def _audio_bitrate(info: AudioTrackInfo, codec: str, override: int | None) -> int:
+    if override:
+        return int(override)
+    per_ch = 64_000 if codec == "libopus" else 80_000
+    default = per_ch * min(info.channels, 2) + 32_000 * max(0, info.channels - 2)
+    if info.bit_rate and info.bit_rate > 0:
+        return int(min(max(info.bit_rate, 48_000), 320_000 * max(1, info.channels // 2)))
+    return default
+
+
+class VideoWriter:
+    """Encode 8-bit 4:2:0 frames (and optionally float32 audio blocks) into ``path``.
+
+    ``container``: mp4 | mov | mkv | webm; ``codec``: h264 | h265 | vp9 (None: the
+    container's default); ``crf``/``preset`` as for x264 (VP9: preset maps to cpu-used).
+    ``metadata``: container-level tags (Matroska writes them as global SimpleTags).
+    ``audio``: the input's :class:`AudioTrackInfo` or None for a silent output."""
+
+    def __init__(self, path: str | os.PathLike, container: str, *, width: int, height: int,
+                 fps: Fraction, time_base: Fraction, codec: str | None = None,
+                 crf: int | None = None, preset: str | None = None, pix_fmt: str = "yuv420p",
+                 color: tuple[int, int, int, int] = (0, 0, 0, 0),
+                 display_matrix: tuple[int, ...] | None = None,
+                 audio: AudioTrackInfo | None = None, audio_bitrate: int | None = None,
+                 metadata: dict[str, str] | None = None, faststart: bool = True) -> None:
+        import av
+
+        if container not in CONTAINERS:
+            raise VideoError(f"unsupported output container {container!r}")
+        self.container = container
+        self.codec = encoder_for(container, codec)
+        crf = DEFAULT_CRF[self.codec] if crf is None else int(crf)
+        preset = preset or DEFAULT_PRESET
+        if preset not in _PRESETS:
+            raise VideoError(f"unknown preset {preset!r}: choose one of {', '.join(_PRESETS)}")
+        hi = 63 if self.codec == "vp9" else 51
+        if not 0 <= crf <= hi:
+            raise VideoError(f"crf must be 0..{hi} for {self.codec}, got {crf}")
+        self.crf, self.preset = crf, preset
+        muxer = CONTAINERS[container][0]
+        options = {}
+        if container in ("mp4", "mov") and faststart:
+            options["movflags"] = "+faststart"
+        self.path = os.fspath(path)
+        self._out = _open(path, "w", format=muxer, options=options)
+        try:
+            if metadata:
+                for k, v in metadata.items():
+                    self._out.metadata[k] = v
+            rate = Fraction(fps).limit_denominator(1_000_000) if fps else Fraction(25)
+            vs = self._out.add_stream(ENCODERS[self.codec], rate=rate)
+            vs.width, vs.height = int(width), int(height)
+            vs.pix_fmt = "yuv420p" if self.codec != "h264" or pix_fmt not in _WORK_FORMATS else pix_fmt
+            rng, space, prim, trc = color
+            cc = vs.codec_context
+            if rng:
+                cc.color_range = rng
+            if space:
+                cc.colorspace = space
+            if prim:
+                cc.color_primaries = prim
+            if trc:
+                cc.color_trc = trc
+            tb = Fraction(time_base) if time_base else Fraction(1, 90000)
+            cc.time_base = tb
+            vs.time_base = tb
+            cc.thread_type = "AUTO"
+            cc.thread_count = 0
+            vs.options = self._codec_options()
+            if display_matrix is not None and any(display_matrix) and \
+                    tuple(display_matrix) != (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30):
+                vs.set_display_matrix(list(display_matrix))
+            self._vs = vs
+            self._as = None
+            self._audio_rate = None
+            if audio is not None:
+                acodec = CONTAINERS[container][3]
+                rate_a = audio.sample_rate
+                if acodec == "libopus" and rate_a not in OPUS_RATES or acodec == "aac" and rate_a not in AAC_RATES:
+                    rate_a = 48000
+                layout = audio.layout if audio.channels <= 2 or acodec == "aac" else "stereo"
+                a = self._out.add_stream(acodec, rate=rate_a, layout=layout)
+                a.bit_rate = _audio_bitrate(audio, acodec, audio_bitrate)
+                a.codec_context.time_base = Fraction(1, rate_a)
+                self._as = a
+                self._audio_rate = rate_a
+                self._audio_in_rate = audio.sample_rate
+                self._layout = audio.layout
+                self._channels = audio.channels
+                fmt_name = a.codec_context.codec.audio_formats[0].name
+                self._resampler = av.AudioResampler(format=fmt_name, layout=layout, rate=rate_a)
+                self._a_samples = 0
+                self._a_start: float | None = None
+        except (av.FFmpegError, ValueError, TypeError) as exc:
+            self._out.close()
+            raise VideoError(f"cannot set up the encoder: {_one_line(exc)}") from None
+        self._last_pts: int | None = None
+        self.frames = 0
+        self._closed = False
+
+    def _codec_options(self) -> dict[str, str]:
+        if self.codec == "vp9":
+            return {"crf": str(self.crf), "b": "0", "row-mt": "1", "deadline": "good",
+                    "cpu-used": str(_VP9_SPEED[self.preset])}
+        opts = {"crf": str(self.crf), "preset": self.preset}
+        if self.codec == "h265":
+            opts["x265-params"] = "log-level=error"
+        return opts
+
+    @property
+    def has_audio(self) -> bool:
+        return self._as is not None
+
+    def write_video(self, frame) -> None:
+        """Encode one frame (its ``pts``/``time_base`` are kept; non-increasing pts are
+        nudged forward)."""
+        import av
+
+        tb = self._vs.codec_context.time_base
+        if frame.pts is not None and frame.time_base is not None:
+            pts = round(frame.pts * frame.time_base / tb)
+        else:
+            pts = round(self.frames / (self._vs.codec_context.framerate or 25) / tb)
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        frame.pts, frame.time_base = pts, tb
+        frame.pict_type = av.video.frame.PictureType.NONE
+        try:
+            for packet in self._vs.encode(frame):
+                self._out.mux(packet)
+        except av.FFmpegError as exc:
+            raise VideoError(f"video encode failed: {_one_line(exc)}") from None
+        self.frames += 1
+
+    def write_audio(self, block: np.ndarray, t0: float | None = None) -> None:
+        """Encode float32 ``(n, channels)`` samples; ``t0`` (s) of the first block sets the
+        audio start, later blocks follow contiguously."""
+        import av
+
+        if self._as is None or not len(block):
+            return
+        a = np.clip(np.nan_to_num(np.asarray(block, np.float32)), -1.0, 1.0)
+        if self._a_start is None:
+            self._a_start = float(t0 or 0.0)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(a).reshape(1, -1), format="flt",
+                                           layout=self._layout)
+        frame.sample_rate = self._audio_in_rate
+        frame.time_base = Fraction(1, self._audio_in_rate)
+        frame.pts = round(self._a_start * self._audio_in_rate) + self._a_samples
+        self._a_samples += len(a)
+        self._encode_audio(self._resampler.resample(frame))
+
+    def _encode_audio(self, frames) -> None:
+        import av
+
+        try:
+            for fr in frames:
+                for packet in self._as.encode(fr):
+                    self._out.mux(packet)
+        except av.FFmpegError as exc:
+            raise VideoError(f"audio encode failed: {_one_line(exc)}") from None
+
+    def close(self) -> None:
+        import av
+
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for packet in self._vs.encode():
+                self._out.mux(packet)
+            if self._as is not None:
+                self._encode_audio(self._resampler.resample(None))
+                self._encode_audio([None])
+        except av.FFmpegError as exc:
+            raise VideoError(f"encode failed: {_one_line(exc)}") from None
+        finally:
+            self._out.close()
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()

@@ -1,0 +1,731 @@
+"""Label one video file with every layer, streaming frames (bounded memory), and verify one.
+
+Order (forced by the hashes): decode → explicit label (plate on the opening seconds) →
+frame watermark (luma) / audio watermark → encode → AIGC metadata → C2PA sign → atomic rename.
+
+* **Explicit.** The image label renderer (:func:`synthlabel.core.text_label.render_label`) is
+  run ONCE per video, on a black and a white frame of the *displayed* size: the two renders give
+  the plate's per-pixel blend (``out = bg * keep + add``; the plate and text are neutral grey, so
+  in YCbCr that is ``Y' = keep * (Y - black) + black + add * gain``, ``C' = keep * (C - 128) +
+  128``). Per frame only the plate rectangle of the Y/U/V planes is composited. When the file
+  carries a rotation (display matrix), the plate is rendered upright for display and rotated
+  into the coded frame. Shown for ``label_seconds`` (>= 2, default 3) or the whole video
+  (``persistent``); glyphs >= 5 % of min(width, height).
+* **Watermark.** :mod:`synthlabel.core.wm_video`: the image mark, derived once per video
+  through the public API, added to each frame's luma with a per-frame perceptual mask (in the
+  displayed orientation, so a player/ffmpeg auto-rotation keeps it readable). The soundtrack
+  gets the audio watermark (:class:`synthlabel.watermark.AudioEmbedder`), same key and content
+  ID.
+* **Audio cue.** Off by default for video: the visual text is the video rule (GB 45438 §5), and
+  prepending a cue would desynchronise sound and picture. ``audio_cue=True`` MIXES the Morse
+  "AI" cue over the soundtrack (start, end or both per ``spec.cue_where``), ducking the content
+  by 12 dB under it so the rhythm stays detectable; duration never changes.
+* **Metadata.** MP4/MOV: ``moov/udta/meta`` ``mdta`` key ``AIGC`` (inner JSON) + key
+  ``DigitalSourceType``, written by :mod:`synthlabel.formats.mp4meta` after encoding.
+  MKV/WebM: global SimpleTags ``AIGC`` and ``DigitalSourceType`` written by the muxer; both
+  read back before signing.
+* **C2PA.** MP4/MOV: embedded (``bmffHash``); MKV/WebM: c2pa cannot embed, so a detached
+  manifest goes to the ``.c2pa`` sidecar next to the file (as for Ogg audio).
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import watermark
+from .core import audio_cue, text_label, wm_video
+from .formats import mkvmeta, mp4meta, video_io
+from .formats.audio_meta import AudioMetadata
+from .formats.xmp import MetadataError
+from .labeling import LabelingError
+from .models import (
+    DEFAULT_LABEL_TEXT,
+    AIGCLabel,
+    ContentID,
+    LabelError,
+    LabelSpec,
+    LayerReport,
+    Status,
+    VerificationReport,
+)
+from .provenance import c2pa_io
+from .provenance.credentials import Credentials, load_credentials
+
+__all__ = [
+    "MIME",
+    "SIDECAR_CONTAINERS",
+    "LabeledVideo",
+    "detect_video",
+    "label_video_file",
+    "verify_video_file",
+]
+
+SIDECAR_CONTAINERS = ("mkv", "webm")
+MIME = {"mp4": "video/mp4", "mov": "video/quicktime", "mkv": "video/x-matroska", "webm": "video/webm"}
+EXTENSIONS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".qt": "mov", ".mkv": "mkv", ".webm": "webm"}
+MIN_LABEL_SECONDS = 2.0
+#: Tags of the input container not copied to the output (ours are rewritten; muxer's own).
+_DROP_TAGS = {"aigc", "digitalsourcetype", "encoder", "major_brand", "minor_version",
+              "compatible_brands", "duration"}
+#: Ducking of the soundtrack under a mixed cue (linear gain) and its ramp (s).
+_DUCK_GAIN = 0.25
+_DUCK_RAMP = 0.05
+
+
+@dataclass
+class LabeledVideo:
+    output: Path
+    content_id: ContentID
+    container: str = ""
+    codec: str = ""
+    layers: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    sidecar: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    frames: int = 0
+    label_box: tuple[int, int, int, int] | None = None     # plate (x, y, w, h) in display coords
+    glyph_height: int | None = None
+    cue_times: list[float] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- planes
+
+
+def _plane(frame, i: int) -> np.ndarray:
+    """Writable uint8 view of plane ``i`` (H x W, strided by the line size)."""
+    p = frame.planes[i]
+    h, w, ls = p.height, p.width, p.line_size
+    return np.frombuffer(p, np.uint8, count=ls * h).reshape(h, ls)[:, :w]
+
+
+def _luma_full(y: np.ndarray, full_range: bool) -> np.ndarray:
+    """A luma plane as full-range uint8 (what an RGB decode's grey would be)."""
+    if full_range:
+        return np.ascontiguousarray(y)
+    return cv2.convertScaleAbs(y, alpha=255.0 / 219.0, beta=-16.0 * 255.0 / 219.0)
+
+
+def _to_display(a: np.ndarray, rotation: int) -> np.ndarray:
+    k = (rotation // 90) % 4
+    return np.rot90(a, k) if k else a
+
+
+def _to_coded(a: np.ndarray, rotation: int) -> np.ndarray:
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(a, -k)) if k else a
+
+
+# --------------------------------------------------------------------------- explicit plate
+
+
+class _Plate:
+    """The explicit label as a per-pixel blend on the Y/U/V planes of coded frames."""
+
+    def __init__(self, spec: LabelSpec, width: int, height: int, rotation: int, full_range: bool):
+        dw, dh = (height, width) if rotation in (90, 270) else (width, height)
+        try:
+            black, box = text_label.render_label(np.zeros((dh, dw, 3), np.uint8), spec.text,
+                                                 position=spec.position.value)
+            white, _ = text_label.render_label(np.full((dh, dw, 3), 255, np.uint8), spec.text,
+                                               position=spec.position.value)
+        except ValueError as exc:
+            raise LabelingError(f"explicit label: {exc}") from None
+        self.box = box
+        keep_d = np.ones((dh, dw), np.float32)
+        add_d = np.zeros((dh, dw), np.float32)
+        sl = np.s_[box.y:box.y + box.h, box.x:box.x + box.w]
+        b = black[sl][..., 1].astype(np.float32)
+        keep_d[sl] = (white[sl][..., 1].astype(np.float32) - b) / 255.0
+        add_d[sl] = b
+        keep = _to_coded(keep_d, rotation)
+        add = _to_coded(add_d, rotation)
+        ys, xs = np.nonzero((keep < 0.999) | (add > 0))
+        # Extend to even coordinates so the chroma rectangle covers the same pixels.
+        x0, y0 = (int(xs.min()) // 2) * 2, (int(ys.min()) // 2) * 2
+        x1, y1 = min(width, int(xs.max()) + 2 & ~1), min(height, int(ys.max()) + 2 & ~1)
+        self.rect = (x0, y0, x1, y1)
+        k = keep[y0:y1, x0:x1]
+        a = add[y0:y1, x0:x1]
+        self.black = 0.0 if full_range else 16.0
+        gain = 1.0 if full_range else 219.0 / 255.0
+        # Y' = keep * Y + (black * (1 - keep) + add * gain)
+        self.keep_y = k
+        self.off_y = (self.black * (1.0 - k) + a * gain + 0.5).astype(np.float32)
+        kc = cv2.resize(k, ((x1 - x0 + 1) // 2, (y1 - y0 + 1) // 2), interpolation=cv2.INTER_AREA)
+        self.keep_c = kc
+        self.off_c = (128.0 * (1.0 - kc) + 0.5).astype(np.float32)
+
+    def apply(self, frame) -> None:
+        x0, y0, x1, y1 = self.rect
+        y = _plane(frame, 0)[y0:y1, x0:x1]
+        r = y.astype(np.float32)
+        r *= self.keep_y
+        r += self.off_y
+        y[...] = np.clip(r, 0, 255)
+        cy0, cx0 = y0 // 2, x0 // 2
+        ch, cw = self.keep_c.shape
+        for i in (1, 2):
+            c = _plane(frame, i)[cy0:cy0 + ch, cx0:cx0 + cw]
+            kc = self.keep_c[:c.shape[0], :c.shape[1]]
+            oc = self.off_c[:c.shape[0], :c.shape[1]]
+            r = c.astype(np.float32)
+            r *= kc
+            r += oc
+            c[...] = np.clip(r, 0, 255)
+
+
+# --------------------------------------------------------------------------- audio
+
+
+class _CueMixer:
+    """Mix the rhythm cue at fixed sample positions, ducking the content under it."""
+
+    def __init__(self, spec: LabelSpec, sample_rate: int, channels: int, duration: float | None):
+        from .labeling_audio import cue_params
+
+        params = cue_params(spec)
+        self.cue = audio_cue.render_cue(sample_rate, channels, params)
+        lead = round(params.lead_ms * sample_rate / 1000.0)
+        n = len(self.cue)
+        self.starts: list[int] = []
+        total = int(duration * sample_rate) if duration else None
+        if spec.cue_where in ("start", "both"):
+            self.starts.append(lead)
+        if spec.cue_where in ("end", "both") and total and total - lead - n > lead + n:
+            self.starts.append(total - lead - n)
+        self.rate = sample_rate
+        self.lead = lead
+        ramp = max(1, int(_DUCK_RAMP * sample_rate))
+        # gain curve over [start - lead, start + n + lead): 1 -> duck -> 1
+        g = np.full(n + 2 * lead, _DUCK_GAIN, np.float32)
+        r = np.linspace(1.0, _DUCK_GAIN, ramp, dtype=np.float32)
+        g[:ramp] = r
+        g[-ramp:] = r[::-1]
+        self.gain = g
+        self.pos = 0
+
+    @property
+    def times(self) -> list[float]:
+        return [s / self.rate for s in self.starts]
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        a, b = self.pos, self.pos + len(block)
+        self.pos = b
+        out = block
+        for s in self.starts:
+            g0, g1 = s - self.lead, s + len(self.cue) + self.lead
+            lo, hi = max(a, g0), min(b, g1)
+            if lo >= hi:
+                continue
+            if out is block:
+                out = block.copy()
+            out[lo - a:hi - a] *= self.gain[lo - g0:hi - g0, None]
+            c0, c1 = max(lo, s), min(hi, s + len(self.cue))
+            if c0 < c1:
+                out[c0 - a:c1 - a] += self.cue[c0 - s:c1 - s]
+        return out
+
+
+# --------------------------------------------------------------------------- files
+
+
+@contextmanager
+def _temp_path(directory: Path, name: str, suffix: str):
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def _metadata_findings(path: Path, container: str) -> AudioMetadata:
+    """The AIGC label(s) of a video file, in the shape the verifier judges."""
+    if container in ("mp4", "mov"):
+        f = mp4meta.read_mp4_metadata_file(path)
+    else:
+        f = mkvmeta.read_mkv_metadata_file(path)
+    meta = AudioMetadata(aigc_count=len(f.aigc), digital_source_type=f.digital_source_type)
+    for source, raw in f.aigc:
+        try:
+            label = AIGCLabel.parse(raw)
+        except (LabelError, UnicodeDecodeError) as exc:
+            meta.errors.append(f"{exc} (in {source})")
+            if meta.raw is None:
+                meta.source, meta.raw = source, raw
+            continue
+        if meta.aigc is None:
+            meta.aigc, meta.source, meta.raw = label, source, raw
+    return meta
+
+
+def _output_container(src_container: str, dst: Path) -> tuple[str, Path]:
+    key = EXTENSIONS.get(dst.suffix.lower())
+    if key is None:
+        ext = video_io.CONTAINERS[src_container][1]
+        return src_container, dst.with_suffix(ext) if dst.suffix else Path(str(dst) + ext)
+    return key, dst
+
+
+def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None = None,
+                     credentials: Credentials | None = None, overwrite: bool = False,
+                     crf: int | None = None, preset: str | None = None, codec: str | None = None,
+                     label_seconds: float = 3.0, persistent: bool = False,
+                     audio_cue: bool = False, strength: float = 1.0) -> LabeledVideo:
+    """Label the video ``src`` into ``dst``. The output container follows ``dst``'s suffix
+    (.mp4/.mov/.mkv/.webm; any other suffix is replaced by the input's container's). ``codec``:
+    h264 | h265 | vp9 (default: H.264, VP9 for WebM); ``crf``/``preset``: encoder quality
+    (defaults: CRF 23 / 28 / 32 for H.264 / H.265 / VP9, preset medium). Nothing appears at
+    ``dst`` unless every layer succeeded. Raises :class:`LabelingError` (one line)."""
+    t_all = time.perf_counter()
+    spec = spec or LabelSpec()
+    src = Path(src)
+    if not src.is_file():
+        raise LabelingError(f"no such file: {src}" if not src.exists() else f"not a file: {src}")
+    if not isinstance(label_seconds, (int, float)) or not math.isfinite(label_seconds) \
+            or label_seconds < MIN_LABEL_SECONDS:
+        raise LabelingError(f"label_seconds must be at least {MIN_LABEL_SECONDS:g} (GB 45438: the "
+                            f"label shows for >= 2 s), got {label_seconds!r}")
+    try:
+        info = video_io.probe(src)
+    except video_io.VideoError as exc:
+        raise LabelingError(str(exc)) from None
+    container, dst = _output_container(info.container, Path(dst))
+    try:
+        vcodec = video_io.encoder_for(container, codec)
+    except video_io.VideoError as exc:
+        raise LabelingError(str(exc)) from None
+    sidecar = dst.with_suffix(".c2pa") if container in SIDECAR_CONTAINERS and spec.c2pa else None
+    in_place = dst.exists() and dst.samefile(src)
+    if not overwrite and not in_place and dst.exists():
+        raise LabelingError(f"output {dst} exists (use --overwrite)")
+    if sidecar is not None and sidecar.exists() and not overwrite and not in_place:
+        raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base name?); "
+                            "use --overwrite to replace it")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    creds = credentials or load_credentials()
+    key = creds.watermark_key
+    content_id = ContentID.new()
+    res = LabeledVideo(output=dst, content_id=content_id, container=container, codec=vcodec,
+                       sidecar=sidecar)
+    aigc = spec.aigc_for(content_id)
+    full_range = info.full_range
+
+    # -- per-video set-up: plate, watermark pattern, audio pieces
+    t0 = time.perf_counter()
+    plate = None
+    if spec.explicit:
+        plate = _Plate(spec, info.width, info.height, info.rotation, full_range)
+        res.label_box = (plate.box.x, plate.box.y, plate.box.w, plate.box.h)
+        res.glyph_height = plate.box.glyph_height
+    marker = None
+    if spec.watermark:
+        dw, dh = info.display_size
+        pat = _to_coded(wm_video.video_pattern(dw, dh, content_id.value, key), info.rotation)
+        marker = wm_video.FrameMarker(info.width, info.height, content_id.value, key,
+                                      full_range=full_range, strength=strength, pattern=pat)
+        if marker.empty:
+            res.warnings.append(f"video is too small to carry a watermark ({info.width}x{info.height}): "
+                                "frames left unmarked")
+        elif min(info.width, info.height) < 128:
+            res.warnings.append(f"video is small ({info.width}x{info.height}): the watermark is weak")
+    res.timings["setup"] = time.perf_counter() - t0
+
+    audio = info.audio
+    mixer = None
+    emb = None
+    if audio is not None:
+        if audio_cue and spec.explicit:
+            try:
+                mixer = _CueMixer(spec, audio.sample_rate, audio.channels, info.duration)
+            except ValueError as exc:
+                res.warnings.append(f"audio cue not mixed: {exc}")
+        if spec.watermark:
+            try:
+                emb = watermark.AudioEmbedder(audio.sample_rate, audio.channels, content_id.value, key)
+            except ValueError as exc:
+                res.warnings.append(f"soundtrack not watermarked: {exc}")
+
+    tags = {k: v for k, v in info.metadata.items() if k.lower() not in _DROP_TAGS}
+    if container in SIDECAR_CONTAINERS and spec.metadata:
+        tags["AIGC"] = aigc.to_inner_json()
+        tags["DigitalSourceType"] = spec.digital_source_type
+    ext = video_io.CONTAINERS[container][1]
+    t_label = t_mark = t_mark_cpu = t_audio = 0.0
+    t_show = math.inf if persistent else float(label_seconds)
+    with _temp_path(dst.parent, dst.name, ".part" + ext) as encoded, \
+            _temp_path(dst.parent, dst.name, ".meta" + ext) as tagged:
+        t0 = time.perf_counter()
+        try:
+            writer = video_io.VideoWriter(
+                encoded, container, width=info.width, height=info.height, fps=info.fps,
+                time_base=info.time_base, codec=vcodec, crf=crf, preset=preset, pix_fmt=info.pix_fmt,
+                color=(info.color_range, info.colorspace, info.color_primaries, info.color_trc),
+                display_matrix=info.display_matrix, audio=audio,
+                audio_bitrate=spec.audio_bitrate, metadata=tags)
+        except video_io.VideoError as exc:
+            raise LabelingError(str(exc)) from None
+        t_first = None
+        cv_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)   # the codecs' threads already use every core
+        try:
+            with writer, video_io.VideoReader(src, audio=audio is not None) as reader:
+                a_t0 = None
+                for kind, item in reader:
+                    if kind == "video":
+                        frame = item
+                        t = float(frame.time) if frame.time is not None else res.frames / float(info.fps)
+                        if t_first is None:
+                            t_first = t
+                        frame.make_writable()
+                        if plate is not None and t - t_first < t_show:
+                            ta = time.perf_counter()
+                            plate.apply(frame)
+                            t_label += time.perf_counter() - ta
+                        if marker is not None:
+                            ta, tc = time.perf_counter(), time.thread_time()
+                            marker.mark(_plane(frame, 0))
+                            t_mark += time.perf_counter() - ta
+                            t_mark_cpu += time.thread_time() - tc
+                        writer.write_video(frame)
+                        res.frames += 1
+                    else:
+                        block, bt = item
+                        ta = time.perf_counter()
+                        if a_t0 is None:
+                            a_t0 = bt
+                        if mixer is not None:
+                            block = mixer.process(block)
+                        if emb is not None:
+                            block = emb.process(block)
+                        t_audio += time.perf_counter() - ta
+                        writer.write_audio(block, a_t0)
+                if emb is not None:
+                    writer.write_audio(emb.flush(), a_t0)
+                if reader.converted_from:
+                    res.warnings.append(f"{reader.converted_from} video written as 8-bit yuv420p")
+        except video_io.VideoError as exc:
+            raise LabelingError(str(exc)) from None
+        except (ValueError, MemoryError) as exc:
+            raise LabelingError(f"labeling failed: {' '.join(str(exc).split())}") from None
+        finally:
+            cv2.setNumThreads(cv_threads)
+        res.timings.update({"transcode+label": time.perf_counter() - t0, "label": t_label,
+                            "watermark": t_mark, "watermark_cpu": t_mark_cpu, "audio": t_audio})
+        if mixer is not None:
+            res.cue_times = mixer.times
+        res.layers += [n for n, on in (("explicit", spec.explicit), ("watermark", spec.watermark)) if on]
+        current = encoded
+        if spec.metadata:
+            t0 = time.perf_counter()
+            try:
+                if container in ("mp4", "mov"):
+                    mp4meta.write_mp4_metadata_file(encoded, tagged, aigc.to_inner_json(),
+                                                    spec.digital_source_type)
+                    current = tagged
+                back = _metadata_findings(current, container)
+            except MetadataError as exc:
+                raise LabelingError(f"metadata: {exc}") from None
+            if back.aigc is None or back.aigc_count != 1 or back.aigc.produce_id != content_id.hex:
+                raise LabelingError(f"metadata: the AIGC label did not read back from the "
+                                    f"{container.upper()} output ({back.aigc_count} found)")
+            res.timings["metadata"] = time.perf_counter() - t0
+            res.layers.append("metadata")
+        manifest_bytes = None
+        if spec.c2pa:
+            t0 = time.perf_counter()
+            manifest = c2pa_io.build_manifest(
+                aigc=aigc, content_id=content_id if spec.watermark else None,
+                watermark_alg=watermark.IMAGE_ALG if spec.watermark else None,
+                title=dst.name, digital_source_type=spec.digital_source_type)
+            try:
+                if sidecar is not None:
+                    manifest_bytes = c2pa_io.sign_sidecar(current.read_bytes(), MIME[container],
+                                                          manifest, creds)
+                else:
+                    c2pa_io.sign_file(current, current, MIME[container], manifest, creds)
+            except c2pa_io.C2PAError as exc:
+                raise LabelingError(str(exc)) from None
+            res.timings["sign"] = time.perf_counter() - t0
+            res.layers.append("c2pa")
+        os.chmod(current, 0o666 & ~_umask())
+        os.replace(current, dst)
+        if manifest_bytes is not None:
+            from .pipeline import atomic_write
+
+            atomic_write(sidecar, manifest_bytes)
+    res.timings["total"] = time.perf_counter() - t_all
+    return res
+
+
+# --------------------------------------------------------------------------- detection / verify
+
+#: Clips up to this long are decoded front to back for pooling; longer ones are sampled by
+#: seeking to SEEK_POINTS positions (2 frames each).
+SEQUENTIAL_SECONDS = 30.0
+SEEK_POINTS = 32
+#: Frames pooled at most (evenly spread over the sequential decode).
+MAX_POOL = 150
+#: The explicit label is looked for in frames at these times (s from the first frame).
+EXPLICIT_TIMES = (0.1, 1.0, 1.9)
+PERSIST_TIME = 4.0
+AUDIO_SECONDS = 60.0
+CUE_SECONDS = 15.0
+
+
+@dataclass
+class _Scan:
+    info: video_io.VideoInfo
+    pool: wm_video.LumaPool
+    explicit_frames: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    late_frame: tuple[float, np.ndarray] | None = None
+    audio: np.ndarray | None = None
+    audio_rate: int | None = None
+
+
+def _rgb_display(frame, rotation: int) -> np.ndarray:
+    return np.ascontiguousarray(_to_display(frame.to_ndarray(format="rgb24"), rotation))
+
+
+def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
+          max_pool: int = MAX_POOL) -> _Scan:
+    import av
+
+    info = video_io.probe(path)
+    full = info.full_range
+    scan = _Scan(info, wm_video.LumaPool())
+    dur = info.duration or 0.0
+    sequential_all = pool_frames and (not dur or dur <= SEQUENTIAL_SECONDS)
+    est_frames = info.frames or (int(dur * float(info.fps)) if dur else 0)
+    step = max(1, math.ceil(est_frames / max_pool)) if est_frames else 1
+    want_times = list(EXPLICIT_TIMES) if explicit else []
+    stop_at = (max(want_times + [PERSIST_TIME]) + 0.5) if explicit else 0.0
+
+    def add_pool(frame) -> None:
+        y = _plane(frame, 0)
+        scan.pool.add(_to_display(_luma_full(y, full), info.rotation))
+
+    c = video_io._open(path)
+    with c:
+        vs = c.streams.video[0]
+        vs.thread_type = "AUTO"
+        t_first = None
+        n = 0
+        if sequential_all or explicit:
+            try:
+                for frame in c.decode(vs):
+                    if frame.format.name not in ("yuv420p", "yuvj420p"):
+                        frame = frame.reformat(format="yuv420p")
+                    t = float(frame.time) if frame.time is not None else n / float(info.fps)
+                    if t_first is None:
+                        t_first = t
+                    rel = t - t_first
+                    if want_times and rel >= want_times[0] - 1e-6:
+                        scan.explicit_frames.append((rel, _rgb_display(frame, info.rotation)))
+                        want_times.pop(0)
+                    elif explicit and scan.late_frame is None and rel >= PERSIST_TIME:
+                        scan.late_frame = (rel, _rgb_display(frame, info.rotation))
+                    if sequential_all and n % step == 0 and scan.pool.count < max_pool:
+                        add_pool(frame)
+                    n += 1
+                    if not sequential_all and rel > stop_at:
+                        break
+            except av.FFmpegError as exc:
+                if n == 0:
+                    raise video_io.VideoError(f"corrupt video data: {video_io._one_line(exc)}") from None
+        if pool_frames and not sequential_all:
+            tb = vs.time_base
+            start = vs.start_time or 0
+            for i in range(SEEK_POINTS):
+                target = (i + 0.5) / SEEK_POINTS * dur
+                try:
+                    c.seek(int(start + target / tb), stream=vs, backward=True, any_frame=False)
+                    got = 0
+                    for frame in c.decode(vs):
+                        if frame.time is not None and frame.time < target - 1e-3 + (start * tb):
+                            continue
+                        if frame.format.name not in ("yuv420p", "yuvj420p"):
+                            frame = frame.reformat(format="yuv420p")
+                        add_pool(frame)
+                        got += 1
+                        if got >= 2:
+                            break
+                except av.FFmpegError:
+                    continue
+    if audio and info.audio is not None:
+        scan.audio, scan.audio_rate = _read_audio(path, AUDIO_SECONDS)
+    return scan
+
+
+def _read_audio(path: Path, seconds: float) -> tuple[np.ndarray | None, int | None]:
+    import av
+
+    c = video_io._open(path)
+    with c:
+        if not c.streams.audio:
+            return None, None
+        st = c.streams.audio[0]
+        cc = st.codec_context
+        ch, rate = cc.channels, cc.sample_rate
+        rs = av.AudioResampler(format="flt", layout=cc.layout, rate=rate)
+        want = int(seconds * rate)
+        parts, n = [], 0
+        try:
+            for frame in c.decode(st):
+                for out in rs.resample(frame):
+                    arr = out.to_ndarray().reshape(-1, ch)
+                    parts.append(arr)
+                    n += len(arr)
+                if n >= want:
+                    break
+        except av.FFmpegError:
+            pass
+        if not parts:
+            return None, rate
+        return np.concatenate(parts)[:want].astype(np.float32), rate
+
+
+def detect_video(path: str | os.PathLike, key: bytes, *, audio: bool = False,
+                 max_frames: int = MAX_POOL) -> wm_video.VideoDetection:
+    """Pooled watermark detection on a video file: frames sampled across the clip (all of it
+    up to :data:`SEQUENTIAL_SECONDS`, else :data:`SEEK_POINTS` seek points) are averaged in the
+    displayed orientation and tested once (see :mod:`synthlabel.core.wm_video`).
+    ``audio=True`` also runs the audio detector on the soundtrack (``details["audio"]``).
+    Raises :class:`synthlabel.formats.video_io.VideoError` for unreadable files."""
+    scan = _scan(Path(path), pool_frames=True, explicit=False, audio=audio, max_pool=max_frames)
+    det = wm_video.detect_pooled(scan.pool, key)
+    if audio:
+        det.details["audio"] = _audio_detection(scan, key)
+    return det
+
+
+def _audio_detection(scan: _Scan, key: bytes) -> dict | None:
+    if scan.audio is None or scan.audio_rate is None:
+        return None
+    try:
+        d = watermark.detect_audio(scan.audio, scan.audio_rate, key)
+    except ValueError as exc:
+        return {"error": str(exc)}
+    out = d.to_dict()
+    out["alg"] = watermark.AUDIO_ALG
+    return out
+
+
+def _explicit_report(scan: _Scan, text: str) -> LayerReport:
+    hits = []
+    for t, rgb in scan.explicit_frames:
+        det = text_label.detect_label(rgb, text)
+        hits.append({"t": round(t, 3), **det.to_dict()})
+    persistent = None
+    if scan.late_frame is not None:
+        persistent = bool(text_label.detect_label(scan.late_frame[1], text).found)
+    details = {"frames": hits, "persistent": persistent, "size": list(scan.info.display_size)}
+    if scan.audio is not None and scan.audio_rate:
+        try:
+            cue = audio_cue.detect_cue(scan.audio[:int(CUE_SECONDS * scan.audio_rate)], scan.audio_rate,
+                                       None, search="all")
+            details["audio_cue"] = cue.to_dict()
+        except ValueError:
+            pass
+    found = [h for h in hits if h["found"]]
+    if hits and len(found) == len(hits):
+        span = hits[-1]["t"]
+        extra = ", whole video" if persistent else ""
+        return LayerReport(Status.OK, f"label {text!r} at {found[0]['position']} in the opening "
+                                      f"{max(2.0, span):.0f} s{extra}", details)
+    if found:
+        return LayerReport(Status.WEAK, f"label {text!r} found in {len(found)} of {len(hits)} frames of "
+                                        "the opening 2 s (shown too briefly?)", details)
+    return LayerReport(Status.MISSING, f"no {text!r} label on an edge or corner in the opening 2 s",
+                       details)
+
+
+def _watermark_report(scan: _Scan, key: bytes) -> tuple[LayerReport, str | None]:
+    det = wm_video.detect_pooled(scan.pool, key)
+    details = det.to_dict()
+    details["alg"] = watermark.IMAGE_ALG
+    details["audio"] = _audio_detection(scan, key)
+    a = details["audio"] or {}
+    a_cid = f"{a['payload']:016x}" if a.get("detected") and a.get("payload") is not None else None
+    if det.detected and det.payload is not None:
+        cid = f"{det.payload:016x}"
+        note = ""
+        if a_cid and a_cid != cid:
+            return LayerReport(Status.INVALID, f"video payload {cid} but audio payload {a_cid}", details), cid
+        if a_cid:
+            note = "; soundtrack agrees"
+        return LayerReport(Status.OK, f"payload {cid} pooled over {det.frames} frames "
+                                      f"(p={det.p_value:.1e}){note}", details), cid
+    if a_cid:
+        return LayerReport(Status.OK, f"payload {a_cid} in the soundtrack only (frames: p={det.p_value:.2g})",
+                           details), a_cid
+    if det.detected:
+        return LayerReport(Status.WEAK, f"weak: mark present but payload did not decode (p={det.p_value:.1e})",
+                           details), None
+    return LayerReport(Status.MISSING, f"no watermark for this key (p={det.p_value:.2g}, "
+                                       f"{det.frames} frames)", details), None
+
+
+def _c2pa_video(p: Path, container: str, trust_anchors_pem: bytes | None) -> tuple[LayerReport, str | None]:
+    from .verify import _c2pa_report
+
+    if container in SIDECAR_CONTAINERS and not p.with_suffix(".c2pa").is_file():
+        # c2pa cannot embed into (or even parse) Matroska: only a sidecar can hold a manifest.
+        return LayerReport(Status.MISSING, f"no C2PA manifest (no {p.with_suffix('.c2pa').name} "
+                                           "sidecar; Matroska/WebM cannot embed one)"), None
+    return _c2pa_report(c2pa_io.read_manifest_file(p, MIME[container],
+                                                   trust_anchors_pem=trust_anchors_pem))
+
+
+def verify_video_file(path: str | os.PathLike, *, key: bytes, trust_anchors_pem: bytes | None,
+                      layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
+                      label_text: str = DEFAULT_LABEL_TEXT, **_ignored) -> VerificationReport:
+    """Check the requested layers of one video file (C2PA from the file or its ``.c2pa``
+    sidecar). Never raises for bad input: the report's ``error`` says what went wrong."""
+    from .verify import _guard, _metadata_report
+
+    p = Path(path)
+    report = VerificationReport(path=str(p))
+    try:
+        need_pixels = "explicit" in layers or "watermark" in layers
+        scan = _scan(p, pool_frames="watermark" in layers, explicit="explicit" in layers,
+                     audio=need_pixels) if need_pixels else None
+        info = scan.info if scan is not None else video_io.probe(p)
+    except (video_io.VideoError, OSError) as exc:
+        report.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return report
+    report.media_type = MIME[info.container]
+    for name in ("explicit", "metadata", "watermark", "c2pa"):
+        if name not in layers:
+            report.layers[name] = LayerReport(Status.SKIPPED, "not checked")
+            continue
+        if name == "explicit":
+            report.layers[name] = _guard(name, _explicit_report, scan, label_text)
+            continue
+        if name == "metadata":
+            rep, cid = _guard(name, lambda: _metadata_report(_metadata_findings(p, info.container)))
+        elif name == "watermark":
+            rep, cid = _guard(name, _watermark_report, scan, key)
+        else:
+            rep, cid = _guard(name, _c2pa_video, p, info.container, trust_anchors_pem)
+        report.layers[name] = rep
+        if cid:
+            report.content_ids[name] = cid
+    return report

@@ -1,0 +1,336 @@
+"""Video engine (issue #5): every container end to end, label timing and size, metadata
+read-back by ffprobe and our readers, C2PA trust and tamper, rotation, bad inputs.
+
+Clips are small (480x270, 15 fps, 2.5-4 s) and made here with PyAV; encodes use a fast preset.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import warnings
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import require_tool, synthetic_photo
+
+from synthlabel.core import text_label
+from synthlabel.formats import mkvmeta, mp4meta, video_io
+from synthlabel.labeling import LabelingError
+from synthlabel.labeling_video import detect_video, label_video_file, verify_video_file
+from synthlabel.models import LabelSpec, Status
+
+W, H, FPS = 480, 270, 15
+FAST = {"preset": "ultrafast"}
+
+_FORMATS = {  # key -> (muxer, extension, video encoder, audio encoder)
+    "mp4": ("mp4", ".mp4", "libx264", "aac"),
+    "mov": ("mov", ".mov", "libx264", "aac"),
+    "mkv": ("matroska", ".mkv", "libx264", "aac"),
+    "webm": ("webm", ".webm", "libvpx-vp9", "libopus"),
+}
+
+
+def make_clip(path: Path, kind: str = "mp4", *, seconds: float = 3.0, audio: bool = True,
+              rotation: int | None = None, seed: int = 3, faststart: bool = False) -> Path:
+    muxer, _ext, venc, aenc = _FORMATS[kind]
+    base = synthetic_photo(H, W + 120, seed)
+    n = int(seconds * FPS)
+    opts = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), "w", format=muxer, options=opts) as out:
+        vs = out.add_stream(venc, rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        vs.options = ({"crf": "20", "b": "0", "deadline": "realtime", "cpu-used": "8"}
+                      if venc == "libvpx-vp9" else {"crf": "18", "preset": "ultrafast"})
+        if rotation:
+            vs.set_display_rotation(rotation)
+        aus = out.add_stream(aenc, rate=48000, layout="stereo") if audio else None
+        for i in range(n):
+            off = int(i * 120 / n)
+            img = np.ascontiguousarray(base[:, off:off + W])
+            x = (40 + 9 * i) % (W - 40)
+            img[100:140, x:x + 40] = (200, 40, 40)
+            fr = av.VideoFrame.from_ndarray(img, "rgb24")
+            fr.pts, fr.time_base = i, Fraction(1, FPS)
+            for p in vs.encode(fr):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+        if aus is not None:
+            rng = np.random.default_rng(seed)
+            t = np.arange(int(seconds * 48000)) / 48000
+            sig = (0.15 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+            st = np.stack([sig, 0.8 * sig])
+            for j in range(0, st.shape[1], 960):
+                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(st[:, j:j + 960]), format="fltp",
+                                                layout="stereo")
+                af.sample_rate, af.pts, af.time_base = 48000, j, Fraction(1, 48000)
+                for p in aus.encode(af):
+                    out.mux(p)
+            for p in aus.encode():
+                out.mux(p)
+    return path
+
+
+def frames_rgb(path: Path):
+    """(time, display-oriented RGB) of every frame."""
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            rgb = f.to_ndarray(format="rgb24")
+            k = (round(f.rotation or 0) // 90) % 4
+            yield float(f.time), np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@pytest.fixture(scope="module")
+def labeled(tmp_path_factory, credentials):
+    """One labeled file per container (made once for the module)."""
+    d = tmp_path_factory.mktemp("video")
+    out = {}
+    for kind, (_m, ext, _v, _a) in _FORMATS.items():
+        src = make_clip(d / f"in_{kind}{ext}", kind)
+        dst = d / f"out_{kind}{ext}"
+        res = label_video_file(src, dst, credentials=credentials, **FAST)
+        out[kind] = (src, dst, res)
+    return out
+
+
+@pytest.mark.parametrize("kind", list(_FORMATS))
+def test_every_layer_present_and_valid(labeled, credentials, kind):
+    src, dst, res = labeled[kind]
+    assert res.output == dst and dst.is_file()
+    assert res.layers == ["explicit", "watermark", "metadata", "c2pa"]
+    rep = verify_video_file(dst, key=credentials.watermark_key,
+                            trust_anchors_pem=credentials.trust_anchors_pem)
+    assert rep.error is None
+    for name in ("explicit", "metadata", "watermark", "c2pa"):
+        assert rep.layers[name].status is Status.OK, (name, rep.layers[name].summary)
+    assert set(rep.content_ids.values()) == {res.content_id.hex}
+    assert rep.ok()
+    assert "audio" in rep.layers["watermark"].details
+    if kind in ("mkv", "webm"):
+        assert res.sidecar is not None and res.sidecar.is_file()
+    else:
+        assert res.sidecar is None
+    info_in, info_out = video_io.probe(src), video_io.probe(dst)
+    assert (info_out.width, info_out.height, info_out.fps) == (info_in.width, info_in.height, info_in.fps)
+    assert info_out.audio is not None and info_out.audio.channels == 2
+    assert info_out.codec == ("vp9" if kind == "webm" else "h264")
+    assert abs(info_out.duration - info_in.duration) < 0.15
+    # the unlabeled input: nothing
+    bare = verify_video_file(src, key=credentials.watermark_key,
+                             trust_anchors_pem=credentials.trust_anchors_pem)
+    assert {n: r.status for n, r in bare.layers.items()} == {
+        "explicit": Status.MISSING, "metadata": Status.MISSING, "watermark": Status.MISSING,
+        "c2pa": Status.MISSING}
+
+
+def test_no_fragmented_mp4_and_faststart(labeled):
+    _src, dst, _ = labeled["mp4"]
+    data = dst.read_bytes()
+    assert b"moof" not in data[:4096] and b"mvex" not in data
+    assert data.find(b"moov") < data.find(b"mdat")
+
+
+def test_ffprobe_reads_aigc(labeled):
+    ffprobe = require_tool("ffprobe")
+    for kind in _FORMATS:
+        _src, dst, res = labeled[kind]
+        out = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format_tags", "-of", "json", str(dst)],
+                             capture_output=True, text=True, check=True)
+        tags = json.loads(out.stdout)["format"]["tags"]
+        aigc = {k.upper(): v for k, v in tags.items()}["AIGC"]
+        assert json.loads(aigc)["ProduceID"] == res.content_id.hex, kind
+        # our readers agree and see exactly one label
+        if kind in ("mp4", "mov"):
+            found = mp4meta.read_mp4_metadata_file(dst)
+        else:
+            found = mkvmeta.read_mkv_metadata_file(dst)
+            assert found.doctype == ("webm" if kind == "webm" else "matroska")
+        assert len(found.aigc) == 1 and json.loads(found.aigc[0][1])["ProduceID"] == res.content_id.hex
+        assert found.digital_source_type.endswith("trainedAlgorithmicMedia")
+
+
+def _bright_rows(rgb: np.ndarray, box) -> int:
+    x, y, w, h = box
+    region = rgb[y:y + h, x:x + w].astype(np.float32).mean(axis=2)
+    rows = np.flatnonzero((region > 200).sum(axis=1) >= 2)
+    return int(rows[-1] - rows[0] + 1) if rows.size else 0
+
+
+def test_label_duration_and_size(tmp_path, credentials):
+    src = make_clip(tmp_path / "in.mp4", seconds=4.0, audio=False)
+    dst = tmp_path / "out.mp4"
+    res = label_video_file(src, dst, credentials=credentials, label_seconds=2.5, **FAST)
+    assert res.glyph_height >= 0.05 * min(W, H)
+    seen, after = [], []
+    for t, rgb in frames_rgb(dst):
+        det = text_label.detect_label(rgb, "AI生成")
+        if t < 2.0:
+            seen.append(det.found)
+            if abs(t - 1.0) < 0.05:
+                # measure the text in pixels: white glyph rows inside the plate
+                assert det.box is not None
+                assert _bright_rows(rgb, res.label_box) >= 0.05 * min(W, H)
+                assert det.position == "bottom-right"
+        elif t > 2.7:
+            after.append(det.found)
+    assert seen and all(seen)
+    assert after and not any(after)
+
+    dst2 = tmp_path / "persistent.mp4"
+    label_video_file(src, dst2, credentials=credentials, persistent=True,
+                     spec=LabelSpec(watermark=False, c2pa=False, metadata=False), **FAST)
+    last = list(frames_rgb(dst2))[-1]
+    assert last[0] > 3.5 and text_label.detect_label(last[1], "AI生成").found
+
+
+def test_label_seconds_must_be_two_or_more(tmp_path, credentials):
+    src = make_clip(tmp_path / "in.mp4", seconds=1.0, audio=False)
+    with pytest.raises(LabelingError, match="at least 2"):
+        label_video_file(src, tmp_path / "o.mp4", credentials=credentials, label_seconds=1.5)
+
+
+def test_c2pa_tamper_reports_bmff_mismatch(labeled, credentials, tmp_path):
+    _src, dst, _ = labeled["mp4"]
+    data = bytearray(dst.read_bytes())
+    # find mdat among the top-level boxes and flip bytes in the middle of its payload
+    pos = 0
+    while pos < len(data):
+        size = int.from_bytes(data[pos:pos + 4], "big")
+        typ = bytes(data[pos + 4:pos + 8])
+        hdr = 8
+        if size == 1:
+            size, hdr = int.from_bytes(data[pos + 8:pos + 16], "big"), 16
+        if typ == b"mdat":
+            mid = pos + hdr + (size - hdr) // 2
+            for i in range(64):
+                data[mid + i] ^= 0x5A
+            break
+        pos += size
+    else:
+        pytest.fail("no mdat")
+    bad = tmp_path / "tampered.mp4"
+    bad.write_bytes(bytes(data))
+    rep = verify_video_file(bad, key=credentials.watermark_key,
+                            trust_anchors_pem=credentials.trust_anchors_pem, layers=("c2pa",))
+    c = rep.layers["c2pa"]
+    assert c.status is Status.INVALID
+    assert "assertion.bmffHash.mismatch" in c.details["codes"]
+
+
+def test_sidecar_bound_to_file(labeled, credentials, tmp_path):
+    _src, dst, res = labeled["webm"]
+    copy = tmp_path / "copy.webm"
+    data = bytearray(dst.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    (tmp_path / "copy.c2pa").write_bytes(res.sidecar.read_bytes())
+    rep = verify_video_file(copy, key=credentials.watermark_key,
+                            trust_anchors_pem=credentials.trust_anchors_pem, layers=("c2pa",))
+    assert rep.layers["c2pa"].status is Status.INVALID
+
+
+def test_video_without_audio(tmp_path, credentials):
+    src = make_clip(tmp_path / "silent.mp4", audio=False, seconds=2.5)
+    dst = tmp_path / "out.mp4"
+    res = label_video_file(src, dst, credentials=credentials, **FAST)
+    assert video_io.probe(dst).audio is None
+    rep = verify_video_file(dst, key=credentials.watermark_key,
+                            trust_anchors_pem=credentials.trust_anchors_pem)
+    assert all(r.status is Status.OK for r in rep.layers.values()), rep.to_dict()
+    assert rep.layers["watermark"].details["audio"] is None
+    assert rep.content_ids["watermark"] == res.content_id.hex
+
+
+def test_rotation_kept_and_label_upright(tmp_path, credentials):
+    src = make_clip(tmp_path / "rot.mp4", audio=False, seconds=2.5, rotation=90)
+    assert video_io.probe(src).rotation == 90
+    for ext in (".mp4", ".mkv"):
+        dst = tmp_path / f"rot_out{ext}"
+        label_video_file(src, dst, credentials=credentials, **FAST)
+        info = video_io.probe(dst)
+        assert info.rotation == 90 and (info.width, info.height) == (W, H)
+        _t, rgb = next(iter(frames_rgb(dst)))       # displayed orientation: H x W swapped
+        assert rgb.shape[:2] == (W, H)
+        det = text_label.detect_label(rgb, "AI生成")
+        assert det.found and det.position == "bottom-right"
+        assert detect_video(dst, credentials.watermark_key).detected
+
+
+def test_audio_cue_mixed_without_changing_duration(tmp_path, credentials):
+    src = make_clip(tmp_path / "in.mp4", seconds=3.0)
+    dst = tmp_path / "cue.mp4"
+    res = label_video_file(src, dst, credentials=credentials, audio_cue=True, **FAST)
+    assert res.cue_times and res.cue_times[0] < 0.5
+    assert abs(video_io.probe(dst).duration - video_io.probe(src).duration) < 0.15
+    rep = verify_video_file(dst, key=credentials.watermark_key,
+                            trust_anchors_pem=credentials.trust_anchors_pem, layers=("explicit",))
+    assert rep.layers["explicit"].details["audio_cue"]["found"]
+
+
+def test_unmarked_and_wrong_key_not_detected(labeled, credentials):
+    src, dst, _ = labeled["mp4"]
+    assert not detect_video(src, credentials.watermark_key).detected
+    det = detect_video(dst, bytes(reversed(credentials.watermark_key)))
+    assert not det.detected and det.p_value > 1e-6
+
+
+@pytest.mark.parametrize("case", ["garbage", "text", "truncated_moov", "truncated_mdat", "audio_only", "empty"])
+def test_bad_inputs_raise_one_line(tmp_path, credentials, case):
+    p = tmp_path / f"bad_{case}.mp4"
+    if case == "garbage":
+        p.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    elif case == "text":
+        p = tmp_path / "bad.mkv"
+        p.write_text("this is not a video\n" * 100)
+    elif case == "truncated_moov":          # moov at the end (PyAV default): cut it off
+        full = make_clip(tmp_path / "full.mp4", audio=False, seconds=2.0)
+        p.write_bytes(full.read_bytes()[: full.stat().st_size * 2 // 3])
+    elif case == "truncated_mdat":          # moov first, media data cut
+        full = make_clip(tmp_path / "full.mp4", audio=False, seconds=3.0, faststart=True)
+        p.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    elif case == "audio_only":
+        p = tmp_path / "audio.m4a"
+        with av.open(str(p), "w", format="ipod") as out:
+            s = out.add_stream("aac", rate=48000, layout="mono")
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 48000), np.float32), format="fltp", layout="mono")
+            af.sample_rate, af.pts = 48000, 0
+            for pk in s.encode(af):
+                out.mux(pk)
+            for pk in s.encode():
+                out.mux(pk)
+    else:
+        p.write_bytes(b"")
+    with pytest.raises(LabelingError) as ei:
+        label_video_file(p, tmp_path / "out.mp4", credentials=credentials, **FAST)
+    msg = str(ei.value)
+    assert msg and "\n" not in msg
+    assert not (tmp_path / "out.mp4").exists()
+    assert not [q for q in tmp_path.iterdir() if q.name.startswith(".out.mp4")]
+
+
+def test_existing_output_not_overwritten(labeled, credentials, tmp_path):
+    src, _dst, _ = labeled["mp4"]
+    target = tmp_path / "exists.mp4"
+    target.write_bytes(b"keep me")
+    with pytest.raises(LabelingError, match="exists"):
+        label_video_file(src, target, credentials=credentials, **FAST)
+    assert target.read_bytes() == b"keep me"
+
+
+def test_codec_choice_and_h265(tmp_path, credentials):
+    src = make_clip(tmp_path / "in.mp4", audio=False, seconds=2.0)
+    dst = tmp_path / "h265.mp4"
+    label_video_file(src, dst, credentials=credentials, codec="h265", crf=26, **FAST)
+    assert video_io.probe(dst).codec == "hevc"
+    with pytest.raises(LabelingError, match="WEBM cannot carry h264"):
+        label_video_file(src, tmp_path / "x.webm", credentials=credentials, codec="h264")
