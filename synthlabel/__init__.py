@@ -16,8 +16,14 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .labeling import LabeledMedia, LabelingError, label_image  # noqa: E402
-from .models import (AIGCLabel, ContentID, LabelError, LabelSpec, Position,  # noqa: E402
-                     VerificationReport)
+from .models import (  # noqa: E402
+    AIGCLabel,
+    ContentID,
+    LabelError,
+    LabelSpec,
+    Position,
+    VerificationReport,
+)
 from .provenance.credentials import Credentials, load_credentials  # noqa: E402
 
 

@@ -16,8 +16,18 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .models import (DEFAULT_LABEL_TEXT, DST_COMPOSITE, DST_TRAINED, LAYERS, LabelError,
-                     LabelResult, LabelSpec, OutputFormat, Position, Status)
+from .models import (
+    DEFAULT_LABEL_TEXT,
+    DST_COMPOSITE,
+    DST_TRAINED,
+    LAYERS,
+    LabelError,
+    LabelResult,
+    LabelSpec,
+    OutputFormat,
+    Position,
+    Status,
+)
 from .provenance import credentials as credmod
 
 app = typer.Typer(
@@ -178,7 +188,13 @@ def label(
         report_fh = open(report_tmp, "w", encoding="utf-8")
     progress = None
     if err.is_terminal and not quiet and len(jobs_list) > 1:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         progress = Progress(TextColumn("labeling"), BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=err, transient=True)

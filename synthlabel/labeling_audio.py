@@ -10,7 +10,6 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from . import watermark
 from .core import audio_cue
 from .formats import audio_io, audio_meta, audio_tags
+from .fsutil import atomic_write, publish, temp_path
 from .labeling import LabelingError
 from .models import ContentID, LabelSpec
 from .provenance import c2pa_io
@@ -110,19 +110,6 @@ def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: i
             yield tail
 
 
-@contextmanager
-def _temp_path(directory: Path, name: str, suffix: str):
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-
-
 def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None = None,
                      credentials: Credentials | None = None, overwrite: bool = False) -> LabeledAudio:
     """Label the audio file ``src`` into ``dst`` keeping its format, codec, sample rate,
@@ -193,8 +180,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     clip = _load_clip(spec, sample_rate, channels) if spec.explicit else None
     bitrate = {"bitrate": spec.audio_bitrate} if spec.audio_bitrate and fmt in audio_io.DEFAULT_BITRATES else {}
 
-    with _temp_path(dst.parent, dst.name, ".part" + EXTENSION[fmt]) as encoded, \
-            _temp_path(dst.parent, dst.name, ".meta" + EXTENSION[fmt]) as tagged:
+    with temp_path(dst.parent, dst.name, ".part" + EXTENSION[fmt]) as encoded, \
+            temp_path(dst.parent, dst.name, ".meta" + EXTENSION[fmt]) as tagged:
         t0 = time.perf_counter()
         try:
             with open_writer(encoded, bitrate) as writer:
@@ -234,16 +221,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
             res.timings["sign"] = time.perf_counter() - t0
             res.layers.append("c2pa")
         # Publish: the media through a rename, then its sidecar through another.
-        os.chmod(current, 0o666 & ~_umask())
-        os.replace(current, dst)
+        publish(current, dst)
         if manifest_bytes is not None:
-            from .pipeline import atomic_write
-
             atomic_write(sidecar, manifest_bytes)
     return res
-
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +43,7 @@ from .core import audio_cue, text_label, wm_video
 from .formats import mkvmeta, mp4meta, video_io
 from .formats.audio_meta import AudioMetadata
 from .formats.xmp import MetadataError
+from .fsutil import atomic_write, publish, temp_path
 from .labeling import LabelingError
 from .models import (
     DEFAULT_LABEL_TEXT,
@@ -237,25 +236,6 @@ class _CueMixer:
 # --------------------------------------------------------------------------- files
 
 
-@contextmanager
-def _temp_path(directory: Path, name: str, suffix: str):
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m
-
-
 def _metadata_findings(path: Path, container: str) -> AudioMetadata:
     """The AIGC label(s) of a video file, in the shape the verifier judges."""
     if container in ("mp4", "mov"):
@@ -370,8 +350,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     ext = video_io.CONTAINERS[container][1]
     t_label = t_mark = t_mark_cpu = t_audio = 0.0
     t_show = math.inf if persistent else float(label_seconds)
-    with _temp_path(dst.parent, dst.name, ".part" + ext) as encoded, \
-            _temp_path(dst.parent, dst.name, ".meta" + ext) as tagged:
+    with temp_path(dst.parent, dst.name, ".part" + ext) as encoded, \
+            temp_path(dst.parent, dst.name, ".meta" + ext) as tagged:
         t0 = time.perf_counter()
         try:
             writer = video_io.VideoWriter(
@@ -465,11 +445,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 raise LabelingError(str(exc)) from None
             res.timings["sign"] = time.perf_counter() - t0
             res.layers.append("c2pa")
-        os.chmod(current, 0o666 & ~_umask())
-        os.replace(current, dst)
+        publish(current, dst)
         if manifest_bytes is not None:
-            from .pipeline import atomic_write
-
             atomic_write(sidecar, manifest_bytes)
     res.timings["total"] = time.perf_counter() - t_all
     return res

@@ -7,7 +7,6 @@ overwritten (unless asked), a bad file costs one line of error and the rest go o
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from .formats import image_codec
 from .formats.sniff import UnsupportedMedia, sniff_bytes
+from .fsutil import atomic_write
 from .labeling import LabelingError, label_image_bytes
 from .models import LabelResult, LabelSpec, OutputFormat
 from .provenance.credentials import Credentials
@@ -30,30 +30,6 @@ KNOWN_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "we
 
 
 # --------------------------------------------------------------------------- files
-
-
-def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and a rename, so a
-    reader never sees a half-written file and a crash leaves the old file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is None:  # mkstemp makes 0600; give ordinary files the umask default
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 @dataclass(frozen=True)

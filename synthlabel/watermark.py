@@ -140,6 +140,8 @@ from .core.wm_audio import (  # noqa: E402
 def detect_video(path, key: bytes, **kwargs):
     """Pooled blind detection over frames sampled across a video file (and, with
     ``audio=True``, its soundtrack). See :func:`synthlabel.labeling_video.detect_video`."""
-    from .labeling_video import detect_video as _detect_video  # video I/O is heavy: load on use
+    from .labeling_video import (
+        detect_video as _detect_video,  # video I/O is heavy: load on use
+    )
 
     return _detect_video(path, key, **kwargs)

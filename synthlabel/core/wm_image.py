@@ -254,7 +254,6 @@ def _informed_correction(through, yw: np.ndarray, g: np.ndarray, tile: np.ndarra
     # --- payload: per coded bit, MRC statistic as in detect_luma
     noise = _mrc_noise(F)
     w = spec.data_amp / (noise[spec.data_idx] + 1e-12)
-    sym = 2.0 * np.asarray(coded_bits, dtype=np.float64)[spec.data_bit] - 1.0
     Ad = np.abs(Tb[spec.data_idx]) * gd                              # mark-only amplitude per bin
     l = np.bincount(spec.data_bit, np.real(F[spec.data_idx] * spec.data_ref) * w, coding.N_CODED)
     D = np.bincount(spec.data_bit, Ad * w, coding.N_CODED)

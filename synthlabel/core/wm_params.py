@@ -71,9 +71,12 @@ MASK_ACT_REF = 6.0
 MASK_MIN = 0.25
 #: Ceiling of the mask: busy texture never gets more than this multiple.
 MASK_MAX = 1.0
-#: Global budget: the mark's rms (8-bit levels, working grid, strength=1) never exceeds this, so
-#: PSNR >= ~42.3 dB on every image whatever its texture (the mask then only shapes *where*).
-MAX_RMS = 1.7
+#: Global budget: the plain mark's rms (8-bit levels, working grid, strength=1) never exceeds
+#: this (the mask then only shapes *where*). Measured on 22 scikit-image photos + 6 synthetic
+#: images with the informed correction on top: 1.7 -> PSNR median 43.2 / min 41.1 dB; 2.25 ->
+#: median 42.7 / min 40.4 dB, SSIM min 0.981, and more geometric robustness (off-grid crop 50 %
+#: 10 -> 13 of 28 exact, rotation 2 deg 15 -> 17 of 28), so 2.25.
+MAX_RMS = 2.25
 #: Informed embedding (ISS with a margin): passes of measure-and-correct on the detector's own
 #: front end (0 = plain additive mark).
 ISS_ITER = 2

@@ -20,8 +20,16 @@ from types import ModuleType
 
 from ..models import AIGCLabel, LabelError
 from . import jpeg, png, webp
-from .xmp import (IPTC_EXT_NS, TC260_NS, MetadataError, build_packet, find_in_packet,
-                  packet_has_aigc, strip_packet, update_packet)
+from .xmp import (
+    IPTC_EXT_NS,
+    TC260_NS,
+    MetadataError,
+    build_packet,
+    find_in_packet,
+    packet_has_aigc,
+    strip_packet,
+    update_packet,
+)
 
 __all__ = [
     "TC260_NS", "IPTC_EXT_NS", "MetadataError", "ImageMetadata", "SUPPORTED_FORMATS",

@@ -43,7 +43,6 @@ import json
 import mimetypes
 import os
 import re
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,6 +52,7 @@ import c2pa
 from cryptography import x509
 
 from .. import __version__
+from ..fsutil import publish, temp_path
 from ..models import DST_TRAINED, AIGCLabel, ContentID
 from .credentials import (
     Credentials,
@@ -316,17 +316,10 @@ def sign_file(
     (it may equal ``src``)."""
     src, dst = Path(src), Path(dst)
     mime = mime or guess_mime(src)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with open(src, "rb") as fin, os.fdopen(fd, "w+b") as fout:
+    with temp_path(dst.parent, dst.name) as tmp:
+        with open(src, "rb") as fin, open(tmp, "w+b") as fout:
             _sign_streams(fin, fout, mime, manifest, creds, thumbnail=thumbnail, sidecar=False)
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+        publish(tmp, dst)
 
 
 def sign_sidecar(

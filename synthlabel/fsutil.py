@@ -1,0 +1,53 @@
+"""Writing files safely: a reader never sees a half-written output, a crash leaves the old
+file intact, and temporary files never outlive the step that made them.
+
+Everything is written to a temp file in the target's own directory (so the final rename is
+atomic on the same file system) and published with :func:`os.replace`.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def default_mode() -> int:
+    """The mode a plain ``open(..., "w")`` would give: 0666 less the umask (``mkstemp``
+    creates 0600, which would make labeled media private by accident)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextmanager
+def temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Iterator[Path]:
+    """A hidden temp file beside the eventual output, removed on exit unless it was
+    published (renamed away) in the meantime."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+
+
+def publish(tmp: Path, dst: Path, *, mode: int | None = None) -> None:
+    """Give ``tmp`` its final mode and rename it over ``dst`` atomically."""
+    os.chmod(tmp, default_mode() if mode is None else mode)
+    os.replace(tmp, dst)
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a synced temp file and a rename."""
+    with temp_path(path.parent, path.name) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        publish(tmp, path, mode=mode)
