@@ -676,7 +676,7 @@ def verify_video_file(path: str | os.PathLike, *, key: bytes, trust_anchors_pem:
                       label_text: str = DEFAULT_LABEL_TEXT, **_ignored) -> VerificationReport:
     """Check the requested layers of one video file (C2PA from the file or its ``.c2pa``
     sidecar). Never raises for bad input: the report's ``error`` says what went wrong."""
-    from .verify import _guard, _metadata_report
+    from .verify import check_layers, metadata_report
 
     p = Path(path)
     report = VerificationReport(path=str(p))
@@ -689,20 +689,9 @@ def verify_video_file(path: str | os.PathLike, *, key: bytes, trust_anchors_pem:
         report.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return report
     report.media_type = MIME[info.container]
-    for name in ("explicit", "metadata", "watermark", "c2pa"):
-        if name not in layers:
-            report.layers[name] = LayerReport(Status.SKIPPED, "not checked")
-            continue
-        if name == "explicit":
-            report.layers[name] = _guard(name, _explicit_report, scan, label_text)
-            continue
-        if name == "metadata":
-            rep, cid = _guard(name, lambda: _metadata_report(_metadata_findings(p, info.container)))
-        elif name == "watermark":
-            rep, cid = _guard(name, _watermark_report, scan, key)
-        else:
-            rep, cid = _guard(name, _c2pa_video, p, info.container, trust_anchors_pem)
-        report.layers[name] = rep
-        if cid:
-            report.content_ids[name] = cid
-    return report
+    return check_layers(report, layers, {
+        "explicit": lambda: _explicit_report(scan, label_text),
+        "metadata": lambda: metadata_report(_metadata_findings(p, info.container)),
+        "watermark": lambda: _watermark_report(scan, key),
+        "c2pa": lambda: _c2pa_video(p, info.container, trust_anchors_pem),
+    })

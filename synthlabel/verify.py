@@ -13,7 +13,7 @@ from . import watermark
 from .core import audio_cue, text_label
 from .formats import audio_io, audio_meta, image_codec, image_meta
 from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_file
-from .models import DEFAULT_LABEL_TEXT, LayerReport, Status, VerificationReport
+from .models import DEFAULT_LABEL_TEXT, LAYERS, LayerReport, Status, VerificationReport
 from .provenance import c2pa_io
 
 
@@ -25,10 +25,10 @@ def _explicit(rgb, text: str) -> LayerReport:
 
 
 def _metadata(data: bytes, fmt: str) -> tuple[LayerReport, str | None]:
-    return _metadata_report(image_meta.read_image_metadata(data, fmt))
+    return metadata_report(image_meta.read_image_metadata(data, fmt))
 
 
-def _metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str | None]:
+def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str | None]:
     """Judge an image or audio metadata finding (same shape for both). ``expect_dst``: the
     container has a standard place for IPTC DigitalSourceType (WAV has none)."""
     details = {
@@ -90,14 +90,29 @@ def _c2pa_report(res) -> tuple[LayerReport, str | None]:
     return LayerReport(Status.INVALID, f"Invalid: {codes}", details), cid
 
 
-def _guard(name: str, fn, *args):
+def _guard(name: str, fn) -> tuple[LayerReport, str | None]:
     """Run one layer's check; a crash in it becomes an ERROR for that layer only."""
     try:
-        return fn(*args)
+        out = fn()
     except Exception as exc:  # noqa: BLE001 - isolating layers is the point
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        rep = LayerReport(Status.ERROR, f"{name} check failed: {msg}")
-        return (rep, None) if name != "explicit" else rep
+        return LayerReport(Status.ERROR, f"{name} check failed: {msg}"), None
+    return out if isinstance(out, tuple) else (out, None)
+
+
+def check_layers(report: VerificationReport, layers: tuple[str, ...], checks: dict) -> VerificationReport:
+    """Run each requested layer's check (a zero-argument callable returning a LayerReport,
+    or a (LayerReport, content ID hex or None) pair) in isolation, and record the findings.
+    Shared by images, audio and video so every medium is judged the same way."""
+    for name in LAYERS:
+        if name not in layers:
+            report.layers[name] = LayerReport(Status.SKIPPED, "not checked")
+            continue
+        rep, cid = _guard(name, checks[name])
+        report.layers[name] = rep
+        if cid:
+            report.content_ids[name] = cid
+    return report
 
 
 def verify_bytes(data: bytes, *, key: bytes, trust_anchors_pem: bytes | None,
@@ -129,23 +144,12 @@ def verify_bytes(data: bytes, *, key: bytes, trust_anchors_pem: bytes | None,
         except image_codec.ImageDecodeError as exc:
             report.error = str(exc)
             return report
-    for name in ("explicit", "metadata", "watermark", "c2pa"):
-        if name not in layers:
-            report.layers[name] = LayerReport(Status.SKIPPED, "not checked")
-            continue
-        if name == "explicit":
-            report.layers[name] = _guard(name, _explicit, rgb, label_text)
-            continue
-        if name == "metadata":
-            rep, cid = _guard(name, _metadata, data, media.format)
-        elif name == "watermark":
-            rep, cid = _guard(name, _watermark, rgb, key)
-        else:
-            rep, cid = _guard(name, _c2pa, data, media.mime, trust_anchors_pem)
-        report.layers[name] = rep
-        if cid:
-            report.content_ids[name] = cid
-    return report
+    return check_layers(report, layers, {
+        "explicit": lambda: _explicit(rgb, label_text),
+        "metadata": lambda: _metadata(data, media.format),
+        "watermark": lambda: _watermark(rgb, key),
+        "c2pa": lambda: _c2pa(data, media.mime, trust_anchors_pem),
+    })
 
 
 # Audio verification reads bounded excerpts, so hour-long files verify in bounded memory.
@@ -204,7 +208,7 @@ def _audio_watermark(samples: np.ndarray, sr: int, key: bytes) -> tuple[LayerRep
 
 
 def _audio_metadata(path: Path, fmt: str) -> tuple[LayerReport, str | None]:
-    return _metadata_report(audio_meta.read_audio_metadata_file(path), expect_dst=fmt != "wav")
+    return metadata_report(audio_meta.read_audio_metadata_file(path), expect_dst=fmt != "wav")
 
 
 def _audio_c2pa(path: Path, mime: str, trust_anchors_pem: bytes | None) -> tuple[LayerReport, str | None]:
@@ -227,23 +231,12 @@ def verify_audio_file(path: str | Path, *, key: bytes, trust_anchors_pem: bytes 
     except (UnsupportedMedia, audio_io.AudioError, OSError) as exc:
         report.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return report
-    for name in ("explicit", "metadata", "watermark", "c2pa"):
-        if name not in layers:
-            report.layers[name] = LayerReport(Status.SKIPPED, "not checked")
-            continue
-        if name == "explicit":
-            report.layers[name] = _guard(name, _audio_explicit, sr, head, tail, tail_start)
-            continue
-        if name == "metadata":
-            rep, cid = _guard(name, _audio_metadata, p, media.format)
-        elif name == "watermark":
-            rep, cid = _guard(name, _audio_watermark, window, sr, key)
-        else:
-            rep, cid = _guard(name, _audio_c2pa, p, media.mime, trust_anchors_pem)
-        report.layers[name] = rep
-        if cid:
-            report.content_ids[name] = cid
-    return report
+    return check_layers(report, layers, {
+        "explicit": lambda: _audio_explicit(sr, head, tail, tail_start),
+        "metadata": lambda: _audio_metadata(p, media.format),
+        "watermark": lambda: _audio_watermark(window, sr, key),
+        "c2pa": lambda: _audio_c2pa(p, media.mime, trust_anchors_pem),
+    })
 
 
 def verify_file(path: str | Path, **kwargs) -> VerificationReport:
