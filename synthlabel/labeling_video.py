@@ -41,15 +41,13 @@ import numpy as np
 from . import watermark
 from .core import audio_cue, text_label, wm_video
 from .formats import mkvmeta, mp4meta, video_io
-from .formats.audio_meta import AudioMetadata
+from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
 from .fsutil import atomic_write, publish, temp_path
 from .labeling import LabelingError
 from .models import (
     DEFAULT_LABEL_TEXT,
-    AIGCLabel,
     ContentID,
-    LabelError,
     LabelSpec,
     LayerReport,
     Status,
@@ -236,24 +234,13 @@ class _CueMixer:
 # --------------------------------------------------------------------------- files
 
 
-def _metadata_findings(path: Path, container: str) -> AudioMetadata:
+def _metadata_findings(path: Path, container: str) -> LabelFindings:
     """The AIGC label(s) of a video file, in the shape the verifier judges."""
     if container in ("mp4", "mov"):
         f = mp4meta.read_mp4_metadata_file(path)
     else:
         f = mkvmeta.read_mkv_metadata_file(path)
-    meta = AudioMetadata(aigc_count=len(f.aigc), digital_source_type=f.digital_source_type)
-    for source, raw in f.aigc:
-        try:
-            label = AIGCLabel.parse(raw)
-        except (LabelError, UnicodeDecodeError) as exc:
-            meta.errors.append(f"{exc} (in {source})")
-            if meta.raw is None:
-                meta.source, meta.raw = source, raw
-            continue
-        if meta.aigc is None:
-            meta.aigc, meta.source, meta.raw = label, source, raw
-    return meta
+    return collect(list(f.aigc), digital_source_type=f.digital_source_type)
 
 
 def _output_container(src_container: str, dst: Path) -> tuple[str, Path]:

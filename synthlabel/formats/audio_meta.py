@@ -26,11 +26,11 @@ import io
 import os
 import re
 import shutil
-from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ..models import AIGCLabel, LabelError
 from . import id3, mp4meta, riff, vorbis
+from .findings import LabelFindings, collect
 from .sniff import HEAD_SIZE, UnsupportedMedia, sniff_bytes, sniff_file
 from .xmp import MetadataError
 
@@ -51,17 +51,7 @@ _ALIASES = {"wave": "wav", "oga": "ogg", "opus": "ogg", "aac": "m4a", "mp4a": "m
 _DST_RE = re.compile(r"http://cv\.iptc\.org/newscodes/digitalsourcetype/[A-Za-z]+")
 
 
-@dataclass
-class AudioMetadata:
-    """What :func:`read_audio_metadata` found (same shape as ``ImageMetadata``)."""
-
-    aigc: AIGCLabel | None = None  # the first valid label
-    aigc_count: int = 0  # labels found across all channels, valid or not (rules: exactly one)
-    source: str | None = None  # "riff-aigc", "riff-xmp", "id3-txxx", "vorbis-comment",
-    #                            "mp4-mdta" or "mp4-itunes"
-    raw: str | None = None  # raw JSON of the label reported (first valid, else first found)
-    digital_source_type: str | None = None
-    errors: list[str] = field(default_factory=list)  # labels present but invalid
+AudioMetadata = LabelFindings  # same shape as the image findings
 
 
 def _check_dst(digital_source_type: str | None) -> None:
@@ -169,20 +159,8 @@ def write_audio_metadata_file(src: str | os.PathLike[str], dst: str | os.PathLik
 
 
 def _collect(candidates: list[tuple[str, str]], dst: str | None,
-             errors: list[str] | None = None) -> AudioMetadata:
-    meta = AudioMetadata(aigc_count=len(candidates), digital_source_type=dst,
-                         errors=list(errors or []))
-    for source, raw in candidates:
-        try:
-            label = AIGCLabel.parse(raw)
-        except (LabelError, UnicodeDecodeError) as exc:
-            meta.errors.append(f"{exc} (in {source})")
-            if meta.raw is None:
-                meta.source, meta.raw = source, raw
-            continue
-        if meta.aigc is None:
-            meta.aigc, meta.source, meta.raw = label, source, raw
-    return meta
+             errors: list[str] | None = None) -> LabelFindings:
+    return collect(candidates, digital_source_type=dst, errors=errors)
 
 
 def _read_tags(f: BinaryIO, fmt: str) -> AudioMetadata:

@@ -15,11 +15,11 @@ Container details live in :mod:`.jpeg`, :mod:`.png` and :mod:`.webp`, the XMP pa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from types import ModuleType
 
 from ..models import AIGCLabel, LabelError
 from . import jpeg, png, webp
+from .findings import LabelFindings, collect
 from .xmp import (
     IPTC_EXT_NS,
     TC260_NS,
@@ -184,16 +184,8 @@ def write_image_metadata(data: bytes, fmt: str, aigc: AIGCLabel, digital_source_
     return mod.rewrite(data, update, _clean_exif)
 
 
-@dataclass
-class ImageMetadata:
-    """What :func:`read_image_metadata` found."""
-
-    aigc: AIGCLabel | None = None  # the first valid label
-    aigc_count: int = 0  # labels found across all channels, valid or not (rules: exactly one)
-    source: str | None = None  # "xmp", "png-text" or "exif-usercomment"
-    raw: str | None = None  # the raw JSON of the label reported (first valid, else first found)
-    digital_source_type: str | None = None
-    errors: list[str] = field(default_factory=list)  # labels present but invalid
+# Kept under its historical name: the same findings shape serves every medium.
+ImageMetadata = LabelFindings
 
 
 def read_image_metadata(data: bytes, fmt: str | None) -> ImageMetadata:
@@ -205,17 +197,18 @@ def read_image_metadata(data: bytes, fmt: str | None) -> ImageMetadata:
     data = bytes(data)
     mod = _module(fmt, data)
     found = mod.extract(data)
-    meta = ImageMetadata()
+    errors: list[str] = []
+    dst: str | None = None
     candidates: list[tuple[str, str]] = []
     for packet in found.xmp:
         try:
             f = find_in_packet(packet)
         except MetadataError as exc:
             if packet_has_aigc(packet):
-                meta.errors.append(f"{exc} (it mentions TC260)")
+                errors.append(f"{exc} (it mentions TC260)")
             continue
         candidates += [("xmp", v) for v in f.aigc]
-        meta.digital_source_type = meta.digital_source_type or f.digital_source_type
+        dst = dst or f.digital_source_type
     for _ctype, value in found.text:
         candidates.append(("png-text", value.decode("utf-8", "replace")))
     for tiff in found.exif:
@@ -223,15 +216,4 @@ def read_image_metadata(data: bytes, fmt: str | None) -> ImageMetadata:
         if value is not None:
             candidates.append(("exif-usercomment", value))
 
-    meta.aigc_count = len(candidates)
-    for source, raw in candidates:
-        try:
-            label = AIGCLabel.parse(raw)
-        except (LabelError, UnicodeDecodeError) as exc:
-            meta.errors.append(f"{exc} (in {source})")
-            if meta.raw is None:
-                meta.source, meta.raw = source, raw
-            continue
-        if meta.aigc is None:
-            meta.aigc, meta.source, meta.raw = label, source, raw
-    return meta
+    return collect(candidates, digital_source_type=dst, errors=errors)

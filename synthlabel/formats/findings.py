@@ -1,0 +1,36 @@
+"""What a metadata reader found: the AIGC label(s) of one file, judged the same way for every
+container (images, audio, video)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..models import AIGCLabel, LabelError
+
+
+@dataclass
+class LabelFindings:
+    aigc: AIGCLabel | None = None  # the first valid label
+    aigc_count: int = 0  # labels found across all channels, valid or not (rules: exactly one)
+    source: str | None = None  # channel of the label reported, e.g. "xmp", "id3-txxx", "mp4-mdta"
+    raw: str | None = None  # raw JSON of the label reported (first valid, else first found)
+    digital_source_type: str | None = None
+    errors: list[str] = field(default_factory=list)  # labels present but invalid
+
+
+def collect(candidates: list[tuple[str, str]], *, digital_source_type: str | None = None,
+            errors: list[str] | None = None) -> LabelFindings:
+    """Parse (channel, raw JSON) candidates: the first valid one is *the* label, invalid ones
+    become errors naming their channel, and every candidate counts toward ``aigc_count``."""
+    meta = LabelFindings(aigc_count=len(candidates), digital_source_type=digital_source_type,
+                         errors=list(errors or []))
+    for source, raw in candidates:
+        try:
+            label = AIGCLabel.parse(raw)
+        except (LabelError, UnicodeDecodeError) as exc:
+            meta.errors.append(f"{exc} (in {source})")
+            if meta.raw is None:
+                meta.source, meta.raw = source, raw
+            continue
+        if meta.aigc is None:
+            meta.aigc, meta.source, meta.raw = label, source, raw
+    return meta
