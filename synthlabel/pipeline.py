@@ -131,6 +131,8 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         res.output = str(target)
     except (LabelingError, image_codec.ImageDecodeError, ValueError, OSError) as exc:
         res.error = _one_line(exc)
+    except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the batch
+        res.error = f"internal error ({type(exc).__name__}): {_one_line(exc)}"
     res.seconds = round(time.perf_counter() - t0, 4)
     return res
 
@@ -162,6 +164,8 @@ def _label_av_job(kind: str, job: Job, spec: LabelSpec, creds: Credentials, over
                                 f"(c2pa cannot embed into {job.source.suffix or 'this container'})")
     except (LabelingError, ValueError, OSError) as exc:
         res.error = _one_line(exc)
+    except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the batch
+        res.error = f"internal error ({type(exc).__name__}): {_one_line(exc)}"
     res.seconds = round(time.perf_counter() - t0, 4)
     return res
 
