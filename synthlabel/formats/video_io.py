@@ -25,9 +25,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
-from typing_extensions import Self
+
+if TYPE_CHECKING:  # typing.Self needs 3.11; typing_extensions is not a runtime dependency
+    from typing_extensions import Self
 
 __all__ = [
     "CONTAINERS",
