@@ -13,12 +13,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where the platform allows (setting it,
+    even briefly, would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def default_mode() -> int:
     """The mode a plain ``open(..., "w")`` would give: 0666 less the umask (``mkstemp``
     creates 0600, which would make labeled media private by accident)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return 0o666 & ~_umask()
 
 
 @contextmanager
@@ -38,16 +51,29 @@ def temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Iterator[Path
 
 
 def publish(tmp: Path, dst: Path, *, mode: int | None = None) -> None:
-    """Give ``tmp`` its final mode and rename it over ``dst`` atomically."""
+    """Give ``tmp`` its final mode, flush it to disk and rename it over ``dst`` atomically
+    (then sync the directory), so a crash leaves either the old file or the new one."""
     os.chmod(tmp, default_mode() if mode is None else mode)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, dst)
+    try:
+        dfd = os.open(dst.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` through a synced temp file and a rename."""
     with temp_path(path.parent, path.name) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        tmp.write_bytes(data)
         publish(tmp, path, mode=mode)

@@ -10,6 +10,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 from . import watermark
 from .core import audio_cue
 from .formats import audio_io, audio_meta, audio_tags
-from .fsutil import atomic_write, publish, temp_path
+from .fsutil import publish, temp_path
 from .labeling import LabelingError
 from .models import ContentID, LabelSpec
 from .provenance import c2pa_io
@@ -111,7 +112,8 @@ def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: i
 
 
 def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None = None,
-                     credentials: Credentials | None = None, overwrite: bool = False) -> LabeledAudio:
+                     credentials: Credentials | None = None, overwrite: bool = False,
+                     in_place: bool = False) -> LabeledAudio:
     """Label the audio file ``src`` into ``dst`` keeping its format, codec, sample rate,
     channels and (WAV/FLAC) bit depth; ``dst``'s suffix is fixed to match the format written.
     Nothing appears at ``dst`` unless every layer succeeded."""
@@ -126,7 +128,8 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
 
     return _label_stream(audio_io.blocks(src, BLOCK), info.sample_rate, info.channels,
                          audio_io.output_format(info), open_writer, Path(dst), spec=spec,
-                         credentials=credentials, overwrite=overwrite, source=src)
+                         credentials=credentials, overwrite=overwrite, source=src,
+                         in_place=in_place)
 
 
 def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
@@ -158,7 +161,8 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
 
 def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int, fmt: str,
                   open_writer, dst: Path, *, spec: LabelSpec | None, credentials: Credentials | None,
-                  overwrite: bool = False, source: Path | None = None) -> LabeledAudio:
+                  overwrite: bool = False, source: Path | None = None,
+                  in_place: bool = False) -> LabeledAudio:
     spec = spec or LabelSpec()
     creds = credentials or load_credentials()
     allowed = {".ogg", ".oga", ".opus"} if fmt in SIDECAR_FORMATS else (
@@ -167,7 +171,9 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         dst = dst.with_suffix(EXTENSION[fmt])
     # C2PA convention: the sidecar shares the asset's base name, with the .c2pa extension.
     sidecar = dst.with_suffix(".c2pa") if fmt in SIDECAR_FORMATS and spec.c2pa else None
-    in_place = source is not None and dst.exists() and dst.samefile(source)
+    # In-place only when asked: "-o" naming the input's own folder must not replace it.
+    if in_place and source is not None and dst != source:
+        in_place = dst.exists() and dst.samefile(source)
     if not overwrite and not in_place and dst.exists():
         raise LabelingError(f"output {dst} exists (use --overwrite)")
     if sidecar is not None and sidecar.exists() and not overwrite and not in_place:
@@ -220,8 +226,14 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 c2pa_io.sign_file(current, current, MIME[fmt], manifest, creds)
             res.timings["sign"] = time.perf_counter() - t0
             res.layers.append("c2pa")
-        # Publish: the media through a rename, then its sidecar through another.
-        publish(current, dst)
-        if manifest_bytes is not None:
-            atomic_write(sidecar, manifest_bytes)
+        # Both files are fully written before either is published, so a failure leaves
+        # neither a new media file without its manifest nor a stale sidecar.
+        with ExitStack() as stack:
+            side_tmp = None
+            if manifest_bytes is not None:
+                side_tmp = stack.enter_context(temp_path(sidecar.parent, sidecar.name))
+                side_tmp.write_bytes(manifest_bytes)
+            publish(current, dst, mode=source.stat().st_mode & 0o777 if in_place and source else None)
+            if side_tmp is not None:
+                publish(side_tmp, sidecar)
     return res

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from .core import audio_cue, text_label, wm_video
 from .formats import mkvmeta, mp4meta, video_io
 from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
-from .fsutil import atomic_write, publish, temp_path
+from .fsutil import publish, temp_path
 from .labeling import LabelingError
 from .models import (
     DEFAULT_LABEL_TEXT,
@@ -254,8 +255,9 @@ def _output_container(src_container: str, dst: Path) -> tuple[str, Path]:
 def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None = None,
                      credentials: Credentials | None = None, overwrite: bool = False,
                      crf: int | None = None, preset: str | None = None, codec: str | None = None,
-                     label_seconds: float = 3.0, persistent: bool = False,
-                     audio_cue: bool = False, strength: float = 1.0) -> LabeledVideo:
+                     label_seconds: float | None = None, persistent: bool | None = None,
+                     audio_cue: bool | None = None, strength: float = 1.0,
+                     in_place: bool = False) -> LabeledVideo:
     """Label the video ``src`` into ``dst``. The output container follows ``dst``'s suffix
     (.mp4/.mov/.mkv/.webm; any other suffix is replaced by the input's container's). ``codec``:
     h264 | h265 | vp9 (default: H.264, VP9 for WebM); ``crf``/``preset``: encoder quality
@@ -263,6 +265,13 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     ``dst`` unless every layer succeeded. Raises :class:`LabelingError` (one line)."""
     t_all = time.perf_counter()
     spec = spec or LabelSpec()
+    # Keyword arguments override the spec's video fields (library convenience).
+    crf = spec.video_crf if crf is None else crf
+    preset = spec.video_preset if preset is None else preset
+    codec = spec.video_codec if codec is None else codec
+    label_seconds = spec.video_label_seconds if label_seconds is None else label_seconds
+    persistent = spec.video_persistent if persistent is None else persistent
+    audio_cue = spec.video_audio_cue if audio_cue is None else audio_cue
     src = Path(src)
     if not src.is_file():
         raise LabelingError(f"no such file: {src}" if not src.exists() else f"not a file: {src}")
@@ -280,7 +289,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     except video_io.VideoError as exc:
         raise LabelingError(str(exc)) from None
     sidecar = dst.with_suffix(".c2pa") if container in SIDECAR_CONTAINERS and spec.c2pa else None
-    in_place = dst.exists() and dst.samefile(src)
+    if in_place and dst != src:
+        in_place = dst.exists() and dst.samefile(src)
     if not overwrite and not in_place and dst.exists():
         raise LabelingError(f"output {dst} exists (use --overwrite)")
     if sidecar is not None and sidecar.exists() and not overwrite and not in_place:
@@ -432,9 +442,16 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 raise LabelingError(str(exc)) from None
             res.timings["sign"] = time.perf_counter() - t0
             res.layers.append("c2pa")
-        publish(current, dst)
-        if manifest_bytes is not None:
-            atomic_write(sidecar, manifest_bytes)
+        # Both files are fully written before either is published, so a failure leaves
+        # neither a new media file without its manifest nor a stale sidecar.
+        with ExitStack() as stack:
+            side_tmp = None
+            if manifest_bytes is not None:
+                side_tmp = stack.enter_context(temp_path(sidecar.parent, sidecar.name))
+                side_tmp.write_bytes(manifest_bytes)
+            publish(current, dst, mode=src.stat().st_mode & 0o777 if in_place else None)
+            if side_tmp is not None:
+                publish(side_tmp, sidecar)
     res.timings["total"] = time.perf_counter() - t_all
     return res
 

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .formats import image_codec
-from .formats.sniff import UnsupportedMedia, sniff_bytes
+from .formats.sniff import MediaType, UnsupportedMedia, sniff_file
 from .fsutil import atomic_write
 from .labeling import LabelingError, label_image_bytes
-from .models import LabelResult, LabelSpec, OutputFormat
+from .models import LabelResult, LabelSpec
 from .provenance.credentials import Credentials
 
-SNIFF_BYTES = 4096
+# Containers whose C2PA manifest is a sidecar file next to the media.
+SIDECAR_MEDIA = ("ogg", "mkv", "webm")
 # Extensions whose meaning we know, to warn when the content says otherwise.
 KNOWN_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp",
                     ".gif": "gif", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp",
@@ -82,6 +83,55 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _has_video_stream(path: Path) -> bool:
+    """An MP4/MOV with a generic brand may hold only audio (ffmpeg's default for .m4a)."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            return bool(c.streams.video)
+    except Exception:  # noqa: BLE001 - unreadable: let the video path give the error
+        return True
+
+
+def sniff_job(job: Job) -> MediaType:
+    """What ``job.source`` holds, by content (head only, then streams for MP4 audio)."""
+    try:
+        media = sniff_file(job.source)
+    except IsADirectoryError:
+        raise LabelingError("is a directory") from None
+    except OSError as exc:
+        raise LabelingError(f"cannot read: {exc.strerror or exc}") from None
+    if media.kind == "video" and media.format in ("mp4", "mov") and not _has_video_stream(job.source):
+        media = MediaType("audio", "m4a", "audio/mp4", ".m4a")
+    return media
+
+
+def _suffix_fits(path: Path, fmt: str) -> bool:
+    return KNOWN_EXTENSIONS.get(path.suffix.lower()) == fmt or (
+        fmt == "m4a" and path.suffix.lower() in (".m4a", ".aac", ".mp4"))
+
+
+def expected_outputs(job: Job, media: MediaType | None, spec: LabelSpec) -> list[Path]:
+    """The paths labeling ``job`` will write (media, and a C2PA sidecar where one is
+    written), so a batch can refuse two inputs that would write the same file."""
+    base = job.source if job.in_place else job.target
+    assert base is not None
+    if media is None:
+        return [base]
+    if media.kind == "image":
+        from .labeling import output_format_for
+
+        fmt, _ = output_format_for(media.format, spec)
+        out = base.with_suffix(image_codec.EXTENSION[fmt])
+    else:
+        out = base if _suffix_fits(base, media.format) else base.with_suffix(media.extension)
+    outs = [out]
+    if spec.c2pa and media.format in SIDECAR_MEDIA:
+        outs.append(out.with_suffix(".c2pa"))
+    return outs
+
+
 def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = False) -> LabelResult:
     """Label one file; every failure becomes ``LabelResult.error`` (one line), never an
     exception, so that a batch goes on."""
@@ -89,13 +139,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
     res = LabelResult(source=str(job.source))
     try:
         try:
-            data = job.source.read_bytes()
-        except IsADirectoryError:
-            raise LabelingError("is a directory") from None
-        except OSError as exc:
-            raise LabelingError(f"cannot read: {exc.strerror or exc}") from None
-        try:
-            media = sniff_bytes(data[:SNIFF_BYTES])
+            media = sniff_job(job)
         except UnsupportedMedia as exc:
             if skippable(job.source, job.from_walk):
                 res.skipped = str(exc)
@@ -103,27 +147,24 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             raise LabelingError(str(exc)) from None
         res.media_type = media.mime
         ext = job.source.suffix.lower()
-        if ext in KNOWN_EXTENSIONS and KNOWN_EXTENSIONS[ext] != media.format:
+        if ext in KNOWN_EXTENSIONS and not _suffix_fits(job.source, media.format):
             res.warnings.append(f"extension {ext} does not match the content ({media.format}); "
                                 "labeled by content")
         if media.kind in ("audio", "video"):
             return _label_av_job(media.kind, job, spec, creds, overwrite, res, t0)
+        try:
+            data = job.source.read_bytes()
+        except OSError as exc:
+            raise LabelingError(f"cannot read: {exc.strerror or exc}") from None
         labeled = label_image_bytes(data, media.format, spec=spec, credentials=creds,
                                     title=job.source.name)
         res.content_id = labeled.content_id.hex
         res.layers = labeled.layers
         res.warnings.extend(labeled.warnings)
-        if job.in_place:
-            target = job.source
-            if labeled.format != media.format:
-                target = job.source.with_suffix(labeled.extension)
-                if target.exists() and not overwrite:
-                    raise LabelingError(f"in-place output {target} exists (use --overwrite)")
-        else:
-            assert job.target is not None
-            target = job.target.with_suffix(labeled.extension)
-            if target.exists() and not overwrite:
-                raise LabelingError(f"output {target} exists (use --overwrite)")
+        base = job.source if job.in_place else job.target
+        target = base if _suffix_fits(base, labeled.format) else base.with_suffix(labeled.extension)
+        if target.exists() and not overwrite and target != job.source:
+            raise LabelingError(f"output {target} exists (use --overwrite)")
         mode = job.source.stat().st_mode & 0o777 if job.in_place else None
         atomic_write(target, labeled.data, mode=mode)
         if job.in_place and target != job.source:
@@ -140,19 +181,16 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
 def _label_av_job(kind: str, job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool,
                   res: LabelResult, t0: float) -> LabelResult:
     """Audio and video stream from file to file (bounded memory), so they take paths."""
-    extra: dict = {}
     if kind == "audio":
         from .labeling_audio import label_audio_file as label_file
     else:
         from .labeling_video import label_video_file as label_file
 
-        extra = dict(crf=spec.video_crf, preset=spec.video_preset, codec=spec.video_codec,
-                     label_seconds=spec.video_label_seconds, persistent=spec.video_persistent,
-                     audio_cue=spec.video_audio_cue)
+
     try:
         target = job.source if job.in_place else job.target
         labeled = label_file(job.source, target, spec=spec, credentials=creds,
-                             overwrite=overwrite, **extra)
+                             overwrite=overwrite, in_place=job.in_place)
         if job.in_place and labeled.output != job.source:
             job.source.unlink()
         res.output = str(labeled.output)
@@ -201,18 +239,22 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
     targets: dict[Path, int] = {}
     todo: list[tuple[int, Job]] = []
     for i, job in enumerate(jobs):
-        # Two inputs mapping to one output would clobber each other: refuse the second. With
-        # an explicit output format every output gets that format's extension.
-        key = job.target or job.source
-        if spec.output_format is not OutputFormat.SAME:
-            key = key.with_suffix(image_codec.EXTENSION[spec.output_format.value])
-        if key in targets:
+        # Two inputs writing one output (x.gif and x.png both give x.png; x.ogg and x.mkv
+        # share the sidecar x.c2pa) would clobber each other: refuse the second.
+        try:
+            media = sniff_job(job)
+        except (LabelingError, UnsupportedMedia):
+            media = None
+        outs = expected_outputs(job, media, spec)
+        clash = next((targets[o] for o in outs if o in targets), None)
+        if clash is not None:
             results[i] = LabelResult(source=str(job.source),
-                                     error=f"maps to the same output as {jobs[targets[key]].source}")
+                                     error=f"would write the same output as {jobs[clash].source}")
             if on_result:
                 on_result(results[i])
             continue
-        targets[key] = i
+        for o in outs:
+            targets[o] = i
         todo.append((i, job))
     if workers == 1:
         for i, job in todo:
