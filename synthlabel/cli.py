@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape as esc
 
 from . import __version__
 from .models import (
@@ -88,12 +89,14 @@ def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors):
             creds = credmod.load_credentials(
                 home=home, cert_chain=cert_chain, private_key=private_key,
                 watermark_key_file=watermark_key, trust_anchors=trust_anchors or None)
-    except credmod.CredentialError as exc:
-        err.print(f"[red]error:[/red] credentials: {exc}")
+    except (credmod.CredentialError, OSError, ValueError) as exc:
+        # OSError: unwritable home or unreadable key file; messages never hold key material.
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        err.print(f"[red]error:[/red] credentials: {esc(msg)}")
         raise typer.Exit(2) from None
     for w in caught:
         if issubclass(w.category, credmod.DevelopmentCredentialsWarning):
-            err.print(f"[yellow]warning:[/yellow] {w.message}")
+            err.print(f"[yellow]warning:[/yellow] {esc(str(w.message))}")
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return creds
@@ -117,10 +120,10 @@ def label(
     no_c2pa: Annotated[bool, typer.Option("--no-c2pa", help="Skip the C2PA manifest.")] = False,
     producer: Annotated[str, typer.Option("--producer", help="AIGC ContentProducer: your service's name or 27-character TC260 code (ASCII, no spaces).")] = "synthlabel",
     composite: Annotated[bool, typer.Option("--composite", help="Content is an AI edit of real media (IPTC compositeWithTrainedAlgorithmicMedia).")] = False,
-    format: Annotated[OutputFormat, typer.Option("-f", "--format", help="Output format; 'same' keeps the input's (GIF/TIFF/BMP become PNG).")] = OutputFormat.SAME,
-    jpeg_quality: Annotated[int, typer.Option("--jpeg-quality", min=1, max=100)] = 92,
-    webp_quality: Annotated[int, typer.Option("--webp-quality", min=1, max=100)] = 90,
-    thumbnail: Annotated[bool, typer.Option("--thumbnail", help="Embed a C2PA thumbnail (larger, slower).")] = False,
+    format: Annotated[OutputFormat, typer.Option("-f", "--format", help="Images: output format; 'same' keeps the input's (GIF/TIFF/BMP become PNG). Audio and video always keep their format.")] = OutputFormat.SAME,
+    jpeg_quality: Annotated[int, typer.Option("--jpeg-quality", min=1, max=100, help="Images: JPEG output quality.")] = 92,
+    webp_quality: Annotated[int, typer.Option("--webp-quality", min=1, max=100, help="Images: WebP output quality.")] = 90,
+    thumbnail: Annotated[bool, typer.Option("--thumbnail", help="Images: embed a C2PA thumbnail (larger, slower).")] = False,
     cue: Annotated[str, typer.Option("--cue", help="Audio: where the Morse 'AI' rhythm cue goes: start, end or both.")] = "start",
     cue_tone: Annotated[float, typer.Option("--cue-tone", help="Audio: cue tone frequency in Hz.")] = 1000.0,
     cue_unit: Annotated[float, typer.Option("--cue-unit", help="Audio: cue unit (dot) length in ms; a dash is 3 units.")] = 120.0,
@@ -170,14 +173,12 @@ def label(
         if spoken_label is not None and not spoken_label.is_file():
             raise LabelError(f"spoken label clip {spoken_label}: no such file")
     except (LabelError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {esc(str(exc))}")
         raise typer.Exit(2) from None
-    for p in paths:
-        if not p.exists():
-            err.print(f"[red]error:[/red] {p}: no such file or directory")
     creds = _load_creds(home, cert_chain, private_key, watermark_key, None)
     jobs_list = plan_jobs([p for p in paths if p.exists()], output, in_place=in_place)
-    missing = sum(not p.exists() for p in paths)
+    missing = [LabelResult(source=str(p), error="no such file or directory")
+               for p in paths if not p.exists()]
     if not jobs_list and not missing:
         err.print("[yellow]warning:[/yellow] no files found")
 
@@ -209,21 +210,23 @@ def label(
         if json_out:
             print(line, flush=True)
         if r.error:
-            err.print(f"[red]error:[/red] {r.source}: {r.error}")
+            err.print(f"[red]error:[/red] {esc(str(r.source))}: {esc(str(r.error))}")
         elif r.skipped:
             pass  # counted in the summary
         else:
             for w in r.warnings:
                 if not quiet:
-                    err.print(f"[yellow]warning:[/yellow] {r.source}: {w}")
+                    err.print(f"[yellow]warning:[/yellow] {esc(str(r.source))}: {esc(str(w))}")
             if not quiet and not json_out:
                 # While the bar is live, print through its console so lines land above it.
                 (progress.console if progress else out).print(
-                    f"{r.source} -> {r.output}  [{', '.join(r.layers)}] id={r.content_id}")
+                    f"{esc(str(r.source))} -> {esc(str(r.output))}  {esc('[' + ', '.join(r.layers) + ']')} id={r.content_id}")
         if progress:
             progress.advance(task)
 
     try:
+        for r in missing:  # reported like any other failed file, JSONL included
+            on_result(r)
         results = run_batch(jobs_list, spec, creds, workers=jobs, overwrite=overwrite, on_result=on_result)
     finally:
         if progress:
@@ -233,7 +236,7 @@ def label(
             os.replace(report_tmp, report)
     failed_files = sum(1 for r in results if r.error)
     skipped = sum(1 for r in results if r.skipped)
-    failed = failed_files + missing
+    failed = failed_files + len(missing)
     if not quiet:
         note = f", {skipped} non-media file(s) skipped" if skipped else ""
         err.print(f"labeled {len(results) - failed_files - skipped} file(s), {failed} failed{note}")
@@ -245,22 +248,22 @@ def label(
 
 def _print_report(rep) -> None:
     if rep.error:
-        out.print(f"[bold]{rep.path}[/bold]  [red]ERROR[/red] {rep.error}")
+        out.print(f"[bold]{esc(str(rep.path))}[/bold]  [red]ERROR[/red] {esc(str(rep.error))}")
         return
     checked = tuple(k for k, v in rep.layers.items() if v.status is not Status.SKIPPED)
     verdict = "[green]OK[/green]" if rep.ok(checked) else "[red]FAIL[/red]"
-    out.print(f"[bold]{rep.path}[/bold]  {rep.media_type}  {verdict}")
+    out.print(f"[bold]{esc(str(rep.path))}[/bold]  {esc(str(rep.media_type))}  {verdict}")
     colour = {Status.OK: "green", Status.WEAK: "yellow", Status.MISSING: "red",
               Status.INVALID: "red", Status.ERROR: "red", Status.SKIPPED: "dim"}
     for name, layer in rep.layers.items():
         c = colour[layer.status]
-        out.print(f"  {name:<10} [{c}]{layer.status.value:<8}[/{c}] {layer.summary}")
+        out.print(f"  {name:<10} [{c}]{layer.status.value:<8}[/{c}] {esc(layer.summary)}")
     if rep.ids_agree is True:
         ids = next(iter(rep.content_ids.values()))
-        out.print(f"  {'content ID':<10} [green]agrees[/green]  {ids} ({', '.join(rep.content_ids)})")
+        out.print(f"  {'content ID':<10} [green]agrees[/green]  {esc(str(ids))} ({', '.join(rep.content_ids)})")
     elif rep.ids_agree is False:
         pairs = ", ".join(f"{k}={v}" for k, v in rep.content_ids.items())
-        out.print(f"  {'content ID':<10} [red]DISAGREES[/red] {pairs}")
+        out.print(f"  {'content ID':<10} [red]DISAGREES[/red] {esc(str(pairs))}")
 
 
 @app.command()
@@ -284,7 +287,7 @@ def verify(
     wanted = tuple(x.strip() for x in layers.split(",") if x.strip())
     bad = [x for x in wanted if x not in LAYERS]
     if bad or not wanted:
-        err.print(f"[red]error:[/red] unknown layer(s) {bad}; choose from {', '.join(LAYERS)}")
+        err.print(f"[red]error:[/red] unknown layer(s) {esc(str(bad))}; choose from {', '.join(LAYERS)}")
         raise typer.Exit(2)
     creds = _load_creds(home, None, None, watermark_key, trust_anchors)
     anchors = creds.trust_anchors_pem
@@ -294,13 +297,19 @@ def verify(
     files = []
     for p in paths:
         if not p.exists():
-            err.print(f"[red]error:[/red] {p}: no such file or directory")
+            err.print(f"[red]error:[/red] {esc(str(p))}: no such file or directory")
             status = 2
         else:
             files.extend((f, walked) for f, _, walked in iter_inputs([p]))
     for f, walked in files:
-        rep = verify_file(f, key=creds.watermark_key, trust_anchors_pem=anchors, layers=wanted,
-                          label_text=label_text)
+        try:
+            rep = verify_file(f, key=creds.watermark_key, trust_anchors_pem=anchors,
+                              layers=wanted, label_text=label_text)
+        except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the run
+            from .models import VerificationReport
+
+            msg = str(exc).splitlines()[0] if str(exc) else ""
+            rep = VerificationReport(path=str(f), error=f"internal error ({type(exc).__name__}): {msg}")
         if rep.error and rep.media_type is None and skippable(f, walked):
             continue  # a script or README beside the media
         if json_out:
@@ -310,7 +319,7 @@ def verify(
         if rep.error:
             status = 2
             if json_out:
-                err.print(f"[red]error:[/red] {f}: {rep.error}")
+                err.print(f"[red]error:[/red] {esc(str(f))}: {esc(str(rep.error))}")
         elif not rep.ok(wanted) and status == 0:
             status = 1
     raise typer.Exit(status)
@@ -327,10 +336,10 @@ def keys_init(
     """Create development credentials (root CA, ES256 signer, watermark key). NOT for production."""
     try:
         path = credmod.init_dev_credentials(home, force=force)
-    except credmod.CredentialError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    err.print(f"[yellow]warning:[/yellow] created DEVELOPMENT credentials in {path}; "
+    except (credmod.CredentialError, OSError) as exc:
+        err.print(f"[red]error:[/red] {esc(str(exc))}")
+        raise typer.Exit(2) from None
+    err.print(f"[yellow]warning:[/yellow] created DEVELOPMENT credentials in {esc(str(path))}; "
               "use your own certificate chain and keys in production")
 
 

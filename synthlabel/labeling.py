@@ -62,17 +62,23 @@ def _as_rgb(image) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: ContentID,
-                 timings: dict[str, float] | None = None) -> tuple[np.ndarray, list[str], list[str]]:
-    """The pixel layers: explicit label then watermark. Returns (rgb, layers, warnings)."""
+                 timings: dict[str, float] | None = None, alpha: np.ndarray | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray | None, list[str], list[str]]:
+    """The pixel layers: explicit label then watermark. Returns (rgb, alpha, layers,
+    warnings); where the label's plate lands, alpha is made opaque so that the label shows
+    on transparent areas too."""
     layers: list[str] = []
     warns: list[str] = []
     t = timings if timings is not None else {}
     if spec.explicit:
         t0 = time.perf_counter()
         try:
-            rgb, _box = text_label.render_label(rgb, spec.text, position=spec.position.value)
+            rgb, box = text_label.render_label(rgb, spec.text, position=spec.position.value)
         except ValueError as exc:
             raise LabelingError(f"explicit label: {exc}") from None
+        if alpha is not None:
+            alpha = alpha.copy()
+            alpha[box.y:box.y + box.h, box.x:box.x + box.w] = 255
         t["render"] = time.perf_counter() - t0
         layers.append("explicit")
     if spec.watermark:
@@ -83,7 +89,7 @@ def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: Conte
         rgb = watermark.embed_image(rgb, content_id.value, key)
         t["watermark"] = time.perf_counter() - t0
         layers.append("watermark")
-    return rgb, layers, warns
+    return rgb, alpha, layers, warns
 
 
 def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
@@ -103,7 +109,8 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
     rgb, alpha = _as_rgb(image)
     content_id = content_id or ContentID.new()
     timings: dict[str, float] = {}
-    rgb, layers, warns = label_pixels(rgb, spec, creds.watermark_key, content_id, timings)
+    rgb, alpha, layers, warns = label_pixels(rgb, spec, creds.watermark_key, content_id, timings,
+                                             alpha=alpha)
     if format == "jpeg" and alpha is not None:
         warns.append("JPEG has no alpha channel; transparency was flattened")
         alpha = None

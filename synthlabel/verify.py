@@ -212,6 +212,9 @@ def _audio_metadata(path: Path, fmt: str) -> tuple[LayerReport, str | None]:
 
 
 def _audio_c2pa(path: Path, mime: str, trust_anchors_pem: bytes | None) -> tuple[LayerReport, str | None]:
+    if mime == "audio/ogg" and not path.with_suffix(".c2pa").is_file():
+        # c2pa cannot embed into Ogg: without the sidecar there is simply no manifest.
+        return LayerReport(Status.MISSING, f"no C2PA sidecar ({path.with_suffix('.c2pa').name})"), None
     res = c2pa_io.read_manifest_file(path, mime, trust_anchors_pem=trust_anchors_pem)
     return _c2pa_report(res)
 

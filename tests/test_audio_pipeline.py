@@ -175,3 +175,14 @@ def test_library_labels_numpy_audio():
     rep = synthlabel.verify_bytes(data)
     assert rep.ok(), rep.to_json()
     assert rep.content_ids["watermark"] == res.content_id.hex
+
+
+@pytest.mark.parametrize("name", ["clip.wav", "clip.mp3"])
+def test_relabeling_drops_the_old_manifest(labeled_audio, tmp_path, name):
+    """Labeling an already signed file without C2PA must not carry the old, now-invalid
+    manifest over (it would read as tampered)."""
+    r = run("label", labeled_audio / name, "-o", tmp_path, "--no-c2pa", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(run("verify", "--json", tmp_path / name).stdout)
+    assert rep["layers"]["c2pa"]["status"] == "missing", rep["layers"]["c2pa"]
+    assert rep["ids_agree"] is True

@@ -307,7 +307,7 @@ def test_keys_init_and_show(tmp_path):
     assert files and all(p.stat().st_mode & 0o777 == 0o600 for p in files)
     assert (home / "dev").stat().st_mode & 0o777 == 0o700
     r = run("keys", "init", env=env)
-    assert r.returncode == 1 and "exist" in r.stderr.lower()
+    assert r.returncode == 2 and "exist" in r.stderr.lower()
     r = run("keys", "show", env=env)
     info = json.loads(r.stdout)
     assert info["development"] is True and info["trust_anchor_certificates"] >= 1
@@ -341,3 +341,19 @@ def test_readme_first_command_labels_and_verifies_samples(tmp_path):
                        timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "FAIL" not in r.stdout and r.stdout.count(" OK") >= 4  # every sample, video included
+
+
+def test_label_is_opaque_on_transparent_images():
+    import synthlabel
+
+    rgba = np.zeros((300, 400, 4), np.uint8)
+    rgba[..., :3] = synthetic_photo(300, 400, 13)
+    rgba[150:, 200:, 3] = 0  # the bottom-right quarter, where the label goes, is transparent
+    rgba[:150, :, 3] = 255
+    rgba[150:, :200, 3] = 255
+    out = synthlabel.label_image(rgba, format="png")
+    im = np.asarray(Image.open(io.BytesIO(out.data)))
+    assert im.shape[2] == 4
+    corner = im[-40:, -80:, 3]
+    assert (corner == 255).mean() > 0.5, "the label's plate must be opaque"
+    assert im[160:200, 210:260, 3].max() == 0  # transparency elsewhere is kept

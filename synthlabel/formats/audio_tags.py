@@ -14,6 +14,11 @@ import struct
 _AIGC_NAMES = {"aigc", "txxx:aigc"}
 
 
+def _is_c2pa_frame(frame) -> bool:
+    """c2pa embeds its manifest store in MP3 as a GEOB frame of type application/c2pa."""
+    return frame.FrameID == "GEOB" and "c2pa" in (getattr(frame, "mime", "") or "").lower()
+
+
 def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     import mutagen
 
@@ -29,7 +34,7 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         return
     if hasattr(s.tags, "getall"):  # ID3: copy frames, including pictures
         for frame in s.tags.values():
-            if frame.HashKey.lower() in _AIGC_NAMES:
+            if frame.HashKey.lower() in _AIGC_NAMES or _is_c2pa_frame(frame):
                 continue
             d.tags.add(frame)
     else:  # Vorbis comments, MP4 ilst atoms
@@ -46,7 +51,9 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 
 # RIFF chunks that describe the file rather than its samples: copy them; everything
 # structural (fmt, data, fact, our AIGC) is the encoder's business.
-_WAV_SKIP = {b"fmt ", b"data", b"fact", b"AIGC", b"JUNK", b"PAD ", b"ds64", b"FLLR"}
+# The old C2PA manifest is never copied: it signs the old samples and would read as tampered
+# (a new one is signed after labeling, or none with --no-c2pa).
+_WAV_SKIP = {b"fmt ", b"data", b"fact", b"AIGC", b"C2PA", b"JUNK", b"PAD ", b"ds64", b"FLLR"}
 
 
 def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
