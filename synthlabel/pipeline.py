@@ -151,7 +151,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             res.warnings.append(f"extension {ext} does not match the content ({media.format}); "
                                 "labeled by content")
         if media.kind in ("audio", "video"):
-            return _label_av_job(media.kind, job, spec, creds, overwrite, res, t0)
+            return _label_av_job(media, job, spec, creds, overwrite, res, t0)
         try:
             data = job.source.read_bytes()
         except OSError as exc:
@@ -178,17 +178,18 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
     return res
 
 
-def _label_av_job(kind: str, job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool,
-                  res: LabelResult, t0: float) -> LabelResult:
+def _label_av_job(media: MediaType, job: Job, spec: LabelSpec, creds: Credentials,
+                  overwrite: bool, res: LabelResult, t0: float) -> LabelResult:
     """Audio and video stream from file to file (bounded memory), so they take paths."""
-    if kind == "audio":
+    if media.kind == "audio":
         from .labeling_audio import label_audio_file as label_file
     else:
         from .labeling_video import label_video_file as label_file
 
 
     try:
-        target = job.source if job.in_place else job.target
+        # The output keeps the content's container; a misleading name is corrected.
+        target = expected_outputs(job, media, spec)[0]
         labeled = label_file(job.source, target, spec=spec, credentials=creds,
                              overwrite=overwrite, in_place=job.in_place)
         if job.in_place and labeled.output != job.source:
@@ -199,7 +200,7 @@ def _label_av_job(kind: str, job: Job, spec: LabelSpec, creds: Credentials, over
         res.warnings.extend(labeled.warnings)
         if labeled.sidecar:
             res.warnings.append(f"C2PA manifest written as sidecar {labeled.sidecar.name} "
-                                f"(c2pa cannot embed into {job.source.suffix or 'this container'})")
+                                f"(c2pa cannot embed into {media.format.upper()})")
     except (LabelingError, ValueError, OSError) as exc:
         res.error = _one_line(exc)
     except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the batch

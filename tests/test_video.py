@@ -334,3 +334,22 @@ def test_codec_choice_and_h265(tmp_path, credentials):
     assert video_io.probe(dst).codec == "hevc"
     with pytest.raises(LabelingError, match="WEBM cannot carry h264"):
         label_video_file(src, tmp_path / "x.webm", credentials=credentials, codec="h264")
+
+
+def test_container_follows_content_not_name(tmp_path):
+    """A WebM named .mkv stays WebM (VP9) and is written as .webm; the name is not trusted."""
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "clip.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15",
+                    "-t", "2.5", "-c:v", "libvpx-vp9", "-b:v", "300k", "-f", "webm", str(src)],
+                   check=True)
+    from test_pipeline_cli import run
+
+    r = run("label", src, "-o", tmp_path / "out", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    assert "does not match the content" in r.stderr
+    out = tmp_path / "out" / "clip.webm"
+    assert out.exists() and (tmp_path / "out" / "clip.c2pa").exists()
+    assert not (tmp_path / "out" / "clip.mkv").exists()
+    rep = json.loads(run("verify", "--json", out).stdout)
+    assert rep["media_type"] == "video/webm" and rep["ok"] is True, rep

@@ -82,11 +82,20 @@ def _one_line(exc: BaseException | str) -> str:
 def container_of(format_name: str, path: str | os.PathLike | None = None) -> str:
     """Our container key for a PyAV ``format.name`` ("mov,mp4,m4a,..." / "matroska,webm")."""
     names = format_name.split(",")
-    ext = os.path.splitext(os.fspath(path))[1].lower() if path is not None else ""
+    # FFmpeg's demuxer names each family, not the member: tell WebM from MKV and MOV from MP4
+    # by content (EBML doctype, ftyp brand), never by the file's extension.
+    sniffed = None
+    if path is not None:
+        from .sniff import UnsupportedMedia, sniff_file
+
+        try:
+            sniffed = sniff_file(path).format
+        except (UnsupportedMedia, OSError):
+            sniffed = None
     if "matroska" in names or "webm" in names:
-        return "webm" if ext == ".webm" else "mkv"
+        return "webm" if sniffed == "webm" else "mkv"
     if "mov" in names or "mp4" in names:
-        return "mov" if ext in (".mov", ".qt") else "mp4"
+        return "mov" if sniffed == "mov" else "mp4"
     raise VideoError(f"unsupported container {format_name!r} (MP4, MOV, MKV and WebM are)")
 
 
