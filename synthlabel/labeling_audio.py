@@ -228,6 +228,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
             res.layers.append("c2pa")
         # Both files are fully written before either is published, so a failure leaves
         # neither a new media file without its manifest nor a stale sidecar.
+        replacing = dst.exists()  # an old file (and maybe its old sidecar) goes away
         with ExitStack() as stack:
             side_tmp = None
             if manifest_bytes is not None:
@@ -236,4 +237,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
             publish(current, dst, mode=source.stat().st_mode & 0o777 if in_place and source else None)
             if side_tmp is not None:
                 publish(side_tmp, sidecar)
+            elif fmt in SIDECAR_FORMATS and replacing and dst.with_suffix(".c2pa").is_file():
+                # The old sidecar signed the file just replaced; left there it would read as
+                # a tampered manifest.
+                dst.with_suffix(".c2pa").unlink()
     return res

@@ -444,6 +444,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             res.layers.append("c2pa")
         # Both files are fully written before either is published, so a failure leaves
         # neither a new media file without its manifest nor a stale sidecar.
+        replacing = dst.exists()  # an old file (and maybe its old sidecar) goes away
         with ExitStack() as stack:
             side_tmp = None
             if manifest_bytes is not None:
@@ -452,6 +453,10 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             publish(current, dst, mode=src.stat().st_mode & 0o777 if in_place else None)
             if side_tmp is not None:
                 publish(side_tmp, sidecar)
+            elif container in SIDECAR_CONTAINERS and replacing and dst.with_suffix(".c2pa").is_file():
+                # The old sidecar signed the file just replaced; left there it would read as
+                # a tampered manifest.
+                dst.with_suffix(".c2pa").unlink()
     res.timings["total"] = time.perf_counter() - t_all
     return res
 
