@@ -49,8 +49,9 @@ def skippable(path: Path, from_walk: bool) -> bool:
 
 
 def iter_inputs(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path, bool]]:
-    """Yield (file, path relative to the output root, found by walking). Directories recurse; hidden files and
-    our own temp files are skipped. A single directory argument mirrors into the output root;
+    """Yield (file, path relative to the output root, found by walking a directory).
+    Directories recurse; hidden files (our temp files among them) and ``.c2pa`` sidecars are
+    skipped. A single directory argument mirrors into the output root;
     with several arguments each directory mirrors under its own name, so that ``a/x.png`` and
     ``b/x.png`` do not collide."""
     paths = list(paths)
@@ -112,6 +113,12 @@ def _suffix_fits(path: Path, fmt: str) -> bool:
         fmt == "m4a" and path.suffix.lower() in (".m4a", ".aac", ".mp4"))
 
 
+def output_path(base: Path, fmt: str, extension: str) -> Path:
+    """``base`` if its suffix already names ``fmt`` (``x.jpeg`` stays ``x.jpeg``), else
+    ``base`` with the format's canonical ``extension``: names follow content."""
+    return base if _suffix_fits(base, fmt) else base.with_suffix(extension)
+
+
 def expected_outputs(job: Job, media: MediaType | None, spec: LabelSpec) -> list[Path]:
     """The paths labeling ``job`` will write (media, and a C2PA sidecar where one is
     written), so a batch can refuse two inputs that would write the same file."""
@@ -123,9 +130,9 @@ def expected_outputs(job: Job, media: MediaType | None, spec: LabelSpec) -> list
         from .labeling import output_format_for
 
         fmt, _ = output_format_for(media.format, spec)
-        out = base.with_suffix(image_codec.EXTENSION[fmt])
+        out = output_path(base, fmt, image_codec.EXTENSION[fmt])
     else:
-        out = base if _suffix_fits(base, media.format) else base.with_suffix(media.extension)
+        out = output_path(base, media.format, media.extension)
     outs = [out]
     if spec.c2pa and media.format in SIDECAR_MEDIA:
         outs.append(out.with_suffix(".c2pa"))
@@ -162,7 +169,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         res.layers = labeled.layers
         res.warnings.extend(labeled.warnings)
         base = job.source if job.in_place else job.target
-        target = base if _suffix_fits(base, labeled.format) else base.with_suffix(labeled.extension)
+        target = output_path(base, labeled.format, labeled.extension)
         if target.exists() and not overwrite and target != job.source:
             raise LabelingError(f"output {target} exists (use --overwrite)")
         mode = job.source.stat().st_mode & 0o777 if job.in_place else None
@@ -185,8 +192,6 @@ def _label_av_job(media: MediaType, job: Job, spec: LabelSpec, creds: Credential
         from .labeling_audio import label_audio_file as label_file
     else:
         from .labeling_video import label_video_file as label_file
-
-
     try:
         # The output keeps the content's container; a misleading name is corrected.
         target = expected_outputs(job, media, spec)[0]
