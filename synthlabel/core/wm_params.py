@@ -13,7 +13,7 @@ from __future__ import annotations
 # --------------------------------------------------------------------------- identity
 
 #: Versioned algorithm name (also used as the C2PA soft-binding ``alg``).
-IMAGE_ALG = "org.synthlabel.wm.image.v3"
+IMAGE_ALG = "org.synthlabel.wm.image.v4"
 #: Domain-separation prefix for every keyed PRNG stream (HMAC-SHA256(key, prefix + label)).
 KEY_DOMAIN = b"synthlabel/wm/image/v2/"
 #: Shortest accepted key, in bytes.
@@ -78,8 +78,16 @@ MASK_MAX = 1.0
 #: 10 -> 13 of 28 exact, rotation 2 deg 15 -> 17 of 28), so 2.25.
 MAX_RMS = 2.25
 #: Informed embedding (ISS with a margin): passes of measure-and-correct on the detector's own
-#: front end (0 = plain additive mark).
-ISS_ITER = 2
+#: front end (0 = plain additive mark). v4: 1 (v3 used 2): on the scikit-image quick set one pass
+#: decodes every image after every non-geometric attack (gravel included) at half the cost.
+ISS_ITER = 1
+#: Attempts: when the informed mark exceeds its rms budget, the plain mark is lowered (and more
+#: hopeless bits given up) and the passes redone, up to ISS_ATTEMPTS times in all; past that
+#: only the informed part is shrunk to the budget.
+ISS_ATTEMPTS = 3
+#: The informed passes model the detector's view of the residual (working grid -> full size ->
+#: working grid) on a proxy at most this many times the working grid (cost flat with megapixels).
+THROUGH_MAX_FACTOR = 3.0
 #: Payload: each coded bit's MRC statistic is pushed up to ISS_MARGIN times its mark-only value
 #: when the host works against it, unless that needs more than ISS_CAP times it (left to the code).
 ISS_MARGIN = 1.0
@@ -109,30 +117,54 @@ DARK_MIN = 0.6
 
 #: False-positive rate per image the default threshold is set for.
 FPR_TARGET = 1e-6
+#: Share eps of the false-positive budget given to "CRC holds" in the combined presence test
+#: (watermark.detect_image): p = p_pilot / (1 - eps) when the CRC fails, p_pilot 2^-24 / eps
+#: when it holds (a valid p-value: P(p <= a) <= a under H0).
+CRC_WEIGHT = 0.2
+#: Payload decodes tried per image (best geometry + next-best refined ones), counted in the
+#: combined p-value (n * 2^-24 / CRC_WEIGHT <= 1e-6 with 3 and 0.2: any CRC that holds detects).
+N_DECODE = 3
 #: Pilot correlation is evaluated on a grid UPSAMPLE times finer than the tile pixel grid
 #: (sub-pixel shifts); every grid point is one hypothesis in the Bonferroni count.
 CORR_UPSAMPLE = 2
-#: Geometric hypotheses evaluated per image (identity + sync-peak pairs + two rounds of local
-#: refinement). The p-value always counts this maximum, whether or not all are used.
-MAX_GEOM_CANDIDATES = 1 + 16 + 8 * 2
 #: Range of tile scale (apparent tile / TILE on the detector's working grid) the sync search
 #: covers, per axis; crops down to 1/SCALE_MAX of the side are found.
 SCALE_MIN = 0.55
 SCALE_MAX = 2.3
 #: Maximum rotation (degrees) accepted from the lattice search.
 MAX_ROT_DEG = 20.0
-#: Spectral peaks kept per axis sector when pairing sync candidates (pairs = this squared).
-SYNC_PEAKS = 4
-#: Local refinement of the best geometric hypothesis: relative scale step per axis (one step
-#: each way on x and y: 8 extra hypotheses, counted in MAX_GEOM_CANDIDATES).
-REFINE_STEP = 0.004
-#: Only refine when the best hypothesis already has at least this z (cheap early out).
-REFINE_MIN_Z = 4.8
+#: Spectral peaks kept per axis sector when pairing sync candidates (all pairs are formed).
+SYNC_POOL_PEAKS = 40
+#: Pairs are kept only if the map they imply is plausible: the tile's two axes within
+#: SYNC_MAX_SKEW_DEG of perpendicular, aspect (x/y scale) within 1/SYNC_MAX_ASPECT..SYNC_MAX_ASPECT.
+#: Random peak pairs rarely satisfy this, so a weak true sync peak can pair with a strong one.
+SYNC_MAX_SKEW_DEG = 3.0
+SYNC_MAX_ASPECT = 1.6
+#: Geometric candidates evaluated with the pilot: the SYNC_PAIRS strongest plausible pairs, then
+#: the one-peak similarity maps (scale + rotation) of the SYNC_SINGLE_PEAKS strongest peaks of
+#: each sector (a sync peak drowned in the host's spectrum still leaves the other one).
+SYNC_PAIRS = 16
+SYNC_SINGLE_PEAKS = 3
+SYNC_CANDIDATES = SYNC_PAIRS + 2 * SYNC_SINGLE_PEAKS
+#: Local refinement (for DECODING only): the REFINE_CANDIDATES best sync candidates (by pilot z)
+#: each get REFINE_ROUNDS rounds of a pattern search over x scale, y scale (relative step
+#: REFINE_STEP) and rotation (REFINE_ROT_DEG), steps halved each round, 6 evaluations per round.
+#: Hill-climbing inflates the null maximum beyond a union bound, so the refined z is not in the
+#: presence p-value; the payload is read at the refined geometries and its CRC is the evidence.
+REFINE_CANDIDATES = 6
+REFINE_ROUNDS = 3
+REFINE_STEP = 0.005
+REFINE_ROT_DEG = 0.3
+#: Geometric hypotheses in the presence p-value (identity + sync candidates). The p-value always counts this maximum, whether or not all are used.
+MAX_GEOM_CANDIDATES = 1 + SYNC_CANDIDATES
 #: Scale-aware re-whitening: a hypothesis of tile scale s is evaluated on the luma resampled by
 #: 2^(-q/RESCALE_STEPS), q = round(RESCALE_STEPS * log2 s) (q = 0, the working grid itself, when
 #: |q| < RESCALE_MIN_STEP), so the tile is back near TILE pixels before whitening and warping.
 RESCALE_STEPS = 8
 RESCALE_MIN_STEP = 1
+#: Interpolation (cv2 flag) of the detector's warp back to the tile frame: cubic keeps the top
+#: of the band (linear attenuates 0.36 cyc/px by up to 2.3x at half-pixel offsets).
+WARP_INTERP = 2   # cv2.INTER_CUBIC
 #: Detector pre-whitening: high-pass sigma and local-contrast pooling sigma (working pixels).
 DET_HP_SIGMA = 4.0
 DET_POOL_SIGMA = 6.0
