@@ -77,3 +77,22 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
     with temp_path(path.parent, path.name) as tmp:
         tmp.write_bytes(data)
         publish(tmp, path, mode=mode)
+
+
+def publish_media(tmp: Path, dst: Path, *, mode: int | None = None,
+                  manifest: bytes | None = None, sidecar_format: bool = False) -> None:
+    """Publish a labeled media file and, for containers c2pa cannot embed into
+    (``sidecar_format``), its ``.c2pa`` manifest beside it. Both are fully written before
+    either is published, so a failure leaves neither a new file without its manifest nor a
+    stale sidecar; replacing a file without a new manifest removes its old sidecar, which
+    signed the old content and would read as tampered."""
+    sidecar = dst.with_suffix(".c2pa")
+    replacing = dst.exists()
+    with temp_path(dst.parent, sidecar.name) as side_tmp:
+        if manifest is not None:
+            side_tmp.write_bytes(manifest)
+        publish(tmp, dst, mode=mode)
+        if manifest is not None:
+            publish(side_tmp, sidecar)
+        elif sidecar_format and replacing and sidecar.is_file():
+            sidecar.unlink()

@@ -10,7 +10,6 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 from . import watermark
 from .core import audio_cue
 from .formats import audio_io, audio_meta, audio_tags
-from .fsutil import publish, temp_path
+from .fsutil import publish_media, temp_path
 from .labeling import LabelingError
 from .models import ContentID, LabelSpec
 from .provenance import c2pa_io
@@ -226,19 +225,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 c2pa_io.sign_file(current, current, MIME[fmt], manifest, creds)
             res.timings["sign"] = time.perf_counter() - t0
             res.layers.append("c2pa")
-        # Both files are fully written before either is published, so a failure leaves
-        # neither a new media file without its manifest nor a stale sidecar.
-        replacing = dst.exists()  # an old file (and maybe its old sidecar) goes away
-        with ExitStack() as stack:
-            side_tmp = None
-            if manifest_bytes is not None:
-                side_tmp = stack.enter_context(temp_path(sidecar.parent, sidecar.name))
-                side_tmp.write_bytes(manifest_bytes)
-            publish(current, dst, mode=source.stat().st_mode & 0o777 if in_place and source else None)
-            if side_tmp is not None:
-                publish(side_tmp, sidecar)
-            elif fmt in SIDECAR_FORMATS and replacing and dst.with_suffix(".c2pa").is_file():
-                # The old sidecar signed the file just replaced; left there it would read as
-                # a tampered manifest.
-                dst.with_suffix(".c2pa").unlink()
+        mode = source.stat().st_mode & 0o777 if in_place and source else None
+        publish_media(current, dst, mode=mode, manifest=manifest_bytes,
+                      sidecar_format=fmt in SIDECAR_FORMATS)
     return res

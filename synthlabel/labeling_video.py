@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +43,7 @@ from .core import audio_cue, text_label, wm_video
 from .formats import mkvmeta, mp4meta, video_io
 from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
-from .fsutil import publish, temp_path
+from .fsutil import publish_media, temp_path
 from .labeling import LabelingError
 from .models import (
     DEFAULT_LABEL_TEXT,
@@ -442,21 +441,9 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 raise LabelingError(str(exc)) from None
             res.timings["sign"] = time.perf_counter() - t0
             res.layers.append("c2pa")
-        # Both files are fully written before either is published, so a failure leaves
-        # neither a new media file without its manifest nor a stale sidecar.
-        replacing = dst.exists()  # an old file (and maybe its old sidecar) goes away
-        with ExitStack() as stack:
-            side_tmp = None
-            if manifest_bytes is not None:
-                side_tmp = stack.enter_context(temp_path(sidecar.parent, sidecar.name))
-                side_tmp.write_bytes(manifest_bytes)
-            publish(current, dst, mode=src.stat().st_mode & 0o777 if in_place else None)
-            if side_tmp is not None:
-                publish(side_tmp, sidecar)
-            elif container in SIDECAR_CONTAINERS and replacing and dst.with_suffix(".c2pa").is_file():
-                # The old sidecar signed the file just replaced; left there it would read as
-                # a tampered manifest.
-                dst.with_suffix(".c2pa").unlink()
+        mode = src.stat().st_mode & 0o777 if in_place else None
+        publish_media(current, dst, mode=mode, manifest=manifest_bytes,
+                      sidecar_format=container in SIDECAR_CONTAINERS)
     res.timings["total"] = time.perf_counter() - t_all
     return res
 
