@@ -142,12 +142,18 @@ def verify_bytes(data: bytes, *, key: bytes, trust_anchors_pem: bytes | None,
         try:
             rgb = image_codec.decode(data, media.format).rgb
         except image_codec.ImageDecodeError as exc:
+            # The pixel layers cannot be checked; metadata and C2PA still can.
             report.error = str(exc)
-            return report
+
+    def pixels():
+        if rgb is None:
+            raise image_codec.ImageDecodeError(report.error or "pixels not decoded")
+        return rgb
+
     return check_layers(report, layers, {
-        "explicit": lambda: _explicit(rgb, label_text),
+        "explicit": lambda: _explicit(pixels(), label_text),
         "metadata": lambda: _metadata(data, media.format),
-        "watermark": lambda: _watermark(rgb, key),
+        "watermark": lambda: _watermark(pixels(), key),
         "c2pa": lambda: _c2pa(data, media.mime, trust_anchors_pem),
     })
 

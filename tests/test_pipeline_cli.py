@@ -357,3 +357,17 @@ def test_label_is_opaque_on_transparent_images():
     corner = im[-40:, -80:, 3]
     assert (corner == 255).mean() > 0.5, "the label's plate must be opaque"
     assert im[160:200, 210:260, 3].max() == 0  # transparency elsewhere is kept
+
+
+def test_undecodable_pixels_do_not_hide_other_layers(labeled_samples, tmp_path):
+    out, _ = labeled_samples
+    data = (out / "scene.jpg").read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    r = run("verify", "--json", cut)
+    rep = json.loads(r.stdout)
+    assert r.returncode == 2 and "truncated" in rep["error"]
+    status = {k: v["status"] for k, v in rep["layers"].items()}
+    assert status["explicit"] == status["watermark"] == "error"
+    assert status["metadata"] == "ok"        # the XMP sits before the scan data
+    assert status["c2pa"] == "invalid"       # the hash no longer matches
