@@ -199,7 +199,7 @@ def label(
 
         progress = Progress(TextColumn("labeling"), BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=err, transient=True)
-        task = progress.add_task("label", total=len(jobs_list))
+        task = progress.add_task("label", total=len(jobs_list) + len(missing))
         progress.start()
 
     def on_result(r: LabelResult) -> None:
