@@ -407,7 +407,9 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                             "watermark": t_mark, "watermark_cpu": t_mark_cpu, "audio": t_audio})
         if mixer is not None:
             res.cue_times = mixer.times
-        res.layers += [n for n, on in (("explicit", spec.explicit), ("watermark", spec.watermark)) if on]
+        # Claim the watermark (layer list, C2PA soft binding) only if frames or sound carry it.
+        marked = spec.watermark and ((marker is not None and not marker.empty) or emb is not None)
+        res.layers += [n for n, on in (("explicit", spec.explicit), ("watermark", marked)) if on]
         current = encoded
         if spec.metadata:
             t0 = time.perf_counter()
@@ -428,8 +430,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         if spec.c2pa:
             t0 = time.perf_counter()
             manifest = c2pa_io.build_manifest(
-                aigc=aigc, content_id=content_id if spec.watermark else None,
-                watermark_alg=watermark.IMAGE_ALG if spec.watermark else None,
+                aigc=aigc, content_id=content_id if marked else None,
+                watermark_alg=watermark.IMAGE_ALG if marked else None,
                 title=dst.name, digital_source_type=spec.digital_source_type)
             try:
                 if sidecar is not None:
