@@ -83,10 +83,9 @@ def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: Conte
         layers.append("explicit")
     if spec.watermark:
         t0 = time.perf_counter()
-        warning = watermark.capacity_warning(rgb)
+        rgb, warning = watermark.embed_image_checked(rgb, content_id.value, key)
         if warning:
             warns.append(f"watermark: {warning}")
-        rgb = watermark.embed_image(rgb, content_id.value, key)
         t["watermark"] = time.perf_counter() - t0
         layers.append("watermark")
     return rgb, alpha, layers, warns

@@ -22,7 +22,7 @@ from .core import wm_params as _P
 IMAGE_ALG = _P.IMAGE_ALG
 
 __all__ = ["IMAGE_ALG", "AUDIO_ALG", "Detection", "AudioDetection", "AudioEmbedder",
-           "capacity_warning", "detect_image", "embed_image", "detect_audio", "embed_audio",
+           "capacity_warning", "detect_image", "embed_image", "embed_image_checked", "detect_audio", "embed_audio",
            "detect_video"]
 
 
@@ -77,21 +77,30 @@ def embed_image(rgb: np.ndarray, payload: int | bytes, key: bytes, *, strength: 
     same shape. ``strength`` scales the mark amplitude (1.0: PSNR ~43 dB typical, >= ~38.5 dB on uniformly busy
     pictures; informed embedding cancels the host interference the detector would see).
     Images too small or flat to carry a reliable mark are still marked; check
-    :func:`capacity_warning` to tell the user.
+    :func:`capacity_warning` to tell the user (or call :func:`embed_image_checked`, which
+    returns both from one analysis).
     """
+    return embed_image_checked(rgb, payload, key, strength=strength)[0]
+
+
+def embed_image_checked(rgb: np.ndarray, payload: int | bytes, key: bytes, *,
+                        strength: float = 1.0) -> tuple[np.ndarray, str | None]:
+    """:func:`embed_image` and :func:`capacity_warning` in one pass: ``(marked, warning)``,
+    ``warning`` None when the image carries the mark reliably. Cheaper than calling both
+    (the luma and its working grid are computed once: ~30 ms saved at 4K)."""
     key = _check_key(key)
     value = coding.payload_to_int(payload)
     if not isinstance(strength, (int, float)) or not 0 < float(strength) <= 8:
         raise ValueError(f"strength must be a number in (0, 8], got {strength!r}")
     color, alpha = _check_image(rgb)
     if min(color.shape[:2]) < _P.MIN_SIDE:
-        return rgb.copy()        # nothing meaningful fits; capacity_warning says so
-    out = _wm.embed_rgb(color, coding.encode_payload(value), key, float(strength))
+        return rgb.copy(), _too_small(color)     # nothing meaningful fits
+    out, issue = _wm.embed_rgb_checked(color, coding.encode_payload(value), key, float(strength))
     if rgb.ndim == 3 and rgb.shape[2] == 1:
         out = out[..., None]
     if alpha is not None:
         out = np.dstack([out, alpha])
-    return out
+    return out, issue
 
 
 def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
@@ -101,8 +110,9 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
     luma = _wm.to_luma(color)
     if min(luma.shape) < _P.MIN_SIDE:
         return Detection(False, None, 1.0, 0.0, None, True, {"reason": "image too small"})
-    issue = _wm.capacity_issue(luma)
-    res = _wm.detect_luma(luma, key)
+    yw = _wm.work_luma(luma)
+    issue = _wm.capacity_issue(luma, yw)
+    res = _wm.detect_luma(luma, key, yw)
     details = dict(res.details)
     if issue:
         details["capacity"] = issue
@@ -140,11 +150,15 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
 def capacity_warning(rgb) -> str | None:
     """A message when the image is too small or too flat to carry a reliable mark, else None."""
     color, _ = _check_image(rgb)
-    luma = _wm.to_luma(color)
-    if min(luma.shape) < _P.MIN_SIDE:
-        return (f"image is too small to carry a watermark ({luma.shape[1]}x{luma.shape[0]}; "
-                f"short side under {_P.MIN_SIDE} px): it is left unmarked")
-    return _wm.capacity_issue(luma)
+    if min(color.shape[:2]) < _P.MIN_SIDE:
+        return _too_small(color)
+    return _wm.capacity_issue(_wm.to_luma(color))
+
+
+def _too_small(color: np.ndarray) -> str:
+    h, w = color.shape[:2]
+    return (f"image is too small to carry a watermark ({w}x{h}; "
+            f"short side under {_P.MIN_SIDE} px): it is left unmarked")
 
 
 # --------------------------------------------------------------------------- audio

@@ -206,6 +206,16 @@ def test_textured_image_has_no_warning(image):
     assert W.capacity_warning(image) is None
 
 
+def test_embed_checked_matches_embed_and_capacity_warning(image):
+    """The one-pass variant the labeler uses gives the same pixels and the same warning."""
+    flat = np.full((256, 256, 3), 128, np.uint8)
+    tiny = natural_image(24, 24, seed=3)
+    for img in (image, flat, tiny):
+        marked, warning = W.embed_image_checked(img, PAYLOAD, KEY)
+        assert np.array_equal(marked, W.embed_image(img, PAYLOAD, KEY))
+        assert warning == W.capacity_warning(img)
+
+
 # --------------------------------------------------------------------------- formats & validation
 
 def test_gray_and_rgba(image):
