@@ -275,6 +275,7 @@ def verify(
     no_default_trust: Annotated[bool, typer.Option("--no-default-trust", help="Do not trust the configured/development root; only --trust-anchors.")] = False,
     trust_anchors: AnchorsOpt = None,
     home: HomeOpt = None, watermark_key: WmKeyOpt = None,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores. Reports still come out in input order.")] = 0,
 ) -> None:
     """Verify every layer of each file independently and cross-check the content IDs.
 
@@ -282,7 +283,7 @@ def verify(
     missing, weak or invalid, 2 when a file could not be read or decoded.
     """
     from .pipeline import iter_inputs, skippable
-    from .verify import verify_file
+    from .verify import verify_files
 
     wanted = tuple(x.strip() for x in layers.split(",") if x.strip())
     bad = [x for x in wanted if x not in LAYERS]
@@ -301,15 +302,9 @@ def verify(
             status = 2
         else:
             files.extend((f, walked) for f, _, walked in iter_inputs([p]))
-    for f, walked in files:
-        try:
-            rep = verify_file(f, key=creds.watermark_key, trust_anchors_pem=anchors,
-                              layers=wanted, label_text=label_text)
-        except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the run
-            from .models import VerificationReport
-
-            msg = str(exc).splitlines()[0] if str(exc) else ""
-            rep = VerificationReport(path=str(f), error=f"internal error ({type(exc).__name__}): {msg}")
+    reports = verify_files([f for f, _ in files], workers=jobs, key=creds.watermark_key,
+                           trust_anchors_pem=anchors, layers=wanted, label_text=label_text)
+    for (f, walked), rep in zip(files, reports):
         if rep.error and rep.media_type is None and skippable(f, walked):
             continue  # a script or README beside the media
         if json_out:

@@ -239,6 +239,31 @@ def test_verify_unlabeled_and_errors(tmp_path):
     assert run("verify", tmp_path / "nope.png").returncode == 2
 
 
+def test_verify_jobs_streams_in_input_order(labeled_samples, tmp_path):
+    """--jobs N verifies in parallel but prints one report per file in the order given, the
+    same reports as one process; a broken file in the batch gets its error, the rest verify."""
+    out, _ = labeled_samples
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 30)
+    plain = tmp_path / "plain.png"
+    Image.fromarray(synthetic_photo(300, 400, 8)).save(plain)
+    files = [out / "scene.jpg", junk, plain, out / "scene.png"]
+    runs = {j: run("verify", "--json", "--jobs", j, *files) for j in (1, 2)}
+    for j, r in runs.items():
+        assert r.returncode == 2, (j, r.stderr)          # the junk file is an error
+        reps = [json.loads(x) for x in r.stdout.splitlines()]
+        assert [Path(x["path"]).name for x in reps] == ["scene.jpg", "junk.jpg", "plain.png", "scene.png"]
+        assert reps[1]["error"] and reps[0]["ok"] and reps[3]["ok"] and not reps[2]["ok"]
+        assert "BytesIO" not in reps[1]["error"] and " at 0x" not in reps[1]["error"], reps[1]["error"]
+
+    def stable(stdout):   # drop timings, keep every finding
+        reps = [json.loads(x) for x in stdout.splitlines()]
+        for x in reps:
+            x.pop("timings", None)
+        return reps
+    assert stable(runs[1].stdout) == stable(runs[2].stdout)
+
+
 def test_exif_icc_survive_pipeline_and_exiftool_reads_labels(tmp_path):
     exiftool = require_tool("exiftool")
     from PIL import ImageCms

@@ -56,6 +56,11 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
             im.load()  # full decode now: truncation shows here, not later
     except ImageDecodeError:
         raise
+    except Image.UnidentifiedImageError:
+        # PIL's message names the in-memory buffer ("<_io.BytesIO object at 0x...>"): say what
+        # it means instead.
+        raise ImageDecodeError(f"cannot decode {fmt.upper()} image: the data is not a readable "
+                               f"{fmt.upper()} file (corrupt or truncated header)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
             Image.DecompressionBombError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
