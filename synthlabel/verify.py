@@ -273,7 +273,6 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
     return verify_bytes(data, path=str(p), **kwargs)
 
 
-
 def verify_file_safe(path: str | Path, **kwargs) -> VerificationReport:
     """:func:`verify_file` that never raises: a surprise becomes the report's one-line error
     (a batch goes on with the other files)."""

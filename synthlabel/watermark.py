@@ -22,8 +22,8 @@ from .core import wm_params as _P
 IMAGE_ALG = _P.IMAGE_ALG
 
 __all__ = ["IMAGE_ALG", "AUDIO_ALG", "Detection", "AudioDetection", "AudioEmbedder",
-           "capacity_warning", "detect_image", "embed_image", "embed_image_checked", "detect_audio", "embed_audio",
-           "detect_video"]
+           "capacity_warning", "detect_image", "embed_image", "embed_image_checked",
+           "detect_audio", "embed_audio", "detect_video"]
 
 
 @dataclass(frozen=True)
