@@ -6,13 +6,13 @@ overwritten (unless asked), a bad file costs one line of error and the rest go o
 """
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from .batch import init_worker_threads, one_line, worker_count
 from .formats import image_codec
 from .formats.sniff import MediaType, UnsupportedMedia, sniff_file
 from .fsutil import atomic_write
@@ -77,11 +77,6 @@ def plan_jobs(paths: Iterable[str | Path], outdir: Path | None, *, in_place: boo
 
 
 # --------------------------------------------------------------------------- one file
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _has_video_stream(path: Path) -> bool:
@@ -178,9 +173,9 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             job.source.unlink()
         res.output = str(target)
     except (LabelingError, image_codec.ImageDecodeError, ValueError, OSError) as exc:
-        res.error = _one_line(exc)
+        res.error = one_line(exc)
     except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the batch
-        res.error = f"internal error ({type(exc).__name__}): {_one_line(exc)}"
+        res.error = f"internal error ({type(exc).__name__}): {one_line(exc)}"
     res.seconds = round(time.perf_counter() - t0, 4)
     return res
 
@@ -207,9 +202,9 @@ def _label_av_job(media: MediaType, job: Job, spec: LabelSpec, creds: Credential
             res.warnings.append(f"C2PA manifest written as sidecar {labeled.sidecar.name} "
                                 f"(c2pa cannot embed into {media.format.upper()})")
     except (LabelingError, ValueError, OSError) as exc:
-        res.error = _one_line(exc)
+        res.error = one_line(exc)
     except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the batch
-        res.error = f"internal error ({type(exc).__name__}): {_one_line(exc)}"
+        res.error = f"internal error ({type(exc).__name__}): {one_line(exc)}"
     res.seconds = round(time.perf_counter() - t0, 4)
     return res
 
@@ -222,12 +217,7 @@ _worker_state: dict = {}
 def _init_worker(spec: LabelSpec, creds: Credentials, overwrite: bool) -> None:
     # c2pa objects do not survive fork: each worker builds its own signer lazily.
     _worker_state.update(spec=spec, creds=creds, overwrite=overwrite)
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)  # the pool already uses every core
-    except Exception:  # pragma: no cover
-        pass
+    init_worker_threads()
 
 
 def _work(job: Job) -> LabelResult:
@@ -239,8 +229,7 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
               on_result: Callable[[LabelResult], None] | None = None) -> list[LabelResult]:
     """Label ``jobs`` with ``workers`` processes (0 = all cores; 1 = in this process) and
     return the results in input order. ``on_result`` is called as each file finishes."""
-    workers = workers or os.cpu_count() or 1
-    workers = min(workers, max(1, len(jobs)))
+    workers = worker_count(workers, len(jobs))
     results: dict[int, LabelResult] = {}
     targets: dict[Path, int] = {}
     todo: list[tuple[int, Job]] = []
@@ -277,7 +266,7 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
                     results[i] = fut.result()
                 except Exception as exc:  # a worker died (e.g. killed by the OOM killer)
                     results[i] = LabelResult(source=str(jobs[i].source),
-                                             error=f"worker failed: {_one_line(exc)}")
+                                             error=f"worker failed: {one_line(exc)}")
                 if on_result:
                     on_result(results[i])
     return [results[i] for i in range(len(jobs))]

@@ -4,7 +4,6 @@ Each check is isolated: one layer failing to parse never hides what the others f
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import watermark
+from .batch import init_worker_threads, one_line, worker_count
 from .core import audio_cue, text_label
 from .formats import audio_io, audio_meta, image_codec, image_meta
 from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_file
@@ -279,14 +279,8 @@ def verify_file_safe(path: str | Path, **kwargs) -> VerificationReport:
     try:
         return verify_file(path, **kwargs)
     except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the run
-        msg = str(exc).splitlines()[0] if str(exc) else ""
-        return VerificationReport(path=str(path), error=f"internal error ({type(exc).__name__}): {msg}")
-
-
-def _init_worker() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)   # the pool already uses every core
+        return VerificationReport(path=str(path),
+                                  error=f"internal error ({type(exc).__name__}): {one_line(exc)}")
 
 
 def verify_files(paths, *, workers: int = 1, **kwargs) -> Iterator[VerificationReport]:
@@ -294,17 +288,15 @@ def verify_files(paths, *, workers: int = 1, **kwargs) -> Iterator[VerificationR
     yielding one report per path *in input order* as soon as it (and every earlier one) is
     ready, so a caller can stream the results. ``kwargs`` go to :func:`verify_file`."""
     paths = list(paths)
-    workers = workers or os.cpu_count() or 1
-    workers = min(workers, max(1, len(paths)))
+    workers = worker_count(workers, len(paths))
     if workers == 1:
         for p in paths:
             yield verify_file_safe(p, **kwargs)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker_threads) as pool:
         futures = [pool.submit(verify_file_safe, p, **kwargs) for p in paths]
         for p, fut in zip(paths, futures):
             try:
                 yield fut.result()
             except Exception as exc:  # a worker died (e.g. killed by the OOM killer)
-                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                yield VerificationReport(path=str(p), error=f"worker failed: {msg}")
+                yield VerificationReport(path=str(p), error=f"worker failed: {one_line(exc)}")

@@ -111,7 +111,7 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
     if min(luma.shape) < _P.MIN_SIDE:
         return Detection(False, None, 1.0, 0.0, None, True, {"reason": "image too small"})
     yw = _wm.work_luma(luma)
-    issue = _wm.capacity_issue(luma, yw)
+    issue = _wm.capacity_issue(luma, _wm.activity(yw))
     res = _wm.detect_luma(luma, key, yw)
     details = dict(res.details)
     if issue:

@@ -203,16 +203,15 @@ def activity(yw: np.ndarray) -> np.ndarray:
     return np.sqrt(cv2.GaussianBlur(hp * hp, (0, 0), P.MASK_POOL_SIGMA))
 
 
-def capacity_issue(luma: np.ndarray, yw: np.ndarray | None = None,
-                   act: np.ndarray | None = None) -> str | None:
-    """Why ``luma`` cannot carry a reliable mark (too small, too flat), or None. ``yw`` / ``act``:
-    its working luma and activity when the caller already has them (saves a resampling)."""
+def capacity_issue(luma: np.ndarray, act: np.ndarray | None = None) -> str | None:
+    """Why ``luma`` cannot carry a reliable mark (too small, too flat), or None. ``act``: the
+    :func:`activity` of its working luma when the caller already has it (saves a resampling)."""
     h, w = luma.shape
     if min(h, w) < P.WEAK_SIDE:
         return (f"image is too small to carry a reliable watermark ({w}x{h}; short side under "
                 f"{P.WEAK_SIDE} px): it is embedded weakly and may not survive any processing")
     if act is None:
-        act = activity(work_luma(luma) if yw is None else yw)
+        act = activity(work_luma(luma))
     med = float(np.median(act))
     if med < P.FLAT_ACTIVITY:
         return (f"image is too flat to carry a reliable watermark (median texture {med:.2f} < "
@@ -325,7 +324,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
     spec = tile_spec(bytes(key))
     tile = make_tile(spec, coded_bits).astype(np.float64)
     act = activity(yw)
-    issue = capacity_issue(luma, yw, act)
+    issue = capacity_issue(luma, act)
     g = _mark_gain(yw, tile, strength, act)
     delta = g * _tiled(tile, hw, ww)
     if P.ISS_ITER and min(hw, ww) >= T:
