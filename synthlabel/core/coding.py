@@ -77,19 +77,22 @@ _ns = np.arange(_NSTATES)
 _in_bit = _ns >> (_MEM - 1)                                          # input bit that led to ns
 _pred = ((_ns & ((1 << (_MEM - 1)) - 1)) << 1)[:, None] | np.array([0, 1])[None, :]   # (S, 2)
 _reg = (_in_bit[:, None] << _MEM) | _pred                            # (S, 2)
+#: taps[i] of generator j multiplies the input i steps back (register bit MEM - i)
+_TAPS = [np.array([(g >> (_MEM - i)) & 1 for i in range(_MEM + 1)], dtype=np.int64)
+         for g in P.CONV_GENERATORS]
 _SYM = np.stack([2 * _parity(_reg & g) - 1 for g in P.CONV_GENERATORS], axis=-1).astype(np.float64)  # (S,2,R)
 
 
 def conv_encode(bits: np.ndarray) -> np.ndarray:
-    """Zero-tailed convolutional encoding of 0/1 ``bits`` → 0/1 coded bits (rate 1/R)."""
+    """Zero-tailed convolutional encoding of 0/1 ``bits`` → 0/1 coded bits (rate 1/R).
+
+    Output j at step t is the parity of the register (b_t << MEM | previous MEM inputs, the
+    most recent in the MSB) masked by generator j, i.e. the mod-2 convolution of the input
+    with the generator's taps, MSB first (one ``np.convolve`` per generator)."""
     bits = np.concatenate([np.asarray(bits, dtype=np.int64), np.zeros(_MEM, dtype=np.int64)])
     out = np.empty((bits.size, _RATE), dtype=np.uint8)
-    state = 0
-    for t, b in enumerate(bits):
-        reg = (int(b) << _MEM) | state
-        for j, g in enumerate(P.CONV_GENERATORS):
-            out[t, j] = bin(reg & g).count("1") & 1
-        state = reg >> 1
+    for j, taps in enumerate(_TAPS):
+        out[:, j] = np.convolve(bits, taps)[:bits.size] & 1
     return out.reshape(-1)
 
 
