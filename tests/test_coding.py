@@ -23,6 +23,25 @@ def test_clean_round_trip(payload):
     assert res.crc_ok and res.payload == payload and res.agreement == 1.0
 
 
+def _shift_register_encode(bits):
+    """The code's definition, one step at a time: register = (input << 6) | state, where the
+    state holds the previous six inputs (most recent in its MSB); each output is the parity of
+    the register masked by a generator (LTE's 133, 171, 165 octal); zero tail of six."""
+    out, state = [], 0
+    for b in list(bits) + [0] * 6:
+        reg = (int(b) << 6) | state
+        out += [bin(reg & g).count("1") & 1 for g in (0o133, 0o171, 0o165)]
+        state = reg >> 1
+    return np.array(out, dtype=np.uint8)
+
+
+def test_conv_encode_matches_shift_register_definition():
+    rng = np.random.default_rng(7)
+    for n in (1, 7, 88):
+        bits = rng.integers(0, 2, n)
+        assert np.array_equal(coding.conv_encode(bits), _shift_register_encode(bits))
+
+
 def test_bytes_and_int_payloads_agree():
     v = 0xDEADBEEF01234567
     assert np.array_equal(coding.encode_payload(v), coding.encode_payload(v.to_bytes(8, "big")))
