@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import cv2
 import numpy as np
 
 from .core import coding
@@ -112,13 +113,14 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
         return Detection(False, None, 1.0, 0.0, None, True, {"reason": "image too small"})
     yw = _wm.work_luma(luma)
     issue = _wm.capacity_issue(luma, _wm.activity(yw))
-    res = _wm.detect_luma(luma, key, yw)
+    res = _wm.detect_luma(luma, key, yw, chroma=_chroma_planes(color))
     details = dict(res.details)
     if issue:
         details["capacity"] = issue
     # Presence = pilot test combined with the payload's CRC-24: one soft Viterbi decode at the
-    # pilot's best geometry and at up to N_DECODE - 1 next-best refined geometries (n decodes in
-    # all). Under H0 each decoded CRC holds with probability 2^-24 (the payload bins are
+    # pilot's best geometry and at up to N_DECODE - 1 next-best refined geometries, for each of
+    # the res.tests front ends (luma; colour images also chroma-guided: n = N_DECODE * tests
+    # decodes counted, and p_pilot is already Bonferroni-corrected over the front ends). Under H0 each decoded CRC holds with probability 2^-24 (the payload bins are
     # disjoint from the pilot's and keyed), so any holds with probability <= n 2^-24. With
     # eps = CRC_WEIGHT the p-value is
     #   p_pilot / (1 - eps)                 when no CRC holds,
@@ -127,7 +129,7 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
     # p-value, so the 1e-6 threshold keeps its false-positive rate, but a mark whose pilot a crop
     # weakened while its payload still decodes is detected.
     softs = [res.soft] + list(res.alt_soft or [])
-    n_dec = _P.N_DECODE
+    n_dec = _P.N_DECODE * res.tests
     dec = None
     for sv in softs:
         dec = coding.decode_payload(sv)
@@ -145,6 +147,18 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
     conf = round(dec.agreement, 4) if detected else None
     return Detection(bool(detected), payload, float(p_value), round(float(res.z), 3), conf,
                      issue is not None, details)
+
+
+def _chroma_planes(color: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(Cr, Cb) of an RGB image for the detector's chroma-guided pass; None for grey images
+    (a single channel, or R = G = B: chroma would predict nothing)."""
+    if color.ndim != 3 or color.shape[2] != 3:
+        return None
+    sub = color[::8, ::8]
+    if np.array_equal(sub[..., 0], sub[..., 1]) and np.array_equal(sub[..., 1], sub[..., 2]):
+        return None
+    ycc = cv2.cvtColor(color, cv2.COLOR_RGB2YCrCb)
+    return ycc[..., 1], ycc[..., 2]
 
 
 def capacity_warning(rgb) -> str | None:

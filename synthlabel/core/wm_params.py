@@ -120,9 +120,11 @@ FPR_TARGET = 1e-6
 #: Share eps of the false-positive budget given to "CRC holds" in the combined presence test
 #: (watermark.detect_image): p = p_pilot / (1 - eps) when the CRC fails, p_pilot 2^-24 / eps
 #: when it holds (a valid p-value: P(p <= a) <= a under H0).
-CRC_WEIGHT = 0.2
-#: Payload decodes tried per image (best geometry + next-best refined ones), counted in the
-#: combined p-value (n * 2^-24 / CRC_WEIGHT <= 1e-6 with 3 and 0.2: any CRC that holds detects).
+CRC_WEIGHT = 0.4
+#: Payload decodes tried per image and front end (best geometry + next-best refined ones),
+#: counted in the combined p-value: colour images have two front ends (luma, chroma-guided), so
+#: up to 6 decodes, and 6 * 2^-24 / CRC_WEIGHT <= 1e-6 with CRC_WEIGHT 0.4: any CRC that holds
+#: detects.
 N_DECODE = 3
 #: Pilot correlation is evaluated on a grid UPSAMPLE times finer than the tile pixel grid
 #: (sub-pixel shifts); every grid point is one hypothesis in the Bonferroni count.
@@ -165,6 +167,11 @@ MAX_GEOM_CANDIDATES = 1 + SYNC_CANDIDATES
 #: |q| < RESCALE_MIN_STEP), so the tile is back near TILE pixels before whitening and warping.
 RESCALE_STEPS = 8
 RESCALE_MIN_STEP = 1
+#: Chroma-guided front end (second detection pass on colour images): Gaussian window sigma
+#: (working pixels) of the local ridge regression of whitened luma on whitened Cr/Cb, and its
+#: ridge (whitened units: ~unit variance), which keeps flat-chroma areas from being fitted.
+CHROMA_SIGMA = 2.0
+CHROMA_RIDGE = 1e-2
 #: Interpolation (cv2 flag) of the detector's warp back to the tile frame: cubic keeps the top
 #: of the band (linear attenuates 0.36 cyc/px by up to 2.3x at half-pixel offsets).
 WARP_INTERP = 2   # cv2.INTER_CUBIC
