@@ -304,7 +304,7 @@ def test_combined_p_value_is_valid():
     # pilot / CRC combination (watermark.detect_image): P(p <= a) <= a (1 - eps) + a eps under H0;
     # with these constants any CRC that holds is enough to detect, within the 1e-6 budget
     from synthlabel.core import wm_params as P
-    eps, n = P.CRC_WEIGHT, P.N_DECODE
+    eps, n = P.CRC_WEIGHT, 2 * P.N_DECODE          # colour images: two front ends
     assert 0 < eps < 1 and n * 2.0 ** -P.CRC_BITS / eps <= P.FPR_TARGET
 
 
@@ -313,3 +313,54 @@ def test_geometric_search_keeps_null_calibrated(image):
     x = cv2.resize(image[40:340, 60:460], (280, 210), interpolation=cv2.INTER_AREA)
     d = W.detect_image(x, KEY)
     assert not d.detected and d.payload is None
+
+
+# --------------------------------------------------------------------------- chroma-guided pass
+
+def test_chroma_guided_removes_host_predicted_by_chroma():
+    rng = np.random.default_rng(11)
+    sm = lambda x, s: cv2.GaussianBlur(x.astype(np.float32), (0, 0), s)
+    wcr, wcb = sm(rng.normal(size=(256, 256)), 1.0), sm(rng.normal(size=(256, 256)), 1.0)
+    wcr /= wcr.std()
+    wcb /= wcb.std()
+    a, b = 1.5 + sm(rng.normal(size=(256, 256)), 20) * 20, -1.0 + sm(rng.normal(size=(256, 256)), 20) * 20
+    mark = 0.2 * rng.normal(size=(256, 256)).astype(np.float32)
+    wy = a * wcr + b * wcb + mark                       # host structure shared with chroma
+    out = wm_image.chroma_guided(wy, wcr, wcb)
+    corr = lambda u, v: float(np.corrcoef(u.ravel(), v.ravel())[0, 1])
+    assert corr(wy, mark) < 0.2
+    assert corr(out, mark) > 0.8
+
+
+def test_chroma_guided_leaves_luma_alone_where_chroma_is_flat():
+    rng = np.random.default_rng(3)
+    wy = rng.normal(size=(128, 128)).astype(np.float32)
+    z = np.zeros_like(wy)
+    assert np.allclose(wm_image.chroma_guided(wy, z, z), wy)
+
+
+def test_front_ends_counted(image, marked):
+    # colour: two front ends in the p-value; an unmarked image runs both (no payload decodes)
+    d = W.detect_image(image, KEY)
+    assert d.details["front_ends"] == 2 and d.details["front_end"] == "chroma-guided"
+    assert not d.detected
+    # a marked colour image decodes on the luma pass and stops there
+    d = W.detect_image(marked, KEY)
+    assert d.details["front_ends"] == 2 and d.details["front_end"] == "luma" and d.payload == PAYLOAD
+    # grey pictures (one channel, or R = G = B) have no chroma: one front end
+    g = np.repeat(cv2.cvtColor(marked, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    d = W.detect_image(g, KEY)
+    assert d.details["front_ends"] == 1 and d.payload == PAYLOAD
+
+
+def test_chroma_pass_recovers_an_off_grid_crop():
+    # a case found by search (seed 11 of 29 tried): after an off-grid 50 % crop + JPEG 90 the
+    # luma pass finds the pilot but no payload; the chroma-guided pass decodes it
+    m = W.embed_image(natural_image(384, 512, seed=11), PAYLOAD, KEY)
+    h, w = m.shape[:2]
+    y0, x0 = int(h * 0.2) + 3, int(w * 0.4) + 5
+    x = jpeg(m[y0:y0 + h // 2, x0:x0 + w // 2], 90)
+    luma_only = wm_image.detect_luma(wm_image.to_luma(x), KEY)
+    assert not any(coding.decode_payload(s).crc_ok for s in [luma_only.soft] + luma_only.alt_soft)
+    d = W.detect_image(x, KEY)
+    assert d.detected and d.payload == PAYLOAD and d.details["front_end"] == "chroma-guided"

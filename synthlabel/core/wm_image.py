@@ -717,9 +717,11 @@ def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
     r = whiten(yw)
     res = _search(_Frames(luma, yw, r), r, spec, yw)
     res.details["front_end"] = "luma"
+    res.details["front_ends"] = 1
     if chroma is None:
         return res
     res.tests = 2
+    res.details["front_ends"] = 2
     if any(coding.decode_payload(sv).crc_ok for sv in [res.soft] + list(res.alt_soft or [])):
         res.p_value, res.log10_p = _bonferroni(res.log10_p, 2)
         return res
@@ -734,6 +736,7 @@ def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
     res2.p_value, res2.log10_p = _bonferroni(best.log10_p, 2)
     res2.details["log10_p"] = round(res2.log10_p, 3)
     res2.tests = 2
+    res2.details["front_ends"] = 2
     return res2
 
 
