@@ -505,11 +505,14 @@ class _Frames:
     image noise into it (s > 1: crops, downscales) nor loses the band above the working grid's
     Nyquist (s < 1: upscales)."""
 
-    def __init__(self, luma: np.ndarray, yw: np.ndarray, r: np.ndarray,
+    def __init__(self, luma: np.ndarray, yw: np.ndarray, r: np.ndarray | None = None,
                  chroma: tuple[np.ndarray, np.ndarray] | None = None):
         self.luma = luma
         self.chroma = chroma            # full-resolution (Cr, Cb): chroma-guided front end
         self.hw, self.ww = yw.shape
+        if r is None:                   # the front end on the working grid itself
+            r = self.front_end(self.ww, self.hw)
+        self.r = r
         self.cache: dict[int, tuple[np.ndarray, np.ndarray]] = {0: (r, np.eye(2))}
 
     def _resample(self, img: np.ndarray, nw: int, nh: int) -> np.ndarray:
@@ -715,7 +718,7 @@ def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
     spec = tile_spec(bytes(key))
     yw = work_luma(luma) if yw is None else yw
     r = whiten(yw)
-    res = _search(_Frames(luma, yw, r), r, spec, yw)
+    res = _search(_Frames(luma, yw, r), spec, yw)
     res.details["front_end"] = "luma"
     res.details["front_ends"] = 1
     if chroma is None:
@@ -724,11 +727,9 @@ def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
     res.details["front_ends"] = 2
     if any(coding.decode_payload(sv).crc_ok for sv in [res.soft] + list(res.alt_soft or [])):
         res.p_value, res.log10_p = _bonferroni(res.log10_p, 2)
+        res.details["log10_p"] = round(res.log10_p, 3)
         return res
-    frames = _Frames(luma, yw, None, chroma)
-    r2 = frames.front_end(yw.shape[1], yw.shape[0])
-    frames.cache[0] = (r2, np.eye(2))
-    res2 = _search(frames, r2, spec, yw)
+    res2 = _search(_Frames(luma, yw, chroma=chroma), spec, yw)
     res2.details["front_end"] = "chroma-guided"
     res2.details["luma_pass_log10_p"] = res.details["log10_p"]
     best = res2 if res2.log10_p < res.log10_p else res
@@ -746,8 +747,9 @@ def _bonferroni(log10_p: float, n: int) -> tuple[float, float]:
     return 10.0 ** lp, lp
 
 
-def _search(frames: _Frames, r: np.ndarray, spec: TileSpec, yw: np.ndarray) -> LumaDetection:
+def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray) -> LumaDetection:
     """One geometric search (identity, sync candidates, refinement) on one front end."""
+    r = frames.r
     best = _evaluate(r, None, spec)
     n_eval = 1
     done = lambda: p_from_z(best.z)[0] <= P.EARLY_EXIT_P
