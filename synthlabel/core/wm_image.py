@@ -779,6 +779,8 @@ def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray) -> LumaDetection:
     if not done() and not coding.decode_payload(_soft_values(presence, spec)).crc_ok:
         evs.sort(key=lambda e: -e.z)
         for ev0 in evs[:P.REFINE_CANDIDATES]:
+            if ev0.z < P.REFINE_MIN_Z:
+                break
             cur = ev0
             st, rt = P.REFINE_STEP, math.radians(P.REFINE_ROT_DEG)
             for _round in range(P.REFINE_ROUNDS):
