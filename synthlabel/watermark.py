@@ -119,8 +119,9 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
         details["capacity"] = issue
     # Presence = pilot test combined with the payload's CRC-24: one soft Viterbi decode at the
     # pilot's best geometry and at up to N_DECODE - 1 next-best refined geometries, for each of
-    # the res.tests front ends (luma; colour images also chroma-guided: n = N_DECODE * tests
-    # decodes counted, and p_pilot is already Bonferroni-corrected over the front ends). Under H0 each decoded CRC holds with probability 2^-24 (the payload bins are
+    # the res.tests front ends (luma; colour images also chroma-guided): n = N_DECODE * tests
+    # decodes counted, and p_pilot is already Bonferroni-corrected over the front ends. Under
+    # H0 each decoded CRC holds with probability 2^-24 (the payload bins are
     # disjoint from the pilot's and keyed), so any holds with probability <= n 2^-24. With
     # eps = CRC_WEIGHT the p-value is
     #   p_pilot / (1 - eps)                 when no CRC holds,
@@ -157,8 +158,8 @@ def _chroma_planes(color: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     sub = color[::8, ::8]
     if np.array_equal(sub[..., 0], sub[..., 1]) and np.array_equal(sub[..., 1], sub[..., 2]):
         return None
-    ycc = cv2.cvtColor(color, cv2.COLOR_RGB2YCrCb)
-    return ycc[..., 1], ycc[..., 2]
+    _, cr, cb = cv2.split(cv2.cvtColor(color, cv2.COLOR_RGB2YCrCb))
+    return cr, cb
 
 
 def capacity_warning(rgb) -> str | None:
