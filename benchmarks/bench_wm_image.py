@@ -192,7 +192,7 @@ class Ours:
         if exact:
             acc = 1.0
         else:                                    # bit accuracy of the soft-decoded payload bits
-            res = wm_image.detect_luma(wm_image.to_luma(rgb), KEY, chroma=W._chroma_planes(rgb))
+            res = wm_image.detect_luma(wm_image.to_luma(rgb), KEY, rgb=rgb if rgb.ndim == 3 else None)
             info = coding.viterbi_decode(res.soft, coding.N_INFO)[:64]
             ref = np.array([(payload >> (63 - j)) & 1 for j in range(64)], np.uint8)
             acc = float(np.mean(info == ref))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import cv2
 import numpy as np
 
 from .core import coding
@@ -113,7 +112,7 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
         return Detection(False, None, 1.0, 0.0, None, True, {"reason": "image too small"})
     yw = _wm.work_luma(luma)
     issue = _wm.capacity_issue(luma, _wm.activity(yw))
-    res = _wm.detect_luma(luma, key, yw, chroma=_chroma_planes(color))
+    res = _wm.detect_luma(luma, key, yw, rgb=color if color.ndim == 3 else None)
     details = dict(res.details)
     if issue:
         details["capacity"] = issue
@@ -129,13 +128,8 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
     # and P(p <= a) <= a (1 - eps) + a eps = a under H0: still a valid
     # p-value, so the 1e-6 threshold keeps its false-positive rate, but a mark whose pilot a crop
     # weakened while its payload still decodes is detected.
-    softs = [res.soft] + list(res.alt_soft or [])
     n_dec = _P.N_DECODE * res.tests
-    dec = None
-    for sv in softs:
-        dec = coding.decode_payload(sv)
-        if dec.crc_ok:
-            break
+    dec = res.decoded
     eps = _P.CRC_WEIGHT
     if dec.crc_ok:
         p_value = min(1.0, min(res.p_value, 1.0) * n_dec * 2.0 ** -_P.CRC_BITS / eps)
@@ -148,18 +142,6 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
     conf = round(dec.agreement, 4) if detected else None
     return Detection(bool(detected), payload, float(p_value), round(float(res.z), 3), conf,
                      issue is not None, details)
-
-
-def _chroma_planes(color: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(Cr, Cb) of an RGB image for the detector's chroma-guided pass; None for grey images
-    (a single channel, or R = G = B: chroma would predict nothing)."""
-    if color.ndim != 3 or color.shape[2] != 3:
-        return None
-    sub = color[::8, ::8]
-    if np.array_equal(sub[..., 0], sub[..., 1]) and np.array_equal(sub[..., 1], sub[..., 2]):
-        return None
-    _, cr, cb = cv2.split(cv2.cvtColor(color, cv2.COLOR_RGB2YCrCb))
-    return cr, cb
 
 
 def capacity_warning(rgb) -> str | None:

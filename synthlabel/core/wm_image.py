@@ -691,6 +691,8 @@ class LumaDetection:
     details: dict
     alt_soft: list = None        # soft values at the next-best refined geometries (N_DECODE - 1)
     tests: int = 1               # front ends counted in p_value (each: N_DECODE decodes at most)
+    decoded: coding.DecodeResult | None = None   # first of soft, *alt_soft whose CRC holds,
+                                                 # else the last one tried
 
 
 def p_from_z(z: float) -> tuple[float, float]:
@@ -706,39 +708,47 @@ def p_from_z(z: float) -> tuple[float, float]:
 
 
 def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
-                chroma: tuple[np.ndarray, np.ndarray] | None = None) -> LumaDetection:
-    """Presence statistic and payload soft values for uint8 ``luma`` (H x W). ``yw``: its
-    working luma (:func:`work_luma`) when the caller already has it.
+                rgb: np.ndarray | None = None) -> LumaDetection:
+    """Presence statistic, payload soft values and their decode for uint8 ``luma`` (H x W).
+    ``yw``: its working luma (:func:`work_luma`) when the caller already has it.
 
-    ``chroma``: the image's full-resolution (Cr, Cb) uint8 planes, for colour images. Then the
-    search runs a second time on the chroma-guided front end (:func:`chroma_guided`) when no
-    payload decodes on the first pass (crops and other geometric changes leave the host's
-    interference uncancelled by the informed embedding; chroma predicts part of it). Two tests
-    are then counted however many ran: p = 2 min(p1, p2), and up to 2 N_DECODE decodes."""
+    ``rgb``: the H x W x 3 colour image ``luma`` came from. When it has chroma
+    (:func:`has_chroma`), the search runs a second time on the chroma-guided front end
+    (:func:`chroma_guided`) if no payload decodes on the first pass (crops and other geometric
+    changes leave the host's interference uncancelled by the informed embedding; chroma
+    predicts part of it), and two tests are counted however many ran: p = 2 min(p1, p2), and
+    up to 2 N_DECODE decodes. The chroma planes are only computed for that second pass."""
     spec = tile_spec(bytes(key))
     yw = work_luma(luma) if yw is None else yw
-    r = whiten(yw)
-    res = _search(_Frames(luma, yw, r), spec, yw)
+    tests = 2 if rgb is not None and has_chroma(rgb) else 1
+    res = _search(_Frames(luma, yw, whiten(yw)), spec, yw)
     res.details["front_end"] = "luma"
-    res.details["front_ends"] = 1
-    if chroma is None:
-        return res
-    res.tests = 2
-    res.details["front_ends"] = 2
-    if any(coding.decode_payload(sv).crc_ok for sv in [res.soft] + list(res.alt_soft or [])):
-        res.p_value, res.log10_p = _bonferroni(res.log10_p, 2)
+    if tests == 2 and not res.decoded.crc_ok:
+        res2 = _search(_Frames(luma, yw, chroma=chroma_planes(rgb)), spec, yw)
+        res2.details["front_end"] = "chroma-guided"
+        res2.details["luma_pass_log10_p"] = res.details["log10_p"]
+        res2.log10_p = min(res.log10_p, res2.log10_p)
+        res2.z = max(res.z, res2.z)
+        res = res2
+    res.tests = tests
+    res.details["front_ends"] = tests
+    if tests > 1:
+        res.p_value, res.log10_p = _bonferroni(res.log10_p, tests)
         res.details["log10_p"] = round(res.log10_p, 3)
-        return res
-    res2 = _search(_Frames(luma, yw, chroma=chroma), spec, yw)
-    res2.details["front_end"] = "chroma-guided"
-    res2.details["luma_pass_log10_p"] = res.details["log10_p"]
-    best = res2 if res2.log10_p < res.log10_p else res
-    res2.z = max(res.z, res2.z)
-    res2.p_value, res2.log10_p = _bonferroni(best.log10_p, 2)
-    res2.details["log10_p"] = round(res2.log10_p, 3)
-    res2.tests = 2
-    res2.details["front_ends"] = 2
-    return res2
+    return res
+
+
+def has_chroma(rgb: np.ndarray) -> bool:
+    """Whether an H x W x 3 image has colour (sampled on every 8th pixel): grey pictures stored
+    as RGB (R = G = B) give the chroma-guided pass nothing to predict from."""
+    sub = rgb[::8, ::8]
+    return not (np.array_equal(sub[..., 0], sub[..., 1]) and np.array_equal(sub[..., 1], sub[..., 2]))
+
+
+def chroma_planes(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Full-resolution (Cr, Cb) uint8 planes of an H x W x 3 RGB image."""
+    _, cr, cb = cv2.split(cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb))
+    return cr, cb
 
 
 def _bonferroni(log10_p: float, n: int) -> tuple[float, float]:
@@ -776,7 +786,8 @@ def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray) -> LumaDetection:
     alts: list[_Eval] = []
     n_ref = 0
     # no refinement needed when the payload already decodes where the pilot is
-    if not done() and not coding.decode_payload(_soft_values(presence, spec)).crc_ok:
+    dec0 = None if done() else coding.decode_payload(_soft_values(presence, spec))
+    if dec0 is not None and not dec0.crc_ok:
         evs.sort(key=lambda e: -e.z)
         for ev0 in evs[:P.REFINE_CANDIDATES]:
             if ev0.z < P.REFINE_MIN_Z:
@@ -803,6 +814,8 @@ def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray) -> LumaDetection:
     alts.sort(key=lambda e: -e.z)
     soft = _soft_values(best, spec)
     alt = [_soft_values(e, spec) for e in alts if e is not best][:P.N_DECODE - 1]
+    # the presence geometry's decode is reused when it held (then soft is that very soft)
+    decoded = dec0 if dec0 is not None and dec0.crc_ok else _decode_first([soft] + alt)
     A = best.A
     sx, sy = float(np.linalg.norm(A[:, 0])), float(np.linalg.norm(A[:, 1]))
     details = {
@@ -816,4 +829,14 @@ def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray) -> LumaDetection:
         "log10_p": round(log10p, 3),
         "work_size": list(yw.shape),
     }
-    return LumaDetection(z=presence.z, log10_p=log10p, p_value=p, soft=soft, details=details, alt_soft=alt)
+    return LumaDetection(z=presence.z, log10_p=log10p, p_value=p, soft=soft, details=details,
+                         alt_soft=alt, decoded=decoded)
+
+
+def _decode_first(softs: list[np.ndarray]) -> coding.DecodeResult:
+    """Decode soft-value sets in order up to the first whose CRC holds (else the last)."""
+    for sv in softs:
+        dec = coding.decode_payload(sv)
+        if dec.crc_ok:
+            break
+    return dec
