@@ -118,6 +118,45 @@ def test_excerpt_odd_offset(marked):
     assert min(abs(det.offset_seconds - expect), period - abs(det.offset_seconds - expect)) < 0.03
 
 
+def test_band_reliability_weighting(monkeypatch):
+    # a folded feature block whose upper bands carry no mark but loud noise (what a low-pass,
+    # noise over weak bands or a narrowband host leaves): weighting each band by its pilot-
+    # measured reliability keeps the payload decodable; equal weights let the dead bands win
+    from synthlabel.core import coding, wm_audio_params as P
+    pat = WA.pattern(KEY)
+    rng = np.random.default_rng(8)
+    cells = WA.cell_signs(pat, coding.encode_payload(PAYLOAD))           # (PERIOD_CELLS, NB)
+    live = np.arange(WA.NB) < 5
+    B = rng.normal(0, 3.0, (WA.PF, WA.NB))
+    o = 37
+    rows = (o + np.arange(cells.shape[0]) * WA.CF) % WA.PF
+    B[rows] = np.where(live, cells + rng.normal(0, 1.0, cells.shape), rng.normal(0, 6.0, cells.shape))
+    truth = coding.encode_payload(PAYLOAD) == 1
+    monkeypatch.setattr(P, "BAND_MRC", False)
+    flat = WA._soft_values(B, o, pat)
+    monkeypatch.setattr(P, "BAND_MRC", True)
+    mrc = WA._soft_values(B, o, pat)
+    acc = lambda s: float(np.mean((s > 0) == truth))  # noqa: E731
+    assert acc(mrc) > acc(flat) + 0.1
+    assert coding.decode_payload(mrc).payload == PAYLOAD
+    assert coding.decode_payload(flat, list_size=16).payload is None
+
+
+def test_crc_in_presence_p_value(marked):
+    # unmarked: p = p_pilot / (1 - CRC_WEIGHT); marked: a CRC that holds multiplies the pilot's
+    # p-value by the chance of a false CRC over every path checked
+    from synthlabel.core import wm_audio_params as P
+    import math
+    noise = np.random.default_rng(2).normal(0, 0.1, (8 * SR, 2)).astype(np.float32)
+    det = WA.detect_audio(noise, SR, KEY)
+    assert not det.details["crc_ok"]
+    assert det.details["log10_p"] == pytest.approx(min(0.0, det.details["pilot_log10_p"] - math.log10(1 - P.CRC_WEIGHT)))
+    det = WA.detect_audio(marked, SR, KEY)
+    assert det.details["crc_ok"] and det.payload == PAYLOAD
+    crc = math.log10(P.N_DECODE * P.LIST_SIZE * 2.0 ** -24 / P.CRC_WEIGHT)
+    assert det.details["log10_p"] == pytest.approx(det.details["pilot_log10_p"] + crc)
+
+
 def test_streaming_equals_one_shot(clip):
     x = clip[: 9 * SR]
     ref = WA.embed_audio(x, SR, PAYLOAD, KEY)

@@ -1,5 +1,5 @@
 """Payload coding for the watermarks: 64-bit payload + CRC-24, convolutional code (K=7, rate
-1/3, zero-tailed) and a soft-decision Viterbi decoder, all in numpy.
+1/3, zero-tailed), a soft-decision Viterbi decoder and a list Viterbi decoder, all in numpy.
 
 Conventions: coded bits are 0/1 ``uint8``; soft values are real numbers where a positive value
 means "bit 1" (BPSK symbol ``2*bit - 1``) and the magnitude is the confidence. Any positive
@@ -14,6 +14,7 @@ import numpy as np
 from . import wm_params as P
 
 N_PAYLOAD = P.PAYLOAD_BITS
+CRC_BITS = P.CRC_BITS
 N_INFO = P.PAYLOAD_BITS + P.CRC_BITS            # payload + CRC
 _MEM = P.CONV_K - 1                             # encoder memory (tail length)
 _RATE = len(P.CONV_GENERATORS)
@@ -121,6 +122,43 @@ def viterbi_decode(soft: np.ndarray, n_info: int) -> np.ndarray:
     return bits[:n_info]
 
 
+def viterbi_list(soft: np.ndarray, n_info: int, list_size: int) -> list[np.ndarray]:
+    """Parallel list Viterbi (Seshadri & Sundberg 1994) for :func:`conv_encode` (zero-tailed).
+
+    Keeps the ``list_size`` best paths into every state and returns the ``list_size`` best
+    complete paths (``n_info`` 0/1 bits each), best first. The first is the Viterbi path."""
+    L = int(list_size)
+    if L < 1:
+        raise ValueError(f"list_size must be >= 1, got {list_size}")
+    soft = np.asarray(soft, dtype=np.float64).reshape(-1, _RATE)
+    steps = soft.shape[0]
+    if steps != n_info + _MEM:
+        raise ValueError(f"expected {(n_info + _MEM) * _RATE} soft values, got {soft.size}")
+    metric = np.full((_NSTATES, L), -np.inf)
+    metric[0, 0] = 0.0
+    decisions = np.empty((steps, _NSTATES, L), dtype=np.int16)   # pred choice * L + rank
+    bm = np.einsum("tr,sxr->tsx", soft, _SYM)
+    for t in range(steps):
+        cand = (metric[_pred] + bm[t][:, :, None]).reshape(_NSTATES, 2 * L)
+        # the L survivors of a state need no order among themselves (only the end is sorted)
+        top = np.argpartition(-cand, L - 1, axis=1)[:, :L] if L > 1 else np.argmax(cand, axis=1)[:, None]
+        decisions[t] = top
+        metric = np.take_along_axis(cand, top, axis=1)
+        metric -= metric.max()                       # state 0 always has a finite path
+    out = []
+    for rank in np.argsort(-metric[0], kind="stable"):
+        if not np.isfinite(metric[0, rank]):
+            break
+        state, r = 0, rank
+        bits = np.empty(steps, dtype=np.uint8)
+        for t in range(steps - 1, -1, -1):
+            bits[t] = _in_bit[state]
+            idx = int(decisions[t, state, r])
+            state, r = int(_pred[state, idx // L]), idx % L
+        out.append(bits[:n_info])
+    return out
+
+
 # --------------------------------------------------------------------------- payload level
 
 def encode_payload(payload: int | bytes) -> np.ndarray:
@@ -138,17 +176,26 @@ class DecodeResult:
     agreement: float         # fraction of hard coded decisions matching the re-encoded codeword
 
 
-def decode_payload(soft: np.ndarray) -> DecodeResult:
-    """Soft values (length ``N_CODED``, positive = 1) → payload if the CRC holds."""
+def decode_payload(soft: np.ndarray, list_size: int = 1) -> DecodeResult:
+    """Soft values (length ``N_CODED``, positive = 1) → payload if the CRC holds.
+
+    ``list_size`` > 1: list Viterbi, the best path whose CRC holds wins (each extra path is
+    one more 2^-24 chance of a false CRC, which the caller's false-positive budget must count)."""
     soft = np.asarray(soft, dtype=np.float64).reshape(-1)
     if soft.size != N_CODED:
         raise ValueError(f"expected {N_CODED} soft values, got {soft.size}")
     if not np.all(np.isfinite(soft)):
         soft = np.nan_to_num(soft, nan=0.0, posinf=0.0, neginf=0.0)
-    info = viterbi_decode(soft, N_INFO)
-    value = _bits_int(info[:N_PAYLOAD])
-    crc = _bits_int(info[N_PAYLOAD:])
-    ok = crc == crc24(value.to_bytes(N_PAYLOAD // 8, "big"))
+    cands = [viterbi_decode(soft, N_INFO)] if list_size == 1 else viterbi_list(soft, N_INFO, list_size)
+    for info in cands:
+        value = _bits_int(info[:N_PAYLOAD])
+        crc = _bits_int(info[N_PAYLOAD:])
+        ok = crc == crc24(value.to_bytes(N_PAYLOAD // 8, "big"))
+        if ok:
+            break
+    if not ok:
+        info = cands[0]
+        value = _bits_int(info[:N_PAYLOAD])
     recoded = conv_encode(info)
     agreement = float(np.mean((soft > 0) == (recoded == 1)))
     return DecodeResult(payload=value if ok else None, crc_ok=bool(ok), agreement=agreement)

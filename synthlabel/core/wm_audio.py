@@ -31,9 +31,13 @@ Design (every constant in :mod:`wm_audio_params`):
   ``z = C / sqrt(sum S_c^2)`` has a (sub-)Gaussian tail; the p-value is
   ``N_hypotheses * TAIL_FACTOR * Q(z)`` with every speed x offset x window counted.
 * **Payload.** The whole input is folded modulo the period at the best (speed, phase, offset)
-  and the data cells give soft values per coded bit (Viterbi, CRC-checked); fallbacks: windows
-  with a clear pilot soft-combined (weighted by their z), then the best window alone. The
-  payload is reported only when the CRC holds and the presence p-value is small.
+  and the data cells give soft values per coded bit, each band weighted by its reliability as
+  its pilot cells measure it (maximal-ratio combining: a band a low-pass or noise emptied adds
+  nothing); fallbacks: windows with a clear pilot soft-combined (weighted by their z), then the
+  best window alone. Each is Viterbi-decoded and CRC-checked, then list-decoded (the
+  ``LIST_SIZE`` best paths) if no CRC held. The presence p-value combines the pilot's with the
+  CRC (every path checked is counted), and the payload is reported only when the CRC holds and
+  that p-value is under the threshold.
 """
 from __future__ import annotations
 
@@ -145,6 +149,9 @@ class Pattern:
     data_b: np.ndarray       # (n_data,) band of every data cell
     data_bits: np.ndarray    # (n_data,) coded bit of every data cell
     data_s: np.ndarray       # (n_data,) sign of every data cell
+    pilot_q: np.ndarray      # (n_pilot,) cell index of every pilot cell
+    pilot_b: np.ndarray      # (n_pilot,) band of every pilot cell
+    pilot_s: np.ndarray      # (n_pilot,) sign of every pilot cell
 
 
 @lru_cache(maxsize=32)
@@ -172,8 +179,9 @@ def pattern(key: bytes) -> Pattern:
     imp[::CF] = np.abs(pilot)
     mask_hat = np.conj(np.fft.rfft(imp, axis=0))
     q, b = np.nonzero(data_bit >= 0)
+    pq, pb = np.nonzero(pilot)
     return Pattern(pilot, data_bit, data_sign, pilot_hat, mask_hat,
-                   q, b, data_bit[q, b], data_sign[q, b])
+                   q, b, data_bit[q, b], data_sign[q, b], pq, pb, pilot[pq, pb])
 
 
 def cell_signs(pat: Pattern, coded: np.ndarray) -> np.ndarray:
@@ -553,6 +561,25 @@ def _search(pw, cs, s: float, ph: int, pat: Pattern, periods: int):
     return out, len(out) * PF
 
 
+def _soft_values(B: np.ndarray, o: int, pat: Pattern) -> np.ndarray:
+    """Soft value per coded bit from a folded feature block ``B`` (PF, NB) aligned at ``o``.
+
+    With BAND_MRC the cells of each band are weighted by that band's reliability, measured on
+    its pilot cells (known signs): mean / variance of the sign-corrected pilot values, floored
+    at 0 (maximal-ratio combining). A band the attack emptied (low-pass, noise over a weak
+    band, a narrowband host) then adds nothing instead of noise."""
+    v = B[(o + pat.data_q * CF) % PF, pat.data_b] * pat.data_s
+    if P.BAND_MRC:
+        u = B[(o + pat.pilot_q * CF) % PF, pat.pilot_b] * pat.pilot_s
+        n = np.bincount(pat.pilot_b, minlength=NB)
+        m = np.bincount(pat.pilot_b, weights=u, minlength=NB) / n
+        var = np.bincount(pat.pilot_b, weights=(u - m[pat.pilot_b]) ** 2, minlength=NB) / np.maximum(n - 1, 1)
+        w = np.maximum(m, 0.0) / np.maximum(var, 1e-12)
+        if np.any(w > 0):
+            v = v * w[pat.data_b]
+    return np.bincount(pat.data_bits, weights=v, minlength=coding.N_CODED)
+
+
 def _log_p(z: float, n_hyp: int) -> float:
     """log of the Bonferroni p-value bound for the max z over n_hyp hypotheses."""
     return min(0.0, math.log(n_hyp) + math.log(P.TAIL_FACTOR) + float(log_ndtr(-z)))
@@ -634,45 +661,64 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
             if best is None or cand[0] > best[0]:
                 best = cand
     z_best, s_best, a_best, o_best, _, _, ph_best = best
-    logp = _log_p(z_best, n_hyp)
-    p_value = math.exp(logp)
-    detected = p_value <= P.FPR_TARGET
+    logp_pilot = _log_p(z_best, n_hyp)
 
-    # payload: soft-combine windows with a clear pilot (weighted by z), else the best window
+    # payload: the whole input folded at the best alignment, then windows with a clear pilot
+    # soft-combined (weighted by z), then the best window alone; the first CRC that holds wins
     def soft_of(c):
         _, _, _, o, _, B, _ = c
-        rows = (o + pat.data_q * CF) % PF
-        v = B[rows, pat.data_b] * pat.data_s
-        return np.bincount(pat.data_bits, weights=v, minlength=coding.N_CODED)
+        return _soft_values(B, o, pat)
 
     good = [c for c in per_window.values() if c[0] >= P.COMBINE_MIN_Z]
     attempts = []
     if P.FULL_FOLD_DECODE and len(per_window) > 1:
         # every period of the input folded coherently at the best (speed, phase, alignment)
         W = _features(_warped_band_energy(pw, cs, s_best, ph_best))
-        Ball = _fold(W)
-        rows = (a_best + o_best + pat.data_q * CF) % PF
-        attempts.append(np.bincount(pat.data_bits, weights=Ball[rows, pat.data_b] * pat.data_s,
-                                    minlength=coding.N_CODED))
+        attempts.append(_soft_values(_fold(W), a_best + o_best, pat))
     if len(good) > 1:
         attempts.append(sum(c[0] * soft_of(c) for c in good))
     attempts.append(soft_of(best))
     payload = None
     agreement = None
     soft_used = attempts[0]
-    for soft in attempts:
-        res = coding.decode_payload(soft)
-        agreement = res.agreement
-        soft_used = soft
-        if res.crc_ok:
-            payload = res.payload
+    # plain Viterbi on every attempt first; then list Viterbi (LIST_SIZE paths, each CRC-checked)
+    # where a CRC that holds could still make the combined p-value reach the threshold
+    eps = P.CRC_WEIGHT
+    crc_log = math.log(P.N_DECODE * P.LIST_SIZE * 2.0 ** -coding.CRC_BITS / eps)
+    sizes = [1] + ([P.LIST_SIZE] if P.LIST_SIZE > 1 and logp_pilot + crc_log <= math.log(P.FPR_TARGET) else [])
+    for size in sizes:
+        for soft in attempts:
+            res = coding.decode_payload(soft, list_size=size)
+            if size == 1:
+                agreement = res.agreement
+            if res.crc_ok:
+                payload, agreement, soft_used = res.payload, res.agreement, soft
+                break
+        if payload is not None:
             break
-    if payload is not None and p_value > P.PAYLOAD_MAX_P:
+
+    # Presence combines the pilot and the CRC (as the image detector does). Under H0 each
+    # decode's CRC holds with probability 2^-24 (data cells are disjoint from the pilot's and
+    # carry keyed scrambling signs), so with eps = CRC_WEIGHT:
+    #   p = p_pilot / (1 - eps)                     when no CRC holds,
+    #   p = min(p_pilot, 1) * N_DECODE * LIST_SIZE 2^-24 / eps  when one does (every path
+    #   of every attempt that may be checked is counted, whether or not it was),
+    # and P(p <= a) <= a under H0: a valid p-value. A mark whose pilot an attack weakened
+    # while its payload still decodes is detected (a CRC that holds gives p <= 1e-6 when
+    # p_pilot <= 0.14 with the defaults).
+    if payload is not None:
+        logp = min(0.0, logp_pilot + crc_log)
+    else:
+        logp = min(0.0, logp_pilot - math.log1p(-eps))
+    p_value = math.exp(logp)
+    detected = p_value <= P.FPR_TARGET
+    if not detected:
         payload = None
     start_frame = (a_best + o_best) % PF
     offset = (start_frame / s_best + ph_best / R) * H / FS
     details = {
-        "z": z_best, "log10_p": logp / math.log(10), "n_hypotheses": n_hyp,
+        "z": z_best, "log10_p": logp / math.log(10), "pilot_log10_p": logp_pilot / math.log(10),
+        "n_hypotheses": n_hyp,
         "windows": n_windows_max, "windows_combined": len(good),
         "code_agreement": agreement, "crc_ok": payload is not None,
         "period_seconds": PF * H / FS, "soft": soft_used,
