@@ -364,3 +364,26 @@ def test_chroma_pass_recovers_an_off_grid_crop():
     assert not any(coding.decode_payload(s).crc_ok for s in [luma_only.soft] + luma_only.alt_soft)
     d = W.detect_image(x, KEY)
     assert d.detected and d.payload == PAYLOAD and d.details["front_end"] == "chroma-guided"
+
+
+def test_ring_gain_weighting_rescues_blur_and_jpeg(monkeypatch):
+    # blur + JPEG 40 attenuates the band's upper rings far more than its lower ones; the pilot
+    # bins measure that, and weighting each data bin by its ring's gain (matched filter) turns
+    # a failed decode into an exact one (seed and attack from a 4 x 3 sweep: 4 such rescues,
+    # accuracy higher in all 12)
+    m = W.embed_image(natural_image(384, 512, seed=2), PAYLOAD, KEY)
+    x = jpeg(cv2.GaussianBlur(m, (0, 0), 1.2), 40)
+    spec = wm_image.tile_spec(KEY)
+    ev = wm_image._evaluate(wm_image.whiten(wm_image.work_luma(wm_image.to_luma(x))), None, spec)
+    g = wm_image._ring_gain(ev, spec, np.array(ev.shift), wm_image._bin_noise(ev.F))
+    f = np.hypot(spec.data_k[:, 0], spec.data_k[:, 1])
+    assert g[f < np.percentile(f, 20)].mean() > 4 * g[f > np.percentile(f, 80)].mean()
+    truth = coding.encode_payload(PAYLOAD) == 1
+    monkeypatch.setattr(wm_image.P, "SOFT_RINGS", 0)
+    flat = wm_image._soft_values(ev, spec)
+    monkeypatch.setattr(wm_image.P, "SOFT_RINGS", 3)
+    rings = wm_image._soft_values(ev, spec)
+    assert np.mean((rings > 0) == truth) > np.mean((flat > 0) == truth) + 0.03
+    assert not coding.decode_payload(flat).crc_ok
+    assert coding.decode_payload(rings).payload == PAYLOAD
+    assert W.detect_image(x, KEY).payload == PAYLOAD

@@ -665,6 +665,32 @@ def sync_candidates(r: np.ndarray, spec: TileSpec, max_n: int) -> list[np.ndarra
     return out + [a for _, a in singles]
 
 
+def _bin_noise(F: np.ndarray) -> np.ndarray:
+    """Per-bin noise power of a T x T fold spectrum: cyclic 5 x 5 mean of |F|^2."""
+    m2 = np.tile(F.real ** 2 + F.imag ** 2, (3, 3))
+    return cv2.blur(m2, (5, 5))[T:2 * T, T:2 * T]
+
+
+def _ring_gain(ev: _Eval, spec: TileSpec, s: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Per data bin, the channel's gain at that bin's radial frequency as the pilot bins measure
+    it (least squares over the pilot bins of each of SOFT_RINGS equal-width rings of the band,
+    floored at 0). Compression, resizing and blur attenuate the band's upper part more than its
+    lower part; the matched filter weights each bin by its expected signal, so a ring the
+    attack emptied adds little noise to the soft values."""
+    nr = P.SOFT_RINGS
+    kp, kd = spec.pilot_k, spec.data_k
+    php = np.exp(2j * np.pi * (kp[:, 0] * s[0] + kp[:, 1] * s[1]) / T)
+    yp = np.real(ev.F[spec.pilot_idx] * spec.pilot_ref * php)       # amp * gain + noise
+    wp = spec.pilot_amp / (noise[spec.pilot_idx] + 1e-12)
+    edges = np.linspace(P.BAND_LO, P.BAND_HI, nr + 1)[1:-1]
+    rp = np.searchsorted(edges, np.hypot(kp[:, 0], kp[:, 1]) / T)
+    rd = np.searchsorted(edges, np.hypot(kd[:, 0], kd[:, 1]) / T)
+    num = np.bincount(rp, weights=yp * wp, minlength=nr)
+    den = np.bincount(rp, weights=spec.pilot_amp * wp, minlength=nr)
+    g = np.maximum(num / np.maximum(den, 1e-30), 0.0)
+    return g[rd] if np.any(g > 0) else np.ones(len(rd))
+
+
 def _soft_values(ev: _Eval, spec: TileSpec) -> np.ndarray:
     """Payload soft values (per coded bit) at an evaluation's (sub-pixel) pilot shift."""
     k = spec.data_k
@@ -672,11 +698,12 @@ def _soft_values(ev: _Eval, spec: TileSpec) -> np.ndarray:
     ph = np.exp(2j * np.pi * (k[:, 0] * s[0] + k[:, 1] * s[1]) / T)
     if P.SOFT_WEIGHTING == "mrc":
         # per-bin noise power from the neighbouring bins (cyclic 5x5 mean of |F|^2):
-        # Re(F conj(S)) / sigma^2 is the matched-filter LLR for Gaussian noise
-        m2 = (ev.F.real ** 2 + ev.F.imag ** 2)
-        m2 = np.tile(m2, (3, 3))
-        noise = cv2.blur(m2, (5, 5))[T:2 * T, T:2 * T]
+        # Re(F conj(S)) / sigma^2 is the matched-filter LLR for Gaussian noise; with SOFT_RINGS
+        # the expected signal S also carries the pilot-measured gain of the bin's frequency ring
+        noise = _bin_noise(ev.F)
         y = np.real(ev.F[spec.data_idx] * spec.data_ref * ph) * spec.data_amp / (noise[spec.data_idx] + 1e-12)
+        if P.SOFT_RINGS > 0:
+            y = y * _ring_gain(ev, spec, s, noise)
     else:
         y = np.real(ev.U[spec.data_idx] * spec.data_ref * ph)
     return np.bincount(spec.data_bit, weights=y, minlength=coding.N_CODED)

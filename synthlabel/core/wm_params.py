@@ -190,6 +190,12 @@ EARLY_EXIT_P = 1e-12
 #: Soft values for the payload bins: "phase" (phase-only, like the pilot) or "mrc"
 #: (Re(F conj S) * amplitude / local noise power: matched filter with a per-bin noise estimate).
 SOFT_WEIGHTING = "mrc"
+#: With "mrc": the band is split into this many equal-width radial rings and each data bin is
+#: also weighted by its ring's gain as the pilot bins measure it (0 disables). Measured on the
+#: 22 benchmark photos, rings 2 / 3 / 4 / 6: WebP 50 0.95 / 0.95 / 0.91 / 0.95, crop + resize +
+#: JPEG 60 0.77 / 0.82 / 0.77 / 0.77 (none: 0.91, 0.73); 4 and 6 lost one photo under
+#: brightness, 6 one under the 50 % crop (few pilot bins per ring: noisy gains).
+SOFT_RINGS = 3
 
 # --------------------------------------------------------------------------- capacity
 
