@@ -572,7 +572,7 @@ def _soft_values(B: np.ndarray, o: int, pat: Pattern) -> np.ndarray:
     if P.BAND_MRC:
         u = B[(o + pat.pilot_q * CF) % PF, pat.pilot_b] * pat.pilot_s
         n = np.bincount(pat.pilot_b, minlength=NB)
-        m = np.bincount(pat.pilot_b, weights=u, minlength=NB) / n
+        m = np.bincount(pat.pilot_b, weights=u, minlength=NB) / np.maximum(n, 1)
         var = np.bincount(pat.pilot_b, weights=(u - m[pat.pilot_b]) ** 2, minlength=NB) / np.maximum(n - 1, 1)
         w = np.maximum(m, 0.0) / np.maximum(var, 1e-12)
         if np.any(w > 0):
