@@ -11,6 +11,7 @@ is returned only when its CRC-24 holds.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -116,25 +117,14 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
     details = dict(res.details)
     if issue:
         details["capacity"] = issue
-    # Presence = pilot test combined with the payload's CRC-24: one soft Viterbi decode at the
-    # pilot's best geometry and at up to N_DECODE - 1 next-best refined geometries, for each of
-    # the res.tests front ends (luma; colour images also chroma-guided): n = N_DECODE * tests
-    # decodes counted, and p_pilot is already Bonferroni-corrected over the front ends. Under
-    # H0 each decoded CRC holds with probability 2^-24 (the payload bins are
-    # disjoint from the pilot's and keyed), so any holds with probability <= n 2^-24. With
-    # eps = CRC_WEIGHT the p-value is
-    #   p_pilot / (1 - eps)                 when no CRC holds,
-    #   min(p_pilot, 1) * n 2^-24 / eps     when one does,
-    # and P(p <= a) <= a (1 - eps) + a eps = a under H0: still a valid
-    # p-value, so the 1e-6 threshold keeps its false-positive rate, but a mark whose pilot a crop
-    # weakened while its payload still decodes is detected.
-    n_dec = _P.N_DECODE * res.tests
+    # Presence = pilot test combined with the payload's CRC-24 (coding.presence_log_p): one
+    # soft Viterbi decode at the pilot's best geometry and at up to N_DECODE - 1 next-best
+    # refined geometries, for each of the res.tests front ends (luma; colour images also
+    # chroma-guided): N_DECODE * tests checks counted; p_pilot is already Bonferroni-corrected
+    # over the front ends.
     dec = res.decoded
-    eps = _P.CRC_WEIGHT
-    if dec.crc_ok:
-        p_value = min(1.0, min(res.p_value, 1.0) * n_dec * 2.0 ** -_P.CRC_BITS / eps)
-    else:
-        p_value = min(1.0, res.p_value / (1.0 - eps))
+    p_value = math.exp(coding.presence_log_p(res.log10_p * math.log(10), dec.crc_ok,
+                                             _P.N_DECODE * res.tests, _P.CRC_WEIGHT))
     detected = p_value <= _P.FPR_TARGET
     details["pilot_log10_p"] = details.pop("log10_p")
     details["crc_ok"] = dec.crc_ok

@@ -7,6 +7,7 @@ scaling of the soft values gives the same decision (the metric is a correlation)
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,6 +158,27 @@ def viterbi_list(soft: np.ndarray, n_info: int, list_size: int) -> list[np.ndarr
             state, r = int(_pred[state, idx // L]), idx % L
         out.append(bits[:n_info])
     return out
+
+
+# --------------------------------------------------------------------------- presence test
+
+def presence_log_p(log_p_pilot: float, crc_ok: bool, n_checks: int, eps: float) -> float:
+    """Natural log of the presence p-value that combines a pilot test with the payload's CRC.
+
+    Under H0 each CRC check holds with probability 2^-24 (the payload's cells or bins are
+    disjoint from the pilot's and carry keyed signs or phases), so any of ``n_checks`` holds
+    with probability <= n 2^-24. Giving that event a share ``eps`` of the budget:
+
+    * p = p_pilot / (1 - eps)                 when no CRC holds,
+    * p = min(p_pilot, 1) * n 2^-24 / eps     when one does,
+
+    and P(p <= a) <= a (1 - eps) + a eps = a under H0: a valid p-value, so the threshold keeps
+    its false-positive rate, while a mark whose pilot an attack weakened but whose payload still
+    decodes is detected. ``n_checks`` must count every decode (and every list path) that may be
+    CRC-checked, whether or not it was."""
+    if crc_ok:
+        return min(0.0, min(log_p_pilot, 0.0) + math.log(n_checks * 2.0 ** -CRC_BITS / eps))
+    return min(0.0, log_p_pilot - math.log1p(-eps))
 
 
 # --------------------------------------------------------------------------- payload level

@@ -683,9 +683,9 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     soft_used = attempts[0]
     # plain Viterbi on every attempt first; then list Viterbi (LIST_SIZE paths, each CRC-checked)
     # where a CRC that holds could still make the combined p-value reach the threshold
-    eps = P.CRC_WEIGHT
-    crc_log = math.log(P.N_DECODE * P.LIST_SIZE * 2.0 ** -coding.CRC_BITS / eps)
-    sizes = [1] + ([P.LIST_SIZE] if P.LIST_SIZE > 1 and logp_pilot + crc_log <= math.log(P.FPR_TARGET) else [])
+    n_checks = P.N_DECODE * P.LIST_SIZE     # every path of every attempt that may be checked
+    crc_could_detect = coding.presence_log_p(logp_pilot, True, n_checks, P.CRC_WEIGHT) <= math.log(P.FPR_TARGET)
+    sizes = [1] + ([P.LIST_SIZE] if P.LIST_SIZE > 1 and crc_could_detect else [])
     for size in sizes:
         for soft in attempts:
             res = coding.decode_payload(soft, list_size=size)
@@ -697,19 +697,9 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
         if payload is not None:
             break
 
-    # Presence combines the pilot and the CRC (as the image detector does). Under H0 each
-    # decode's CRC holds with probability 2^-24 (data cells are disjoint from the pilot's and
-    # carry keyed scrambling signs), so with eps = CRC_WEIGHT:
-    #   p = p_pilot / (1 - eps)                     when no CRC holds,
-    #   p = min(p_pilot, 1) * N_DECODE * LIST_SIZE 2^-24 / eps  when one does (every path
-    #   of every attempt that may be checked is counted, whether or not it was),
-    # and P(p <= a) <= a under H0: a valid p-value. A mark whose pilot an attack weakened
-    # while its payload still decodes is detected (a CRC that holds gives p <= 1e-6 when
-    # p_pilot <= 0.14 with the defaults).
-    if payload is not None:
-        logp = min(0.0, logp_pilot + crc_log)
-    else:
-        logp = min(0.0, logp_pilot - math.log1p(-eps))
+    # Presence combines the pilot and the CRC (coding.presence_log_p, as for images): with the
+    # defaults a CRC that holds detects whenever p_pilot <= 0.14.
+    logp = coding.presence_log_p(logp_pilot, payload is not None, n_checks, P.CRC_WEIGHT)
     p_value = math.exp(logp)
     detected = p_value <= P.FPR_TARGET
     if not detected:

@@ -665,6 +665,11 @@ def sync_candidates(r: np.ndarray, spec: TileSpec, max_n: int) -> list[np.ndarra
     return out + [a for _, a in singles]
 
 
+def _shift_phasor(k: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """exp(2 pi i k . s / T) for bins k (M, 2) (ky, kx): undoes a cyclic shift s = (sy, sx)."""
+    return np.exp(2j * np.pi * (k[:, 0] * s[0] + k[:, 1] * s[1]) / T)
+
+
 def _bin_noise(F: np.ndarray) -> np.ndarray:
     """Per-bin noise power of a T x T fold spectrum: cyclic 5 x 5 mean of |F|^2."""
     m2 = np.tile(F.real ** 2 + F.imag ** 2, (3, 3))
@@ -679,8 +684,7 @@ def _ring_gain(ev: _Eval, spec: TileSpec, s: np.ndarray, noise: np.ndarray) -> n
     attack emptied adds little noise to the soft values."""
     nr = P.SOFT_RINGS
     kp, kd = spec.pilot_k, spec.data_k
-    php = np.exp(2j * np.pi * (kp[:, 0] * s[0] + kp[:, 1] * s[1]) / T)
-    yp = np.real(ev.F[spec.pilot_idx] * spec.pilot_ref * php)       # amp * gain + noise
+    yp = np.real(ev.F[spec.pilot_idx] * spec.pilot_ref * _shift_phasor(kp, s))   # amp * gain + noise
     wp = spec.pilot_amp / (noise[spec.pilot_idx] + 1e-12)
     edges = np.linspace(P.BAND_LO, P.BAND_HI, nr + 1)[1:-1]
     rp = np.searchsorted(edges, np.hypot(kp[:, 0], kp[:, 1]) / T)
@@ -695,7 +699,7 @@ def _soft_values(ev: _Eval, spec: TileSpec) -> np.ndarray:
     """Payload soft values (per coded bit) at an evaluation's (sub-pixel) pilot shift."""
     k = spec.data_k
     s = np.array(ev.shift)
-    ph = np.exp(2j * np.pi * (k[:, 0] * s[0] + k[:, 1] * s[1]) / T)
+    ph = _shift_phasor(k, s)
     if P.SOFT_WEIGHTING == "mrc":
         # per-bin noise power from the neighbouring bins (cyclic 5x5 mean of |F|^2):
         # Re(F conj(S)) / sigma^2 is the matched-filter LLR for Gaussian noise; with SOFT_RINGS
@@ -813,7 +817,8 @@ def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray) -> LumaDetection:
     alts: list[_Eval] = []
     n_ref = 0
     # no refinement needed when the payload already decodes where the pilot is
-    dec0 = None if done() else coding.decode_payload(_soft_values(presence, spec))
+    soft0 = None if done() else _soft_values(presence, spec)
+    dec0 = None if soft0 is None else coding.decode_payload(soft0)
     if dec0 is not None and not dec0.crc_ok:
         evs.sort(key=lambda e: -e.z)
         for ev0 in evs[:P.REFINE_CANDIDATES]:
@@ -839,10 +844,14 @@ def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray) -> LumaDetection:
             if cur.z > best.z:
                 best = cur
     alts.sort(key=lambda e: -e.z)
-    soft = _soft_values(best, spec)
     alt = [_soft_values(e, spec) for e in alts if e is not best][:P.N_DECODE - 1]
-    # the presence geometry's decode is reused when it held (then soft is that very soft)
-    decoded = dec0 if dec0 is not None and dec0.crc_ok else _decode_first([soft] + alt)
+    if soft0 is not None and best is presence:
+        # refinement did not move the best geometry: its soft values and decode are at hand
+        soft = soft0
+        decoded = dec0 if dec0.crc_ok or not alt else _decode_first(alt)
+    else:
+        soft = _soft_values(best, spec)
+        decoded = _decode_first([soft] + alt)
     A = best.A
     sx, sy = float(np.linalg.norm(A[:, 0])), float(np.linalg.norm(A[:, 1]))
     details = {
