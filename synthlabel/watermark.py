@@ -118,9 +118,10 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
     if issue:
         details["capacity"] = issue
     # Presence = pilot test combined with the payload's CRC-24 (coding.presence_log_p): one
-    # soft Viterbi decode at the pilot's best geometry and at up to N_DECODE - 1 next-best
-    # refined geometries, for each of the res.tests front ends (luma; colour images also
-    # chroma-guided): N_DECODE * tests checks counted; p_pilot is already Bonferroni-corrected
+    # soft Viterbi decode at the pilot's best geometry and at up to N_DECODE - 1 other maps
+    # (refined sync maps, the scale sweep's, the decision-directed refinement's), for each of
+    # the res.tests front ends (luma; colour images also chroma-guided): N_DECODE * tests
+    # checks counted; p_pilot is already Bonferroni-corrected
     # over the front ends.
     dec = res.decoded
     p_value = math.exp(coding.presence_log_p(res.log10_p * math.log(10), dec.crc_ok,
