@@ -819,7 +819,10 @@ def _bonferroni(log10_p: float, n: int) -> tuple[float, float]:
 
 def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray,
             sweep_best: list[np.ndarray] | None = None) -> LumaDetection:
-    """One geometric search (identity, sync candidates, refinement) on one front end."""
+    """One geometric search on one front end: identity and sync candidates (the presence
+    p-value), then, when the payload does not decode there, refinement of the best sync maps,
+    the scale sweep (``sweep_best``: its best maps from an earlier front end, reused) and the
+    decision-directed refinement, which only choose where the payload is read."""
     r = frames.r
     best = _evaluate(r, None, spec)
     n_eval = 1
