@@ -121,8 +121,7 @@ def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
     # soft Viterbi decode at the pilot's best geometry and at up to N_DECODE - 1 other maps
     # (refined sync maps, the scale sweep's, the decision-directed refinement's), for each of
     # the res.tests front ends (luma; colour images also chroma-guided): N_DECODE * tests
-    # checks counted; p_pilot is already Bonferroni-corrected
-    # over the front ends.
+    # checks counted; p_pilot is already Bonferroni-corrected over the front ends.
     dec = res.decoded
     p_value = math.exp(coding.presence_log_p(res.log10_p * math.log(10), dec.crc_ok,
                                              _P.N_DECODE * res.tests, _P.CRC_WEIGHT))

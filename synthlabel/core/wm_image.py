@@ -737,7 +737,15 @@ def _soft_values(ev: _Eval, spec: TileSpec) -> np.ndarray:
         if P.SOFT_RINGS > 0:
             y = y * _ring_gain(ev, spec, s, noise)
     else:
-        y = np.real(ev.U[spec.data_idx] * spec.data_ref * ph)
+        return _phase_soft(ev, spec)
+    return np.bincount(spec.data_bit, weights=y, minlength=coding.N_CODED)
+
+
+def _phase_soft(ev: _Eval, spec: TileSpec) -> np.ndarray:
+    """Phase-only payload soft values: per coded bit, the sum of Re(U conj(S)) over its data
+    bins at the evaluation's (sub-pixel) pilot shift."""
+    ph = _shift_phasor(spec.data_k, np.array(ev.shift))
+    y = np.real(ev.U[spec.data_idx] * spec.data_ref * ph)
     return np.bincount(spec.data_bit, weights=y, minlength=coding.N_CODED)
 
 
@@ -861,13 +869,11 @@ def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray,
         sweep = None
         if P.SWEEP_MAX_EVALS:
             sweep, sweep_best = _scale_sweep(frames, spec, sweep_best)
-        if sweep is not None:
-            starts.append(sweep)
-        for j, ev0 in enumerate(starts):
+        for ev0 in starts + ([sweep] if sweep is not None else []):
             cur, n = _pattern_search(frames, spec, ev0, lambda e: e.z,
                                      P.REFINE_STEP, P.REFINE_ROT_DEG, P.REFINE_ROUNDS)
             n_ref += n
-            if sweep is not None and j == len(starts) - 1:
+            if ev0 is sweep:
                 swept = cur
             else:
                 alts.append(cur)
@@ -978,19 +984,11 @@ def _sweep_z(frames: _Frames, A: np.ndarray, spec: TileSpec) -> float:
                    interpolation=cv2.INTER_LINEAR)
     if min(g.shape) < T // 2:
         return -np.inf
-    h, w = g.shape
-    if h % T or w % T:
-        g = cv2.copyMakeBorder(g, 0, -h % T, 0, -w % T, cv2.BORDER_CONSTANT, value=0)
-    fo = g.reshape(g.shape[0] // T, T, g.shape[1] // T, T).sum(axis=(0, 2), dtype=np.float32)
-    # cv2's DFT: ~10x numpy's on 64 x 64 (this runs a few hundred times per sweep)
-    F = cv2.dft(fo, flags=cv2.DFT_COMPLEX_OUTPUT)
-    Fp = F[spec.pilot_idx[0], spec.pilot_idx[1], 0] + 1j * F[spec.pilot_idx[0], spec.pilot_idx[1], 1]
-    v = Fp / (np.abs(Fp) + 1e-12) * spec.pilot_ref
-    Z = np.zeros((T, T, 2), dtype=np.float32)
-    Z[spec.pilot_idx[0], spec.pilot_idx[1], 0] = v.real
-    Z[spec.pilot_idx[0], spec.pilot_idx[1], 1] = v.imag
-    c = cv2.idft(Z, flags=cv2.DFT_SCALE | cv2.DFT_COMPLEX_OUTPUT)[..., 0]
-    return float(c.max()) * T * T / math.sqrt(len(spec.pilot_ref) / 2.0)
+    F = _fft2(fold(g))
+    Fp = F[spec.pilot_idx]
+    Z = np.zeros((T, T), dtype=np.complex128)
+    Z[spec.pilot_idx] = Fp / (np.abs(Fp) + 1e-12) * spec.pilot_ref
+    return float(_ifft2_real(Z).max()) / math.sqrt(len(spec.pilot_ref) / 2.0)
 
 
 def _data_energy(ev: _Eval, spec: TileSpec) -> float:
@@ -1002,9 +1000,7 @@ def _data_energy(ev: _Eval, spec: TileSpec) -> float:
     1.5 % x 1.5 % patch of maps of which a third decode, and this energy peaks inside that
     third (as does the soft values' correlation with their re-encoded Viterbi codeword, at
     several times the cost)."""
-    ph = _shift_phasor(spec.data_k, np.array(ev.shift))
-    e = np.bincount(spec.data_bit, weights=np.real(ev.U[spec.data_idx] * spec.data_ref * ph),
-                    minlength=coding.N_CODED)
+    e = _phase_soft(ev, spec)
     return float(np.mean(e * e))
 
 
