@@ -37,11 +37,3 @@ def test_rejects_bad_arguments():
         Polyphase(2, 4, np.ones(5))
     with pytest.raises(ValueError):
         Polyphase(2, 3, np.ones(5))(np.zeros((4, 2)))
-
-
-def test_quantile_helper_matches_numpy():
-    rng = np.random.default_rng(3)
-    for n in (1, 2, 5, 100, 937):
-        a = rng.standard_normal((n, 13)).astype(np.float32)
-        for q in (0.0, 0.5, 0.8, 1.0):
-            assert np.allclose(wm_audio._quantile0(a, q), np.quantile(a, q, axis=0), rtol=1e-6, atol=1e-6)

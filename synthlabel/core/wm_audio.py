@@ -53,6 +53,7 @@ from scipy.signal import firwin, kaiserord
 from scipy.special import log_ndtr
 
 from . import coding
+from .numeric import quantile
 from .resample import Polyphase
 from . import wm_audio_params as P
 
@@ -530,28 +531,17 @@ def _features(E: np.ndarray) -> np.ndarray:
     if P.NORM_EXTRA_POW > 0:
         # inverse-variance weighting: the mark's contrast is about the same in every cell, the
         # host's is not, so cells with a calm host count more (weight relative to the median)
-        ref = _quantile0(s[::_REF_STRIDE], 0.5)[None, :]
+        ref = quantile(s[::_REF_STRIDE], 0.5)[None, :]
         w = np.minimum(ref / s, np.float32(P.NORM_MAX_WEIGHT))
         W *= np.sqrt(w) if P.NORM_EXTRA_POW == 0.5 else w ** np.float32(P.NORM_EXTRA_POW)
     if P.LEVEL_WEIGHT_POW > 0:
         # quiet frames (pauses, fades: noise and codec floor dominate there) weigh less
         lvl = np.maximum(uniform_filter1d(E.sum(axis=1), 2 * P.NORM_HALF + 1, mode="nearest"), 0.0)
-        ref = float(_quantile0(lvl[::_REF_STRIDE], P.LEVEL_REF_PERCENTILE / 100.0)) + _EPS
+        ref = quantile(lvl[::_REF_STRIDE], P.LEVEL_REF_PERCENTILE / 100.0) + _EPS
         lw = np.minimum(1.0, lvl / ref)
         lw = np.sqrt(lw) if P.LEVEL_WEIGHT_POW == 0.5 else lw ** P.LEVEL_WEIGHT_POW
         W *= lw.astype(np.float32)[:, None]
     return W
-
-
-def _quantile0(a: np.ndarray, q: float) -> np.ndarray:
-    """Quantile ``q`` along axis 0 with linear interpolation (what np.quantile computes), by one
-    np.partition: np.median / np.percentile cost several times more on these small arrays."""
-    n = a.shape[0]
-    pos = q * (n - 1)
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, n - 1)
-    part = np.partition(a, [lo, hi], axis=0)
-    return part[lo] + (pos - lo) * (part[hi] - part[lo])
 
 
 #: Frame stride of the samples the feature references (median rms, level percentile) are

@@ -60,6 +60,7 @@ from scipy.special import log_ndtr
 
 from . import coding
 from . import wm_params as P
+from .numeric import quantile
 
 T = P.TILE
 _UP = P.CORR_UPSAMPLE
@@ -164,7 +165,7 @@ def make_tile(spec: TileSpec, coded_bits: np.ndarray) -> np.ndarray:
     sym = 2.0 * np.asarray(coded_bits, dtype=np.float64)[spec.data_bit] - 1.0
     S[spec.data_idx] = sym * spec.data_amp * np.conj(spec.data_ref)
     # Hermitian partner of every bin makes the tile real: tile = 2 Re(ifft2(S)).
-    tile = np.real(np.fft.ifft2(S))
+    tile = _ifft2_real(S) / (T * T)
     tile *= math.sqrt(1.0 - P.SYNC_ENERGY) / np.sqrt(np.mean(tile ** 2))
     tile += spec.sync_tile
     return tile.astype(np.float32)
@@ -233,7 +234,7 @@ def capacity_issue(luma: np.ndarray, act: np.ndarray | None = None) -> str | Non
         act = activity(work_luma(luma))
     # act is pooled over MASK_POOL_SIGMA (4) working pixels: every other sample has the same
     # distribution, and the median of a quarter of them costs a quarter (0.8 -> 0.2 ms)
-    med = float(np.median(act[::2, ::2]))
+    med = quantile(act[::2, ::2], 0.5, axis=None)
     if med < P.FLAT_ACTIVITY:
         return (f"image is too flat to carry a reliable watermark (median texture {med:.2f} < "
                 f"{P.FLAT_ACTIVITY} levels): it is embedded at reduced strength and may not "
@@ -264,7 +265,7 @@ def _mark_gain(yw: np.ndarray, tile: np.ndarray, strength: float, act: np.ndarra
 
 def _fold_spectrum(yw: np.ndarray) -> np.ndarray:
     """The detector's front end at the identity geometry: T x T spectrum of the whitened fold."""
-    return np.fft.fft2(fold(whiten(yw)))
+    return _fft2(fold(whiten(yw)))
 
 
 def _mrc_noise(F: np.ndarray) -> np.ndarray:
@@ -286,8 +287,8 @@ def _informed_correction(through, yw: np.ndarray, g: np.ndarray, tile: np.ndarra
         F = _fold_spectrum(yw + through(delta))
     # effective gain tile spectrum -> fold spectrum: measured on the mark itself
     Fm = F - F0                        # F0 = _fold_spectrum(yw), the unmarked host
-    Tt = np.fft.fft2(tile)
-    Tb = np.fft.fft2(base_tile)        # mark-only amplitudes: of the plain (uncorrected) tile
+    Tt = _fft2(tile)
+    Tb = _fft2(base_tile)              # mark-only amplitudes: of the plain (uncorrected) tile
     idx_all = (np.concatenate([spec.pilot_idx[0], spec.data_idx[0]]),
                np.concatenate([spec.pilot_idx[1], spec.data_idx[1]]))
     ratio = np.real(Fm[idx_all] / (Tt[idx_all] + 1e-12))
@@ -297,11 +298,11 @@ def _informed_correction(through, yw: np.ndarray, g: np.ndarray, tile: np.ndarra
     # smooth radial profile of the gain (the working-grid <-> full-size resampling and the
     # whitening's high-pass attenuate the top of the band)
     rr = ratio / H
-    rr_med = float(np.median(rr)) if np.all(np.isfinite(rr)) else 0.0
+    rr_med = quantile(rr, 0.5) if np.all(np.isfinite(rr)) else 0.0
     if rr_med <= 0:
         return np.zeros_like(tile)
     Vd = np.vander(fr, 3)
-    coef = np.linalg.lstsq(Vd, np.clip(rr, 0, 4 * rr_med), rcond=None)[0]
+    coef = np.linalg.solve(Vd.T @ Vd, Vd.T @ np.clip(rr, 0, 4 * rr_med))   # least squares, 3 unknowns
     gam = np.maximum(Vd @ coef, 0.2 * rr_med) * H
     gp, gd = gam[:len(spec.pilot_ref)], gam[len(spec.pilot_ref):]
     Z = np.zeros((T, T), dtype=np.complex128)
@@ -327,7 +328,7 @@ def _informed_correction(through, yw: np.ndarray, g: np.ndarray, tile: np.ndarra
     # Hermitian partners -> real tile; fft2(real(ifft2(Z))) = (Z + conj Z(-k)) / 2 at k
     Z[(-spec.data_idx[0]) % T, (-spec.data_idx[1]) % T] = np.conj(Z[spec.data_idx])
     Z[(-spec.pilot_idx[0]) % T, (-spec.pilot_idx[1]) % T] = np.conj(Z[spec.pilot_idx])
-    return np.real(np.fft.ifft2(Z))
+    return _ifft2_real(Z) / (T * T)
 
 
 def embed_rgb(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes, strength: float = 1.0) -> np.ndarray:
@@ -352,7 +353,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
     if P.ISS_ITER and min(hw, ww) >= T:
         base_tile = tile
         # uniformly busy pictures (25th percentile of texture high) hide a stronger mark
-        tex = float(np.percentile(act[::2, ::2], 25))     # subsampled: see capacity_issue
+        tex = quantile(act[::2, ::2], 0.25, axis=None)     # subsampled: see capacity_issue
         cap = P.ISS_MAX_RMS * float(np.clip(tex / P.ISS_TEX_REF, 1.0, P.ISS_TEX_BOOST)) * float(strength)
         bit_cap = P.ISS_CAP
         F0 = _fold_spectrum(yw)
@@ -603,8 +604,8 @@ def sync_candidates(r: np.ndarray, spec: TileSpec, max_n: int) -> list[np.ndarra
     # spectral lines (JPEG 8x8 grid of the image as it is now, straight edges, borders) are
     # whole rows/columns of raised power: divide each row and column by its median, so only
     # isolated peaks stand out (a sync peak lying on such a line survives, unlike blanking it)
-    pw = pw / np.maximum(np.median(pw, axis=1), 1.0)[:, None]
-    pw = pw / np.maximum(np.median(pw, axis=0), 1.0)[None, :]
+    pw = pw / np.maximum(quantile(pw, 0.5, axis=1), 1.0)[:, None]
+    pw = pw / np.maximum(quantile(pw, 0.5, axis=0), 1.0)[None, :]
     rad = np.hypot(fy[:, None], fx[None, :])
     ang = np.degrees(np.arctan2(fy[:, None], fx[None, :]))
     K = np.array(spec.sync_k, dtype=np.float64).T                       # columns k1, k2 (x, y)
