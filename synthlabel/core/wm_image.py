@@ -535,12 +535,18 @@ class _Frames:
     Nyquist (s < 1: upscales)."""
 
     def __init__(self, luma: np.ndarray, yw: np.ndarray, r: np.ndarray | None = None,
-                 chroma: tuple[np.ndarray, np.ndarray] | None = None):
+                 chroma: tuple[np.ndarray, np.ndarray] | None = None,
+                 white_luma: dict[tuple[int, int], np.ndarray] | None = None):
         self.luma = luma
         self.chroma = chroma            # full-resolution (Cr, Cb): chroma-guided front end
         self.hw, self.ww = yw.shape
+        # whitened luma per (w, h), shared by the luma and chroma-guided passes of one image:
+        # the chroma-guided front end starts from the same whitened luma at the same sizes
+        self.white_luma = {} if white_luma is None else white_luma
         if r is None:                   # the front end on the working grid itself
             r = self.front_end(self.ww, self.hw)
+        elif chroma is None:
+            self.white_luma.setdefault((self.ww, self.hw), r)
         self.r = r
         self.cache: dict[int, tuple[np.ndarray, np.ndarray]] = {0: (r, np.eye(2))}
 
@@ -552,7 +558,9 @@ class _Frames:
 
     def front_end(self, nw: int, nh: int) -> np.ndarray:
         """The detector's whitened grid of the image resampled to nw x nh."""
-        r = whiten(self._resample(self.luma, nw, nh))
+        r = self.white_luma.get((nw, nh))
+        if r is None:
+            r = self.white_luma[(nw, nh)] = whiten(self._resample(self.luma, nw, nh))
         if self.chroma is not None:
             r = chroma_guided(r, *(whiten(self._resample(c, nw, nh)) for c in self.chroma))
         return r
@@ -790,10 +798,12 @@ def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
     spec = tile_spec(bytes(key))
     yw = work_luma(luma) if yw is None else yw
     tests = 2 if rgb is not None and has_chroma(rgb) else 1
-    res = _search(_Frames(luma, yw, whiten(yw)), spec, yw)
+    white_luma: dict[tuple[int, int], np.ndarray] = {}
+    res = _search(_Frames(luma, yw, whiten(yw), white_luma=white_luma), spec, yw)
     res.details["front_end"] = "luma"
     if tests == 2 and not res.decoded.crc_ok:
-        res2 = _search(_Frames(luma, yw, chroma=chroma_planes(rgb)), spec, yw, res.sweep_best)
+        res2 = _search(_Frames(luma, yw, chroma=chroma_planes(rgb), white_luma=white_luma),
+                       spec, yw, res.sweep_best)
         res2.details["front_end"] = "chroma-guided"
         res2.details["luma_pass_log10_p"] = res.details["log10_p"]
         res2.log10_p = min(res.log10_p, res2.log10_p)
