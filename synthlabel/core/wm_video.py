@@ -9,8 +9,8 @@ Embedding (:class:`FrameMarker`)
     perceptual mask. Its spatial layout depends only on the frame size, the key and the payload,
     so it is derived ONCE per video through the public embedder: ``embed_image`` on a flat grey
     frame (at maximum strength, for precision) minus that frame is the pattern as the embedder
-    lays it down where the mask is uniform. It is normalised to unit rms and stored as int16
-    (x :data:`_Q`).
+    lays it down where the mask is uniform. It is normalised to unit rms and stored as its
+    magnitude (uint8, scaled so the peak is 255) and its sign (two 0/255 masks).
 
     Per frame, only the luma plane of the decoded 8-bit YUV frame is touched (chroma is left
     as is, exactly as the image embedder adds the same value to R, G and B):
@@ -18,13 +18,16 @@ Embedding (:class:`FrameMarker`)
     1. the perceptual mask is computed on a small copy of the luma (short side ~
        :data:`MASK_SHORT` px): local texture (rms of a high-pass) relative to :data:`ACT_REF`,
        clipped to [:data:`MASK_MIN`, :data:`MASK_MAX`], times a darkness factor; it is then
-       scaled to 0..255 (int16) and upsampled (bilinear) to full size;
-    2. ``Y += round(pattern * mask * amplitude)`` with saturation, in two OpenCV passes
-       (SIMD, multi-threaded) on int16 data; no float image at full size.
+       scaled to 0..255 (uint8) and upsampled (bilinear) to full size;
+    2. ``Y += round(pattern * mask * amplitude)`` with saturation, in five OpenCV passes on
+       uint8 data (SIMD): one multiply for the magnitude, two ANDs for the sign, one add, one
+       subtract; no float or int16 image at full size.
 
     Limited-range video (the usual "tv" range) has 219 luma steps for 255 RGB levels; the
     amplitude is scaled by 219/255 so that the decoded RGB carries the same mark either way.
-    Cost at 1080p: ~3 ms per frame on one core (see ``benchmarks/bench_video.py``).
+    Cost at 1080p: 4.6-4.9 ms per frame on one core of the 2026-11-28 benchmark machine (the
+    former int16 version: 5.4-5.7 ms there), about half of it the mask (see
+    ``benchmarks/bench_video.py``).
 
     The mask floor (:data:`MASK_MIN`) is far lower than the image engine's: a static pattern
     over moving content shows on flat, slowly panning areas (sky) as a "dirty window" (seen
