@@ -240,10 +240,16 @@ def to_internal(mono: np.ndarray, sr: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- STFT helpers
 
+def _frame_view(x: np.ndarray, n_frames: int, hop: int) -> np.ndarray:
+    """(n_frames, N) read-only strided view of the N-sample frames of contiguous 1-D ``x`` at
+    ``hop`` (x must be long enough)."""
+    return np.lib.stride_tricks.as_strided(x, shape=(n_frames, N), strides=(x.strides[0] * hop, x.strides[0]),
+                                           writeable=False)
+
+
 def _frames(x: np.ndarray, n_frames: int) -> np.ndarray:
     """(n_frames, N) windowed frames of x at hop H (x must be long enough)."""
-    f = np.lib.stride_tricks.as_strided(x, shape=(n_frames, N), strides=(x.strides[0] * H, x.strides[0]))
-    return f * _WIN
+    return _frame_view(x, n_frames, H) * _WIN
 
 
 #: Frames per block of the detector's STFT: blocks keep the windowed frames and their spectra
@@ -254,8 +260,7 @@ _STFT_BLOCK = 512
 def _power_frames(x: np.ndarray, nf: int, hop: int) -> np.ndarray:
     """(_DET_BINS + 1, nf) power spectrum of ``nf`` sine-windowed N-sample frames of ``x`` at
     ``hop``, bins 0.._DET_BINS only (the detector's band and speed range)."""
-    x = np.ascontiguousarray(x)
-    frames = np.lib.stride_tricks.as_strided(x, shape=(nf, N), strides=(x.strides[0] * hop, x.strides[0]))
+    frames = _frame_view(np.ascontiguousarray(x), nf, hop)
     pw = np.empty((_DET_BINS + 1, nf))
     buf = np.empty((_STFT_BLOCK, N))
     for a in range(0, nf, _STFT_BLOCK):

@@ -268,11 +268,6 @@ def _fold_spectrum(yw: np.ndarray) -> np.ndarray:
     return _fft2(fold(whiten(yw)))
 
 
-def _mrc_noise(F: np.ndarray) -> np.ndarray:
-    m2 = F.real ** 2 + F.imag ** 2
-    return cv2.blur(np.tile(m2, (3, 3)), (5, 5))[T:2 * T, T:2 * T]
-
-
 def _informed_correction(through, yw: np.ndarray, g: np.ndarray, tile: np.ndarray, spec: TileSpec,
                          coded_bits: np.ndarray, delta: np.ndarray,
                          base_tile: np.ndarray, bit_cap: float, F0: np.ndarray,
@@ -307,7 +302,7 @@ def _informed_correction(through, yw: np.ndarray, g: np.ndarray, tile: np.ndarra
     gp, gd = gam[:len(spec.pilot_ref)], gam[len(spec.pilot_ref):]
     Z = np.zeros((T, T), dtype=np.complex128)
     # --- payload: per coded bit, MRC statistic as in detect_luma
-    noise = _mrc_noise(F)
+    noise = _bin_noise(F)
     w = spec.data_amp / (noise[spec.data_idx] + 1e-12)
     Ad = np.abs(Tb[spec.data_idx]) * gd                              # mark-only amplitude per bin
     l = np.bincount(spec.data_bit, np.real(F[spec.data_idx] * spec.data_ref) * w, coding.N_CODED)
