@@ -771,7 +771,7 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
             break
 
     # Presence combines the pilot and the CRC (coding.presence_log_p, as for images): with the
-    # defaults a CRC that holds detects whenever p_pilot <= 0.14.
+    # defaults a CRC that holds detects whenever p_pilot <= 0.0175.
     logp = coding.presence_log_p(logp_pilot, payload is not None, n_checks, P.CRC_WEIGHT)
     p_value = math.exp(logp)
     detected = p_value <= P.FPR_TARGET
