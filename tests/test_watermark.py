@@ -399,6 +399,32 @@ def test_combined_p_value_is_valid():
     assert 0 < eps < 1 and n * 2.0 ** -P.CRC_BITS / eps <= P.FPR_TARGET
 
 
+def test_payload_decodes_stay_within_the_counted_checks(monkeypatch):
+    # every decode is a CRC check that the combined p-value must count: no front-end pass may
+    # make more than N_DECODE of them, whichever map the refinements end on (unmarked crops run
+    # the whole search: pilot map, refined sync maps, scale sweep, decision-directed refinement)
+    from synthlabel.core import coding, wm_image, wm_params as P
+    counts: list[int] = []
+    real_search, real_decode = wm_image._search, coding.decode_payload
+
+    def search(*a, **k):
+        counts.append(0)
+        return real_search(*a, **k)
+
+    def decode(*a, **k):
+        counts[-1] += 1
+        return real_decode(*a, **k)
+
+    monkeypatch.setattr(wm_image, "_search", search)
+    monkeypatch.setattr(wm_image.coding, "decode_payload", decode)
+    for seed in (0, 2):
+        x = natural_image(256, 320, seed)[30:230, 40:300]
+        d = W.detect_image(np.ascontiguousarray(x), KEY)
+        assert not d.detected and d.payload is None
+    assert counts and max(counts) <= P.N_DECODE
+    assert max(counts) > 2          # the refinement paths ran (not only the first decode)
+
+
 def test_geometric_search_keeps_null_calibrated(image):
     # the geometric search on an unmarked, cropped and resized picture finds nothing
     x = cv2.resize(image[40:340, 60:460], (280, 210), interpolation=cv2.INTER_AREA)

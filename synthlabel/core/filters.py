@@ -1,18 +1,24 @@
 """Gaussian smoothing helpers shared by the watermark engines (float32 2-D arrays in and out).
 
-The image engine blurs small float32 grids several times per image (whitening, texture mask,
-chroma regression), and OpenCV's Gaussian blur is a large part of its cost:
+The engines' front ends blur float32 grids many times per image or video (the image engine's
+whitening, texture mask and chroma regression; the video detector's per-frame whitening), and
+OpenCV's Gaussian blur is a large part of their cost:
 
 * :func:`gaussian` truncates the kernel at 3 sigma. OpenCV's default for float images is 4 sigma,
   a third more taps for the last 0.3 % of the kernel's mass.
-* :func:`local_mean` is for *pooling* maps that only matter smoothed (the texture mask's local
-  energy). It blurs at half resolution between OpenCV's ``pyrDown`` and ``pyrUp`` (each a 5-tap
-  binomial filter of variance 1 pixel^2 at full resolution), with the half-resolution sigma
-  chosen so that the three variances add up to ``sigma^2``: a quarter of the pixels and half the
-  taps. Away from the borders it is within 0.3 % of the exact blur (tests/test_filters.py); at
-  the borders the pyramid's edge handling differs a little. Not used for the detector's
-  whitening: there the half-resolution pooling changed which marginal crops decode (one
-  benchmark image lost the crop + resize + JPEG chain), so the whitening keeps exact blurs.
+* :func:`local_mean` is for wide blurs whose exact kernel shape does not matter (local energy
+  for a mask or a contrast normalisation; the low-pass a wide high-pass subtracts). It blurs at
+  half resolution between OpenCV's ``pyrDown`` and ``pyrUp`` (each a 5-tap binomial filter of
+  variance 1 pixel^2 at full resolution), with the half-resolution sigma chosen so that the
+  three variances add up to ``sigma^2``: a quarter of the pixels and half the taps. Away from
+  the borders it is within 0.3 % of the exact blur (tests/test_filters.py); at the borders the
+  pyramid's edge handling differs a little.
+
+The image detector's whitening keeps :func:`gaussian` for both of its blurs: with
+:func:`local_mean` for its local contrast, the benchmark decoded as many attacked images in
+total but one crop + resize + JPEG case flipped below that attack's target (marginal cases
+move with any change there). The video detector's whitening (sigmas of 8-13 pixels) uses
+:func:`local_mean` for both blurs: same p-values on the same attacked files, 3.6x faster.
 """
 from __future__ import annotations
 
@@ -39,8 +45,8 @@ def gaussian(x: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def local_mean(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Approximate Gaussian blur (``sigma`` pixels) of a map that is only used smoothed: blurred
-    at half resolution (see the module notes). ``x``: H x W float32; returns H x W float32."""
+    """Approximate Gaussian blur (``sigma`` pixels), computed at half resolution (see the module
+    notes). ``x``: H x W float32; returns H x W float32."""
     h, w = x.shape
     if sigma < _POOL_MIN_SIGMA or min(h, w) < _POOL_MIN_SIDE:
         return gaussian(x, sigma)

@@ -894,10 +894,14 @@ def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray,
             if cur.z > best.z:
                 best = cur
     alts.sort(key=lambda e: -e.z)
-    # decodes (N_DECODE at most): the best map, the next-best refined sync maps, the sweep's,
-    # and (when all those fail) the decision-directed refinement of the best map
+    # decodes (N_DECODE at most, every one a CRC check counted in the p-value): the first one
+    # at the pilot's best map (dec0), the best map after refinement when it moved, the
+    # next-best refined sync maps, the sweep's, and (when all those fail) the
+    # decision-directed refinement of the best map. The sync alternatives get what is left:
+    # the budget always reserves one decode each for dec0 and the moved best map, so the
+    # decodes made never exceed N_DECODE whichever map refinement ends on.
     dd = P.DD_ROUNDS > 0 and dec0 is not None and not dec0.crc_ok
-    n_sync = P.N_DECODE - 1 - (swept is not None) - dd
+    n_sync = P.N_DECODE - 2 - (swept is not None) - dd
     alt = [_soft_values(e, spec) for e in alts if e is not best][:n_sync]
     if swept is not None and swept is not best:
         alt.append(_soft_values(swept, spec))

@@ -127,16 +127,20 @@ DARK_MIN = 0.6
 #: False-positive rate per image the default threshold is set for.
 FPR_TARGET = 1e-6
 #: Share eps of the false-positive budget given to "CRC holds" in the combined presence test
-#: (watermark.detect_image): p = p_pilot / (1 - eps) when the CRC fails, p_pilot 2^-24 / eps
-#: when it holds (a valid p-value: P(p <= a) <= a under H0). 0.5 (was 0.4 with 3 decodes per
-#: front end) so that 8 decodes still let any CRC that holds detect.
-CRC_WEIGHT = 0.5
-#: Payload decodes tried per image and front end, counted in the combined p-value: the best
-#: geometry, the next-best refined sync map, the scale sweep's map and the decision-directed
-#: refinement's (fewer sync maps when the sweep or the refinement did not run). Colour images
-#: have two front ends (luma, chroma-guided), so up to 8 decodes, and 8 * 2^-24 / CRC_WEIGHT
-#: <= 1e-6 with CRC_WEIGHT 0.5: any CRC that holds detects.
-N_DECODE = 4
+#: (watermark.detect_image): p = p_pilot / (1 - eps) when the CRC fails, p_pilot n 2^-24 / eps
+#: when one of n CRC checks holds (a valid p-value: P(p <= a) <= a under H0). 0.6 so that 10
+#: checks (2 front ends x N_DECODE) still let any CRC that holds detect: 10 * 2^-24 / 0.6 =
+#: 9.9e-7 (0.5 with 8 checks until stop 12).
+CRC_WEIGHT = 0.6
+#: Payload decodes (CRC checks) per image and front end, counted in the combined p-value: the
+#: pilot's best geometry, the best geometry after refinement when it moved, the next-best
+#: refined sync map, the scale sweep's map and the decision-directed refinement's (fewer when
+#: those did not run). Colour images have two front ends (luma, chroma-guided), so up to 10.
+#: Until stop 12 the count was 4 while the search could make 5 checks on a front end (the first
+#: decode at the pilot's map, then 4 more when refinement moved the best map): measured on the
+#: 37 benchmark and held-out images x 22 attacks plus unmarked, 33 of 934 passes made 5. The
+#: decodes themselves are unchanged; the count now matches them.
+N_DECODE = 5
 #: Pilot correlation is evaluated on a grid UPSAMPLE times finer than the tile pixel grid
 #: (sub-pixel shifts); every grid point is one hypothesis in the Bonferroni count.
 CORR_UPSAMPLE = 2
