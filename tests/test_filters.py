@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from synthlabel.core.filters import gaussian, local_mean
+from synthlabel.core.filters import gaussian, local_contrast, local_mean
 
 
 def _texture_energy(shape, seed=0):
@@ -51,3 +51,15 @@ def test_a_constant_map_stays_constant():
     x = np.full((50, 77), 3.0, np.float32)
     assert np.allclose(local_mean(x, 6.0), 3.0, atol=1e-5)
     assert np.allclose(gaussian(x, 6.0), 3.0, atol=1e-5)
+
+
+def test_local_contrast_is_the_high_pass_and_its_local_rms():
+    x = _texture_energy((80, 120)).astype(np.float32) ** 0.5
+    hp, rms = local_contrast(x, 4.0, 6.0, pool_blur=gaussian)
+    assert hp.dtype == rms.dtype == np.float32 and hp.shape == rms.shape == x.shape
+    assert np.array_equal(hp, x - gaussian(x, 4.0))
+    assert np.allclose(rms, np.sqrt(gaussian(hp * hp, 6.0)), rtol=1e-6)
+    # a uint8 plane is accepted as is (cast to float32)
+    u = np.clip(x, 0, 255).astype(np.uint8)
+    hp8, _ = local_contrast(u, 4.0, 6.0)
+    assert np.array_equal(hp8, u.astype(np.float32) - gaussian(u.astype(np.float32), 4.0))

@@ -27,7 +27,7 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["gaussian", "local_mean"]
+__all__ = ["gaussian", "local_contrast", "local_mean"]
 
 #: Kernel half-width in sigmas.
 TRUNCATE = 3.0
@@ -55,3 +55,17 @@ def local_mean(x: np.ndarray, sigma: float) -> np.ndarray:
     # (on the half grid) supplies the rest
     small = gaussian(small, math.sqrt(sigma * sigma - 2.0) / 2.0)
     return cv2.pyrUp(small, dstsize=(w, h))
+
+
+def local_contrast(x: np.ndarray, hp_sigma: float, pool_sigma: float, *,
+                   hp_blur=gaussian, pool_blur=local_mean) -> tuple[np.ndarray, np.ndarray]:
+    """(hp, rms): ``x`` (H x W, cast to float32) minus its blur at ``hp_sigma``, and the local
+    rms of that high-pass (its square blurred at ``pool_sigma``, square-rooted), both float32
+    arrays the caller may modify. ``hp_blur`` / ``pool_blur`` choose :func:`gaussian` or
+    :func:`local_mean` for each step. The texture masks and whitenings of both engines are this
+    step followed by their own normalisation."""
+    x = np.asarray(x, dtype=np.float32)
+    hp = x - hp_blur(x, hp_sigma)
+    rms = pool_blur(hp * hp, pool_sigma)             # positive kernels: never below 0
+    np.sqrt(rms, out=rms)
+    return hp, rms

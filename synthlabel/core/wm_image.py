@@ -60,7 +60,7 @@ from scipy.special import log_ndtr
 
 from . import coding
 from . import wm_params as P
-from .filters import gaussian, local_mean
+from .filters import gaussian, local_contrast
 from .numeric import quantile
 
 T = P.TILE
@@ -221,10 +221,7 @@ def work_luma(luma: np.ndarray) -> np.ndarray:
 
 def activity(yw: np.ndarray) -> np.ndarray:
     """Local texture (rms of high-passed luma, 8-bit levels) on the working grid."""
-    yw = np.asarray(yw, dtype=np.float32)
-    hp = yw - gaussian(yw, P.MASK_HP_SIGMA)
-    e = local_mean(hp * hp, P.MASK_POOL_SIGMA)      # positive kernels: never below 0
-    return np.sqrt(e, out=e)
+    return local_contrast(yw, P.MASK_HP_SIGMA, P.MASK_POOL_SIGMA)[1]
 
 
 def capacity_issue(luma: np.ndarray, act: np.ndarray | None = None) -> str | None:
@@ -423,10 +420,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
 def whiten(yw: np.ndarray) -> np.ndarray:
     """Detector pre-whitening: high-pass, then divide by local contrast (weights every region
     roughly by mark-to-noise, since the mark amplitude follows the texture)."""
-    yw = np.asarray(yw, dtype=np.float32)
-    hp = yw - gaussian(yw, P.DET_HP_SIGMA)
-    loc = gaussian(hp * hp, P.DET_POOL_SIGMA)
-    np.sqrt(loc, out=loc)
+    hp, loc = local_contrast(yw, P.DET_HP_SIGMA, P.DET_POOL_SIGMA, pool_blur=gaussian)
     loc += 0.5
     hp /= loc
     return hp

@@ -58,7 +58,7 @@ import cv2
 import numpy as np
 
 from .. import watermark
-from .filters import local_mean
+from .filters import local_contrast, local_mean
 
 __all__ = [
     "ACT_REF", "AMPLITUDE", "MASK_MAX", "MASK_MIN", "MASK_SHORT", "FrameMarker", "LumaPool",
@@ -231,11 +231,9 @@ def whiten(luma: np.ndarray) -> np.ndarray:
     Both blurs are wide (sigmas 8.4 and 12.7 px at 540p), so both run at half resolution
     (:func:`.filters.local_mean`): with OpenCV's full-resolution 4-sigma kernels they took
     ~30 ms per frame, for up to 150 frames per video."""
-    y = luma.astype(np.float32)
-    short = min(y.shape)
-    hp = y - local_mean(y, max(0.8, short * WHITEN_HP))
-    loc = local_mean(hp * hp, max(1.2, short * WHITEN_POOL))      # positive kernels: >= 0
-    np.sqrt(loc, out=loc)
+    short = min(luma.shape)
+    hp, loc = local_contrast(luma, max(0.8, short * WHITEN_HP), max(1.2, short * WHITEN_POOL),
+                             hp_blur=local_mean)
     loc += WHITEN_FLOOR
     hp /= loc
     return hp
