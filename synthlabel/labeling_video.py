@@ -91,6 +91,8 @@ class LabeledVideo:
     label_box: tuple[int, int, int, int] | None = None     # plate (x, y, w, h) in display coords
     glyph_height: int | None = None
     cue_times: list[float] = field(default_factory=list)
+    watermark_profile: str | None = None                   # wm_video.STILL / MOVING name
+    motion: float | None = None                   # wm_video.moving_fraction of the first frames
 
 
 # --------------------------------------------------------------------------- planes
@@ -101,6 +103,24 @@ def _plane(frame, i: int) -> np.ndarray:
     p = frame.planes[i]
     h, w, ls = p.height, p.width, p.line_size
     return np.frombuffer(p, np.uint8, count=ls * h).reshape(h, ls)[:, :w]
+
+
+def _start_lumas(src: Path, fps) -> list[np.ndarray]:
+    """Luma planes (copies) of :data:`wm_video.MOTION_FRAMES` frames from the start of ``src``,
+    about 1 / :data:`wm_video.MOTION_FPS` s apart, for the motion probe. A file that fails to
+    decode gives what was read (the labeling pass then reports the error)."""
+    step = max(1, round(float(fps or 25) / wm_video.MOTION_FPS))
+    out: list[np.ndarray] = []
+    try:
+        with video_io.VideoReader(src, audio=False) as reader:
+            for i, (_kind, frame) in enumerate(reader):
+                if i % step == 0:
+                    out.append(_plane(frame, 0).copy())
+                    if len(out) >= wm_video.MOTION_FRAMES:
+                        break
+    except video_io.VideoError:
+        pass
+    return out
 
 
 def _luma_full(y: np.ndarray, full_range: bool) -> np.ndarray:
@@ -311,18 +331,26 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         plate = _Plate(spec, info.width, info.height, info.rotation, full_range)
         res.label_box = (plate.box.x, plate.box.y, plate.box.w, plate.box.h)
         res.glyph_height = plate.box.glyph_height
-    marker = None
-    if spec.watermark:
+    res.timings["setup"] = time.perf_counter() - t0
+
+    def make_marker(lumas: list[np.ndarray]) -> wm_video.FrameMarker:
+        """The frame marker, its profile chosen from the motion of the first frames."""
+        ts = time.perf_counter()
+        res.motion = wm_video.moving_fraction(lumas)
+        profile = wm_video.MOVING if res.motion >= wm_video.MOTION_MOVING else wm_video.STILL
+        res.watermark_profile = profile.name
         dw, dh = info.display_size
-        pat = _to_coded(wm_video.video_pattern(dw, dh, content_id.value, key), info.rotation)
-        marker = wm_video.FrameMarker(info.width, info.height, content_id.value, key,
-                                      full_range=full_range, strength=strength, pattern=pat)
-        if marker.empty:
+        pat = _to_coded(wm_video.video_pattern(dw, dh, content_id.value, key, profile.pattern_scale),
+                        info.rotation)
+        fm = wm_video.FrameMarker(info.width, info.height, content_id.value, key,
+                                  full_range=full_range, strength=strength, pattern=pat, profile=profile)
+        if fm.empty:
             res.warnings.append(f"video is too small to carry a watermark ({info.width}x{info.height}): "
                                 "frames left unmarked")
         elif min(info.width, info.height) < 128:
             res.warnings.append(f"video is small ({info.width}x{info.height}): the watermark is weak")
-    res.timings["setup"] = time.perf_counter() - t0
+        res.timings["setup"] += time.perf_counter() - ts
+        return fm
 
     audio = info.audio
     mixer = None
@@ -361,27 +389,52 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         t_first = None
         cv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)   # the codecs' threads already use every core
+        marker = None
+        # The watermark profile depends on the motion of the first frames: those frames are
+        # held (a fraction of a second) until the probe has its MOTION_FRAMES lumas, about
+        # 1/MOTION_FPS s apart; then the marker is made and the held frames go out in order.
+        probe_step = max(1, round(float(info.fps or 25) / wm_video.MOTION_FPS))
+        probe: list[np.ndarray] = []
+        held: list = []
+        n_seen = 0
+
+        def emit(frame, t: float) -> None:
+            nonlocal t_label, t_mark, t_mark_cpu
+            if plate is not None and t - t_first < t_show:
+                ta = time.perf_counter()
+                plate.apply(frame)
+                t_label += time.perf_counter() - ta
+            if marker is not None:
+                ta, tc = time.perf_counter(), time.thread_time()
+                marker.mark(_plane(frame, 0))
+                t_mark += time.perf_counter() - ta
+                t_mark_cpu += time.thread_time() - tc
+            writer.write_video(frame)
+            res.frames += 1
+
         try:
             with writer, video_io.VideoReader(src, audio=audio is not None) as reader:
                 a_t0 = None
                 for kind, item in reader:
                     if kind == "video":
                         frame = item
-                        t = float(frame.time) if frame.time is not None else res.frames / float(info.fps)
+                        t = float(frame.time) if frame.time is not None else n_seen / float(info.fps)
                         if t_first is None:
                             t_first = t
                         frame.make_writable()
-                        if plate is not None and t - t_first < t_show:
-                            ta = time.perf_counter()
-                            plate.apply(frame)
-                            t_label += time.perf_counter() - ta
-                        if marker is not None:
-                            ta, tc = time.perf_counter(), time.thread_time()
-                            marker.mark(_plane(frame, 0))
-                            t_mark += time.perf_counter() - ta
-                            t_mark_cpu += time.thread_time() - tc
-                        writer.write_video(frame)
-                        res.frames += 1
+                        if spec.watermark and marker is None:
+                            if n_seen % probe_step == 0:
+                                probe.append(_plane(frame, 0).copy())
+                            n_seen += 1
+                            held.append((frame, t))
+                            if len(probe) >= wm_video.MOTION_FRAMES:
+                                marker = make_marker(probe)
+                                for fr, ft in held:
+                                    emit(fr, ft)
+                                held.clear()
+                            continue
+                        n_seen += 1
+                        emit(frame, t)
                     else:
                         block, bt = item
                         ta = time.perf_counter()
@@ -393,6 +446,11 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                             block = emb.process(block)
                         t_audio += time.perf_counter() - ta
                         writer.write_audio(block, a_t0)
+                if held:                            # a clip shorter than the probe
+                    marker = make_marker(probe)
+                    for fr, ft in held:
+                        emit(fr, ft)
+                    held.clear()
                 if emb is not None:
                     writer.write_audio(emb.flush(), a_t0)
                 if reader.converted_from:

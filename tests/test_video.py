@@ -12,11 +12,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 from conftest import require_tool, synthetic_photo
 
-from synthlabel.core import text_label
+from synthlabel.core import text_label, wm_video
 from synthlabel.formats import mkvmeta, mp4meta, video_io
 from synthlabel.labeling import LabelingError
 from synthlabel.labeling_video import detect_video, label_video_file, verify_video_file
@@ -34,7 +35,10 @@ _FORMATS = {  # key -> (muxer, extension, video encoder, audio encoder)
 
 
 def make_clip(path: Path, kind: str = "mp4", *, seconds: float = 3.0, audio: bool = True,
-              rotation: int | None = None, seed: int = 3, faststart: bool = False) -> Path:
+              rotation: int | None = None, seed: int = 3, faststart: bool = False,
+              pan: int = 120) -> Path:
+    """A W x H clip panning ``pan`` px across a synthetic photo (0: a still camera), with a
+    moving red square, and a tone + noise soundtrack."""
     muxer, _ext, venc, aenc = _FORMATS[kind]
     base = synthetic_photo(H, W + 120, seed)
     n = int(seconds * FPS)
@@ -48,7 +52,7 @@ def make_clip(path: Path, kind: str = "mp4", *, seconds: float = 3.0, audio: boo
             vs.set_display_rotation(rotation)
         aus = out.add_stream(aenc, rate=48000, layout="stereo") if audio else None
         for i in range(n):
-            off = int(i * 120 / n)
+            off = int(i * pan / n)
             img = np.ascontiguousarray(base[:, off:off + W])
             x = (40 + 9 * i) % (W - 40)
             img[100:140, x:x + 40] = (200, 40, 40)
@@ -249,6 +253,57 @@ def test_video_without_audio(tmp_path, credentials):
     assert all(r.status is Status.OK for r in rep.layers.values()), rep.to_dict()
     assert rep.layers["watermark"].details["audio"] is None
     assert rep.content_ids["watermark"] == res.content_id.hex
+
+
+def test_watermark_profile_follows_motion(labeled, tmp_path, credentials):
+    # the fixture clips pan: the octave-lower "moving" profile; a still camera keeps the
+    # image engine's tile ("still"). One detector reads both, payload included.
+    for kind, (_src, _dst, res) in labeled.items():
+        assert res.watermark_profile == "moving", (kind, res.motion)
+    src = make_clip(tmp_path / "still.mp4", audio=False, seconds=2.5, pan=0)
+    dst = tmp_path / "still_out.mp4"
+    res = label_video_file(src, dst, credentials=credentials, **FAST)
+    assert res.watermark_profile == "still" and res.motion < wm_video.MOTION_MOVING
+    det = detect_video(dst, credentials.watermark_key)
+    assert det.detected and det.payload == res.content_id.value
+    mp4_src, mp4_dst, mp4_res = labeled["mp4"]
+    det = detect_video(mp4_dst, credentials.watermark_key)
+    assert det.detected and det.payload == mp4_res.content_id.value
+    assert abs(det.details["image_details"]["scale"] - 2.0) < 0.05     # the moving profile's tile
+
+
+def test_moving_fraction_separates_still_from_panning():
+    rng = np.random.default_rng(5)
+    scene = cv2.GaussianBlur(rng.normal(128, 40, (400, 700)).astype(np.float32), (0, 0), 2.0)
+    noisy = lambda a: np.clip(a + rng.normal(0, 2.0, a.shape), 0, 255).astype(np.uint8)
+    still = [noisy(scene[:, :640]) for _ in range(6)]
+    pan = [noisy(scene[:, 6 * i:6 * i + 640]) for i in range(6)]
+    # a still scene with one small high-contrast object crossing it is still a still camera
+    obj = [f.copy() for f in still]
+    for i, f in enumerate(obj):
+        f[150:190, 30 + 40 * i:70 + 40 * i] = 255
+    assert wm_video.moving_fraction(still) < 0.05
+    assert wm_video.moving_fraction(obj) < 0.2 * wm_video.MOTION_MOVING
+    assert wm_video.moving_fraction(pan) > 0.9
+    assert wm_video.choose_profile(still) is wm_video.STILL
+    assert wm_video.choose_profile(obj) is wm_video.STILL
+    assert wm_video.choose_profile(pan) is wm_video.MOVING
+    assert wm_video.moving_fraction(still[:1]) == 0.0
+
+
+def test_moving_profile_pattern_is_an_octave_lower():
+    key = bytes(range(32))
+    radial = []
+    for scale in (1, 2):
+        p = wm_video.video_pattern(640, 360, 0x1234, key, scale)
+        assert p.shape == (360, 640) and p.dtype == np.float32
+        assert abs(float(np.sqrt(np.mean(p * p))) - 1.0) < 1e-3
+        P2 = np.abs(np.fft.fft2(p)) ** 2
+        fy, fx = np.meshgrid(np.fft.fftfreq(360), np.fft.fftfreq(640), indexing="ij")
+        radial.append(float(np.sum(np.hypot(fy, fx) * P2) / np.sum(P2)))
+    assert 0.4 < radial[1] / radial[0] < 0.6, radial
+    with pytest.raises(ValueError):
+        wm_video.video_pattern(640, 360, 0x1234, key, 3)
 
 
 def test_rotation_kept_and_label_upright(tmp_path, credentials):

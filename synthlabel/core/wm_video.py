@@ -17,8 +17,8 @@ Embedding (:class:`FrameMarker`)
 
     1. the perceptual mask is computed on a small copy of the luma (short side ~
        :data:`MASK_SHORT` px): local texture (rms of a high-pass) relative to :data:`ACT_REF`,
-       clipped to [:data:`MASK_MIN`, :data:`MASK_MAX`], times a darkness factor; it is then
-       scaled to 0..255 (uint8) and upsampled (bilinear) to full size;
+       clipped to [profile's ``mask_min``, :data:`MASK_MAX`], times a darkness factor; it is
+       then scaled to 0..255 (uint8) and upsampled (bilinear) to full size;
     2. ``Y += round(pattern * mask * amplitude)`` with saturation, in five OpenCV passes on
        uint8 data (SIMD): one multiply for the magnitude, two ANDs for the sign, one add, one
        subtract; no float or int16 image at full size.
@@ -29,14 +29,30 @@ Embedding (:class:`FrameMarker`)
     former int16 version: 5.4-5.7 ms there), about half of it the mask (see
     ``benchmarks/bench_video.py``).
 
-    The mask floor (:data:`MASK_MIN`) is far lower than the image engine's: a static pattern
-    over moving content shows on flat, slowly panning areas (sky) as a "dirty window" (seen
-    at 0.35 x 3.0 levels on the benchmark clip), and the codec removes a faint mark there
-    anyway; textured areas carry it, with a higher :data:`AMPLITUDE` than the image engine so
-    that the all-attacks chain (3 s excerpt + 480p + 24 fps + H.265 CRF 28) still decodes
-    (amplitude 3.0, mask 0.25-1.8 failed it: presence p=7e-18 but bit agreement 0.78), and a
-    lower ceiling (:data:`MASK_MAX`) so the median frame PSNR stays >= 40 dB (3.4 / 0.2-1.4:
-    40.7 dB and the chain decodes with bit agreement 0.87 on the benchmark clip).
+    The mask floor is far lower than the image engine's: a static pattern over moving content
+    shows on flat, slowly panning areas (sky) as a "dirty window" (seen at 0.35 x 3.0 levels
+    on the benchmark clip), and the codec removes a faint mark there anyway; textured areas
+    carry it, with a higher amplitude than the image engine so that the all-attacks chain
+    (3 s excerpt + 480p + 24 fps + H.265 CRF 28) still decodes, and a lower ceiling
+    (:data:`MASK_MAX`) so the median frame PSNR stays >= 40 dB.
+
+Motion-adaptive profile (:class:`MarkProfile`, :func:`choose_profile`)
+    What the mark costs and what it fights depend on motion. Under a pan the codec re-codes a
+    static mark in every predicted frame (on the benchmark clip the labeled file was 92 %
+    larger and labeling cost 1.6 x a plain transcode), while the detector's pooling washes
+    the moving host out, so compression noise is what the mark fights. With a still picture
+    the codec predicts the mark for free, but pooling cannot remove the host, whose spectrum
+    is then the noise. So the labeler measures motion on the first frames
+    (:func:`moving_fraction`) and picks one of two profiles for the whole video:
+
+    * :data:`STILL`: the image engine's tile (a quarter of the short side), amplitude 3.4,
+      mask 0.2-1.4 (the settings of the releases before the profiles);
+    * :data:`MOVING`: tiles twice as large (the mark an octave lower: cheaper to code under
+      motion, more robust to downscaling and H.265), amplitude 2.7, mask 0.2-1.4.
+
+    Both are the image mark at a tile scale the image detector searches anyway (the moving
+    profile looks to it like a 50 % crop), so detection needs no hint and one detector reads
+    videos of either profile.
 
 Detection (:class:`LumaPool`, :func:`detect_pooled`)
     The mark is static while content moves, so the *average* of the sampled frames keeps the
@@ -61,16 +77,45 @@ from .. import watermark
 from .filters import local_contrast, local_mean
 
 __all__ = [
-    "ACT_REF", "AMPLITUDE", "MASK_MAX", "MASK_MIN", "MASK_SHORT", "FrameMarker", "LumaPool",
-    "VideoDetection", "detect_pooled", "video_pattern",
+    "ACT_REF", "MASK_MAX", "MASK_SHORT", "MOVING", "MOTION_MOVING", "STILL", "FrameMarker",
+    "LumaPool", "MarkProfile", "VideoDetection", "choose_profile", "detect_pooled",
+    "moving_fraction", "video_pattern",
 ]
 
-#: Mark rms amplitude (8-bit RGB levels) where the local texture equals ACT_REF, strength 1.
-AMPLITUDE = 3.4
+
+@dataclass(frozen=True)
+class MarkProfile:
+    """How the mark is laid on a video (see the module notes, "Motion-adaptive profile").
+
+    ``pattern_scale``: tile size relative to the image engine's (1: a quarter of the short
+    side; 2: half of it, an octave lower). ``amplitude``: mark rms (8-bit RGB levels) where
+    the local texture equals :data:`ACT_REF`, strength 1. ``mask_min``: the mask's floor
+    (flat regions carry this fraction of the amplitude)."""
+
+    name: str
+    pattern_scale: int
+    amplitude: float
+    mask_min: float
+
+
+#: Still or slowly changing content (static camera, talking heads, slow zooms): the codec
+#: predicts a static mark from the previous frame almost for free, and the host's own
+#: spectrum, which pooling cannot wash out when nothing moves, is the noise the mark fights:
+#: the image engine's tile (more tiles to fold, above the host's strongest frequencies).
+STILL = MarkProfile("still", 1, 3.4, 0.2)
+#: Moving content (pans, tracking shots): the codec re-codes a static mark under moving
+#: content in every predicted frame, while pooling washes the host out. An octave lower the
+#: mark costs the codec fewer bits and survives downscaling and H.265 better, so it is laid
+#: at a lower amplitude. Measured on the benchmark clip (1080p pan, H.264 CRF 23 medium):
+#: labeling cost 1.47-1.61 -> 1.25 x a plain transcode (median of 5 alternating runs), file
+#: +92 % -> +55 %, all attacks still decoded. Amplitude 2.4 with a 0.1 floor cost less
+#: (+45 %) but lost a 540p pan over a mostly flat sky after H.264 CRF 28 (2.7 / 0.2 reads it at
+#: p 1e-15, as the still profile does). On a still 1080p photo clip the moving profile fell
+#: from p 1e-68 to 1e-15 after H.264 CRF 28: hence two profiles.
+MOVING = MarkProfile("moving", 2, 2.7, 0.2)
 #: Texture (rms of the high-passed luma on the mask grid, 8-bit levels) treated as typical.
 ACT_REF = 6.0
-#: Mask range: flat regions carry MASK_MIN of the amplitude, busy texture at most MASK_MAX.
-MASK_MIN = 0.2
+#: Mask ceiling: busy texture carries at most MASK_MAX of the amplitude.
 MASK_MAX = 1.4
 #: Darkness masking (Weber-like): amplitude * clip((Y + DARK_OFFSET) / (128 + DARK_OFFSET)).
 DARK_OFFSET = 64.0
@@ -79,50 +124,123 @@ DARK_MIN = 0.6
 MASK_SHORT = 270
 HP_SIGMA = 1.5
 POOL_SIGMA = 4.0
+#: The pattern is derived on a flat frame whose short side is at most pattern_scale * this
+#: (the pattern lives on the image engine's 256-pixel working grid: a bigger frame adds nothing).
+DERIVE_SHORT = 540
+#: Motion probe (:func:`moving_fraction`): frames reduced to this short side, blocks of this
+#: many px, high-pass sigma, the texture floor (mean square, 8-bit levels: rms 2) and the
+#: difference / texture ratio that marks a block as moved; content counts as moving when at
+#: least MOTION_MOVING of the textured blocks moved. Measured: still cameras 0.01 (one with a
+#: small object crossing it), a slow 30 % zoom 0.08, pans 0.81-1.0.
+MOTION_SHORT = 270
+MOTION_BLOCK = 8
+MOTION_HP_SIGMA = 2.0
+MOTION_TEXTURE_FLOOR = 4.0
+MOTION_REL = 0.5
+MOTION_MOVING = 0.5
+#: The labeler probes MOTION_FRAMES frames from the start of the video, about 1/MOTION_FPS s
+#: apart (every round(fps / MOTION_FPS)-th frame: the same time step at 24, 30 or 60 fps).
+MOTION_FRAMES = 6
+MOTION_FPS = 15.0
 #: Fixed-point scale of the uint8 mask.
 _MASK_Q = 255.0 / MASK_MAX
 _DERIVE_STRENGTH = 8.0
 
 
-def video_pattern(width: int, height: int, payload: int, key: bytes) -> np.ndarray:
+def video_pattern(width: int, height: int, payload: int, key: bytes, scale: int = 1) -> np.ndarray:
     """The image watermark's spatial pattern for a ``width`` x ``height`` frame, float32,
-    unit rms (zero where nothing fits). Derived through the public embedder on a flat grey
-    frame; when the embedder leaves flat frames unmarked, a fine uniform texture is used
-    instead (its mask is uniform on average)."""
-    flat = np.full((height, width, 3), 128, np.uint8)
+    unit rms (zero where nothing fits), with tiles ``scale`` times the image engine's
+    (:attr:`MarkProfile.pattern_scale`).
+
+    Derived through the public embedder on a flat grey frame ``scale`` times the frame's size
+    in each direction (reduced so its short side is at most ``scale * DERIVE_SHORT``), whose
+    centre is cropped and resized (cubic) to the frame. When the embedder leaves flat frames
+    unmarked, a fine uniform texture is used instead (its mask is uniform on average)."""
+    if scale not in (1, 2):
+        raise ValueError(f"pattern scale must be 1 or 2, got {scale!r}")
+    # scale 1: the frame itself (the pattern of the releases before the moving profile)
+    c = 1.0 if scale == 1 else min(1.0, DERIVE_SHORT / max(1, min(width, height)))
+    dw, dh = max(1, round(scale * width * c)), max(1, round(scale * height * c))
+    cw, ch = max(1, round(width * c)), max(1, round(height * c))
+    flat = np.full((dh, dw, 3), 128, np.uint8)
     res = watermark.embed_image(flat, payload, key, strength=_DERIVE_STRENGTH)[..., 1].astype(np.float32)
     res -= 128.0
     if float(np.sqrt(np.mean(res * res))) < 0.5:
         rng = np.random.default_rng(12345)
-        tex = np.clip(128 + rng.normal(0, 6, (height, width)), 0, 255).astype(np.uint8)
+        tex = np.clip(128 + rng.normal(0, 6, (dh, dw)), 0, 255).astype(np.uint8)
         tex3 = np.repeat(tex[..., None], 3, axis=2)
         res = watermark.embed_image(tex3, payload, key, strength=_DERIVE_STRENGTH)[..., 1].astype(np.float32)
         res -= tex
+    y0, x0 = (dh - ch) // 2, (dw - cw) // 2
+    res = res[y0:y0 + ch, x0:x0 + cw]
+    if (ch, cw) != (height, width):
+        res = cv2.resize(res, (width, height), interpolation=cv2.INTER_CUBIC)
     rms = float(np.sqrt(np.mean(res * res)))
     if rms < 1e-6:
         return np.zeros((height, width), np.float32)
-    return res / rms
+    return np.ascontiguousarray(res / rms, dtype=np.float32)
+
+
+def moving_fraction(lumas: list[np.ndarray]) -> float:
+    """Fraction of the picture's textured area whose content changes from frame to frame.
+
+    ``lumas``: uint8 (or float) H x W luma planes of one size, consecutive or evenly spaced
+    frames, at least two (else 0). Each is reduced (area average, which also averages sensor
+    noise away) to a short side of :data:`MOTION_SHORT` and cut into :data:`MOTION_BLOCK`-px
+    blocks. Per pair of frames, a block is *textured* when its mean square high-pass (sigma
+    :data:`MOTION_HP_SIGMA`) exceeds :data:`MOTION_TEXTURE_FLOOR`, and *moved* when the mean
+    square frame difference exceeds :data:`MOTION_REL` times that. Returns the median over
+    pairs of moved / textured blocks. Counting area rather than difference energy keeps one
+    small high-contrast object crossing a still scene from counting as camera motion."""
+    if len(lumas) < 2:
+        return 0.0
+    h, w = lumas[0].shape[:2]
+    c = min(1.0, MOTION_SHORT / max(1, min(h, w)))
+    size = (max(1, round(w * c)), max(1, round(h * c)))
+    blocks = (max(1, size[0] // MOTION_BLOCK), max(1, size[1] // MOTION_BLOCK))
+    small = [cv2.resize(y, size, interpolation=cv2.INTER_AREA).astype(np.float32) if c < 1.0
+             else np.asarray(y, np.float32) for y in lumas]
+    fractions = []
+    for a, b in zip(small, small[1:]):
+        hp = a - cv2.GaussianBlur(a, (0, 0), MOTION_HP_SIGMA)
+        tex = cv2.resize(hp * hp, blocks, interpolation=cv2.INTER_AREA)
+        d = a - b
+        moved = cv2.resize(d * d, blocks, interpolation=cv2.INTER_AREA) > MOTION_REL * tex
+        textured = tex > MOTION_TEXTURE_FLOOR
+        fractions.append(float(np.mean(moved[textured])) if textured.any() else 0.0)
+    return float(np.median(fractions))
+
+
+def choose_profile(lumas: list[np.ndarray]) -> MarkProfile:
+    """:data:`MOVING` when :func:`moving_fraction` of the frames reaches :data:`MOTION_MOVING`,
+    else :data:`STILL`. The detector needs no hint: it searches both tile scales."""
+    return MOVING if moving_fraction(lumas) >= MOTION_MOVING else STILL
 
 
 class FrameMarker:
     """Marks 8-bit luma planes of ``width`` x ``height`` frames in place (see module notes).
 
-    ``full_range``: luma is 0-255 ("pc"/JPEG range) rather than 16-235. ``strength`` scales
-    :data:`AMPLITUDE` (0.25-4)."""
+    ``full_range``: luma is 0-255 ("pc"/JPEG range) rather than 16-235. ``profile``: pattern
+    scale, amplitude and mask floor (:data:`STILL` or :data:`MOVING`, see
+    :func:`choose_profile`). ``strength`` scales the profile's amplitude (0.25-4). ``pattern``:
+    the :func:`video_pattern` of this profile when the caller already has it (e.g. rotated to
+    the coded orientation)."""
 
     def __init__(self, width: int, height: int, payload: int, key: bytes, *,
                  full_range: bool = False, strength: float = 1.0,
-                 pattern: np.ndarray | None = None) -> None:
+                 pattern: np.ndarray | None = None, profile: MarkProfile = STILL) -> None:
         if not 0.25 <= float(strength) <= 4.0:
             raise ValueError(f"strength must be within 0.25..4, got {strength!r}")
         self.width, self.height = int(width), int(height)
-        pat = video_pattern(self.width, self.height, payload, key) if pattern is None else pattern
+        self.profile = profile
+        pat = (video_pattern(self.width, self.height, payload, key, profile.pattern_scale)
+               if pattern is None else pattern)
         if pat.shape != (self.height, self.width):
             raise ValueError(f"pattern shape {pat.shape} does not match {self.width}x{self.height}")
-        # Y delta = pattern * AMPLITUDE * strength * range_scale * mask, in saturating uint8
+        # Y delta = pattern * amplitude * strength * range_scale * mask, in saturating uint8
         # arithmetic only (SIMD, one pass each, no float image at full size): with the pattern's
         # magnitude stored as uint8 |p| (x q, q = 255 / max |pattern|) and the mask as uint8
-        # m8 = mask * _MASK_Q, the magnitude D = |p| * m8 * scale (scale = AMPLITUDE * strength
+        # m8 = mask * _MASK_Q, the magnitude D = |p| * m8 * scale (scale = amplitude * strength
         # * range / (q * _MASK_Q)) is rounded to whole levels in one multiply, split by the
         # pattern's sign with two ANDs (sign mask 0/255), then added and subtracted. The positive
         # and negative parts never overlap, so the two saturating steps equal one saturating add
@@ -133,7 +251,7 @@ class FrameMarker:
         self._mag = np.rint(np.abs(pat) * q).astype(np.uint8)
         self._pos = np.where(pat > 0, 255, 0).astype(np.uint8)
         self._neg = cv2.bitwise_not(self._pos)
-        self._scale = AMPLITUDE * float(strength) * rng_scale / (q * _MASK_Q)
+        self._scale = profile.amplitude * float(strength) * rng_scale / (q * _MASK_Q)
         step = max(1, min(self.height, self.width) // MASK_SHORT)
         sh, sw = max(1, self.height // step), max(1, self.width // step)
         self._small = (sh, sw)
@@ -166,7 +284,7 @@ class FrameMarker:
         lum = cv2.resize(small, (cw, ch), interpolation=cv2.INTER_AREA)
         m = np.sqrt(e)
         m *= 1.0 / ACT_REF
-        np.clip(m, MASK_MIN, MASK_MAX, out=m)
+        np.clip(m, self.profile.mask_min, MASK_MAX, out=m)
         lum += DARK_OFFSET
         lum *= 1.0 / (128.0 + DARK_OFFSET)
         np.clip(lum, DARK_MIN, 1.0, out=lum)
