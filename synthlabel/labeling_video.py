@@ -337,7 +337,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         """The frame marker, its profile chosen from the motion of the first frames."""
         ts = time.perf_counter()
         res.motion = wm_video.moving_fraction(lumas)
-        profile = wm_video.MOVING if res.motion >= wm_video.MOTION_MOVING else wm_video.STILL
+        profile = wm_video.profile_for(res.motion)
         res.watermark_profile = profile.name
         dw, dh = info.display_size
         pat = _to_coded(wm_video.video_pattern(dw, dh, content_id.value, key, profile.pattern_scale),
