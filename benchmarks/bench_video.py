@@ -177,19 +177,20 @@ def run_label(src: Path, dst: Path, crf, preset, plain: bool = False) -> dict:
     return json.loads(line[7:])
 
 
-def isolated_mark_ms(src: Path, key: bytes, frames: int = 60) -> tuple[float, float, list[float]]:
-    """(CPU ms per frame marking alone, incl. make_writable, PSNR list), one OpenCV thread."""
+def isolated_mark_ms(src: Path, key: bytes, profile: str,
+                     frames: int = 60) -> tuple[float, float, list[float]]:
+    """(CPU ms per frame marking alone, incl. make_writable, PSNR list), one OpenCV thread,
+    with the watermark ``profile`` (name) the labeler chose for ``src``."""
     import cv2
 
     from synthlabel.core import wm_video
     from synthlabel.formats import video_io
-    from synthlabel.labeling_video import _plane, _start_lumas
+    from synthlabel.labeling_video import _plane
 
     cv2.setNumThreads(1)
     info = video_io.probe(src)
-    profile = wm_video.choose_profile(_start_lumas(src, info.fps))     # as the labeler picks it
     fm = wm_video.FrameMarker(info.width, info.height, 0x0123456789ABCDEF, key, full_range=info.full_range,
-                              profile=profile)
+                              profile=wm_video.PROFILES[profile])
     t_mark = t_all = 0.0
     psnr = []
     n = 0
@@ -324,7 +325,7 @@ def main() -> None:
           f"  (largest of the {len(labs)} runs; target < 1536 MB)")
     ms_pipe = 1000 * tm["watermark"] / max(frames, 1)
     ms_pipe_cpu = 1000 * tm["watermark_cpu"] / max(frames, 1)
-    ms_mark, ms_all, psnr = isolated_mark_ms(src, key)
+    ms_mark, ms_all, psnr = isolated_mark_ms(src, key, lab["profile"])   # the profile the labeler chose
     print(f"frame watermark inside the run: CPU {ms_pipe_cpu:.2f} ms/frame, wall {ms_pipe:.2f} ms/frame "
           f"(encoder threads competing); isolated: CPU {ms_mark:.2f} ms/frame (+make_writable: "
           f"{ms_all:.2f})  (target <= 5)")

@@ -105,24 +105,6 @@ def _plane(frame, i: int) -> np.ndarray:
     return np.frombuffer(p, np.uint8, count=ls * h).reshape(h, ls)[:, :w]
 
 
-def _start_lumas(src: Path, fps) -> list[np.ndarray]:
-    """Luma planes (copies) of :data:`wm_video.MOTION_FRAMES` frames from the start of ``src``,
-    about 1 / :data:`wm_video.MOTION_FPS` s apart, for the motion probe. A file that fails to
-    decode gives what was read (the labeling pass then reports the error)."""
-    step = max(1, round(float(fps or 25) / wm_video.MOTION_FPS))
-    out: list[np.ndarray] = []
-    try:
-        with video_io.VideoReader(src, audio=False) as reader:
-            for i, (_kind, frame) in enumerate(reader):
-                if i % step == 0:
-                    out.append(_plane(frame, 0).copy())
-                    if len(out) >= wm_video.MOTION_FRAMES:
-                        break
-    except video_io.VideoError:
-        pass
-    return out
-
-
 def _luma_full(y: np.ndarray, full_range: bool) -> np.ndarray:
     """A luma plane as full-range uint8 (what an RGB decode's grey would be)."""
     if full_range:
@@ -398,6 +380,14 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         held: list = []
         n_seen = 0
 
+        def start_marking() -> None:
+            """Make the marker from the probe and send the held frames out, in order."""
+            nonlocal marker
+            marker = make_marker(probe)
+            for fr, ft in held:
+                emit(fr, ft)
+            held.clear()
+
         def emit(frame, t: float) -> None:
             nonlocal t_label, t_mark, t_mark_cpu
             if plate is not None and t - t_first < t_show:
@@ -425,16 +415,12 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                         if spec.watermark and marker is None:
                             if n_seen % probe_step == 0:
                                 probe.append(_plane(frame, 0).copy())
-                            n_seen += 1
                             held.append((frame, t))
                             if len(probe) >= wm_video.MOTION_FRAMES:
-                                marker = make_marker(probe)
-                                for fr, ft in held:
-                                    emit(fr, ft)
-                                held.clear()
-                            continue
+                                start_marking()
+                        else:
+                            emit(frame, t)
                         n_seen += 1
-                        emit(frame, t)
                     else:
                         block, bt = item
                         ta = time.perf_counter()
@@ -447,10 +433,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                         t_audio += time.perf_counter() - ta
                         writer.write_audio(block, a_t0)
                 if held:                            # a clip shorter than the probe
-                    marker = make_marker(probe)
-                    for fr, ft in held:
-                        emit(fr, ft)
-                    held.clear()
+                    start_marking()
                 if emb is not None:
                     writer.write_audio(emb.flush(), a_t0)
                 if reader.converted_from:

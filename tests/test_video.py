@@ -285,9 +285,9 @@ def test_moving_fraction_separates_still_from_panning():
     assert wm_video.moving_fraction(still) < 0.05
     assert wm_video.moving_fraction(obj) < 0.2 * wm_video.MOTION_MOVING
     assert wm_video.moving_fraction(pan) > 0.9
-    assert wm_video.choose_profile(still) is wm_video.STILL
-    assert wm_video.choose_profile(obj) is wm_video.STILL
-    assert wm_video.choose_profile(pan) is wm_video.MOVING
+    assert wm_video.profile_for(wm_video.moving_fraction(still)) is wm_video.STILL
+    assert wm_video.profile_for(wm_video.moving_fraction(obj)) is wm_video.STILL
+    assert wm_video.profile_for(wm_video.moving_fraction(pan)) is wm_video.MOVING
     assert wm_video.moving_fraction(still[:1]) == 0.0
 
 

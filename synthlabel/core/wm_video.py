@@ -36,7 +36,7 @@ Embedding (:class:`FrameMarker`)
     (3 s excerpt + 480p + 24 fps + H.265 CRF 28) still decodes, and a lower ceiling
     (:data:`MASK_MAX`) so the median frame PSNR stays >= 40 dB.
 
-Motion-adaptive profile (:class:`MarkProfile`, :func:`choose_profile`)
+Motion-adaptive profile (:class:`MarkProfile`, :func:`profile_for`)
     What the mark costs and what it fights depend on motion. Under a pan the codec re-codes a
     static mark in every predicted frame (with the still profile's mark on the benchmark's
     panning clip, the labeled file was 92 % larger and labeling cost 1.5-1.6 x a plain
@@ -79,7 +79,7 @@ from .filters import local_contrast, local_mean
 
 __all__ = [
     "ACT_REF", "MASK_MAX", "MASK_SHORT", "MOVING", "MOTION_MOVING", "STILL", "FrameMarker",
-    "LumaPool", "MarkProfile", "VideoDetection", "choose_profile", "detect_pooled",
+    "LumaPool", "MarkProfile", "PROFILES", "VideoDetection", "detect_pooled",
     "moving_fraction", "profile_for", "video_pattern",
 ]
 
@@ -114,6 +114,8 @@ STILL = MarkProfile("still", 1, 3.4, 0.2)
 #: p 1e-15, as the still profile does). On a still 1080p photo clip the moving profile fell
 #: from p 1e-68 to 1e-15 after H.264 CRF 28: hence two profiles.
 MOVING = MarkProfile("moving", 2, 2.7, 0.2)
+#: The profiles by name (as reported in ``LabeledVideo.watermark_profile``).
+PROFILES = {p.name: p for p in (STILL, MOVING)}
 #: Texture (rms of the high-passed luma on the mask grid, 8-bit levels) treated as typical.
 ACT_REF = 6.0
 #: Mask ceiling: busy texture carries at most MASK_MAX of the amplitude.
@@ -219,17 +221,13 @@ def profile_for(moving: float) -> MarkProfile:
     return MOVING if moving >= MOTION_MOVING else STILL
 
 
-def choose_profile(lumas: list[np.ndarray]) -> MarkProfile:
-    """The profile for a video starting with these luma planes (:func:`profile_for`)."""
-    return profile_for(moving_fraction(lumas))
-
 
 class FrameMarker:
     """Marks 8-bit luma planes of ``width`` x ``height`` frames in place (see module notes).
 
     ``full_range``: luma is 0-255 ("pc"/JPEG range) rather than 16-235. ``profile``: pattern
     scale, amplitude and mask floor (:data:`STILL` or :data:`MOVING`, see
-    :func:`choose_profile`). ``strength`` scales the profile's amplitude (0.25-4). ``pattern``:
+    :func:`profile_for`). ``strength`` scales the profile's amplitude (0.25-4). ``pattern``:
     the :func:`video_pattern` of this profile when the caller already has it (e.g. rotated to
     the coded orientation)."""
 
