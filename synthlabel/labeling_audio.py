@@ -220,7 +220,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 watermark_alg=watermark.AUDIO_ALG if spec.watermark else None,
                 title=dst.name, digital_source_type=spec.digital_source_type)
             if sidecar is not None:
-                manifest_bytes = c2pa_io.sign_sidecar(current.read_bytes(), MIME[fmt], manifest, creds)
+                manifest_bytes = c2pa_io.sign_sidecar_file(current, MIME[fmt], manifest, creds)
             else:
                 c2pa_io.sign_file(current, current, MIME[fmt], manifest, creds)
             res.timings["sign"] = time.perf_counter() - t0

@@ -476,8 +476,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 title=dst.name, digital_source_type=spec.digital_source_type)
             try:
                 if sidecar is not None:
-                    manifest_bytes = c2pa_io.sign_sidecar(current.read_bytes(), MIME[container],
-                                                          manifest, creds)
+                    manifest_bytes = c2pa_io.sign_sidecar_file(current, MIME[container], manifest, creds)
                 else:
                     c2pa_io.sign_file(current, current, MIME[container], manifest, creds)
             except c2pa_io.C2PAError as exc:

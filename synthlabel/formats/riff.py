@@ -25,6 +25,8 @@ from .xmp import MetadataError, find_in_packet, packet_has_aigc, strip_packet
 __all__ = [
     "AIGC_CHUNK",
     "WavFindings",
+    "append_chunk",
+    "chunk_ids",
     "read_wav_labels",
     "read_wav_labels_file",
     "write_wav_label",
@@ -222,6 +224,41 @@ def write_wav_label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
+
+
+def chunk_ids(f: BinaryIO) -> list[bytes]:
+    """IDs of the top-level chunks of the RIFF/WAVE file open in ``f`` (headers only)."""
+    size = f.seek(0, os.SEEK_END)
+    return [c.id for c in _parse(_file_reader(f), size).chunks]
+
+
+def append_chunk(f: BinaryIO, cid: bytes, payload: bytes) -> int:
+    """Append a top-level chunk ``cid`` holding ``payload`` to the RIFF/WAVE file open in ``f``
+    (``r+b``), fix the RIFF size, and return the offset of the new chunk's 8-byte header.
+
+    Only plain RIFF files whose RIFF body ends the file are handled (an RF64 file or bytes
+    after the body raise :class:`MetadataError`); an odd last chunk's missing pad byte is
+    added first. Only the headers are read."""
+    if len(cid) != 4:
+        raise ValueError("a RIFF chunk ID has 4 bytes")
+    size = f.seek(0, os.SEEK_END)
+    riff = _parse(_file_reader(f), size)
+    if riff.form != b"RIFF":
+        raise MetadataError(f"cannot append a chunk to a {_cid(riff.form)} file")
+    pos = max([12] + [c.end for c in riff.chunks])
+    if pos < size:
+        raise MetadataError(f"{size - pos} bytes follow the last chunk")
+    if riff.missing_pad:
+        f.seek(size)
+        f.write(b"\x00")
+    f.seek(pos)
+    f.write(_chunk_bytes(cid, payload))
+    end = f.tell()
+    if end - 8 > 0xFFFFFFFF:
+        raise MetadataError("the file would exceed the 4 GiB RIFF limit")
+    f.seek(4)
+    f.write((end - 8).to_bytes(4, "little"))
+    return pos
 
 
 @dataclass

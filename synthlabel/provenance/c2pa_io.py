@@ -31,6 +31,9 @@ do not speak for TC260, so ``cn.tc260.*`` is not used). Its data is the inner 7-
 :func:`read_manifest` also accepts the wrapped ``{"AIGC": {...}}`` form.
 
 c2pa objects (Context, Signer) are cached per process and recreated after ``fork``.
+
+WAV and bare FLAC files are signed by data hash in bounded memory, and sidecars from the file
+on disk (:mod:`.c2pa_datahash`): c2pa-rs's own writers hold those files in memory.
 """
 from __future__ import annotations
 
@@ -43,7 +46,10 @@ import json
 import mimetypes
 import os
 import re
+import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -52,8 +58,11 @@ import c2pa
 from cryptography import x509
 
 from .. import __version__
+from ..formats import riff
+from ..formats.xmp import MetadataError
 from ..fsutil import publish, temp_path
 from ..models import DST_TRAINED, AIGCLabel, ContentID
+from . import c2pa_datahash
 from .credentials import (
     Credentials,
     _load_private_key,
@@ -76,6 +85,7 @@ __all__ = [
     "sign_bytes",
     "sign_file",
     "sign_sidecar",
+    "sign_sidecar_file",
     "supported_mime_types",
 ]
 
@@ -84,6 +94,10 @@ SOFT_BINDING_ASSERTION = "c2pa.soft-binding"
 CREATED_ACTION = "c2pa.created"
 WATERMARKED_ACTION = "c2pa.watermarked.bound"
 IPTC_DST_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+# MIME types c2pa-rs treats as WAV and FLAC; sign_file embeds into these by data hash,
+# streaming (c2pa_datahash).
+WAV_MIMES = frozenset({"audio/wav", "audio/wave", "audio/x-wav", "audio/vnd.wave"})
+FLAC_MIMES = frozenset({"audio/flac", "audio/x-flac"})
 # Example soft-binding algorithm name; the caller passes the real one.
 WATERMARK_ALG_PLACEHOLDER = "org.synthlabel.wm.image.v1"
 
@@ -279,21 +293,30 @@ def _builder(manifest: dict[str, Any] | str, thumbnail: bool) -> c2pa.Builder:
         raise C2PAError(f"c2pa rejected the manifest definition: {_c2pa_message(exc)}") from None
 
 
-def _sign_streams(
-    src: BinaryIO, dst: BinaryIO, mime: str, manifest: dict[str, Any] | str,
-    creds: Credentials, *, thumbnail: bool, sidecar: bool,
-) -> bytes:
+@contextmanager
+def _signing(manifest: dict[str, Any] | str, creds: Credentials, mime: str,
+             thumbnail: bool = False) -> Iterator[tuple[c2pa.Builder, c2pa.Signer]]:
+    """(builder, signer) for one signature, after the certificate checks; c2pa's errors
+    become one-line :class:`C2PAError`; the builder is closed afterwards."""
     _precheck(creds)
     signer = _signer(creds)
     builder = _builder(manifest, thumbnail)
     try:
-        if sidecar:
-            builder.set_no_embed()
-        return builder.sign(signer, mime, src, dst)
+        yield builder, signer
     except c2pa.C2paError as exc:
         raise C2PAError(f"c2pa signing failed ({mime}): {_c2pa_message(exc)}") from None
     finally:
         builder.close()
+
+
+def _sign_streams(
+    src: BinaryIO, dst: BinaryIO, mime: str, manifest: dict[str, Any] | str,
+    creds: Credentials, *, thumbnail: bool, sidecar: bool,
+) -> bytes:
+    with _signing(manifest, creds, mime, thumbnail) as (builder, signer):
+        if sidecar:
+            builder.set_no_embed()
+        return builder.sign(signer, mime, src, dst)
 
 
 def sign_bytes(
@@ -317,9 +340,45 @@ def sign_file(
     src, dst = Path(src), Path(dst)
     mime = mime or guess_mime(src)
     with temp_path(dst.parent, dst.name) as tmp:
-        with open(src, "rb") as fin, open(tmp, "w+b") as fout:
-            _sign_streams(fin, fout, mime, manifest, creds, thumbnail=thumbnail, sidecar=False)
+        if not _sign_by_data_hash(src, tmp, mime, manifest, creds):
+            with open(src, "rb") as fin, open(tmp, "w+b") as fout:
+                _sign_streams(fin, fout, mime, manifest, creds, thumbnail=thumbnail, sidecar=False)
         publish(tmp, dst)
+
+
+def _sign_by_data_hash(src: Path, tmp: Path, mime: str, manifest: dict[str, Any] | str,
+                       creds: Credentials) -> bool:
+    """Sign a WAV or bare FLAC file into ``tmp`` by data hash in bounded memory
+    (:mod:`.c2pa_datahash`: c2pa-rs's own writers hold the file in memory). False, with
+    ``tmp`` untouched, when that route does not apply (another format, no such entry point in
+    this c2pa-python, an RF64 WAV, a manifest already embedded, bytes after the RIFF body, a
+    FLAC behind an ID3 tag): the caller then signs through c2pa-rs's writer, which handles
+    those cases."""
+    kind = "wav" if mime in WAV_MIMES else "flac" if mime in FLAC_MIMES else None
+    if kind is None or not c2pa_datahash.available():
+        return False
+    with open(src, "rb") as fin:
+        if kind == "flac":
+            if fin.read(4) != b"fLaC":
+                return False
+        else:
+            try:
+                if c2pa_datahash.C2PA_CHUNK in riff.chunk_ids(fin):
+                    return False
+            except MetadataError as exc:
+                raise C2PAError(f"not a WAV file c2pa can sign: {exc}") from None
+    try:
+        with _signing(manifest, creds, mime) as (builder, signer), \
+                open(src, "rb") as fin, open(tmp, "w+b") as fout:
+            if kind == "flac":
+                c2pa_datahash.sign_flac(fin, fout, builder, signer)
+            else:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+                c2pa_datahash.sign_wav(fout, builder, signer)
+        return True
+    except MetadataError:          # a WAV layout we do not append to (RF64, trailing bytes)
+        tmp.unlink(missing_ok=True)
+        return False
 
 
 def sign_sidecar(
@@ -336,6 +395,18 @@ def sign_sidecar(
     if not manifest_bytes:
         raise C2PAError("c2pa returned no manifest bytes for the sidecar")
     return manifest_bytes
+
+
+def sign_sidecar_file(
+    path: str | os.PathLike, mime: str, manifest: dict[str, Any] | str, creds: Credentials,
+) -> bytes:
+    """:func:`sign_sidecar` for a file on disk, streamed: the file is hashed in 1 MiB blocks
+    (:func:`.c2pa_datahash.sign_detached`), never loaded whole (a long MKV/WebM video would
+    otherwise be held in memory several times over)."""
+    if not c2pa_datahash.available():
+        return sign_sidecar(Path(path).read_bytes(), mime, manifest, creds)
+    with _signing(manifest, creds, mime) as (builder, signer), open(path, "rb") as f:
+        return c2pa_datahash.sign_detached(f, builder, signer)
 
 
 def supported_mime_types() -> list[str]:
