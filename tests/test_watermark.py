@@ -504,3 +504,17 @@ def test_ring_gain_weighting_rescues_blur_and_jpeg(monkeypatch):
     assert not coding.decode_payload(flat).crc_ok
     assert coding.decode_payload(rings).payload == PAYLOAD
     assert W.detect_image(x, KEY).payload == PAYLOAD
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_through_kernel_equals_linear_up_then_area_down(k):
+    """The embedder's model of "up to full size and back" at a whole factor k is a 3-tap
+    filter; it must equal OpenCV's linear upsampling + area reduction, borders included."""
+    rng = np.random.default_rng(k)
+    d = rng.standard_normal((37, 53)).astype(np.float32)
+    up = cv2.resize(d, (53 * k, 37 * k), interpolation=cv2.INTER_LINEAR)
+    ref = cv2.resize(up, (53, 37), interpolation=cv2.INTER_AREA)
+    kern = wm_image._through_kernel(k)
+    got = cv2.sepFilter2D(d, cv2.CV_32F, kern, kern, borderType=cv2.BORDER_REPLICATE)
+    assert np.allclose(got, ref, atol=1e-5)
+    assert np.isclose(kern.sum(), 1.0) and (k != 3 or np.allclose(kern, [1 / 9, 7 / 9, 1 / 9]))

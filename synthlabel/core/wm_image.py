@@ -327,6 +327,18 @@ def _informed_correction(through, yw: np.ndarray, g: np.ndarray, tile: np.ndarra
     return _ifft2_real(Z) / (T * T)
 
 
+@lru_cache(maxsize=8)
+def _through_kernel(k: int) -> np.ndarray:
+    """1-D taps equal to OpenCV's linear upsampling by the whole factor ``k`` followed by its
+    area (box) reduction back: each output pixel averages the k sub-pixels of its block, at
+    offsets t = (j + 0.5) / k - 0.5 from its centre, whose linear interpolation weighs the
+    left (right) neighbour by max(0, -t) (max(0, t)). Borders: replicate, as the resize clamps.
+    float32, shape (3,); k = 3 gives [1/9, 7/9, 1/9]."""
+    t = (np.arange(k) + 0.5) / k - 0.5
+    a = float(np.mean(np.maximum(0.0, -t)))
+    return np.array([a, 1.0 - 2.0 * a, a], np.float32)
+
+
 def embed_rgb(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes, strength: float = 1.0) -> np.ndarray:
     """Add the keyed mark to the luma of an H x W x 3 (or H x W) uint8 image; returns a new array."""
     return embed_rgb_checked(rgb, coded_bits, key, strength)[0]
@@ -356,21 +368,22 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         # what the detector's working grid will see of a residual d: up to full size (linear)
         # and back (area). For large images a proxy at THROUGH_MAX_FACTOR x the working grid has
         # nearly the same transfer (linear-interp triangle * box at working resolution).
-        # Between 2.5x and the cap, the proxy is at the nearest whole factor: OpenCV's area
-        # reduction by a whole factor is a fast path (~4x faster than by 2.81 for 720p) and
-        # the linear-interp triangle * box transfer barely moves with the factor.
+        # From 2.5x on, the proxy is at the nearest whole factor k, where up (linear) and back
+        # (area) is exactly a separable 3-tap filter (_through_kernel): 0.1 ms instead of the
+        # two resizes' 3.6 ms at 720p (same values to 5e-7).
         c = min(h / hw, w / ww)
         if c >= P.THROUGH_MIN_PROXY:
-            k = min(round(c), P.THROUGH_MAX_FACTOR)
-            fh, fw = int(round(hw * k)), int(round(ww * k))
-        else:
-            fh, fw = h, w
+            kern = _through_kernel(min(round(c), P.THROUGH_MAX_FACTOR))
 
-        def through(d):
-            if (hw, ww) == (fh, fw):
-                return d
-            up = cv2.resize(d.astype(np.float32), (fw, fh), interpolation=cv2.INTER_LINEAR)
-            return cv2.resize(up, (ww, hw), interpolation=cv2.INTER_AREA)
+            def through(d):
+                return cv2.sepFilter2D(d.astype(np.float32), cv2.CV_32F, kern, kern,
+                                       borderType=cv2.BORDER_REPLICATE)
+        else:
+            def through(d):
+                if (hw, ww) == (h, w):
+                    return d
+                up = cv2.resize(d.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+                return cv2.resize(up, (ww, hw), interpolation=cv2.INTER_AREA)
         F1, k_total = None, 1.0
         for _attempt in range(P.ISS_ATTEMPTS):
             tile = base_tile
