@@ -123,22 +123,30 @@ def _placeholder(builder: c2pa.Builder, signer: c2pa.Signer) -> bytes:
     return _bytes_result(lib, n, out, "c2pa could not make a placeholder")
 
 
+def _sign_hash(builder: c2pa.Builder, signer: c2pa.Signer, exclusions: list[dict],
+               digest: bytes) -> bytes:
+    """The signed store (raw JUMBF) whose ``c2pa.hash.data`` hard binding is ``digest``
+    (SHA-256) with ``exclusions``. The asset is not passed: c2pa takes our hash (its own pass
+    would read the file through Python stream callbacks in large blocks: +385 MB resident on
+    a 691 MB file). Needs :func:`_placeholder` called on ``builder`` first."""
+    lib = _lib_or_raise()
+    data_hash = {"exclusions": exclusions, "name": "jumbf manifest", "alg": "sha256",
+                 "hash": list(digest), "pad": []}
+    out = ctypes.POINTER(ctypes.c_ubyte)()
+    n = lib.c2pa_builder_sign_data_hashed_embeddable(
+        builder._handle, signer._handle, json.dumps(data_hash).encode("ascii"), _RAW_FORMAT,
+        None, ctypes.byref(out))
+    return _bytes_result(lib, n, out, "c2pa signing failed")
+
+
 def _sign_in_place(f: BinaryIO, builder: c2pa.Builder, signer: c2pa.Signer, placeholder: bytes,
                    store_at: int, start: int, length: int) -> bytes:
     """Hash the file open in ``f`` without ``[start, start + length)`` (which holds the
     placeholder, stored from offset ``store_at``), sign, and overwrite the placeholder with the
     signed store of the same size."""
-    lib = _lib_or_raise()
     f.flush()
-    data_hash = {"exclusions": [{"start": start, "length": length}], "name": "jumbf manifest",
-                 "alg": "sha256", "hash": list(_sha256_excluding(f, start, length)), "pad": []}
-    out = ctypes.POINTER(ctypes.c_ubyte)()
-    # asset NULL: c2pa takes our hash (its own pass would read the file through Python
-    # stream callbacks in large blocks: +385 MB resident on a 691 MB file)
-    n = lib.c2pa_builder_sign_data_hashed_embeddable(
-        builder._handle, signer._handle, json.dumps(data_hash).encode("ascii"), _RAW_FORMAT,
-        None, ctypes.byref(out))
-    signed = _bytes_result(lib, n, out, "c2pa signing failed")
+    signed = _sign_hash(builder, signer, [{"start": start, "length": length}],
+                        _sha256_excluding(f, start, length))
     if len(signed) != len(placeholder):
         raise c2pa.C2paError(
             f"c2pa returned a {len(signed)}-byte manifest for a {len(placeholder)}-byte placeholder")
@@ -165,14 +173,7 @@ def sign_detached(f: BinaryIO, builder: c2pa.Builder, signer: c2pa.Signer) -> by
     signing returns, without reading the file into memory (c2pa-python's route needs it in
     memory or streamed through callbacks, and copies the asset to a destination stream)."""
     _placeholder(builder, signer)          # c2pa adds the hash-binding assertion here
-    lib = _lib_or_raise()
-    data_hash = {"exclusions": [], "name": "jumbf manifest", "alg": "sha256",
-                 "hash": list(_sha256_excluding(f, 0, 0)), "pad": []}
-    out = ctypes.POINTER(ctypes.c_ubyte)()
-    n = lib.c2pa_builder_sign_data_hashed_embeddable(
-        builder._handle, signer._handle, json.dumps(data_hash).encode("ascii"), _RAW_FORMAT,
-        None, ctypes.byref(out))
-    return _bytes_result(lib, n, out, "c2pa signing failed")
+    return _sign_hash(builder, signer, [], _sha256_excluding(f, 0, 0))
 
 
 def _syncsafe(v: int) -> bytes:
@@ -186,6 +187,7 @@ def sign_flac(src: BinaryIO, dst: BinaryIO, builder: c2pa.Builder, signer: c2pa.
     ``dst`` (``w+b``, empty) behind an ID3v2.4 tag holding the signed manifest of ``builder``
     in a ``GEOB`` frame (MIME ``application/c2pa``): the layout c2pa-rs writes and reads for
     FLAC, where the exclusion is the frame's object data. Returns the signed store."""
+    src.seek(0)
     head = src.read(4)
     if head != b"fLaC":
         raise c2pa.C2paError("not a bare FLAC stream (it does not start with fLaC)")
