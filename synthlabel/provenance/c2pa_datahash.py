@@ -127,8 +127,7 @@ def _sign_hash(builder: c2pa.Builder, signer: c2pa.Signer, exclusions: list[dict
                digest: bytes) -> bytes:
     """The signed store (raw JUMBF) whose ``c2pa.hash.data`` hard binding is ``digest``
     (SHA-256) with ``exclusions``. The asset is not passed: c2pa takes our hash (its own pass
-    would read the file through Python stream callbacks in large blocks: +385 MB resident on
-    a 691 MB file). Needs :func:`_placeholder` called on ``builder`` first."""
+    over the stream, given the asset, added 385 MB resident on a 691 MB file). Needs :func:`_placeholder` called on ``builder`` first."""
     lib = _lib_or_raise()
     data_hash = {"exclusions": exclusions, "name": "jumbf manifest", "alg": "sha256",
                  "hash": list(digest), "pad": []}
@@ -171,7 +170,7 @@ def sign_detached(f: BinaryIO, builder: c2pa.Builder, signer: c2pa.Signer) -> by
     """The signed manifest store of ``builder`` for the file open in ``f``, bound by a data hash
     over the whole file (no exclusions), for a ``.c2pa`` sidecar: what c2pa-rs's ``no_embed``
     signing returns, without reading the file into memory (c2pa-python's route needs it in
-    memory or streamed through callbacks, and copies the asset to a destination stream)."""
+    memory or as a stream, and copies the asset to a destination stream)."""
     _placeholder(builder, signer)          # c2pa adds the hash-binding assertion here
     return _sign_hash(builder, signer, [], _sha256_excluding(f, 0, 0))
 
