@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_video import peak_rss_mb   # this process's own peak (VmHWM), not the parent's
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -42,15 +44,6 @@ FORMATS = {  # name: (suffix, ffmpeg codec args)
     "ogg": (".ogg", ["-c:a", "libvorbis", "-q:a", "4"]),
     "opus": (".opus", ["-c:a", "libopus", "-b:a", "96k"]),
 }
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak resident memory in MB (Linux ``VmHWM``)."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
 
 
 def synthesize(path: Path, minutes: float, rate: int = 48000) -> None:

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
 def _umask() -> int:
@@ -96,3 +97,16 @@ def publish_media(tmp: Path, dst: Path, *, mode: int | None = None,
             publish(side_tmp, sidecar)
         elif sidecar_format and replacing and sidecar.is_file():
             sidecar.unlink()
+
+
+def read_range(f: BinaryIO, start: int, length: int, block: int = 1 << 20) -> Iterator[bytes]:
+    """The bytes ``[start, start + length)`` of the file open in ``f``, in blocks of at most
+    ``block`` bytes (copying or hashing a large file without loading it). Raises
+    :class:`EOFError` if the file ends first (it shrank while being read)."""
+    f.seek(start)
+    while length > 0:
+        buf = f.read(min(block, length))
+        if not buf:
+            raise EOFError(f"file ended {length} bytes early")
+        yield buf
+        length -= len(buf)

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from ..fsutil import read_range
 from .xmp import MetadataError
 
 __all__ = [
@@ -485,13 +486,11 @@ def write_mp4_metadata(data: bytes, aigc_inner_json: str,
 
 
 def _copy_range(src: BinaryIO, dst: BinaryIO, start: int, length: int) -> None:
-    src.seek(start)
-    while length > 0:
-        chunk = src.read(min(_COPY, length))
-        if not chunk:
-            raise MetadataError("MP4 file shrank while copying")
-        dst.write(chunk)
-        length -= len(chunk)
+    try:
+        for chunk in read_range(src, start, length, _COPY):
+            dst.write(chunk)
+    except EOFError:
+        raise MetadataError("MP4 file shrank while copying") from None
 
 
 def write_mp4_metadata_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from ..fsutil import read_range
 from .xmp import MetadataError, find_in_packet, packet_has_aigc, strip_packet
 
 __all__ = [
@@ -212,14 +213,11 @@ def write_wav_label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str
                     if isinstance(s, bytes):
                         out.write(s)
                         continue
-                    f.seek(s[0])
-                    left = s[1]
-                    while left:
-                        chunk = f.read(min(_COPY, left))
-                        if not chunk:
-                            raise MetadataError("WAV file shrank while copying")
-                        out.write(chunk)
-                        left -= len(chunk)
+                    try:
+                        for chunk in read_range(f, s[0], s[1], _COPY):
+                            out.write(chunk)
+                    except EOFError:
+                        raise MetadataError("WAV file shrank while copying") from None
             os.replace(tmp, dst)
         finally:
             if os.path.exists(tmp):

@@ -41,6 +41,7 @@ from typing import BinaryIO
 import c2pa
 
 from ..formats import riff
+from ..fsutil import read_range
 
 __all__ = ["C2PA_CHUNK", "available", "sign_detached", "sign_flac", "sign_wav"]
 
@@ -95,15 +96,13 @@ def _sha256_excluding(f: BinaryIO, start: int, length: int, block: int = 1 << 20
     """SHA-256 of the file open in ``f`` without bytes ``[start, start + length)``: the
     ``c2pa.hash.data`` value for that exclusion (one range, no other framing)."""
     h = hashlib.sha256()
-    for lo, hi in ((0, start), (start + length, f.seek(0, os.SEEK_END))):
-        f.seek(lo)
-        left = hi - lo
-        while left > 0:
-            buf = f.read(min(block, left))
-            if not buf:
-                raise OSError("the file shrank while it was hashed")
-            h.update(buf)
-            left -= len(buf)
+    end = f.seek(0, os.SEEK_END)
+    try:
+        for lo, hi in ((0, start), (start + length, end)):
+            for buf in read_range(f, lo, hi - lo, block):
+                h.update(buf)
+    except EOFError:
+        raise OSError("the file shrank while it was hashed") from None
     return h.digest()
 
 

@@ -367,18 +367,18 @@ def _sign_by_data_hash(src: Path, tmp: Path, mime: str, manifest: dict[str, Any]
                     return False
             except MetadataError as exc:
                 raise C2PAError(f"not a WAV file c2pa can sign: {exc}") from None
-    try:
-        with _signing(manifest, creds, mime) as (builder, signer), \
-                open(src, "rb") as fin, open(tmp, "w+b") as fout:
-            if kind == "flac":
-                c2pa_datahash.sign_flac(fin, fout, builder, signer)
-            else:
-                shutil.copyfileobj(fin, fout, 1 << 20)
-                c2pa_datahash.sign_wav(fout, builder, signer)
-        return True
-    except MetadataError:          # a WAV layout we do not append to (RF64, trailing bytes)
-        tmp.unlink(missing_ok=True)
-        return False
+        fin.seek(0)
+        try:
+            with _signing(manifest, creds, mime) as (builder, signer), open(tmp, "w+b") as fout:
+                if kind == "flac":
+                    c2pa_datahash.sign_flac(fin, fout, builder, signer)
+                else:
+                    shutil.copyfileobj(fin, fout, 1 << 20)
+                    c2pa_datahash.sign_wav(fout, builder, signer)
+            return True
+        except MetadataError:      # a WAV layout we do not append to (RF64, trailing bytes)
+            tmp.unlink(missing_ok=True)
+            return False
 
 
 def sign_sidecar(
