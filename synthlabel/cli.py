@@ -145,9 +145,11 @@ def label(
 ) -> None:
     """Label images, audio and video with every layer: visible label or audible cue, AIGC metadata, watermark, C2PA.
 
-    Inputs are sniffed by content, never by extension. Outputs are written atomically; inputs
-    are never modified unless --in-place. A bad file gets a one-line error and the batch goes
-    on; the exit status is 1 if any file failed.
+    Inputs are sniffed by content, never by extension. Outputs are written atomically; \
+inputs are never modified unless --in-place. A bad file gets a one-line error and the batch \
+goes on; so does media in a format synthlabel does not label (AIFF, AVI, HEIC...), which \
+counts as failed. Other files met in a folder (a README) are skipped. The exit status is 1 \
+if any file failed.
 
     Example:  synthlabel label generated/ -o labeled/ --report labeled/report.jsonl
     """
@@ -279,8 +281,8 @@ def verify(
 ) -> None:
     """Verify every layer of each file independently and cross-check the content IDs.
 
-    Exit status: 0 when every checked layer is present and valid, 1 when something is
-    missing, weak or invalid, 2 when a file could not be read or decoded.
+    Exit status: 0 when every checked layer is present and valid, 1 when something is \
+missing, weak or invalid, 2 when a file could not be read or decoded.
     """
     from .pipeline import iter_inputs, skippable
     from .verify import verify_files

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .batch import init_worker_threads, one_line, worker_count
 from .formats import image_codec
-from .formats.sniff import MediaType, UnsupportedMedia, sniff_file
+from .formats.sniff import MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file
 from .fsutil import atomic_write
 from .labeling import LabelingError, label_image_bytes
 from .models import LabelResult, LabelSpec
@@ -41,11 +41,23 @@ class Job:
     from_walk: bool = False  # found by walking a directory (not named by the user)
 
 
-def skippable(path: Path, from_walk: bool) -> bool:
+def skippable(path: Path, from_walk: bool, error: UnsupportedMedia | None = None) -> bool:
     """A file met while walking a directory that neither is media nor claims to be (by its
-    extension): a README or script beside the media. Named files and media-named files that
-    turn out not to be media are errors instead."""
-    return from_walk and path.suffix.lower() not in KNOWN_EXTENSIONS
+    extension): a README or script beside the media. Named files, media-named files that turn
+    out not to be media, and media in a format synthlabel does not handle (AIFF, AVI, HEIC: an
+    :class:`UnsupportedFormat`) are errors instead. ``error``: the sniffing error when the
+    caller has it; otherwise the file's head is sniffed here."""
+    if not from_walk or path.suffix.lower() in KNOWN_EXTENSIONS:
+        return False
+    if error is None:
+        try:
+            sniff_file(path)
+            return False
+        except UnsupportedMedia as exc:
+            error = exc
+        except OSError:
+            return False
+    return not isinstance(error, UnsupportedFormat)
 
 
 def iter_inputs(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path, bool]]:
@@ -143,7 +155,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         try:
             media = sniff_job(job)
         except UnsupportedMedia as exc:
-            if skippable(job.source, job.from_walk):
+            if skippable(job.source, job.from_walk, exc):
                 res.skipped = str(exc)
                 return res
             raise LabelingError(str(exc)) from None

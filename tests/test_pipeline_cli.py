@@ -173,6 +173,32 @@ def test_bad_inputs_one_line_each_batch_goes_on(tmp_path):
     assert "labeled 3 file(s), 4 failed" in r.stderr
 
 
+def test_unsupported_media_in_a_folder_fails_loudly(tmp_path):
+    """A folder walk passes over a README, but never over media it cannot label: an AIFF is a
+    failed file (named, with what to convert it to), in label and in verify."""
+    import soundfile as sf
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(synthetic_photo(200, 260, 5)).save(src / "good.png")
+    sf.write(src / "take1.aiff", np.zeros((8000, 1), np.float32), 8000, format="AIFF")
+    sf.write(src / "take2", np.zeros((8000, 1), np.float32), 8000, format="AIFF")  # no extension
+    (src / "README.txt").write_text("generated on 2026-11-29\n")
+    out = tmp_path / "out"
+    r = run("label", src, "-o", out, "-j", "1")
+    assert r.returncode == 1, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2, r.stderr
+    assert all("AIFF audio is not supported (convert it to WAV" in e for e in errors)
+    assert "labeled 1 file(s), 2 failed, 1 non-media file(s) skipped" in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["good.png"]
+    r = run("verify", src, "--json")
+    assert r.returncode == 2, r.stderr
+    reports = {Path(d["path"]).name: d for d in map(json.loads, r.stdout.splitlines())}
+    assert set(reports) == {"good.png", "take1.aiff", "take2"}       # README passed over
+    assert "AIFF audio is not supported" in reports["take2"]["error"]
+
+
 def test_outputs_not_overwritten_unless_asked(tmp_path):
     src = tmp_path / "a.png"
     Image.fromarray(synthetic_photo(200, 260, 4)).save(src)

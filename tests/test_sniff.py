@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthlabel.formats.sniff import MediaType, UnsupportedMedia, sniff_bytes, sniff_file
+from synthlabel.formats.sniff import MediaType, UnsupportedFormat, UnsupportedMedia, sniff_bytes, sniff_file
 
 # --------------------------------------------------------------------------- sample makers
 
@@ -177,8 +177,8 @@ def test_id3_fronted_flac_beyond_the_head(tmp_path):
         (bytes(64), "not a recognised"),
         (b"\x89PNG\r\n", "not a recognised"),  # truncated signature
         (b"\xff\xd8", "not a recognised"),  # truncated SOI
-        (b"RIFF\x10\x00\x00\x00AVI LIST" + bytes(48), "RIFF form"),
-        (b"\xff\xf1\x50\x80" + bytes(60), "not a recognised"),  # AAC ADTS, not MP3
+        (b"RIFF\x10\x00\x00\x00CDXALIST" + bytes(48), "RIFF form"),
+        (b"\xff\xf1\x50\x80" + bytes(60), "not a recognised"),  # an ADTS-like sync, no frame
         (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00" + bytes(44), "still image"),
         (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00" + bytes(44), "still image"),
         (b"%PDF-1.7\n" + bytes(55), "not a recognised"),
@@ -188,6 +188,51 @@ def test_id3_fronted_flac_beyond_the_head(tmp_path):
 def test_sniff_rejects(head, needle):
     with pytest.raises(UnsupportedMedia, match=needle):
         sniff_bytes(head)
+
+
+def _unsupported_samples(tmp_path: Path) -> dict[str, bytes]:
+    """Real files in media formats synthlabel does not handle, written by real muxers."""
+    import soundfile as sf
+
+    x = (0.2 * np.sin(2 * np.pi * 440 * np.arange(4000) / 8000)).astype(np.float32)
+    out = {}
+    for name, fmt in (("AIFF audio", "AIFF"), ("Sony Wave64 audio", "W64"),
+                      ("Core Audio Format", "CAF"), ("Sun/NeXT AU audio", "AU")):
+        f = tmp_path / f"a.{fmt.lower()}"
+        sf.write(f, x, 8000, format=fmt, subtype="PCM_16")
+        out[name] = f.read_bytes()
+    out["raw AAC (ADTS)"] = _av_audio(tmp_path / "a.aac", "adts", "aac")
+    for name, fmt, codec in (("AVI video", "avi", "mpeg4"), ("Flash video", "flv", "flv"),
+                             ("MPEG transport stream", "mpegts", "mpeg2video"),
+                             ("MPEG program stream", "vob", "mpeg2video"),
+                             ("ASF (WMV/WMA)", "asf", "wmv2")):
+        out[name] = _av_video(tmp_path / f"v.{fmt}", fmt, codec)
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(buf, "JPEG2000")
+    out["JPEG 2000 image"] = buf.getvalue()
+    return out
+
+
+def test_other_media_is_named_not_passed_over(tmp_path):
+    """Media in formats synthlabel does not handle is named, with what to convert it to, and
+    raised as UnsupportedFormat (a batch reports it as failed, not as "not media")."""
+    samples = _unsupported_samples(tmp_path)
+    kinds = {}
+    for name, data in samples.items():
+        with pytest.raises(UnsupportedFormat) as e:
+            sniff_bytes(data[:4096])
+        assert name in str(e.value) and "is not supported (convert it to" in str(e.value), (name, e.value)
+        kinds[name] = e.value.kind
+    assert kinds["AIFF audio"] == kinds["raw AAC (ADTS)"] == "audio"
+    assert kinds["AVI video"] == kinds["MPEG transport stream"] == "video"
+    assert kinds["JPEG 2000 image"] == "image"
+    with pytest.raises(UnsupportedFormat, match="HEIF/AVIF"):
+        sniff_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00" + bytes(44))
+    # ... while plain non-media stays UnsupportedMedia, not UnsupportedFormat
+    for head in (b"hello, world" + bytes(52), b"%PDF-1.7\n" + bytes(55), b"RIFF\x10\x00\x00\x00CDXA" + bytes(52)):
+        with pytest.raises(UnsupportedMedia) as e:
+            sniff_bytes(head)
+        assert not isinstance(e.value, UnsupportedFormat)
 
 
 def test_reject_message_shows_the_first_bytes():

@@ -3,16 +3,18 @@
 A file called ``photo.png`` that is really a JPEG must be handled as a JPEG: writing a PNG
 chunk into JPEG bytes would corrupt it. Everything here looks only at the first bytes.
 
-Only the image formats are consumed today; the audio/video answers are used by later work, so
-they are already precise about the cases that are easy to get wrong (HEIF/AVIF are ISO-BMFF
-too, AAC ADTS looks like an MPEG frame sync, FLAC can hide behind an ID3 tag, WebM is Matroska).
+The answers are precise about the cases that are easy to get wrong (HEIF/AVIF are ISO-BMFF
+too, AAC ADTS looks like an MPEG frame sync, FLAC can hide behind an ID3 tag, WebM is
+Matroska). Media in a format synthlabel does not handle (AIFF, AVI, HEIC, ...) is named
+(:class:`UnsupportedFormat`), so that a batch reports it as unlabeled media rather than
+passing over it as "not media".
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-__all__ = ["MediaType", "UnsupportedMedia", "sniff_bytes", "sniff_file", "HEAD_SIZE"]
+__all__ = ["MediaType", "UnsupportedFormat", "UnsupportedMedia", "sniff_bytes", "sniff_file", "HEAD_SIZE"]
 
 # How much sniff_file reads. 64 bytes are enough for every decision below except an EBML
 # header with a long preamble; 4 KiB costs the same single read.
@@ -32,6 +34,29 @@ class MediaType:
 
 class UnsupportedMedia(ValueError):
     """The bytes are not a media format synthlabel handles."""
+
+
+class UnsupportedFormat(UnsupportedMedia):
+    """The bytes ARE media (``kind``: image, audio or video), in a format synthlabel does not
+    handle (AIFF, AVI, HEIC, ...). Unlike other :class:`UnsupportedMedia`, a batch must not pass
+    over such a file as "not media": it is media left unlabeled, so it is reported as failed."""
+
+    def __init__(self, kind: str, name: str, hint: str) -> None:
+        super().__init__(f"{name} is not supported ({hint})")
+        self.kind = kind
+        self.name = name
+
+
+# What to convert an unsupported file to, per kind (the formats synthlabel writes).
+_CONVERT_HINT = {
+    "image": "convert it to PNG, JPEG or WebP",
+    "audio": "convert it to WAV, FLAC, MP3, Ogg, Opus or M4A",
+    "video": "convert it to MP4, MOV, MKV or WebM",
+}
+
+
+def _unsupported(kind: str, name: str) -> UnsupportedFormat:
+    return UnsupportedFormat(kind, name, _CONVERT_HINT[kind])
 
 
 _TYPES: dict[str, MediaType] = {
@@ -63,6 +88,43 @@ _BMFF_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 # QuickTime files from before ftyp existed start directly with one of these atoms.
 _QT_LEGACY_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 _BMP_DIB_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
+
+
+def _is_adts(h: bytes) -> bool:
+    """AAC in ADTS frames: the 12-bit sync, layer 00, a valid sampling-frequency index, and a
+    second frame where the first frame's length says (one 2-byte sync alone is too weak)."""
+    if len(h) < 7 or h[0] != 0xFF or (h[1] & 0xF6) != 0xF0 or ((h[2] >> 2) & 0xF) > 12:
+        return False
+    length = ((h[3] & 0x3) << 11) | (h[4] << 3) | (h[5] >> 5)
+    return length >= 7 and (len(h) < length + 2 or (h[length] == 0xFF and (h[length + 1] & 0xF6) == 0xF0))
+
+
+def _is_mpeg_ts(h: bytes) -> bool:
+    """MPEG transport stream: a 0x47 sync byte every 188 bytes (192 for M2TS)."""
+    for size, first in ((188, 0), (192, 4)):
+        if len(h) >= first + 2 * size + 1 and all(h[first + k * size] == 0x47 for k in range(3)):
+            return True
+    return False
+
+
+# Media synthlabel recognises but does not handle (checked after every supported format):
+# (kind, name, test on the first bytes). Named so that a batch reports them as failed
+# instead of passing over them as "not media".
+_OTHER_MEDIA = (
+    ("audio", "AIFF audio", lambda h: h[:4] == b"FORM" and h[8:12] in (b"AIFF", b"AIFC")),
+    ("audio", "Sony Wave64 audio", lambda h: h[:16] == b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00"),
+    ("audio", "Core Audio Format (CAF) audio", lambda h: h[:4] == b"caff"),
+    ("audio", "Sun/NeXT AU audio", lambda h: h[:4] == b".snd"),
+    ("audio", "AMR audio", lambda h: h[:5] == b"#!AMR"),
+    ("audio", "raw AAC (ADTS) audio", _is_adts),
+    ("video", "ASF (WMV/WMA) media", lambda h: h[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")),
+    ("video", "Flash video (FLV)", lambda h: h[:4] == b"FLV\x01"),
+    ("video", "MPEG program stream video", lambda h: h[:4] == b"\x00\x00\x01\xba"),
+    ("video", "MPEG transport stream video", _is_mpeg_ts),
+    ("image", "JPEG 2000 image", lambda h: h[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or h[:4] == b"\xff\x4f\xff\x51"),
+    ("image", "JPEG XL image", lambda h: h[:2] == b"\xff\x0a" or h[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n"),
+    ("image", "Photoshop (PSD) image", lambda h: h[:4] == b"8BPS"),
+)
 
 
 def media_type(fmt: str) -> MediaType:
@@ -162,6 +224,8 @@ def sniff_bytes(head: bytes) -> MediaType:
             return _TYPES["webp"]
         if h[8:12] == b"WAVE":
             return _TYPES["wav"]
+        if h[8:12] == b"AVI ":
+            raise _unsupported("video", "AVI video")
         raise UnsupportedMedia(f"RIFF form {h[8:12]!r} is not supported")
     if h[:6] in (b"GIF87a", b"GIF89a"):
         return _TYPES["gif"]
@@ -189,7 +253,7 @@ def sniff_bytes(head: bytes) -> MediaType:
         if len(h) > 27:
             start = 27 + h[26]
             if h[start:start + 7] == b"\x80theora":
-                raise UnsupportedMedia("Ogg Theora video is not supported")
+                raise _unsupported("video", "Ogg Theora video")
         return _TYPES["ogg"]
     if len(h) >= 12 and h[4:8] == b"ftyp":
         brand = h[8:12]
@@ -198,15 +262,17 @@ def sniff_bytes(head: bytes) -> MediaType:
         if brand == b"qt  ":
             return _TYPES["mov"]
         if brand in _BMFF_IMAGE_BRANDS:
-            raise UnsupportedMedia(
-                f"ISO-BMFF still image (brand {brand.decode('latin-1').strip()!r}) is not supported"
-            )
+            raise _unsupported(
+                "image", f"ISO-BMFF still image (HEIF/AVIF, brand {brand.decode('latin-1').strip()!r})")
         return _TYPES["mp4"]
     if len(h) >= 8 and h[4:8] in _QT_LEGACY_ATOMS and int.from_bytes(h[:4], "big") >= 8:
         return _TYPES["mov"]
     if h[:4] == b"\x1a\x45\xdf\xa3":
         doctype = _ebml_doctype(h)
         return _TYPES["webm"] if doctype == "webm" else _TYPES["mkv"]
+    for kind, name, match in _OTHER_MEDIA:
+        if match(h):
+            raise _unsupported(kind, name)
     raise _unrecognised(h)
 
 
