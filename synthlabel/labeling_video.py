@@ -331,6 +331,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                                 "frames left unmarked")
         elif min(info.width, info.height) < 128:
             res.warnings.append(f"video is small ({info.width}x{info.height}): the watermark is weak")
+        elif (flat := wm_video.flat_warning(lumas[-3:], full_range=full_range)) is not None:
+            res.warnings.append(flat)
         res.timings["setup"] += time.perf_counter() - ts
         return fm
 

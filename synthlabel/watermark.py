@@ -21,9 +21,12 @@ from .core import wm_image as _wm
 from .core import wm_params as _P
 
 IMAGE_ALG = _P.IMAGE_ALG
+#: Median texture (8-bit levels, :func:`texture_level`) below which a picture is too flat to
+#: carry a reliable mark.
+FLAT_TEXTURE = _P.FLAT_ACTIVITY
 
 __all__ = ["IMAGE_ALG", "AUDIO_ALG", "Detection", "AudioDetection", "AudioEmbedder",
-           "capacity_warning", "detect_image", "embed_image", "embed_image_checked",
+           "FLAT_TEXTURE", "capacity_warning", "texture_level", "detect_image", "embed_image", "embed_image_checked",
            "detect_audio", "embed_audio", "detect_video"]
 
 
@@ -140,6 +143,14 @@ def capacity_warning(rgb) -> str | None:
     if min(color.shape[:2]) < _P.MIN_SIDE:
         return _too_small(color)
     return _wm.capacity_issue(_wm.to_luma(color))
+
+
+def texture_level(image) -> float:
+    """Median local texture of an image or luma plane (uint8, H x W or H x W x C), in 8-bit
+    levels on the watermark's working grid. Below :data:`FLAT_TEXTURE` the picture is too flat
+    to carry a reliable mark (what :func:`capacity_warning` reports for an image)."""
+    color, _ = _check_image(image)
+    return _wm.median_texture(_wm.to_luma(color))
 
 
 def _too_small(color: np.ndarray) -> str:

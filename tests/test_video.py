@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import require_tool, synthetic_photo
 
+from synthlabel import watermark
 from synthlabel.core import text_label, wm_video
 from synthlabel.formats import mkvmeta, mp4meta, video_io
 from synthlabel.labeling import LabelingError
@@ -270,6 +271,35 @@ def test_watermark_profile_follows_motion(labeled, tmp_path, credentials):
     det = detect_video(mp4_dst, credentials.watermark_key)
     assert det.detected and det.payload == mp4_res.content_id.value
     assert abs(det.details["image_details"]["scale"] - 2.0) < 0.05     # the moving profile's tile
+
+
+def test_flat_video_is_labeled_with_a_warning(labeled, tmp_path, credentials):
+    """Like a flat image, a video too flat to carry a reliable mark is labeled and says so."""
+    path = tmp_path / "flat.mp4"
+    sky = np.linspace(20, 60, H, dtype=np.float32)[:, None, None] * np.ones((1, W, 3), np.float32)
+    rng = np.random.default_rng(5)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        vs.options = {"crf": "18", "preset": "ultrafast"}
+        for i in range(int(2.0 * FPS)):
+            img = np.clip(sky + rng.normal(0, 1.0, (H, W, 1)), 0, 255).astype(np.uint8)
+            img[100:140, 40 + 6 * i:80 + 6 * i] = (220, 220, 210)      # a small object crossing
+            fr = av.VideoFrame.from_ndarray(img, "rgb24")
+            fr.pts, fr.time_base = i, Fraction(1, FPS)
+            for p in vs.encode(fr):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    res = label_video_file(path, tmp_path / "flat_out.mp4", credentials=credentials, **FAST)
+    assert any("video is mostly flat" in w for w in res.warnings), res.warnings
+    assert not any("flat" in w for w in labeled["mp4"][2].warnings)
+    # limited-range luma (16-235) is compared in RGB-equivalent levels: x 255/219
+    y = np.clip(128 + np.random.default_rng(1).normal(0, 2.5, (270, 480)), 0, 255).astype(np.uint8)
+    level = watermark.texture_level(y)
+    assert level < watermark.FLAT_TEXTURE <= level * 255 / 219
+    assert "median texture 1.47" in wm_video.flat_warning([y], full_range=True)
+    assert wm_video.flat_warning([y], full_range=False) is None
 
 
 def test_moving_fraction_separates_still_from_panning():

@@ -224,6 +224,17 @@ def activity(yw: np.ndarray) -> np.ndarray:
     return local_contrast(yw, P.MASK_HP_SIGMA, P.MASK_POOL_SIGMA)[1]
 
 
+def median_texture(luma: np.ndarray, act: np.ndarray | None = None) -> float:
+    """Median local texture of ``luma`` (8-bit levels) on the working grid; below
+    :data:`.wm_params.FLAT_ACTIVITY` a picture is too flat to carry a reliable mark. ``act``:
+    its :func:`activity` when the caller already has it."""
+    if act is None:
+        act = activity(work_luma(luma))
+    # act is pooled over MASK_POOL_SIGMA (4) working pixels: every other sample has the same
+    # distribution, and the median of a quarter of them costs a quarter (0.8 -> 0.2 ms)
+    return float(quantile(act[::2, ::2], 0.5, axis=None))
+
+
 def capacity_issue(luma: np.ndarray, act: np.ndarray | None = None) -> str | None:
     """Why ``luma`` cannot carry a reliable mark (too small, too flat), or None. ``act``: the
     :func:`activity` of its working luma when the caller already has it (saves a resampling)."""
@@ -231,11 +242,7 @@ def capacity_issue(luma: np.ndarray, act: np.ndarray | None = None) -> str | Non
     if min(h, w) < P.WEAK_SIDE:
         return (f"image is too small to carry a reliable watermark ({w}x{h}; short side under "
                 f"{P.WEAK_SIDE} px): it is embedded weakly and may not survive any processing")
-    if act is None:
-        act = activity(work_luma(luma))
-    # act is pooled over MASK_POOL_SIGMA (4) working pixels: every other sample has the same
-    # distribution, and the median of a quarter of them costs a quarter (0.8 -> 0.2 ms)
-    med = quantile(act[::2, ::2], 0.5, axis=None)
+    med = median_texture(luma, act)
     if med < P.FLAT_ACTIVITY:
         return (f"image is too flat to carry a reliable watermark (median texture {med:.2f} < "
                 f"{P.FLAT_ACTIVITY} levels): it is embedded at reduced strength and may not "

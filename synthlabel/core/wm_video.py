@@ -79,7 +79,7 @@ from .filters import local_contrast, local_mean
 
 __all__ = [
     "ACT_REF", "MASK_MAX", "MASK_SHORT", "MOVING", "MOTION_MOVING", "STILL", "FrameMarker",
-    "LumaPool", "MarkProfile", "PROFILES", "VideoDetection", "detect_pooled",
+    "LumaPool", "MarkProfile", "PROFILES", "VideoDetection", "detect_pooled", "flat_warning",
     "moving_fraction", "profile_for", "video_pattern",
 ]
 
@@ -220,6 +220,25 @@ def profile_for(moving: float) -> MarkProfile:
     tile scales."""
     return MOVING if moving >= MOTION_MOVING else STILL
 
+
+
+def flat_warning(lumas: list[np.ndarray], *, full_range: bool = False) -> str | None:
+    """A warning when the video's opening frames are too flat to carry a reliable mark, else
+    None. ``lumas``: uint8 H x W luma planes (e.g. the motion probe's frames); ``full_range``:
+    0-255 luma rather than 16-235 (the texture is compared in RGB-equivalent levels).
+
+    The same test as the image engine's (:func:`synthlabel.watermark.texture_level` below
+    :data:`synthlabel.watermark.FLAT_TEXTURE`), on the median over the frames. Pooling over
+    frames does not make up for it: a 540p pan over a dark, mostly empty sky (median texture
+    0.63) carried a mark that H.264 CRF 28 kept (p 1e-18) but H.265 CRF 28 removed."""
+    if not lumas:
+        return None
+    gain = 1.0 if full_range else 255.0 / 219.0
+    med = float(np.median([watermark.texture_level(y) for y in lumas])) * gain
+    if med >= watermark.FLAT_TEXTURE:
+        return None
+    return (f"video is mostly flat (median texture {med:.2f} < {watermark.FLAT_TEXTURE} levels in "
+            "its opening frames): the watermark is weak and may not survive re-encoding")
 
 
 class FrameMarker:
