@@ -23,7 +23,7 @@ import synthlabel  # noqa: E402
 from synthlabel.models import LabelSpec  # noqa: E402
 
 SIZES = {"1MP (1024x1024)": (1024, 1024), "4K (3840x2160)": (2160, 3840)}
-STAGES = ("render", "watermark", "encode", "metadata", "sign")
+STAGES = ("render", "watermark", "readback", "encode", "metadata", "sign")
 
 
 def main() -> None:

@@ -88,6 +88,14 @@ def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: Conte
             warns.append(f"watermark: {warning}")
         t["watermark"] = time.perf_counter() - t0
         layers.append("watermark")
+        if spec.watermark_readback and not warning:
+            # Read the mark back from the marked pixels, as verify will (see
+            # watermark.readback_warning): a failure is told now, not discovered later.
+            t0 = time.perf_counter()
+            readback = watermark.readback_warning(rgb, content_id.value, key)
+            if readback:
+                warns.append(f"watermark: {readback}")
+            t["readback"] = time.perf_counter() - t0
     return rgb, alpha, layers, warns
 
 

@@ -26,7 +26,7 @@ IMAGE_ALG = _P.IMAGE_ALG
 FLAT_TEXTURE = _P.FLAT_ACTIVITY
 
 __all__ = ["IMAGE_ALG", "AUDIO_ALG", "Detection", "AudioDetection", "AudioEmbedder",
-           "FLAT_TEXTURE", "capacity_warning", "texture_level", "detect_image", "embed_image", "embed_image_checked",
+           "FLAT_TEXTURE", "capacity_warning", "readback_warning", "texture_level", "detect_image", "embed_image", "embed_image_checked",
            "detect_audio", "embed_audio", "detect_video"]
 
 
@@ -143,6 +143,40 @@ def capacity_warning(rgb) -> str | None:
     if min(color.shape[:2]) < _P.MIN_SIDE:
         return _too_small(color)
     return _wm.capacity_issue(_wm.to_luma(color))
+
+
+def readback_warning(marked, payload: int | bytes, key: bytes) -> str | None:
+    """Read the mark back from freshly marked pixels (``marked``: what :func:`embed_image`
+    returned) and say why the blind detector would not return ``payload``, or None when it
+    would. The capacity check (:func:`capacity_warning`) only knows small and flat pictures;
+    others defeat the mark too (a bilevel or heavily clipped picture saturates half of it away).
+
+    Fast path (a few ms per megapixel): the detector's first hypothesis, the identity geometry,
+    where unaltered pixels carry the mark; when the payload's CRC holds there with the right
+    payload and the combined p-value (the pilot counted over the whole search, every CRC check
+    of both front ends) passes the threshold, the blind detector finds at least that. Otherwise
+    :func:`detect_image` itself decides (up to about a second on pictures it struggles with)."""
+    key = _check_key(key)
+    want = coding.payload_to_int(payload)
+    color, _alpha = _check_image(marked)
+    luma = _wm.to_luma(color)
+    if min(luma.shape) >= _P.MIN_SIDE:
+        log10_p, dec = _wm.identity_read(luma, key)
+        if dec.crc_ok and dec.payload == want:
+            p = math.exp(coding.presence_log_p(log10_p * math.log(10), True, _P.N_DECODE * 2, _P.CRC_WEIGHT))
+            if p <= _P.FPR_TARGET:
+                return None
+    det = detect_image(marked, key)
+    if det.payload == want:
+        return None
+    if det.payload is not None:
+        state = f"present with another payload ({det.payload:016x})"
+    elif det.detected:
+        state = "present but its payload does not decode"
+    else:
+        state = f"not found (p={det.p_value:.1e})"
+    return (f"read back from the labeled pixels, the mark is {state}: this picture cannot carry "
+            "it reliably (bilevel, saturated or strongly periodic pictures defeat it)")
 
 
 def texture_level(image) -> float:

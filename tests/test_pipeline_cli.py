@@ -410,6 +410,25 @@ def test_label_is_opaque_on_transparent_images():
     assert im[160:200, 210:260, 3].max() == 0  # transparency elsewhere is kept
 
 
+def test_label_warns_when_the_watermark_does_not_read_back():
+    """A bilevel picture passes the capacity check but clips the mark away: labeling says so
+    (and verify agrees), while an ordinary photo labels without a warning."""
+    import synthlabel
+    from synthlabel.models import LabelSpec, Status
+
+    photo = synthetic_photo(300, 400, 21)
+    ok = synthlabel.label_image(photo, format="png")
+    assert not [w for w in ok.warnings if "watermark" in w] and "readback" in ok.timings
+    gray = photo.mean(axis=2) / 255.0
+    bilevel = ((gray > np.random.default_rng(2).random(gray.shape)) * 255).astype(np.uint8)
+    out = synthlabel.label_image(bilevel, format="png")
+    assert any("read back from the labeled pixels" in w for w in out.warnings), out.warnings
+    rep = synthlabel.verify_bytes(out.data)
+    assert rep.layers["watermark"].status is not Status.OK
+    quiet = synthlabel.label_image(bilevel, format="png", spec=LabelSpec(watermark_readback=False))
+    assert not [w for w in quiet.warnings if "read back" in w] and "readback" not in quiet.timings
+
+
 def test_undecodable_pixels_do_not_hide_other_layers(labeled_samples, tmp_path):
     out, _ = labeled_samples
     data = (out / "scene.jpg").read_bytes()

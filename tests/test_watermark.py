@@ -518,3 +518,27 @@ def test_through_kernel_equals_linear_up_then_area_down(k):
     got = cv2.sepFilter2D(d, cv2.CV_32F, kern, kern, borderType=cv2.BORDER_REPLICATE)
     assert np.allclose(got, ref, atol=1e-5)
     assert np.isclose(kern.sum(), 1.0) and (k != 3 or np.allclose(kern, [1 / 9, 7 / 9, 1 / 9]))
+
+
+def test_readback_warning_tells_when_the_mark_does_not_come_back():
+    """Freshly marked pixels: None when the blind detector returns the payload (fast path: the
+    identity read), a one-line reason when it does not (a bilevel picture clips the mark away,
+    the wrong payload, unmarked pixels)."""
+    img = natural_image(384, 512, 7)
+    marked = W.embed_image(img, PAYLOAD, KEY)
+    assert W.readback_warning(marked, PAYLOAD, KEY) is None
+    assert W.readback_warning(marked, PAYLOAD.to_bytes(8, "big"), KEY) is None
+    # the identity read alone is what the fast path trusts: it agrees with the detector here
+    log10_p, dec = wm_image.identity_read(wm_image.to_luma(marked), KEY)
+    assert dec.crc_ok and dec.payload == PAYLOAD and log10_p < -6
+    msg = W.readback_warning(marked, PAYLOAD ^ 1, KEY)          # the detector reads another payload
+    assert f"present with another payload ({PAYLOAD:016x})" in msg and "\n" not in msg
+    assert "not found" in W.readback_warning(img, PAYLOAD, KEY)   # unmarked
+    # a bilevel (dithered black-and-white) picture: the capacity check sees nothing wrong, the
+    # read-back does
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    rng = np.random.default_rng(1)
+    bilevel = np.repeat(((gray > rng.random(gray.shape)) * 255).astype(np.uint8)[..., None], 3, 2)
+    marked_bl = W.embed_image(bilevel, PAYLOAD, KEY)
+    assert W.capacity_warning(bilevel) is None
+    assert "cannot carry it reliably" in W.readback_warning(marked_bl, PAYLOAD, KEY)

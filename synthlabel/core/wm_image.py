@@ -836,6 +836,16 @@ def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
     return res
 
 
+def identity_read(luma: np.ndarray, key: bytes) -> tuple[float, coding.DecodeResult]:
+    """The blind detector's first hypothesis alone: the identity geometry, where a marked image
+    that nothing has altered carries its mark. Returns (log10 p of the pilot there, counted
+    over the whole search as :func:`detect_luma` counts it, and the payload decode there).
+    A few ms per megapixel, never a search: for checking freshly marked pixels."""
+    spec = tile_spec(bytes(key))
+    ev = _evaluate(whiten(work_luma(luma)), None, spec)
+    return p_from_z(ev.z)[1], coding.decode_payload(_soft_values(ev, spec))
+
+
 def has_chroma(rgb: np.ndarray) -> bool:
     """Whether an H x W x 3 image has colour (sampled on every 8th pixel): grey pictures stored
     as RGB (R = G = B) give the chroma-guided pass nothing to predict from."""
