@@ -305,6 +305,12 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                        sidecar=sidecar)
     aigc = spec.aigc_for(content_id)
     full_range = info.full_range
+    if info.extra_streams:
+        # the output holds one video and one audio stream: say what is left out, never drop
+        # a second language track or the subtitles silently
+        dropped = ", ".join(f"{n} {kind}" for kind, n in sorted(info.extra_streams.items()))
+        res.warnings.append(f"only the first video and audio streams are labeled and kept; not "
+                            f"in the output: {dropped} stream(s)")
 
     # -- per-video set-up: plate, watermark pattern, audio pieces
     t0 = time.perf_counter()

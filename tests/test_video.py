@@ -256,6 +256,23 @@ def test_video_without_audio(tmp_path, credentials):
     assert rep.content_ids["watermark"] == res.content_id.hex
 
 
+def test_streams_left_out_are_reported(labeled, tmp_path, credentials):
+    """A second audio track and a subtitle track are not carried into the output: labeling
+    says so instead of dropping them silently."""
+    ffmpeg = require_tool("ffmpeg")
+    src = make_clip(tmp_path / "a.mkv", "mkv", seconds=2.0)
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    multi = tmp_path / "multi.mkv"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-i", src, "-i", src, "-i", srt, "-map", "0:v",
+                    "-map", "0:a", "-map", "1:a", "-map", "2", "-c", "copy", multi], check=True)
+    assert video_io.probe(multi).extra_streams == {"audio": 1, "subtitle": 1}
+    res = label_video_file(multi, tmp_path / "out.mkv", credentials=credentials, **FAST)
+    assert any("not in the output: 1 audio, 1 subtitle stream(s)" in w for w in res.warnings), res.warnings
+    assert video_io.probe(tmp_path / "out.mkv").extra_streams == {}
+    assert not any("not in the output" in w for _s, _d, r in labeled.values() for w in r.warnings)
+
+
 def test_watermark_profile_follows_motion(labeled, tmp_path, credentials):
     # the fixture clips pan: the octave-lower "moving" profile; a still camera keeps the
     # image engine's tile ("still"). One detector reads both, payload included.

@@ -129,6 +129,9 @@ class VideoInfo:
     bit_rate: int | None
     audio: AudioTrackInfo | None
     metadata: dict = field(default_factory=dict)
+    #: Streams beyond the first video and first audio stream, by type ("audio", "subtitle",
+    #: ...): the labeler does not carry them into its output.
+    extra_streams: dict = field(default_factory=dict)
 
     @property
     def full_range(self) -> bool:
@@ -209,6 +212,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             if ac.sample_rate and ac.channels:
                 audio = AudioTrackInfo(ac.name, int(ac.sample_rate), int(ac.channels),
                                        ac.layout.name, a.bit_rate or ac.bit_rate or None)
+        kept = {vs.index} | ({container.streams.audio[0].index} if audio is not None else set())
+        extra: dict[str, int] = {}
+        for st in container.streams:
+            if st.index not in kept:
+                extra[st.type] = extra.get(st.type, 0) + 1
         return VideoInfo(
             path=os.fspath(path), container=key, codec=cc.name, width=first.width,
             height=first.height, fps=Fraction(fps), time_base=Fraction(vs.time_base or Fraction(1, 1000)),
@@ -217,7 +225,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             color_primaries=int(first.color_primaries or 0), color_trc=int(first.color_trc or 0),
             display_matrix=_matrix_of(first), rotation=_rotation_of(first),
             bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
-            metadata=dict(container.metadata))
+            metadata=dict(container.metadata), extra_streams=extra)
 
 
 class VideoReader:
