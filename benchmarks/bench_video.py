@@ -176,7 +176,8 @@ def label_child(src: str, dst: str, crf: int | None, preset: str | None, plain: 
         res = label_video_file(src, dst, credentials=creds, overwrite=True, crf=crf, preset=preset)
         out = {"seconds": time.perf_counter() - t0, "cpu": _cpu() - c0, "timings": res.timings,
                "frames": res.frames, "content_id": res.content_id.hex, "warnings": res.warnings,
-               "profile": res.watermark_profile, "motion": res.motion}
+               "profile": res.watermark_profile, "motion": res.motion,
+               "switches": res.profile_switches}
     out["maxrss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(out))
 
@@ -323,7 +324,9 @@ def main() -> None:
     frames = lab["frames"]
     tm = lab["timings"]
     print("\n## cost")
-    print(f"watermark profile: {lab.get('profile')} (moving fraction {lab.get('motion') or 0:.2f})")
+    switches = ", ".join(f"{name} at {t:.2f} s" for t, name in lab.get("switches") or []) or "none"
+    print(f"watermark profile: {lab.get('profile')} (moving fraction {lab.get('motion') or 0:.2f}); "
+          f"switches: {switches}")
     print(f"label_video_file: wall {lab['seconds']:.2f} s, CPU {lab['cpu']:.2f} s ({frames} frames)  stages: "
           + ", ".join(f"{k}={v:.2f}" for k, v in tm.items()))
     print(f"plain decode+encode (same settings): wall {pl['seconds']:.2f} s, CPU {pl['cpu']:.2f} s")

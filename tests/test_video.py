@@ -319,6 +319,60 @@ def test_flat_video_is_labeled_with_a_warning(labeled, tmp_path, credentials):
     assert wm_video.flat_warning([y], full_range=False) is None
 
 
+def test_profile_follows_a_change_of_motion(tmp_path, credentials):
+    """A camera move that settles into a still shot: the opening probe picks the moving
+    profile, the tracker switches to the still one once the stillness lasts SWITCH_SECONDS,
+    and the video still decodes."""
+    base = synthetic_photo(H, W + 200, 9)
+    path = tmp_path / "pan_then_still.mp4"
+    n_pan, n_still = int(1.0 * FPS), int(2.6 * FPS)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        vs.options = {"crf": "18", "preset": "ultrafast"}
+        for i in range(n_pan + n_still):
+            off = 12 * min(i, n_pan)
+            fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, off:off + W]), "rgb24")
+            fr.pts, fr.time_base = i, Fraction(1, FPS)
+            for p in vs.encode(fr):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    dst = tmp_path / "out.mp4"
+    res = label_video_file(path, dst, credentials=credentials, **FAST)
+    assert res.watermark_profile == "moving"
+    assert [name for _t, name in res.profile_switches] == ["still"], res.profile_switches
+    t_switch = res.profile_switches[0][0]
+    lag = wm_video.TRACK_PAIRS * wm_video.TRACK_SECONDS + 0.1      # the pairs' median catching up
+    assert 1.0 + wm_video.SWITCH_SECONDS <= t_switch <= 1.0 + wm_video.SWITCH_SECONDS + lag
+    det = detect_video(dst, credentials.watermark_key)
+    assert det.detected and det.payload == res.content_id.value
+
+
+def test_motion_tracker_needs_a_lasting_change():
+    rng = np.random.default_rng(4)
+    tex = cv2.GaussianBlur(rng.normal(128, 40, (270, 560)).astype(np.float32), (0, 0), 1.5)
+    frame = lambda x: np.clip(tex[:, x:x + 480], 0, 255).astype(np.uint8)    # noqa: E731
+    still, moving = (frame(0), frame(0)), (frame(0), frame(8))
+    dt = wm_video.TRACK_SECONDS
+    # still content under the moving profile: switches once, after SWITCH_SECONDS of pairs
+    tr = wm_video.MotionTracker(wm_video.MOVING, dt)
+    calls = [tr.add_pair(*still) for _ in range(12)]
+    switched = [i for i, c in enumerate(calls) if c is not None]
+    assert len(switched) == 1 and calls[switched[0]] is wm_video.STILL
+    assert (switched[0] + 1 - wm_video.TRACK_PAIRS + 1) * dt >= wm_video.SWITCH_SECONDS
+    # motion that comes and goes never lasts long enough: no switch, whichever profile
+    for profile in (wm_video.STILL, wm_video.MOVING):
+        tr = wm_video.MotionTracker(profile, dt)
+        pairs = [moving if i % 2 else still for i in range(24)]       # flips every pair
+        assert all(tr.add_pair(*pr) is None for pr in pairs)
+    # a lasting pan switches the still profile to the moving one; differently sized planes
+    # (a resolution change) are ignored
+    tr = wm_video.MotionTracker(wm_video.STILL, dt)
+    assert tr.add_pair(frame(0), frame(0)[:200]) is None
+    assert any(tr.add_pair(*moving) is wm_video.MOVING for _ in range(12))
+
+
 def test_moving_fraction_separates_still_from_panning():
     rng = np.random.default_rng(5)
     scene = cv2.GaussianBlur(rng.normal(128, 40, (400, 700)).astype(np.float32), (0, 0), 2.0)
