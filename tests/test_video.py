@@ -79,6 +79,22 @@ def make_clip(path: Path, kind: str = "mp4", *, seconds: float = 3.0, audio: boo
     return path
 
 
+def write_clip(path: Path, frames) -> Path:
+    """An H.264 MP4 (no audio) of the RGB uint8 H x W frames ``frames`` yields, at FPS."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        vs.options = {"crf": "18", "preset": "ultrafast"}
+        for i, img in enumerate(frames):
+            fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), "rgb24")
+            fr.pts, fr.time_base = i, Fraction(1, FPS)
+            for p in vs.encode(fr):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    return path
+
+
 def frames_rgb(path: Path):
     """(time, display-oriented RGB) of every frame."""
     with av.open(str(path)) as c:
@@ -292,22 +308,16 @@ def test_watermark_profile_follows_motion(labeled, tmp_path, credentials):
 
 def test_flat_video_is_labeled_with_a_warning(labeled, tmp_path, credentials):
     """Like a flat image, a video too flat to carry a reliable mark is labeled and says so."""
-    path = tmp_path / "flat.mp4"
     sky = np.linspace(20, 60, H, dtype=np.float32)[:, None, None] * np.ones((1, W, 3), np.float32)
     rng = np.random.default_rng(5)
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=FPS)
-        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
-        vs.options = {"crf": "18", "preset": "ultrafast"}
+
+    def frames():
         for i in range(int(2.0 * FPS)):
             img = np.clip(sky + rng.normal(0, 1.0, (H, W, 1)), 0, 255).astype(np.uint8)
             img[100:140, 40 + 6 * i:80 + 6 * i] = (220, 220, 210)      # a small object crossing
-            fr = av.VideoFrame.from_ndarray(img, "rgb24")
-            fr.pts, fr.time_base = i, Fraction(1, FPS)
-            for p in vs.encode(fr):
-                out.mux(p)
-        for p in vs.encode():
-            out.mux(p)
+            yield img
+
+    path = write_clip(tmp_path / "flat.mp4", frames())
     res = label_video_file(path, tmp_path / "flat_out.mp4", credentials=credentials, **FAST)
     assert any("video is mostly flat" in w for w in res.warnings), res.warnings
     assert not any("flat" in w for w in labeled["mp4"][2].warnings)
@@ -324,20 +334,9 @@ def test_profile_follows_a_change_of_motion(tmp_path, credentials):
     profile, the tracker switches to the still one once the stillness lasts SWITCH_SECONDS,
     and the video still decodes."""
     base = synthetic_photo(H, W + 200, 9)
-    path = tmp_path / "pan_then_still.mp4"
     n_pan, n_still = int(1.0 * FPS), int(2.6 * FPS)
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=FPS)
-        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
-        vs.options = {"crf": "18", "preset": "ultrafast"}
-        for i in range(n_pan + n_still):
-            off = 12 * min(i, n_pan)
-            fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, off:off + W]), "rgb24")
-            fr.pts, fr.time_base = i, Fraction(1, FPS)
-            for p in vs.encode(fr):
-                out.mux(p)
-        for p in vs.encode():
-            out.mux(p)
+    path = write_clip(tmp_path / "pan_then_still.mp4",
+                      (base[:, 12 * min(i, n_pan):12 * min(i, n_pan) + W] for i in range(n_pan + n_still)))
     dst = tmp_path / "out.mp4"
     res = label_video_file(path, dst, credentials=credentials, **FAST)
     assert res.watermark_profile == "moving"
