@@ -110,6 +110,32 @@ def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: i
             yield tail
 
 
+#: The read-back check reads what verify reads: the opening minute.
+READBACK_SECONDS = 60.0
+
+
+def _readback_warning(mono: np.ndarray, sample_rate: int, key: bytes, content_id: ContentID) -> str | None:
+    """Why the detector would not read ``content_id`` back from the marked signal's opening
+    (``mono``: float32, mixed down), or None. Mostly silent audio carries little of the mark:
+    it is multiplicative, zero in silence, so such a file is labeled with a warning instead of
+    being found "weak" by verify later. Costs the detector's time, ~1 % of the duration read."""
+    try:
+        det = watermark.detect_audio(mono, sample_rate, key)
+    except ValueError:
+        return None
+    if det.payload == content_id.value:
+        return None
+    if det.payload is not None:
+        state = f"present with another payload ({det.payload:016x})"
+    elif det.detected:
+        state = "present but its payload does not decode"
+    else:
+        state = f"not found (p={det.p_value:.1e})"
+    seconds = len(mono) / sample_rate
+    return (f"watermark: read back from the labeled signal's first {seconds:.0f} s, the mark is "
+            f"{state}: too little sound to carry it (silence, or too short?)")
+
+
 def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None = None,
                      credentials: Credentials | None = None, overwrite: bool = False,
                      in_place: bool = False) -> LabeledAudio:
@@ -188,17 +214,34 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     with temp_path(dst.parent, dst.name, ".part" + EXTENSION[fmt]) as encoded, \
             temp_path(dst.parent, dst.name, ".meta" + EXTENSION[fmt]) as tagged:
         t0 = time.perf_counter()
+        # the opening READBACK_SECONDS of the marked signal, mixed to mono (bounded memory),
+        # for the read-back check below
+        keep = int(READBACK_SECONDS * sample_rate) if spec.watermark and spec.watermark_readback else 0
+        opening: list[np.ndarray] = []
+        kept = 0
         try:
             with open_writer(encoded, bitrate) as writer:
                 for block in _marked_stream(blocks, spec, sample_rate, channels,
                                             creds.watermark_key, content_id, clip, res.cue_times):
                     writer.write(block)
+                    if kept < keep:
+                        part = block[:keep - kept]
+                        opening.append(part.mean(axis=1, dtype=np.float32) if part.ndim == 2 else
+                                       part.astype(np.float32))
+                        kept += len(part)
             if writer.sample_rate != sample_rate:
                 res.warnings.append(f"{fmt} cannot carry {sample_rate} Hz; encoded at "
                                     f"{writer.sample_rate} Hz")
         except audio_io.AudioError as exc:
             raise LabelingError(str(exc)) from None
         res.timings["encode+mark"] = time.perf_counter() - t0
+        if opening:
+            t0 = time.perf_counter()
+            warning = _readback_warning(np.concatenate(opening), sample_rate, creds.watermark_key,
+                                        content_id)
+            if warning:
+                res.warnings.append(warning)
+            res.timings["readback"] = time.perf_counter() - t0
         if source is not None:
             warning = audio_tags.copy_tags(source, encoded, "wav" if fmt == "wav" else fmt)
             if warning:

@@ -273,9 +273,11 @@ class LabelSpec:
     jpeg_quality: int = 92
     webp_quality: int = 90
     thumbnail: bool = False
-    # Images: read the watermark back from the labeled pixels with the blind detector and warn
-    # when its payload does not come back (bilevel, clipped or periodic pictures). 4-10 ms for
-    # 0.25-2 MP and 15 ms at 4K when it does; a hot path that accepts the risk can turn it off.
+    # Read the watermark back with the blind detector and warn when its payload does not come
+    # back. Images: from the labeled pixels (bilevel, clipped or periodic pictures defeat the
+    # mark); 4-10 ms for 0.25-2 MP and 15 ms at 4K when it does. Audio: from the opening minute
+    # of the marked signal (mostly silent audio); ~1 % of that duration. A hot path that
+    # accepts the risk can turn it off.
     watermark_readback: bool = True
     # Audio (and video soundtracks): the GB 45438 rhythm cue or a spoken-label clip.
     cue_where: str = "start"             # "start" | "end" | "both"

@@ -175,6 +175,26 @@ def test_library_labels_numpy_audio():
     rep = synthlabel.verify_bytes(data)
     assert rep.ok(), rep.to_json()
     assert rep.content_ids["watermark"] == res.content_id.hex
+    assert "readback" in res.timings and not [w for w in res.warnings if "watermark" in w]
+
+
+def test_mostly_silent_audio_is_labeled_with_a_warning():
+    """The mark is multiplicative (none in silence): half a second of sound in eight seconds of
+    digital silence cannot carry its payload. Labeling reads the mark back and says so, as
+    verify would find it weak or missing; the check can be turned off. (The rhythm cue is off
+    here: its second of tone carries some mark, and with some keys enough for the payload.)"""
+    import synthlabel
+    from synthlabel.labeling_audio import label_audio
+    from synthlabel.models import LabelSpec, Status
+
+    x = np.zeros((8 * RATE, 2), np.float32)
+    x[RATE:RATE + RATE // 2] = music(0.5, seed=5) * np.float32(0.5)
+    data, _sidecar, res = label_audio(x, RATE, format="wav", spec=LabelSpec(explicit=False))
+    assert any("read back from the labeled signal's first 8 s" in w for w in res.warnings), res.warnings
+    assert synthlabel.verify_bytes(data, layers=("watermark",)).layers["watermark"].status is not Status.OK
+    _d, _s, quiet = label_audio(x, RATE, format="wav",
+                                spec=LabelSpec(explicit=False, watermark_readback=False))
+    assert not any("read back" in w for w in quiet.warnings) and "readback" not in quiet.timings
 
 
 @pytest.mark.parametrize("name", ["clip.wav", "clip.mp3"])
