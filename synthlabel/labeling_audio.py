@@ -114,28 +114,6 @@ def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: i
 READBACK_SECONDS = 60.0
 
 
-def _readback_warning(mono: np.ndarray, sample_rate: int, key: bytes, content_id: ContentID) -> str | None:
-    """Why the detector would not read ``content_id`` back from the marked signal's opening
-    (``mono``: float32, mixed down), or None. Mostly silent audio carries little of the mark:
-    it is multiplicative, zero in silence, so such a file is labeled with a warning instead of
-    being found "weak" by verify later. Costs the detector's time, ~1 % of the duration read."""
-    try:
-        det = watermark.detect_audio(mono, sample_rate, key)
-    except ValueError:
-        return None
-    if det.payload == content_id.value:
-        return None
-    if det.payload is not None:
-        state = f"present with another payload ({det.payload:016x})"
-    elif det.detected:
-        state = "present but its payload does not decode"
-    else:
-        state = f"not found (p={det.p_value:.1e})"
-    seconds = len(mono) / sample_rate
-    return (f"watermark: read back from the labeled signal's first {seconds:.0f} s, the mark is "
-            f"{state}: too little sound to carry it (silence, or too short?)")
-
-
 def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None = None,
                      credentials: Credentials | None = None, overwrite: bool = False,
                      in_place: bool = False) -> LabeledAudio:
@@ -237,10 +215,13 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         res.timings["encode+mark"] = time.perf_counter() - t0
         if opening:
             t0 = time.perf_counter()
-            warning = _readback_warning(np.concatenate(opening), sample_rate, creds.watermark_key,
-                                        content_id)
+            try:
+                warning = watermark.audio_readback_warning(np.concatenate(opening), sample_rate,
+                                                           content_id.value, creds.watermark_key)
+            except ValueError:          # a rate the detector does not take: nothing to check
+                warning = None
             if warning:
-                res.warnings.append(warning)
+                res.warnings.append(f"watermark: {warning}")
             res.timings["readback"] = time.perf_counter() - t0
         if source is not None:
             warning = audio_tags.copy_tags(source, encoded, "wav" if fmt == "wav" else fmt)

@@ -27,7 +27,8 @@ FLAT_TEXTURE = _P.FLAT_ACTIVITY
 
 __all__ = ["IMAGE_ALG", "AUDIO_ALG", "FLAT_TEXTURE", "Detection", "AudioDetection", "AudioEmbedder",
            "capacity_warning", "detect_image", "embed_image", "embed_image_checked",
-           "readback_warning", "texture_level", "detect_audio", "embed_audio", "detect_video"]
+           "readback_warning", "texture_level", "audio_readback_warning", "detect_audio",
+           "embed_audio", "detect_video"]
 
 
 @dataclass(frozen=True)
@@ -168,17 +169,38 @@ def readback_warning(marked, payload: int | bytes, key: bytes) -> str | None:
             p = math.exp(coding.presence_log_p(log10_p * math.log(10), True, _P.N_DECODE * 2, _P.CRC_WEIGHT))
             if p <= _P.FPR_TARGET:
                 return None
-    det = detect_image(marked, key)
+    state = _missed(detect_image(marked, key), want)
+    if state is None:
+        return None
+    return (f"read back from the labeled pixels, the mark is {state}: this picture cannot carry "
+            "it reliably (bilevel, saturated or strongly periodic pictures defeat it)")
+
+
+def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | bytes,
+                           key: bytes) -> str | None:
+    """Read the mark back from freshly marked audio (float, (frames, channels) or (frames,);
+    e.g. the opening minute, what verify reads) with :func:`detect_audio` and say why it would
+    not return ``payload``, or None when it would. The mark is multiplicative, so there is none
+    in silence: mostly silent audio is what fails. Costs the detector's time (about 1 % of the
+    duration read)."""
+    want = coding.payload_to_int(payload)
+    state = _missed(detect_audio(marked, sample_rate, key), want)
+    if state is None:
+        return None
+    seconds = len(marked) / sample_rate
+    return (f"read back from the labeled signal's first {seconds:.0f} s, the mark is {state}: "
+            "too little sound to carry it (silence, or too short?)")
+
+
+def _missed(det, want: int) -> str | None:
+    """What a detection (image or audio) found instead of payload ``want``, or None."""
     if det.payload == want:
         return None
     if det.payload is not None:
-        state = f"present with another payload ({det.payload:016x})"
-    elif det.detected:
-        state = "present but its payload does not decode"
-    else:
-        state = f"not found (p={det.p_value:.1e})"
-    return (f"read back from the labeled pixels, the mark is {state}: this picture cannot carry "
-            "it reliably (bilevel, saturated or strongly periodic pictures defeat it)")
+        return f"present with another payload ({det.payload:016x})"
+    if det.detected:
+        return "present but its payload does not decode"
+    return f"not found (p={det.p_value:.1e})"
 
 
 def texture_level(image) -> float:
