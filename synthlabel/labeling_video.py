@@ -326,17 +326,14 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
 
     def marker_for(profile: wm_video.MarkProfile) -> wm_video.FrameMarker:
         """The frame marker of a profile (made once: a video may switch back)."""
-        fm = markers.get(profile.name)
-        if fm is None:
-            ts = time.perf_counter()
+        if profile.name not in markers:
             dw, dh = info.display_size
             pat = _to_coded(wm_video.video_pattern(dw, dh, content_id.value, key, profile.pattern_scale),
                             info.rotation)
-            fm = markers[profile.name] = wm_video.FrameMarker(
+            markers[profile.name] = wm_video.FrameMarker(
                 info.width, info.height, content_id.value, key, full_range=full_range,
                 strength=strength, pattern=pat, profile=profile)
-            res.timings["setup"] += time.perf_counter() - ts
-        return fm
+        return markers[profile.name]
 
     def make_marker(lumas: list[np.ndarray]) -> wm_video.FrameMarker:
         """The frame marker, its profile chosen from the motion of the first frames."""
@@ -344,9 +341,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         res.motion = wm_video.moving_fraction(lumas)
         profile = wm_video.profile_for(res.motion)
         res.watermark_profile = profile.name
-        res.timings["setup"] += time.perf_counter() - ts
         fm = marker_for(profile)
-        ts = time.perf_counter()
         if fm.empty:
             res.warnings.append(f"video is too small to carry a watermark ({info.width}x{info.height}): "
                                 "frames left unmarked")
@@ -400,21 +395,18 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         # 1/MOTION_FPS s apart; then the marker is made and the held frames go out in order.
         # After that, a MotionTracker reads a pair of frames every TRACK_SECONDS and switches
         # the profile when the content changes for good (wm_video.SWITCH_SECONDS).
-        fps = float(info.fps or 25)
-        probe_step = max(1, round(fps / wm_video.MOTION_FPS))
-        track_step = max(probe_step + 1, round(fps * wm_video.TRACK_SECONDS))
+        probe_step = wm_video.probe_step(info.fps)
         probe: list[np.ndarray] = []
         held: list = []
         n_seen = 0
         tracker = None
-        track_first = None              # the first luma of the tracker's current pair
 
         def start_marking() -> None:
             """Make the marker from the probe and send the held frames out, in order."""
             nonlocal marker, tracker
             marker = make_marker(probe)
             if not marker.empty:
-                tracker = wm_video.MotionTracker(marker.profile, track_step / fps)
+                tracker = wm_video.MotionTracker.for_video(marker.profile, float(info.fps or 25))
             for fr, ft in held:
                 emit(fr, ft)
             held.clear()
@@ -450,18 +442,12 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                             if len(probe) >= wm_video.MOTION_FRAMES:
                                 start_marking()
                         else:
-                            phase = n_seen % track_step
-                            if tracker is not None and phase in (0, probe_step):
+                            if tracker is not None:
                                 ta, tc = time.perf_counter(), time.thread_time()
-                                y = wm_video.motion_luma(_plane(frame, 0))
-                                if phase == 0:
-                                    track_first = y
-                                elif track_first is not None:
-                                    switch = tracker.add_pair(track_first, y)
-                                    track_first = None
-                                    if switch is not None:
-                                        marker = marker_for(switch)
-                                        res.profile_switches.append((round(t - t_first, 3), switch.name))
+                                switch = tracker.frame(n_seen, _plane(frame, 0))
+                                if switch is not None:
+                                    marker = marker_for(switch)
+                                    res.profile_switches.append((round(t - t_first, 3), switch.name))
                                 t_mark += time.perf_counter() - ta
                                 t_mark_cpu += time.thread_time() - tc
                             emit(frame, t)

@@ -86,7 +86,7 @@ __all__ = [
     "ACT_REF", "MASK_MAX", "MASK_SHORT", "MOVING", "MOTION_MOVING", "STILL", "SWITCH_SECONDS",
     "TRACK_PAIRS", "TRACK_SECONDS", "FrameMarker", "LumaPool", "MarkProfile", "MotionTracker",
     "PROFILES", "VideoDetection", "detect_pooled", "flat_warning", "motion_luma",
-    "moving_fraction", "pair_moving_fraction", "profile_for", "video_pattern",
+    "moving_fraction", "pair_moving_fraction", "probe_step", "profile_for", "video_pattern",
 ]
 
 
@@ -245,9 +245,9 @@ class MotionTracker:
     """Follows the motion class of a video after its opening probe, to re-pick the profile when
     the content changes for good (a camera move that settles, a still shot cut to a pan).
 
-    Every :data:`TRACK_SECONDS` the labeler hands it one pair of lumas about 1/MOTION_FPS s
-    apart (the probe's spacing, so :func:`pair_moving_fraction` keeps its calibration) with
-    :meth:`add_pair`. It keeps the last :data:`TRACK_PAIRS` fractions and returns the profile to
+    Every :data:`TRACK_SECONDS` it reads one pair of lumas about 1/MOTION_FPS s apart (the
+    probe's spacing, so :func:`pair_moving_fraction` keeps its calibration): handed in with
+    :meth:`add_pair`, or picked from every frame by :meth:`frame` (:meth:`for_video`). It keeps the last :data:`TRACK_PAIRS` fractions and returns the profile to
     switch to once their median has called for another profile for :data:`SWITCH_SECONDS`
     running, else None; a class that flips back within that time resets the count. Sparse pairs
     keep it cheap: 6 ms per pair at 1080p on a loaded machine (two area reductions and the
@@ -259,6 +259,31 @@ class MotionTracker:
         self.need = max(1, math.ceil(SWITCH_SECONDS / max(pair_seconds, 1e-6)))
         self.fractions: list[float] = []
         self.count = 0
+        self.probe_step = 1             # frames between a pair's two frames (see for_video)
+        self.track_step = 2             # frames between pairs
+        self._first: np.ndarray | None = None
+
+    @classmethod
+    def for_video(cls, profile: MarkProfile, fps: float) -> "MotionTracker":
+        """A tracker fed every frame of a ``fps`` video through :meth:`frame`: a pair of frames
+        :func:`probe_step` apart every ~:data:`TRACK_SECONDS`."""
+        probe = probe_step(fps)
+        track = max(probe + 1, round(fps * TRACK_SECONDS))
+        tr = cls(profile, track / fps)
+        tr.probe_step, tr.track_step = probe, track
+        return tr
+
+    def frame(self, index: int, y: np.ndarray) -> MarkProfile | None:
+        """Frame ``index`` (counted from the start of the video) with luma plane ``y``: keeps
+        the first frame of each pair (reduced), reads the pair at its second frame, and returns
+        what :meth:`add_pair` returns (None on every other frame, at no cost)."""
+        phase = index % self.track_step
+        if phase == 0:
+            self._first = motion_luma(y)
+        elif phase == self.probe_step and self._first is not None:
+            first, self._first = self._first, None
+            return self.add_pair(first, y)
+        return None
 
     def add_pair(self, a: np.ndarray, b: np.ndarray) -> MarkProfile | None:
         """``a``, ``b``: uint8 luma planes (or :func:`motion_luma` planes) of one size."""
@@ -277,6 +302,13 @@ class MotionTracker:
             return None
         self.profile, self.count = want, 0
         return want
+
+
+def probe_step(fps: float) -> int:
+    """Frames between two motion samples of a ``fps`` video: about 1/:data:`MOTION_FPS` s
+    (every round(fps / MOTION_FPS)-th frame), the spacing :func:`pair_moving_fraction` is
+    calibrated for."""
+    return max(1, round(float(fps or 25) / MOTION_FPS))
 
 
 def profile_for(moving: float) -> MarkProfile:
