@@ -111,6 +111,7 @@ def label(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output directory; the input tree is mirrored there.")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the inputs (atomically) instead of writing to -o.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")] = False,
+    skip_labeled: Annotated[bool, typer.Option("--skip-labeled", help="Leave inputs that already carry an AIGC metadata label alone (default: label them again, with a warning).")] = False,
     text: Annotated[str, typer.Option("--text", help="Visible label text; needs an AI element (AI/人工智能) and a generation element (生成/合成).")] = DEFAULT_LABEL_TEXT,
     position: Annotated[Position, typer.Option("--position", help="Corner or edge for the visible label.")] = Position.BOTTOM_RIGHT,
     allow_nonconforming_text: Annotated[bool, typer.Option("--allow-nonconforming-text", help="Accept label text that GB 45438 would not.")] = False,
@@ -148,8 +149,9 @@ def label(
     Inputs are sniffed by content, never by extension. Outputs are written atomically; \
 inputs are never modified unless --in-place. A bad file gets a one-line error and the batch \
 goes on; so does media in a format synthlabel does not label (AIFF, AVI, HEIC...), which \
-counts as failed. Other files met in a folder (a README) are skipped. The exit status is 1 \
-if any file failed.
+counts as failed. Other files met in a folder (a README) are skipped, and so is an output \
+directory inside an input folder. An input that already carries an AIGC label is labeled \
+again with a warning (--skip-labeled leaves it alone). The exit status is 1 if any file failed.
 
     Example:  synthlabel label generated/ -o labeled/ --report labeled/report.jsonl
     """
@@ -214,7 +216,8 @@ if any file failed.
         if r.error:
             err.print(f"[red]error:[/red] {esc(str(r.source))}: {esc(str(r.error))}")
         elif r.skipped:
-            pass  # counted in the summary
+            if r.prior_label and not quiet:
+                err.print(f"skipped: {esc(str(r.source))}: {esc(r.skipped)}")
         else:
             for w in r.warnings:
                 if not quiet:
@@ -229,7 +232,8 @@ if any file failed.
     try:
         for r in missing:  # reported like any other failed file, JSONL included
             on_result(r)
-        results = run_batch(jobs_list, spec, creds, workers=jobs, overwrite=overwrite, on_result=on_result)
+        results = run_batch(jobs_list, spec, creds, workers=jobs, overwrite=overwrite,
+                            skip_labeled=skip_labeled, on_result=on_result)
     finally:
         if progress:
             progress.stop()
@@ -238,9 +242,11 @@ if any file failed.
             os.replace(report_tmp, report)
     failed_files = sum(1 for r in results if r.error)
     skipped = sum(1 for r in results if r.skipped)
+    already = sum(1 for r in results if r.skipped and r.prior_label)
     failed = failed_files + len(missing)
     if not quiet:
-        note = f", {skipped} non-media file(s) skipped" if skipped else ""
+        note = f", {skipped - already} non-media file(s) skipped" if skipped - already else ""
+        note += f", {already} already-labeled file(s) left alone" if already else ""
         err.print(f"labeled {len(results) - failed_files - skipped} file(s), {failed} failed{note}")
     raise typer.Exit(1 if failed else 0)
 
@@ -306,9 +312,11 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
             files.extend((f, walked) for f, _, walked in iter_inputs([p]))
     reports = verify_files([f for f, _ in files], workers=jobs, key=creds.watermark_key,
                            trust_anchors_pem=anchors, layers=wanted, label_text=label_text)
+    done: list = []
     for (f, walked), rep in zip(files, reports):
         if rep.error and rep.media_type is None and skippable(f, walked):
             continue  # a script or README beside the media
+        done.append(rep)
         if json_out:
             print(rep.to_json(), flush=True)
         else:
@@ -319,7 +327,31 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
                 err.print(f"[red]error:[/red] {esc(str(f))}: {esc(str(rep.error))}")
         elif not rep.ok(wanted) and status == 0:
             status = 1
+    if len(done) > 1:
+        err.print(_verify_summary(done, wanted))
     raise typer.Exit(status)
+
+
+def _verify_summary(reports: list, wanted: tuple[str, ...]) -> str:
+    """One line for a batch (stderr, so that --json's stdout stays one object per line):
+    how many files passed, and which layers failed how often."""
+    unreadable = sum(1 for r in reports if r.error)
+    passed = sum(1 for r in reports if r.ok(wanted))
+    line = (f"verified {len(reports)} file(s): {passed} OK, "
+            f"{len(reports) - passed - unreadable} with a layer not ok, {unreadable} unreadable")
+    problems = []
+    for name in wanted:
+        counts: dict[str, int] = {}
+        for r in reports:
+            layer = None if r.error else r.layers.get(name)   # unreadable: counted above
+            if layer is not None and layer.status not in (Status.OK, Status.SKIPPED):
+                counts[layer.status.value] = counts.get(layer.status.value, 0) + 1
+        if counts:
+            problems.append(f"{name} " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    disagree = sum(1 for r in reports if r.ids_agree is False)
+    if disagree:
+        problems.append(f"content IDs disagree on {disagree}")
+    return line + (f" ({'; '.join(problems)})" if problems else "")
 
 
 # --------------------------------------------------------------------------- keys

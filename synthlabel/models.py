@@ -411,7 +411,9 @@ class LabelResult:
     layers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
-    skipped: str | None = None   # why a non-media file met in a directory walk was left alone
+    skipped: str | None = None   # why the file was left alone (non-media met in a walk;
+    #                              already labeled, with --skip-labeled)
+    prior_label: str | None = None  # the AIGC label the input already carried, if any
     seconds: float = 0.0
 
     @property

@@ -60,19 +60,35 @@ def skippable(path: Path, from_walk: bool, error: UnsupportedMedia | None = None
     return not isinstance(error, UnsupportedFormat)
 
 
-def iter_inputs(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path, bool]]:
+def _inside(directory: Path, other: Path | None) -> tuple[str, ...] | None:
+    """The parts of ``other`` relative to ``directory`` when it lies strictly inside it."""
+    if other is None:
+        return None
+    try:
+        parts = other.resolve().relative_to(directory.resolve()).parts
+    except ValueError:
+        return None
+    return parts or None
+
+
+def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
+                ) -> Iterator[tuple[Path, Path, bool]]:
     """Yield (file, path relative to the output root, found by walking a directory).
     Directories recurse; hidden files (our temp files among them) and ``.c2pa`` sidecars are
-    skipped. A single directory argument mirrors into the output root;
-    with several arguments each directory mirrors under its own name, so that ``a/x.png`` and
-    ``b/x.png`` do not collide."""
+    skipped, and so is the tree under ``exclude`` (an output directory inside an input
+    directory: a second run must not label the first run's outputs). A single directory
+    argument mirrors into the output root; with several arguments each directory mirrors
+    under its own name, so that ``a/x.png`` and ``b/x.png`` do not collide."""
     paths = list(paths)
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             prefix = Path(p.resolve().name) if len(paths) > 1 else Path()
+            excluded = _inside(p, exclude)
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p)
+                if excluded and rel.parts[:len(excluded)] == excluded:
+                    continue
                 if (f.is_file() and f.suffix != ".c2pa"  # sidecars travel with their media
                         and not any(part.startswith(".") for part in rel.parts)):
                     yield f, prefix / rel, True
@@ -82,7 +98,7 @@ def iter_inputs(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Path, bool]
 
 def plan_jobs(paths: Iterable[str | Path], outdir: Path | None, *, in_place: bool) -> list[Job]:
     jobs = []
-    for src, rel, walked in iter_inputs(paths):
+    for src, rel, walked in iter_inputs(paths, exclude=outdir):
         jobs.append(Job(source=src, target=None if in_place else outdir / rel, in_place=in_place,
                         from_walk=walked))
     return jobs
@@ -146,9 +162,46 @@ def expected_outputs(job: Job, media: MediaType | None, spec: LabelSpec) -> list
     return outs
 
 
-def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = False) -> LabelResult:
+def prior_label(path: Path, media: MediaType, data: bytes | None = None) -> str | None:
+    """Describe the AIGC metadata label ``path`` already carries ("ProduceID ..., producer
+    ..."), or None. Only the metadata is read, so this costs next to nothing; a labeled file
+    whose metadata was stripped (a screenshot, a re-encode) is not recognised. ``data``: the
+    file's bytes when the caller holds them (images)."""
+    try:
+        if media.kind == "image":
+            from .formats import image_meta
+
+            found = image_meta.read_image_metadata(data if data is not None else path.read_bytes(),
+                                                   media.format)
+        elif media.kind == "audio":
+            from .formats import audio_meta
+
+            found = audio_meta.read_audio_metadata_file(path)
+        else:
+            from .labeling_video import _metadata_findings
+
+            found = _metadata_findings(path, media.format)
+    except Exception:  # noqa: BLE001 - unreadable metadata: labeling itself will say what is wrong
+        return None
+    if found.aigc is not None:
+        return f"ProduceID {found.aigc.produce_id}, producer {found.aigc.content_producer}"
+    if found.aigc_count:
+        return "an AIGC label that does not parse"
+    return None
+
+
+def _relabel_warning(prior: str) -> str:
+    return (f"the input is already labeled ({prior}): labeled again; its metadata label and "
+            "C2PA manifest are replaced and the new watermark lies over the old one "
+            "(--skip-labeled leaves such files alone)")
+
+
+def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = False,
+              skip_labeled: bool = False) -> LabelResult:
     """Label one file; every failure becomes ``LabelResult.error`` (one line), never an
-    exception, so that a batch goes on."""
+    exception, so that a batch goes on. An input that already carries an AIGC metadata
+    label is labeled again with a warning, or left alone (``skipped``) with
+    ``skip_labeled``; ``LabelResult.prior_label`` names that label either way."""
     t0 = time.perf_counter()
     res = LabelResult(source=str(job.source))
     try:
@@ -164,12 +217,20 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         if ext in KNOWN_EXTENSIONS and not _suffix_fits(job.source, media.format):
             res.warnings.append(f"extension {ext} does not match the content ({media.format}); "
                                 "labeled by content")
+        data = None
+        if media.kind == "image":
+            try:
+                data = job.source.read_bytes()
+            except OSError as exc:
+                raise LabelingError(f"cannot read: {exc.strerror or exc}") from None
+        res.prior_label = prior_label(job.source, media, data)
+        if res.prior_label:
+            if skip_labeled:
+                res.skipped = f"already labeled ({res.prior_label})"
+                return res
+            res.warnings.append(_relabel_warning(res.prior_label))
         if media.kind in ("audio", "video"):
             return _label_av_job(media, job, spec, creds, overwrite, res, t0)
-        try:
-            data = job.source.read_bytes()
-        except OSError as exc:
-            raise LabelingError(f"cannot read: {exc.strerror or exc}") from None
         labeled = label_image_bytes(data, media.format, spec=spec, credentials=creds,
                                     title=job.source.name)
         res.content_id = labeled.content_id.hex
@@ -226,21 +287,23 @@ def _label_av_job(media: MediaType, job: Job, spec: LabelSpec, creds: Credential
 _worker_state: dict = {}
 
 
-def _init_worker(spec: LabelSpec, creds: Credentials, overwrite: bool) -> None:
+def _init_worker(spec: LabelSpec, creds: Credentials, overwrite: bool, skip_labeled: bool) -> None:
     # c2pa objects do not survive fork: each worker builds its own signer lazily.
-    _worker_state.update(spec=spec, creds=creds, overwrite=overwrite)
+    _worker_state.update(spec=spec, creds=creds, overwrite=overwrite, skip_labeled=skip_labeled)
     init_worker_threads()
 
 
 def _work(job: Job) -> LabelResult:
-    return label_one(job, _worker_state["spec"], _worker_state["creds"], _worker_state["overwrite"])
+    return label_one(job, _worker_state["spec"], _worker_state["creds"], _worker_state["overwrite"],
+                     _worker_state["skip_labeled"])
 
 
 def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: int = 0,
-              overwrite: bool = False,
+              overwrite: bool = False, skip_labeled: bool = False,
               on_result: Callable[[LabelResult], None] | None = None) -> list[LabelResult]:
     """Label ``jobs`` with ``workers`` processes (0 = all cores; 1 = in this process) and
-    return the results in input order. ``on_result`` is called as each file finishes."""
+    return the results in input order. ``on_result`` is called as each file finishes.
+    ``skip_labeled``: leave inputs that already carry an AIGC label alone."""
     workers = worker_count(workers, len(jobs))
     results: dict[int, LabelResult] = {}
     targets: dict[Path, int] = {}
@@ -265,12 +328,12 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
         todo.append((i, job))
     if workers == 1:
         for i, job in todo:
-            results[i] = label_one(job, spec, creds, overwrite)
+            results[i] = label_one(job, spec, creds, overwrite, skip_labeled)
             if on_result:
                 on_result(results[i])
     else:
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                 initargs=(spec, creds, overwrite)) as pool:
+                                 initargs=(spec, creds, overwrite, skip_labeled)) as pool:
             futures = {pool.submit(_work, job): i for i, job in todo}
             for fut in as_completed(futures):
                 i = futures[fut]

@@ -281,6 +281,9 @@ def test_verify_jobs_streams_in_input_order(labeled_samples, tmp_path):
         assert [Path(x["path"]).name for x in reps] == ["scene.jpg", "junk.jpg", "plain.png", "scene.png"]
         assert reps[1]["error"] and reps[0]["ok"] and reps[3]["ok"] and not reps[2]["ok"]
         assert "BytesIO" not in reps[1]["error"] and " at 0x" not in reps[1]["error"], reps[1]["error"]
+        # The batch's one-line summary goes to stderr (stdout stays one JSON object per line).
+        assert ("verified 4 file(s): 2 OK, 1 with a layer not ok, 1 unreadable (explicit 1 missing; "
+                "metadata 1 missing; watermark 1 missing; c2pa 1 missing)") in r.stderr, r.stderr
 
     def stable(stdout):   # drop timings, keep every finding
         reps = [json.loads(x) for x in stdout.splitlines()]
@@ -347,6 +350,50 @@ def test_output_mapping_mirrors_trees(tmp_path):
     both = {j.target.relative_to(out).as_posix()
             for j in plan_jobs([tmp_path / "a", tmp_path / "b"], out, in_place=False)}
     assert both == {"a/x.png", "a/sub/y.png", "b/x.png"}
+    # An output directory inside the input folder is not an input (a second run would
+    # otherwise label the first run's outputs into a/labeled/labeled/); the folder itself
+    # given as the output directory excludes nothing.
+    (tmp_path / "a/labeled/sub").mkdir(parents=True)
+    (tmp_path / "a/labeled/sub/y.png").write_bytes(b"")
+    (tmp_path / "a/labeled-not/z.png").parent.mkdir()
+    (tmp_path / "a/labeled-not/z.png").write_bytes(b"")
+    inner = {j.source.relative_to(tmp_path / "a").as_posix()
+             for j in plan_jobs([tmp_path / "a"], tmp_path / "a" / "labeled", in_place=False)}
+    assert inner == {"x.png", "sub/y.png", "labeled-not/z.png"}
+    same = {j.source.relative_to(tmp_path / "a").as_posix()
+            for j in plan_jobs([tmp_path / "a"], tmp_path / "a", in_place=False)}
+    assert same == inner | {"labeled/sub/y.png"}
+
+
+def test_relabeling_warns_and_skip_labeled_leaves_labeled_inputs_alone(labeled_samples, tmp_path):
+    out, _ = labeled_samples
+    first_id = next(d["content_id"] for d in map(json.loads, (out / "report.jsonl").read_text().splitlines())
+                    if Path(d["source"]).name == "scene.png")
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "labeled.png").write_bytes((out / "scene.png").read_bytes())
+    (src / "fresh.png").write_bytes((SAMPLES / "scene.png").read_bytes())
+
+    r = run("label", src, "-o", tmp_path / "again", "--json", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    rows = {Path(d["source"]).name: d for d in map(json.loads, r.stdout.splitlines())}
+    assert rows["labeled.png"]["prior_label"] == f"ProduceID {first_id}, producer synthlabel"
+    assert any("already labeled" in w and first_id in w for w in rows["labeled.png"]["warnings"])
+    assert rows["fresh.png"]["prior_label"] is None
+    assert not any("already labeled" in w for w in rows["fresh.png"]["warnings"])
+    # Labeled again: one AIGC label with the new content ID.
+    again = json.loads(run("verify", "--json", "--layers", "metadata",
+                           tmp_path / "again" / "labeled.png").stdout)
+    assert again["layers"]["metadata"]["status"] == "ok"
+    assert again["content_ids"]["metadata"] == rows["labeled.png"]["content_id"] != first_id
+
+    r = run("label", src, "-o", tmp_path / "skip", "--skip-labeled", "--json", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    rows = {Path(d["source"]).name: d for d in map(json.loads, r.stdout.splitlines())}
+    assert rows["labeled.png"]["skipped"].startswith("already labeled") and rows["labeled.png"]["ok"]
+    assert rows["fresh.png"]["output"] and not rows["fresh.png"]["skipped"]
+    assert sorted(p.name for p in (tmp_path / "skip").iterdir()) == ["fresh.png"]
+    assert "1 already-labeled file(s) left alone" in r.stderr
 
 
 def test_keys_init_and_show(tmp_path):
