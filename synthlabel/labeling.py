@@ -102,12 +102,14 @@ def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: Conte
 def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
                 credentials: Credentials | None = None, content_id: ContentID | None = None,
                 title: str = "image", exif: bytes | None = None, icc_profile: bytes | None = None,
-                xmp: bytes | None = None) -> LabeledMedia:
+                xmp: bytes | None = None, parent: c2pa_io.Parent | None = None) -> LabeledMedia:
     """Label an image held in memory and return the encoded file with every layer.
 
     ``image``: a PIL image or a uint8 numpy array (H×W, H×W×3 RGB or H×W×4 RGBA).
     ``format``: "jpeg", "png" or "webp". ``credentials``: signing and watermark keys; the
-    development credentials (created on first use) when omitted.
+    development credentials (created on first use) when omitted. ``parent``: the source
+    file's own C2PA manifest (:func:`synthlabel.provenance.c2pa_io.parent_of`), kept as the
+    new manifest's parent ingredient.
     """
     spec = spec or LabelSpec()
     creds = credentials or load_credentials()
@@ -144,7 +146,9 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
             digital_source_type=spec.digital_source_type,
         )
         data = c2pa_io.sign_bytes(data, image_codec.MIME[format], manifest, creds,
-                                  thumbnail=spec.thumbnail)
+                                  thumbnail=spec.thumbnail, parent=parent)
+        if parent is not None and parent.error:
+            warns.append(f"c2pa: the input's own C2PA manifest was not kept ({parent.error})")
         timings["sign"] = time.perf_counter() - t0
         layers.append("c2pa")
     return LabeledMedia(data=data, format=format, mime=image_codec.MIME[format],
@@ -162,13 +166,17 @@ def output_format_for(source_format: str, spec: LabelSpec) -> tuple[str, str | N
 
 def label_image_bytes(data: bytes, source_format: str, *, spec: LabelSpec,
                       credentials: Credentials, title: str = "image") -> LabeledMedia:
-    """Label an encoded image file's bytes, keeping its EXIF, ICC profile and XMP."""
+    """Label an encoded image file's bytes, keeping its EXIF, ICC profile and XMP, and its
+    C2PA manifest as the new manifest's parent ingredient."""
     decoded = image_codec.decode(data, source_format)
     fmt, warn = output_format_for(source_format, spec)
+    name = PurePath(title).name
+    parent = (c2pa_io.parent_of(data, image_codec.MIME.get(source_format, f"image/{source_format}"), name)
+              if spec.c2pa else None)
     result = label_image(
         np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb,
-        format=fmt, spec=spec, credentials=credentials, title=PurePath(title).name,
-        exif=decoded.exif, icc_profile=decoded.icc_profile, xmp=decoded.xmp,
+        format=fmt, spec=spec, credentials=credentials, title=name,
+        exif=decoded.exif, icc_profile=decoded.icc_profile, xmp=decoded.xmp, parent=parent,
     )
     result.warnings[:0] = decoded.warnings + ([warn] if warn else [])
     return result

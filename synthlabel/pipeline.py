@@ -191,9 +191,9 @@ def prior_label(path: Path, media: MediaType, data: bytes | None = None) -> str 
 
 
 def _relabel_warning(prior: str) -> str:
-    return (f"the input is already labeled ({prior}): labeled again; its metadata label and "
-            "C2PA manifest are replaced and the new watermark lies over the old one "
-            "(--skip-labeled leaves such files alone)")
+    return (f"the input is already labeled ({prior}): labeled again; its metadata label is "
+            "replaced, an embedded C2PA manifest becomes the new manifest's parent ingredient, "
+            "and the new watermark lies over the old one (--skip-labeled leaves such files alone)")
 
 
 def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = False,

@@ -84,6 +84,11 @@ def _c2pa_report(res) -> tuple[LayerReport, str | None]:
     if not res.present:
         return LayerReport(Status.MISSING, "no C2PA manifest", details), None
     ai = "AI-generated" if res.digital_source_type else "no AI source type"
+    if res.parent:
+        # The input's own manifest, kept as the parent ingredient when the file was labeled.
+        ai += f"; parent manifest signed by {res.parent.get('signer') or 'an unknown signer'}"
+        if res.parent.get("failures"):
+            ai += f", which was altered or invalid ({', '.join(res.parent['failures'])})"
     if res.state == "Trusted":
         return LayerReport(Status.OK, f"Trusted, signed by {res.signer} ({ai})", details), cid
     if res.state == "Valid":

@@ -190,6 +190,28 @@ def test_corrupt_manifest_store_is_present_and_invalid(creds, manifest):
     assert res.present is True and res.state == "Invalid" and res.error
 
 
+def test_parent_ingredient_keeps_the_inputs_manifest(creds, manifest):
+    """A signed input signed again with parent_of(): its store is the parentOf ingredient;
+    a tampered parent is recorded with its failure (the new manifest stays Trusted); unsigned
+    input has no parent."""
+    signed = sign_bytes(image("JPEG"), "image/jpeg", manifest, creds)
+    assert c2pa_io.parent_of(image("JPEG"), "image/jpeg", "x.jpg") is None
+    first = read_manifest(signed, "image/jpeg", trust_anchors_pem=creds.trust_anchors_pem)
+    for source, failures in ((signed, []), (tamper_jpeg(signed), ["assertion.dataHash.mismatch"])):
+        parent = c2pa_io.parent_of(source, "image/jpeg", "in.jpg")
+        assert parent is not None
+        again = sign_bytes(image("JPEG", size=(80, 60)), "image/jpeg", manifest, creds, parent=parent)
+        assert parent.error is None
+        res = read_manifest(again, "image/jpeg", trust_anchors_pem=creds.trust_anchors_pem)
+        assert res.state == "Trusted", res.to_dict()
+        assert [a["action"] for a in res.actions] == ["c2pa.opened", "c2pa.edited",
+                                                      "c2pa.watermarked.bound"]
+        assert res.digital_source_type == DST_TRAINED and res.content_id == CID
+        assert res.parent["manifest_label"] == first.manifest_label
+        assert res.parent["title"] == "in.jpg" and "DEVELOPMENT" in res.parent["signer"]
+        assert res.parent["failures"] == failures
+
+
 def test_thumbnail_off_by_default_and_on_request(creds, manifest):
     data = image("JPEG", size=(320, 240))
     small = sign_bytes(data, "image/jpeg", manifest, creds)

@@ -488,3 +488,69 @@ def test_undecodable_pixels_do_not_hide_other_layers(labeled_samples, tmp_path):
     assert status["explicit"] == status["watermark"] == "error"
     assert status["metadata"] == "ok"        # the XMP sits before the scan data
     assert status["c2pa"] == "invalid"       # the hash no longer matches
+
+
+def _active(path: Path, mime: str) -> dict:
+    """c2pa's own reading of the active manifest, with the store's manifests beside it."""
+    import c2pa
+
+    with open(path, "rb") as f, c2pa.Reader(mime, f) as r:
+        store = json.loads(r.json())
+    return store["manifests"][store["active_manifest"]] | {"_label": store["active_manifest"],
+                                                           "_store": store["manifests"]}
+
+
+def test_relabeling_keeps_the_inputs_manifest_as_parent_ingredient(tmp_path):
+    """A labeled (signed) input labeled again: its manifest becomes the new manifest's
+    parentOf ingredient (c2pa.opened + c2pa.edited instead of c2pa.created), for images, WAV
+    and FLAC (signed by data hash), and MP4; the new manifest is Trusted and verify names the
+    parent's signer."""
+    import soundfile as sf
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("scene.jpg", "tone.wav", "clip.mp4"):
+        (src / name).write_bytes((SAMPLES / name).read_bytes())
+    t = np.arange(48000 * 4) / 48000
+    sf.write(src / "music.flac", 0.3 * np.sin(2 * np.pi * 440 * t) * (1 + 0.3 * np.sin(3 * t)), 48000)
+    assert run("label", src, "-o", tmp_path / "once", "-j", "2").returncode == 0
+    r = run("label", tmp_path / "once", "-o", tmp_path / "twice", "-j", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    mimes = {"scene.jpg": "image/jpeg", "tone.wav": "audio/wav", "music.flac": "audio/flac",
+             "clip.mp4": "video/mp4"}
+    for name, mime in mimes.items():
+        first = _active(tmp_path / "once" / name, mime)
+        second = _active(tmp_path / "twice" / name, mime)
+        assert not first.get("ingredients"), name
+        parents = [i for i in second.get("ingredients", []) if i.get("relationship") == "parentOf"]
+        assert len(parents) == 1 and parents[0]["active_manifest"] == first["_label"], name
+        assert first["_label"] in second["_store"], name         # the parent's store came along
+        actions = next(a["data"]["actions"] for a in second["assertions"]
+                       if a["label"].startswith("c2pa.actions"))
+        assert [a["action"] for a in actions][:2] == ["c2pa.opened", "c2pa.edited"], name
+        assert "c2pa.created" not in [a["action"] for a in actions], name
+    reps = [json.loads(x) for x in run("verify", "--json", "--layers", "c2pa,metadata",
+                                       *(tmp_path / "twice" / n for n in mimes)).stdout.splitlines()]
+    for rep in reps:
+        c = rep["layers"]["c2pa"]
+        assert c["status"] == "ok" and c["details"]["digital_source_type"], rep["path"]
+        assert c["details"]["parent"]["signer"].startswith("synthlabel DEVELOPMENT"), rep["path"]
+        assert c["details"]["parent"]["failures"] == [], rep["path"]
+        assert "parent manifest signed by" in c["summary"], rep["path"]
+
+
+def test_an_unreadable_input_manifest_is_left_out_with_a_warning(labeled_samples, tmp_path):
+    out, _ = labeled_samples
+    data = (out / "scene.jpg").read_bytes()
+    i = data.find(b"jumdc2pa")
+    assert i > 0
+    garbled = tmp_path / "garbled.jpg"
+    garbled.write_bytes(data[:i + 40] + bytes(200) + data[i + 240:])
+    r = run("label", garbled, "-o", tmp_path / "out", "--json", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)
+    assert any(w.startswith("c2pa: the input's own C2PA manifest was not kept (c2pa could not read it")
+               for w in row["warnings"]), row["warnings"]
+    rep = json.loads(run("verify", "--json", "--layers", "c2pa", tmp_path / "out" / "garbled.jpg").stdout)
+    assert rep["layers"]["c2pa"]["status"] == "ok" and rep["layers"]["c2pa"]["details"]["parent"] is None
+    assert rep["layers"]["c2pa"]["details"]["actions"][0]["action"] == "c2pa.created"

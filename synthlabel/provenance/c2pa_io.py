@@ -30,6 +30,11 @@ The AIGC label lives in the custom assertion ``org.synthlabel.aigc`` (our own na
 do not speak for TC260, so ``cn.tc260.*`` is not used). Its data is the inner 7-key object;
 :func:`read_manifest` also accepts the wrapped ``{"AIGC": {...}}`` form.
 
+An input that already carries an embedded manifest (:func:`parent_of`) keeps it: that
+manifest store becomes the new manifest's ``parentOf`` ingredient, and the first action is
+``c2pa.opened`` (referring to it) followed by ``c2pa.edited`` with the digital source type,
+instead of ``c2pa.created`` (which C2PA reserves for assets without a parent).
+
 c2pa objects (Context, Signer) are cached per process and recreated after ``fork``.
 
 WAV and bare FLAC files are signed by data hash in bounded memory, and sidecars from the file
@@ -75,10 +80,12 @@ __all__ = [
     "AIGC_ASSERTION",
     "C2PAError",
     "C2PAResult",
+    "Parent",
     "WATERMARKED_ACTION",
     "WATERMARK_ALG_PLACEHOLDER",
     "build_manifest",
     "guess_mime",
+    "parent_of",
     "read_manifest",
     "read_manifest_file",
     "read_sidecar",
@@ -93,6 +100,10 @@ AIGC_ASSERTION = "org.synthlabel.aigc"
 SOFT_BINDING_ASSERTION = "c2pa.soft-binding"
 CREATED_ACTION = "c2pa.created"
 WATERMARKED_ACTION = "c2pa.watermarked.bound"
+OPENED_ACTION = "c2pa.opened"
+EDITED_ACTION = "c2pa.edited"
+# The label by which the opened action names its parent ingredient.
+PARENT_INGREDIENT_ID = "synthlabel.parent"
 IPTC_DST_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 # MIME types c2pa-rs treats as WAV and FLAC; sign_file embeds into these by data hash,
 # streaming (c2pa_datahash).
@@ -129,6 +140,36 @@ def _agent() -> dict[str, str]:
     return {"name": "synthlabel", "version": __version__}
 
 
+@dataclass
+class Parent:
+    """An input's embedded manifest store, to keep as the new manifest's ``parentOf``
+    ingredient. ``source``: the input's bytes, or its path (streamed). After signing,
+    ``error`` says why it could not be kept (c2pa could not read it: the asset was then
+    signed without it), else it is None."""
+
+    title: str
+    mime: str
+    source: bytes | Path
+    error: str | None = None
+
+
+def parent_of(source: bytes | str | os.PathLike, mime: str, title: str) -> Parent | None:
+    """A :class:`Parent` when ``source`` (bytes or a path) embeds a C2PA manifest store, else
+    None. A byte scan for the store's JUMBF box: no validation, no c2pa call. Sidecar
+    manifests (Ogg, Matroska) are not looked for."""
+    if not isinstance(source, (bytes, bytearray)):
+        source = Path(source)
+        try:
+            with open(source, "rb") as f:
+                found = _has_manifest_store(f)
+        except OSError:
+            return None
+    else:
+        source = bytes(source)
+        found = _has_manifest_store(io.BytesIO(source))
+    return Parent(title=title, mime=mime, source=source) if found else None
+
+
 def build_manifest(
     *,
     aigc: AIGCLabel,
@@ -139,7 +180,8 @@ def build_manifest(
 ) -> dict[str, Any]:
     """The manifest definition for a generated asset. A soft binding (and the
     ``c2pa.watermarked.bound`` action) is added when ``watermark_alg`` is given, which then
-    requires ``content_id`` (the watermark payload)."""
+    requires ``content_id`` (the watermark payload). Signing with a ``parent`` turns its
+    ``c2pa.created`` into ``c2pa.opened`` + ``c2pa.edited`` (:func:`_with_parent`)."""
     if not isinstance(aigc, AIGCLabel):
         raise TypeError("aigc must be an AIGCLabel")
     if not digital_source_type.startswith(IPTC_DST_PREFIX):
@@ -295,12 +337,15 @@ def _builder(manifest: dict[str, Any] | str, thumbnail: bool) -> c2pa.Builder:
 
 @contextmanager
 def _signing(manifest: dict[str, Any] | str, creds: Credentials, mime: str,
-             thumbnail: bool = False) -> Iterator[tuple[c2pa.Builder, c2pa.Signer]]:
-    """(builder, signer) for one signature, after the certificate checks; c2pa's errors
-    become one-line :class:`C2PAError`; the builder is closed afterwards."""
+             thumbnail: bool = False, parent: Parent | None = None,
+             ) -> Iterator[tuple[c2pa.Builder, c2pa.Signer]]:
+    """(builder, signer) for one signature, after the certificate checks, with ``parent``
+    added as the ``parentOf`` ingredient; c2pa's errors become one-line :class:`C2PAError`;
+    the builder is closed afterwards."""
     _precheck(creds)
     signer = _signer(creds)
-    builder = _builder(manifest, thumbnail)
+    builder = _builder(manifest, thumbnail) if parent is None else _parent_builder(
+        manifest, thumbnail, parent)
     try:
         yield builder, signer
     except c2pa.C2paError as exc:
@@ -309,11 +354,54 @@ def _signing(manifest: dict[str, Any] | str, creds: Credentials, mime: str,
         builder.close()
 
 
+def _with_parent(manifest: dict[str, Any] | str) -> dict[str, Any]:
+    """``manifest`` with its ``c2pa.created`` action replaced by ``c2pa.opened`` (naming the
+    parent ingredient) and ``c2pa.edited`` (carrying the digital source type): C2PA
+    reserves ``created`` for assets without a parent."""
+    m = json.loads(manifest) if isinstance(manifest, str) else json.loads(json.dumps(manifest))
+    for assertion in m.get("assertions", []):
+        if assertion.get("label") != "c2pa.actions":
+            continue
+        actions = []
+        for a in assertion["data"]["actions"]:
+            if a.get("action") == CREATED_ACTION:
+                actions.append({"action": OPENED_ACTION, "softwareAgent": a.get("softwareAgent"),
+                                "parameters": {"ingredientIds": [PARENT_INGREDIENT_ID]}})
+                actions.append({"action": EDITED_ACTION, "softwareAgent": a.get("softwareAgent"),
+                                "digitalSourceType": a.get("digitalSourceType"),
+                                "parameters": {"description": "labeled as AI-generated"}})
+            else:
+                actions.append(a)
+        assertion["data"]["actions"] = actions
+    return m
+
+
+def _parent_builder(manifest: dict[str, Any] | str, thumbnail: bool, parent: Parent) -> c2pa.Builder:
+    """A builder holding ``parent`` as its ``parentOf`` ingredient. c2pa reads the parent's
+    manifest store into the new one and validates it (the results are recorded in the
+    ingredient: a tampered parent is reported, not fatal). A store c2pa cannot parse at all
+    is left out (``parent.error`` says why) and the plain manifest is used."""
+    builder = _builder(_with_parent(manifest), thumbnail)
+    ingredient = {"title": parent.title, "relationship": "parentOf", "label": PARENT_INGREDIENT_ID}
+    try:
+        if isinstance(parent.source, bytes):
+            builder.add_ingredient(ingredient, parent.mime, io.BytesIO(parent.source))
+        else:
+            with open(parent.source, "rb") as f:
+                builder.add_ingredient(ingredient, parent.mime, f)
+        parent.error = None
+        return builder
+    except (c2pa.C2paError, OSError) as exc:
+        builder.close()
+        parent.error = _one_line(f"c2pa could not read it: {_c2pa_message(exc) if isinstance(exc, c2pa.C2paError) else exc}")
+        return _builder(manifest, thumbnail)
+
+
 def _sign_streams(
     src: BinaryIO, dst: BinaryIO, mime: str, manifest: dict[str, Any] | str,
-    creds: Credentials, *, thumbnail: bool, sidecar: bool,
+    creds: Credentials, *, thumbnail: bool, sidecar: bool, parent: Parent | None = None,
 ) -> bytes:
-    with _signing(manifest, creds, mime, thumbnail) as (builder, signer):
+    with _signing(manifest, creds, mime, thumbnail, parent) as (builder, signer):
         if sidecar:
             builder.set_no_embed()
         return builder.sign(signer, mime, src, dst)
@@ -321,33 +409,37 @@ def _sign_streams(
 
 def sign_bytes(
     data: bytes, mime: str, manifest: dict[str, Any] | str, creds: Credentials,
-    *, thumbnail: bool = False,
+    *, thumbnail: bool = False, parent: Parent | None = None,
 ) -> bytes:
     """Embed a signed manifest in ``data`` and return the signed asset. Sign last: any change
     afterwards invalidates the data hash. Thumbnails are off unless ``thumbnail``; no
-    timestamp authority is used (works offline)."""
+    timestamp authority is used (works offline). ``parent``: as given to
+    :func:`build_manifest`."""
     out = io.BytesIO()
-    _sign_streams(io.BytesIO(data), out, mime, manifest, creds, thumbnail=thumbnail, sidecar=False)
+    _sign_streams(io.BytesIO(data), out, mime, manifest, creds, thumbnail=thumbnail,
+                  sidecar=False, parent=parent)
     return out.getvalue()
 
 
 def sign_file(
     src: str | os.PathLike, dst: str | os.PathLike, mime: str | None,
     manifest: dict[str, Any] | str, creds: Credentials, *, thumbnail: bool = False,
+    parent: Parent | None = None,
 ) -> None:
     """Stream variant of :func:`sign_bytes` for large files; ``dst`` is replaced atomically
     (it may equal ``src``)."""
     src, dst = Path(src), Path(dst)
     mime = mime or guess_mime(src)
     with temp_path(dst.parent, dst.name) as tmp:
-        if not _sign_by_data_hash(src, tmp, mime, manifest, creds):
+        if not _sign_by_data_hash(src, tmp, mime, manifest, creds, parent):
             with open(src, "rb") as fin, open(tmp, "w+b") as fout:
-                _sign_streams(fin, fout, mime, manifest, creds, thumbnail=thumbnail, sidecar=False)
+                _sign_streams(fin, fout, mime, manifest, creds, thumbnail=thumbnail,
+                              sidecar=False, parent=parent)
         publish(tmp, dst)
 
 
 def _sign_by_data_hash(src: Path, tmp: Path, mime: str, manifest: dict[str, Any] | str,
-                       creds: Credentials) -> bool:
+                       creds: Credentials, parent: Parent | None = None) -> bool:
     """Sign a WAV or bare FLAC file into ``tmp`` by data hash in bounded memory
     (:mod:`.c2pa_datahash`: c2pa-rs's own writers hold the file in memory). False, with
     ``tmp`` untouched, when that route does not apply (another format, no such entry point in
@@ -369,7 +461,8 @@ def _sign_by_data_hash(src: Path, tmp: Path, mime: str, manifest: dict[str, Any]
                 raise C2PAError(f"not a WAV file c2pa can sign: {exc}") from None
         fin.seek(0)
         try:
-            with _signing(manifest, creds, mime) as (builder, signer), open(tmp, "w+b") as fout:
+            with _signing(manifest, creds, mime, parent=parent) as (builder, signer), \
+                    open(tmp, "w+b") as fout:
                 if kind == "flac":
                     c2pa_datahash.sign_flac(fin, fout, builder, signer)
                 else:
@@ -454,6 +547,7 @@ class C2PAResult:
     manifest_label: str | None = None
     signature_alg: str | None = None
     thumbnail: bool = False
+    parent: dict | None = None            # the parentOf ingredient's manifest (_parent_info)
 
     @property
     def trusted(self) -> bool:
@@ -525,11 +619,30 @@ def _parse_store(store: dict[str, Any]) -> C2PAResult:
         elif a_label == AIGC_ASSERTION and isinstance(data, dict):
             inner = data.get("AIGC") if isinstance(data.get("AIGC"), dict) else data
             result.aigc = dict(inner)
-    for action in result.actions:
-        if action.get("action") == CREATED_ACTION:
-            result.digital_source_type = action.get("digitalSourceType")
+    # The source type sits on c2pa.created, or on c2pa.edited when the asset has a parent.
+    for action in sorted(result.actions, key=lambda a: a.get("action") != CREATED_ACTION):
+        if action.get("digitalSourceType"):
+            result.digital_source_type = action["digitalSourceType"]
             break
+    result.parent = _parent_info(store, manifest)
     return result
+
+
+def _parent_info(store: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """Who signed the ``parentOf`` ingredient's manifest, and what c2pa found wrong with it
+    when it was added (failure codes; an untrusted signer at that time is not a failure)."""
+    for ing in manifest.get("ingredients") or []:
+        if not isinstance(ing, dict) or ing.get("relationship") != "parentOf":
+            continue
+        label = ing.get("active_manifest")
+        pm = (store.get("manifests") or {}).get(label) or {}
+        sig = pm.get("signature_info") or {}
+        results = (ing.get("validation_results") or {}).get("activeManifest") or {}
+        failures = [x.get("code") for x in results.get("failure") or []
+                    if isinstance(x, dict) and x.get("code") != "signingCredential.untrusted"]
+        return {"title": ing.get("title"), "manifest_label": label,
+                "signer": sig.get("common_name") or sig.get("issuer"), "failures": failures}
+    return None
 
 
 # JUMBF description box of a C2PA manifest store: "jumd" + UUID 63327061-0011-0010-8000-00AA00389B71
