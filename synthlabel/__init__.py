@@ -7,6 +7,10 @@ One call labels an image held in memory::
     labeled.data          # JPEG bytes: visible label, watermark, AIGC/IPTC XMP, signed C2PA
     synthlabel.verify_bytes(labeled.data).ok()
 
+Audio held in memory: :func:`label_audio` (float samples shaped (frames, channels)). A file of
+any supported kind, sniffed by content: :func:`label_file` (audio and video stream from file
+to file in bounded memory).
+
 The watermark alone, for pipelines that only need it: :mod:`synthlabel.watermark`.
 Credentials: development ones are created on first use under ``$SYNTHLABEL_HOME``
 (``~/.synthlabel``); pass :func:`load_credentials` results for production.
@@ -25,6 +29,41 @@ from .models import (  # noqa: E402
     VerificationReport,
 )
 from .provenance.credentials import Credentials, load_credentials  # noqa: E402
+
+
+def label_audio(samples, sample_rate: int, *, format: str = "wav", spec: LabelSpec | None = None,
+                credentials: Credentials | None = None):
+    """Label audio held in memory: ``samples`` float32/float64 shaped (frames, channels) or
+    (frames,), in [-1, 1]. Returns ``(data, sidecar, info)``: the encoded file's bytes, the
+    C2PA sidecar's bytes for Ogg/Opus (else None), and what was done. ``format``: wav, flac,
+    mp3, ogg, opus or m4a."""
+    from .labeling_audio import label_audio as _label
+
+    return _label(samples, sample_rate, format=format, spec=spec, credentials=credentials)
+
+
+def label_file(src, dst=None, *, spec: LabelSpec | None = None,
+               credentials: Credentials | None = None, overwrite: bool = False,
+               in_place: bool = False, skip_labeled: bool = False):
+    """Label one image, audio or video file (recognised by content) into ``dst``, written
+    atomically; ``dst``'s suffix is corrected to the format written (``LabelResult.output``
+    says where it went). ``in_place=True`` (and no ``dst``) replaces ``src`` instead.
+    Returns the :class:`~synthlabel.models.LabelResult` (warnings included); raises
+    :class:`LabelingError` with a one-line reason naming ``src`` when the file cannot be
+    labeled. ``skip_labeled``: leave a file that already carries an AIGC label alone
+    (``result.skipped`` says so)."""
+    from pathlib import Path
+
+    from .pipeline import Job, label_one
+
+    if in_place == (dst is not None):
+        raise ValueError("give either dst or in_place=True")
+    job = Job(source=Path(src), target=None if in_place else Path(dst), in_place=in_place)
+    res = label_one(job, spec or LabelSpec(), credentials or load_credentials(), overwrite,
+                    skip_labeled)
+    if res.error:
+        raise LabelingError(f"{src}: {res.error}")
+    return res
 
 
 def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
@@ -51,6 +90,7 @@ def verify_file(path, *, credentials: Credentials | None = None,
 
 __all__ = [
     "AIGCLabel", "ContentID", "Credentials", "LabelError", "LabelSpec", "LabeledMedia",
-    "LabelingError", "Position", "VerificationReport", "label_image", "load_credentials",
+    "LabelingError", "Position", "VerificationReport", "label_audio", "label_file", "label_image",
+    "load_credentials",
     "verify_bytes", "verify_file", "__version__",
 ]

@@ -337,6 +337,33 @@ def test_readme_library_example(tmp_path):
     assert (tmp_path / "generated.jpg").exists()
 
 
+def test_library_label_file_and_label_audio(tmp_path):
+    """The top-level library calls: label_file labels any kind by content (the suffix follows
+    the format written) and raises one line naming the file; label_audio labels arrays."""
+    import synthlabel
+
+    res = synthlabel.label_file(SAMPLES / "tone.wav", tmp_path / "out" / "tone.flac")
+    assert Path(res.output) == tmp_path / "out" / "tone.wav" and res.media_type == "audio/wav"
+    assert res.layers == ["explicit", "watermark", "metadata", "c2pa"]
+    rep = synthlabel.verify_file(res.output)
+    assert rep.ok() and rep.content_ids["watermark"] == res.content_id
+    with pytest.raises(synthlabel.LabelingError, match=r"make_samples\.py: not a recognised media file"):
+        synthlabel.label_file(SAMPLES / "make_samples.py", tmp_path / "out" / "x")
+    with pytest.raises(synthlabel.LabelingError, match="exists"):
+        synthlabel.label_file(SAMPLES / "tone.wav", tmp_path / "out" / "tone.wav")
+    with pytest.raises(ValueError):
+        synthlabel.label_file(SAMPLES / "tone.wav")
+    t = np.arange(48000 * 3) / 48000
+    data, sidecar, info = synthlabel.label_audio(0.3 * np.sin(2 * np.pi * 330 * t)[:, None]
+                                                 * (1 + 0.5 * np.sin(5 * t))[:, None], 48000,
+                                                 format="flac")
+    from synthlabel.formats.sniff import sniff_bytes
+
+    # (the C2PA manifest rides in an ID3 tag ahead of fLaC, as c2pa-rs lays FLAC out)
+    assert sidecar is None and sniff_bytes(data).format == "flac" and "c2pa" in info.layers
+    assert synthlabel.verify_bytes(data, layers=("metadata", "c2pa")).ok(("metadata", "c2pa"))
+
+
 def test_output_mapping_mirrors_trees(tmp_path):
     from synthlabel.pipeline import plan_jobs
 
