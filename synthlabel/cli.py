@@ -111,6 +111,7 @@ def label(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output directory; the input tree is mirrored there.")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the inputs (atomically) instead of writing to -o.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every input (content, output path, existing outputs, earlier labels) and print where each would go; label and write nothing.")] = False,
     skip_labeled: Annotated[bool, typer.Option("--skip-labeled", help="Leave inputs that already carry an AIGC metadata label alone (default: label them again, with a warning).")] = False,
     text: Annotated[str, typer.Option("--text", help="Visible label text; needs an AI element (AI/人工智能) and a generation element (生成/合成).")] = DEFAULT_LABEL_TEXT,
     position: Annotated[Position, typer.Option("--position", help="Corner or edge for the visible label.")] = Position.BOTTOM_RIGHT,
@@ -151,7 +152,8 @@ inputs are never modified unless --in-place. A bad file gets a one-line error an
 goes on; so does media in a format synthlabel does not label (AIFF, AVI, HEIC...), which \
 counts as failed. Other files met in a folder (a README) are skipped, and so is an output \
 directory inside an input folder. An input that already carries an AIGC label is labeled \
-again with a warning (--skip-labeled leaves it alone). The exit status is 1 if any file failed.
+again with a warning (--skip-labeled leaves it alone). --dry-run checks all of this and \
+writes nothing. The exit status is 1 if any file failed (or would fail).
 
     Example:  synthlabel label generated/ -o labeled/ --report labeled/report.jsonl
     """
@@ -224,8 +226,10 @@ again with a warning (--skip-labeled leaves it alone). The exit status is 1 if a
                     err.print(f"[yellow]warning:[/yellow] {esc(str(r.source))}: {esc(str(w))}")
             if not quiet and not json_out:
                 # While the bar is live, print through its console so lines land above it.
+                done = (f"would be labeled ({r.media_type})" if r.dry_run
+                        else f"{esc('[' + ', '.join(r.layers) + ']')} id={r.content_id}")
                 (progress.console if progress else out).print(
-                    f"{esc(str(r.source))} -> {esc(str(r.output))}  {esc('[' + ', '.join(r.layers) + ']')} id={r.content_id}")
+                    f"{esc(str(r.source))} -> {esc(str(r.output))}  {done}")
         if progress:
             progress.advance(task)
 
@@ -233,7 +237,7 @@ again with a warning (--skip-labeled leaves it alone). The exit status is 1 if a
         for r in missing:  # reported like any other failed file, JSONL included
             on_result(r)
         results = run_batch(jobs_list, spec, creds, workers=jobs, overwrite=overwrite,
-                            skip_labeled=skip_labeled, on_result=on_result)
+                            skip_labeled=skip_labeled, dry_run=dry_run, on_result=on_result)
     finally:
         if progress:
             progress.stop()
@@ -247,7 +251,8 @@ again with a warning (--skip-labeled leaves it alone). The exit status is 1 if a
     if not quiet:
         note = f", {skipped - already} non-media file(s) skipped" if skipped - already else ""
         note += f", {already} already-labeled file(s) left alone" if already else ""
-        err.print(f"labeled {len(results) - failed_files - skipped} file(s), {failed} failed{note}")
+        verb, fail = ("would label", "would fail") if dry_run else ("labeled", "failed")
+        err.print(f"{verb} {len(results) - failed_files - skipped} file(s), {failed} {fail}{note}")
     raise typer.Exit(1 if failed else 0)
 
 

@@ -191,17 +191,50 @@ def prior_label(path: Path, media: MediaType, data: bytes | None = None) -> str 
 
 
 def _relabel_warning(prior: str) -> str:
-    return (f"the input is already labeled ({prior}): labeled again; its metadata label is "
-            "replaced, an embedded C2PA manifest becomes the new manifest's parent ingredient, "
-            "and the new watermark lies over the old one (--skip-labeled leaves such files alone)")
+    # What relabeling does to each layer is in the README; the line stays short for batches.
+    return (f"already labeled ({prior}); labeled again over it "
+            "(--skip-labeled leaves such files alone)")
+
+
+def _check_readable(path: Path, media: MediaType, data: bytes | None) -> None:
+    """What a dry run can check short of labeling: images decode, audio and video streams
+    open (their headers; a file damaged further in fails only when labeled). Raises the
+    decoder's one-line error."""
+    if media.kind == "image":
+        image_codec.decode(data, media.format)
+    elif media.kind == "audio":
+        from .formats import audio_io
+
+        audio_io.probe(path)
+    else:
+        from .formats import video_io
+
+        video_io.probe(path)
+
+
+def _existing_output(job: Job, targets: list[Path]) -> str | None:
+    """Why labeling ``job`` would overwrite a file that exists (checked before any work, so a
+    re-run batch fails its done files at once instead of labeling them first)."""
+    for t in targets:
+        if not t.exists() or t == job.source:
+            continue
+        if t.suffix == ".c2pa":
+            if job.in_place:
+                continue   # our own sidecar from an earlier labeling of this file
+            return (f"C2PA sidecar {t} exists (another file with this base name?); "
+                    "use --overwrite to replace it")
+        return f"output {t} exists (use --overwrite)"
+    return None
 
 
 def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = False,
-              skip_labeled: bool = False) -> LabelResult:
+              skip_labeled: bool = False, dry_run: bool = False) -> LabelResult:
     """Label one file; every failure becomes ``LabelResult.error`` (one line), never an
     exception, so that a batch goes on. An input that already carries an AIGC metadata
     label is labeled again with a warning, or left alone (``skipped``) with
-    ``skip_labeled``; ``LabelResult.prior_label`` names that label either way."""
+    ``skip_labeled``; ``LabelResult.prior_label`` names that label either way.
+    ``dry_run``: every check (content, output path, existing output, prior label), nothing
+    labeled or written; ``output`` is where the file would go."""
     t0 = time.perf_counter()
     res = LabelResult(source=str(job.source))
     try:
@@ -229,6 +262,13 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
                 res.skipped = f"already labeled ({res.prior_label})"
                 return res
             res.warnings.append(_relabel_warning(res.prior_label))
+        targets = expected_outputs(job, media, spec)
+        if not overwrite and (why := _existing_output(job, targets)):
+            raise LabelingError(why)
+        if dry_run:
+            _check_readable(job.source, media, data)
+            res.output, res.dry_run = str(targets[0]), True
+            return res
         if media.kind in ("audio", "video"):
             return _label_av_job(media, job, spec, creds, overwrite, res, t0)
         labeled = label_image_bytes(data, media.format, spec=spec, credentials=creds,
@@ -287,23 +327,26 @@ def _label_av_job(media: MediaType, job: Job, spec: LabelSpec, creds: Credential
 _worker_state: dict = {}
 
 
-def _init_worker(spec: LabelSpec, creds: Credentials, overwrite: bool, skip_labeled: bool) -> None:
+def _init_worker(spec: LabelSpec, creds: Credentials, overwrite: bool, skip_labeled: bool,
+                 dry_run: bool) -> None:
     # c2pa objects do not survive fork: each worker builds its own signer lazily.
-    _worker_state.update(spec=spec, creds=creds, overwrite=overwrite, skip_labeled=skip_labeled)
+    _worker_state.update(spec=spec, creds=creds, overwrite=overwrite, skip_labeled=skip_labeled,
+                         dry_run=dry_run)
     init_worker_threads()
 
 
 def _work(job: Job) -> LabelResult:
     return label_one(job, _worker_state["spec"], _worker_state["creds"], _worker_state["overwrite"],
-                     _worker_state["skip_labeled"])
+                     _worker_state["skip_labeled"], _worker_state["dry_run"])
 
 
 def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: int = 0,
-              overwrite: bool = False, skip_labeled: bool = False,
+              overwrite: bool = False, skip_labeled: bool = False, dry_run: bool = False,
               on_result: Callable[[LabelResult], None] | None = None) -> list[LabelResult]:
     """Label ``jobs`` with ``workers`` processes (0 = all cores; 1 = in this process) and
     return the results in input order. ``on_result`` is called as each file finishes.
-    ``skip_labeled``: leave inputs that already carry an AIGC label alone."""
+    ``skip_labeled``: leave inputs that already carry an AIGC label alone. ``dry_run``: check
+    everything, label and write nothing (see :func:`label_one`)."""
     workers = worker_count(workers, len(jobs))
     results: dict[int, LabelResult] = {}
     targets: dict[Path, int] = {}
@@ -328,12 +371,12 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
         todo.append((i, job))
     if workers == 1:
         for i, job in todo:
-            results[i] = label_one(job, spec, creds, overwrite, skip_labeled)
+            results[i] = label_one(job, spec, creds, overwrite, skip_labeled, dry_run)
             if on_result:
                 on_result(results[i])
     else:
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                 initargs=(spec, creds, overwrite, skip_labeled)) as pool:
+                                 initargs=(spec, creds, overwrite, skip_labeled, dry_run)) as pool:
             futures = {pool.submit(_work, job): i for i, job in todo}
             for fut in as_completed(futures):
                 i = futures[fut]

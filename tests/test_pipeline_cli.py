@@ -212,6 +212,34 @@ def test_outputs_not_overwritten_unless_asked(tmp_path):
     assert sha(out / "a.png") != first  # a new content ID, so new bytes
 
 
+def test_dry_run_checks_everything_and_writes_nothing(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(synthetic_photo(200, 260, 4)).save(src / "a.png")
+    (src / "b.wav").write_bytes((SAMPLES / "tone.wav").read_bytes())
+    (src / "notes.txt").write_text("not media")
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(30))
+    out = tmp_path / "out"
+    r = run("label", src, "-o", out, "--dry-run", "--json", "-j", "1")
+    assert r.returncode == 1, r.stderr                      # broken.jpg would fail
+    assert not out.exists()
+    rows = {Path(d["source"]).name: d for d in map(json.loads, r.stdout.splitlines())}
+    assert rows["a.png"]["dry_run"] and rows["a.png"]["output"] == str(out / "a.png")
+    assert rows["b.wav"]["dry_run"] and rows["b.wav"]["media_type"] == "audio/wav"
+    assert rows["notes.txt"]["skipped"] and not rows["notes.txt"]["dry_run"]
+    assert "cannot decode JPEG" in rows["broken.jpg"]["error"] and not rows["broken.jpg"]["dry_run"]
+    assert "would label 2 file(s), 1 would fail, 1 non-media file(s) skipped" in r.stderr
+    # An existing output is reported before any labeling, in a dry run and in a real one.
+    out.mkdir()
+    Image.fromarray(synthetic_photo(20, 20, 1)).save(out / "a.png")
+    before = sha(out / "a.png")
+    for extra in (["--dry-run"], []):
+        r = run("label", src / "a.png", "-o", out, "--json", "-j", "1", *extra)
+        assert r.returncode == 1 and "exists (use --overwrite)" in json.loads(r.stdout)["error"]
+        assert json.loads(r.stdout)["seconds"] < 1.0
+    assert sha(out / "a.png") == before
+
+
 def test_in_place(tmp_path):
     src = tmp_path / "a.jpg"
     Image.fromarray(synthetic_photo(240, 320, 5)).save(src, quality=90)
