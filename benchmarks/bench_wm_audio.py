@@ -459,13 +459,16 @@ def main() -> None:
     kinds = sorted({q["kind"].split(":")[0] for q in fp})
     kind_counts = ", ".join(f"{k} {sum(q['kind'].startswith(k) for q in fp)}" for k in kinds)
     P("")
-    P(f"False positives: **{int(sum(q['det'] for q in fp))} detections** (p <= 1e-6) and "
-      f"{int(sum(q['payload'] for q in fp))} payloads on {len(fp)} unmarked inputs "
-      f"({kind_counts}; "
-      f"{sum(q['sec'] for q in fp) / 3600:.1f} h). p-value distribution: min {ps.min():.2e}, "
-      f"1 % quantile {np.quantile(ps, 0.01):.2e}, 10 % {np.quantile(ps, 0.1):.2f}, median {np.median(ps):.2f}; "
-      f"fraction with p <= 0.01: {np.mean(ps <= 0.01):.4f}, <= 0.1: {np.mean(ps <= 0.1):.3f} "
-      f"(a valid p-value keeps these at or below 0.01 / 0.1). Smallest log10 p: {lp.min():.2f}.")
+    if not fp:
+        P("False positives: not run (--fp 0).")
+    else:
+        P(f"False positives: **{int(sum(q['det'] for q in fp))} detections** (p <= 1e-6) and "
+          f"{int(sum(q['payload'] for q in fp))} payloads on {len(fp)} unmarked inputs "
+          f"({kind_counts}; "
+          f"{sum(q['sec'] for q in fp) / 3600:.1f} h). p-value distribution: min {ps.min():.2e}, "
+          f"1 % quantile {np.quantile(ps, 0.01):.2e}, 10 % {np.quantile(ps, 0.1):.2f}, median {np.median(ps):.2f}; "
+          f"fraction with p <= 0.01: {np.mean(ps <= 0.01):.4f}, <= 0.1: {np.mean(ps <= 0.1):.3f} "
+          f"(a valid p-value keeps these at or below 0.01 / 0.1). Smallest log10 p: {lp.min():.2f}.")
     P("")
     if emb_rt < 300:
         unmet.append(f"embed {emb_rt:.0f}x < 300x")
