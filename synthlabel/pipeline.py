@@ -216,8 +216,10 @@ def _existing_output(job: Job, targets: list[Path]) -> str | None:
     """Why labeling ``job`` would overwrite a file that exists (checked before any work, so a
     re-run batch fails its done files at once instead of labeling them first)."""
     for t in targets:
-        if not t.exists() or t == job.source:
+        if not t.exists():
             continue
+        if job.in_place and t.resolve() == job.source.resolve():
+            continue   # replacing the input is what --in-place asks for; -o never does
         if t.suffix == ".c2pa":
             if job.in_place:
                 continue   # our own sidecar from an earlier labeling of this file
@@ -278,7 +280,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         res.warnings.extend(labeled.warnings)
         base = job.source if job.in_place else job.target
         target = output_path(base, labeled.format, labeled.extension)
-        if target.exists() and not overwrite and target != job.source:
+        if target.exists() and not overwrite and not (job.in_place and target == job.source):
             raise LabelingError(f"output {target} exists (use --overwrite)")
         mode = job.source.stat().st_mode & 0o777 if job.in_place else None
         atomic_write(target, labeled.data, mode=mode)

@@ -210,6 +210,14 @@ def test_outputs_not_overwritten_unless_asked(tmp_path):
     assert sha(out / "a.png") == first
     assert run("label", src, "-o", out, "-j", "1", "--overwrite").returncode == 0
     assert sha(out / "a.png") != first  # a new content ID, so new bytes
+    # -o naming the inputs' own folder must not replace them (only --in-place does).
+    wav = tmp_path / "b.wav"
+    wav.write_bytes((SAMPLES / "tone.wav").read_bytes())
+    before = {f: sha(f) for f in (src, wav)}
+    for out_arg in (tmp_path, tmp_path / "." / ""):
+        r = run("label", src, wav, "-o", out_arg, "-j", "1")
+        assert r.returncode == 1 and r.stderr.count("exists (use --overwrite)") == 2, r.stderr
+    assert {f: sha(f) for f in (src, wav)} == before
 
 
 def test_dry_run_checks_everything_and_writes_nothing(tmp_path):
