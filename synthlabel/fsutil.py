@@ -35,12 +35,28 @@ def default_mode() -> int:
     return 0o666 & ~_umask()
 
 
+#: Longest file name (bytes) on the file systems we write to (ext4, XFS, APFS, NTFS via WSL).
+NAME_MAX = 255
+
+
+def _temp_prefix(name: str, suffix: str) -> str:
+    """``.name.``, with ``name`` cut so that the temp name (prefix, mkstemp's 8 random
+    characters, suffix) stays within NAME_MAX bytes, with room for the ``.part`` that the
+    metadata writers add to a temp file of their own: an output whose own name is near the
+    limit must still get its temp files."""
+    room = NAME_MAX - len(os.fsencode(suffix)) - 8 - 2 - 8
+    raw = os.fsencode(name)
+    if len(raw) > room:
+        name = raw[:room].decode("utf-8", "ignore")   # never half a character
+    return f".{name}."
+
+
 @contextmanager
 def temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Iterator[Path]:
     """A hidden temp file beside the eventual output, removed on exit unless it was
     published (renamed away) in the meantime."""
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(name, suffix), suffix=suffix, dir=directory)
     os.close(fd)
     try:
         yield Path(tmp)

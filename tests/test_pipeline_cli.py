@@ -248,6 +248,20 @@ def test_dry_run_checks_everything_and_writes_nothing(tmp_path):
     assert sha(out / "a.png") == before
 
 
+def test_names_at_the_file_system_limit(tmp_path):
+    """Temp files beside an output whose name is near NAME_MAX (255 bytes) must still fit:
+    a 250-byte ASCII name and a 246-byte UTF-8 one label and verify."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / ("a" * 250 + ".png")).write_bytes((SAMPLES / "scene.png").read_bytes())
+    (src / ("é" * 123 + ".wav")).write_bytes((SAMPLES / "tone.wav").read_bytes())
+    r = run("label", src, "-o", tmp_path / "out", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in src.iterdir())
+    r = run("verify", "--json", tmp_path / "out")
+    assert r.returncode == 0 and all(json.loads(x)["ok"] for x in r.stdout.splitlines())
+
+
 def test_in_place(tmp_path):
     src = tmp_path / "a.jpg"
     Image.fromarray(synthetic_photo(240, 320, 5)).save(src, quality=90)
