@@ -162,6 +162,9 @@ writes nothing. The exit status is 1 if any file failed (or would fail).
     if in_place == (output is not None):
         err.print("[red]error:[/red] give either -o OUTDIR or --in-place")
         raise typer.Exit(2)
+    if output is not None and output.exists() and not output.is_dir():
+        err.print(f"[red]error:[/red] -o {esc(str(output))}: exists and is not a directory")
+        raise typer.Exit(2)
     try:
         spec = LabelSpec(
             explicit=not no_explicit, metadata=not no_metadata, watermark=not no_watermark,
@@ -194,19 +197,28 @@ writes nothing. The exit status is 1 if any file failed (or would fail).
         report_tmp = report.with_name(f".{report.name}.tmp")
         report_fh = open(report_tmp, "w", encoding="utf-8")
     progress = None
-    if err.is_terminal and not quiet and len(jobs_list) > 1:
+    n_total = len(jobs_list) + len(missing)
+    n_done = 0
+    file_tasks: dict[str, object] = {}   # a video being labeled in this process: its own bar
+    if err.is_terminal and not quiet and jobs_list:
         from rich.progress import (
             BarColumn,
-            MofNCompleteColumn,
             Progress,
+            TaskProgressColumn,
             TextColumn,
             TimeRemainingColumn,
         )
 
-        progress = Progress(TextColumn("labeling"), BarColumn(), MofNCompleteColumn(),
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                             TimeRemainingColumn(), console=err, transient=True)
-        task = progress.add_task("label", total=len(jobs_list) + len(missing))
+        task = progress.add_task(f"labeling 0/{n_total}", total=n_total)
         progress.start()
+
+    def on_progress(job, fraction: float) -> None:
+        key = str(job.source)
+        if key not in file_tasks:
+            file_tasks[key] = progress.add_task(f"  {job.source.name}", total=1.0)
+        progress.update(file_tasks[key], completed=fraction)
 
     def on_result(r: LabelResult) -> None:
         line = r.to_json()
@@ -231,13 +243,18 @@ writes nothing. The exit status is 1 if any file failed (or would fail).
                 (progress.console if progress else out).print(
                     f"{esc(str(r.source))} -> {esc(str(r.output))}  {done}")
         if progress:
-            progress.advance(task)
+            nonlocal n_done
+            n_done += 1
+            progress.update(task, advance=1, description=f"labeling {n_done}/{n_total}")
+            if str(r.source) in file_tasks:
+                progress.remove_task(file_tasks.pop(str(r.source)))
 
     try:
         for r in missing:  # reported like any other failed file, JSONL included
             on_result(r)
         results = run_batch(jobs_list, spec, creds, workers=jobs, overwrite=overwrite,
-                            skip_labeled=skip_labeled, dry_run=dry_run, on_result=on_result)
+                            skip_labeled=skip_labeled, dry_run=dry_run, on_result=on_result,
+                            on_progress=on_progress if progress else None)
     finally:
         if progress:
             progress.stop()

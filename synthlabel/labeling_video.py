@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,8 @@ SIDECAR_CONTAINERS = ("mkv", "webm")
 MIME = {"mp4": "video/mp4", "mov": "video/quicktime", "mkv": "video/x-matroska", "webm": "video/webm"}
 EXTENSIONS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".qt": "mov", ".mkv": "mkv", ".webm": "webm"}
 MIN_LABEL_SECONDS = 2.0
+#: Frames between two calls of label_video_file's ``progress`` callback.
+PROGRESS_EVERY = 10
 #: Tags of the input container not copied to the output (ours are rewritten; muxer's own).
 _DROP_TAGS = {"aigc", "digitalsourcetype", "encoder", "major_brand", "minor_version",
               "compatible_brands", "duration"}
@@ -259,12 +262,15 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                      crf: int | None = None, preset: str | None = None, codec: str | None = None,
                      label_seconds: float | None = None, persistent: bool | None = None,
                      audio_cue: bool | None = None, strength: float = 1.0,
-                     in_place: bool = False) -> LabeledVideo:
+                     in_place: bool = False,
+                     progress: Callable[[float], None] | None = None) -> LabeledVideo:
     """Label the video ``src`` into ``dst``. The output container follows ``dst``'s suffix
     (.mp4/.mov/.mkv/.webm; any other suffix is replaced by the input's container's). ``codec``:
     h264 | h265 | vp9 (default: H.264, VP9 for WebM); ``crf``/``preset``: encoder quality
     (defaults: CRF 23 / 28 / 32 for H.264 / H.265 / VP9, preset medium). Nothing appears at
-    ``dst`` unless every layer succeeded. Raises :class:`LabelingError` (one line)."""
+    ``dst`` unless every layer succeeded. Raises :class:`LabelingError` (one line).
+    ``progress``: called now and then with the fraction of the video's duration written
+    (0..1), for a progress bar."""
     t_all = time.perf_counter()
     spec = spec or LabelSpec()
     # Keyword arguments override the spec's video fields (library convenience).
@@ -424,6 +430,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 t_mark_cpu += time.thread_time() - tc
             writer.write_video(frame)
             res.frames += 1
+            if progress is not None and res.frames % PROGRESS_EVERY == 0 and info.duration:
+                progress(min(1.0, max(0.0, (t - t_first) / info.duration)))
 
         try:
             with writer, video_io.VideoReader(src, audio=audio is not None) as reader:

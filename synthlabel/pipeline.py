@@ -230,13 +230,15 @@ def _existing_output(job: Job, targets: list[Path]) -> str | None:
 
 
 def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = False,
-              skip_labeled: bool = False, dry_run: bool = False) -> LabelResult:
+              skip_labeled: bool = False, dry_run: bool = False,
+              progress: Callable[[float], None] | None = None) -> LabelResult:
     """Label one file; every failure becomes ``LabelResult.error`` (one line), never an
     exception, so that a batch goes on. An input that already carries an AIGC metadata
     label is labeled again with a warning, or left alone (``skipped``) with
     ``skip_labeled``; ``LabelResult.prior_label`` names that label either way.
     ``dry_run``: every check (content, output path, existing output, prior label), nothing
-    labeled or written; ``output`` is where the file would go."""
+    labeled or written; ``output`` is where the file would go. ``progress``: given the
+    fraction done of a video as it is labeled (other files are quick)."""
     t0 = time.perf_counter()
     res = LabelResult(source=str(job.source))
     try:
@@ -272,7 +274,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             res.output, res.dry_run = str(targets[0]), True
             return res
         if media.kind in ("audio", "video"):
-            return _label_av_job(media, job, spec, creds, overwrite, res, t0)
+            return _label_av_job(media, job, spec, creds, overwrite, res, t0, progress)
         labeled = label_image_bytes(data, media.format, spec=spec, credentials=creds,
                                     title=job.source.name)
         res.content_id = labeled.content_id.hex
@@ -296,17 +298,21 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
 
 
 def _label_av_job(media: MediaType, job: Job, spec: LabelSpec, creds: Credentials,
-                  overwrite: bool, res: LabelResult, t0: float) -> LabelResult:
+                  overwrite: bool, res: LabelResult, t0: float,
+                  progress: Callable[[float], None] | None = None) -> LabelResult:
     """Audio and video stream from file to file (bounded memory), so they take paths."""
+    extra = {}
     if media.kind == "audio":
         from .labeling_audio import label_audio_file as label_file
     else:
         from .labeling_video import label_video_file as label_file
+
+        extra = {"progress": progress}
     try:
         # The output keeps the content's container; a misleading name is corrected.
         target = expected_outputs(job, media, spec)[0]
         labeled = label_file(job.source, target, spec=spec, credentials=creds,
-                             overwrite=overwrite, in_place=job.in_place)
+                             overwrite=overwrite, in_place=job.in_place, **extra)
         if job.in_place and labeled.output != job.source:
             job.source.unlink()
         res.output = str(labeled.output)
@@ -344,11 +350,14 @@ def _work(job: Job) -> LabelResult:
 
 def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: int = 0,
               overwrite: bool = False, skip_labeled: bool = False, dry_run: bool = False,
-              on_result: Callable[[LabelResult], None] | None = None) -> list[LabelResult]:
+              on_result: Callable[[LabelResult], None] | None = None,
+              on_progress: Callable[[Job, float], None] | None = None) -> list[LabelResult]:
     """Label ``jobs`` with ``workers`` processes (0 = all cores; 1 = in this process) and
     return the results in input order. ``on_result`` is called as each file finishes.
     ``skip_labeled``: leave inputs that already carry an AIGC label alone. ``dry_run``: check
-    everything, label and write nothing (see :func:`label_one`)."""
+    everything, label and write nothing (see :func:`label_one`). ``on_progress(job,
+    fraction)``: a video's progress while it is labeled, when the batch runs in this process
+    (``workers`` 1, or a single file)."""
     workers = worker_count(workers, len(jobs))
     results: dict[int, LabelResult] = {}
     targets: dict[Path, int] = {}
@@ -373,7 +382,8 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
         todo.append((i, job))
     if workers == 1:
         for i, job in todo:
-            results[i] = label_one(job, spec, creds, overwrite, skip_labeled, dry_run)
+            progress = (lambda f, job=job: on_progress(job, f)) if on_progress else None
+            results[i] = label_one(job, spec, creds, overwrite, skip_labeled, dry_run, progress)
             if on_result:
                 on_result(results[i])
     else:

@@ -218,6 +218,9 @@ def test_outputs_not_overwritten_unless_asked(tmp_path):
         r = run("label", src, wav, "-o", out_arg, "-j", "1")
         assert r.returncode == 1 and r.stderr.count("exists (use --overwrite)") == 2, r.stderr
     assert {f: sha(f) for f in (src, wav)} == before
+    r = run("label", src, "-o", wav, "-j", "1")                 # -o naming a file
+    assert r.returncode == 2 and "exists and is not a directory" in r.stderr
+    assert {f: sha(f) for f in (src, wav)} == before
 
 
 def test_dry_run_checks_everything_and_writes_nothing(tmp_path):

@@ -272,6 +272,16 @@ def test_video_without_audio(tmp_path, credentials):
     assert rep.content_ids["watermark"] == res.content_id.hex
 
 
+def test_progress_reports_the_fraction_written(tmp_path, credentials):
+    src = make_clip(tmp_path / "p.mp4", audio=False, seconds=2.5)
+    seen: list[float] = []
+    res = label_video_file(src, tmp_path / "out.mp4", credentials=credentials,
+                           progress=seen.append, **FAST)
+    assert len(seen) == res.frames // 10                    # every PROGRESS_EVERY frames
+    assert seen == sorted(seen) and 0.0 <= seen[0] and seen[-1] <= 1.0
+    assert seen[-1] >= 0.75                                 # 2.5 s: the last call at >= 60 frames
+
+
 def test_streams_left_out_are_reported(labeled, tmp_path, credentials):
     """A second audio track and a subtitle track are not carried into the output: labeling
     says so instead of dropping them silently."""
