@@ -147,8 +147,8 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
         )
         data = c2pa_io.sign_bytes(data, image_codec.MIME[format], manifest, creds,
                                   thumbnail=spec.thumbnail, parent=parent)
-        if parent is not None and parent.error:
-            warns.append(f"c2pa: the input's own C2PA manifest was not kept ({parent.error})")
+        if warning := c2pa_io.parent_warning(parent):
+            warns.append(warning)
         timings["sign"] = time.perf_counter() - t0
         layers.append("c2pa")
     return LabeledMedia(data=data, format=format, mime=image_codec.MIME[format],

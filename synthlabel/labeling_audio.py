@@ -249,8 +249,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 # The source's own manifest (a labeled or signed input) becomes the parent.
                 parent = c2pa_io.parent_of(source, MIME[fmt], source.name) if source else None
                 c2pa_io.sign_file(current, current, MIME[fmt], manifest, creds, parent=parent)
-                if parent is not None and parent.error:
-                    res.warnings.append(f"c2pa: the input's own C2PA manifest was not kept ({parent.error})")
+                if warning := c2pa_io.parent_warning(parent):
+                    res.warnings.append(warning)
             res.timings["sign"] = time.perf_counter() - t0
             res.layers.append("c2pa")
         mode = source.stat().st_mode & 0o777 if in_place and source else None

@@ -521,9 +521,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                     # parent ingredient; its MIME is the source container's.
                     parent = c2pa_io.parent_of(src, MIME[info.container], src.name)
                     c2pa_io.sign_file(current, current, MIME[container], manifest, creds, parent=parent)
-                    if parent is not None and parent.error:
-                        res.warnings.append(
-                            f"c2pa: the input's own C2PA manifest was not kept ({parent.error})")
+                    if warning := c2pa_io.parent_warning(parent):
+                        res.warnings.append(warning)
             except c2pa_io.C2PAError as exc:
                 raise LabelingError(str(exc)) from None
             res.timings["sign"] = time.perf_counter() - t0

@@ -86,6 +86,7 @@ __all__ = [
     "build_manifest",
     "guess_mime",
     "parent_of",
+    "parent_warning",
     "read_manifest",
     "read_manifest_file",
     "read_sidecar",
@@ -168,6 +169,13 @@ def parent_of(source: bytes | str | os.PathLike, mime: str, title: str) -> Paren
         source = bytes(source)
         found = _has_manifest_store(io.BytesIO(source))
     return Parent(title=title, mime=mime, source=source) if found else None
+
+
+def parent_warning(parent: Parent | None) -> str | None:
+    """The labeling warning for a parent that could not be kept (after signing), else None."""
+    if parent is not None and parent.error:
+        return f"c2pa: the input's own C2PA manifest was not kept ({parent.error})"
+    return None
 
 
 def build_manifest(
