@@ -221,6 +221,8 @@ writes nothing. The exit status is 1 if any file failed (or would fail).
         progress.update(file_tasks[key], completed=fraction)
 
     def on_result(r: LabelResult) -> None:
+        nonlocal n_done
+        n_done += 1
         line = r.to_json()
         if report_tmp:
             report_fh.write(line + "\n")
@@ -243,8 +245,6 @@ writes nothing. The exit status is 1 if any file failed (or would fail).
                 (progress.console if progress else out).print(
                     f"{esc(str(r.source))} -> {esc(str(r.output))}  {done}")
         if progress:
-            nonlocal n_done
-            n_done += 1
             progress.update(task, advance=1, description=f"labeling {n_done}/{n_total}")
             if str(r.source) in file_tasks:
                 progress.remove_task(file_tasks.pop(str(r.source)))
@@ -255,6 +255,13 @@ writes nothing. The exit status is 1 if any file failed (or would fail).
         results = run_batch(jobs_list, spec, creds, workers=jobs, overwrite=overwrite,
                             skip_labeled=skip_labeled, dry_run=dry_run, on_result=on_result,
                             on_progress=on_progress if progress else None)
+    except KeyboardInterrupt:
+        if progress:
+            progress.stop()
+            progress = None
+        err.print(f"[red]interrupted[/red] after {n_done - len(missing)} of {len(jobs_list)} file(s); "
+                  "the files in progress were not written (no partial outputs are left)")
+        raise typer.Exit(130) from None
     finally:
         if progress:
             progress.stop()
@@ -312,7 +319,7 @@ def verify(
     Exit status: 0 when every checked layer is present and valid, 1 when something is \
 missing, weak or invalid, 2 when a file could not be read or decoded.
     """
-    from .pipeline import iter_inputs, skippable
+    from .pipeline import iter_inputs
     from .verify import verify_files
 
     wanted = tuple(x.strip() for x in layers.split(",") if x.strip())
@@ -335,6 +342,21 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     reports = verify_files([f for f, _ in files], workers=jobs, key=creds.watermark_key,
                            trust_anchors_pem=anchors, layers=wanted, label_text=label_text)
     done: list = []
+    try:
+        status = _print_reports(files, reports, done, json_out, wanted, status)
+    except KeyboardInterrupt:
+        reports.close()   # stops the workers (batch.stopping_on_interrupt)
+        err.print(f"[red]interrupted[/red] after {len(done)} of {len(files)} file(s)")
+        raise typer.Exit(130) from None
+    if len(done) > 1:
+        err.print(_verify_summary(done, wanted))
+    raise typer.Exit(status)
+
+
+def _print_reports(files, reports, done: list, json_out: bool, wanted, status: int) -> int:
+    """Print each report as it comes (in input order) and return the exit status."""
+    from .pipeline import skippable
+
     for (f, walked), rep in zip(files, reports):
         if rep.error and rep.media_type is None and skippable(f, walked):
             continue  # a script or README beside the media
@@ -349,9 +371,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
                 err.print(f"[red]error:[/red] {esc(str(f))}: {esc(str(rep.error))}")
         elif not rep.ok(wanted) and status == 0:
             status = 1
-    if len(done) > 1:
-        err.print(_verify_summary(done, wanted))
-    raise typer.Exit(status)
+    return status
 
 
 def _verify_summary(reports: list, wanted: tuple[str, ...]) -> str:

@@ -12,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from .batch import init_worker_threads, one_line, worker_count
+from .batch import init_worker_process, one_line, stopping_on_interrupt, worker_count
 from .formats import image_codec
 from .formats.sniff import MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file
 from .fsutil import atomic_write
@@ -340,7 +340,7 @@ def _init_worker(spec: LabelSpec, creds: Credentials, overwrite: bool, skip_labe
     # c2pa objects do not survive fork: each worker builds its own signer lazily.
     _worker_state.update(spec=spec, creds=creds, overwrite=overwrite, skip_labeled=skip_labeled,
                          dry_run=dry_run)
-    init_worker_threads()
+    init_worker_process()
 
 
 def _work(job: Job) -> LabelResult:
@@ -388,7 +388,8 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
                 on_result(results[i])
     else:
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                 initargs=(spec, creds, overwrite, skip_labeled, dry_run)) as pool:
+                                 initargs=(spec, creds, overwrite, skip_labeled, dry_run)) as pool, \
+                stopping_on_interrupt(pool):
             futures = {pool.submit(_work, job): i for i, job in todo}
             for fut in as_completed(futures):
                 i = futures[fut]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import watermark
-from .batch import init_worker_threads, one_line, worker_count
+from .batch import init_worker_process, one_line, stopping_on_interrupt, worker_count
 from .core import audio_cue, text_label
 from .formats import audio_io, audio_meta, image_codec, image_meta
 from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_file
@@ -298,7 +298,8 @@ def verify_files(paths, *, workers: int = 1, **kwargs) -> Iterator[VerificationR
         for p in paths:
             yield verify_file_safe(p, **kwargs)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker_threads) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker_process) as pool, \
+            stopping_on_interrupt(pool):
         futures = [pool.submit(verify_file_safe, p, **kwargs) for p in paths]
         for p, fut in zip(paths, futures):
             try:

@@ -265,6 +265,49 @@ def test_names_at_the_file_system_limit(tmp_path):
     assert r.returncode == 0 and all(json.loads(x)["ok"] for x in r.stdout.splitlines())
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_leaves_no_partial_outputs(tmp_path, jobs):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while a video is
+    being labeled: exit 130 with one line, finished files kept, and no temp file left behind,
+    in one process and with a worker pool."""
+    import signal
+    import time
+    from fractions import Fraction
+
+    import av
+
+    clip = tmp_path / "in" / "long.mp4"
+    clip.parent.mkdir()
+    base = synthetic_photo(360, 760, 2)
+    with av.open(str(clip), "w") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 640, 360, "yuv420p"
+        vs.options = {"preset": "ultrafast"}
+        for i in range(25 * 40):
+            fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i % 120:i % 120 + 640]), "rgb24")
+            fr.pts, fr.time_base = i, Fraction(1, 25)
+            for pk in vs.encode(fr):
+                out.mux(pk)
+        for pk in vs.encode():
+            out.mux(pk)
+    (clip.parent / "a.wav").write_bytes((SAMPLES / "tone.wav").read_bytes())
+    out_dir = tmp_path / "out"
+    proc = subprocess.Popen([*CLI, "label", clip.parent, "-o", out_dir, "-j", jobs],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not (out_dir.is_dir() and any(f.name.startswith(".long.mp4") for f in out_dir.iterdir())):
+        assert proc.poll() is None and time.time() < deadline, "the video finished before Ctrl-C"
+        time.sleep(0.05)
+    time.sleep(0.5)                       # well inside the 40 s video
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted after" in err and "Traceback" not in err, err
+    assert [f.name for f in out_dir.iterdir() if f.name.startswith(".")] == []
+    assert not (out_dir / "long.mp4").exists()
+
+
 def test_in_place(tmp_path):
     src = tmp_path / "a.jpg"
     Image.fromarray(synthetic_photo(240, 320, 5)).save(src, quality=90)
