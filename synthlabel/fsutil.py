@@ -35,6 +35,13 @@ def default_mode() -> int:
     return 0o666 & ~_umask()
 
 
+def broken_link(path: Path) -> str | None:
+    """'broken symbolic link to <target>' when ``path`` is one, else None (for errors)."""
+    if path.is_symlink() and not path.exists():
+        return f"broken symbolic link to {os.readlink(path)}"
+    return None
+
+
 #: Longest file name (bytes) on the file systems we write to (ext4, XFS, APFS, NTFS via WSL).
 NAME_MAX = 255
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from .batch import init_worker_process, one_line, stopping_on_interrupt, worker_count
 from .formats import image_codec
 from .formats.sniff import MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file
-from .fsutil import atomic_write
+from .fsutil import atomic_write, broken_link
 from .labeling import LabelingError, label_image_bytes
 from .models import LabelResult, LabelSpec
 from .provenance.credentials import Credentials
@@ -89,8 +89,12 @@ def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
                 rel = f.relative_to(p)
                 if excluded and rel.parts[:len(excluded)] == excluded:
                     continue
-                if (f.is_file() and f.suffix != ".c2pa"  # sidecars travel with their media
-                        and not any(part.startswith(".") for part in rel.parts)):
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                if f.is_file() and f.suffix != ".c2pa":  # sidecars travel with their media
+                    yield f, prefix / rel, True
+                elif f.is_symlink() and not f.exists() and f.suffix.lower() in KNOWN_EXTENSIONS:
+                    # A broken link named like media: an error for this file, not silence.
                     yield f, prefix / rel, True
         else:
             yield p, Path(p.name), False
@@ -125,7 +129,7 @@ def sniff_job(job: Job) -> MediaType:
     except IsADirectoryError:
         raise LabelingError("is a directory") from None
     except OSError as exc:
-        raise LabelingError(f"cannot read: {exc.strerror or exc}") from None
+        raise LabelingError(f"cannot read: {broken_link(job.source) or exc.strerror or exc}") from None
     if media.kind == "video" and media.format in ("mp4", "mov") and not _has_video_stream(job.source):
         media = MediaType("audio", "m4a", "audio/mp4", ".m4a")
     return media

@@ -16,6 +16,7 @@ from .batch import init_worker_process, one_line, stopping_on_interrupt, worker_
 from .core import audio_cue, text_label
 from .formats import audio_io, audio_meta, image_codec, image_meta
 from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_file
+from .fsutil import broken_link
 from .models import DEFAULT_LABEL_TEXT, LAYERS, LayerReport, Status, VerificationReport
 from .provenance import c2pa_io
 
@@ -120,7 +121,23 @@ def check_layers(report: VerificationReport, layers: tuple[str, ...], checks: di
         report.layers[name] = rep
         if cid:
             report.content_ids[name] = cid
+    _explain_missing_mark(report)
     return report
+
+
+def _explain_missing_mark(report: VerificationReport) -> None:
+    """A watermark not found although the file's C2PA manifest says it was watermarked (a
+    soft binding by one of our algorithms): say so, since the usual causes are a different
+    watermark key or an edit the mark did not survive."""
+    wm, c2 = report.layers.get("watermark"), report.layers.get("c2pa")
+    if wm is None or c2 is None or wm.status is not Status.MISSING or c2.details is None:
+        return
+    binding = c2.details.get("soft_binding") or {}
+    alg = binding.get("alg") or ""
+    if alg.startswith("org.synthlabel.wm.") and c2.details.get("content_id"):
+        wm.summary += (f"; its C2PA manifest says it was watermarked ({alg}, content ID "
+                       f"{c2.details['content_id']}): another watermark key, or an edit the mark "
+                       "did not survive")
 
 
 def verify_bytes(data: bytes, *, key: bytes, trust_anchors_pem: bytes | None,
@@ -264,7 +281,7 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
     except UnsupportedMedia as exc:
         return VerificationReport(path=str(p), error=str(exc))
     except OSError as exc:
-        return VerificationReport(path=str(p), error=f"cannot read: {exc.strerror or exc}")
+        return VerificationReport(path=str(p), error=f"cannot read: {broken_link(p) or exc.strerror or exc}")
     if kind == "audio":
         return verify_audio_file(p, **kwargs)
     if kind == "video":

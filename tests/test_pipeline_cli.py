@@ -86,6 +86,22 @@ def test_untrusted_without_dev_root(labeled_samples):
     assert r.returncode == 1
 
 
+def test_another_watermark_key_is_named_as_a_likely_cause(labeled_samples, tmp_path):
+    """Verified with other credentials (another watermark key): the mark is missing, and the
+    report says the C2PA manifest claims one, naming the algorithm and content ID."""
+    out, _ = labeled_samples
+    r = run("verify", "--json", out / "scene.png", env={"SYNTHLABEL_HOME": str(tmp_path / "other")})
+    rep = json.loads(r.stdout)
+    wm = rep["layers"]["watermark"]
+    assert wm["status"] == "missing" and r.returncode == 1
+    cid = rep["content_ids"]["c2pa"]
+    assert (f"its C2PA manifest says it was watermarked (org.synthlabel.wm.image.v4, content ID "
+            f"{cid}): another watermark key") in wm["summary"], wm["summary"]
+    # With the right key there is nothing to explain.
+    ok = json.loads(run("verify", "--json", out / "scene.png").stdout)["layers"]["watermark"]
+    assert ok["status"] == "ok" and "C2PA manifest says" not in ok["summary"]
+
+
 def test_trust_anchors_flag_restores_trust(labeled_samples, credentials, tmp_path):
     out, _ = labeled_samples
     anchors = tmp_path / "roots.pem"
@@ -306,6 +322,22 @@ def test_ctrl_c_leaves_no_partial_outputs(tmp_path, jobs):
     assert "interrupted after" in err and "Traceback" not in err, err
     assert [f.name for f in out_dir.iterdir() if f.name.startswith(".")] == []
     assert not (out_dir / "long.mp4").exists()
+
+
+def test_broken_links_named_like_media_are_errors_not_silence(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.png").write_bytes((SAMPLES / "scene.png").read_bytes())
+    (src / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (src / "gone-notes.txt").symlink_to(tmp_path / "nowhere.txt")      # not media: ignored
+    r = run("label", src, "-o", tmp_path / "out", "-j", "1")
+    assert r.returncode == 1
+    assert f"gone.png: cannot read: broken symbolic link to {tmp_path / 'nowhere.png'}" in r.stderr
+    assert "gone-notes" not in r.stderr and "labeled 1 file(s), 1 failed" in r.stderr
+    r = run("verify", "--json", src)
+    reps = {Path(d["path"]).name: d for d in map(json.loads, r.stdout.splitlines())}
+    assert r.returncode == 2 and set(reps) == {"a.png", "gone.png"}
+    assert reps["gone.png"]["error"].startswith("cannot read: broken symbolic link")
 
 
 def test_in_place(tmp_path):
