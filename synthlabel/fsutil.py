@@ -7,7 +7,9 @@ atomic on the same file system) and published with :func:`os.replace`.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,11 +117,37 @@ def publish_media(tmp: Path, dst: Path, *, mode: int | None = None,
     with temp_path(dst.parent, sidecar.name) as side_tmp:
         if manifest is not None:
             side_tmp.write_bytes(manifest)
-        publish(tmp, dst, mode=mode)
-        if manifest is not None:
-            publish(side_tmp, sidecar)
-        elif sidecar_format and replacing and sidecar.is_file():
-            sidecar.unlink()
+        with _signals_held():
+            publish(tmp, dst, mode=mode)
+            if manifest is not None:
+                publish(side_tmp, sidecar)
+            elif sidecar_format and replacing and sidecar.is_file():
+                sidecar.unlink()
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM (a batch being stopped) while a file and its sidecar are
+    renamed into place, so that an interrupt never leaves one without the other; a signal
+    that came meanwhile is raised again right after. (Python runs signal handlers in the main
+    thread, whichever thread the signal hit, so swapping the handlers is enough; masking the
+    signal would not be, with codec and BLAS threads around.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield                      # handlers can only be changed from the main thread
+        return
+    pending: list[int] = []
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if previous is not None:   # None: installed outside Python, cannot be restored
+            old[sig] = signal.signal(sig, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        for sig in pending:
+            signal.raise_signal(sig)
 
 
 def read_range(f: BinaryIO, start: int, length: int, block: int = 1 << 20) -> Iterator[bytes]:

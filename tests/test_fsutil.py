@@ -1,0 +1,46 @@
+"""Atomic publishing: temp names that fit, and interrupts that never split a file from its
+sidecar (real files, real signals)."""
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from synthlabel import fsutil
+
+
+def test_temp_names_fit_the_file_system(tmp_path):
+    for name in ("a" * 254, "é" * 127, "x.png"):
+        with fsutil.temp_path(tmp_path, name, ".meta.mp4") as tmp:
+            assert len(os.fsencode(tmp.name + ".part")) <= fsutil.NAME_MAX
+            assert tmp.name.startswith(".") and tmp.exists()
+        assert not tmp.exists()
+
+
+def test_an_interrupt_never_splits_a_file_from_its_sidecar(tmp_path, monkeypatch):
+    """SIGTERM and Ctrl-C that arrive while a media file and its .c2pa sidecar are being
+    published are held until both are in place, then delivered."""
+    media = tmp_path / ".m.part"
+    media.write_bytes(b"media")
+    seen = []
+    old = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    real_publish = fsutil.publish
+
+    def publish_then_signal(tmp, dst, **kw):
+        real_publish(tmp, dst, **kw)
+        if dst.suffix != ".c2pa":            # between the media and its sidecar
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    # The real publish, with the signals sent at the worst moment.
+    monkeypatch.setattr(fsutil, "publish", publish_then_signal)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fsutil.publish_media(media, tmp_path / "m.ogg", manifest=b"manifest", sidecar_format=True)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert (tmp_path / "m.ogg").read_bytes() == b"media"
+    assert (tmp_path / "m.c2pa").read_bytes() == b"manifest"      # published before the interrupt
+    assert seen == [signal.SIGTERM]                               # delivered after, not lost
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.c2pa", "m.ogg"]
