@@ -240,7 +240,7 @@ class _CueMixer:
 # --------------------------------------------------------------------------- files
 
 
-def _metadata_findings(path: Path, container: str) -> LabelFindings:
+def metadata_findings(path: Path, container: str) -> LabelFindings:
     """The AIGC label(s) of a video file, in the shape the verifier judges."""
     if container in ("mp4", "mov"):
         f = mp4meta.read_mp4_metadata_file(path)
@@ -498,7 +498,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                     mp4meta.write_mp4_metadata_file(encoded, tagged, aigc.to_inner_json(),
                                                     spec.digital_source_type)
                     current = tagged
-                back = _metadata_findings(current, container)
+                back = metadata_findings(current, container)
             except MetadataError as exc:
                 raise LabelingError(f"metadata: {exc}") from None
             if back.aigc is None or back.aigc_count != 1 or back.aigc.produce_id != content_id.hex:
@@ -773,7 +773,7 @@ def verify_video_file(path: str | os.PathLike, *, key: bytes, trust_anchors_pem:
     report.media_type = MIME[info.container]
     return check_layers(report, layers, {
         "explicit": lambda: _explicit_report(scan, label_text),
-        "metadata": lambda: metadata_report(_metadata_findings(p, info.container)),
+        "metadata": lambda: metadata_report(metadata_findings(p, info.container)),
         "watermark": lambda: _watermark_report(scan, key),
         "c2pa": lambda: _c2pa_video(p, info.container, trust_anchors_pem),
     })

@@ -182,9 +182,9 @@ def prior_label(path: Path, media: MediaType, data: bytes | None = None) -> str 
 
             found = audio_meta.read_audio_metadata_file(path)
         else:
-            from .labeling_video import _metadata_findings
+            from .labeling_video import metadata_findings
 
-            found = _metadata_findings(path, media.format)
+            found = metadata_findings(path, media.format)
     except Exception:  # noqa: BLE001 - unreadable metadata: labeling itself will say what is wrong
         return None
     if found.aigc is not None:
@@ -278,16 +278,16 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             res.output, res.dry_run = str(targets[0]), True
             return res
         if media.kind in ("audio", "video"):
-            return _label_av_job(media, job, spec, creds, overwrite, res, t0, progress)
+            return _label_av_job(media, job, targets[0], spec, creds, overwrite, res, t0, progress)
         labeled = label_image_bytes(data, media.format, spec=spec, credentials=creds,
                                     title=job.source.name)
         res.content_id = labeled.content_id.hex
         res.layers = labeled.layers
         res.warnings.extend(labeled.warnings)
-        base = job.source if job.in_place else job.target
-        target = output_path(base, labeled.format, labeled.extension)
-        if target.exists() and not overwrite and not (job.in_place and target == job.source):
-            raise LabelingError(f"output {target} exists (use --overwrite)")
+        target = targets[0]
+        # Checked again: another process may have written it while this one was labeling.
+        if not overwrite and (why := _existing_output(job, [target])):
+            raise LabelingError(why)
         mode = job.source.stat().st_mode & 0o777 if job.in_place else None
         atomic_write(target, labeled.data, mode=mode)
         if job.in_place and target != job.source:
@@ -301,10 +301,12 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
     return res
 
 
-def _label_av_job(media: MediaType, job: Job, spec: LabelSpec, creds: Credentials,
-                  overwrite: bool, res: LabelResult, t0: float,
+def _label_av_job(media: MediaType, job: Job, target: Path, spec: LabelSpec,
+                  creds: Credentials, overwrite: bool, res: LabelResult, t0: float,
                   progress: Callable[[float], None] | None = None) -> LabelResult:
-    """Audio and video stream from file to file (bounded memory), so they take paths."""
+    """Audio and video stream from file to file (bounded memory), so they take paths.
+    ``target``: from :func:`expected_outputs` (the content's container; a misleading name
+    is corrected)."""
     extra = {}
     if media.kind == "audio":
         from .labeling_audio import label_audio_file as label_file
@@ -313,8 +315,6 @@ def _label_av_job(media: MediaType, job: Job, spec: LabelSpec, creds: Credential
 
         extra = {"progress": progress}
     try:
-        # The output keeps the content's container; a misleading name is corrected.
-        target = expected_outputs(job, media, spec)[0]
         labeled = label_file(job.source, target, spec=spec, credentials=creds,
                              overwrite=overwrite, in_place=job.in_place, **extra)
         if job.in_place and labeled.output != job.source:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime as _dt
 import hashlib
 import io
@@ -366,7 +367,7 @@ def _with_parent(manifest: dict[str, Any] | str) -> dict[str, Any]:
     """``manifest`` with its ``c2pa.created`` action replaced by ``c2pa.opened`` (naming the
     parent ingredient) and ``c2pa.edited`` (carrying the digital source type): C2PA
     reserves ``created`` for assets without a parent."""
-    m = json.loads(manifest) if isinstance(manifest, str) else json.loads(json.dumps(manifest))
+    m = json.loads(manifest) if isinstance(manifest, str) else copy.deepcopy(manifest)
     for assertion in m.get("assertions", []):
         if assertion.get("label") != "c2pa.actions":
             continue
