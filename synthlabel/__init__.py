@@ -68,24 +68,27 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
 
 def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
                  layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
-                 path: str = "<bytes>") -> VerificationReport:
+                 path: str = "<bytes>", watermark_keys=None) -> VerificationReport:
     """Verify every layer of an encoded file held in memory, with the configured (by default
-    development) watermark key and trust anchors."""
+    development) watermark key and trust anchors. ``watermark_keys``: a sequence of keys to
+    try instead (e.g. the current and the retired ones), the report naming the one that
+    matched by fingerprint; p-values are corrected for the number of keys."""
     from .verify import verify_bytes as _verify
 
     creds = credentials or load_credentials()
-    return _verify(data, key=creds.watermark_key, trust_anchors_pem=creds.trust_anchors_pem,
-                   layers=layers, path=path)
+    return _verify(data, key=watermark_keys or creds.watermark_key,
+                   trust_anchors_pem=creds.trust_anchors_pem, layers=layers, path=path)
 
 
 def verify_file(path, *, credentials: Credentials | None = None,
-                layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa")) -> VerificationReport:
+                layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
+                watermark_keys=None) -> VerificationReport:
     """Verify every layer of a file on disk (see :func:`verify_bytes`)."""
     from .verify import verify_file as _verify
 
     creds = credentials or load_credentials()
-    return _verify(path, key=creds.watermark_key, trust_anchors_pem=creds.trust_anchors_pem,
-                   layers=layers)
+    return _verify(path, key=watermark_keys or creds.watermark_key,
+                   trust_anchors_pem=creds.trust_anchors_pem, layers=layers)
 
 
 __all__ = [

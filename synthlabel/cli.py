@@ -76,6 +76,11 @@ KeyOpt = Annotated[Optional[Path], typer.Option(
                           "read from env SYNTHLABEL_KEY_PASSPHRASE, never from the command line.")]
 WmKeyOpt = Annotated[Optional[Path], typer.Option(
     "--watermark-key", help="Watermark key file (env SYNTHLABEL_WATERMARK_KEY).")]
+WmKeysOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--watermark-key", help="Watermark key file (env SYNTHLABEL_WATERMARK_KEY). Repeat it to try "
+                            "several keys, e.g. after a key rotation: the report names the key "
+                            "that matched by its fingerprint, and p-values are multiplied by the "
+                            "number of keys so the false-positive rate stays 1e-6 per file.")]
 AnchorsOpt = Annotated[Optional[list[Path]], typer.Option(
     "--trust-anchors", help="Extra trusted root certificates (PEM); repeatable "
                             "[env SYNTHLABEL_TRUST_ANCHORS].")]
@@ -100,6 +105,16 @@ def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors):
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return creds
+
+
+def _read_wm_key(path: Path) -> bytes:
+    """A further watermark key file (verify tries several); errors as for the first."""
+    try:
+        return credmod.read_watermark_key(path)
+    except (credmod.CredentialError, OSError, ValueError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        err.print(f"[red]error:[/red] credentials: {esc(msg)}")
+        raise typer.Exit(2) from None
 
 
 # --------------------------------------------------------------------------- label
@@ -311,7 +326,7 @@ def verify(
     label_text: Annotated[str, typer.Option("--label-text", help="The visible label text to look for.")] = DEFAULT_LABEL_TEXT,
     no_default_trust: Annotated[bool, typer.Option("--no-default-trust", help="Do not trust the configured/development root; only --trust-anchors.")] = False,
     trust_anchors: AnchorsOpt = None,
-    home: HomeOpt = None, watermark_key: WmKeyOpt = None,
+    home: HomeOpt = None, watermark_key: WmKeysOpt = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores. Reports still come out in input order.")] = 0,
 ) -> None:
     """Verify every layer of each file independently and cross-check the content IDs.
@@ -327,7 +342,9 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     if bad or not wanted:
         err.print(f"[red]error:[/red] unknown layer(s) {esc(str(bad))}; choose from {', '.join(LAYERS)}")
         raise typer.Exit(2)
-    creds = _load_creds(home, None, None, watermark_key, trust_anchors)
+    key_files = list(watermark_key or [])
+    creds = _load_creds(home, None, None, key_files[0] if key_files else None, trust_anchors)
+    wm_keys = [creds.watermark_key] + [_read_wm_key(f) for f in key_files[1:]]
     anchors = creds.trust_anchors_pem
     if no_default_trust:
         anchors = credmod.load_trust_anchors(trust_anchors) if trust_anchors else None
@@ -339,7 +356,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
             status = 2
         else:
             files.extend((f, walked) for f, _, walked in iter_inputs([p]))
-    reports = verify_files([f for f, _ in files], workers=jobs, key=creds.watermark_key,
+    reports = verify_files([f for f, _ in files], workers=jobs, key=wm_keys,
                            trust_anchors_pem=anchors, layers=wanted, label_text=label_text)
     done: list = []
     try:
@@ -418,13 +435,13 @@ def keys_init(
 def keys_show(home: HomeOpt = None, cert_chain: CertOpt = None, private_key: KeyOpt = None,
               watermark_key: WmKeyOpt = None, trust_anchors: AnchorsOpt = None) -> None:
     """Show which credentials would be used (paths and fingerprints; never key material)."""
-    import hashlib
+    from .watermark import key_fingerprint
 
     creds = _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors)
     info = {
         "development": creds.is_development,
         "signer": creds.signer_subject,
-        "watermark_key_fingerprint": hashlib.sha256(b"synthlabel-fp" + creds.watermark_key).hexdigest()[:16],
+        "watermark_key_fingerprint": key_fingerprint(creds.watermark_key),
         "trust_anchor_certificates": creds.trust_anchors_pem.count(b"BEGIN CERTIFICATE"),
     }
     print(json.dumps(info, indent=2))

@@ -661,29 +661,41 @@ def _read_audio(path: Path, seconds: float) -> tuple[np.ndarray | None, int | No
         return np.concatenate(parts)[:want].astype(np.float32), rate
 
 
-def detect_video(path: str | os.PathLike, key: bytes, *, audio: bool = False,
+def detect_video(path: str | os.PathLike, key, *, audio: bool = False,
                  max_frames: int = MAX_POOL) -> wm_video.VideoDetection:
     """Pooled watermark detection on a video file: frames sampled across the clip (all of it
     up to :data:`SEQUENTIAL_SECONDS`, else :data:`SEEK_POINTS` seek points) are averaged in the
     displayed orientation and tested once (see :mod:`synthlabel.core.wm_video`).
     ``audio=True`` also runs the audio detector on the soundtrack (``details["audio"]``).
-    Raises :class:`synthlabel.formats.video_io.VideoError` for unreadable files."""
+    ``key``: one key, or a sequence tried in turn (p-values corrected for the number of keys;
+    :func:`synthlabel.watermark.detect_with_keys`). Raises
+    :class:`synthlabel.formats.video_io.VideoError` for unreadable files."""
+    keys = watermark.watermark_keys(key)
     scan = _scan(Path(path), pool_frames=True, explicit=False, audio=audio, max_pool=max_frames)
-    det = wm_video.detect_pooled(scan.pool, key)
+    det, _ = _frame_detection(scan, keys)
     if audio:
-        det.details["audio"] = _audio_detection(scan, key)
+        det.details["audio"] = _audio_detection(scan, keys)
     return det
 
 
-def _audio_detection(scan: _Scan, key: bytes) -> dict | None:
+def _frame_detection(scan: _Scan, keys: tuple[bytes, ...]) -> tuple[wm_video.VideoDetection, int]:
+    return watermark.detect_with_keys(lambda k: wm_video.detect_pooled(scan.pool, k), keys)
+
+
+def _audio_detection(scan: _Scan, keys: tuple[bytes, ...]) -> dict | None:
+    """The soundtrack's detection as a dict (``keys``: see ``detect_with_keys``; with several,
+    ``key_index`` says which matched)."""
     if scan.audio is None or scan.audio_rate is None:
         return None
     try:
-        d = watermark.detect_audio(scan.audio, scan.audio_rate, key)
+        d, i = watermark.detect_with_keys(
+            lambda k: watermark.detect_audio(scan.audio, scan.audio_rate, k), keys)
     except ValueError as exc:
         return {"error": str(exc)}
     out = d.to_dict()
     out["alg"] = watermark.AUDIO_ALG
+    if len(keys) > 1 and d.detected:
+        out["key_index"] = i + 1
     return out
 
 
@@ -716,29 +728,36 @@ def _explicit_report(scan: _Scan, text: str) -> LayerReport:
                        details)
 
 
-def _watermark_report(scan: _Scan, key: bytes) -> tuple[LayerReport, str | None]:
-    det = wm_video.detect_pooled(scan.pool, key)
+def _watermark_report(scan: _Scan, key) -> tuple[LayerReport, str | None]:
+    from .verify import for_keys, key_match
+
+    keys = watermark.watermark_keys(key)
+    det, i = _frame_detection(scan, keys)
     details = det.to_dict()
     details["alg"] = watermark.IMAGE_ALG
-    details["audio"] = _audio_detection(scan, key)
+    details["audio"] = _audio_detection(scan, keys)
     a = details["audio"] or {}
     a_cid = f"{a['payload']:016x}" if a.get("detected") and a.get("payload") is not None else None
     if det.detected and det.payload is not None:
         cid = f"{det.payload:016x}"
+        which = key_match(details, keys, i, True)
         note = ""
         if a_cid and a_cid != cid:
             return LayerReport(Status.INVALID, f"video payload {cid} but audio payload {a_cid}", details), cid
         if a_cid:
             note = "; soundtrack agrees"
         return LayerReport(Status.OK, f"payload {cid} pooled over {det.frames} frames "
-                                      f"(p={det.p_value:.1e}){note}", details), cid
+                                      f"(p={det.p_value:.1e}{which}){note}", details), cid
     if a_cid:
-        return LayerReport(Status.OK, f"payload {a_cid} in the soundtrack only (frames: p={det.p_value:.2g})",
-                           details), a_cid
+        which = key_match(details, keys, a.get("key_index", 1) - 1, True)
+        return LayerReport(Status.OK, f"payload {a_cid} in the soundtrack only (frames: p={det.p_value:.2g}"
+                                      f"{which})", details), a_cid
     if det.detected:
-        return LayerReport(Status.WEAK, f"weak: mark present but payload did not decode (p={det.p_value:.1e})",
-                           details), None
-    return LayerReport(Status.MISSING, f"no watermark for this key (p={det.p_value:.2g}, "
+        which = key_match(details, keys, i, True)
+        return LayerReport(Status.WEAK, f"weak: mark present but payload did not decode (p={det.p_value:.1e}"
+                                        f"{which})", details), None
+    key_match(details, keys, i, False)
+    return LayerReport(Status.MISSING, f"no watermark for {for_keys(keys)} (p={det.p_value:.2g}, "
                                        f"{det.frames} frames)", details), None
 
 
@@ -753,7 +772,7 @@ def _c2pa_video(p: Path, container: str, trust_anchors_pem: bytes | None) -> tup
                                                    trust_anchors_pem=trust_anchors_pem))
 
 
-def verify_video_file(path: str | os.PathLike, *, key: bytes, trust_anchors_pem: bytes | None,
+def verify_video_file(path: str | os.PathLike, *, key, trust_anchors_pem: bytes | None,
                       layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
                       label_text: str = DEFAULT_LABEL_TEXT, **_ignored) -> VerificationReport:
     """Check the requested layers of one video file (C2PA from the file or its ``.c2pa``

@@ -56,21 +56,40 @@ def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str 
     return LayerReport(Status.OK, summary, details), cid
 
 
-def _watermark(rgb, key: bytes) -> tuple[LayerReport, str | None]:
-    det = watermark.detect_image(rgb, key)
+def key_match(details: dict, keys: tuple[bytes, ...], index: int, found: bool) -> str:
+    """Record which of several watermark keys matched (``details["keys"]``: how many were
+    tried, the matching one's position and fingerprint, never the key) and return the words
+    the summary adds. One key: nothing is added, reports look as they always did."""
+    if len(keys) == 1:
+        return ""
+    fp = watermark.key_fingerprint(keys[index]) if found else None
+    details["keys"] = {"tried": len(keys), "index": index + 1 if found else None, "fingerprint": fp}
+    return f", key {index + 1} of {len(keys)}: fingerprint {fp}" if found else ""
+
+
+def for_keys(keys: tuple[bytes, ...]) -> str:
+    return "this key" if len(keys) == 1 else f"any of the {len(keys)} keys"
+
+
+def _watermark(rgb, key) -> tuple[LayerReport, str | None]:
+    keys = watermark.watermark_keys(key)
+    det, i = watermark.detect_with_keys(lambda k: watermark.detect_image(rgb, k), keys)
     details = det.to_dict()
     details["alg"] = watermark.IMAGE_ALG
+    which = key_match(details, keys, i, det.detected)
     # A CRC-checked payload with a significant presence test is a finding, even on an image
     # the embedder flagged as low-capacity; "weak" is for marks seen without a payload.
     if det.detected and det.payload is not None:
         cid = f"{det.payload:016x}"
-        return LayerReport(Status.OK, f"payload {cid} (p={det.p_value:.1e})", details), cid
+        return LayerReport(Status.OK, f"payload {cid} (p={det.p_value:.1e}{which})", details), cid
     if det.detected:
         why = ("image too small or flat to carry a reliable mark" if det.weak
                else "payload did not decode")
-        return LayerReport(Status.WEAK, f"weak: mark present but {why} (p={det.p_value:.1e})", details), None
+        return LayerReport(Status.WEAK, f"weak: mark present but {why} (p={det.p_value:.1e}{which})",
+                           details), None
     caveat = "; the image is too small or flat for a reliable check" if det.weak else ""
-    return LayerReport(Status.MISSING, f"no watermark for this key (p={det.p_value:.2g}){caveat}", details), None
+    return LayerReport(Status.MISSING, f"no watermark for {for_keys(keys)} (p={det.p_value:.2g}){caveat}",
+                       details), None
 
 
 def _c2pa(data: bytes, mime: str, trust_anchors_pem: bytes | None) -> tuple[LayerReport, str | None]:
@@ -140,11 +159,12 @@ def _explain_missing_mark(report: VerificationReport) -> None:
                        "did not survive")
 
 
-def verify_bytes(data: bytes, *, key: bytes, trust_anchors_pem: bytes | None,
+def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
                  path: str = "<bytes>", layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
                  label_text: str = DEFAULT_LABEL_TEXT) -> VerificationReport:
-    """Check the requested layers of one encoded file. Never raises for bad input: the
-    report's ``error`` says what went wrong."""
+    """Check the requested layers of one encoded file. ``key``: the watermark key, or a
+    sequence of keys to try in turn (see :func:`synthlabel.watermark.detect_with_keys`).
+    Never raises for bad input: the report's ``error`` says what went wrong."""
     report = VerificationReport(path=path)
     try:
         media = sniff_bytes(data[:4096])
@@ -225,17 +245,20 @@ def _audio_explicit(sr: int, head: np.ndarray, tail: np.ndarray | None, tail_sta
                                        f"{CUE_SECONDS:.0f} s", details)
 
 
-def _audio_watermark(samples: np.ndarray, sr: int, key: bytes) -> tuple[LayerReport, str | None]:
-    det = watermark.detect_audio(samples, sr, key)
+def _audio_watermark(samples: np.ndarray, sr: int, key) -> tuple[LayerReport, str | None]:
+    keys = watermark.watermark_keys(key)
+    det, i = watermark.detect_with_keys(lambda k: watermark.detect_audio(samples, sr, k), keys)
     details = dict(det.to_dict(), alg=watermark.AUDIO_ALG)
+    which = key_match(details, keys, i, det.detected)
     if det.detected and det.payload is not None:
         cid = f"{det.payload:016x}"
         at = f" at {det.offset_seconds:.2f} s" if det.offset_seconds is not None else ""
-        return LayerReport(Status.OK, f"payload {cid}{at} (p={det.p_value:.1e})", details), cid
+        return LayerReport(Status.OK, f"payload {cid}{at} (p={det.p_value:.1e}{which})", details), cid
     if det.detected:
         return LayerReport(Status.WEAK, f"weak: mark present but payload did not decode "
-                                        f"(p={det.p_value:.1e})", details), None
-    return LayerReport(Status.MISSING, f"no watermark for this key (p={det.p_value:.2g})", details), None
+                                        f"(p={det.p_value:.1e}{which})", details), None
+    return LayerReport(Status.MISSING, f"no watermark for {for_keys(keys)} (p={det.p_value:.2g})",
+                       details), None
 
 
 def _audio_metadata(path: Path, fmt: str) -> tuple[LayerReport, str | None]:
@@ -250,7 +273,7 @@ def _audio_c2pa(path: Path, mime: str, trust_anchors_pem: bytes | None) -> tuple
     return _c2pa_report(res)
 
 
-def verify_audio_file(path: str | Path, *, key: bytes, trust_anchors_pem: bytes | None,
+def verify_audio_file(path: str | Path, *, key, trust_anchors_pem: bytes | None,
                       layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
                       **_ignored) -> VerificationReport:
     """Check the requested layers of one audio file (C2PA from the file or its ``.c2pa``

@@ -11,8 +11,11 @@ is returned only when its CRC-24 holds.
 """
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TypeVar
 
 import numpy as np
 
@@ -28,7 +31,7 @@ FLAT_TEXTURE = _P.FLAT_ACTIVITY
 __all__ = ["IMAGE_ALG", "AUDIO_ALG", "FLAT_TEXTURE", "Detection", "AudioDetection", "AudioEmbedder",
            "capacity_warning", "detect_image", "embed_image", "embed_image_checked",
            "readback_warning", "texture_level", "audio_readback_warning", "detect_audio",
-           "embed_audio", "detect_video"]
+           "embed_audio", "detect_video", "detect_with_keys", "key_fingerprint", "watermark_keys"]
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,62 @@ def texture_level(image) -> float:
     to carry a reliable mark (what :func:`capacity_warning` reports for an image)."""
     color, _ = _check_image(image)
     return _wm.median_texture(_wm.to_luma(color))
+
+
+# --------------------------------------------------------------------------- several keys
+
+def key_fingerprint(key: bytes) -> str:
+    """A public name for a watermark key: 16 hex digits of a domain-separated SHA-256. Safe to
+    print and log (it reveals nothing usable about the key); ``synthlabel keys show`` prints
+    the same value."""
+    return hashlib.sha256(b"synthlabel-fp" + _check_key(key)).hexdigest()[:16]
+
+
+def watermark_keys(key) -> tuple[bytes, ...]:
+    """One key (bytes) or a sequence of keys -> a non-empty tuple of checked keys, repeats
+    dropped (a key given twice would only double the multiple-testing correction)."""
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return (_check_key(key),)
+    if isinstance(key, Sequence) and not isinstance(key, str) and len(key) > 0:
+        return tuple(dict.fromkeys(_check_key(k) for k in key))
+    raise ValueError("key must be bytes or a non-empty sequence of bytes")
+
+
+_Det = TypeVar("_Det")
+
+
+def detect_with_keys(detect: Callable[[bytes], _Det], keys) -> tuple[_Det, int]:
+    """Run ``detect(key)`` under each key in turn (a rotated key, several services' keys) and
+    return ``(detection, index of its key)``: the first key whose mark is detected, else the
+    key with the smallest p-value.
+
+    Trying n keys is n tests, so each p-value is multiplied by n (Bonferroni: the chance that
+    *any* key's test passes on unmarked content stays <= 1e-6), and ``detected`` and the
+    payload are re-judged on the corrected value. With one key nothing changes. ``detect`` is
+    any of :func:`detect_image`, :func:`detect_audio` or a pooled video detector (anything
+    returning a detection with ``detected``, ``payload`` and ``p_value``)."""
+    keys = watermark_keys(keys)
+    n = len(keys)
+    best: tuple[_Det, int] | None = None
+    for i, k in enumerate(keys):
+        det = detect(k)
+        if n > 1:
+            det = _bonferroni(det, n)
+        if det.detected:
+            return det, i
+        if best is None or det.p_value < best[0].p_value:
+            best = (det, i)
+    assert best is not None
+    return best
+
+
+def _bonferroni(det, n: int):
+    p = min(1.0, det.p_value * n)
+    ok = bool(det.detected and p <= _P.FPR_TARGET)
+    changes = {"p_value": p, "detected": ok, "payload": det.payload if ok else None}
+    if "bit_confidence" in {f.name for f in fields(det)} and not ok:
+        changes["bit_confidence"] = None
+    return replace(det, **changes)
 
 
 def _too_small(color: np.ndarray) -> str:

@@ -80,6 +80,23 @@ def test_label_then_verify_every_format(labeled_audio, name):
     assert rep["layers"]["explicit"]["details"]["times"][0] < 0.5  # the cue leads the file
 
 
+def test_several_watermark_keys(labeled_audio, credentials):
+    """The library's verify with a list of keys: the audio mark is found under the key that
+    made it (second of two), its p-value counted twice; under a foreign key alone, nothing."""
+    from synthlabel import verify_file
+
+    other = bytes(range(32))
+    one = verify_file(labeled_audio / "clip.flac", layers=("watermark",)).layers["watermark"]
+    rep = verify_file(labeled_audio / "clip.flac", layers=("watermark",),
+                      watermark_keys=[other, credentials.watermark_key])
+    wm = rep.layers["watermark"]
+    assert wm.status.value == "ok" and wm.details["keys"]["index"] == 2, wm.summary
+    assert "key 2 of 2" in wm.summary and wm.details["payload"] == one.details["payload"]
+    assert wm.details["p_value"] == pytest.approx(min(1.0, 2 * one.details["p_value"]))
+    rep = verify_file(labeled_audio / "clip.flac", layers=("watermark",), watermark_keys=[other])
+    assert rep.layers["watermark"].status.value == "missing"
+
+
 def test_output_keeps_rate_channels_and_depth(audio_inputs, labeled_audio):
     for name in ("clip.wav", "clip.flac"):
         a, b = sf.info(audio_inputs / name), sf.info(labeled_audio / name)

@@ -102,6 +102,40 @@ def test_another_watermark_key_is_named_as_a_likely_cause(labeled_samples, tmp_p
     assert ok["status"] == "ok" and "C2PA manifest says" not in ok["summary"]
 
 
+def test_verify_tries_several_watermark_keys(labeled_samples, tmp_path):
+    """After a key rotation: ``--watermark-key`` repeated. The report names the key that matched
+    by its fingerprint (never the key), the p-value counts every key tried, and the exit code
+    says whether the mark was found under any of them."""
+    out, _ = labeled_samples
+    home = Path(os.environ["SYNTHLABEL_HOME"])
+    current = home / "dev" / "watermark.key"
+    retired = [tmp_path / "old1.key", tmp_path / "old2.key"]
+    for i, k in enumerate(retired):
+        k.write_text(hashlib.sha256(b"retired %d" % i).hexdigest())
+    single = json.loads(run("verify", "--json", "--layers", "watermark", out / "scene.png").stdout)
+    r = run("verify", "--json", "--layers", "watermark", "--watermark-key", retired[0],
+            "--watermark-key", retired[1], "--watermark-key", current, out / "scene.png")
+    assert r.returncode == 0, r.stdout + r.stderr
+    wm = json.loads(r.stdout)["layers"]["watermark"]
+    fp = json.loads(run("keys", "show").stdout)["watermark_key_fingerprint"]
+    assert wm["status"] == "ok" and wm["details"]["keys"] == {"tried": 3, "index": 3, "fingerprint": fp}
+    assert f"key 3 of 3: fingerprint {fp}" in wm["summary"]
+    assert wm["details"]["p_value"] == pytest.approx(3 * single["layers"]["watermark"]["details"]["p_value"])
+    assert wm["details"]["payload_hex"] == single["layers"]["watermark"]["details"]["payload_hex"]
+    for k in [current, *retired]:
+        assert k.read_text().strip() not in r.stdout + r.stderr
+    # only retired keys: nothing found, exit 1
+    r = run("verify", "--layers", "watermark", "--watermark-key", retired[0], "--watermark-key",
+            retired[1], out / "scene.png", out / "scene.jpg")
+    assert r.returncode == 1
+    assert r.stdout.count("no watermark for any of the 2 keys") == 2, r.stdout
+    # an unreadable key file is a one-line configuration error
+    bad = tmp_path / "bad.key"
+    bad.write_text("not a key")
+    r = run("verify", "--watermark-key", current, "--watermark-key", bad, out / "scene.png")
+    assert r.returncode == 2 and "bad.key" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_trust_anchors_flag_restores_trust(labeled_samples, credentials, tmp_path):
     out, _ = labeled_samples
     anchors = tmp_path / "roots.pem"

@@ -449,6 +449,23 @@ def test_unmarked_and_wrong_key_not_detected(labeled, credentials):
     assert not det.detected and det.p_value > 1e-6
 
 
+def test_several_watermark_keys(labeled, credentials):
+    """Keys tried in turn on frames and soundtrack: the labeling key, given second, is found
+    by both and named in the report; a foreign key alone finds nothing in either."""
+    _src, dst, res = labeled["mp4"]
+    other = bytes(reversed(credentials.watermark_key))
+    det = detect_video(dst, [other, credentials.watermark_key], audio=True)
+    assert det.detected and f"{det.payload:016x}" == res.content_id.hex
+    assert det.details["audio"]["detected"] and det.details["audio"]["key_index"] == 2
+    rep = verify_video_file(dst, key=[other, credentials.watermark_key],
+                            trust_anchors_pem=credentials.trust_anchors_pem, layers=("watermark",))
+    wm = rep.layers["watermark"]
+    assert wm.status is Status.OK and "key 2 of 2" in wm.summary and "soundtrack agrees" in wm.summary
+    rep = verify_video_file(dst, key=[other], trust_anchors_pem=None, layers=("watermark",))
+    assert rep.layers["watermark"].status is Status.MISSING
+    assert not rep.layers["watermark"].details["audio"]["detected"]
+
+
 @pytest.mark.parametrize("case", ["garbage", "text", "truncated_moov", "truncated_mdat", "audio_only", "empty"])
 def test_bad_inputs_raise_one_line(tmp_path, credentials, case):
     p = tmp_path / f"bad_{case}.mp4"

@@ -130,6 +130,50 @@ def test_wrong_key_detects_nothing(marked):
     assert d.p_value > 1e-3
 
 
+THIRD = bytes(range(32))
+
+
+def test_several_keys_find_the_right_one_and_correct_the_p_value(marked):
+    """Keys tried in turn: the one that marked the image is found (its position returned),
+    with its p-value multiplied by the number of keys; keys it was not marked with find
+    nothing."""
+    one = W.detect_image(marked, KEY)
+    det, i = W.detect_with_keys(lambda k: W.detect_image(marked, k), [OTHER, THIRD, KEY])
+    assert i == 2 and det.detected and det.payload == PAYLOAD
+    assert det.p_value == pytest.approx(min(1.0, 3 * one.p_value), rel=1e-12)
+    det, i = W.detect_with_keys(lambda k: W.detect_image(marked, k), [OTHER, THIRD])
+    assert not det.detected and det.payload is None and det.bit_confidence is None
+    # one key: exactly the plain detection
+    det, i = W.detect_with_keys(lambda k: W.detect_image(marked, k), KEY)
+    assert i == 0 and det == one
+
+
+def test_key_count_can_undo_a_borderline_detection():
+    """A detection at p = 8e-7 passes alone (<= 1e-6) but not as one of two keys' tests."""
+    calls = []
+
+    def borderline(k):
+        calls.append(k)
+        return W.Detection(True, PAYLOAD, 8e-7, 5.0, 0.9)
+
+    det, _ = W.detect_with_keys(borderline, [KEY])
+    assert det.detected and det.payload == PAYLOAD
+    det, i = W.detect_with_keys(borderline, [KEY, OTHER])
+    assert not det.detected and det.payload is None and det.p_value == pytest.approx(1.6e-6)
+    assert len(calls) == 3   # with nothing detected, every key was tried
+
+
+def test_watermark_keys_and_fingerprints():
+    assert W.watermark_keys(KEY) == (KEY,)
+    assert W.watermark_keys([KEY, OTHER, KEY]) == (KEY, OTHER)   # repeats dropped
+    for bad in ([], "k" * 32, [KEY, b"short"], None):
+        with pytest.raises(ValueError):
+            W.watermark_keys(bad)
+    fp = W.key_fingerprint(KEY)
+    assert len(fp) == 16 and int(fp, 16) >= 0 and fp != W.key_fingerprint(OTHER)
+    assert fp not in KEY.hex()
+
+
 def test_sync_is_keyed(marked):
     # the sync sinusoids sit at key-derived frequencies: another key looks elsewhere, and its
     # sync bins in a marked picture are no stronger than in the neighbouring spectrum
