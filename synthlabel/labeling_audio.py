@@ -243,14 +243,17 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 aigc=aigc, content_id=content_id if spec.watermark else None,
                 watermark_alg=watermark.AUDIO_ALG if spec.watermark else None,
                 title=dst.name, digital_source_type=spec.digital_source_type)
+            # The source's own manifest (a labeled or signed input), embedded or in its
+            # sidecar, becomes the parent ingredient.
+            parent = (c2pa_io.parent_of(source, MIME[fmt], source.name, sidecar=sidecar is not None)
+                      if source else None)
             if sidecar is not None:
-                manifest_bytes = c2pa_io.sign_sidecar_file(current, MIME[fmt], manifest, creds)
+                manifest_bytes = c2pa_io.sign_sidecar_file(current, MIME[fmt], manifest, creds,
+                                                           parent=parent)
             else:
-                # The source's own manifest (a labeled or signed input) becomes the parent.
-                parent = c2pa_io.parent_of(source, MIME[fmt], source.name) if source else None
                 c2pa_io.sign_file(current, current, MIME[fmt], manifest, creds, parent=parent)
-                if warning := c2pa_io.parent_warning(parent):
-                    res.warnings.append(warning)
+            if warning := c2pa_io.parent_warning(parent):
+                res.warnings.append(warning)
             res.timings["sign"] = time.perf_counter() - t0
             res.layers.append("c2pa")
         mode = source.stat().st_mode & 0o777 if in_place and source else None

@@ -514,15 +514,17 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 watermark_alg=watermark.IMAGE_ALG if marked else None,
                 title=dst.name, digital_source_type=spec.digital_source_type)
             try:
+                # The source's own manifest (a labeled or signed input), embedded or in its
+                # sidecar, becomes the parent ingredient; its MIME is the source container's.
+                parent = c2pa_io.parent_of(src, MIME[info.container], src.name,
+                                           sidecar=info.container in SIDECAR_CONTAINERS)
                 if sidecar is not None:
-                    manifest_bytes = c2pa_io.sign_sidecar_file(current, MIME[container], manifest, creds)
+                    manifest_bytes = c2pa_io.sign_sidecar_file(current, MIME[container], manifest,
+                                                               creds, parent=parent)
                 else:
-                    # The source's own manifest (a labeled or signed input) becomes the
-                    # parent ingredient; its MIME is the source container's.
-                    parent = c2pa_io.parent_of(src, MIME[info.container], src.name)
                     c2pa_io.sign_file(current, current, MIME[container], manifest, creds, parent=parent)
-                    if warning := c2pa_io.parent_warning(parent):
-                        res.warnings.append(warning)
+                if warning := c2pa_io.parent_warning(parent):
+                    res.warnings.append(warning)
             except c2pa_io.C2PAError as exc:
                 raise LabelingError(str(exc)) from None
             res.timings["sign"] = time.perf_counter() - t0

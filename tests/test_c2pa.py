@@ -212,6 +212,42 @@ def test_parent_ingredient_keeps_the_inputs_manifest(creds, manifest):
         assert res.parent["failures"] == failures
 
 
+def test_parent_ingredient_from_a_sidecar(creds, manifest, tmp_path):
+    """An Ogg input whose manifest is in its ``.c2pa`` sidecar, signed again (sidecar out):
+    the sidecar's store is the parentOf ingredient, validated against its file (a sidecar that
+    no longer matches records the mismatch); an unparseable sidecar is left out with a reason."""
+    import soundfile as sf
+
+    ogg = tmp_path / "in.ogg"
+    t = np.arange(16000) / 16000
+    sf.write(ogg, 0.3 * np.sin(2 * np.pi * 440 * t), 16000, format="OGG", subtype="VORBIS")
+    assert c2pa_io.parent_of(ogg, "audio/ogg", "in.ogg", sidecar=True) is None
+    first = c2pa_io.sign_sidecar_file(ogg, "audio/ogg", manifest, creds)
+    ogg.with_suffix(".c2pa").write_bytes(first)
+    first_label = c2pa_io.read_sidecar(ogg.read_bytes(), "audio/ogg", first,
+                                       trust_anchors_pem=None).manifest_label
+    for touch, failures in ((False, []), (True, ["assertion.dataHash.mismatch"])):
+        if touch:                                   # the sidecar no longer matches its file
+            ogg.write_bytes(ogg.read_bytes() + b"\0")
+        parent = c2pa_io.parent_of(ogg, "audio/ogg", "in.ogg", sidecar=True)
+        assert parent is not None and parent.store == first
+        store = c2pa_io.sign_sidecar_file(ogg, "audio/ogg", manifest, creds, parent=parent)
+        assert parent.error is None
+        res = c2pa_io.read_sidecar(ogg.read_bytes(), "audio/ogg", store,
+                                   trust_anchors_pem=creds.trust_anchors_pem)
+        assert res.state == "Trusted", res.to_dict()
+        assert [a["action"] for a in res.actions][:2] == ["c2pa.opened", "c2pa.edited"]
+        assert res.parent["manifest_label"] == first_label and res.parent["title"] == "in.ogg"
+        assert "DEVELOPMENT" in res.parent["signer"] and res.parent["failures"] == failures
+    ogg.with_suffix(".c2pa").write_bytes(b"jumdc2pa\x00\x11\x00\x10" + bytes(64))
+    parent = c2pa_io.parent_of(ogg, "audio/ogg", "in.ogg", sidecar=True)
+    store = c2pa_io.sign_sidecar_file(ogg, "audio/ogg", manifest, creds, parent=parent)
+    assert parent.error and "sidecar" in parent.error and "\n" not in parent.error
+    res = c2pa_io.read_sidecar(ogg.read_bytes(), "audio/ogg", store, trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.state == "Trusted" and res.parent is None
+    assert [a["action"] for a in res.actions][0] == "c2pa.created"
+
+
 def test_thumbnail_off_by_default_and_on_request(creds, manifest):
     data = image("JPEG", size=(320, 240))
     small = sign_bytes(data, "image/jpeg", manifest, creds)

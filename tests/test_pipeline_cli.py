@@ -683,7 +683,8 @@ def _active(path: Path, mime: str) -> dict:
     """c2pa's own reading of the active manifest, with the store's manifests beside it."""
     import c2pa
 
-    with open(path, "rb") as f, c2pa.Reader(mime, f) as r:
+    side = path.with_suffix(".c2pa")
+    with open(path, "rb") as f, c2pa.Reader(mime, f, side.read_bytes() if side.is_file() else None) as r:
         store = json.loads(r.json())
     return store["manifests"][store["active_manifest"]] | {"_label": store["active_manifest"],
                                                            "_store": store["manifests"]}
@@ -692,21 +693,26 @@ def _active(path: Path, mime: str) -> dict:
 def test_relabeling_keeps_the_inputs_manifest_as_parent_ingredient(tmp_path):
     """A labeled (signed) input labeled again: its manifest becomes the new manifest's
     parentOf ingredient (c2pa.opened + c2pa.edited instead of c2pa.created), for images, WAV
-    and FLAC (signed by data hash), and MP4; the new manifest is Trusted and verify names the
-    parent's signer."""
+    and FLAC (signed by data hash), MP4, and from the ``.c2pa`` sidecars of Ogg and Matroska;
+    the new manifest is Trusted and verify names the parent's signer."""
     import soundfile as sf
 
+    ffmpeg = require_tool("ffmpeg")
     src = tmp_path / "in"
     src.mkdir()
     for name in ("scene.jpg", "tone.wav", "clip.mp4"):
         (src / name).write_bytes((SAMPLES / name).read_bytes())
     t = np.arange(48000 * 4) / 48000
     sf.write(src / "music.flac", 0.3 * np.sin(2 * np.pi * 440 * t) * (1 + 0.3 * np.sin(3 * t)), 48000)
+    sf.write(src / "music.ogg", 0.3 * np.sin(2 * np.pi * 330 * t) * (1 + 0.3 * np.sin(2 * t)), 48000,
+             format="OGG", subtype="VORBIS")
+    subprocess.run([ffmpeg, "-v", "error", "-i", SAMPLES / "clip.mp4", "-c", "copy", src / "clip.mkv"],
+                   check=True)
     assert run("label", src, "-o", tmp_path / "once", "-j", "2").returncode == 0
     r = run("label", tmp_path / "once", "-o", tmp_path / "twice", "-j", "2", "--json")
     assert r.returncode == 0, r.stderr
     mimes = {"scene.jpg": "image/jpeg", "tone.wav": "audio/wav", "music.flac": "audio/flac",
-             "clip.mp4": "video/mp4"}
+             "clip.mp4": "video/mp4", "music.ogg": "audio/ogg", "clip.mkv": "video/x-matroska"}
     for name, mime in mimes.items():
         first = _active(tmp_path / "once" / name, mime)
         second = _active(tmp_path / "twice" / name, mime)

@@ -144,21 +144,41 @@ def _agent() -> dict[str, str]:
 
 @dataclass
 class Parent:
-    """An input's embedded manifest store, to keep as the new manifest's ``parentOf``
-    ingredient. ``source``: the input's bytes, or its path (streamed). After signing,
-    ``error`` says why it could not be kept (c2pa could not read it: the asset was then
-    signed without it), else it is None."""
+    """An input's manifest store, to keep as the new manifest's ``parentOf`` ingredient.
+    ``source``: the input's bytes, or its path (streamed). ``store``: the store from the
+    input's ``.c2pa`` sidecar (Ogg, Matroska), None when it is embedded in ``source``. After
+    signing, ``error`` says why it could not be kept (c2pa could not read it: the asset was
+    then signed without it), else it is None."""
 
     title: str
     mime: str
     source: bytes | Path
     error: str | None = None
+    store: bytes | None = None
 
 
-def parent_of(source: bytes | str | os.PathLike, mime: str, title: str) -> Parent | None:
+#: A sidecar larger than this is not read as a parent (manifest stores are kilobytes; a
+#: thumbnail-laden one a few hundred).
+MAX_SIDECAR_BYTES = 64 << 20
+
+
+def parent_of(source: bytes | str | os.PathLike, mime: str, title: str, *,
+              sidecar: bool = False) -> Parent | None:
     """A :class:`Parent` when ``source`` (bytes or a path) embeds a C2PA manifest store, else
-    None. A byte scan for the store's JUMBF box: no validation, no c2pa call. Sidecar
-    manifests (Ogg, Matroska) are not looked for."""
+    None. A byte scan for the store's JUMBF box: no validation, no c2pa call. ``sidecar``:
+    look for the store in the ``.c2pa`` file next to ``source`` (a path) instead, as the
+    formats c2pa cannot embed into carry it."""
+    if sidecar:
+        side = Path(source).with_suffix(".c2pa")
+        try:
+            if not side.is_file() or side.stat().st_size > MAX_SIDECAR_BYTES:
+                return None
+            store = side.read_bytes()
+        except OSError:
+            return None
+        if _STORE_MARKER not in store:
+            return None
+        return Parent(title=title, mime=mime, source=Path(source), store=store)
     if not isinstance(source, (bytes, bytearray)):
         source = Path(source)
         try:
@@ -390,6 +410,8 @@ def _parent_builder(manifest: dict[str, Any] | str, thumbnail: bool, parent: Par
     manifest store into the new one and validates it (the results are recorded in the
     ingredient: a tampered parent is reported, not fatal). A store c2pa cannot parse at all
     is left out (``parent.error`` says why) and the plain manifest is used."""
+    if parent.store is not None:
+        return _sidecar_parent_builder(manifest, thumbnail, parent)
     builder = _builder(_with_parent(manifest), thumbnail)
     ingredient = {"title": parent.title, "relationship": "parentOf", "label": PARENT_INGREDIENT_ID}
     try:
@@ -403,6 +425,45 @@ def _parent_builder(manifest: dict[str, Any] | str, thumbnail: bool, parent: Par
     except (c2pa.C2paError, OSError) as exc:
         builder.close()
         parent.error = _one_line(f"c2pa could not read it: {_c2pa_message(exc) if isinstance(exc, c2pa.C2paError) else exc}")
+        return _builder(manifest, thumbnail)
+
+
+def _sidecar_parent_builder(manifest: dict[str, Any] | str, thumbnail: bool,
+                            parent: Parent) -> c2pa.Builder:
+    """:func:`_parent_builder` for a store held in a sidecar. c2pa's ``add_ingredient`` reads
+    a store only from inside its asset, so the ingredient is declared in the definition
+    instead: the store as its ``manifest_data`` resource, with the active manifest's label
+    and the validation results c2pa gives for the store against its asset (read as
+    ``add_ingredient`` would: same context, so an untrusted signer is recorded the same way,
+    and a store that no longer matches its file records the mismatch)."""
+    try:
+        with open(parent.source, "rb") as f:
+            reader = c2pa.Reader(parent.mime, f, parent.store, context=_sign_context(False))
+            try:
+                found = json.loads(reader.json())
+            finally:
+                reader.close()
+        label = found.get("active_manifest")
+        if not label:
+            raise ValueError("no active manifest")
+        m = _with_parent(manifest)
+        m["ingredients"] = list(m.get("ingredients") or []) + [{
+            "title": parent.title, "format": parent.mime, "relationship": "parentOf",
+            "label": PARENT_INGREDIENT_ID, "active_manifest": label,
+            "validation_results": found.get("validation_results") or {},
+            "manifest_data": {"format": "application/c2pa", "identifier": "parent.c2pa"},
+        }]
+        builder = _builder(m, thumbnail)
+        try:
+            builder.add_resource("parent.c2pa", io.BytesIO(parent.store))
+        except c2pa.C2paError:
+            builder.close()
+            raise
+        parent.error = None
+        return builder
+    except (c2pa.C2paError, OSError, ValueError, C2PAError) as exc:
+        detail = _c2pa_message(exc) if isinstance(exc, c2pa.C2paError) else str(exc)
+        parent.error = _one_line(f"c2pa could not read its sidecar: {detail}")
         return _builder(manifest, thumbnail)
 
 
@@ -485,14 +546,17 @@ def _sign_by_data_hash(src: Path, tmp: Path, mime: str, manifest: dict[str, Any]
 
 def sign_sidecar(
     data: bytes, mime: str, manifest: dict[str, Any] | str, creds: Credentials,
-    *, thumbnail: bool = False,
+    *, thumbnail: bool = False, parent: Parent | None = None,
 ) -> bytes:
     """Sign without embedding; return the manifest store bytes (write them as a ``.c2pa``
     sidecar). The asset is bound by a data hash over the whole file, so this also works for
-    formats c2pa cannot embed into (Ogg/Opus: verified with c2pa-rs 0.91)."""
+    formats c2pa cannot embed into (Ogg/Opus: verified with c2pa-rs 0.91). ``parent``: the
+    input's manifest (:func:`parent_of`, e.g. from its own sidecar), kept as the ``parentOf``
+    ingredient."""
     out = io.BytesIO()
     manifest_bytes = _sign_streams(
-        io.BytesIO(data), out, mime, manifest, creds, thumbnail=thumbnail, sidecar=True
+        io.BytesIO(data), out, mime, manifest, creds, thumbnail=thumbnail, sidecar=True,
+        parent=parent,
     )
     if not manifest_bytes:
         raise C2PAError("c2pa returned no manifest bytes for the sidecar")
@@ -501,13 +565,14 @@ def sign_sidecar(
 
 def sign_sidecar_file(
     path: str | os.PathLike, mime: str, manifest: dict[str, Any] | str, creds: Credentials,
+    *, parent: Parent | None = None,
 ) -> bytes:
     """:func:`sign_sidecar` for a file on disk, streamed: the file is hashed in 1 MiB blocks
     (:func:`.c2pa_datahash.sign_detached`), never loaded whole (a long MKV/WebM video would
     otherwise be held in memory several times over)."""
     if not c2pa_datahash.available():
-        return sign_sidecar(Path(path).read_bytes(), mime, manifest, creds)
-    with _signing(manifest, creds, mime) as (builder, signer), open(path, "rb") as f:
+        return sign_sidecar(Path(path).read_bytes(), mime, manifest, creds, parent=parent)
+    with _signing(manifest, creds, mime, parent=parent) as (builder, signer), open(path, "rb") as f:
         return c2pa_datahash.sign_detached(f, builder, signer)
 
 
