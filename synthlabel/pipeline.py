@@ -216,6 +216,23 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None) -> None:
         video_io.probe(path)
 
 
+def _replaces_input(job: Job, targets: list[Path]) -> str | None:
+    """Why writing ``targets`` would replace the input itself without ``--in-place`` (``-o``
+    naming the inputs' own folder): refused even with ``--overwrite``, which is for earlier
+    outputs, never for the originals."""
+    if job.in_place:
+        return None
+    for t in targets:
+        try:
+            same = t.exists() and t.samefile(job.source)
+        except OSError:
+            same = False
+        if same:
+            return (f"output {t} would replace the input itself (-o names the input's own "
+                    "folder); choose another output folder, or use --in-place")
+    return None
+
+
 def _existing_output(job: Job, targets: list[Path]) -> str | None:
     """Why labeling ``job`` would overwrite a file that exists (checked before any work, so a
     re-run batch fails its done files at once instead of labeling them first)."""
@@ -229,6 +246,8 @@ def _existing_output(job: Job, targets: list[Path]) -> str | None:
                 continue   # our own sidecar from an earlier labeling of this file
             return (f"C2PA sidecar {t} exists (another file with this base name?); "
                     "use --overwrite to replace it")
+        if t.samefile(job.source):
+            return _replaces_input(job, [t])
         return f"output {t} exists (use --overwrite)"
     return None
 
@@ -271,6 +290,8 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
                 return res
             res.warnings.append(_relabel_warning(res.prior_label))
         targets = expected_outputs(job, media, spec)
+        if why := _replaces_input(job, targets):
+            raise LabelingError(why)
         if not overwrite and (why := _existing_output(job, targets)):
             raise LabelingError(why)
         if dry_run:
@@ -286,6 +307,8 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         res.warnings.extend(labeled.warnings)
         target = targets[0]
         # Checked again: another process may have written it while this one was labeling.
+        if why := _replaces_input(job, [target]):
+            raise LabelingError(why)
         if not overwrite and (why := _existing_output(job, [target])):
             raise LabelingError(why)
         mode = job.source.stat().st_mode & 0o777 if job.in_place else None

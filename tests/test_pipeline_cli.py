@@ -264,9 +264,13 @@ def test_outputs_not_overwritten_unless_asked(tmp_path):
     wav = tmp_path / "b.wav"
     wav.write_bytes((SAMPLES / "tone.wav").read_bytes())
     before = {f: sha(f) for f in (src, wav)}
+    # Not even with --overwrite (which is for earlier outputs), and the message does not
+    # suggest it.
     for out_arg in (tmp_path, tmp_path / "." / ""):
-        r = run("label", src, wav, "-o", out_arg, "-j", "1")
-        assert r.returncode == 1 and r.stderr.count("exists (use --overwrite)") == 2, r.stderr
+        for extra in ((), ("--overwrite",)):
+            r = run("label", src, wav, "-o", out_arg, "-j", "1", *extra)
+            assert r.returncode == 1 and r.stderr.count("would replace the input itself") == 2, r.stderr
+            assert "--overwrite" not in r.stderr
     assert {f: sha(f) for f in (src, wav)} == before
     r = run("label", src, "-o", wav, "-j", "1")                 # -o naming a file
     assert r.returncode == 2 and "exists and is not a directory" in r.stderr
