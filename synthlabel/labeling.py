@@ -84,32 +84,41 @@ def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: Conte
     if spec.watermark:
         t0 = time.perf_counter()
         rgb, warning = watermark.embed_image_checked(rgb, content_id.value, key)
-        if warning:
-            warns.append(f"watermark: {warning}")
         t["watermark"] = time.perf_counter() - t0
+        if min(rgb.shape[:2]) < watermark.MIN_SIDE:
+            warns.append(f"watermark: {warning}")      # left unmarked: not a layer it carries
+            return rgb, alpha, layers, warns
         layers.append("watermark")
-        if spec.watermark_readback and not warning:
+        readback = None
+        if spec.watermark_readback:
             # Read the mark back from the marked pixels, as verify will (see
             # watermark.readback_warning): a failure is told now, not discovered later.
             t0 = time.perf_counter()
             readback = watermark.readback_warning(rgb, content_id.value, key)
-            if readback:
-                warns.append(f"watermark: {readback}")
             t["readback"] = time.perf_counter() - t0
+        if warning and readback:
+            # Too small or flat, and indeed unreadable already: say it plainly, once.
+            warns.append(f"watermark: {warning}; it does not read back even from the "
+                         "unprocessed output, so verify will report it missing")
+        elif warning or readback:
+            warns.append(f"watermark: {warning or readback}")
     return rgb, alpha, layers, warns
 
 
 def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
                 credentials: Credentials | None = None, content_id: ContentID | None = None,
                 title: str = "image", exif: bytes | None = None, icc_profile: bytes | None = None,
-                xmp: bytes | None = None, parent: c2pa_io.Parent | None = None) -> LabeledMedia:
+                xmp: bytes | None = None, parent: c2pa_io.Parent | None = None,
+                extras: image_codec.Extras | None = None) -> LabeledMedia:
     """Label an image held in memory and return the encoded file with every layer.
 
     ``image``: a PIL image or a uint8 numpy array (H×W, H×W×3 RGB or H×W×4 RGBA).
     ``format``: "jpeg", "png" or "webp". ``credentials``: signing and watermark keys; the
     development credentials (created on first use) when omitted. ``parent``: the source
     file's own C2PA manifest (:func:`synthlabel.provenance.c2pa_io.parent_of`), kept as the
-    new manifest's parent ingredient.
+    new manifest's parent ingredient. ``extras``: what else to keep from a source file
+    (:class:`synthlabel.formats.image_codec.Extras`: PNG text chunks, density, a JPEG
+    comment, lossless WebP).
     """
     spec = spec or LabelSpec()
     creds = credentials or load_credentials()
@@ -127,7 +136,7 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
     t0 = time.perf_counter()
     quality = spec.jpeg_quality if format == "jpeg" else spec.webp_quality
     data = image_codec.encode(rgb, format, alpha=alpha, quality=quality, exif=exif,
-                              icc_profile=icc_profile, xmp=xmp)
+                              icc_profile=icc_profile, xmp=xmp, extras=extras)
     timings["encode"] = time.perf_counter() - t0
 
     aigc = spec.aigc_for(content_id)
@@ -138,10 +147,11 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
         layers.append("metadata")
     if spec.c2pa:
         t0 = time.perf_counter()
+        marked = "watermark" in layers    # not when the image was too small to mark
         manifest = c2pa_io.build_manifest(
             aigc=aigc,
-            content_id=content_id if spec.watermark else None,
-            watermark_alg=watermark.IMAGE_ALG if spec.watermark else None,
+            content_id=content_id if marked else None,
+            watermark_alg=watermark.IMAGE_ALG if marked else None,
             title=title,
             digital_source_type=spec.digital_source_type,
         )
@@ -177,6 +187,21 @@ def label_image_bytes(data: bytes, source_format: str, *, spec: LabelSpec,
         np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb,
         format=fmt, spec=spec, credentials=credentials, title=name,
         exif=decoded.exif, icc_profile=decoded.icc_profile, xmp=decoded.xmp, parent=parent,
+        extras=decoded.extras,
     )
-    result.warnings[:0] = decoded.warnings + ([warn] if warn else [])
+    result.warnings[:0] = decoded.warnings + ([warn] if warn else []) + _lost_extras(decoded.extras, fmt)
     return result
+
+
+def _lost_extras(extras: image_codec.Extras, fmt: str) -> list[str]:
+    """Warnings for source metadata the output format has no place for."""
+    from .formats import png
+
+    out = []
+    keywords = png.text_keywords(extras.png_chunks)
+    if keywords and fmt != "png":
+        out.append(f"PNG text chunks ({', '.join(sorted(set(keywords)))}) are not carried "
+                   f"into {fmt.upper()}")
+    if extras.comment and fmt != "jpeg":
+        out.append(f"the JPEG comment is not carried into {fmt.upper()}")
+    return out

@@ -27,8 +27,10 @@ IMAGE_ALG = _P.IMAGE_ALG
 #: Median texture (8-bit levels, :func:`texture_level`) below which a picture is too flat to
 #: carry a reliable mark.
 FLAT_TEXTURE = _P.FLAT_ACTIVITY
+#: Short side (pixels) below which an image is left unmarked (nothing meaningful fits).
+MIN_SIDE = _P.MIN_SIDE
 
-__all__ = ["IMAGE_ALG", "AUDIO_ALG", "FLAT_TEXTURE", "Detection", "AudioDetection", "AudioEmbedder",
+__all__ = ["IMAGE_ALG", "AUDIO_ALG", "FLAT_TEXTURE", "MIN_SIDE", "Detection", "AudioDetection", "AudioEmbedder",
            "capacity_warning", "detect_image", "embed_image", "embed_image_checked",
            "readback_warning", "texture_level", "audio_readback_warning", "detect_audio",
            "embed_audio", "detect_video", "detect_with_keys", "key_fingerprint", "watermark_keys"]

@@ -669,6 +669,29 @@ def test_label_warns_when_the_watermark_does_not_read_back():
     assert not [w for w in quiet.warnings if "read back" in w] and "readback" not in quiet.timings
 
 
+def test_images_too_small_for_the_mark_say_so():
+    """63 x 63: marked weakly, and when the mark does not read back even from the unprocessed
+    output the warning says verify will report it missing. Under 32 px nothing is marked:
+    the watermark is not listed as a layer and the C2PA manifest claims no soft binding."""
+    import synthlabel
+    from synthlabel.models import LabelSpec, Status
+    from synthlabel.provenance import c2pa_io
+
+    small = synthetic_photo(63, 63, 3)
+    out = synthlabel.label_image(small, format="png")
+    rep = synthlabel.verify_bytes(out.data)
+    warned = [w for w in out.warnings if w.startswith("watermark:")]
+    assert len(warned) == 1 and "too small" in warned[0], out.warnings
+    read = rep.layers["watermark"].status is Status.OK
+    assert read != ("does not read back even from the unprocessed output" in warned[0]), (warned, rep.layers["watermark"])
+    tiny = synthlabel.label_image(synthetic_photo(20, 40, 4), format="png",
+                                  spec=LabelSpec(explicit=False))
+    assert tiny.layers == ["metadata", "c2pa"]
+    assert any("left unmarked" in w for w in tiny.warnings)
+    res = c2pa_io.read_manifest(tiny.data, "image/png", trust_anchors_pem=None)
+    assert res.present and res.soft_binding is None and res.content_id is None
+
+
 def test_undecodable_pixels_do_not_hide_other_layers(labeled_samples, tmp_path):
     out, _ = labeled_samples
     data = (out / "scene.jpg").read_bytes()

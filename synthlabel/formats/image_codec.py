@@ -18,8 +18,10 @@ WRITABLE = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 EXTENSION = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 
-# Decompression-bomb guard: refuse images beyond this many pixels (16k x 16k).
-MAX_PIXELS = 16384 * 16384
+# Decompression-bomb guard: refuse images beyond this many pixels. Pillow's own limit (its
+# DecompressionBombError, at twice the pixels of its warning; ~13.4k x 13.4k): above it Pillow
+# will not open the file. The warning below it is not an error (a 96 MP photo is legitimate).
+MAX_PIXELS = 2 * 89_478_485
 
 
 class ImageDecodeError(ValueError):
@@ -35,6 +37,17 @@ class DecodedImage:
     icc_profile: bytes | None = None
     xmp: bytes | None = None
     warnings: list[str] = field(default_factory=list)
+    extras: Extras = field(default_factory=lambda: Extras())
+
+
+@dataclass
+class Extras:
+    """What else a re-encode keeps from the source file, beyond EXIF, ICC and XMP."""
+
+    lossless: bool = False               # a lossless WebP source: the output stays lossless
+    dpi: tuple[float, float] | None = None   # JPEG JFIF density (PNG's pHYs is in png_chunks)
+    comment: bytes | None = None         # JPEG COM segment
+    png_chunks: list[bytes] = field(default_factory=list)   # raw PNG chunks (png.ancillary)
 
 
 def _xmp_of(im: Image.Image) -> bytes | None:
@@ -49,13 +62,16 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
     bottom-right lands bottom-right as viewers show it."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             if im.width * im.height > MAX_PIXELS:
-                raise ImageDecodeError(f"image is {im.width}x{im.height}, above the {MAX_PIXELS} pixel limit")
+                raise ImageDecodeError(f"image is {im.width}x{im.height}, above the "
+                                       f"{MAX_PIXELS:,} pixel limit")
             im.load()  # full decode now: truncation shows here, not later
     except ImageDecodeError:
         raise
+    except Image.DecompressionBombError:
+        raise ImageDecodeError(f"image is larger than the {MAX_PIXELS:,} pixel limit") from None
     except Image.UnidentifiedImageError:
         # PIL's message names the in-memory buffer ("<_io.BytesIO object at 0x...>"): say what
         # it means instead.
@@ -77,11 +93,15 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
     out.exif = exif.tobytes() if len(exif) else None
     if getattr(im, "n_frames", 1) > 1:
         out.warnings.append(f"{fmt.upper()} has {im.n_frames} frames; only the first is labeled")
+    _carry_extras(out, im, data, fmt)
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         out.warnings.append(f"{im.mode} image reduced to 8 bits per channel")
         arr = np.asarray(im, np.float64)
         scale = 255.0 / max(float(arr.max()), 1.0) if im.mode != "I;16" else 255.0 / 65535.0
         im = Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8), "L")
+    elif _sixteen_bit_color(im, data, fmt):
+        # Pillow itself opens 16-bit colour PNG and TIFF as 8-bit RGB(A).
+        out.warnings.append("16-bit colour image reduced to 8 bits per channel")
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     if has_alpha:
         rgba = np.asarray(im.convert("RGBA"))
@@ -93,19 +113,70 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
             out.warnings.append("CMYK image converted to RGB")
             out.icc_profile = None  # a CMYK profile would mislabel RGB pixels
         out.rgb = np.ascontiguousarray(np.asarray(im.convert("RGB")))
+    if out.icc_profile and out.icc_profile[16:20] == b"GRAY":
+        # The pixels go out as RGB: a greyscale profile would make the file invalid (viewers
+        # refuse or misread it). Without it the grey levels are read as sRGB.
+        out.warnings.append("greyscale ICC profile dropped (the output is RGB)")
+        out.icc_profile = None
     return out
+
+
+def _carry_extras(out: DecodedImage, im: Image.Image, data: bytes, fmt: str) -> None:
+    if fmt == "png":
+        from . import png
+
+        out.extras.png_chunks = png.ancillary(data)
+    elif fmt == "jpeg":
+        dpi = im.info.get("dpi")
+        if dpi and im.info.get("jfif_unit") in (1, 2) and all(float(v) > 0 for v in dpi):
+            out.extras.dpi = (float(dpi[0]), float(dpi[1]))
+        comment = im.info.get("comment")
+        out.extras.comment = comment if isinstance(comment, bytes) and comment else None
+    elif fmt == "webp":
+        out.extras.lossless = _webp_lossless(data)
+
+
+def _webp_lossless(data: bytes) -> bool:
+    """A WebP whose image is VP8L (lossless), simple or extended (VP8X) layout."""
+    if data[12:16] == b"VP8L":
+        return True
+    pos = 12
+    while pos + 8 <= len(data):
+        ctype, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if ctype in (b"VP8L", b"VP8 "):
+            return ctype == b"VP8L"
+        if ctype == b"ANMF":
+            return data[pos + 24:pos + 28] == b"VP8L"   # the first frame's bitstream
+        pos += 8 + size + (size & 1)
+    return False
+
+
+def _sixteen_bit_color(im: Image.Image, data: bytes, fmt: str) -> bool:
+    if fmt == "png":
+        # IHDR: bit depth at byte 24, colour type 2 (RGB) or 6 (RGBA) at byte 25
+        return len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
+    if fmt == "tiff":
+        bits = getattr(im, "tag_v2", {}).get(258)
+        bits = bits if isinstance(bits, tuple) else (bits,)
+        return im.mode in ("RGB", "RGBA") and any(b and int(b) > 8 for b in bits)
+    return False
 
 
 def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, quality: int = 92,
            exif: bytes | None = None, icc_profile: bytes | None = None,
-           xmp: bytes | None = None) -> bytes:
-    """Encode RGB (+alpha) to ``fmt`` ("jpeg", "png" or "webp"). JPEG drops alpha."""
+           xmp: bytes | None = None, extras: Extras | None = None) -> bytes:
+    """Encode RGB (+alpha) to ``fmt`` ("jpeg", "png" or "webp"). JPEG drops alpha.
+    ``extras``: what else to keep from the source (:class:`Extras`; each part goes where the
+    output format has a place for it: raw PNG chunks into PNG, density and comment into JPEG,
+    ``lossless`` makes a WebP lossless)."""
     if fmt not in WRITABLE:
         raise ValueError(f"cannot write {fmt!r}; choose one of {sorted(WRITABLE)}")
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected uint8 HxWx3 RGB, got {rgb.dtype} {rgb.shape}")
+    extras = extras or Extras()
     if fmt == "png":
-        return _encode_png(rgb, alpha, exif=exif, icc_profile=icc_profile, xmp=xmp)
+        return _encode_png(rgb, alpha, exif=exif, icc_profile=icc_profile, xmp=xmp,
+                           chunks=extras.png_chunks)
     if alpha is not None and fmt != "jpeg":
         im = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
     else:
@@ -120,6 +191,13 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
     if fmt == "jpeg":
         # 4:2:0 like every camera and service; optimize costs little and saves ~5 %.
         kw.update(quality=quality, subsampling=2 if quality < 95 else 0, optimize=False)
+        if extras.dpi:
+            kw["dpi"] = extras.dpi
+        if extras.comment:
+            kw["comment"] = extras.comment
+    elif fmt == "webp" and extras.lossless:
+        # quality is the compression effort for lossless WebP; 20 with method 1 is fast.
+        kw.update(lossless=True, quality=20, method=1)
     elif fmt == "webp":
         # method 2: ~2.4x faster than the default 4 at 1 MP for ~2 % more bytes (measured).
         kw.update(quality=quality, method=2)
@@ -129,7 +207,7 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
 
 
 def _encode_png(rgb: np.ndarray, alpha: np.ndarray | None, *, exif: bytes | None,
-                icc_profile: bytes | None, xmp: bytes | None) -> bytes:
+                icc_profile: bytes | None, xmp: bytes | None, chunks: list[bytes] = ()) -> bytes:
     """PNG through OpenCV with zlib's Huffman-only strategy: measured at 1 MP about 2x faster
     than Pillow's level-1 deflate and ~15 % smaller on photo-like content (filters + Huffman
     capture most of the gain; LZ77 matches are rare in noisy pixels). Ancillary chunks that
@@ -156,6 +234,7 @@ def _encode_png(rgb: np.ndarray, alpha: np.ndarray | None, *, exif: bytes | None
         extra.append(png_chunks.chunk(b"eXIf", tiff))
     if xmp:
         extra.append(png_chunks.itxt(b"XML:com.adobe.xmp", xmp))
+    extra.extend(chunks)
     if not extra:
         return data
     ihdr_end = 8 + 12 + int.from_bytes(data[8:12], "big")

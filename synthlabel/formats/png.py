@@ -118,6 +118,41 @@ def _is_aigc_text(c: _Chunk, data: bytes) -> bool:
     return kw.upper() == AIGC_KEYWORD + b"\x00"
 
 
+#: Chunks a re-encode keeps verbatim (besides iCCP, eXIf and the XMP packet, written from the
+#: decoded values): text (generation parameters, descriptions; not XMP or a stale AIGC label),
+#: physical pixel size and the colour description. All may sit right after IHDR.
+_CARRIED = (b"tEXt", b"zTXt", b"iTXt", b"pHYs", b"gAMA", b"cHRM", b"sRGB")
+
+
+def ancillary(data: bytes) -> list[bytes]:
+    """The chunks of a PNG that re-encoding its pixels would lose and that still describe the
+    new file (see ``_CARRIED``), as raw bytes ready to insert after IHDR. ``sRGB`` is left out
+    when the file has an ``iCCP`` profile (the two must not both be present; the profile is
+    kept). Unparseable files give []."""
+    try:
+        chunks, _ = _chunks(data)
+    except MetadataError:
+        return []
+    has_icc = any(c.type == b"iCCP" for c in chunks)
+    out = []
+    for c in chunks:
+        if c.type not in _CARRIED or _is_xmp(c, data) or _is_aigc_text(c, data):
+            continue
+        if c.type == b"sRGB" and has_icc:
+            continue
+        out.append(data[c.start:c.end])
+    return out
+
+
+def text_keywords(raw_chunks: list[bytes]) -> list[str]:
+    """The keywords of the text chunks among ``raw_chunks`` (for messages)."""
+    out = []
+    for raw in raw_chunks:
+        if raw[4:8] in _TEXT_TYPES:
+            out.append(raw[8:].partition(b"\x00")[0].decode("latin-1"))
+    return out
+
+
 def _exif_tiff(body: bytes) -> tuple[int, bytes]:
     """eXIf holds a bare TIFF stream; some writers keep the JPEG-style "Exif\\0\\0" prefix."""
     skip = 6 if body.startswith(b"Exif\x00") else 0

@@ -1,0 +1,125 @@
+"""Image decode/encode: what a re-encode keeps from the source file (beyond EXIF, ICC and XMP),
+what it must drop, and the size guard. Real files through Pillow, OpenCV and ExifTool."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, PngImagePlugin
+
+from conftest import require_tool, synthetic_photo
+from synthlabel.formats import image_codec, png
+
+PHOTO = synthetic_photo(240, 320, 5)
+
+
+def _png(**kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(PHOTO).save(buf, "PNG", **kw)
+    return buf.getvalue()
+
+
+def _chunk_types(data: bytes) -> list[bytes]:
+    chunks, _ = png._chunks(data)
+    return [c.type for c in chunks]
+
+
+def test_png_text_density_and_colour_chunks_are_kept():
+    """Generation parameters (the tEXt chunk Stable Diffusion writes), an iTXt description,
+    pHYs and gAMA survive a re-encode; a stale AIGC text chunk and the XMP packet are not
+    copied (they are rewritten from the decoded values)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a red fox, steps 20, seed 7")
+    info.add_itxt("Description", "ünïcode description")
+    info.add_text("AIGC", '{"Label": "1"}')
+    info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    src = _png(pnginfo=info, dpi=(300, 300))
+    src = src[:33] + png.chunk(b"gAMA", (45455).to_bytes(4, "big")) + src[33:]
+    dec = image_codec.decode(src, "png")
+    assert png.text_keywords(dec.extras.png_chunks) == ["parameters", "Description"]
+    out = image_codec.encode(dec.rgb, "png", xmp=dec.xmp, extras=dec.extras)
+    im = Image.open(io.BytesIO(out))
+    assert im.text["parameters"] == "a red fox, steps 20, seed 7"
+    assert im.text["Description"] == "ünïcode description"
+    assert "AIGC" not in im.text
+    assert round(im.info["dpi"][0]) == 300 and im.info["gamma"] == pytest.approx(0.45455)
+    assert _chunk_types(out).count(b"iTXt") == 2          # Description + the one XMP packet
+    assert np.array_equal(np.asarray(im.convert("RGB")), dec.rgb)
+
+
+def test_srgb_chunk_dropped_beside_an_icc_profile():
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = _png(icc_profile=icc)
+    src = src[:33] + png.chunk(b"sRGB", b"\x00") + src[33:]
+    dec = image_codec.decode(src, "png")
+    out = image_codec.encode(dec.rgb, "png", icc_profile=dec.icc_profile, extras=dec.extras)
+    types = _chunk_types(out)
+    assert b"iCCP" in types and b"sRGB" not in types
+
+
+def test_jpeg_density_and_comment_are_kept():
+    exiftool = require_tool("exiftool")
+    buf = io.BytesIO()
+    Image.fromarray(PHOTO).save(buf, "JPEG", quality=90, dpi=(300, 300), comment=b"shot 12")
+    dec = image_codec.decode(buf.getvalue(), "jpeg")
+    assert dec.extras.dpi == (300.0, 300.0) and dec.extras.comment == b"shot 12"
+    out = image_codec.encode(dec.rgb, "jpeg", extras=dec.extras)
+    tags = json.loads(subprocess.run([exiftool, "-j", "-"], input=out, capture_output=True,
+                                     check=True).stdout)[0]
+    assert tags["XResolution"] == 300 and tags["ResolutionUnit"] == "inches"
+    assert tags["Comment"] == "shot 12"
+
+
+def test_lossless_webp_stays_lossless():
+    buf = io.BytesIO()
+    Image.fromarray(PHOTO).save(buf, "WEBP", lossless=True)
+    dec = image_codec.decode(buf.getvalue(), "webp")
+    assert dec.extras.lossless
+    out = image_codec.encode(dec.rgb, "webp", quality=90, extras=dec.extras)
+    assert b"VP8L" in out[:64]
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(out)).convert("RGB")), dec.rgb)
+    lossy = io.BytesIO()
+    Image.fromarray(PHOTO).save(lossy, "WEBP", quality=80)
+    assert not image_codec.decode(lossy.getvalue(), "webp").extras.lossless
+
+
+def test_sixteen_bit_colour_is_reported():
+    ok, buf = cv2.imencode(".png", (PHOTO.astype(np.uint16) * 257)[..., ::-1])
+    assert ok
+    dec = image_codec.decode(buf.tobytes(), "png")
+    assert "16-bit colour image reduced to 8 bits per channel" in dec.warnings
+    assert np.abs(dec.rgb.astype(int) - PHOTO).max() <= 1
+    assert not image_codec.decode(_png(), "png").warnings
+
+
+def test_greyscale_icc_profile_dropped_from_rgb_output():
+    gray = Image.fromarray(PHOTO[..., 1])
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    icc[16:20] = b"GRAY"                 # the colour-space field of the profile header
+    buf = io.BytesIO()
+    gray.save(buf, "PNG", icc_profile=bytes(icc))
+    dec = image_codec.decode(buf.getvalue(), "png")
+    assert dec.icc_profile is None and dec.rgb.shape == (240, 320, 3)
+    assert any("greyscale ICC profile dropped" in w for w in dec.warnings)
+
+
+def test_size_guard_allows_large_photos_and_refuses_bombs():
+    """Pillow's decompression-bomb *warning* (89.5 MP) is not an error: a 9,500 x 9,500 image
+    (90 MP) decodes. Above Pillow's hard limit the message says what the limit is."""
+    w = h = 9500
+    raw = zlib.compress(b"".join(b"\x00" + bytes(3 * w) for _ in range(h)), 9)
+    ihdr = w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    big = png.SIGNATURE + png.chunk(b"IHDR", ihdr) + png.chunk(b"IDAT", raw) + png.chunk(b"IEND", b"")
+    dec = image_codec.decode(big, "png")
+    assert dec.rgb.shape == (h, w, 3)
+    del dec
+    w = h = 20000
+    ihdr = w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    bomb = png.SIGNATURE + png.chunk(b"IHDR", ihdr) + png.chunk(b"IDAT", b"") + png.chunk(b"IEND", b"")
+    with pytest.raises(image_codec.ImageDecodeError, match="pixel limit"):
+        image_codec.decode(bomb, "png")
