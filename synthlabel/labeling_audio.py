@@ -129,10 +129,18 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     def open_writer(path: Path, bitrate: dict) -> audio_io.Writer:
         return audio_io.writer_for(path, info, **bitrate)
 
-    return _label_stream(audio_io.blocks(src, BLOCK), info.sample_rate, info.channels,
-                         audio_io.output_format(info), open_writer, Path(dst), spec=spec,
-                         credentials=credentials, overwrite=overwrite, source=src,
-                         in_place=in_place)
+    res = _label_stream(audio_io.blocks(src, BLOCK), info.sample_rate, info.channels,
+                        audio_io.output_format(info), open_writer, Path(dst), spec=spec,
+                        credentials=credentials, overwrite=overwrite, source=src,
+                        in_place=in_place)
+    notes = []
+    if info.format == "wav" and info.subtype in audio_io.LOSSY_WAV_SUBTYPES:
+        notes.append(f"{info.subtype} WAV written as 16-bit PCM (re-encoding to "
+                     f"{info.subtype} would remove the watermark)")
+    if dropped := audio_io.dropped_streams(src, info):
+        notes.append(dropped)
+    res.warnings[:0] = notes
+    return res
 
 
 def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
@@ -210,6 +218,10 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
             if writer.sample_rate != sample_rate:
                 res.warnings.append(f"{fmt} cannot carry {sample_rate} Hz; encoded at "
                                     f"{writer.sample_rate} Hz")
+            if bitrate and writer.bitrate and writer.bitrate != bitrate["bitrate"]:
+                res.warnings.append(f"{fmt} at {writer.sample_rate} Hz, {channels} channel(s) "
+                                    f"cannot be encoded at {bitrate['bitrate'] // 1000} kb/s; "
+                                    f"encoded at {writer.bitrate // 1000} kb/s")
         except audio_io.AudioError as exc:
             raise LabelingError(str(exc)) from None
         res.timings["encode+mark"] = time.perf_counter() - t0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .batch import init_worker_process, one_line, stopping_on_interrupt, worker_count
 from .formats import image_codec
-from .formats.sniff import MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file
+from .formats.sniff import MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file, sniff_streams
 from .fsutil import atomic_write, broken_link
 from .labeling import LabelingError, label_image_bytes
 from .models import LabelResult, LabelSpec
@@ -111,27 +111,14 @@ def plan_jobs(paths: Iterable[str | Path], outdir: Path | None, *, in_place: boo
 # --------------------------------------------------------------------------- one file
 
 
-def _has_video_stream(path: Path) -> bool:
-    """An MP4/MOV with a generic brand may hold only audio (ffmpeg's default for .m4a)."""
-    import av
-
-    try:
-        with av.open(str(path)) as c:
-            return bool(c.streams.video)
-    except Exception:  # noqa: BLE001 - unreadable: let the video path give the error
-        return True
-
-
 def sniff_job(job: Job) -> MediaType:
     """What ``job.source`` holds, by content (head only, then streams for MP4 audio)."""
     try:
-        media = sniff_file(job.source)
+        media = sniff_streams(job.source)
     except IsADirectoryError:
         raise LabelingError("is a directory") from None
     except OSError as exc:
         raise LabelingError(f"cannot read: {broken_link(job.source) or exc.strerror or exc}") from None
-    if media.kind == "video" and media.format in ("mp4", "mov") and not _has_video_stream(job.source):
-        media = MediaType("audio", "m4a", "audio/mp4", ".m4a")
     return media
 
 

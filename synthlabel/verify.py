@@ -15,7 +15,7 @@ from . import watermark
 from .batch import init_worker_process, one_line, stopping_on_interrupt, worker_count
 from .core import audio_cue, text_label
 from .formats import audio_io, audio_meta, image_codec, image_meta
-from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_file
+from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_streams
 from .fsutil import broken_link
 from .models import DEFAULT_LABEL_TEXT, LAYERS, LayerReport, Status, VerificationReport
 from .provenance import c2pa_io
@@ -281,7 +281,7 @@ def verify_audio_file(path: str | Path, *, key, trust_anchors_pem: bytes | None,
     p = Path(path)
     report = VerificationReport(path=str(p))
     try:
-        media = sniff_file(p)
+        media = sniff_streams(p)
         report.media_type = media.mime
         if "explicit" in layers or "watermark" in layers:
             sr, head, tail, tail_start, window = _audio_excerpts(p)
@@ -300,7 +300,7 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
     """Verify the file at ``path`` (images via :func:`verify_bytes`, audio streamed)."""
     p = Path(path)
     try:
-        kind = sniff_file(p).kind
+        kind = sniff_streams(p).kind
     except UnsupportedMedia as exc:
         return VerificationReport(path=str(p), error=str(exc))
     except OSError as exc:

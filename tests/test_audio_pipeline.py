@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,6 +96,66 @@ def test_several_watermark_keys(labeled_audio, credentials):
     assert wm.details["p_value"] == pytest.approx(min(1.0, 2 * one.details["p_value"]))
     rep = verify_file(labeled_audio / "clip.flac", layers=("watermark",), watermark_keys=[other])
     assert rep.layers["watermark"].status.value == "missing"
+
+
+def _ffprobe_streams(path) -> list[dict]:
+    ffprobe = require_tool("ffprobe")
+    out = subprocess.run([ffprobe, "-v", "error", "-show_streams", "-of", "json", path],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["streams"]
+
+
+def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_path):
+    """ALAC stays lossless (a batch --bitrate does not apply to it); an M4A with the generic
+    brand and cover art is audio, not video; an IMA-ADPCM WAV becomes 16-bit PCM (ADPCM would
+    wipe the mark) with a warning; a 5.1 WAV keeps its channel layout (extensible header); an
+    Ogg with two streams warns that only the first is written; a bitrate the codec cannot do
+    is clamped with a warning. Every output verifies."""
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "in"
+    src.mkdir()
+    master = tmp_path / "m.wav"
+    sf.write(master, music(6.0), RATE, subtype="PCM_16")
+    cover = tmp_path / "cover.png"
+    from PIL import Image
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(cover)
+
+    def ff(*args):
+        subprocess.run([ffmpeg, "-v", "error", "-y", *map(str, args)], check=True)
+
+    ff("-i", master, "-c:a", "alac", src / "lossless.m4a")
+    ff("-i", master, "-i", cover, "-map", "0", "-map", "1", "-c:a", "aac", "-c:v", "copy",
+       "-disposition:v", "attached_pic", "-f", "mp4", src / "covered.m4a")
+    x, _ = sf.read(master)
+    sf.write(src / "adpcm.wav", x[:, 0], RATE, subtype="IMA_ADPCM")
+    six = np.concatenate([x, 0.5 * x, 0.25 * x], axis=1)
+    sf.write(src / "six.wav", six, RATE, subtype="PCM_16", format="WAV")
+    mono = music(6.0, 48000, seed=3)[:, :1]
+    sf.write(src / "mono.opus", mono, 48000, format="OGG", subtype="OPUS")
+    ff("-i", master, "-i", tmp_path / "m.wav", "-map", "0:a", "-map", "1:a", "-c:a", "libvorbis",
+       "-ar:a:1", "22050", "-ac:a:1", "1", src / "two.ogg")
+    out = tmp_path / "out"
+    r = run("label", src, "-o", out, "-j", "2", "--bitrate", "320000")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr
+    assert "IMA_ADPCM WAV written as 16-bit PCM" in err
+    assert "two.ogg: the file holds 2 audio streams; only the first" in err
+    assert "mono.opus: opus at 48000 Hz, 1 channel(s) cannot be encoded at 320 kb/s; encoded at 256 kb/s" in err
+    assert "lossless.m4a" not in err and "covered.m4a: " not in err, err
+    (a,) = _ffprobe_streams(out / "lossless.m4a")
+    assert a["codec_name"] == "alac" and a["sample_fmt"] == "s16p"
+    streams = _ffprobe_streams(out / "covered.m4a")
+    assert [s["codec_type"] for s in streams] == ["audio", "video"]
+    assert streams[1]["disposition"]["attached_pic"] == 1
+    assert sf.info(out / "adpcm.wav").subtype == "PCM_16"
+    (w,) = _ffprobe_streams(out / "six.wav")
+    assert w["channels"] == 6 and w["channel_layout"] in ("5.1", "5.1(side)"), w
+    assert sf.info(out / "six.wav").format == "WAVEX"
+    assert len(_ffprobe_streams(out / "two.ogg")) == 1
+    r = run("verify", "--json", out)
+    reps = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.returncode == 0 and len(reps) == 6, r.stdout + r.stderr
+    assert {Path(x["path"]).name: x["media_type"] for x in reps}["covered.m4a"] == "audio/mp4"
 
 
 def test_output_keeps_rate_channels_and_depth(audio_inputs, labeled_audio):

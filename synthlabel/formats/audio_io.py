@@ -16,7 +16,8 @@ ogg opus    soundfile (PyAV if libsndfile lacks Opus)   PyAV ``libopus`` (exact 
 mp3         soundfile (libmpg123, gapless) or PyAV      PyAV ``libmp3lame`` CBR (exact bitrate;
                                                         the mp3 muxer writes a Xing/LAME header,
                                                         so decoders trim the encoder delay)
-m4a / mp4   PyAV (audio stream; AAC, or ALAC on read)   PyAV ``aac``, muxer ``ipod``,
+m4a / mp4   PyAV (audio stream; AAC or ALAC)            PyAV ``aac`` (or ``alac``: an ALAC input
+                                                        stays lossless), muxer ``ipod``,
                                                         ``movflags=+faststart`` (not fragmented)
 ==========  ==========================================  ==========================================
 
@@ -62,11 +63,20 @@ __all__ = [
 ]
 
 DEFAULT_BITRATES = {"mp3": 192_000, "ogg": 160_000, "opus": 96_000, "m4a": 160_000}
+#: Lossless codecs an M4A may hold; labeling keeps them lossless (subtype ``ALAC_16`` or
+#: ``ALAC_24``: the sample width written).
+LOSSLESS_M4A_CODECS = ("alac",)
+_ALAC_SUBTYPES = {"ALAC_16": "s16p", "ALAC_24": "s32p"}
 WRITE_FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4a")
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 MP3_MAX_RATE = 48000
 _SF_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "opus": "OGG", "mp3": "MP3"}
 _DEFAULT_SUBTYPES = {"wav": "PCM_16", "flac": "PCM_16"}
+#: WAV sample formats that are lossy codecs (4-bit ADPCM, GSM, G.72x): re-encoding into them
+#: would remove the watermark, so labeled copies are written as 16-bit PCM instead.
+LOSSY_WAV_SUBTYPES = frozenset({
+    "IMA_ADPCM", "MS_ADPCM", "GSM610", "G721_32", "G723_24", "G723_40", "VOX_ADPCM",
+    "NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32"})
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
 _PYAV_READ = {"m4a", "mp4", "mov"}
 _CHUNK = 1 << 20  # bytes per file read when copying
@@ -91,6 +101,7 @@ class AudioInfo:
     frames: int | None  # decoded length in frames (codec padding removed), None if unknown
     subtype: str | None  # "PCM_16", "PCM_24", "FLOAT", ... for WAV/FLAC, else None
     bitrate: int | None  # bits per second (nominal/average) for lossy codecs, else None
+    extensible: bool = False  # a WAV with a WAVE_FORMAT_EXTENSIBLE header (channel mask)
 
     @property
     def duration(self) -> float | None:
@@ -198,9 +209,14 @@ def _av_probe(path: str | os.PathLike[str], fmt: str) -> AudioInfo:
             frames = round(st.duration * st.time_base * rate)
         elif container.duration is not None and rate:
             frames = round(container.duration / 1_000_000 * rate)
+        lossless = cc.name in LOSSLESS_M4A_CODECS
+        subtype = None
+        if lossless:   # ALAC: 16-bit samples, or 20/24/32-bit ones held in 32-bit words
+            subtype = "ALAC_16" if cc.format is not None and cc.format.name.startswith("s16") else "ALAC_24"
         return AudioInfo(
             format=fmt, codec=cc.name, sample_rate=int(rate), channels=int(cc.channels),
-            frames=frames, subtype=None, bitrate=int(st.bit_rate or container.bit_rate or 0) or None,
+            frames=frames, subtype=subtype,
+            bitrate=None if lossless else int(st.bit_rate or container.bit_rate or 0) or None,
         )
     finally:
         container.close()
@@ -248,7 +264,8 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
         raise AudioError("cannot decode audio: no samples or channels")
     if fmt in ("wav", "flac"):
         return AudioInfo(fmt, _sf_codec(fmt, info.subtype), int(info.samplerate),
-                         int(info.channels), int(info.frames), info.subtype, None)
+                         int(info.channels), int(info.frames), info.subtype, None,
+                         extensible=info.format == "WAVEX")
     codec = ogg_codec or "mp3"
     return AudioInfo(fmt, codec, int(info.samplerate), int(info.channels), int(info.frames),
                      None, _lossy_bitrate(path))
@@ -399,9 +416,69 @@ def writer_for(path: str | os.PathLike[str], info: AudioInfo, **kw) -> Writer:
     subtype = kw.pop("subtype", None)
     if subtype is None and fmt in ("wav", "flac"):
         subtype = info.subtype
+        if fmt == "wav" and subtype in LOSSY_WAV_SUBTYPES:
+            subtype = "PCM_16"
         if fmt == "flac" and subtype not in sf.available_subtypes("FLAC") or fmt == "wav" and not sf.check_format("WAV", subtype):
             subtype = "PCM_24"
+    if subtype is None and info.subtype in _ALAC_SUBTYPES:
+        subtype = info.subtype
+    if subtype in _ALAC_SUBTYPES:
+        kw.pop("bitrate", None)     # lossless: a batch's --bitrate is for its lossy files
+    if fmt == "wav":
+        kw.setdefault("extensible", info.extensible)
     return Writer(path, fmt, info.sample_rate, info.channels, subtype=subtype, **kw)
+
+
+def dropped_streams(path: str | os.PathLike[str], info: AudioInfo) -> str | None:
+    """A warning when the file holds more audio streams than the first, which is the one
+    labeled and written (Ogg: several logical streams; M4A: several audio tracks)."""
+    n = 1
+    try:
+        if info.format == "ogg":
+            n = _ogg_stream_count(path)
+        elif info.format in _PYAV_READ:
+            import av
+
+            with av.open(os.fspath(path)) as c:
+                n = len(c.streams.audio)
+    except Exception:  # noqa: BLE001 - only a warning: never fail labeling over it
+        return None
+    if n > 1:
+        return (f"the file holds {n} audio streams; only the first is labeled and written "
+                f"({info.codec}, {info.sample_rate} Hz, {info.channels} channel(s))")
+    return None
+
+
+def _ogg_stream_count(path: str | os.PathLike[str]) -> int:
+    """Logical streams of an Ogg file: every stream's first page (BOS) comes before any data
+    page, so the head of the file tells."""
+    serials = set()
+    with open(path, "rb") as f:
+        while True:
+            page = f.read(27)
+            if len(page) < 27 or page[:4] != b"OggS":
+                break
+            if not page[5] & 0x02:          # not a beginning-of-stream page: all BOS seen
+                break
+            serials.add(page[14:18])
+            segments = f.read(page[26])
+            f.seek(sum(segments), os.SEEK_CUR)
+    return len(serials)
+
+
+def bitrate_range(fmt: str, sample_rate: int, channels: int) -> tuple[int, int]:
+    """The bitrates (bits/s) the encoder of ``fmt`` can write at this rate and channel count;
+    :class:`Writer` clamps a requested bitrate into it (``Writer.bitrate`` is what was used).
+    MP3: the MPEG layer III table (MPEG-1 at 32-48 kHz up to 320 kb/s, MPEG-2 at 16-24 kHz
+    and MPEG-2.5 at 8-12 kHz up to 160 kb/s); Opus: 6-256 kb/s per channel (libopus); AAC:
+    up to 6144 bits per frame and channel. (Vorbis bitrates are nominal: not clamped.)"""
+    if fmt == "mp3":
+        return 8_000, 320_000 if sample_rate >= 32000 else 160_000
+    if fmt == "opus":
+        return 6_000, 256_000 * channels
+    if fmt == "m4a":   # AAC: at most 6144 bits per 1024-sample frame and channel
+        return 8_000, min(256_000, 6144 * sample_rate // 1024) * channels
+    raise ValueError(f"no bitrate range for {fmt!r}")
 
 
 # Vorbis VBR quality (libvorbis -q) -> approximate stereo 44.1 kHz bitrate.
@@ -426,12 +503,15 @@ class Writer:
 
     ``fmt``: "wav", "flac", "mp3", "ogg" (Vorbis), "opus" (Ogg Opus) or "m4a" (AAC);
     ``fmt="ogg", subtype="OPUS"`` also means Opus. ``subtype`` picks the WAV/FLAC sample format
-    ("PCM_16" default, "PCM_24", "FLOAT", ...). ``bitrate`` (bits/s) for lossy formats defaults
+    ("PCM_16" default, "PCM_24", "FLOAT", ...), or makes an M4A lossless ALAC ("ALAC_16",
+    "ALAC_24"; no bitrate then). ``extensible``: a WAV with the WAVE_FORMAT_EXTENSIBLE header
+    (always used for more than two channels). ``bitrate`` (bits/s) for lossy formats defaults
     to :data:`DEFAULT_BITRATES`. After construction ``sample_rate`` is the rate written (see the
     module notes on Opus), ``input_rate`` the rate the blocks are in."""
 
     def __init__(self, path: str | os.PathLike[str], fmt: str, sample_rate: int, channels: int,
-                 *, subtype: str | None = None, bitrate: int | None = None) -> None:
+                 *, subtype: str | None = None, bitrate: int | None = None,
+                 extensible: bool = False) -> None:
         fmt = fmt.lower().lstrip(".")
         if fmt == "ogg" and subtype and subtype.upper() == "OPUS":
             fmt, subtype = "opus", None
@@ -443,10 +523,11 @@ class Writer:
             raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
         if not isinstance(channels, (int, np.integer)) or not 1 <= channels <= 8:
             raise AudioError(f"channels must be 1..8, got {channels!r}")
-        if subtype is not None and fmt not in ("wav", "flac"):
-            raise AudioError(f"subtype applies to wav and flac, not {fmt}")
-        if bitrate is not None and fmt not in DEFAULT_BITRATES:
-            raise AudioError(f"bitrate applies to lossy formats, not {fmt}")
+        alac = fmt == "m4a" and subtype is not None and subtype.upper() in _ALAC_SUBTYPES
+        if subtype is not None and fmt not in ("wav", "flac") and not alac:
+            raise AudioError(f"subtype applies to wav and flac (and ALAC_16/ALAC_24 to m4a), not {fmt}")
+        if bitrate is not None and (fmt not in DEFAULT_BITRATES or alac):
+            raise AudioError(f"bitrate applies to lossy formats, not {'ALAC' if alac else fmt}")
         self.path = os.fspath(path)
         self.format = fmt
         self.channels = int(channels)
@@ -462,16 +543,23 @@ class Writer:
             self.subtype = (subtype or _DEFAULT_SUBTYPES[fmt]).upper()
             if not sf.check_format(_SF_FORMATS[fmt], self.subtype):
                 raise AudioError(f"{fmt} cannot hold subtype {self.subtype}")
-            self._open_sf(_SF_FORMATS[fmt], self.subtype, None)
+            # WAVE_FORMAT_EXTENSIBLE (with libsndfile's default channel mask, e.g. 5.1) when the
+            # source had it, and always beyond stereo, where the plain header has no layout.
+            major = "WAVEX" if fmt == "wav" and (extensible or self.channels > 2) else _SF_FORMATS[fmt]
+            self._open_sf(major, self.subtype, None)
         elif fmt == "ogg":
             self.bitrate = int(bitrate or DEFAULT_BITRATES["ogg"])
             self._open_sf("OGG", "VORBIS", _vorbis_compression(self.bitrate, self.channels))
+        elif alac:
+            self.subtype = subtype.upper()
+            self._open_av()
         else:
-            self.bitrate = int(bitrate or DEFAULT_BITRATES[fmt])
             if fmt == "opus" and self.sample_rate not in OPUS_RATES:
                 self.sample_rate = 48000
             elif fmt == "mp3" and self.sample_rate > MP3_MAX_RATE:
                 self.sample_rate = MP3_MAX_RATE
+            lo, hi = bitrate_range(fmt, self.sample_rate, self.channels)
+            self.bitrate = min(max(int(bitrate or DEFAULT_BITRATES[fmt]), lo), hi)
             self._open_av()
 
     @property
@@ -494,6 +582,8 @@ class Writer:
             "opus": ("libopus", "ogg", {}),
             "m4a": ("aac", "ipod", {"movflags": "+faststart"}),
         }[self.format]
+        if self.subtype in _ALAC_SUBTYPES:
+            codec = "alac"
         if codec not in av.codecs_available:
             codec = {"libmp3lame": "mp3", "libopus": "opus"}.get(codec, codec)
         layout = _layout(self.channels)
@@ -503,8 +593,12 @@ class Writer:
             raise AudioError(f"cannot write {self.format}: {_one_line(exc)}") from None
         try:
             stream = out.add_stream(codec, rate=self.sample_rate, layout=layout)
-            stream.bit_rate = self.bitrate
+            if self.bitrate:
+                stream.bit_rate = self.bitrate
             fmt_name = stream.codec_context.codec.audio_formats[0].name
+            if self.subtype in _ALAC_SUBTYPES:
+                fmt_name = _ALAC_SUBTYPES[self.subtype]
+                stream.codec_context.format = fmt_name
             self._resampler = av.AudioResampler(format=fmt_name, layout=layout,
                                                 rate=self.sample_rate)
         except (av.FFmpegError, ValueError) as exc:

@@ -286,3 +286,24 @@ def sniff_file(path: str | os.PathLike[str]) -> MediaType:
             if f.read(4) == b"fLaC":
                 return _TYPES["flac"]
     return sniff_bytes(head)
+
+
+def sniff_streams(path: str | os.PathLike[str]) -> MediaType:
+    """:func:`sniff_file`, then, for an MP4/MOV whose brand does not say what it holds, a look
+    at its streams: audio alone (ffmpeg writes ``.m4a`` with the generic ``isom`` brand), or
+    audio with cover art (an attached picture is a video stream, not a video) is M4A."""
+    media = sniff_file(path)
+    if media.kind == "video" and media.format in ("mp4", "mov") and not _has_moving_video(path):
+        return _TYPES["m4a"]
+    return media
+
+
+def _has_moving_video(path: str | os.PathLike[str]) -> bool:
+    import av
+
+    try:
+        with av.open(os.fspath(path)) as c:
+            pic = av.stream.Disposition.attached_pic
+            return any(not (s.disposition & pic) for s in c.streams.video)
+    except Exception:  # noqa: BLE001 - unreadable: let the video path give the error
+        return True
