@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -36,6 +37,22 @@ def init_worker_process() -> None:
 
 def _exit_on_sigterm(signum, frame) -> None:
     sys.exit(128 + signum)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM in the main process (``timeout``, ``docker stop``, systemd): handled like
+    Ctrl-C, so the files in progress unwind and remove their temp files."""
+
+
+def terminate_as_interrupt() -> None:
+    """In the command's main process: SIGTERM raises :class:`Terminated` (the default
+    action would kill the process on the spot and leave temp files behind)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 @contextmanager

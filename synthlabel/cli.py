@@ -117,6 +117,19 @@ def _read_wm_key(path: Path) -> bytes:
         raise typer.Exit(2) from None
 
 
+def _stopped(exc: KeyboardInterrupt) -> str:
+    from .batch import Terminated
+
+    return "terminated" if isinstance(exc, Terminated) else "interrupted"
+
+
+def _stop_status(exc: KeyboardInterrupt) -> int:
+    """128 + the signal's number, as a shell reports a process stopped by it."""
+    from .batch import Terminated
+
+    return 143 if isinstance(exc, Terminated) else 130
+
+
 # --------------------------------------------------------------------------- label
 
 
@@ -168,11 +181,15 @@ goes on; so does media in a format synthlabel does not label (AIFF, AVI, HEIC...
 counts as failed. Other files met in a folder (a README) are skipped, and so is an output \
 directory inside an input folder. An input that already carries an AIGC label is labeled \
 again with a warning (--skip-labeled leaves it alone). --dry-run checks all of this and \
-writes nothing. The exit status is 1 if any file failed (or would fail).
+writes nothing. The exit status is 1 if any file failed (or would fail); Ctrl-C (130) or \
+SIGTERM (143) stops the batch without leaving partial files.
 
     Example:  synthlabel label generated/ -o labeled/ --report labeled/report.jsonl
     """
+    from .batch import terminate_as_interrupt
     from .pipeline import plan_jobs, run_batch
+
+    terminate_as_interrupt()
 
     if in_place == (output is not None):
         err.print("[red]error:[/red] give either -o OUTDIR or --in-place")
@@ -270,13 +287,13 @@ writes nothing. The exit status is 1 if any file failed (or would fail).
         results = run_batch(jobs_list, spec, creds, workers=jobs, overwrite=overwrite,
                             skip_labeled=skip_labeled, dry_run=dry_run, on_result=on_result,
                             on_progress=on_progress if progress else None)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if progress:
             progress.stop()
             progress = None
-        err.print(f"[red]interrupted[/red] after {n_done - len(missing)} of {len(jobs_list)} file(s); "
+        err.print(f"[red]{_stopped(exc)}[/red] after {n_done - len(missing)} of {len(jobs_list)} file(s); "
                   "the files in progress were not written (no partial outputs are left)")
-        raise typer.Exit(130) from None
+        raise typer.Exit(_stop_status(exc)) from None
     finally:
         if progress:
             progress.stop()
@@ -334,8 +351,11 @@ def verify(
     Exit status: 0 when every checked layer is present and valid, 1 when something is \
 missing, weak or invalid, 2 when a file could not be read or decoded.
     """
+    from .batch import terminate_as_interrupt
     from .pipeline import iter_inputs
     from .verify import verify_files
+
+    terminate_as_interrupt()
 
     wanted = tuple(x.strip() for x in layers.split(",") if x.strip())
     bad = [x for x in wanted if x not in LAYERS]
@@ -361,10 +381,10 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     done: list = []
     try:
         status = _print_reports(files, reports, done, json_out, wanted, status)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         reports.close()   # stops the workers (batch.stopping_on_interrupt)
-        err.print(f"[red]interrupted[/red] after {len(done)} of {len(files)} file(s)")
-        raise typer.Exit(130) from None
+        err.print(f"[red]{_stopped(exc)}[/red] after {len(done)} of {len(files)} file(s)")
+        raise typer.Exit(_stop_status(exc)) from None
     if len(done) > 1:
         err.print(_verify_summary(done, wanted))
     raise typer.Exit(status)

@@ -319,10 +319,11 @@ def test_names_at_the_file_system_limit(tmp_path):
     assert r.returncode == 0 and all(json.loads(x)["ok"] for x in r.stdout.splitlines())
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_ctrl_c_leaves_no_partial_outputs(tmp_path, jobs):
-    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while a video is
-    being labeled: exit 130 with one line, finished files kept, and no temp file left behind,
+@pytest.mark.parametrize("jobs,sig", [("1", "INT"), ("2", "INT"), ("1", "TERM"), ("2", "TERM")])
+def test_ctrl_c_leaves_no_partial_outputs(tmp_path, jobs, sig):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM to the
+    command alone (as ``timeout``, ``docker stop`` and systemd send it) while a video is being
+    labeled: exit 130 / 143 with one line, finished files kept, and no temp file left behind,
     in one process and with a worker pool."""
     import signal
     import time
@@ -354,10 +355,14 @@ def test_ctrl_c_leaves_no_partial_outputs(tmp_path, jobs):
         assert proc.poll() is None and time.time() < deadline, "the video finished before Ctrl-C"
         time.sleep(0.05)
     time.sleep(0.5)                       # well inside the 40 s video
-    os.killpg(proc.pid, signal.SIGINT)
+    if sig == "INT":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "interrupted after" in err and "Traceback" not in err, err
+    assert proc.returncode == (130 if sig == "INT" else 143), err
+    word = "interrupted" if sig == "INT" else "terminated"
+    assert f"{word} after" in err and "Traceback" not in err, err
     assert [f.name for f in out_dir.iterdir() if f.name.startswith(".")] == []
     assert not (out_dir / "long.mp4").exists()
 
