@@ -361,6 +361,12 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     audio = info.audio
     mixer = None
     emb = None
+    if audio is None and audio_cue and spec.explicit:
+        res.warnings.append("audio cue not mixed: the video has no soundtrack")
+    if audio is not None and (audio.codec in LOSSLESS_AUDIO or audio.codec.startswith("pcm_")):
+        out_codec = video_io.CONTAINERS[container][3].removeprefix("lib").upper()
+        res.warnings.append(f"the {audio.codec.upper()} soundtrack is re-encoded as {out_codec} "
+                            f"(lossy; labeled {container.upper()} files carry {out_codec} sound)")
     if audio is not None:
         if audio_cue and spec.explicit:
             try:
@@ -392,6 +398,9 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 audio_bitrate=spec.audio_bitrate, metadata=tags)
         except video_io.VideoError as exc:
             raise LabelingError(str(exc)) from None
+        if writer.size != (info.width, info.height):
+            res.warnings.append(f"{writer.codec.upper()} needs even frame sides: "
+                                f"{info.width}x{info.height} encoded as {writer.size[0]}x{writer.size[1]}")
         t_first = None
         cv_threads = cv2.getNumThreads()
         cv2.setNumThreads(1)   # the codecs' threads already use every core
@@ -490,6 +499,13 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         # Claim the watermark (layer list, C2PA soft binding) only if frames or sound carry it.
         marked = spec.watermark and ((marker is not None and not marker.empty) or emb is not None)
         res.layers += [n for n, on in (("explicit", spec.explicit), ("watermark", marked)) if on]
+        if marked and spec.watermark_readback and (
+                writer.crf > video_io.DEFAULT_CRF[writer.codec]
+                or (info.duration or 0.0) < READBACK_UNDER_SECONDS):
+            t0 = time.perf_counter()
+            if warning := _readback_warning(encoded, key, content_id.value, writer):
+                res.warnings.append(f"watermark: {warning}")
+            res.timings["readback"] = time.perf_counter() - t0
         current = encoded
         if spec.metadata:
             t0 = time.perf_counter()
@@ -534,6 +550,32 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                       sidecar_format=container in SIDECAR_CONTAINERS)
     res.timings["total"] = time.perf_counter() - t_all
     return res
+
+
+#: Lossless soundtrack codecs (besides pcm_*): re-encoding them lossy is worth a warning.
+LOSSLESS_AUDIO = ("flac", "alac", "truehd", "mlp", "wavpack", "tta")
+
+#: The frame mark is read back from the encoded file (as verify will read it) when the video
+#: is shorter than this, or encoded at a CRF above the codec's default: the cases the mark is
+#: not measured to survive. (At the defaults it is, and the check would cost a decode.)
+READBACK_UNDER_SECONDS = 3.0
+
+
+def _readback_warning(path: Path, key: bytes, want: int, writer: video_io.VideoWriter) -> str | None:
+    """Why the encoded video's frames would not give ``want`` back, or None."""
+    try:
+        det = detect_video(path, key, audio=True)
+    except video_io.VideoError:
+        return None
+    if det.payload == want:
+        return None
+    state = watermark.describe_miss(det, want)
+    a = det.details.get("audio") or {}
+    sound = "; the soundtrack carries it" if a.get("payload") == want else ""
+    hint = (f"; try a lower --crf (default {video_io.DEFAULT_CRF[writer.codec]})"
+            if writer.crf > video_io.DEFAULT_CRF[writer.codec] else "")
+    return (f"read back from the encoded video ({writer.codec.upper()} CRF {writer.crf}), the "
+            f"frame mark is {state}{sound}{hint}")
 
 
 # --------------------------------------------------------------------------- detection / verify
@@ -589,6 +631,7 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
         vs.thread_type = "AUTO"
         t_first = None
         n = 0
+        last = None
         if sequential_all or explicit:
             try:
                 for frame in c.decode(vs):
@@ -605,12 +648,17 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
                         scan.late_frame = (rel, _rgb_display(frame, info.rotation))
                     if sequential_all and n % step == 0 and scan.pool.count < max_pool:
                         add_pool(frame)
+                    last = (rel, frame)
                     n += 1
                     if not sequential_all and rel > stop_at:
                         break
             except av.FFmpegError as exc:
                 if n == 0:
                     raise video_io.VideoError(f"corrupt video data: {video_io._one_line(exc)}") from None
+            if explicit and want_times and last is not None and (
+                    not scan.explicit_frames or scan.explicit_frames[-1][0] < last[0]):
+                # A clip shorter than the sample times: its last frame is looked at too.
+                scan.explicit_frames.append((last[0], _rgb_display(last[1], info.rotation)))
         if pool_frames and not sequential_all:
             tb = vs.time_base
             start = vs.start_time or 0

@@ -174,7 +174,7 @@ def readback_warning(marked, payload: int | bytes, key: bytes) -> str | None:
             p = math.exp(coding.presence_log_p(log10_p * math.log(10), True, _P.N_DECODE * 2, _P.CRC_WEIGHT))
             if p <= _P.FPR_TARGET:
                 return None
-    state = _missed(detect_image(marked, key), want)
+    state = describe_miss(detect_image(marked, key), want)
     if state is None:
         return None
     return (f"read back from the labeled pixels, the mark is {state}: this picture cannot carry "
@@ -189,7 +189,7 @@ def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | 
     in silence: mostly silent audio is what fails. Costs the detector's time (about 1 % of the
     duration read)."""
     want = coding.payload_to_int(payload)
-    state = _missed(detect_audio(marked, sample_rate, key), want)
+    state = describe_miss(detect_audio(marked, sample_rate, key), want)
     if state is None:
         return None
     seconds = len(marked) / sample_rate
@@ -197,8 +197,10 @@ def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | 
             "too little sound to carry it (silence, or too short?)")
 
 
-def _missed(det, want: int) -> str | None:
-    """What a detection (image or audio) found instead of payload ``want``, or None."""
+def describe_miss(det, want: int) -> str | None:
+    """What a detection (image, audio or video) found instead of payload ``want``, or None:
+    "present with another payload (...)", "present but its payload does not decode" or
+    "not found (p=...)"."""
     if det.payload == want:
         return None
     if det.payload is not None:

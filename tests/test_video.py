@@ -535,3 +535,68 @@ def test_container_follows_content_not_name(tmp_path):
     assert not (tmp_path / "out" / "clip.mkv").exists()
     rep = json.loads(run("verify", "--json", out).stdout)
     assert rep["media_type"] == "video/webm" and rep["ok"] is True, rep
+
+
+def _vp9_clip(path: Path, w: int, h: int, frames: int, muxer: str) -> Path:
+    """A VP9 clip of any size (VP9 takes odd sides; x264 does not), no soundtrack."""
+    base = synthetic_photo(h, w + 60, 8)
+    with av.open(str(path), "w", format=muxer) as out:
+        vs = out.add_stream("libvpx-vp9", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.options = {"crf": "20", "b": "0", "deadline": "realtime", "cpu-used": "8"}
+        for i in range(frames):
+            fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i % 60:i % 60 + w]), "rgb24")
+            fr.pts, fr.time_base = i, Fraction(1, FPS)
+            for p in vs.encode(fr):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    return path
+
+
+def test_odd_frame_sizes_and_hevc_tag(tmp_path, credentials):
+    """H.264/H.265 need even sides: a 481 x 271 video is encoded at 480 x 270 with a warning
+    (it used to fail with the encoder's raw error); HEVC in MP4 is tagged hvc1, which Apple
+    players require; --video-cue on a silent video says the cue was not mixed."""
+    ffprobe = require_tool("ffprobe")
+    src = _vp9_clip(tmp_path / "odd.mp4", 481, 271, 2 * FPS, "mp4")
+    for codec, tag in (("h264", "avc1"), ("h265", "hvc1")):
+        dst = tmp_path / f"out_{codec}.mp4"
+        res = label_video_file(src, dst, credentials=credentials, codec=codec, audio_cue=True, **FAST)
+        assert f"{codec.upper()} needs even frame sides: 481x271 encoded as 480x270" in res.warnings
+        assert "audio cue not mixed: the video has no soundtrack" in res.warnings
+        (st,) = json.loads(subprocess.run([ffprobe, "-v", "error", "-show_streams", "-of", "json", dst],
+                                          capture_output=True, text=True, check=True).stdout)["streams"]
+        assert (st["width"], st["height"], st["codec_tag_string"]) == (480, 270, tag)
+        rep = verify_video_file(dst, key=credentials.watermark_key,
+                                trust_anchors_pem=credentials.trust_anchors_pem)
+        assert all(r.status is Status.OK for r in rep.layers.values()), rep.to_dict()
+
+
+def test_very_short_and_heavily_compressed_videos(tmp_path, credentials):
+    """A one-frame video: verify looks at the frame there is (its sample times lie beyond the
+    clip). A short clip, or one encoded at a CRF above the default, is read back after
+    encoding, and the labeler warns exactly when verify would not find the frame mark."""
+    one = make_clip(tmp_path / "one.mp4", audio=False, seconds=1 / FPS)
+    res = label_video_file(one, tmp_path / "one_out.mp4", credentials=credentials, **FAST)
+    rep = verify_video_file(tmp_path / "one_out.mp4", key=credentials.watermark_key,
+                            trust_anchors_pem=None, layers=("explicit", "watermark"))
+    assert rep.layers["explicit"].status is Status.OK, rep.layers["explicit"].summary
+    assert "readback" in res.timings
+    warned = any("read back from the encoded video" in w for w in res.warnings)
+    assert warned == (rep.layers["watermark"].status is not Status.OK), (res.warnings, rep.to_dict())
+    src = make_clip(tmp_path / "tex.mp4", audio=False, seconds=3.5)
+    outcomes = set()
+    for crf in (30, 51):
+        dst = tmp_path / f"crf{crf}.mp4"
+        res = label_video_file(src, dst, credentials=credentials, crf=crf, **FAST)
+        assert "readback" in res.timings
+        det = detect_video(dst, credentials.watermark_key)
+        warned = [w for w in res.warnings if "read back from the encoded video" in w]
+        assert bool(warned) == (det.payload != int(res.content_id.hex, 16)), (crf, res.warnings)
+        if warned:
+            assert f"H264 CRF {crf}" in warned[0] and "try a lower --crf (default 23)" in warned[0]
+        outcomes.add(bool(warned))
+    assert True in outcomes, "CRF 51 should wipe the frame mark"
+    res = label_video_file(src, tmp_path / "default.mp4", credentials=credentials, **FAST)
+    assert "readback" not in res.timings     # 3.5 s at the default CRF: not read back

@@ -75,7 +75,12 @@ class VideoError(ValueError):
 
 
 def _one_line(exc: BaseException | str) -> str:
-    text = str(exc) if not isinstance(exc, str) else exc
+    """One line of an error's text. FFmpeg's errors read "[Errno N] What: 'path'": the errno
+    and the path (the caller names the file) are left out."""
+    if not isinstance(exc, str) and getattr(exc, "strerror", None) and type(exc).__module__.startswith("av"):
+        text = str(exc.strerror)
+    else:
+        text = str(exc)
     return " ".join(text.split()) or type(exc).__name__
 
 
@@ -355,7 +360,8 @@ class VideoWriter:
     ``container``: mp4 | mov | mkv | webm; ``codec``: h264 | h265 | vp9 (None: the
     container's default); ``crf``/``preset`` as for x264 (VP9: preset maps to cpu-used).
     ``metadata``: container-level tags (Matroska writes them as global SimpleTags).
-    ``audio``: the input's :class:`AudioTrackInfo` or None for a silent output."""
+    ``audio``: the input's :class:`AudioTrackInfo` or None for a silent output. ``size``: the
+    (width, height) encoded (H.264/H.265 need even sides: an odd one is cut by a pixel)."""
 
     def __init__(self, path: str | os.PathLike, container: str, *, width: int, height: int,
                  fps: Fraction, time_base: Fraction, codec: str | None = None,
@@ -390,7 +396,14 @@ class VideoWriter:
                     self._out.metadata[k] = v
             rate = Fraction(fps).limit_denominator(1_000_000) if fps else Fraction(25)
             vs = self._out.add_stream(ENCODERS[self.codec], rate=rate)
-            vs.width, vs.height = int(width), int(height)
+            # x264/x265 encode 4:2:0 only at even sizes (VP9 takes any): an odd side loses
+            # its last pixel (frames are scaled by under one pixel; see write_video).
+            even = self.codec in ("h264", "h265")
+            self.size = (int(width) & ~1 or 2, int(height) & ~1 or 2) if even else (int(width), int(height))
+            self._resize = self.size != (int(width), int(height))
+            vs.width, vs.height = self.size
+            if self.codec == "h265" and container in ("mp4", "mov"):
+                vs.codec_tag = "hvc1"   # Apple players refuse HEVC tagged hev1 (x265's default)
             vs.pix_fmt = "yuv420p" if self.codec != "h264" or pix_fmt not in _WORK_FORMATS else pix_fmt
             rng, space, prim, trc = color
             cc = vs.codec_context
@@ -458,6 +471,10 @@ class VideoWriter:
         import av
 
         tb = self._vs.codec_context.time_base
+        if self._resize:
+            pts0, tb0 = frame.pts, frame.time_base
+            frame = frame.reformat(width=self.size[0], height=self.size[1])
+            frame.pts, frame.time_base = pts0, tb0
         if frame.pts is not None and frame.time_base is not None:
             pts = round(frame.pts * frame.time_base / tb)
         else:
