@@ -19,7 +19,17 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .labeling import LabeledMedia, LabelingError, label_image  # noqa: E402
+# The labeling engine (OpenCV, the watermark, c2pa) loads on first use, so that importing
+# the package, and the command line's --help, stay fast.
+_LAZY = {"LabeledMedia", "LabelingError", "label_image"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import labeling
+
+        return getattr(labeling, name)
+    raise AttributeError(f"module 'synthlabel' has no attribute {name!r}")
 from .models import (  # noqa: E402
     AIGCLabel,
     ContentID,
@@ -54,6 +64,7 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
     (``result.skipped`` says so)."""
     from pathlib import Path
 
+    from .labeling import LabelingError
     from .pipeline import Job, label_one
 
     if in_place == (dst is not None):

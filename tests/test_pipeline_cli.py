@@ -781,3 +781,17 @@ def test_an_unreadable_input_manifest_is_left_out_with_a_warning(labeled_samples
     rep = json.loads(run("verify", "--json", "--layers", "c2pa", tmp_path / "out" / "garbled.jpg").stdout)
     assert rep["layers"]["c2pa"]["status"] == "ok" and rep["layers"]["c2pa"]["details"]["parent"] is None
     assert rep["layers"]["c2pa"]["details"]["actions"][0]["action"] == "c2pa.created"
+
+
+def test_command_line_starts_without_the_heavy_engines():
+    """``synthlabel --help`` / ``--version`` load neither the labeling engine nor OpenCV, c2pa,
+    PyAV or scipy.signal (they took ~3 s to import); those load when a command needs them."""
+    code = ("import sys, synthlabel.cli; "
+            "print(sorted(m for m in ('scipy.signal', 'cv2', 'c2pa', 'av', 'synthlabel.labeling') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]", r.stdout
+    r = subprocess.run([sys.executable, "-c", "import synthlabel.watermark, sys; "
+                        "print('scipy.signal' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "False"
+    assert run("--version").stdout.startswith("synthlabel ")

@@ -49,7 +49,6 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
-from scipy.signal import firwin, kaiserord
 from scipy.special import log_ndtr
 
 from . import coding
@@ -212,6 +211,10 @@ def _filter(sr: int) -> np.ndarray:
     lo = min(P.RESAMPLE_PASS_HZ, 0.45 * min(sr, FS))
     hi = min(P.RESAMPLE_STOP_HZ, 0.5 * min(sr, FS) + (0.5 * min(sr, FS) - lo) * 0.9)
     hi = max(hi, lo * 1.05)
+    # Imported here: scipy.signal takes ~1 s to import, and only the filter design needs it
+    # (once per rate, cached), not every program that imports the package.
+    from scipy.signal import firwin, kaiserord
+
     ntaps, beta = kaiserord(P.RESAMPLE_ATTEN_DB, (hi - lo) / (0.5 * fs_up))
     ntaps |= 1
     return firwin(ntaps, 0.5 * (lo + hi), window=("kaiser", beta), fs=fs_up)
