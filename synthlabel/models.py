@@ -19,6 +19,9 @@ DIGITAL_SOURCE_TYPES = (DST_TRAINED, DST_COMPOSITE)
 
 DEFAULT_PRODUCER = "synthlabel"
 DEFAULT_LABEL_TEXT = "AI生成"
+#: x264/x265 presets (VP9 maps them to its speed setting).
+VIDEO_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                 "slower", "veryslow", "placebo")
 
 
 class LabelError(ValueError):
@@ -317,6 +320,9 @@ class LabelSpec:
             raise LabelError(f"video codec must be h264, h265 or vp9, got {self.video_codec!r}")
         if self.video_crf is not None and not 0 <= self.video_crf <= 63:
             raise LabelError(f"CRF must be 0..63, got {self.video_crf}")
+        if self.video_preset is not None and self.video_preset not in VIDEO_PRESETS:
+            raise LabelError(f"video preset must be one of {', '.join(VIDEO_PRESETS)}, "
+                             f"got {self.video_preset!r}")
         if self.audio_bitrate is not None and not 8_000 <= self.audio_bitrate <= 512_000:
             raise LabelError(f"audio bitrate must be 8000..512000 bit/s, got {self.audio_bitrate}")
         # Validates producer/label characters early, before any work is done.

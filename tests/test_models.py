@@ -144,3 +144,12 @@ def test_verification_report_json_and_verdict():
     assert json.loads(rep.to_json())["ok"] is True  # judged on the layers that were checked
     rep.error = "boom"
     assert not rep.ok(("explicit",))
+
+
+@pytest.mark.parametrize("kw", [{"video_codec": "av1"}, {"video_crf": 64}, {"video_preset": "bogus"}])
+def test_video_options_are_checked_up_front(kw):
+    """A bad video option is a usage error before any file is touched (it used to fail each
+    video of a batch with the encoder's message)."""
+    with pytest.raises(LabelError):
+        LabelSpec(**kw)
+    LabelSpec(video_codec="h265", video_crf=28, video_preset="slow")

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..models import VIDEO_PRESETS
+
 if TYPE_CHECKING:  # typing.Self needs 3.11; typing_extensions is not a runtime dependency
     from typing_extensions import Self
 
@@ -60,8 +62,7 @@ _ALLOWED = {"mp4": ("h264", "h265", "vp9"), "mov": ("h264", "h265"), "mkv": ("h2
             "webm": ("vp9",)}
 DEFAULT_CRF = {"h264": 23, "h265": 28, "vp9": 32}
 DEFAULT_PRESET = "medium"
-_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
-            "veryslow", "placebo")
+_PRESETS = VIDEO_PRESETS
 # libvpx-vp9 has no presets: map them to cpu-used (speed; 0 slowest .. 8 fastest).
 _VP9_SPEED = {"ultrafast": 8, "superfast": 8, "veryfast": 7, "faster": 6, "fast": 5, "medium": 4,
               "slow": 2, "slower": 1, "veryslow": 0, "placebo": 0}
