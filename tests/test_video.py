@@ -79,12 +79,15 @@ def make_clip(path: Path, kind: str = "mp4", *, seconds: float = 3.0, audio: boo
     return path
 
 
-def write_clip(path: Path, frames) -> Path:
-    """An H.264 MP4 (no audio) of the RGB uint8 H x W frames ``frames`` yields, at FPS."""
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=FPS)
-        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
-        vs.options = {"crf": "18", "preset": "ultrafast"}
+def write_clip(path: Path, frames, *, size: tuple[int, int] = (W, H), vp9: bool = False,
+               muxer: str | None = None) -> Path:
+    """A silent clip of the RGB uint8 frames ``frames`` yields (``size`` = (width, height)), at
+    FPS: H.264, or VP9 with ``vp9`` (which takes odd sides, as x264 does not)."""
+    with av.open(str(path), "w", format=muxer) as out:
+        vs = out.add_stream("libvpx-vp9" if vp9 else "libx264", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+        vs.options = ({"crf": "20", "b": "0", "deadline": "realtime", "cpu-used": "8"} if vp9
+                      else {"crf": "18", "preset": "ultrafast"})
         for i, img in enumerate(frames):
             fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), "rgb24")
             fr.pts, fr.time_base = i, Fraction(1, FPS)
@@ -537,29 +540,14 @@ def test_container_follows_content_not_name(tmp_path):
     assert rep["media_type"] == "video/webm" and rep["ok"] is True, rep
 
 
-def _vp9_clip(path: Path, w: int, h: int, frames: int, muxer: str) -> Path:
-    """A VP9 clip of any size (VP9 takes odd sides; x264 does not), no soundtrack."""
-    base = synthetic_photo(h, w + 60, 8)
-    with av.open(str(path), "w", format=muxer) as out:
-        vs = out.add_stream("libvpx-vp9", rate=FPS)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"crf": "20", "b": "0", "deadline": "realtime", "cpu-used": "8"}
-        for i in range(frames):
-            fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i % 60:i % 60 + w]), "rgb24")
-            fr.pts, fr.time_base = i, Fraction(1, FPS)
-            for p in vs.encode(fr):
-                out.mux(p)
-        for p in vs.encode():
-            out.mux(p)
-    return path
-
-
 def test_odd_frame_sizes_and_hevc_tag(tmp_path, credentials):
     """H.264/H.265 need even sides: a 481 x 271 video is encoded at 480 x 270 with a warning
     (it used to fail with the encoder's raw error); HEVC in MP4 is tagged hvc1, which Apple
     players require; --video-cue on a silent video says the cue was not mixed."""
     ffprobe = require_tool("ffprobe")
-    src = _vp9_clip(tmp_path / "odd.mp4", 481, 271, 2 * FPS, "mp4")
+    base = synthetic_photo(271, 541, 8)
+    src = write_clip(tmp_path / "odd.mp4", (base[:, i:i + 481] for i in range(2 * FPS)),
+                     size=(481, 271), vp9=True)
     for codec, tag in (("h264", "avc1"), ("h265", "hvc1")):
         dst = tmp_path / f"out_{codec}.mp4"
         res = label_video_file(src, dst, credentials=credentials, codec=codec, audio_cue=True, **FAST)
