@@ -385,6 +385,24 @@ def test_detect_large_and_small(shape):
         assert d.found and d.position == "top-right", (shape, tname, d)
 
 
+@pytest.mark.parametrize("shape", [(4000, 60), (60, 4000)])
+def test_position_named_from_the_box_on_narrow_pictures(shape):
+    """On a picture barely wider (or taller) than the label, the corner regions searched
+    coincide: the name comes from where the plate is, so a label drawn bottom-right is never
+    reported bottom-left, and one whose plate spans the width is named by its edge alone."""
+    for pos in ("bottom-right", "bottom-left", "top-right"):
+        labeled, box = render_label(natural(*shape, 3), position=pos)
+        d = detect_label(labeled)
+        assert d.found, (shape, pos)
+        h, w = shape
+        free_x = w - box.w
+        want_v = pos.split("-")[0]
+        want = want_v if free_x <= 4 else pos
+        if shape[0] < shape[1]:         # a wide strip: the vertical side is ambiguous instead
+            want = pos.split("-")[1] if h - box.h <= 4 else pos
+        assert d.position == want, (shape, pos, box, d)
+
+
 def test_detect_mixed_text_label():
     labeled, _ = render_label(natural(720, 1280, 6), "AI-generated AI生成", position="bottom-left")
     d = detect_label(jpeg(labeled, 75), "AI-generated AI生成")

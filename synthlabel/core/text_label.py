@@ -485,5 +485,21 @@ def detect_label(
     if pos is None:
         return none
     found = score >= threshold
-    return LabelDetection(bool(found), round(float(score), 4), pos if found else None,
+    return LabelDetection(bool(found), round(float(score), 4), _where(box, W, H) if found else None,
                           box if found else None)
+
+
+def _where(box: tuple[int, int, int, int], W: int, H: int) -> str:
+    """Name where ``box`` (x, y, w, h) sits from its margins: a corner, an edge's middle, or
+    "center". On a picture narrower than the label's corner regions those regions coincide,
+    so the name comes from the box itself, not from the region searched."""
+    x, y, w, h = box
+
+    def side(before: int, after: int, extent: int, low: str, high: str) -> str:
+        if abs(before - after) <= max(2, 0.05 * extent):
+            return ""
+        return low if before < after else high
+
+    v = side(y, H - y - h, H, "top", "bottom")
+    u = side(x, W - x - w, W, "left", "right")
+    return "-".join(t for t in (v, u) if t) or "center"
