@@ -56,8 +56,8 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
                credentials: Credentials | None = None, overwrite: bool = False,
                in_place: bool = False, skip_labeled: bool = False):
     """Label one image, audio or video file (recognised by content) into ``dst``, written
-    atomically; ``dst``'s suffix is corrected to the format written (``LabelResult.output``
-    says where it went). ``in_place=True`` (and no ``dst``) replaces ``src`` instead.
+    atomically (an existing folder as ``dst``: into it, under ``src``'s name); ``dst``'s suffix
+    is corrected to the format written (``LabelResult.output`` says where it went). ``in_place=True`` (and no ``dst``) replaces ``src`` instead.
     Returns the :class:`~synthlabel.models.LabelResult` (warnings included); raises
     :class:`LabelingError` with a one-line reason naming ``src`` when the file cannot be
     labeled. ``skip_labeled``: leave a file that already carries an AIGC label alone
@@ -69,6 +69,8 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
 
     if in_place == (dst is not None):
         raise ValueError("give either dst or in_place=True")
+    if dst is not None and Path(dst).is_dir():
+        dst = Path(dst) / Path(src).name       # a folder: the file goes into it
     job = Job(source=Path(src), target=None if in_place else Path(dst), in_place=in_place)
     res = label_one(job, spec or LabelSpec(), credentials or load_credentials(), overwrite,
                     skip_labeled)
@@ -79,16 +81,19 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
 
 def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
                  layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
-                 path: str = "<bytes>", watermark_keys=None) -> VerificationReport:
+                 path: str = "<bytes>", watermark_keys=None,
+                 sidecar: bytes | None = None) -> VerificationReport:
     """Verify every layer of an encoded file held in memory, with the configured (by default
     development) watermark key and trust anchors. ``watermark_keys``: a sequence of keys to
     try instead (e.g. the current and the retired ones), the report naming the one that
-    matched by fingerprint; p-values are corrected for the number of keys."""
+    matched by fingerprint; p-values are corrected for the number of keys. ``sidecar``: the
+    ``.c2pa`` bytes of an Ogg/Opus/MKV/WebM file (``label_audio`` returns them)."""
     from .verify import verify_bytes as _verify
 
     creds = credentials or load_credentials()
     return _verify(data, key=watermark_keys or creds.watermark_key,
-                   trust_anchors_pem=creds.trust_anchors_pem, layers=layers, path=path)
+                   trust_anchors_pem=creds.trust_anchors_pem, layers=layers, path=path,
+                   sidecar=sidecar)
 
 
 def verify_file(path, *, credentials: Credentials | None = None,

@@ -352,16 +352,20 @@ def verify(
 missing, weak or invalid, 2 when a file could not be read or decoded.
     """
     from .batch import terminate_as_interrupt
+    from .fsutil import broken_link
+    from .models import VerificationReport
     from .pipeline import iter_inputs
     from .verify import verify_files
 
     terminate_as_interrupt()
 
-    wanted = tuple(x.strip() for x in layers.split(",") if x.strip())
-    bad = [x for x in wanted if x not in LAYERS]
-    if bad or not wanted:
-        err.print(f"[red]error:[/red] unknown layer(s) {esc(str(bad))}; choose from {', '.join(LAYERS)}")
-        raise typer.Exit(2)
+    from .verify import wanted_layers
+
+    try:
+        wanted = wanted_layers(layers)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] --layers: {esc(str(exc))}")
+        raise typer.Exit(2) from None
     key_files = list(watermark_key or [])
     creds = _load_creds(home, None, None, key_files[0] if key_files else None, trust_anchors)
     wm_keys = [creds.watermark_key] + [_read_wm_key(f) for f in key_files[1:]]
@@ -372,7 +376,10 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     files = []
     for p in paths:
         if not p.exists():
-            err.print(f"[red]error:[/red] {esc(str(p))}: no such file or directory")
+            why = broken_link(p) or "no such file or directory"
+            err.print(f"[red]error:[/red] {esc(str(p))}: {esc(why)}")
+            if json_out:   # a JSON consumer sees every path it asked for
+                print(VerificationReport(path=str(p), error=why).to_json(), flush=True)
             status = 2
         else:
             files.extend((f, walked) for f, _, walked in iter_inputs([p]))

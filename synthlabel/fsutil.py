@@ -6,6 +6,7 @@ atomic on the same file system) and published with :func:`os.replace`.
 """
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import tempfile
@@ -38,8 +39,15 @@ def default_mode() -> int:
 
 
 def broken_link(path: Path) -> str | None:
-    """'broken symbolic link to <target>' when ``path`` is one, else None (for errors)."""
-    if path.is_symlink() and not path.exists():
+    """'broken symbolic link to <target>' (or 'symbolic link loop') when ``path`` is one,
+    else None (for errors)."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
         return f"broken symbolic link to {os.readlink(path)}"
     return None
 

@@ -41,10 +41,19 @@ class LabeledMedia:
     def extension(self) -> str:
         return image_codec.EXTENSION[self.format]
 
+    def __repr__(self) -> str:   # not the file's bytes: a logged result must stay one line
+        return (f"LabeledMedia(data=<{len(self.data)} bytes>, format={self.format!r}, "
+                f"content_id={self.content_id.hex}, layers={self.layers!r}, "
+                f"warnings={self.warnings!r})")
 
-def _as_rgb(image) -> tuple[np.ndarray, np.ndarray | None]:
-    """Accept a PIL image or a uint8 array (H×W, H×W×3 RGB, H×W×4 RGBA)."""
+
+def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Accept a PIL image or a uint8 array (H×W, H×W×3 RGB, H×W×4 RGBA); a conversion that
+    loses something (a 16-bit or float PIL image made 8-bit) is added to ``warns``."""
     if isinstance(image, Image.Image):
+        if image.mode in image_codec.WIDE_MODES:
+            image, warning = image_codec.to_8bit(image)
+            warns.append(warning)
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
             a = np.asarray(image.convert("RGBA"))
             return np.ascontiguousarray(a[..., :3]), np.ascontiguousarray(a[..., 3])
@@ -124,11 +133,13 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
     creds = credentials or load_credentials()
     if format not in image_codec.WRITABLE:
         raise LabelingError(f"cannot write {format!r}; choose jpeg, png or webp")
-    rgb, alpha = _as_rgb(image)
+    converted: list[str] = []
+    rgb, alpha = _as_rgb(image, converted)
     content_id = content_id or ContentID.new()
     timings: dict[str, float] = {}
     rgb, alpha, layers, warns = label_pixels(rgb, spec, creds.watermark_key, content_id, timings,
                                              alpha=alpha)
+    warns[:0] = converted
     if format == "jpeg" and alpha is not None:
         warns.append("JPEG has no alpha channel; transparency was flattened")
         alpha = None

@@ -147,13 +147,20 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
                 spec: LabelSpec | None = None, credentials: Credentials | None = None,
                 subtype: str | None = None) -> tuple[bytes, bytes | None, LabeledAudio]:
     """Label audio held in memory: ``samples`` float (frames, channels) or (frames,) in
+    [-1, 1], or integer PCM (int16, int32 full scale; uint8 offset by 128), scaled to
     [-1, 1]. Returns the encoded file's bytes, the C2PA sidecar bytes for Ogg/Opus (else
-    None) and what was done. ``format``: wav, flac, mp3, ogg, opus or m4a."""
-    x = np.asarray(samples, np.float32)
+    None) and what was done (``output``/``sidecar`` name the temporary files, gone on
+    return). Raises :class:`LabelingError` for input it cannot label."""
+    x = _float_samples(samples)
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2 or not 1 <= x.shape[1] <= 8:
-        raise LabelingError(f"expected samples shaped (frames, channels), got {x.shape}")
+        raise LabelingError(f"expected samples shaped (frames, channels) with 1-8 channels, got "
+                            f"{x.shape}" + (" (transposed?)" if x.ndim == 2 and x.shape[0] <= 8 else ""))
+    if not len(x):
+        raise LabelingError("no samples to label")
+    if not np.isfinite(x).all():
+        raise LabelingError("samples contain NaN or infinity")
     if format not in EXTENSION:
         raise LabelingError(f"cannot write {format!r}; choose one of {', '.join(EXTENSION)}")
 
@@ -162,12 +169,29 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
 
     blocks = (x[i:i + BLOCK] for i in range(0, len(x), BLOCK))
     with tempfile.TemporaryDirectory(prefix="synthlabel-") as d:
-        res = _label_stream(blocks, sample_rate, x.shape[1], format, open_writer,
-                            Path(d) / f"audio{EXTENSION[format]}", spec=spec,
-                            credentials=credentials)
+        try:
+            res = _label_stream(blocks, sample_rate, x.shape[1], format, open_writer,
+                                Path(d) / f"audio{EXTENSION[format]}", spec=spec,
+                                credentials=credentials)
+        except ValueError as exc:     # the engine's checks (rate, cue), as one exception type
+            if isinstance(exc, LabelingError):
+                raise
+            raise LabelingError(" ".join(str(exc).split())) from None
         data = res.output.read_bytes()
         side = res.sidecar.read_bytes() if res.sidecar else None
     return data, side, res
+
+
+def _float_samples(samples) -> np.ndarray:
+    """float32 samples in [-1, 1]: floats as they are, integer PCM scaled from full scale."""
+    a = np.asarray(samples)
+    if a.dtype.kind == "f":
+        return a.astype(np.float32, copy=False)
+    if a.dtype == np.uint8:                    # 8-bit PCM is unsigned, centred on 128
+        return (a.astype(np.float32) - 128.0) / 128.0
+    if a.dtype.kind == "i":
+        return (a.astype(np.float64) / float(1 << (8 * a.dtype.itemsize - 1))).astype(np.float32)
+    raise LabelingError(f"samples must be float or integer PCM, got dtype {a.dtype}")
 
 
 def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int, fmt: str,

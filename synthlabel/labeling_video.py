@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from . import watermark
+from .batch import one_line
 from .core import audio_cue, text_label, wm_video
 from .formats import mkvmeta, mp4meta, video_io
 from .formats.findings import LabelFindings, collect
@@ -718,11 +719,14 @@ def detect_video(path: str | os.PathLike, key, *, audio: bool = False,
     displayed orientation and tested once (see :mod:`synthlabel.core.wm_video`).
     ``audio=True`` also runs the audio detector on the soundtrack (``details["audio"]``).
     ``key``: one key, or a sequence tried in turn (p-values corrected for the number of keys;
-    :func:`synthlabel.watermark.detect_with_keys`). Raises
+    :func:`synthlabel.watermark.detect_with_keys`; ``details["key_index"]``, 1-based, says
+    which matched). Raises
     :class:`synthlabel.formats.video_io.VideoError` for unreadable files."""
     keys = watermark.watermark_keys(key)
     scan = _scan(Path(path), pool_frames=True, explicit=False, audio=audio, max_pool=max_frames)
-    det, _ = _frame_detection(scan, keys)
+    det, i = _frame_detection(scan, keys)
+    if len(keys) > 1 and det.detected:
+        det.details["key_index"] = i + 1
     if audio:
         det.details["audio"] = _audio_detection(scan, keys)
     return det
@@ -832,17 +836,28 @@ def verify_video_file(path: str | os.PathLike, *, key, trust_anchors_pem: bytes 
     p = Path(path)
     report = VerificationReport(path=str(p))
     try:
-        need_pixels = "explicit" in layers or "watermark" in layers
-        scan = _scan(p, pool_frames="watermark" in layers, explicit="explicit" in layers,
-                     audio=need_pixels) if need_pixels else None
-        info = scan.info if scan is not None else video_io.probe(p)
+        info = video_io.probe(p)
     except (video_io.VideoError, OSError) as exc:
-        report.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        report.error = one_line(exc)
         return report
     report.media_type = MIME[info.container]
+    scan = None
+    if "explicit" in layers or "watermark" in layers:
+        try:
+            scan = _scan(p, pool_frames="watermark" in layers, explicit="explicit" in layers,
+                         audio=True)
+        except (video_io.VideoError, OSError) as exc:
+            # The picture and sound layers cannot be checked; metadata and C2PA still can.
+            report.error = one_line(exc)
+
+    def scanned() -> _Scan:
+        if scan is None:
+            raise video_io.VideoError(report.error or "video not decoded")
+        return scan
+
     return check_layers(report, layers, {
-        "explicit": lambda: _explicit_report(scan, label_text),
+        "explicit": lambda: _explicit_report(scanned(), label_text),
         "metadata": lambda: metadata_report(metadata_findings(p, info.container)),
-        "watermark": lambda: _watermark_report(scan, key),
+        "watermark": lambda: _watermark_report(scanned(), key),
         "c2pa": lambda: _c2pa_video(p, info.container, trust_anchors_pem),
     })

@@ -403,7 +403,27 @@ class VerificationReport:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=False)
+        """One JSON object. Watermark payloads (64-bit) are written as their 16 hex digits:
+        JSON readers that hold numbers as doubles (JavaScript, jq) would round them."""
+        return json.dumps(_json_safe(self.to_dict()), ensure_ascii=False, sort_keys=False)
+
+
+_JSON_MAX_INT = 1 << 53
+
+
+def _json_safe(value: Any, key: str | None = None) -> Any:
+    """``value`` with every ``payload`` integer as 16 hex digits, and any other integer a
+    double cannot hold exactly as a decimal string."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        if key == "payload":
+            return f"{value:016x}"
+        if abs(value) > _JSON_MAX_INT:
+            return str(value)
+    return value
 
 
 @dataclass

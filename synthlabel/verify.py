@@ -115,7 +115,9 @@ def _c2pa_report(res) -> tuple[LayerReport, str | None]:
         return LayerReport(Status.WEAK, f"Valid signature but untrusted signer {res.signer} "
                                         "(add its root with --trust-anchors)", details), cid
     codes = ", ".join(res.codes) or res.error or "unknown failure"
-    return LayerReport(Status.INVALID, f"Invalid: {codes}", details), cid
+    changed = any(c.endswith("Hash.mismatch") and c.startswith("assertion.") for c in res.codes)
+    plain = " (the file was changed after it was signed)" if changed else ""
+    return LayerReport(Status.INVALID, f"Invalid: {codes}{plain}", details), cid
 
 
 def _guard(name: str, fn) -> tuple[LayerReport, str | None]:
@@ -126,6 +128,21 @@ def _guard(name: str, fn) -> tuple[LayerReport, str | None]:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return LayerReport(Status.ERROR, f"{name} check failed: {msg}"), None
     return out if isinstance(out, tuple) else (out, None)
+
+
+def wanted_layers(layers) -> tuple[str, ...]:
+    """The layers to check, from a sequence of names or a comma-separated string; raises
+    ValueError for an unknown name or none at all (a typo must not make an empty, passing
+    report). Repeats are dropped."""
+    names = layers.split(",") if isinstance(layers, str) else list(layers)
+    if not all(isinstance(n, str) for n in names):
+        raise ValueError(f"layers must be names from {', '.join(LAYERS)}, got {layers!r}")
+    names = [n.strip() for n in names if n.strip()]
+    bad = [n for n in names if n not in LAYERS]
+    if bad or not names:
+        raise ValueError(f"unknown layer(s) {', '.join(bad) or '(none given)'}; choose from "
+                         f"{', '.join(LAYERS)}")
+    return tuple(dict.fromkeys(names))
 
 
 def check_layers(report: VerificationReport, layers: tuple[str, ...], checks: dict) -> VerificationReport:
@@ -161,10 +178,17 @@ def _explain_missing_mark(report: VerificationReport) -> None:
 
 def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
                  path: str = "<bytes>", layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
-                 label_text: str = DEFAULT_LABEL_TEXT) -> VerificationReport:
+                 label_text: str = DEFAULT_LABEL_TEXT, sidecar: bytes | None = None) -> VerificationReport:
     """Check the requested layers of one encoded file. ``key``: the watermark key, or a
     sequence of keys to try in turn (see :func:`synthlabel.watermark.detect_with_keys`).
-    Never raises for bad input: the report's ``error`` says what went wrong."""
+    ``sidecar``: the ``.c2pa`` manifest store of an Ogg, Opus, MKV or WebM file (what
+    ``label_audio`` returns beside the data). Bad media never raises: the report's ``error``
+    says what went wrong; unknown layer names raise ValueError, data that is not bytes
+    TypeError."""
+    layers = wanted_layers(layers)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    data = bytes(data)
     report = VerificationReport(path=path)
     try:
         media = sniff_bytes(data[:4096])
@@ -177,9 +201,15 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
         with tempfile.TemporaryDirectory(prefix="synthlabel-") as d:
             tmp = Path(d) / f"input{media.extension}"
             tmp.write_bytes(data)
+            if sidecar is not None:
+                tmp.with_suffix(".c2pa").write_bytes(sidecar)
             rep = verify_file(tmp, key=key, trust_anchors_pem=trust_anchors_pem, layers=layers,
                               label_text=label_text)
         rep.path = path
+        c2 = rep.layers.get("c2pa")
+        if sidecar is None and c2 is not None and c2.status is Status.MISSING and "sidecar" in c2.summary:
+            c2.summary = ("no C2PA manifest: this format carries it in a .c2pa sidecar, and none "
+                          "was given (pass sidecar=)")
         return rep
     need_pixels = "explicit" in layers or "watermark" in layers
     rgb = None
@@ -282,22 +312,35 @@ def verify_audio_file(path: str | Path, *, key, trust_anchors_pem: bytes | None,
     report = VerificationReport(path=str(p))
     try:
         media = sniff_streams(p)
-        report.media_type = media.mime
-        if "explicit" in layers or "watermark" in layers:
-            sr, head, tail, tail_start, window = _audio_excerpts(p)
-    except (UnsupportedMedia, audio_io.AudioError, OSError) as exc:
-        report.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except (UnsupportedMedia, OSError) as exc:
+        report.error = one_line(exc)
         return report
+    report.media_type = media.mime
+    excerpts = None
+    if "explicit" in layers or "watermark" in layers:
+        try:
+            excerpts = _audio_excerpts(p)
+        except (audio_io.AudioError, OSError) as exc:
+            # The sound layers cannot be checked; metadata and C2PA still can (as for images).
+            report.error = one_line(exc)
+
+    def sound():
+        if excerpts is None:
+            raise audio_io.AudioError(report.error or "audio not decoded")
+        return excerpts
+
     return check_layers(report, layers, {
-        "explicit": lambda: _audio_explicit(sr, head, tail, tail_start),
+        "explicit": lambda: _audio_explicit(*sound()[:4]),
         "metadata": lambda: _audio_metadata(p, media.format),
-        "watermark": lambda: _audio_watermark(window, sr, key),
+        "watermark": lambda: _audio_watermark(sound()[4], sound()[0], key),
         "c2pa": lambda: _audio_c2pa(p, media.mime, trust_anchors_pem),
     })
 
 
 def verify_file(path: str | Path, **kwargs) -> VerificationReport:
     """Verify the file at ``path`` (images via :func:`verify_bytes`, audio streamed)."""
+    if "layers" in kwargs:
+        kwargs["layers"] = wanted_layers(kwargs["layers"])
     p = Path(path)
     try:
         kind = sniff_streams(p).kind

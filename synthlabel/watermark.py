@@ -86,7 +86,8 @@ def embed_image(rgb: np.ndarray, payload: int | bytes, key: bytes, *, strength: 
     ``rgb``: uint8 HxWx3 (also HxW gray, HxWx4 RGBA: alpha kept). Returns a new array of the
     same shape. ``strength`` scales the mark amplitude (1.0: PSNR ~43 dB typical, >= ~38.5 dB on uniformly busy
     pictures; informed embedding cancels the host interference the detector would see).
-    Images too small or flat to carry a reliable mark are still marked; check
+    Images too small or flat to carry a reliable mark are still marked (weakly; under
+    :data:`MIN_SIDE` pixels on the short side they are returned unmarked); check
     :func:`capacity_warning` to tell the user (or call :func:`embed_image_checked`, which
     returns both from one analysis).
     """

@@ -795,3 +795,70 @@ def test_command_line_starts_without_the_heavy_engines():
                         "print('scipy.signal' in sys.modules)"], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "False"
     assert run("--version").stdout.startswith("synthlabel ")
+
+
+def test_library_checks_its_inputs_and_converts_what_it_can(tmp_path):
+    """What a service calling the library gets: integer PCM scaled (not clipped to noise), a
+    16-bit or float PIL image scaled to 8 bits with a warning, one exception type for bad
+    audio, layer names checked, an Ogg made in memory verified with its sidecar, a folder as
+    label_file's destination, and a result whose repr does not dump the file."""
+    import io as _io
+
+    import soundfile as sf
+
+    import synthlabel
+    from synthlabel.models import Status
+
+    rng = np.random.default_rng(0)
+    t = np.arange(48000 * 6) / 48000
+    x = 0.3 * np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(3 * t)) + 0.05 * rng.standard_normal(t.size)
+    data, _side, info = synthlabel.label_audio((x * 32767).astype(np.int16), 48000)
+    back, _ = sf.read(_io.BytesIO(data))
+    assert np.abs(back).max() < 0.9                          # scaled, not clipped
+    assert synthlabel.verify_bytes(data).layers["watermark"].status is Status.OK, info.warnings
+    for bad, why in ((np.full(4800, np.nan), "NaN"), (np.zeros((2, 48000)), "transposed"),
+                     (np.zeros(0), "no samples"), (x.astype(np.complex64), "dtype")):
+        with pytest.raises(synthlabel.LabelingError, match=why):
+            synthlabel.label_audio(bad, 48000)
+    with pytest.raises(synthlabel.LabelingError, match="8000"):
+        synthlabel.label_audio(x, 1000)
+    ogg, side, _ = synthlabel.label_audio(x.astype(np.float32), 48000, format="ogg")
+    assert synthlabel.verify_bytes(ogg).layers["c2pa"].status is Status.MISSING
+    assert synthlabel.verify_bytes(ogg, sidecar=side).ok()
+
+    gray = synthetic_photo(240, 320, 6).mean(axis=2)
+    for im in (Image.fromarray((gray * 257).astype(np.uint16)), Image.fromarray((gray / 255).astype(np.float32))):
+        out = synthlabel.label_image(im, format="png")
+        assert f"{im.mode} image reduced to 8 bits per channel" in out.warnings
+        px = np.asarray(Image.open(_io.BytesIO(out.data)).convert("L")).astype(float)
+        assert abs(np.median(px) - np.median(gray)) < 3
+    assert len(repr(out)) < 300 and "bytes>" in repr(out)
+
+    png = (SAMPLES / "scene.png").read_bytes()
+    for layers in (("watermarks",), ()):
+        with pytest.raises(ValueError, match="unknown layer"):
+            synthlabel.verify_bytes(png, layers=layers)
+    with pytest.raises(TypeError):
+        synthlabel.verify_bytes(None)
+    folder = tmp_path / "into"
+    folder.mkdir()
+    res = synthlabel.label_file(SAMPLES / "scene.png", folder)
+    assert Path(res.output) == folder / "scene.png" and (folder / "scene.png").is_file()
+
+
+def test_special_files_and_missing_paths(tmp_path):
+    """A FIFO is refused at once (reading it blocked forever); a missing path still gets its
+    JSON line; payloads in JSON are hex strings (a 64-bit integer loses digits in jq)."""
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    r = run("verify", fifo)
+    assert r.returncode == 2 and "not a regular file (a FIFO)" in r.stdout + r.stderr
+    r = run("label", fifo, "-o", tmp_path / "out")
+    assert r.returncode == 1 and "not a regular file (a FIFO)" in r.stderr
+    out = tmp_path / "lab"
+    assert run("label", SAMPLES / "scene.png", "-o", out).returncode == 0
+    r = run("verify", "--json", tmp_path / "missing.png", out / "scene.png")
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.returncode == 2 and lines[0]["error"] == "no such file or directory"
+    wm = lines[1]["layers"]["watermark"]["details"]
+    assert wm["payload"] == wm["payload_hex"] == lines[1]["content_ids"]["watermark"]

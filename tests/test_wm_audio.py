@@ -234,3 +234,14 @@ def test_validation():
     with pytest.raises(ValueError):
         emb.process(x)
     assert not WA.detect_audio(x[:100], SR, KEY).detected
+
+
+def test_transposed_or_empty_input_is_a_clear_error():
+    """(channels, frames) by mistake used to try a 242 GiB allocation; no frames failed in a
+    reshape."""
+    x = np.zeros((2, 48000), np.float32)
+    with pytest.raises(ValueError, match="transposed"):
+        WA.embed_audio(x, 48000, PAYLOAD, KEY)
+    with pytest.raises(ValueError, match="empty"):
+        WA.embed_audio(np.zeros((0, 2), np.float32), 48000, PAYLOAD, KEY)
+    assert not WA.detect_audio(np.zeros((0, 2), np.float32), 48000, KEY).detected

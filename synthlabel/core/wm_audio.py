@@ -103,7 +103,11 @@ def _check_rate(sample_rate) -> int:
     return sr
 
 
-def _check_samples(samples, channels: int | None = None) -> np.ndarray:
+#: More channels than this in a (frames, channels) array is taken for a transposed array.
+MAX_CHANNELS = 64
+
+
+def _check_samples(samples, channels: int | None = None, nonempty: bool = False) -> np.ndarray:
     if not isinstance(samples, np.ndarray):
         raise ValueError(f"samples must be a numpy array, got {type(samples).__name__}")
     if samples.dtype not in (np.float32, np.float64):
@@ -112,6 +116,11 @@ def _check_samples(samples, channels: int | None = None) -> np.ndarray:
         raise ValueError(f"samples must have shape (frames,) or (frames, channels), got {samples.shape}")
     if samples.ndim == 2 and samples.shape[1] < 1:
         raise ValueError("samples must have at least one channel")
+    if samples.ndim == 2 and samples.shape[1] > MAX_CHANNELS:
+        raise ValueError(f"samples must be shaped (frames, channels) with at most {MAX_CHANNELS} "
+                         f"channels, got {samples.shape} (transposed?)")
+    if nonempty and samples.shape[0] == 0:
+        raise ValueError("samples are empty (no frames)")
     if channels is not None:
         got = 1 if samples.ndim == 1 else samples.shape[1]
         if got != channels:
@@ -471,7 +480,7 @@ def embed_audio(samples: np.ndarray, sample_rate: int, payload: int | bytes, key
 
     Returns an array of the same shape and dtype at the same rate (every channel gets the same
     residual, computed on the mono mix at the internal rate)."""
-    samples = _check_samples(samples)
+    samples = _check_samples(samples, nonempty=True)
     ch = 1 if samples.ndim == 1 else samples.shape[1]
     emb = AudioEmbedder(sample_rate, ch, payload, key)
     a = emb.process(samples)

@@ -94,11 +94,9 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
     if getattr(im, "n_frames", 1) > 1:
         out.warnings.append(f"{fmt.upper()} has {im.n_frames} frames; only the first is labeled")
     _carry_extras(out, im, data, fmt)
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        out.warnings.append(f"{im.mode} image reduced to 8 bits per channel")
-        arr = np.asarray(im, np.float64)
-        scale = 255.0 / max(float(arr.max()), 1.0) if im.mode != "I;16" else 255.0 / 65535.0
-        im = Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8), "L")
+    if im.mode in WIDE_MODES:
+        im, warning = to_8bit(im)
+        out.warnings.append(warning)
     elif _sixteen_bit_color(im, data, fmt):
         # Pillow itself opens 16-bit colour PNG and TIFF as 8-bit RGB(A).
         out.warnings.append("16-bit colour image reduced to 8 bits per channel")
@@ -119,6 +117,26 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
         out.warnings.append("greyscale ICC profile dropped (the output is RGB)")
         out.icc_profile = None
     return out
+
+
+#: Pillow modes of one wide channel (16-bit or 32-bit integer, 32-bit float).
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def to_8bit(im: Image.Image) -> tuple[Image.Image, str]:
+    """A wide single-channel image (:data:`WIDE_MODES`) as 8-bit grey, and the warning
+    saying so. 16-bit images are scaled from full scale; 32-bit integer ones from their
+    maximum; float ones from [0, 1] when they lie within it, else from their maximum."""
+    arr = np.asarray(im, np.float64)
+    top = float(arr.max()) if arr.size else 1.0
+    if im.mode.startswith("I;16"):
+        scale = 255.0 / 65535.0
+    elif im.mode == "F" and 0.0 <= float(arr.min() if arr.size else 0.0) and top <= 1.0:
+        scale = 255.0
+    else:
+        scale = 255.0 / max(top, 1e-12 if im.mode == "F" else 1.0)
+    out = Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8), "L")
+    return out, f"{im.mode} image reduced to 8 bits per channel"
 
 
 def _carry_extras(out: DecodedImage, im: Image.Image, data: bytes, fmt: str) -> None:

@@ -12,6 +12,7 @@ passing over it as "not media".
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 
 __all__ = ["MediaType", "UnsupportedFormat", "UnsupportedMedia", "sniff_bytes", "sniff_file", "HEAD_SIZE"]
@@ -277,7 +278,13 @@ def sniff_bytes(head: bytes) -> MediaType:
 
 
 def sniff_file(path: str | os.PathLike[str]) -> MediaType:
-    """Identify a file by content. Reads only the head (plus a peek past a leading ID3 tag)."""
+    """Identify a file by content. Reads only the head (plus a peek past a leading ID3 tag).
+    Only regular files are opened: a FIFO, socket or device would block or stream forever."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special")
+        raise UnsupportedMedia(f"not a regular file ({kind})")
     with open(path, "rb") as f:
         head = f.read(HEAD_SIZE)
         end = _id3_end(head)
