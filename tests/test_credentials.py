@@ -204,6 +204,17 @@ def test_incomplete_dev_dir_is_reported(home):
         load_credentials()
 
 
+def test_unwritable_home_says_what_to_do(tmp_path):
+    """Development credentials that cannot be created (a read-only container, a home that is
+    a file) give one line naming the folder and the fix, not a bare OS error."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(CredentialError) as ei:
+        load_credentials(home=blocker / "home", env={})
+    msg = str(ei.value)
+    assert str(blocker / "home") in msg and "SYNTHLABEL_HOME" in msg and "\n" not in msg
+
+
 def test_no_key_material_in_repr_or_errors(home):
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")

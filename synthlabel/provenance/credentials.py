@@ -660,7 +660,12 @@ def init_dev_credentials(home: Path | None = None, *, force: bool = False) -> Pa
 def _dev_credentials(home: Path) -> tuple[bytes, bytes, bytes, bytes]:
     dev = home / DEV_DIR
     if not dev.exists():
-        dev, _ = _create_dev(home, force=False, stacklevel=4)  # at load_credentials' caller
+        try:
+            dev, _ = _create_dev(home, force=False, stacklevel=4)  # at load_credentials' caller
+        except OSError as exc:
+            raise CredentialError(
+                f"cannot create development credentials in {home} ({exc.strerror or exc}); set "
+                f"{ENV_HOME} to a writable folder, or configure your own credentials") from None
     if not _dev_complete(dev):
         raise CredentialError(
             f"development credentials in {dev} are incomplete; run 'synthlabel keys init --force'"
