@@ -13,8 +13,11 @@ All images are uint8 RGB (H x W x 3).
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterator
 
 import cv2
@@ -251,3 +254,11 @@ def null_images(n: int, seed: int = 7, start: int = 0) -> Iterator[tuple[str, st
 if __name__ == "__main__":
     for im in robustness_set():
         print(f"{im.name:24s} {im.kind:8s} {im.rgb.shape[1]}x{im.rgb.shape[0]}")
+
+
+def command_line() -> str:
+    """The command this benchmark was run with, as typed (for the report's "Command:" line,
+    so that a figure in RESULTS.md names the options that made it)."""
+    script = Path(sys.argv[0]).as_posix()
+    script = script[script.index("benchmarks/"):] if "benchmarks/" in script else script
+    return " ".join(["python", script, *map(shlex.quote, sys.argv[1:])])

@@ -28,9 +28,11 @@ STAGES = ("render", "watermark", "readback", "encode", "metadata", "sign")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=7,
+                    help="timed runs per image and format; medians are printed (default: 7)")
     ap.add_argument("--threads", type=int, default=1, help="OpenCV threads (1 = one core)")
-    ap.add_argument("--formats", default="jpeg,png,webp")
+    ap.add_argument("--formats", default="jpeg,png,webp",
+                    help="comma-separated output formats (default: jpeg,png,webp)")
     args = ap.parse_args()
     cv2.setNumThreads(args.threads)
     creds = synthlabel.load_credentials()

@@ -97,8 +97,9 @@ def run_child(*args: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=60.0)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    ap.add_argument("--minutes", type=float, default=60.0,
+                    help="length of the synthesized test file (default: 60)")
     ap.add_argument("--formats", default=",".join(FORMATS),
                     help=f"comma-separated, from {', '.join(FORMATS)}")
     ap.add_argument("--no-writer-comparison", action="store_true",
@@ -142,7 +143,7 @@ def main() -> None:
               f"({lab['seconds']:.0f} s), verify {'ok' if ver['ok'] else 'FAILED ' + str(ver['layers'])} "
               f"peak {ver['peak_mb']:.0f} MB", flush=True)
     print()
-    print(f"| output | input size | label peak RSS | label wall / CPU | verify | verify peak RSS |")
+    print("| output | input size | label peak RSS | label wall / CPU | verify | verify peak RSS |")
     print("|---|---|---|---|---|---|")
     for name, size, lab, ver in rows:
         mark = "**" if lab["peak_mb"] < TARGET_MB else ""

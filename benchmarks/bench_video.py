@@ -25,9 +25,11 @@ Steps (one run, same machine, same encoder settings):
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -299,6 +301,8 @@ def main() -> None:
     key = creds.watermark_key
     work = args.keep or Path(tempfile.mkdtemp(prefix="synthlabel-bench-video-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.keep is None:      # its videos are tens of MB: gone when the run ends (--keep keeps)
+        atexit.register(shutil.rmtree, work, True)
     print(f"# {args.width}x{args.height}@{args.fps} {args.seconds:g} s, H.264 "
           f"crf={args.crf if args.crf is not None else 'default(23)'} preset={args.preset}, "
           f"{os.cpu_count()} CPUs, files in {work}")

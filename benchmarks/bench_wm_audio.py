@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import audio_data as AD  # noqa: E402
+import bench_data  # noqa: E402
 from synthlabel.core import coding  # noqa: E402
 from synthlabel.core import wm_audio as WA  # noqa: E402
 
@@ -394,8 +395,7 @@ def main() -> None:
 
     lines = []
     P = lines.append
-    P(f"Command: `python benchmarks/bench_wm_audio.py{' --quick' if a.quick else ''}"
-      f"{'' if a.set == 'all' else ' --set ' + a.set}` — {WA.AUDIO_ALG}, {len(clips)} clips "
+    P(f"Command: `{bench_data.command_line()}` — {WA.AUDIO_ALG}, {len(clips)} clips "
       f"({sum(1 for s, *_ in marked if s.holdout)} held out of tuning), key fixed, random 64-bit payloads.")
     P("")
     P("| attack | target | exact (all) | exact tuning | exact held-out | bit acc | detected | median log10 p |")

@@ -52,15 +52,15 @@ def run_chunk(args) -> list[tuple[str, float, bool, bool]]:
     return out
 
 
-def report(rows, n_images: int, elapsed: float, quick: bool) -> str:
+def report(rows, n_images: int, elapsed: float, jobs: int) -> str:
     kinds = sorted({r[0] for r in rows})
     p_all = np.array([r[1] for r in rows])
     det = sum(r[2] for r in rows)
     pay = sum(r[3] for r in rows)
     L = [FP_MARK, "",
-         f"Command: `python benchmarks/bench_wm_fp.py{' --quick' if quick else ''}` — {n_images} unmarked images "
+         f"Command: `{bench_data.command_line()}` — {n_images} unmarked images "
          f"and crops, {len(rows)} detections run (every 10th image also under a second key); "
-         f"{elapsed / 60:.1f} min on 2 cores.", "",
+         f"{elapsed / 60:.1f} min with {jobs} worker process(es).", "",
          f"**Detections at the default threshold (p <= 1e-6): {det} of {len(rows)}; payloads returned: {pay}.**",
          "", "| kind | n | detections | min p | p 1 % | p 10 % | median p | #p<1e-2 | #p<1e-3 | #p<1e-4 |",
          "|---|---|---|---|---|---|---|---|---|---|"]
@@ -114,7 +114,7 @@ def main() -> None:
             det = sum(r[2] for r in rows)
             print(f"  {min(k * chunk, n)}/{n} images, {len(rows)} checks, detections {det}, "
                   f"min p {min(r[1] for r in rows):.2e} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
-    body = report(rows, n, time.perf_counter() - t0, args.quick)
+    body = report(rows, n, time.perf_counter() - t0, args.jobs)
     print(body)
     if args.results:
         write_fp(Path(args.results), body)

@@ -294,11 +294,11 @@ def time_ours(images, reps: int = 3) -> dict:
 # --------------------------------------------------------------------------- report
 
 def build_report(results: list[dict], methods: list[str], timing: dict, riva_max_mp: float,
-                 n_nat: int, n_flat: int, elapsed: float, quick: bool) -> str:
+                 n_nat: int, n_flat: int, elapsed: float, jobs: int) -> str:
     L = []
-    L.append(f"Command: `python benchmarks/bench_wm_image.py{' --quick' if quick else ''}` "
+    L.append(f"Command: `{bench_data.command_line()}` "
              f"({n_nat} natural images + {n_flat} flat/gradient, 512x512 .. 3840x2160; "
-             f"{elapsed / 60:.1f} min on 2 cores).")
+             f"{elapsed / 60:.1f} min with {jobs} worker process(es)).")
     L.append("")
     L.append("Rates over the natural images each method ran on (n in the header). exact = whole payload "
              "(ours/dwt*: 64 bits, rivaGan: 32 bits); bits = mean bit accuracy; det = detection at the "
@@ -424,7 +424,7 @@ def main() -> None:
     timing = time_ours(images)
     n_nat = sum(im.kind == "natural" for im in images)
     report = build_report(results, methods, timing, args.riva_max_mp, n_nat, len(images) - n_nat,
-                          time.perf_counter() - t_start, args.quick)
+                          time.perf_counter() - t_start, args.jobs)
     print(report)
     if args.results:
         write_section(Path(args.results), report)
