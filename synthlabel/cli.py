@@ -82,8 +82,8 @@ WmKeysOpt = Annotated[Optional[list[Path]], typer.Option(
                             "that matched by its fingerprint, and p-values are multiplied by the "
                             "number of keys so the false-positive rate stays 1e-6 per file.")]
 AnchorsOpt = Annotated[Optional[list[Path]], typer.Option(
-    "--trust-anchors", help="Extra trusted root certificates (PEM); repeatable "
-                            "[env SYNTHLABEL_TRUST_ANCHORS].")]
+    "--trust-anchors", help="Extra trusted root certificates (PEM file or folder); repeatable "
+                            "(env SYNTHLABEL_TRUST_ANCHORS, paths separated by ':').")]
 
 
 def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors):
@@ -154,7 +154,7 @@ def label(
     jpeg_quality: Annotated[int, typer.Option("--jpeg-quality", min=1, max=100, help="Images: JPEG output quality.")] = 92,
     webp_quality: Annotated[int, typer.Option("--webp-quality", min=1, max=100, help="Images: WebP output quality.")] = 90,
     thumbnail: Annotated[bool, typer.Option("--thumbnail", help="Images: embed a C2PA thumbnail (larger, slower).")] = False,
-    cue: Annotated[str, typer.Option("--cue", help="Audio: where the Morse 'AI' rhythm cue goes: start, end or both.")] = "start",
+    cue: Annotated[str, typer.Option("--cue", help="Audio: where the Morse 'AI' rhythm cue is inserted: start, end or both (each adds about 1.8 s at the defaults).")] = "start",
     cue_tone: Annotated[float, typer.Option("--cue-tone", help="Audio: cue tone frequency in Hz.")] = 1000.0,
     cue_unit: Annotated[float, typer.Option("--cue-unit", help="Audio: cue unit (dot) length in ms; a dash is 3 units.")] = 120.0,
     cue_level: Annotated[float, typer.Option("--cue-level", help="Audio: cue peak level in dBFS.")] = -14.0,
@@ -341,7 +341,7 @@ def verify(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")] = False,
     layers: Annotated[str, typer.Option("--layers", help="Comma-separated layers to check: " + ",".join(LAYERS))] = ",".join(LAYERS),
     label_text: Annotated[str, typer.Option("--label-text", help="The visible label text to look for.")] = DEFAULT_LABEL_TEXT,
-    no_default_trust: Annotated[bool, typer.Option("--no-default-trust", help="Do not trust the configured/development root; only --trust-anchors.")] = False,
+    no_default_trust: Annotated[bool, typer.Option("--no-default-trust", help="Do not trust the configured/development root; only --trust-anchors (or env SYNTHLABEL_TRUST_ANCHORS).")] = False,
     trust_anchors: AnchorsOpt = None,
     home: HomeOpt = None, watermark_key: WmKeysOpt = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores. Reports still come out in input order.")] = 0,
@@ -371,7 +371,13 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     wm_keys = [creds.watermark_key] + [_read_wm_key(f) for f in key_files[1:]]
     anchors = creds.trust_anchors_pem
     if no_default_trust:
-        anchors = credmod.load_trust_anchors(trust_anchors) if trust_anchors else None
+        # Only the anchors given here: by flag, or by the environment variable.
+        given = list(trust_anchors or []) or os.environ.get(credmod.ENV_TRUST_ANCHORS) or None
+        try:
+            anchors = credmod.load_trust_anchors(given) or None if given else None
+        except (credmod.CredentialError, OSError) as exc:
+            err.print(f"[red]error:[/red] credentials: {esc(str(exc).splitlines()[0])}")
+            raise typer.Exit(2) from None
     status = 0
     files = []
     for p in paths:
@@ -461,7 +467,7 @@ def keys_init(
 @keys_app.command("show")
 def keys_show(home: HomeOpt = None, cert_chain: CertOpt = None, private_key: KeyOpt = None,
               watermark_key: WmKeyOpt = None, trust_anchors: AnchorsOpt = None) -> None:
-    """Show which credentials would be used (paths and fingerprints; never key material)."""
+    """Show which credentials would be used: signer, fingerprints, trust anchors (never key material). Development credentials are created if none exist."""
     from .watermark import key_fingerprint
 
     creds = _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors)
@@ -471,7 +477,7 @@ def keys_show(home: HomeOpt = None, cert_chain: CertOpt = None, private_key: Key
         "watermark_key_fingerprint": key_fingerprint(creds.watermark_key),
         "trust_anchor_certificates": creds.trust_anchors_pem.count(b"BEGIN CERTIFICATE"),
     }
-    print(json.dumps(info, indent=2))
+    print(json.dumps(info, indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":  # pragma: no cover

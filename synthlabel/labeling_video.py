@@ -589,7 +589,11 @@ SEEK_POINTS = 32
 MAX_POOL = 150
 #: The explicit label is looked for in frames at these times (s from the first frame).
 EXPLICIT_TIMES = (0.1, 1.0, 1.9)
+#: "Whole video" (--persistent) is judged on a frame this long before the end (and at least
+#: PERSIST_TIME in), so that a label shown for longer than the default 3 s is not taken for one
+#: shown throughout.
 PERSIST_TIME = 4.0
+PERSIST_BEFORE_END = 0.5
 AUDIO_SECONDS = 60.0
 CUE_SECONDS = 15.0
 
@@ -620,6 +624,7 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
     est_frames = info.frames or (int(dur * float(info.fps)) if dur else 0)
     step = max(1, math.ceil(est_frames / max_pool)) if est_frames else 1
     want_times = list(EXPLICIT_TIMES) if explicit else []
+    late_t = max(PERSIST_TIME, dur - PERSIST_BEFORE_END)
     stop_at = (max(want_times + [PERSIST_TIME]) + 0.5) if explicit else 0.0
 
     def add_pool(frame) -> None:
@@ -645,7 +650,7 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
                     if want_times and rel >= want_times[0] - 1e-6:
                         scan.explicit_frames.append((rel, _rgb_display(frame, info.rotation)))
                         want_times.pop(0)
-                    elif explicit and scan.late_frame is None and rel >= PERSIST_TIME:
+                    elif explicit and scan.late_frame is None and rel >= late_t:
                         scan.late_frame = (rel, _rgb_display(frame, info.rotation))
                     if sequential_all and n % step == 0 and scan.pool.count < max_pool:
                         add_pool(frame)
@@ -660,6 +665,18 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
                     not scan.explicit_frames or scan.explicit_frames[-1][0] < last[0]):
                 # A clip shorter than the sample times: its last frame is looked at too.
                 scan.explicit_frames.append((last[0], _rgb_display(last[1], info.rotation)))
+        if explicit and scan.late_frame is None and dur > late_t and not sequential_all:
+            # The decode above stopped after the opening seconds: seek for the late frame.
+            start = vs.start_time or 0
+            try:
+                c.seek(int(start + late_t / vs.time_base), stream=vs, backward=True, any_frame=False)
+                for frame in c.decode(vs):
+                    rel = float(frame.time) - (t_first or 0.0) if frame.time is not None else late_t
+                    if rel >= late_t - 1e-3:
+                        scan.late_frame = (rel, _rgb_display(frame, info.rotation))
+                        break
+            except av.FFmpegError:
+                pass
         if pool_frames and not sequential_all:
             tb = vs.time_base
             start = vs.start_time or 0

@@ -181,10 +181,10 @@ def prior_label(path: Path, media: MediaType, data: bytes | None = None) -> str 
     return None
 
 
-def _relabel_warning(prior: str) -> str:
+def _relabel_warning(prior: str, dry_run: bool = False) -> str:
     # What relabeling does to each layer is in the README; the line stays short for batches.
-    return (f"already labeled ({prior}); labeled again over it "
-            "(--skip-labeled leaves such files alone)")
+    return (f"already labeled ({prior}); {'would be labeled' if dry_run else 'labeled'} again "
+            "over it (--skip-labeled leaves such files alone)")
 
 
 def _check_readable(path: Path, media: MediaType, data: bytes | None) -> None:
@@ -275,7 +275,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             if skip_labeled:
                 res.skipped = f"already labeled ({res.prior_label})"
                 return res
-            res.warnings.append(_relabel_warning(res.prior_label))
+            res.warnings.append(_relabel_warning(res.prior_label, dry_run))
         targets = expected_outputs(job, media, spec)
         if why := _replaces_input(job, targets):
             raise LabelingError(why)

@@ -272,7 +272,8 @@ def _audio_explicit(sr: int, head: np.ndarray, tail: np.ndarray | None, tail_sta
         where = ", ".join(f"{t:.2f} s" for t in sorted(set(hits)))
         return LayerReport(Status.OK, f"rhythm cue (Morse 'AI') at {where}", details)
     return LayerReport(Status.MISSING, "no rhythm cue in the first or last "
-                                       f"{CUE_SECONDS:.0f} s", details)
+                                       f"{CUE_SECONDS:.0f} s (a spoken label, if one was used, "
+                                       "cannot be checked automatically)", details)
 
 
 def _audio_watermark(samples: np.ndarray, sr: int, key) -> tuple[LayerReport, str | None]:

@@ -142,6 +142,10 @@ def test_trust_anchors_flag_restores_trust(labeled_samples, credentials, tmp_pat
     anchors.write_bytes(credentials.trust_anchors_pem)
     r = run("verify", "--json", "--no-default-trust", "--trust-anchors", anchors, out / "scene.png")
     assert json.loads(r.stdout)["layers"]["c2pa"]["details"]["state"] == "Trusted", r.stdout
+    # the environment variable is the flag's equivalent, --no-default-trust included
+    r = run("verify", "--json", "--no-default-trust", out / "scene.png",
+            env={"SYNTHLABEL_TRUST_ANCHORS": str(anchors)})
+    assert json.loads(r.stdout)["layers"]["c2pa"]["details"]["state"] == "Trusted", r.stdout
 
 
 def _png_with_pixel_changed(data: bytes) -> bytes:

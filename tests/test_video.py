@@ -588,3 +588,18 @@ def test_very_short_and_heavily_compressed_videos(tmp_path, credentials):
     assert True in outcomes, "CRF 51 should wipe the frame mark"
     res = label_video_file(src, tmp_path / "default.mp4", credentials=credentials, **FAST)
     assert "readback" not in res.timings     # 3.5 s at the default CRF: not read back
+
+
+def test_whole_video_is_judged_near_the_end(tmp_path, credentials):
+    """"whole video" comes from a frame half a second before the end: a label shown for 5 s of
+    a 6 s clip is not reported persistent (the check used to look at 4 s only)."""
+    src = make_clip(tmp_path / "in.mp4", seconds=6.0, audio=False)
+    spec = LabelSpec(watermark=False, c2pa=False, metadata=False)
+    for name, kw, want in (("five", {"label_seconds": 5.0}, False), ("all", {"persistent": True}, True)):
+        dst = tmp_path / f"{name}.mp4"
+        label_video_file(src, dst, credentials=credentials, spec=spec, **kw, **FAST)
+        rep = verify_video_file(dst, key=credentials.watermark_key, trust_anchors_pem=None,
+                                layers=("explicit",))
+        ex = rep.layers["explicit"]
+        assert ex.status is Status.OK and ex.details["persistent"] is want, (name, ex.summary)
+        assert ("whole video" in ex.summary) is want
