@@ -115,7 +115,7 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     src = tmp_path / "in"
     src.mkdir()
     master = tmp_path / "m.wav"
-    sf.write(master, music(6.0), RATE, subtype="PCM_16")
+    sf.write(master, music(12.0), RATE, subtype="PCM_16")
     cover = tmp_path / "cover.png"
     from PIL import Image
     Image.new("RGB", (64, 64), (200, 30, 30)).save(cover)
@@ -130,7 +130,7 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     sf.write(src / "adpcm.wav", x[:, 0], RATE, subtype="IMA_ADPCM")
     six = np.concatenate([x, 0.5 * x, 0.25 * x], axis=1)
     sf.write(src / "six.wav", six, RATE, subtype="PCM_16", format="WAV")
-    mono = music(6.0, 48000, seed=3)[:, :1]
+    mono = music(12.0, 48000, seed=3)[:, :1]
     sf.write(src / "mono.opus", mono, 48000, format="OGG", subtype="OPUS")
     ff("-i", master, "-i", tmp_path / "m.wav", "-map", "0:a", "-map", "1:a", "-c:a", "libvorbis",
        "-ar:a:1", "22050", "-ac:a:1", "1", src / "two.ogg")
