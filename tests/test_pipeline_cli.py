@@ -814,7 +814,7 @@ def test_library_checks_its_inputs_and_converts_what_it_can(tmp_path):
     from synthlabel.models import Status
 
     rng = np.random.default_rng(0)
-    t = np.arange(48000 * 6) / 48000
+    t = np.arange(48000 * 12) / 48000      # the audio payload reads reliably from 8 s
     x = 0.3 * np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(3 * t)) + 0.05 * rng.standard_normal(t.size)
     data, _side, info = synthlabel.label_audio((x * 32767).astype(np.int16), 48000)
     back, _ = sf.read(_io.BytesIO(data))
