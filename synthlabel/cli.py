@@ -232,7 +232,9 @@ SIGTERM (143) stops the batch without leaving partial files.
     n_total = len(jobs_list) + len(missing)
     n_done = 0
     file_tasks: dict[str, object] = {}   # a video being labeled in this process: its own bar
-    if err.is_terminal and not quiet and jobs_list:
+    # A bar on the terminal (stderr) while labeling; not when JSON lines go to that same
+    # terminal, where the bar's redraws would garble them.
+    if err.is_terminal and not quiet and jobs_list and not (json_out and out.is_terminal):
         from rich.progress import (
             BarColumn,
             Progress,
@@ -241,8 +243,11 @@ SIGTERM (143) stops the batch without leaving partial files.
             TimeRemainingColumn,
         )
 
+        # redirect_stdout=False: rich would otherwise send what is printed to stdout (the
+        # JSON lines) to the bar's console, stderr.
         progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                            TimeRemainingColumn(), console=err, transient=True)
+                            TimeRemainingColumn(), console=err, transient=True,
+                            redirect_stdout=False, redirect_stderr=False)
         task = progress.add_task(f"labeling 0/{n_total}", total=n_total)
         progress.start()
 
@@ -274,7 +279,7 @@ SIGTERM (143) stops the batch without leaving partial files.
                 # While the bar is live, print through its console so lines land above it.
                 done = (f"would be labeled ({r.media_type})" if r.dry_run
                         else f"{esc('[' + ', '.join(r.layers) + ']')} id={r.content_id}")
-                (progress.console if progress else out).print(
+                (progress.console if progress and out.is_terminal else out).print(
                     f"{esc(str(r.source))} -> {esc(str(r.output))}  {done}")
         if progress:
             progress.update(task, advance=1, description=f"labeling {n_done}/{n_total}")
@@ -392,22 +397,44 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     reports = verify_files([f for f, _ in files], workers=jobs, key=wm_keys,
                            trust_anchors_pem=anchors, layers=wanted, label_text=label_text)
     done: list = []
+    bar = None
+    if err.is_terminal and not out.is_terminal and len(files) > 1:
+        # Reports go to a file or a pipe: show the count on the terminal meanwhile. (When they
+        # go to the terminal, they are the progress.)
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("verifying"), BarColumn(), TaskProgressColumn(),
+                       TimeRemainingColumn(), console=err, transient=True,
+                       redirect_stdout=False, redirect_stderr=False)
+        task = bar.add_task("verifying", total=len(files))
+        bar.start()
     try:
-        status = _print_reports(files, reports, done, json_out, wanted, status)
+        status = _print_reports(files, reports, done, json_out, wanted, status,
+                                step=(lambda: bar.advance(task)) if bar else None)
     except KeyboardInterrupt as exc:
+        if bar:
+            bar.stop()
+            bar = None
         reports.close()   # stops the workers (batch.stopping_on_interrupt)
         err.print(f"[red]{_stopped(exc)}[/red] after {len(done)} of {len(files)} file(s)")
         raise typer.Exit(_stop_status(exc)) from None
+    finally:
+        if bar:
+            bar.stop()
     if len(done) > 1:
         err.print(_verify_summary(done, wanted))
     raise typer.Exit(status)
 
 
-def _print_reports(files, reports, done: list, json_out: bool, wanted, status: int) -> int:
-    """Print each report as it comes (in input order) and return the exit status."""
+def _print_reports(files, reports, done: list, json_out: bool, wanted, status: int,
+                   step=None) -> int:
+    """Print each report as it comes (in input order) and return the exit status. ``step``:
+    called once per file (a progress bar)."""
     from .pipeline import skippable
 
     for (f, walked), rep in zip(files, reports):
+        if step:
+            step()
         if rep.error and rep.media_type is None and skippable(f, walked):
             continue  # a script or README beside the media
         done.append(rep)

@@ -866,3 +866,43 @@ def test_special_files_and_missing_paths(tmp_path):
     assert r.returncode == 2 and lines[0]["error"] == "no such file or directory"
     wm = lines[1]["layers"]["watermark"]["details"]
     assert wm["payload"] == wm["payload_hex"] == lines[1]["content_ids"]["watermark"]
+
+
+def _run_with_terminal_stderr(*args) -> tuple[int, str, bytes]:
+    """Run the CLI with stderr on a pseudo-terminal and stdout on a pipe, as when a user
+    redirects the reports (``synthlabel ... --json > out.jsonl``) in a terminal."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*CLI, *map(str, args)], stdout=subprocess.PIPE, stderr=slave,
+                            text=True, env=dict(os.environ, COLUMNS="100"))
+    os.close(slave)
+    stdout, _ = proc.communicate(timeout=300)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:              # the pty's writer is gone
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return proc.returncode, stdout, seen
+
+
+def test_reports_redirected_from_a_terminal_stay_on_stdout(labeled_samples, tmp_path):
+    """With stderr a terminal and stdout redirected: the JSON (and the human lines) reach
+    stdout, not the terminal (rich's progress display used to capture them onto stderr), and
+    verify shows a progress bar on the terminal meanwhile."""
+    out, _ = labeled_samples
+    rc, stdout, seen = _run_with_terminal_stderr("verify", "--json", "-j", "1", out / "scene.png",
+                                                 out / "scene.jpg")
+    assert rc == 0 and [json.loads(x)["ok"] for x in stdout.splitlines()] == [True, True], seen[-300:]
+    assert b"verifying" in seen and b"verified 2 file(s): 2 OK" in seen
+    rc, stdout, seen = _run_with_terminal_stderr("label", "--json", "-j", "1", SAMPLES / "scene.png",
+                                                 SAMPLES / "scene.jpg", "-o", tmp_path / "j")
+    assert rc == 0 and [json.loads(x)["ok"] for x in stdout.splitlines()] == [True, True], seen[-300:]
+    rc, stdout, seen = _run_with_terminal_stderr("label", "-j", "1", SAMPLES / "scene.png",
+                                                 "-o", tmp_path / "h")
+    assert rc == 0 and "scene.png -> " in stdout, (stdout, seen[-300:])
