@@ -129,11 +129,23 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     def open_writer(path: Path, bitrate: dict) -> audio_io.Writer:
         return audio_io.writer_for(path, info, **bitrate)
 
-    res = _label_stream(audio_io.blocks(src, BLOCK), info.sample_rate, info.channels,
+    decoded = [0]
+
+    def counted(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for b in blocks:
+            decoded[0] += len(b)
+            yield b
+
+    res = _label_stream(counted(audio_io.blocks(src, BLOCK)), info.sample_rate, info.channels,
                         audio_io.output_format(info), open_writer, Path(dst), spec=spec,
                         credentials=credentials, overwrite=overwrite, source=src,
                         in_place=in_place)
     notes = []
+    if info.frames and decoded[0] < info.frames - max(0.02 * info.frames, info.sample_rate):
+        # Its header declares more than decodes: a truncated file (WAV and FLAC are refused
+        # up front; MP3 and the like decode up to the cut).
+        notes.append(f"the audio ends early: {decoded[0] / info.sample_rate:.1f} s decoded of the "
+                     f"{info.frames / info.sample_rate:.1f} s its header declares (truncated?)")
     if info.format == "wav" and info.subtype in audio_io.LOSSY_WAV_SUBTYPES:
         notes.append(f"{info.subtype} WAV written as 16-bit PCM (re-encoding to "
                      f"{info.subtype} would remove the watermark)")

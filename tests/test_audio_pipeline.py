@@ -158,6 +158,19 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     assert {Path(x["path"]).name: x["media_type"] for x in reps}["covered.m4a"] == "audio/mp4"
 
 
+def test_truncated_mp3_is_labeled_with_a_warning(audio_inputs, tmp_path):
+    """An MP3 cut short decodes up to the cut (MP3 has no length field to refuse it by, as
+    WAV and FLAC have): labeling says how much of the declared length it got; a whole file
+    gets no such warning."""
+    data = (audio_inputs / "clip.mp3").read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(data[:len(data) // 3])
+    r = run("label", cut, audio_inputs / "clip.mp3", "-o", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    warned = [x for x in r.stderr.splitlines() if "the audio ends early" in x]
+    assert len(warned) == 1 and "cut.mp3" in warned[0] and "s its header declares" in warned[0], r.stderr
+
+
 def test_output_keeps_rate_channels_and_depth(audio_inputs, labeled_audio):
     for name in ("clip.wav", "clip.flac"):
         a, b = sf.info(audio_inputs / name), sf.info(labeled_audio / name)
