@@ -171,6 +171,20 @@ def test_truncated_mp3_is_labeled_with_a_warning(audio_inputs, tmp_path):
     assert len(warned) == 1 and "cut.mp3" in warned[0] and "s its header declares" in warned[0], r.stderr
 
 
+def test_undecodable_audio_still_gets_its_metadata_and_c2pa_checked(labeled_audio, tmp_path):
+    """A labeled WAV cut short: the sound layers cannot be checked (error), the metadata and
+    C2PA layers still are, as for an image whose pixels do not decode; exit 2."""
+    data = (labeled_audio / "clip.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[:len(data) // 2])
+    r = run("verify", "--json", cut)
+    rep = json.loads(r.stdout)
+    assert r.returncode == 2 and rep["error"] and "truncated" in rep["error"]
+    assert set(rep["layers"]) == {"explicit", "metadata", "watermark", "c2pa"}
+    assert rep["layers"]["explicit"]["status"] == rep["layers"]["watermark"]["status"] == "error"
+    assert rep["layers"]["c2pa"]["status"] in ("invalid", "error"), rep["layers"]["c2pa"]
+
+
 def test_output_keeps_rate_channels_and_depth(audio_inputs, labeled_audio):
     for name in ("clip.wav", "clip.flac"):
         a, b = sf.info(audio_inputs / name), sf.info(labeled_audio / name)

@@ -44,3 +44,13 @@ def test_an_interrupt_never_splits_a_file_from_its_sidecar(tmp_path, monkeypatch
     assert (tmp_path / "m.c2pa").read_bytes() == b"manifest"      # published before the interrupt
     assert seen == [signal.SIGTERM]                               # delivered after, not lost
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.c2pa", "m.ogg"]
+
+
+def test_broken_links_and_loops_are_named(tmp_path):
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "gone.png")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    (tmp_path / "real.png").write_bytes(b"x")
+    assert fsutil.broken_link(tmp_path / "dangling.png") == f"broken symbolic link to {tmp_path / 'gone.png'}"
+    assert fsutil.broken_link(tmp_path / "a") == "symbolic link loop"
+    assert fsutil.broken_link(tmp_path / "real.png") is None

@@ -181,6 +181,7 @@ def test_pixel_change_makes_c2pa_invalid(labeled_samples, tmp_path):
     assert rep["layers"]["c2pa"]["status"] == "invalid"
     assert rep["layers"]["c2pa"]["details"]["state"] == "Invalid"
     assert any("dataHash.mismatch" in c for c in rep["layers"]["c2pa"]["details"]["codes"])
+    assert "the file was changed after it was signed" in rep["layers"]["c2pa"]["summary"]
     assert rep["layers"]["watermark"]["status"] == "ok"  # the other layers still stand
     assert r.returncode == 1
 

@@ -610,3 +610,14 @@ def test_whole_video_is_judged_near_the_end(tmp_path, credentials):
         ex = rep.layers["explicit"]
         assert ex.status is Status.OK and ex.details["persistent"] is want, (name, ex.summary)
         assert ("whole video" in ex.summary) is want
+
+
+def test_lossless_soundtrack_reencoded_lossy_is_warned(tmp_path, credentials):
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "flac.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate={FPS}",
+                    "-f", "lavfi", "-i", "sine=frequency=440", "-t", "2", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-c:a", "flac", src], check=True)
+    res = label_video_file(src, tmp_path / "out.mkv", credentials=credentials,
+                           spec=LabelSpec(c2pa=False), **FAST)
+    assert "the FLAC soundtrack is re-encoded as AAC (lossy; labeled MKV files carry AAC sound)" in res.warnings
