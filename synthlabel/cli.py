@@ -117,17 +117,12 @@ def _read_wm_key(path: Path) -> bytes:
         raise typer.Exit(2) from None
 
 
-def _stopped(exc: KeyboardInterrupt) -> str:
+def _stopped(exc: KeyboardInterrupt) -> tuple[str, int]:
+    """("interrupted", 130) for Ctrl-C, ("terminated", 143) for SIGTERM: 128 + the signal's
+    number, as a shell reports a process stopped by it."""
     from .batch import Terminated
 
-    return "terminated" if isinstance(exc, Terminated) else "interrupted"
-
-
-def _stop_status(exc: KeyboardInterrupt) -> int:
-    """128 + the signal's number, as a shell reports a process stopped by it."""
-    from .batch import Terminated
-
-    return 143 if isinstance(exc, Terminated) else 130
+    return ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
 
 
 # --------------------------------------------------------------------------- label
@@ -296,9 +291,10 @@ SIGTERM (143) stops the batch without leaving partial files.
         if progress:
             progress.stop()
             progress = None
-        err.print(f"[red]{_stopped(exc)}[/red] after {n_done - len(missing)} of {len(jobs_list)} file(s); "
+        word, code = _stopped(exc)
+        err.print(f"[red]{word}[/red] after {n_done - len(missing)} of {len(jobs_list)} file(s); "
                   "the files in progress were not written (no partial outputs are left)")
-        raise typer.Exit(_stop_status(exc)) from None
+        raise typer.Exit(code) from None
     finally:
         if progress:
             progress.stop()
@@ -416,8 +412,9 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
             bar.stop()
             bar = None
         reports.close()   # stops the workers (batch.stopping_on_interrupt)
-        err.print(f"[red]{_stopped(exc)}[/red] after {len(done)} of {len(files)} file(s)")
-        raise typer.Exit(_stop_status(exc)) from None
+        word, code = _stopped(exc)
+        err.print(f"[red]{word}[/red] after {len(done)} of {len(files)} file(s)")
+        raise typer.Exit(code) from None
     finally:
         if bar:
             bar.stop()

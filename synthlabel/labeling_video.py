@@ -613,10 +613,11 @@ def _rgb_display(frame, rotation: int) -> np.ndarray:
 
 
 def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
-          max_pool: int = MAX_POOL) -> _Scan:
+          max_pool: int = MAX_POOL, info: video_io.VideoInfo | None = None) -> _Scan:
+    """``info``: the file's probe when the caller has it (else probed here)."""
     import av
 
-    info = video_io.probe(path)
+    info = info or video_io.probe(path)
     full = info.full_range
     scan = _Scan(info, wm_video.LumaPool())
     dur = info.duration or 0.0
@@ -862,7 +863,7 @@ def verify_video_file(path: str | os.PathLike, *, key, trust_anchors_pem: bytes 
     if "explicit" in layers or "watermark" in layers:
         try:
             scan = _scan(p, pool_frames="watermark" in layers, explicit="explicit" in layers,
-                         audio=True)
+                         audio=True, info=info)
         except (video_io.VideoError, OSError) as exc:
             # The picture and sound layers cannot be checked; metadata and C2PA still can.
             report.error = one_line(exc)

@@ -222,7 +222,8 @@ def _replaces_input(job: Job, targets: list[Path]) -> str | None:
 
 def _existing_output(job: Job, targets: list[Path]) -> str | None:
     """Why labeling ``job`` would overwrite a file that exists (checked before any work, so a
-    re-run batch fails its done files at once instead of labeling them first)."""
+    re-run batch fails its done files at once instead of labeling them first). The input
+    itself is :func:`_replaces_input`'s case, checked first."""
     for t in targets:
         if not t.exists():
             continue
@@ -233,8 +234,6 @@ def _existing_output(job: Job, targets: list[Path]) -> str | None:
                 continue   # our own sidecar from an earlier labeling of this file
             return (f"C2PA sidecar {t} exists (another file with this base name?); "
                     "use --overwrite to replace it")
-        if t.samefile(job.source):
-            return _replaces_input(job, [t])
         return f"output {t} exists (use --overwrite)"
     return None
 

@@ -306,13 +306,14 @@ def _audio_c2pa(path: Path, mime: str, trust_anchors_pem: bytes | None) -> tuple
 
 def verify_audio_file(path: str | Path, *, key, trust_anchors_pem: bytes | None,
                       layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
-                      **_ignored) -> VerificationReport:
+                      media=None, **_ignored) -> VerificationReport:
     """Check the requested layers of one audio file (C2PA from the file or its ``.c2pa``
-    sidecar). Never raises for bad input: the report's ``error`` says what went wrong."""
+    sidecar). ``media``: the file's sniffed type when the caller has it. Never raises for bad
+    input: the report's ``error`` says what went wrong."""
     p = Path(path)
     report = VerificationReport(path=str(p))
     try:
-        media = sniff_streams(p)
+        media = media or sniff_streams(p)
     except (UnsupportedMedia, OSError) as exc:
         report.error = one_line(exc)
         return report
@@ -344,13 +345,14 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
         kwargs["layers"] = wanted_layers(kwargs["layers"])
     p = Path(path)
     try:
-        kind = sniff_streams(p).kind
+        media = sniff_streams(p)
+        kind = media.kind
     except UnsupportedMedia as exc:
         return VerificationReport(path=str(p), error=str(exc))
     except OSError as exc:
         return VerificationReport(path=str(p), error=f"cannot read: {broken_link(p) or exc.strerror or exc}")
     if kind == "audio":
-        return verify_audio_file(p, **kwargs)
+        return verify_audio_file(p, media=media, **kwargs)
     if kind == "video":
         from .labeling_video import verify_video_file
 
