@@ -800,6 +800,10 @@ def test_command_line_starts_without_the_heavy_engines():
                         "print('scipy.signal' in sys.modules)"], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "False"
     assert run("--version").stdout.startswith("synthlabel ")
+    # ``python -m synthlabel`` is the same CLI, with its own name in the usage line.
+    r = subprocess.run([sys.executable, "-m", "synthlabel", "verify", "--help"], capture_output=True,
+                       text=True, env=dict(os.environ, COLUMNS="100"))
+    assert r.returncode == 0 and "Usage: synthlabel verify" in r.stdout, r.stdout + r.stderr
 
 
 def test_library_checks_its_inputs_and_converts_what_it_can(tmp_path):
