@@ -293,3 +293,40 @@ def test_streaming_memory_stays_bounded(tmp_path):
     assert abs(frames - 120 * 48000) <= 2048
     assert A.probe(tmp_path / "long.flac").frames == 120 * 48000
     assert growth < 24 * 2 ** 20, f"peak RSS grew by {growth / 2 ** 20:.1f} MiB"
+
+
+def test_mp3_decoder_notes_stay_off_stderr(tmp_path):
+    """libmpg123 prints "Note: Illegal Audio-MPEG-Header ..." / "Warning: Xing stream size off
+    ..." on descriptor 2 for damaged MP3s. They go to the debug log; what other code writes to
+    stderr meanwhile still reaches it, and stderr works as before afterwards, also after two
+    threads' overlapping captures."""
+    src = tmp_path / "a.mp3"
+    A.write(src, signal(6.0, 44100, 2), 44100, "mp3")
+    data = bytearray(src.read_bytes())
+    rng = np.random.default_rng(1)
+    mid = len(data) // 2
+    data[mid:mid + 400] = rng.integers(0, 256, 400, dtype=np.uint8).tobytes()
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(bytes(data[: len(data) * 3 // 4]))
+    # Without the capture the decoder is heard (so the test below can fail).
+    code = "import soundfile as sf, sys; sf.read(sys.argv[1])"
+    raw = subprocess.run([sys.executable, "-c", code, bad], capture_output=True, text=True, check=True)
+    assert "Note: " in raw.stderr or "Warning: " in raw.stderr, raw.stderr
+    code = textwrap.dedent("""
+        import logging, os, sys, threading
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="%(message)s")
+        from synthlabel.formats import audio_io, native_stderr
+        frames, rate = audio_io.read(sys.argv[1])
+        print("decoded", len(frames) > rate)
+        def other():
+            with native_stderr.captured():
+                os.write(2, b"from another thread\\n")
+        with native_stderr.captured():
+            t = threading.Thread(target=other); t.start(); t.join()
+            os.write(2, b"Note: a decoder line\\n")
+        print("after", file=sys.stderr, flush=True)
+    """)
+    r = subprocess.run([sys.executable, "-c", code, bad], capture_output=True, text=True, check=True)
+    assert "decoded True" in r.stdout
+    assert "MP3 decoder: Note: " in r.stdout or "MP3 decoder: Warning: " in r.stdout, r.stdout
+    assert r.stderr.splitlines() == ["from another thread", "after"], r.stderr

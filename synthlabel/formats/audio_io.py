@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soundfile as sf
 
+from . import native_stderr
 from .sniff import HEAD_SIZE, UnsupportedMedia, sniff_file
 
 if TYPE_CHECKING:  # typing.Self needs 3.11; typing_extensions is not a runtime dependency
@@ -178,9 +180,16 @@ def _check_wav_truncation(path: str | os.PathLike[str]) -> None:
             f.seek(pos)
 
 
-def _sf_info(path: str | os.PathLike[str]) -> sf._SoundFileInfo:
+def _quiet(fmt: str) -> AbstractContextManager[None]:
+    """libsndfile's MP3 decoder (libmpg123) prints notes on the process's stderr; keep them
+    off it (see :mod:`native_stderr`). The other formats' decoders are silent."""
+    return native_stderr.captured() if fmt == "mp3" else nullcontext()
+
+
+def _sf_info(path: str | os.PathLike[str], fmt: str) -> sf._SoundFileInfo:
     try:
-        return sf.info(os.fspath(path))
+        with _quiet(fmt):
+            return sf.info(os.fspath(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"cannot decode audio: {_one_line(exc)}") from None
 
@@ -255,7 +264,7 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
     if fmt == "wav":
         _check_wav_truncation(path)
     try:
-        info = _sf_info(path)
+        info = _sf_info(path, fmt)
     except AudioError:
         if fmt in ("wav", "flac"):
             raise
@@ -273,7 +282,8 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
 
 def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
     try:
-        f = sf.SoundFile(os.fspath(path), "r")
+        with _quiet(fmt):
+            f = sf.SoundFile(os.fspath(path), "r")
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"cannot decode audio: {_one_line(exc)}") from None
     with f:
@@ -282,7 +292,8 @@ def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
             if start >= total:
                 return
             try:
-                f.seek(start)
+                with _quiet(fmt):
+                    f.seek(start)
             except (sf.LibsndfileError, RuntimeError) as exc:
                 raise AudioError(f"cannot seek to frame {start}: {_one_line(exc)}") from None
         want = total - start if frames is None else min(frames, total - start)
@@ -290,7 +301,8 @@ def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
         while got < want:
             n = min(blocksize, want - got)
             try:
-                block = f.read(n, dtype="float32", always_2d=True)
+                with _quiet(fmt):
+                    block = f.read(n, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as exc:
                 raise AudioError(f"corrupt audio data: {_one_line(exc)}") from None
             if len(block) == 0:
@@ -360,8 +372,8 @@ def _blocks(path, blocksize: int, start: int, frames: int | None) -> Iterator[np
         limit = info.frames if info.codec == "aac" else None
         return _av_blocks(path, blocksize, start, frames, limit)
     try:
-        sf.info(os.fspath(path))
-    except (sf.LibsndfileError, RuntimeError):
+        _sf_info(path, info.format)
+    except AudioError:
         return _av_blocks(path, blocksize, start, frames, None)
     return _sf_blocks(path, blocksize, start, frames, info.format)
 
