@@ -86,14 +86,22 @@ AnchorsOpt = Annotated[Optional[list[Path]], typer.Option(
                             "(env SYNTHLABEL_TRUST_ANCHORS, paths separated by ':').")]
 
 
-def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors):
-    """Load credentials, printing the development-credentials warning once."""
+def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors, *, verifying=False):
+    """Load credentials, printing the development-credentials warning once. ``verifying``: when
+    the development credentials cannot be created, return None instead of stopping (verify
+    then works without them)."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", credmod.DevelopmentCredentialsWarning)
             creds = credmod.load_credentials(
                 home=home, cert_chain=cert_chain, private_key=private_key,
                 watermark_key_file=watermark_key, trust_anchors=trust_anchors or None)
+    except credmod.HomeUnavailableError as exc:
+        if not verifying:
+            err.print(f"[red]error:[/red] credentials: {esc(str(exc))}")
+            raise typer.Exit(2) from None
+        err.print(f"[yellow]warning:[/yellow] {esc(str(exc))}; verifying without them")
+        return None
     except (credmod.CredentialError, OSError, ValueError) as exc:
         # OSError: unwritable home or unreadable key file; messages never hold key material.
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -368,9 +376,25 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         err.print(f"[red]error:[/red] --layers: {esc(str(exc))}")
         raise typer.Exit(2) from None
     key_files = list(watermark_key or [])
-    creds = _load_creds(home, None, None, key_files[0] if key_files else None, trust_anchors)
-    wm_keys = [creds.watermark_key] + [_read_wm_key(f) for f in key_files[1:]]
-    anchors = creds.trust_anchors_pem
+    creds = _load_creds(home, None, None, key_files[0] if key_files else None, trust_anchors,
+                        verifying=True)
+    if creds is not None:
+        wm_keys = [creds.watermark_key] + [_read_wm_key(f) for f in key_files[1:]]
+        anchors = creds.trust_anchors_pem
+    else:
+        # No development credentials (unwritable home): check what needs none of ours. The
+        # watermark needs a key: the ones given, else it is not checked; C2PA trust is judged
+        # against the anchors given only.
+        env_key = os.environ.get(credmod.ENV_WATERMARK_KEY)
+        wm_keys = [_read_wm_key(f) for f in key_files or ([Path(env_key)] if env_key else [])]
+        no_default_trust = True
+        if not wm_keys and "watermark" in wanted:
+            wanted = tuple(w for w in wanted if w != "watermark")
+            err.print("[yellow]warning:[/yellow] the watermark is not checked: no watermark key "
+                      "(give --watermark-key or set SYNTHLABEL_WATERMARK_KEY)")
+            if not wanted:
+                err.print("[red]error:[/red] nothing left to check")
+                raise typer.Exit(2)
     if no_default_trust:
         # Only the anchors given here: by flag, or by the environment variable.
         given = list(trust_anchors or []) or os.environ.get(credmod.ENV_TRUST_ANCHORS) or None

@@ -148,6 +148,36 @@ def test_trust_anchors_flag_restores_trust(labeled_samples, credentials, tmp_pat
     assert json.loads(r.stdout)["layers"]["c2pa"]["details"]["state"] == "Trusted", r.stdout
 
 
+def test_verify_without_a_writable_home(labeled_samples, credentials, tmp_path):
+    """A reader whose home cannot hold development credentials (read-only container) still
+    verifies: metadata, label and C2PA (trusted by the anchors given) are checked, the
+    watermark with the key given, or it is left out with a warning that says so."""
+    out, _ = labeled_samples
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env = {"SYNTHLABEL_HOME": str(blocker / "home")}
+    r = run("verify", "--json", out / "scene.png", env=env)
+    assert r.returncode == 1, r.stderr    # the development root is not trusted here
+    rep = json.loads(r.stdout)
+    status = {k: v["status"] for k, v in rep["layers"].items()}
+    assert status == {"explicit": "ok", "metadata": "ok", "watermark": "skipped", "c2pa": "weak"}, status
+    assert "verifying without them" in r.stderr and "watermark is not checked" in r.stderr
+    anchors = tmp_path / "roots.pem"
+    anchors.write_bytes(credentials.trust_anchors_pem)
+    key = tmp_path / "wm.key"
+    key.write_text(credentials.watermark_key.hex())
+    r = run("verify", "--json", "--trust-anchors", anchors, "--watermark-key", key, out / "scene.png",
+            env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = json.loads(r.stdout)
+    assert all(v["status"] == "ok" for v in rep["layers"].values()) and rep["ids_agree"] is True
+    assert "watermark is not checked" not in r.stderr
+    assert not (blocker / "home").exists()
+    # label has no such fallback: it must sign.
+    r = run("label", SAMPLES / "scene.png", "-o", tmp_path / "o", env=env)
+    assert r.returncode == 2 and "cannot create development credentials" in r.stderr
+
+
 def _png_with_pixel_changed(data: bytes) -> bytes:
     """Change one pixel, keeping every other chunk (the manifest included) as it is: the IDAT
     stream is rebuilt unfiltered from the decoded pixels with one value flipped."""

@@ -133,6 +133,11 @@ class CredentialError(ValueError):
         super().__init__(" ".join(str(message).split()))
 
 
+class HomeUnavailableError(CredentialError):
+    """The development credentials do not exist and cannot be created (the home folder is not
+    writable). ``verify`` can still check what needs no credentials of ours."""
+
+
 class CertificateError(CredentialError):
     """The signing certificate (or its key) would be rejected by c2pa. ``rule`` names the
     failed rule: ``parse``, ``key-type``, ``rsa-size``, ``key-mismatch``, ``validity``,
@@ -663,7 +668,7 @@ def _dev_credentials(home: Path) -> tuple[bytes, bytes, bytes, bytes]:
         try:
             dev, _ = _create_dev(home, force=False, stacklevel=4)  # at load_credentials' caller
         except OSError as exc:
-            raise CredentialError(
+            raise HomeUnavailableError(
                 f"cannot create development credentials in {home} ({exc.strerror or exc}); set "
                 f"{ENV_HOME} to a writable folder, or configure your own credentials") from None
     if not _dev_complete(dev):
