@@ -16,6 +16,21 @@ from typing import Any
 DST_TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 DST_COMPOSITE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 DIGITAL_SOURCE_TYPES = (DST_TRAINED, DST_COMPOSITE)
+DST_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+
+def source_type_problem(value: str | None) -> str | None:
+    """Why a digital source type read from a file (IPTC metadata or a C2PA action) is not an AI
+    declaration the rules accept, in words; None when it is one of DIGITAL_SOURCE_TYPES.
+    ``digitalCapture`` (a camera photo) or a short name without the IPTC URI are not."""
+    if value in DIGITAL_SOURCE_TYPES:
+        return None
+    if not value:
+        return "no digital source type"
+    name = str(value).rsplit("/", 1)[-1]
+    if DST_PREFIX + name in DIGITAL_SOURCE_TYPES:
+        return f"digital source type {value!r} is not the full IPTC URI ({DST_PREFIX}{name})"
+    return f"digital source type {name!r} does not declare AI generation"
 
 DEFAULT_PRODUCER = "synthlabel"
 DEFAULT_LABEL_TEXT = "AI生成"
@@ -75,8 +90,10 @@ _AIGC_KEYS = (
     ("PropagateID", "propagate_id"),
     ("ReservedCode2", "reserved_code2"),
 )
-# Annex E: printable ASCII 0x21-0x7E except '"' and '\', with '\"' escapes allowed.
-_ANNEX_E = re.compile(r'(?:[\x21\x23-\x5b\x5d-\x7e]|\\")*')
+# Annex E: printable ASCII 0x21-0x7E except '"' and '\', with '\"' escapes allowed. That is the
+# JSON text: a value may hold a quote, which JSON writes as \"; a backslash (JSON \\) it may
+# not. The values checked here are the decoded strings.
+_ANNEX_E = re.compile(r'[\x21-\x5b\x5d-\x7e]*')
 # TC260 provider code: "00" + "11" + 18-char USCC + service type (1 generation, 2 propagation)
 # + 4-char model/app code = 27 characters.
 _TC260_CODE = re.compile(r"0011[0-9A-HJ-NP-RTUW-Y]{18}[12][0-9A-Za-z]{4}")
@@ -87,10 +104,10 @@ def _check_value(name: str, value: str) -> None:
     if not isinstance(value, str):
         raise LabelError(f"AIGC {name} must be a string, got {type(value).__name__}")
     if not _ANNEX_E.fullmatch(value):
-        bad = next((c for c in value if not ("\x21" <= c <= "\x7e") or c in '"\\'), value[:1])
+        bad = next((c for c in value if not ("\x21" <= c <= "\x7e") or c == "\\"), value[:1])
         raise LabelError(
             f"AIGC {name} has a character outside GB 45438 Annex E (printable ASCII, "
-            f"no space, quote or backslash): {bad!r} in {value!r}"
+            f"no space or backslash; a quote is written escaped): {bad!r} in {value!r}"
         )
 
 

@@ -17,7 +17,8 @@ from .core import audio_cue, text_label
 from .formats import audio_io, audio_meta, image_codec, image_meta
 from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_streams
 from .fsutil import broken_link
-from .models import DEFAULT_LABEL_TEXT, LAYERS, LayerReport, Status, VerificationReport
+from .models import (DEFAULT_LABEL_TEXT, DST_COMPOSITE, LAYERS, LayerReport, Status,
+                     VerificationReport, source_type_problem)
 from .provenance import c2pa_io
 
 
@@ -53,6 +54,9 @@ def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str 
     summary = f"AIGC Label={meta.aigc.label} producer={meta.aigc.content_producer} ProduceID={meta.aigc.produce_id}"
     if not meta.digital_source_type and expect_dst:
         summary += " (no IPTC DigitalSourceType)"
+    elif meta.digital_source_type and (why := source_type_problem(meta.digital_source_type)):
+        # The IPTC field contradicts the AIGC label (a camera capture) or is not the full URI.
+        return LayerReport(Status.WEAK, f"{summary}, but the IPTC {why}", details), cid
     return LayerReport(Status.OK, summary, details), cid
 
 
@@ -103,17 +107,21 @@ def _c2pa_report(res) -> tuple[LayerReport, str | None]:
         return LayerReport(Status.ERROR, f"could not read manifest: {res.error}", details), None
     if not res.present:
         return LayerReport(Status.MISSING, "no C2PA manifest", details), None
-    ai = "AI-generated" if res.digital_source_type else "no AI source type"
+    dst_problem = source_type_problem(res.digital_source_type)
+    ai = ("AI-edited" if res.digital_source_type == DST_COMPOSITE else "AI-generated") \
+        if dst_problem is None else dst_problem
     if res.parent:
         # The input's own manifest, kept as the parent ingredient when the file was labeled.
         ai += f"; parent manifest signed by {res.parent.get('signer') or 'an unknown signer'}"
         if res.parent.get("failures"):
             ai += f", which was altered or invalid ({', '.join(res.parent['failures'])})"
     if res.state == "Trusted":
+        if dst_problem:   # a trusted manifest that does not say "AI" is no AI label
+            return LayerReport(Status.WEAK, f"Trusted, signed by {res.signer}, but {ai}", details), cid
         return LayerReport(Status.OK, f"Trusted, signed by {res.signer} ({ai})", details), cid
     if res.state == "Valid":
         return LayerReport(Status.WEAK, f"Valid signature but untrusted signer {res.signer} "
-                                        "(add its root with --trust-anchors)", details), cid
+                                        f"(add its root with --trust-anchors; {ai})", details), cid
     codes = ", ".join(res.codes) or res.error or "unknown failure"
     changed = any(c.endswith("Hash.mismatch") and c.startswith("assertion.") for c in res.codes)
     plain = " (the file was changed after it was signed)" if changed else ""

@@ -174,6 +174,39 @@ def test_sign_and_read_back(fmt, mime, creds, manifest, aigc):
     Image.open(io.BytesIO(tampered)).load()  # still a decodable image
 
 
+def test_verify_judges_the_source_type_and_only_our_soft_bindings(creds, aigc):
+    """A trusted manifest that declares a camera capture is not an AI label: verify says so and
+    does not pass it. Another vendor's soft
+    binding is reported, but its value is not taken for our content ID."""
+    from synthlabel.verify import verify_bytes
+
+    def c2pa_layer(manifest):
+        signed = sign_bytes(image("JPEG"), "image/jpeg", manifest, creds)
+        rep = verify_bytes(signed, key=b"k" * 32, trust_anchors_pem=creds.trust_anchors_pem,
+                           layers=("c2pa",))
+        return rep.layers["c2pa"], rep.content_ids
+
+    capture = build_manifest(aigc=aigc, content_id=None, watermark_alg=None, title="photo.jpg",
+                             digital_source_type=c2pa_io.IPTC_DST_PREFIX + "digitalCapture")
+    layer, _ = c2pa_layer(capture)
+    assert layer.status.value == "weak", layer.summary
+    assert "Trusted" in layer.summary and "'digitalCapture' does not declare AI generation" in layer.summary
+
+    # (c2pa-rs writes a short name as the full URI, so that case is tested in test_models.)
+
+    composite = build_manifest(aigc=aigc, content_id=CID, watermark_alg=WM_ALG, title="edit.jpg",
+                               digital_source_type=DST_COMPOSITE)
+    layer, ids = c2pa_layer(composite)
+    assert layer.status.value == "ok" and "AI-edited" in layer.summary and ids == {"c2pa": CID.hex}
+
+    foreign = build_manifest(aigc=aigc, content_id=CID, watermark_alg="com.digimarc.validate.1",
+                             title="gen.jpg")
+    layer, ids = c2pa_layer(foreign)
+    assert layer.status.value == "ok", layer.summary
+    assert layer.details["soft_binding"]["alg"] == "com.digimarc.validate.1"
+    assert layer.details["content_id"] is None and ids == {}
+
+
 def test_unsigned_and_garbage_are_not_present(creds):
     for data, mime in ((image("JPEG"), "image/jpeg"), (image("PNG"), "image/png")):
         res = read_manifest(data, mime, trust_anchors_pem=creds.trust_anchors_pem)

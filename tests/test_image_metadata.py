@@ -568,3 +568,23 @@ def test_png_helpers_build_valid_chunks():
     n = int.from_bytes(c[:4], "big")
     assert c[4:8] == b"iTXt" and len(c) == 12 + n
     assert zlib.crc32(c[4:8 + n]) == int.from_bytes(c[-4:], "big")
+
+
+def test_verify_flags_a_source_type_that_contradicts_the_label():
+    """AIGC Label=1 beside an IPTC DigitalSourceType of digitalCapture (a camera photo) is a
+    contradiction: the metadata layer is not passed. The AI types pass; a quote in a value
+    (written escaped, as Annex E allows) reads back."""
+    from synthlabel.verify import verify_bytes
+
+    fmt, data = _sample("png-exif-icc")
+
+    def metadata_layer(label, dst):
+        out = write_image_metadata(data, fmt, label, dst)
+        return verify_bytes(out, key=b"k" * 32, trust_anchors_pem=None, layers=("metadata",)).layers["metadata"]
+
+    capture = metadata_layer(LABEL, "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture")
+    assert capture.status.value == "weak"
+    assert "IPTC digital source type 'digitalCapture' does not declare AI generation" in capture.summary
+    assert metadata_layer(LABEL, DST_COMPOSITE).status.value == "ok"
+    quoted = metadata_layer(AIGCLabel.create(producer='Acme"X', produce_id="i"), DST_TRAINED)
+    assert quoted.status.value == "ok" and 'producer=Acme"X' in quoted.summary, quoted.summary

@@ -43,14 +43,27 @@ def test_label_value_refused(bad):
         AIGCLabel.create(producer="p", produce_id="i", label=bad)
 
 
-@pytest.mark.parametrize("bad", ["has space", 'quo"te', "back\\slash", "生成", "tab\t", "\x7f"])
+@pytest.mark.parametrize("bad", ["has space", 'a\\"b', "back\\slash", "生成", "tab\t", "\x7f"])
 def test_annex_e_character_set_enforced(bad):
     with pytest.raises(LabelError, match="Annex E"):
         AIGCLabel.create(producer=bad, produce_id="i")
 
 
-def test_escaped_quote_is_allowed():
-    assert AIGCLabel.create(producer='a\\"b', produce_id="i").content_producer == 'a\\"b'
+def test_quote_is_allowed_and_written_escaped():
+    """Annex E's '\\" escapes allowed' is the JSON text: a quote in a value is written \\",
+    and parsed back; a backslash is refused (above)."""
+    lab = AIGCLabel.create(producer='Acme"X', produce_id="i")
+    assert '"ContentProducer":"Acme\\"X"' in lab.to_wrapped_json()
+    assert AIGCLabel.parse(lab.to_wrapped_json()).content_producer == 'Acme"X'
+
+
+def test_source_type_problem():
+    from synthlabel.models import DST_COMPOSITE, DST_PREFIX, DST_TRAINED, source_type_problem
+
+    assert source_type_problem(DST_TRAINED) is None and source_type_problem(DST_COMPOSITE) is None
+    assert "not the full IPTC URI" in source_type_problem("trainedAlgorithmicMedia")
+    assert "'digitalCapture' does not declare AI" in source_type_problem(DST_PREFIX + "digitalCapture")
+    assert source_type_problem(None) == "no digital source type"
 
 
 def test_required_fields():

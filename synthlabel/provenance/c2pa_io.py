@@ -100,6 +100,8 @@ __all__ = [
 
 AIGC_ASSERTION = "org.synthlabel.aigc"
 SOFT_BINDING_ASSERTION = "c2pa.soft-binding"
+#: Soft-binding algorithm names of our watermarks (wm_params.IMAGE_ALG, wm_audio_params.AUDIO_ALG).
+OUR_ALG_PREFIX = "org.synthlabel.wm."
 CREATED_ACTION = "c2pa.created"
 WATERMARKED_ACTION = "c2pa.watermarked.bound"
 OPENED_ACTION = "c2pa.opened"
@@ -638,6 +640,11 @@ class C2PAResult:
         return d
 
 
+def _our_alg(alg: Any) -> bool:
+    """A soft-binding algorithm of ours (``org.synthlabel.wm.<medium>.vN``)."""
+    return isinstance(alg, str) and alg.startswith(OUR_ALG_PREFIX)
+
+
 def _decode_content_id(value: Any) -> ContentID | None:
     if not isinstance(value, str):
         return None
@@ -685,11 +692,16 @@ def _parse_store(store: dict[str, Any]) -> C2PAResult:
         data = assertion.get("data")
         if a_label in ("c2pa.actions", "c2pa.actions.v2") and isinstance(data, dict):
             result.actions.extend(a for a in data.get("actions") or [] if isinstance(a, dict))
-        elif a_label == SOFT_BINDING_ASSERTION and isinstance(data, dict) and result.soft_binding is None:
+        elif a_label == SOFT_BINDING_ASSERTION and isinstance(data, dict) and result.content_id is None:
             blocks = data.get("blocks") or []
             value = blocks[0].get("value") if blocks and isinstance(blocks[0], dict) else None
-            result.soft_binding = {"alg": data.get("alg"), "value": value}
-            result.content_id = _decode_content_id(value)
+            alg = data.get("alg")
+            if result.soft_binding is None or _our_alg(alg):
+                result.soft_binding = {"alg": alg, "value": value}
+            # Only our algorithms' values are our content IDs: another vendor's watermark value
+            # (Digimarc, a neural mark) is reported, not compared with ours.
+            if _our_alg(alg):
+                result.content_id = _decode_content_id(value)
         elif a_label == AIGC_ASSERTION and isinstance(data, dict):
             inner = data.get("AIGC") if isinstance(data.get("AIGC"), dict) else data
             result.aigc = dict(inner)
