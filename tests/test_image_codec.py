@@ -75,6 +75,33 @@ def test_jpeg_density_and_comment_are_kept():
     assert tags["Comment"] == "shot 12"
 
 
+def test_jpeg_extended_xmp_and_iptc_iim_are_kept(tmp_path):
+    """ExifTool splits a large XMP packet into ExtendedXMP segments and keeps IPTC-IIM in a
+    Photoshop APP13; the re-encode dropped both, leaving the main packet's HasExtendedXMP
+    pointing at nothing. They are carried over unchanged."""
+    exiftool = require_tool("exiftool")
+    src = tmp_path / "src.jpg"
+    Image.fromarray(PHOTO).save(src, "JPEG", quality=90)
+    text = tmp_path / "long.txt"
+    text.write_text("word " * 16000)      # 80 kB: beyond one segment
+    subprocess.run([exiftool, "-q", "-overwrite_original", f"-XMP-dc:Description<={text}",
+                    "-IPTC:Keywords=kw1", "-IPTC:Caption-Abstract=cap", str(src)], check=True)
+    data = src.read_bytes()
+    assert data.count(b"http://ns.adobe.com/xmp/extension/\x00") >= 2
+    dec = image_codec.decode(data, "jpeg")
+    out = image_codec.encode(dec.rgb, "jpeg", exif=dec.exif, xmp=dec.xmp, extras=dec.extras)
+    assert out.count(b"http://ns.adobe.com/xmp/extension/\x00") == data.count(
+        b"http://ns.adobe.com/xmp/extension/\x00")
+    tags = json.loads(subprocess.run([exiftool, "-j", "-G1", "-a", "-"], input=out,
+                                     capture_output=True, check=True).stdout)[0]
+    tags.update(json.loads(subprocess.run([exiftool, "-j", "-G1", "-validate", "-"], input=out,
+                                          capture_output=True, check=True).stdout)[0])
+    assert tags["XMP-dc:Description"].startswith("word word") and len(tags["XMP-dc:Description"]) > 70000
+    assert tags["IPTC:Keywords"] == "kw1" and tags["IPTC:Caption-Abstract"] == "cap"
+    assert tags["ExifTool:Validate"] == "OK", tags
+    assert Image.open(io.BytesIO(out)).size == (PHOTO.shape[1], PHOTO.shape[0])
+
+
 def test_lossless_webp_stays_lossless():
     buf = io.BytesIO()
     Image.fromarray(PHOTO).save(buf, "WEBP", lossless=True)

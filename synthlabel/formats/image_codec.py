@@ -47,6 +47,7 @@ class Extras:
     lossless: bool = False               # a lossless WebP source: the output stays lossless
     dpi: tuple[float, float] | None = None   # JPEG JFIF density (PNG's pHYs is in png_chunks)
     comment: bytes | None = None         # JPEG COM segment
+    jpeg_segments: list[bytes] = field(default_factory=list)  # ExtendedXMP, IPTC-IIM (jpeg.carried_segments)
     png_chunks: list[bytes] = field(default_factory=list)   # raw PNG chunks (png.ancillary)
 
 
@@ -150,6 +151,9 @@ def _carry_extras(out: DecodedImage, im: Image.Image, data: bytes, fmt: str) -> 
             out.extras.dpi = (float(dpi[0]), float(dpi[1]))
         comment = im.info.get("comment")
         out.extras.comment = comment if isinstance(comment, bytes) and comment else None
+        from . import jpeg
+
+        out.extras.jpeg_segments = jpeg.carried_segments(data)
     elif fmt == "webp":
         out.extras.lossless = _webp_lossless(data)
 
@@ -185,7 +189,8 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
            xmp: bytes | None = None, extras: Extras | None = None) -> bytes:
     """Encode RGB (+alpha) to ``fmt`` ("jpeg", "png" or "webp"). JPEG drops alpha.
     ``extras``: what else to keep from the source (:class:`Extras`; each part goes where the
-    output format has a place for it: raw PNG chunks into PNG, density and comment into JPEG,
+    output format has a place for it: raw PNG chunks into PNG, density, comment, ExtendedXMP
+    and IPTC-IIM into JPEG,
     ``lossless`` makes a WebP lossless)."""
     if fmt not in WRITABLE:
         raise ValueError(f"cannot write {fmt!r}; choose one of {sorted(WRITABLE)}")
@@ -221,6 +226,10 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
         kw.update(quality=quality, method=2)
     buf = io.BytesIO()
     im.save(buf, WRITABLE[fmt], **kw)
+    if fmt == "jpeg" and extras.jpeg_segments:
+        from . import jpeg
+
+        return jpeg.insert_segments(buf.getvalue(), extras.jpeg_segments)
     return buf.getvalue()
 
 

@@ -9,14 +9,19 @@ from dataclasses import dataclass
 
 from .xmp import EXIFCleaner, Extracted, MetadataError, XMPUpdater
 
-__all__ = ["XMP_HEADER", "extract", "rewrite"]
+__all__ = ["XMP_HEADER", "carried_segments", "extract", "insert_segments", "rewrite"]
 
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+#: ExtendedXMP (XMP spec part 3): the rest of a packet too large for one segment, in APP1
+#: segments with this header; the main packet points at it (xmpNote:HasExtendedXMP).
+XMP_EXTENSION_HEADER = b"http://ns.adobe.com/xmp/extension/\x00"
+#: Photoshop image resources (APP13): IPTC-IIM captions, keywords, credits.
+PHOTOSHOP_HEADER = b"Photoshop 3.0\x00"
 EXIF_HEADER = b"Exif\x00"  # then one pad byte, normally \0
 MAX_SEGMENT_PAYLOAD = 0xFFFF - 2  # the length field counts itself
 MAX_XMP_PACKET = MAX_SEGMENT_PAYLOAD - len(XMP_HEADER)
 
-_APP0, _APP1, _SOS, _EOI, _SOI = 0xE0, 0xE1, 0xDA, 0xD9, 0xD8
+_APP0, _APP1, _APP13, _SOS, _EOI, _SOI = 0xE0, 0xE1, 0xED, 0xDA, 0xD9, 0xD8
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length field
 
 
@@ -82,6 +87,37 @@ def extract(data: bytes) -> Extracted:
         elif s.is_exif(data):
             exif.append(data[s.payload + 6:s.end])
     return Extracted(xmp, exif, [])
+
+
+def carried_segments(data: bytes) -> list[bytes]:
+    """The header segments a re-encode must carry over beyond what the encoder writes itself
+    (EXIF, ICC, XMP, density, comment): ExtendedXMP and Photoshop/IPTC-IIM, whole (marker and
+    length included), in file order. Neither depends on the pixels. Unparseable headers give
+    none (the decoder has already accepted the file)."""
+    try:
+        segs, _ = _segments(data)
+    except MetadataError:
+        return []
+    keep = []
+    for s in segs:
+        if (s.marker == _APP1 and data.startswith(XMP_EXTENSION_HEADER, s.payload)) or (
+                s.marker == _APP13 and data.startswith(PHOTOSHOP_HEADER, s.payload)):
+            keep.append(data[s.payload - 4:s.end])
+    return keep
+
+
+def insert_segments(data: bytes, extra: list[bytes]) -> bytes:
+    """``data`` with the whole segments ``extra`` inserted after its leading APPn segments
+    (where an encoder's own metadata ends and the tables begin)."""
+    if not extra:
+        return data
+    segs, sos = _segments(data)
+    at = sos
+    for s in segs:
+        if not (0xE0 <= s.marker <= 0xEF):
+            at = s.start
+            break
+    return data[:at] + b"".join(extra) + data[at:]
 
 
 def _app1(payload: bytes) -> bytes:
