@@ -332,6 +332,18 @@ def test_h264_faststart_mp4(tmp_path):
     for cut in (len(data) - 10, 40):
         with pytest.raises(MetadataError, match="truncated|moov"):
             write_audio_metadata(labeled[:cut], "mp4", LABEL)
+    # A TC260:AIGC another tool put in the file's XMP (ExifTool writes MP4 XMP into a
+    # top-level uuid box) is a second label: GB 45438 allows one per file.
+    from synthlabel.formats.xmp import build_packet
+
+    packet = build_packet(LABEL2.to_inner_json(), DST_TRAINED)
+    body = mp4meta.XMP_UUID + packet
+    dst.write_bytes(again + (8 + len(body)).to_bytes(4, "big") + b"uuid" + body)
+    found = mp4meta.read_mp4_metadata_file(dst)
+    assert [s for s, _ in found.aigc] == ["mp4-xmp", "mp4-mdta"]
+    meta = read_audio_metadata(dst.read_bytes())
+    assert meta.aigc_count == 2
+    assert decode_md5(dst) == before
 
 
 def test_wav_rf64_odd_chunk_and_xmp(tmp_path):

@@ -523,8 +523,30 @@ class MP4Findings:
     digital_source_type: str | None = None
 
 
-def _find_in_moov(moov: bytes) -> MP4Findings:
-    found = MP4Findings()
+#: ISO BMFF XMP: a top-level ``uuid`` box with this user type holds an XMP packet (what ExifTool
+#: writes into MP4); QuickTime keeps one in ``moov/udta/XMP_``.
+XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
+_MAX_XMP_BOX = 1 << 24
+
+
+def _xmp_labels(found: MP4Findings, packet: bytes) -> None:
+    """Add the AIGC values (and source type) of an XMP packet another tool wrote into the file:
+    a TC260:AIGC there is a second label beside the mdta key."""
+    from . import xmp
+
+    if not xmp.packet_has_aigc(packet) and b"DigitalSourceType" not in packet:
+        return
+    try:
+        f = xmp.find_in_packet(packet)
+    except MetadataError:
+        return      # an unreadable packet holds no label we could count
+    found.aigc.extend(("mp4-xmp", v) for v in f.aigc)
+    if found.digital_source_type is None and f.digital_source_type:
+        found.digital_source_type = f.digital_source_type
+
+
+def _find_in_moov(moov: bytes, found: MP4Findings | None = None) -> MP4Findings:
+    found = found or MP4Findings()
     hdr = 16 if int.from_bytes(moov[:4], "big") == 1 else 8
     top = _kids(moov, hdr, len(moov), "moov")
     metas: list[tuple[str, _Box, bytes]] = []
@@ -535,6 +557,8 @@ def _find_in_moov(moov: bytes) -> MP4Findings:
             for k in _kids(moov, box.body, box.end, "udta"):
                 if k.type == b"meta":
                     metas.append(("moov/udta/meta", k, moov))
+                elif k.type == b"XMP_":
+                    _xmp_labels(found, moov[k.body:k.end])
     for where, box, buf in metas:
         meta = _parse_meta(buf, box)
         if meta.handler == b"mdta":
@@ -560,17 +584,23 @@ def _find_in_moov(moov: bytes) -> MP4Findings:
 
 
 def read_mp4_metadata(data: bytes) -> MP4Findings:
-    """Every AIGC value in the file's moov metadata (mdta keys anywhere in moov or
-    moov/udta, iTunes freeform ``----`` items named AIGC). Raises MetadataError on a
-    malformed container."""
+    """Every AIGC value in the file's metadata (mdta keys in moov/meta or moov/udta/meta,
+    iTunes freeform ``----`` items named AIGC, a TC260:AIGC in an XMP packet: the ISO ``uuid``
+    box or QuickTime's ``udta/XMP_``). Raises MetadataError on a malformed container."""
     data = bytes(data)
-    _boxes, moov = _top_level(_bytes_reader(data), len(data))
-    return _find_in_moov(data[moov.start:moov.end])
+    return _find(_bytes_reader(data), len(data))
+
+
+def _find(read: Callable[[int, int], bytes], size: int) -> MP4Findings:
+    boxes, moov = _top_level(read, size)
+    found = MP4Findings()
+    for box in boxes:
+        if box.type == b"uuid" and box.size <= _MAX_XMP_BOX and read(box.body, 16) == XMP_UUID:
+            _xmp_labels(found, read(box.body + 16, box.size - box.header - 16))
+    return _find_in_moov(read(moov.start, moov.size), found)
 
 
 def read_mp4_metadata_file(path: str | os.PathLike[str]) -> MP4Findings:
     size = os.path.getsize(path)
     with open(path, "rb") as f:
-        read = _file_reader(f)
-        _boxes, moov = _top_level(read, size)
-        return _find_in_moov(read(moov.start, moov.size))
+        return _find(_file_reader(f), size)
