@@ -27,6 +27,7 @@ from .models import (
     LabelSpec,
     OutputFormat,
     Position,
+    STANDARD_LABEL_TEXTS,
     Status,
 )
 from .provenance import credentials as credmod
@@ -349,7 +350,10 @@ def verify(
     paths: Annotated[list[Path], typer.Argument(help="Files and directories (recursed) to verify.", show_default=False)],
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")] = False,
     layers: Annotated[str, typer.Option("--layers", help="Comma-separated layers to check: " + ",".join(LAYERS))] = ",".join(LAYERS),
-    label_text: Annotated[str, typer.Option("--label-text", help="The visible label text to look for.")] = DEFAULT_LABEL_TEXT,
+    label_text: Annotated[Optional[list[str]], typer.Option(
+        "--label-text", help="A visible label text to look for (repeatable), before the standard "
+                             "phrasings, which are always tried: " + ", ".join(STANDARD_LABEL_TEXTS)
+                             + ". Needed for a label made with another --text.")] = None,
     no_default_trust: Annotated[bool, typer.Option("--no-default-trust", help="Do not trust the configured/development root; only --trust-anchors (or env SYNTHLABEL_TRUST_ANCHORS).")] = False,
     trust_anchors: AnchorsOpt = None,
     home: HomeOpt = None, watermark_key: WmKeysOpt = None,

@@ -48,12 +48,12 @@ from .formats.xmp import MetadataError
 from .fsutil import publish_media, temp_path
 from .labeling import LabelingError
 from .models import (
-    DEFAULT_LABEL_TEXT,
     ContentID,
     LabelSpec,
     LayerReport,
     Status,
     VerificationReport,
+    label_texts,
 )
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, load_credentials
@@ -771,15 +771,20 @@ def _audio_detection(scan: _Scan, keys: tuple[bytes, ...]) -> dict | None:
     return out
 
 
-def _explicit_report(scan: _Scan, text: str) -> LayerReport:
+def _explicit_report(scan: _Scan, texts: tuple[str, ...]) -> LayerReport:
+    from .verify import looked_for
+
     hits = []
+    text = None    # once a frame shows one of the texts, the other frames are checked for it
     for t, rgb in scan.explicit_frames:
-        det = text_label.detect_label(rgb, text)
+        found_text, det = text_label.detect_any(rgb, (text,) if text else texts)
+        text = text or (found_text if det.found else None)
         hits.append({"t": round(t, 3), **det.to_dict()})
     persistent = None
     if scan.late_frame is not None:
-        persistent = bool(text_label.detect_label(scan.late_frame[1], text).found)
-    details = {"frames": hits, "persistent": persistent, "size": list(scan.info.display_size)}
+        persistent = bool(text_label.detect_any(scan.late_frame[1], (text,) if text else texts)[1].found)
+    details = {"frames": hits, "persistent": persistent, "size": list(scan.info.display_size),
+               "text": text, "looked_for": list(texts)}
     if scan.audio is not None and scan.audio_rate:
         try:
             cue = audio_cue.detect_cue(scan.audio[:int(CUE_SECONDS * scan.audio_rate)], scan.audio_rate,
@@ -796,8 +801,8 @@ def _explicit_report(scan: _Scan, text: str) -> LayerReport:
     if found:
         return LayerReport(Status.WEAK, f"label {text!r} found in {len(found)} of {len(hits)} frames of "
                                         "the opening 2 s (shown too briefly?)", details)
-    return LayerReport(Status.MISSING, f"no {text!r} label on an edge or corner in the opening 2 s",
-                       details)
+    return LayerReport(Status.MISSING, f"no {looked_for(texts)} label on an edge or corner in the "
+                                       f"opening 2 s (looked for {', '.join(texts)})", details)
 
 
 def _watermark_report(scan: _Scan, key) -> tuple[LayerReport, str | None]:
@@ -846,7 +851,7 @@ def _c2pa_video(p: Path, container: str, trust_anchors_pem: bytes | None) -> tup
 
 def verify_video_file(path: str | os.PathLike, *, key, trust_anchors_pem: bytes | None,
                       layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
-                      label_text: str = DEFAULT_LABEL_TEXT, **_ignored) -> VerificationReport:
+                      label_text=None, **_ignored) -> VerificationReport:
     """Check the requested layers of one video file (C2PA from the file or its ``.c2pa``
     sidecar). Never raises for bad input: the report's ``error`` says what went wrong."""
     from .verify import check_layers, metadata_report
@@ -874,7 +879,7 @@ def verify_video_file(path: str | os.PathLike, *, key, trust_anchors_pem: bytes 
         return scan
 
     return check_layers(report, layers, {
-        "explicit": lambda: _explicit_report(scanned(), label_text),
+        "explicit": lambda: _explicit_report(scanned(), label_texts(label_text)),
         "metadata": lambda: metadata_report(metadata_findings(p, info.container)),
         "watermark": lambda: _watermark_report(scanned(), key),
         "c2pa": lambda: _c2pa_video(p, info.container, trust_anchors_pem),

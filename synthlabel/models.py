@@ -34,6 +34,18 @@ def source_type_problem(value: str | None) -> str | None:
 
 DEFAULT_PRODUCER = "synthlabel"
 DEFAULT_LABEL_TEXT = "AI生成"
+#: What ``verify`` looks for on pictures by default: the phrasings GB 45438 §5 names (an AI
+#: element and a generation element), as synthlabel's renderer draws them.
+STANDARD_LABEL_TEXTS = ("AI生成", "AI合成", "人工智能生成", "人工智能合成", "人工智能生成合成")
+
+
+def label_texts(texts=None) -> tuple[str, ...]:
+    """The visible-label texts to look for: ``texts`` (one string or several) first, then the
+    standard phrasings; repeats dropped, order kept."""
+    given = [texts] if isinstance(texts, str) else list(texts or ())
+    if not all(isinstance(t, str) and t.strip() for t in given):
+        raise ValueError(f"label texts must be non-empty strings, got {texts!r}")
+    return tuple(dict.fromkeys([*given, *STANDARD_LABEL_TEXTS]))
 #: x264/x265 presets (VP9 maps them to its speed setting).
 VIDEO_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                  "slower", "veryslow", "placebo")

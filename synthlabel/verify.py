@@ -17,16 +17,23 @@ from .core import audio_cue, text_label
 from .formats import audio_io, audio_meta, image_codec, image_meta
 from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_streams
 from .fsutil import broken_link
-from .models import (DEFAULT_LABEL_TEXT, DST_COMPOSITE, LAYERS, LayerReport, Status,
-                     VerificationReport, source_type_problem)
+from .models import (DST_COMPOSITE, LAYERS, LayerReport, Status, VerificationReport, label_texts,
+                     source_type_problem)
 from .provenance import c2pa_io
 
 
-def _explicit(rgb, text: str) -> LayerReport:
-    det = text_label.detect_label(rgb, text)
+def looked_for(texts: tuple[str, ...]) -> str:
+    """How a report names the label texts it looked for."""
+    return repr(texts[0]) if len(texts) == 1 else "visible AI"
+
+
+def _explicit(rgb, texts: tuple[str, ...]) -> LayerReport:
+    text, det = text_label.detect_any(rgb, texts)
+    details = dict(det.to_dict(), text=text if det.found else None, looked_for=list(texts))
     if det.found:
-        return LayerReport(Status.OK, f"label {text!r} found at {det.position}", det.to_dict())
-    return LayerReport(Status.MISSING, f"no {text!r} label found on an edge or corner", det.to_dict())
+        return LayerReport(Status.OK, f"label {text!r} found at {det.position}", details)
+    return LayerReport(Status.MISSING, f"no {looked_for(texts)} label found on an edge or corner "
+                                       f"(looked for {', '.join(texts)})", details)
 
 
 def _metadata(data: bytes, fmt: str) -> tuple[LayerReport, str | None]:
@@ -186,14 +193,17 @@ def _explain_missing_mark(report: VerificationReport) -> None:
 
 def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
                  path: str = "<bytes>", layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
-                 label_text: str = DEFAULT_LABEL_TEXT, sidecar: bytes | None = None) -> VerificationReport:
+                 label_text=None, sidecar: bytes | None = None) -> VerificationReport:
     """Check the requested layers of one encoded file. ``key``: the watermark key, or a
     sequence of keys to try in turn (see :func:`synthlabel.watermark.detect_with_keys`).
+    ``label_text``: the visible label's text, or several; they are looked for first, then the
+    standard phrasings (:data:`synthlabel.models.STANDARD_LABEL_TEXTS`).
     ``sidecar``: the ``.c2pa`` manifest store of an Ogg, Opus, MKV or WebM file (what
     ``label_audio`` returns beside the data). Bad media never raises: the report's ``error``
     says what went wrong; unknown layer names raise ValueError, data that is not bytes
     TypeError."""
     layers = wanted_layers(layers)
+    texts = label_texts(label_text)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -212,7 +222,7 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
             if sidecar is not None:
                 tmp.with_suffix(".c2pa").write_bytes(sidecar)
             rep = verify_file(tmp, key=key, trust_anchors_pem=trust_anchors_pem, layers=layers,
-                              label_text=label_text)
+                              label_text=texts)
         rep.path = path
         c2 = rep.layers.get("c2pa")
         if sidecar is None and c2 is not None and c2.status is Status.MISSING and "sidecar" in c2.summary:
@@ -234,7 +244,7 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
         return rgb
 
     return check_layers(report, layers, {
-        "explicit": lambda: _explicit(pixels(), label_text),
+        "explicit": lambda: _explicit(pixels(), texts),
         "metadata": lambda: _metadata(data, media.format),
         "watermark": lambda: _watermark(pixels(), key),
         "c2pa": lambda: _c2pa(data, media.mime, trust_anchors_pem),

@@ -178,6 +178,32 @@ def test_verify_without_a_writable_home(labeled_samples, credentials, tmp_path):
     assert r.returncode == 2 and "cannot create development credentials" in r.stderr
 
 
+def test_verify_finds_other_standard_label_texts(tmp_path, credentials):
+    """A label made with another conforming text is found without being told (the standard
+    phrasings are tried); a custom text is found when given with --label-text."""
+    from synthlabel.labeling import label_image
+    from synthlabel.models import LabelSpec
+    from synthlabel.verify import verify_bytes
+
+    photo = synthetic_photo(360, 480, seed=5)
+    for text, given in (("AI合成", None), ("人工智能生成", None), ("AI生成 AI-generated", None),
+                        ("AI生成 AI-generated", "AI生成 AI-generated")):
+        out = label_image(photo, format="png", spec=LabelSpec(text=text, watermark=False, c2pa=False),
+                          credentials=credentials)
+        rep = verify_bytes(out.data, key=credentials.watermark_key, trust_anchors_pem=None,
+                           layers=("explicit",), label_text=given)
+        layer = rep.layers["explicit"]
+        if text == "AI生成 AI-generated" and given is None:
+            assert layer.status.value == "missing", layer.summary   # not taken for 'AI生成'
+            assert "looked for AI生成, AI合成" in layer.summary
+        else:
+            assert layer.status.value == "ok" and layer.details["text"] == text, layer.summary
+    path = tmp_path / "x.png"
+    path.write_bytes(out.data)
+    r = run("verify", "--json", "--layers", "explicit", "--label-text", "AI生成 AI-generated", path)
+    assert r.returncode == 0 and json.loads(r.stdout)["layers"]["explicit"]["details"]["text"] == "AI生成 AI-generated"
+
+
 def _png_with_pixel_changed(data: bytes) -> bytes:
     """Change one pixel, keeping every other chunk (the manifest included) as it is: the IDAT
     stream is rebuilt unfiltered from the decoded pixels with one value flipped."""

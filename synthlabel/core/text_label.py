@@ -489,6 +489,21 @@ def detect_label(
                           box if found else None)
 
 
+def detect_any(rgb: np.ndarray, texts, **kw) -> tuple[str, LabelDetection]:
+    """:func:`detect_label` for each of ``texts`` in turn: the first text found and its
+    detection, else the best-scoring text and its (negative) detection."""
+    best: tuple[str, LabelDetection] | None = None
+    for text in texts:
+        det = detect_label(rgb, text, **kw)
+        if det.found:
+            return text, det
+        if best is None or det.score > best[1].score:
+            best = (text, det)
+    if best is None:
+        raise ValueError("no label text to look for")
+    return best
+
+
 def _where(box: tuple[int, int, int, int], W: int, H: int) -> str:
     """Name where ``box`` (x, y, w, h) sits from its margins: a corner, an edge's middle, or
     "center". On a picture narrower than the label's corner regions those regions coincide,
