@@ -142,7 +142,8 @@ def label(
     paths: Annotated[list[Path], typer.Argument(help="Files and directories (recursed) to label.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output directory; the input tree is mirrored there.")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the inputs (atomically) instead of writing to -o.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist (never an original).")] = False,
+    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Leave inputs whose output already exists alone, counted as skipped: run an interrupted batch again to finish it.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every input (content, output path, existing outputs, earlier labels) and print where each would go; label and write nothing.")] = False,
     skip_labeled: Annotated[bool, typer.Option("--skip-labeled", help="Leave inputs that already carry an AIGC metadata label alone (default: label them again, with a warning).")] = False,
     text: Annotated[str, typer.Option("--text", help="Visible label text; needs an AI element (AI/人工智能) and a generation element (生成/合成).")] = DEFAULT_LABEL_TEXT,
@@ -171,7 +172,7 @@ def label(
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: encoder CRF (default H.264 23, H.265 28, VP9 32).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Video: x264/x265 preset (default medium).")] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores.")] = 0,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write one JSON line per file here.")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write one JSON line per file here (atomically, at the end; an existing file is replaced only with --overwrite or --skip-existing).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line per file on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only print errors.")] = False,
     home: HomeOpt = None, cert_chain: CertOpt = None, private_key: KeyOpt = None,
@@ -201,6 +202,12 @@ SIGTERM (143) stops the batch without leaving partial files.
     if output is not None and output.exists() and not output.is_dir():
         err.print(f"[red]error:[/red] -o {esc(str(output))}: exists and is not a directory")
         raise typer.Exit(2)
+    if overwrite and skip_existing:
+        err.print("[red]error:[/red] --overwrite and --skip-existing contradict each other")
+        raise typer.Exit(2)
+    if output is not None and (why := _own_folder(paths, output)):
+        err.print(f"[red]error:[/red] -o {esc(str(output))}: {esc(why)}")
+        raise typer.Exit(2)
     try:
         spec = LabelSpec(
             explicit=not no_explicit, metadata=not no_metadata, watermark=not no_watermark,
@@ -215,8 +222,8 @@ SIGTERM (143) stops the batch without leaving partial files.
         from .labeling_audio import cue_params
 
         cue_params(spec)  # refuse a nonsense cue before any file is touched
-        if spoken_label is not None and not spoken_label.is_file():
-            raise LabelError(f"spoken label clip {spoken_label}: no such file")
+        if spoken_label is not None:
+            _check_spoken_label(spoken_label)
     except (LabelError, ValueError) as exc:
         err.print(f"[red]error:[/red] {esc(str(exc))}")
         raise typer.Exit(2) from None
@@ -229,9 +236,8 @@ SIGTERM (143) stops the batch without leaving partial files.
 
     report_tmp = None
     if report:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report_tmp = report.with_name(f".{report.name}.tmp")
-        report_fh = open(report_tmp, "w", encoding="utf-8")
+        report_fh, report_tmp = _open_report(report, [j.source for j in jobs_list],
+                                             replace=overwrite or skip_existing)
     progress = None
     n_total = len(jobs_list) + len(missing)
     n_done = 0
@@ -273,7 +279,7 @@ SIGTERM (143) stops the batch without leaving partial files.
         if r.error:
             err.print(f"[red]error:[/red] {esc(str(r.source))}: {esc(str(r.error))}")
         elif r.skipped:
-            if r.prior_label and not quiet:
+            if (r.prior_label or r.existing_output) and not quiet:
                 err.print(f"skipped: {esc(str(r.source))}: {esc(r.skipped)}")
         else:
             for w in r.warnings:
@@ -294,7 +300,8 @@ SIGTERM (143) stops the batch without leaving partial files.
         for r in missing:  # reported like any other failed file, JSONL included
             on_result(r)
         results = run_batch(jobs_list, spec, creds, workers=jobs, overwrite=overwrite,
-                            skip_labeled=skip_labeled, dry_run=dry_run, on_result=on_result,
+                            skip_labeled=skip_labeled, dry_run=dry_run,
+                            skip_existing=skip_existing, on_result=on_result,
                             on_progress=on_progress if progress else None)
     except KeyboardInterrupt as exc:
         if progress:
@@ -313,13 +320,77 @@ SIGTERM (143) stops the batch without leaving partial files.
     failed_files = sum(1 for r in results if r.error)
     skipped = sum(1 for r in results if r.skipped)
     already = sum(1 for r in results if r.skipped and r.prior_label)
+    existing = sum(1 for r in results if r.skipped and r.existing_output)
     failed = failed_files + len(missing)
     if not quiet:
-        note = f", {skipped - already} non-media file(s) skipped" if skipped - already else ""
+        other = skipped - already - existing
+        note = f", {other} non-media file(s) skipped" if other else ""
         note += f", {already} already-labeled file(s) left alone" if already else ""
+        note += f", {existing} file(s) with an existing output left alone" if existing else ""
         verb, fail = ("would label", "would fail") if dry_run else ("labeled", "failed")
         err.print(f"{verb} {len(results) - failed_files - skipped} file(s), {failed} {fail}{note}")
     raise typer.Exit(1 if failed else 0)
+
+
+def _own_folder(paths: list[Path], output: Path) -> str | None:
+    """Why ``-o`` is refused before any work: it names an input folder, or the folder of an
+    input file. Outputs would land among the originals (replacing those of the same name,
+    and picked up as inputs by the next run over that folder)."""
+    try:
+        out = output.resolve()
+    except OSError:
+        return None
+    for p in paths:
+        if not p.exists():
+            continue
+        folder = p if p.is_dir() else p.parent
+        if folder.resolve() == out:
+            return (f"is the folder of the input {p}: outputs would land among the originals; "
+                    "choose another output folder, or use --in-place")
+    return None
+
+
+def _check_spoken_label(clip: Path) -> None:
+    """The spoken-label clip is checked once, before any file: a bad clip would fail every
+    audio file of the batch with the same error."""
+    from .formats import audio_io
+
+    if not clip.is_file():
+        raise LabelError(f"spoken label clip {clip}: no such file")
+    try:
+        audio_io.probe(clip)
+    except (audio_io.AudioError, OSError) as exc:
+        raise LabelError(f"spoken label clip {clip}: {exc}") from None
+
+
+def _open_report(report: Path, sources: list[Path], *, replace: bool):
+    """Open the report's temp file beside it, after checking the path: not a folder, not an
+    input, not an existing file unless ``replace``, and writable. Any problem is a one-line
+    usage error before labeling starts. Returns (file, temp path)."""
+    why = None
+    if report.is_dir():
+        why = "is a folder; give a file name, e.g. report.jsonl"
+    elif report.exists():
+        if any(_same_file(report, s) for s in sources):
+            why = "is one of the inputs"
+        elif not replace:
+            why = "exists (use --overwrite to replace it)"
+    if why is None:
+        tmp = report.with_name(f".{report.name}.tmp")
+        try:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            return open(tmp, "w", encoding="utf-8"), tmp
+        except OSError as exc:
+            why = f"cannot write: {exc.strerror or exc}"
+    err.print(f"[red]error:[/red] --report {esc(str(report))}: {esc(why)}")
+    raise typer.Exit(2)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------- verify

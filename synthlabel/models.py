@@ -469,6 +469,7 @@ class LabelResult:
     skipped: str | None = None   # why the file was left alone (non-media met in a walk;
     #                              already labeled, with --skip-labeled)
     prior_label: str | None = None  # the AIGC label the input already carried, if any
+    existing_output: str | None = None  # the output that already existed (--skip-existing)
     dry_run: bool = False        # checked only (--dry-run): ``output`` is where it would go
     seconds: float = 0.0
 

@@ -6,6 +6,7 @@ overwritten (unless asked), a bad file costs one line of error and the rest go o
 """
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -101,8 +102,17 @@ def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
 
 
 def plan_jobs(paths: Iterable[str | Path], outdir: Path | None, *, in_place: bool) -> list[Job]:
-    jobs = []
+    """One job per input file. A file reached twice (named twice, or named and inside a
+    folder also given) is labeled once, where it was first reached."""
+    jobs, seen = [], set()
     for src, rel, walked in iter_inputs(paths, exclude=outdir):
+        try:
+            key = src.resolve()
+        except (OSError, RuntimeError):   # a link loop: its own error later
+            key = src
+        if key in seen:
+            continue
+        seen.add(key)
         jobs.append(Job(source=src, target=None if in_place else outdir / rel, in_place=in_place,
                         from_walk=walked))
     return jobs
@@ -187,27 +197,53 @@ def _relabel_warning(prior: str, dry_run: bool = False) -> str:
             "over it (--skip-labeled leaves such files alone)")
 
 
-def _check_readable(path: Path, media: MediaType, data: bytes | None) -> None:
+def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: LabelSpec,
+                    target: Path) -> None:
     """What a dry run can check short of labeling: images decode, audio and video streams
-    open (their headers; a file damaged further in fails only when labeled). Raises the
-    decoder's one-line error."""
+    open (their headers; a file damaged further in fails only when labeled), the options that
+    depend on the file (the cue tone against the sample rate, the CRF against the codec), and
+    that the output folder can be written. Raises the one-line error labeling would give."""
     if media.kind == "image":
         image_codec.decode(data, media.format)
     elif media.kind == "audio":
         from .formats import audio_io
+        from .labeling_audio import cue_params
 
-        audio_io.probe(path)
+        info = audio_io.probe(path)
+        if spec.explicit and not spec.spoken_label:
+            cue_params(spec).check_rate(info.sample_rate)
     else:
         from .formats import video_io
 
-        video_io.probe(path)
+        info = video_io.probe(path)
+        video_io.encoder_settings(info.container, spec.video_codec, spec.video_crf, spec.video_preset)
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK):
+        raise LabelingError(f"cannot write to {folder} (read-only or no permission)")
 
 
 def _replaces_input(job: Job, targets: list[Path]) -> str | None:
-    """Why writing ``targets`` would replace the input itself without ``--in-place`` (``-o``
-    naming the inputs' own folder): refused even with ``--overwrite``, which is for earlier
-    outputs, never for the originals."""
+    """Why writing ``targets`` would replace an original: the input itself without
+    ``--in-place`` (``-o`` naming the inputs' own folder), or, with ``--in-place``, another
+    file (``photo.png -f jpeg`` beside an unrelated ``photo.jpg``), or a symbolic link instead
+    of the file it points to. Refused even with ``--overwrite``, which is for earlier outputs,
+    never for the originals."""
     if job.in_place:
+        if job.source.is_symlink():
+            return (f"is a symbolic link: --in-place would replace the link, not the file it "
+                    f"points to; label {job.source.resolve()} itself, or use -o")
+        for t in targets:
+            if t.suffix == ".c2pa" or not t.exists():
+                continue   # the sidecar is this file's own, from an earlier labeling
+            try:
+                same = t.samefile(job.source)
+            except OSError:
+                same = False
+            if not same:
+                return (f"{t} exists and is another file, which labeling in place as "
+                        f"{t.suffix.lstrip('.').upper()} would replace; use -o OUTDIR")
         return None
     for t in targets:
         try:
@@ -240,14 +276,17 @@ def _existing_output(job: Job, targets: list[Path]) -> str | None:
 
 def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = False,
               skip_labeled: bool = False, dry_run: bool = False,
-              progress: Callable[[float], None] | None = None) -> LabelResult:
+              progress: Callable[[float], None] | None = None,
+              skip_existing: bool = False) -> LabelResult:
     """Label one file; every failure becomes ``LabelResult.error`` (one line), never an
     exception, so that a batch goes on. An input that already carries an AIGC metadata
     label is labeled again with a warning, or left alone (``skipped``) with
     ``skip_labeled``; ``LabelResult.prior_label`` names that label either way.
     ``dry_run``: every check (content, output path, existing output, prior label), nothing
     labeled or written; ``output`` is where the file would go. ``progress``: given the
-    fraction done of a video as it is labeled (other files are quick)."""
+    fraction done of a video as it is labeled (other files are quick). ``skip_existing``: an
+    output that exists already (an interrupted batch run again) leaves the file ``skipped``,
+    not failed."""
     t0 = time.perf_counter()
     res = LabelResult(source=str(job.source))
     try:
@@ -279,9 +318,14 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         if why := _replaces_input(job, targets):
             raise LabelingError(why)
         if not overwrite and (why := _existing_output(job, targets)):
+            if skip_existing and not job.in_place:
+                existing = next((t for t in targets if t.exists()), targets[0])
+                res.existing_output = str(existing)
+                res.skipped = f"output exists ({existing})"
+                return res
             raise LabelingError(why)
         if dry_run:
-            _check_readable(job.source, media, data)
+            _check_readable(job.source, media, data, spec, targets[0])
             res.output, res.dry_run = str(targets[0]), True
             return res
         if media.kind in ("audio", "video"):
@@ -349,25 +393,28 @@ _worker_state: dict = {}
 
 
 def _init_worker(spec: LabelSpec, creds: Credentials, overwrite: bool, skip_labeled: bool,
-                 dry_run: bool) -> None:
+                 dry_run: bool, skip_existing: bool = False) -> None:
     # c2pa objects do not survive fork: each worker builds its own signer lazily.
     _worker_state.update(spec=spec, creds=creds, overwrite=overwrite, skip_labeled=skip_labeled,
-                         dry_run=dry_run)
+                         dry_run=dry_run, skip_existing=skip_existing)
     init_worker_process()
 
 
 def _work(job: Job) -> LabelResult:
     return label_one(job, _worker_state["spec"], _worker_state["creds"], _worker_state["overwrite"],
-                     _worker_state["skip_labeled"], _worker_state["dry_run"])
+                     _worker_state["skip_labeled"], _worker_state["dry_run"],
+                     skip_existing=_worker_state["skip_existing"])
 
 
 def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: int = 0,
               overwrite: bool = False, skip_labeled: bool = False, dry_run: bool = False,
+              skip_existing: bool = False,
               on_result: Callable[[LabelResult], None] | None = None,
               on_progress: Callable[[Job, float], None] | None = None) -> list[LabelResult]:
     """Label ``jobs`` with ``workers`` processes (0 = all cores; 1 = in this process) and
     return the results in input order. ``on_result`` is called as each file finishes.
-    ``skip_labeled``: leave inputs that already carry an AIGC label alone. ``dry_run``: check
+    ``skip_labeled``: leave inputs that already carry an AIGC label alone. ``skip_existing``:
+    leave inputs whose output exists alone (resuming a batch). ``dry_run``: check
     everything, label and write nothing (see :func:`label_one`). ``on_progress(job,
     fraction)``: a video's progress while it is labeled, when the batch runs in this process
     (``workers`` 1, or a single file)."""
@@ -396,12 +443,14 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
     if workers == 1:
         for i, job in todo:
             progress = (lambda f, job=job: on_progress(job, f)) if on_progress else None
-            results[i] = label_one(job, spec, creds, overwrite, skip_labeled, dry_run, progress)
+            results[i] = label_one(job, spec, creds, overwrite, skip_labeled, dry_run, progress,
+                                   skip_existing=skip_existing)
             if on_result:
                 on_result(results[i])
     else:
         with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                 initargs=(spec, creds, overwrite, skip_labeled, dry_run)) as pool, \
+                                 initargs=(spec, creds, overwrite, skip_labeled, dry_run,
+                                           skip_existing)) as pool, \
                 stopping_on_interrupt(pool):
             futures = {pool.submit(_work, job): i for i, job in todo}
             for fut in as_completed(futures):

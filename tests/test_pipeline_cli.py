@@ -325,17 +325,93 @@ def test_outputs_not_overwritten_unless_asked(tmp_path):
     wav = tmp_path / "b.wav"
     wav.write_bytes((SAMPLES / "tone.wav").read_bytes())
     before = {f: sha(f) for f in (src, wav)}
-    # Not even with --overwrite (which is for earlier outputs), and the message does not
-    # suggest it.
+    # Not even with --overwrite (which is for earlier outputs), nor when the output would
+    # get another extension (it would land among the originals): a usage error before any
+    # work, whose message does not suggest --overwrite.
     for out_arg in (tmp_path, tmp_path / "." / ""):
-        for extra in ((), ("--overwrite",)):
+        for extra in ((), ("--overwrite",), ("-f", "webp")):
             r = run("label", src, wav, "-o", out_arg, "-j", "1", *extra)
-            assert r.returncode == 1 and r.stderr.count("would replace the input itself") == 2, r.stderr
+            assert r.returncode == 2 and "is the folder of the input" in r.stderr, r.stderr
             assert "--overwrite" not in r.stderr
+    assert not (tmp_path / "a.webp").exists()
     assert {f: sha(f) for f in (src, wav)} == before
     r = run("label", src, "-o", wav, "-j", "1")                 # -o naming a file
     assert r.returncode == 2 and "exists and is not a directory" in r.stderr
     assert {f: sha(f) for f in (src, wav)} == before
+
+
+def test_originals_are_never_replaced(tmp_path):
+    """Found by exploratory testing: --report named an input (the audio became JSON);
+    --in-place -f with --overwrite replaced another original; --in-place replaced a symbolic
+    link by a file and left the real file unlabeled."""
+    d = tmp_path / "d"
+    d.mkdir()
+    Image.fromarray(synthetic_photo(120, 160, 2)).save(d / "photo.png")
+    Image.fromarray(synthetic_photo(120, 160, 3)).save(d / "photo.jpg")
+    (d / "tone.wav").write_bytes((SAMPLES / "tone.wav").read_bytes())
+    before = {f: sha(f) for f in d.iterdir()}
+    out = tmp_path / "out"
+    r = run("label", d, "-o", out, "-j", "1", "--report", d / "tone.wav")
+    assert r.returncode == 2 and "--report" in r.stderr and "is one of the inputs" in r.stderr, r.stderr
+    assert not out.exists()
+    for extra in ((), ("--overwrite",)):
+        r = run("label", d / "photo.png", "--in-place", "-f", "jpeg", "-j", "1", *extra)
+        assert r.returncode == 1 and "exists and is another file" in r.stderr, r.stderr
+        assert "--overwrite" not in r.stderr.split("error:")[1]
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "tone.wav").symlink_to(d / "tone.wav")
+    r = run("label", links, "--in-place", "-j", "1")
+    assert r.returncode == 1 and "is a symbolic link" in r.stderr, r.stderr
+    assert (links / "tone.wav").is_symlink()
+    assert {f: sha(f) for f in d.iterdir()} == before
+    # A report path that is a folder, or cannot be written: one line, exit 2, nothing done.
+    r = run("label", d / "photo.png", "-o", out, "--report", d)
+    assert r.returncode == 2 and "is a folder" in r.stderr and "Traceback" not in r.stderr
+    r = run("label", d / "photo.png", "-o", out, "--report", d / "photo.png" / "r.jsonl")
+    assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_resume_with_skip_existing_and_inputs_named_twice(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        Image.fromarray(synthetic_photo(100, 140, i)).save(src / f"{i}.png")
+    out = tmp_path / "out"
+    # 1.png named again beside its folder: labeled once, no clash with itself.
+    r = run("label", src / "1.png", src, "-o", out, "-j", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 3 and "same output" not in r.stderr
+    assert (out / "1.png").exists() and sorted(p.name for p in (out / "in").iterdir()) == ["0.png", "2.png"]
+    (out / "in" / "2.png").unlink()            # as if the batch had been interrupted
+    done = sha(out / "in" / "0.png")
+    report = out / "report.jsonl"
+    report.write_text("old\n")
+    r = run("label", src, "-o", out / "in", "-j", "1", "--skip-existing", "--report", report)
+    assert r.returncode == 0, r.stderr
+    assert "labeled 2 file(s), 0 failed, 1 file(s) with an existing output left alone" in r.stderr
+    assert sha(out / "in" / "0.png") == done and (out / "in" / "2.png").exists()
+    rows = [json.loads(line) for line in report.read_text().splitlines()]
+    assert sorted(bool(row["existing_output"]) for row in rows) == [False, False, True]
+    r = run("label", src, "-o", out / "in", "--report", report)
+    assert r.returncode == 2 and "exists (use --overwrite" in r.stderr
+
+
+def test_dry_run_checks_the_options_that_depend_on_the_file(tmp_path):
+    """A dry run said "would label" for files the real run then failed: a cue tone above
+    the file's rate, a CRF the codec cannot take. A bad spoken-label clip is one usage error,
+    not one per file."""
+    r = run("label", SAMPLES / "tone.wav", "-o", tmp_path / "o", "--cue-tone", "30000", "--dry-run")
+    assert r.returncode == 1 and "the cue tone (30000 Hz) is at or above" in r.stderr, r.stderr
+    assert "CueParams" not in r.stderr
+    r = run("label", SAMPLES / "clip.mp4", "-o", tmp_path / "o", "--crf", "60", "--dry-run")
+    assert r.returncode == 1 and "crf must be 0..51 for h264" in r.stderr, r.stderr
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not audio")
+    r = run("label", SAMPLES / "tone.wav", "-o", tmp_path / "o", "--spoken-label", notes)
+    assert r.returncode == 2 and r.stderr.count("spoken label clip") == 1, r.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_dry_run_checks_everything_and_writes_nothing(tmp_path):

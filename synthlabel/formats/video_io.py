@@ -345,6 +345,21 @@ def encoder_for(container: str, codec: str | None) -> str:
     return key
 
 
+def encoder_settings(container: str, codec: str | None, crf: int | None,
+                     preset: str | None) -> tuple[str, int, str]:
+    """(codec key, CRF, preset) for ``container``, defaults filled in; VideoError names what
+    is out of range (checked before a dry run says "would label")."""
+    key = encoder_for(container, codec)
+    crf = DEFAULT_CRF[key] if crf is None else int(crf)
+    preset = preset or DEFAULT_PRESET
+    if preset not in _PRESETS:
+        raise VideoError(f"unknown preset {preset!r}: choose one of {', '.join(_PRESETS)}")
+    hi = 63 if key == "vp9" else 51
+    if not 0 <= crf <= hi:
+        raise VideoError(f"crf must be 0..{hi} for {key}, got {crf}")
+    return key, crf, preset
+
+
 def _audio_bitrate(info: AudioTrackInfo, codec: str, override: int | None) -> int:
     if override:
         return int(override)
@@ -376,15 +391,8 @@ class VideoWriter:
         if container not in CONTAINERS:
             raise VideoError(f"unsupported output container {container!r}")
         self.container = container
-        self.codec = encoder_for(container, codec)
-        crf = DEFAULT_CRF[self.codec] if crf is None else int(crf)
-        preset = preset or DEFAULT_PRESET
-        if preset not in _PRESETS:
-            raise VideoError(f"unknown preset {preset!r}: choose one of {', '.join(_PRESETS)}")
-        hi = 63 if self.codec == "vp9" else 51
-        if not 0 <= crf <= hi:
-            raise VideoError(f"crf must be 0..{hi} for {self.codec}, got {crf}")
-        self.crf, self.preset = crf, preset
+        self.codec, self.crf, self.preset = encoder_settings(container, codec, crf, preset)
+        crf, preset = self.crf, self.preset
         muxer = CONTAINERS[container][0]
         options = {}
         if container in ("mp4", "mov") and faststart:
