@@ -403,7 +403,7 @@ def test_dry_run_checks_the_options_that_depend_on_the_file(tmp_path):
     the file's rate, a CRF the codec cannot take. A bad spoken-label clip is one usage error,
     not one per file."""
     r = run("label", SAMPLES / "tone.wav", "-o", tmp_path / "o", "--cue-tone", "30000", "--dry-run")
-    assert r.returncode == 1 and "the cue tone (30000 Hz) is at or above" in r.stderr, r.stderr
+    assert r.returncode == 1 and "the cue tone 30000 Hz (tone_hz, --cue-tone) is at or above" in r.stderr, r.stderr
     assert "CueParams" not in r.stderr
     r = run("label", SAMPLES / "clip.mp4", "-o", tmp_path / "o", "--crf", "60", "--dry-run")
     assert r.returncode == 1 and "crf must be 0..51 for h264" in r.stderr, r.stderr

@@ -154,8 +154,8 @@ class CueParams:
         _check_rate(sample_rate)
         if self.tone_hz >= 0.45 * sample_rate:
             raise ValueError(
-                f"the cue tone ({self.tone_hz:g} Hz) is at or above 0.45 x the sample rate "
-                f"of {sample_rate} Hz ({0.45 * sample_rate:g} Hz); choose a lower --cue-tone")
+                f"the cue tone {self.tone_hz:g} Hz (tone_hz, --cue-tone) is at or above 0.45 x "
+                f"the sample rate of {sample_rate} Hz ({0.45 * sample_rate:g} Hz)")
 
 
 def _check_rate(sample_rate) -> None:
