@@ -7,7 +7,9 @@ One call labels an image held in memory::
     labeled.data          # JPEG bytes: visible label, watermark, AIGC/IPTC XMP, signed C2PA
     synthlabel.verify_bytes(labeled.data).ok()
 
-Audio held in memory: :func:`label_audio` (float samples shaped (frames, channels)). A file of
+An encoded image held in memory (an upload): :func:`label_image_bytes`, which keeps its EXIF,
+ICC profile, XMP and C2PA manifest. Audio held in memory: :func:`label_audio` (float samples
+shaped (frames, channels)). A file of
 any supported kind, sniffed by content: :func:`label_file` (audio and video stream from file
 to file in bounded memory).
 
@@ -21,7 +23,7 @@ __version__ = "0.1.0"
 
 # The labeling engine (OpenCV, the watermark, c2pa) loads on first use, so that importing
 # the package, and the command line's --help, stay fast.
-_LAZY = {"LabeledMedia", "LabelingError", "label_image"}
+_LAZY = {"LabeledMedia", "LabelingError", "label_image", "label_image_bytes"}
 
 
 def __getattr__(name: str):
@@ -42,14 +44,17 @@ from .provenance.credentials import Credentials, load_credentials  # noqa: E402
 
 
 def label_audio(samples, sample_rate: int, *, format: str = "wav", spec: LabelSpec | None = None,
-                credentials: Credentials | None = None):
+                credentials: Credentials | None = None, subtype: str | None = None):
     """Label audio held in memory: ``samples`` float32/float64 shaped (frames, channels) or
-    (frames,), in [-1, 1]. Returns ``(data, sidecar, info)``: the encoded file's bytes, the
-    C2PA sidecar's bytes for Ogg/Opus (else None), and what was done. ``format``: wav, flac,
-    mp3, ogg, opus or m4a."""
+    (frames,), in [-1, 1] (beyond is clipped, with a warning), or integer PCM (scaled from
+    full scale). Returns ``(data, sidecar, info)``: the encoded file's bytes, the C2PA
+    sidecar's bytes for Ogg/Opus (else None), and what was done (``info.warnings``).
+    ``format``: wav, flac, mp3, ogg, opus or m4a. ``subtype``: the sample format of a WAV or
+    FLAC (``PCM_16``, the default; ``PCM_24``; ``FLOAT`` for WAV)."""
     from .labeling_audio import label_audio as _label
 
-    return _label(samples, sample_rate, format=format, spec=spec, credentials=credentials)
+    return _label(samples, sample_rate, format=format, spec=spec, credentials=credentials,
+                  subtype=subtype)
 
 
 def label_file(src, dst=None, *, spec: LabelSpec | None = None,
@@ -79,37 +84,49 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
     return res
 
 
+def _keys(watermark_keys, creds: Credentials):
+    """The keys to try: ``watermark_keys`` when given (an empty sequence is an error, not
+    "use the configured key": a rotation list that loaded nothing must not pass silently)."""
+    if watermark_keys is None:
+        return creds.watermark_key
+    from .watermark import watermark_keys as _check
+
+    return _check(watermark_keys)
+
+
 def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
                  layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
                  path: str = "<bytes>", watermark_keys=None,
-                 sidecar: bytes | None = None) -> VerificationReport:
+                 sidecar: bytes | None = None, label_text=None) -> VerificationReport:
     """Verify every layer of an encoded file held in memory, with the configured (by default
     development) watermark key and trust anchors. ``watermark_keys``: a sequence of keys to
     try instead (e.g. the current and the retired ones), the report naming the one that
     matched by fingerprint; p-values are corrected for the number of keys. ``sidecar``: the
-    ``.c2pa`` bytes of an Ogg/Opus/MKV/WebM file (``label_audio`` returns them)."""
+    ``.c2pa`` bytes of an Ogg/Opus/MKV/WebM file (``label_audio`` returns them).
+    ``label_text``: the visible label's text (or several), looked for before the standard
+    phrasings (``models.STANDARD_LABEL_TEXTS``); needed for a label made with another text."""
     from .verify import verify_bytes as _verify
 
     creds = credentials or load_credentials()
-    return _verify(data, key=watermark_keys or creds.watermark_key,
+    return _verify(data, key=_keys(watermark_keys, creds),
                    trust_anchors_pem=creds.trust_anchors_pem, layers=layers, path=path,
-                   sidecar=sidecar)
+                   sidecar=sidecar, label_text=label_text)
 
 
 def verify_file(path, *, credentials: Credentials | None = None,
                 layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
-                watermark_keys=None) -> VerificationReport:
+                watermark_keys=None, label_text=None) -> VerificationReport:
     """Verify every layer of a file on disk (see :func:`verify_bytes`)."""
     from .verify import verify_file as _verify
 
     creds = credentials or load_credentials()
-    return _verify(path, key=watermark_keys or creds.watermark_key,
-                   trust_anchors_pem=creds.trust_anchors_pem, layers=layers)
+    return _verify(path, key=_keys(watermark_keys, creds),
+                   trust_anchors_pem=creds.trust_anchors_pem, layers=layers, label_text=label_text)
 
 
 __all__ = [
     "AIGCLabel", "ContentID", "Credentials", "LabelError", "LabelSpec", "LabeledMedia",
     "LabelingError", "Position", "VerificationReport", "label_audio", "label_file", "label_image",
-    "load_credentials",
+    "label_image_bytes", "load_credentials",
     "verify_bytes", "verify_file", "__version__",
 ]

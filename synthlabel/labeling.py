@@ -48,19 +48,37 @@ class LabeledMedia:
 
 
 def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Accept a PIL image or a uint8 array (H×W, H×W×3 RGB, H×W×4 RGBA); a conversion that
-    loses something (a 16-bit or float PIL image made 8-bit) is added to ``warns``."""
+    """Accept a PIL image or an array H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA): uint8 as it
+    is, uint16 scaled to 8 bits, float taken as 0..1 (skimage's convention). A conversion that
+    loses something (16-bit or float made 8-bit) is added to ``warns``."""
     if isinstance(image, Image.Image):
         if image.mode in image_codec.WIDE_MODES:
             image, warning = image_codec.to_8bit(image)
             warns.append(warning)
+        if image.mode == "CMYK":
+            warns.append("CMYK image converted to RGB")
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
             a = np.asarray(image.convert("RGBA"))
             return np.ascontiguousarray(a[..., :3]), np.ascontiguousarray(a[..., 3])
         return np.asarray(image.convert("RGB")), None
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        raise LabelingError("got encoded bytes, not pixels: use synthlabel.label_image_bytes "
+                            "(or decode them first)")
     arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)
+        warns.append("16-bit image reduced to 8 bits per channel")
+    elif arr.dtype.kind == "f" and arr.size:
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        if not np.isfinite(arr).all() or lo < 0.0 or hi > 1.0:
+            raise LabelingError(f"a float image must hold values in 0..1 (got {lo:g}..{hi:g}); "
+                                "pass uint8 for 0..255")
+        arr = np.round(arr * 255.0).astype(np.uint8)
+        warns.append("float image (0..1) converted to 8 bits per channel")
     if arr.dtype != np.uint8:
-        raise LabelingError(f"expected a uint8 array, got {arr.dtype}")
+        raise LabelingError(f"expected a uint8, uint16 or float (0..1) array, got {arr.dtype}")
     if arr.ndim == 2:
         return np.repeat(arr[..., None], 3, axis=2), None
     if arr.ndim == 3 and arr.shape[2] == 3:
@@ -68,6 +86,14 @@ def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     if arr.ndim == 3 and arr.shape[2] == 4:
         return np.ascontiguousarray(arr[..., :3]), np.ascontiguousarray(arr[..., 3])
     raise LabelingError(f"expected an H×W, H×W×3 or H×W×4 array, got shape {arr.shape}")
+
+
+def _onto_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Composite RGB with its alpha onto white (what a viewer shows a transparent PNG on),
+    for formats without alpha: transparent areas would otherwise show whatever colour they
+    hold, often black."""
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    return np.round(rgb * a + 255.0 * (1.0 - a)).astype(np.uint8)
 
 
 def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: ContentID,
@@ -130,19 +156,23 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
     comment, lossless WebP).
     """
     spec = spec or LabelSpec()
+    if not isinstance(spec, LabelSpec):
+        raise TypeError(f"spec must be a LabelSpec, got {type(spec).__name__}")
     creds = credentials or load_credentials()
     if format not in image_codec.WRITABLE:
         raise LabelingError(f"cannot write {format!r}; choose jpeg, png or webp")
     converted: list[str] = []
     rgb, alpha = _as_rgb(image, converted)
-    content_id = content_id or ContentID.new()
+    if format == "jpeg" and alpha is not None:
+        # Before the label and the mark, so that both are laid on the pixels that are shown.
+        if alpha.min() < 255:
+            converted.append("JPEG has no alpha channel; transparent areas were composited onto white")
+        rgb, alpha = _onto_white(rgb, alpha), None
+    content_id = _content_id(content_id)
     timings: dict[str, float] = {}
     rgb, alpha, layers, warns = label_pixels(rgb, spec, creds.watermark_key, content_id, timings,
                                              alpha=alpha)
     warns[:0] = converted
-    if format == "jpeg" and alpha is not None:
-        warns.append("JPEG has no alpha channel; transparency was flattened")
-        alpha = None
 
     t0 = time.perf_counter()
     quality = spec.jpeg_quality if format == "jpeg" else spec.webp_quality
@@ -185,11 +215,40 @@ def output_format_for(source_format: str, spec: LabelSpec) -> tuple[str, str | N
     return "png", f"{source_format.upper()} output is not supported; wrote PNG"
 
 
-def label_image_bytes(data: bytes, source_format: str, *, spec: LabelSpec,
-                      credentials: Credentials, title: str = "image") -> LabeledMedia:
-    """Label an encoded image file's bytes, keeping its EXIF, ICC profile and XMP, and its
-    C2PA manifest as the new manifest's parent ingredient."""
-    decoded = image_codec.decode(data, source_format)
+def _content_id(value) -> ContentID:
+    """A ContentID from None (a new random one), a ContentID, or its value as an int."""
+    if value is None:
+        return ContentID.new()
+    if isinstance(value, ContentID):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return ContentID(value)
+    raise TypeError(f"content_id must be a ContentID or a 64-bit int, got {type(value).__name__}")
+
+
+def label_image_bytes(data: bytes, source_format: str | None = None, *,
+                      spec: LabelSpec | None = None, credentials: Credentials | None = None,
+                      title: str = "image") -> LabeledMedia:
+    """Label an encoded image file's bytes (JPEG, PNG, WebP; GIF, TIFF, BMP are read),
+    keeping its EXIF, ICC profile and XMP, and its C2PA manifest as the new manifest's parent
+    ingredient. ``source_format``: sniffed from the bytes when omitted. The output keeps the
+    format (``spec.output_format`` to change it)."""
+    spec = spec or LabelSpec()
+    credentials = credentials or load_credentials()
+    if source_format is None:
+        from .formats.sniff import UnsupportedMedia, sniff_bytes
+
+        try:
+            media = sniff_bytes(bytes(data[:4096]))
+        except UnsupportedMedia as exc:
+            raise LabelingError(str(exc)) from None
+        if media.kind != "image":
+            raise LabelingError(f"not an image: {media.mime} (use label_file or label_audio)")
+        source_format = media.format
+    try:
+        decoded = image_codec.decode(bytes(data), source_format)
+    except image_codec.ImageDecodeError as exc:
+        raise LabelingError(str(exc)) from None
     fmt, warn = output_format_for(source_format, spec)
     name = PurePath(title).name
     parent = (c2pa_io.parent_of(data, image_codec.MIME.get(source_format, f"image/{source_format}"), name)

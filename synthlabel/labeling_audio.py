@@ -173,6 +173,7 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
         raise LabelingError("no samples to label")
     if not np.isfinite(x).all():
         raise LabelingError("samples contain NaN or infinity")
+    clipped = _clipping_warning(x)
     if format not in EXTENSION:
         raise LabelingError(f"cannot write {format!r}; choose one of {', '.join(EXTENSION)}")
 
@@ -191,7 +192,20 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
             raise LabelingError(" ".join(str(exc).split())) from None
         data = res.output.read_bytes()
         side = res.sidecar.read_bytes() if res.sidecar else None
+    if clipped:
+        res.warnings.insert(0, clipped)
     return data, side, res
+
+
+def _clipping_warning(x: np.ndarray) -> str | None:
+    """Float samples beyond [-1, 1] are clipped when written: say how many, and when the peak
+    looks like integer PCM held in a float array, what to do about it."""
+    peak = float(np.abs(x).max())
+    if peak <= 1.0:
+        return None
+    frac = float(np.count_nonzero(np.abs(x) > 1.0)) / x.size
+    hint = (" (integer PCM in a float array? divide int16 values by 32768)" if peak > 16 else "")
+    return f"{frac:.2%} of the samples are beyond full scale (peak {peak:.3g}) and were clipped{hint}"
 
 
 def _float_samples(samples) -> np.ndarray:

@@ -330,3 +330,17 @@ def test_mp3_decoder_notes_stay_off_stderr(tmp_path):
     assert "decoded True" in r.stdout
     assert "MP3 decoder: Note: " in r.stdout or "MP3 decoder: Warning: " in r.stdout, r.stdout
     assert r.stderr.splitlines() == ["from another thread", "after"], r.stderr
+
+
+def test_rates_a_codec_cannot_take(tmp_path):
+    """AAC takes only its table's rates (up to 96 kHz): others are resampled to the next one
+    up. Ogg Vorbis above 192 kHz is refused: libvorbis fails there, and libsndfile then
+    crashed the whole process when the file was closed."""
+    for rate, written in ((176400, 96000), (50000, 64000), (44100, 44100)):
+        w = A.write(tmp_path / f"a{rate}.m4a", signal(1.0, rate, 1), rate, "m4a")
+        assert w.sample_rate == written and w.resampled == (rate != written)
+        info = A.probe(tmp_path / f"a{rate}.m4a")
+        assert info.sample_rate == written and abs(info.duration - 1.0) < 0.1
+    with pytest.raises(AudioError, match="Ogg Vorbis holds at most 192000 Hz"):
+        A.write(tmp_path / "x.ogg", signal(0.5, 256000, 1), 256000, "ogg")
+    assert not (tmp_path / "x.ogg").exists()

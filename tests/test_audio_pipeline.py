@@ -316,3 +316,21 @@ def test_relabeling_drops_the_old_manifest(audio_inputs, tmp_path, name):
     rep = json.loads(run("verify", "--json", tmp_path / "out" / name).stdout)
     assert rep["layers"]["c2pa"]["status"] == "missing", rep["layers"]["c2pa"]
     assert rep["ids_agree"] is True
+
+
+def test_float_audio_beyond_full_scale_is_clipped_with_a_warning(credentials):
+    """Float samples beyond [-1, 1] were hard-clipped silently; int16 values held in a float
+    array (a common mistake) get a hint."""
+    from synthlabel import label_audio
+    from synthlabel.models import LabelSpec
+
+    t = np.arange(RATE * 3) / RATE
+    x = (3.0 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    _, _, res = label_audio(x, RATE, format="wav", credentials=credentials,
+                            spec=LabelSpec(watermark_readback=False))
+    assert res.warnings[0].startswith("78.") and "beyond full scale (peak 3)" in res.warnings[0], res.warnings
+    _, _, res = label_audio(x * 10000, RATE, format="wav", credentials=credentials,
+                            spec=LabelSpec(watermark_readback=False))
+    assert "divide int16 values by 32768" in res.warnings[0]
+    _, _, res = label_audio(x / 4, RATE, format="wav", credentials=credentials)
+    assert not any("full scale" in w for w in res.warnings)

@@ -938,6 +938,44 @@ def test_command_line_starts_without_the_heavy_engines():
     assert r.returncode == 0 and "Usage: synthlabel verify" in r.stdout, r.stdout + r.stderr
 
 
+def test_library_takes_more_image_inputs(credentials):
+    """What a service hands the library: H×W×1, uint16 and float (0..1) arrays are converted
+    with a warning; encoded bytes go to label_image_bytes (format sniffed, metadata kept);
+    RGBA to JPEG is composited onto white, not left black; an int content ID is taken; a
+    wrong spec type, float values beyond 0..1 and an empty key list are refused."""
+    import synthlabel
+    from synthlabel.labeling import LabelingError
+
+    photo = synthetic_photo(240, 320, seed=8)
+    grey = photo[..., :1]
+    r = synthlabel.label_image(grey, format="png", credentials=credentials)
+    assert np.array(Image.open(io.BytesIO(r.data))).ndim == 3
+    r = synthlabel.label_image(photo.astype(np.uint16) * 257, credentials=credentials)
+    assert "16-bit image reduced to 8 bits per channel" in r.warnings
+    r = synthlabel.label_image(photo.astype(np.float32) / 255.0, credentials=credentials,
+                               content_id=0x1234)
+    assert "float image (0..1) converted to 8 bits per channel" in r.warnings
+    assert r.content_id.hex == "0000000000001234"
+    with pytest.raises(LabelingError, match="0..1"):
+        synthlabel.label_image(photo.astype(np.float32), credentials=credentials)
+    with pytest.raises(LabelingError, match="label_image_bytes"):
+        synthlabel.label_image(r.data, credentials=credentials)
+    with pytest.raises(TypeError, match="LabelSpec"):
+        synthlabel.label_image(photo, spec={"text": "AI生成"}, credentials=credentials)
+    rgba = np.dstack([photo, np.zeros(photo.shape[:2], np.uint8)])
+    rgba[60:180, 80:240, 3] = 255
+    j = synthlabel.label_image(rgba, format="jpeg", credentials=credentials)
+    assert any("composited onto white" in w for w in j.warnings)
+    px = np.array(Image.open(io.BytesIO(j.data)))
+    assert px[:40, :60].mean() > 245          # transparent corner: white, not the RGB under it
+    again = synthlabel.label_image_bytes(r.data, credentials=credentials)
+    assert again.format == "png" and again.content_id != r.content_id
+    rep = synthlabel.verify_bytes(again.data, credentials=credentials)
+    assert rep.ok() and rep.layers["c2pa"].details["parent"] is not None
+    with pytest.raises(ValueError, match="non-empty"):
+        synthlabel.verify_bytes(again.data, credentials=credentials, watermark_keys=[])
+
+
 def test_library_checks_its_inputs_and_converts_what_it_can(tmp_path):
     """What a service calling the library gets: integer PCM scaled (not clipped to noise), a
     16-bit or float PIL image scaled to 8 bits with a warning, one exception type for bad

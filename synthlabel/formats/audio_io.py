@@ -72,6 +72,12 @@ _ALAC_SUBTYPES = {"ALAC_16": "s16p", "ALAC_24": "s32p"}
 WRITE_FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4a")
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 MP3_MAX_RATE = 48000
+#: The rates FFmpeg's AAC encoder takes (ISO 14496-3's sampling frequency table); other rates
+#: are resampled to the next one up (at most 96 kHz).
+AAC_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
+#: libvorbis encodes up to about 200 kHz; above, libsndfile fails the write and then crashes the
+#: process when the file is closed. Such rates are refused up front.
+VORBIS_MAX_RATE = 192000
 _SF_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "opus": "OGG", "mp3": "MP3"}
 _DEFAULT_SUBTYPES = {"wav": "PCM_16", "flac": "PCM_16"}
 #: WAV sample formats that are lossy codecs (4-bit ADPCM, GSM, G.72x): re-encoding into them
@@ -560,6 +566,9 @@ class Writer:
             major = "WAVEX" if fmt == "wav" and (extensible or self.channels > 2) else _SF_FORMATS[fmt]
             self._open_sf(major, self.subtype, None)
         elif fmt == "ogg":
+            if self.sample_rate > VORBIS_MAX_RATE:
+                raise AudioError(f"Ogg Vorbis holds at most {VORBIS_MAX_RATE} Hz, got "
+                                 f"{self.sample_rate} Hz; write FLAC or WAV instead")
             self.bitrate = int(bitrate or DEFAULT_BITRATES["ogg"])
             self._open_sf("OGG", "VORBIS", _vorbis_compression(self.bitrate, self.channels))
         elif alac:
@@ -570,6 +579,8 @@ class Writer:
                 self.sample_rate = 48000
             elif fmt == "mp3" and self.sample_rate > MP3_MAX_RATE:
                 self.sample_rate = MP3_MAX_RATE
+            elif fmt == "m4a" and self.sample_rate not in AAC_RATES:
+                self.sample_rate = next((r for r in AAC_RATES if r > self.sample_rate), AAC_RATES[-1])
             lo, hi = bitrate_range(fmt, self.sample_rate, self.channels)
             self.bitrate = min(max(int(bitrate or DEFAULT_BITRATES[fmt]), lo), hi)
             self._open_av()
