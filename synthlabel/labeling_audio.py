@@ -112,6 +112,8 @@ def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: i
 
 #: The read-back check reads what verify reads: the opening minute.
 READBACK_SECONDS = 60.0
+#: How warnings name the lossy codecs a read-back decodes.
+LOSSY_NAMES = {"mp3": "MP3", "ogg": "Ogg Vorbis", "opus": "Opus", "m4a": "AAC"}
 
 
 def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None = None,
@@ -277,9 +279,15 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         res.timings["encode+mark"] = time.perf_counter() - t0
         if opening:
             t0 = time.perf_counter()
+            marked, rate, codec = np.concatenate(opening), sample_rate, None
+            if writer.format in audio_io.DEFAULT_BITRATES and not writer.subtype:
+                # A lossy codec (MP3, Vorbis, Opus, AAC) is what the mark must outlive on a
+                # short clip: read back what verify will read, the decoded file.
+                codec = LOSSY_NAMES[writer.format]
+                marked, rate = audio_io.read(encoded, frames=int(READBACK_SECONDS * writer.sample_rate))
             try:
-                warning = watermark.audio_readback_warning(np.concatenate(opening), sample_rate,
-                                                           content_id.value, creds.watermark_key)
+                warning = watermark.audio_readback_warning(marked, rate, content_id.value,
+                                                           creds.watermark_key, codec=codec)
             except ValueError:          # a rate the detector does not take: nothing to check
                 warning = None
             if warning:

@@ -183,19 +183,22 @@ def readback_warning(marked, payload: int | bytes, key: bytes) -> str | None:
 
 
 def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | bytes,
-                           key: bytes) -> str | None:
+                           key: bytes, *, codec: str | None = None) -> str | None:
     """Read the mark back from freshly marked audio (float, (frames, channels) or (frames,);
     e.g. the opening minute, what verify reads) with :func:`detect_audio` and say why it would
     not return ``payload``, or None when it would. The mark is multiplicative, so there is none
-    in silence: mostly silent audio is what fails. Costs the detector's time (about 1 % of the
-    duration read)."""
+    in silence: mostly silent audio is what fails. ``codec``: the lossy codec the samples went
+    through (decoded from the encoded file), named in the warning. Costs the detector's time
+    (about 1 % of the duration read)."""
     want = coding.payload_to_int(payload)
     state = describe_miss(detect_audio(marked, sample_rate, key), want)
     if state is None:
         return None
     seconds = len(marked) / sample_rate
-    return (f"read back from the labeled signal's first {seconds:.0f} s, the mark is {state}: "
-            "too little sound to carry it (silence, or too short?)")
+    where = f"the encoded {codec} file" if codec else "the labeled signal"
+    why = (f"too little sound for the mark to outlive {codec} at this bitrate (a short clip, "
+           "or mostly silence?)" if codec else "too little sound to carry it (silence, or too short?)")
+    return f"read back from {where}'s first {seconds:.0f} s, the mark is {state}: {why}"
 
 
 def describe_miss(det, want: int) -> str | None:
