@@ -47,6 +47,12 @@ class LabeledMedia:
                 f"warnings={self.warnings!r})")
 
 
+#: JPEG/WebP qualities below this are read back from the encoded output (decoding costs a few
+#: ms): at 512² the mark survived quality 20 and was lost at 10 (it reads back from the pixels
+#: before encoding either way).
+READBACK_BELOW_QUALITY = 50
+
+
 def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """Accept a PIL image or an array H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA): uint8 as it
     is, uint16 scaled to 8 bits, float taken as 0..1 (skimage's convention). A conversion that
@@ -176,9 +182,19 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
 
     t0 = time.perf_counter()
     quality = spec.jpeg_quality if format == "jpeg" else spec.webp_quality
+    lossy = format == "jpeg" or (format == "webp" and not (extras and extras.lossless))
     data = image_codec.encode(rgb, format, alpha=alpha, quality=quality, exif=exif,
                               icc_profile=icc_profile, xmp=xmp, extras=extras)
     timings["encode"] = time.perf_counter() - t0
+    if (lossy and quality < READBACK_BELOW_QUALITY and spec.watermark_readback
+            and "watermark" in layers and not any(w.startswith("watermark:") for w in warns)):
+        # At a low quality the encoder itself can take the mark: read back what was written.
+        t0 = time.perf_counter()
+        decoded = image_codec.decode(data, format).rgb
+        if rb := watermark.readback_warning(decoded, content_id.value, creds.watermark_key,
+                                            encoded=f"{format.upper()} at quality {quality}"):
+            warns.append(f"watermark: {rb}")
+        timings["readback"] = timings.get("readback", 0.0) + time.perf_counter() - t0
 
     aigc = spec.aigc_for(content_id)
     if spec.metadata:

@@ -152,7 +152,8 @@ def capacity_warning(rgb) -> str | None:
     return _wm.capacity_issue(_wm.to_luma(color))
 
 
-def readback_warning(marked, payload: int | bytes, key: bytes) -> str | None:
+def readback_warning(marked, payload: int | bytes, key: bytes, *,
+                     encoded: str | None = None) -> str | None:
     """Read the mark back from freshly marked pixels (``marked``: what :func:`embed_image`
     returned) and say why the blind detector would not return ``payload``, or None when it
     would. The capacity check (:func:`capacity_warning`) only knows small and flat pictures;
@@ -164,7 +165,9 @@ def readback_warning(marked, payload: int | bytes, key: bytes) -> str | None:
     of both front ends) passes the threshold, the mark is taken as readable: the detector tries
     that geometry first and stops there when its pilot is conclusive. Otherwise
     :func:`detect_image` itself decides (up to about a second on pictures it struggles with).
-    On 54 test pictures the fast path and the detector agreed on every one."""
+    On 54 test pictures the fast path and the detector agreed on every one. ``encoded``: the
+    pixels were decoded from the encoded output, described so ("JPEG at quality 10") in the
+    warning."""
     key = _check_key(key)
     want = coding.payload_to_int(payload)
     color, _alpha = _check_image(marked)
@@ -178,6 +181,8 @@ def readback_warning(marked, payload: int | bytes, key: bytes) -> str | None:
     state = describe_miss(detect_image(marked, key), want)
     if state is None:
         return None
+    if encoded:
+        return f"read back from the output ({encoded}), the mark is {state}: raise the quality"
     return (f"read back from the labeled pixels, the mark is {state}: this picture cannot carry "
             "it reliably (bilevel, saturated or strongly periodic pictures defeat it)")
 

@@ -976,6 +976,22 @@ def test_library_takes_more_image_inputs(credentials):
         synthlabel.verify_bytes(again.data, credentials=credentials, watermark_keys=[])
 
 
+def test_low_jpeg_quality_is_read_back_from_the_output(credentials):
+    """At quality 5 the encoder takes the mark of a 512² image, which read back fine from the
+    pixels before encoding: the warning now comes from the output, as verify will see it."""
+    import synthlabel
+    from synthlabel.models import LabelSpec
+
+    photo = synthetic_photo(512, 512, seed=3)
+    for q, lost in ((5, True), (40, False)):
+        r = synthlabel.label_image(photo, format="jpeg", spec=LabelSpec(jpeg_quality=q),
+                                   credentials=credentials)
+        warned = any(f"read back from the output (JPEG at quality {q})" in w for w in r.warnings)
+        status = synthlabel.verify_bytes(r.data, credentials=credentials,
+                                         layers=("watermark",)).layers["watermark"].status.value
+        assert warned == lost and (status != "ok") == lost, (q, r.warnings, status)
+
+
 def test_library_checks_its_inputs_and_converts_what_it_can(tmp_path):
     """What a service calling the library gets: integer PCM scaled (not clipped to noise), a
     16-bit or float PIL image scaled to 8 bits with a warning, one exception type for bad
