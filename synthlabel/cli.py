@@ -436,8 +436,6 @@ def verify(
 missing, weak or invalid, 2 when a file could not be read or decoded.
     """
     from .batch import terminate_as_interrupt
-    from .fsutil import broken_link
-    from .models import VerificationReport
     from .pipeline import iter_inputs
     from .verify import verify_files
 
@@ -481,14 +479,17 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     status = 0
     files = []
     for p in paths:
-        if not p.exists():
-            why = broken_link(p) or "no such file or directory"
-            err.print(f"[red]error:[/red] {esc(str(p))}: {esc(why)}")
-            if json_out:   # a JSON consumer sees every path it asked for
-                print(VerificationReport(path=str(p), error=why).to_json(), flush=True)
-            status = 2
-        else:
+        if p.exists():
             files.extend((f, walked) for f, _, walked in iter_inputs([p]))
+        else:
+            # Kept in its place: its report (an error: unreadable) comes out in input order
+            # like every other, JSON included, and counts in the summary.
+            files.append((p, False))
+    if not files:
+        # Nothing to check is not a pass: a check pointed at the wrong folder must not succeed.
+        err.print(f"[red]error:[/red] no files to verify in {esc(', '.join(map(str, paths)))} "
+                  "(hidden files and .c2pa sidecars are not checked on their own)")
+        raise typer.Exit(2)
     reports = verify_files([f for f, _ in files], workers=jobs, key=wm_keys,
                            trust_anchors_pem=anchors, layers=wanted, label_text=label_text)
     done: list = []

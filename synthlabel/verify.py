@@ -367,6 +367,8 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
         kind = media.kind
     except UnsupportedMedia as exc:
         return VerificationReport(path=str(p), error=str(exc))
+    except FileNotFoundError:
+        return VerificationReport(path=str(p), error=broken_link(p) or "no such file or directory")
     except OSError as exc:
         return VerificationReport(path=str(p), error=f"cannot read: {broken_link(p) or exc.strerror or exc}")
     if kind == "audio":

@@ -1057,6 +1057,17 @@ def test_special_files_and_missing_paths(tmp_path):
     assert r.returncode == 2 and lines[0]["error"] == "no such file or directory"
     wm = lines[1]["layers"]["watermark"]["details"]
     assert wm["payload"] == wm["payload_hex"] == lines[1]["content_ids"]["watermark"]
+    # In input order, a missing path in the middle too, and counted in the summary.
+    r = run("verify", "--json", out / "scene.png", tmp_path / "missing.png", out / "scene.png")
+    assert [Path(json.loads(x)["path"]).name for x in r.stdout.splitlines()] == \
+        ["scene.png", "missing.png", "scene.png"]
+    assert "verified 3 file(s): 2 OK, 0 with a layer not ok, 1 unreadable" in r.stderr
+    # Nothing to verify is an error, not a pass (a check pointed at the wrong folder).
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / ".hidden.png").write_bytes((out / "scene.png").read_bytes())
+    r = run("verify", empty)
+    assert r.returncode == 2 and "no files to verify" in r.stderr
 
 
 def _run_with_terminal_stderr(*args) -> tuple[int, str, bytes]:
