@@ -78,6 +78,14 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def one_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type name when it has none)."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """An exception's message on one line (its type name when it has none). A short message
+    keeps its line breaks as ``\\n`` (a file name may hold a newline: cutting there lost the
+    rest of the name); a long one is cut to its first line (a traceback-like dump)."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    if "\n" in text or "\r" in text:
+        if len(text) <= 500:
+            return text.replace("\r", "\\r").replace("\n", "\\n")
+        return text.splitlines()[0]
+    return text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -49,6 +50,15 @@ app.add_typer(keys_app, name="keys")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _shown(text) -> str:
+    """A path or message for a terminal line: rich markup escaped, and control characters (a
+    newline in a file name) written as escapes, so one file stays on one line."""
+    return esc(_CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text)))
 
 
 def _version(value: bool) -> None:
@@ -277,20 +287,20 @@ SIGTERM (143) stops the batch without leaving partial files.
         if json_out:
             print(line, flush=True)
         if r.error:
-            err.print(f"[red]error:[/red] {esc(str(r.source))}: {esc(str(r.error))}")
+            err.print(f"[red]error:[/red] {_shown(r.source)}: {_shown(r.error)}")
         elif r.skipped:
             if (r.prior_label or r.existing_output) and not quiet:
-                err.print(f"skipped: {esc(str(r.source))}: {esc(r.skipped)}")
+                err.print(f"skipped: {_shown(r.source)}: {esc(r.skipped)}")
         else:
             for w in r.warnings:
                 if not quiet:
-                    err.print(f"[yellow]warning:[/yellow] {esc(str(r.source))}: {esc(str(w))}")
+                    err.print(f"[yellow]warning:[/yellow] {_shown(r.source)}: {esc(str(w))}")
             if not quiet and not json_out:
                 # While the bar is live, print through its console so lines land above it.
                 done = (f"would be labeled ({r.media_type})" if r.dry_run
                         else f"{esc('[' + ', '.join(r.layers) + ']')} id={r.content_id}")
                 (progress.console if progress and out.is_terminal else out).print(
-                    f"{esc(str(r.source))} -> {esc(str(r.output))}  {done}")
+                    f"{_shown(r.source)} -> {_shown(r.output)}  {done}")
         if progress:
             progress.update(task, advance=1, description=f"labeling {n_done}/{n_total}")
             if str(r.source) in file_tasks:
@@ -398,11 +408,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _print_report(rep) -> None:
     if rep.error:
-        out.print(f"[bold]{esc(str(rep.path))}[/bold]  [red]ERROR[/red] {esc(str(rep.error))}")
+        out.print(f"[bold]{_shown(rep.path)}[/bold]  [red]ERROR[/red] {_shown(rep.error)}")
         return
     checked = tuple(k for k, v in rep.layers.items() if v.status is not Status.SKIPPED)
     verdict = "[green]OK[/green]" if rep.ok(checked) else "[red]FAIL[/red]"
-    out.print(f"[bold]{esc(str(rep.path))}[/bold]  {esc(str(rep.media_type))}  {verdict}")
+    out.print(f"[bold]{_shown(rep.path)}[/bold]  {esc(str(rep.media_type))}  {verdict}")
     colour = {Status.OK: "green", Status.WEAK: "yellow", Status.MISSING: "red",
               Status.INVALID: "red", Status.ERROR: "red", Status.SKIPPED: "dim"}
     for name, layer in rep.layers.items():
@@ -542,7 +552,7 @@ def _print_reports(files, reports, done: list, json_out: bool, wanted, status: i
         if rep.error:
             status = 2
             if json_out:
-                err.print(f"[red]error:[/red] {esc(str(f))}: {esc(str(rep.error))}")
+                err.print(f"[red]error:[/red] {esc(str(f))}: {_shown(rep.error)}")
         elif not rep.ok(wanted) and status == 0:
             status = 1
     return status

@@ -344,3 +344,21 @@ def test_float_audio_beyond_full_scale_is_clipped_with_a_warning(credentials):
     assert "divide int16 values by 32768" in res.warnings[0]
     _, _, res = label_audio(x / 4, RATE, format="wav", credentials=credentials)
     assert not any("full scale" in w for w in res.warnings)
+
+
+def test_cues_found_in_both_head_and_tail_are_listed_once(tmp_path, credentials):
+    """A short file's head and tail windows overlap: a cue found in both was listed twice
+    ("3.89 s, 3.89 s")."""
+    import shutil
+
+    import synthlabel
+
+    f = tmp_path / "t.wav"
+    shutil.copy(Path(__file__).parents[1] / "samples" / "tone.wav", f)
+    for _ in range(4):
+        synthlabel.label_file(f, in_place=True, credentials=credentials)
+    rep = synthlabel.verify_file(f, credentials=credentials, layers=("explicit",))
+    times = rep.layers["explicit"].details["times"]
+    assert len(times) == 4 and all(b - a > 1.0 for a, b in zip(times, times[1:])), times
+    words = rep.layers["explicit"].summary.split(" at ")[1].split(", ")
+    assert len(words) == len(set(words)) == 4

@@ -373,6 +373,20 @@ def test_originals_are_never_replaced(tmp_path):
     assert not out.exists()
 
 
+def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(synthetic_photo(100, 140, 1)).save(src / "nl\nname.png")
+    out = tmp_path / "out"
+    assert run("label", src, "-o", out, "-j", "1").returncode == 0
+    r = run("label", src, "-o", out, "-j", "1", "--json")
+    assert r.returncode == 1
+    row = json.loads(r.stdout)
+    assert row["source"].endswith("nl\nname.png") and "nl\\nname.png exists" in row["error"], row
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].count("nl\\nname.png") == 2, r.stderr
+
+
 def test_resume_with_skip_existing_and_inputs_named_twice(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
