@@ -157,15 +157,15 @@ def label(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every input (content, output path, existing outputs, earlier labels) and print where each would go; label and write nothing.")] = False,
     skip_labeled: Annotated[bool, typer.Option("--skip-labeled", help="Leave inputs that already carry an AIGC metadata label alone (default: label them again, with a warning).")] = False,
     text: Annotated[str, typer.Option("--text", help="Visible label text; needs an AI element (AI/人工智能) and a generation element (生成/合成).")] = DEFAULT_LABEL_TEXT,
-    position: Annotated[Position, typer.Option("--position", help="Corner or edge for the visible label.")] = Position.BOTTOM_RIGHT,
+    position: Annotated[Position, typer.Option("--position", metavar="WHERE", help="Corner or edge for the visible label: " + ", ".join(p.value for p in Position) + ".")] = Position.BOTTOM_RIGHT,
     allow_nonconforming_text: Annotated[bool, typer.Option("--allow-nonconforming-text", help="Accept label text that GB 45438 would not.")] = False,
     no_explicit: Annotated[bool, typer.Option("--no-explicit", help="Skip the visible label.")] = False,
     no_metadata: Annotated[bool, typer.Option("--no-metadata", help="Skip the AIGC/IPTC metadata.")] = False,
     no_watermark: Annotated[bool, typer.Option("--no-watermark", help="Skip the invisible watermark.")] = False,
     no_c2pa: Annotated[bool, typer.Option("--no-c2pa", help="Skip the C2PA manifest.")] = False,
     producer: Annotated[str, typer.Option("--producer", help="AIGC ContentProducer: your service's name or 27-character TC260 code (ASCII, no spaces).")] = "synthlabel",
-    composite: Annotated[bool, typer.Option("--composite", help="Content is an AI edit of real media (IPTC compositeWithTrainedAlgorithmicMedia).")] = False,
-    format: Annotated[OutputFormat, typer.Option("-f", "--format", help="Images: output format; 'same' keeps the input's (GIF/TIFF/BMP become PNG). Audio and video always keep their format.")] = OutputFormat.SAME,
+    composite: Annotated[bool, typer.Option("--composite", help="Content is an AI edit of real media (IPTC digital source type: composite with trained algorithmic media).")] = False,
+    format: Annotated[OutputFormat, typer.Option("-f", "--format", metavar="FORMAT", help="Images: output format, one of " + ", ".join(f.value for f in OutputFormat) + "; 'same' keeps the input's (GIF/TIFF/BMP become PNG). Audio and video always keep their format.")] = OutputFormat.SAME,
     jpeg_quality: Annotated[int, typer.Option("--jpeg-quality", min=1, max=100, help="Images: JPEG output quality.")] = 92,
     webp_quality: Annotated[int, typer.Option("--webp-quality", min=1, max=100, help="Images: WebP output quality.")] = 90,
     thumbnail: Annotated[bool, typer.Option("--thumbnail", help="Images: embed a C2PA thumbnail (larger, slower).")] = False,
@@ -430,11 +430,11 @@ def _print_report(rep) -> None:
 def verify(
     paths: Annotated[list[Path], typer.Argument(help="Files and directories (recursed) to verify.", show_default=False)],
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")] = False,
-    layers: Annotated[str, typer.Option("--layers", help="Comma-separated layers to check: " + ",".join(LAYERS))] = ",".join(LAYERS),
+    layers: Annotated[str, typer.Option("--layers", metavar="LIST", show_default=False, help="Comma-separated layers to check, of: " + ", ".join(LAYERS) + " (default: all).")] = ",".join(LAYERS),
     label_text: Annotated[Optional[list[str]], typer.Option(
-        "--label-text", help="A visible label text to look for (repeatable), before the standard "
-                             "phrasings, which are always tried: " + ", ".join(STANDARD_LABEL_TEXTS)
-                             + ". Needed for a label made with another --text.")] = None,
+        "--label-text", help="A visible label text to look for (repeatable; needed for a label "
+                             "made with another --text), before the standard phrasings, which "
+                             "are always tried: " + ", ".join(STANDARD_LABEL_TEXTS))] = None,
     no_default_trust: Annotated[bool, typer.Option("--no-default-trust", help="Do not trust the configured/development root; only --trust-anchors (or env SYNTHLABEL_TRUST_ANCHORS).")] = False,
     trust_anchors: AnchorsOpt = None,
     home: HomeOpt = None, watermark_key: WmKeysOpt = None,
