@@ -98,20 +98,23 @@ AnchorsOpt = Annotated[Optional[list[Path]], typer.Option(
 
 
 def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors, *, verifying=False):
-    """Load credentials, printing the development-credentials warning once. ``verifying``: when
-    the development credentials cannot be created, return None instead of stopping (verify
-    then works without them)."""
+    """Load credentials, printing the development-credentials warning once. ``verifying``:
+    development credentials are used when they exist but never created (a key made now
+    cannot have marked anything, a root made now signed nothing); without them, return None
+    (verify then works without them)."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", credmod.DevelopmentCredentialsWarning)
             creds = credmod.load_credentials(
                 home=home, cert_chain=cert_chain, private_key=private_key,
-                watermark_key_file=watermark_key, trust_anchors=trust_anchors or None)
+                watermark_key_file=watermark_key, trust_anchors=trust_anchors or None,
+                create=not verifying)
     except credmod.HomeUnavailableError as exc:
         if not verifying:
             err.print(f"[red]error:[/red] credentials: {esc(str(exc))}")
             raise typer.Exit(2) from None
-        err.print(f"[yellow]warning:[/yellow] {esc(str(exc))}; verifying without them")
+        err.print(f"[yellow]warning:[/yellow] {esc(str(exc))}; verifying without them (verify "
+                  "does not create them)")
         return None
     except (credmod.CredentialError, OSError, ValueError) as exc:
         # OSError: unwritable home or unreadable key file; messages never hold key material.

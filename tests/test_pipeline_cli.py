@@ -90,7 +90,13 @@ def test_another_watermark_key_is_named_as_a_likely_cause(labeled_samples, tmp_p
     """Verified with other credentials (another watermark key): the mark is missing, and the
     report says the C2PA manifest claims one, naming the algorithm and content ID."""
     out, _ = labeled_samples
-    r = run("verify", "--json", out / "scene.png", env={"SYNTHLABEL_HOME": str(tmp_path / "other")})
+    other = {"SYNTHLABEL_HOME": str(tmp_path / "other")}
+    # verify does not create credentials: with none, the watermark is not checked at all
+    r = run("verify", "--json", out / "scene.png", env=other)
+    assert json.loads(r.stdout)["layers"]["watermark"]["status"] == "skipped"
+    assert "verify does not create them" in r.stderr and not (tmp_path / "other").exists()
+    assert run("keys", "init", env=other).returncode == 0     # another machine's own key
+    r = run("verify", "--json", out / "scene.png", env=other)
     rep = json.loads(r.stdout)
     wm = rep["layers"]["watermark"]
     assert wm["status"] == "missing" and r.returncode == 1

@@ -134,8 +134,9 @@ class CredentialError(ValueError):
 
 
 class HomeUnavailableError(CredentialError):
-    """The development credentials do not exist and cannot be created (the home folder is not
-    writable). ``verify`` can still check what needs no credentials of ours."""
+    """The development credentials do not exist, and cannot be created (the home folder is not
+    writable) or were not to be (``create=False``). ``verify`` can still check what needs no
+    credentials of ours."""
 
 
 class CertificateError(CredentialError):
@@ -662,8 +663,10 @@ def init_dev_credentials(home: Path | None = None, *, force: bool = False) -> Pa
     return dev
 
 
-def _dev_credentials(home: Path) -> tuple[bytes, bytes, bytes, bytes]:
+def _dev_credentials(home: Path, create: bool = True) -> tuple[bytes, bytes, bytes, bytes]:
     dev = home / DEV_DIR
+    if not dev.exists() and not create:
+        raise HomeUnavailableError(f"no development credentials in {home}")
     if not dev.exists():
         try:
             dev, _ = _create_dev(home, force=False, stacklevel=4)  # at load_credentials' caller
@@ -695,9 +698,11 @@ def load_credentials(
     watermark_key_file: PathLike | None = None,
     trust_anchors: PathLike | Iterable[PathLike] | None = None,
     env: Mapping[str, str] = os.environ,
+    create: bool = True,
 ) -> Credentials:
     """Resolve credentials: explicit arguments > environment variables > development
-    credentials (created on first use). ``cert_chain``/``private_key`` are paths, or PEM bytes.
+    credentials (created on first use; with ``create=False`` their absence raises
+    :class:`HomeUnavailableError`). ``cert_chain``/``private_key`` are paths, or PEM bytes.
 
     Raises :class:`CredentialError` when only one of certificate and key is configured, when a
     production certificate has no watermark key, or when anything cannot be read/decrypted, and
@@ -736,7 +741,7 @@ def load_credentials(
         anchors = _merge_pem(anchors_cfg, anchors_arg)
         is_dev = False
     else:
-        chain_pem, dev_key_pem, dev_wm, dev_root = _dev_credentials(home_path)
+        chain_pem, dev_key_pem, dev_wm, dev_root = _dev_credentials(home_path, create)
         key_pem = _pkcs8(_load_private_key(dev_key_pem))
         check_signing_certificate(chain_pem, key_pem)
         wm_key = read_watermark_key(wm_src) if wm_src is not None else dev_wm
