@@ -71,6 +71,19 @@ def test_round_trip(clip, marked):
     assert d["alg"] == WA.AUDIO_ALG and d["payload"] == PAYLOAD and "soft" not in d["details"]
 
 
+def test_nominal_read_agrees_and_is_conservative(clip, marked):
+    """The read-back's fast path (speed 1 only): the same payload as the full detector on a
+    marked clip, an offset excerpt too, with a p-value no smaller (it counts the full search's
+    hypotheses); nothing on the unmarked clip or under another key."""
+    for x in (marked, marked[SR // 3:]):
+        full, fast = WA.detect_audio(x, SR, KEY), WA.nominal_read(x, SR, KEY)
+        assert fast.detected and fast.payload == full.payload == PAYLOAD
+        assert fast.p_value >= full.p_value * 0.5 and fast.details["n_hypotheses"] >= full.details["n_hypotheses"]
+    for x, k in ((clip, KEY), (marked, bytes(32))):
+        fast = WA.nominal_read(x, SR, k)
+        assert not fast.detected and fast.payload is None
+
+
 def test_bytes_payload_and_float64_mono():
     x = music(12.0, seed=2, stereo=False).astype(np.float64)
     y = WA.embed_audio(x, 22050 * 2, PAYLOAD.to_bytes(8, "big"), KEY)

@@ -663,26 +663,38 @@ def _no_detection(reason: str, **extra) -> AudioDetection:
     return AudioDetection(False, None, 1.0, 0.0, None, None, {"reason": reason, **extra})
 
 
-def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDetection:
-    """Blind detection: presence test (p-value over the whole offset x speed x window search)
-    and payload decoding (soft-combined over windows, CRC-checked)."""
-    samples = _check_samples(samples)
+def _prepare(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """The detector's front end: fine-hop power frames of the internal signal and their
+    cumulative sums over bins, (pw, cs, n_frames); None when the input is too short."""
     sr = _check_rate(sample_rate)
-    key = _check_key(key)
-    pat = pattern(key)
     if samples.shape[0] < P.MIN_DETECT_SECONDS * sr:
-        return _no_detection("too short")
+        return None
     mono = samples.astype(np.float64) if samples.ndim == 1 else _mono(samples)
     x = to_internal(mono, sr)
-    R = P.DET_PHASES
-    hf = H // R                                         # fine hop
+    hf = H // P.DET_PHASES                              # fine hop
     nf = (x.size - N) // hf + 1
-    if nf < 8 * CF * R:
-        return _no_detection("too short")
+    if nf < 8 * CF * P.DET_PHASES:
+        return None
     pw = _power_frames(x, nf, hf)                                       # (bins, fine frames)
     cs = np.empty((pw.shape[0] + 1, nf))
     cs[0] = 0.0
     np.cumsum(pw, axis=0, out=cs[1:])
+    return pw, cs, nf
+
+
+def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDetection:
+    """Blind detection: presence test (p-value over the whole offset x speed x window search)
+    and payload decoding (soft-combined over windows, CRC-checked)."""
+    samples = _check_samples(samples)
+    _check_rate(sample_rate)
+    key = _check_key(key)
+    pat = pattern(key)
+    front = _prepare(samples, sample_rate)
+    if front is None:
+        return _no_detection("too short")
+    pw, cs, nf = front
+    R = P.DET_PHASES
+    hf = H // R
 
     # Stage 1: coarse speed x phase grid on a few search segments (cheap on long inputs).
     # Stage 2: the best few (speed, phase) refined on a fine speed grid over the whole input.
@@ -732,6 +744,41 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     fine.sort(reverse=True)
     s_fine = fine[0][1]
     E_fine = _edge_energy(pw, cs, s_fine)               # whole input, every sub-hop phase
+    return _read_at(E_fine, s_fine, pat, n_hyp)
+
+
+def nominal_read(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDetection:
+    """Read a mark at the nominal speed only (no speed search): stage 3 of
+    :func:`detect_audio` at speed 1, plain Viterbi decodes. For checking freshly marked audio
+    (a read-back), whose speed is known, in about a fifth of the full search's time.
+
+    Its p-value is conservative for that use: it counts the hypotheses the full search would
+    add (an upper bound: every coarse and fine speed over the whole input), so a payload this
+    finds at a passing p-value the full detector finds too (it evaluates speed 1 among others
+    and keeps the highest pilot). A miss here says nothing: run :func:`detect_audio`."""
+    samples = _check_samples(samples)
+    key = _check_key(key)
+    pat = pattern(key)
+    front = _prepare(samples, sample_rate)
+    if front is None:
+        return _no_detection("too short")
+    pw, cs, _nf = front
+    E = _edge_energy(pw, cs, 1.0)
+    n_w = _features(_at_phase(E, 1.0, 0)).shape[0]
+    # Stage 1: every coarse speed x phase with 1-period windows (one window more than at speed
+    # 1, for the slowest speed's longer frame count); stage 2: the fine grid around the best.
+    n1 = (len(_windows(n_w, 1)) + 1) * PF
+    n2 = (len(_windows(n_w, P.WINDOW_PERIODS)) + 1) * PF
+    earlier = len(_SPEEDS) * P.DET_PHASES * n1 + P.REFINE_TOP * (2 * P.REFINE_STEPS + 1) * n2
+    return _read_at(E, 1.0, pat, earlier, list_decode=False)
+
+
+def _read_at(E_fine: np.ndarray, s_fine: float, pat: Pattern, n_hyp: int, *,
+             list_decode: bool = True) -> AudioDetection:
+    """Stage 3 and the payload: every sub-hop phase over the whole input at speed ``s_fine``
+    (edge energies ``E_fine``), the pilot's p-value counting ``n_hyp`` earlier hypotheses,
+    then the payload decodes. ``list_decode``: also list-Viterbi when the plain decodes fail."""
+    R = P.DET_PHASES
     best = None                # overall best (z, s, w0, o, n_frames, B, phase)
     per_window: dict[int, tuple] = {}
     n_windows_max = 0
@@ -770,7 +817,7 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     # where a CRC that holds could still make the combined p-value reach the threshold
     n_checks = P.N_DECODE * P.LIST_SIZE     # every path of every attempt that may be checked
     crc_could_detect = coding.presence_log_p(logp_pilot, True, n_checks, P.CRC_WEIGHT) <= math.log(P.FPR_TARGET)
-    sizes = [1] + ([P.LIST_SIZE] if P.LIST_SIZE > 1 and crc_could_detect else [])
+    sizes = [1] + ([P.LIST_SIZE] if list_decode and P.LIST_SIZE > 1 and crc_could_detect else [])
     for size in sizes:
         for soft in attempts:
             res = coding.decode_payload(soft, list_size=size)
