@@ -24,3 +24,14 @@ def test_rejects_bad_input():
         quantile(np.arange(3.0), 1.5)
     with pytest.raises(ValueError):
         quantile(np.zeros((0, 3)), 0.5)
+
+
+def test_log_ndtr_matches_scipy_in_both_tails():
+    from scipy.special import log_ndtr as reference
+
+    from synthlabel.core.numeric import log_ndtr
+
+    xs = np.concatenate([np.linspace(-60, 10, 1401), [-19.999, -20.0, -20.001, -38.5, -200.0, 40.0]])
+    ours = np.array([log_ndtr(x) for x in xs])
+    ref = reference(xs)
+    assert np.allclose(ours, ref, rtol=1e-9, atol=1e-14), np.max(np.abs(ours - ref))

@@ -48,11 +48,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
-from scipy.special import log_ndtr
 
 from . import coding
-from .numeric import quantile
+from .numeric import log_ndtr, quantile
 from .resample import Polyphase
 from . import wm_audio_params as P
 
@@ -84,6 +82,14 @@ _DET_BINS = int(math.ceil((_HI_BIN + 1) * _SPEEDS.max())) + 2  # bins the detect
 
 
 # --------------------------------------------------------------------------- validation
+
+def uniform_filter1d(*args, **kwargs):
+    """scipy.ndimage's, imported on first use: scipy.ndimage takes ~0.6 s to import, which
+    image-only users of :mod:`synthlabel.watermark` (it re-exports this module) need not pay."""
+    from scipy.ndimage import uniform_filter1d as f
+
+    return f(*args, **kwargs)
+
 
 def _check_key(key) -> bytes:
     if not isinstance(key, (bytes, bytearray, memoryview)):

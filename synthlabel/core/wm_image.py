@@ -56,12 +56,11 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-from scipy.special import log_ndtr
 
 from . import coding
 from . import wm_params as P
 from .filters import gaussian, local_contrast
-from .numeric import quantile
+from .numeric import log_ndtr, quantile
 
 T = P.TILE
 _UP = P.CORR_UPSAMPLE
