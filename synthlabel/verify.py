@@ -373,7 +373,8 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
     except UnsupportedMedia as exc:
         return VerificationReport(path=str(p), error=str(exc))
     except FileNotFoundError:
-        return VerificationReport(path=str(p), error=broken_link(p) or "no such file or directory")
+        why = broken_link(p)
+        return VerificationReport(path=str(p), error=f"cannot read: {why}" if why else "no such file or directory")
     except OSError as exc:
         return VerificationReport(path=str(p), error=f"cannot read: {broken_link(p) or exc.strerror or exc}")
     if kind == "audio":
