@@ -16,7 +16,7 @@ from PIL import Image
 from . import watermark
 from .core import text_label
 from .formats import image_codec, image_meta
-from .models import ContentID, LabelSpec, OutputFormat
+from .models import AIGCLabel, ContentID, LabelSpec, OutputFormat
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, load_credentials
 
@@ -150,7 +150,8 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
                 credentials: Credentials | None = None, content_id: ContentID | None = None,
                 title: str = "image", exif: bytes | None = None, icc_profile: bytes | None = None,
                 xmp: bytes | None = None, parent: c2pa_io.Parent | None = None,
-                extras: image_codec.Extras | None = None) -> LabeledMedia:
+                extras: image_codec.Extras | None = None,
+                prior_aigc: AIGCLabel | None = None) -> LabeledMedia:
     """Label an image held in memory and return the encoded file with every layer.
 
     ``image``: a PIL image or a uint8 numpy array (H×W, H×W×3 RGB or H×W×4 RGBA).
@@ -159,7 +160,8 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
     file's own C2PA manifest (:func:`synthlabel.provenance.c2pa_io.parent_of`), kept as the
     new manifest's parent ingredient. ``extras``: what else to keep from a source file
     (:class:`synthlabel.formats.image_codec.Extras`: PNG text chunks, density, a JPEG
-    comment, lossless WebP).
+    comment, lossless WebP). ``prior_aigc``: the AIGC label the source carried, whose
+    producer fields a re-publishing spec (``spec.propagator``) keeps.
     """
     spec = spec or LabelSpec()
     if not isinstance(spec, LabelSpec):
@@ -196,7 +198,7 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
             warns.append(f"watermark: {rb}")
         timings["readback"] = timings.get("readback", 0.0) + time.perf_counter() - t0
 
-    aigc = spec.aigc_for(content_id)
+    aigc = spec.aigc_for(content_id, prior_aigc)
     if spec.metadata:
         t0 = time.perf_counter()
         data = image_meta.write_image_metadata(data, format, aigc, spec.digital_source_type)
@@ -269,11 +271,17 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     name = PurePath(title).name
     parent = (c2pa_io.parent_of(data, image_codec.MIME.get(source_format, f"image/{source_format}"), name)
               if spec.c2pa else None)
+    prior = None
+    if spec.propagator:
+        try:
+            prior = image_meta.read_image_metadata(bytes(data), source_format).aigc
+        except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
+            prior = None
     result = label_image(
         np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb,
         format=fmt, spec=spec, credentials=credentials, title=name,
         exif=decoded.exif, icc_profile=decoded.icc_profile, xmp=decoded.xmp, parent=parent,
-        extras=decoded.extras,
+        extras=decoded.extras, prior_aigc=prior,
     )
     result.warnings[:0] = decoded.warnings + ([warn] if warn else []) + _lost_extras(decoded.extras, fmt)
     return result

@@ -299,7 +299,13 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 res.warnings.append(warning)
         res.layers += [name for name, on in (("explicit", spec.explicit), ("watermark", spec.watermark)) if on]
         current = encoded
-        aigc = spec.aigc_for(content_id)
+        prior = None
+        if spec.propagator and source is not None:
+            try:
+                prior = audio_meta.read_audio_metadata_file(source).aigc
+            except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
+                prior = None
+        aigc = spec.aigc_for(content_id, prior)
         if spec.metadata:
             t0 = time.perf_counter()
             audio_meta.write_audio_metadata_file(encoded, tagged, aigc, spec.digital_source_type)

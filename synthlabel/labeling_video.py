@@ -250,6 +250,15 @@ def metadata_findings(path: Path, container: str) -> LabelFindings:
     return collect(list(f.aigc), digital_source_type=f.digital_source_type)
 
 
+def _prior_aigc(path: Path, container: str):
+    """The AIGC label the input carries (for re-publishing), or None when it has none or it
+    cannot be read."""
+    try:
+        return metadata_findings(path, container).aigc
+    except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
+        return None
+
+
 def _output_container(src_container: str, dst: Path) -> tuple[str, Path]:
     key = EXTENSIONS.get(dst.suffix.lower())
     if key is None:
@@ -311,7 +320,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     content_id = ContentID.new()
     res = LabeledVideo(output=dst, content_id=content_id, container=container, codec=vcodec,
                        sidecar=sidecar)
-    aigc = spec.aigc_for(content_id)
+    aigc = spec.aigc_for(content_id, _prior_aigc(src, info.container) if spec.propagator else None)
     full_range = info.full_range
     if info.extra_streams:
         # the output holds one video and one audio stream: say what is left out, never drop

@@ -300,6 +300,10 @@ class LabelSpec:
     allow_nonconforming_text: bool = False
     producer: str = DEFAULT_PRODUCER
     label_value: str = "1"
+    # A distributing platform re-publishing content: its name or TC260 code (service type 2).
+    # The input's own AIGC label keeps its producer fields; the propagator fields become this
+    # and the new content ID (see aigc_for).
+    propagator: str | None = None
     digital_source_type: str = DST_TRAINED
     output_format: OutputFormat = OutputFormat.SAME
     jpeg_quality: int = 92
@@ -354,13 +358,30 @@ class LabelSpec:
                              f"got {self.video_preset!r}")
         if self.audio_bitrate is not None and not 8_000 <= self.audio_bitrate <= 512_000:
             raise LabelError(f"audio bitrate must be 8000..512000 bit/s, got {self.audio_bitrate}")
-        # Validates producer/label characters early, before any work is done.
-        AIGCLabel.create(producer=self.producer, produce_id="0" * 16, label=self.label_value)
+        # Validates producer/propagator/label characters early, before any work is done.
+        AIGCLabel.create(producer=self.producer, produce_id="0" * 16, label=self.label_value,
+                         propagator=self.propagator,
+                         propagate_id="0" * 16 if self.propagator else None)
 
-    def aigc_for(self, content_id: ContentID) -> AIGCLabel:
-        return AIGCLabel.create(
-            producer=self.producer, produce_id=content_id.hex, label=self.label_value
-        )
+    def aigc_for(self, content_id: ContentID, prior: AIGCLabel | None = None) -> AIGCLabel:
+        """The label to write. A producer's first write: the propagator fields equal the
+        producer's. With ``propagator`` set (re-publishing): the ``prior`` label the input
+        carries keeps its Label, producer, ProduceID and ReservedCode1 (this service's
+        ``producer`` when it has none), and ContentPropagator / PropagateID become
+        ``propagator`` and ``content_id``; ReservedCode2 is cleared (it was the previous
+        party's integrity data)."""
+        if not self.propagator:
+            return AIGCLabel.create(
+                producer=self.producer, produce_id=content_id.hex, label=self.label_value
+            )
+        if prior is None:
+            return AIGCLabel.create(producer=self.producer, produce_id=content_id.hex,
+                                    label=self.label_value, propagator=self.propagator,
+                                    propagate_id=content_id.hex, reserved_code2="")
+        return AIGCLabel.create(producer=prior.content_producer, produce_id=prior.produce_id,
+                                label=prior.label, reserved_code1=prior.reserved_code1,
+                                propagator=self.propagator, propagate_id=content_id.hex,
+                                reserved_code2="")
 
 
 # --------------------------------------------------------------------------- reports

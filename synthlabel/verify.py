@@ -59,6 +59,9 @@ def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str 
     if meta.aigc_count > 1:
         return LayerReport(Status.INVALID, f"{meta.aigc_count} AIGC labels; GB 45438 allows exactly one", details), cid
     summary = f"AIGC Label={meta.aigc.label} producer={meta.aigc.content_producer} ProduceID={meta.aigc.produce_id}"
+    a = meta.aigc
+    if (a.content_propagator, a.propagate_id) != (a.content_producer, a.produce_id):
+        summary += f" propagator={a.content_propagator} PropagateID={a.propagate_id}"
     if not meta.digital_source_type and expect_dst:
         summary += " (no IPTC DigitalSourceType)"
     elif meta.digital_source_type and (why := source_type_problem(meta.digital_source_type)):

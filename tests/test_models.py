@@ -166,3 +166,20 @@ def test_video_options_are_checked_up_front(kw):
     with pytest.raises(LabelError):
         LabelSpec(**kw)
     LabelSpec(video_codec="h265", video_crf=28, video_preset="slow")
+
+
+def test_republishing_keeps_the_producer_and_sets_the_propagator():
+    from synthlabel.models import ContentID
+
+    prop = CODE[:22] + "2" + CODE[23:]
+    cid = ContentID(0xABCDEF)
+    prior = AIGCLabel.create(producer=CODE, produce_id="gen-20250901-0001", reserved_code1="sig1")
+    lab = LabelSpec(propagator=prop).aigc_for(cid, prior)
+    assert (lab.content_producer, lab.produce_id, lab.reserved_code1) == (CODE, "gen-20250901-0001", "sig1")
+    assert (lab.content_propagator, lab.propagate_id, lab.reserved_code2) == (prop, cid.hex, "")
+    fresh = LabelSpec(producer=CODE, propagator=prop).aigc_for(cid)     # an input with no label
+    assert (fresh.content_producer, fresh.produce_id, fresh.content_propagator) == (CODE, cid.hex, prop)
+    first = LabelSpec(producer=CODE).aigc_for(cid, prior)               # no propagator: first write
+    assert (first.content_producer, first.produce_id, first.content_propagator) == (CODE, cid.hex, CODE)
+    with pytest.raises(LabelError, match="propagation"):                # a generation code as propagator
+        LabelSpec(propagator=CODE[:22] + "1" + CODE[23:] + "")

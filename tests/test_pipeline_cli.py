@@ -393,6 +393,27 @@ def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path):
     assert len(errors) == 1 and errors[0].count("nl\\nname.png") == 2, r.stderr
 
 
+def test_republishing_as_a_propagator(tmp_path):
+    """A platform re-publishing a generator's labeled file keeps the producer's AIGC fields and
+    adds its own propagator fields (GB 45438: propagator fields equal the producer's only on
+    first write); the producer's watermark still agrees with the ProduceID."""
+    gen, platform = "001191110102MAD55U9H0F10002", "001191110102MAD55U9H0F20002"
+    first, second = tmp_path / "gen", tmp_path / "pub"
+    assert run("label", SAMPLES / "scene.png", "-o", first, "--producer", gen).returncode == 0
+    r = run("label", first / "scene.png", "-o", second, "--propagator", platform,
+            "--no-explicit", "--no-watermark", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(run("verify", "--json", second / "scene.png").stdout)
+    before = json.loads(run("verify", "--json", first / "scene.png").stdout)
+    aigc = rep["layers"]["metadata"]["details"]["aigc"]
+    assert aigc["ContentProducer"] == gen and aigc["ProduceID"] == before["content_ids"]["metadata"]
+    assert aigc["ContentPropagator"] == platform and aigc["PropagateID"] == json.loads(r.stdout)["content_id"]
+    assert f"propagator={platform}" in rep["layers"]["metadata"]["summary"]
+    assert rep["ok"] and rep["ids_agree"] and rep["content_ids"]["watermark"] == aigc["ProduceID"]
+    r = run("label", SAMPLES / "scene.png", "-o", tmp_path / "x", "--propagator", gen)
+    assert r.returncode == 2 and "propagation" in r.stderr          # a generation code
+
+
 def test_resume_with_skip_existing_and_inputs_named_twice(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
