@@ -44,6 +44,15 @@ class LabeledAudio:
     cue_times: list[float] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def mime(self) -> str:
+        """The media type of the file written (as :class:`LabeledMedia` has for images)."""
+        return MIME[self.format]
+
+    @property
+    def extension(self) -> str:
+        return EXTENSION[self.format]
+
 
 def cue_params(spec: LabelSpec) -> audio_cue.CueParams:
     return audio_cue.CueParams(tone_hz=spec.cue_tone_hz, unit_ms=spec.cue_unit_ms,

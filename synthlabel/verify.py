@@ -110,7 +110,9 @@ def _c2pa(data: bytes, mime: str, trust_anchors_pem: bytes | None) -> tuple[Laye
     return _c2pa_report(c2pa_io.read_manifest(data, mime, trust_anchors_pem=trust_anchors_pem))
 
 
-def _c2pa_report(res) -> tuple[LayerReport, str | None]:
+def _c2pa_report(res, sidecar: bool = False) -> tuple[LayerReport, str | None]:
+    """Judge a C2PA reading. ``sidecar``: the manifest came from a ``.c2pa`` file beside the
+    media, so a hash mismatch may also mean it belongs to another file."""
     details = res.to_dict()
     cid = res.content_id.hex if res.content_id else None
     if res.error and not res.present:
@@ -134,7 +136,10 @@ def _c2pa_report(res) -> tuple[LayerReport, str | None]:
                                         f"(add its root with --trust-anchors; {ai})", details), cid
     codes = ", ".join(res.codes) or res.error or "unknown failure"
     changed = any(c.endswith("Hash.mismatch") and c.startswith("assertion.") for c in res.codes)
-    plain = " (the file was changed after it was signed)" if changed else ""
+    plain = ""
+    if changed:
+        plain = (" (the file was changed after it was signed, or this .c2pa sidecar belongs to "
+                 "another file)" if sidecar else " (the file was changed after it was signed)")
     return LayerReport(Status.INVALID, f"Invalid: {codes}{plain}", details), cid
 
 
@@ -327,7 +332,7 @@ def _audio_c2pa(path: Path, mime: str, trust_anchors_pem: bytes | None) -> tuple
         # c2pa cannot embed into Ogg: without the sidecar there is simply no manifest.
         return LayerReport(Status.MISSING, f"no C2PA sidecar ({path.with_suffix('.c2pa').name})"), None
     res = c2pa_io.read_manifest_file(path, mime, trust_anchors_pem=trust_anchors_pem)
-    return _c2pa_report(res)
+    return _c2pa_report(res, sidecar=mime == "audio/ogg")
 
 
 def verify_audio_file(path: str | Path, *, key, trust_anchors_pem: bytes | None,

@@ -362,3 +362,17 @@ def test_cues_found_in_both_head_and_tail_are_listed_once(tmp_path, credentials)
     assert len(times) == 4 and all(b - a > 1.0 for a, b in zip(times, times[1:])), times
     words = rep.layers["explicit"].summary.split(" at ")[1].split(", ")
     assert len(words) == len(set(words)) == 4
+
+
+def test_a_sidecar_of_another_file_is_named_as_a_cause(credentials):
+    """An Ogg verified with another file's .c2pa sidecar fails its hash like an edited file;
+    the report names both causes. The result also says its media type."""
+    from synthlabel import label_audio, verify_bytes
+
+    a, side_a, info = label_audio(music(4.0, seed=1), RATE, format="ogg", credentials=credentials)
+    _b, side_b, _ = label_audio(music(4.0, seed=2), RATE, format="ogg", credentials=credentials)
+    assert info.mime == "audio/ogg" and info.extension == ".ogg"
+    good = verify_bytes(a, credentials=credentials, layers=("c2pa",), sidecar=side_a).layers["c2pa"]
+    assert good.status.value == "ok", good.summary
+    layer = verify_bytes(a, credentials=credentials, layers=("c2pa",), sidecar=side_b).layers["c2pa"]
+    assert layer.status.value == "invalid" and "sidecar belongs to another file" in layer.summary, layer.summary
