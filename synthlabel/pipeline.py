@@ -72,6 +72,21 @@ def _inside(directory: Path, other: Path | None) -> tuple[str, ...] | None:
     return parts or None
 
 
+def _dir_prefixes(paths: list[Path]) -> dict[Path, Path]:
+    """Where each directory argument mirrors to: its name, extended by parent folders while
+    another directory argument ends the same way."""
+    dirs = [p for p in paths if p.is_dir()]
+    full = {p: p.resolve().parts for p in dirs}
+    out = {}
+    for p in dirs:
+        k = 1
+        while k < len(full[p]) and any(q != p and full[q] != full[p] and full[q][-k:] == full[p][-k:]
+                                       for q in dirs):
+            k += 1
+        out[p] = Path(*full[p][-k:])
+    return out
+
+
 def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
                 ) -> Iterator[tuple[Path, Path, bool]]:
     """Yield (file, path relative to the output root, found by walking a directory).
@@ -79,12 +94,15 @@ def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
     skipped, and so is the tree under ``exclude`` (an output directory inside an input
     directory: a second run must not label the first run's outputs). A single directory
     argument mirrors into the output root; with several arguments each directory mirrors
-    under its own name, so that ``a/x.png`` and ``b/x.png`` do not collide."""
+    under its own name, so that ``a/x.png`` and ``b/x.png`` do not collide (and under as
+    much of its path as tells it apart from another directory of that name: ``x/imgs`` and
+    ``y/imgs``)."""
     paths = list(paths)
+    prefixes = _dir_prefixes([Path(p) for p in paths]) if len(paths) > 1 else {}
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            prefix = Path(p.resolve().name) if len(paths) > 1 else Path()
+            prefix = prefixes.get(p, Path())
             excluded = _inside(p, exclude)
             for f in sorted(p.rglob("*")):
                 rel = f.relative_to(p)

@@ -393,6 +393,20 @@ def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path):
     assert len(errors) == 1 and errors[0].count("nl\\nname.png") == 2, r.stderr
 
 
+def test_two_input_folders_of_one_name_mirror_apart(tmp_path):
+    """x/imgs and y/imgs both mirrored into out/imgs/ and clashed; they go to out/x/imgs and
+    out/y/imgs. Folders of different names keep the short form."""
+    for d in ("x/imgs", "y/imgs", "z/other"):
+        (tmp_path / d).mkdir(parents=True)
+        (tmp_path / d / "p.png").write_bytes((SAMPLES / "scene.png").read_bytes())
+    r = run("label", tmp_path / "x/imgs", tmp_path / "y/imgs", tmp_path / "z/other", "-o",
+            tmp_path / "out", "--dry-run", "--json", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    outs = sorted(Path(json.loads(x)["output"]).relative_to(tmp_path / "out").as_posix()
+                  for x in r.stdout.splitlines())
+    assert outs == ["other/p.png", "x/imgs/p.png", "y/imgs/p.png"], outs
+
+
 def test_republishing_as_a_propagator(tmp_path):
     """A platform re-publishing a generator's labeled file keeps the producer's AIGC fields and
     adds its own propagator fields (GB 45438: propagator fields equal the producer's only on
