@@ -251,7 +251,7 @@ def _replaces_input(job: Job, targets: list[Path]) -> str | None:
     if job.in_place:
         if job.source.is_symlink():
             return (f"is a symbolic link: --in-place would replace the link, not the file it "
-                    f"points to; label {job.source.resolve()} itself, or use -o")
+                    f"points to; label {os.path.realpath(job.source)} itself, or use -o")
         for t in targets:
             if t.suffix == ".c2pa" or not t.exists():
                 continue   # the sidecar is this file's own, from an earlier labeling
