@@ -688,14 +688,17 @@ def _prepare(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndar
     return pw, cs, nf
 
 
+def _checked_front(samples, sample_rate, key) -> tuple[Pattern, tuple | None]:
+    """The inputs checked, the key's pattern, and :func:`_prepare`'s front end (or None)."""
+    samples = _check_samples(samples)
+    _check_rate(sample_rate)
+    return pattern(_check_key(key)), _prepare(samples, sample_rate)
+
+
 def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDetection:
     """Blind detection: presence test (p-value over the whole offset x speed x window search)
     and payload decoding (soft-combined over windows, CRC-checked)."""
-    samples = _check_samples(samples)
-    _check_rate(sample_rate)
-    key = _check_key(key)
-    pat = pattern(key)
-    front = _prepare(samples, sample_rate)
+    pat, front = _checked_front(samples, sample_rate, key)
     if front is None:
         return _no_detection("too short")
     pw, cs, nf = front
@@ -762,10 +765,7 @@ def nominal_read(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     add (an upper bound: every coarse and fine speed over the whole input), so a payload this
     finds at a passing p-value the full detector finds too (it evaluates speed 1 among others
     and keeps the highest pilot). A miss here says nothing: run :func:`detect_audio`."""
-    samples = _check_samples(samples)
-    key = _check_key(key)
-    pat = pattern(key)
-    front = _prepare(samples, sample_rate)
+    pat, front = _checked_front(samples, sample_rate, key)
     if front is None:
         return _no_detection("too short")
     pw, cs, _nf = front
