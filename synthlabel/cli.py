@@ -243,7 +243,8 @@ SIGTERM (143) stops the batch without leaving partial files.
         err.print(f"[red]error:[/red] {esc(str(exc))}")
         raise typer.Exit(2) from None
     creds = _load_creds(home, cert_chain, private_key, watermark_key, None)
-    jobs_list = plan_jobs([p for p in paths if p.exists()], output, in_place=in_place)
+    hidden: list[Path] = []
+    jobs_list = plan_jobs([p for p in paths if p.exists()], output, in_place=in_place, hidden=hidden)
     missing = [LabelResult(source=str(p), error="no such file or directory")
                for p in paths if not p.exists()]
     if not jobs_list and not missing:
@@ -342,6 +343,7 @@ SIGTERM (143) stops the batch without leaving partial files.
         note = f", {other} non-media file(s) skipped" if other else ""
         note += f", {already} already-labeled file(s) left alone" if already else ""
         note += f", {existing} file(s) with an existing output left alone" if existing else ""
+        note += f", {len(hidden)} hidden file(s) passed over" if hidden else ""
         verb, fail = ("would label", "would fail") if dry_run else ("labeled", "failed")
         err.print(f"{verb} {len(results) - failed_files - skipped} file(s), {failed} {fail}{note}")
     raise typer.Exit(1 if failed else 0)
@@ -493,9 +495,10 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
             raise typer.Exit(2) from None
     status = 0
     files = []
+    hidden: list[Path] = []
     for p in paths:
         if p.exists():
-            files.extend((f, walked) for f, _, walked in iter_inputs([p]))
+            files.extend((f, walked) for f, _, walked in iter_inputs([p], hidden=hidden))
         else:
             # Kept in its place: its report (an error: unreadable) comes out in input order
             # like every other, JSON included, and counts in the summary.
@@ -533,8 +536,9 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     finally:
         if bar:
             bar.stop()
-    if len(done) > 1:
-        err.print(_verify_summary(done, wanted))
+    if len(done) > 1 or hidden:
+        err.print(_verify_summary(done, wanted)
+                  + (f"; {len(hidden)} hidden file(s) passed over" if hidden else ""))
     raise typer.Exit(status)
 
 

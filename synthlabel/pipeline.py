@@ -88,7 +88,7 @@ def _dir_prefixes(paths: list[Path]) -> dict[Path, Path]:
 
 
 def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
-                ) -> Iterator[tuple[Path, Path, bool]]:
+                hidden: list[Path] | None = None) -> Iterator[tuple[Path, Path, bool]]:
     """Yield (file, path relative to the output root, found by walking a directory).
     Directories recurse; hidden files (our temp files among them) and ``.c2pa`` sidecars are
     skipped, and so is the tree under ``exclude`` (an output directory inside an input
@@ -96,7 +96,7 @@ def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
     argument mirrors into the output root; with several arguments each directory mirrors
     under its own name, so that ``a/x.png`` and ``b/x.png`` do not collide (and under as
     much of its path as tells it apart from another directory of that name: ``x/imgs`` and
-    ``y/imgs``)."""
+    ``y/imgs``). ``hidden``: collects the hidden files passed over, for the summary."""
     paths = list(paths)
     prefixes = _dir_prefixes([Path(p) for p in paths]) if len(paths) > 1 else {}
     for raw in paths:
@@ -109,6 +109,8 @@ def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
                 if excluded and rel.parts[:len(excluded)] == excluded:
                     continue
                 if any(part.startswith(".") for part in rel.parts):
+                    if hidden is not None and f.is_file():
+                        hidden.append(f)
                     continue
                 if f.is_file() and f.suffix != ".c2pa":  # sidecars travel with their media
                     yield f, prefix / rel, True
@@ -119,11 +121,13 @@ def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
             yield p, Path(p.name), False
 
 
-def plan_jobs(paths: Iterable[str | Path], outdir: Path | None, *, in_place: bool) -> list[Job]:
+def plan_jobs(paths: Iterable[str | Path], outdir: Path | None, *, in_place: bool,
+              hidden: list[Path] | None = None) -> list[Job]:
     """One job per input file. A file reached twice (named twice, or named and inside a
-    folder also given) is labeled once, where it was first reached."""
+    folder also given) is labeled once, where it was first reached. ``hidden``: collects the
+    hidden files passed over."""
     jobs, seen = [], set()
-    for src, rel, walked in iter_inputs(paths, exclude=outdir):
+    for src, rel, walked in iter_inputs(paths, exclude=outdir, hidden=hidden):
         try:
             key = src.resolve()
         except (OSError, RuntimeError):   # a link loop: its own error later

@@ -393,6 +393,17 @@ def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path):
     assert len(errors) == 1 and errors[0].count("nl\\nname.png") == 2, r.stderr
 
 
+def test_hidden_files_are_counted_when_passed_over(tmp_path):
+    src = tmp_path / "in"
+    (src / ".cache").mkdir(parents=True)
+    for name in ("a.png", ".b.png", ".cache/c.png"):
+        (src / name).write_bytes((SAMPLES / "scene.png").read_bytes())
+    r = run("label", src, "-o", tmp_path / "out", "-j", "1")
+    assert r.returncode == 0 and "labeled 1 file(s), 0 failed, 2 hidden file(s) passed over" in r.stderr
+    r = run("verify", tmp_path / "out", src, "-j", "1")
+    assert "; 2 hidden file(s) passed over" in r.stderr.splitlines()[-1]
+
+
 def test_two_input_folders_of_one_name_mirror_apart(tmp_path):
     """x/imgs and y/imgs both mirrored into out/imgs/ and clashed; they go to out/x/imgs and
     out/y/imgs. Folders of different names keep the short form."""
