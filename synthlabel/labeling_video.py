@@ -527,9 +527,11 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 back = metadata_findings(current, container)
             except MetadataError as exc:
                 raise LabelingError(f"metadata: {exc}") from None
-            if back.aigc is None or back.aigc_count != 1 or back.aigc.produce_id != content_id.hex:
-                raise LabelingError(f"metadata: the AIGC label did not read back from the "
-                                    f"{container.upper()} output ({back.aigc_count} found)")
+            if back.aigc_count != 1 or back.aigc != aigc:
+                found = ("none" if back.aigc_count == 0 else f"{back.aigc_count} labels"
+                         if back.aigc_count > 1 else "another label")
+                raise LabelingError(f"metadata: the AIGC label written did not read back from the "
+                                    f"{container.upper()} output ({found} found)")
             res.timings["metadata"] = time.perf_counter() - t0
             res.layers.append("metadata")
         manifest_bytes = None

@@ -213,7 +213,17 @@ def prior_label(path: Path, media: MediaType, data: bytes | None = None) -> str 
     return None
 
 
-def _relabel_warning(prior: str, dry_run: bool = False) -> str:
+def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None = None) -> str:
+    if spec is not None and spec.propagator:
+        # Re-publishing: the producer's fields are kept, which is the point; what is worth a
+        # word is a second visible label / cue and watermark beside the producer's.
+        added = [n for n, on in (("visible label or cue", spec.explicit),
+                                 ("watermark", spec.watermark)) if on]
+        if not added:
+            return f"re-published: the producer's AIGC fields ({prior}) are kept"
+        return (f"re-published: the producer's AIGC fields ({prior}) are kept, and a second "
+                f"{' and '.join(added)} is added beside the producer's (--no-explicit "
+                "--no-watermark keeps only the producer's)")
     # What relabeling does to each layer is in the README; the line stays short for batches.
     return (f"already labeled ({prior}); {'would be labeled' if dry_run else 'labeled'} again "
             "over it (--skip-labeled leaves such files alone)")
@@ -335,7 +345,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             if skip_labeled:
                 res.skipped = f"already labeled ({res.prior_label})"
                 return res
-            res.warnings.append(_relabel_warning(res.prior_label, dry_run))
+            res.warnings.append(_relabel_warning(res.prior_label, dry_run, spec))
         targets = expected_outputs(job, media, spec)
         if why := _replaces_input(job, targets):
             raise LabelingError(why)

@@ -180,8 +180,24 @@ def check_layers(report: VerificationReport, layers: tuple[str, ...], checks: di
         report.layers[name] = rep
         if cid:
             report.content_ids[name] = cid
+    _propagated_id(report)
     _explain_missing_mark(report)
     return report
+
+
+def _propagated_id(report: VerificationReport) -> None:
+    """A re-published file's metadata holds two IDs: the producer's ProduceID and the
+    propagator's PropagateID. The watermark and manifest carry the one of whoever marked and
+    signed last, so the metadata's content ID is the PropagateID when that is what they
+    carry."""
+    meta = report.layers.get("metadata")
+    aigc = (meta.details or {}).get("aigc") if meta is not None else None
+    if not aigc or "metadata" not in report.content_ids:
+        return
+    propagate = str(aigc.get("PropagateID", ""))
+    others = {v for k, v in report.content_ids.items() if k != "metadata"}
+    if others and report.content_ids["metadata"] not in others and propagate in others:
+        report.content_ids["metadata"] = propagate
 
 
 def _explain_missing_mark(report: VerificationReport) -> None:

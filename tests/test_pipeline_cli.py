@@ -437,6 +437,23 @@ def test_republishing_as_a_propagator(tmp_path):
     assert rep["ok"] and rep["ids_agree"] and rep["content_ids"]["watermark"] == aigc["ProduceID"]
     r = run("label", SAMPLES / "scene.png", "-o", tmp_path / "x", "--propagator", gen)
     assert r.returncode == 2 and "propagation" in r.stderr          # a generation code
+    # With every layer on, the new watermark and manifest carry the PropagateID: verify
+    # compares them with that, not with the producer's ProduceID.
+    r = run("label", first / "scene.png", "-o", tmp_path / "full", "--propagator", "PlatformX")
+    assert r.returncode == 0 and "a second visible label or cue and watermark" in r.stderr, r.stderr
+    rep = json.loads(run("verify", "--json", tmp_path / "full" / "scene.png").stdout)
+    assert rep["ids_agree"] is True and rep["content_ids"]["metadata"] == \
+        rep["layers"]["metadata"]["details"]["aigc"]["PropagateID"], rep["content_ids"]
+    # A video: the label written is read back whole (it compared the ProduceID, so every
+    # re-published video failed).
+    vid = tmp_path / "vid"
+    assert run("label", SAMPLES / "clip.mp4", "-o", vid, "--producer", gen).returncode == 0
+    r = run("label", vid / "clip.mp4", "-o", tmp_path / "vpub", "--propagator", platform,
+            "--no-explicit", "--no-watermark")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(run("verify", "--json", "--layers", "metadata,c2pa", tmp_path / "vpub" / "clip.mp4").stdout)
+    assert rep["layers"]["metadata"]["details"]["aigc"]["ContentPropagator"] == platform
+    assert rep["layers"]["metadata"]["details"]["aigc"]["ContentProducer"] == gen
 
 
 def test_resume_with_skip_existing_and_inputs_named_twice(tmp_path):
