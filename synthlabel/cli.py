@@ -30,6 +30,7 @@ from .models import (
     Position,
     STANDARD_LABEL_TEXTS,
     Status,
+    label_texts,
 )
 from .provenance import credentials as credmod
 
@@ -252,8 +253,8 @@ SIGTERM (143) stops the batch without leaving partial files.
 
     report_tmp = None
     if report:
-        report_fh, report_tmp = _open_report(report, [j.source for j in jobs_list],
-                                             replace=overwrite or skip_existing)
+        report_fh, report_tmp = _open_report(report, jobs_list, replace=overwrite or skip_existing,
+                                             keep=skip_existing and not dry_run)
     progress = None
     n_total = len(jobs_list) + len(missing)
     n_done = 0
@@ -380,32 +381,50 @@ def _check_spoken_label(clip: Path) -> None:
         raise LabelError(f"spoken label clip {clip}: {exc}") from None
 
 
-def _open_report(report: Path, sources: list[Path], *, replace: bool):
-    """Open the report's temp file beside it, after checking the path: not a folder, not an
-    input, not an existing file unless ``replace``, and writable. Any problem is a one-line
-    usage error before labeling starts. Returns (file, temp path)."""
+def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False):
+    """Open the report's temp file beside it, after checking the path: not a folder, not named
+    like media or a sidecar, not an input, an output or a sidecar of this run, not an existing
+    file unless ``replace``, and writable. Any problem is a one-line usage error before
+    labeling starts. ``keep``: the temp file starts with the existing report's lines (a
+    resumed batch keeps the content IDs of the files labeled before). Returns (file, temp)."""
+    from .pipeline import KNOWN_EXTENSIONS
+
+    def ours(j) -> list[Path]:
+        paths = [j.source, j.source.with_suffix(".c2pa")]
+        if j.target is not None:
+            paths += [j.target, j.target.with_suffix(".c2pa")]
+        return paths
+
     why = None
     if report.is_dir():
         why = "is a folder; give a file name, e.g. report.jsonl"
-    elif report.exists():
-        if any(_same_file(report, s) for s in sources):
-            why = "is one of the inputs"
-        elif not replace:
-            why = "exists (use --overwrite to replace it)"
+    elif report.suffix.lower() in KNOWN_EXTENSIONS or report.suffix.lower() == ".c2pa":
+        why = "is named like media or a C2PA sidecar; a report is JSON Lines, e.g. report.jsonl"
+    elif any(_same_path(report, p) for j in jobs for p in ours(j)):
+        why = "is an input, an output or a C2PA sidecar of this run"
+    elif report.exists() and not replace:
+        why = "exists (use --overwrite to replace it, or --skip-existing to add to it)"
     if why is None:
         tmp = report.with_name(f".{report.name}.tmp")
         try:
             report.parent.mkdir(parents=True, exist_ok=True)
-            return open(tmp, "w", encoding="utf-8"), tmp
+            fh = open(tmp, "w", encoding="utf-8")
+            if keep and report.is_file():
+                fh.write(report.read_text(encoding="utf-8"))
+            return fh, tmp
         except OSError as exc:
             why = f"cannot write: {exc.strerror or exc}"
     err.print(f"[red]error:[/red] --report {esc(str(report))}: {esc(why)}")
     raise typer.Exit(2)
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _same_path(a: Path, b: Path) -> bool:
+    """The same file (a link or another spelling included), or the same path when neither
+    exists yet."""
     try:
-        return a.samefile(b)
+        if a.exists() and b.exists():
+            return a.samefile(b)
+        return os.path.realpath(a) == os.path.realpath(b)
     except OSError:
         return False
 
@@ -464,6 +483,11 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         wanted = wanted_layers(layers)
     except ValueError as exc:
         err.print(f"[red]error:[/red] --layers: {esc(str(exc))}")
+        raise typer.Exit(2) from None
+    try:
+        label_text = list(label_texts(label_text))
+    except ValueError:
+        err.print("[red]error:[/red] --label-text: an empty text cannot be looked for")
         raise typer.Exit(2) from None
     key_files = list(watermark_key or [])
     creds = _load_creds(home, None, None, key_files[0] if key_files else None, trust_anchors,
@@ -536,6 +560,11 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     finally:
         if bar:
             bar.stop()
+    if not done:
+        # Only files passed over (a README): nothing was verified, which is not a pass.
+        err.print(f"[red]error:[/red] no media files to verify in {esc(', '.join(map(str, paths)))} "
+                  f"({len(files)} other file(s) passed over)")
+        raise typer.Exit(2)
     if len(done) > 1 or hidden:
         err.print(_verify_summary(done, wanted)
                   + (f"; {len(hidden)} hidden file(s) passed over" if hidden else ""))

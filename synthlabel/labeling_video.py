@@ -581,7 +581,7 @@ def _readback_warning(path: Path, key: bytes, want: int, writer: video_io.VideoW
         return None
     if det.payload == want:
         return None
-    state = watermark.describe_miss(det, want)
+    state = watermark.describe_miss(det, want, margin=True)
     a = det.details.get("audio") or {}
     sound = "; the soundtrack carries it" if a.get("payload") == want else ""
     hint = (f"; try a lower --crf (default {video_io.DEFAULT_CRF[writer.codec]})"

@@ -123,21 +123,25 @@ def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
 
 def plan_jobs(paths: Iterable[str | Path], outdir: Path | None, *, in_place: bool,
               hidden: list[Path] | None = None) -> list[Job]:
-    """One job per input file. A file reached twice (named twice, or named and inside a
-    folder also given) is labeled once, where it was first reached. ``hidden``: collects the
-    hidden files passed over."""
-    jobs, seen = [], set()
+    """One job per input file. A file reached twice (named twice, named and inside a folder
+    also given, or beside a link to it) is labeled once, where it was first reached, under its
+    own name rather than a link's. ``hidden``: collects the hidden files passed over."""
+    entries: list[tuple[Path, Path, bool]] = []
+    index: dict[Path, int] = {}
     for src, rel, walked in iter_inputs(paths, exclude=outdir, hidden=hidden):
         try:
             key = src.resolve()
         except (OSError, RuntimeError):   # a link loop: its own error later
             key = src
-        if key in seen:
+        if key in index:
+            i = index[key]
+            if entries[i][0].is_symlink() and not src.is_symlink():
+                entries[i] = (src, rel, walked)     # the file itself, not a link to it
             continue
-        seen.add(key)
-        jobs.append(Job(source=src, target=None if in_place else outdir / rel, in_place=in_place,
-                        from_walk=walked))
-    return jobs
+        index[key] = len(entries)
+        entries.append((src, rel, walked))
+    return [Job(source=src, target=None if in_place else outdir / rel, in_place=in_place,
+                from_walk=walked) for src, rel, walked in entries]
 
 
 # --------------------------------------------------------------------------- one file
@@ -267,6 +271,9 @@ def _replaces_input(job: Job, targets: list[Path]) -> str | None:
             return (f"is a symbolic link: --in-place would replace the link, not the file it "
                     f"points to; label {os.path.realpath(job.source)} itself, or use -o")
         for t in targets:
+            if t.suffix == ".c2pa" and t.exists() and (other := _sidecar_owner(t, job.source)):
+                return (f"{t} is the C2PA sidecar of {other.name} too (same base name), which "
+                        "labeling in place would replace; use -o OUTDIR")
             if t.suffix == ".c2pa" or not t.exists():
                 continue   # the sidecar is this file's own, from an earlier labeling
             try:
@@ -285,6 +292,22 @@ def _replaces_input(job: Job, targets: list[Path]) -> str | None:
         if same:
             return (f"output {t} would replace the input itself (-o names the input's own "
                     "folder); choose another output folder, or use --in-place")
+    return None
+
+
+SIDECAR_SUFFIXES = (".ogg", ".oga", ".opus", ".mkv", ".webm")
+
+
+def _sidecar_owner(sidecar: Path, source: Path) -> Path | None:
+    """Another media file beside ``source`` that ``sidecar`` (``<stem>.c2pa``) may belong to:
+    one of the same base name in a sidecar format (``v.mkv`` beside ``v.ogg``)."""
+    for suffix in SIDECAR_SUFFIXES:
+        for other in (sidecar.with_suffix(suffix), sidecar.with_suffix(suffix.upper())):
+            try:
+                if other.is_file() and not other.samefile(source):
+                    return other
+            except OSError:
+                continue
     return None
 
 
@@ -350,10 +373,11 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         if why := _replaces_input(job, targets):
             raise LabelingError(why)
         if not overwrite and (why := _existing_output(job, targets)):
-            if skip_existing and not job.in_place:
-                existing = next((t for t in targets if t.exists()), targets[0])
-                res.existing_output = str(existing)
-                res.skipped = f"output exists ({existing})"
+            if skip_existing and not job.in_place and targets[0].exists():
+                # The media output, not a sidecar left alone (its media gone) nor one whose
+                # media is missing: those are errors, as without --skip-existing.
+                res.existing_output = str(targets[0])
+                res.skipped = f"output exists ({targets[0]})"
                 return res
             raise LabelingError(why)
         if dry_run:

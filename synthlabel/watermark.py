@@ -176,9 +176,9 @@ def readback_warning(marked, payload: int | bytes, key: bytes, *,
         log10_p, dec = _wm.identity_read(luma, key)
         if dec.crc_ok and dec.payload == want:
             p = math.exp(coding.presence_log_p(log10_p * math.log(10), True, _P.N_DECODE * 2, _P.CRC_WEIGHT))
-            if p <= _P.FPR_TARGET:
+            if p <= _P.FPR_TARGET * READBACK_MARGIN:
                 return None
-    state = describe_miss(detect_image(marked, key), want)
+    state = describe_miss(detect_image(marked, key), want, margin=True)
     if state is None:
         return None
     if encoded:
@@ -202,9 +202,9 @@ def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | 
     # Fast path: the speed is known (none was changed), so read at speed 1 first, with a
     # p-value that still counts the full search; the full detector only when that misses.
     fast = nominal_read(marked, sample_rate, key)
-    if fast.detected and fast.payload == want:
+    if fast.detected and fast.payload == want and fast.p_value <= _P.FPR_TARGET * READBACK_MARGIN:
         return None
-    state = describe_miss(detect_audio(marked, sample_rate, key), want)
+    state = describe_miss(detect_audio(marked, sample_rate, key), want, margin=True)
     if state is None:
         return None
     seconds = len(marked) / sample_rate
@@ -214,11 +214,20 @@ def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | 
     return f"read back from {where}'s first {seconds:.0f} s, the mark is {state}: {why}"
 
 
-def describe_miss(det, want: int) -> str | None:
+#: A read-back passes only with this much room under the detection threshold (p <= 1e-7 for
+#: the 1e-6 threshold): a mark read at p = 9.9e-7 from the output was missed by verify in
+#: one run of two (another decode, another thread's rounding), so labeling says "barely".
+READBACK_MARGIN = 0.1
+
+
+def describe_miss(det, want: int, *, margin: bool = False) -> str | None:
     """What a detection (image, audio or video) found instead of payload ``want``, or None:
     "present with another payload (...)", "present but its payload does not decode" or
-    "not found (p=...)"."""
+    "not found (p=...)". ``margin``: a payload found within READBACK_MARGIN of the threshold
+    is "barely present" (a read-back must leave room for the next decode)."""
     if det.payload == want:
+        if margin and det.p_value > _P.FPR_TARGET * READBACK_MARGIN:
+            return f"barely present (p={det.p_value:.1e}, threshold {_P.FPR_TARGET:.0e})"
         return None
     if det.payload is not None:
         return f"present with another payload ({det.payload:016x})"

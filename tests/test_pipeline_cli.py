@@ -456,6 +456,49 @@ def test_republishing_as_a_propagator(tmp_path):
     assert rep["layers"]["metadata"]["details"]["aigc"]["ContentProducer"] == gen
 
 
+def test_sidecars_reports_and_links_found_by_a_second_look(tmp_path):
+    """Second round of exploratory testing: --in-place replaced an MKV's sidecar while
+    labeling an Ogg of the same base name; --report could name a labeled output or a sidecar;
+    a link in a folder made its target vanish from the batch; --skip-existing skipped a file
+    whose sidecar alone was left; verify on a folder of only non-media files passed; an empty
+    --label-text was an error per file."""
+    d = tmp_path / "d"
+    d.mkdir()
+    ffmpeg = require_tool("ffmpeg")
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=3", "-c:a",
+                    "libvorbis", d / "v.ogg"], check=True)
+    (d / "v.c2pa").write_bytes(b"the sidecar of v.mkv")
+    (d / "v.mkv").write_bytes(b"stands for an MKV labeled earlier")
+    r = run("label", d / "v.ogg", "--in-place", "-j", "1")
+    assert r.returncode == 1 and "is the C2PA sidecar of v.mkv too" in r.stderr, r.stderr
+    assert (d / "v.c2pa").read_bytes() == b"the sidecar of v.mkv"
+    out = tmp_path / "out"
+    for bad, why in ((out / "v.ogg", "named like media"), (d / "v.c2pa", "named like media or a C2PA sidecar")):
+        r = run("label", d / "v.ogg", "-o", out, "--report", bad)
+        assert r.returncode == 2 and why in r.stderr, (bad, r.stderr)
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "photo.png").write_bytes((SAMPLES / "scene.png").read_bytes())
+    (links / "a-link.png").symlink_to(links / "photo.png")    # walked before its target
+    r = run("label", links, "-o", tmp_path / "lout", "-j", "1", "--json")
+    assert r.returncode == 0 and [Path(json.loads(x)["output"]).name for x in r.stdout.splitlines()] == ["photo.png"]
+    r = run("label", links, "--in-place", "-j", "1")
+    assert r.returncode == 0 and (links / "a-link.png").is_symlink(), r.stderr
+    # --skip-existing skips a file whose media output exists, not one whose sidecar alone does
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "v.c2pa").write_bytes(b"left over")
+    r = run("label", d / "v.ogg", "-o", res, "--skip-existing", "-j", "1")
+    assert r.returncode == 1 and "C2PA sidecar" in r.stderr and "skipped" not in r.stderr
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "README.md").write_text("hi")
+    r = run("verify", docs)
+    assert r.returncode == 2 and "no media files to verify" in r.stderr
+    r = run("verify", SAMPLES / "scene.png", "--label-text", " ")
+    assert r.returncode == 2 and "--label-text" in r.stderr and r.stderr.count("error") == 1
+
+
 def test_resume_with_skip_existing_and_inputs_named_twice(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -470,13 +513,14 @@ def test_resume_with_skip_existing_and_inputs_named_twice(tmp_path):
     (out / "in" / "2.png").unlink()            # as if the batch had been interrupted
     done = sha(out / "in" / "0.png")
     report = out / "report.jsonl"
-    report.write_text("old\n")
+    report.write_text('{"source": "from the first run"}\n')
     r = run("label", src, "-o", out / "in", "-j", "1", "--skip-existing", "--report", report)
     assert r.returncode == 0, r.stderr
     assert "labeled 2 file(s), 0 failed, 1 file(s) with an existing output left alone" in r.stderr
     assert sha(out / "in" / "0.png") == done and (out / "in" / "2.png").exists()
     rows = [json.loads(line) for line in report.read_text().splitlines()]
-    assert sorted(bool(row["existing_output"]) for row in rows) == [False, False, True]
+    assert rows[0] == {"source": "from the first run"}      # a resumed run adds to the report
+    assert sorted(bool(row["existing_output"]) for row in rows[1:]) == [False, False, True]
     r = run("label", src, "-o", out / "in", "--report", report)
     assert r.returncode == 2 and "exists (use --overwrite" in r.stderr
 
@@ -1035,6 +1079,8 @@ def test_library_takes_more_image_inputs(credentials):
     assert np.array(Image.open(io.BytesIO(r.data))).ndim == 3
     r = synthlabel.label_image(photo.astype(np.uint16) * 257, credentials=credentials)
     assert "16-bit image reduced to 8 bits per channel" in r.warnings
+    with pytest.raises(LabelingError, match="pass it as uint8"):     # 8-bit values: not black
+        synthlabel.label_image(photo.astype(np.uint16), credentials=credentials)
     r = synthlabel.label_image(photo.astype(np.float32) / 255.0, credentials=credentials,
                                content_id=0x1234)
     assert "float image (0..1) converted to 8 bits per channel" in r.warnings

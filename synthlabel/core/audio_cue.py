@@ -137,17 +137,17 @@ class CueParams:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"CueParams.{name} must be a finite number, got {v!r}")
         if self.tone_hz <= 0:
-            raise ValueError(f"CueParams.tone_hz must be > 0 Hz, got {self.tone_hz}")
+            raise ValueError(f"the cue tone (tone_hz, --cue-tone) must be > 0 Hz, got {self.tone_hz:g}")
         if not 20.0 <= self.unit_ms <= 1000.0:
-            raise ValueError(f"CueParams.unit_ms must be within 20..1000 ms, got {self.unit_ms}")
+            raise ValueError(f"the cue unit (unit_ms, --cue-unit) must be within 20..1000 ms, got {self.unit_ms:g}")
         if not -60.0 <= self.level_dbfs <= 0.0:
-            raise ValueError(f"CueParams.level_dbfs must be within -60..0 dBFS, got {self.level_dbfs}")
+            raise ValueError(f"the cue level (level_dbfs, --cue-level) must be within -60..0 dBFS, got {self.level_dbfs:g}")
         if not 1.0 <= self.fade_ms <= self.unit_ms / 2:
             raise ValueError(
-                f"CueParams.fade_ms must be within 1 ms..unit_ms/2 ({self.unit_ms / 2:g} ms), "
+                f"the cue fade (fade_ms) must be within 1 ms..unit_ms/2 ({self.unit_ms / 2:g} ms), "
                 f"got {self.fade_ms}")
         if not 0.0 <= self.lead_ms <= 10000.0:
-            raise ValueError(f"CueParams.lead_ms must be within 0..10000 ms, got {self.lead_ms}")
+            raise ValueError(f"the cue lead (lead_ms) must be within 0..10000 ms, got {self.lead_ms:g}")
 
     def check_rate(self, sample_rate: int) -> None:
         """ValueError unless the tone is representable at ``sample_rate`` (below 0.45 x fs)."""
