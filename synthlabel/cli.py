@@ -490,6 +490,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         err.print("[red]error:[/red] --label-text: an empty text cannot be looked for")
         raise typer.Exit(2) from None
     key_files = list(watermark_key or [])
+    notes: dict[str, str] = {}     # why a layer the user asked for is not checked
     creds = _load_creds(home, None, None, key_files[0] if key_files else None, trust_anchors,
                         verifying=True)
     if creds is not None:
@@ -504,6 +505,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         no_default_trust = True
         if not wm_keys and "watermark" in wanted:
             wanted = tuple(w for w in wanted if w != "watermark")
+            notes["watermark"] = "not checked: no watermark key (no credentials of this machine)"
             err.print("[yellow]warning:[/yellow] the watermark is not checked: no watermark key "
                       "(give --watermark-key or set SYNTHLABEL_WATERMARK_KEY)")
             if not wanted:
@@ -548,7 +550,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         bar.start()
     try:
         status = _print_reports(files, reports, done, json_out, wanted, status,
-                                step=(lambda: bar.advance(task)) if bar else None)
+                                step=(lambda: bar.advance(task)) if bar else None, notes=notes)
     except KeyboardInterrupt as exc:
         if bar:
             bar.stop()
@@ -572,9 +574,9 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
 
 
 def _print_reports(files, reports, done: list, json_out: bool, wanted, status: int,
-                   step=None) -> int:
+                   step=None, notes: dict[str, str] | None = None) -> int:
     """Print each report as it comes (in input order) and return the exit status. ``step``:
-    called once per file (a progress bar)."""
+    called once per file (a progress bar). ``notes``: why a skipped layer was not checked."""
     from .pipeline import skippable
 
     for (f, walked), rep in zip(files, reports):
@@ -582,6 +584,10 @@ def _print_reports(files, reports, done: list, json_out: bool, wanted, status: i
             step()
         if rep.error and rep.media_type is None and skippable(f, walked):
             continue  # a script or README beside the media
+        for name, note in (notes or {}).items():
+            layer = rep.layers.get(name)
+            if layer is not None and layer.status is Status.SKIPPED:
+                layer.summary = note
         done.append(rep)
         if json_out:
             print(rep.to_json(), flush=True)
@@ -628,7 +634,10 @@ def keys_init(
 ) -> None:
     """Create development credentials (root CA, ES256 signer, watermark key). NOT for production."""
     try:
-        path = credmod.init_dev_credentials(home, force=force)
+        with warnings.catch_warnings():
+            # The library warns on creation; the line below says it for the command line.
+            warnings.simplefilter("ignore", credmod.DevelopmentCredentialsWarning)
+            path = credmod.init_dev_credentials(home, force=force)
     except (credmod.CredentialError, OSError) as exc:
         err.print(f"[red]error:[/red] {esc(str(exc))}")
         raise typer.Exit(2) from None

@@ -486,10 +486,11 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
         except (LabelingError, UnsupportedMedia):
             media = None
         outs = expected_outputs(job, media, spec)
-        clash = next((targets[o] for o in outs if o in targets), None)
-        if clash is not None:
+        hit = next((o for o in outs if o in targets), None)
+        if hit is not None:
+            what = (f"the C2PA sidecar {hit.name}" if hit.suffix == ".c2pa" else f"the same output {hit}")
             results[i] = LabelResult(source=str(job.source),
-                                     error=f"would write the same output as {jobs[clash].source}")
+                                     error=f"would write {what} as {jobs[targets[hit]].source} does")
             if on_result:
                 on_result(results[i])
             continue

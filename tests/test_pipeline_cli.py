@@ -167,6 +167,7 @@ def test_verify_without_a_writable_home(labeled_samples, credentials, tmp_path):
     rep = json.loads(r.stdout)
     status = {k: v["status"] for k, v in rep["layers"].items()}
     assert status == {"explicit": "ok", "metadata": "ok", "watermark": "skipped", "c2pa": "weak"}, status
+    assert "no watermark key" in rep["layers"]["watermark"]["summary"]
     assert "verifying without them" in r.stderr and "watermark is not checked" in r.stderr
     anchors = tmp_path / "roots.pem"
     anchors.write_bytes(credentials.trust_anchors_pem)
@@ -391,6 +392,21 @@ def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path):
     assert row["source"].endswith("nl\nname.png") and "nl\\nname.png exists" in row["error"], row
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].count("nl\\nname.png") == 2, r.stderr
+
+
+def test_clashing_outputs_are_named(tmp_path):
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.png").write_bytes((SAMPLES / "scene.png").read_bytes())
+    (src / "a.jpg").write_bytes((SAMPLES / "scene.jpg").read_bytes())
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=2", src / "s.ogg"], check=True)
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=2", "-c:a", "libopus",
+                    src / "s.opus"], check=True)
+    r = run("label", src, "-o", tmp_path / "out", "-f", "png", "--dry-run", "-j", "1")
+    assert r.returncode == 1
+    assert f"a.png: would write the same output {tmp_path / 'out' / 'a.png'} as {src / 'a.jpg'} does" in r.stderr
+    assert f"s.opus: would write the C2PA sidecar s.c2pa as {src / 's.ogg'} does" in r.stderr
 
 
 def test_hidden_files_are_counted_when_passed_over(tmp_path):
