@@ -81,7 +81,11 @@ def one_line(exc: BaseException) -> str:
     """An exception's message on one line (its type name when it has none). A short message
     keeps its line breaks as ``\\n`` (a file name may hold a newline: cutting there lost the
     rest of the name); a long one is cut to its first line (a traceback-like dump)."""
-    text = str(exc).strip()
+    if isinstance(exc, OSError) and exc.strerror:
+        # "Permission denied: /x/y", not "[Errno 13] Permission denied: '/x/y'"
+        text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    else:
+        text = str(exc).strip()
     if not text:
         return type(exc).__name__
     if "\n" in text or "\r" in text:

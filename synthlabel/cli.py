@@ -398,10 +398,12 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False)
     why = None
     if report.is_dir():
         why = "is a folder; give a file name, e.g. report.jsonl"
+    elif any(_same_path(report, j.source) for j in jobs):
+        why = "is one of the inputs"
+    elif any(_same_path(report, p) for j in jobs for p in ours(j)):
+        why = "is an output or a C2PA sidecar of this run"
     elif report.suffix.lower() in KNOWN_EXTENSIONS or report.suffix.lower() == ".c2pa":
         why = "is named like media or a C2PA sidecar; a report is JSON Lines, e.g. report.jsonl"
-    elif any(_same_path(report, p) for j in jobs for p in ours(j)):
-        why = "is an input, an output or a C2PA sidecar of this run"
     elif report.exists() and not replace:
         why = "exists (use --overwrite to replace it, or --skip-existing to add to it)"
     if why is None:

@@ -72,8 +72,12 @@ def _temp_prefix(name: str, suffix: str) -> str:
 def temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Iterator[Path]:
     """A hidden temp file beside the eventual output, removed on exit unless it was
     published (renamed away) in the meantime."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(name, suffix), suffix=suffix, dir=directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(name, suffix), suffix=suffix, dir=directory)
+    except OSError as exc:
+        # Not the temp file's random name: the folder is what the user can do something about.
+        raise OSError(exc.errno, f"cannot write to {directory}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         yield Path(tmp)

@@ -489,7 +489,8 @@ def test_sidecars_reports_and_links_found_by_a_second_look(tmp_path):
     assert r.returncode == 1 and "is the C2PA sidecar of v.mkv too" in r.stderr, r.stderr
     assert (d / "v.c2pa").read_bytes() == b"the sidecar of v.mkv"
     out = tmp_path / "out"
-    for bad, why in ((out / "v.ogg", "named like media"), (d / "v.c2pa", "named like media or a C2PA sidecar")):
+    for bad, why in ((out / "v.ogg", "is an output"), (d / "v.c2pa", "a C2PA sidecar of this run"),
+                     (out / "other.png", "named like media")):
         r = run("label", d / "v.ogg", "-o", out, "--report", bad)
         assert r.returncode == 2 and why in r.stderr, (bad, r.stderr)
     links = tmp_path / "links"
