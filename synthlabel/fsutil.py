@@ -88,10 +88,15 @@ def temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Iterator[Path
             pass
 
 
-def publish(tmp: Path, dst: Path, *, mode: int | None = None) -> None:
+def publish(tmp: Path, dst: Path, *, mode: int | None = None, durable: bool = True) -> None:
     """Give ``tmp`` its final mode, flush it to disk and rename it over ``dst`` atomically
-    (then sync the directory), so a crash leaves either the old file or the new one."""
+    (then sync the directory), so a crash leaves either the old file or the new one.
+    ``durable=False`` skips the syncs, for files in a temporary folder that are read back
+    at once (an in-memory labeling call)."""
     os.chmod(tmp, default_mode() if mode is None else mode)
+    if not durable:
+        os.replace(tmp, dst)
+        return
     fd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -118,7 +123,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
 
 
 def publish_media(tmp: Path, dst: Path, *, mode: int | None = None,
-                  manifest: bytes | None = None, sidecar_format: bool = False) -> None:
+                  manifest: bytes | None = None, sidecar_format: bool = False,
+                  durable: bool = True) -> None:
     """Publish a labeled media file and, for containers c2pa cannot embed into
     (``sidecar_format``), its ``.c2pa`` manifest beside it. Both are fully written before
     either is published, so a failure leaves neither a new file without its manifest nor a
@@ -130,9 +136,9 @@ def publish_media(tmp: Path, dst: Path, *, mode: int | None = None,
         if manifest is not None:
             side_tmp.write_bytes(manifest)
         with _signals_held():
-            publish(tmp, dst, mode=mode)
+            publish(tmp, dst, mode=mode, durable=durable)
             if manifest is not None:
-                publish(side_tmp, sidecar)
+                publish(side_tmp, sidecar, durable=durable)
             elif sidecar_format and replacing and sidecar.is_file():
                 sidecar.unlink()
 

@@ -196,7 +196,7 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
         try:
             res = _label_stream(blocks, sample_rate, x.shape[1], format, open_writer,
                                 Path(d) / f"audio{EXTENSION[format]}", spec=spec,
-                                credentials=credentials)
+                                credentials=credentials, durable=False)
         except ValueError as exc:     # the engine's checks (rate, cue), as one exception type
             if isinstance(exc, LabelingError):
                 raise
@@ -234,7 +234,7 @@ def _float_samples(samples) -> np.ndarray:
 def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int, fmt: str,
                   open_writer, dst: Path, *, spec: LabelSpec | None, credentials: Credentials | None,
                   overwrite: bool = False, source: Path | None = None,
-                  in_place: bool = False) -> LabeledAudio:
+                  in_place: bool = False, durable: bool = True) -> LabeledAudio:
     spec = spec or LabelSpec()
     creds = credentials or load_credentials()
     allowed = {".ogg", ".oga", ".opus"} if fmt in SIDECAR_FORMATS else (
@@ -342,6 +342,6 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
             res.timings["sign"] = time.perf_counter() - t0
             res.layers.append("c2pa")
         mode = source.stat().st_mode & 0o777 if in_place and source else None
-        publish_media(current, dst, mode=mode, manifest=manifest_bytes,
+        publish_media(current, dst, mode=mode, manifest=manifest_bytes, durable=durable,
                       sidecar_format=fmt in SIDECAR_FORMATS)
     return res
