@@ -164,7 +164,9 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
                 prior_aigc: AIGCLabel | None = None) -> LabeledMedia:
     """Label an image held in memory and return the encoded file with every layer.
 
-    ``image``: a PIL image or a uint8 numpy array (H×W, H×W×3 RGB or H×W×4 RGBA).
+    ``image``: a PIL image or a numpy array H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA), uint8
+    (uint16 and float 0..1 are converted with a warning); encoded bytes go to
+    :func:`label_image_bytes`. RGBA written as JPEG is composited onto white first.
     ``format``: "jpeg", "png" or "webp". ``credentials``: signing and watermark keys; the
     development credentials (created on first use) when omitted. ``parent``: the source
     file's own C2PA manifest (:func:`synthlabel.provenance.c2pa_io.parent_of`), kept as the
@@ -261,20 +263,23 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     keeping its EXIF, ICC profile and XMP, and its C2PA manifest as the new manifest's parent
     ingredient. ``source_format``: sniffed from the bytes when omitted. The output keeps the
     format (``spec.output_format`` to change it)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    data = bytes(data)
     spec = spec or LabelSpec()
     credentials = credentials or load_credentials()
     if source_format is None:
         from .formats.sniff import UnsupportedMedia, sniff_bytes
 
         try:
-            media = sniff_bytes(bytes(data[:4096]))
+            media = sniff_bytes(data[:4096])
         except UnsupportedMedia as exc:
             raise LabelingError(str(exc)) from None
         if media.kind != "image":
             raise LabelingError(f"not an image: {media.mime} (use label_file or label_audio)")
         source_format = media.format
     try:
-        decoded = image_codec.decode(bytes(data), source_format)
+        decoded = image_codec.decode(data, source_format)
     except image_codec.ImageDecodeError as exc:
         raise LabelingError(str(exc)) from None
     fmt, warn = output_format_for(source_format, spec)
@@ -284,7 +289,7 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     prior = None
     if spec.propagator:
         try:
-            prior = image_meta.read_image_metadata(bytes(data), source_format).aigc
+            prior = image_meta.read_image_metadata(data, source_format).aigc
         except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
             prior = None
     result = label_image(
