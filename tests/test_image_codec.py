@@ -150,3 +150,17 @@ def test_size_guard_allows_large_photos_and_refuses_bombs():
     bomb = png.SIGNATURE + png.chunk(b"IHDR", ihdr) + png.chunk(b"IDAT", b"") + png.chunk(b"IEND", b"")
     with pytest.raises(image_codec.ImageDecodeError, match="pixel limit"):
         image_codec.decode(bomb, "png")
+
+
+def test_tiff_structure_tags_are_not_carried_into_png():
+    """A TIFF's first IFD describes the TIFF (strips, sample layout, its XMP and ICC): carried
+    into a PNG's EXIF it pointed at offsets of another file. Camera tags stay."""
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "ACME", "Cam"
+    Image.fromarray(PHOTO).save(buf, "TIFF", exif=exif)
+    dec = image_codec.decode(buf.getvalue(), "tiff")
+    out = image_codec.encode(dec.rgb, "png", exif=dec.exif, extras=dec.extras)
+    tags = dict(Image.open(io.BytesIO(out)).getexif())
+    assert tags.get(271) == "ACME" and tags.get(272) == "Cam"
+    assert not {256, 257, 258, 259, 273, 277, 278, 279} & set(tags), tags

@@ -51,6 +51,12 @@ class Extras:
     png_chunks: list[bytes] = field(default_factory=list)   # raw PNG chunks (png.ancillary)
 
 
+#: TIFF tags that describe the TIFF file itself (dimensions, strips and tiles, sample layout,
+#: compression, embedded XMP and ICC): dropped from the EXIF carried into another format.
+_TIFF_STRUCTURE_TAGS = (256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 322, 323,
+                        324, 325, 338, 339, 340, 341, 530, 531, 532, 700, 34675)
+
+
 def _xmp_of(im: Image.Image) -> bytes | None:
     xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
     if isinstance(xmp, str):
@@ -86,6 +92,12 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
     out.icc_profile = im.info.get("icc_profile") or None
     out.xmp = _xmp_of(im)
     exif = im.getexif()
+    if fmt == "tiff":
+        # A TIFF's first IFD is its image directory: the strip/tile layout, sample format, its
+        # own XMP (tag 700, carried separately) and ICC profile (34675) describe the TIFF, not
+        # the PNG written from it.
+        for tag in _TIFF_STRUCTURE_TAGS:
+            exif.pop(tag, None)
     orientation = exif.get(0x0112, 1)
     if orientation not in (1, None):
         im = ImageOps.exif_transpose(im)
