@@ -234,11 +234,13 @@ def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None =
 
 
 def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: LabelSpec,
-                    target: Path) -> None:
+                    target: Path) -> list[str]:
     """What a dry run can check short of labeling: images decode, audio and video streams
     open (their headers; a file damaged further in fails only when labeled), the options that
     depend on the file (the cue tone against the sample rate, the CRF against the codec), and
-    that the output folder can be written. Raises the one-line error labeling would give."""
+    that the output folder can be written. Raises the one-line error labeling would give;
+    returns the warnings it would give about them (a soundtrack cue that cannot be mixed)."""
+    warns: list[str] = []
     if media.kind == "image":
         image_codec.decode(data, media.format)
     elif media.kind == "audio":
@@ -253,11 +255,22 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: Labe
 
         info = video_io.probe(path)
         video_io.encoder_settings(info.container, spec.video_codec, spec.video_crf, spec.video_preset)
+        if spec.video_audio_cue and spec.explicit:
+            from .labeling_audio import cue_params
+
+            if info.audio is None:
+                warns.append("audio cue not mixed: the video has no soundtrack")
+            else:
+                try:
+                    cue_params(spec).check_rate(info.audio.sample_rate)
+                except ValueError as exc:
+                    warns.append(f"audio cue not mixed: {exc}")
     folder = target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not os.access(folder, os.W_OK):
         raise LabelingError(f"cannot write to {folder} (read-only or no permission)")
+    return warns
 
 
 def _replaces_input(job: Job, targets: list[Path]) -> str | None:
@@ -381,7 +394,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
                 return res
             raise LabelingError(why)
         if dry_run:
-            _check_readable(job.source, media, data, spec, targets[0])
+            res.warnings += _check_readable(job.source, media, data, spec, targets[0])
             res.output, res.dry_run = str(targets[0]), True
             return res
         if media.kind in ("audio", "video"):

@@ -551,6 +551,11 @@ def test_dry_run_checks_the_options_that_depend_on_the_file(tmp_path):
     assert "CueParams" not in r.stderr
     r = run("label", SAMPLES / "clip.mp4", "-o", tmp_path / "o", "--crf", "60", "--dry-run")
     assert r.returncode == 1 and "crf must be 0..51 for h264" in r.stderr, r.stderr
+    # The soundtrack's cue: a warning when labeling (the video is labeled without it), so a
+    # warning in the dry run too.
+    r = run("label", SAMPLES / "clip.mp4", "-o", tmp_path / "o", "--video-cue", "--cue-tone",
+            "30000", "--dry-run")
+    assert r.returncode == 0 and "audio cue not mixed: the cue tone 30000 Hz" in r.stderr, r.stderr
     notes = tmp_path / "notes.txt"
     notes.write_text("not audio")
     r = run("label", SAMPLES / "tone.wav", "-o", tmp_path / "o", "--spoken-label", notes)
