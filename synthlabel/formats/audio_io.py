@@ -328,7 +328,9 @@ def _av_blocks(path, blocksize: int, start: int, frames: int | None, limit: int 
     with container:
         st = container.streams.audio[0]
         channels = st.codec_context.channels
-        layout = st.codec_context.layout
+        from .video_io import layout_name
+
+        layout = layout_name(st.codec_context)
         resampler = av.AudioResampler(format="flt", layout=layout,
                                       rate=st.codec_context.sample_rate)
         end = limit

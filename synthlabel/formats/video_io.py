@@ -183,6 +183,30 @@ def _rotation_of(frame) -> int:
     return rot % 360 if rot % 90 == 0 else 0
 
 
+def layout_name(cc) -> str:
+    """An audio codec context's channel layout, by name. Beyond stereo the standard layout for
+    the channel count: reading ``codec_context.layout`` of a custom-order layout (a MOV's 7.1
+    PCM) twice made PyAV 18 double-free it and abort the process; mono and stereo are always
+    native. (That file still crashes PyAV when its container is closed: README, limitations.)"""
+    import av
+
+    if cc.channels <= 2:
+        return cc.layout.name
+    return av.AudioLayout(int(cc.channels)).name
+
+
+def _audio_info(container) -> AudioTrackInfo | None:
+    """The first audio stream's codec, rate, channels and layout, or None."""
+    if not container.streams.audio:
+        return None
+    a = container.streams.audio[0]
+    ac = a.codec_context
+    if not (ac.sample_rate and ac.channels):
+        return None
+    return AudioTrackInfo(ac.name, int(ac.sample_rate), int(ac.channels), layout_name(ac),
+                          a.bit_rate or ac.bit_rate or None)
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Describe a video file; raises :class:`VideoError` (one line) when it has no decodable
     video stream."""
@@ -195,6 +219,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             raise VideoError("no video stream (not a video file?)")
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
+        audio = _audio_info(container)
         first = None
         try:
             for frame in container.decode(vs):
@@ -211,13 +236,6 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             duration = float(vs.duration * vs.time_base)
         elif container.duration is not None:
             duration = container.duration / av.time_base
-        audio = None
-        if container.streams.audio:
-            a = container.streams.audio[0]
-            ac = a.codec_context
-            if ac.sample_rate and ac.channels:
-                audio = AudioTrackInfo(ac.name, int(ac.sample_rate), int(ac.channels),
-                                       ac.layout.name, a.bit_rate or ac.bit_rate or None)
         kept = {vs.index} | ({container.streams.audio[0].index} if audio is not None else set())
         extra: dict[str, int] = {}
         for st in container.streams:
@@ -288,7 +306,7 @@ class VideoReader:
         if self.as_ is not None:
             ac = self.as_.codec_context
             channels = ac.channels
-            resampler = av.AudioResampler(format="flt", layout=ac.layout, rate=ac.sample_rate)
+            resampler = av.AudioResampler(format="flt", layout=layout_name(ac), rate=ac.sample_rate)
         a_pos = None  # running audio time (samples) for blocks without pts
 
         def audio_blocks(frames):
