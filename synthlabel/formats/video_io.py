@@ -188,11 +188,13 @@ def layout_name(cc) -> str:
     the channel count: reading ``codec_context.layout`` of a custom-order layout (a MOV's 7.1
     PCM) twice made PyAV 18 double-free it and abort the process; mono and stereo are always
     native. (That file still crashes PyAV when its container is closed: README, limitations.)"""
-    import av
-
     if cc.channels <= 2:
         return cc.layout.name
-    return av.AudioLayout(int(cc.channels)).name
+    return _DEFAULT_LAYOUTS.get(int(cc.channels)) or cc.layout.name
+
+
+#: FFmpeg's default layout for a channel count (av_channel_layout_default).
+_DEFAULT_LAYOUTS = {3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 def _audio_info(container) -> AudioTrackInfo | None:
