@@ -621,3 +621,33 @@ def test_lossless_soundtrack_reencoded_lossy_is_warned(tmp_path, credentials):
     res = label_video_file(src, tmp_path / "out.mkv", credentials=credentials,
                            spec=LabelSpec(c2pa=False), **FAST)
     assert "the FLAC soundtrack is re-encoded as AAC (lossy; labeled MKV files carry AAC sound)" in res.warnings
+
+
+def test_edit_lists_and_start_offsets_are_not_truncation(tmp_path, credentials):
+    """Valid files were refused as "truncated or corrupt": an MP4 cut with "-ss ... -c copy"
+    (its edit list hides stored frames) and Matroska with a start offset (its duration runs
+    to the last timestamp)."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    base = tmp_path / "base.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=5",
+                    "-f", "lavfi", "-i", "sine=d=5", "-c:v", "libx264", "-bf", "8", "-g", "100",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-movflags", "+faststart",
+                    base], check=True)
+    cut = tmp_path / "cut.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-ss", "1.3", "-i", base, "-t", "3", "-c", "copy", cut],
+                   check=True)
+    late = tmp_path / "late.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-i", base, "-t", "3", "-c", "copy",
+                    "-output_ts_offset", "10", late], check=True)
+    for src in (cut, late):
+        res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+        rep = synthlabel.verify_file(res.output, credentials=credentials, layers=("watermark",))
+        assert rep.layers["watermark"].status.value == "ok", (src.name, rep.layers["watermark"].summary)
+    # A really truncated file (moov first, media data cut) is still refused.
+    data = base.read_bytes()
+    short = tmp_path / "short.mp4"
+    short.write_bytes(data[: len(data) // 2])
+    with pytest.raises(synthlabel.LabelingError, match="truncated|corrupt"):
+        synthlabel.label_file(short, tmp_path / "out2", credentials=credentials)

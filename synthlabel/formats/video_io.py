@@ -341,17 +341,27 @@ class VideoReader:
         if self.video_frames == 0:
             raise VideoError("no decodable video frame (empty or corrupt video stream)")
         declared = self.vs.frames or 0
-        if declared and self.video_frames < declared - max(2, declared // 50):
-            raise VideoError(f"truncated or corrupt video: {self.video_frames} of {declared} frames decodable")
-        dur = None
+        dur, lengths = None, []
+        start = float(self.vs.start_time * self.vs.time_base) if self.vs.start_time is not None and self.vs.time_base else 0.0
         if self.vs.duration is not None and self.vs.time_base:
             dur = float(self.vs.duration * self.vs.time_base)
+            lengths = [dur]
         elif self._c.duration:
             dur = self._c.duration / 1_000_000
-        start = float(self.vs.start_time * self.vs.time_base) if self.vs.start_time is not None and self.vs.time_base else 0.0
-        if not declared and dur and dur > 1.0 and self.last_time - start < 0.9 * dur - 0.5:
-            raise VideoError(f"truncated or corrupt video: frames end at {self.last_time - start:.2f} s "
-                             f"of {dur:.2f} s declared")
+            lengths = [dur]
+            c_start = (self._c.start_time or 0) / 1_000_000
+            if 0 < c_start < dur:
+                # Matroska's duration runs to the last timestamp, start offset included.
+                lengths.append(dur - c_start)
+        played = self.last_time - start
+        # The frames decoded cover the declared length: an MP4 edit list (a "-ss ... -c copy"
+        # cut) hides stored frames that are not missing.
+        covers = bool(lengths) and any(played >= 0.9 * n - 0.5 for n in lengths)
+        if declared and self.video_frames < declared - max(2, declared // 50) and not covers:
+            raise VideoError(f"truncated or corrupt video: {self.video_frames} of {declared} frames decodable")
+        if not declared and dur and dur > 1.0 and not covers:
+            raise VideoError(f"truncated or corrupt video: frames end at {played:.2f} s "
+                             f"of {min(lengths):.2f} s declared")
 
 
 def encoder_for(container: str, codec: str | None) -> str:
