@@ -128,6 +128,7 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
        "-disposition:v", "attached_pic", "-f", "mp4", src / "covered.m4a")
     x, _ = sf.read(master)
     sf.write(src / "adpcm.wav", x[:, 0], RATE, subtype="IMA_ADPCM")
+    sf.write(src / "u8.wav", x, RATE, subtype="PCM_U8")    # 8-bit: its noise drowned the mark
     six = np.concatenate([x, 0.5 * x, 0.25 * x], axis=1)
     sf.write(src / "six.wav", six, RATE, subtype="PCM_16", format="WAV")
     mono = music(12.0, 48000, seed=3)[:, :1]
@@ -148,6 +149,7 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     assert [s["codec_type"] for s in streams] == ["audio", "video"]
     assert streams[1]["disposition"]["attached_pic"] == 1
     assert sf.info(out / "adpcm.wav").subtype == "PCM_16"
+    assert "PCM_U8 WAV written as 16-bit PCM" in err and sf.info(out / "u8.wav").subtype == "PCM_16"
     (w,) = _ffprobe_streams(out / "six.wav")
     assert w["channels"] == 6 and w["channel_layout"] in ("5.1", "5.1(side)"), w
     assert sf.info(out / "six.wav").format == "WAVEX"

@@ -84,7 +84,10 @@ _DEFAULT_SUBTYPES = {"wav": "PCM_16", "flac": "PCM_16"}
 #: would remove the watermark, so labeled copies are written as 16-bit PCM instead.
 LOSSY_WAV_SUBTYPES = frozenset({
     "IMA_ADPCM", "MS_ADPCM", "GSM610", "G721_32", "G723_24", "G723_40", "VOX_ADPCM",
-    "NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32"})
+    "NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32",
+    # 8-bit PCM and the 8-bit companded telephone codecs: 48 dB (or less) of dynamic range,
+    # whose quantization noise is louder than the mark (a labeled 8-bit WAV failed verify).
+    "PCM_U8", "PCM_S8", "ULAW", "ALAW"})
 _FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
 _PYAV_READ = {"m4a", "mp4", "mov"}
 _CHUNK = 1 << 20  # bytes per file read when copying
