@@ -156,7 +156,7 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     assert len(_ffprobe_streams(out / "two.ogg")) == 1
     r = run("verify", "--json", out)
     reps = [json.loads(x) for x in r.stdout.splitlines()]
-    assert r.returncode == 0 and len(reps) == 6, r.stdout + r.stderr
+    assert r.returncode == 0 and len(reps) == 7, r.stdout + r.stderr
     assert {Path(x["path"]).name: x["media_type"] for x in reps}["covered.m4a"] == "audio/mp4"
 
 
