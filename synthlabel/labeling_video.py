@@ -377,6 +377,11 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         out_codec = video_io.CONTAINERS[container][3].removeprefix("lib").upper()
         res.warnings.append(f"the {audio.codec.upper()} soundtrack is re-encoded as {out_codec} "
                             f"(lossy; labeled {container.upper()} files carry {out_codec} sound)")
+    if audio is not None and audio.channels > 2 and video_io.CONTAINERS[container][3] != "aac":
+        # The writer keeps more than two channels in AAC only (video_io.VideoWriter).
+        res.warnings.append(f"the {audio.channels}-channel soundtrack is downmixed to stereo "
+                            f"({video_io.CONTAINERS[container][3].removeprefix('lib').upper()} "
+                            f"in {container.upper()} is written with two channels here)")
     if audio is not None:
         if audio_cue and spec.explicit:
             try:
@@ -405,7 +410,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 time_base=info.time_base, codec=vcodec, crf=crf, preset=preset, pix_fmt=info.pix_fmt,
                 color=(info.color_range, info.colorspace, info.color_primaries, info.color_trc),
                 display_matrix=info.display_matrix, audio=audio,
-                audio_bitrate=spec.audio_bitrate, metadata=tags)
+                audio_bitrate=spec.audio_bitrate, metadata=tags, sar=info.sar)
         except video_io.VideoError as exc:
             raise LabelingError(str(exc)) from None
         if writer.size != (info.width, info.height):

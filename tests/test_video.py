@@ -651,3 +651,29 @@ def test_edit_lists_and_start_offsets_are_not_truncation(tmp_path, credentials):
     short.write_bytes(data[: len(data) // 2])
     with pytest.raises(synthlabel.LabelingError, match="truncated|corrupt"):
         synthlabel.label_file(short, tmp_path / "out2", credentials=credentials)
+
+
+def test_anamorphic_aspect_kept_and_a_downmix_said(tmp_path, credentials):
+    """An anamorphic video (720x480 at SAR 32:27) came out with square pixels, squashed; a
+    5.1 Opus soundtrack in WebM became stereo without a word."""
+    import json as _json
+
+    import synthlabel
+
+    ffmpeg, ffprobe = require_tool("ffmpeg"), require_tool("ffprobe")
+    ana = tmp_path / "ana.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=720x480:r=25:d=2",
+                    "-vf", "setsar=32/27", "-c:v", "libx264", "-pix_fmt", "yuv420p", ana], check=True)
+    res = synthlabel.label_file(ana, tmp_path / "out", credentials=credentials)
+    probe = _json.loads(subprocess.run([ffprobe, "-v", "error", "-show_entries",
+                                        "stream=sample_aspect_ratio,display_aspect_ratio", "-of", "json",
+                                        res.output], capture_output=True, check=True).stdout)
+    assert probe["streams"][0]["sample_aspect_ratio"] == "32:27"
+    assert probe["streams"][0]["display_aspect_ratio"] == "16:9"
+    web = tmp_path / "surround.webm"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
+                    "-f", "lavfi", "-i", "anoisesrc=d=2:a=0.2,aformat=channel_layouts=5.1",
+                    "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
+                    "-c:a", "libopus", "-b:a", "256k", "-shortest", web], check=True)
+    res = synthlabel.label_file(web, tmp_path / "out", credentials=credentials)
+    assert any("6-channel soundtrack is downmixed to stereo" in w for w in res.warnings), res.warnings

@@ -135,6 +135,8 @@ class VideoInfo:
     bit_rate: int | None
     audio: AudioTrackInfo | None
     metadata: dict = field(default_factory=dict)
+    #: Sample (pixel) aspect ratio, when not square (anamorphic video: 720x480 at 32:27).
+    sar: Fraction | None = None
     #: Streams beyond the first video and first audio stream, by type ("audio", "subtitle",
     #: ...): the labeler does not carry them into its output.
     extra_streams: dict = field(default_factory=dict)
@@ -197,6 +199,17 @@ def layout_name(cc) -> str:
 _DEFAULT_LAYOUTS = {3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
+def _sar_of(vs) -> Fraction | None:
+    """The stream's sample aspect ratio when it is set and not square."""
+    try:
+        sar = vs.codec_context.sample_aspect_ratio or vs.sample_aspect_ratio
+    except Exception:  # noqa: BLE001 - optional
+        return None
+    if not sar or sar.numerator <= 0 or sar.denominator <= 0 or sar == 1:
+        return None
+    return Fraction(sar.numerator, sar.denominator)
+
+
 def _audio_info(container) -> AudioTrackInfo | None:
     """The first audio stream's codec, rate, channels and layout, or None."""
     if not container.streams.audio:
@@ -251,7 +264,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             color_primaries=int(first.color_primaries or 0), color_trc=int(first.color_trc or 0),
             display_matrix=_matrix_of(first), rotation=_rotation_of(first),
             bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
-            metadata=dict(container.metadata), extra_streams=extra)
+            metadata=dict(container.metadata), extra_streams=extra, sar=_sar_of(vs))
 
 
 class VideoReader:
@@ -415,7 +428,8 @@ class VideoWriter:
                  color: tuple[int, int, int, int] = (0, 0, 0, 0),
                  display_matrix: tuple[int, ...] | None = None,
                  audio: AudioTrackInfo | None = None, audio_bitrate: int | None = None,
-                 metadata: dict[str, str] | None = None, faststart: bool = True) -> None:
+                 metadata: dict[str, str] | None = None, faststart: bool = True,
+                 sar: Fraction | None = None) -> None:
         import av
 
         if container not in CONTAINERS:
@@ -459,6 +473,8 @@ class VideoWriter:
             vs.time_base = tb
             cc.thread_type = "AUTO"
             cc.thread_count = 0
+            if sar is not None:       # anamorphic: without it the picture shows squashed
+                cc.sample_aspect_ratio = sar
             vs.options = self._codec_options()
             if display_matrix is not None and any(display_matrix) and \
                     tuple(display_matrix) != (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30):
