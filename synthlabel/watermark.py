@@ -209,8 +209,9 @@ def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | 
         return None
     seconds = len(marked) / sample_rate
     where = f"the encoded {codec} file" if codec else "the labeled signal"
-    why = (f"too little sound for the mark to outlive {codec} at this bitrate (a short clip, "
-           "or mostly silence?)" if codec else "too little sound to carry it (silence, or too short?)")
+    why = (f"it did not outlive {codec} at this bitrate (a short clip, mostly silence, noise-like "
+           "sound at a low bitrate? a higher --bitrate helps)" if codec
+           else "too little sound to carry it (silence, or too short?)")
     return f"read back from {where}'s first {seconds:.0f} s, the mark is {state}: {why}"
 
 

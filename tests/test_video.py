@@ -677,3 +677,26 @@ def test_anamorphic_aspect_kept_and_a_downmix_said(tmp_path, credentials):
                     "-c:a", "libopus", "-b:a", "256k", "-shortest", web], check=True)
     res = synthlabel.label_file(web, tmp_path / "out", credentials=credentials)
     assert any("6-channel soundtrack is downmixed to stereo" in w for w in res.warnings), res.warnings
+
+
+def test_chapters_interlacing_and_small_frames_are_told(tmp_path, credentials):
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    meta = tmp_path / "chapters.txt"
+    meta.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=A\n"
+                    "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\nEND=2000\ntitle=B\n")
+    src = tmp_path / "c.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
+                    "-i", meta, "-map_chapters", "1", "-c:v", "libx264", "-flags", "+ildct+ilme",
+                    "-pix_fmt", "yuv420p", src], check=True)
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    assert any("the 2 chapter(s) are not carried" in w for w in res.warnings), res.warnings
+    assert any("interlaced video is written progressive" in w for w in res.warnings), res.warnings
+    tiny = tmp_path / "tiny.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x64:r=25:d=4",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", tiny], check=True)
+    res = synthlabel.label_file(tiny, tmp_path / "out", credentials=credentials)
+    warned = any("read back from the encoded video" in w for w in res.warnings)
+    rep = synthlabel.verify_file(res.output, credentials=credentials, layers=("watermark",))
+    assert warned == (rep.layers["watermark"].status.value != "ok"), (res.warnings, rep.layers["watermark"].summary)

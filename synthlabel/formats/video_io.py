@@ -137,6 +137,10 @@ class VideoInfo:
     metadata: dict = field(default_factory=dict)
     #: Sample (pixel) aspect ratio, when not square (anamorphic video: 720x480 at 32:27).
     sar: Fraction | None = None
+    #: Chapters the container declares (the labeled output does not carry them).
+    chapters: int = 0
+    #: The first frame is interlaced (the output is written progressive).
+    interlaced: bool = False
     #: Streams beyond the first video and first audio stream, by type ("audio", "subtitle",
     #: ...): the labeler does not carry them into its output.
     extra_streams: dict = field(default_factory=dict)
@@ -197,6 +201,13 @@ def layout_name(cc) -> str:
 
 #: FFmpeg's default layout for a channel count (av_channel_layout_default).
 _DEFAULT_LAYOUTS = {3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _chapter_count(container) -> int:
+    try:
+        return len(container.chapters())
+    except Exception:  # noqa: BLE001 - older PyAV, or a container without chapters
+        return 0
 
 
 def _sar_of(vs) -> Fraction | None:
@@ -264,7 +275,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             color_primaries=int(first.color_primaries or 0), color_trc=int(first.color_trc or 0),
             display_matrix=_matrix_of(first), rotation=_rotation_of(first),
             bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
-            metadata=dict(container.metadata), extra_streams=extra, sar=_sar_of(vs))
+            metadata=dict(container.metadata), extra_streams=extra, sar=_sar_of(vs),
+            chapters=_chapter_count(container), interlaced=bool(getattr(first, "interlaced_frame", False)))
 
 
 class VideoReader:
