@@ -303,7 +303,10 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 res.warnings.append(f"watermark: {warning}")
             res.timings["readback"] = time.perf_counter() - t0
         if source is not None:
-            warning = audio_tags.copy_tags(source, encoded, "wav" if fmt == "wav" else fmt)
+            inserted = (len(_cue_block(spec, sample_rate, channels, clip))
+                        if spec.explicit and spec.cue_where in ("start", "both") else 0)
+            warning = audio_tags.copy_tags(source, encoded, "wav" if fmt == "wav" else fmt,
+                                           shift_frames=inserted)
             if warning:
                 res.warnings.append(warning)
         res.layers += [name for name, on in (("explicit", spec.explicit), ("watermark", spec.watermark)) if on]

@@ -378,3 +378,37 @@ def test_a_sidecar_of_another_file_is_named_as_a_cause(credentials):
     assert good.status.value == "ok", good.summary
     layer = verify_bytes(a, credentials=credentials, layers=("c2pa",), sidecar=side_b).layers["c2pa"]
     assert layer.status.value == "invalid" and "sidecar belongs to another file" in layer.summary, layer.summary
+
+
+def test_wav_cue_points_follow_the_inserted_rhythm_cue(tmp_path, credentials):
+    """A WAV's markers ("cue " chunk) were copied unchanged while the rhythm cue was inserted
+    before the sound, so "Verse" pointed into the cue. They move by the frames inserted."""
+    import struct
+
+    import synthlabel
+
+    src = tmp_path / "m.wav"
+    sf.write(src, music(6.0, seed=4), RATE, subtype="PCM_16")
+    points = [RATE, 3 * RATE]
+    body = struct.pack("<I", 2) + b"".join(struct.pack("<II4sIII", i + 1, p, b"data", 0, 0, p)
+                                           for i, p in enumerate(points))
+    data = bytearray(src.read_bytes())
+    data += b"cue " + struct.pack("<I", len(body)) + body
+    data[4:8] = struct.pack("<I", len(data) - 8)
+    src.write_bytes(bytes(data))
+
+    def cue_points(path):
+        d = path.read_bytes()
+        pos = 12
+        while pos < len(d):
+            cid, n = d[pos:pos + 4], struct.unpack("<I", d[pos + 4:pos + 8])[0]
+            if cid == b"cue ":
+                k = struct.unpack("<I", d[pos + 8:pos + 12])[0]
+                return [struct.unpack("<II4sIII", d[pos + 12 + 24 * i:pos + 36 + 24 * i])[1] for i in range(k)]
+            pos += 8 + n + (n & 1)
+        return None
+
+    assert cue_points(src) == points
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    inserted = sf.info(res.output).frames - sf.info(src).frames
+    assert inserted > RATE and cue_points(Path(res.output)) == [p + inserted for p in points]

@@ -56,7 +56,25 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 _WAV_SKIP = {b"fmt ", b"data", b"fact", b"AIGC", b"C2PA", b"JUNK", b"PAD ", b"ds64", b"FLLR"}
 
 
-def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+def _shift_cues(body: bytes, frames: int) -> bytes:
+    """A ``cue `` chunk's points moved ``frames`` later (each point: name, position, chunk id,
+    chunk start, block start, sample offset; the position and the sample offset are in
+    frames of the data chunk)."""
+    if frames == 0 or len(body) < 4:
+        return body
+    n = struct.unpack("<I", body[:4])[0]
+    if len(body) < 4 + 24 * n:
+        return body
+    out = bytearray(body)
+    for i in range(n):
+        at = 4 + 24 * i
+        name, pos, cid, cstart, bstart, off = struct.unpack("<II4sIII", body[at:at + 24])
+        out[at:at + 24] = struct.pack("<II4sIII", name, (pos + frames) & 0xFFFFFFFF, cid,
+                                      cstart, bstart, (off + frames) & 0xFFFFFFFF)
+    return bytes(out)
+
+
+def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int = 0) -> None:
     extra = []
     with open(src, "rb") as f:
         head = f.read(12)
@@ -73,6 +91,8 @@ def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
             body = f.read(n)
             if len(body) < n:
                 break
+            if cid == b"cue ":
+                body = _shift_cues(body, shift_frames)
             extra.append(h + body + (b"\0" if n & 1 else b""))
             f.seek(n & 1, 1)
     if not extra:
@@ -89,12 +109,15 @@ def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         f.write(struct.pack("<I", size))
 
 
-def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str) -> str | None:
+def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
+              shift_frames: int = 0) -> str | None:
     """Copy ``src``'s tags into ``dst`` (same container family). Returns a warning when tags
-    could not be carried over, else None; never raises for odd tags."""
+    could not be carried over, else None; never raises for odd tags. ``shift_frames``: how
+    many frames were inserted before the audio (the rhythm cue), by which a WAV's cue points
+    (markers) move, so that they still point at the same sound."""
     try:
         if fmt == "wav":
-            _wav_copy(src, dst)
+            _wav_copy(src, dst, shift_frames)
         else:
             _mutagen_copy(src, dst)
     except Exception as exc:  # noqa: BLE001 - a tag we cannot copy must not fail labeling
