@@ -390,7 +390,8 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False)
     from .pipeline import KNOWN_EXTENSIONS
 
     def ours(j) -> list[Path]:
-        paths = [j.source, j.source.with_suffix(".c2pa")]
+        """What this run writes, and an input's sidecar (the inputs are checked first)."""
+        paths = [j.source.with_suffix(".c2pa")]
         if j.target is not None:
             paths += [j.target, j.target.with_suffix(".c2pa")]
         return paths

@@ -86,10 +86,10 @@ def _load_clip(spec: LabelSpec, sample_rate: int, channels: int) -> np.ndarray |
 
 
 def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: int, channels: int,
-                   key: bytes, content_id: ContentID, clip: np.ndarray | None,
+                   key: bytes, content_id: ContentID, cue: np.ndarray | None,
                    cue_times: list[float]) -> Iterator[np.ndarray]:
-    """Yield the labeled signal block by block: cue(s) around the content, all of it marked."""
-    cue = _cue_block(spec, sample_rate, channels, clip) if spec.explicit else None
+    """Yield the labeled signal block by block: ``cue`` (:func:`_cue_block`, None for no
+    explicit label) around the content, all of it marked."""
     emb = watermark.AudioEmbedder(sample_rate, channels, content_id.value, key) if spec.watermark else None
     offset = 0
 
@@ -256,6 +256,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     content_id = ContentID.new()
     res = LabeledAudio(output=dst, format=fmt, content_id=content_id, sidecar=sidecar)
     clip = _load_clip(spec, sample_rate, channels) if spec.explicit else None
+    cue = _cue_block(spec, sample_rate, channels, clip) if spec.explicit else None
     bitrate = {"bitrate": spec.audio_bitrate} if spec.audio_bitrate and fmt in audio_io.DEFAULT_BITRATES else {}
 
     with temp_path(dst.parent, dst.name, ".part" + EXTENSION[fmt]) as encoded, \
@@ -269,7 +270,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         try:
             with open_writer(encoded, bitrate) as writer:
                 for block in _marked_stream(blocks, spec, sample_rate, channels,
-                                            creds.watermark_key, content_id, clip, res.cue_times):
+                                            creds.watermark_key, content_id, cue, res.cue_times):
                     writer.write(block)
                     if kept < keep:
                         part = block[:keep - kept]
@@ -303,8 +304,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 res.warnings.append(f"watermark: {warning}")
             res.timings["readback"] = time.perf_counter() - t0
         if source is not None:
-            inserted = (len(_cue_block(spec, sample_rate, channels, clip))
-                        if spec.explicit and spec.cue_where in ("start", "both") else 0)
+            inserted = len(cue) if cue is not None and spec.cue_where in ("start", "both") else 0
             warning = audio_tags.copy_tags(source, encoded, "wav" if fmt == "wav" else fmt,
                                            shift_frames=inserted)
             if warning:

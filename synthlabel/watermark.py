@@ -21,6 +21,7 @@ import numpy as np
 
 from .core import coding
 from .core import wm_image as _wm
+from .core import wm_audio_params as _AP
 from .core import wm_params as _P
 
 IMAGE_ALG = _P.IMAGE_ALG
@@ -202,9 +203,10 @@ def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | 
     # Fast path: the speed is known (none was changed), so read at speed 1 first, with a
     # p-value that still counts the full search; the full detector only when that misses.
     fast = nominal_read(marked, sample_rate, key)
-    if fast.detected and fast.payload == want and fast.p_value <= _P.FPR_TARGET * READBACK_MARGIN:
+    if fast.detected and fast.payload == want and fast.p_value <= _AP.FPR_TARGET * READBACK_MARGIN:
         return None
-    state = describe_miss(detect_audio(marked, sample_rate, key), want, margin=True)
+    state = describe_miss(detect_audio(marked, sample_rate, key), want, margin=True,
+                          threshold=_AP.FPR_TARGET)
     if state is None:
         return None
     seconds = len(marked) / sample_rate
@@ -221,14 +223,16 @@ def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | 
 READBACK_MARGIN = 0.1
 
 
-def describe_miss(det, want: int, *, margin: bool = False) -> str | None:
+def describe_miss(det, want: int, *, margin: bool = False,
+                  threshold: float = _P.FPR_TARGET) -> str | None:
     """What a detection (image, audio or video) found instead of payload ``want``, or None:
     "present with another payload (...)", "present but its payload does not decode" or
     "not found (p=...)". ``margin``: a payload found within READBACK_MARGIN of the threshold
-    is "barely present" (a read-back must leave room for the next decode)."""
+    is "barely present" (a read-back must leave room for the next decode); ``threshold``:
+    the detector's own (the image engine's by default)."""
     if det.payload == want:
-        if margin and det.p_value > _P.FPR_TARGET * READBACK_MARGIN:
-            return f"barely present (p={det.p_value:.1e}, threshold {_P.FPR_TARGET:.0e})"
+        if margin and det.p_value > threshold * READBACK_MARGIN:
+            return f"barely present (p={det.p_value:.1e}, threshold {threshold:.0e})"
         return None
     if det.payload is not None:
         return f"present with another payload ({det.payload:016x})"

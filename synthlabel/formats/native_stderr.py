@@ -66,38 +66,41 @@ def _release() -> None:
             pass
 
 
+def _start() -> bool:
+    """Point descriptor 2 at a new temporary file (called under the lock); False when the
+    process's descriptor 2 is closed or cannot be swapped."""
+    global _saved_fd, _capture
+    try:
+        sys.stderr.flush()       # Python's own buffered text first, in order
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        capture = tempfile.TemporaryFile()
+    except OSError:
+        return False
+    try:
+        saved = os.dup(2)
+    except OSError:
+        capture.close()
+        return False
+    try:
+        os.dup2(capture.fileno(), 2)
+    except OSError:
+        os.close(saved)
+        capture.close()
+        return False
+    _capture, _saved_fd = capture, saved
+    return True
+
+
 @contextmanager
 def captured() -> Iterator[None]:
     """Run the body with the decoder's writes to descriptor 2 captured (see the module doc).
 
     A process whose descriptor 2 is closed or cannot be swapped runs the body unchanged."""
-    global _depth, _saved_fd, _capture
+    global _depth
     with _lock:
-        if _depth == 0:
-            try:
-                sys.stderr.flush()       # Python's own buffered text first, in order
-            except (AttributeError, OSError, ValueError):
-                pass
-            try:
-                capture = tempfile.TemporaryFile()
-            except OSError:
-                capture = None
-            saved = None
-            if capture is not None:
-                try:
-                    saved = os.dup(2)
-                    os.dup2(capture.fileno(), 2)
-                except OSError:
-                    if saved is not None:
-                        os.close(saved)
-                    capture.close()
-                    capture, saved = None, None
-            if capture is None:
-                entered = False
-            else:
-                _capture, _saved_fd, entered = capture, saved, True
-        else:
-            entered = True
+        entered = _depth > 0 or _start()
         if entered:
             _depth += 1
     try:
