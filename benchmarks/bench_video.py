@@ -11,12 +11,14 @@ Steps (one run, same machine, same encoder settings):
 2. label it (``label_video_file``) in a child process (its peak RSS is measured alone), and
    do a plain PyAV decode + encode with identical settings (``VideoReader`` -> ``VideoWriter``,
    audio re-encoded too), alternating ``--cost-runs`` times (default 3) -> the cost ratio of
-   the median CPU times; the watermark profile the labeler chose (still / moving) is printed;
+   the median CPU times; the watermark profile the labeler chose (still / moving) and whether
+   its mark follows the picture are printed;
 3. frame watermark ms/frame: inside the labeling run (wall clock, while the encoder's threads
    compete for the cores) and isolated (marking decoded 1080p frames alone);
 4. imperceptibility: PSNR of marked vs unmarked luma (as RGB-equivalent levels) per frame;
 5. attacks with the ffmpeg CLI on the labeled file, then ``detect_video``: H.264 CRF 28,
-   H.265 CRF 28, downscale to 480p, 24 fps, a 3 s excerpt from the middle, all combined;
+   H.265 CRF 28, downscale to 480p, 24 fps, a 3 s excerpt from the middle, all combined
+   (the detection line names the pool that read the mark: static or registered);
    ``--trials N`` repeats steps 1-2 (labeling only) + 5 on N clips (other seeds / content IDs)
    to give rates;
 6. false positives: the unmarked source, the plain transcode, and the marked file under a
@@ -184,7 +186,7 @@ def label_child(src: str, dst: str, crf: int | None, preset: str | None, plain: 
         res = label_video_file(src, dst, credentials=creds, overwrite=True, crf=crf, preset=preset)
         out = {"seconds": time.perf_counter() - t0, "cpu": _cpu() - c0, "timings": res.timings,
                "frames": res.frames, "content_id": res.content_id.hex, "warnings": res.warnings,
-               "profile": res.watermark_profile, "motion": res.motion,
+               "profile": res.watermark_profile, "motion": res.motion, "follows": res.watermark_follows,
                "switches": res.profile_switches}
     out["maxrss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(out))
@@ -213,7 +215,7 @@ def isolated_mark_ms(src: Path, key: bytes, profile: str,
     cv2.setNumThreads(1)
     info = video_io.probe(src)
     fm = wm_video.FrameMarker(info.width, info.height, 0x0123456789ABCDEF, key, full_range=info.full_range,
-                              profile=wm_video.PROFILES[profile])
+                              profile=wm_video.PROFILES[profile], follow=wm_video.FOLLOW_MOTION)
     t_mark = t_all = 0.0
     psnr = []
     n = 0
@@ -336,7 +338,7 @@ def main() -> None:
     print("\n## cost")
     switches = ", ".join(f"{name} at {t:.2f} s" for t, name in lab.get("switches") or []) or "none"
     print(f"watermark profile: {lab.get('profile')} (moving fraction {lab.get('motion') or 0:.2f}); "
-          f"switches: {switches}")
+          f"follows the picture: {'yes' if lab.get('follows') else 'no'}; switches: {switches}")
     print(f"label_video_file: wall {lab['seconds']:.2f} s, CPU {lab['cpu']:.2f} s ({frames} frames)  stages: "
           + ", ".join(f"{k}={v:.2f}" for k, v in tm.items()))
     print(f"plain decode+encode (same settings): wall {pl['seconds']:.2f} s, CPU {pl['cpu']:.2f} s")
@@ -367,7 +369,8 @@ def main() -> None:
     det = detect_video(labeled, key, audio=True)
     a = det.details.get("audio") or {}
     print(f"labeled: detected={det.detected} payload_ok={det.payload == int(content_id, 16)} "
-          f"p={det.p_value:.2e} frames={det.frames} ({time.perf_counter() - t0:.2f} s); audio "
+          f"p={det.p_value:.2e} frames={det.frames} pool={det.details.get('pool')} "
+          f"({time.perf_counter() - t0:.2f} s); audio "
           f"payload_ok={a.get('payload') == int(content_id, 16)} p={a.get('p_value', 1):.2e}")
 
     print("\n## false positives (unmarked / wrong key)")

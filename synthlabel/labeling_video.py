@@ -98,6 +98,7 @@ class LabeledVideo:
     watermark_profile: str | None = None                   # wm_video.STILL / MOVING name
     motion: float | None = None                   # wm_video.moving_fraction of the first frames
     profile_switches: list = field(default_factory=list)   # (seconds, profile name) after the first
+    watermark_follows: bool = False               # the frame mark moved with the picture's pans
 
 
 # --------------------------------------------------------------------------- planes
@@ -350,9 +351,11 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             dw, dh = info.display_size
             pat = _to_coded(wm_video.video_pattern(dw, dh, content_id.value, key, profile.pattern_scale),
                             info.rotation)
+            ty, tx = wm_video.pattern_period(dw, dh, profile.pattern_scale)
             markers[profile.name] = wm_video.FrameMarker(
                 info.width, info.height, content_id.value, key, full_range=full_range,
-                strength=strength, pattern=pat, profile=profile)
+                strength=strength, pattern=pat, profile=profile, follow=wm_video.FOLLOW_MOTION,
+                period=(tx, ty) if info.rotation % 180 else (ty, tx))
         return markers[profile.name]
 
     def make_marker(lumas: list[np.ndarray]) -> wm_video.FrameMarker:
@@ -362,6 +365,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         profile = wm_video.profile_for(res.motion)
         res.watermark_profile = profile.name
         fm = marker_for(profile)
+        res.watermark_follows = fm.follow is not None
         if fm.empty:
             res.warnings.append(f"video is too small to carry a watermark ({info.width}x{info.height}): "
                                 "frames left unmarked")
@@ -439,7 +443,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             """Make the marker from the probe and send the held frames out, in order."""
             nonlocal marker, tracker
             marker = make_marker(probe)
-            if not marker.empty:
+            if not marker.empty and marker.follow is None:     # a fixed mark: profiles switch
                 tracker = wm_video.MotionTracker.for_video(marker.profile, float(info.fps or 25))
             for fr, ft in held:
                 emit(fr, ft)
@@ -482,7 +486,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                                 ta, tc = time.perf_counter(), time.thread_time()
                                 switch = tracker.frame(n_seen, _plane(frame, 0))
                                 if switch is not None:
-                                    marker = marker_for(switch)
+                                    marker = marker_for(switch).continue_from(marker)
                                     res.profile_switches.append((round(t - t_first, 3), switch.name))
                                 t_mark += time.perf_counter() - ta
                                 t_mark_cpu += time.thread_time() - tc
@@ -606,9 +610,14 @@ def _readback_warning(path: Path, key: bytes, want: int, writer: video_io.VideoW
 # --------------------------------------------------------------------------- detection / verify
 
 #: Clips up to this long are decoded front to back for pooling; longer ones are sampled by
-#: seeking to SEEK_POINTS positions (2 frames each).
+#: seeking to SEEK_POINTS positions (2 frames each, for the static pool), and to SEEK_RUNS
+#: positions for runs of consecutive frames (RUN_SECONDS of video, at most RUN_FRAMES of
+#: them): a mark that follows the picture lines up only within a run (wm_video.LumaPool).
 SEQUENTIAL_SECONDS = 30.0
 SEEK_POINTS = 32
+SEEK_RUNS = 3
+RUN_SECONDS = 1.5
+RUN_FRAMES = 30
 #: Frames pooled at most (evenly spread over the sequential decode).
 MAX_POOL = 150
 #: The explicit label is looked for in frames at these times (s from the first frame).
@@ -652,9 +661,9 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
     late_t = max(PERSIST_TIME, dur - PERSIST_BEFORE_END)
     stop_at = (max(want_times + [PERSIST_TIME]) + 0.5) if explicit else 0.0
 
-    def add_pool(frame) -> None:
+    def add_pool(frame, *, run: bool = True, new_run: bool = False) -> None:
         y = _plane(frame, 0)
-        scan.pool.add(_to_display(_luma_full(y, full), info.rotation))
+        scan.pool.add(_to_display(_luma_full(y, full), info.rotation), run=run, new_run=new_run)
 
     c = video_io._open(path)
     with c:
@@ -705,19 +714,25 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
         if pool_frames and not sequential_all:
             tb = vs.time_base
             start = vs.start_time or 0
-            for i in range(SEEK_POINTS):
-                target = (i + 0.5) / SEEK_POINTS * dur
+            fps = float(info.fps or 25)
+            stride = max(1, round(fps * RUN_SECONDS / RUN_FRAMES))
+            # (position, frames to decode from there, every stride-th of them to a run)
+            visits = [((i + 0.5) / SEEK_POINTS, 2, 0) for i in range(SEEK_POINTS)] + \
+                [((i + 0.5) / SEEK_RUNS, RUN_FRAMES * stride, stride) for i in range(SEEK_RUNS)]
+            for where, n_frames, run_stride in sorted(visits):
+                target = where * dur
                 try:
                     c.seek(int(start + target / tb), stream=vs, backward=True, any_frame=False)
                     got = 0
                     for frame in c.decode(vs):
                         if frame.time is not None and frame.time < target - 1e-3 + (start * tb):
                             continue
-                        if frame.format.name not in ("yuv420p", "yuvj420p"):
-                            frame = frame.reformat(format="yuv420p")
-                        add_pool(frame)
+                        if not run_stride or got % run_stride == 0:
+                            if frame.format.name not in ("yuv420p", "yuvj420p"):
+                                frame = frame.reformat(format="yuv420p")
+                            add_pool(frame, run=bool(run_stride), new_run=got == 0)
                         got += 1
-                        if got >= 2:
+                        if got >= n_frames:
                             break
                 except av.FFmpegError:
                     continue

@@ -21,6 +21,7 @@ from synthlabel import watermark
 from synthlabel.core import text_label, wm_video
 from synthlabel.formats import mkvmeta, mp4meta, video_io
 from synthlabel.labeling import LabelingError
+from synthlabel import labeling_video
 from synthlabel.labeling_video import detect_video, label_video_file, verify_video_file
 from synthlabel.models import LabelSpec, Status
 
@@ -302,20 +303,35 @@ def test_streams_left_out_are_reported(labeled, tmp_path, credentials):
     assert not any("not in the output" in w for _s, _d, r in labeled.values() for w in r.warnings)
 
 
-def test_watermark_profile_follows_motion(labeled, tmp_path, credentials):
-    # the fixture clips pan: the octave-lower "moving" profile; a still camera keeps the
-    # image engine's tile ("still"). One detector reads both, payload included.
+def test_mark_follows_the_pan_and_the_registered_pool_reads_it(labeled, tmp_path, credentials):
+    # the fixture clips pan: the mark moves with the picture (the image engine's tile, the
+    # "still" profile), and the detector reads it from the registered pool; a still camera's
+    # mark stays put and the static pool reads it. Payloads included.
     for kind, (_src, _dst, res) in labeled.items():
-        assert res.watermark_profile == "moving", (kind, res.motion)
+        assert res.watermark_profile == "still" and res.motion >= wm_video.MOTION_MOVING, (kind, res.motion)
+    mp4_src, mp4_dst, mp4_res = labeled["mp4"]
+    det = detect_video(mp4_dst, credentials.watermark_key)
+    assert det.detected and det.payload == mp4_res.content_id.value
+    assert det.details["pool"] == "registered" and det.tests == 2
+    assert abs(det.details["image_details"]["scale"] - 1.0) < 0.05
     src = make_clip(tmp_path / "still.mp4", audio=False, seconds=2.5, pan=0)
     dst = tmp_path / "still_out.mp4"
     res = label_video_file(src, dst, credentials=credentials, **FAST)
     assert res.watermark_profile == "still" and res.motion < wm_video.MOTION_MOVING
     det = detect_video(dst, credentials.watermark_key)
     assert det.detected and det.payload == res.content_id.value
-    mp4_src, mp4_dst, mp4_res = labeled["mp4"]
-    det = detect_video(mp4_dst, credentials.watermark_key)
-    assert det.detected and det.payload == mp4_res.content_id.value
+
+
+def test_fixed_mark_of_earlier_releases_still_read(tmp_path, credentials, monkeypatch):
+    # Videos labeled before the mark followed the picture carry a fixed mark, on a pan the
+    # octave-lower "moving" profile: the static pool reads them.
+    monkeypatch.setattr(wm_video, "FOLLOW_MOTION", False)
+    src = make_clip(tmp_path / "pan.mp4", audio=False, seconds=2.5)
+    dst = tmp_path / "pan_out.mp4"
+    res = label_video_file(src, dst, credentials=credentials, **FAST)
+    assert res.watermark_profile == "moving"
+    det = detect_video(dst, credentials.watermark_key)
+    assert det.detected and det.payload == res.content_id.value and det.details["pool"] == "static"
     assert abs(det.details["image_details"]["scale"] - 2.0) < 0.05     # the moving profile's tile
 
 
@@ -342,10 +358,11 @@ def test_flat_video_is_labeled_with_a_warning(labeled, tmp_path, credentials):
     assert wm_video.flat_warning([y], full_range=False) is None
 
 
-def test_profile_follows_a_change_of_motion(tmp_path, credentials):
-    """A camera move that settles into a still shot: the opening probe picks the moving
-    profile, the tracker switches to the still one once the stillness lasts SWITCH_SECONDS,
-    and the video still decodes."""
+def test_profile_follows_a_change_of_motion(tmp_path, credentials, monkeypatch):
+    """With a fixed mark (FOLLOW_MOTION off), a camera move that settles into a still shot:
+    the opening probe picks the moving profile, the tracker switches to the still one once
+    the stillness lasts SWITCH_SECONDS, and the video still decodes."""
+    monkeypatch.setattr(wm_video, "FOLLOW_MOTION", False)
     base = synthetic_photo(H, W + 200, 9)
     n_pan, n_still = int(1.0 * FPS), int(2.6 * FPS)
     path = write_clip(tmp_path / "pan_then_still.mp4",
@@ -398,9 +415,11 @@ def test_moving_fraction_separates_still_from_panning():
     assert wm_video.moving_fraction(still) < 0.05
     assert wm_video.moving_fraction(obj) < 0.2 * wm_video.MOTION_MOVING
     assert wm_video.moving_fraction(pan) > 0.9
-    assert wm_video.profile_for(wm_video.moving_fraction(still)) is wm_video.STILL
-    assert wm_video.profile_for(wm_video.moving_fraction(obj)) is wm_video.STILL
-    assert wm_video.profile_for(wm_video.moving_fraction(pan)) is wm_video.MOVING
+    assert wm_video.profile_for(wm_video.moving_fraction(still), follow=False) is wm_video.STILL
+    assert wm_video.profile_for(wm_video.moving_fraction(obj), follow=False) is wm_video.STILL
+    assert wm_video.profile_for(wm_video.moving_fraction(pan), follow=False) is wm_video.MOVING
+    # a mark that follows the picture uses the image engine's tile whatever the motion
+    assert wm_video.profile_for(wm_video.moving_fraction(pan), follow=True) is wm_video.STILL
     assert wm_video.moving_fraction(still[:1]) == 0.0
 
 
@@ -700,3 +719,18 @@ def test_chapters_interlacing_and_small_frames_are_told(tmp_path, credentials):
     warned = any("read back from the encoded video" in w for w in res.warnings)
     rep = synthlabel.verify_file(res.output, credentials=credentials, layers=("watermark",))
     assert warned == (rep.layers["watermark"].status.value != "ok"), (res.warnings, rep.layers["watermark"].summary)
+
+
+def test_long_video_read_from_runs_of_frames(tmp_path, credentials, monkeypatch):
+    """Past SEQUENTIAL_SECONDS the detector seeks: single frames for the static pool, and runs
+    of consecutive frames in which a mark that follows the picture lines up (each run is one
+    test). Shortened here: a 4 s pan read as if it were long."""
+    src = make_clip(tmp_path / "pan.mp4", audio=False, seconds=4.0, pan=160)
+    dst = tmp_path / "pan_out.mp4"
+    res = label_video_file(src, dst, credentials=credentials, **FAST)
+    assert res.watermark_follows
+    monkeypatch.setattr(labeling_video, "SEQUENTIAL_SECONDS", 1.0)
+    monkeypatch.setattr(labeling_video, "RUN_SECONDS", 1.0)
+    det = detect_video(dst, credentials.watermark_key)
+    assert det.detected and det.payload == res.content_id.value
+    assert det.details["pool"].startswith("registered") and det.tests == labeling_video.SEEK_RUNS + 1
