@@ -150,10 +150,18 @@ def test_mark_left_still_under_a_slow_drift():
     fm, _ = _deltas(frames, follow=True)
     assert tuple(fm.offset) == (0.0, 0.0)
     assert fm.follow.pos[0] < -0.5 * v * 39                # the drift was seen, and not followed
-    # the same picture moving faster is followed
+    # the same picture moving faster is followed, unless the content does not move as a
+    # whole (the labeler's motion class: a still shot with something crossing it)
     fast = [np.ascontiguousarray(base[:, 3 * i:3 * i + 480]).astype(np.uint8) for i in range(12)]
     fm, _ = _deltas(fast, follow=True)
     assert abs(fm.offset[0] + 3 * 11) <= 1.0
+    # ffmpeg's test pattern: still colour fields with a textured box crossing them
+    av = pytest.importorskip("av")
+    with av.open("testsrc2=size=320x240:rate=15:duration=2", format="lavfi") as c:
+        crossing = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+    fm, _ = _deltas(crossing, follow=True)
+    assert np.hypot(*fm.follow.pos) > 20                       # the tracker follows the box...
+    assert tuple(fm.offset) == (0.0, 0.0)                      # ...the mark does not
 
 
 def test_runs_after_seeks_are_tested_apart():

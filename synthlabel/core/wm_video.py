@@ -51,10 +51,10 @@ A mark that follows the picture (stop 19)
 
     A mark that follows the picture gets the :data:`STILL` profile whatever the motion
     (:func:`profile_for`): lined up with the picture, it meets what a still shot's meets.
-    Measured on the benchmark's 1080p pan (median of 3 alternating runs): labeling 1.13 x a
-    plain transcode (the fixed "moving" mark: 1.25-1.33 x), file +13 % (+54 %), the
-    all-attacks chain read at p 1e-64 (1e-49); a smooth 1080x1920 portrait pan: 1.13 x
-    (1.76 x), file -1 % (+478 %).
+    Measured on the benchmark's 1080p pan (medians of 3 alternating runs): labeling 1.13-1.18 x
+    a plain transcode (the fixed "moving" mark: 1.25-1.33 x), file +13 % (+54 %), the
+    all-attacks chain read at p 1e-70 (1e-49); a smooth 1080x1920 portrait pan: 1.11 x
+    (1.76 x), file -5 % (+478 %). See ``benchmarks/RESULTS.md``, stop 19.
 
 Motion-adaptive profile for a fixed mark (:class:`MarkProfile`, :func:`profile_for`)
     What the mark costs and what it fights depend on motion. Under a pan the codec re-codes a
@@ -196,10 +196,14 @@ TRACK_PAIRS = 3
 FOLLOW_HYSTERESIS = 0.7
 #: ... and only while the picture moves at least FOLLOW_SPEED px per frame, measured over the
 #: last FOLLOW_FRAMES frames. A slow zoom read as a steady drift of ~0.1 px per frame, and a
-#: mark creeping with it lost its payload after H.264 CRF 28 (p 3e-5; left still: 3e-38);
+#: mark creeping with it lost its payload after H.264 CRF 28 (p 3e-5; left still: 5e-36);
 #: a static mark under such slow motion costs the codec little.
 FOLLOW_SPEED = 0.5
 FOLLOW_FRAMES = 8
+#: ... and only while moving the picture by the followed motion explains its texture's change
+#: between analysed frames better than not moving it (:meth:`FrameMarker._global`).
+GLOBAL_RATIO = 1.0
+GLOBAL_FRAMES = 4
 #: Whether the labeler's frame mark follows the picture's motion.
 FOLLOW_MOTION = True
 #: The mask (and, for a mark that follows the picture, the motion) is computed on every
@@ -362,7 +366,7 @@ class MotionTracker:
         self.fractions = (self.fractions + [pair_moving_fraction(a, b)])[-TRACK_PAIRS:]
         if len(self.fractions) < TRACK_PAIRS:
             return None
-        want = profile_for(float(np.median(self.fractions)))
+        want = profile_for(float(np.median(self.fractions)), follow=False)
         if want is self.profile:
             self.count = 0
             return None
@@ -472,6 +476,9 @@ class FrameMarker:
         self._est = np.zeros(2)                   # ... as last estimated (not carried on)
         self._step = np.zeros(2)                  # its motion per frame at the last estimate
         self._n = 0                               # frames marked
+        self._prev_small: tuple[np.ndarray, np.ndarray] | None = None   # texture, position
+        self._ratios: list[float] = []            # residual / difference energy (_global)
+        self._is_global = False
         self.follow = None
         if follow and not self.empty:
             py, px = period or pattern_period(self.width, self.height, profile.pattern_scale)
@@ -488,7 +495,9 @@ class FrameMarker:
         if self.follow is not None and other.follow is not None:
             self.offset, self._lag = other.offset.copy(), other._lag.copy()
             self._history, self._at, self._est = list(other._history), other._at, other._est
-            self._step = other._step
+            self._step, self._ratios = other._step, list(other._ratios)
+            self._is_global = other._is_global
+            self._prev_small = other._prev_small
             self.follow = other.follow                   # same plane size: one tracker
         return self
 
@@ -505,18 +514,45 @@ class FrameMarker:
 
     def _move(self, small: np.ndarray) -> None:
         """Move the pattern with the picture (its position since the first frame) while the
-        picture moves at least FOLLOW_SPEED: slower drifts are left alone (``_lag`` takes them
-        up), which keeps the mark still under a zoom or a nearly still camera, where the
-        position estimate creeps by a tenth of a pixel per frame."""
+        content moves as a whole (``moving``) and at least FOLLOW_SPEED: slower drifts are
+        left alone (``_lag`` takes them up), which keeps the mark still under a zoom or a
+        nearly still camera, where the position estimate creeps by a tenth of a pixel per
+        frame, and on a still shot with an object crossing it (the estimate may follow the
+        object)."""
         pos = self.follow.update(small)
         if pos is None:
             self._step = np.zeros(2)
+            self._prev_small = None
             self._window()
             return
         at = np.array((pos[0] * self._to_full[0], pos[1] * self._to_full[1]))
         self._step = (at - self._est) / ANALYSE_EVERY if self._history else np.zeros(2)
         self._est = at
+        self._is_global = self._global(small, pos)
         self._follow_to(at)
+
+    def _global(self, small: np.ndarray, pos: tuple[float, float]) -> bool:
+        """Whether the motion the tracker follows is the picture's as a whole: the last
+        analysed plane's texture (high-passed, where the mask puts the mark), moved by it,
+        must match this plane's better than left where it was (the median over the last
+        GLOBAL_FRAMES analysed frames of the two difference energies' ratio below
+        GLOBAL_RATIO). On a still shot with something crossing it the tracker may follow the
+        object (ffmpeg's testsrc2: ratio 3.2), and moving the mark with it would drag it over
+        the still background; the benchmark's pan under moving discs: 0.69; pans 0.00-0.14."""
+        hp = small - cv2.blur(small, (motion.HIGHPASS_BOX, motion.HIGHPASS_BOX))
+        prev, self._prev_small = self._prev_small, (hp, np.array(pos))
+        if prev is not None:
+            p, p_pos = prev
+            dx, dy = (int(round(v)) for v in np.array(pos) - p_pos)
+            h, w = small.shape
+            if abs(dx) < w // 2 and abs(dy) < h // 2:
+                here = (slice(max(0, dy), h + min(0, dy)), slice(max(0, dx), w + min(0, dx)))
+                there = (slice(max(0, -dy), h + min(0, -dy)), slice(max(0, -dx), w + min(0, -dx)))
+                cur = hp[here]
+                moved = float(np.mean((cur - p[there]) ** 2))      # prev moved by the motion
+                still = float(np.mean((cur - p[here]) ** 2))       # prev where it was
+                self._ratios = (self._ratios + [moved / max(still, 1e-6)])[-GLOBAL_FRAMES:]
+        return bool(self._ratios) and float(np.median(self._ratios)) < GLOBAL_RATIO
 
     def _follow_to(self, at: np.ndarray) -> None:
         """The picture is at ``at`` (px from where it was in the first frame): move the mark
@@ -524,7 +560,7 @@ class FrameMarker:
         self._at = at
         self._history = (self._history + [at])[-FOLLOW_FRAMES - 1:]
         speed = float(np.hypot(*(at - self._history[0]))) / max(1, len(self._history) - 1)
-        if speed < FOLLOW_SPEED:
+        if speed < FOLLOW_SPEED or not self._is_global:
             self._lag = at - self.offset
         else:
             target = at - self._lag
