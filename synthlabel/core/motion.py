@@ -6,8 +6,8 @@ picture), the detector to register sampled frames before pooling them. Both side
 *content's* motion with the same function; no key is involved, so registering frames before
 the keyed test leaves its p-value valid.
 
-Functions take float32 H x W arrays; nothing here reads files or keeps hidden state beyond
-:class:`ShiftTracker`'s previous spectrum.
+Functions take float32 H x W arrays; nothing here reads files, and the only state is
+:class:`ShiftTracker`'s (the previous and the reference spectrum, the position).
 """
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ REANCHOR = 0.2
 #: step predicts, and taken when it reaches this share of the highest peak.
 EXPECT_RADIUS = 2
 EXPECT_SHARE = 0.5
-WHITEN_POWER = 1.0
 #: A correlation peak below this (the phase-only surface's maximum, 1.0 for a pure shift) is
 #: treated as "no reliable motion": flat, noisy or changing content.
 MIN_PEAK = 0.08
@@ -88,8 +87,6 @@ def correlate(prev: np.ndarray, cur: np.ndarray, expect: tuple[float, float] | N
     x = cv2.mulSpectrums(cur, prev, 0, conjB=True)
     mag = cv2.magnitude(x[..., 0], x[..., 1])
     mag += 1e-3
-    if WHITEN_POWER != 1.0:
-        cv2.pow(mag, WHITEN_POWER, dst=mag)
     x = cv2.divide(x, cv2.merge([mag, mag]))          # phase only (4x faster than numpy's)
     r = cv2.idft(x, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
     _, peak, _, (ix, iy) = cv2.minMaxLoc(r)
@@ -165,9 +162,10 @@ class ShiftTracker:
         pos = self.pos + self.velocity
         self._n += 1
         if self._n % REF_EVERY == 0:
-            rx, ry, rpeak = correlate(self.ref, spec, pos - self.ref_pos, radius=1, share=0.0)
-            if rpeak >= MIN_PEAK:
-                pos = self.ref_pos + (rx, ry)
+            want = pos - self.ref_pos
+            rx, ry, rpeak = correlate(self.ref, spec, want, radius=1, share=0.0)
+            if rpeak >= MIN_PEAK and max(abs(rx - want[0]), abs(ry - want[1])) <= 1.5:
+                pos = self.ref_pos + (rx, ry)       # (else no peak of its own there: keep the steps)
             self.pos = pos
             far = max(abs(pos[0] - self.ref_pos[0]) / self.win.shape[1],
                       abs(pos[1] - self.ref_pos[1]) / self.win.shape[0])

@@ -29,9 +29,9 @@ Embedding (:class:`FrameMarker`)
 
     Limited-range video (the usual "tv" range) has 219 luma steps for 255 RGB levels; the
     amplitude is scaled by 219/255 so that the decoded RGB carries the same mark either way.
-    Cost at 1080p: 4.6-4.9 ms per frame on one core of the 2026-11-28 benchmark machine (the
-    former int16 version: 5.4-5.7 ms there), about half of it the mask (see
-    ``benchmarks/bench_video.py``).
+    Cost at 1080p, one core, isolated: 4.6-4.9 ms per frame at stop 11; 3.95-4.81 ms with
+    motion following since stop 19, the mask and the motion being computed on every
+    :data:`ANALYSE_EVERY`-th frame (see ``benchmarks/bench_video.py``).
 
     The mask floor is far lower than the image engine's: a static pattern over moving content
     shows on flat, slowly panning areas (sky) as a "dirty window" (seen at 0.35 x 3.0 levels
@@ -86,12 +86,13 @@ Detection (:class:`LumaPool`, :func:`detect_pooled`)
     number of frames. The *registered* pool first moves each frame back by the picture's
     position (the same key-free estimate as the embedder's), onto a canvas that grows with a
     pan: there a mark that follows the picture lines up (the content lines up too, so its
-    whitened spectrum is the noise, as in a still shot). The registered pool is tested first
-    and the p-value is Bonferroni over both. Each frame is whitened first (high-pass over local
+    whitened spectrum is the noise, as in a still shot). Runs of consecutive frames are
+    registered apart (a long video is read from a few runs after seeks). The registered pools
+    are tested first, and the p-value is Bonferroni over the pools tested. Each frame is whitened first (high-pass over local
     contrast, like the image detector's own pre-whitening), which measured better than averaging
     raw luma (H.264 480p: p 1e-39 -> 1e-55; the all-attacks chain: 2e-8 -> 9e-13).
     Each pooled image is handed to ``detect_image`` once, and its p-value already counts
-    every shift/scale/angle searched: with the Bonferroni factor for the two pools, the
+    every shift/scale/angle searched: with the Bonferroni factor for the pools, the
     false-positive rate stays <= 1e-6 per file at the image threshold.
     Optional extra tests (the pool split in halves, for clips whose content barely moves in
     one half) are Bonferroni-corrected: the reported p-value is ``min(p) * n_tests``.
@@ -516,11 +517,11 @@ class FrameMarker:
 
     def _move(self, small: np.ndarray) -> None:
         """Move the pattern with the picture (its position since the first frame) while the
-        content moves as a whole (``moving``) and at least FOLLOW_SPEED: slower drifts are
-        left alone (``_lag`` takes them up), which keeps the mark still under a zoom or a
-        nearly still camera, where the position estimate creeps by a tenth of a pixel per
-        frame, and on a still shot with an object crossing it (the estimate may follow the
-        object)."""
+        followed motion is the picture's as a whole (:meth:`_global`) and at least
+        FOLLOW_SPEED: slower drifts are left alone (``_lag`` takes them up), which keeps the
+        mark still under a zoom or a nearly still camera, where the position estimate creeps
+        by a tenth of a pixel per frame, and on a still shot with an object crossing it (the
+        estimate may follow the object)."""
         pos = self.follow.update(small)
         if pos is None:
             self._step = np.zeros(2)
