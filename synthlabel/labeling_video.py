@@ -366,6 +366,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         res.watermark_profile = profile.name
         fm = marker_for(profile)
         res.watermark_follows = fm.follow is not None
+        if plate is not None:
+            fm.still_rect = plate.rect          # the label stands still over a pan on purpose
         if fm.empty:
             res.warnings.append(f"video is too small to carry a watermark ({info.width}x{info.height}): "
                                 "frames left unmarked")

@@ -185,3 +185,18 @@ def test_runs_after_seeks_are_tested_apart():
     det = wm_video.detect_pooled(pool, KEY)
     assert det.tests == 4 and det.details["pool"].startswith("registered")
     assert det.detected and det.payload == PAYLOAD
+
+
+def test_a_still_label_plate_does_not_stop_the_mark_following():
+    """The labeler's explicit label stands still over the pan on purpose: left out of the
+    "is the motion global" test (FrameMarker.still_rect), the mark follows the pan under it."""
+    step, n = 4, 12
+    frames = _pan(_texture(270, 480 + step * n, seed=11), 480, step, n)
+    plate = np.where(np.indices((60, 200)).sum(axis=0) % 6 < 3, 255, 0).astype(np.uint8)
+    for f in frames:
+        f[190:250, 260:460] = plate                          # a high-contrast, still text block
+    fm = wm_video.FrameMarker(480, 270, PAYLOAD, KEY, full_range=True, follow=True)
+    fm.still_rect = (260, 190, 460, 250)
+    for f in frames:
+        fm.mark(f.copy())
+    assert abs(fm.offset[0] + step * (n - 1)) <= 2.0, fm.offset
