@@ -488,7 +488,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                                 ta, tc = time.perf_counter(), time.thread_time()
                                 switch = tracker.frame(n_seen, _plane(frame, 0))
                                 if switch is not None:
-                                    marker = marker_for(switch).continue_from(marker)
+                                    marker = marker_for(switch)
                                     res.profile_switches.append((round(t - t_first, 3), switch.name))
                                 t_mark += time.perf_counter() - ta
                                 t_mark_cpu += time.thread_time() - tc

@@ -47,14 +47,19 @@ def window_size(h: int, w: int) -> tuple[int, int]:
     return (sh, sw) if min(sh, sw) >= 32 else (0, 0)
 
 
+def highpass(a: np.ndarray) -> np.ndarray:
+    """``a`` (float32) minus its :data:`HIGHPASS_BOX` box average: the texture that carries
+    position."""
+    return a - cv2.blur(a, (HIGHPASS_BOX, HIGHPASS_BOX))
+
+
 def spectrum(a: np.ndarray, win: np.ndarray) -> np.ndarray:
     """The windowed (``win``: a Hanning window of the correlation window's shape), high-passed
     DFT (OpenCV complex layout) of ``a``'s central window."""
     h, w = a.shape
     sh, sw = win.shape
     y0, x0 = (h - sh) // 2, (w - sw) // 2
-    c = np.asarray(a[y0:y0 + sh, x0:x0 + sw], np.float32)
-    c = c - cv2.blur(c, (HIGHPASS_BOX, HIGHPASS_BOX))
+    c = highpass(np.asarray(a[y0:y0 + sh, x0:x0 + sw], np.float32))
     c *= win
     return cv2.dft(c, flags=cv2.DFT_COMPLEX_OUTPUT)
 

@@ -495,18 +495,6 @@ class FrameMarker:
                 self.follow = motion.ShiftTracker(sh, sw)
                 self._to_full = (self.width / sw, self.height / sh)
 
-    def continue_from(self, other: "FrameMarker") -> "FrameMarker":
-        """Take over ``other``'s motion (a profile switch mid-video): the mark goes on moving
-        with the picture from where ``other``'s was. Returns self."""
-        if self.follow is not None and other.follow is not None:
-            self.offset, self._lag = other.offset.copy(), other._lag.copy()
-            self._history, self._at, self._est = list(other._history), other._at, other._est
-            self._step, self._ratios = other._step, list(other._ratios)
-            self._is_global, self.still_rect = other._is_global, other.still_rect
-            self._prev_small = other._prev_small
-            self.follow = other.follow                   # same plane size: one tracker
-        return self
-
     @staticmethod
     def _extend(a: np.ndarray, ty: int, tx: int) -> np.ndarray:
         """``a`` (one period of which holds the pattern) with one more period above and to
@@ -546,7 +534,7 @@ class FrameMarker:
         object (ffmpeg's testsrc2: ratios 1.4-3.7), and moving the mark with it would drag it
         over the still background; the benchmark's pan under moving discs: 0.69-0.72; pans
         0.00-0.14."""
-        hp = small - cv2.blur(small, (motion.HIGHPASS_BOX, motion.HIGHPASS_BOX))
+        hp = motion.highpass(small)
         if self.still_rect is not None:
             # a plate that stands still on purpose (the labeler's explicit label) is left out:
             # it alone kept the benchmark's pan from being followed during its first 3 s (file
@@ -697,10 +685,10 @@ WHITEN_POOL = 1.5 / 64.0
 WHITEN_FLOOR = 2.0
 #: Contrast of the pooled image handed to the detector (std in uint8 levels around 128).
 POOL_STD = 40.0
-#: Registered pool (:class:`LumaPool`): motion is estimated on frames reduced to this short
-#: side (the embedder's mask grid is 270 px), the canvas grows in steps of REG_GROW px and at
-#: most to REG_MAX_AREA frames' area (a long pan: later frames are left out of it).
-REG_SHORT = 270
+#: Registered pool (:class:`LumaPool`): motion is estimated on :func:`motion_luma` planes
+#: (short side MOTION_SHORT, the embedder's mask grid's), the canvas grows in steps of
+#: REG_GROW px and at most to REG_MAX_AREA frames' area (a long pan: later frames are left
+#: out of it).
 REG_GROW = 64
 REG_MAX_AREA = 6.0
 
@@ -726,11 +714,8 @@ class _Canvas:
     frame, on a canvas that grows with the pan (up to :data:`REG_MAX_AREA` frames' area)."""
 
     def __init__(self, shape: tuple[int, int]) -> None:
-        h, w = shape
-        c = min(1.0, REG_SHORT / max(1, min(h, w)))
-        self.track_size = (max(1, round(w * c)), max(1, round(h * c)))
-        self.track_scale = (w / self.track_size[0], h / self.track_size[1])
-        self.tracker = motion.ShiftTracker(self.track_size[1], self.track_size[0])
+        self.tracker: motion.ShiftTracker | None = None   # on motion_luma planes (made on use)
+        self.track_scale = (1.0, 1.0)
         self.sum = np.zeros(shape, np.float32)
         self.count = np.zeros(shape, np.float32)
         self.origin = np.zeros(2, np.int64)            # canvas (y, x) of the first frame's corner
@@ -740,9 +725,11 @@ class _Canvas:
 
     def add(self, luma: np.ndarray, wh: np.ndarray) -> None:
         h, w = wh.shape
-        small = luma if self.track_size == (w, h) else cv2.resize(luma, self.track_size,
-                                                                   interpolation=cv2.INTER_AREA)
-        pos = self.tracker.update(np.asarray(small, np.float32))
+        small = motion_luma(luma)
+        if self.tracker is None:
+            self.tracker = motion.ShiftTracker(*small.shape)
+            self.track_scale = (w / small.shape[1], h / small.shape[0])
+        pos = self.tracker.update(small)
         if pos is not None:          # else: placed where the last frame was
             self.offset = np.array((pos[0] * self.track_scale[0], pos[1] * self.track_scale[1]))
         # frame pixel (y, x) shows what the first frame showed at (y - oy, x - ox)
@@ -784,8 +771,8 @@ class LumaPool:
       releases before motion following, and any still shot) stays while moving content washes
       out;
     * *registered* pools, one per run of consecutive frames, first move each frame back by the
-      picture's motion since the run's first frame (:class:`.motion.ShiftTracker` on a copy
-      reduced to ~:data:`REG_SHORT` px), onto a canvas that grows with the pan: a mark that
+      picture's motion since the run's first frame (:class:`.motion.ShiftTracker` on
+      :func:`motion_luma` copies), onto a canvas that grows with the pan: a mark that
       follows the picture lines up there. Runs cannot be lined up with each other (the
       picture between them was not seen), so each is its own test. The registration uses no
       key, so testing the registered averages keeps the p-value valid.
@@ -859,25 +846,22 @@ def detect_pooled(pool: LumaPool, key: bytes, *, extra: list[np.ndarray] | None 
     named = [("registered" if len(regs) == 1 else f"registered{i}", img) for i, img in enumerate(regs)] + \
         [("static", avg)] + [(f"extra{i}", img) for i, img in enumerate(extra or [])]
     n = len(named)
-    best = None
-    best_with_payload = None
-    pools = {}
+    results: list[tuple[str, object]] = []               # (pool name, image detection)
     for name, img in named:
-        if best_with_payload is not None and best_with_payload.p_value * n <= 1e-6:
+        if any(d.payload is not None and d.p_value * n <= 1e-6 for _, d in results):
             break
-        det = watermark.detect_image(img, key)
-        pools[id(det)] = name
-        if best is None or det.p_value < best.p_value:
-            best = det
-        if det.payload is not None and (best_with_payload is None or det.p_value < best_with_payload.p_value):
-            best_with_payload = det
-    p = min(1.0, best.p_value * n)
+        results.append((name, watermark.detect_image(img, key)))
+    best = min(results, key=lambda r: r[1].p_value)
+    with_payload = [r for r in results if r[1].payload is not None]
+    best_with_payload = min(with_payload, key=lambda r: r[1].p_value) if with_payload else None
+    p = min(1.0, best[1].p_value * n)
     detected = p <= 1e-6
-    chosen = best_with_payload if (detected and best_with_payload is not None
-                                   and best_with_payload.p_value * n <= 1e-6) else best
+    chosen_name, chosen = (best_with_payload if (detected and best_with_payload is not None
+                                                 and best_with_payload[1].p_value * n <= 1e-6)
+                           else best)
     payload = chosen.payload if detected else None
     details = {"image": {k: v for k, v in chosen.to_dict().items() if k != "details"},
                "image_details": chosen.details, "weak": chosen.weak,
-               "pool": pools[id(chosen)], "pooled_shape": list(avg.shape)}
+               "pool": chosen_name, "pooled_shape": list(avg.shape)}
     return VideoDetection(bool(detected), payload, float(p), float(chosen.score), pool.count, n,
                           chosen.bit_confidence if detected else None, details)
