@@ -81,7 +81,15 @@ def _check_image(img) -> tuple[np.ndarray, np.ndarray | None]:
     return np.ascontiguousarray(color), alpha
 
 
-def embed_image(rgb: np.ndarray, payload: int | bytes, key: bytes, *, strength: float = 1.0) -> np.ndarray:
+def _grid_arg(grid: str) -> bool:
+    """``grid`` argument -> whether every picture is on the coarse grid."""
+    if grid not in ("auto", "coarse"):
+        raise ValueError(f"grid must be 'auto' or 'coarse', got {grid!r}")
+    return grid == "coarse"
+
+
+def embed_image(rgb: np.ndarray, payload: int | bytes, key: bytes, *, strength: float = 1.0,
+                grid: str = "auto") -> np.ndarray:
     """Embed a 64-bit ``payload`` (int in [0, 2**64) or 8 bytes) under ``key`` (>= 16 bytes).
 
     ``rgb``: uint8 HxWx3 (also HxW gray, HxWx4 RGBA: alpha kept). Returns a new array of the
@@ -91,12 +99,18 @@ def embed_image(rgb: np.ndarray, payload: int | bytes, key: bytes, *, strength: 
     :data:`MIN_SIDE` pixels on the short side they are returned unmarked); check
     :func:`capacity_warning` to tell the user (or call :func:`embed_image_checked`, which
     returns both from one analysis).
+
+    ``grid``: "auto" marks pictures from 1080 px on the short side on the fine working grid
+    (:data:`IMAGE_ALG` v5: four times the mark samples, which is what survives a crop) and
+    smaller ones on the coarse grid; "coarse" puts every picture on the coarse grid, as v4
+    did (the video engine's frames, whose mark is tuned for it). :func:`detect_image` reads
+    either.
     """
-    return embed_image_checked(rgb, payload, key, strength=strength)[0]
+    return embed_image_checked(rgb, payload, key, strength=strength, grid=grid)[0]
 
 
 def embed_image_checked(rgb: np.ndarray, payload: int | bytes, key: bytes, *,
-                        strength: float = 1.0) -> tuple[np.ndarray, str | None]:
+                        strength: float = 1.0, grid: str = "auto") -> tuple[np.ndarray, str | None]:
     """:func:`embed_image` and :func:`capacity_warning` in one pass: ``(marked, warning)``,
     ``warning`` None when the image carries the mark reliably. Cheaper than calling both
     (the luma and its working grid are computed once: ~30 ms saved at 4K)."""
@@ -107,7 +121,9 @@ def embed_image_checked(rgb: np.ndarray, payload: int | bytes, key: bytes, *,
     color, alpha = _check_image(rgb)
     if min(color.shape[:2]) < _P.MIN_SIDE:
         return rgb.copy(), _too_small(color)     # nothing meaningful fits
-    out, issue = _wm.embed_rgb_checked(color, coding.encode_payload(value), key, float(strength))
+    coarse = _grid_arg(grid)
+    out, issue = _wm.embed_rgb_checked(color, coding.encode_payload(value), key, float(strength),
+                                       grid=_P.WORK_SHORT if coarse else None)
     if rgb.ndim == 3 and rgb.shape[2] == 1:
         out = out[..., None]
     if alpha is not None:
@@ -115,27 +131,33 @@ def embed_image_checked(rgb: np.ndarray, payload: int | bytes, key: bytes, *,
     return out, issue
 
 
-def detect_image(rgb: np.ndarray, key: bytes) -> Detection:
-    """Blind detection under ``key``: presence test (pilot), then payload decoding if present."""
+def detect_image(rgb: np.ndarray, key: bytes, *, grid: str = "auto") -> Detection:
+    """Blind detection under ``key``: presence test (pilot), then payload decoding if present.
+    ``grid``: "auto" reads the working grids a picture of this size may carry (both from a
+    short side of 500 px, each counted in the p-value); "coarse" reads the coarse grid only
+    (for marks made with ``embed_image(..., grid="coarse")``: one test fewer to pay for)."""
     key = _check_key(key)
+    coarse = _grid_arg(grid)
     color, _alpha = _check_image(rgb)
     luma = _wm.to_luma(color)
     if min(luma.shape) < _P.MIN_SIDE:
         return Detection(False, None, 1.0, 0.0, None, True, {"reason": "image too small"})
     yw = _wm.work_luma(luma)
     issue = _wm.capacity_issue(luma, _wm.activity(yw))
-    res = _wm.detect_luma(luma, key, yw, rgb=color if color.ndim == 3 else None)
+    res = _wm.detect_luma(luma, key, yw, rgb=color if color.ndim == 3 else None,
+                          grids=(_P.WORK_SHORT,) if coarse else None)
     details = dict(res.details)
     if issue:
         details["capacity"] = issue
     # Presence = pilot test combined with the payload's CRC-24 (coding.presence_log_p): one
     # soft Viterbi decode at the pilot's best geometry and at up to N_DECODE - 1 other maps
     # (refined sync maps, the scale sweep's, the decision-directed refinement's), for each of
-    # the res.tests front ends (luma; colour images also chroma-guided): N_DECODE * tests
-    # checks counted; p_pilot is already Bonferroni-corrected over the front ends.
+    # the front ends (luma; colour images also chroma-guided), on the first working grid; a
+    # second grid's passes decode only where their pilot is conclusive (res.crc_checks:
+    # wm_image.crc_checks); p_pilot is already Bonferroni-corrected over front ends and grids.
     dec = res.decoded
     p_value = math.exp(coding.presence_log_p(res.log10_p * math.log(10), dec.crc_ok,
-                                             _P.N_DECODE * res.tests, _P.CRC_WEIGHT))
+                                             res.crc_checks, _P.CRC_WEIGHT))
     detected = p_value <= _P.FPR_TARGET
     details["pilot_log10_p"] = details.pop("log10_p")
     details["crc_ok"] = dec.crc_ok
@@ -176,7 +198,8 @@ def readback_warning(marked, payload: int | bytes, key: bytes, *,
     if min(luma.shape) >= _P.MIN_SIDE:
         log10_p, dec = _wm.identity_read(luma, key)
         if dec.crc_ok and dec.payload == want:
-            p = math.exp(coding.presence_log_p(log10_p * math.log(10), True, _P.N_DECODE * 2, _P.CRC_WEIGHT))
+            p = math.exp(coding.presence_log_p(log10_p * math.log(10), True,
+                                               _wm.crc_checks(2, _wm.n_grids(*luma.shape)), _P.CRC_WEIGHT))
             if p <= _P.FPR_TARGET * READBACK_MARGIN:
                 return None
     state = describe_miss(detect_image(marked, key), want, margin=True)

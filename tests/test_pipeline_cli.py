@@ -101,7 +101,7 @@ def test_another_watermark_key_is_named_as_a_likely_cause(labeled_samples, tmp_p
     wm = rep["layers"]["watermark"]
     assert wm["status"] == "missing" and r.returncode == 1
     cid = rep["content_ids"]["c2pa"]
-    assert (f"its C2PA manifest says it was watermarked (org.synthlabel.wm.image.v4, content ID "
+    assert (f"its C2PA manifest says it was watermarked (org.synthlabel.wm.image.v5, content ID "
             f"{cid}): another watermark key") in wm["summary"], wm["summary"]
     # With the right key there is nothing to explain.
     ok = json.loads(run("verify", "--json", out / "scene.png").stdout)["layers"]["watermark"]

@@ -323,7 +323,93 @@ def test_strength_validation(image):
 
 
 def test_alg_name():
-    assert W.IMAGE_ALG == "org.synthlabel.wm.image.v4"
+    assert W.IMAGE_ALG == "org.synthlabel.wm.image.v5"
+
+
+# --------------------------------------------------------------------------- working grids (v5)
+
+def test_grids_follow_the_picture_size():
+    from synthlabel.core import wm_params as P
+    assert wm_image.embed_grid(1024, 1024) == P.WORK_SHORT          # ~1 MP: the coarse grid
+    assert wm_image.embed_grid(1080, 1920) == P.FINE_SHORT          # 1080p and up: the fine one
+    assert wm_image.embed_grid(1920, 1080) == P.FINE_SHORT          # the short side decides
+    assert wm_image.detect_grids(384, 512) == (P.WORK_SHORT,)       # too small for a fine mark
+    assert wm_image.detect_grids(540, 960) == (P.WORK_SHORT, P.FINE_SHORT)   # a half of 1080p
+    assert wm_image.detect_grids(2160, 3840) == (P.FINE_SHORT, P.WORK_SHORT)
+    assert wm_image.work_size(1080, 1920, P.FINE_SHORT) == (512, 910)
+    assert wm_image.work_size(400, 600, P.FINE_SHORT) == (400, 600)  # never upsampled
+
+
+@pytest.fixture(scope="module")
+def large_marked():
+    return W.embed_image(natural_image(1080, 1440, seed=4), PAYLOAD, KEY)
+
+
+def test_fine_grid_round_trip_and_readback(large_marked):
+    d = W.detect_image(large_marked, KEY)
+    assert d.detected and d.payload == PAYLOAD
+    assert d.details["grids_read"] == [512] and d.details["grids"] == 2
+    assert W.readback_warning(large_marked, PAYLOAD, KEY) is None
+    log10_p, dec = wm_image.identity_read(wm_image.to_luma(large_marked), KEY)
+    assert dec.crc_ok and dec.payload == PAYLOAD and log10_p < -6
+
+
+def _off_grid_crop(m: np.ndarray, frac: float) -> np.ndarray:
+    h, w = m.shape[:2]
+    y0, x0 = int(h * 0.15) + 3, int(w * 0.35) + 5
+    return jpeg(m[y0:y0 + int(h * frac), x0:x0 + int(w * frac)], 85)
+
+
+def test_fine_grid_survives_a_small_off_grid_crop(large_marked, monkeypatch):
+    # A 40 % crop keeps 16 % of the mark: 102 x 137 working pixels of a coarse-grid mark, four
+    # times that of a fine-grid one. The fine tile is 1/8 of the picture's short side, so the
+    # crop shows it at 1/3.2 of its own short side: the coarse grid reads it at scale 1.25.
+    d = W.detect_image(_off_grid_crop(large_marked, 0.4), KEY)
+    assert d.detected and d.payload == PAYLOAD and d.details["pilot_log10_p"] < -20
+    assert abs(d.details["scale"] - 1.25) < 0.02
+    # the same picture marked on the coarse grid (as v4 marked it) loses this crop
+    monkeypatch.setattr(wm_image.P, "FINE_MIN_SHORT", 10 ** 9)
+    coarse = W.embed_image(natural_image(1080, 1440, seed=4), PAYLOAD, KEY)
+    d = W.detect_image(_off_grid_crop(coarse, 0.4), KEY)
+    assert not d.detected and d.payload is None
+
+
+def test_coarse_marks_on_large_pictures_are_still_read(monkeypatch):
+    # v4 marked every picture on the coarse grid: a 1080p picture so marked, and a 720 x 960
+    # one (coarse in v5 too) upscaled past 1080 px, both read with their payload (either grid
+    # may find them: the coarse tile shows at scale 2 on the fine grid)
+    m = W.embed_image(natural_image(720, 960, seed=5), PAYLOAD, KEY)
+    x = cv2.resize(m, (1440, 1080), interpolation=cv2.INTER_LINEAR)
+    monkeypatch.setattr(wm_image.P, "FINE_MIN_SHORT", 10 ** 9)
+    old = W.embed_image(natural_image(1080, 1440, seed=6), PAYLOAD, KEY)
+    monkeypatch.undo()
+    for pic in (x, jpeg(old, 80)):
+        d = W.detect_image(pic, KEY)
+        assert d.detected and d.payload == PAYLOAD and d.details["grids"] == 2
+    # grid="coarse" (the video engine's frames) marks as v4 did, and reads that grid alone
+    coarse = W.embed_image(natural_image(1080, 1440, seed=6), PAYLOAD, KEY, grid="coarse")
+    assert np.array_equal(coarse, old)
+    d = W.detect_image(jpeg(coarse, 80), KEY, grid="coarse")
+    assert d.detected and d.payload == PAYLOAD and d.details["grids_read"] == [256] and d.details["grids"] == 1
+    with pytest.raises(ValueError, match="grid must be"):
+        W.embed_image(coarse, PAYLOAD, KEY, grid="fine")
+
+
+def test_unmarked_pictures_read_every_grid_and_count_them(image):
+    from synthlabel.core import wm_params as P
+    x = cv2.resize(image, (800, 600), interpolation=cv2.INTER_LINEAR)
+    res = wm_image.detect_luma(wm_image.to_luma(x), KEY, rgb=x)
+    assert res.details["grids_read"] == [P.WORK_SHORT, P.FINE_SHORT]
+    assert res.tests == 4                    # 2 front ends x 2 grids in the pilot's count
+    assert res.crc_checks == wm_image.crc_checks(2, 2)
+    one = [wm_image._detect_grid(wm_image.to_luma(x), KEY, None, x, g) for g in (256, 512)]
+    assert res.log10_p == pytest.approx(min(0.0, min(r.log10_p for r in one) + np.log10(2)), abs=1e-9)
+    # the second grid's pilot is not conclusive there: it decodes nothing (agreement 0: no
+    # Viterbi path was compared), while the same pass ungated does
+    gated = wm_image._detect_grid(wm_image.to_luma(x), KEY, None, x, 512, np.log10(P.SECOND_GRID_DECODE_P))
+    assert gated.log10_p > np.log10(P.SECOND_GRID_DECODE_P) and gated.decoded.agreement == 0.0
+    assert one[1].decoded.agreement > 0.5 and not one[1].decoded.crc_ok
+    assert not W.detect_image(x, KEY).detected
 
 
 # --------------------------------------------------------------------------- geometry
@@ -441,6 +527,11 @@ def test_combined_p_value_is_valid():
     from synthlabel.core import wm_params as P
     eps, n = P.CRC_WEIGHT, 2 * P.N_DECODE          # colour images: two front ends
     assert 0 < eps < 1 and n * 2.0 ** -P.CRC_BITS / eps <= P.FPR_TARGET
+    # pictures read on two grids: the second grid decodes only where its pilot is conclusive,
+    # so its checks add little and a CRC still detects on its own
+    assert wm_image.crc_checks(2, 1) == n
+    n2 = wm_image.crc_checks(2, 2)
+    assert n < n2 < 1.01 * n and n2 * 2.0 ** -P.CRC_BITS / eps <= P.FPR_TARGET
 
 
 def test_payload_decodes_stay_within_the_counted_checks(monkeypatch):

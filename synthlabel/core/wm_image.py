@@ -2,9 +2,13 @@
 
 Design (constants in :mod:`wm_params`):
 
-* **Working grid.** Luma is resampled so its short side is ``WORK_SHORT`` px. The mark is
-  computed there and the residual is upsampled to full size, so the cost stays flat with
-  megapixels and a uniform resize is invisible to the detector.
+* **Working grid.** Luma is resampled so its short side is ``WORK_SHORT`` px (the coarse
+  grid), or ``FINE_SHORT`` px on pictures from ``FINE_MIN_SHORT`` on (the fine grid, v5). The
+  mark is computed there and the residual is upsampled to full size, so the cost stays flat
+  with megapixels and a uniform resize is invisible to the detector. The fine grid gives a
+  large picture four times the mark samples, which is what a crop keeps. The detector reads
+  both grids on pictures that could carry either (:func:`detect_grids`), the likelier first,
+  and counts both in the p-value.
 * **Keyed tile.** A ``TILE`` x ``TILE`` pattern is built in the 2-D DFT domain: the unique
   (half-plane) bins of a mid-frequency ring are permuted with a key-derived PRNG; a fraction
   carries the *pilot* (fixed keyed phases), the rest carry the coded payload (keyed phase times
@@ -59,7 +63,7 @@ import numpy as np
 
 from . import coding
 from . import wm_params as P
-from .filters import gaussian, local_contrast
+from .filters import gaussian, local_contrast, local_mean
 from .numeric import log_ndtr, quantile
 
 T = P.TILE
@@ -173,13 +177,36 @@ def make_tile(spec: TileSpec, coded_bits: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- helpers
 
-def work_size(h: int, w: int) -> tuple[int, int]:
-    """(Hw, Ww) of the working grid for an h x w image."""
+def work_size(h: int, w: int, grid: int = P.WORK_SHORT) -> tuple[int, int]:
+    """(Hw, Ww) of the working grid of short side ``grid`` for an h x w image (never larger
+    than the image)."""
     short = min(h, w)
-    if short <= P.WORK_SHORT:
+    if short <= grid:
         return h, w
-    c = P.WORK_SHORT / short
+    c = grid / short
     return max(1, int(round(h * c))), max(1, int(round(w * c)))
+
+
+def embed_grid(h: int, w: int) -> int:
+    """Short side of the working grid an h x w image is marked on: FINE_SHORT from a short side
+    of FINE_MIN_SHORT, else WORK_SHORT (see wm_params)."""
+    return P.FINE_SHORT if min(h, w) >= P.FINE_MIN_SHORT else P.WORK_SHORT
+
+
+def detect_grids(h: int, w: int) -> tuple[int, ...]:
+    """Working grids the detector reads an h x w image on, the likelier first: the grid this
+    size is marked on, then the other when the picture could be a resized or cropped copy of
+    one marked on it (every grid is counted in the p-value whether or not it is read)."""
+    if min(h, w) < P.FINE_DETECT_MIN:
+        return (P.WORK_SHORT,)
+    if embed_grid(h, w) == P.FINE_SHORT:
+        return (P.FINE_SHORT, P.WORK_SHORT)
+    return (P.WORK_SHORT, P.FINE_SHORT)
+
+
+def n_grids(h: int, w: int) -> int:
+    """How many grids the p-value of an h x w image counts (:func:`detect_grids`)."""
+    return len(detect_grids(h, w))
 
 
 def to_luma(rgb: np.ndarray) -> np.ndarray:
@@ -189,7 +216,7 @@ def to_luma(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def area_reduce(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def area_reduce(img: np.ndarray, size: tuple[int, int], last_min: float = P.AREA_LAST_MIN) -> np.ndarray:
     """Area (box) reduction of a 2-D image to ``size`` = (w, h).
 
     OpenCV's area reduction by a non-integer ratio is slow (26 ms for a 4K luma to 455 x 256,
@@ -199,22 +226,36 @@ def area_reduce(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     detector resolves), then reduced by area once, by a ratio of P.AREA_LAST_MIN or more. The
     cascade's low-pass is at least as wide as the single box it replaces; a last stage near 1:1
     would let more detail alias into the mark's band (measured worse). 4K luma -> working grid:
-    26 -> ~6 ms; 720p: 3.3 -> 1.3 ms."""
+    26 -> ~6 ms; 720p: 3.3 -> 1.3 ms.
+
+    ``last_min``: P.FINE_AREA_LAST_MIN for the fine grid, whose band sits at half the
+    picture's frequencies: it halves while the result stays at least the target, and a last
+    ratio under P.FINE_LINEAR_BELOW is linear (a 1080p luma to 910 x 512: 5.3 -> 0.5 ms)."""
     w, h = size
-    m = 2.0 * P.AREA_LAST_MIN
+    m = 2.0 * last_min
     while img.shape[0] >= m * h and img.shape[1] >= m * w:
         H, W = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
         img = cv2.resize(img[:H, :W], (W // 2, H // 2), interpolation=cv2.INTER_AREA)
     if img.shape != (h, w):
-        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        near = min(img.shape[0] / h, img.shape[1] / w) < P.FINE_LINEAR_BELOW and last_min < P.AREA_LAST_MIN
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR if near else cv2.INTER_AREA)
     return img
 
 
-def work_luma(luma: np.ndarray) -> np.ndarray:
+def grid_style(grid: int) -> tuple[float, bool]:
+    """(last_min for :func:`area_reduce`, pooled whitening) of a working grid: the fine grid
+    halves down to within 2x of itself and whitens with pyramid blurs (see wm_params)."""
+    if grid == P.FINE_SHORT:
+        return P.FINE_AREA_LAST_MIN, True
+    return P.AREA_LAST_MIN, False
+
+
+def work_luma(luma: np.ndarray, grid: int = P.WORK_SHORT) -> np.ndarray:
+    """float32 luma on the working grid of short side ``grid`` (area-reduced)."""
     h, w = luma.shape
-    hw, ww = work_size(h, w)
+    hw, ww = work_size(h, w, grid)
     if (hw, ww) != (h, w):
-        luma = area_reduce(luma, (ww, hw))
+        luma = area_reduce(luma, (ww, hw), grid_style(grid)[0])
     return luma.astype(np.float32)
 
 
@@ -270,15 +311,15 @@ def _mark_gain(yw: np.ndarray, tile: np.ndarray, strength: float, act: np.ndarra
     return g * float(strength)
 
 
-def _fold_spectrum(yw: np.ndarray) -> np.ndarray:
+def _fold_spectrum(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
     """The detector's front end at the identity geometry: T x T spectrum of the whitened fold."""
-    return _fft2(fold(whiten(yw)))
+    return _fft2(fold(whiten(yw, pooled)))
 
 
 def _informed_correction(through, yw: np.ndarray, g: np.ndarray, tile: np.ndarray, spec: TileSpec,
                          coded_bits: np.ndarray, delta: np.ndarray,
                          base_tile: np.ndarray, bit_cap: float, F0: np.ndarray,
-                         F: np.ndarray | None = None) -> np.ndarray:
+                         F: np.ndarray | None = None, pooled: bool = False) -> np.ndarray:
     """Informed embedding (Improved Spread Spectrum, Malvar & Florencio 2003, with a margin):
     run the detector's front end on the image as it will be marked, measure the host's projection
     on every payload decision statistic (per coded bit) and on every pilot bin, and return a
@@ -286,7 +327,7 @@ def _informed_correction(through, yw: np.ndarray, g: np.ndarray, tile: np.ndarra
     against back to a margin, with the least energy (bits only as far as ISS_CAP allows: hopeless
     bits are left to the error-correcting code)."""
     if F is None:
-        F = _fold_spectrum(yw + through(delta))
+        F = _fold_spectrum(yw + through(delta), pooled)
     # effective gain tile spectrum -> fold spectrum: measured on the mark itself
     Fm = F - F0                        # F0 = _fold_spectrum(yw), the unmarked host
     Tt = _fft2(tile)
@@ -345,24 +386,39 @@ def _through_kernel(k: int) -> np.ndarray:
     return np.array([a, 1.0 - 2.0 * a, a], np.float32)
 
 
-def embed_rgb(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes, strength: float = 1.0) -> np.ndarray:
-    """Add the keyed mark to the luma of an H x W x 3 (or H x W) uint8 image; returns a new array."""
-    return embed_rgb_checked(rgb, coded_bits, key, strength)[0]
+def embed_rgb(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes, strength: float = 1.0,
+              grid: int | None = None) -> np.ndarray:
+    """Add the keyed mark to the luma of an H x W x 3 (or H x W) uint8 image; returns a new array.
+    ``grid``: the working grid's short side (None: :func:`embed_grid` of the image's size)."""
+    return embed_rgb_checked(rgb, coded_bits, key, strength, grid)[0]
 
 
 def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
-                      strength: float = 1.0) -> tuple[np.ndarray, str | None]:
+                      strength: float = 1.0, grid: int | None = None) -> tuple[np.ndarray, str | None]:
     """:func:`embed_rgb` plus :func:`capacity_issue` from the same analysis (one luma
     conversion and one working-grid resampling instead of two)."""
     luma = to_luma(rgb)
     h, w = luma.shape
-    yw = work_luma(luma)
+    grid = embed_grid(h, w) if grid is None else grid
+    pooled = grid_style(grid)[1]
+    yw = work_luma(luma, grid)
     hw, ww = yw.shape
     spec = tile_spec(bytes(key))
-    tile = make_tile(spec, coded_bits).astype(np.float64)
-    act = activity(yw)
+    # float32 on the fine grid (4x the samples: every full-grid product costs half); the coarse
+    # grid keeps float64, so pictures under FINE_MIN_SHORT are marked bit for bit as v4 did
+    tile = make_tile(spec, coded_bits).astype(np.float64 if grid == P.WORK_SHORT else np.float32)
+    if grid == P.WORK_SHORT:
+        act = mask_act = activity(yw)
+    else:
+        # The texture is measured on the coarse grid, where the mask, the flatness check and
+        # the texture boost are tuned (the fine grid's own high-pass sees finer, weaker
+        # texture: the mark came out 1-3 dB weaker): the coarse grid is the fine one halved,
+        # and the texture map is smooth, so it is brought up to the fine grid linearly.
+        hc, wc = work_size(h, w)
+        act = activity(area_reduce(yw, (wc, hc)))
+        mask_act = cv2.resize(act, (ww, hw), interpolation=cv2.INTER_LINEAR)
     issue = capacity_issue(luma, act)
-    g = _mark_gain(yw, tile, strength, act)
+    g = _mark_gain(yw, tile, strength, mask_act)
     delta = g * _tiled(tile, hw, ww)
     if P.ISS_ITER and min(hw, ww) >= T:
         base_tile = tile
@@ -370,7 +426,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         tex = quantile(act[::2, ::2], 0.25, axis=None)     # subsampled: see capacity_issue
         cap = P.ISS_MAX_RMS * float(np.clip(tex / P.ISS_TEX_REF, 1.0, P.ISS_TEX_BOOST)) * float(strength)
         bit_cap = P.ISS_CAP
-        F0 = _fold_spectrum(yw)
+        F0 = _fold_spectrum(yw, pooled)
         # what the detector's working grid will see of a residual d: up to full size (linear)
         # and back (area). For large images a proxy at THROUGH_MAX_FACTOR x the working grid has
         # nearly the same transfer (linear-interp triangle * box at working resolution).
@@ -378,7 +434,9 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         # (area) is exactly a separable 3-tap filter (_through_kernel): 0.1 ms instead of the
         # two resizes' 3.6 ms at 720p (same values to 5e-7).
         c = min(h / hw, w / ww)
-        if c >= P.THROUGH_MIN_PROXY:
+        # the fine grid (c >= ~2.1) is reached by exact halvings, then a near-1:1 step: the
+        # whole-factor proxy models that round trip from c = 2 on
+        if c >= (2.0 if grid == P.FINE_SHORT else P.THROUGH_MIN_PROXY):
             kern = _through_kernel(min(round(c), P.THROUGH_MAX_FACTOR))
 
             def through(d):
@@ -399,10 +457,10 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
                 # front-end spectrum is (to first order) F0 + k (F1 - F0): no second whitening
                 Fp = None if (it or F1 is None) else F0 + k_total * (F1 - F0)
                 if it == 0 and F1 is None:
-                    F1 = _fold_spectrum(yw + through(delta))
+                    F1 = _fold_spectrum(yw + through(delta), pooled)
                     Fp = F1
                 tile = tile + _informed_correction(through, yw, g, tile, spec, coded_bits, delta, base_tile,
-                                                   bit_cap, F0, Fp)
+                                                   bit_cap, F0, Fp, pooled)
                 delta = g * _tiled(tile, hw, ww)
             # the informed part may spend up to the cap: if it needs more, lower the plain mark
             # and give up on more of the hopeless bits (the code corrects them), then redo
@@ -438,10 +496,12 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
 
 # --------------------------------------------------------------------------- detection
 
-def whiten(yw: np.ndarray) -> np.ndarray:
+def whiten(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
     """Detector pre-whitening: high-pass, then divide by local contrast (weights every region
-    roughly by mark-to-noise, since the mark amplitude follows the texture)."""
-    hp, loc = local_contrast(yw, P.DET_HP_SIGMA, P.DET_POOL_SIGMA, pool_blur=gaussian)
+    roughly by mark-to-noise, since the mark amplitude follows the texture). ``pooled``: both
+    blurs at half resolution (filters.local_mean; the fine grid's, :func:`grid_style`)."""
+    blur = local_mean if pooled else gaussian
+    hp, loc = local_contrast(yw, P.DET_HP_SIGMA, P.DET_POOL_SIGMA, hp_blur=blur, pool_blur=blur)
     loc += 0.5
     hp /= loc
     return hp
@@ -554,8 +614,10 @@ class _Frames:
 
     def __init__(self, luma: np.ndarray, yw: np.ndarray, r: np.ndarray | None = None,
                  chroma: tuple[np.ndarray, np.ndarray] | None = None,
-                 white_luma: dict[tuple[int, int], np.ndarray] | None = None):
+                 white_luma: dict[tuple[int, int], np.ndarray] | None = None,
+                 grid: int = P.WORK_SHORT):
         self.luma = luma
+        self.last_min, self.pooled = grid_style(grid)
         self.chroma = chroma            # full-resolution (Cr, Cb): chroma-guided front end
         self.hw, self.ww = yw.shape
         # whitened luma per (w, h), shared by the luma and chroma-guided passes of one image:
@@ -571,16 +633,16 @@ class _Frames:
     def _resample(self, img: np.ndarray, nw: int, nh: int) -> np.ndarray:
         H, W = img.shape
         if nh * nw < H * W:
-            return area_reduce(img, (nw, nh)).astype(np.float32)
+            return area_reduce(img, (nw, nh), self.last_min).astype(np.float32)
         return cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
 
     def front_end(self, nw: int, nh: int) -> np.ndarray:
         """The detector's whitened grid of the image resampled to nw x nh."""
         r = self.white_luma.get((nw, nh))
         if r is None:
-            r = self.white_luma[(nw, nh)] = whiten(self._resample(self.luma, nw, nh))
+            r = self.white_luma[(nw, nh)] = whiten(self._resample(self.luma, nw, nh), self.pooled)
         if self.chroma is not None:
-            r = chroma_guided(r, *(whiten(self._resample(c, nw, nh)) for c in self.chroma))
+            r = chroma_guided(r, *(whiten(self._resample(c, nw, nh), self.pooled) for c in self.chroma))
         return r
 
     def get(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -788,6 +850,7 @@ class LumaDetection:
     decoded: coding.DecodeResult | None = None   # first of soft, *alt_soft whose CRC holds,
                                                  # else the last one tried
     sweep_best: list | None = None      # the scale sweep's best maps, when it ran
+    crc_checks: float = 0.0             # CRC checks the combined p-value counts (crc_checks())
 
 
 def p_from_z(z: float) -> tuple[float, float]:
@@ -803,25 +866,65 @@ def p_from_z(z: float) -> tuple[float, float]:
 
 
 def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
-                rgb: np.ndarray | None = None) -> LumaDetection:
+                rgb: np.ndarray | None = None, grids: tuple[int, ...] | None = None) -> LumaDetection:
     """Presence statistic, payload soft values and their decode for uint8 ``luma`` (H x W).
-    ``yw``: its working luma (:func:`work_luma`) when the caller already has it.
+    ``yw``: its working luma on the coarse grid (:func:`work_luma`) when the caller already
+    has it.
+
+    The search runs on each working grid of ``grids`` (default :func:`detect_grids`) in turn
+    (the grid this size is marked on first) until a payload decodes, and every grid is counted
+    whether or not it ran: p = n_grids x the smallest grid's p, and N_DECODE decodes per front
+    end and grid.
 
     ``rgb``: the H x W x 3 colour image ``luma`` came from. When it has chroma
-    (:func:`has_chroma`), the search runs a second time on the chroma-guided front end
-    (:func:`chroma_guided`) if no payload decodes on the first pass (crops and other geometric
-    changes leave the host's interference uncancelled by the informed embedding; chroma
-    predicts part of it), and two tests are counted however many ran: p = 2 min(p1, p2), and
-    up to 2 N_DECODE decodes. The chroma planes are only computed for that second pass."""
+    (:func:`has_chroma`), the search on a grid runs a second time on the chroma-guided front
+    end (:func:`chroma_guided`) if no payload decodes on the first pass (crops and other
+    geometric changes leave the host's interference uncancelled by the informed embedding;
+    chroma predicts part of it), and two tests are counted however many ran: p = 2 min(p1, p2),
+    and up to 2 N_DECODE decodes. The chroma planes are only computed for that second pass."""
+    grids = detect_grids(*luma.shape) if grids is None else grids
+    done: list[LumaDetection] = []
+    for i, grid in enumerate(grids):
+        gate = 0.0 if i == 0 else math.log10(P.SECOND_GRID_DECODE_P)
+        res = _detect_grid(luma, key, yw if grid == P.WORK_SHORT else None, rgb, grid, gate)
+        done.append(res)
+        if res.decoded.crc_ok:
+            break
+    res = next((r for r in done if r.decoded.crc_ok), None) or min(done, key=lambda r: r.log10_p)
+    res.crc_checks = crc_checks(res.tests, len(grids))
+    if len(grids) > 1:
+        res.p_value, res.log10_p = _bonferroni(min(r.log10_p for r in done), len(grids))
+        res.z = max(r.z for r in done)
+        res.tests *= len(grids)
+        res.details["log10_p"] = round(res.log10_p, 3)
+    res.details["grids_read"] = [r.details["grid"] for r in done]
+    res.details["grids"] = len(grids)
+    return res
+
+
+def crc_checks(front_ends: int, grids: int) -> float:
+    """CRC checks the combined p-value counts (coding.presence_log_p's ``n_checks``) for a
+    picture read on ``grids`` working grids with ``front_ends`` passes each: N_DECODE per pass
+    on the first grid; on the others each pass decodes only when its pilot p is at most
+    SECOND_GRID_DECODE_P, so under H0 they add front_ends x SECOND_GRID_DECODE_P x N_DECODE
+    expected checks at most (the payload bins are disjoint from the pilot's)."""
+    return P.N_DECODE * front_ends * (1.0 + (grids - 1) * front_ends * P.SECOND_GRID_DECODE_P)
+
+
+def _detect_grid(luma: np.ndarray, key: bytes, yw: np.ndarray | None, rgb: np.ndarray | None,
+                 grid: int, gate: float = 0.0) -> LumaDetection:
+    """:func:`detect_luma` on one working grid (p-value counted over its front ends); each
+    pass decodes only when its pilot's log10 p is at most ``gate``."""
     spec = tile_spec(bytes(key))
-    yw = work_luma(luma) if yw is None else yw
+    yw = work_luma(luma, grid) if yw is None else yw
     tests = 2 if rgb is not None and has_chroma(rgb) else 1
     white_luma: dict[tuple[int, int], np.ndarray] = {}
-    res = _search(_Frames(luma, yw, whiten(yw), white_luma=white_luma), spec, yw)
+    res = _search(_Frames(luma, yw, whiten(yw, grid_style(grid)[1]), white_luma=white_luma, grid=grid),
+                  spec, yw, decode_max_log10_p=gate)
     res.details["front_end"] = "luma"
     if tests == 2 and not res.decoded.crc_ok:
-        res2 = _search(_Frames(luma, yw, chroma=chroma_planes(rgb), white_luma=white_luma),
-                       spec, yw, res.sweep_best)
+        res2 = _search(_Frames(luma, yw, chroma=chroma_planes(rgb), white_luma=white_luma, grid=grid),
+                       spec, yw, res.sweep_best, gate)
         res2.details["front_end"] = "chroma-guided"
         res2.details["luma_pass_log10_p"] = res.details["log10_p"]
         res2.log10_p = min(res.log10_p, res2.log10_p)
@@ -829,6 +932,7 @@ def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
         res = res2
     res.tests = tests
     res.details["front_ends"] = tests
+    res.details["grid"] = grid
     if tests > 1:
         res.p_value, res.log10_p = _bonferroni(res.log10_p, tests)
         res.details["log10_p"] = round(res.log10_p, 3)
@@ -838,11 +942,14 @@ def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
 def identity_read(luma: np.ndarray, key: bytes) -> tuple[float, coding.DecodeResult]:
     """The blind detector's first hypothesis alone: the identity geometry, where a marked image
     that nothing has altered carries its mark. Returns (log10 p of the pilot there, counted
-    over the whole search as :func:`detect_luma` counts it, and the payload decode there).
-    A few ms per megapixel, never a search: for checking freshly marked pixels."""
+    over the whole search and every grid as :func:`detect_luma` counts it, and the payload
+    decode there), on the grid this size is marked on. A few ms per megapixel, never a
+    search: for checking freshly marked pixels."""
     spec = tile_spec(bytes(key))
-    ev = _evaluate(whiten(work_luma(luma)), None, spec)
-    return p_from_z(ev.z)[1], coding.decode_payload(_soft_values(ev, spec))
+    grid = embed_grid(*luma.shape)
+    ev = _evaluate(whiten(work_luma(luma, grid), grid_style(grid)[1]), None, spec)
+    log10_p = min(0.0, p_from_z(ev.z)[1] + math.log10(n_grids(*luma.shape)))
+    return log10_p, coding.decode_payload(_soft_values(ev, spec))
 
 
 def has_chroma(rgb: np.ndarray) -> bool:
@@ -865,7 +972,7 @@ def _bonferroni(log10_p: float, n: int) -> tuple[float, float]:
 
 
 def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray,
-            sweep_best: list[np.ndarray] | None = None) -> LumaDetection:
+            sweep_best: list[np.ndarray] | None = None, decode_max_log10_p: float = 0.0) -> LumaDetection:
     """One geometric search on one front end: identity and sync candidates (the presence
     p-value), then, when the payload does not decode there, refinement of the best sync maps,
     the scale sweep (``sweep_best``: its best maps from an earlier front end, reused) and the
@@ -899,8 +1006,14 @@ def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray,
     n_ref = 0
     # no refinement needed when the payload already decodes where the pilot is
     soft0 = None if done() else _soft_values(presence, spec)
-    dec0 = None if soft0 is None else coding.decode_payload(soft0)
-    if dec0 is not None and not dec0.crc_ok:
+    # a gated pass (the second grid, :func:`detect_luma`) decodes nothing unless its pilot is
+    # conclusive: its CRC checks then cost the p-value almost nothing
+    gated = log10p > decode_max_log10_p
+    if gated:
+        dec0 = coding.DecodeResult(None, False, 0.0)
+    else:
+        dec0 = None if soft0 is None else coding.decode_payload(soft0)
+    if dec0 is not None and not dec0.crc_ok and not gated:
         evs.sort(key=lambda e: -e.z)
         starts = [e for e in evs[:P.REFINE_CANDIDATES] if e.z >= P.REFINE_MIN_Z]
         # a crop or aspect change whose sync peaks drowned in the host's spectrum: sweep the
@@ -925,7 +1038,7 @@ def _search(frames: _Frames, spec: TileSpec, yw: np.ndarray,
     # decision-directed refinement of the best map. The sync alternatives get what is left:
     # the budget always reserves one decode each for dec0 and the moved best map, so the
     # decodes made never exceed N_DECODE whichever map refinement ends on.
-    dd = P.DD_ROUNDS > 0 and dec0 is not None and not dec0.crc_ok
+    dd = P.DD_ROUNDS > 0 and dec0 is not None and not dec0.crc_ok and not gated
     n_sync = P.N_DECODE - 2 - (swept is not None) - dd
     alt = [_soft_values(e, spec) for e in alts if e is not best][:n_sync]
     if swept is not None and swept is not best:

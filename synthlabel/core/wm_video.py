@@ -2,7 +2,9 @@
 
 No file I/O here (the demuxing side is :func:`synthlabel.labeling_video.detect_video`); this
 module only uses the *public* image watermark API (:func:`synthlabel.watermark.embed_image`,
-:func:`synthlabel.watermark.detect_image`), so changes inside the image engine carry over.
+:func:`synthlabel.watermark.detect_image`), so changes inside the image engine carry over. Both
+are called with ``grid="coarse"``: the video mark is tuned on the image engine's coarse working
+grid, which image v5 keeps for pictures under 1080 px only.
 
 Embedding (:class:`FrameMarker`)
     The image mark is a keyed, *static* pattern (a tile repeated over the picture) scaled by a
@@ -234,13 +236,17 @@ def video_pattern(width: int, height: int, payload: int, key: bytes, scale: int 
     dw, dh = max(1, round(scale * width * c)), max(1, round(scale * height * c))
     cw, ch = max(1, round(width * c)), max(1, round(height * c))
     flat = np.full((dh, dw, 3), 128, np.uint8)
-    res = watermark.embed_image(flat, payload, key, strength=_DERIVE_STRENGTH)[..., 1].astype(np.float32)
+    # the coarse grid at every size: the video mark is tuned for it (a fine-grid 1080p pattern
+    # would put the band where the 480p step and the encoder take it away)
+    res = watermark.embed_image(flat, payload, key, strength=_DERIVE_STRENGTH,
+                                grid="coarse")[..., 1].astype(np.float32)
     res -= 128.0
     if float(np.sqrt(np.mean(res * res))) < 0.5:
         rng = np.random.default_rng(12345)
         tex = np.clip(128 + rng.normal(0, 6, (dh, dw)), 0, 255).astype(np.uint8)
         tex3 = np.repeat(tex[..., None], 3, axis=2)
-        res = watermark.embed_image(tex3, payload, key, strength=_DERIVE_STRENGTH)[..., 1].astype(np.float32)
+        res = watermark.embed_image(tex3, payload, key, strength=_DERIVE_STRENGTH,
+                                    grid="coarse")[..., 1].astype(np.float32)
         res -= tex
     y0, x0 = (dh - ch) // 2, (dw - cw) // 2
     res = res[y0:y0 + ch, x0:x0 + cw]
@@ -850,7 +856,7 @@ def detect_pooled(pool: LumaPool, key: bytes, *, extra: list[np.ndarray] | None 
     for name, img in named:
         if any(d.payload is not None and d.p_value * n <= 1e-6 for _, d in results):
             break
-        results.append((name, watermark.detect_image(img, key)))
+        results.append((name, watermark.detect_image(img, key, grid="coarse")))
     best = min(results, key=lambda r: r[1].p_value)
     with_payload = [r for r in results if r[1].payload is not None]
     best_with_payload = min(with_payload, key=lambda r: r[1].p_value) if with_payload else None
