@@ -873,8 +873,9 @@ def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
 
     The search runs on each working grid of ``grids`` (default :func:`detect_grids`) in turn
     (the grid this size is marked on first) until a payload decodes, and every grid is counted
-    whether or not it ran: p = n_grids x the smallest grid's p, and N_DECODE decodes per front
-    end and grid.
+    whether or not it ran: p = n_grids x the smallest grid's p. The grids after the first are
+    read on the luma front end only, and decode only where their pilot p is at most
+    SECOND_GRID_DECODE_P (:func:`crc_checks`).
 
     ``rgb``: the H x W x 3 colour image ``luma`` came from. When it has chroma
     (:func:`has_chroma`), the search on a grid runs a second time on the chroma-guided front
@@ -885,17 +886,20 @@ def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
     grids = detect_grids(*luma.shape) if grids is None else grids
     done: list[LumaDetection] = []
     for i, grid in enumerate(grids):
+        # the other grids: luma front end only, decoding only where their pilot is conclusive
         gate = 0.0 if i == 0 else math.log10(P.SECOND_GRID_DECODE_P)
-        res = _detect_grid(luma, key, yw if grid == P.WORK_SHORT else None, rgb, grid, gate)
+        res = _detect_grid(luma, key, yw if grid == P.WORK_SHORT else None, rgb if i == 0 else None,
+                           grid, gate)
         done.append(res)
         if res.decoded.crc_ok:
             break
     res = next((r for r in done if r.decoded.crc_ok), None) or min(done, key=lambda r: r.log10_p)
-    res.crc_checks = crc_checks(res.tests, len(grids))
+    front_ends = done[0].tests
+    res.crc_checks = crc_checks(front_ends, len(grids))
     if len(grids) > 1:
         res.p_value, res.log10_p = _bonferroni(min(r.log10_p for r in done), len(grids))
         res.z = max(r.z for r in done)
-        res.tests *= len(grids)
+        res.tests = front_ends + len(grids) - 1
         res.details["log10_p"] = round(res.log10_p, 3)
     res.details["grids_read"] = [r.details["grid"] for r in done]
     res.details["grids"] = len(grids)
@@ -904,11 +908,11 @@ def detect_luma(luma: np.ndarray, key: bytes, yw: np.ndarray | None = None,
 
 def crc_checks(front_ends: int, grids: int) -> float:
     """CRC checks the combined p-value counts (coding.presence_log_p's ``n_checks``) for a
-    picture read on ``grids`` working grids with ``front_ends`` passes each: N_DECODE per pass
-    on the first grid; on the others each pass decodes only when its pilot p is at most
-    SECOND_GRID_DECODE_P, so under H0 they add front_ends x SECOND_GRID_DECODE_P x N_DECODE
-    expected checks at most (the payload bins are disjoint from the pilot's)."""
-    return P.N_DECODE * front_ends * (1.0 + (grids - 1) * front_ends * P.SECOND_GRID_DECODE_P)
+    picture read on ``grids`` working grids, the first with ``front_ends`` passes: N_DECODE
+    per pass there; each other grid has one pass (luma), which decodes only when its pilot p
+    is at most SECOND_GRID_DECODE_P, so under H0 it adds SECOND_GRID_DECODE_P x N_DECODE
+    checks at most (the payload bins are disjoint from the pilot's)."""
+    return P.N_DECODE * (front_ends + (grids - 1) * P.SECOND_GRID_DECODE_P)
 
 
 def _detect_grid(luma: np.ndarray, key: bytes, yw: np.ndarray | None, rgb: np.ndarray | None,
