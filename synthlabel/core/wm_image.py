@@ -216,7 +216,7 @@ def to_luma(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
-def area_reduce(img: np.ndarray, size: tuple[int, int], last_min: float = P.AREA_LAST_MIN) -> np.ndarray:
+def area_reduce(img: np.ndarray, size: tuple[int, int], fine: bool = False) -> np.ndarray:
     """Area (box) reduction of a 2-D image to ``size`` = (w, h).
 
     OpenCV's area reduction by a non-integer ratio is slow (26 ms for a 4K luma to 455 x 256,
@@ -228,26 +228,24 @@ def area_reduce(img: np.ndarray, size: tuple[int, int], last_min: float = P.AREA
     would let more detail alias into the mark's band (measured worse). 4K luma -> working grid:
     26 -> ~6 ms; 720p: 3.3 -> 1.3 ms.
 
-    ``last_min``: P.FINE_AREA_LAST_MIN for the fine grid, whose band sits at half the
-    picture's frequencies: it halves while the result stays at least the target, and a last
-    ratio under P.FINE_LINEAR_BELOW is linear (a 1080p luma to 910 x 512: 5.3 -> 0.5 ms)."""
+    ``fine``: the fine grid's recipe (:func:`is_fine`): halvings while the result stays at
+    least P.FINE_AREA_LAST_MIN times the target, and a last ratio under P.FINE_LINEAR_BELOW is
+    linear (a 1080p luma to 910 x 512: 5.3 -> 0.5 ms)."""
     w, h = size
-    m = 2.0 * last_min
+    m = 2.0 * (P.FINE_AREA_LAST_MIN if fine else P.AREA_LAST_MIN)
     while img.shape[0] >= m * h and img.shape[1] >= m * w:
         H, W = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
         img = cv2.resize(img[:H, :W], (W // 2, H // 2), interpolation=cv2.INTER_AREA)
     if img.shape != (h, w):
-        near = min(img.shape[0] / h, img.shape[1] / w) < P.FINE_LINEAR_BELOW and last_min < P.AREA_LAST_MIN
+        near = fine and min(img.shape[0] / h, img.shape[1] / w) < P.FINE_LINEAR_BELOW
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR if near else cv2.INTER_AREA)
     return img
 
 
-def grid_style(grid: int) -> tuple[float, bool]:
-    """(last_min for :func:`area_reduce`, pooled whitening) of a working grid: the fine grid
-    halves down to within 2x of itself and whitens with pyramid blurs (see wm_params)."""
-    if grid == P.FINE_SHORT:
-        return P.FINE_AREA_LAST_MIN, True
-    return P.AREA_LAST_MIN, False
+def is_fine(grid: int) -> bool:
+    """Whether a working grid is the fine one, which has its own resampling recipe
+    (:func:`area_reduce`) and whitens with pyramid blurs (:func:`whiten`; see wm_params)."""
+    return grid == P.FINE_SHORT
 
 
 def work_luma(luma: np.ndarray, grid: int = P.WORK_SHORT) -> np.ndarray:
@@ -255,7 +253,7 @@ def work_luma(luma: np.ndarray, grid: int = P.WORK_SHORT) -> np.ndarray:
     h, w = luma.shape
     hw, ww = work_size(h, w, grid)
     if (hw, ww) != (h, w):
-        luma = area_reduce(luma, (ww, hw), grid_style(grid)[0])
+        luma = area_reduce(luma, (ww, hw), is_fine(grid))
     return luma.astype(np.float32)
 
 
@@ -400,7 +398,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
     luma = to_luma(rgb)
     h, w = luma.shape
     grid = embed_grid(h, w) if grid is None else grid
-    pooled = grid_style(grid)[1]
+    pooled = is_fine(grid)
     yw = work_luma(luma, grid)
     hw, ww = yw.shape
     spec = tile_spec(bytes(key))
@@ -499,7 +497,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
 def whiten(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
     """Detector pre-whitening: high-pass, then divide by local contrast (weights every region
     roughly by mark-to-noise, since the mark amplitude follows the texture). ``pooled``: both
-    blurs at half resolution (filters.local_mean; the fine grid's, :func:`grid_style`)."""
+    blurs at half resolution (filters.local_mean; the fine grid's, :func:`is_fine`)."""
     blur = local_mean if pooled else gaussian
     hp, loc = local_contrast(yw, P.DET_HP_SIGMA, P.DET_POOL_SIGMA, hp_blur=blur, pool_blur=blur)
     loc += 0.5
@@ -617,7 +615,7 @@ class _Frames:
                  white_luma: dict[tuple[int, int], np.ndarray] | None = None,
                  grid: int = P.WORK_SHORT):
         self.luma = luma
-        self.last_min, self.pooled = grid_style(grid)
+        self.fine = is_fine(grid)      # the fine grid's resampling and whitening
         self.chroma = chroma            # full-resolution (Cr, Cb): chroma-guided front end
         self.hw, self.ww = yw.shape
         # whitened luma per (w, h), shared by the luma and chroma-guided passes of one image:
@@ -633,16 +631,16 @@ class _Frames:
     def _resample(self, img: np.ndarray, nw: int, nh: int) -> np.ndarray:
         H, W = img.shape
         if nh * nw < H * W:
-            return area_reduce(img, (nw, nh), self.last_min).astype(np.float32)
+            return area_reduce(img, (nw, nh), self.fine).astype(np.float32)
         return cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
 
     def front_end(self, nw: int, nh: int) -> np.ndarray:
         """The detector's whitened grid of the image resampled to nw x nh."""
         r = self.white_luma.get((nw, nh))
         if r is None:
-            r = self.white_luma[(nw, nh)] = whiten(self._resample(self.luma, nw, nh), self.pooled)
+            r = self.white_luma[(nw, nh)] = whiten(self._resample(self.luma, nw, nh), self.fine)
         if self.chroma is not None:
-            r = chroma_guided(r, *(whiten(self._resample(c, nw, nh), self.pooled) for c in self.chroma))
+            r = chroma_guided(r, *(whiten(self._resample(c, nw, nh), self.fine) for c in self.chroma))
         return r
 
     def get(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -923,7 +921,7 @@ def _detect_grid(luma: np.ndarray, key: bytes, yw: np.ndarray | None, rgb: np.nd
     yw = work_luma(luma, grid) if yw is None else yw
     tests = 2 if rgb is not None and has_chroma(rgb) else 1
     white_luma: dict[tuple[int, int], np.ndarray] = {}
-    res = _search(_Frames(luma, yw, whiten(yw, grid_style(grid)[1]), white_luma=white_luma, grid=grid),
+    res = _search(_Frames(luma, yw, whiten(yw, is_fine(grid)), white_luma=white_luma, grid=grid),
                   spec, yw, decode_max_log10_p=gate)
     res.details["front_end"] = "luma"
     if tests == 2 and not res.decoded.crc_ok:
@@ -951,7 +949,7 @@ def identity_read(luma: np.ndarray, key: bytes) -> tuple[float, coding.DecodeRes
     search: for checking freshly marked pixels."""
     spec = tile_spec(bytes(key))
     grid = embed_grid(*luma.shape)
-    ev = _evaluate(whiten(work_luma(luma, grid), grid_style(grid)[1]), None, spec)
+    ev = _evaluate(whiten(work_luma(luma, grid), is_fine(grid)), None, spec)
     log10_p = min(0.0, p_from_z(ev.z)[1] + math.log10(n_grids(*luma.shape)))
     return log10_p, coding.decode_payload(_soft_values(ev, spec))
 
