@@ -166,8 +166,64 @@ def test_crc_in_presence_p_value(marked):
     assert det.details["log10_p"] == pytest.approx(min(0.0, det.details["pilot_log10_p"] - math.log10(1 - P.CRC_WEIGHT)))
     det = WA.detect_audio(marked, SR, KEY)
     assert det.details["crc_ok"] and det.payload == PAYLOAD
-    crc = math.log10(P.N_DECODE * P.LIST_SIZE * 2.0 ** -24 / P.CRC_WEIGHT)
+    crc = math.log10(WA.N_CHECKS * 2.0 ** -24 / P.CRC_WEIGHT)
+    assert WA.N_CHECKS == P.N_DECODE * P.LIST_SIZE + P.N_DECODE
     assert det.details["log10_p"] == pytest.approx(det.details["pilot_log10_p"] + crc)
+
+
+def tonal(seconds: float, sr: int, seed: int) -> np.ndarray:
+    """Noiseless tonal music: a decaying note every 0.5 s (4 harmonics of 220-415 Hz) over a
+    110 Hz pad. Mono float32."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = np.zeros_like(t)
+    for k in range(int(seconds / 0.5)):
+        a, b = int(k * 0.5 * sr), min(t.size, int((k + 1) * 0.5 * sr))
+        f0 = 220 * 2 ** (rng.integers(0, 12) / 12)
+        env = np.exp(-(t[a:b] - k * 0.5) * 4)
+        for h in range(1, 5):
+            x[a:b] += env * np.sin(2 * np.pi * f0 * h * t[a:b]) / h
+    x += 0.2 * np.sin(2 * np.pi * 110 * t)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def test_tonal_excerpt_off_the_hop_grid(monkeypatch):
+    """A 5 s excerpt of noiseless tonal music that starts between the detector's two sub-hop
+    phases (80 and 48 samples past the 128-sample hop at 16 kHz): the READ_PHASES pass finds
+    the mark and its payload; with only DET_PHASES nothing is detected (the tone's window
+    leakage carries the mark in every band only in step with the embedder's frames)."""
+    from synthlabel.core import wm_audio_params as P
+    sr = 16000
+    y = WA.embed_audio(tonal(12.0, sr, seed=1), sr, PAYLOAD, KEY)
+    for start in (32080, 96048):
+        e = y[start:start + 5 * sr]
+        det = WA.detect_audio(e, sr, KEY)
+        assert det.detected and det.payload == PAYLOAD and det.p_value < 1e-12
+        assert det.details["sub_hop_phases"] == P.READ_PHASES
+        with monkeypatch.context() as m:
+            m.setattr(P, "READ_PHASES", P.DET_PHASES)
+            assert not WA.detect_audio(e, sr, KEY).detected
+
+
+def test_read_phases_counted_when_not_read(marked, monkeypatch):
+    """A mark the DET_PHASES phases read never runs the finer pass, yet its p-value counts
+    every READ_PHASES phase: the count does not depend on which path was taken."""
+    from synthlabel.core import wm_audio_params as P
+
+    def no_finer_pass(*a, **k):
+        raise AssertionError("the finer pass ran on a mark the first pass read")
+
+    monkeypatch.setattr(WA, "_read_front", no_finer_pass)
+    det = WA.detect_audio(marked, SR, KEY)
+    assert det.payload == PAYLOAD and det.details["sub_hop_phases"] == P.DET_PHASES
+    extra = (P.READ_PHASES - P.DET_PHASES) * WA.PF       # hypotheses per window not read
+    assert extra > 0
+    monkeypatch.setattr(P, "READ_PHASES", P.DET_PHASES)
+    base = WA.detect_audio(marked, SR, KEY)
+    assert base.payload == PAYLOAD and base.details["z"] == det.details["z"]
+    w = det.details["windows"]
+    assert det.details["n_hypotheses"] - base.details["n_hypotheses"] in (extra * w, extra * (w + 1))
+    assert det.p_value > base.p_value
 
 
 def test_streaming_equals_one_shot(clip):

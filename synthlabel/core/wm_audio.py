@@ -29,7 +29,10 @@ Design (every constant in :mod:`wm_audio_params`):
   folded modulo the period and cross-correlated with the pilot over every cyclic offset (FFT).
   Given the data, the pilot's key-random signs make the correlation a Rademacher sum, so
   ``z = C / sqrt(sum S_c^2)`` has a (sub-)Gaussian tail; the p-value is
-  ``N_hypotheses * TAIL_FACTOR * Q(z)`` with every speed x offset x window counted.
+  ``N_hypotheses * TAIL_FACTOR * Q(z)`` with every speed x offset x window counted. When that
+  gives no payload, the chosen speed is read again at ``READ_PHASES`` sub-hop phases (1 ms
+  steps: a noiseless tone carries the mark only in step with the embedder's frames); those
+  phases are counted whether read or not.
 * **Payload.** The whole input is folded modulo the period at the best (speed, phase, offset)
   and the data cells give soft values per coded bit, each band weighted by its reliability as
   its pilot cells measure it (maximal-ratio combining: a band a low-pass or noise emptied adds
@@ -587,14 +590,21 @@ def _edge_energy(pw: np.ndarray, cs: np.ndarray, s: float) -> np.ndarray:
     return cum[1:] - cum[:-1]
 
 
-def _at_phase(E: np.ndarray, s: float, phase: int) -> np.ndarray:
+def _n_at_phase(nf: int, s: float, phase: int, R: int) -> int:
+    """Frames :func:`_at_phase` returns from ``nf`` fine frames."""
+    if s == 1.0:
+        return (nf - 1 - phase) // R + 1
+    return int(math.floor((nf - 1 - phase) / R * s)) + 1
+
+
+def _at_phase(E: np.ndarray, s: float, phase: int, R: int = P.DET_PHASES) -> np.ndarray:
     """(frames, NB*NSUB): compensated frame i (hop H) of speed ``s`` read at fine frame
-    i * DET_PHASES / s + phase of ``E`` (:func:`_edge_energy`; linear interpolation)."""
-    R = P.DET_PHASES
+    i * R / s + phase of ``E`` (:func:`_edge_energy` of an STFT at hop H / R; linear
+    interpolation)."""
     nf = E.shape[1]
     if s == 1.0:
         return np.ascontiguousarray(E[:, phase::R].T)
-    n_out = int(math.floor((nf - 1 - phase) / R * s)) + 1
+    n_out = _n_at_phase(nf, s, phase, R)
     t = np.arange(n_out) * (R / s) + phase
     i0 = np.minimum(t.astype(int), nf - 2)
     w = t - i0
@@ -620,13 +630,14 @@ def _fold(W: np.ndarray) -> np.ndarray:
     return pad.reshape(reps, PF, NB).sum(axis=0)
 
 
-def _search(E: np.ndarray, s: float, ph: int, pat: Pattern, periods: int):
-    """Pilot search for one (speed, phase) over every window: ([(z, s, w0, o, len, B, ph)], n).
-    ``E``: the edge energies at speed ``s`` (:func:`_edge_energy`), shared by the phases.
+def _search(E: np.ndarray, s: float, ph: int, pat: Pattern, periods: int, R: int = P.DET_PHASES):
+    """Pilot search for one (speed, phase) over every window:
+    ([(z, s, w0, o, len, B, ph, R)], n). ``E``: the edge energies at speed ``s``
+    (:func:`_edge_energy` of the STFT at hop H / R), shared by the phases.
 
     All windows are folded first and correlated with the pilot in one batch of FFTs (the
     windows are short: per-window FFT calls cost more in overhead than in arithmetic)."""
-    W = _features(_at_phase(E, s, ph))                     # cell statistic at every frame
+    W = _features(_at_phase(E, s, ph, R))                  # cell statistic at every frame
     wins = _windows(W.shape[0], periods)
     B = np.stack([_fold(W[a:b]) for a, b in wins])         # (n_win, PF, NB)
     Bh = np.fft.rfft(B, axis=1)
@@ -637,7 +648,7 @@ def _search(E: np.ndarray, s: float, ph: int, pat: Pattern, periods: int):
     out = []
     for i, (a, b) in enumerate(wins):
         o = int(np.argmax(z[i]))
-        out.append((float(z[i, o]), s, a, o, b - a, B[i], ph))
+        out.append((float(z[i, o]), s, a, o, b - a, B[i], ph, R))
     return out, len(out) * PF
 
 
@@ -669,9 +680,10 @@ def _no_detection(reason: str, **extra) -> AudioDetection:
     return AudioDetection(False, None, 1.0, 0.0, None, None, {"reason": reason, **extra})
 
 
-def _prepare(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """The detector's front end: fine-hop power frames of the internal signal and their
-    cumulative sums over bins, (pw, cs, n_frames); None when the input is too short."""
+def _prepare(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray] | None:
+    """The detector's front end: fine-hop (H / DET_PHASES) power frames of the internal signal
+    and their cumulative sums over bins, (pw, cs, n_frames, internal signal); None when the
+    input is too short."""
     sr = _check_rate(sample_rate)
     if samples.shape[0] < P.MIN_DETECT_SECONDS * sr:
         return None
@@ -681,11 +693,27 @@ def _prepare(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndar
     nf = (x.size - N) // hf + 1
     if nf < 8 * CF * P.DET_PHASES:
         return None
-    pw = _power_frames(x, nf, hf)                                       # (bins, fine frames)
+    pw, cs = _front(x, nf, hf)
+    return pw, cs, nf, x
+
+
+def _front(x: np.ndarray, nf: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Power frames (bins, nf) of the internal signal ``x`` at ``hop`` and their cumulative
+    sums over bins (one row more, starting at 0)."""
+    pw = _power_frames(x, nf, hop)
     cs = np.empty((pw.shape[0] + 1, nf))
     cs[0] = 0.0
     np.cumsum(pw, axis=0, out=cs[1:])
-    return pw, cs, nf
+    return pw, cs
+
+
+def _read_front(x: np.ndarray, s: float) -> np.ndarray:
+    """Edge energies at speed ``s`` of the READ_PHASES front end (hop H / READ_PHASES) of the
+    internal signal ``x``."""
+    hop = H // P.READ_PHASES
+    nf = (x.size - N) // hop + 1
+    pw, cs = _front(x, nf, hop)
+    return _edge_energy(pw, cs, s)
 
 
 def _checked_front(samples, sample_rate, key) -> tuple[Pattern, tuple | None]:
@@ -701,7 +729,7 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     pat, front = _checked_front(samples, sample_rate, key)
     if front is None:
         return _no_detection("too short")
-    pw, cs, nf = front
+    pw, cs, nf, x = front
     R = P.DET_PHASES
     hf = H // R
 
@@ -753,7 +781,7 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     fine.sort(reverse=True)
     s_fine = fine[0][1]
     E_fine = _edge_energy(pw, cs, s_fine)               # whole input, every sub-hop phase
-    return _read_at(E_fine, s_fine, pat, n_hyp)
+    return _read_at(E_fine, s_fine, pat, n_hyp, x=x)
 
 
 def nominal_read(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDetection:
@@ -768,7 +796,7 @@ def nominal_read(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     pat, front = _checked_front(samples, sample_rate, key)
     if front is None:
         return _no_detection("too short")
-    pw, cs, _nf = front
+    pw, cs, _nf, _x = front
     E = _edge_energy(pw, cs, 1.0)
     n_w = _features(_at_phase(E, 1.0, 0)).shape[0]
     # Stage 1: every coarse speed x phase with 1-period windows (one window more than at speed
@@ -779,39 +807,96 @@ def nominal_read(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     return _read_at(E, 1.0, pat, earlier, list_decode=False)
 
 
+#: CRC checks counted in the presence p-value: every list-Viterbi path of every decode attempt,
+#: plus the plain decodes of the READ_PHASES pass (:func:`_read_at`), whether made or not.
+N_CHECKS = P.N_DECODE * P.LIST_SIZE + P.N_DECODE
+
+
 def _read_at(E_fine: np.ndarray, s_fine: float, pat: Pattern, n_hyp: int, *,
-             list_decode: bool = True) -> AudioDetection:
+             list_decode: bool = True, x: np.ndarray | None = None) -> AudioDetection:
     """Stage 3 and the payload: every sub-hop phase over the whole input at speed ``s_fine``
     (edge energies ``E_fine``), the pilot's p-value counting ``n_hyp`` earlier hypotheses,
-    then the payload decodes. ``list_decode``: also list-Viterbi when the plain decodes fail."""
+    then the payload decodes. ``list_decode``: also list-Viterbi when the plain decodes fail.
+
+    ``x`` (the internal signal): when the DET_PHASES phases give no payload, the READ_PHASES
+    phases between them are read too (:func:`_read_front`) and the payload is decoded again
+    (plain Viterbi) if they moved the best alignment or a window's. Every READ_PHASES phase
+    and those decodes are counted whether they are made or not (``x`` None: never), so the
+    p-value does not depend on which path was taken."""
     R = P.DET_PHASES
-    best = None                # overall best (z, s, w0, o, n_frames, B, phase)
+    best = None                # overall best (z, s, w0, o, n_frames, B, phase, R)
     per_window: dict[int, tuple] = {}
     n_windows_max = 0
+    nf = E_fine.shape[1]
+    n_frames = 0
     for ph in range(R):
         wins, nh = _search(E_fine, s_fine, ph, pat, P.WINDOW_PERIODS)
         n_hyp += nh
         n_windows_max = max(n_windows_max, len(wins))
+        n_frames = max(n_frames, _n_at_phase(nf, s_fine, ph, R))
         for wi, cand in enumerate(wins):
             prev = per_window.get(wi)
             if prev is None or cand[0] > prev[0]:
                 per_window[wi] = cand
             if best is None or cand[0] > best[0]:
                 best = cand
-    z_best, s_best, a_best, o_best, _, _, ph_best = best
+    # the READ_PHASES phases between these, counted now: each reads frames at hop H from the
+    # same samples, at most one more than these (the finer STFT's last frame may start up to
+    # H / R - H / READ_PHASES samples later), so n_frames + 1 frames bound its windows
+    RR = P.READ_PHASES
+    extra = [ph for ph in range(RR) if ph % (RR // R)]
+    n_hyp += len(extra) * len(_windows(n_frames + 1, P.WINDOW_PERIODS)) * PF
+    energies = {R: E_fine}
+    res = _decode_best(best, per_window, energies, pat, n_hyp, list_decode)
+    if not (res[1] is not None and res[0]) and x is not None and extra:
+        E_read = _read_front(x, s_fine)
+        energies[RR] = E_read
+        moved = False
+        for ph in extra:
+            wins, _ = _search(E_read, s_fine, ph, pat, P.WINDOW_PERIODS, RR)
+            for wi, cand in enumerate(wins):
+                prev = per_window.get(wi)
+                if prev is None or cand[0] > prev[0]:
+                    per_window[wi] = cand
+                    moved = True
+                if cand[0] > best[0]:
+                    best = cand
+        if moved:
+            res = _decode_best(best, per_window, energies, pat, n_hyp, False)
+    detected, payload, p_value, logp, logp_pilot, agreement, soft_used, n_good = res
+    z_best, s_best, a_best, o_best, _, _, ph_best, r_best = best
+    start_frame = (a_best + o_best) % PF
+    offset = (start_frame / s_best + ph_best / r_best) * H / FS
+    details = {
+        "z": z_best, "log10_p": logp / math.log(10), "pilot_log10_p": logp_pilot / math.log(10),
+        "n_hypotheses": n_hyp, "sub_hop_phases": r_best,
+        "windows": n_windows_max, "windows_combined": n_good,
+        "code_agreement": agreement, "crc_ok": payload is not None,
+        "period_seconds": PF * H / FS, "soft": soft_used,
+    }
+    return AudioDetection(bool(detected), payload, float(p_value), float(z_best),
+                          float(offset) if detected else None, float(s_best) if detected else None,
+                          details)
+
+
+def _decode_best(best: tuple, per_window: dict[int, tuple], energies: dict[int, np.ndarray],
+                 pat: Pattern, n_hyp: int, list_decode: bool):
+    """The presence p-value and the payload at the best alignment found so far ->
+    (detected, payload, p_value, log p, log p_pilot, code agreement, soft values used,
+    windows combined). ``energies``: the edge energies per sub-hop phase count."""
+    z_best, s_best, a_best, o_best, _, _, ph_best, r_best = best
     logp_pilot = _log_p(z_best, n_hyp)
 
     # payload: the whole input folded at the best alignment, then windows with a clear pilot
     # soft-combined (weighted by z), then the best window alone; the first CRC that holds wins
     def soft_of(c):
-        _, _, _, o, _, B, _ = c
-        return _soft_values(B, o, pat)
+        return _soft_values(c[5], c[3], pat)
 
     good = [c for c in per_window.values() if c[0] >= P.COMBINE_MIN_Z]
     attempts = []
     if P.FULL_FOLD_DECODE and len(per_window) > 1:
         # every period of the input folded coherently at the best (speed, phase, alignment)
-        W = _features(_at_phase(E_fine, s_best, ph_best))
+        W = _features(_at_phase(energies[r_best], s_best, ph_best, r_best))
         attempts.append(_soft_values(_fold(W), a_best + o_best, pat))
     if len(good) > 1:
         attempts.append(sum(c[0] * soft_of(c) for c in good))
@@ -821,8 +906,7 @@ def _read_at(E_fine: np.ndarray, s_fine: float, pat: Pattern, n_hyp: int, *,
     soft_used = attempts[0]
     # plain Viterbi on every attempt first; then list Viterbi (LIST_SIZE paths, each CRC-checked)
     # where a CRC that holds could still make the combined p-value reach the threshold
-    n_checks = P.N_DECODE * P.LIST_SIZE     # every path of every attempt that may be checked
-    crc_could_detect = coding.presence_log_p(logp_pilot, True, n_checks, P.CRC_WEIGHT) <= math.log(P.FPR_TARGET)
+    crc_could_detect = coding.presence_log_p(logp_pilot, True, N_CHECKS, P.CRC_WEIGHT) <= math.log(P.FPR_TARGET)
     sizes = [1] + ([P.LIST_SIZE] if list_decode and P.LIST_SIZE > 1 and crc_could_detect else [])
     for size in sizes:
         for soft in attempts:
@@ -837,20 +921,9 @@ def _read_at(E_fine: np.ndarray, s_fine: float, pat: Pattern, n_hyp: int, *,
 
     # Presence combines the pilot and the CRC (coding.presence_log_p, as for images): with the
     # defaults a CRC that holds detects whenever p_pilot <= 0.0175.
-    logp = coding.presence_log_p(logp_pilot, payload is not None, n_checks, P.CRC_WEIGHT)
+    logp = coding.presence_log_p(logp_pilot, payload is not None, N_CHECKS, P.CRC_WEIGHT)
     p_value = math.exp(logp)
     detected = p_value <= P.FPR_TARGET
     if not detected:
         payload = None
-    start_frame = (a_best + o_best) % PF
-    offset = (start_frame / s_best + ph_best / R) * H / FS
-    details = {
-        "z": z_best, "log10_p": logp / math.log(10), "pilot_log10_p": logp_pilot / math.log(10),
-        "n_hypotheses": n_hyp,
-        "windows": n_windows_max, "windows_combined": len(good),
-        "code_agreement": agreement, "crc_ok": payload is not None,
-        "period_seconds": PF * H / FS, "soft": soft_used,
-    }
-    return AudioDetection(bool(detected), payload, float(p_value), float(z_best),
-                          float(offset) if detected else None, float(s_best) if detected else None,
-                          details)
+    return detected, payload, p_value, logp, logp_pilot, agreement, soft_used, len(good)
