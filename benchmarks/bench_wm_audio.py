@@ -301,22 +301,27 @@ def artefact_checks(spec_dir=None):
 # --------------------------------------------------------------------------- main
 
 def speed_runs(clips):
-    """Embed / detect x real time, one core, on the 44.1 kHz stereo clips (median of 3 runs).
-    CPU time of this process (threads pinned to 1): the project machine is shared, so wall time
-    would measure the neighbours."""
-    emb, det = [], []
+    """Embed and detect x real time, one core, on the 44.1 kHz stereo clips (median of 3 runs).
+    Detection three ways: the marked clip (its own speed: the search stops at the nominal
+    speed once the mark is beyond doubt), the marked clip played 2 % fast (the whole speed
+    search), and the unmarked clip (the whole search, and the finer sub-hop pass). CPU time of
+    this process (threads pinned to 1): the project machine is shared, so wall time would
+    measure the neighbours."""
+    emb, det = [], {"marked": [], "speed +2 %": [], "unmarked": []}
     for s, x, _ in clips:
         if s.rate != 44100 or s.channels != 2:
             continue
         y = WA.embed_audio(x, s.rate, 1, KEY)
+        fast, _ = speed(1.02)(y, s.rate)
         for _ in range(3):
             t0 = time.process_time()
             y = WA.embed_audio(x, s.rate, 1, KEY)
             emb.append(s.seconds / (time.process_time() - t0))
-            t0 = time.process_time()
-            WA.detect_audio(y, s.rate, KEY)
-            det.append(s.seconds / (time.process_time() - t0))
-    return statistics.median(emb), statistics.median(det)
+            for kind, z in (("marked", y), ("speed +2 %", fast), ("unmarked", x)):
+                t0 = time.process_time()
+                WA.detect_audio(z, s.rate, KEY)
+                det[kind].append(z.shape[0] / s.rate / (time.process_time() - t0))
+    return statistics.median(emb), {k: statistics.median(v) for k, v in det.items()}
 
 
 def write_results(path: Path, text: str):
@@ -452,8 +457,9 @@ def main() -> None:
         P("")
         P(f"Shortest excerpt with presence on every clip/offset from then on: {shortest_d} s; full payload: {shortest_p} s.")
     P("")
-    P(f"Speed (one core, 44.1 kHz stereo, median): embed **{emb_rt:.0f}x** real time, detect **{det_rt:.0f}x** "
-      f"real time (sync + speed search included; CPU time of one process).")
+    det_txt = ", ".join(f"{k} **{v:.0f}x**" for k, v in det_rt.items())
+    P(f"Speed (one core, 44.1 kHz stereo, median): embed **{emb_rt:.0f}x** real time; detect {det_txt} "
+      "real time (sync + speed search included; CPU time of one process).")
     ps = np.array([q["p"] for q in fp])
     lp = np.array([q["log10p"] for q in fp])
     kinds = sorted({q["kind"].split(":")[0] for q in fp})
@@ -472,8 +478,9 @@ def main() -> None:
     P("")
     if emb_rt < 300:
         unmet.append(f"embed {emb_rt:.0f}x < 300x")
-    if det_rt < 100:
-        unmet.append(f"detect {det_rt:.0f}x < 100x")
+    for k, v in det_rt.items():
+        if v < 100:
+            unmet.append(f"detect ({k}) {v:.0f}x < 100x")
     if statistics.median([v for _, v in snrs]) < 30:
         unmet.append("SNR median < 30 dB")
     P("Targets unmet: " + ("; ".join(unmet) if unmet else "none") + ".")

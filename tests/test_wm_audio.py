@@ -224,6 +224,37 @@ def test_read_phases_counted_when_not_read(marked, monkeypatch):
     w = det.details["windows"]
     assert det.details["n_hypotheses"] - base.details["n_hypotheses"] in (extra * w, extra * (w + 1))
     assert det.p_value > base.p_value
+    # inputs longer than READ_MAX_PERIODS periods never read the finer phases nor count them
+    long = np.concatenate([marked, marked[: 5 * SR]])
+    assert long.shape[0] > P.READ_MAX_PERIODS * WA.PF * WA.H / WA.FS * SR
+    monkeypatch.setattr(P, "READ_PHASES", 8)
+    n8 = WA.detect_audio(long, SR, KEY).details["n_hypotheses"]
+    monkeypatch.setattr(P, "READ_PHASES", P.DET_PHASES)
+    assert WA.detect_audio(long, SR, KEY).details["n_hypotheses"] == n8
+
+
+def test_stage1_early_exit_keeps_count_and_result(marked, monkeypatch):
+    """A mark beyond doubt at the nominal speed stops the coarse speed search there; the
+    p-value still counts every coarse hypothesis, and the result is the full search's."""
+    from synthlabel.core import wm_audio_params as P
+    calls = []
+    real = WA._search
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(WA, "_search", counting)
+    fast = WA.detect_audio(marked, SR, KEY)
+    n_fast = len(calls)
+    monkeypatch.setattr(P, "EARLY_EXIT_P", 0.0)                  # never stop early
+    calls.clear()
+    full = WA.detect_audio(marked, SR, KEY)
+    assert len(calls) > n_fast + 20                               # 16 coarse speeds x 2 phases skipped
+    assert fast.payload == full.payload == PAYLOAD
+    assert fast.details["n_hypotheses"] == full.details["n_hypotheses"]
+    assert fast.p_value == pytest.approx(full.p_value, rel=1e-6)
+    assert fast.speed == full.speed and fast.offset_seconds == full.offset_seconds
 
 
 def test_streaming_equals_one_shot(clip):
