@@ -95,6 +95,15 @@ def uniform_filter1d(*args, **kwargs):
     return f(*args, **kwargs)
 
 
+def _scipy_fft():
+    """scipy.fft, imported on first use (0.4 s), for the detector's float32 FFTs: numpy's
+    pocketfft computes float32 in float64, scipy's in single precision at about twice the
+    speed, which is most of the pilot search's cost after the features."""
+    import scipy.fft
+
+    return scipy.fft
+
+
 def _check_key(key) -> bytes:
     if not isinstance(key, (bytes, bytearray, memoryview)):
         raise ValueError(f"key must be bytes, got {type(key).__name__}")
@@ -163,8 +172,8 @@ class Pattern:
     pilot: np.ndarray        # (PERIOD_CELLS, NB) +-1 on pilot cells, 0 elsewhere
     data_bit: np.ndarray     # (PERIOD_CELLS, NB) coded-bit index, -1 on pilot cells
     data_sign: np.ndarray    # (PERIOD_CELLS, NB) keyed scrambling sign (+-1), 0 on pilot cells
-    pilot_hat: np.ndarray    # conj rfft (over frames) of the pilot impulses, (PF//2+1, NB)
-    mask_hat: np.ndarray     # conj rfft of the pilot-cell indicator impulses
+    pilot_hat: np.ndarray    # conj rfft (over frames) of the pilot impulses, (PF//2+1, NB), complex64
+    mask_hat: np.ndarray     # conj rfft of the pilot-cell indicator impulses, complex64
     data_q: np.ndarray       # (n_data,) cell index of every data cell
     data_b: np.ndarray       # (n_data,) band of every data cell
     data_bits: np.ndarray    # (n_data,) coded bit of every data cell
@@ -195,9 +204,9 @@ def pattern(key: bytes) -> Pattern:
     data_sign = data_sign.reshape(P.PERIOD_CELLS, NB)
     imp = np.zeros((PF, NB))
     imp[::CF] = pilot
-    pilot_hat = np.conj(np.fft.rfft(imp, axis=0))
+    pilot_hat = np.conj(np.fft.rfft(imp, axis=0)).astype(np.complex64)
     imp[::CF] = np.abs(pilot)
-    mask_hat = np.conj(np.fft.rfft(imp, axis=0))
+    mask_hat = np.conj(np.fft.rfft(imp, axis=0)).astype(np.complex64)
     q, b = np.nonzero(data_bit >= 0)
     pq, pb = np.nonzero(pilot)
     return Pattern(pilot, data_bit, data_sign, pilot_hat, mask_hat,
@@ -633,9 +642,10 @@ def _windows(n: int, periods: int) -> list[tuple[int, int]]:
 
 
 def _fold(W: np.ndarray) -> np.ndarray:
+    """(PF, NB): the rows of ``W`` summed modulo the period, in W's dtype."""
     n = W.shape[0]
     reps = -(-n // PF)
-    pad = np.zeros((reps * PF, NB))
+    pad = np.zeros((reps * PF, NB), dtype=W.dtype)
     pad[:n] = W
     return pad.reshape(reps, PF, NB).sum(axis=0)
 
@@ -649,11 +659,12 @@ def _search(E: np.ndarray, s: float, ph: int, pat: Pattern, periods: int, R: int
     windows are short: per-window FFT calls cost more in overhead than in arithmetic)."""
     W = _features(_at_phase(E, s, ph, R))                  # cell statistic at every frame
     wins = _windows(W.shape[0], periods)
-    B = np.stack([_fold(W[a:b]) for a, b in wins])         # (n_win, PF, NB)
-    Bh = np.fft.rfft(B, axis=1)
-    B2h = np.fft.rfft(B * B, axis=1)
-    C = np.fft.irfft(np.einsum("wfb,fb->wf", Bh, pat.pilot_hat), n=PF, axis=1)
-    V = np.fft.irfft(np.einsum("wfb,fb->wf", B2h, pat.mask_hat), n=PF, axis=1)
+    B = np.stack([_fold(W[a:b]) for a, b in wins])         # (n_win, PF, NB) float32
+    fft = _scipy_fft()
+    Bh = fft.rfft(B, axis=1)
+    B2h = fft.rfft(B * B, axis=1)
+    C = fft.irfft(np.einsum("wfb,fb->wf", Bh, pat.pilot_hat), n=PF, axis=1)
+    V = fft.irfft(np.einsum("wfb,fb->wf", B2h, pat.mask_hat), n=PF, axis=1)
     z = C / np.sqrt(np.maximum(V, 1e-12))
     out = []
     for i, (a, b) in enumerate(wins):
@@ -948,10 +959,12 @@ def _decode_best(best: tuple, per_window: dict[int, tuple], energies: dict[int, 
     payload = None
     agreement = None
     soft_used = attempts[0]
-    # plain Viterbi on every attempt first; then list Viterbi (LIST_SIZE paths, each CRC-checked)
-    # where a CRC that holds could still make the combined p-value reach the threshold
+    # plain Viterbi on every attempt first; then list Viterbi (LIST_SIZE paths, each CRC-checked).
+    # Neither runs where a CRC that holds could not make the combined p-value reach the
+    # threshold: its payload would not be reported (most unmarked inputs end here; the soft
+    # values are still returned, and the code agreement is then None)
     crc_could_detect = coding.presence_log_p(logp_pilot, True, N_CHECKS, P.CRC_WEIGHT) <= math.log(P.FPR_TARGET)
-    sizes = [1] + ([P.LIST_SIZE] if list_decode and P.LIST_SIZE > 1 and crc_could_detect else [])
+    sizes = ([1] + ([P.LIST_SIZE] if list_decode and P.LIST_SIZE > 1 else [])) if crc_could_detect else []
     for size in sizes:
         for soft in attempts:
             res = coding.decode_payload(soft, list_size=size)
@@ -964,7 +977,7 @@ def _decode_best(best: tuple, per_window: dict[int, tuple], energies: dict[int, 
             break
 
     # Presence combines the pilot and the CRC (coding.presence_log_p, as for images): with the
-    # defaults a CRC that holds detects whenever p_pilot <= 0.0175.
+    # defaults a CRC that holds detects whenever p_pilot <= 0.017.
     logp = coding.presence_log_p(logp_pilot, payload is not None, N_CHECKS, P.CRC_WEIGHT)
     p_value = math.exp(logp)
     detected = p_value <= P.FPR_TARGET

@@ -121,8 +121,9 @@ CRC_WEIGHT = 0.4
 N_DECODE = 3
 #: List Viterbi: when the plain decodes' CRCs all fail, the LIST_SIZE best paths of each are
 #: CRC-checked (coding gain: at coded-bit accuracy 0.80 the frame error rate drops from ~0.5 to
-#: ~0.15 with 16 paths). All N_DECODE * LIST_SIZE checks are counted in the p-value:
-#: 384 * 2^-24 / 0.4 = 5.7e-5, so a CRC alone detects when p_pilot <= 0.0175.
+#: ~0.15 with 16 paths). All N_DECODE * LIST_SIZE checks, and the N_DECODE plain decodes of
+#: the READ_PHASES pass (stop 21), are counted in the p-value (wm_audio.N_CHECKS):
+#: 387 * 2^-24 / 0.4 = 5.8e-5, so a CRC alone detects when p_pilot <= 0.017 (0.0175 with 384).
 #: 128 (16 until stop 12): on the benchmark's 266 attacked clips it adds one Opus 32 kbps decode
 #: (coded-bit accuracy 0.77), on 100 held-out attacked clips one noise decode, and loses none;
 #: 256 added only a mix case whose pilot p was ~0.01, 512 lost a low-pass case to the larger
@@ -192,8 +193,8 @@ DET_PHASES = 2
 #: 6.2 / 4.2 (stop 12). 5 s excerpts at 8 random offsets of 24 clips (the benchmark's 14 and
 #: 10 others): presence 174 -> 183 of 192, on the 3 tonal clips 9 -> 18 of 24, nothing lost
 #: elsewhere. Not taken: 8 phases in stage 1 too (185 of 192, but twice the detector's cost on
-#: every input); 32 phases (187 of 192; an unmarked input then reads at ~30x real time
-#: instead of ~60-75x with 8, ~120x with none). All READ_PHASES phases are counted in the
+#: every input); 32 phases (187 of 192; an unmarked 20-30 s input then read at ~30x real time,
+#: against ~50-75x with 8, before this stop's speed work). All READ_PHASES phases are counted in the
 #: p-value whether read or not, and so are the extra pass's plain decodes (N_DECODE more CRC
 #: checks): a mark the first pass reads pays at most log10(4) in its pilot p-value and 3 checks
 #: in 387.
