@@ -216,7 +216,8 @@ def test_read_phases_counted_when_not_read(marked, monkeypatch):
     monkeypatch.setattr(WA, "_read_front", no_finer_pass)
     det = WA.detect_audio(marked, SR, KEY)
     assert det.payload == PAYLOAD and det.details["sub_hop_phases"] == P.DET_PHASES
-    extra = (P.READ_PHASES - P.DET_PHASES) * WA.PF       # hypotheses per window not read
+    phases = P.READ_PHASES
+    extra = (phases - P.DET_PHASES) * WA.PF              # hypotheses per window not read
     assert extra > 0
     monkeypatch.setattr(P, "READ_PHASES", P.DET_PHASES)
     base = WA.detect_audio(marked, SR, KEY)
@@ -227,10 +228,10 @@ def test_read_phases_counted_when_not_read(marked, monkeypatch):
     # inputs longer than READ_MAX_PERIODS periods never read the finer phases nor count them
     long = np.concatenate([marked, marked[: 5 * SR]])
     assert long.shape[0] > P.READ_MAX_PERIODS * WA.PF * WA.H / WA.FS * SR
-    monkeypatch.setattr(P, "READ_PHASES", 8)
-    n8 = WA.detect_audio(long, SR, KEY).details["n_hypotheses"]
+    monkeypatch.setattr(P, "READ_PHASES", phases)
+    n_read = WA.detect_audio(long, SR, KEY).details["n_hypotheses"]
     monkeypatch.setattr(P, "READ_PHASES", P.DET_PHASES)
-    assert WA.detect_audio(long, SR, KEY).details["n_hypotheses"] == n8
+    assert WA.detect_audio(long, SR, KEY).details["n_hypotheses"] == n_read
 
 
 def test_stage1_early_exit_keeps_count_and_result(marked, monkeypatch):

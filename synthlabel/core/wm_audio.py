@@ -610,11 +610,12 @@ def _n_at_phase(nf: int, s: float, phase: int, R: int) -> int:
     return int(math.floor((nf - 1 - phase) / R * s)) + 1
 
 
-def _at_phase(E: np.ndarray, s: float, phase: int, R: int = P.DET_PHASES) -> np.ndarray:
+def _at_phase(E: np.ndarray, s: float, phase: int, R: int | None = None) -> np.ndarray:
     """(frames, NB*NSUB): compensated frame i (hop H) of speed ``s`` read at fine frame
     i * R / s + phase of ``E`` (:func:`_edge_energy` of an STFT at hop H / R; linear
     interpolation). Row gathers in float32: ~5x faster than column gathers in float64, and
-    this runs once per (speed, phase) hypothesis."""
+    this runs once per (speed, phase) hypothesis. ``R``: DET_PHASES when None."""
+    R = P.DET_PHASES if R is None else R
     nf = E.shape[0]
     if s == 1.0:
         return np.ascontiguousarray(E[phase::R])
@@ -650,13 +651,14 @@ def _fold(W: np.ndarray) -> np.ndarray:
     return pad.reshape(reps, PF, NB).sum(axis=0)
 
 
-def _search(E: np.ndarray, s: float, ph: int, pat: Pattern, periods: int, R: int = P.DET_PHASES):
+def _search(E: np.ndarray, s: float, ph: int, pat: Pattern, periods: int, R: int | None = None):
     """Pilot search for one (speed, phase) over every window:
     ([(z, s, w0, o, len, B, ph, R)], n). ``E``: the edge energies at speed ``s``
     (:func:`_edge_energy` of the STFT at hop H / R), shared by the phases.
 
     All windows are folded first and correlated with the pilot in one batch of FFTs (the
     windows are short: per-window FFT calls cost more in overhead than in arithmetic)."""
+    R = P.DET_PHASES if R is None else R
     W = _features(_at_phase(E, s, ph, R))                  # cell statistic at every frame
     wins = _windows(W.shape[0], periods)
     B = np.stack([_fold(W[a:b]) for a, b in wins])         # (n_win, PF, NB) float32
