@@ -50,6 +50,7 @@ import hmac
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -288,17 +289,24 @@ def _frames(x: np.ndarray, n_frames: int) -> np.ndarray:
 _STFT_BLOCK = 512
 
 
-def _power_frames(x: np.ndarray, nf: int, hop: int) -> np.ndarray:
-    """(_DET_BINS + 1, nf) power spectrum of ``nf`` sine-windowed N-sample frames of ``x`` at
-    ``hop``, bins 0.._DET_BINS only (the detector's band and speed range)."""
+def _power_blocks(x: np.ndarray, nf: int, hop: int):
+    """Yield (a, b, power) for blocks of the ``nf`` sine-windowed N-sample frames of ``x`` at
+    ``hop``: power is (b - a, _DET_BINS + 1), bins 0.._DET_BINS only (the detector's band and
+    speed range)."""
     frames = _frame_view(np.ascontiguousarray(x), nf, hop)
-    pw = np.empty((_DET_BINS + 1, nf))
     buf = np.empty((_STFT_BLOCK, N))
     for a in range(0, nf, _STFT_BLOCK):
         b = min(nf, a + _STFT_BLOCK)
         w = np.multiply(frames[a:b], _WIN, out=buf[:b - a])
         X = np.fft.rfft(w, axis=1)[:, :_DET_BINS + 1]
-        pw[:, a:b] = (X.real * X.real + X.imag * X.imag).T
+        yield a, b, X.real * X.real + X.imag * X.imag
+
+
+def _power_frames(x: np.ndarray, nf: int, hop: int) -> np.ndarray:
+    """(_DET_BINS + 1, nf) power spectrum of the frames of :func:`_power_blocks`."""
+    pw = np.empty((_DET_BINS + 1, nf))
+    for a, b, pwb in _power_blocks(x, nf, hop):
+        pw[:, a:b] = pwb.T
     return pw
 
 
@@ -631,6 +639,12 @@ def _at_phase(E: np.ndarray, s: float, phase: int, R: int | None = None) -> np.n
     return b
 
 
+def _phase_features(E: np.ndarray, s: float, ph: int, R: int) -> np.ndarray:
+    """The cell statistic at every frame (:func:`_features`) of speed ``s`` at sub-hop phase
+    ``ph`` of R."""
+    return _features(_at_phase(E, s, ph, R))
+
+
 def _windows(n: int, periods: int) -> list[tuple[int, int]]:
     wl = periods * PF
     if n <= wl:
@@ -651,15 +665,18 @@ def _fold(W: np.ndarray) -> np.ndarray:
     return pad.reshape(reps, PF, NB).sum(axis=0)
 
 
-def _search(E: np.ndarray, s: float, ph: int, pat: Pattern, periods: int, R: int | None = None):
+def _search(E: np.ndarray | None, s: float, ph: int, pat: Pattern, periods: int,
+            R: int | None = None, W: np.ndarray | None = None):
     """Pilot search for one (speed, phase) over every window:
     ([(z, s, w0, o, len, B, ph, R)], n). ``E``: the edge energies at speed ``s``
-    (:func:`_edge_energy` of the STFT at hop H / R), shared by the phases.
+    (:func:`_edge_energy` of the STFT at hop H / R), shared by the phases; or ``W``, their
+    :func:`_phase_features` already computed.
 
     All windows are folded first and correlated with the pilot in one batch of FFTs (the
     windows are short: per-window FFT calls cost more in overhead than in arithmetic)."""
     R = P.DET_PHASES if R is None else R
-    W = _features(_at_phase(E, s, ph, R))                  # cell statistic at every frame
+    if W is None:
+        W = _phase_features(E, s, ph, R)
     wins = _windows(W.shape[0], periods)
     B = np.stack([_fold(W[a:b]) for a, b in wins])         # (n_win, PF, NB) float32
     fft = _scipy_fft()
@@ -716,18 +733,11 @@ def _prepare(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndar
     nf = (x.size - N) // hf + 1
     if nf < 8 * CF * P.DET_PHASES:
         return None
-    pw, cs = _front(x, nf, hf)
-    return pw, cs, nf, x
-
-
-def _front(x: np.ndarray, nf: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    """Power frames (bins, nf) of the internal signal ``x`` at ``hop`` and their cumulative
-    sums over bins (one row more, starting at 0)."""
-    pw = _power_frames(x, nf, hop)
+    pw = _power_frames(x, nf, hf)                                       # (bins, fine frames)
     cs = np.empty((pw.shape[0] + 1, nf))
     cs[0] = 0.0
     np.cumsum(pw, axis=0, out=cs[1:])
-    return pw, cs
+    return pw, cs, nf, x
 
 
 def _edge_weights(s: float) -> np.ndarray:
@@ -748,15 +758,10 @@ def _read_front(x: np.ndarray, s: float) -> np.ndarray:
     times the frames cost as much as their STFT)."""
     hop = H // P.READ_PHASES
     nf = (x.size - N) // hop + 1
-    frames = _frame_view(np.ascontiguousarray(x), nf, hop)
     Wt = _edge_weights(s)
     E = np.empty((nf, Wt.shape[1]), dtype=np.float32)
-    buf = np.empty((_STFT_BLOCK, N))
-    for a in range(0, nf, _STFT_BLOCK):
-        b = min(nf, a + _STFT_BLOCK)
-        w = np.multiply(frames[a:b], _WIN, out=buf[:b - a])
-        X = np.fft.rfft(w, axis=1)[:, :_DET_BINS + 1]
-        E[a:b] = (X.real * X.real + X.imag * X.imag) @ Wt
+    for a, b, pwb in _power_blocks(x, nf, hop):
+        E[a:b] = pwb @ Wt
     return E
 
 
@@ -853,7 +858,7 @@ def nominal_read(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
         return _no_detection("too short")
     pw, cs, _nf, _x = front
     E = _edge_energy(pw, cs, 1.0)
-    n_w = _features(_at_phase(E, 1.0, 0)).shape[0]
+    n_w = _n_at_phase(E.shape[0], 1.0, 0, P.DET_PHASES)
     # Stage 1: every coarse speed x phase with 1-period windows (one window more than at speed
     # 1, for the slowest speed's longer frame count); stage 2: the fine grid around the best.
     n1 = (len(_windows(n_w, 1)) + 1) * PF
@@ -882,65 +887,78 @@ def _read_at(E_fine: np.ndarray, s_fine: float, pat: Pattern, n_hyp: int, *,
     R = P.DET_PHASES
     best = None                # overall best (z, s, w0, o, n_frames, B, phase, R)
     per_window: dict[int, tuple] = {}
+    # each phase's features over the whole input, searched and then folded whole by the decode
+    feats: dict[tuple[int, int], np.ndarray] = {}
     n_windows_max = 0
-    nf = E_fine.shape[0]
-    n_frames = 0
     for ph in range(R):
-        wins, nh = _search(E_fine, s_fine, ph, pat, P.WINDOW_PERIODS)
+        W = feats[(R, ph)] = _phase_features(E_fine, s_fine, ph, R)
+        wins, nh = _search(None, s_fine, ph, pat, P.WINDOW_PERIODS, R, W)
         n_hyp += nh
         n_windows_max = max(n_windows_max, len(wins))
-        n_frames = max(n_frames, _n_at_phase(nf, s_fine, ph, R))
-        for wi, cand in enumerate(wins):
-            prev = per_window.get(wi)
-            if prev is None or cand[0] > prev[0]:
-                per_window[wi] = cand
-            if best is None or cand[0] > best[0]:
-                best = cand
+        best, _ = _merge(wins, per_window, best)
     # the READ_PHASES phases between these, counted now: each reads frames at hop H from the
     # same samples, at most one more than these (the finer STFT's last frame may start up to
     # H / R - H / READ_PHASES samples later), so n_frames + 1 frames bound its windows
     RR = P.READ_PHASES
-    short = _n_at_phase(nf, 1.0, 0, R) <= P.READ_MAX_PERIODS * PF      # by length, not speed
+    n_frames = max(W.shape[0] for W in feats.values())
+    short = _n_at_phase(E_fine.shape[0], 1.0, 0, R) <= P.READ_MAX_PERIODS * PF   # by length
     extra = [ph for ph in range(RR) if ph % (RR // R)] if short else []
     n_hyp += len(extra) * len(_windows(n_frames + 1, P.WINDOW_PERIODS)) * PF
-    energies = {R: E_fine}
-    res = _decode_best(best, per_window, energies, pat, n_hyp, list_decode)
-    if not (res[1] is not None and res[0]) and x is not None and extra:
+    res = _decode_best(best, per_window, feats, pat, n_hyp, list_decode)
+    if res.payload is None and x is not None and extra:
         E_read = _read_front(x, s_fine)
-        energies[RR] = E_read
         moved = False
         for ph in extra:
-            wins, _ = _search(E_read, s_fine, ph, pat, P.WINDOW_PERIODS, RR)
-            for wi, cand in enumerate(wins):
-                prev = per_window.get(wi)
-                if prev is None or cand[0] > prev[0]:
-                    per_window[wi] = cand
-                    moved = True
-                if cand[0] > best[0]:
-                    best = cand
+            W = feats[(RR, ph)] = _phase_features(E_read, s_fine, ph, RR)
+            wins, _ = _search(None, s_fine, ph, pat, P.WINDOW_PERIODS, RR, W)
+            best, m = _merge(wins, per_window, best)
+            moved |= m
         if moved:
-            res = _decode_best(best, per_window, energies, pat, n_hyp, False)
-    detected, payload, p_value, logp, logp_pilot, agreement, soft_used, n_good = res
+            res = _decode_best(best, per_window, feats, pat, n_hyp, False)
     z_best, s_best, a_best, o_best, _, _, ph_best, r_best = best
     start_frame = (a_best + o_best) % PF
     offset = (start_frame / s_best + ph_best / r_best) * H / FS
     details = {
-        "z": z_best, "log10_p": logp / math.log(10), "pilot_log10_p": logp_pilot / math.log(10),
+        "z": z_best, "log10_p": res.logp / math.log(10), "pilot_log10_p": res.logp_pilot / math.log(10),
         "n_hypotheses": n_hyp, "sub_hop_phases": r_best,
-        "windows": n_windows_max, "windows_combined": n_good,
-        "code_agreement": agreement, "crc_ok": payload is not None,
-        "period_seconds": PF * H / FS, "soft": soft_used,
+        "windows": n_windows_max, "windows_combined": res.n_good,
+        "code_agreement": res.agreement, "crc_ok": res.payload is not None,
+        "period_seconds": PF * H / FS, "soft": res.soft,
     }
-    return AudioDetection(bool(detected), payload, float(p_value), float(z_best),
-                          float(offset) if detected else None, float(s_best) if detected else None,
-                          details)
+    return AudioDetection(res.detected, res.payload, res.p_value, float(z_best),
+                          float(offset) if res.detected else None,
+                          float(s_best) if res.detected else None, details)
 
 
-def _decode_best(best: tuple, per_window: dict[int, tuple], energies: dict[int, np.ndarray],
-                 pat: Pattern, n_hyp: int, list_decode: bool):
-    """The presence p-value and the payload at the best alignment found so far ->
-    (detected, payload, p_value, log p, log p_pilot, code agreement, soft values used,
-    windows combined). ``energies``: the edge energies per sub-hop phase count."""
+def _merge(wins: list[tuple], per_window: dict[int, tuple], best: tuple | None) -> tuple[tuple, bool]:
+    """Keep each window's best candidate in ``per_window`` (updated in place) and the overall
+    best -> (overall best, whether any window's candidate improved)."""
+    moved = False
+    for wi, cand in enumerate(wins):
+        prev = per_window.get(wi)
+        if prev is None or cand[0] > prev[0]:
+            per_window[wi] = cand
+            moved = True
+        if best is None or cand[0] > best[0]:
+            best = cand
+    return best, moved
+
+
+class _Decoded(NamedTuple):
+    detected: bool
+    payload: int | None       # only when detected
+    p_value: float
+    logp: float
+    logp_pilot: float
+    agreement: float | None   # the plain Viterbi's; None when no decode ran
+    soft: np.ndarray          # the soft values decoded (or the first attempt's)
+    n_good: int               # windows soft-combined
+
+
+def _decode_best(best: tuple, per_window: dict[int, tuple], feats: dict[tuple[int, int], np.ndarray],
+                 pat: Pattern, n_hyp: int, list_decode: bool) -> _Decoded:
+    """The presence p-value and the payload at the best alignment found so far. ``feats``:
+    the whole input's features per (sub-hop phase count, phase), from the searches."""
     z_best, s_best, a_best, o_best, _, _, ph_best, r_best = best
     logp_pilot = _log_p(z_best, n_hyp)
 
@@ -953,8 +971,7 @@ def _decode_best(best: tuple, per_window: dict[int, tuple], energies: dict[int, 
     attempts = []
     if P.FULL_FOLD_DECODE and len(per_window) > 1:
         # every period of the input folded coherently at the best (speed, phase, alignment)
-        W = _features(_at_phase(energies[r_best], s_best, ph_best, r_best))
-        attempts.append(_soft_values(_fold(W), a_best + o_best, pat))
+        attempts.append(_soft_values(_fold(feats[(r_best, ph_best)]), a_best + o_best, pat))
     if len(good) > 1:
         attempts.append(sum(c[0] * soft_of(c) for c in good))
     attempts.append(soft_of(best))
@@ -985,4 +1002,4 @@ def _decode_best(best: tuple, per_window: dict[int, tuple], energies: dict[int, 
     detected = p_value <= P.FPR_TARGET
     if not detected:
         payload = None
-    return detected, payload, p_value, logp, logp_pilot, agreement, soft_used, len(good)
+    return _Decoded(bool(detected), payload, float(p_value), logp, logp_pilot, agreement, soft_used, len(good))
