@@ -567,6 +567,91 @@ def test_geometric_search_keeps_null_calibrated(image):
     assert not d.detected and d.payload is None
 
 
+# --------------------------------------------------------------------------- edge suppression
+
+def _shapes_host(seed: int, size: int = 256, boxes: bool = True) -> np.ndarray:
+    """Piecewise-constant luma (8-bit scale, float32): anti-aliased discs (and boxes), hard edges."""
+    rng = np.random.default_rng(seed)
+    host = np.full((size, size), 120, np.float32)
+    for _ in range(30):
+        v = float(rng.uniform(30, 230))
+        if rng.random() < 0.5 or not boxes:
+            cv2.circle(host, (int(rng.integers(0, size)), int(rng.integers(0, size))), int(rng.integers(5, 50)),
+                       v, -1, cv2.LINE_AA)
+        else:
+            p = rng.integers(0, size, (2, 2))
+            cv2.rectangle(host, tuple(int(a) for a in p[0]), tuple(int(a) for a in p[1]), v, -1, cv2.LINE_AA)
+    return cv2.GaussianBlur(host, (0, 0), 0.8)
+
+
+def _band_noise(seed: int, size: int = 256, rms: float = 2.0) -> np.ndarray:
+    n = np.random.default_rng(100 + seed).normal(size=(size, size)).astype(np.float32)
+    m = cv2.GaussianBlur(n, (0, 0), 0.7) - cv2.GaussianBlur(n, (0, 0), 2.5)
+    return m * (rms / m.std())
+
+
+def test_edge_suppression_removes_edges_and_keeps_the_mark():
+    # a mark-like pattern (2 levels rms, mid band) on a host of hard edges: near the edges the
+    # front end with edge suppression correlates better with the pattern's own whitened version
+    # (the edges, tens of levels, are subtracted), and on a flat host it keeps most of it
+    corr = lambda u, v: float(np.corrcoef(u.ravel(), v.ravel())[0, 1])
+    for seed in range(3):
+        host, mark = _shapes_host(seed), _band_noise(seed)
+        ref = wm_image.whiten(128 + mark)
+        grad = np.hypot(cv2.Sobel(host, -1, 1, 0), cv2.Sobel(host, -1, 0, 1))
+        near = cv2.dilate((grad > 8).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        plain = wm_image.whiten(host + mark)
+        edges = wm_image.detector_front(host + mark)
+        assert corr(edges[near], ref[near]) > corr(plain[near], ref[near]) + 0.05
+        assert corr(edges, ref) > corr(plain, ref)
+        assert corr(wm_image.detector_front(128 + mark), ref) > 0.85
+    # off, the front end is the plain whitening
+    y = _shapes_host(0) + _band_noise(0)
+    assert np.array_equal(wm_image.detector_front(y, edges=False), wm_image.whiten(y))
+
+
+def test_hosts_made_of_spectral_lines_keep_the_plain_front_end(monkeypatch):
+    # gratings: the bilateral filter would spread each line over every bin, so the detector
+    # keeps the linear whitening there (and says so); photographs and drawings get edges removed
+    lim = wm_image.P.DET_EDGE_MAX_LINE_SHARE
+    tex = textured_image(384, 512, seed=0)
+    nat = natural_image(384, 512, seed=0)
+    share = lambda x: wm_image.line_share(wm_image.whiten(wm_image.work_luma(wm_image.to_luma(x))))
+    assert share(tex) > lim + 0.1 and share(nat) < lim - 0.1
+    assert wm_image.grid_front_end(wm_image.work_luma(wm_image.to_luma(tex)))[0] is False
+    assert wm_image.grid_front_end(wm_image.work_luma(wm_image.to_luma(nat)))[0] is True
+    assert W.detect_image(nat, KEY).details["edge_suppression"] is True
+    d = W.detect_image(W.embed_image(tex, PAYLOAD, KEY), KEY)
+    assert d.details["edge_suppression"] is False and d.payload == PAYLOAD
+    monkeypatch.setattr(wm_image.P, "DET_EDGE_SUPPRESS", False)
+    assert W.detect_image(nat, KEY).details["edge_suppression"] is False
+
+
+def test_edge_suppression_strengthens_a_cropped_mark():
+    # the pilot z on a 50 % off-grid crop (JPEG 90) of grey pictures of hard-edged discs: after
+    # the crop the informed embedding no longer cancels the host, and the edges are most of
+    # what interferes. Measured gains on seeds 0-5: 0.1-3.0 (mean 0.9); on the benchmark's
+    # photos, whose edges and texture are richer, the 50 % crop's median log10 p went from
+    # -9 to -18 and 3 more of 22 decoded.
+    gains = []
+    for seed in range(6):
+        grey = np.clip(_shapes_host(seed, 512, boxes=False)[:384], 0, 255).astype(np.uint8)
+        m = W.embed_image(np.repeat(grey[..., None], 3, axis=2), PAYLOAD, KEY)
+        h, w = m.shape[:2]
+        x = jpeg(m[int(h * 0.2) + 3:int(h * 0.2) + 3 + h // 2, int(w * 0.4) + 5:int(w * 0.4) + 5 + w // 2], 90)
+        z = {}
+        for on in (False, True):
+            wm_image.P.DET_EDGE_SUPPRESS = on
+            try:
+                d = W.detect_image(x, KEY)
+            finally:
+                wm_image.P.DET_EDGE_SUPPRESS = True
+            assert d.details["edge_suppression"] is on and d.payload == PAYLOAD
+            z[on] = d.score
+        gains.append(z[True] - z[False])
+    assert min(gains) > 0.0 and np.mean(gains) > 0.5, gains
+
+
 # --------------------------------------------------------------------------- chroma-guided pass
 
 def test_chroma_guided_removes_host_predicted_by_chroma():
@@ -605,9 +690,13 @@ def test_front_ends_counted(image, marked):
     assert d.details["front_ends"] == 1 and d.payload == PAYLOAD
 
 
-def test_chroma_pass_recovers_an_off_grid_crop():
+def test_chroma_pass_recovers_an_off_grid_crop(monkeypatch):
     # a case found by search (seed 11 of 29 tried): after an off-grid 50 % crop + JPEG 90 the
-    # luma pass finds the pilot but no payload; the chroma-guided pass decodes it
+    # plain luma pass finds the pilot but no payload; the chroma-guided pass decodes it. (With
+    # edge suppression the luma pass itself decodes it: of 120 such crops of this family, 40
+    # seeds x 3 offsets, none that the chroma pass decoded was missed by the luma pass. The
+    # plain front end, which hosts made of spectral lines keep, still relies on the chroma pass.)
+    monkeypatch.setattr(wm_image.P, "DET_EDGE_SUPPRESS", False)
     m = W.embed_image(natural_image(384, 512, seed=11), PAYLOAD, KEY)
     h, w = m.shape[:2]
     y0, x0 = int(h * 0.2) + 3, int(w * 0.4) + 5

@@ -14,7 +14,10 @@ Design (constants in :mod:`wm_params`):
   carries the *pilot* (fixed keyed phases), the rest carry the coded payload (keyed phase times
   +-1 per coded bit, round-robin over the 282 coded bits). The tile repeats over the picture,
   scaled by a perceptual mask (local texture and darkness; never zero).
-* **Detector.** Pre-whiten the working luma (high-pass / local contrast), fold it into one tile
+* **Detector.** Remove the host's edges (the high-pass part of an edge-preserving bilateral
+  smoothing, which keeps edges and loses the few-level mark; :func:`suppress_edges`), unless
+  the host is made of spectral lines (:func:`grid_front_end`). Pre-whiten the working luma
+  (high-pass / local contrast), fold it into one tile
   (sum of tiles: a crop becomes a cyclic shift), take the phase-only spectrum of the fold and
   cross-correlate with the pilot over all (sub-pixel) cyclic shifts. Under H0 the phases are
   uniform, so every correlation value is ~N(0, M/2) for M pilot bins: z is exact, and the
@@ -506,6 +509,54 @@ def whiten(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
     return hp
 
 
+def suppress_edges(yw: np.ndarray) -> np.ndarray:
+    """The detector's edge suppression (wm_params.DET_EDGE_*): ``yw`` (H x W, 8-bit scale)
+    minus the high-pass part of its bilateral smoothing, float32. Edges and strong texture
+    survive the bilateral filter and are subtracted; the mark, a few levels, is smoothed out
+    of it and stays. What the filter keeps below the whitening's high-pass is added back, so
+    the whitening sees the same low frequencies as before."""
+    y = np.asarray(yw, dtype=np.float32)
+    if min(y.shape) < P.DET_EDGE_DIAMETER:
+        return y
+    b = cv2.bilateralFilter(y, P.DET_EDGE_DIAMETER, P.DET_EDGE_SIGMA_COLOR, P.DET_EDGE_SIGMA_SPACE)
+    return y - b + gaussian(b, P.DET_HP_SIGMA)
+
+
+def line_share(r: np.ndarray) -> float:
+    """Share of a whitened grid's energy in the mark's band (BAND_LO..BAND_HI cycles per pixel)
+    that its strongest 1 % of DFT bins hold: ~0.1-0.4 on photographs (edges and texture
+    spread their energy), ~0.7 on a host made of spectral lines (gratings, screens)."""
+    r = np.asarray(r, dtype=np.float32)
+    h, w = r.shape
+    F = np.abs(np.fft.rfft2(r - r.mean())) ** 2
+    f = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :])
+    band = F[(f >= P.BAND_LO) & (f <= P.BAND_HI)]
+    total = float(band.sum())
+    if band.size < 100 or total <= 0.0:
+        return 0.0
+    top = np.partition(band, band.size - band.size // 100)[band.size - band.size // 100:]
+    return float(top.sum()) / total
+
+
+def detector_front(yw: np.ndarray, pooled: bool = False, edges: bool = True) -> np.ndarray:
+    """The detector's front end on a grid: :func:`suppress_edges` (when ``edges``), then
+    :func:`whiten`."""
+    return whiten(suppress_edges(yw) if edges else yw, pooled)
+
+
+def grid_front_end(yw: np.ndarray, pooled: bool = False) -> tuple[bool, np.ndarray]:
+    """(whether the detector suppresses edges on this picture, its front end on the working
+    grid ``yw``). The bilateral filter is non-linear: on a host made of spectral lines it
+    spreads their energy over every bin, where the plain whitening leaves each line in its own
+    few bins (which the phase-only correlation then weighs like any other), so such hosts
+    (line_share above DET_EDGE_MAX_LINE_SHARE) keep the plain front end. The choice depends on
+    the picture only, never on the key, so the p-values stay calibrated."""
+    plain = whiten(yw, pooled)
+    if P.DET_EDGE_SUPPRESS and line_share(plain) <= P.DET_EDGE_MAX_LINE_SHARE:
+        return True, detector_front(yw, pooled)
+    return False, plain
+
+
 def chroma_guided(wy: np.ndarray, wcr: np.ndarray, wcb: np.ndarray) -> np.ndarray:
     """Whitened luma minus its local linear prediction from whitened chroma (float32).
 
@@ -614,9 +665,10 @@ class _Frames:
     def __init__(self, luma: np.ndarray, yw: np.ndarray, r: np.ndarray | None = None,
                  chroma: tuple[np.ndarray, np.ndarray] | None = None,
                  white_luma: dict[tuple[int, int], np.ndarray] | None = None,
-                 grid: int = P.WORK_SHORT):
+                 grid: int = P.WORK_SHORT, edges: bool = True):
         self.luma = luma
         self.fine = is_fine(grid)      # the fine grid's resampling and whitening
+        self.edges = edges              # edge suppression (grid_front_end)
         self.chroma = chroma            # full-resolution (Cr, Cb): chroma-guided front end
         self.hw, self.ww = yw.shape
         # whitened luma per (w, h), shared by the luma and chroma-guided passes of one image:
@@ -639,9 +691,11 @@ class _Frames:
         """The detector's whitened grid of the image resampled to nw x nh."""
         r = self.white_luma.get((nw, nh))
         if r is None:
-            r = self.white_luma[(nw, nh)] = whiten(self._resample(self.luma, nw, nh), self.fine)
+            r = self.white_luma[(nw, nh)] = detector_front(self._resample(self.luma, nw, nh), self.fine,
+                                                           self.edges)
         if self.chroma is not None:
-            r = chroma_guided(r, *(whiten(self._resample(c, nw, nh), self.fine) for c in self.chroma))
+            r = chroma_guided(r, *(detector_front(self._resample(c, nw, nh), self.fine, self.edges)
+                                   for c in self.chroma))
         return r
 
     def get(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -922,11 +976,13 @@ def _detect_grid(luma: np.ndarray, key: bytes, yw: np.ndarray | None, rgb: np.nd
     yw = work_luma(luma, grid) if yw is None else yw
     tests = 2 if rgb is not None and has_chroma(rgb) else 1
     white_luma: dict[tuple[int, int], np.ndarray] = {}
-    res = _search(_Frames(luma, yw, whiten(yw, is_fine(grid)), white_luma=white_luma, grid=grid),
+    edges, r = grid_front_end(yw, is_fine(grid))
+    res = _search(_Frames(luma, yw, r, white_luma=white_luma, grid=grid, edges=edges),
                   spec, yw, decode_max_log10_p=gate)
     res.details["front_end"] = "luma"
     if tests == 2 and not res.decoded.crc_ok:
-        res2 = _search(_Frames(luma, yw, chroma=chroma_planes(rgb), white_luma=white_luma, grid=grid),
+        res2 = _search(_Frames(luma, yw, chroma=chroma_planes(rgb), white_luma=white_luma, grid=grid,
+                               edges=edges),
                        spec, yw, res.sweep_best, gate)
         res2.details["front_end"] = "chroma-guided"
         res2.details["luma_pass_log10_p"] = res.details["log10_p"]
@@ -936,6 +992,7 @@ def _detect_grid(luma: np.ndarray, key: bytes, yw: np.ndarray | None, rgb: np.nd
     res.tests = tests
     res.details["front_ends"] = tests
     res.details["grid"] = grid
+    res.details["edge_suppression"] = edges
     if tests > 1:
         res.p_value, res.log10_p = _bonferroni(res.log10_p, tests)
         res.details["log10_p"] = round(res.log10_p, 3)
@@ -950,7 +1007,7 @@ def identity_read(luma: np.ndarray, key: bytes) -> tuple[float, coding.DecodeRes
     search: for checking freshly marked pixels."""
     spec = tile_spec(bytes(key))
     grid = embed_grid(*luma.shape)
-    ev = _evaluate(whiten(work_luma(luma, grid), is_fine(grid)), None, spec)
+    ev = _evaluate(grid_front_end(work_luma(luma, grid), is_fine(grid))[1], None, spec)
     log10_p = min(0.0, p_from_z(ev.z)[1] + math.log10(n_grids(*luma.shape)))
     return log10_p, coding.decode_payload(_soft_values(ev, spec))
 
