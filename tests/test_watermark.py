@@ -610,14 +610,24 @@ def test_edge_suppression_removes_edges_and_keeps_the_mark():
     assert np.array_equal(wm_image.detector_front(y, edges=False), wm_image.whiten(y))
 
 
-def test_hosts_made_of_spectral_lines_keep_the_plain_front_end(monkeypatch):
-    # gratings: the bilateral filter would spread each line over every bin, so the detector
-    # keeps the linear whitening there (and says so); photographs and drawings get edges removed
+def test_lines_and_gaussian_texture_keep_the_plain_front_end(monkeypatch):
+    # gratings: the bilateral filter would spread each line over every bin; blurred-noise
+    # texture: its amplitude is about the filter's sigma colour everywhere. The detector keeps
+    # the linear whitening on both (and says so); pictures with edges get them removed
     lim = wm_image.P.DET_EDGE_MAX_LINE_SHARE
     tex = textured_image(384, 512, seed=0)
     nat = natural_image(384, 512, seed=0)
     share = lambda x: wm_image.line_share(wm_image.whiten(wm_image.work_luma(wm_image.to_luma(x))))
     assert share(tex) > lim + 0.1 and share(nat) < lim - 0.1
+    rng = np.random.default_rng(4)
+    noise = np.clip(128 + cv2.GaussianBlur(rng.normal(0, 30, (384, 512)).astype(np.float32), (0, 0), 1.2)
+                    + cv2.GaussianBlur(rng.normal(0, 60, (384, 512)).astype(np.float32), (0, 0), 12.0),
+                    0, 255).astype(np.uint8)
+    k = wm_image.P.DET_EDGE_MIN_KURTOSIS
+    assert wm_image.texture_kurtosis(wm_image.work_luma(noise)) < k - 0.2
+    assert wm_image.texture_kurtosis(wm_image.work_luma(wm_image.to_luma(nat))) > k + 1.0
+    assert share(np.dstack([noise] * 3)) < lim                  # not lines: the kurtosis decides
+    assert wm_image.grid_front_end(wm_image.work_luma(noise))[0] is False
     assert wm_image.grid_front_end(wm_image.work_luma(wm_image.to_luma(tex)))[0] is False
     assert wm_image.grid_front_end(wm_image.work_luma(wm_image.to_luma(nat)))[0] is True
     assert W.detect_image(nat, KEY).details["edge_suppression"] is True

@@ -16,7 +16,8 @@ Design (constants in :mod:`wm_params`):
   scaled by a perceptual mask (local texture and darkness; never zero).
 * **Detector.** Remove the host's edges (the high-pass part of an edge-preserving bilateral
   smoothing, which keeps edges and loses the few-level mark; :func:`suppress_edges`), unless
-  the host is made of spectral lines (:func:`grid_front_end`). Pre-whiten the working luma
+  the host is made of spectral lines or of Gaussian-like texture (:func:`grid_front_end`).
+  Pre-whiten the working luma
   (high-pass / local contrast), fold it into one tile
   (sum of tiles: a crop becomes a cyclic shift), take the phase-only spectrum of the fold and
   cross-correlate with the pilot over all (sub-pixel) cyclic shifts. Under H0 the phases are
@@ -544,15 +545,35 @@ def detector_front(yw: np.ndarray, pooled: bool = False, edges: bool = True) -> 
     return whiten(suppress_edges(yw) if edges else yw, pooled)
 
 
+def texture_kurtosis(yw: np.ndarray) -> float:
+    """Kurtosis of ``yw``'s high-pass (the whitening's, DET_HP_SIGMA; 8 px borders left out):
+    ~3 for Gaussian-like texture, well above 3 where edges and flat areas alternate."""
+    y = np.asarray(yw, dtype=np.float32)
+    hp = (y - gaussian(y, P.DET_HP_SIGMA))[8:-8, 8:-8].astype(np.float64)
+    if hp.size < 64:
+        return 3.0
+    hp -= hp.mean()
+    m2 = float(np.mean(hp * hp))
+    return float(np.mean(hp ** 4)) / (m2 * m2) if m2 > 1e-12 else 3.0
+
+
 def grid_front_end(yw: np.ndarray, pooled: bool = False) -> tuple[bool, np.ndarray]:
     """(whether the detector suppresses edges on this picture, its front end on the working
-    grid ``yw``). The bilateral filter is non-linear: on a host made of spectral lines it
-    spreads their energy over every bin, where the plain whitening leaves each line in its own
-    few bins (which the phase-only correlation then weighs like any other), so such hosts
-    (line_share above DET_EDGE_MAX_LINE_SHARE) keep the plain front end. The choice depends on
-    the picture only, never on the key, so the p-values stay calibrated."""
+    grid ``yw``). The bilateral filter is non-linear, and two kinds of host keep the plain
+    front end:
+
+    * hosts made of spectral lines (line_share above DET_EDGE_MAX_LINE_SHARE): the filter
+      spreads a line over every bin, where the plain whitening leaves it in its own few bins,
+      which the phase-only correlation then weighs like any other;
+    * Gaussian-like texture (texture_kurtosis under DET_EDGE_MIN_KURTOSIS), whose amplitude
+      is about the filter's sigma colour everywhere: the filter adds as much interference as
+      it removes.
+
+    The choice depends on the picture only, never on the key, so the p-values stay
+    calibrated."""
     plain = whiten(yw, pooled)
-    if P.DET_EDGE_SUPPRESS and line_share(plain) <= P.DET_EDGE_MAX_LINE_SHARE:
+    if (P.DET_EDGE_SUPPRESS and line_share(plain) <= P.DET_EDGE_MAX_LINE_SHARE
+            and texture_kurtosis(yw) >= P.DET_EDGE_MIN_KURTOSIS):
         return True, detector_front(yw, pooled)
     return False, plain
 
