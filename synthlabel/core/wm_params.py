@@ -267,7 +267,7 @@ DET_POOL_SIGMA = 6.0
 #: decoded 16 -> 20 and the centre 75 % crop 20 -> 22 (sigma colour 10 / 15 / 20 / 25 / 40:
 #: 19 / 20 / 20 / 19 / 19 at 50 %; diameter 9 no better at 7x the cost). With the whole
 #: detector: 75 % crops 19 -> 21 of 22, 50 % crops 16 -> 19, WebP 50 21 -> 22, crop + resize +
-#: JPEG 60 20 -> 21, nothing lost; on 16 held-out photos under 1080 px, 3 more decodes of 352
+#: JPEG 60 20 -> 21, nothing lost; on 16 held-out photos under 1080 px, 7 more decodes of 352
 #: and none lost.
 #: Hosts whose in-band energy sits in spectral lines keep the plain front end
 #: (wm_image.front_end_choice): the bilateral filter's non-linearity spreads a line's energy over
