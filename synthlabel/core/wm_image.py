@@ -510,17 +510,18 @@ def whiten(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
     return hp
 
 
-def suppress_edges(yw: np.ndarray) -> np.ndarray:
+def suppress_edges(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
     """The detector's edge suppression (wm_params.DET_EDGE_*): ``yw`` (H x W, 8-bit scale)
     minus the high-pass part of its bilateral smoothing, float32. Edges and strong texture
     survive the bilateral filter and are subtracted; the mark, a few levels, is smoothed out
     of it and stays. What the filter keeps below the whitening's high-pass is added back, so
-    the whitening sees the same low frequencies as before."""
+    the whitening sees the same low frequencies as before. ``pooled``: that blur at half
+    resolution, as the fine grid's whitening (:func:`whiten`)."""
     y = np.asarray(yw, dtype=np.float32)
     if min(y.shape) < P.DET_EDGE_DIAMETER:
         return y
     b = cv2.bilateralFilter(y, P.DET_EDGE_DIAMETER, P.DET_EDGE_SIGMA_COLOR, P.DET_EDGE_SIGMA_SPACE)
-    return y - b + gaussian(b, P.DET_HP_SIGMA)
+    return y - b + (local_mean if pooled else gaussian)(b, P.DET_HP_SIGMA)
 
 
 def line_share(r: np.ndarray) -> float:
@@ -529,32 +530,34 @@ def line_share(r: np.ndarray) -> float:
     spread their energy), ~0.7 on a host made of spectral lines (gratings, screens)."""
     r = np.asarray(r, dtype=np.float32)
     h, w = r.shape
-    F = np.abs(np.fft.rfft2(r - r.mean())) ** 2
-    f = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :])
-    band = F[(f >= P.BAND_LO) & (f <= P.BAND_HI)]
-    total = float(band.sum())
+    F = cv2.dft(r - float(r.mean()), flags=cv2.DFT_COMPLEX_OUTPUT)[:, :w // 2 + 1]
+    power = F[..., 0] * F[..., 0] + F[..., 1] * F[..., 1]     # the half plane, as rfft2's
+    f = np.hypot(np.fft.fftfreq(h)[:, None], (np.arange(w // 2 + 1) / w)[None, :])
+    band = power[(f >= P.BAND_LO) & (f <= P.BAND_HI)]
+    total = float(band.sum(dtype=np.float64))
     if band.size < 100 or total <= 0.0:
         return 0.0
-    top = np.partition(band, band.size - band.size // 100)[band.size - band.size // 100:]
-    return float(top.sum()) / total
-
-
-def detector_front(yw: np.ndarray, pooled: bool = False, edges: bool = True) -> np.ndarray:
-    """The detector's front end on a grid: :func:`suppress_edges` (when ``edges``), then
-    :func:`whiten`."""
-    return whiten(suppress_edges(yw) if edges else yw, pooled)
+    k = band.size // 100
+    return float(np.partition(band, band.size - k)[band.size - k:].sum(dtype=np.float64)) / total
 
 
 def texture_kurtosis(yw: np.ndarray) -> float:
     """Kurtosis of ``yw``'s high-pass (the whitening's, DET_HP_SIGMA; 8 px borders left out):
     ~3 for Gaussian-like texture, well above 3 where edges and flat areas alternate."""
     y = np.asarray(yw, dtype=np.float32)
-    hp = (y - gaussian(y, P.DET_HP_SIGMA))[8:-8, 8:-8].astype(np.float64)
+    hp = (y - gaussian(y, P.DET_HP_SIGMA))[8:-8, 8:-8]
     if hp.size < 64:
         return 3.0
-    hp -= hp.mean()
-    m2 = float(np.mean(hp * hp))
-    return float(np.mean(hp ** 4)) / (m2 * m2) if m2 > 1e-12 else 3.0
+    hp = hp - float(hp.mean(dtype=np.float64))
+    h2 = hp * hp
+    m2 = float(h2.mean(dtype=np.float64))
+    return float((h2 * h2).mean(dtype=np.float64)) / (m2 * m2) if m2 > 1e-12 else 3.0
+
+
+def detector_front(yw: np.ndarray, pooled: bool = False, edges: bool = True) -> np.ndarray:
+    """The detector's front end on a grid: :func:`suppress_edges` (when ``edges``), then
+    :func:`whiten`."""
+    return whiten(suppress_edges(yw, pooled) if edges else yw, pooled)
 
 
 def grid_front_end(yw: np.ndarray, pooled: bool = False) -> tuple[bool, np.ndarray]:
@@ -569,13 +572,19 @@ def grid_front_end(yw: np.ndarray, pooled: bool = False) -> tuple[bool, np.ndarr
       is about the filter's sigma colour everywhere: the filter adds as much interference as
       it removes.
 
-    The choice depends on the picture only, never on the key, so the p-values stay
-    calibrated."""
-    plain = whiten(yw, pooled)
-    if (P.DET_EDGE_SUPPRESS and line_share(plain) <= P.DET_EDGE_MAX_LINE_SHARE
-            and texture_kurtosis(yw) >= P.DET_EDGE_MIN_KURTOSIS):
+    Both are measured on the coarse grid's scale (a fine grid halved: a quarter of the cost,
+    the same statistics). The choice depends on the picture only, never on the key, so the
+    p-values stay calibrated."""
+    if not P.DET_EDGE_SUPPRESS:
+        return False, whiten(yw, pooled)
+    g = np.asarray(yw, dtype=np.float32)
+    halved = min(g.shape) > 1.5 * P.WORK_SHORT
+    if halved:
+        g = cv2.resize(g, (g.shape[1] // 2, g.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    plain = whiten(g)
+    if line_share(plain) <= P.DET_EDGE_MAX_LINE_SHARE and texture_kurtosis(g) >= P.DET_EDGE_MIN_KURTOSIS:
         return True, detector_front(yw, pooled)
-    return False, plain
+    return False, whiten(yw, pooled) if halved or pooled else plain
 
 
 def chroma_guided(wy: np.ndarray, wcr: np.ndarray, wcb: np.ndarray) -> np.ndarray:
