@@ -17,9 +17,8 @@ Design (constants in :mod:`wm_params`):
 * **Detector.** Remove the host's edges (the high-pass part of an edge-preserving bilateral
   smoothing, which keeps edges and loses the few-level mark; :func:`suppress_edges`), unless
   the host is made of spectral lines or of Gaussian-like texture (:func:`grid_front_end`).
-  Pre-whiten the working luma
-  (high-pass / local contrast), fold it into one tile
-  (sum of tiles: a crop becomes a cyclic shift), take the phase-only spectrum of the fold and
+  Pre-whiten the working luma (high-pass / local contrast), fold it into one tile (sum of
+  tiles: a crop becomes a cyclic shift), take the phase-only spectrum of the fold and
   cross-correlate with the pilot over all (sub-pixel) cyclic shifts. Under H0 the phases are
   uniform, so every correlation value is ~N(0, M/2) for M pilot bins: z is exact, and the
   p-value of the max is Bonferroni over every shift and geometric hypothesis evaluated.
@@ -573,7 +572,7 @@ def grid_front_end(yw: np.ndarray, pooled: bool = False) -> tuple[bool, np.ndarr
       it removes.
 
     Both are measured on the coarse grid's scale (a fine grid halved: a quarter of the cost,
-    the same statistics). The choice depends on the picture only, never on the key, so the
+    about the same statistics). The choice depends on the picture only, never on the key, so the
     p-values stay calibrated."""
     if not P.DET_EDGE_SUPPRESS:
         return False, whiten(yw, pooled)
@@ -695,10 +694,10 @@ class _Frames:
     def __init__(self, luma: np.ndarray, yw: np.ndarray, r: np.ndarray | None = None,
                  chroma: tuple[np.ndarray, np.ndarray] | None = None,
                  white_luma: dict[tuple[int, int], np.ndarray] | None = None,
-                 grid: int = P.WORK_SHORT, edges: bool = True):
+                 grid: int = P.WORK_SHORT, edges: bool = False):
         self.luma = luma
         self.fine = is_fine(grid)      # the fine grid's resampling and whitening
-        self.edges = edges              # edge suppression (grid_front_end)
+        self.edges = edges              # edge suppression, as grid_front_end chose
         self.chroma = chroma            # full-resolution (Cr, Cb): chroma-guided front end
         self.hw, self.ww = yw.shape
         # whitened luma per (w, h), shared by the luma and chroma-guided passes of one image:
