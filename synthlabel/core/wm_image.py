@@ -502,11 +502,16 @@ def whiten(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
     """Detector pre-whitening: high-pass, then divide by local contrast (weights every region
     roughly by mark-to-noise, since the mark amplitude follows the texture). ``pooled``: both
     blurs at half resolution (filters.local_mean; the fine grid's, :func:`is_fine`)."""
+    return _whiten_parts(yw, pooled)[1]
+
+
+def _whiten_parts(yw: np.ndarray, pooled: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(the whitening's high-pass of ``yw``, :func:`whiten`'s result), both float32."""
     blur = local_mean if pooled else gaussian
     hp, loc = local_contrast(yw, P.DET_HP_SIGMA, P.DET_POOL_SIGMA, hp_blur=blur, pool_blur=blur)
     loc += 0.5
-    hp /= loc
-    return hp
+    np.divide(hp, loc, out=loc)
+    return hp, loc
 
 
 def suppress_edges(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
@@ -543,8 +548,12 @@ def line_share(r: np.ndarray) -> float:
 def texture_kurtosis(yw: np.ndarray) -> float:
     """Kurtosis of ``yw``'s high-pass (the whitening's, DET_HP_SIGMA; 8 px borders left out):
     ~3 for Gaussian-like texture, well above 3 where edges and flat areas alternate."""
-    y = np.asarray(yw, dtype=np.float32)
-    hp = (y - gaussian(y, P.DET_HP_SIGMA))[8:-8, 8:-8]
+    return _kurtosis(_whiten_parts(yw)[0])
+
+
+def _kurtosis(hp: np.ndarray) -> float:
+    """:func:`texture_kurtosis` of a high-pass already computed."""
+    hp = hp[8:-8, 8:-8]
     if hp.size < 64:
         return 3.0
     hp = hp - float(hp.mean(dtype=np.float64))
@@ -580,8 +589,8 @@ def grid_front_end(yw: np.ndarray, pooled: bool = False) -> tuple[bool, np.ndarr
     halved = min(g.shape) > 1.5 * P.WORK_SHORT
     if halved:
         g = cv2.resize(g, (g.shape[1] // 2, g.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    plain = whiten(g)
-    if line_share(plain) <= P.DET_EDGE_MAX_LINE_SHARE and texture_kurtosis(g) >= P.DET_EDGE_MIN_KURTOSIS:
+    hp, plain = _whiten_parts(g)       # one high-pass for both gates
+    if line_share(plain) <= P.DET_EDGE_MAX_LINE_SHARE and _kurtosis(hp) >= P.DET_EDGE_MIN_KURTOSIS:
         return True, detector_front(yw, pooled)
     return False, whiten(yw, pooled) if halved or pooled else plain
 
