@@ -298,18 +298,59 @@ def _tiled(tile: np.ndarray, hw: int, ww: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- embedding
 
-def _mark_gain(yw: np.ndarray, tile: np.ndarray, strength: float, act: np.ndarray | None = None) -> np.ndarray:
+def _mark_gain(yw: np.ndarray, tile: np.ndarray, strength: float, act: np.ndarray | None = None,
+               budget: float = 1.0) -> tuple[np.ndarray, float]:
     """Spatial gain map g (working grid): the mark is g * tiled(tile). Perceptual mask (texture,
-    darkness), capped so the base mark's rms is at most MAX_RMS, times strength."""
+    darkness), capped so the base mark's rms is at most MAX_RMS * budget, times strength. Also
+    returns the headroom: how many times g could grow before the cap reaches the mask's own
+    amplitude (1.0 when the mask, not the cap, limits the mark: flat and dark pictures)."""
     hw, ww = yw.shape
     mask = np.clip((activity(yw) if act is None else act) / P.MASK_ACT_REF, P.MASK_MIN, P.MASK_MAX)
     mask *= np.clip((yw + P.DARK_OFFSET) / (128.0 + P.DARK_OFFSET), P.DARK_MIN, 1.0)
     g = (P.BASE_AMP * mask).astype(np.float32)
     d = g * _tiled(tile, hw, ww)
     rms = float(np.sqrt(np.mean(d * d))) if d.size else 0.0
-    if rms > P.MAX_RMS:
-        g *= P.MAX_RMS / rms
-    return g * float(strength)
+    cap = P.MAX_RMS * budget
+    headroom = 1.0
+    if rms > cap:
+        g *= cap / rms
+        headroom = rms / cap
+    return g * float(strength), headroom
+
+
+def masked_boost(yw: np.ndarray, d: np.ndarray, k_max: float) -> float:
+    """How much the mark ``d`` (H x W, the working grid's plain mark) may grow on the picture
+    ``yw`` (same grid, 8-bit scale): the k in [1, k_max] at which the mark's predicted
+    distortion, mean(k^2 n / (2 (v + F^2) + k^2 n)), reaches PERC_TARGET_LOSS. v and n are
+    the picture's and the mark's local variances (Gaussian windows of PERC_SIGMA working
+    pixels) and F = PERC_FLOOR. That is SSIM's contrast-structure loss for an added
+    independent pattern (Wang et al. 2004) with a visibility floor in place of its small
+    stabilising constant: busy texture hides a pattern that a flat window shows, so a picture
+    textured all over takes a stronger mark at the same predicted distortion, while flat areas
+    anywhere in it hold the mark back."""
+    y = np.asarray(yw, dtype=np.float32)
+    if k_max <= 1.0 or min(y.shape) < 8:
+        return 1.0
+    blur = lambda a: cv2.GaussianBlur(a, (0, 0), P.PERC_SIGMA)   # noqa: E731
+    m = blur(y)
+    dd = np.asarray(d, dtype=np.float32)
+    n = blur(dd * dd)
+    # float32 is enough: the variances only matter against the floor F^2; the windowed maps
+    # are smooth, so every other sample of them gives the mean (a quarter of the cost)
+    v = blur(y * y)[::2, ::2] - m[::2, ::2] ** 2
+    r = n[::2, ::2] / (2.0 * (np.maximum(v, 0.0) + np.float32(P.PERC_FLOOR ** 2)))
+
+    # f(q) = mean(q r / (1 + q r)), q = k^2, is increasing and concave: Newton steps from
+    # q = 1 climb towards the root from below and never pass it
+    target, q, q_max = P.PERC_TARGET_LOSS, 1.0, float(k_max) ** 2
+    for _ in range(4):
+        qr = np.float32(q) * r
+        u = 1.0 / (1.0 + qr)
+        f = 1.0 - float(np.mean(u, dtype=np.float64))
+        if f >= target * 0.999 or q >= q_max:
+            break
+        q += (target - f) / float(np.mean(r * u * u, dtype=np.float64))
+    return float(math.sqrt(min(q, q_max)))
 
 
 def _fold_spectrum(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
@@ -420,13 +461,26 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         act = activity(area_reduce(yw, (wc, hc)))
         mask_act = cv2.resize(act, (ww, hw), interpolation=cv2.INTER_LINEAR)
     issue = capacity_issue(luma, act)
-    g = _mark_gain(yw, tile, strength, mask_act)
+    g, headroom = _mark_gain(yw, tile, strength, mask_act)
     delta = g * _tiled(tile, hw, ww)
+    # uniformly busy pictures (25th percentile of texture high) hide a stronger mark: the
+    # informed part gets a larger budget (tex_boost), and on the coarse grid the whole mark
+    # grows where its predicted distortion allows (boost), the two together never past
+    # ISS_TEX_BOOST. Coarse grid only: the fine grid's four times the samples already survive
+    # the crops the boost is for.
+    tex = quantile(act[::2, ::2], 0.25, axis=None)     # subsampled: see capacity_issue
+    tex_boost = float(np.clip(tex / P.ISS_TEX_REF, 1.0, P.ISS_TEX_BOOST))
+    boost = 1.0
+    if not fine:
+        # never past the mask's own amplitude (headroom), so flat areas keep their floor
+        boost = masked_boost(yw, delta / float(strength),
+                             min(P.PERC_BOOST_MAX, headroom, P.ISS_TEX_BOOST / tex_boost))
+        if boost > 1.0:
+            g *= np.float32(boost)
+            delta = g * _tiled(tile, hw, ww)
     if P.ISS_ITER and min(hw, ww) >= T:
         base_tile = tile
-        # uniformly busy pictures (25th percentile of texture high) hide a stronger mark
-        tex = quantile(act[::2, ::2], 0.25, axis=None)     # subsampled: see capacity_issue
-        cap = P.ISS_MAX_RMS * float(np.clip(tex / P.ISS_TEX_REF, 1.0, P.ISS_TEX_BOOST)) * float(strength)
+        cap = P.ISS_MAX_RMS * tex_boost * boost * float(strength)
         bit_cap = P.ISS_CAP
         F0 = _fold_spectrum(yw, fine)
         # what the detector's working grid will see of a residual d: up to full size (linear)

@@ -147,6 +147,14 @@ ISS_MAX_RMS = 2.2
 #: everywhere; PSNR stays >= ~38.5 dB).
 ISS_TEX_REF = 12.0
 ISS_TEX_BOOST = 1.45
+#: Masked boost (wm_image.masked_boost; coarse grid only): the plain mark grows by k in
+#: [1, PERC_BOOST_MAX], and the rms budget above with it (never past ISS_TEX_BOOST), until its
+#: predicted SSIM loss on the working grid (local windows of PERC_SIGMA pixels) reaches
+#: PERC_TARGET_LOSS. 1.0 disables.
+PERC_BOOST_MAX = 1.3
+PERC_TARGET_LOSS = 0.0125
+PERC_FLOOR = 10.0
+PERC_SIGMA = 1.5
 #: Gaussian sigmas (working pixels) of the activity estimate: high-pass, then rms pooling.
 MASK_HP_SIGMA = 1.5
 MASK_POOL_SIGMA = 4.0
