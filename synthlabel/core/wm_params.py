@@ -147,10 +147,20 @@ ISS_MAX_RMS = 2.2
 #: everywhere; PSNR stays >= ~38.5 dB).
 ISS_TEX_REF = 12.0
 ISS_TEX_BOOST = 1.45
-#: Masked boost (wm_image.masked_boost; coarse grid only): the plain mark grows by k in
-#: [1, PERC_BOOST_MAX], and the rms budget above with it (never past ISS_TEX_BOOST), until its
-#: predicted SSIM loss on the working grid (local windows of PERC_SIGMA pixels) reaches
-#: PERC_TARGET_LOSS. 1.0 disables.
+#: Masked boost (stop 23; wm_image.masked_boost; coarse grid only): the plain mark grows by k
+#: in [1, PERC_BOOST_MAX], and the rms budget above with it, until its predicted distortion on
+#: the working grid reaches PERC_TARGET_LOSS: SSIM's contrast-structure loss for an added
+#: pattern, windows of PERC_SIGMA pixels, with a visibility floor of PERC_FLOOR levels in place
+#: of SSIM's small constant (so flat windows weigh heavily). Never past the mask's own amplitude
+#: (flat and dark pictures, whose mask and not the budget limits the mark, get none) nor, with
+#: the texture budget, past ISS_TEX_BOOST (gravel-like pictures keep their informed part's room:
+#: a larger plain mark there left too little of it, and unattacked reads failed). Why: what
+#: limits a 50 % crop on the coarse grid is the mark energy in a quarter of 256 x 256 samples;
+#: read at the true map, the benchmark's missed crops did not decode, and at strength 1.25 most
+#: did. Measured (50 % off-grid crops at 4 offsets, 32 pictures under 1080 px: the benchmark's
+#: 16 and 16 held out): 101 -> 114 of 128 decoded, every other attack unchanged; PSNR median
+#: 42.61 -> 42.4 dB there. Target 0.014 / 0.016 would boost most ordinary photos by 5-25 %
+#: (PSNR median under 42 dB). 1.0 disables.
 PERC_BOOST_MAX = 1.3
 PERC_TARGET_LOSS = 0.0125
 PERC_FLOOR = 10.0
