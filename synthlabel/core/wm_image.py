@@ -13,7 +13,9 @@ Design (constants in :mod:`wm_params`):
   (half-plane) bins of a mid-frequency ring are permuted with a key-derived PRNG; a fraction
   carries the *pilot* (fixed keyed phases), the rest carry the coded payload (keyed phase times
   +-1 per coded bit, round-robin over the 282 coded bits). The tile repeats over the picture,
-  scaled by a perceptual mask (local texture and darkness; never zero).
+  scaled by a perceptual mask (local texture and darkness; never zero). Its rms budget is
+  global; on the coarse grid a picture textured all over, which hides the mark, takes up to
+  1.3 times it (:func:`masked_boost`).
 * **Detector.** Remove the host's edges (the high-pass part of an edge-preserving bilateral
   smoothing, which keeps edges and loses the few-level mark; :func:`suppress_edges`), unless
   the host is made of spectral lines or of Gaussian-like texture (:func:`grid_front_end`).
@@ -298,10 +300,10 @@ def _tiled(tile: np.ndarray, hw: int, ww: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- embedding
 
-def _mark_gain(yw: np.ndarray, tile: np.ndarray, strength: float, act: np.ndarray | None = None,
-               budget: float = 1.0) -> tuple[np.ndarray, float]:
+def _mark_gain(yw: np.ndarray, tile: np.ndarray, strength: float,
+               act: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Spatial gain map g (working grid): the mark is g * tiled(tile). Perceptual mask (texture,
-    darkness), capped so the base mark's rms is at most MAX_RMS * budget, times strength. Also
+    darkness), capped so the base mark's rms is at most MAX_RMS, times strength. Also
     returns the headroom: how many times g could grow before the cap reaches the mask's own
     amplitude (1.0 when the mask, not the cap, limits the mark: flat and dark pictures)."""
     hw, ww = yw.shape
@@ -310,11 +312,10 @@ def _mark_gain(yw: np.ndarray, tile: np.ndarray, strength: float, act: np.ndarra
     g = (P.BASE_AMP * mask).astype(np.float32)
     d = g * _tiled(tile, hw, ww)
     rms = float(np.sqrt(np.mean(d * d))) if d.size else 0.0
-    cap = P.MAX_RMS * budget
     headroom = 1.0
-    if rms > cap:
-        g *= cap / rms
-        headroom = rms / cap
+    if rms > P.MAX_RMS:
+        g *= P.MAX_RMS / rms
+        headroom = rms / P.MAX_RMS
     return g * float(strength), headroom
 
 
