@@ -160,8 +160,9 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     if info.format == "wav" and info.subtype in audio_io.LOSSY_WAV_SUBTYPES:
         notes.append(f"{info.subtype} WAV written as 16-bit PCM (re-encoding to "
                      f"{info.subtype} would remove the watermark)")
-    if dropped := audio_io.dropped_streams(src, info):
-        notes.append(dropped)
+    for dropped in (audio_io.dropped_streams(src, info), audio_io.dropped_chapters(src, info)):
+        if dropped:
+            notes.append(dropped)
     res.warnings[:0] = notes
     return res
 

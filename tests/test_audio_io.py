@@ -232,6 +232,9 @@ def test_writer_rejects_bad_requests(tmp_path):
         Writer(tmp_path / "x.wav", "wav", 44100, 2, bitrate=128_000)
     with pytest.raises(AudioError):
         Writer(tmp_path / "x.wav", "wav", 0, 2)
+    for fmt, lang in (("wav", "deu"), ("m4a", "German"), ("m4a", "de")):
+        with pytest.raises(AudioError, match="language"):
+            Writer(tmp_path / f"x.{fmt}", fmt, 44100, 2, language=lang)
     # an exception inside the with-block removes the partial file
     p = tmp_path / "partial.mp3"
     with pytest.raises(RuntimeError), Writer(p, "mp3", 44100, 2) as w:

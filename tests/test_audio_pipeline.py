@@ -110,7 +110,8 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     brand and cover art is audio, not video; an IMA-ADPCM WAV becomes 16-bit PCM (ADPCM would
     wipe the mark) with a warning; a 5.1 WAV keeps its channel layout (extensible header); an
     Ogg with two streams warns that only the first is written; a bitrate the codec cannot do
-    is clamped with a warning. Every output verifies."""
+    is clamped with a warning; an M4A keeps its track's language and warns that its chapters
+    are not carried over. Every output verifies."""
     ffmpeg = require_tool("ffmpeg")
     src = tmp_path / "in"
     src.mkdir()
@@ -131,6 +132,11 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     sf.write(src / "u8.wav", x, RATE, subtype="PCM_U8")    # 8-bit: its noise drowned the mark
     six = np.concatenate([x, 0.5 * x, 0.25 * x], axis=1)
     sf.write(src / "six.wav", six, RATE, subtype="PCM_16", format="WAV")
+    chapters = tmp_path / "chapters.txt"
+    chapters.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=6000\ntitle=One\n"
+                        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=6000\nEND=12000\ntitle=Two\n")
+    ff("-i", master, "-i", chapters, "-map_chapters", "1", "-c:a", "aac",
+       "-metadata:s:a:0", "language=deu", src / "podcast.m4a")
     mono = music(12.0, 48000, seed=3)[:, :1]
     sf.write(src / "mono.opus", mono, 48000, format="OGG", subtype="OPUS")
     ff("-i", master, "-i", tmp_path / "m.wav", "-map", "0:a", "-map", "1:a", "-c:a", "libvorbis",
@@ -143,6 +149,9 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     assert "two.ogg: the file holds 2 audio streams; only the first" in err
     assert "mono.opus: opus at 48000 Hz, 1 channel(s) cannot be encoded at 320 kb/s; encoded at 256 kb/s" in err
     assert "lossless.m4a" not in err and "covered.m4a: " not in err, err
+    assert "podcast.m4a: the file's 2 chapter(s) are not carried into the labeled file" in err
+    (a,) = _ffprobe_streams(out / "podcast.m4a")
+    assert a["codec_type"] == "audio" and a["tags"]["language"] == "deu", a
     (a,) = _ffprobe_streams(out / "lossless.m4a")
     assert a["codec_name"] == "alac" and a["sample_fmt"] == "s16p"
     streams = _ffprobe_streams(out / "covered.m4a")
@@ -156,7 +165,7 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     assert len(_ffprobe_streams(out / "two.ogg")) == 1
     r = run("verify", "--json", out)
     reps = [json.loads(x) for x in r.stdout.splitlines()]
-    assert r.returncode == 0 and len(reps) == 7, r.stdout + r.stderr
+    assert r.returncode == 0 and len(reps) == 8, r.stdout + r.stderr
     assert {Path(x["path"]).name: x["media_type"] for x in reps}["covered.m4a"] == "audio/mp4"
 
 

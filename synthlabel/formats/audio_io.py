@@ -113,6 +113,7 @@ class AudioInfo:
     subtype: str | None  # "PCM_16", "PCM_24", "FLOAT", ... for WAV/FLAC, else None
     bitrate: int | None  # bits per second (nominal/average) for lossy codecs, else None
     extensible: bool = False  # a WAV with a WAVE_FORMAT_EXTENSIBLE header (channel mask)
+    language: str | None = None  # M4A: the audio track's ISO 639-2 language, when not "und"
 
     @property
     def duration(self) -> float | None:
@@ -228,6 +229,7 @@ def _av_probe(path: str | os.PathLike[str], fmt: str) -> AudioInfo:
         elif container.duration is not None and rate:
             frames = round(container.duration / 1_000_000 * rate)
         lossless = cc.name in LOSSLESS_M4A_CODECS
+        language = st.metadata.get("language")
         subtype = None
         if lossless:   # ALAC: 16-bit samples, or 20/24/32-bit ones held in 32-bit words
             subtype = "ALAC_16" if cc.format is not None and cc.format.name.startswith("s16") else "ALAC_24"
@@ -235,6 +237,7 @@ def _av_probe(path: str | os.PathLike[str], fmt: str) -> AudioInfo:
             format=fmt, codec=cc.name, sample_rate=int(rate), channels=int(cc.channels),
             frames=frames, subtype=subtype,
             bitrate=None if lossless else int(st.bit_rate or container.bit_rate or 0) or None,
+            language=language if language and language != "und" else None,
         )
     finally:
         container.close()
@@ -449,6 +452,8 @@ def writer_for(path: str | os.PathLike[str], info: AudioInfo, **kw) -> Writer:
         kw.pop("bitrate", None)     # lossless: a batch's --bitrate is for its lossy files
     if fmt == "wav":
         kw.setdefault("extensible", info.extensible)
+    if fmt == "m4a" and info.language:
+        kw.setdefault("language", info.language)
     return Writer(path, fmt, info.sample_rate, info.channels, subtype=subtype, **kw)
 
 
@@ -469,6 +474,24 @@ def dropped_streams(path: str | os.PathLike[str], info: AudioInfo) -> str | None
     if n > 1:
         return (f"the file holds {n} audio streams; only the first is labeled and written "
                 f"({info.codec}, {info.sample_rate} Hz, {info.channels} channel(s))")
+    return None
+
+
+def dropped_chapters(path: str | os.PathLike[str], info: AudioInfo) -> str | None:
+    """A warning when an M4A's chapters are not carried into the labeled file (they are not:
+    the rhythm cue shifts the timeline, and a chapter track would sit beside the C2PA
+    manifest's hashed boxes)."""
+    if info.format not in _PYAV_READ:
+        return None
+    try:
+        import av
+
+        with av.open(os.fspath(path)) as c:
+            n = len(c.chapters())
+    except Exception:  # noqa: BLE001 - only a warning: never fail labeling over it
+        return None
+    if n:
+        return f"the file's {n} chapter(s) are not carried into the labeled file"
     return None
 
 
@@ -534,7 +557,7 @@ class Writer:
 
     def __init__(self, path: str | os.PathLike[str], fmt: str, sample_rate: int, channels: int,
                  *, subtype: str | None = None, bitrate: int | None = None,
-                 extensible: bool = False) -> None:
+                 extensible: bool = False, language: str | None = None) -> None:
         fmt = fmt.lower().lstrip(".")
         if fmt == "ogg" and subtype and subtype.upper() == "OPUS":
             fmt, subtype = "opus", None
@@ -551,6 +574,11 @@ class Writer:
             raise AudioError(f"subtype applies to wav and flac (and ALAC_16/ALAC_24 to m4a), not {fmt}")
         if bitrate is not None and (fmt not in DEFAULT_BITRATES or alac):
             raise AudioError(f"bitrate applies to lossy formats, not {'ALAC' if alac else fmt}")
+        if language is not None and (fmt != "m4a" or not (len(language) == 3 and language.isalpha()
+                                                          and language.islower())):
+            raise AudioError(f"language applies to m4a, as an ISO 639-2 code such as 'eng', "
+                             f"not {language!r} for {fmt}")
+        self.language = language
         self.path = os.fspath(path)
         self.format = fmt
         self.channels = int(channels)
@@ -621,6 +649,8 @@ class Writer:
             raise AudioError(f"cannot write {self.format}: {_one_line(exc)}") from None
         try:
             stream = out.add_stream(codec, rate=self.sample_rate, layout=layout)
+            if self.language:          # the track's language (mdhd), kept from the source
+                stream.metadata["language"] = self.language
             if self.bitrate:
                 stream.bit_rate = self.bitrate
             fmt_name = stream.codec_context.codec.audio_formats[0].name
