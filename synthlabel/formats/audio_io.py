@@ -237,10 +237,16 @@ def _av_probe(path: str | os.PathLike[str], fmt: str) -> AudioInfo:
             format=fmt, codec=cc.name, sample_rate=int(rate), channels=int(cc.channels),
             frames=frames, subtype=subtype,
             bitrate=None if lossless else int(st.bit_rate or container.bit_rate or 0) or None,
-            language=language if language and language != "und" else None,
+            language=language if _iso639(language) and language != "und" else None,
         )
     finally:
         container.close()
+
+
+def _iso639(code) -> bool:
+    """Whether ``code`` is shaped like an ISO 639-2 language code ("eng"), as MP4 stores it."""
+    return isinstance(code, str) and len(code) == 3 and code.isascii() and code.isalpha() \
+        and code.islower()
 
 
 def _sf_codec(fmt: str, subtype: str) -> str:
@@ -574,8 +580,7 @@ class Writer:
             raise AudioError(f"subtype applies to wav and flac (and ALAC_16/ALAC_24 to m4a), not {fmt}")
         if bitrate is not None and (fmt not in DEFAULT_BITRATES or alac):
             raise AudioError(f"bitrate applies to lossy formats, not {'ALAC' if alac else fmt}")
-        if language is not None and (fmt != "m4a" or not (len(language) == 3 and language.isalpha()
-                                                          and language.islower())):
+        if language is not None and (fmt != "m4a" or not _iso639(language)):
             raise AudioError(f"language applies to m4a, as an ISO 639-2 code such as 'eng', "
                              f"not {language!r} for {fmt}")
         self.language = language
