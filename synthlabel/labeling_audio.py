@@ -160,9 +160,10 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     if info.format == "wav" and info.subtype in audio_io.LOSSY_WAV_SUBTYPES:
         notes.append(f"{info.subtype} WAV written as 16-bit PCM (re-encoding to "
                      f"{info.subtype} would remove the watermark)")
-    for dropped in (audio_io.dropped_streams(src, info), audio_io.dropped_chapters(src, info)):
-        if dropped:
-            notes.append(dropped)
+    if dropped := audio_io.dropped_streams(src, info):
+        notes.append(dropped)
+    if info.chapters:     # the rhythm cue shifts the timeline; a chapter track is not written
+        notes.append(f"the file's {info.chapters} chapter(s) are not carried into the labeled file")
     res.warnings[:0] = notes
     return res
 

@@ -300,17 +300,16 @@ def _tiled(tile: np.ndarray, hw: int, ww: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- embedding
 
-def _mark_gain(yw: np.ndarray, tile: np.ndarray, strength: float,
+def _mark_gain(yw: np.ndarray, tiled: np.ndarray, strength: float,
                act: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """Spatial gain map g (working grid): the mark is g * tiled(tile). Perceptual mask (texture,
-    darkness), capped so the base mark's rms is at most MAX_RMS, times strength. Also
-    returns the headroom: how many times g could grow before the cap reaches the mask's own
+    """Spatial gain map g (working grid): the mark is g * ``tiled`` (the tile laid over the
+    grid, :func:`_tiled`). Perceptual mask (texture, darkness), capped so the base mark's rms
+    is at most MAX_RMS, times strength. Also returns the headroom: how many times g could grow before the cap reaches the mask's own
     amplitude (1.0 when the mask, not the cap, limits the mark: flat and dark pictures)."""
-    hw, ww = yw.shape
     mask = np.clip((activity(yw) if act is None else act) / P.MASK_ACT_REF, P.MASK_MIN, P.MASK_MAX)
     mask *= np.clip((yw + P.DARK_OFFSET) / (128.0 + P.DARK_OFFSET), P.DARK_MIN, 1.0)
     g = (P.BASE_AMP * mask).astype(np.float32)
-    d = g * _tiled(tile, hw, ww)
+    d = g * tiled
     rms = float(np.sqrt(np.mean(d * d))) if d.size else 0.0
     headroom = 1.0
     if rms > P.MAX_RMS:
@@ -462,8 +461,9 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         act = activity(area_reduce(yw, (wc, hc)))
         mask_act = cv2.resize(act, (ww, hw), interpolation=cv2.INTER_LINEAR)
     issue = capacity_issue(luma, act)
-    g, headroom = _mark_gain(yw, tile, strength, mask_act)
-    delta = g * _tiled(tile, hw, ww)
+    tiled = _tiled(tile, hw, ww)        # the plain tile laid over the grid, reused below
+    g, headroom = _mark_gain(yw, tiled, strength, mask_act)
+    delta = g * tiled
     # uniformly busy pictures (25th percentile of texture high) hide a stronger mark: the
     # informed part gets a larger budget (tex_boost), and on the coarse grid the whole mark
     # grows where its predicted distortion allows (boost), the two together never past
@@ -478,7 +478,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
                              min(P.PERC_BOOST_MAX, headroom, P.ISS_TEX_BOOST / tex_boost))
         if boost > 1.0:
             g *= np.float32(boost)
-            delta = g * _tiled(tile, hw, ww)
+            delta = g * tiled
     if P.ISS_ITER and min(hw, ww) >= T:
         base_tile = tile
         cap = P.ISS_MAX_RMS * tex_boost * boost * float(strength)
@@ -508,7 +508,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         F1, k_total = None, 1.0
         for _attempt in range(P.ISS_ATTEMPTS):
             tile = base_tile
-            delta = g * _tiled(tile, hw, ww)
+            delta = g * tiled
             for it in range(P.ISS_ITER):
                 # first pass of a redo: the plain mark is the first attempt's scaled by k, so its
                 # front-end spectrum is (to first order) F0 + k (F1 - F0): no second whitening
@@ -529,7 +529,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
             k_total *= kk
             bit_cap *= 0.8
         if rms > cap:               # last resort: shrink only the correction part
-            d0 = g * _tiled(base_tile, hw, ww)
+            d0 = g * tiled
             dc = delta - d0
             e0, ec = float(np.mean(d0 * d0)), float(np.mean(dc * dc))
             sc = math.sqrt(max(cap * cap - e0, 0.0) / ec) if ec > 0 else 0.0

@@ -288,7 +288,7 @@ DET_POOL_SIGMA = 6.0
 #: JPEG 60 20 -> 21, nothing lost; on 16 held-out photos under 1080 px, 7 more decodes of 352
 #: and none lost.
 #: Hosts whose in-band energy sits in spectral lines keep the plain front end
-#: (wm_image.front_end_choice): the bilateral filter's non-linearity spreads a line's energy over
+#: (wm_image.grid_front_end): the bilateral filter's non-linearity spreads a line's energy over
 #: every bin. Share of the band's energy in its strongest 1 % of bins (wm_image.line_share):
 #: 0.11-0.37 on the benchmark's 22 photos, 0.67-0.74 on synthetic hosts of 60 gratings, whose
 #: off-grid 50 % crops decoded 4 of 10 with the plain front end and 0 of 10 with edges suppressed.

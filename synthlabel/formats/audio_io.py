@@ -114,6 +114,7 @@ class AudioInfo:
     bitrate: int | None  # bits per second (nominal/average) for lossy codecs, else None
     extensible: bool = False  # a WAV with a WAVE_FORMAT_EXTENSIBLE header (channel mask)
     language: str | None = None  # M4A: the audio track's ISO 639-2 language, when not "und"
+    chapters: int = 0  # M4A: chapters in the container (labeling does not carry them)
 
     @property
     def duration(self) -> float | None:
@@ -230,6 +231,10 @@ def _av_probe(path: str | os.PathLike[str], fmt: str) -> AudioInfo:
             frames = round(container.duration / 1_000_000 * rate)
         lossless = cc.name in LOSSLESS_M4A_CODECS
         language = st.metadata.get("language")
+        try:
+            chapters = len(container.chapters())
+        except Exception:  # noqa: BLE001 - only for a warning: never fail a probe over it
+            chapters = 0
         subtype = None
         if lossless:   # ALAC: 16-bit samples, or 20/24/32-bit ones held in 32-bit words
             subtype = "ALAC_16" if cc.format is not None and cc.format.name.startswith("s16") else "ALAC_24"
@@ -238,6 +243,7 @@ def _av_probe(path: str | os.PathLike[str], fmt: str) -> AudioInfo:
             frames=frames, subtype=subtype,
             bitrate=None if lossless else int(st.bit_rate or container.bit_rate or 0) or None,
             language=language if _iso639(language) and language != "und" else None,
+            chapters=chapters,
         )
     finally:
         container.close()
@@ -480,24 +486,6 @@ def dropped_streams(path: str | os.PathLike[str], info: AudioInfo) -> str | None
     if n > 1:
         return (f"the file holds {n} audio streams; only the first is labeled and written "
                 f"({info.codec}, {info.sample_rate} Hz, {info.channels} channel(s))")
-    return None
-
-
-def dropped_chapters(path: str | os.PathLike[str], info: AudioInfo) -> str | None:
-    """A warning when an M4A's chapters are not carried into the labeled file (they are not:
-    the rhythm cue shifts the timeline, and a chapter track would sit beside the C2PA
-    manifest's hashed boxes)."""
-    if info.format not in _PYAV_READ:
-        return None
-    try:
-        import av
-
-        with av.open(os.fspath(path)) as c:
-            n = len(c.chapters())
-    except Exception:  # noqa: BLE001 - only a warning: never fail labeling over it
-        return None
-    if n:
-        return f"the file's {n} chapter(s) are not carried into the labeled file"
     return None
 
 
