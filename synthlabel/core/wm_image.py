@@ -304,8 +304,9 @@ def _mark_gain(yw: np.ndarray, tiled: np.ndarray, strength: float,
                act: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Spatial gain map g (working grid): the mark is g * ``tiled`` (the tile laid over the
     grid, :func:`_tiled`). Perceptual mask (texture, darkness), capped so the base mark's rms
-    is at most MAX_RMS, times strength. Also returns the headroom: how many times g could grow before the cap reaches the mask's own
-    amplitude (1.0 when the mask, not the cap, limits the mark: flat and dark pictures)."""
+    is at most MAX_RMS, times strength. Also returns the headroom: how many times g could grow
+    before the cap reaches the mask's own amplitude (1.0 when the mask, not the cap, limits the
+    mark: flat and dark pictures)."""
     mask = np.clip((activity(yw) if act is None else act) / P.MASK_ACT_REF, P.MASK_MIN, P.MASK_MAX)
     mask *= np.clip((yw + P.DARK_OFFSET) / (128.0 + P.DARK_OFFSET), P.DARK_MIN, 1.0)
     g = (P.BASE_AMP * mask).astype(np.float32)
