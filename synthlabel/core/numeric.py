@@ -36,16 +36,20 @@ def quantile(a: np.ndarray, q: float, axis: int | None = 0) -> np.ndarray | floa
     is the median), to float rounding. A float when ``axis`` is None."""
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"q must be within 0..1, got {q!r}")
-    if axis is None:
-        a = np.ravel(a)
-        axis = 0
-    a = np.moveaxis(np.asarray(a), axis, 0)
-    n = a.shape[0]
+    a = np.asarray(a)
+    # partitioned along the last axis of a C-contiguous copy: np.partition along a strided
+    # axis (axis 0 of a (frames, bands) array) runs ~2x slower than on contiguous rows
+    part = np.array(np.ravel(a) if axis is None else np.moveaxis(a, axis, -1), order="C", copy=True)
+    n = part.shape[-1]
     if n == 0:
         raise ValueError("quantile of an empty array")
     pos = q * (n - 1)
     lo = int(math.floor(pos))
     hi = min(lo + 1, n - 1)
-    part = np.partition(a, [lo, hi] if hi != lo else lo, axis=0)
-    out = part[lo] + (pos - lo) * (part[hi] - part[lo])
+    if pos == lo or hi == lo:               # an order statistic itself: one partition point
+        part.partition(lo, axis=-1)
+        out = part[..., lo].copy()
+    else:
+        part.partition([lo, hi], axis=-1)
+        out = part[..., lo] + (pos - lo) * (part[..., hi] - part[..., lo])
     return float(out) if out.ndim == 0 else out

@@ -291,22 +291,28 @@ _STFT_BLOCK = 512
 
 def _power_blocks(x: np.ndarray, nf: int, hop: int):
     """Yield (a, b, power) for blocks of the ``nf`` sine-windowed N-sample frames of ``x`` at
-    ``hop``: power is (b - a, _DET_BINS + 1), bins 0.._DET_BINS only (the detector's band and
-    speed range)."""
+    ``hop``: power is float32 (b - a, _DET_BINS + 1), bins 0.._DET_BINS only (the detector's
+    band and speed range).
+
+    Single precision (scipy.fft; numpy's computes float32 in float64): twice as fast, and its
+    ~1e-7 relative error sits ~140 dB under a frame's strongest bin, far below the features'
+    energy floor (FLOOR_DB under each band's mean)."""
     frames = _frame_view(np.ascontiguousarray(x), nf, hop)
-    buf = np.empty((_STFT_BLOCK, N))
+    buf = np.empty((_STFT_BLOCK, N), dtype=np.float32)
+    win = _WIN.astype(np.float32)
+    rfft = _scipy_fft().rfft
     for a in range(0, nf, _STFT_BLOCK):
         b = min(nf, a + _STFT_BLOCK)
-        w = np.multiply(frames[a:b], _WIN, out=buf[:b - a])
-        X = np.fft.rfft(w, axis=1)[:, :_DET_BINS + 1]
+        w = np.multiply(frames[a:b], win, out=buf[:b - a], casting="same_kind")
+        X = rfft(w, axis=1, overwrite_x=True)[:, :_DET_BINS + 1]
         yield a, b, X.real * X.real + X.imag * X.imag
 
 
 def _power_frames(x: np.ndarray, nf: int, hop: int) -> np.ndarray:
-    """(_DET_BINS + 1, nf) power spectrum of the frames of :func:`_power_blocks`."""
-    pw = np.empty((_DET_BINS + 1, nf))
+    """(nf, _DET_BINS + 1) float32 power spectrum of the frames of :func:`_power_blocks`."""
+    pw = np.empty((nf, _DET_BINS + 1), dtype=np.float32)
     for a, b, pwb in _power_blocks(x, nf, hop):
-        pw[:, a:b] = pwb.T
+        pw[a:b] = pwb
     return pw
 
 
@@ -549,24 +555,38 @@ def _features(E: np.ndarray) -> np.ndarray:
     and percentile references are taken on every _REF_STRIDE-th frame (both are of series already
     smoothed over 2 * NORM_HALF + 1 frames). The p-value does not depend on how the features are
     computed: given the features, the pilot's key-random signs bound the statistic's tail."""
+    E = np.asarray(E, dtype=np.float32)
+    ones_t = np.ones(E.shape[0], dtype=np.float32)
     if P.FLOOR_PER_BAND:
         # each sub-band's floor relative to its own mean: a weak band (tonal host, low-passed
-        # edge) keeps its modulation instead of sinking under the strong bands' floor
-        floor = np.maximum(E.mean(axis=0, keepdims=True) * 10 ** (-P.FLOOR_DB / 10), _EPS)
+        # edge) keeps its modulation instead of sinking under the strong bands' floor (the
+        # column means as a BLAS product: ~7x faster than a reduction over axis 0)
+        floor = np.maximum((ones_t @ E) * np.float32(10 ** (-P.FLOOR_DB / 10) / E.shape[0]),
+                           np.float32(_EPS))
     else:
-        floor = max(float(np.mean(E)) * 10 ** (-P.FLOOR_DB / 10), _EPS)
-    L = np.add(E, floor, dtype=np.float32)
-    np.log(L, out=L)
+        floor = np.float32(max(float(np.mean(E)) * 10 ** (-P.FLOOR_DB / 10), _EPS))
     if P.FREQ_SPLIT:
-        L = L[:, 0::2] - L[:, 1::2]
-    elif P.BAND_MEAN_REMOVE:
-        L -= L.mean(axis=1, keepdims=True)
+        # log(lower + floor) - log(upper + floor), taken as the log of the ratio: half the logs
+        floor = np.broadcast_to(floor, (E.shape[1],))
+        L = np.add(E[:, 0::2], floor[0::2])
+        L /= np.add(E[:, 1::2], floor[1::2])
+        np.log(L, out=L)
+    else:
+        L = np.add(E, floor)
+        np.log(L, out=L)
+        if P.BAND_MEAN_REMOVE:
+            L -= L.mean(axis=1, keepdims=True)
     if P.WHITEN_HALF > 0:
         L -= uniform_filter1d(L, 2 * P.WHITEN_HALF + 1, axis=0, mode="nearest")
     n = L.shape[0]
     D = np.zeros_like(L)
     for i, c in enumerate(_TCHIP):
-        D[: n - i] += np.float32(c) * L[i:]
+        if c == 1.0:                                        # +-1 chips: no scaled temporaries
+            D[: n - i] += L[i:]
+        elif c == -1.0:
+            D[: n - i] -= L[i:]
+        else:
+            D[: n - i] += np.float32(c) * L[i:]
     s = uniform_filter1d(D * D, 2 * P.NORM_HALF + 1, axis=0, mode="nearest")
     np.maximum(s, 0.0, out=s)
     np.sqrt(s, out=s)
@@ -581,7 +601,8 @@ def _features(E: np.ndarray) -> np.ndarray:
         W *= np.sqrt(w) if P.NORM_EXTRA_POW == 0.5 else w ** np.float32(P.NORM_EXTRA_POW)
     if P.LEVEL_WEIGHT_POW > 0:
         # quiet frames (pauses, fades: noise and codec floor dominate there) weigh less
-        lvl = np.maximum(uniform_filter1d(E.sum(axis=1), 2 * P.NORM_HALF + 1, mode="nearest"), 0.0)
+        lvl = np.maximum(uniform_filter1d(E @ np.ones(E.shape[1], dtype=np.float32), 2 * P.NORM_HALF + 1,
+                                          mode="nearest"), 0.0)
         ref = quantile(lvl[::_REF_STRIDE], P.LEVEL_REF_PERCENTILE / 100.0) + _EPS
         lw = np.minimum(1.0, lvl / ref)
         lw = np.sqrt(lw) if P.LEVEL_WEIGHT_POW == 0.5 else lw ** P.LEVEL_WEIGHT_POW
@@ -595,20 +616,15 @@ def _features(E: np.ndarray) -> np.ndarray:
 _REF_STRIDE = 4
 
 
-def _edge_energy(pw: np.ndarray, cs: np.ndarray, s: float) -> np.ndarray:
-    """(fine frames, NB*NSUB) float32 sub-band energies with the band edges scaled by speed
-    ``s``: frames as rows, so :func:`_at_phase` gathers whole rows.
+def _edge_energy(pw: np.ndarray, s: float) -> np.ndarray:
+    """(frames, NB*NSUB) float32 sub-band energies with the band edges scaled by speed ``s``,
+    from ``pw``, a (frames, _DET_BINS + 1) float32 power spectrum (:func:`_power_frames`):
+    frames as rows, so :func:`_at_phase` gathers whole rows.
 
-    ``pw``/``cs``: power spectrum and its cumulative sum over bins (float64: differences of
-    cumulative sums) of STFT frames at hop H / DET_PHASES, (bins, frames) so the row gathers
-    are contiguous."""
-    u = _EDGES * s + 0.5                    # cumulative coordinate
-    m = np.floor(u).astype(int)
-    fr = (u - m)[:, None]
-    cum = pw[m]
-    cum *= fr
-    cum += cs[m]                            # (NB*NSUB+1, fine frames) energy below each edge
-    return np.ascontiguousarray((cum[1:] - cum[:-1]).T, dtype=np.float32)
+    One product with :func:`_edge_weights` (BLAS; a sub-band is a few whole bins plus a
+    fraction of each edge bin), in single precision: each energy is summed from its own bins,
+    never a difference of running sums."""
+    return pw @ _edge_weights(s)
 
 
 def _n_at_phase(nf: int, s: float, phase: int, R: int) -> int:
@@ -720,10 +736,10 @@ def _no_detection(reason: str, **extra) -> AudioDetection:
     return AudioDetection(False, None, 1.0, 0.0, None, None, {"reason": reason, **extra})
 
 
-def _prepare(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray] | None:
-    """The detector's front end: fine-hop (H / DET_PHASES) power frames of the internal signal
-    and their cumulative sums over bins, (pw, cs, n_frames, internal signal); None when the
-    input is too short."""
+def _prepare(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """The detector's front end: fine-hop (H / DET_PHASES) power frames of the internal signal,
+    (pw (frames, bins) float32, n_frames, internal signal); None when the input is too
+    short."""
     sr = _check_rate(sample_rate)
     if samples.shape[0] < P.MIN_DETECT_SECONDS * sr:
         return None
@@ -733,35 +749,42 @@ def _prepare(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndar
     nf = (x.size - N) // hf + 1
     if nf < 8 * CF * P.DET_PHASES:
         return None
-    pw = _power_frames(x, nf, hf)                                       # (bins, fine frames)
-    cs = np.empty((pw.shape[0] + 1, nf))
-    cs[0] = 0.0
-    np.cumsum(pw, axis=0, out=cs[1:])
-    return pw, cs, nf, x
+    return _power_frames(x, nf, hf), nf, x
 
 
+@lru_cache(maxsize=256)
 def _edge_weights(s: float) -> np.ndarray:
-    """(_DET_BINS + 1, NB*NSUB) weights whose product with a power spectrum is
+    """(_DET_BINS + 1, NB*NSUB) float32 weights whose product with a power spectrum is
     :func:`_edge_energy` at speed ``s``: the energy below edge u is the bins under floor(u)
-    plus the fraction u - floor(u) of bin floor(u)."""
+    plus the fraction u - floor(u) of bin floor(u). Cached (the speed grid is fixed); read-only."""
     u = _EDGES * s + 0.5
     m = np.floor(u).astype(int)
     below = (np.arange(_DET_BINS + 1)[None, :] < m[:, None]).astype(np.float64)
     below[np.arange(m.size), m] = u - m
-    return np.ascontiguousarray((below[1:] - below[:-1]).T)
+    w = np.ascontiguousarray((below[1:] - below[:-1]).T, dtype=np.float32)
+    w.setflags(write=False)
+    return w
 
 
-def _read_front(x: np.ndarray, s: float) -> np.ndarray:
+def _read_front(x: np.ndarray, s: float, E_fine: np.ndarray) -> np.ndarray:
     """Edge energies at speed ``s`` of the READ_PHASES front end (hop H / READ_PHASES) of the
     internal signal ``x``: :func:`_edge_energy` for one speed, each block of power frames
-    multiplied by :func:`_edge_weights` while in cache (a cumulative sum over bins of four
-    times the frames cost as much as their STFT)."""
+    multiplied by :func:`_edge_weights` while in cache (four times the frames of the
+    detector's front end, never needed as a whole).
+
+    Every (READ_PHASES / DET_PHASES)-th of these frames is a frame of the detector's front end,
+    whose edge energies at ``s`` are ``E_fine``: those rows are taken from it and only the
+    frames between them are transformed (a quarter fewer STFTs)."""
     hop = H // P.READ_PHASES
+    k = P.READ_PHASES // P.DET_PHASES
     nf = (x.size - N) // hop + 1
     Wt = _edge_weights(s)
     E = np.empty((nf, Wt.shape[1]), dtype=np.float32)
-    for a, b, pwb in _power_blocks(x, nf, hop):
-        E[a:b] = pwb @ Wt
+    E[0::k] = E_fine[:len(range(0, nf, k))]         # frame j * k starts where fine frame j does
+    for j in range(1, k):
+        Ej = E[j::k]
+        for a, b, pwb in _power_blocks(x[j * hop:], Ej.shape[0], hop * k):
+            Ej[a:b] = pwb @ Wt
     return E
 
 
@@ -778,7 +801,7 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     pat, front = _checked_front(samples, sample_rate, key)
     if front is None:
         return _no_detection("too short")
-    pw, cs, nf, x = front
+    pw, nf, x = front
     R = P.DET_PHASES
     hf = H // R
 
@@ -799,7 +822,7 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     def edges(i, a, b, s):
         E = edge_cache.get((i, s))
         if E is None:
-            E = edge_cache[(i, s)] = _edge_energy(pw[:, a:b], cs[:, a:b], s)
+            E = edge_cache[(i, s)] = _edge_energy(pw[a:b], s)
         return E
 
     def on_segments(s, ph, periods):
@@ -840,7 +863,7 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     edge_cache.clear()
     fine.sort(reverse=True)
     s_fine = fine[0][1]
-    E_fine = _edge_energy(pw, cs, s_fine)               # whole input, every sub-hop phase
+    E_fine = _edge_energy(pw, s_fine)               # whole input, every sub-hop phase
     return _read_at(E_fine, s_fine, pat, n_hyp, x=x)
 
 
@@ -856,8 +879,8 @@ def nominal_read(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     pat, front = _checked_front(samples, sample_rate, key)
     if front is None:
         return _no_detection("too short")
-    pw, cs, _nf, _x = front
-    E = _edge_energy(pw, cs, 1.0)
+    pw, _nf, _x = front
+    E = _edge_energy(pw, 1.0)
     n_w = _n_at_phase(E.shape[0], 1.0, 0, P.DET_PHASES)
     # Stage 1: every coarse speed x phase with 1-period windows (one window more than at speed
     # 1, for the slowest speed's longer frame count); stage 2: the fine grid around the best.
@@ -906,7 +929,7 @@ def _read_at(E_fine: np.ndarray, s_fine: float, pat: Pattern, n_hyp: int, *,
     n_hyp += len(extra) * len(_windows(n_frames + 1, P.WINDOW_PERIODS)) * PF
     res = _decode_best(best, per_window, feats, pat, n_hyp, list_decode)
     if res.payload is None and x is not None and extra:
-        E_read = _read_front(x, s_fine)
+        E_read = _read_front(x, s_fine, E_fine)
         moved = False
         for ph in extra:
             W = feats[(RR, ph)] = _phase_features(E_read, s_fine, ph, RR)
