@@ -258,12 +258,21 @@ def test_stage1_early_exit_keeps_count_and_result(marked, monkeypatch):
     assert fast.speed == full.speed and fast.offset_seconds == full.offset_seconds
 
 
-def test_streaming_equals_one_shot(clip):
-    x = clip[: 9 * SR]
+@pytest.mark.parametrize("layout", ["stereo float32", "mono 1-D float64"])
+def test_streaming_equals_one_shot(clip, layout):
+    # embed_audio writes its chunks into one preallocated output; the streaming API returns
+    # them: both must give the same samples, shape and dtype (also for a length that ends
+    # inside a chunk, and for a 1-D mono input)
+    if layout == "stereo float32":
+        x, ch = clip[: 9 * SR], 2
+    else:
+        x, ch = clip[: 5 * SR + 123, 0].astype(np.float64), 1
     ref = WA.embed_audio(x, SR, PAYLOAD, KEY)
+    assert ref.shape == x.shape and ref.dtype == x.dtype
+    assert not np.array_equal(ref, x)
     rng = np.random.default_rng(3)
     for sizes in ([1, 7, 4410, 100000], None):
-        emb = WA.AudioEmbedder(SR, 2, PAYLOAD, KEY)
+        emb = WA.AudioEmbedder(SR, ch, PAYLOAD, KEY)
         outs, pos = [], 0
         while pos < x.shape[0]:
             n = int(rng.integers(1, 30000)) if sizes is None else sizes[len(outs) % len(sizes)]

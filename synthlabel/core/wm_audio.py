@@ -75,6 +75,8 @@ _EDGES = np.linspace(_LO_BIN - 0.5, _HI_BIN - 0.5, NB * NSUB + 1)   # sub-band e
 _BIN_SUB = np.minimum(((np.arange(_LO_BIN, _HI_BIN) - (_LO_BIN - 0.5)) /
                        ((_HI_BIN - _LO_BIN) / (NB * NSUB))).astype(int), NB * NSUB - 1)
 _BIN_BAND = _BIN_SUB // NSUB
+_BAND_BINS = (_HI_BIN - _LO_BIN) // NB                      # bins per band (8)
+assert np.array_equal(_BIN_BAND, np.repeat(np.arange(NB), _BAND_BINS))
 # per-bin frequency chip: +1 on a band's lower half, -1 on its upper half (FREQ_SPLIT), else +1
 _BIN_CHIP = (1.0 - 2.0 * (_BIN_SUB % 2)) if P.FREQ_SPLIT else np.ones(_BIN_SUB.size)
 # time chip over the frames of a cell
@@ -316,13 +318,10 @@ def _power_frames(x: np.ndarray, nf: int, hop: int) -> np.ndarray:
     return pw
 
 
-def _band_energy_nominal(X: np.ndarray) -> np.ndarray:
-    """(frames, NB) energy per band from an rfft (frames, N/2+1), nominal band edges."""
-    pw = (X.real ** 2 + X.imag ** 2)[:, _LO_BIN:_HI_BIN]
-    out = np.zeros((pw.shape[0], NB))
-    for b in range(NB):
-        out[:, b] = pw[:, _BIN_BAND == b].sum(axis=1)
-    return out
+def _band_energy_nominal(pw: np.ndarray) -> np.ndarray:
+    """(frames, NB) energy per band from a power spectrum (frames, N/2+1), nominal band
+    edges (each band a run of _BAND_BINS bins)."""
+    return pw[:, _LO_BIN:_HI_BIN].reshape(pw.shape[0], NB, _BAND_BINS).sum(axis=2)
 
 
 def _alpha(L: np.ndarray) -> np.ndarray:
@@ -397,7 +396,9 @@ class AudioEmbedder:
                 out[lo - a:hi - a] = blk[lo - s0:hi - s0]
         return out
 
-    def _chunk(self, k: int) -> np.ndarray:
+    def _chunk(self, k: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The marked input rows of chunk ``k`` (input dtype), written into ``out`` (a view of
+        the caller's output) when given and of the chunk's size."""
         A, B, j0, j1, ja, jb, S0, S1 = self._geometry(k)
         U, D = self._U, self._D
         seg = self._slice(S0 * D // U, S1 * D // U)
@@ -406,9 +407,12 @@ class AudioEmbedder:
         nfa = jb - ja + 1
         xa = np.ascontiguousarray(x16[ja * H - S0: jb * H + N - S0])
         X = np.fft.rfft(_frames(xa, nfa), axis=1)
-        Eb = _band_energy_nominal(X)
+        pw = X.real ** 2 + X.imag ** 2
+        Eb = _band_energy_nominal(pw)
         alpha = _alpha(np.log(Eb + _EPS))
         kk = 2 * P.MASK_HALF_FRAMES + 1
+        # the whole frame's energy, smoothed over the masking window (both SNR budgets use it)
+        e_tot = uniform_filter1d(pw.sum(axis=1), kk, mode="nearest")
         if P.BAND_TILT_POW > 0:
             # weak bands get more depth, loud bands less (the detector's contrast does not depend
             # on a band's level, the residual's energy does): alpha *= (E_band / mean)^-pow
@@ -419,16 +423,13 @@ class AudioEmbedder:
         if P.SNR_BOOST_DB > 0:
             # where the mark band is weak next to the whole signal (bass-heavy music), raise
             # alpha until the residual sits SNR_BOOST_DB below the local signal (cap ALPHA_CAP)
-            k = 2 * P.MASK_HALF_FRAMES + 1
-            e_tot = uniform_filter1d((X.real ** 2 + X.imag ** 2).sum(axis=1), k, mode="nearest")
-            e_band = uniform_filter1d(Eb.sum(axis=1), k, mode="nearest")
-            e_res = P.RESIDUAL_EFFICIENCY * uniform_filter1d((alpha ** 2 * Eb).sum(axis=1), k, mode="nearest")
+            e_band = uniform_filter1d(Eb.sum(axis=1), kk, mode="nearest")
+            e_res = P.RESIDUAL_EFFICIENCY * uniform_filter1d((alpha ** 2 * Eb).sum(axis=1), kk, mode="nearest")
             boost = np.sqrt(np.maximum(e_tot, 0) * 10 ** (-P.SNR_BOOST_DB / 10) /
                             np.maximum(e_res, _EPS + 1e-9 * np.maximum(e_band, 0)))
             alpha = np.minimum(alpha * np.clip(boost, 1.0, None)[:, None], P.ALPHA_CAP)
         if P.SNR_FLOOR_DB > 0:
             # budget: the residual never rises above SNR_FLOOR_DB below the local signal energy
-            e_tot = uniform_filter1d((X.real ** 2 + X.imag ** 2).sum(axis=1), kk, mode="nearest")
             e_res = P.RESIDUAL_EFFICIENCY * uniform_filter1d((alpha ** 2 * Eb).sum(axis=1), kk, mode="nearest")
             cut = np.sqrt(np.maximum(e_tot, 0) * 10 ** (-P.SNR_FLOOR_DB / 10) / np.maximum(e_res, 1e-30))
             alpha = np.maximum(alpha * np.minimum(cut, 1.0)[:, None], P.ALPHA_FLOOR)
@@ -449,18 +450,30 @@ class AudioEmbedder:
         res = rn[qo: qo + self._C * D // U]
         a0 = A * D // U
         x = self._slice(a0, a0 + res.size)
-        y = x + res.astype(x.dtype)[:, None]
-        np.clip(y, -1.0, 1.0, out=y)
-        return y
+        if out is None or out.shape[0] != res.size:
+            out = np.empty_like(x)
+        res = res.astype(x.dtype)
+        for c in range(x.shape[1]):         # per channel: a broadcast add over rows of 2 is ~5x slower
+            np.add(x[:, c], res, out=out[:, c])
+        np.clip(out, -1.0, 1.0, out=out)
+        return out
 
     # streaming API -------------------------------------------------------
     def _emit(self, upto_chunk_ready) -> list[np.ndarray]:
         outs = []
+        size = self._C * self._D // self._U                  # input rows per chunk
         while upto_chunk_ready(self._k):
-            c = self._chunk(self._k)
-            a0 = self._k * self._C * self._D // self._U
+            a0 = self._k * size
+            sink = self._sink
+            # written in place when the chunk lies inside the output (all but a last one that
+            # runs past the end of the input)
+            dest = sink[a0:a0 + size] if sink is not None and a0 + size <= sink.shape[0] else None
+            c = self._chunk(self._k, dest)
             n_keep = min(c.shape[0], max(0, self._n_in - a0)) if self._done else c.shape[0]
-            outs.append(c[:n_keep])
+            if sink is None:
+                outs.append(c[:n_keep])
+            elif dest is None:
+                sink[a0:a0 + n_keep] = c[:n_keep]
             self._k += 1
             # drop input nobody needs any more
             keep_from = self._in_range(self._k)[0]
@@ -506,6 +519,9 @@ class AudioEmbedder:
         return self._cast(outs)
 
     _mono_1d = False
+    #: (frames, channels) array the chunks are written into instead of returned (embed_audio:
+    #: the whole output allocated once, no per-chunk arrays or concatenations)
+    _sink: np.ndarray | None = None
 
 
 def embed_audio(samples: np.ndarray, sample_rate: int, payload: int | bytes, key: bytes) -> np.ndarray:
@@ -516,9 +532,11 @@ def embed_audio(samples: np.ndarray, sample_rate: int, payload: int | bytes, key
     samples = _check_samples(samples, nonempty=True)
     ch = 1 if samples.ndim == 1 else samples.shape[1]
     emb = AudioEmbedder(sample_rate, ch, payload, key)
-    a = emb.process(samples)
-    b = emb.flush()
-    return np.concatenate([a, b], axis=0)
+    out = np.empty(samples.shape, dtype=samples.dtype)
+    emb._sink = out.reshape(samples.shape[0], -1)                # a view (C order)
+    emb.process(samples)
+    emb.flush()
+    return out
 
 
 # --------------------------------------------------------------------------- detection
