@@ -734,3 +734,38 @@ def test_long_video_read_from_runs_of_frames(tmp_path, credentials, monkeypatch)
     det = detect_video(dst, credentials.watermark_key)
     assert det.detected and det.payload == res.content_id.value
     assert det.details["pool"].startswith("registered") and det.tests == labeling_video.SEEK_RUNS + 1
+
+
+def test_surround_pcm_mov_labels_without_aborting(tmp_path):
+    """FFmpeg writes 6.1 / 7.1 PCM in MOV with a channel layout tag that FFmpeg 8 reads back as
+    a custom-order layout, and PyAV 18 double-frees such a layout's channel map once it has
+    been read: probing or decoding the file aborted the process, and with it the batch
+    (video_io.native_layouts). Run in a subprocess, so that a regression fails this test
+    instead of killing the test run."""
+    import sys
+
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "in"
+    src.mkdir()
+    pan8 = "pan=7.1|" + "|".join(f"c{i}=c0" for i in range(8))
+    pan7 = "pan=6.1|" + "|".join(f"c{i}=c0" for i in range(7))
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=24:d=3",
+                    "-f", "lavfi", "-i", "anoisesrc=d=3:a=0.2:r=48000", "-af", pan8, "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", "-shortest", src / "surround.mov"],
+                   check=True)
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "anoisesrc=d=12:a=0.2:r=48000",
+                    "-af", pan7, "-c:a", "pcm_s16le", "-f", "mov", src / "music61.mov"], check=True)
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "synthlabel.cli", "label", src, "-o", out, "--jobs", "1",
+                        "--json"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    results = {Path(j["source"]).name: j for j in map(json.loads, r.stdout.splitlines())}
+    assert set(results) == {"surround.mov", "music61.mov"}, r.stdout
+    for name, res in results.items():
+        assert res["ok"] and res["error"] is None, res
+        with av.open(res["output"]) as c:               # the channel count kept, read back
+            assert c.streams.audio[0].codec_context.channels == (8 if name == "surround.mov" else 7)
+    v = subprocess.run([sys.executable, "-m", "synthlabel.cli", "verify", out / "surround.mov", "--json"],
+                       capture_output=True, text=True, timeout=600)
+    rep = json.loads(v.stdout.splitlines()[0])
+    assert v.returncode == 0 and rep["layers"]["watermark"]["status"] == "ok", v.stdout + v.stderr

@@ -215,6 +215,9 @@ def _av_open(path: str | os.PathLike[str]):
     if not container.streams.audio:
         container.close()
         raise AudioError("no audio stream in the file")
+    from .video_io import native_layouts
+
+    native_layouts(container)        # before any decode: PyAV 18 and custom-order layouts
     return container
 
 

@@ -159,12 +159,36 @@ def _open(path: str | os.PathLike, mode: str = "r", **kw):
     import av
 
     try:
-        return av.open(os.fspath(path), mode, **kw)
+        container = av.open(os.fspath(path), mode, **kw)
     except av.FFmpegError as exc:
         what = "read" if mode == "r" else "write"
         raise VideoError(f"cannot {what} video: {_one_line(exc)}") from None
     except (OSError, ValueError) as exc:
         raise VideoError(f"cannot open {os.fspath(path)}: {_one_line(exc)}") from None
+    if mode == "r":
+        native_layouts(container)
+    return container
+
+
+def native_layouts(container) -> None:
+    """Give every audio decoder of an input ``container`` FFmpeg's standard layout for its
+    channel count (:func:`layout_name`), before anything reads a layout or decodes.
+
+    Why: PyAV 18 wraps a layout it reads (``codec_context.channels`` and ``.layout``, every
+    decoded frame's layout) in an object that frees the layout's channel map when it goes, a
+    map the codec context or frame still owns. Native-order layouts have no map; a
+    custom-order one has (FFmpeg 8 reads an ffmpeg-written 6.1 or 7.1 PCM MOV that way), so the
+    second free aborted the process ("double free or corruption") and took a whole batch
+    down. Here the channel count is read once, which frees the decoder's map, and the layout
+    is replaced at once: the setter overwrites the stale pointer without reading it, and
+    from then on the decoder, its frames and every later read hold a native layout. Only the
+    channel labels change, never the samples: the channels are read in the file's order, as
+    the float conversion (asked for this layout) already did."""
+    for st in container.streams.audio:
+        cc = st.codec_context
+        n = int(cc.channels)                # exactly one read: a second would free the map again
+        if n >= 1:                          # (no channels: the decoder will say what is wrong)
+            cc.layout = _DEFAULT_LAYOUTS.get(n, f"{n} channels")
 
 
 def _matrix_of(frame) -> tuple[int, ...] | None:
@@ -190,17 +214,15 @@ def _rotation_of(frame) -> int:
 
 
 def layout_name(cc) -> str:
-    """An audio codec context's channel layout, by name. Beyond stereo the standard layout for
-    the channel count: reading ``codec_context.layout`` of a custom-order layout (a MOV's 7.1
-    PCM) twice made PyAV 18 double-free it and abort the process; mono and stereo are always
-    native. (That file still crashes PyAV when its container is closed: README, limitations.)"""
-    if cc.channels <= 2:
-        return cc.layout.name
-    return _DEFAULT_LAYOUTS.get(int(cc.channels)) or cc.layout.name
+    """An audio codec context's channel layout, by name: FFmpeg's standard layout for the
+    channel count, which :func:`native_layouts` set when the file was opened."""
+    return cc.layout.name
 
 
-#: FFmpeg's default layout for a channel count (av_channel_layout_default).
-_DEFAULT_LAYOUTS = {3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+#: FFmpeg's default layout for a channel count (av_channel_layout_default); beyond 8 channels
+#: native_layouts uses "<n> channels", n channels in unspecified order (no channel map either).
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1",
+                    8: "7.1"}
 
 
 def _chapter_count(container) -> int:
