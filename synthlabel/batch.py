@@ -1,13 +1,16 @@
 """Plumbing shared by the label and verify batches: how many worker processes, how each
-worker is set up, and how a surprise becomes one line of a report."""
+worker is set up, how a worker that dies costs only its own file, and how a surprise becomes
+one line of a report."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 
@@ -93,3 +96,80 @@ def one_line(exc: BaseException) -> str:
             return text.replace("\r", "\\r").replace("\n", "\\n")
         return text.splitlines()[0]
     return text
+
+
+def _context(fork: bool):
+    """How worker processes start. ``fork``: by forking the caller, which costs nothing, and
+    is safe only in a process that has not run OpenCV (or another library that starts
+    threads): a child forked after that can hang on a lock one of those threads held (a
+    pool forked after the tests' in-process labeling hung in ``cv2.setNumThreads``). The
+    command line, whose main process only plans the batch, forks. Otherwise (a service that
+    labels in-process, then runs a batch) the workers start from a fork server, ~1 s more
+    per batch. Where neither exists (not POSIX), the platform default."""
+    try:
+        return multiprocessing.get_context("fork" if fork else "forkserver")
+    except ValueError:
+        return multiprocessing.get_context()
+
+
+def pool_map(fn: Callable, items: list, workers: int, initializer: Callable | None = None,
+             initargs: tuple = (), retry: Callable | None = None,
+             fork: bool = False) -> Iterator[tuple[int, object]]:
+    """``fn(item)`` for every item in a pool of ``workers`` processes: yields ``(index,
+    result)`` as each call finishes, or ``(index, WorkerDied)`` for an item whose worker
+    process died under it, and ``(index, exception)`` for any other failure of the call.
+
+    A worker that dies (a crash inside a native library, the out-of-memory killer) breaks a
+    ProcessPoolExecutor: every call not finished then fails, also those of files that had
+    nothing to do with it. So the unfinished items run again in a fresh pool, as long as
+    each round finishes some; after a round that finishes none, the rest run one at a time,
+    each in a worker of its own, and only an item whose own worker dies is reported.
+    ``retry(item)``: the item to run again after a broken round (its first attempt may have
+    finished its work before its result was lost). ``fork``: see :func:`_context`."""
+    pending = list(range(len(items)))
+    first = True
+    while pending:
+        finished: set[int] = set()
+        broken = False
+        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=_context(fork),
+                                 initializer=initializer, initargs=initargs) as pool, \
+                stopping_on_interrupt(pool):
+            again = retry if retry is not None and not first else (lambda item: item)
+            futures = {pool.submit(fn, again(items[i])): i for i in pending}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    res = fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                except Exception as exc:  # noqa: BLE001 - e.g. a result that does not pickle
+                    res = exc
+                finished.add(i)
+                yield i, res
+        if not broken:
+            return
+        first = False
+        rest = [i for i in pending if i not in finished]
+        if len(rest) < len(pending):
+            pending = rest
+            continue
+        for i in rest:                                  # no progress: isolate each item
+            with ProcessPoolExecutor(max_workers=1, mp_context=_context(fork), initializer=initializer,
+                                     initargs=initargs) as pool, stopping_on_interrupt(pool):
+                try:
+                    res = pool.submit(fn, items[i] if retry is None else retry(items[i])).result()
+                except BrokenProcessPool:
+                    res = WorkerDied()
+                except Exception as exc:  # noqa: BLE001
+                    res = exc
+            yield i, res
+        return
+
+
+class WorkerDied(RuntimeError):
+    """The worker process labeling or verifying a file died while on that file."""
+
+    def __init__(self) -> None:
+        super().__init__("the worker process died on this file (a crash in a media library, "
+                         "or killed, e.g. out of memory); the other files were not affected")

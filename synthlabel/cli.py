@@ -319,7 +319,8 @@ SIGTERM (143) stops the batch without leaving partial files.
         results = run_batch(jobs_list, spec, creds, workers=jobs, overwrite=overwrite,
                             skip_labeled=skip_labeled, dry_run=dry_run,
                             skip_existing=skip_existing, on_result=on_result,
-                            on_progress=on_progress if progress else None)
+                            on_progress=on_progress if progress else None,
+                            fork=True)   # this process only plans: forking it is safe and free
     except KeyboardInterrupt as exc:
         if progress:
             progress.stop()
@@ -538,7 +539,8 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
                   "(hidden files and .c2pa sidecars are not checked on their own)")
         raise typer.Exit(2)
     reports = verify_files([f for f, _ in files], workers=jobs, key=wm_keys,
-                           trust_anchors_pem=anchors, layers=wanted, label_text=label_text)
+                           trust_anchors_pem=anchors, layers=wanted, label_text=label_text,
+                           fork=True)   # this process reads no media: forking it is safe
     done: list = []
     bar = None
     if err.is_terminal and not out.is_terminal and len(files) > 1:

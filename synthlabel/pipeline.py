@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .batch import init_worker_process, one_line, stopping_on_interrupt, worker_count
+from .batch import init_worker_process, one_line, pool_map, worker_count
 from .formats import image_codec
 from .formats.sniff import MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file, sniff_streams
 from .fsutil import atomic_write, broken_link
@@ -40,6 +39,10 @@ class Job:
     target: Path | None    # output path; its extension is set from the format written
     in_place: bool = False
     from_walk: bool = False  # found by walking a directory (not named by the user)
+    # A retry after the batch's worker pool broke (batch.pool_map): the first attempt may have
+    # written its output before its result was lost with the pool, so an output written
+    # since this time (time.time()) is this job's own and is replaced.
+    retry_since: float | None = None
 
 
 def skippable(path: Path, from_walk: bool, error: UnsupportedMedia | None = None) -> bool:
@@ -331,6 +334,8 @@ def _existing_output(job: Job, targets: list[Path]) -> str | None:
     for t in targets:
         if not t.exists():
             continue
+        if job.retry_since is not None and _written_since(t, job.retry_since):
+            continue   # this job's own output from the attempt the broken pool lost
         if job.in_place and t.resolve() == job.source.resolve():
             continue   # replacing the input is what --in-place asks for; -o never does
         if t.suffix == ".c2pa":
@@ -340,6 +345,13 @@ def _existing_output(job: Job, targets: list[Path]) -> str | None:
                     "use --overwrite to replace it")
         return f"output {t} exists (use --overwrite)"
     return None
+
+
+def _written_since(path: Path, t: float) -> bool:
+    try:
+        return path.stat().st_mtime >= t
+    except OSError:
+        return False
 
 
 def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = False,
@@ -358,6 +370,11 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
     t0 = time.perf_counter()
     res = LabelResult(source=str(job.source))
     try:
+        if job.retry_since is not None and job.in_place and _written_since(job.source, job.retry_since):
+            # labeling it again would stack a second label and watermark on the first
+            raise LabelingError("its worker stopped when another file crashed the batch's worker "
+                                "pool, and the file changed since the batch started: it may be "
+                                "labeled already (check it with `synthlabel verify`)")
         try:
             media = sniff_job(job)
         except UnsupportedMedia as exc:
@@ -479,15 +496,18 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
               overwrite: bool = False, skip_labeled: bool = False, dry_run: bool = False,
               skip_existing: bool = False,
               on_result: Callable[[LabelResult], None] | None = None,
-              on_progress: Callable[[Job, float], None] | None = None) -> list[LabelResult]:
+              on_progress: Callable[[Job, float], None] | None = None,
+              fork: bool = False) -> list[LabelResult]:
     """Label ``jobs`` with ``workers`` processes (0 = all cores; 1 = in this process) and
     return the results in input order. ``on_result`` is called as each file finishes.
     ``skip_labeled``: leave inputs that already carry an AIGC label alone. ``skip_existing``:
     leave inputs whose output exists alone (resuming a batch). ``dry_run``: check
     everything, label and write nothing (see :func:`label_one`). ``on_progress(job,
     fraction)``: a video's progress while it is labeled, when the batch runs in this process
-    (``workers`` 1, or a single file)."""
+    (``workers`` 1, or a single file). ``fork``: start the workers by forking this process,
+    only safe where it has not labeled anything itself (:func:`batch._context`)."""
     workers = worker_count(workers, len(jobs))
+    started = time.time()
     results: dict[int, LabelResult] = {}
     targets: dict[Path, int] = {}
     todo: list[tuple[int, Job]] = []
@@ -518,18 +538,13 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
             if on_result:
                 on_result(results[i])
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
-                                 initargs=(spec, creds, overwrite, skip_labeled, dry_run,
-                                           skip_existing)) as pool, \
-                stopping_on_interrupt(pool):
-            futures = {pool.submit(_work, job): i for i, job in todo}
-            for fut in as_completed(futures):
-                i = futures[fut]
-                try:
-                    results[i] = fut.result()
-                except Exception as exc:  # a worker died (e.g. killed by the OOM killer)
-                    results[i] = LabelResult(source=str(jobs[i].source),
-                                             error=f"worker failed: {one_line(exc)}")
-                if on_result:
-                    on_result(results[i])
+        # a worker that dies (a native crash, the OOM killer) costs only its own file
+        for k, res in pool_map(_work, [job for _, job in todo], workers, _init_worker,
+                               (spec, creds, overwrite, skip_labeled, dry_run, skip_existing),
+                               retry=lambda job: replace(job, retry_since=started), fork=fork):
+            i = todo[k][0]
+            results[i] = res if isinstance(res, LabelResult) else \
+                LabelResult(source=str(jobs[i].source), error=f"worker failed: {one_line(res)}")
+            if on_result:
+                on_result(results[i])
     return [results[i] for i in range(len(jobs))]

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from . import watermark
-from .batch import init_worker_process, one_line, stopping_on_interrupt, worker_count
+from .batch import init_worker_process, one_line, pool_map, worker_count
 from .core import audio_cue, text_label
 from .formats import audio_io, audio_meta, image_codec, image_meta
 from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_streams
@@ -424,21 +425,28 @@ def verify_file_safe(path: str | Path, **kwargs) -> VerificationReport:
                                   error=f"internal error ({type(exc).__name__}): {one_line(exc)}")
 
 
-def verify_files(paths, *, workers: int = 1, **kwargs) -> Iterator[VerificationReport]:
+def verify_files(paths, *, workers: int = 1, fork: bool = False,
+                 **kwargs) -> Iterator[VerificationReport]:
     """Verify ``paths`` with ``workers`` processes (0 = all cores, 1 = in this process),
     yielding one report per path *in input order* as soon as it (and every earlier one) is
-    ready, so a caller can stream the results. ``kwargs`` go to :func:`verify_file`."""
+    ready, so a caller can stream the results. ``kwargs`` go to :func:`verify_file`.
+    ``fork``: start the workers by forking this process, only safe where it has not read
+    any media itself (:func:`batch._context`)."""
     paths = list(paths)
     workers = worker_count(workers, len(paths))
     if workers == 1:
         for p in paths:
             yield verify_file_safe(p, **kwargs)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=init_worker_process) as pool, \
-            stopping_on_interrupt(pool):
-        futures = [pool.submit(verify_file_safe, p, **kwargs) for p in paths]
-        for p, fut in zip(paths, futures):
-            try:
-                yield fut.result()
-            except Exception as exc:  # a worker died (e.g. killed by the OOM killer)
-                yield VerificationReport(path=str(p), error=f"worker failed: {one_line(exc)}")
+    # reports come back as files finish and leave in input order; a worker that dies (a
+    # native crash, the OOM killer) costs only its own file
+    ready: dict[int, VerificationReport] = {}
+    nxt = 0
+    with closing(pool_map(partial(verify_file_safe, **kwargs), paths, workers,
+                          init_worker_process, fork=fork)) as results:   # closed: workers stop
+        for i, res in results:
+            ready[i] = res if isinstance(res, VerificationReport) else \
+                VerificationReport(path=str(paths[i]), error=f"worker failed: {one_line(res)}")
+            while nxt in ready:
+                yield ready.pop(nxt)
+                nxt += 1

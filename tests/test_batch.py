@@ -1,0 +1,150 @@
+"""A worker process that dies costs only its own file (batch.pool_map): a crash inside a native
+library (PyAV once aborted on some MOVs) or the out-of-memory killer used to break the whole
+process pool, and every file not finished by then was reported "worker failed"."""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from PIL import Image
+
+from conftest import synthetic_photo
+from synthlabel import batch
+
+
+def _die():
+    """What a native crash or the out-of-memory killer does to a worker (SIGKILL: no
+    faulthandler dump in the test output)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _double_or_die(item):
+    if item == "abort":
+        _die()
+    if item == "raise":
+        raise ValueError("a plain error")
+    return item * 2
+
+
+def test_pool_map_reports_only_the_item_whose_worker_died():
+    items = ["a", "abort", "b", "c", "raise", "d", "e", "f"]
+    got = dict(batch.pool_map(_double_or_die, items, workers=2))
+    assert sorted(got) == list(range(len(items)))                # every item once
+    assert isinstance(got[1], batch.WorkerDied)
+    assert "died on this file" in str(got[1])
+    assert isinstance(got[4], ValueError) and not isinstance(got[4], batch.WorkerDied)
+    assert [got[i] for i in (0, 2, 3, 5, 6, 7)] == ["aa", "bb", "cc", "dd", "ee", "ff"]
+
+
+def test_pool_map_with_two_dying_items_and_nothing_else():
+    got = dict(batch.pool_map(_double_or_die, ["abort", "abort", "x"], workers=2))
+    assert isinstance(got[0], batch.WorkerDied) and isinstance(got[1], batch.WorkerDied)
+    assert got[2] == "xx"
+
+
+_RUNNER = """
+import os, signal, sys
+from pathlib import Path
+
+from synthlabel import pipeline, verify
+
+# Run again in the fork server (it imports the main script as __mp_main__), so every worker
+# has these: labeling p2.png and verifying p3.png kill the worker, as a native crash would.
+_label_one, _verify_file = pipeline.label_one, verify.verify_file
+
+
+def label_one(job, *a, **k):
+    if Path(job.source).name == "p2.png":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _label_one(job, *a, **k)
+
+
+def verify_file(path, **kw):
+    if Path(path).name == "p3.png":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _verify_file(path, **kw)
+
+
+pipeline.label_one, verify.verify_file = label_one, verify_file
+
+if __name__ == "__main__":
+    from synthlabel.cli import app
+
+    sys.argv = ["synthlabel", *sys.argv[1:]]
+    app()
+"""
+
+
+def test_label_and_verify_batches_go_on_after_a_worker_dies(tmp_path):
+    """The CLI with a pool of 2: the file whose worker dies is the only one reported, and the
+    batch's exit status says a file failed."""
+    import json
+    import subprocess
+    import sys
+
+    src = tmp_path / "in"
+    src.mkdir()
+    names = [f"p{i}.png" for i in range(5)]
+    for i, name in enumerate(names):
+        Image.fromarray(synthetic_photo(200, 240, seed=i)).save(src / name)
+    runner = tmp_path / "runner.py"
+    runner.write_text(_RUNNER)
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, runner, "label", src, "-o", out, "--jobs", "2", "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1, r.stdout + r.stderr
+    by_name = {Path(j["source"]).name: j for j in map(json.loads, r.stdout.splitlines())}
+    assert set(by_name) == set(names), r.stdout
+    assert by_name["p2.png"]["error"].startswith("worker failed: the worker process died on this file")
+    assert not (out / "p2.png").exists()
+    for n in names:
+        if n != "p2.png":
+            assert by_name[n]["ok"] and (out / n).exists(), by_name[n]
+
+    v = subprocess.run([sys.executable, runner, "verify", out, "--jobs", "2", "--json"],
+                       capture_output=True, text=True, timeout=600)
+    reports = [json.loads(line) for line in v.stdout.splitlines()]
+    assert v.returncode == 2, v.stdout + v.stderr                       # a file not read
+    assert [Path(rep["path"]).name for rep in reports] == ["p0.png", "p1.png", "p3.png", "p4.png"]
+    for rep in reports:
+        if Path(rep["path"]).name == "p3.png":
+            assert rep["error"].startswith("worker failed: the worker process died"), rep
+        else:
+            assert rep["error"] is None and rep["layers"]["watermark"]["status"] == "ok", rep
+
+
+def test_a_retried_job_replaces_only_its_own_output(tmp_path, credentials):
+    """After a broken pool, a job runs again although its first attempt may have written its
+    output (its result lost with the pool): that output, written since the batch started, is
+    replaced; an older file is not; and a file labeled in place is never labeled twice."""
+    import time
+    from dataclasses import replace
+
+    from synthlabel import pipeline
+    from synthlabel.models import LabelSpec
+
+    src = tmp_path / "in" / "a.png"
+    src.parent.mkdir()
+    Image.fromarray(synthetic_photo(200, 240, seed=7)).save(src)
+    started = time.time()
+    (job,) = pipeline.plan_jobs([src], tmp_path / "out", in_place=False)
+    out = tmp_path / "out" / "a.png"
+    out.parent.mkdir()
+    out.write_bytes(b"an older file")
+    os.utime(out, (started - 100, started - 100))
+    res = pipeline.label_one(replace(job, retry_since=started), LabelSpec(), credentials)
+    assert res.error and "exists (use --overwrite)" in res.error
+    assert out.read_bytes() == b"an older file"
+
+    os.utime(out, (started + 1, started + 1))          # as if this job's first attempt wrote it
+    res = pipeline.label_one(replace(job, retry_since=started), LabelSpec(), credentials)
+    assert res.error is None and Path(res.output) == out
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    (inplace,) = pipeline.plan_jobs([src], None, in_place=True)
+    before = src.read_bytes()
+    os.utime(src, (started + 1, started + 1))
+    res = pipeline.label_one(replace(inplace, retry_since=started), LabelSpec(), credentials)
+    assert res.error and "may be labeled already" in res.error
+    assert src.read_bytes() == before
