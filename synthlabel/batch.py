@@ -131,8 +131,9 @@ def pool_map(fn: Callable, items: list, workers: int, initializer: Callable | No
     while pending:
         finished: set[int] = set()
         broken = False
-        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=_context(fork),
-                                 initializer=initializer, initargs=initargs) as pool, \
+        with ProcessPoolExecutor(max_workers=min(workers, len(pending)),
+                                 mp_context=_context(fork), initializer=initializer,
+                                 initargs=initargs) as pool, \
                 stopping_on_interrupt(pool):
             again = retry if retry is not None and not first else (lambda item: item)
             futures = {pool.submit(fn, again(items[i])): i for i in pending}
@@ -155,8 +156,9 @@ def pool_map(fn: Callable, items: list, workers: int, initializer: Callable | No
             pending = rest
             continue
         for i in rest:                                  # no progress: isolate each item
-            with ProcessPoolExecutor(max_workers=1, mp_context=_context(fork), initializer=initializer,
-                                     initargs=initargs) as pool, stopping_on_interrupt(pool):
+            with ProcessPoolExecutor(max_workers=1, mp_context=_context(fork),
+                                     initializer=initializer, initargs=initargs) as pool, \
+                    stopping_on_interrupt(pool):
                 try:
                     res = pool.submit(fn, items[i] if retry is None else retry(items[i])).result()
                 except BrokenProcessPool:

@@ -372,8 +372,8 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
     try:
         if job.retry_since is not None and job.in_place and _written_since(job.source, job.retry_since):
             # labeling it again would stack a second label and watermark on the first
-            raise LabelingError("its worker stopped when another file crashed the batch's worker "
-                                "pool, and the file changed since the batch started: it may be "
+            raise LabelingError("the batch's worker pool broke while this file was labeled in "
+                                "place, and the file changed since the batch started: it may be "
                                 "labeled already (check it with `synthlabel verify`)")
         try:
             media = sniff_job(job)
