@@ -127,7 +127,6 @@ def pool_map(fn: Callable, items: list, workers: int, initializer: Callable | No
     ``retry(item)``: the item to run again after a broken round (its first attempt may have
     finished its work before its result was lost). ``fork``: see :func:`_context`."""
     pending = list(range(len(items)))
-    first = True
     while pending:
         finished: set[int] = set()
         broken = False
@@ -135,8 +134,7 @@ def pool_map(fn: Callable, items: list, workers: int, initializer: Callable | No
                                  mp_context=_context(fork), initializer=initializer,
                                  initargs=initargs) as pool, \
                 stopping_on_interrupt(pool):
-            again = retry if retry is not None and not first else (lambda item: item)
-            futures = {pool.submit(fn, again(items[i])): i for i in pending}
+            futures = {pool.submit(fn, items[i]): i for i in pending}
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:
@@ -150,7 +148,8 @@ def pool_map(fn: Callable, items: list, workers: int, initializer: Callable | No
                 yield i, res
         if not broken:
             return
-        first = False
+        if retry is not None:                           # every later run is a retry
+            items, retry = [retry(item) for item in items], None
         rest = [i for i in pending if i not in finished]
         if len(rest) < len(pending):
             pending = rest
@@ -160,7 +159,7 @@ def pool_map(fn: Callable, items: list, workers: int, initializer: Callable | No
                                      initializer=initializer, initargs=initargs) as pool, \
                     stopping_on_interrupt(pool):
                 try:
-                    res = pool.submit(fn, items[i] if retry is None else retry(items[i])).result()
+                    res = pool.submit(fn, items[i]).result()
                 except BrokenProcessPool:
                     res = WorkerDied()
                 except Exception as exc:  # noqa: BLE001
