@@ -17,7 +17,7 @@ import numpy as np
 
 from . import watermark
 from .core import audio_cue
-from .formats import audio_io, audio_meta, audio_tags
+from .formats import audio_io, audio_meta, audio_tags, chapters
 from .fsutil import publish_media, temp_path
 from .labeling import LabelingError
 from .models import ContentID, LabelSpec
@@ -137,8 +137,13 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     except audio_io.AudioError as exc:
         raise LabelingError(str(exc)) from None
 
-    def open_writer(path: Path, bitrate: dict) -> audio_io.Writer:
-        return audio_io.writer_for(path, info, **bitrate)
+    def open_writer(path: Path, bitrate: dict, lead: int) -> audio_io.Writer:
+        # An M4A's chapters are written by the muxer (a chapter track), moved past the ``lead``
+        # frames inserted before the content; other formats' chapters are tags (copy_tags).
+        kw = dict(bitrate)
+        if info.chapters and audio_io.output_format(info) == "m4a":
+            kw["chapters"] = chapters.shifted(info.chapters, lead / info.sample_rate)
+        return audio_io.writer_for(path, info, **kw)
 
     decoded = [0]
 
@@ -162,8 +167,6 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                      f"{info.subtype} would remove the watermark)")
     if dropped := audio_io.dropped_streams(src, info):
         notes.append(dropped)
-    if info.chapters:     # the rhythm cue shifts the timeline; a chapter track is not written
-        notes.append(f"the file's {info.chapters} chapter(s) are not carried into the labeled file")
     res.warnings[:0] = notes
     return res
 
@@ -190,7 +193,7 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
     if format not in EXTENSION:
         raise LabelingError(f"cannot write {format!r}; choose one of {', '.join(EXTENSION)}")
 
-    def open_writer(path: Path, bitrate: dict) -> audio_io.Writer:
+    def open_writer(path: Path, bitrate: dict, lead: int) -> audio_io.Writer:
         return audio_io.Writer(path, format, sample_rate, x.shape[1], subtype=subtype, **bitrate)
 
     blocks = (x[i:i + BLOCK] for i in range(0, len(x), BLOCK))
@@ -260,6 +263,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     clip = _load_clip(spec, sample_rate, channels) if spec.explicit else None
     cue = _cue_block(spec, sample_rate, channels, clip) if spec.explicit else None
     bitrate = {"bitrate": spec.audio_bitrate} if spec.audio_bitrate and fmt in audio_io.DEFAULT_BITRATES else {}
+    # frames inserted before the content, by which chapters and WAV cue points move
+    inserted = len(cue) if cue is not None and spec.cue_where in ("start", "both") else 0
 
     with temp_path(dst.parent, dst.name, ".part" + EXTENSION[fmt]) as encoded, \
             temp_path(dst.parent, dst.name, ".meta" + EXTENSION[fmt]) as tagged:
@@ -270,7 +275,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         opening: list[np.ndarray] = []
         kept = 0
         try:
-            with open_writer(encoded, bitrate) as writer:
+            with open_writer(encoded, bitrate, inserted) as writer:
                 for block in _marked_stream(blocks, spec, sample_rate, channels,
                                             creds.watermark_key, content_id, cue, res.cue_times):
                     writer.write(block)
@@ -306,9 +311,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 res.warnings.append(f"watermark: {warning}")
             res.timings["readback"] = time.perf_counter() - t0
         if source is not None:
-            inserted = len(cue) if cue is not None and spec.cue_where in ("start", "both") else 0
             warning = audio_tags.copy_tags(source, encoded, "wav" if fmt == "wav" else fmt,
-                                           shift_frames=inserted)
+                                           shift_frames=inserted, sample_rate=sample_rate)
             if warning:
                 res.warnings.append(warning)
         res.layers += [name for name, on in (("explicit", spec.explicit), ("watermark", spec.watermark)) if on]

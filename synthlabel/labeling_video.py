@@ -329,8 +329,6 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         dropped = ", ".join(f"{n} {kind}" for kind, n in sorted(info.extra_streams.items()))
         res.warnings.append(f"only the first video and audio streams are labeled and kept; not "
                             f"in the output: {dropped} stream(s)")
-    if info.chapters:
-        res.warnings.append(f"the {info.chapters} chapter(s) are not carried into the output")
     if info.interlaced:
         res.warnings.append("interlaced video is written progressive (fields encoded as frames)")
 
@@ -420,7 +418,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 time_base=info.time_base, codec=vcodec, crf=crf, preset=preset, pix_fmt=info.pix_fmt,
                 color=(info.color_range, info.colorspace, info.color_primaries, info.color_trc),
                 display_matrix=info.display_matrix, audio=audio,
-                audio_bitrate=spec.audio_bitrate, metadata=tags, sar=info.sar)
+                audio_bitrate=spec.audio_bitrate, metadata=tags, sar=info.sar,
+                chapters=info.chapters)
         except video_io.VideoError as exc:
             raise LabelingError(str(exc)) from None
         if writer.size != (info.width, info.height):

@@ -110,8 +110,8 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     brand and cover art is audio, not video; an IMA-ADPCM WAV becomes 16-bit PCM (ADPCM would
     wipe the mark) with a warning; a 5.1 WAV keeps its channel layout (extensible header); an
     Ogg with two streams warns that only the first is written; a bitrate the codec cannot do
-    is clamped with a warning; an M4A keeps its track's language and warns that its chapters
-    are not carried over. Every output verifies."""
+    is clamped with a warning; an M4A keeps its track's language and its chapters (their
+    timing: test_chapters_follow_the_inserted_rhythm_cue). Every output verifies."""
     ffmpeg = require_tool("ffmpeg")
     src = tmp_path / "in"
     src.mkdir()
@@ -149,9 +149,10 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     assert "two.ogg: the file holds 2 audio streams; only the first" in err
     assert "mono.opus: opus at 48000 Hz, 1 channel(s) cannot be encoded at 320 kb/s; encoded at 256 kb/s" in err
     assert "lossless.m4a" not in err and "covered.m4a: " not in err, err
-    assert "podcast.m4a: the file's 2 chapter(s) are not carried into the labeled file" in err
-    (a,) = _ffprobe_streams(out / "podcast.m4a")
+    assert "podcast.m4a" not in err, err
+    a, chapter_track = _ffprobe_streams(out / "podcast.m4a")
     assert a["codec_type"] == "audio" and a["tags"]["language"] == "deu", a
+    assert chapter_track["codec_type"] == "data", chapter_track
     (a,) = _ffprobe_streams(out / "lossless.m4a")
     assert a["codec_name"] == "alac" and a["sample_fmt"] == "s16p"
     streams = _ffprobe_streams(out / "covered.m4a")
@@ -421,3 +422,49 @@ def test_wav_cue_points_follow_the_inserted_rhythm_cue(tmp_path, credentials):
     res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
     inserted = sf.info(res.output).frames - sf.info(src).frames
     assert inserted > RATE and cue_points(Path(res.output)) == [p + inserted for p in points]
+
+
+@pytest.mark.parametrize("ext", ["mp3", "opus", "flac", "m4a"])
+def test_chapters_follow_the_inserted_rhythm_cue(tmp_path, credentials, ext):
+    """Chapters (ID3 CHAP frames in MP3, CHAPTERxxx Vorbis comments in Opus and FLAC, the
+    chapter track of an M4A) are carried into the labeled file and move by the rhythm cue
+    inserted before the sound; the first chapter still starts the file. An M4A's chapters were
+    dropped before, and the others kept pointing 1.8 s early, into the cue. ffprobe reads them."""
+    import mutagen
+
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    master = tmp_path / "m.wav"
+    sf.write(master, music(12.0, seed=6), RATE, subtype="PCM_16")
+    # the cue's length, measured on a WAV (which has no codec delay)
+    inserted = sf.info(synthlabel.label_file(master, tmp_path / "wav", credentials=credentials)
+                       .output).frames - sf.info(master).frames
+    shift = inserted / RATE
+    assert 1.0 < shift < 3.0
+    meta = tmp_path / "chapters.txt"
+    meta.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=5000\ntitle=Intro\n"
+                    "[CHAPTER]\nTIMEBASE=1/1000\nSTART=5000\nEND=12000\ntitle=Main part\n")
+    src = tmp_path / f"in.{ext}"
+    subprocess.run([ffmpeg, "-v", "error", "-i", master, "-i", meta, "-map", "0", "-map_chapters", "1",
+                    src], check=True)
+    if ext == "flac":       # FFmpeg writes no FLAC chapters: the Vorbis-comment convention
+        f = mutagen.File(src)
+        f.tags.extend([("CHAPTER001", "00:00:00.000"), ("CHAPTER001NAME", "Intro"),
+                       ("CHAPTER002", "00:00:05.000"), ("CHAPTER002NAME", "Main part")])
+        f.save()
+
+    def chapters(path):
+        out = subprocess.run([require_tool("ffprobe"), "-v", "error", "-show_chapters", "-of", "json",
+                              path], check=True, capture_output=True, text=True).stdout
+        return [(round(float(c["start_time"]), 3), c.get("tags", {}).get("title"))
+                for c in json.loads(out)["chapters"]]
+
+    assert chapters(src) == [(0.0, "Intro"), (5.0, "Main part")]
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    assert not any("chapter" in w for w in res.warnings), res.warnings
+    (first, t0), (second, t1) = chapters(res.output)
+    assert (first, t0, t1) == (0.0, "Intro", "Main part")
+    assert second == pytest.approx(5.0 + shift, abs=0.0011), (second, shift)
+    rep = synthlabel.verify_file(res.output, credentials=credentials)
+    assert rep.ok() and rep.ids_agree, rep.to_json()

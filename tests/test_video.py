@@ -698,20 +698,40 @@ def test_anamorphic_aspect_kept_and_a_downmix_said(tmp_path, credentials):
     assert any("6-channel soundtrack is downmixed to stereo" in w for w in res.warnings), res.warnings
 
 
-def test_chapters_interlacing_and_small_frames_are_told(tmp_path, credentials):
+def test_chapters_are_carried_and_interlacing_and_small_frames_told(tmp_path, credentials):
+    """Chapters (Matroska's, an MP4's chapter track) are carried into the output, which ffprobe
+    reads; an MP4's chapter track is not reported as a dropped stream. Interlaced input is
+    written progressive with a warning; a tiny frame's mark is read back."""
     import synthlabel
 
     ffmpeg = require_tool("ffmpeg")
     meta = tmp_path / "chapters.txt"
     meta.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=A\n"
                     "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\nEND=2000\ntitle=B\n")
+
+    def chapters(path):
+        out = subprocess.run([require_tool("ffprobe"), "-v", "error", "-show_chapters", "-of", "json",
+                              path], check=True, capture_output=True, text=True).stdout
+        return [(float(c["start_time"]), float(c["end_time"]), c["tags"]["title"])
+                for c in json.loads(out)["chapters"]]
+
     src = tmp_path / "c.mkv"
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
                     "-i", meta, "-map_chapters", "1", "-c:v", "libx264", "-flags", "+ildct+ilme",
                     "-pix_fmt", "yuv420p", src], check=True)
     res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
-    assert any("the 2 chapter(s) are not carried" in w for w in res.warnings), res.warnings
+    assert not any("chapter" in w for w in res.warnings), res.warnings
+    assert chapters(res.output) == [(0.0, 1.0, "A"), (1.0, 2.0, "B")]
     assert any("interlaced video is written progressive" in w for w in res.warnings), res.warnings
+    mp4 = tmp_path / "c.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
+                    "-i", meta, "-map_chapters", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", mp4],
+                   check=True)
+    res = synthlabel.label_file(mp4, tmp_path / "c_out.mp4", credentials=credentials)
+    assert res.warnings == [], res.warnings
+    assert chapters(res.output) == [(0.0, 1.0, "A"), (1.0, 2.0, "B")]
+    rep = synthlabel.verify_file(res.output, credentials=credentials)
+    assert rep.ok() and rep.ids_agree, rep.to_json()
     tiny = tmp_path / "tiny.mp4"
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x64:r=25:d=4",
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", tiny], check=True)

@@ -44,6 +44,9 @@ import numpy as np
 import soundfile as sf
 
 from . import native_stderr
+from .chapters import Chapter
+from .chapters import read as read_chapters
+from .chapters import write as write_chapters
 from .sniff import HEAD_SIZE, UnsupportedMedia, sniff_file
 
 if TYPE_CHECKING:  # typing.Self needs 3.11; typing_extensions is not a runtime dependency
@@ -114,7 +117,7 @@ class AudioInfo:
     bitrate: int | None  # bits per second (nominal/average) for lossy codecs, else None
     extensible: bool = False  # a WAV with a WAVE_FORMAT_EXTENSIBLE header (channel mask)
     language: str | None = None  # M4A: the audio track's ISO 639-2 language, when not "und"
-    chapters: int = 0  # M4A: chapters in the container (labeling does not carry them)
+    chapters: tuple[Chapter, ...] = ()  # M4A: the container's chapters (a chapter track)
 
     @property
     def duration(self) -> float | None:
@@ -234,10 +237,6 @@ def _av_probe(path: str | os.PathLike[str], fmt: str) -> AudioInfo:
             frames = round(container.duration / 1_000_000 * rate)
         lossless = cc.name in LOSSLESS_M4A_CODECS
         language = st.metadata.get("language")
-        try:
-            chapters = len(container.chapters())
-        except Exception:  # noqa: BLE001 - only for a warning: never fail a probe over it
-            chapters = 0
         subtype = None
         if lossless:   # ALAC: 16-bit samples, or 20/24/32-bit ones held in 32-bit words
             subtype = "ALAC_16" if cc.format is not None and cc.format.name.startswith("s16") else "ALAC_24"
@@ -246,7 +245,7 @@ def _av_probe(path: str | os.PathLike[str], fmt: str) -> AudioInfo:
             frames=frames, subtype=subtype,
             bitrate=None if lossless else int(st.bit_rate or container.bit_rate or 0) or None,
             language=language if _iso639(language) and language != "und" else None,
-            chapters=chapters,
+            chapters=read_chapters(container),
         )
     finally:
         container.close()
@@ -547,14 +546,16 @@ class Writer:
     ``fmt``: "wav", "flac", "mp3", "ogg" (Vorbis), "opus" (Ogg Opus) or "m4a" (AAC);
     ``fmt="ogg", subtype="OPUS"`` also means Opus. ``subtype`` picks the WAV/FLAC sample format
     ("PCM_16" default, "PCM_24", "FLOAT", ...), or makes an M4A lossless ALAC ("ALAC_16",
-    "ALAC_24"; no bitrate then). ``extensible``: a WAV with the WAVE_FORMAT_EXTENSIBLE header
+    "ALAC_24"; no bitrate then). ``chapters`` (M4A): :class:`~.chapters.Chapter` s the
+    muxer writes as a chapter track. ``extensible``: a WAV with the WAVE_FORMAT_EXTENSIBLE header
     (always used for more than two channels). ``bitrate`` (bits/s) for lossy formats defaults
     to :data:`DEFAULT_BITRATES`. After construction ``sample_rate`` is the rate written (see the
     module notes on Opus), ``input_rate`` the rate the blocks are in."""
 
     def __init__(self, path: str | os.PathLike[str], fmt: str, sample_rate: int, channels: int,
                  *, subtype: str | None = None, bitrate: int | None = None,
-                 extensible: bool = False, language: str | None = None) -> None:
+                 extensible: bool = False, language: str | None = None,
+                 chapters: tuple[Chapter, ...] = ()) -> None:
         fmt = fmt.lower().lstrip(".")
         if fmt == "ogg" and subtype and subtype.upper() == "OPUS":
             fmt, subtype = "opus", None
@@ -574,7 +575,10 @@ class Writer:
         if language is not None and (fmt != "m4a" or not _iso639(language)):
             raise AudioError(f"language applies to m4a, as an ISO 639-2 code such as 'eng', "
                              f"not {language!r} for {fmt}")
+        if chapters and fmt != "m4a":
+            raise AudioError(f"chapters apply to m4a (other formats carry them as tags), not {fmt}")
         self.language = language
+        self.chapters = tuple(chapters)
         self.path = os.fspath(path)
         self.format = fmt
         self.channels = int(channels)
@@ -655,7 +659,8 @@ class Writer:
                 stream.codec_context.format = fmt_name
             self._resampler = av.AudioResampler(format=fmt_name, layout=layout,
                                                 rate=self.sample_rate)
-        except (av.FFmpegError, ValueError) as exc:
+            write_chapters(out, self.chapters)
+        except (av.FFmpegError, ValueError, TypeError) as exc:
             out.close()
             raise AudioError(f"cannot write {self.format}: {_one_line(exc)}") from None
         self._av, self._stream, self._pts = out, stream, 0

@@ -8,10 +8,16 @@ here are dropped first.
 """
 from __future__ import annotations
 
+import copy
 import os
+import re
 import struct
 
+from . import chapters
+
 _AIGC_NAMES = {"aigc", "txxx:aigc"}
+# A chapter's start time (CHAPTER001=00:01:02.500); its CHAPTER001NAME is not a time.
+_VORBIS_CHAPTER = re.compile(r"^chapter\d+$", re.IGNORECASE)
 
 
 def _is_c2pa_frame(frame) -> bool:
@@ -19,7 +25,7 @@ def _is_c2pa_frame(frame) -> bool:
     return frame.FrameID == "GEOB" and "c2pa" in (getattr(frame, "mime", "") or "").lower()
 
 
-def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_seconds: float = 0.0) -> None:
     import mutagen
 
     s = mutagen.File(src)
@@ -36,8 +42,26 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         for frame in s.tags.values():
             if frame.HashKey.lower() in _AIGC_NAMES or _is_c2pa_frame(frame):
                 continue
+            if frame.FrameID == "CHAP" and shift_seconds:
+                frame = copy.deepcopy(frame)
+                shift_ms = round(shift_seconds * 1000)
+                frame.start_time = chapters.moved(frame.start_time, shift_ms)
+                frame.end_time = chapters.moved(frame.end_time, shift_ms)
+                # byte offsets into the old encoding point nowhere now: "not given"
+                frame.start_offset = frame.end_offset = 0xFFFFFFFF
             d.tags.add(frame)
-    else:  # Vorbis comments, MP4 ilst atoms
+    elif isinstance(s.tags, list):  # Vorbis comments: (key, value) pairs, in order
+        # Pairs are appended in the source's order and case: a reader pairs CHAPTERxxxNAME
+        # with the CHAPTERxxx before it.
+        pairs = [(k, v) for k, v in s.tags if k.lower() not in _AIGC_NAMES]
+        for key in {k.lower() for k, _ in pairs}:
+            if key in d.tags:
+                del d.tags[key]
+        for key, value in pairs:
+            if _VORBIS_CHAPTER.match(key):
+                value = chapters.shift_vorbis_time(value, shift_seconds)
+            d.tags.append((key, value))
+    else:  # MP4 ilst atoms
         for key, value in s.tags.items():
             if key.lower() in _AIGC_NAMES or key.lower().endswith(":aigc"):
                 continue
@@ -110,16 +134,19 @@ def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int 
 
 
 def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
-              shift_frames: int = 0) -> str | None:
+              shift_frames: int = 0, sample_rate: int | None = None) -> str | None:
     """Copy ``src``'s tags into ``dst`` (same container family). Returns a warning when tags
     could not be carried over, else None; never raises for odd tags. ``shift_frames``: how
-    many frames were inserted before the audio (the rhythm cue), by which a WAV's cue points
-    (markers) move, so that they still point at the same sound."""
+    many frames (at ``sample_rate``, the source's rate) were inserted before the audio (the
+    rhythm cue), by which a WAV's cue points (markers), an MP3's ID3 chapters and Vorbis-comment
+    chapters move, so that they still point at the same sound."""
+    if shift_frames and fmt != "wav" and not sample_rate:
+        raise ValueError("copy_tags: shift_frames needs the sample_rate")
     try:
         if fmt == "wav":
             _wav_copy(src, dst, shift_frames)
         else:
-            _mutagen_copy(src, dst)
+            _mutagen_copy(src, dst, shift_frames / sample_rate if shift_frames else 0.0)
     except Exception as exc:  # noqa: BLE001 - a tag we cannot copy must not fail labeling
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return f"existing tags could not be carried over: {msg}"

@@ -9,7 +9,7 @@ encodes them again.
 What is kept: frame rate and the frames' timestamps (VFR stays VFR), resolution, the display
 matrix (rotation/flip; written with ``set_display_matrix``, which the MP4/MOV ``tkhd`` matrix
 and the Matroska ``Projection`` pose carry), colour range / matrix / primaries / transfer, and
-the audio stream's sample rate, channel layout and (about) its bitrate. What changes: 10-bit
+the audio stream's sample rate, channel layout and (about) its bitrate, and the chapters. What changes: 10-bit
 or 4:2:2/4:4:4 video is written as 8-bit 4:2:0 (a warning says so); the video codec follows
 the container (H.264 for MP4/MOV/MKV, VP9 for WebM) unless ``codec`` says otherwise; audio is
 re-encoded as AAC (MP4/MOV/MKV) or Opus (WebM, resampled to 48 kHz when needed).
@@ -30,6 +30,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..models import VIDEO_PRESETS
+from .chapters import Chapter
+from .chapters import read as read_chapters
+from .chapters import write as write_chapters
 
 if TYPE_CHECKING:  # typing.Self needs 3.11; typing_extensions is not a runtime dependency
     from typing_extensions import Self
@@ -137,8 +140,8 @@ class VideoInfo:
     metadata: dict = field(default_factory=dict)
     #: Sample (pixel) aspect ratio, when not square (anamorphic video: 720x480 at 32:27).
     sar: Fraction | None = None
-    #: Chapters the container declares (the labeled output does not carry them).
-    chapters: int = 0
+    #: Chapters the container declares (the labeled output carries them).
+    chapters: tuple[Chapter, ...] = ()
     #: The first frame is interlaced (the output is written progressive).
     interlaced: bool = False
     #: Streams beyond the first video and first audio stream, by type ("audio", "subtitle",
@@ -225,13 +228,6 @@ _DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.
                     8: "7.1"}
 
 
-def _chapter_count(container) -> int:
-    try:
-        return len(container.chapters())
-    except Exception:  # noqa: BLE001 - older PyAV, or a container without chapters
-        return 0
-
-
 def _sar_of(vs) -> Fraction | None:
     """The stream's sample aspect ratio when it is set and not square."""
     try:
@@ -285,9 +281,13 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         elif container.duration is not None:
             duration = container.duration / av.time_base
         kept = {vs.index} | ({container.streams.audio[0].index} if audio is not None else set())
+        chapters = read_chapters(container)
         extra: dict[str, int] = {}
         for st in container.streams:
-            if st.index not in kept:
+            # An MP4 / MOV chapter track (one sample per chapter, read by FFmpeg as a data
+            # stream) goes with the chapters, which are carried.
+            chapter_track = st.type == "data" and chapters and st.frames == len(chapters)
+            if st.index not in kept and not chapter_track:
                 extra[st.type] = extra.get(st.type, 0) + 1
         return VideoInfo(
             path=os.fspath(path), container=key, codec=cc.name, width=first.width,
@@ -298,7 +298,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             display_matrix=_matrix_of(first), rotation=_rotation_of(first),
             bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
             metadata=dict(container.metadata), extra_streams=extra, sar=_sar_of(vs),
-            chapters=_chapter_count(container), interlaced=bool(getattr(first, "interlaced_frame", False)))
+            chapters=chapters, interlaced=bool(getattr(first, "interlaced_frame", False)))
 
 
 class VideoReader:
@@ -453,7 +453,8 @@ class VideoWriter:
     ``container``: mp4 | mov | mkv | webm; ``codec``: h264 | h265 | vp9 (None: the
     container's default); ``crf``/``preset`` as for x264 (VP9: preset maps to cpu-used).
     ``metadata``: container-level tags (Matroska writes them as global SimpleTags).
-    ``audio``: the input's :class:`AudioTrackInfo` or None for a silent output. ``size``: the
+    ``audio``: the input's :class:`AudioTrackInfo` or None for a silent output. ``chapters``:
+    :class:`~.chapters.Chapter` s to write (a chapter track in MP4 / MOV). ``size``: the
     (width, height) encoded (H.264/H.265 need even sides: an odd one is cut by a pixel)."""
 
     def __init__(self, path: str | os.PathLike, container: str, *, width: int, height: int,
@@ -463,7 +464,7 @@ class VideoWriter:
                  display_matrix: tuple[int, ...] | None = None,
                  audio: AudioTrackInfo | None = None, audio_bitrate: int | None = None,
                  metadata: dict[str, str] | None = None, faststart: bool = True,
-                 sar: Fraction | None = None) -> None:
+                 sar: Fraction | None = None, chapters: tuple[Chapter, ...] = ()) -> None:
         import av
 
         if container not in CONTAINERS:
@@ -534,6 +535,7 @@ class VideoWriter:
                 self._resampler = av.AudioResampler(format=fmt_name, layout=layout, rate=rate_a)
                 self._a_samples = 0
                 self._a_start: float | None = None
+            write_chapters(self._out, chapters)
         except (av.FFmpegError, ValueError, TypeError) as exc:
             self._out.close()
             raise VideoError(f"cannot set up the encoder: {_one_line(exc)}") from None
