@@ -6,6 +6,7 @@ which c2pa cannot embed into) → atomic rename.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import time
@@ -85,11 +86,55 @@ def _load_clip(spec: LabelSpec, sample_rate: int, channels: int) -> np.ndarray |
     return clip
 
 
+#: A tone cue is not inserted where the content has one already: relabeling a labeled file
+#: would stack a second cue on the first. "Already" means a cue found in the opening (closing)
+#: CUE_CHECK_SECONDS of the content that starts (ends) within CUE_NEAR_SECONDS of its edge;
+#: the defaults' cue block is 1.82 s, its cue 0.25 s from the edge.
+CUE_CHECK_SECONDS = 6.0
+CUE_NEAR_SECONDS = 2.0
+_CUE_UNITS = sum(n for _, n in audio_cue.MORSE_AI)     # a cue's length in Morse units
+
+
+def _cue_already(x: np.ndarray, sample_rate: int, at: str) -> float | None:
+    """Start time (s, within ``x``) of a rhythm cue at the ``at`` ("start" / "end") edge of
+    ``x`` (float32 ``(frames, channels)``, the content's opening or closing seconds), or None.
+    Any tone and unit the detector accepts count: one cue is the label, whatever it sounds like."""
+    if not len(x):
+        return None
+    try:
+        det = audio_cue.detect_cue(x, sample_rate, None, search="ends", max_seconds=CUE_CHECK_SECONDS)
+    except ValueError:        # a rate the detector does not take: nothing found
+        return None
+    span = len(x) / sample_rate
+    for r in det.details["cues"]:
+        end = r["time"] + _CUE_UNITS * r["unit_ms"] / 1000
+        if at == "start" and r["time"] <= CUE_NEAR_SECONDS or at == "end" and end >= span - CUE_NEAR_SECONDS:
+            return float(r["time"])
+    return None
+
+
+def _peek(blocks: Iterator[np.ndarray], frames: int) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+    """The first ``frames`` (or fewer) of ``blocks`` as one array, and the unchanged stream."""
+    head: list[np.ndarray] = []
+    n = 0
+    for b in blocks:
+        head.append(b)
+        n += len(b)
+        if n >= frames:
+            break
+    first = np.concatenate(head)[:frames].astype(np.float32, copy=False) if head else np.zeros((0, 1), np.float32)
+    return first, itertools.chain(head, blocks)
+
+
 def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: int, channels: int,
                    key: bytes, content_id: ContentID, cue: np.ndarray | None,
-                   cue_times: list[float]) -> Iterator[np.ndarray]:
+                   cue_times: list[float], start_cue: bool = True,
+                   kept_cues: dict[str, float] | None = None) -> Iterator[np.ndarray]:
     """Yield the labeled signal block by block: ``cue`` (:func:`_cue_block`, None for no
-    explicit label) around the content, all of it marked."""
+    explicit label) around the content, all of it marked. ``start_cue=False``: the content
+    starts with a cue already (:func:`_cue_already`), none is inserted there. With ``kept_cues``
+    given, the closing seconds are checked for a cue the same way before one is appended, and
+    a cue found there is kept instead: ``kept_cues["end"]`` its start in the output (s)."""
     emb = watermark.AudioEmbedder(sample_rate, channels, content_id.value, key) if spec.watermark else None
     offset = 0
 
@@ -98,16 +143,33 @@ def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: i
 
     def parts() -> Iterator[np.ndarray]:
         nonlocal offset
-        if cue is not None and spec.cue_where in ("start", "both"):
+        if cue is not None and spec.cue_where in ("start", "both") and start_cue:
             cue_times.append(0.0)
             offset += len(cue)
             yield cue
+        end_cue = cue is not None and spec.cue_where in ("end", "both")
+        need = int(CUE_CHECK_SECONDS * sample_rate) if end_cue and kept_cues is not None else 0
+        tail: list[np.ndarray] = []      # the content's closing `need` frames (or more)
+        held = 0
         for b in source:
+            b = b.astype(np.float32, copy=False)
             offset += len(b)
-            yield b.astype(np.float32, copy=False)
-        if cue is not None and spec.cue_where in ("end", "both"):
-            cue_times.append(offset / sample_rate)
-            yield cue
+            if need:
+                tail.append(b)
+                held += len(b)
+                while held - len(tail[0]) >= need:
+                    held -= len(tail.pop(0))
+            yield b
+        if end_cue:
+            t = None
+            if need and tail:
+                closing = np.concatenate(tail)[-need:]
+                t = _cue_already(closing, sample_rate, "end")
+                if t is not None:
+                    kept_cues["end"] = (offset - len(closing)) / sample_rate + t
+            if t is None:
+                cue_times.append(offset / sample_rate)
+                yield cue
 
     for part in parts():
         out = mark(part)
@@ -263,8 +325,16 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     clip = _load_clip(spec, sample_rate, channels) if spec.explicit else None
     cue = _cue_block(spec, sample_rate, channels, clip) if spec.explicit else None
     bitrate = {"bitrate": spec.audio_bitrate} if spec.audio_bitrate and fmt in audio_io.DEFAULT_BITRATES else {}
+    # A tone cue where the content has one already (a labeled file labeled again) is not
+    # inserted a second time; a spoken label is what the user asked for, and is.
+    kept_cues: dict[str, float] | None = {} if cue is not None and clip is None else None
+    if kept_cues is not None and spec.cue_where in ("start", "both"):
+        head, blocks = _peek(blocks, int(CUE_CHECK_SECONDS * sample_rate))
+        if (t := _cue_already(head, sample_rate, "start")) is not None:
+            kept_cues["start"] = t
     # frames inserted before the content, by which chapters and WAV cue points move
-    inserted = len(cue) if cue is not None and spec.cue_where in ("start", "both") else 0
+    inserted = len(cue) if cue is not None and spec.cue_where in ("start", "both") \
+        and "start" not in (kept_cues or {}) else 0
 
     with temp_path(dst.parent, dst.name, ".part" + EXTENSION[fmt]) as encoded, \
             temp_path(dst.parent, dst.name, ".meta" + EXTENSION[fmt]) as tagged:
@@ -277,7 +347,9 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         try:
             with open_writer(encoded, bitrate, inserted) as writer:
                 for block in _marked_stream(blocks, spec, sample_rate, channels,
-                                            creds.watermark_key, content_id, cue, res.cue_times):
+                                            creds.watermark_key, content_id, cue, res.cue_times,
+                                            start_cue="start" not in (kept_cues or {}),
+                                            kept_cues=kept_cues):
                     writer.write(block)
                     if kept < keep:
                         part = block[:keep - kept]
@@ -294,6 +366,9 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         except audio_io.AudioError as exc:
             raise LabelingError(str(exc)) from None
         res.timings["encode+mark"] = time.perf_counter() - t0
+        for edge, t in (kept_cues or {}).items():
+            res.warnings.append(f"a rhythm cue is at the {edge} already ({t:.2f} s): kept, and "
+                                "no second one inserted")
         if opening:
             t0 = time.perf_counter()
             marked, rate, codec = np.concatenate(opening), sample_rate, None

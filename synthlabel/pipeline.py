@@ -220,11 +220,13 @@ def prior_label(path: Path, media: MediaType, data: bytes | None = None) -> str 
     return None
 
 
-def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None = None) -> str:
+def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None = None,
+                     kind: str = "image") -> str:
     if spec is not None and spec.propagator:
         # Re-publishing: the producer's fields are kept, which is the point; what is worth a
-        # word is a second visible label / cue and watermark beside the producer's.
-        added = [n for n, on in (("visible label or cue", spec.explicit),
+        # word is a second visible label / cue and watermark beside the producer's. (An audio
+        # file's rhythm cue is not inserted again where it has one: labeling_audio says so.)
+        added = [n for n, on in (("visible label or cue", spec.explicit and kind != "audio"),
                                  ("watermark", spec.watermark)) if on]
         if not added:
             return f"re-published: the producer's AIGC fields ({prior}) are kept"
@@ -398,7 +400,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             if skip_labeled:
                 res.skipped = f"already labeled ({res.prior_label})"
                 return res
-            res.warnings.append(_relabel_warning(res.prior_label, dry_run, spec))
+            res.warnings.append(_relabel_warning(res.prior_label, dry_run, spec, media.kind))
         targets = expected_outputs(job, media, spec)
         if why := _replaces_input(job, targets):
             raise LabelingError(why)

@@ -360,15 +360,16 @@ def test_float_audio_beyond_full_scale_is_clipped_with_a_warning(credentials):
 
 def test_cues_found_in_both_head_and_tail_are_listed_once(tmp_path, credentials):
     """A short file's head and tail windows overlap: a cue found in both was listed twice
-    ("3.89 s, 3.89 s")."""
-    import shutil
-
+    ("3.89 s, 3.89 s"). (Four cues in a row: labeling no longer stacks them, so they are
+    inserted here directly.)"""
     import synthlabel
+    from synthlabel.core import audio_cue
 
-    f = tmp_path / "t.wav"
-    shutil.copy(Path(__file__).parents[1] / "samples" / "tone.wav", f)
+    x, rate = sf.read(Path(__file__).parents[1] / "samples" / "tone.wav", dtype="float32")
     for _ in range(4):
-        synthlabel.label_file(f, in_place=True, credentials=credentials)
+        x, _times = audio_cue.insert_cue(x, rate, "start")
+    f = tmp_path / "t.wav"
+    sf.write(f, x, rate, subtype="PCM_16")
     rep = synthlabel.verify_file(f, credentials=credentials, layers=("explicit",))
     times = rep.layers["explicit"].details["times"]
     assert len(times) == 4 and all(b - a > 1.0 for a, b in zip(times, times[1:])), times
@@ -468,3 +469,46 @@ def test_chapters_follow_the_inserted_rhythm_cue(tmp_path, credentials, ext):
     assert second == pytest.approx(5.0 + shift, abs=0.0011), (second, shift)
     rep = synthlabel.verify_file(res.output, credentials=credentials)
     assert rep.ok() and rep.ids_agree, rep.to_json()
+
+
+def test_relabeling_audio_keeps_its_rhythm_cues(tmp_path, credentials):
+    """Labeling a labeled file again inserted a second rhythm cue at each end (1.8 s longer
+    per relabel). A cue already at the start or end is kept instead, with a warning, and the
+    file keeps its length; a file with a cue at one end only gets the other one. Music that
+    merely starts with a 1 kHz tone still gets its cue."""
+    import synthlabel
+    from synthlabel.core import audio_cue
+
+    src = tmp_path / "m.wav"
+    sf.write(src, music(8.0, seed=5), RATE, subtype="PCM_16")
+    once = synthlabel.label_file(src, tmp_path / "once.wav", credentials=credentials,
+                                 spec=synthlabel.LabelSpec(cue_where="both"))
+    twice = synthlabel.label_file(once.output, tmp_path / "twice.wav", credentials=credentials,
+                                  spec=synthlabel.LabelSpec(cue_where="both"))
+    assert sf.info(twice.output).frames == sf.info(once.output).frames > sf.info(src).frames
+    assert sum("rhythm cue is at the" in w and "no second one inserted" in w
+               for w in twice.warnings) == 2, twice.warnings
+    x, rate = sf.read(twice.output, dtype="float32")
+    det = audio_cue.detect_cue(x, rate, search="all")
+    assert det.found and len(det.times) == 2, det.details["cues"]
+    rep = synthlabel.verify_file(twice.output, credentials=credentials)
+    assert rep.ok() and rep.content_ids["watermark"] == twice.content_id, rep.to_json()
+
+    # a cue at the start only: --cue both adds the end one
+    start = synthlabel.label_file(src, tmp_path / "start.wav", credentials=credentials)
+    both = synthlabel.label_file(start.output, tmp_path / "both.wav", credentials=credentials,
+                                 spec=synthlabel.LabelSpec(cue_where="both"))
+    grown = sf.info(both.output).frames - sf.info(start.output).frames
+    assert grown == sf.info(start.output).frames - sf.info(src).frames
+    assert [w for w in both.warnings if "rhythm cue is at the start" in w], both.warnings
+    x, rate = sf.read(both.output, dtype="float32")
+    assert len(audio_cue.detect_cue(x, rate, search="all").times) == 2
+
+    # a steady 1 kHz tone (no Morse rhythm) at the start is not a cue
+    t = np.arange(int(3 * RATE)) / RATE
+    tone = np.repeat((0.2 * np.sin(2 * np.pi * 1000 * t))[:, None], 2, 1).astype(np.float32)
+    beep = tmp_path / "beep.wav"
+    sf.write(beep, np.concatenate([tone, music(5.0, seed=7)]), RATE, subtype="PCM_16")
+    res = synthlabel.label_file(beep, tmp_path / "beep_out.wav", credentials=credentials)
+    assert not any("rhythm cue is at" in w for w in res.warnings), res.warnings
+    assert sf.info(res.output).frames - sf.info(beep).frames == grown
