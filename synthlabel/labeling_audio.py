@@ -19,6 +19,7 @@ import numpy as np
 from . import watermark
 from .core import audio_cue
 from .formats import audio_io, audio_meta, audio_tags, chapters
+from .formats.sniff import M4A_SUFFIXES
 from .fsutil import publish_media, temp_path
 from .labeling import LabelingError
 from .models import ContentID, LabelSpec
@@ -305,7 +306,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     spec = spec or LabelSpec()
     creds = credentials or load_credentials()
     allowed = {".ogg", ".oga", ".opus"} if fmt in SIDECAR_FORMATS else (
-        {".m4a", ".aac", ".mp4"} if fmt == "m4a" else {EXTENSION[fmt]})
+        set(M4A_SUFFIXES) if fmt == "m4a" else {EXTENSION[fmt]})
     if dst.suffix.lower() not in allowed:
         dst = dst.with_suffix(EXTENSION[fmt])
     # C2PA convention: the sidecar shares the asset's base name, with the .c2pa extension.

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .batch import init_worker_process, one_line, pool_map, worker_count
 from .formats import image_codec
-from .formats.sniff import MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file, sniff_streams
+from .formats.sniff import (M4A_SUFFIXES, MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file,
+                            sniff_streams)
 from .fsutil import atomic_write, broken_link
 from .labeling import LabelingError, label_image_bytes
 from .models import LabelResult, LabelSpec
@@ -26,8 +27,8 @@ SIDECAR_MEDIA = ("ogg", "mkv", "webm")
 KNOWN_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp",
                     ".gif": "gif", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp",
                     ".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".oga": "ogg",
-                    ".opus": "ogg", ".m4a": "m4a", ".mp4": "mp4", ".mov": "mov", ".mkv": "mkv",
-                    ".webm": "webm"}
+                    ".opus": "ogg", ".m4a": "m4a", ".m4b": "m4a", ".mp4": "mp4", ".mov": "mov",
+                    ".mkv": "mkv", ".webm": "webm"}
 
 
 # --------------------------------------------------------------------------- files
@@ -163,7 +164,7 @@ def sniff_job(job: Job) -> MediaType:
 
 def _suffix_fits(path: Path, fmt: str) -> bool:
     return KNOWN_EXTENSIONS.get(path.suffix.lower()) == fmt or (
-        fmt == "m4a" and path.suffix.lower() in (".m4a", ".aac", ".mp4"))
+        fmt == "m4a" and path.suffix.lower() in M4A_SUFFIXES)
 
 
 def output_path(base: Path, fmt: str, extension: str) -> Path:

@@ -425,12 +425,13 @@ def test_wav_cue_points_follow_the_inserted_rhythm_cue(tmp_path, credentials):
     assert inserted > RATE and cue_points(Path(res.output)) == [p + inserted for p in points]
 
 
-@pytest.mark.parametrize("ext", ["mp3", "opus", "flac", "m4a"])
+@pytest.mark.parametrize("ext", ["mp3", "opus", "flac", "m4a", "m4b"])
 def test_chapters_follow_the_inserted_rhythm_cue(tmp_path, credentials, ext):
     """Chapters (ID3 CHAP frames in MP3, CHAPTERxxx Vorbis comments in Opus and FLAC, the
     chapter track of an M4A) are carried into the labeled file and move by the rhythm cue
     inserted before the sound; the first chapter still starts the file. An M4A's chapters were
-    dropped before, and the others kept pointing 1.8 s early, into the cue. ffprobe reads them."""
+    dropped before, and the others kept pointing 1.8 s early, into the cue. ffprobe reads them.
+    An audiobook keeps its .m4b name (it was renamed .m4a)."""
     import mutagen
 
     import synthlabel
@@ -462,8 +463,10 @@ def test_chapters_follow_the_inserted_rhythm_cue(tmp_path, credentials, ext):
                 for c in json.loads(out)["chapters"]]
 
     assert chapters(src) == [(0.0, "Intro"), (5.0, "Main part")]
+    (tmp_path / "out").mkdir()
     res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
     assert not any("chapter" in w for w in res.warnings), res.warnings
+    assert Path(res.output).name == src.name
     (first, t0), (second, t1) = chapters(res.output)
     assert (first, t0, t1) == (0.0, "Intro", "Main part")
     assert second == pytest.approx(5.0 + shift, abs=0.0011), (second, shift)

@@ -81,6 +81,9 @@ _TYPES: dict[str, MediaType] = {
     )
 }
 
+#: Suffixes an M4A keeps when labeled: .m4b (audiobooks) and .mp4 name the same container.
+M4A_SUFFIXES = (".m4a", ".m4b", ".aac", ".mp4")
+
 # ISO-BMFF major brands that are still images, not video: treating a HEIC as MP4 would
 # write a video-style label into it.
 _BMFF_IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1",
