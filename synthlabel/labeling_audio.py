@@ -93,6 +93,12 @@ def _load_clip(spec: LabelSpec, sample_rate: int, channels: int) -> np.ndarray |
 #: the defaults' cue block is 1.82 s, its cue 0.25 s from the edge.
 CUE_CHECK_SECONDS = 6.0
 CUE_NEAR_SECONDS = 2.0
+#: ... except at the start of content that carries a watermark made with the labeling key (a
+#: file labeled again by the same service), looked for in its opening MARK_CHECK_SECONDS
+#: (presence reads from 5 s excerpts). The new mark would lie in step over the old one, and the
+#: detector then reads either (or neither, after a few relabels): the inserted cue moves the old
+#: mark out of step with the new one, which is read at the start.
+MARK_CHECK_SECONDS = 12.0
 _CUE_UNITS = sum(n for _, n in audio_cue.MORSE_AI)     # a cue's length in Morse units
 
 
@@ -112,6 +118,14 @@ def _cue_already(x: np.ndarray, sample_rate: int, at: str) -> float | None:
         if at == "start" and r["time"] <= CUE_NEAR_SECONDS or at == "end" and end >= span - CUE_NEAR_SECONDS:
             return float(r["time"])
     return None
+
+
+def _marked_with(x: np.ndarray, sample_rate: int, key: bytes) -> bool:
+    """Whether ``x`` (float32 ``(frames, channels)``) carries a watermark made with ``key``."""
+    try:
+        return watermark.detect_audio(x, sample_rate, key).detected
+    except ValueError:        # a rate or length the detector does not take
+        return False
 
 
 def _peek(blocks: Iterator[np.ndarray], frames: int) -> tuple[np.ndarray, Iterator[np.ndarray]]:
@@ -327,11 +341,17 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     cue = _cue_block(spec, sample_rate, channels, clip) if spec.explicit else None
     bitrate = {"bitrate": spec.audio_bitrate} if spec.audio_bitrate and fmt in audio_io.DEFAULT_BITRATES else {}
     # A tone cue where the content has one already (a labeled file labeled again) is not
-    # inserted a second time; a spoken label is what the user asked for, and is.
+    # inserted a second time (but see MARK_CHECK_SECONDS); a spoken label is what the user
+    # asked for, and is.
     kept_cues: dict[str, float] | None = {} if cue is not None and clip is None else None
     if kept_cues is not None and spec.cue_where in ("start", "both"):
-        head, blocks = _peek(blocks, int(CUE_CHECK_SECONDS * sample_rate))
-        if (t := _cue_already(head, sample_rate, "start")) is not None:
+        head, blocks = _peek(blocks, int(MARK_CHECK_SECONDS * sample_rate))
+        t = _cue_already(head[:int(CUE_CHECK_SECONDS * sample_rate)], sample_rate, "start")
+        if t is not None and spec.watermark and _marked_with(head, sample_rate, creds.watermark_key):
+            res.warnings.append(f"a rhythm cue is at the start already ({t:.2f} s), in sound "
+                                "watermarked with this key: a second cue is inserted before it, "
+                                "which keeps the new watermark out of step with the old one")
+        elif t is not None:
             kept_cues["start"] = t
     # frames inserted before the content, by which chapters and WAV cue points move
     inserted = len(cue) if cue is not None and spec.cue_where in ("start", "both") \

@@ -226,7 +226,8 @@ def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None =
     if spec is not None and spec.propagator:
         # Re-publishing: the producer's fields are kept, which is the point; what is worth a
         # word is a second visible label / cue and watermark beside the producer's. (An audio
-        # file's rhythm cue is not inserted again where it has one: labeling_audio says so.)
+        # file's rhythm cue is not inserted again where it has one, mostly: labeling_audio
+        # warns either way.)
         added = [n for n, on in (("visible label or cue", spec.explicit and kind != "audio"),
                                  ("watermark", spec.watermark)) if on]
         if not added:
