@@ -96,8 +96,8 @@ CUE_NEAR_SECONDS = 2.0
 #: ... except at the start of content that carries a watermark made with the labeling key (a
 #: file labeled again by the same service), looked for in its opening MARK_CHECK_SECONDS
 #: (presence reads from 5 s excerpts). The new mark would lie in step over the old one, and the
-#: detector then reads either (or neither, after a few relabels): the inserted cue moves the old
-#: mark out of step with the new one, which is read at the start.
+#: detector then reads either (or neither, after a few relabels). The inserted cue moves the old
+#: mark out of step with the new one, which also covers the cue and is the one read.
 MARK_CHECK_SECONDS = 12.0
 _CUE_UNITS = sum(n for _, n in audio_cue.MORSE_AI)     # a cue's length in Morse units
 

@@ -8,11 +8,12 @@ encodes them again.
 
 What is kept: frame rate and the frames' timestamps (VFR stays VFR), resolution, the display
 matrix (rotation/flip; written with ``set_display_matrix``, which the MP4/MOV ``tkhd`` matrix
-and the Matroska ``Projection`` pose carry), colour range / matrix / primaries / transfer, and
-the audio stream's sample rate, channel layout and (about) its bitrate, and the chapters. What changes: 10-bit
-or 4:2:2/4:4:4 video is written as 8-bit 4:2:0 (a warning says so); the video codec follows
-the container (H.264 for MP4/MOV/MKV, VP9 for WebM) unless ``codec`` says otherwise; audio is
-re-encoded as AAC (MP4/MOV/MKV) or Opus (WebM, resampled to 48 kHz when needed).
+and the Matroska ``Projection`` pose carry), colour range / matrix / primaries / transfer, the
+chapters, and the audio stream's sample rate, channel layout and (about) its bitrate. What
+changes: 10-bit or 4:2:2/4:4:4 video is written as 8-bit 4:2:0 (a warning says so); the video
+codec follows the container (H.264 for MP4/MOV/MKV, VP9 for WebM) unless ``codec`` says
+otherwise; audio is re-encoded as AAC (MP4/MOV/MKV) or Opus (WebM, resampled to 48 kHz when
+needed).
 
 Outputs are never fragmented MP4 (c2pa cannot sign those): the MP4/MOV muxer writes one
 ``moov`` and, with ``+faststart``, moves it before ``mdat``. Codec threading is on (frame
