@@ -93,12 +93,16 @@ def _load_clip(spec: LabelSpec, sample_rate: int, channels: int) -> np.ndarray |
 #: the defaults' cue block is 1.82 s, its cue 0.25 s from the edge.
 CUE_CHECK_SECONDS = 6.0
 CUE_NEAR_SECONDS = 2.0
-#: ... except at the start of content that carries a watermark made with the labeling key (a
-#: file labeled again by the same service), looked for in its opening MARK_CHECK_SECONDS
-#: (presence reads from 5 s excerpts). The new mark would lie in step over the old one, and the
-#: detector then reads either (or neither, after a few relabels). The inserted cue moves the old
-#: mark out of step with the new one, which also covers the cue and is the one read.
+#: Sound labeled before with the labeling key (a file labeled again by the same service) is
+#: looked at in its opening MARK_CHECK_SECONDS (presence reads from 5 s excerpts). A new mark
+#: would lie in step over the old one, and the detector then reads either payload (or neither,
+#: after a few relabels). So the old mark is removed first (AudioEmbedder(remove=True)) when it
+#: starts at the first sample, as labeling wrote it, and the opening read again without it
+#: finds nothing (p above REMOVED_P). When it cannot be removed, a start cue is inserted even
+#: beside one that is there: it moves the old mark out of step with the new one, which also
+#: covers the cue and is the one read.
 MARK_CHECK_SECONDS = 12.0
+REMOVED_P = 1e-3
 _CUE_UNITS = sum(n for _, n in audio_cue.MORSE_AI)     # a cue's length in Morse units
 
 
@@ -120,11 +124,43 @@ def _cue_already(x: np.ndarray, sample_rate: int, at: str) -> float | None:
     return None
 
 
-def _marked_with(x: np.ndarray, sample_rate: int, key: bytes) -> bool:
-    """Whether ``x`` (float32 ``(frames, channels)``) carries a watermark made with ``key``."""
+def _unmarked(blocks: Iterator[np.ndarray], sample_rate: int, channels: int, payload: int,
+              key: bytes) -> Iterator[np.ndarray]:
+    """``blocks`` with the mark of ``payload`` and ``key`` that starts at their first sample
+    removed (see MARK_CHECK_SECONDS)."""
+    rem = watermark.AudioEmbedder(sample_rate, channels, payload, key, remove=True)
+    for b in blocks:
+        out = rem.process(b)
+        if len(out):
+            yield out
+    tail = rem.flush()
+    if len(tail):
+        yield tail
+
+
+def _old_mark(head: np.ndarray, sample_rate: int, key: bytes) -> tuple[bool, int | None]:
+    """Whether ``head`` (float32 ``(frames, channels)``, the content's opening seconds) carries
+    a mark made with ``key``, and that mark's payload when it can be removed (see
+    MARK_CHECK_SECONDS), else None."""
     try:
-        return watermark.detect_audio(x, sample_rate, key).detected
+        det = watermark.detect_audio(head, sample_rate, key)
     except ValueError:        # a rate or length the detector does not take
+        return False, None
+    if not det.detected:
+        return False, None
+    if det.payload is None or abs((det.speed or 1.0) - 1.0) > 0.002 or abs(det.offset_seconds or 0.0) > 0.02:
+        return True, None     # another speed or an offset: not where labeling put it
+    cleaned = np.concatenate(list(_unmarked(iter([head]), sample_rate, head.shape[1], det.payload, key)))
+    if watermark.detect_audio(cleaned, sample_rate, key).p_value <= REMOVED_P:
+        return True, None
+    return True, det.payload
+
+
+def _has_aigc(path: Path) -> bool:
+    """Whether the file ``path`` carries an AIGC metadata label (never raises)."""
+    try:
+        return audio_meta.read_audio_metadata_file(path).aigc_count > 0
+    except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
         return False
 
 
@@ -342,12 +378,24 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     bitrate = {"bitrate": spec.audio_bitrate} if spec.audio_bitrate and fmt in audio_io.DEFAULT_BITRATES else {}
     # A tone cue where the content has one already (a labeled file labeled again) is not
     # inserted a second time (but see MARK_CHECK_SECONDS); a spoken label is what the user
-    # asked for, and is.
+    # asked for, and is. An old mark made with this key is removed before the new one is laid.
     kept_cues: dict[str, float] | None = {} if cue is not None and clip is None else None
-    if kept_cues is not None and spec.cue_where in ("start", "both"):
+    start_cue = kept_cues is not None and spec.cue_where in ("start", "both")
+    t = None
+    remove: int | None = None
+    if start_cue or spec.watermark:
         head, blocks = _peek(blocks, int(MARK_CHECK_SECONDS * sample_rate))
-        t = _cue_already(head[:int(CUE_CHECK_SECONDS * sample_rate)], sample_rate, "start")
-        if t is not None and spec.watermark and _marked_with(head, sample_rate, creds.watermark_key):
+        if start_cue:
+            t = _cue_already(head[:int(CUE_CHECK_SECONDS * sample_rate)], sample_rate, "start")
+        # Looked for only where a label was: a cue, or the file's AIGC metadata (the detection
+        # costs ~1 % of real time, too much for every fresh file in a generation service).
+        marked = False
+        if spec.watermark and (t is not None or source is not None and _has_aigc(source)):
+            marked, remove = _old_mark(head, sample_rate, creds.watermark_key)
+        if remove is not None:
+            res.warnings.append(f"the watermark made with this key before (payload {remove:016x}) "
+                                "is removed, and the new one laid in its place")
+        if t is not None and marked and remove is None:
             res.warnings.append(f"a rhythm cue is at the start already ({t:.2f} s), in sound "
                                 "watermarked with this key: a second cue is inserted before it, "
                                 "which keeps the new watermark out of step with the old one")
@@ -367,6 +415,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         kept = 0
         try:
             with open_writer(encoded, bitrate, inserted) as writer:
+                if remove is not None:
+                    blocks = _unmarked(blocks, sample_rate, channels, remove, creds.watermark_key)
                 for block in _marked_stream(blocks, spec, sample_rate, channels,
                                             creds.watermark_key, content_id, cue, res.cue_times,
                                             start_cue="start" not in (kept_cues or {}),

@@ -476,10 +476,12 @@ def test_chapters_follow_the_inserted_rhythm_cue(tmp_path, credentials, ext):
 
 def test_relabeling_audio_keeps_its_rhythm_cues(tmp_path, credentials):
     """Labeling a labeled file again inserted a second rhythm cue at each end (1.8 s longer
-    per relabel). A cue already at an end is kept instead, with a warning, but for one case: at
-    the start of sound watermarked with the labeling key, the second cue is still inserted, as
-    it keeps the new mark out of step with the old one (laid in step, the detector read the old
-    payload, and after three relabels none). A steady 1 kHz tone at the start is not a cue."""
+    per relabel). A cue already at an end is kept instead, with a warning. The old watermark,
+    when made with the labeling key, is removed first: laid in step over it, the new mark was
+    read as the old payload, or as none after three relabels. Where it cannot be removed (the
+    sound was cut, so the old mark no longer starts at the first sample), a second start cue
+    is still inserted, which moves the old mark out of step. A steady 1 kHz tone at the start
+    is not a cue."""
     import dataclasses
 
     import synthlabel
@@ -491,6 +493,10 @@ def test_relabeling_audio_keeps_its_rhythm_cues(tmp_path, credentials):
 
     def frames(path):
         return sf.info(path).frames
+
+    def reads_newest(res, creds):
+        rep = synthlabel.verify_file(res.output, credentials=creds)
+        return rep.ok() and rep.content_ids["watermark"] == res.content_id
 
     both = synthlabel.LabelSpec(cue_where="both")
     src = tmp_path / "m.wav"
@@ -505,22 +511,27 @@ def test_relabeling_audio_keeps_its_rhythm_cues(tmp_path, credentials):
     assert frames(again.output) == frames(once.output)
     assert [w.split(" (")[0] for w in again.warnings if "rhythm cue is at" in w] == [
         "a rhythm cue is at the start already", "a rhythm cue is at the end already"], again.warnings
-    assert len(cues(again.output)) == 2
-    rep = synthlabel.verify_file(again.output, credentials=other)
-    assert rep.ok() and rep.content_ids["watermark"] == again.content_id, rep.to_json()
+    assert not any("removed" in w for w in again.warnings), again.warnings
+    assert len(cues(again.output)) == 2 and reads_newest(again, other)
 
-    # the same key, twice more: a cue inserted at the start each time, the end one kept, and the
-    # newest payload read
+    # the same key, three times more: the old mark removed, cues kept, the newest payload read
     f = once.output
-    for n in (1, 2):
+    for n in (1, 2, 3):
         res = synthlabel.label_file(f, tmp_path / f"same{n}.wav", credentials=credentials, spec=both)
-        assert frames(res.output) == frames(f) + block
-        assert any("second cue is inserted" in w for w in res.warnings), res.warnings
-        assert any("rhythm cue is at the end already" in w for w in res.warnings), res.warnings
-        assert len(cues(res.output)) == 2 + n
-        rep = synthlabel.verify_file(res.output, credentials=credentials)
-        assert rep.ok() and rep.content_ids["watermark"] == res.content_id, rep.to_json()
+        assert frames(res.output) == frames(once.output)
+        assert sum("rhythm cue is at" in w for w in res.warnings) == 2, res.warnings
+        assert any("is removed, and the new one laid in its place" in w for w in res.warnings)
+        assert len(cues(res.output)) == 2 and reads_newest(res, credentials)
         f = res.output
+
+    # cut 0.1 s off the start: the old mark cannot be removed, so a start cue goes in again
+    x, rate = sf.read(f, dtype="float32")
+    cut = tmp_path / "cut.wav"
+    sf.write(cut, x[RATE // 10:], rate, subtype="PCM_16")
+    res = synthlabel.label_file(cut, tmp_path / "cut_out.wav", credentials=credentials, spec=both)
+    assert frames(res.output) == frames(cut) + block
+    assert any("second cue is inserted" in w for w in res.warnings), res.warnings
+    assert len(cues(res.output)) == 3 and reads_newest(res, credentials)
 
     # a steady 1 kHz tone (no Morse rhythm) at the start is not a cue
     t = np.arange(int(3 * RATE)) / RATE

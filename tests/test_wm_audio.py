@@ -355,3 +355,24 @@ def test_transposed_or_empty_input_is_a_clear_error():
     with pytest.raises(ValueError, match="empty"):
         WA.embed_audio(np.zeros((0, 2), np.float32), 48000, PAYLOAD, KEY)
     assert not WA.detect_audio(np.zeros((0, 2), np.float32), 48000, KEY).detected
+
+
+def test_remove_takes_out_the_mark_it_names(clip, marked):
+    """AudioEmbedder(remove=True) with the payload and key of a mark that starts at the first
+    sample leaves it far under what it was (the detector no longer finds it); another key
+    removes nothing (removal, like forgery, needs the key), and a mark laid after the removal
+    reads alone (relabeling, labeling_audio)."""
+    def run(x, payload, key=KEY, **kw):
+        e = WA.AudioEmbedder(SR, x.shape[1], payload, key, **kw)
+        return np.concatenate([e.process(x), e.flush()])
+
+    cleaned = run(marked, PAYLOAD, remove=True)
+    left = np.sum((cleaned - clip) ** 2) / np.sum((marked - clip) ** 2)
+    assert 10 * np.log10(left) < -12, left
+    assert WA.detect_audio(cleaned, SR, KEY).p_value > 1e-3
+    wrong = run(marked, PAYLOAD, bytes(32), remove=True)
+    det = WA.detect_audio(wrong, SR, KEY)
+    assert det.detected and det.payload == PAYLOAD
+    new = PAYLOAD ^ 0xFFFF0000
+    det = WA.detect_audio(run(cleaned, new), SR, KEY)
+    assert det.detected and det.payload == new

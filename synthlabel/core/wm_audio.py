@@ -340,9 +340,15 @@ class AudioEmbedder:
     Feed blocks of shape (frames, channels) (or (frames,) for mono) to :meth:`process`; it returns
     the marked samples that are ready (it lags by about one chunk); :meth:`flush` returns the rest.
     The output is identical to :func:`embed_audio` on the concatenated input, for any block split.
+
+    ``remove=True`` subtracts the mark instead: run over sound that this ``payload`` and ``key``
+    marked from its first sample (a labeled file, decoded), it leaves the old mark 16-20 dB
+    under what it was, which the detector no longer finds, so that a new mark can take its
+    place without lying in step over it.
     """
 
-    def __init__(self, sample_rate: int, channels: int, payload: int | bytes, key: bytes):
+    def __init__(self, sample_rate: int, channels: int, payload: int | bytes, key: bytes, *,
+                 remove: bool = False):
         self.sample_rate = _check_rate(sample_rate)
         if isinstance(channels, (bool, np.bool_)) or not isinstance(channels, (int, np.integer)) or channels < 1:
             raise ValueError(f"channels must be a positive int, got {channels!r}")
@@ -351,6 +357,11 @@ class AudioEmbedder:
         coded = coding.encode_payload(payload)               # validates the payload
         cells = cell_signs(pattern(key), coded)              # (PERIOD_CELLS, NB)
         self._frame_sign = np.repeat(cells, CF, axis=0) * np.tile(_TCHIP, P.PERIOD_CELLS)[:, None]  # (PF, NB)
+        if remove:
+            # The residual is the frame's spectrum times alpha * sign; alpha follows the marked
+            # sound's masking, close to the original's, so the negated residual cancels the old
+            # one up to second-order terms.
+            self._frame_sign = -self._frame_sign
         sr = self.sample_rate
         self._U, self._D = _ratio(sr)
         U = self._U
