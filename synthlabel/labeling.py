@@ -111,10 +111,12 @@ def _onto_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: ContentID,
                  timings: dict[str, float] | None = None, alpha: np.ndarray | None = None,
+                 keep_watermark: bool = False,
                  ) -> tuple[np.ndarray, np.ndarray | None, list[str], list[str]]:
     """The pixel layers: explicit label then watermark. Returns (rgb, alpha, layers,
     warnings); where the label's plate lands, alpha is made opaque so that the label shows
-    on transparent areas too."""
+    on transparent areas too. ``keep_watermark``: ``rgb`` carries ``content_id``'s mark made
+    with ``key`` already; it is kept, not laid a second time."""
     layers: list[str] = []
     warns: list[str] = []
     t = timings if timings is not None else {}
@@ -129,7 +131,12 @@ def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: Conte
             alpha[box.y:box.y + box.h, box.x:box.x + box.w] = 255
         t["render"] = time.perf_counter() - t0
         layers.append("explicit")
-    if spec.watermark:
+    if spec.watermark and keep_watermark:
+        layers.append("watermark")
+        warns.append(f"watermark: the image carries this key's watermark already; the label "
+                     f"keeps its content ID {content_id.hex} and the mark as it is (a second "
+                     "mark laid over it would leave neither readable)")
+    elif spec.watermark:
         t0 = time.perf_counter()
         rgb, warning = watermark.embed_image_checked(rgb, content_id.value, key)
         t["watermark"] = time.perf_counter() - t0
@@ -161,7 +168,7 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
                 title: str = "image", exif: bytes | None = None, icc_profile: bytes | None = None,
                 xmp: bytes | None = None, parent: c2pa_io.Parent | None = None,
                 extras: image_codec.Extras | None = None,
-                prior_aigc: AIGCLabel | None = None) -> LabeledMedia:
+                prior_aigc: AIGCLabel | None = None, keep_watermark: bool = False) -> LabeledMedia:
     """Label an image held in memory and return the encoded file with every layer.
 
     ``image``: a PIL image or a numpy array H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA), uint8
@@ -173,7 +180,9 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
     new manifest's parent ingredient. ``extras``: what else to keep from a source file
     (:class:`synthlabel.formats.image_codec.Extras`: PNG text chunks, density, a JPEG
     comment, lossless WebP). ``prior_aigc``: the AIGC label the source carried, whose
-    producer fields a re-publishing spec (``spec.propagator``) keeps.
+    producer fields a re-publishing spec (``spec.propagator``) keeps. ``keep_watermark``: the
+    image carries ``content_id``'s mark, made with the credentials' key, already (a labeled
+    image labeled again, see :func:`label_image_bytes`); it is kept, not laid a second time.
     """
     spec = spec or LabelSpec()
     if not isinstance(spec, LabelSpec):
@@ -188,10 +197,12 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
         if alpha.min() < 255:
             converted.append("JPEG has no alpha channel; transparent areas were composited onto white")
         rgb, alpha = _onto_white(rgb, alpha), None
+    if keep_watermark and content_id is None:
+        raise ValueError("keep_watermark needs the content_id the image's watermark carries")
     content_id = _content_id(content_id)
     timings: dict[str, float] = {}
     rgb, alpha, layers, warns = label_pixels(rgb, spec, creds.watermark_key, content_id, timings,
-                                             alpha=alpha)
+                                             alpha=alpha, keep_watermark=keep_watermark)
     warns[:0] = converted
 
     t0 = time.perf_counter()
@@ -262,7 +273,10 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     """Label an encoded image file's bytes (JPEG, PNG, WebP; GIF, TIFF, BMP are read),
     keeping its EXIF, ICC profile and XMP, and its C2PA manifest as the new manifest's parent
     ingredient. ``source_format``: sniffed from the bytes when omitted. The output keeps the
-    format (``spec.output_format`` to change it)."""
+    format (``spec.output_format`` to change it). An image labeled before, whose watermark
+    made with the credentials' key reads, keeps that mark and its content ID: a second mark
+    with another payload, laid in step over the first, left neither readable after a few
+    relabels."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -292,14 +306,31 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
             prior = image_meta.read_image_metadata(data, source_format).aigc
         except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
             prior = None
+    own = _own_mark(data, source_format, decoded.rgb, credentials.watermark_key) if spec.watermark else None
     result = label_image(
         np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb,
         format=fmt, spec=spec, credentials=credentials, title=name,
         exif=decoded.exif, icc_profile=decoded.icc_profile, xmp=decoded.xmp, parent=parent,
-        extras=decoded.extras, prior_aigc=prior,
+        extras=decoded.extras, prior_aigc=prior, content_id=own, keep_watermark=own is not None,
     )
     result.warnings[:0] = decoded.warnings + ([warn] if warn else []) + _lost_extras(decoded.extras, fmt)
     return result
+
+
+def _own_mark(data: bytes, source_format: str, rgb: np.ndarray, key: bytes) -> int | None:
+    """The payload of the mark made with ``key`` that the image carries, when it has an AIGC
+    label (a labeled image labeled again) and the payload reads; else None. Looked for only
+    where a label was: a detection on every fresh image would cost a generation service."""
+    try:
+        if not image_meta.read_image_metadata(data, source_format).aigc_count:
+            return None
+    except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
+        return None
+    try:
+        det = watermark.detect_image(rgb, key)
+    except ValueError:        # too small to carry a mark
+        return None
+    return det.payload if det.detected else None
 
 
 def _lost_extras(extras: image_codec.Extras, fmt: str) -> list[str]:

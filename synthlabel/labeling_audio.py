@@ -94,13 +94,14 @@ def _load_clip(spec: LabelSpec, sample_rate: int, channels: int) -> np.ndarray |
 CUE_CHECK_SECONDS = 6.0
 CUE_NEAR_SECONDS = 2.0
 #: Sound labeled before with the labeling key (a file labeled again by the same service) is
-#: looked at in its opening MARK_CHECK_SECONDS (presence reads from 5 s excerpts). A new mark
-#: would lie in step over the old one, and the detector then reads either payload (or neither,
-#: after a few relabels). So the old mark is removed first (AudioEmbedder(remove=True)) when it
-#: starts at the first sample, as labeling wrote it, and the opening read again without it
-#: finds nothing (p above REMOVED_P). When it cannot be removed, a start cue is inserted even
-#: beside one that is there: it moves the old mark out of step with the new one, which also
-#: covers the cue and is the one read.
+#: read in its opening MARK_CHECK_SECONDS (presence reads from 5 s excerpts). A second mark
+#: with another payload would lie in step over the old one, and the detector then reads either
+#: (or neither, after a few relabels). So the label keeps the content ID the old mark carries:
+#: the old mark is removed (AudioEmbedder(remove=True)) and the same payload laid afresh when
+#: it starts at the first sample, as labeling wrote it, and the opening read again without it
+#: finds nothing (p above REMOVED_P); else the old mark is kept as it is. A mark that is found
+#: but whose payload does not read cannot be kept: a new one is laid, and a start cue inserted
+#: even beside one that is there, which moves the old mark out of step with the new one.
 MARK_CHECK_SECONDS = 12.0
 REMOVED_P = 1e-3
 _CUE_UNITS = sum(n for _, n in audio_cue.MORSE_AI)     # a cue's length in Morse units
@@ -138,22 +139,27 @@ def _unmarked(blocks: Iterator[np.ndarray], sample_rate: int, channels: int, pay
         yield tail
 
 
-def _old_mark(head: np.ndarray, sample_rate: int, key: bytes) -> tuple[bool, int | None]:
-    """Whether ``head`` (float32 ``(frames, channels)``, the content's opening seconds) carries
-    a mark made with ``key``, and that mark's payload when it can be removed (see
-    MARK_CHECK_SECONDS), else None."""
+@dataclass(frozen=True)
+class _OldMark:
+    found: bool                 # a mark made with the labeling key is there
+    payload: int | None = None  # its payload, when it reads
+    removable: bool = False     # it starts at the first sample and comes out (REMOVED_P)
+
+
+def _old_mark(head: np.ndarray, sample_rate: int, key: bytes) -> _OldMark:
+    """What mark made with ``key`` ``head`` (float32 ``(frames, channels)``, the content's
+    opening seconds) carries; see MARK_CHECK_SECONDS."""
     try:
         det = watermark.detect_audio(head, sample_rate, key)
     except ValueError:        # a rate or length the detector does not take
-        return False, None
-    if not det.detected:
-        return False, None
-    if det.payload is None or abs((det.speed or 1.0) - 1.0) > 0.002 or abs(det.offset_seconds or 0.0) > 0.02:
-        return True, None     # another speed or an offset: not where labeling put it
+        return _OldMark(False)
+    if not det.detected or det.payload is None:
+        return _OldMark(det.detected)
+    if abs((det.speed or 1.0) - 1.0) > 0.002 or abs(det.offset_seconds or 0.0) > 0.02:
+        return _OldMark(True, det.payload)  # another speed or an offset: not where labeling put it
     cleaned = np.concatenate(list(_unmarked(iter([head]), sample_rate, head.shape[1], det.payload, key)))
-    if watermark.detect_audio(cleaned, sample_rate, key).p_value <= REMOVED_P:
-        return True, None
-    return True, det.payload
+    gone = watermark.detect_audio(cleaned, sample_rate, key).p_value > REMOVED_P
+    return _OldMark(True, det.payload, gone)
 
 
 def _has_aigc(path: Path) -> bool:
@@ -180,13 +186,16 @@ def _peek(blocks: Iterator[np.ndarray], frames: int) -> tuple[np.ndarray, Iterat
 def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: int, channels: int,
                    key: bytes, content_id: ContentID, cue: np.ndarray | None,
                    cue_times: list[float], start_cue: bool = True,
-                   kept_cues: dict[str, float] | None = None) -> Iterator[np.ndarray]:
+                   kept_cues: dict[str, float] | None = None,
+                   mark: bool = True) -> Iterator[np.ndarray]:
     """Yield the labeled signal block by block: ``cue`` (:func:`_cue_block`, None for no
     explicit label) around the content, all of it marked. ``start_cue=False``: the content
     starts with a cue already (:func:`_cue_already`), none is inserted there. With ``kept_cues``
     given, the closing seconds are checked for a cue the same way before one is appended, and
-    a cue found there is kept instead: ``kept_cues["end"]`` its start in the output (s)."""
-    emb = watermark.AudioEmbedder(sample_rate, channels, content_id.value, key) if spec.watermark else None
+    a cue found there is kept instead: ``kept_cues["end"]`` its start in the output (s).
+    ``mark=False``: the content carries this key's mark with ``content_id`` already, kept."""
+    emb = watermark.AudioEmbedder(sample_rate, channels, content_id.value, key) \
+        if spec.watermark and mark else None
     offset = 0
 
     def mark(block: np.ndarray) -> np.ndarray:
@@ -382,25 +391,29 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     kept_cues: dict[str, float] | None = {} if cue is not None and clip is None else None
     start_cue = kept_cues is not None and spec.cue_where in ("start", "both")
     t = None
-    remove: int | None = None
+    old = _OldMark(False)
     if start_cue or spec.watermark:
         head, blocks = _peek(blocks, int(MARK_CHECK_SECONDS * sample_rate))
         if start_cue:
             t = _cue_already(head[:int(CUE_CHECK_SECONDS * sample_rate)], sample_rate, "start")
         # Looked for only where a label was: a cue, or the file's AIGC metadata (the detection
         # costs ~1 % of real time, too much for every fresh file in a generation service).
-        marked = False
         if spec.watermark and (t is not None or source is not None and _has_aigc(source)):
-            marked, remove = _old_mark(head, sample_rate, creds.watermark_key)
-        if remove is not None:
-            res.warnings.append(f"the watermark made with this key before (payload {remove:016x}) "
-                                "is removed, and the new one laid in its place")
-        if t is not None and marked and remove is None:
+            old = _old_mark(head, sample_rate, creds.watermark_key)
+        if old.payload is not None:
+            content_id = res.content_id = ContentID(old.payload)
+            res.warnings.append(f"the sound carries this key's watermark already: the label keeps "
+                                f"its content ID {content_id.hex}, and the mark is "
+                                + ("laid afresh in place of the old one" if old.removable else
+                                   "kept as it is (it does not start where labeling puts it)"))
+        if t is not None and old.found and old.payload is None:
             res.warnings.append(f"a rhythm cue is at the start already ({t:.2f} s), in sound "
-                                "watermarked with this key: a second cue is inserted before it, "
-                                "which keeps the new watermark out of step with the old one")
+                                "watermarked with this key whose payload does not read: a second "
+                                "cue is inserted before it, which keeps the new watermark out of "
+                                "step with the old one")
         elif t is not None:
             kept_cues["start"] = t
+    remove = old.payload if old.removable else None
     # frames inserted before the content, by which chapters and WAV cue points move
     inserted = len(cue) if cue is not None and spec.cue_where in ("start", "both") \
         and "start" not in (kept_cues or {}) else 0
@@ -420,7 +433,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 for block in _marked_stream(blocks, spec, sample_rate, channels,
                                             creds.watermark_key, content_id, cue, res.cue_times,
                                             start_cue="start" not in (kept_cues or {}),
-                                            kept_cues=kept_cues):
+                                            kept_cues=kept_cues,
+                                            mark=old.payload is None or old.removable):
                     writer.write(block)
                     if kept < keep:
                         part = block[:keep - kept]

@@ -251,6 +251,19 @@ def metadata_findings(path: Path, container: str) -> LabelFindings:
     return collect(list(f.aigc), digital_source_type=f.digital_source_type)
 
 
+def _own_mark(path: Path, container: str, key: bytes) -> int | None:
+    """The payload of the frame mark made with ``key`` that the video carries, when it has an
+    AIGC label (a labeled video labeled again) and the payload reads; else None. Looked for
+    only where a label was: the pooled detection reads ~30 frames."""
+    try:
+        if not metadata_findings(path, container).aigc_count:
+            return None
+        det = detect_video(path, key)
+    except Exception:  # noqa: BLE001 - unreadable metadata or frames: "no mark" here
+        return None
+    return det.payload if det.detected else None
+
+
 def _prior_aigc(path: Path, container: str):
     """The AIGC label the input carries (for re-publishing), or None when it has none or it
     cannot be read."""
@@ -318,9 +331,18 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     dst.parent.mkdir(parents=True, exist_ok=True)
     creds = credentials or load_credentials()
     key = creds.watermark_key
-    content_id = ContentID.new()
+    # A labeled video labeled again keeps the mark made with this key and its content ID: a
+    # second mark with another payload, laid in step over it, left neither readable after a
+    # few relabels (as with images, labeling.label_image_bytes).
+    kept = _own_mark(src, info.container, key) if spec.watermark else None
+    content_id = ContentID(kept) if kept is not None else ContentID.new()
+    mark = spec.watermark and kept is None       # lay a mark (frames and soundtrack)
     res = LabeledVideo(output=dst, content_id=content_id, container=container, codec=vcodec,
                        sidecar=sidecar)
+    if kept is not None:
+        res.warnings.append(f"watermark: the video carries this key's watermark already; the label "
+                            f"keeps its content ID {content_id.hex} and the mark as it is (a "
+                            "second mark laid over it would leave neither readable)")
     aigc = spec.aigc_for(content_id, _prior_aigc(src, info.container) if spec.propagator else None)
     full_range = info.full_range
     if info.extra_streams:
@@ -396,7 +418,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 mixer = _CueMixer(spec, audio.sample_rate, audio.channels, info.duration)
             except ValueError as exc:
                 res.warnings.append(f"audio cue not mixed: {exc}")
-        if spec.watermark:
+        if mark:
             try:
                 emb = watermark.AudioEmbedder(audio.sample_rate, audio.channels, content_id.value, key)
             except ValueError as exc:
@@ -476,7 +498,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                         if t_first is None:
                             t_first = t
                         frame.make_writable()
-                        if spec.watermark and marker is None:
+                        if mark and marker is None:
                             if n_seen % probe_step == 0:
                                 probe.append(_plane(frame, 0).copy())
                             held.append((frame, t))
@@ -521,7 +543,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         if mixer is not None:
             res.cue_times = mixer.times
         # Claim the watermark (layer list, C2PA soft binding) only if frames or sound carry it.
-        marked = spec.watermark and ((marker is not None and not marker.empty) or emb is not None)
+        marked = spec.watermark and (kept is not None or (marker is not None and not marker.empty)
+                                     or emb is not None)
         res.layers += [n for n, on in (("explicit", spec.explicit), ("watermark", marked)) if on]
         if marked and spec.watermark_readback and (
                 writer.crf > video_io.DEFAULT_CRF[writer.codec]

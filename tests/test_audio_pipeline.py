@@ -474,18 +474,18 @@ def test_chapters_follow_the_inserted_rhythm_cue(tmp_path, credentials, ext):
     assert rep.ok() and rep.ids_agree, rep.to_json()
 
 
-def test_relabeling_audio_keeps_its_rhythm_cues(tmp_path, credentials):
-    """Labeling a labeled file again inserted a second rhythm cue at each end (1.8 s longer
-    per relabel). A cue already at an end is kept instead, with a warning. The old watermark,
-    when made with the labeling key, is removed first: laid in step over it, the new mark was
-    read as the old payload, or as none after three relabels. Where it cannot be removed (the
-    sound was cut, so the old mark no longer starts at the first sample), a second start cue
-    is still inserted, which moves the old mark out of step. A steady 1 kHz tone at the start
-    is not a cue."""
+def test_relabeling_audio_keeps_its_cue_and_content_id(tmp_path, credentials):
+    """Labeling a labeled file again inserted a second rhythm cue at each end (1.8 s longer per
+    relabel), and laid a new mark in step over the old one: the detector read the old payload,
+    or none after three relabels. Now a cue already at an end is kept, with a warning, and sound
+    that carries this key's mark keeps the content ID it carries: the old mark is removed and
+    laid afresh, or kept as it is where it no longer starts at the first sample (sound cut at
+    the start). A mark whose payload does not read still gets a second start cue, which moves
+    it out of step with the new one. A steady 1 kHz tone at the start is not a cue."""
     import dataclasses
 
     import synthlabel
-    from synthlabel.core import audio_cue
+    from synthlabel.core import audio_cue, wm_audio
 
     def cues(path):
         x, rate = sf.read(path, dtype="float32")
@@ -494,7 +494,7 @@ def test_relabeling_audio_keeps_its_rhythm_cues(tmp_path, credentials):
     def frames(path):
         return sf.info(path).frames
 
-    def reads_newest(res, creds):
+    def reads(res, creds):
         rep = synthlabel.verify_file(res.output, credentials=creds)
         return rep.ok() and rep.content_ids["watermark"] == res.content_id
 
@@ -505,33 +505,47 @@ def test_relabeling_audio_keeps_its_rhythm_cues(tmp_path, credentials):
     block = (frames(once.output) - frames(src)) // 2
     assert block > RATE and len(cues(once.output)) == 2
 
-    # another service's key (a platform re-publishing): both cues kept, same length
+    # another service's key (a platform re-publishing): both cues kept, same length, a new ID
     other = dataclasses.replace(credentials, watermark_key=bytes(range(32)))
     again = synthlabel.label_file(once.output, tmp_path / "other.wav", credentials=other, spec=both)
     assert frames(again.output) == frames(once.output)
     assert [w.split(" (")[0] for w in again.warnings if "rhythm cue is at" in w] == [
         "a rhythm cue is at the start already", "a rhythm cue is at the end already"], again.warnings
-    assert not any("removed" in w for w in again.warnings), again.warnings
-    assert len(cues(again.output)) == 2 and reads_newest(again, other)
+    assert again.content_id != once.content_id
+    assert len(cues(again.output)) == 2 and reads(again, other)
 
-    # the same key, three times more: the old mark removed, cues kept, the newest payload read
+    # the same key, three times more: the same ID, the mark laid afresh, the cues kept
     f = once.output
     for n in (1, 2, 3):
         res = synthlabel.label_file(f, tmp_path / f"same{n}.wav", credentials=credentials, spec=both)
+        assert res.content_id == once.content_id
         assert frames(res.output) == frames(once.output)
         assert sum("rhythm cue is at" in w for w in res.warnings) == 2, res.warnings
-        assert any("is removed, and the new one laid in its place" in w for w in res.warnings)
-        assert len(cues(res.output)) == 2 and reads_newest(res, credentials)
+        assert any("laid afresh in place of the old one" in w for w in res.warnings), res.warnings
+        assert len(cues(res.output)) == 2 and reads(res, credentials)
         f = res.output
 
-    # cut 0.1 s off the start: the old mark cannot be removed, so a start cue goes in again
+    # cut 0.1 s off the start: the old mark stays as it is, with its ID
     x, rate = sf.read(f, dtype="float32")
     cut = tmp_path / "cut.wav"
     sf.write(cut, x[RATE // 10:], rate, subtype="PCM_16")
     res = synthlabel.label_file(cut, tmp_path / "cut_out.wav", credentials=credentials, spec=both)
-    assert frames(res.output) == frames(cut) + block
+    assert res.content_id == once.content_id and frames(res.output) == frames(cut)
+    assert any("kept as it is" in w for w in res.warnings), res.warnings
+    assert len(cues(res.output)) == 2 and reads(res, credentials)
+
+    # three more marks laid in step by hand: present, no payload reads; a second start cue
+    x, rate = sf.read(f, dtype="float32")
+    for payload in (0x9E3779B97F4A7C15, 0x3C6EF372FE94F82A, 0xDAA66D2C7DDF743F):
+        x = wm_audio.embed_audio(x, rate, payload, credentials.watermark_key)
+    jam = tmp_path / "jam.wav"
+    sf.write(jam, x, rate, subtype="FLOAT")
+    det = wm_audio.detect_audio(x, rate, credentials.watermark_key)
+    assert det.detected and det.payload is None, det
+    res = synthlabel.label_file(jam, tmp_path / "jam_out.wav", credentials=credentials, spec=both)
+    assert frames(res.output) == frames(jam) + block
     assert any("second cue is inserted" in w for w in res.warnings), res.warnings
-    assert len(cues(res.output)) == 3 and reads_newest(res, credentials)
+    assert len(cues(res.output)) == 3 and reads(res, credentials)
 
     # a steady 1 kHz tone (no Morse rhythm) at the start is not a cue
     t = np.arange(int(3 * RATE)) / RATE

@@ -865,11 +865,13 @@ def test_relabeling_warns_and_skip_labeled_leaves_labeled_inputs_alone(labeled_s
     assert any("already labeled" in w and first_id in w for w in rows["labeled.png"]["warnings"])
     assert rows["fresh.png"]["prior_label"] is None
     assert not any("already labeled" in w for w in rows["fresh.png"]["warnings"])
-    # Labeled again: one AIGC label with the new content ID.
-    again = json.loads(run("verify", "--json", "--layers", "metadata",
-                           tmp_path / "again" / "labeled.png").stdout)
-    assert again["layers"]["metadata"]["status"] == "ok"
-    assert again["content_ids"]["metadata"] == rows["labeled.png"]["content_id"] != first_id
+    # Labeled again: one AIGC label, with the content ID its watermark carries, which is kept
+    # (a second mark over it left neither readable after a few relabels).
+    assert any("keeps its content ID" in w for w in rows["labeled.png"]["warnings"])
+    again = json.loads(run("verify", "--json", tmp_path / "again" / "labeled.png").stdout)
+    assert again["layers"]["metadata"]["status"] == again["layers"]["watermark"]["status"] == "ok"
+    assert again["content_ids"]["metadata"] == rows["labeled.png"]["content_id"] == first_id
+    assert again["ids_agree"] is True
 
     r = run("label", src, "-o", tmp_path / "skip", "--skip-labeled", "--json", "-j", "1")
     assert r.returncode == 0, r.stderr
@@ -1120,7 +1122,8 @@ def test_library_takes_more_image_inputs(credentials):
     px = np.array(Image.open(io.BytesIO(j.data)))
     assert px[:40, :60].mean() > 245          # transparent corner: white, not the RGB under it
     again = synthlabel.label_image_bytes(r.data, credentials=credentials)
-    assert again.format == "png" and again.content_id != r.content_id
+    # labeled again: the watermark and its content ID are kept (label_image_bytes)
+    assert again.format == "png" and again.content_id == r.content_id
     rep = synthlabel.verify_bytes(again.data, credentials=credentials)
     assert rep.ok() and rep.layers["c2pa"].details["parent"] is not None
     with pytest.raises(ValueError, match="non-empty"):
@@ -1259,3 +1262,37 @@ def test_reports_redirected_from_a_terminal_stay_on_stdout(labeled_samples, tmp_
     rc, stdout, seen = _run_with_terminal_stderr("label", "-j", "1", SAMPLES / "scene.png",
                                                  "-o", tmp_path / "h")
     assert rc == 0 and "scene.png -> " in stdout, (stdout, seen[-300:])
+
+
+def test_relabeling_an_image_keeps_its_watermark_and_content_id(tmp_path, credentials):
+    """A labeled image labeled again got a second mark, with a new payload, laid in step over
+    the first: after three labels verify read no payload ("weak") and failed. Now an image with
+    an AIGC label whose watermark (this key's) reads keeps that mark and its content ID, four
+    labels in a row, JPEG re-encoding included. Another key's mark, or a labeled image without
+    a mark, gets a mark and an ID of its own."""
+    import dataclasses
+
+    import synthlabel
+
+    src = tmp_path / "p.jpg"
+    Image.fromarray(synthetic_photo(480, 640, seed=3)).save(src, quality=92)
+    f, first = src, None
+    for n in range(4):
+        res = synthlabel.label_file(f, tmp_path / f"l{n}.jpg", credentials=credentials)
+        first = first or res.content_id
+        assert res.content_id == first
+        assert any("keeps its content ID" in w for w in res.warnings) == (n > 0), res.warnings
+        rep = synthlabel.verify_file(res.output, credentials=credentials)
+        assert rep.ok() and rep.ids_agree and rep.content_ids["watermark"] == first, rep.to_json()
+        f = Path(res.output)
+
+    other = dataclasses.replace(credentials, watermark_key=bytes(range(32)))
+    res = synthlabel.label_file(f, tmp_path / "other.jpg", credentials=other)
+    assert res.content_id != first and not any("keeps its content ID" in w for w in res.warnings)
+    assert synthlabel.verify_file(res.output, credentials=other).ok()
+
+    bare = synthlabel.label_file(src, tmp_path / "bare.jpg", credentials=credentials,
+                                 spec=synthlabel.LabelSpec(watermark=False))
+    res = synthlabel.label_file(bare.output, tmp_path / "bare2.jpg", credentials=credentials)
+    assert res.content_id != bare.content_id and "watermark" in res.layers
+    assert synthlabel.verify_file(res.output, credentials=credentials).ok()

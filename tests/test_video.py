@@ -789,3 +789,22 @@ def test_surround_pcm_mov_labels_without_aborting(tmp_path):
                        capture_output=True, text=True, timeout=600)
     rep = json.loads(v.stdout.splitlines()[0])
     assert v.returncode == 0 and rep["layers"]["watermark"]["status"] == "ok", v.stdout + v.stderr
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv"])
+def test_relabeling_a_video_keeps_its_watermark_and_content_id(tmp_path, credentials, kind):
+    """A labeled video labeled again got a second frame and soundtrack mark with a new payload,
+    in step over the first: at the third label verify read no payload. Now it keeps the mark
+    made with this key and its content ID (MKV: the label read from its tags)."""
+    import synthlabel
+
+    src = make_clip(tmp_path / f"c.{kind}", kind)
+    f, first = src, None
+    for n in range(3):
+        res = synthlabel.label_file(f, tmp_path / f"l{n}.{kind}", credentials=credentials)
+        first = first or res.content_id
+        assert res.content_id == first
+        assert any("keeps its content ID" in w for w in res.warnings) == (n > 0), res.warnings
+        rep = synthlabel.verify_file(res.output, credentials=credentials)
+        assert rep.ok() and rep.ids_agree and rep.content_ids["watermark"] == first, rep.to_json()
+        f = Path(res.output)
