@@ -306,7 +306,8 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
             prior = image_meta.read_image_metadata(data, source_format).aigc
         except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
             prior = None
-    own = _own_mark(data, source_format, decoded.rgb, credentials.watermark_key) if spec.watermark else None
+    own = (_own_mark(data, source_format, decoded.rgb, credentials.watermark_key)
+           if spec.watermark else None)
     result = label_image(
         np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb,
         format=fmt, spec=spec, credentials=credentials, title=name,

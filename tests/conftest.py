@@ -52,3 +52,21 @@ def credentials():
     from synthlabel.provenance.credentials import load_credentials
 
     return load_credentials()
+
+
+def label_again_and_again(src: Path, work: Path, ext: str, times: int, credentials) -> Path:
+    """Label ``src`` ``times`` times in a row, each label's output the next one's input: every
+    label keeps the first label's content ID (says so from the second on) and verifies OK with
+    it. Returns the last output."""
+    import synthlabel
+
+    f, first = src, None
+    for n in range(times):
+        res = synthlabel.label_file(f, work / f"l{n}.{ext}", credentials=credentials)
+        first = first or res.content_id
+        assert res.content_id == first
+        assert any("keeps its content ID" in w for w in res.warnings) == (n > 0), res.warnings
+        rep = synthlabel.verify_file(res.output, credentials=credentials)
+        assert rep.ok() and rep.ids_agree and rep.content_ids["watermark"] == first, rep.to_json()
+        f = Path(res.output)
+    return f

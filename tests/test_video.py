@@ -15,7 +15,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import require_tool, synthetic_photo
+from conftest import label_again_and_again, require_tool, synthetic_photo
 
 from synthlabel import watermark
 from synthlabel.core import text_label, wm_video
@@ -796,15 +796,4 @@ def test_relabeling_a_video_keeps_its_watermark_and_content_id(tmp_path, credent
     """A labeled video labeled again got a second frame and soundtrack mark with a new payload,
     in step over the first: at the third label verify read no payload. Now it keeps the mark
     made with this key and its content ID (MKV: the label read from its tags)."""
-    import synthlabel
-
-    src = make_clip(tmp_path / f"c.{kind}", kind)
-    f, first = src, None
-    for n in range(3):
-        res = synthlabel.label_file(f, tmp_path / f"l{n}.{kind}", credentials=credentials)
-        first = first or res.content_id
-        assert res.content_id == first
-        assert any("keeps its content ID" in w for w in res.warnings) == (n > 0), res.warnings
-        rep = synthlabel.verify_file(res.output, credentials=credentials)
-        assert rep.ok() and rep.ids_agree and rep.content_ids["watermark"] == first, rep.to_json()
-        f = Path(res.output)
+    label_again_and_again(make_clip(tmp_path / f"c.{kind}", kind), tmp_path, kind, 3, credentials)
