@@ -120,7 +120,8 @@ def _cue_already(x: np.ndarray, sample_rate: int, at: str) -> float | None:
     span = len(x) / sample_rate
     for r in det.details["cues"]:
         end = r["time"] + _CUE_UNITS * r["unit_ms"] / 1000
-        if at == "start" and r["time"] <= CUE_NEAR_SECONDS or at == "end" and end >= span - CUE_NEAR_SECONDS:
+        if (at == "start" and r["time"] <= CUE_NEAR_SECONDS
+                or at == "end" and end >= span - CUE_NEAR_SECONDS):
             return float(r["time"])
     return None
 
@@ -157,7 +158,8 @@ def _old_mark(head: np.ndarray, sample_rate: int, key: bytes) -> _OldMark:
         return _OldMark(det.detected)
     if abs((det.speed or 1.0) - 1.0) > 0.002 or abs(det.offset_seconds or 0.0) > 0.02:
         return _OldMark(True, det.payload)  # another speed or an offset: not where labeling put it
-    cleaned = np.concatenate(list(_unmarked(iter([head]), sample_rate, head.shape[1], det.payload, key)))
+    cleaned = np.concatenate(list(_unmarked(iter([head]), sample_rate, head.shape[1], det.payload,
+                                            key)))
     gone = watermark.detect_audio(cleaned, sample_rate, key).p_value > REMOVED_P
     return _OldMark(True, det.payload, gone)
 
@@ -179,8 +181,9 @@ def _peek(blocks: Iterator[np.ndarray], frames: int) -> tuple[np.ndarray, Iterat
         n += len(b)
         if n >= frames:
             break
-    first = np.concatenate(head)[:frames].astype(np.float32, copy=False) if head else np.zeros((0, 1), np.float32)
-    return first, itertools.chain(head, blocks)
+    if not head:
+        return np.zeros((0, 1), np.float32), iter(())
+    return np.concatenate(head)[:frames].astype(np.float32, copy=False), itertools.chain(head, blocks)
 
 
 def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: int, channels: int,
