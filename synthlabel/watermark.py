@@ -33,8 +33,9 @@ MIN_SIDE = _P.MIN_SIDE
 
 __all__ = ["IMAGE_ALG", "AUDIO_ALG", "FLAT_TEXTURE", "MIN_SIDE", "Detection", "AudioDetection", "AudioEmbedder",
            "capacity_warning", "detect_image", "embed_image", "embed_image_checked",
-           "readback_warning", "texture_level", "audio_readback_warning", "detect_audio",
-           "embed_audio", "detect_video", "detect_with_keys", "key_fingerprint", "watermark_keys"]
+           "readback_warning", "payload_in_place", "texture_level", "audio_readback_warning",
+           "detect_audio", "embed_audio", "detect_video", "detect_with_keys", "key_fingerprint",
+           "watermark_keys"]
 
 
 @dataclass(frozen=True)
@@ -195,14 +196,9 @@ def readback_warning(marked, payload: int | bytes, key: bytes, *,
     key = _check_key(key)
     want = coding.payload_to_int(payload)
     color, _alpha = _check_image(marked)
-    luma = _wm.to_luma(color)
-    if min(luma.shape) >= _P.MIN_SIDE:
-        log10_p, dec = _wm.identity_read(luma, key)
-        if dec.crc_ok and dec.payload == want:
-            p = math.exp(coding.presence_log_p(log10_p * math.log(10), True,
-                                               _wm.crc_checks(2, _wm.n_grids(*luma.shape)), _P.CRC_WEIGHT))
-            if p <= _P.FPR_TARGET * READBACK_MARGIN:
-                return None
+    p, got = _identity_read(color, key)
+    if got == want and p <= _P.FPR_TARGET * READBACK_MARGIN:
+        return None
     state = describe_miss(detect_image(marked, key), want, margin=True)
     if state is None:
         return None
@@ -210,6 +206,34 @@ def readback_warning(marked, payload: int | bytes, key: bytes, *,
         return f"read back from the output ({encoded}), the mark is {state}: raise the quality"
     return (f"read back from the labeled pixels, the mark is {state}: this picture cannot carry "
             "it reliably (bilevel, saturated or strongly periodic pictures defeat it)")
+
+
+def _identity_read(color: np.ndarray, key: bytes) -> tuple[float, int | None]:
+    """(p, payload) of the detector's first hypothesis alone, the identity geometry
+    (wm_image.identity_read): the p-value counted as :func:`detect_image` counts it (the pilot
+    over the whole search, every CRC check of both front ends), the payload when its CRC holds
+    (else None, and p 1)."""
+    luma = _wm.to_luma(color)
+    if min(luma.shape) < _P.MIN_SIDE:
+        return 1.0, None
+    log10_p, dec = _wm.identity_read(luma, key)
+    if not dec.crc_ok:
+        return 1.0, None
+    p = math.exp(coding.presence_log_p(log10_p * math.log(10), True,
+                                       _wm.crc_checks(2, _wm.n_grids(*luma.shape)), _P.CRC_WEIGHT))
+    return p, dec.payload
+
+
+def payload_in_place(rgb, key: bytes) -> int | None:
+    """The payload of a mark made with ``key`` that ``rgb`` (as :func:`detect_image` takes)
+    carries where it was laid, i.e. on pixels not scaled, cropped or rotated since (re-encoding
+    aside), when it reads at the detector's threshold; else None. A few ms per megapixel, never
+    a search. Such a mark is the one a new mark would lie in step with: labeling a labeled
+    image again keeps it (labeling.label_image_bytes)."""
+    key = _check_key(key)
+    color, _alpha = _check_image(rgb)
+    p, payload = _identity_read(color, key)
+    return payload if p <= _P.FPR_TARGET else None
 
 
 def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | bytes,

@@ -834,3 +834,21 @@ def test_readback_warning_tells_when_the_mark_does_not_come_back():
     marked_bl = W.embed_image(bilevel, PAYLOAD, KEY)
     assert W.capacity_warning(bilevel) is None
     assert "cannot carry it reliably" in W.readback_warning(marked_bl, PAYLOAD, KEY)
+
+
+def test_payload_in_place_reads_only_an_unmoved_mark():
+    """payload_in_place (labeling a labeled image again keeps its mark) reads the mark where it
+    was laid, through JPEG, and on the picture scaled as a whole (the working domain follows
+    the picture's size, so a new mark would lie in step with it there too); not under another
+    key, not on unmarked pixels, and not once the picture is cropped: that mark no longer lies
+    in step with a new one (the full detector still finds it)."""
+    img = natural_image(512, 640, seed=4)
+    marked = W.embed_image(img, PAYLOAD, KEY)
+    assert W.payload_in_place(jpeg(marked, 90), KEY) == PAYLOAD
+    scaled = cv2.resize(marked, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+    assert W.payload_in_place(scaled, KEY) == PAYLOAD
+    assert W.payload_in_place(marked, bytes(32)) is None
+    assert W.payload_in_place(img, KEY) is None
+    cropped = marked[37:37 + 410, 53:53 + 512]
+    assert W.payload_in_place(cropped, KEY) is None
+    assert W.detect_image(cropped, KEY).payload == PAYLOAD
