@@ -226,10 +226,11 @@ def _identity_read(color: np.ndarray, key: bytes) -> tuple[float, int | None]:
 
 def payload_in_place(rgb, key: bytes) -> int | None:
     """The payload of a mark made with ``key`` that ``rgb`` (as :func:`detect_image` takes)
-    carries where it was laid, i.e. on pixels not scaled, cropped or rotated since (re-encoding
-    aside), when it reads at the detector's threshold; else None. A few ms per megapixel, never
-    a search. Such a mark is the one a new mark would lie in step with: labeling a labeled
-    image again keeps it (labeling.label_image_bytes)."""
+    carries where it was laid, i.e. on pixels not cropped or rotated since (re-encoded or
+    scaled as a whole is fine: the working domain follows the picture's size), when it reads at
+    the detector's threshold; else None. A few ms per megapixel, never a search. Such a mark is
+    the one a new mark would lie in step with: labeling a labeled image again keeps it
+    (labeling.label_image_bytes)."""
     key = _check_key(key)
     color, _alpha = _check_image(rgb)
     p, payload = _identity_read(color, key)
