@@ -300,14 +300,16 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     name = PurePath(title).name
     parent = (c2pa_io.parent_of(data, image_codec.MIME.get(source_format, f"image/{source_format}"), name)
               if spec.c2pa else None)
-    prior = None
-    if spec.propagator:
+    # the source's AIGC label, read once: a sign of an old mark, and the propagator's producer
+    label = None
+    if spec.propagator or spec.watermark:
         try:
-            prior = image_meta.read_image_metadata(data, source_format).aigc
+            label = image_meta.read_image_metadata(data, source_format)
         except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
-            prior = None
-    own = (_own_mark(data, source_format, decoded.rgb, credentials.watermark_key)
-           if spec.watermark else None)
+            label = None
+    prior = label.aigc if spec.propagator and label is not None else None
+    own = (_own_mark(decoded.rgb, credentials.watermark_key)
+           if spec.watermark and label is not None and label.aigc_count else None)
     result = label_image(
         np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb,
         format=fmt, spec=spec, credentials=credentials, title=name,
@@ -318,17 +320,12 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     return result
 
 
-def _own_mark(data: bytes, source_format: str, rgb: np.ndarray, key: bytes) -> int | None:
-    """The payload of the mark made with ``key`` that the image carries where it was laid, when
-    the image has an AIGC label (a labeled image labeled again) and the payload reads; else
-    None. Only that mark would lie in step with a new one (a scaled or cropped image's would
-    not), and reading it there costs a few ms per megapixel, where a full detection of an
-    image labeled with another key took up to 3.4 s. Looked for only where a label is."""
-    try:
-        if not image_meta.read_image_metadata(data, source_format).aigc_count:
-            return None
-    except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
-        return None
+def _own_mark(rgb: np.ndarray, key: bytes) -> int | None:
+    """The payload of the mark made with ``key`` that a labeled image carries where it was
+    laid, when it reads; else None. Only that mark would lie in step with a new one (a cropped
+    image's would not), and reading it there costs a few ms per megapixel, where a full
+    detection of an image labeled with another key took up to 3.4 s. Called only where the
+    image has an AIGC label."""
     try:
         return watermark.payload_in_place(rgb, key)
     except ValueError:        # not an image the detector takes

@@ -164,12 +164,13 @@ def _old_mark(head: np.ndarray, sample_rate: int, key: bytes) -> _OldMark:
     return _OldMark(True, det.payload, gone)
 
 
-def _has_aigc(path: Path) -> bool:
-    """Whether the file ``path`` carries an AIGC metadata label (never raises)."""
+def _source_label(path: Path):
+    """The AIGC label findings of the file ``path``, or None when its metadata cannot be read
+    ("no label" here: labeling itself says what is wrong with the file)."""
     try:
-        return audio_meta.read_audio_metadata_file(path).aigc_count > 0
-    except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
-        return False
+        return audio_meta.read_audio_metadata_file(path)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _peek(blocks: Iterator[np.ndarray], frames: int) -> tuple[np.ndarray, Iterator[np.ndarray]]:
@@ -188,14 +189,14 @@ def _peek(blocks: Iterator[np.ndarray], frames: int) -> tuple[np.ndarray, Iterat
 
 def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: int, channels: int,
                    key: bytes, content_id: ContentID, cue: np.ndarray | None,
-                   cue_times: list[float], start_cue: bool = True,
-                   kept_cues: dict[str, float] | None = None,
+                   cue_times: list[float], kept_cues: dict[str, float] | None = None,
                    mark: bool = True) -> Iterator[np.ndarray]:
     """Yield the labeled signal block by block: ``cue`` (:func:`_cue_block`, None for no
-    explicit label) around the content, all of it marked. ``start_cue=False``: the content
-    starts with a cue already (:func:`_cue_already`), none is inserted there. With ``kept_cues``
-    given, the closing seconds are checked for a cue the same way before one is appended, and
-    a cue found there is kept instead: ``kept_cues["end"]`` its start in the output (s).
+    explicit label) around the content, all of it marked. ``kept_cues``: the cues the content
+    has already (:func:`_cue_already`), by edge; none is inserted at ``"start"`` when it is
+    there, and when ``kept_cues`` is given the closing seconds are checked the same way before
+    a cue is appended: a cue found there is kept instead, ``kept_cues["end"]`` its start in the
+    output (s).
     ``mark=False``: the content carries this key's mark with ``content_id`` already, kept."""
     emb = watermark.AudioEmbedder(sample_rate, channels, content_id.value, key) \
         if spec.watermark and mark else None
@@ -206,7 +207,7 @@ def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: i
 
     def parts() -> Iterator[np.ndarray]:
         nonlocal offset
-        if cue is not None and spec.cue_where in ("start", "both") and start_cue:
+        if cue is not None and spec.cue_where in ("start", "both") and "start" not in (kept_cues or {}):
             cue_times.append(0.0)
             offset += len(cue)
             yield cue
@@ -392,30 +393,32 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     # inserted a second time (but see MARK_CHECK_SECONDS); a spoken label is what the user
     # asked for, and is. An old mark made with this key is removed before the new one is laid.
     kept_cues: dict[str, float] | None = {} if cue is not None and clip is None else None
-    start_cue = kept_cues is not None and spec.cue_where in ("start", "both")
+    # the source's AIGC label, read once: a sign of an old mark, and the propagator's producer
+    label = (_source_label(source) if source is not None and (spec.watermark or spec.propagator)
+             else None)
     t = None
     old = _OldMark(False)
-    if start_cue or spec.watermark:
+    if kept_cues is not None and spec.cue_where in ("start", "both"):
+        head, blocks = _peek(blocks, int(CUE_CHECK_SECONDS * sample_rate))
+        t = _cue_already(head, sample_rate, "start")
+    # Looked for only where a label was: a cue, or the file's AIGC metadata (the detection
+    # costs ~1 % of real time, too much for every fresh file in a generation service).
+    if spec.watermark and (t is not None or label is not None and label.aigc_count):
         head, blocks = _peek(blocks, int(MARK_CHECK_SECONDS * sample_rate))
-        if start_cue:
-            t = _cue_already(head[:int(CUE_CHECK_SECONDS * sample_rate)], sample_rate, "start")
-        # Looked for only where a label was: a cue, or the file's AIGC metadata (the detection
-        # costs ~1 % of real time, too much for every fresh file in a generation service).
-        if spec.watermark and (t is not None or source is not None and _has_aigc(source)):
-            old = _old_mark(head, sample_rate, creds.watermark_key)
-        if old.payload is not None:
-            content_id = res.content_id = ContentID(old.payload)
-            res.warnings.append(f"the sound carries this key's watermark already: the label keeps "
-                                f"its content ID {content_id.hex}, and the mark is "
-                                + ("laid afresh in place of the old one" if old.removable else
-                                   "kept as it is (it does not start where labeling puts it)"))
-        if t is not None and old.found and old.payload is None:
-            res.warnings.append(f"a rhythm cue is at the start already ({t:.2f} s), in sound "
-                                "watermarked with this key whose payload does not read: a second "
-                                "cue is inserted before it, which keeps the new watermark out of "
-                                "step with the old one")
-        elif t is not None:
-            kept_cues["start"] = t
+        old = _old_mark(head, sample_rate, creds.watermark_key)
+    if old.payload is not None:
+        content_id = res.content_id = ContentID(old.payload)
+        res.warnings.append(f"the sound carries this key's watermark already: the label keeps "
+                            f"its content ID {content_id.hex}, and the mark is "
+                            + ("laid afresh in place of the old one" if old.removable else
+                               "kept as it is (it does not start where labeling puts it)"))
+    if t is not None and old.found and old.payload is None:
+        res.warnings.append(f"a rhythm cue is at the start already ({t:.2f} s), in sound "
+                            "watermarked with this key whose payload does not read: a second "
+                            "cue is inserted before it, which keeps the new watermark out of "
+                            "step with the old one")
+    elif t is not None:
+        kept_cues["start"] = t
     remove = old.payload if old.removable else None
     # frames inserted before the content, by which chapters and WAV cue points move
     inserted = len(cue) if cue is not None and spec.cue_where in ("start", "both") \
@@ -435,7 +438,6 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                     blocks = _unmarked(blocks, sample_rate, channels, remove, creds.watermark_key)
                 for block in _marked_stream(blocks, spec, sample_rate, channels,
                                             creds.watermark_key, content_id, cue, res.cue_times,
-                                            start_cue="start" not in (kept_cues or {}),
                                             kept_cues=kept_cues,
                                             mark=old.payload is None or old.removable):
                     writer.write(block)
@@ -454,8 +456,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         except audio_io.AudioError as exc:
             raise LabelingError(str(exc)) from None
         res.timings["encode+mark"] = time.perf_counter() - t0
-        for edge, t in (kept_cues or {}).items():
-            res.warnings.append(f"a rhythm cue is at the {edge} already ({t:.2f} s): kept, and "
+        for edge, at in (kept_cues or {}).items():
+            res.warnings.append(f"a rhythm cue is at the {edge} already ({at:.2f} s): kept, and "
                                 "no second one inserted")
         if opening:
             t0 = time.perf_counter()
@@ -480,13 +482,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 res.warnings.append(warning)
         res.layers += [name for name, on in (("explicit", spec.explicit), ("watermark", spec.watermark)) if on]
         current = encoded
-        prior = None
-        if spec.propagator and source is not None:
-            try:
-                prior = audio_meta.read_audio_metadata_file(source).aigc
-            except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
-                prior = None
-        aigc = spec.aigc_for(content_id, prior)
+        aigc = spec.aigc_for(content_id,
+                             label.aigc if spec.propagator and label is not None else None)
         if spec.metadata:
             t0 = time.perf_counter()
             audio_meta.write_audio_metadata_file(encoded, tagged, aigc, spec.digital_source_type)

@@ -251,25 +251,23 @@ def metadata_findings(path: Path, container: str) -> LabelFindings:
     return collect(list(f.aigc), digital_source_type=f.digital_source_type)
 
 
-def _own_mark(path: Path, container: str, key: bytes) -> int | None:
-    """The payload of the frame mark made with ``key`` that the video carries, when it has an
-    AIGC label (a labeled video labeled again) and the payload reads; else None. Looked for
-    only where a label was: the pooled detection reads ~30 frames."""
+def _own_mark(path: Path, key: bytes) -> int | None:
+    """The payload of the frame mark made with ``key`` that a labeled video carries, when it
+    reads; else None. Called only where the video has an AIGC label: the pooled detection
+    reads ~30 frames."""
     try:
-        if not metadata_findings(path, container).aigc_count:
-            return None
         det = detect_video(path, key)
-    except Exception:  # noqa: BLE001 - unreadable metadata or frames: "no mark" here
+    except Exception:  # noqa: BLE001 - unreadable frames: "no mark" here
         return None
     return det.payload if det.detected else None
 
 
-def _prior_aigc(path: Path, container: str):
-    """The AIGC label the input carries (for re-publishing), or None when it has none or it
-    cannot be read."""
+def _source_label(path: Path, container: str) -> LabelFindings | None:
+    """The AIGC label findings of the input, or None when its metadata cannot be read ("no
+    label" here: labeling itself says what is wrong with the file)."""
     try:
-        return metadata_findings(path, container).aigc
-    except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
+        return metadata_findings(path, container)
+    except Exception:  # noqa: BLE001
         return None
 
 
@@ -334,7 +332,9 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     # A labeled video labeled again keeps the mark made with this key and its content ID: a
     # second mark with another payload, laid in step over it, left neither readable after a
     # few relabels (as with images, labeling.label_image_bytes).
-    kept = _own_mark(src, info.container, key) if spec.watermark else None
+    # the input's AIGC label, read once: a sign of an old mark, and the propagator's producer
+    label = _source_label(src, info.container) if spec.watermark or spec.propagator else None
+    kept = _own_mark(src, key) if spec.watermark and label is not None and label.aigc_count else None
     content_id = ContentID(kept) if kept is not None else ContentID.new()
     mark = spec.watermark and kept is None       # lay a mark (frames and soundtrack)
     res = LabeledVideo(output=dst, content_id=content_id, container=container, codec=vcodec,
@@ -343,7 +343,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         res.warnings.append(f"watermark: the video carries this key's watermark already; the label "
                             f"keeps its content ID {content_id.hex} and the mark as it is (a "
                             "second mark laid over it would leave neither readable)")
-    aigc = spec.aigc_for(content_id, _prior_aigc(src, info.container) if spec.propagator else None)
+    aigc = spec.aigc_for(content_id, label.aigc if spec.propagator and label is not None else None)
     full_range = info.full_range
     if info.extra_streams:
         # the output holds one video and one audio stream: say what is left out, never drop

@@ -31,14 +31,6 @@ class Chapter:
     def title(self) -> str | None:
         return self.metadata.get("title")
 
-    @property
-    def start_seconds(self) -> float:
-        return float(self.start * self.time_base)
-
-    @property
-    def end_seconds(self) -> float:
-        return float(self.end * self.time_base)
-
 
 def moved(t, shift):
     """A chapter boundary ``t`` on a timeline that gained ``shift`` (same unit) at its start."""
