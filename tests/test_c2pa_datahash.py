@@ -153,10 +153,16 @@ def test_broken_wav_gets_one_line_error(creds, manifest, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["trunc.wav"]
 
 
+def syncsafe(b: bytes) -> int:
+    return (b[0] << 21) | (b[1] << 14) | (b[2] << 7) | b[3]
+
+
+def syncsafe_bytes(v: int) -> bytes:
+    return bytes([(v >> 21) & 0x7F, (v >> 14) & 0x7F, (v >> 7) & 0x7F, v & 0x7F])
+
+
 def id3_geob(data: bytes) -> tuple[int, int]:
     """(offset, length) of the GEOB frame's object in the ID3v2.4 tag ``data`` starts with."""
-    def syncsafe(b):
-        return (b[0] << 21) | (b[1] << 14) | (b[2] << 7) | b[3]
     assert data[:5] == b"ID3\x04\x00"
     end = 10 + syncsafe(data[6:10])
     pos = 10
@@ -202,6 +208,94 @@ def test_flac_is_signed_by_data_hash_and_reads_back(creds, manifest, tmp_path):
     sign_file(dst, again, "audio/flac", manifest, creds)
     assert read_manifest_file(again, trust_anchors_pem=creds.trust_anchors_pem).state == "Trusted"
     assert again.read_bytes().count(b"application/c2pa\x00") == 1
+
+
+def write_mp3(path, tmp_path, v2_version=None):
+    """A 1 s stereo MP3 through PyAV's LAME, without an ID3 tag, or (``v2_version`` 3 or 4) with
+    a mutagen one holding two TXXX frames, one longer than 127 bytes (ExifTool checks those sizes)."""
+    from synthlabel.formats import audio_io
+
+    audio_io.write(path, write_wav(tmp_path / "mp3src.wav", rate=44100), 44100, "mp3")
+    data = path.read_bytes()
+    if data[:3] == b"ID3":                  # FFmpeg's own tag (TSSE): start bare
+        path.write_bytes(data[10 + syncsafe(data[6:10]):])
+    if v2_version:
+        from mutagen.id3 import ID3, TXXX
+        tags = ID3()
+        tags.add(TXXX(encoding=0, desc="AIGC", text=["x" * 300]))
+        tags.add(TXXX(encoding=0, desc="other", text=["kept"]))
+        tags.save(path, v2_version=v2_version)
+
+
+def id3_frames(data: bytes):
+    """(major, [(frame id, offset of its body, body size)], tag end, padding), walked here
+    independently of formats/id3.py."""
+    assert data[:3] == b"ID3" and data[5] == 0
+    major, end = data[3], 10 + syncsafe(data[6:10])
+    out, pos = [], 10
+    while pos < end and data[pos] != 0:
+        raw = data[pos + 4:pos + 8]
+        size = syncsafe(raw) if major == 4 else int.from_bytes(raw, "big")
+        out.append((data[pos:pos + 4], pos + 10, size))
+        pos += 10 + size
+    return major, out, end, end - pos
+
+
+@pytest.mark.parametrize("v2_version", [None, 3, 4])
+def test_mp3_is_signed_by_data_hash_and_exiftool_reads_it_cleanly(creds, manifest, tmp_path,
+                                                                  v2_version):
+    src, dst = tmp_path / "in.mp3", tmp_path / "out.mp3"
+    write_mp3(src, tmp_path, v2_version)
+    sign_file(src, dst, "audio/mpeg", manifest, creds)
+    res = read_manifest_file(dst, trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.state == "Trusted" and res.content_id == CID, res.to_dict()
+    data, before = dst.read_bytes(), src.read_bytes()
+    major, frames, end, padding = id3_frames(data)
+    assert major == (v2_version or 4) and padding >= 10
+    # the tag's frames kept in order, the manifest's frame last; the binding excludes its object
+    kept = [f[0] for f in id3_frames(before)[1]] if v2_version else []
+    assert [f[0] for f in frames] == kept + [b"GEOB"]
+    _, body, size = frames[-1]
+    fields = data.index(b"c2pa manifest store\x00", body) + len(b"c2pa manifest store\x00")
+    assert data[body + 1:].startswith(b"application/c2pa\x00")
+    assert hard_binding(dst, "audio/mpeg")["exclusions"] == [
+        {"start": fields, "length": body + size - fields}]
+    old_end = id3_frames(before)[2] if v2_version else 0
+    assert data[end:] == before[old_end:]                       # the audio, byte for byte
+    exiftool = require_tool("exiftool")
+    tags = json.loads(subprocess.run([exiftool, "-j", "-validate", "-warning", "-a", str(dst)],
+                                     capture_output=True, text=True, check=True).stdout)[0]
+    # c2pa-rs's own writer leaves the frame last with no padding: "Invalid ID3 frame size"
+    assert "Warning" not in tags and tags.get("Validate") == "OK", tags
+    if v2_version:
+        from mutagen.id3 import ID3
+        assert ID3(dst).getall("TXXX:other")[0].text == ["kept"]
+    # signed again: the old manifest's frame is replaced, not kept beside the new one
+    again = tmp_path / "again.mp3"
+    sign_file(dst, again, "audio/mpeg", manifest, creds)
+    assert read_manifest_file(again, trust_anchors_pem=creds.trust_anchors_pem).state == "Trusted"
+    assert again.read_bytes().count(b"application/c2pa\x00") == 1
+    # tampering with the audio breaks the binding
+    bad = bytearray(data)
+    bad[-200] ^= 0x01
+    (tmp_path / "bad.mp3").write_bytes(bytes(bad))
+    res = read_manifest_file(tmp_path / "bad.mp3", trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.state == "Invalid" and "assertion.dataHash.mismatch" in res.codes
+
+
+def test_mp3_tag_we_do_not_rewrite_goes_through_c2pa_writer(creds, manifest, tmp_path):
+    from synthlabel.formats import id3
+    src, dst = tmp_path / "in.mp3", tmp_path / "out.mp3"
+    write_mp3(src, tmp_path, 4)
+    data = bytearray(src.read_bytes())
+    data[5] = 0x40                       # "extended header": split_tag leaves such a tag alone
+    data[10:10] = syncsafe_bytes(6) + b"\x01\x00"
+    data[6:10] = syncsafe_bytes(syncsafe(bytes(data[6:10])) + 6)
+    src.write_bytes(bytes(data))
+    with open(src, "rb") as f:
+        assert id3.split_tag(f) is None
+    sign_file(src, dst, "audio/mpeg", manifest, creds)
+    assert read_manifest_file(dst, trust_anchors_pem=creds.trust_anchors_pem).state == "Trusted"
 
 
 def test_sidecar_is_signed_from_the_file_by_data_hash(creds, manifest, tmp_path):
@@ -273,16 +367,23 @@ _MEMORY = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
-@pytest.mark.parametrize("fmt", ["WAV", "FLAC"])
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC", "MP3"])
 def test_signing_a_large_file_stays_in_bounded_memory(fmt, tmp_path):
-    suffix, mime = {"WAV": (".wav", "audio/wav"), "FLAC": (".flac", "audio/flac")}[fmt]
+    suffix, mime = {"WAV": (".wav", "audio/wav"), "FLAC": (".flac", "audio/flac"),
+                    "MP3": (".mp3", "audio/mpeg")}[fmt]
     small, src = tmp_path / f"small{suffix}", tmp_path / f"big{suffix}"
-    sf.write(small, write_wav(tmp_path / "s.wav"), 16000, format=fmt, subtype="PCM_16")
-    rng = np.random.default_rng(3)
-    with sf.SoundFile(src, "w", 48000, 2, subtype="PCM_16", format=fmt) as w:
-        for _ in range(35):                                   # 35 x 15 s of noise: ~100 MB
-            w.write((0.1 * rng.standard_normal((15 * 48000, 2))).astype(np.float32))
-    assert src.stat().st_size > 80e6
+    if fmt == "MP3":
+        write_mp3(small, tmp_path, 4)
+        # MP3 frames concatenate: 1,000 copies of one second's frames make a ~30 MB stream
+        frames = small.read_bytes()[10 + syncsafe(small.read_bytes()[6:10]):]
+        src.write_bytes(small.read_bytes() + frames * 1000)
+    else:
+        sf.write(small, write_wav(tmp_path / "s.wav"), 16000, format=fmt, subtype="PCM_16")
+        rng = np.random.default_rng(3)
+        with sf.SoundFile(src, "w", 48000, 2, subtype="PCM_16", format=fmt) as w:
+            for _ in range(35):                               # 35 x 15 s of noise: ~100 MB
+                w.write((0.1 * rng.standard_normal((15 * 48000, 2))).astype(np.float32))
+    assert src.stat().st_size > (25e6 if fmt == "MP3" else 80e6)
     out = subprocess.run([sys.executable, "-c", _MEMORY, mime, str(small), str(src),
                           str(tmp_path / f"out{suffix}"), str(tmp_path / "home")],
                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)

@@ -8,17 +8,24 @@ URI). The text encoding is ISO-8859-1: Annex E values are printable ASCII, and L
 read everywhere (ID3v2.3 has no UTF-8).
 
 All functions work on a binary file object (``BytesIO`` or a file opened ``r+b``).
+:func:`split_tag` walks a tag's frames itself, for signing (the C2PA frame goes in among them).
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from .xmp import MetadataError
 
-__all__ = ["AIGC_DESC", "DST_DESC", "read_id3_labels", "write_id3_label"]
+__all__ = ["AIGC_DESC", "C2PA_MIME", "DST_DESC", "Id3Tag", "read_id3_labels", "split_tag",
+           "syncsafe", "write_id3_label"]
 
 AIGC_DESC = "AIGC"
 DST_DESC = "DigitalSourceType"
+#: MIME type of the ``GEOB`` frame that holds a C2PA manifest store (c2pa-rs's layout).
+C2PA_MIME = b"application/c2pa"
+_FRAME_ID = re.compile(rb"[A-Z0-9]{4}")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -73,3 +80,58 @@ def read_id3_labels(f: BinaryIO) -> tuple[list[tuple[str, str]], str | None]:
         elif desc == DST_DESC.lower() and dst is None:
             dst = value.strip()
     return found, dst
+
+
+def syncsafe(value: int) -> bytes:
+    """``value`` as an ID3v2 sync-safe integer (4 bytes, 7 bits each)."""
+    if not 0 <= value < 1 << 28:
+        raise ValueError("ID3v2 size too large")
+    return bytes([(value >> 21) & 0x7F, (value >> 14) & 0x7F, (value >> 7) & 0x7F, value & 0x7F])
+
+
+def _unsyncsafe(raw: bytes) -> int:
+    return (raw[0] << 21) | (raw[1] << 14) | (raw[2] << 7) | raw[3]
+
+
+@dataclass(frozen=True)
+class Id3Tag:
+    """The ID3v2 tag at the start of a file, split into frames (raw bytes, header included).
+    ``end``: where the audio starts (0 when the file has no tag)."""
+
+    major: int                 # 3 or 4 (a file without a tag: 4)
+    frames: tuple[bytes, ...]
+    end: int
+
+    def without_c2pa(self) -> "Id3Tag":
+        """The tag without its C2PA manifest frames (``GEOB`` of MIME ``application/c2pa``)."""
+        keep = tuple(fr for fr in self.frames
+                     if not (fr[:4] == b"GEOB" and fr[11:].startswith(C2PA_MIME + b"\x00")))
+        return Id3Tag(self.major, keep, self.end)
+
+
+def split_tag(f: BinaryIO) -> Id3Tag | None:
+    """The ID3v2.3 / 2.4 tag at the start of ``f`` split into frames; an empty v2.4 tag when
+    there is none. None for a layout whose frames we do not rewrite as they are: ID3v2.2,
+    unsynchronisation, an extended header, a footer, or frames that do not add up."""
+    f.seek(0)
+    head = f.read(10)
+    if len(head) < 10 or head[:3] != b"ID3":
+        return Id3Tag(4, (), 0)
+    major, flags = head[3], head[5]
+    if major not in (3, 4) or flags & 0xF0 or any(b & 0x80 for b in head[6:10]):
+        return None
+    size = _unsyncsafe(head[6:10])
+    body = f.read(size)
+    if len(body) != size:
+        return None
+    frames, pos = [], 0
+    while pos + 10 <= size and body[pos] != 0:
+        raw = body[pos + 4:pos + 8]
+        n = _unsyncsafe(raw) if major == 4 else int.from_bytes(raw, "big")
+        if not _FRAME_ID.fullmatch(body[pos:pos + 4]) or pos + 10 + n > size:
+            return None
+        frames.append(body[pos:pos + 10 + n])
+        pos += 10 + n
+    if any(body[pos:]):            # padding must be zeros: anything else is not understood
+        return None
+    return Id3Tag(major, tuple(frames), 10 + size)

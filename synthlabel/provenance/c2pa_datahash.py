@@ -1,4 +1,4 @@
-"""Embed a signed C2PA manifest in WAV and FLAC files by data hash, in bounded memory.
+"""Embed a signed C2PA manifest in WAV, FLAC and MP3 files by data hash, in bounded memory.
 
 Why: c2pa-rs's own writers (behind ``Builder.sign`` in c2pa-python 0.38, c2pa-rs 0.91) hold
 the file in memory: its RIFF writer reads every chunk into memory and writes through an
@@ -15,10 +15,11 @@ loads):
 2. the placeholder goes where c2pa-rs itself puts the store: for WAV a top-level ``C2PA``
    chunk after the last chunk, the RIFF size fixed up (:func:`..formats.riff.append_chunk`);
    for FLAC the object of an ID3v2.4 ``GEOB`` frame (MIME ``application/c2pa``) in a tag
-   before ``fLaC``;
+   before ``fLaC``; for MP3 the same frame after the other frames of the file's ID3 tag,
+   with padding after it (ExifTool warns when the tag's last frame has none);
 3. the file is hashed (SHA-256, 1 MiB blocks) without the placeholder's bytes, with the same
    exclusion c2pa-rs writes in its ``c2pa.hash.data`` hard binding (WAV: the chunk's header
-   and payload; FLAC: the frame's object), and ``c2pa_builder_sign_data_hashed_embeddable``
+   and payload; FLAC, MP3: the frame's object), and ``c2pa_builder_sign_data_hashed_embeddable``
    signs a manifest carrying that hash and returns the signed store;
 4. the signed store, which has the placeholder's size, overwrites it in place.
 
@@ -40,10 +41,10 @@ from typing import BinaryIO
 
 import c2pa
 
-from ..formats import riff
+from ..formats import id3, riff
 from ..fsutil import read_range
 
-__all__ = ["C2PA_CHUNK", "available", "sign_detached", "sign_flac", "sign_wav"]
+__all__ = ["C2PA_CHUNK", "available", "sign_detached", "sign_flac", "sign_mp3", "sign_wav"]
 
 #: The RIFF chunk c2pa-rs reads a WAV file's manifest store from.
 C2PA_CHUNK = b"C2PA"
@@ -174,27 +175,49 @@ def sign_detached(f: BinaryIO, builder: c2pa.Builder, signer: c2pa.Signer) -> by
     return _sign_hash(builder, signer, [], _sha256_excluding(f, 0, 0))
 
 
-def _syncsafe(v: int) -> bytes:
-    if v >= 1 << 28:
-        raise ValueError("ID3v2 size too large")
-    return bytes([(v >> 21) & 0x7F, (v >> 14) & 0x7F, (v >> 7) & 0x7F, v & 0x7F])
-
-
 def sign_flac(src: BinaryIO, dst: BinaryIO, builder: c2pa.Builder, signer: c2pa.Signer) -> bytes:
     """Write the FLAC stream open in ``src`` (it must start with ``fLaC``: no ID3 tag) to
     ``dst`` (``w+b``, empty) behind an ID3v2.4 tag holding the signed manifest of ``builder``
     in a ``GEOB`` frame (MIME ``application/c2pa``): the layout c2pa-rs writes and reads for
     FLAC, where the exclusion is the frame's object data. Returns the signed store."""
     src.seek(0)
-    head = src.read(4)
-    if head != b"fLaC":
+    if src.read(4) != b"fLaC":
         raise c2pa.C2paError("not a bare FLAC stream (it does not start with fLaC)")
+    return _sign_behind_tag(src, dst, builder, signer, id3.Id3Tag(4, (), 0), pad=0)
+
+
+def sign_mp3(src: BinaryIO, dst: BinaryIO, builder: c2pa.Builder, signer: c2pa.Signer,
+             tag: id3.Id3Tag) -> bytes:
+    """Write the MP3 open in ``src``, whose leading ID3v2 tag is ``tag``
+    (:func:`..formats.id3.split_tag`), to ``dst`` (``w+b``, empty) with the signed manifest of
+    ``builder`` in a ``GEOB`` frame after the tag's other frames (an old manifest's frame is
+    dropped), then padding: c2pa-rs's layout for MP3, but for the padding. c2pa-rs writes its
+    frame last with nothing after it, and ExifTool then warns "Invalid ID3 frame size" (its
+    check of an ID3v2.4 frame's size wants room for one more frame header behind it). Returns
+    the signed store."""
+    return _sign_behind_tag(src, dst, builder, signer, tag.without_c2pa(), pad=_ID3_PADDING)
+
+
+#: Zero bytes after the manifest's frame in a signed MP3's tag (ExifTool wants at least 10).
+_ID3_PADDING = 256
+
+
+def _sign_behind_tag(src: BinaryIO, dst: BinaryIO, builder: c2pa.Builder, signer: c2pa.Signer,
+                     tag: id3.Id3Tag, pad: int) -> bytes:
+    """``tag``'s frames, a ``GEOB`` frame holding the signed store, ``pad`` zero bytes, then
+    ``src`` from ``tag.end`` on. The exclusion is the frame's object, as c2pa-rs writes it."""
     placeholder = _placeholder(builder, signer)
-    # GEOB: text encoding (3 = UTF-8), MIME type, file name, description, then the object
-    fields = b"\x03application/c2pa\x00c2pa\x00c2pa manifest store\x00"
-    frame = b"GEOB" + _syncsafe(len(fields) + len(placeholder)) + b"\x00\x00" + fields
-    tag = b"ID3\x04\x00\x00" + _syncsafe(len(frame) + len(placeholder))
-    start = len(tag) + len(frame)
-    dst.write(tag + frame + placeholder + head)
+    # GEOB: text encoding (UTF-8 in v2.4; v2.3 has none, so Latin-1: the strings are ASCII),
+    # MIME type, file name, description, then the object
+    fields = (b"\x03" if tag.major == 4 else b"\x00") + id3.C2PA_MIME + b"\x00c2pa\x00c2pa manifest store\x00"
+    size = len(fields) + len(placeholder)
+    frame = (b"GEOB" + (id3.syncsafe(size) if tag.major == 4 else size.to_bytes(4, "big"))
+             + b"\x00\x00" + fields)
+    frames = b"".join(tag.frames)
+    header = b"ID3" + bytes([tag.major, 0, 0]) + id3.syncsafe(
+        len(frames) + len(frame) + len(placeholder) + pad)
+    start = len(header) + len(frames) + len(frame)
+    dst.write(header + frames + frame + placeholder + bytes(pad))
+    src.seek(tag.end)
     shutil.copyfileobj(src, dst, 1 << 20)
     return _sign_in_place(dst, builder, signer, placeholder, start, start, len(placeholder))

@@ -37,8 +37,8 @@ instead of ``c2pa.created`` (which C2PA reserves for assets without a parent).
 
 c2pa objects (Context, Signer) are cached per process and recreated after ``fork``.
 
-WAV and bare FLAC files are signed by data hash in bounded memory, and sidecars from the file
-on disk (:mod:`.c2pa_datahash`): c2pa-rs's own writers hold those files in memory.
+WAV, bare FLAC and MP3 files are signed by data hash in bounded memory, and sidecars from the
+file on disk (:mod:`.c2pa_datahash`): c2pa-rs's own writers hold those files in memory.
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ import c2pa
 from cryptography import x509
 
 from .. import __version__
-from ..formats import riff
+from ..formats import id3, riff
 from ..formats.xmp import MetadataError
 from ..fsutil import publish, temp_path
 from ..models import DST_TRAINED, AIGCLabel, ContentID
@@ -109,10 +109,11 @@ EDITED_ACTION = "c2pa.edited"
 # The label by which the opened action names its parent ingredient.
 PARENT_INGREDIENT_ID = "synthlabel.parent"
 IPTC_DST_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-# MIME types c2pa-rs treats as WAV and FLAC; sign_file embeds into these by data hash,
+# MIME types c2pa-rs treats as WAV, FLAC and MP3; sign_file embeds into these by data hash,
 # streaming (c2pa_datahash).
 WAV_MIMES = frozenset({"audio/wav", "audio/wave", "audio/x-wav", "audio/vnd.wave"})
 FLAC_MIMES = frozenset({"audio/flac", "audio/x-flac"})
+MP3_MIMES = frozenset({"audio/mpeg", "audio/mp3", "audio/x-mp3"})
 # Example soft-binding algorithm name; the caller passes the real one.
 WATERMARK_ALG_PLACEHOLDER = "org.synthlabel.wm.image.v1"
 
@@ -512,18 +513,25 @@ def sign_file(
 
 def _sign_by_data_hash(src: Path, tmp: Path, mime: str, manifest: dict[str, Any] | str,
                        creds: Credentials, parent: Parent | None = None) -> bool:
-    """Sign a WAV or bare FLAC file into ``tmp`` by data hash in bounded memory
-    (:mod:`.c2pa_datahash`: c2pa-rs's own writers hold the file in memory). False, with
-    ``tmp`` untouched, when that route does not apply (another format, no such entry point in
-    this c2pa-python, an RF64 WAV, a manifest already embedded, bytes after the RIFF body, a
-    FLAC behind an ID3 tag): the caller then signs through c2pa-rs's writer, which handles
-    those cases."""
-    kind = "wav" if mime in WAV_MIMES else "flac" if mime in FLAC_MIMES else None
+    """Sign a WAV, bare FLAC or MP3 file into ``tmp`` by data hash in bounded memory
+    (:mod:`.c2pa_datahash`: c2pa-rs's own writers hold the file in memory, and leave an MP3's
+    manifest frame without the padding ExifTool expects). False, with ``tmp`` untouched, when
+    that route does not apply (another format, no such entry point in this c2pa-python, an
+    RF64 WAV, a manifest already embedded in a WAV, bytes after the RIFF body, a FLAC behind
+    an ID3 tag, an ID3 tag we do not rewrite frame by frame): the caller then signs through
+    c2pa-rs's writer, which handles those cases."""
+    kind = ("wav" if mime in WAV_MIMES else "flac" if mime in FLAC_MIMES
+            else "mp3" if mime in MP3_MIMES else None)
     if kind is None or not c2pa_datahash.available():
         return False
     with open(src, "rb") as fin:
+        tag = None
         if kind == "flac":
             if fin.read(4) != b"fLaC":
+                return False
+        elif kind == "mp3":
+            tag = id3.split_tag(fin)
+            if tag is None:
                 return False
         else:
             try:
@@ -537,6 +545,8 @@ def _sign_by_data_hash(src: Path, tmp: Path, mime: str, manifest: dict[str, Any]
                     open(tmp, "w+b") as fout:
                 if kind == "flac":
                     c2pa_datahash.sign_flac(fin, fout, builder, signer)
+                elif kind == "mp3":
+                    c2pa_datahash.sign_mp3(fin, fout, builder, signer, tag)
                 else:
                     shutil.copyfileobj(fin, fout, 1 << 20)
                     c2pa_datahash.sign_wav(fout, builder, signer)
