@@ -392,37 +392,53 @@ def test_a_sidecar_of_another_file_is_named_as_a_cause(credentials):
 
 
 def test_wav_cue_points_follow_the_inserted_rhythm_cue(tmp_path, credentials):
-    """A WAV's markers ("cue " chunk) were copied unchanged while the rhythm cue was inserted
-    before the sound, so "Verse" pointed into the cue. They move by the frames inserted."""
+    """A WAV's markers ("cue " chunk), sampler loops ("smpl") and broadcast time reference
+    ("bext") were copied unchanged while the rhythm cue was inserted before the sound, so
+    "Verse" pointed into the cue and the loop played the wrong bars. The markers and loops
+    move by the frames inserted; the time reference (the first frame's time of day) moves
+    earlier by as much, so the sound keeps its timecode."""
     import struct
 
     import synthlabel
 
     src = tmp_path / "m.wav"
     sf.write(src, music(6.0, seed=4), RATE, subtype="PCM_16")
-    points = [RATE, 3 * RATE]
-    body = struct.pack("<I", 2) + b"".join(struct.pack("<II4sIII", i + 1, p, b"data", 0, 0, p)
-                                           for i, p in enumerate(points))
+    points, loop, time_ref = [RATE, 3 * RATE], (2 * RATE, 4 * RATE), 3600 * RATE
+    cue = struct.pack("<I", 2) + b"".join(struct.pack("<II4sIII", i + 1, p, b"data", 0, 0, p)
+                                          for i, p in enumerate(points))
+    smpl = struct.pack("<9I", 0, 0, 10 ** 9 // RATE, 60, 0, 0, 0, 1, 0) + struct.pack(
+        "<6I", 1, 0, *loop, 0, 0)
+    bext = (b"take 3".ljust(256, b"\0") + b"synthlabel test".ljust(32, b"\0") + bytes(32)
+            + b"2026-11-3012:00:00" + struct.pack("<Q", time_ref) + bytes(602 - 346))
     data = bytearray(src.read_bytes())
-    data += b"cue " + struct.pack("<I", len(body)) + body
+    for cid, body in ((b"bext", bext), (b"cue ", cue), (b"smpl", smpl)):
+        data += cid + struct.pack("<I", len(body)) + body
     data[4:8] = struct.pack("<I", len(data) - 8)
     src.write_bytes(bytes(data))
 
-    def cue_points(path):
+    def chunk(path, want):
         d = path.read_bytes()
         pos = 12
         while pos < len(d):
             cid, n = d[pos:pos + 4], struct.unpack("<I", d[pos + 4:pos + 8])[0]
-            if cid == b"cue ":
-                k = struct.unpack("<I", d[pos + 8:pos + 12])[0]
-                return [struct.unpack("<II4sIII", d[pos + 12 + 24 * i:pos + 36 + 24 * i])[1] for i in range(k)]
+            if cid == want:
+                return d[pos + 8:pos + 8 + n]
             pos += 8 + n + (n & 1)
         return None
 
-    assert cue_points(src) == points
+    def positions(path):
+        c, s, b = chunk(path, b"cue "), chunk(path, b"smpl"), chunk(path, b"bext")
+        cues = [struct.unpack("<II4sIII", c[4 + 24 * i:28 + 24 * i])[1]
+                for i in range(struct.unpack("<I", c[:4])[0])]
+        return cues, struct.unpack("<II", s[44:52]), struct.unpack("<Q", b[338:346])[0], b[:6]
+
+    assert positions(src) == (points, loop, time_ref, b"take 3")
     res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
     inserted = sf.info(res.output).frames - sf.info(src).frames
-    assert inserted > RATE and cue_points(Path(res.output)) == [p + inserted for p in points]
+    assert inserted > RATE
+    assert positions(Path(res.output)) == ([p + inserted for p in points],
+                                           (loop[0] + inserted, loop[1] + inserted),
+                                           time_ref - inserted, b"take 3")
 
 
 @pytest.mark.parametrize("ext", ["mp3", "opus", "flac", "m4a", "m4b"])

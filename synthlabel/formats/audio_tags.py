@@ -98,6 +98,44 @@ def _shift_cues(body: bytes, frames: int) -> bytes:
     return bytes(out)
 
 
+# bext (EBU Tech 3285): Description 256, Originator 32, OriginatorReference 32, OriginationDate
+# 10, OriginationTime 8 bytes, then TimeReference (uint64, frames since midnight).
+_BEXT_TIME_REF = 338
+
+
+def _shift_bext(body: bytes, frames: int) -> bytes:
+    """A ``bext`` chunk whose TimeReference (the time of the first frame) is ``frames``
+    earlier: the inserted cue now plays first, so the sound keeps its time of day. Floored at
+    0 (midnight)."""
+    if frames == 0 or len(body) < _BEXT_TIME_REF + 8:
+        return body
+    ref = struct.unpack("<Q", body[_BEXT_TIME_REF:_BEXT_TIME_REF + 8])[0]
+    return (body[:_BEXT_TIME_REF] + struct.pack("<Q", max(0, ref - frames))
+            + body[_BEXT_TIME_REF + 8:])
+
+
+def _shift_smpl(body: bytes, frames: int) -> bytes:
+    """A ``smpl`` chunk's loops moved ``frames`` later (nine header words, the eighth the loop
+    count; each loop: cue id, type, start, end, fraction, play count; start and end in
+    frames)."""
+    if frames == 0 or len(body) < 36:
+        return body
+    n = struct.unpack("<I", body[28:32])[0]
+    if len(body) < 36 + 24 * n:
+        return body
+    out = bytearray(body)
+    for i in range(n):
+        at = 36 + 24 * i + 8
+        start, end = struct.unpack("<II", body[at:at + 8])
+        out[at:at + 8] = struct.pack("<II", (start + frames) & 0xFFFFFFFF,
+                                     (end + frames) & 0xFFFFFFFF)
+    return bytes(out)
+
+
+#: Chunks that hold positions in frames of the sound, and how to move them by inserted frames.
+_WAV_SHIFT = {b"cue ": _shift_cues, b"bext": _shift_bext, b"smpl": _shift_smpl}
+
+
 def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int = 0) -> None:
     extra = []
     with open(src, "rb") as f:
@@ -115,8 +153,8 @@ def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int 
             body = f.read(n)
             if len(body) < n:
                 break
-            if cid == b"cue ":
-                body = _shift_cues(body, shift_frames)
+            if cid in _WAV_SHIFT:
+                body = _WAV_SHIFT[cid](body, shift_frames)
             extra.append(h + body + (b"\0" if n & 1 else b""))
             f.seek(n & 1, 1)
     if not extra:
@@ -138,8 +176,9 @@ def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
     """Copy ``src``'s tags into ``dst`` (same container family). Returns a warning when tags
     could not be carried over, else None; never raises for odd tags. ``shift_frames``: how
     many frames (at ``sample_rate``, the source's rate) were inserted before the audio (the
-    rhythm cue), by which a WAV's cue points (markers), an MP3's ID3 chapters and Vorbis-comment
-    chapters move, so that they still point at the same sound."""
+    rhythm cue), by which a WAV's cue points (markers), sampler loops and broadcast time
+    reference, an MP3's ID3 chapters and Vorbis-comment chapters move, so that they still
+    point at the same sound."""
     if shift_frames and fmt != "wav" and not sample_rate:
         raise ValueError("copy_tags: shift_frames needs the sample_rate")
     try:
