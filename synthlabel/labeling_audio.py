@@ -107,7 +107,7 @@ REMOVED_P = 1e-3
 _CUE_UNITS = sum(n for _, n in audio_cue.MORSE_AI)     # a cue's length in Morse units
 
 
-def _cue_already(x: np.ndarray, sample_rate: int, at: str) -> float | None:
+def cue_already(x: np.ndarray, sample_rate: int, at: str) -> float | None:
     """Start time (s, within ``x``) of a rhythm cue at the ``at`` ("start" / "end") edge of
     ``x`` (float32 ``(frames, channels)``, the content's opening or closing seconds), or None.
     Any tone and unit the detector accepts count: one cue is the label, whatever it sounds like."""
@@ -193,7 +193,7 @@ def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: i
                    mark: bool = True) -> Iterator[np.ndarray]:
     """Yield the labeled signal block by block: ``cue`` (:func:`_cue_block`, None for no
     explicit label) around the content, all of it marked. ``kept_cues``: the cues the content
-    has already (:func:`_cue_already`), by edge; none is inserted at ``"start"`` when it is
+    has already (:func:`cue_already`), by edge; none is inserted at ``"start"`` when it is
     there, and when ``kept_cues`` is given the closing seconds are checked the same way before
     a cue is appended: a cue found there is kept instead, ``kept_cues["end"]`` its start in the
     output (s).
@@ -228,7 +228,7 @@ def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: i
             t = None
             if need and tail:
                 closing = np.concatenate(tail)[-need:]
-                t = _cue_already(closing, sample_rate, "end")
+                t = cue_already(closing, sample_rate, "end")
                 if t is not None:
                     kept_cues["end"] = (offset - len(closing)) / sample_rate + t
             if t is None:
@@ -400,7 +400,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     old = _OldMark(False)
     if kept_cues is not None and spec.cue_where in ("start", "both"):
         head, blocks = _peek(blocks, int(CUE_CHECK_SECONDS * sample_rate))
-        t = _cue_already(head, sample_rate, "start")
+        t = cue_already(head, sample_rate, "start")
     # Looked for only where a label was: a cue, or the file's AIGC metadata (the detection
     # costs ~1 % of real time, too much for every fresh file in a generation service).
     if spec.watermark and (t is not None or label is not None and label.aigc_count):

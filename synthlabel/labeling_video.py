@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,7 +193,9 @@ class _Plate:
 class _CueMixer:
     """Mix the rhythm cue at fixed sample positions, ducking the content under it."""
 
-    def __init__(self, spec: LabelSpec, sample_rate: int, channels: int, duration: float | None):
+    def __init__(self, spec: LabelSpec, sample_rate: int, channels: int, duration: float | None,
+                 skip: Collection[str] = ()):
+        """``skip``: edges ("start" / "end") that get no cue (the soundtrack has one there)."""
         from .labeling_audio import cue_params
 
         params = cue_params(spec)
@@ -202,9 +204,10 @@ class _CueMixer:
         n = len(self.cue)
         self.starts: list[int] = []
         total = int(duration * sample_rate) if duration else None
-        if spec.cue_where in ("start", "both"):
+        if spec.cue_where in ("start", "both") and "start" not in skip:
             self.starts.append(lead)
-        if spec.cue_where in ("end", "both") and total and total - lead - n > lead + n:
+        if spec.cue_where in ("end", "both") and "end" not in skip and total \
+                and total - lead - n > lead + n:
             self.starts.append(total - lead - n)
         self.rate = sample_rate
         self.lead = lead
@@ -237,6 +240,28 @@ class _CueMixer:
             if c0 < c1:
                 out[c0 - a:c1 - a] += self.cue[c0 - s:c1 - s]
         return out
+
+
+def _soundtrack_cues(path: Path, where: str, duration: float | None) -> dict[str, float]:
+    """The edges ("start" / "end", of those ``where`` asks for) where the soundtrack carries a
+    rhythm cue already (a video labeled with ``--video-cue`` and labeled again), with the cue's
+    time (s). Mixing a second cue over the first would only make it louder. Each edge's
+    CUE_CHECK_SECONDS are decoded (audio packets only: a few ms); an edge that cannot be read
+    counts as having none."""
+    from .labeling_audio import CUE_CHECK_SECONDS, cue_already
+
+    found: dict[str, float] = {}
+    for edge in ("start", "end"):
+        if where not in (edge, "both") or edge == "end" and not duration:
+            continue
+        start = 0.0 if edge == "start" else max(0.0, duration - CUE_CHECK_SECONDS)
+        try:
+            got = video_io.read_audio(path, start, CUE_CHECK_SECONDS)
+        except video_io.VideoError:
+            continue
+        if got is not None and (t := cue_already(got[0], got[1], edge)) is not None:
+            found[edge] = start + t
+    return found
 
 
 # --------------------------------------------------------------------------- files
@@ -414,8 +439,13 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                             f"in {container.upper()} is written with two channels here)")
     if audio is not None:
         if audio_cue and spec.explicit:
+            there = _soundtrack_cues(src, spec.cue_where, info.duration)
+            for edge, t in there.items():
+                res.warnings.append(f"a rhythm cue is at the {edge} of the soundtrack already "
+                                    f"({t:.2f} s): kept, and no second one mixed in")
             try:
-                mixer = _CueMixer(spec, audio.sample_rate, audio.channels, info.duration)
+                mixer = _CueMixer(spec, audio.sample_rate, audio.channels, info.duration,
+                                  skip=there)
             except ValueError as exc:
                 res.warnings.append(f"audio cue not mixed: {exc}")
         if mark:

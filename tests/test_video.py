@@ -462,6 +462,42 @@ def test_audio_cue_mixed_without_changing_duration(tmp_path, credentials):
     rep = verify_video_file(dst, key=credentials.watermark_key,
                             trust_anchors_pem=credentials.trust_anchors_pem, layers=("explicit",))
     assert rep.layers["explicit"].details["audio_cue"]["found"]
+    # labeled again with the cue: the soundtrack's cue is kept, not mixed in a second time
+    # (which only made it louder: twice the amplitude over the content ducked twice)
+    again = tmp_path / "again.mp4"
+    res2 = label_video_file(dst, again, credentials=credentials, audio_cue=True, **FAST)
+    assert res2.cue_times == [], res2.cue_times
+    assert any("rhythm cue is at the start of the soundtrack already" in w for w in res2.warnings)
+    x1, rate = video_io.read_audio(dst, 0.0, 1.5)
+    x2, _ = video_io.read_audio(again, 0.0, 1.5)
+    level = [float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) for x in (x1, x2)]
+    assert 0.8 < level[1] / level[0] < 1.2, level
+    rep = verify_video_file(again, key=credentials.watermark_key,
+                            trust_anchors_pem=credentials.trust_anchors_pem, layers=("explicit",))
+    assert rep.layers["explicit"].details["audio_cue"]["found"]
+
+
+def test_read_audio_decodes_a_span_from_the_timestamps(tmp_path):
+    """video_io.read_audio: the samples the streaming reader decodes there; after a seek, to
+    Matroska's 1 ms timestamp precision. (A FLAC soundtrack: an AAC decoder's noise
+    substitution draws other noise after a seek.)"""
+    src = tmp_path / "in.mkv"
+    subprocess.run([require_tool("ffmpeg"), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=160x120:rate=10:d=4", "-f", "lavfi", "-i",
+                    "anoisesrc=d=4:c=pink:r=48000:a=0.3", "-ac", "2", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-c:a", "flac", str(src)], check=True)
+    rate = video_io.probe(src).audio.sample_rate
+    full = np.concatenate([v[0] for k, v in video_io.VideoReader(src) if k == "audio"])
+    for start, seconds in ((0.0, 1.0), (2.2, 1.0), (3.5, 5.0)):
+        x, r = video_io.read_audio(src, start, seconds)
+        lo, n = round(start * rate), round(seconds * rate)
+        assert r == rate and x.dtype == np.float32 and len(x) == len(full[lo:lo + n]), start
+        tol = 0 if start == 0 else rate // 1000
+        err = min(np.max(np.abs(x[tol:len(x) - tol] - full[lo + d + tol:lo + d + len(x) - tol]))
+                  for d in range(-tol, tol + 1))
+        assert err < 1e-3, (start, err)
+    assert video_io.read_audio(make_clip(tmp_path / "mute.mp4", seconds=1.0, audio=False),
+                               0.0, 1.0) is None
 
 
 def test_unmarked_and_wrong_key_not_detected(labeled, credentials):

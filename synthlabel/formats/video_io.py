@@ -49,6 +49,7 @@ __all__ = [
     "container_of",
     "encoder_for",
     "probe",
+    "read_audio",
 ]
 
 #: container key -> (PyAV/ffmpeg muxer, extension, default video codec, audio codec)
@@ -410,6 +411,49 @@ class VideoReader:
         if not declared and dur and dur > 1.0 and not covers:
             raise VideoError(f"truncated or corrupt video: frames end at {played:.2f} s "
                              f"of {min(lengths):.2f} s declared")
+
+
+def read_audio(path: str | os.PathLike, start: float, seconds: float) -> tuple[np.ndarray, int] | None:
+    """``seconds`` s of the first audio stream from ``start`` s after its first sample (fewer at
+    the end): float32 ``(frames, channels)`` at the stream's own rate, and that rate. None when
+    the file has no audio stream. Only audio packets are decoded, after a seek to just before
+    ``start``: the span is placed by the first decoded frame's timestamp, so to the container's
+    precision after a seek (1 ms in Matroska). Raises :class:`VideoError`."""
+    import av
+
+    with _open(path) as c:
+        if not c.streams.audio:
+            return None
+        a = c.streams.audio[0]
+        ac = a.codec_context
+        rate, channels = int(ac.sample_rate), int(ac.channels)
+        if not (rate and channels):
+            return None
+        first = float(a.start_time * a.time_base) if a.start_time is not None else 0.0
+        lo = round(start * rate)                      # wanted span in samples from `first`
+        hi = lo + round(seconds * rate)
+        if start > 1.0:
+            c.seek(int((first + start - 1.0) / a.time_base), stream=a, backward=True)
+        resampler = av.AudioResampler(format="flt", layout=layout_name(ac), rate=rate)
+        out, pos = [], None
+        try:
+            for packet in c.demux(a):
+                for fr in packet.decode():
+                    if pos is None:     # the first frame's timestamp, then counted samples
+                        pos = round((float(fr.time) - first) * rate) if fr.time is not None else 0
+                    for o in resampler.resample(fr):
+                        arr = o.to_ndarray().reshape(-1, channels)
+                        if pos + len(arr) > lo:
+                            out.append(arr[max(0, lo - pos):max(0, hi - pos)])
+                        pos += len(arr)
+                    if pos >= hi:
+                        break
+                if pos is not None and pos >= hi:
+                    break
+        except av.FFmpegError as exc:
+            raise VideoError(f"corrupt audio data: {_one_line(exc)}") from None
+    x = np.concatenate(out) if out else np.zeros((0, channels), np.float32)
+    return x.astype(np.float32, copy=False), rate
 
 
 def encoder_for(container: str, codec: str | None) -> str:
