@@ -186,7 +186,9 @@ def test_flac_is_signed_by_data_hash_and_reads_back(creds, manifest, tmp_path):
     start, length = id3_geob(dst.read_bytes())
     binding = hard_binding(dst, "audio/flac")
     assert binding["exclusions"] == [{"start": start, "length": length}]
-    assert dst.read_bytes()[start + length:] == src.read_bytes()
+    rest, flac = dst.read_bytes()[start + length:], src.read_bytes()
+    padding = len(rest) - len(flac)                  # zeros after the frame, then the stream
+    assert rest[padding:] == flac and padding >= 10 and not any(rest[:padding])
     y, rate = sf.read(dst, dtype="float32")
     assert rate == 16000 and np.array_equal(y, sf.read(src, dtype="float32")[0])
     from mutagen.flac import FLAC
@@ -196,6 +198,10 @@ def test_flac_is_signed_by_data_hash_and_reads_back(creds, manifest, tmp_path):
         [ffprobe, "-v", "error", "-show_streams", "-of", "json", str(dst)],
         capture_output=True, text=True, check=True).stdout)["streams"][0]
     assert probe["codec_name"] == "flac" and int(probe["sample_rate"]) == 16000
+    tags = json.loads(subprocess.run([require_tool("exiftool"), "-j", "-validate", "-warning",
+                                      "-a", str(dst)], capture_output=True, text=True,
+                                     check=True).stdout)[0]
+    assert "Warning" not in tags and tags.get("Validate") == "OK", tags   # padding after GEOB
     # tampering with the audio breaks the binding
     data = bytearray(dst.read_bytes())
     data[-100] ^= 0x01

@@ -179,11 +179,12 @@ def sign_flac(src: BinaryIO, dst: BinaryIO, builder: c2pa.Builder, signer: c2pa.
     """Write the FLAC stream open in ``src`` (it must start with ``fLaC``: no ID3 tag) to
     ``dst`` (``w+b``, empty) behind an ID3v2.4 tag holding the signed manifest of ``builder``
     in a ``GEOB`` frame (MIME ``application/c2pa``): the layout c2pa-rs writes and reads for
-    FLAC, where the exclusion is the frame's object data. Returns the signed store."""
+    FLAC, where the exclusion is the frame's object data, with padding after the frame (see
+    :func:`sign_mp3`). Returns the signed store."""
     src.seek(0)
     if src.read(4) != b"fLaC":
         raise c2pa.C2paError("not a bare FLAC stream (it does not start with fLaC)")
-    return _sign_behind_tag(src, dst, builder, signer, id3.Id3Tag(4, (), 0), pad=0)
+    return _sign_behind_tag(src, dst, builder, signer, id3.Id3Tag(4, (), 0), pad=_ID3_PADDING)
 
 
 def sign_mp3(src: BinaryIO, dst: BinaryIO, builder: c2pa.Builder, signer: c2pa.Signer,
@@ -198,7 +199,8 @@ def sign_mp3(src: BinaryIO, dst: BinaryIO, builder: c2pa.Builder, signer: c2pa.S
     return _sign_behind_tag(src, dst, builder, signer, tag.without_c2pa(), pad=_ID3_PADDING)
 
 
-#: Zero bytes after the manifest's frame in a signed MP3's tag (ExifTool wants at least 10).
+#: Zero bytes after the manifest's frame in the ID3 tag of a signed MP3 or FLAC (ExifTool
+#: wants at least 10).
 _ID3_PADDING = 256
 
 
