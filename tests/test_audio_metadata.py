@@ -306,6 +306,52 @@ def test_m4a_with_itunes_tags_at_end(media, tmp_path):
     decode_md5(out_p)
 
 
+def udta_metas(data: bytes) -> list[bytes]:
+    """Handler types of the meta boxes in moov/udta, walked here independently of mp4meta."""
+    def kids(buf, start, end):
+        pos = start
+        while pos + 8 <= end:
+            size, typ = int.from_bytes(buf[pos:pos + 4], "big"), buf[pos + 4:pos + 8]
+            size = int.from_bytes(buf[pos + 8:pos + 16], "big") if size == 1 else size or end - pos
+            yield typ, pos, pos + size
+            pos += size
+    moov = next((s, e) for t, s, e in kids(data, 0, len(data)) if t == b"moov")
+    udta = next((s, e) for t, s, e in kids(data, moov[0] + 8, moov[1]) if t == b"udta")
+    out = []
+    for t, s, e in kids(data, udta[0] + 8, udta[1]):
+        if t == b"meta":
+            hdlr = next(hs for ht, hs, _he in kids(data, s + 12, e) if ht == b"hdlr")
+            out.append(data[hdlr + 16:hdlr + 20])
+    return out
+
+
+def test_m4a_with_only_the_encoder_tag_gets_one_meta(media, tmp_path):
+    """FFmpeg writes every MP4/M4A with an iTunes meta that holds only its encoder tag: that
+    meta becomes ours, the tag kept as the mdta key "encoder", and ExifTool validates the file
+    (with a second meta beside it, it warned "Duplicate tag 'meta'")."""
+    p = tmp_path / "plain.m4a"
+    assert _run(require_tool("ffmpeg"), "-v", "error", "-y", "-i", str(media["m4a"]), "-c",
+                "copy", str(p)).returncode == 0
+    assert udta_metas(p.read_bytes()) == [b"mdir"]
+    encoder = ffprobe_tags(p)["encoder"]
+    before = decode_md5(p)
+    out_p = tmp_path / "plain-labeled.m4a"
+    out_p.write_bytes(write_audio_metadata(p.read_bytes(), "m4a", LABEL, DST_TRAINED))
+    assert udta_metas(out_p.read_bytes()) == [b"mdta"]
+    tags = ffprobe_tags(out_p)
+    assert tags["encoder"] == encoder and json.loads(tags["AIGC"]) == LABEL.to_dict()
+    assert decode_md5(out_p) == before
+    ex = json.loads(_run(require_tool("exiftool"), "-j", "-validate", "-warning", "-a",
+                         str(out_p)).stdout)[0]
+    assert ex["Validate"] == "OK" and "Warning" not in ex, ex
+    # relabeled: still one meta, one label, the encoder once
+    again = write_audio_metadata(out_p.read_bytes(), "m4a", LABEL2)
+    assert udta_metas(again) == [b"mdta"]
+    found = read_audio_metadata(again)
+    assert found.aigc == LABEL2 and found.aigc_count == 1
+    assert again.count(b"encoder") == 1
+
+
 def test_h264_faststart_mp4(tmp_path):
     src = tmp_path / "v.mp4"
     out = _run(require_tool("ffmpeg"), "-v", "error", "-y", "-f", "lavfi", "-i",

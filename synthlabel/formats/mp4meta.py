@@ -20,7 +20,9 @@ Existing metadata survives: an existing ``mdta`` meta (in ``moov/udta`` first, e
 when a stale key of ours is dropped; our keys are replaced, so relabeling leaves exactly one.
 When ``moov/udta/meta`` is taken by a different handler (the iTunes ``mdir`` tags that ffmpeg
 and iTunes write for title/artist), it is left untouched and a second, ``mdta``-handled
-``meta`` box is appended to ``udta`` after it. Tested choice: ffprobe, exiftool and mutagen
+``meta`` box is appended to ``udta`` after it (ExifTool's ``-validate`` then warns "Duplicate
+tag 'meta'"), unless the encoder tag is all it holds, as in any file FFmpeg wrote: that meta
+becomes ours, the tag kept as the ``mdta`` key ``encoder``. Tested choice: ffprobe, exiftool and mutagen
 all read both then (mutagen reads iTunes tags from the first udta/meta). Putting it in
 ``moov/meta`` instead (QuickTime's own place) breaks mutagen when it precedes ``udta``, and an
 ISO full-box ``moov/meta`` is ignored by exiftool. Stale labels elsewhere (another ``mdta``
@@ -411,6 +413,18 @@ def _rewrite_moov(moov: bytes, entries: list[tuple[str, str]]) -> bytes:
     if target is None:
         target = next((c for _t, c in root.children
                        if isinstance(c, _Meta) and c.handler == b"mdta"), None)
+    if target is None and udta is not None:
+        # An iTunes meta that holds nothing but the encoder tag (as FFmpeg writes every MP4
+        # and M4A) becomes our mdta meta, the tag carried as the key "encoder" (FFmpeg's name
+        # for it): a second meta beside it is what ExifTool flags "Duplicate tag 'meta'".
+        at = next((i for i, (_t, c) in enumerate(udta.children)
+                   if isinstance(c, _Meta) and _encoder_only(c)), None)
+        if at is not None:
+            encoder = [v for _i, raw in udta.children[at][1].items
+                       if (v := _first_data(raw)) is not None][:1]
+            target = _new_mdta_meta()
+            udta.children[at] = (b"meta", target)
+            entries = [("encoder", v) for v in encoder] + entries
     if target is None:
         target = _new_mdta_meta()
         if udta is None:
@@ -422,6 +436,16 @@ def _rewrite_moov(moov: bytes, entries: list[tuple[str, str]]) -> bytes:
             _insert_before_terminator(udta, target, b"meta")
     _add_entries(target, entries)
     return root.serialize()
+
+
+_ENCODER_ITEM = int.from_bytes(b"\xa9too", "big")
+
+
+def _encoder_only(meta: _Meta) -> bool:
+    """An iTunes (``mdir``) meta whose only tag is the encoder's (``\xa9too``), or none."""
+    return (meta.handler == b"mdir"
+            and all(t in (b"hdlr", b"ilst", b"free") for t, _raw in meta.children)
+            and all(i == _ENCODER_ITEM for i, _raw in meta.items))
 
 
 def _insert_before_terminator(parent: _Node, child: _Node | _Meta, typ: bytes) -> None:
