@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -775,6 +776,33 @@ def test_exif_icc_survive_pipeline_and_exiftool_reads_labels(tmp_path):
         assert dst.endswith("trainedAlgorithmicMedia")
         assert Image.open(p).info.get("icc_profile") == icc
     assert Image.open(out / "a.jpg").getexif()[0x010F] == "TestCam"
+
+
+def test_every_labeled_format_validates_in_exiftool(tmp_path):
+    """ExifTool, the reader compliance teams check files with, validates every format the
+    label command writes without a warning. It warned on each MP3 and FLAC ("Invalid ID3 frame
+    size": the C2PA frame last in the tag, with no padding) and on each MP4 and M4A
+    ("Duplicate tag 'meta'": FFmpeg's encoder-tag box beside the AIGC one)."""
+    ffmpeg, exiftool = require_tool("ffmpeg"), require_tool("exiftool")
+    src = tmp_path / "in"
+    src.mkdir()
+    noise = ["-f", "lavfi", "-i", "anoisesrc=d=4:c=pink:r=44100:a=0.2", "-ac", "2"]
+    for name, codec in (("a.mp3", []), ("a.flac", []), ("a.m4a", []),
+                        ("alac.m4a", ["-c:a", "alac"]), ("a.ogg", [])):
+        subprocess.run([ffmpeg, "-v", "error", *noise, *codec, str(src / name)], check=True)
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:d=2",
+                    *noise, "-shortest", "-c:v", "libx264", "-preset", "ultrafast",
+                    str(src / "v.mp4")], check=True)
+    for sample in ("scene.jpg", "scene.png", "tone.wav"):
+        shutil.copy(SAMPLES / sample, src / sample)
+    r = run("label", src, "-o", tmp_path / "out", "--jobs", "2")
+    assert r.returncode == 0, r.stderr
+    outs = sorted(p for p in (tmp_path / "out").iterdir() if p.suffix != ".c2pa")
+    assert len(outs) == 9, outs
+    tags = json.loads(subprocess.run([exiftool, "-j", "-validate", "-warning", "-a", *map(str, outs)],
+                                     capture_output=True, text=True, check=True).stdout)
+    bad = {Path(t["SourceFile"]).name: t.get("Warning") for t in tags if t.get("Validate") != "OK"}
+    assert not bad, bad
 
 
 def test_readme_library_example(tmp_path):
