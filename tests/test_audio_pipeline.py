@@ -340,6 +340,45 @@ def test_relabeling_drops_the_old_manifest(audio_inputs, tmp_path, name):
     assert rep["ids_agree"] is True
 
 
+def test_m4a_quicktime_keys_are_carried_and_relabeling_leaves_one_meta(tmp_path):
+    """An M4A's QuickTime (mdta) keys, which FFmpeg writes with use_metadata_tags and where
+    the AIGC label lives, were lost in labeling (tags are copied with mutagen, which reads only
+    iTunes atoms). A labeled M4A labeled again had its mdta items copied as garbage iTunes
+    atoms beside the label (ExifTool: "Duplicate index"). Now the keys are carried, and every
+    label leaves one meta box that ExifTool validates."""
+    import mutagen.mp4
+
+    ffmpeg, exiftool = require_tool("ffmpeg"), require_tool("exiftool")
+    src = tmp_path / "in" / "keys.m4a"
+    src.parent.mkdir()
+    wav = tmp_path / "m.wav"
+    sf.write(wav, music(6.0, seed=5), RATE)
+    subprocess.run([ffmpeg, "-v", "error", "-i", wav, "-c:a", "aac", "-movflags",
+                    "use_metadata_tags", "-metadata", "title=Kept title", "-metadata",
+                    "comment=kept comment", src], check=True)
+
+    def tags(path):
+        return json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format_tags", "-of", "json", path],
+            capture_output=True, text=True, check=True).stdout)["format"]["tags"]
+
+    out = src
+    for i in range(2):
+        r = run("label", out, "-o", tmp_path / f"out{i}", "-j", "1")
+        assert r.returncode == 0, r.stderr
+        out = tmp_path / f"out{i}" / "keys.m4a"
+        t = tags(out)
+        assert t["title"] == "Kept title" and t["comment"] == "kept comment", t
+        assert json.loads(t["AIGC"])["ProduceID"], t
+        ex = json.loads(subprocess.run([exiftool, "-j", "-validate", "-warning", "-a", out],
+                                       capture_output=True, text=True, check=True).stdout)[0]
+        assert ex["Validate"] == "OK", ex
+        # no index atoms of the mdta box copied into an iTunes one
+        assert not [k for k in (mutagen.mp4.MP4(out).tags or {}) if k.startswith("\xa9")], i
+    rep = json.loads(run("verify", "--json", out).stdout)
+    assert rep["ok"] and rep["layers"]["metadata"]["details"]["count"] == 1, rep["layers"]["metadata"]
+
+
 def test_float_audio_beyond_full_scale_is_clipped_with_a_warning(credentials):
     """Float samples beyond [-1, 1] were hard-clipped silently; int16 values held in a float
     array (a common mistake) get a hint."""

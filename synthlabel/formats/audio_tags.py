@@ -65,6 +65,8 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_seconds:
         for key, value in s.tags.items():
             if key.lower() in _AIGC_NAMES or key.lower().endswith(":aigc"):
                 continue
+            if key[:1] < " ":   # an mdta item's key index, not an iTunes atom: _mdta_copy
+                continue
             d.tags[key] = value
     pictures = getattr(s, "pictures", None)  # FLAC cover art lives outside the comments
     if pictures and hasattr(d, "add_picture"):
@@ -171,6 +173,32 @@ def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int 
         f.write(struct.pack("<I", size))
 
 
+# mdta keys not carried over: the old label (the new one is written after), the encoder (the
+# labeled file's own encoder wrote it), and the file-type brands FFmpeg writes as keys with
+# use_metadata_tags (the labeled file has its own ftyp).
+_MDTA_SKIP = {"aigc", "encoder", "major_brand", "minor_version", "compatible_brands"}
+
+
+def _mdta_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Carry ``src``'s text ``mdta`` keys (QuickTime metadata, as FFmpeg writes with
+    ``use_metadata_tags`` and as the AIGC label is written) into ``dst``: mutagen reads only
+    iTunes atoms, so these were lost, and a labeled file labeled again had its keys' items
+    copied as garbage iTunes atoms."""
+    from . import mp4meta
+
+    entries = [(k, v) for k, v in mp4meta.read_mp4_metadata_file(src).mdta
+               if k.strip().lower() not in _MDTA_SKIP]
+    if not entries:
+        return
+    tmp = os.fspath(dst) + ".mdta"
+    try:
+        mp4meta.write_mp4_entries_file(dst, tmp, entries)
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
               shift_frames: int = 0, sample_rate: int | None = None) -> str | None:
     """Copy ``src``'s tags into ``dst`` (same container family). Returns a warning when tags
@@ -186,6 +214,8 @@ def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
             _wav_copy(src, dst, shift_frames)
         else:
             _mutagen_copy(src, dst, shift_frames / sample_rate if shift_frames else 0.0)
+            if fmt == "m4a":
+                _mdta_copy(src, dst)
     except Exception as exc:  # noqa: BLE001 - a tag we cannot copy must not fail labeling
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return f"existing tags could not be carried over: {msg}"

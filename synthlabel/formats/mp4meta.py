@@ -54,6 +54,7 @@ __all__ = [
     "MP4Findings",
     "read_mp4_metadata",
     "read_mp4_metadata_file",
+    "write_mp4_entries_file",
     "write_mp4_metadata",
     "write_mp4_metadata_file",
 ]
@@ -521,11 +522,19 @@ def write_mp4_metadata_file(src: str | os.PathLike[str], dst: str | os.PathLike[
                             aigc_inner_json: str,
                             digital_source_type: str | None = None) -> None:
     """Path version of :func:`write_mp4_metadata`: only moov is held in memory."""
+    write_mp4_entries_file(src, dst, _entries(aigc_inner_json, digital_source_type))
+
+
+def write_mp4_entries_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                           entries: list[tuple[str, str]]) -> None:
+    """``src`` to ``dst`` with the text mdta keys ``entries`` (name, value) set, where the AIGC
+    label goes (module docstring); any old key of one of those names is replaced. Only moov is
+    held in memory."""
     if os.path.exists(dst) and os.path.samefile(src, dst):
         raise MetadataError("source and destination are the same file")
     size = os.path.getsize(src)
     with open(src, "rb") as f:
-        moov, new = _plan(_file_reader(f), size, _entries(aigc_inner_json, digital_source_type))
+        moov, new = _plan(_file_reader(f), size, entries)
         tmp = os.fspath(dst) + ".part"
         try:
             with open(tmp, "wb") as out:
@@ -545,6 +554,8 @@ def write_mp4_metadata_file(src: str | os.PathLike[str], dst: str | os.PathLike[
 class MP4Findings:
     aigc: list[tuple[str, str]] = field(default_factory=list)  # (source, raw value)
     digital_source_type: str | None = None
+    #: every text-valued mdta key, AIGC and source type included: (name, value) in file order
+    mdta: list[tuple[str, str]] = field(default_factory=list)
 
 
 #: ISO BMFF XMP: a top-level ``uuid`` box with this user type holds an XMP packet (what ExifTool
@@ -587,6 +598,7 @@ def _find_in_moov(moov: bytes, found: MP4Findings | None = None) -> MP4Findings:
         meta = _parse_meta(buf, box)
         if meta.handler == b"mdta":
             for name, value in meta.values():
+                found.mdta.append((name, value))
                 low = name.strip().lower()
                 if low == "aigc":
                     found.aigc.append(("mp4-mdta", value))
