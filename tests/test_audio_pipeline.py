@@ -376,7 +376,8 @@ def test_m4a_quicktime_keys_are_carried_and_relabeling_leaves_one_meta(tmp_path)
         # no index atoms of the mdta box copied into an iTunes one
         assert not [k for k in (mutagen.mp4.MP4(out).tags or {}) if k.startswith("\xa9")], i
     rep = json.loads(run("verify", "--json", out).stdout)
-    assert rep["ok"] and rep["layers"]["metadata"]["details"]["count"] == 1, rep["layers"]["metadata"]
+    meta = rep["layers"]["metadata"]
+    assert rep["ok"] and meta["details"]["count"] == 1, meta
 
 
 def test_float_audio_beyond_full_scale_is_clipped_with_a_warning(credentials):

@@ -218,7 +218,8 @@ def test_flac_is_signed_by_data_hash_and_reads_back(creds, manifest, tmp_path):
 
 def write_mp3(path, tmp_path, v2_version=None):
     """A 1 s stereo MP3 through PyAV's LAME, without an ID3 tag, or (``v2_version`` 3 or 4) with
-    a mutagen one holding two TXXX frames, one longer than 127 bytes (ExifTool checks those sizes)."""
+    a mutagen one holding two TXXX frames, one longer than 127 bytes (ExifTool checks those
+    sizes)."""
     from synthlabel.formats import audio_io
 
     audio_io.write(path, write_wav(tmp_path / "mp3src.wav", rate=44100), 44100, "mp3")

@@ -799,8 +799,9 @@ def test_every_labeled_format_validates_in_exiftool(tmp_path):
     assert r.returncode == 0, r.stderr
     outs = sorted(p for p in (tmp_path / "out").iterdir() if p.suffix != ".c2pa")
     assert len(outs) == 9, outs
-    tags = json.loads(subprocess.run([exiftool, "-j", "-validate", "-warning", "-a", *map(str, outs)],
-                                     capture_output=True, text=True, check=True).stdout)
+    tags = json.loads(subprocess.run(
+        [exiftool, "-j", "-validate", "-warning", "-a", *map(str, outs)],
+        capture_output=True, text=True, check=True).stdout)
     bad = {Path(t["SourceFile"]).name: t.get("Warning") for t in tags if t.get("Validate") != "OK"}
     assert not bad, bad
 

@@ -22,8 +22,8 @@ When ``moov/udta/meta`` is taken by a different handler (the iTunes ``mdir`` tag
 and iTunes write for title/artist), it is left untouched and a second, ``mdta``-handled
 ``meta`` box is appended to ``udta`` after it (ExifTool's ``-validate`` then warns "Duplicate
 tag 'meta'"), unless the encoder tag is all it holds, as in any file FFmpeg wrote: that meta
-becomes ours, the tag kept as the ``mdta`` key ``encoder``. Tested choice: ffprobe, exiftool and mutagen
-all read both then (mutagen reads iTunes tags from the first udta/meta). Putting it in
+becomes ours, the tag kept as the ``mdta`` key ``encoder``. Tested choice: ffprobe, exiftool
+and mutagen all read both then (mutagen reads iTunes tags from the first udta/meta). Putting it in
 ``moov/meta`` instead (QuickTime's own place) breaks mutagen when it precedes ``udta``, and an
 ISO full-box ``moov/meta`` is ignored by exiftool. Stale labels elsewhere (another ``mdta``
 meta, an iTunes freeform ``----:...:AIGC`` item) are removed so that the file holds one label.

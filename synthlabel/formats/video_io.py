@@ -413,7 +413,8 @@ class VideoReader:
                              f"of {min(lengths):.2f} s declared")
 
 
-def read_audio(path: str | os.PathLike, start: float, seconds: float) -> tuple[np.ndarray, int] | None:
+def read_audio(path: str | os.PathLike, start: float,
+               seconds: float) -> tuple[np.ndarray, int] | None:
     """``seconds`` s of the first audio stream from ``start`` s after its first sample (fewer at
     the end): float32 ``(frames, channels)`` at the stream's own rate, and that rate. None when
     the file has no audio stream. Only audio packets are decoded, after a seek to just before

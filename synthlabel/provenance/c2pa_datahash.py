@@ -211,7 +211,8 @@ def _sign_behind_tag(src: BinaryIO, dst: BinaryIO, builder: c2pa.Builder, signer
     placeholder = _placeholder(builder, signer)
     # GEOB: text encoding (UTF-8 in v2.4; v2.3 has none, so Latin-1: the strings are ASCII),
     # MIME type, file name, description, then the object
-    fields = (b"\x03" if tag.major == 4 else b"\x00") + id3.C2PA_MIME + b"\x00c2pa\x00c2pa manifest store\x00"
+    fields = ((b"\x03" if tag.major == 4 else b"\x00") + id3.C2PA_MIME
+              + b"\x00c2pa\x00c2pa manifest store\x00")
     size = len(fields) + len(placeholder)
     frame = (b"GEOB" + (id3.syncsafe(size) if tag.major == 4 else size.to_bytes(4, "big"))
              + b"\x00\x00" + fields)
