@@ -381,9 +381,10 @@ def test_signing_a_large_file_stays_in_bounded_memory(fmt, tmp_path):
     small, src = tmp_path / f"small{suffix}", tmp_path / f"big{suffix}"
     if fmt == "MP3":
         write_mp3(small, tmp_path, 4)
-        # MP3 frames concatenate: 1,000 copies of one second's frames make a ~30 MB stream
+        # MP3 frames concatenate: 1,200 copies of one second's frames (~26 kB at the default
+        # 192 kb/s) make a ~31 MB stream
         frames = small.read_bytes()[10 + syncsafe(small.read_bytes()[6:10]):]
-        src.write_bytes(small.read_bytes() + frames * 1000)
+        src.write_bytes(small.read_bytes() + frames * 1200)
     else:
         sf.write(small, write_wav(tmp_path / "s.wav"), 16000, format=fmt, subtype="PCM_16")
         rng = np.random.default_rng(3)
