@@ -161,19 +161,29 @@ def syncsafe_bytes(v: int) -> bytes:
     return bytes([(v >> 21) & 0x7F, (v >> 14) & 0x7F, (v >> 7) & 0x7F, v & 0x7F])
 
 
+def id3_frames(data: bytes):
+    """(major, [(frame id, offset of its body, body size)], tag end, padding), walked here
+    independently of formats/id3.py."""
+    assert data[:3] == b"ID3" and data[5] == 0
+    major, end = data[3], 10 + syncsafe(data[6:10])
+    out, pos = [], 10
+    while pos < end and data[pos] != 0:
+        raw = data[pos + 4:pos + 8]
+        size = syncsafe(raw) if major == 4 else int.from_bytes(raw, "big")
+        out.append((data[pos:pos + 4], pos + 10, size))
+        pos += 10 + size
+    return major, out, end, end - pos
+
+
 def id3_geob(data: bytes) -> tuple[int, int]:
-    """(offset, length) of the GEOB frame's object in the ID3v2.4 tag ``data`` starts with."""
-    assert data[:5] == b"ID3\x04\x00"
-    end = 10 + syncsafe(data[6:10])
-    pos = 10
-    while pos < end and data[pos:pos + 4] != b"GEOB":
-        pos += 10 + syncsafe(data[pos + 4:pos + 8])
-    size = syncsafe(data[pos + 4:pos + 8])
-    body = data[pos + 10:pos + 10 + size]
-    assert body[0] == 3 and body[1:].startswith(b"application/c2pa\x00")
-    fields = body.index(b"\x00", body.index(b"\x00", 18) + 1) + 1   # mime, file name, description
-    assert data[end:end + 4] == b"fLaC"
-    return pos + 10 + fields, size - fields
+    """(offset, length) of the C2PA GEOB frame's object in the ID3 tag ``data`` starts with."""
+    major, frames, _end, _padding = id3_frames(data)
+    _id, body, size = next(f for f in frames if f[0] == b"GEOB")
+    assert data[body] == (3 if major == 4 else 0)              # UTF-8; v2.3 has only Latin-1
+    assert data[body + 1:].startswith(b"application/c2pa\x00")
+    # the object follows the MIME type, file name and description, each 0-terminated
+    fields = data.index(b"\x00", data.index(b"\x00", body + 18) + 1) + 1
+    return fields, body + size - fields
 
 
 def test_flac_is_signed_by_data_hash_and_reads_back(creds, manifest, tmp_path):
@@ -183,7 +193,11 @@ def test_flac_is_signed_by_data_hash_and_reads_back(creds, manifest, tmp_path):
     sign_file(src, dst, "audio/flac", manifest, creds)
     res = read_manifest_file(dst, trust_anchors_pem=creds.trust_anchors_pem)
     assert res.state == "Trusted" and res.content_id == CID, res.to_dict()
-    start, length = id3_geob(dst.read_bytes())
+    signed = dst.read_bytes()
+    assert signed[:4] == b"ID3\x04"
+    start, length = id3_geob(signed)
+    tag_end = id3_frames(signed)[2]
+    assert signed[tag_end:tag_end + 4] == b"fLaC"
     binding = hard_binding(dst, "audio/flac")
     assert binding["exclusions"] == [{"start": start, "length": length}]
     rest, flac = dst.read_bytes()[start + length:], src.read_bytes()
@@ -234,20 +248,6 @@ def write_mp3(path, tmp_path, v2_version=None):
         tags.save(path, v2_version=v2_version)
 
 
-def id3_frames(data: bytes):
-    """(major, [(frame id, offset of its body, body size)], tag end, padding), walked here
-    independently of formats/id3.py."""
-    assert data[:3] == b"ID3" and data[5] == 0
-    major, end = data[3], 10 + syncsafe(data[6:10])
-    out, pos = [], 10
-    while pos < end and data[pos] != 0:
-        raw = data[pos + 4:pos + 8]
-        size = syncsafe(raw) if major == 4 else int.from_bytes(raw, "big")
-        out.append((data[pos:pos + 4], pos + 10, size))
-        pos += 10 + size
-    return major, out, end, end - pos
-
-
 @pytest.mark.parametrize("v2_version", [None, 3, 4])
 def test_mp3_is_signed_by_data_hash_and_exiftool_reads_it_cleanly(creds, manifest, tmp_path,
                                                                   v2_version):
@@ -262,11 +262,8 @@ def test_mp3_is_signed_by_data_hash_and_exiftool_reads_it_cleanly(creds, manifes
     # the tag's frames kept in order, the manifest's frame last; the binding excludes its object
     kept = [f[0] for f in id3_frames(before)[1]] if v2_version else []
     assert [f[0] for f in frames] == kept + [b"GEOB"]
-    _, body, size = frames[-1]
-    fields = data.index(b"c2pa manifest store\x00", body) + len(b"c2pa manifest store\x00")
-    assert data[body + 1:].startswith(b"application/c2pa\x00")
-    assert hard_binding(dst, "audio/mpeg")["exclusions"] == [
-        {"start": fields, "length": body + size - fields}]
+    start, length = id3_geob(data)
+    assert hard_binding(dst, "audio/mpeg")["exclusions"] == [{"start": start, "length": length}]
     old_end = id3_frames(before)[2] if v2_version else 0
     assert data[end:] == before[old_end:]                       # the audio, byte for byte
     exiftool = require_tool("exiftool")
