@@ -164,3 +164,48 @@ def test_tiff_structure_tags_are_not_carried_into_png():
     tags = dict(Image.open(io.BytesIO(out)).getexif())
     assert tags.get(271) == "ACME" and tags.get(272) == "Cam"
     assert not {256, 257, 258, 259, 273, 277, 278, 279} & set(tags), tags
+
+
+def _exif_with_sub_ifds() -> bytes:
+    ex = Image.Exif()
+    ex[0x010F] = "TestCam"
+    sub = ex.get_ifd(0x8769)
+    sub[0x9003] = "2026:11:30 10:00:00"
+    sub[0x9286] = b"ASCII\x00\x00\x00shot at dusk"       # UserComment: UNDEFINED in a camera file
+    ex.get_ifd(0x8825)[0x0001] = "N"
+    return ex.tobytes()
+
+
+def test_png_exif_layout_puts_ifd0_at_12_and_keeps_every_ifd():
+    from synthlabel.formats import exif
+
+    src = _exif_with_sub_ifds()
+    tiff = exif.for_png(src)
+    order = "little" if tiff[:2] == b"II" else "big"
+    assert int.from_bytes(tiff[4:8], order) == exif.PNG_IFD0_OFFSET == 12
+    got, want = Image.Exif(), Image.Exif()
+    got.load(tiff)
+    want.load(src)
+    assert got[0x010F] == "TestCam"
+    for ifd in (0x8769, 0x8825):
+        assert got.get_ifd(ifd) == want.get_ifd(ifd) and got.get_ifd(ifd)
+
+
+def test_exif_types_restored_in_place_and_malformed_exif_left_alone():
+    from synthlabel.formats import exif
+
+    src = bytearray(_exif_with_sub_ifds()[6:])
+    entries = exif._entries(bytes(src))
+    typ, at = entries[("exif", 0x9286)]
+    assert typ == 1                                     # Pillow wrote it as BYTE
+    order = "little" if src[:2] == b"II" else "big"
+    src[at + 2:at + 4] = (7).to_bytes(2, order)          # what the camera had: UNDEFINED
+    carried = _exif_with_sub_ifds()
+    mended = exif.restore_types(bytes(src), carried)
+    assert len(mended) == len(carried)
+    assert exif._entries(mended[6:])[("exif", 0x9286)][0] == 7
+    diff = [i for i, (a, b) in enumerate(zip(mended, carried)) if a != b]
+    assert diff == [6 + at + (3 if order == "big" else 2)]    # the type's low byte only
+    for junk in (b"", b"Exif\x00\x00", b"MM\x00*\x00\x00\x00\x08\xff\xff", bytes(src[:40])):
+        assert exif.restore_types(junk, carried) is carried
+        assert exif.restore_types(bytes(src), junk) == junk

@@ -778,6 +778,52 @@ def test_exif_icc_survive_pipeline_and_exiftool_reads_labels(tmp_path):
     assert Image.open(out / "a.jpg").getexif()[0x010F] == "TestCam"
 
 
+def _as_list(x) -> list:
+    return [] if x is None else x if isinstance(x, list) else [x]
+
+
+def test_camera_exif_keeps_its_types_and_exiftool_reads_it_in_every_format(tmp_path):
+    """EXIF as a camera writes it (UNDEFINED UserComment and ComponentsConfiguration, a GPS
+    IFD, an orientation) survives labeling so that ExifTool validates it and reads it. Pillow's
+    re-layout wrote the UNDEFINED tags as BYTE ("Non-standard format (int8u)" in every format),
+    and in a signed PNG ExifTool showed no EXIF at all (IFD0 at offset 8 of eXIf collided
+    with the manifest's JUMBF box at offset 8 of caBX in its loop guard)."""
+    exiftool = require_tool("exiftool")
+    src = tmp_path / "in"
+    src.mkdir()
+    im = Image.fromarray(synthetic_photo(320, 400, 5))
+    for name in ("a.jpg", "b.png", "c.webp"):
+        im.save(src / name, quality=92)
+    subprocess.run([exiftool, "-q", "-overwrite_original", "-Make=TestCam", "-Orientation#=6",
+                    "-UserComment=shot at dusk", "-ComponentsConfiguration#=1 2 3 0",
+                    "-DateTimeOriginal=2026:11:30 10:00:00",
+                    "-GPSLatitude=52.5", "-GPSLatitudeRef=N", *map(str, src.iterdir())], check=True)
+    before = json.loads(subprocess.run([exiftool, "-j", "-a", "-validate", "-warning", "-EXIF:all",
+                                        *map(str, src.iterdir())],
+                                       capture_output=True, text=True, check=True).stdout)
+    # (ExifTool asks a JPEG's EXIF for its ExifImageWidth / ExifImageHeight)
+    assert all(t["UserComment"] and t["ComponentsConfiguration"] for t in before), before
+    out = tmp_path / "out"
+    r = run("label", src, "-o", out, "-j", "1")
+    assert r.returncode == 0, r.stderr
+    outs = sorted(out.iterdir())
+    assert [p.name for p in outs] == ["a.jpg", "b.png", "c.webp"]
+    tags = json.loads(subprocess.run([exiftool, "-j", "-a", "-n", "-validate", "-warning",
+                                      "-EXIF:all", *map(str, outs)], capture_output=True,
+                                     text=True, check=True).stdout)
+    before = {Path(t["SourceFile"]).name: t for t in before}
+    for t in tags:
+        name, old = Path(t["SourceFile"]).name, before[Path(t["SourceFile"]).name]
+        # no warning that the input did not have (a JPEG's missing ExifImageWidth / Height)
+        assert set(_as_list(t.get("Warning"))) <= set(_as_list(old.get("Warning"))), name
+        assert (t["Make"], t["UserComment"], t["DateTimeOriginal"]) == (
+            "TestCam", "shot at dusk", "2026:11:30 10:00:00"), name
+        assert t["GPSLatitude"] == 52.5 and t["Orientation"] == 1, name   # pixels turned upright
+        assert t["ComponentsConfiguration"], name
+    rep = json.loads(run("verify", "--json", out / "b.png").stdout)
+    assert rep["ok"], rep
+
+
 def test_every_labeled_format_validates_in_exiftool(tmp_path):
     """ExifTool, the reader compliance teams check files with, validates every format the
     label command writes without a warning. It warned on each MP3 and FLAC ("Invalid ID3 frame

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps
 
+from . import exif as exif_layout
+
 # Formats we write; anything else we can decode is written as PNG.
 WRITABLE = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
@@ -92,6 +94,8 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
     out.icc_profile = im.info.get("icc_profile") or None
     out.xmp = _xmp_of(im)
     exif = im.getexif()
+    # the bytes it was read from (taken before exif_transpose, which lays them out anew)
+    exif_source = data if fmt == "tiff" else im.info.get("exif")
     if fmt == "tiff":
         # A TIFF's first IFD is its image directory: the strip/tile layout, sample format, its
         # own XMP (tag 700, carried separately) and ICC profile (34675) describe the TIFF, not
@@ -103,7 +107,9 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
         im = ImageOps.exif_transpose(im)
         exif[0x0112] = 1
         out.warnings.append(f"applied EXIF orientation {orientation} to the pixels")
-    out.exif = exif.tobytes() if len(exif) else None
+    if len(exif):
+        # Pillow's layout loses the source's UNDEFINED field types (ExifTool then warns)
+        out.exif = exif_layout.restore_types(exif_source, exif.tobytes())
     if getattr(im, "n_frames", 1) > 1:
         out.warnings.append(f"{fmt.upper()} has {im.n_frames} frames; only the first is labeled")
     _carry_extras(out, im, data, fmt)
@@ -269,8 +275,7 @@ def _encode_png(rgb: np.ndarray, alpha: np.ndarray | None, *, exif: bytes | None
     if icc_profile:
         extra.append(png_chunks.chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc_profile)))
     if exif:
-        tiff = exif[6:] if exif.startswith(b"Exif\x00\x00") else exif  # eXIf holds bare TIFF
-        extra.append(png_chunks.chunk(b"eXIf", tiff))
+        extra.append(png_chunks.chunk(b"eXIf", exif_layout.for_png(exif)))
     if xmp:
         extra.append(png_chunks.itxt(b"XML:com.adobe.xmp", xmp))
     extra.extend(chunks)

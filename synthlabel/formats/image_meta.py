@@ -19,6 +19,7 @@ from types import ModuleType
 
 from ..models import AIGCLabel, LabelError
 from . import jpeg, png, webp
+from .exif import TYPE_SIZES
 from .findings import LabelFindings, collect
 from .xmp import (
     IPTC_EXT_NS,
@@ -63,7 +64,7 @@ def _module(fmt: str | None, data: bytes) -> ModuleType:
 
 _EXIF_IFD_POINTER = 0x8769
 _USER_COMMENT = 0x9286
-_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+_TYPE_SIZES = TYPE_SIZES
 
 
 def _ifd_entry(tiff: bytes, order: str, ifd: int, tag: int) -> tuple[int, int, int] | None:
