@@ -277,6 +277,8 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         for b in blocks:
             decoded[0] += len(b)
             yield b
+        if not decoded[0]:      # a cue alone is not a labeled file (nothing is written)
+            raise LabelingError("no samples to label: the file holds no audio")
 
     res = _label_stream(counted(audio_io.blocks(src, BLOCK)), info.sample_rate, info.channels,
                         audio_io.output_format(info), open_writer, Path(dst), spec=spec,
@@ -318,6 +320,11 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
     clipped = _clipping_warning(x)
     if format not in EXTENSION:
         raise LabelingError(f"cannot write {format!r}; choose one of {', '.join(EXTENSION)}")
+    if subtype and subtype.upper() in audio_io.LOSSY_WAV_SUBTYPES:
+        # (a file of such a subtype is written as 16-bit PCM by label_file, with a warning)
+        raise LabelingError(f"subtype {subtype} would remove the watermark (8-bit or "
+                            f"companded/ADPCM samples are coarser than the mark); use PCM_16, "
+                            f"PCM_24 or FLOAT")
 
     def open_writer(path: Path, bitrate: dict, lead: int) -> audio_io.Writer:
         return audio_io.Writer(path, format, sample_rate, x.shape[1], subtype=subtype, **bitrate)

@@ -406,6 +406,19 @@ def test_wav_rf64_odd_chunk_and_xmp(tmp_path):
     np.testing.assert_array_equal(sf.read(rf, dtype="float32")[0],
                                   sf.read(tmp_path / "rf.wav", dtype="float32")[0])
     decode_md5(rf)
+    # written to a pipe (ffmpeg -f wav -): RIFF and data sizes left at 0xFFFFFFFF. Reading it
+    # raised "truncated WAV" (verify: metadata error), and a label written after the data
+    # must come with the data size filled in, or it would read as samples.
+    sf.write(tmp_path / "s.wav", x, 8000, subtype="PCM_16")
+    d = bytearray((tmp_path / "s.wav").read_bytes())
+    at = d.index(b"data")
+    d[4:8] = d[at + 4:at + 8] = b"\xff" * 4
+    assert read_audio_metadata(bytes(d)).aigc is None
+    out = write_audio_metadata(bytes(d), "wav", LABEL)
+    assert read_audio_metadata(out).aigc == LABEL
+    assert [c for c, _ in riff_chunks(out)] == [b"fmt ", b"data", b"AIGC"]
+    np.testing.assert_array_equal(sf.read(io.BytesIO(out), dtype="float32")[0],
+                                  sf.read(tmp_path / "s.wav", dtype="float32")[0])
     # an odd-sized data chunk whose pad byte is missing at the end of the file
     sf.write(tmp_path / "u8.wav", x, 8000, subtype="PCM_U8")
     d = (tmp_path / "u8.wav").read_bytes()[:-1]

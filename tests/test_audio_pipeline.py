@@ -274,12 +274,42 @@ def test_bad_audio_inputs(tmp_path):
     (d / "truncated.wav").write_bytes(good[: len(good) // 3])
     (d / "garbage.flac").write_bytes(b"fLaC" + bytes(range(256)) * 4)
     (d / "empty.mp3").write_bytes(b"")
+    # Each of these was labeled with exit 0 and lost its sound: a chained Ogg (two files
+    # joined end to end; libsndfile reads the first link only), a WAV whose recorder never
+    # wrote the data size (libsndfile reads no samples: the output was the cue alone), a WAV
+    # with no samples at all.
+    parts = []
+    for seed in (1, 2):
+        buf = tmp_path / f"link{seed}.ogg"
+        sf.write(buf, music(2.0, 22050, seed=seed), 22050, format="OGG", subtype="VORBIS")
+        parts.append(buf.read_bytes())
+    (d / "chained.ogg").write_bytes(b"".join(parts))
+    at = good.index(b"data") + 4
+    (d / "unfinished.wav").write_bytes(good[:at] + bytes(4) + good[at + 4:])
+    sf.write(d / "silent.wav", np.zeros((0, 2), np.float32), 22050)
     r = run("label", d, "-o", tmp_path / "out", "-j", "1")
     assert r.returncode == 1
-    errors = [x for x in r.stderr.splitlines() if x.startswith("error:")]
-    assert len(errors) == 3, r.stderr
+    errors = {Path(x.split(": ")[1]).name: x.split(": ", 2)[2]
+              for x in r.stderr.splitlines() if x.startswith("error:")}
+    assert len(errors) == 6, r.stderr
+    assert errors["chained.ogg"].startswith("chained Ogg: 2 streams one after another")
+    assert errors["unfinished.wav"].startswith("unfinished WAV header: the data chunk declares "
+                                               "0 bytes but")
+    assert errors["silent.wav"] == "no samples to label: the file holds no audio"
     assert (tmp_path / "out" / "good.wav").exists()
     assert not any(p.name != "good.wav" for p in (tmp_path / "out").iterdir())
+
+
+def test_mp3_inside_a_wav_is_refused_by_name(tmp_path):
+    """It was refused as "truncated WAV: 241920 of 242232 frames decodable": libsndfile's
+    frame count for MPEG in WAV is an estimate."""
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "mpeg.wav"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "anoisesrc=d=3:a=0.1", "-c:a", "mp3",
+                    "-f", "wav", str(src)], check=True)
+    r = run("label", src, "-o", tmp_path / "out")
+    assert r.returncode == 1 and "MPEG audio in a WAV container is not supported" in r.stderr, r.stderr
+    assert "truncated" not in r.stderr and not (tmp_path / "out").exists()
 
 
 def test_library_labels_numpy_audio():
@@ -293,6 +323,11 @@ def test_library_labels_numpy_audio():
     assert rep.ok(), rep.to_json()
     assert rep.content_ids["watermark"] == res.content_id.hex
     assert "readback" in res.timings and not [w for w in res.warnings if "watermark" in w]
+    # sample formats coarser than the mark are refused (they were written, and verify then
+    # found the mark weak or missing; label_file writes such inputs as 16-bit PCM)
+    for subtype in ("PCM_U8", "ULAW", "IMA_ADPCM"):
+        with pytest.raises(synthlabel.LabelingError, match=f"subtype {subtype} would remove the watermark"):
+            label_audio(x[:48000 * 3], 48000, format="wav", subtype=subtype)
 
 
 def test_mostly_silent_audio_is_labeled_with_a_warning():

@@ -544,19 +544,14 @@ def test_resume_with_skip_existing_and_inputs_named_twice(tmp_path):
 
 
 def test_dry_run_checks_the_options_that_depend_on_the_file(tmp_path):
-    """A dry run said "would label" for files the real run then failed: a cue tone above
-    the file's rate, a CRF the codec cannot take. A bad spoken-label clip is one usage error,
-    not one per file."""
+    """A dry run said "would label" for files the real run then failed: a CRF the codec
+    cannot take. A cue tone verify could not find (above 3500 Hz, the top of its band) and a
+    bad spoken-label clip are one usage error each, not one per file."""
     r = run("label", SAMPLES / "tone.wav", "-o", tmp_path / "o", "--cue-tone", "30000", "--dry-run")
-    assert r.returncode == 1 and "the cue tone 30000 Hz (tone_hz, --cue-tone) is at or above" in r.stderr, r.stderr
+    assert r.returncode == 2 and "--cue-tone) must be within 350..3500 Hz" in r.stderr, r.stderr
     assert "CueParams" not in r.stderr
     r = run("label", SAMPLES / "clip.mp4", "-o", tmp_path / "o", "--crf", "60", "--dry-run")
     assert r.returncode == 1 and "crf must be 0..51 for h264" in r.stderr, r.stderr
-    # The soundtrack's cue: a warning when labeling (the video is labeled without it), so a
-    # warning in the dry run too.
-    r = run("label", SAMPLES / "clip.mp4", "-o", tmp_path / "o", "--video-cue", "--cue-tone",
-            "30000", "--dry-run")
-    assert r.returncode == 0 and "audio cue not mixed: the cue tone 30000 Hz" in r.stderr, r.stderr
     notes = tmp_path / "notes.txt"
     notes.write_text("not audio")
     r = run("label", SAMPLES / "tone.wav", "-o", tmp_path / "o", "--spoken-label", notes)

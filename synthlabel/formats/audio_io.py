@@ -189,6 +189,14 @@ def _check_wav_truncation(path: str | os.PathLike[str]) -> None:
                         f"truncated WAV: data chunk declares {csize} bytes, file holds "
                         f"{size - pos - 8}"
                     )
+                if csize == 0 and size - pos - 8 >= 512:
+                    # libsndfile believes the header and reads no samples: a recorder that
+                    # stopped before it wrote the sizes leaves such files
+                    raise AudioError(
+                        f"unfinished WAV header: the data chunk declares 0 bytes but "
+                        f"{size - pos - 8} follow it; repair the header first (e.g. "
+                        f"ffmpeg -i in.wav -c copy out.wav)"
+                    )
                 return
             pos += 8 + csize + (csize & 1)
             f.seek(pos)
@@ -285,6 +293,11 @@ def _lossy_bitrate(path: str | os.PathLike[str]) -> int | None:
 def probe(path: str | os.PathLike[str]) -> AudioInfo:
     """Describe an audio file by content (never by name). Raises :class:`AudioError`."""
     fmt, ogg_codec = _sniff(path)
+    if fmt == "ogg" and (links := _ogg_links(path)) > 1:
+        # libsndfile reads the first link only: the rest would be lost without a word
+        raise AudioError(f"chained Ogg: {links} streams one after another (files joined end "
+                         f"to end?) and only the first would be read; join them into one "
+                         f"stream first (e.g. ffmpeg -i in.ogg out.ogg)")
     if fmt in _PYAV_READ:
         return _av_probe(path, fmt)
     if fmt == "wav":
@@ -297,6 +310,11 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
         return _av_probe(path, fmt)  # libsndfile without MP3/Opus support
     if info.samplerate <= 0 or info.channels <= 0:
         raise AudioError("cannot decode audio: no samples or channels")
+    if fmt == "wav" and info.subtype.startswith("MPEG_"):
+        # libsndfile decodes it, but its frame count is an estimate (the read then looked
+        # truncated), and an MPEG WAV is an MP3 in disguise: label the MP3 itself
+        raise AudioError("MPEG audio in a WAV container is not supported; extract the MP3 "
+                         "(ffmpeg -i in.wav -c:a copy out.mp3) or convert it to PCM WAV")
     if fmt in ("wav", "flac"):
         return AudioInfo(fmt, _sf_codec(fmt, info.subtype), int(info.samplerate),
                          int(info.channels), int(info.frames), info.subtype, None,
@@ -489,6 +507,25 @@ def dropped_streams(path: str | os.PathLike[str], info: AudioInfo) -> str | None
         return (f"the file holds {n} audio streams; only the first is labeled and written "
                 f"({info.codec}, {info.sample_rate} Hz, {info.channels} channel(s))")
     return None
+
+
+def _ogg_links(path: str | os.PathLike[str]) -> int:
+    """Links of a chained Ogg file (1 for an ordinary one): a link is a run of streams that
+    begins with beginning-of-stream pages, so each BOS page met after a data page starts one.
+    Page headers only are read (a one-hour file has a few thousand pages)."""
+    links, in_data = 1, False
+    with open(path, "rb") as f:
+        while True:
+            page = f.read(27)
+            if len(page) < 27 or page[:4] != b"OggS":
+                return links
+            if page[5] & 0x02:
+                links += in_data
+                in_data = False
+            else:
+                in_data = True
+            segments = f.read(page[26])
+            f.seek(sum(segments), os.SEEK_CUR)
 
 
 def _ogg_stream_count(path: str | os.PathLike[str]) -> int:

@@ -58,6 +58,7 @@ class _Riff:
     riff_end: int  # offset where the RIFF body ends (trailing bytes after it are kept)
     ds64: _Chunk | None
     missing_pad: bool  # the last chunk is odd-sized and the file lacks its pad byte
+    streamed: bool = False  # RIFF and data sizes 0xFFFFFFFF (written to a pipe)
 
 
 def _cid(c: bytes) -> str:
@@ -83,6 +84,9 @@ def _parse(read: Read, size: int) -> _Riff:
         ds64_riff = int.from_bytes(first[8:16], "little")
         ds64_data = int.from_bytes(first[16:24], "little")
         riff_size = ds64_riff
+    streamed = form == b"RIFF" and riff_size == 0xFFFFFFFF
+    if streamed:        # written to a pipe (ffmpeg -f wav -): the sizes were never filled in
+        riff_size = size - 8
     riff_end = 8 + riff_size
     if riff_end > size:
         raise MetadataError(f"truncated WAV: RIFF declares {riff_end} bytes, file has {size}")
@@ -98,6 +102,8 @@ def _parse(read: Read, size: int) -> _Riff:
         cid, csize = hdr[:4], int.from_bytes(hdr[4:8], "little")
         if form == b"RF64" and cid == b"data" and csize == 0xFFFFFFFF:
             csize = ds64_data or 0
+        elif streamed and cid == b"data" and csize == 0xFFFFFFFF:
+            csize = riff_end - pos - 8
         end = pos + 8 + csize + (csize & 1)
         if pos + 8 + csize > riff_end:
             raise MetadataError(
@@ -113,7 +119,7 @@ def _parse(read: Read, size: int) -> _Riff:
         pos = end
     if not any(c.id == b"fmt " for c in chunks):
         raise MetadataError("malformed WAV: no fmt chunk")
-    return _Riff(form, chunks, riff_end, ds64, missing_pad)
+    return _Riff(form, chunks, riff_end, ds64, missing_pad, streamed)
 
 
 def _is_aigc(cid: bytes) -> bool:
@@ -153,7 +159,12 @@ def _plan(read: Read, size: int, wrapped_json: str) -> list[Segment]:
                     pass  # a broken packet that claims a label: drop it
                 continue
         length = min(c.end, riff.riff_end) - c.start
-        body.append((c.start, length))
+        if riff.streamed and c.id == b"data":
+            # the size a streaming writer never filled in, now that chunks follow the data
+            body.append(c.id + c.size.to_bytes(4, "little"))
+            body.append((c.start + 8, length - 8))
+        else:
+            body.append((c.start, length))
         if c.end > riff.riff_end:
             body.append(b"\x00")  # restore the missing pad byte
     if not placed:
