@@ -3,6 +3,7 @@ mutagen and ffprobe as independent readers."""
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 from pathlib import Path
 
@@ -464,8 +465,6 @@ def test_wav_cue_points_follow_the_inserted_rhythm_cue(tmp_path, credentials):
     "Verse" pointed into the cue and the loop played the wrong bars. The markers and loops
     move by the frames inserted; the time reference (the first frame's time of day) moves
     earlier by as much, so the sound keeps its timecode."""
-    import struct
-
     import synthlabel
 
     src = tmp_path / "m.wav"
@@ -555,6 +554,85 @@ def test_chapters_follow_the_inserted_rhythm_cue(tmp_path, credentials, ext):
     assert second == pytest.approx(5.0 + shift, abs=0.0011), (second, shift)
     rep = synthlabel.verify_file(res.output, credentials=credentials)
     assert rep.ok() and rep.ids_agree, rep.to_json()
+
+
+def test_flac_cue_sheet_follows_the_inserted_rhythm_cue(tmp_path, credentials):
+    """A FLAC's CUESHEET block (a CD rip's track list) was dropped without a word. It is
+    carried with its tracks moved by the inserted cue (the first still starts the file, as
+    chapters do) and the lead-out at the new end; a CD's 588-sample grid no longer holds, so
+    it is kept as a plain cue sheet."""
+    from mutagen.flac import FLAC, CueSheet, CueSheetTrack, CueSheetTrackIndex
+
+    import synthlabel
+
+    src = tmp_path / "rip.flac"
+    sf.write(src, music(8.0, 44100, seed=7), 44100, subtype="PCM_16")
+    f = FLAC(src)
+    f["TITLE"] = "Side A"
+    cs = CueSheet(None)
+    cs.media_catalog_number, cs.lead_in_samples, cs.compact_disc = b"", 88200, True
+    cs.tracks = [CueSheetTrack(1, 0), CueSheetTrack(2, 588 * 300), CueSheetTrack(170, 588 * 600)]
+    for t in cs.tracks[:2]:
+        t.indexes = [CueSheetTrackIndex(1, 0)]
+    f.cuesheet = cs
+    f.save()
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    out = FLAC(res.output)
+    inserted = out.info.total_samples - f.info.total_samples
+    assert inserted > 44100 and not res.warnings, res.warnings
+    got = out.cuesheet
+    assert [(t.track_number, t.start_offset) for t in got.tracks] == [
+        (1, 0), (2, 588 * 300 + inserted), (255, out.info.total_samples)]
+    assert not got.compact_disc and got.tracks[1].indexes == [CueSheetTrackIndex(1, 0)]
+    assert out["TITLE"] == ["Side A"]
+    assert synthlabel.verify_file(res.output, credentials=credentials).ok()
+
+
+def test_wav_speaker_positions_are_kept(tmp_path, credentials):
+    """A WAVE_FORMAT_EXTENSIBLE file's channel mask says which speaker each channel feeds.
+    libsndfile wrote its default for the channel count: 4.0 (L R C, back centre) came out
+    quad (L R, back left, back right), 7.1 came out 7.1(wide)."""
+    import synthlabel
+
+    def mask(path):
+        d = Path(path).read_bytes()
+        at = d.index(b"fmt ") + 8
+        assert d[at:at + 2] == b"\xfe\xff"
+        return struct.unpack("<I", d[at + 20:at + 24])[0]
+
+    (tmp_path / "out").mkdir()
+    for channels, want in ((4, 0x107), (8, 0x63F)):
+        src = tmp_path / f"c{channels}.wav"
+        sf.write(src, np.repeat(music(4.0, seed=channels), channels // 2, axis=1), RATE,
+                 format="WAVEX", subtype="PCM_24")
+        d = bytearray(src.read_bytes())
+        at = d.index(b"fmt ") + 8
+        assert mask(src) != want                           # libsndfile's own default
+        d[at + 20:at + 24] = struct.pack("<I", want)
+        src.write_bytes(bytes(d))
+        res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+        assert mask(res.output) == want and sf.info(res.output).channels == channels
+        assert synthlabel.verify_file(res.output, credentials=credentials).ok()
+
+
+def test_mp3_apev2_tag_is_carried(tmp_path, credentials):
+    """An MP3's APEv2 tag (foobar2000, MP3Gain) was dropped without a word: mutagen.File sees
+    only the ID3 tag. It is carried after the new audio, and the file still verifies."""
+    from mutagen.apev2 import APEv2
+    from mutagen.id3 import ID3
+
+    import synthlabel
+
+    src = tmp_path / "ape.mp3"
+    sf.write(src, music(6.0, 44100, seed=8), 44100, format="MP3")
+    ape = APEv2()
+    ape["Title"], ape["MP3GAIN_MINMAX"] = "Ape title", "080,210"
+    ape.save(src)
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    got = APEv2(res.output)
+    assert (str(got["Title"]), str(got["MP3GAIN_MINMAX"])) == ("Ape title", "080,210")
+    assert ID3(res.output).getall("TXXX:AIGC")         # the label itself stays in ID3
+    assert synthlabel.verify_file(res.output, credentials=credentials).ok()
 
 
 def test_relabeling_audio_keeps_its_cue_and_content_id(tmp_path, credentials):

@@ -72,7 +72,46 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_seconds:
     if pictures and hasattr(d, "add_picture"):
         for pic in pictures:
             d.add_picture(pic)
+    if getattr(s, "cuesheet", None) is not None and hasattr(d, "cuesheet"):
+        d.cuesheet = _shifted_cuesheet(s.cuesheet, round(shift_seconds * s.info.sample_rate),
+                                       d.info.total_samples)
     d.save()
+
+
+def _ape_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """An MP3's APEv2 tag (foobar2000 and MP3Gain write one, after the audio), which
+    mutagen.File does not see beside ID3: carried as it is, after the new file's audio."""
+    from mutagen.apev2 import APENoHeaderError, APEv2
+
+    try:
+        s = APEv2(src)
+    except APENoHeaderError:
+        return
+    d = APEv2()
+    for key, value in s.items():
+        if key.lower() not in _AIGC_NAMES:
+            d[key] = value
+    if d:
+        d.save(dst)
+
+
+def _shifted_cuesheet(cs, shift: int, total: int):
+    """A FLAC CUESHEET block with its tracks ``shift`` samples later (but one at the start of
+    the file) and the lead-out at the new end (``total`` samples). A CD's cue sheet needs every offset on a 588-sample frame,
+    which a cue's length is not: it is then kept as a plain cue sheet, not a CD's."""
+    cs = type(cs)(cs.write())                     # a copy (its index tuples do not deepcopy)
+    for track in cs.tracks:
+        if track.track_number in (170, 255):      # lead-out (CD / other)
+            track.start_offset = total
+        elif track.start_offset:                  # as chapters: the first still starts the file
+            track.start_offset += shift
+    if cs.compact_disc and any(t.start_offset % 588 for t in cs.tracks):
+        cs.compact_disc = False
+        cs.lead_in_samples = 0
+        for track in cs.tracks:
+            if track.track_number == 170:
+                track.track_number = 255
+    return cs
 
 
 # RIFF chunks that describe the file rather than its samples: copy them; everything
@@ -138,7 +177,41 @@ def _shift_smpl(body: bytes, frames: int) -> bytes:
 _WAV_SHIFT = {b"cue ": _shift_cues, b"bext": _shift_bext, b"smpl": _shift_smpl}
 
 
+def _fmt_chunk(f) -> tuple[int, bytes] | None:
+    """(file offset, payload) of a WAV's ``fmt `` chunk, or None."""
+    f.seek(0)
+    head = f.read(12)
+    if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+        return None
+    while True:
+        h = f.read(8)
+        if len(h) < 8:
+            return None
+        n = struct.unpack("<I", h[4:])[0]
+        if h[:4] == b"fmt ":
+            return f.tell(), f.read(min(n, 64))
+        f.seek(n + (n & 1), 1)
+
+
+def _wav_channel_mask(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Give ``dst`` the speaker positions (WAVE_FORMAT_EXTENSIBLE channel mask) of ``src``:
+    libsndfile writes its own default mask for the channel count, which moved a 4.0 file's
+    back centre to the back left and right (quad) and a 7.1 file's sides to the front."""
+    with open(src, "rb") as f:
+        sfmt = _fmt_chunk(f)
+    if sfmt is None or len(sfmt[1]) < 24 or sfmt[1][:2] != b"\xfe\xff":
+        return
+    with open(dst, "r+b") as f:
+        dfmt = _fmt_chunk(f)
+        if dfmt is None or len(dfmt[1]) < 24 or dfmt[1][:2] != b"\xfe\xff" \
+                or dfmt[1][2:4] != sfmt[1][2:4]:           # same channel count
+            return
+        f.seek(dfmt[0] + 20)
+        f.write(sfmt[1][20:24])
+
+
 def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int = 0) -> None:
+    _wav_channel_mask(src, dst)
     extra = []
     with open(src, "rb") as f:
         head = f.read(12)
@@ -216,6 +289,8 @@ def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
             _mutagen_copy(src, dst, shift_frames / sample_rate if shift_frames else 0.0)
             if fmt == "m4a":
                 _mdta_copy(src, dst)
+            if fmt == "mp3":
+                _ape_copy(src, dst)
     except Exception as exc:  # noqa: BLE001 - a tag we cannot copy must not fail labeling
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return f"existing tags could not be carried over: {msg}"
