@@ -171,17 +171,27 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     assert {Path(x["path"]).name: x["media_type"] for x in reps}["covered.m4a"] == "audio/mp4"
 
 
-def test_truncated_mp3_is_labeled_with_a_warning(audio_inputs, tmp_path):
+def test_truncated_mp3_and_m4a_are_labeled_with_a_warning(audio_inputs, tmp_path):
     """An MP3 cut short decodes up to the cut (MP3 has no length field to refuse it by, as
     WAV and FLAC have): labeling says how much of the declared length it got; a whole file
-    gets no such warning."""
+    gets no such warning. So does an M4A whose index (moov first) survived the cut: it failed
+    with "corrupt audio data: ... avcodec_send_packet()" on the packet the cut went through."""
     data = (audio_inputs / "clip.mp3").read_bytes()
-    cut = tmp_path / "cut.mp3"
-    cut.write_bytes(data[:len(data) // 3])
-    r = run("label", cut, audio_inputs / "clip.mp3", "-o", tmp_path / "out")
+    (tmp_path / "cut.mp3").write_bytes(data[:len(data) // 3])
+    fast = tmp_path / "fast.m4a"
+    subprocess.run([require_tool("ffmpeg"), "-v", "error", "-i", audio_inputs / "clip.m4a",
+                    "-c", "copy", "-movflags", "+faststart", fast], check=True)
+    data = fast.read_bytes()
+    (tmp_path / "cut.m4a").write_bytes(data[:len(data) // 2])
+    r = run("label", tmp_path / "cut.mp3", tmp_path / "cut.m4a", audio_inputs / "clip.mp3",
+            "-o", tmp_path / "out")
     assert r.returncode == 0, r.stderr
-    warned = [x for x in r.stderr.splitlines() if "the audio ends early" in x]
-    assert len(warned) == 1 and "cut.mp3" in warned[0] and "s its header declares" in warned[0], r.stderr
+    warned = sorted(x for x in r.stderr.splitlines() if "the audio ends early" in x)
+    assert len(warned) == 2, r.stderr
+    for line, name in zip(warned, ("cut.m4a", "cut.mp3")):
+        assert name in line and "s its header declares" in line, r.stderr
+    rep = json.loads(run("verify", "--json", tmp_path / "out" / "cut.m4a").stdout)
+    assert rep["ok"], rep
 
 
 def test_undecodable_audio_still_gets_its_metadata_and_c2pa_checked(labeled_audio, tmp_path):

@@ -380,11 +380,18 @@ def _av_blocks(path, blocksize: int, start: int, frames: int | None, limit: int 
 
         def converted():
             try:
-                for frame in container.decode(st):
-                    for out in resampler.resample(frame):
-                        yield out
-                for out in resampler.resample(None):
-                    yield out
+                for packet in container.demux(st):
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError:
+                        # a packet cut short by the end of a truncated file: the sound ends
+                        # here, as an MP3's does (the caller warns that it ends early)
+                        if packet.is_corrupt:
+                            break
+                        raise
+                    for frame in frames:
+                        yield from resampler.resample(frame)
+                yield from resampler.resample(None)
             except av.FFmpegError as exc:
                 raise AudioError(f"corrupt audio data: {_one_line(exc)}") from None
 
