@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import re
 import secrets
 from dataclasses import asdict, dataclass, field, fields
@@ -346,9 +347,9 @@ class LabelSpec:
                 raise LabelError(f"{name.replace('_', ' ')} must be 1..100, got {q}")
         if self.cue_where not in ("start", "end", "both"):
             raise LabelError(f'cue position must be "start", "end" or "both", got {self.cue_where!r}')
-        if not self.video_label_seconds >= 2.0:
-            raise LabelError("the video label must show for at least 2 s (GB 45438), "
-                             f"got {self.video_label_seconds}")
+        if not 2.0 <= self.video_label_seconds < math.inf:
+            raise LabelError("the video label must show for at least 2 s (GB 45438) and a finite "
+                             f"time (--persistent shows it throughout), got {self.video_label_seconds}")
         if self.video_codec not in (None, "h264", "h265", "vp9"):
             raise LabelError(f"video codec must be h264, h265 or vp9, got {self.video_codec!r}")
         if self.video_crf is not None and not 0 <= self.video_crf <= 63:

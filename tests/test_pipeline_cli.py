@@ -782,7 +782,8 @@ def test_camera_exif_keeps_its_types_and_exiftool_reads_it_in_every_format(tmp_p
     IFD, an orientation) survives labeling so that ExifTool validates it and reads it. Pillow's
     re-layout wrote the UNDEFINED tags as BYTE ("Non-standard format (int8u)" in every format),
     and in a signed PNG ExifTool showed no EXIF at all (IFD0 at offset 8 of eXIf collided
-    with the manifest's JUMBF box at offset 8 of caBX in its loop guard)."""
+    with the manifest's JUMBF box at offset 8 of caBX in its loop guard). The XMP copy of
+    the orientation kept saying "rotate 90" of pixels already turned upright."""
     exiftool = require_tool("exiftool")
     src = tmp_path / "in"
     src.mkdir()
@@ -792,7 +793,8 @@ def test_camera_exif_keeps_its_types_and_exiftool_reads_it_in_every_format(tmp_p
     subprocess.run([exiftool, "-q", "-overwrite_original", "-Make=TestCam", "-Orientation#=6",
                     "-UserComment=shot at dusk", "-ComponentsConfiguration#=1 2 3 0",
                     "-DateTimeOriginal=2026:11:30 10:00:00",
-                    "-GPSLatitude=52.5", "-GPSLatitudeRef=N", *map(str, src.iterdir())], check=True)
+                    "-GPSLatitude=52.5", "-GPSLatitudeRef=N", "-XMP-tiff:Orientation#=6",
+                    *map(str, src.iterdir())], check=True)
     before = json.loads(subprocess.run([exiftool, "-j", "-a", "-validate", "-warning", "-EXIF:all",
                                         *map(str, src.iterdir())],
                                        capture_output=True, text=True, check=True).stdout)
@@ -815,6 +817,10 @@ def test_camera_exif_keeps_its_types_and_exiftool_reads_it_in_every_format(tmp_p
             "TestCam", "shot at dusk", "2026:11:30 10:00:00"), name
         assert t["GPSLatitude"] == 52.5 and t["Orientation"] == 1, name   # pixels turned upright
         assert t["ComponentsConfiguration"], name
+    # the XMP copy of the orientation is upright too (it said "rotate 90" of upright pixels)
+    xmp = json.loads(subprocess.run([exiftool, "-j", "-n", "-XMP-tiff:Orientation", *map(str, outs)],
+                                    capture_output=True, text=True, check=True).stdout)
+    assert [t["Orientation"] for t in xmp] == [1, 1, 1], xmp
     rep = json.loads(run("verify", "--json", out / "b.png").stdout)
     assert rep["ok"], rep
 

@@ -222,6 +222,15 @@ def test_label_seconds_must_be_two_or_more(tmp_path, credentials):
     src = make_clip(tmp_path / "in.mp4", seconds=1.0, audio=False)
     with pytest.raises(LabelingError, match="at least 2"):
         label_video_file(src, tmp_path / "o.mp4", credentials=credentials, label_seconds=1.5)
+    with pytest.raises(LabelingError, match="finite number of at least 2"):
+        label_video_file(src, tmp_path / "o.mp4", credentials=credentials,
+                         label_seconds=float("inf"))
+    # the CLI says so once, as a usage error (it failed each file, as if inf were under 2)
+    from test_pipeline_cli import run
+
+    r = run("label", src, "-o", tmp_path / "out", "--label-seconds", "inf")
+    assert r.returncode == 2 and "at least 2 s (GB 45438) and a finite time" in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_c2pa_tamper_reports_bmff_mismatch(labeled, credentials, tmp_path):

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from . import exif as exif_layout
+from .xmp import upright_orientation
 
 # Formats we write; anything else we can decode is written as PNG.
 WRITABLE = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
@@ -106,6 +107,8 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
     if orientation not in (1, None):
         im = ImageOps.exif_transpose(im)
         exif[0x0112] = 1
+        if out.xmp:
+            out.xmp = upright_orientation(out.xmp)
         out.warnings.append(f"applied EXIF orientation {orientation} to the pixels")
     if len(exif):
         # Pillow's layout loses the source's UNDEFINED field types (ExifTool then warns)
