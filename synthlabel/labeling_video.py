@@ -379,6 +379,12 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                             f"in the output: {dropped} stream(s)")
     if info.interlaced:
         res.warnings.append("interlaced video is written progressive (fields encoded as frames)")
+    if info.alpha:
+        res.warnings.append("the video's transparency (alpha channel) is not kept: the output "
+                            "is opaque")
+    if info.hdr:
+        res.warnings.append(f"HDR ({info.hdr}) video: its mastering-display and light-level "
+                            f"metadata are not kept (the output is 8-bit)")
 
     # -- per-video set-up: plate, watermark pattern, audio pieces
     t0 = time.perf_counter()
@@ -591,7 +597,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             try:
                 if container in ("mp4", "mov"):
                     mp4meta.write_mp4_metadata_file(encoded, tagged, aigc.to_inner_json(),
-                                                    spec.digital_source_type)
+                                                    spec.digital_source_type,
+                                                    extra=_reverse_dns_keys(src, info))
                     current = tagged
                 back = metadata_findings(current, container)
             except MetadataError as exc:
@@ -643,6 +650,20 @@ READBACK_UNDER_SECONDS = 3.0
 #: ... or whose short side is below this (the image mark's "weak" size: a 64x64 clip was
 #: listed as watermarked and failed verify; reading a small video back costs little).
 READBACK_BELOW_SIDE = 128
+
+
+def _reverse_dns_keys(src: Path, info: video_io.VideoInfo) -> list[tuple[str, str]]:
+    """The source's text QuickTime ``mdta`` keys named in reverse DNS (an iPhone's
+    ``com.apple.quicktime.make``, ``...location.ISO6709``): FFmpeg's muxer writes only the tags
+    it has a name for (title, comment, ...), so these were dropped without a word. The label's
+    own keys are written anew."""
+    if info.container not in ("mp4", "mov"):
+        return []
+    try:
+        found = mp4meta.read_mp4_metadata_file(src).mdta
+    except MetadataError:
+        return []
+    return [(k, v) for k, v in found if "." in k and k.lower() != "aigc"]
 
 
 def _readback_warning(path: Path, key: bytes, want: int, writer: video_io.VideoWriter) -> str | None:

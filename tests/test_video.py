@@ -842,3 +842,59 @@ def test_relabeling_a_video_keeps_its_watermark_and_content_id(tmp_path, credent
     in step over the first: at the third label verify read no payload. Now it keeps the mark
     made with this key and its content ID (MKV: the label read from its tags)."""
     label_again_and_again(make_clip(tmp_path / f"c.{kind}", kind), tmp_path, kind, 3, credentials)
+
+
+def test_quicktime_reverse_dns_keys_are_carried(tmp_path, credentials):
+    """An iPhone's MOV names its camera and place in QuickTime keys (``com.apple.quicktime.make``,
+    ``...location.ISO6709``). FFmpeg's muxer writes only the tags it has a name for, so these
+    were dropped without a word; they are carried beside the label, once, relabel or not."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "phone.mov"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "use_metadata_tags",
+                    "-metadata", "com.apple.quicktime.make=Apple",
+                    "-metadata", "com.apple.quicktime.location.ISO6709=+37.3349-122.0090/",
+                    "-metadata", "title=Walk", str(src)], check=True)
+    want = [("com.apple.quicktime.make", "Apple"),
+            ("com.apple.quicktime.location.ISO6709", "+37.3349-122.0090/")]
+    one = label_video_file(src, tmp_path / "one.mov", credentials=credentials, **FAST)
+    two = label_video_file(one.output, tmp_path / "two.mov", credentials=credentials, **FAST)
+    for res in (one, two):
+        keys = mp4meta.read_mp4_metadata_file(res.output).mdta
+        assert [k for k in keys if k[0].startswith("com.")] == want, keys
+        assert [k for k, _ in keys].count("AIGC") == 1
+        rep = synthlabel.verify_file(res.output, credentials=credentials)
+        assert rep.ok() and rep.ids_agree, rep.to_json()
+    assert video_io.probe(two.output).metadata.get("title") == "Walk"
+
+
+def test_transparency_and_hdr_metadata_lost_are_warned(tmp_path, credentials):
+    """A VP9 WebM with an alpha channel came out opaque without a word (FFmpeg's default VP9
+    decoder does not report the alpha, so no pixel-format warning fired), and an HDR10 HEVC
+    lost its mastering-display metadata with only "written as 8-bit" said. A plain video gets
+    neither warning."""
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "in"
+    src.mkdir()
+    lavfi = ["-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1.2"]
+    subprocess.run([ffmpeg, *lavfi, "-vf", "format=yuva420p,geq=lum='p(X,Y)':cb='p(X,Y)':"
+                    "cr='p(X,Y)':a='X*255/W'", "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p",
+                    "-auto-alt-ref", "0", "-deadline", "realtime", str(src / "alpha.webm")], check=True)
+    subprocess.run([ffmpeg, *lavfi, "-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt",
+                    "yuv420p10le", "-color_primaries", "bt2020", "-color_trc", "smpte2084",
+                    "-colorspace", "bt2020nc", "-x265-params",
+                    "hdr10=1:max-cll=1000,400:log-level=error", str(src / "hdr.mp4")], check=True)
+    subprocess.run([ffmpeg, *lavfi, "-c:v", "libx264", "-preset", "ultrafast",
+                    str(src / "plain.mp4")], check=True)
+    assert video_io.probe(src / "alpha.webm").pix_fmt == "yuv420p"    # the alpha is unseen
+    warned = {}
+    for name in ("alpha.webm", "hdr.mp4", "plain.mp4"):
+        res = label_video_file(src / name, tmp_path / name, credentials=credentials, **FAST)
+        warned[name] = [w for w in res.warnings if "transparency" in w or "HDR" in w]
+    assert warned == {
+        "alpha.webm": ["the video's transparency (alpha channel) is not kept: the output is opaque"],
+        "hdr.mp4": ["HDR (PQ) video: its mastering-display and light-level metadata are not kept "
+                    "(the output is 8-bit)"],
+        "plain.mp4": []}, warned

@@ -519,10 +519,13 @@ def _copy_range(src: BinaryIO, dst: BinaryIO, start: int, length: int) -> None:
 
 
 def write_mp4_metadata_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
-                            aigc_inner_json: str,
-                            digital_source_type: str | None = None) -> None:
-    """Path version of :func:`write_mp4_metadata`: only moov is held in memory."""
-    write_mp4_entries_file(src, dst, _entries(aigc_inner_json, digital_source_type))
+                            aigc_inner_json: str, digital_source_type: str | None = None,
+                            extra: list[tuple[str, str]] = ()) -> None:
+    """Path version of :func:`write_mp4_metadata`: only moov is held in memory. ``extra``:
+    other text mdta keys (name, value) to set in the same pass, before the label's."""
+    keys = {k for k, _ in _entries(aigc_inner_json, digital_source_type)}
+    write_mp4_entries_file(src, dst, [e for e in extra if e[0] not in keys]
+                           + _entries(aigc_inner_json, digital_source_type))
 
 
 def write_mp4_entries_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],

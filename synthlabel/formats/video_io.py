@@ -149,6 +149,14 @@ class VideoInfo:
     #: Streams beyond the first video and first audio stream, by type ("audio", "subtitle",
     #: ...): the labeler does not carry them into its output.
     extra_streams: dict = field(default_factory=dict)
+    #: The frames have an alpha channel (an alpha pixel format, or VP8/VP9's alpha side data,
+    #: which the default decoder does not even report); the output is opaque.
+    alpha: bool = False
+
+    @property
+    def hdr(self) -> str | None:
+        """"PQ" or "HLG" for HDR video (by its transfer characteristic), else None."""
+        return {16: "PQ", 18: "HLG"}.get(self.color_trc)
 
     @property
     def full_range(self) -> bool:
@@ -300,7 +308,12 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             display_matrix=_matrix_of(first), rotation=_rotation_of(first),
             bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
             metadata=dict(container.metadata), extra_streams=extra, sar=_sar_of(vs),
-            chapters=chapters, interlaced=bool(getattr(first, "interlaced_frame", False)))
+            chapters=chapters, interlaced=bool(getattr(first, "interlaced_frame", False)),
+            alpha=vs.metadata.get("alpha_mode") == "1" or first.format.name.startswith(_ALPHA_FORMATS))
+
+
+#: Pixel formats with an alpha channel (FFmpeg's names).
+_ALPHA_FORMATS = ("yuva", "rgba", "bgra", "argb", "abgr", "gbrap", "ya")
 
 
 class VideoReader:
