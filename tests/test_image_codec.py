@@ -209,3 +209,23 @@ def test_exif_types_restored_in_place_and_malformed_exif_left_alone():
     for junk in (b"", b"Exif\x00\x00", b"MM\x00*\x00\x00\x00\x08\xff\xff", bytes(src[:40])):
         assert exif.restore_types(junk, carried) is carried
         assert exif.restore_types(bytes(src), junk) == junk
+
+
+def test_png_with_a_bad_crc_in_a_metadata_chunk_decodes_with_a_warning():
+    """libpng only warns about an ancillary chunk whose CRC is wrong, and viewers show the
+    image; Pillow refused the file, and we said its "header" was unreadable. The chunk is
+    dropped with a warning. A bad CRC in a critical chunk (IHDR) still fails."""
+    buf = io.BytesIO()
+    rgb = synthetic_photo(64, 96, 3)
+    Image.fromarray(rgb).save(buf, "PNG")
+    good = buf.getvalue()
+    text = png.chunk(b"tEXt", b"Comment\x00hi")
+    bad_text = text[:-4] + bytes(4)
+    out = image_codec.decode(good[:33] + bad_text + good[33:], "png")
+    assert np.array_equal(out.rgb, rgb)
+    assert out.warnings == ["dropped PNG tEXt chunk(s) with a bad CRC (corrupt metadata; the "
+                            "image itself is intact)"]
+    assert image_codec.decode(good[:33] + text + good[33:], "png").warnings == []
+    broken_ihdr = good[:29] + bytes(4) + good[33:]
+    with pytest.raises(image_codec.ImageDecodeError):
+        image_codec.decode(broken_ihdr, "png")

@@ -71,6 +71,23 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
     """Decode image bytes. EXIF orientation is applied so that a label drawn in the
     bottom-right lands bottom-right as viewers show it."""
     try:
+        return _decode(data, fmt)
+    except ImageDecodeError:
+        if fmt != "png":
+            raise
+        from . import png
+
+        cleaned, dropped = png.without_bad_ancillary(data)
+        if not dropped:
+            raise
+    out = _decode(cleaned, fmt)
+    out.warnings.append(f"dropped PNG {', '.join(dropped)} chunk(s) with a bad CRC (corrupt "
+                        f"metadata; the image itself is intact)")
+    return out
+
+
+def _decode(data: bytes, fmt: str) -> DecodedImage:
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))

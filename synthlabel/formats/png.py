@@ -75,6 +75,27 @@ def _chunks(data: bytes) -> tuple[list[_Chunk], int]:
     return chunks, pos
 
 
+def without_bad_ancillary(data: bytes) -> tuple[bytes, list[str]]:
+    """``data`` without the ancillary chunks (tEXt, iTXt, eXIf, ...: lowercase first letter)
+    whose CRC does not match, and their types. libpng only warns about such a chunk and
+    viewers show the image; Pillow refuses the whole file. ``(data, [])`` when there are none
+    or the chunk list itself is broken (that is a real decode error)."""
+    try:
+        chunks, _ = _chunks(data)
+    except MetadataError:
+        return data, []
+    bad = [c for c in chunks if c.type[:1].islower()
+           and zlib.crc32(data[c.start + 4:c.end - 4]) != int.from_bytes(data[c.end - 4:c.end], "big")]
+    if not bad:
+        return data, []
+    keep, pos = [], 0
+    for c in bad:
+        keep.append(data[pos:c.start])
+        pos = c.end
+    keep.append(data[pos:])
+    return b"".join(keep), [c.type.decode("latin-1") for c in bad]
+
+
 def _inflate(raw: bytes, what: str) -> bytes:
     d = zlib.decompressobj()
     try:
