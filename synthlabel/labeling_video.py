@@ -568,7 +568,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 if emb is not None:
                     writer.write_audio(emb.flush(), a_t0)
                 if reader.converted_from:
-                    res.warnings.append(f"{reader.converted_from} video written as 8-bit yuv420p")
+                    res.warnings.append(f"{reader.converted_from} video written as yuv420p "
+                                        f"(8-bit, 4:2:0 chroma)")
         except video_io.VideoError as exc:
             raise LabelingError(str(exc)) from None
         except (ValueError, MemoryError) as exc:
