@@ -16,6 +16,7 @@ from PIL import Image
 from . import watermark
 from .core import text_label
 from .formats import image_codec, image_meta
+from .formats import xmp as xmp_packet
 from .models import AIGCLabel, ContentID, LabelSpec, OutputFormat
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, load_credentials
@@ -308,15 +309,26 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
         except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
             label = None
     prior = label.aigc if spec.propagator and label is not None else None
+    xmp, notes = decoded.xmp, []
+    if xmp and spec.metadata:
+        try:
+            xmp_packet.check_packet(xmp)
+        except xmp_packet.MetadataError as exc:
+            # the label goes into the XMP: a packet that does not parse cannot take it, and
+            # failing the file over another tool's broken metadata helps nobody
+            xmp = None
+            notes.append(f"the file's XMP packet is dropped ({exc}); the output holds the "
+                         f"label's own packet")
     own = (_own_mark(decoded.rgb, credentials.watermark_key)
            if spec.watermark and label is not None and label.aigc_count else None)
     result = label_image(
         np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb,
         format=fmt, spec=spec, credentials=credentials, title=name,
-        exif=decoded.exif, icc_profile=decoded.icc_profile, xmp=decoded.xmp, parent=parent,
+        exif=decoded.exif, icc_profile=decoded.icc_profile, xmp=xmp, parent=parent,
         extras=decoded.extras, prior_aigc=prior, content_id=own, keep_watermark=own is not None,
     )
-    result.warnings[:0] = decoded.warnings + ([warn] if warn else []) + _lost_extras(decoded.extras, fmt)
+    result.warnings[:0] = (decoded.warnings + notes + ([warn] if warn else [])
+                           + _lost_extras(decoded.extras, fmt))
     return result
 
 

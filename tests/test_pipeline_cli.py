@@ -1206,6 +1206,23 @@ def test_library_takes_more_image_inputs(credentials):
         synthlabel.verify_bytes(again.data, credentials=credentials, watermark_keys=[])
 
 
+def test_broken_xmp_from_another_tool_is_replaced_with_a_warning(credentials):
+    """An XMP packet that is not well-formed XML cannot take the label: the file failed
+    ("XMP packet is not well-formed XML"). Labeling re-encodes the picture anyway, so the
+    broken packet is dropped, said so, and the label's own packet written."""
+    import synthlabel
+
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_photo(240, 320, 4)).save(
+        buf, "JPEG", quality=92, xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><dc:title>unclosed'
+                                     b'</x:xmpmeta>')
+    r = synthlabel.label_image_bytes(buf.getvalue(), credentials=credentials)
+    assert any(w.startswith("the file's XMP packet is dropped (XMP packet is not well-formed XML")
+               for w in r.warnings), r.warnings
+    rep = synthlabel.verify_bytes(r.data, credentials=credentials)
+    assert rep.ok() and rep.ids_agree, rep.to_json()
+
+
 def test_low_jpeg_quality_is_read_back_from_the_output(credentials):
     """At quality 5 the encoder takes the mark of a 512² image, which read back fine from the
     pixels before encoding: the warning now comes from the output, as verify will see it."""

@@ -22,7 +22,7 @@ from typing import Callable, NamedTuple
 __all__ = [
     "MetadataError", "TC260_NS", "IPTC_EXT_NS", "RDF_NS", "XMPFindings",
     "Extracted", "XMPUpdater", "EXIFCleaner", "build_packet", "update_packet", "strip_packet",
-    "find_in_packet", "packet_has_aigc",
+    "find_in_packet", "packet_has_aigc", "check_packet", "upright_orientation",
 ]
 
 TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
@@ -100,6 +100,12 @@ def _parse(packet: bytes) -> tuple[ET.Element, list[tuple[str, str]]]:
     except ET.ParseError as exc:
         raise MetadataError(f"XMP packet is not well-formed XML: {exc}") from None
     return root, builder.bindings
+
+
+def check_packet(packet: bytes) -> None:
+    """Raise :class:`MetadataError` (one line: why) unless ``packet`` is XMP the label can be
+    added to: well-formed XML without a DTD."""
+    _parse(packet)
 
 
 # --------------------------------------------------------------------------- serialising
