@@ -263,12 +263,14 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     except audio_io.AudioError as exc:
         raise LabelingError(str(exc)) from None
 
-    def open_writer(path: Path, bitrate: dict, lead: int) -> audio_io.Writer:
+    def open_writer(path: Path, bitrate: dict, lead: int, tail: int) -> audio_io.Writer:
         # An M4A's chapters are written by the muxer (a chapter track), moved past the ``lead``
-        # frames inserted before the content; other formats' chapters are tags (copy_tags).
+        # frames inserted before the content, the last stretched over the ``tail`` frames
+        # appended after it; other formats' chapters are tags (copy_tags).
         kw = dict(bitrate)
         if info.chapters and audio_io.output_format(info) == "m4a":
-            kw["chapters"] = chapters.shifted(info.chapters, lead / info.sample_rate)
+            kw["chapters"] = chapters.shifted(info.chapters, lead / info.sample_rate,
+                                              tail / info.sample_rate)
         return audio_io.writer_for(path, info, **kw)
 
     decoded = [0]
@@ -326,7 +328,7 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
                             f"companded/ADPCM samples are coarser than the mark); use PCM_16, "
                             f"PCM_24 or FLOAT")
 
-    def open_writer(path: Path, bitrate: dict, lead: int) -> audio_io.Writer:
+    def open_writer(path: Path, bitrate: dict, lead: int, tail: int) -> audio_io.Writer:
         return audio_io.Writer(path, format, sample_rate, x.shape[1], subtype=subtype, **bitrate)
 
     blocks = (x[i:i + BLOCK] for i in range(0, len(x), BLOCK))
@@ -430,6 +432,9 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     # frames inserted before the content, by which chapters and WAV cue points move
     inserted = len(cue) if cue is not None and spec.cue_where in ("start", "both") \
         and "start" not in (kept_cues or {}) else 0
+    # ... and after it, to which the last chapter is stretched (or the cue would lie in none)
+    appended = len(cue) if cue is not None and spec.cue_where in ("end", "both") \
+        and "end" not in (kept_cues or {}) else 0
 
     with temp_path(dst.parent, dst.name, ".part" + EXTENSION[fmt]) as encoded, \
             temp_path(dst.parent, dst.name, ".meta" + EXTENSION[fmt]) as tagged:
@@ -440,7 +445,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         opening: list[np.ndarray] = []
         kept = 0
         try:
-            with open_writer(encoded, bitrate, inserted) as writer:
+            with open_writer(encoded, bitrate, inserted, appended) as writer:
                 if remove is not None:
                     blocks = _unmarked(blocks, sample_rate, channels, remove, creds.watermark_key)
                 for block in _marked_stream(blocks, spec, sample_rate, channels,
@@ -484,7 +489,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
             res.timings["readback"] = time.perf_counter() - t0
         if source is not None:
             warning = audio_tags.copy_tags(source, encoded, "wav" if fmt == "wav" else fmt,
-                                           shift_frames=inserted, sample_rate=sample_rate)
+                                           shift_frames=inserted, sample_rate=sample_rate,
+                                           tail_frames=appended)
             if warning:
                 res.warnings.append(warning)
         res.layers += [name for name, on in (("explicit", spec.explicit), ("watermark", spec.watermark)) if on]

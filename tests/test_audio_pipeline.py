@@ -564,6 +564,17 @@ def test_chapters_follow_the_inserted_rhythm_cue(tmp_path, credentials, ext):
     assert second == pytest.approx(5.0 + shift, abs=0.0011), (second, shift)
     rep = synthlabel.verify_file(res.output, credentials=credentials)
     assert rep.ok() and rep.ids_agree, rep.to_json()
+    if ext in ("mp3", "m4a"):   # chapters with an end: a cue after the content is in the last
+        from synthlabel.models import LabelSpec
+
+        both = synthlabel.label_file(src, tmp_path / "both", credentials=credentials,
+                                     spec=LabelSpec(cue_where="both"))
+        out = json.loads(subprocess.run(
+            [require_tool("ffprobe"), "-v", "error", "-show_chapters", "-show_format", "-of",
+             "json", both.output], check=True, capture_output=True, text=True).stdout)
+        ends = [float(c["end_time"]) for c in out["chapters"]]
+        assert ends[0] == pytest.approx(5.0 + shift, abs=0.0011)
+        assert ends[1] == pytest.approx(12.0 + 2 * shift, abs=0.0011)   # was 12.0 + shift
 
 
 def test_flac_cue_sheet_follows_the_inserted_rhythm_cue(tmp_path, credentials):

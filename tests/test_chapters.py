@@ -25,3 +25,13 @@ def test_vorbis_chapter_times():
     assert chapters.shift_vorbis_time("00:00:00.000", 1.25) == "00:00:00.000"
     assert chapters.shift_vorbis_time("Intro", 1.25) == "Intro"      # not a time: unchanged
     assert chapters.shift_vorbis_time("00:01:00.000", 0.0) == "00:01:00.000"
+
+
+def test_a_cue_appended_after_the_content_goes_into_the_last_chapter():
+    tb = Fraction(1, 1000)
+    cs = (Chapter(0, 5000, tb, {"title": "a"}), Chapter(5000, 12000, tb, {"title": "b"}))
+    out = chapters.shifted(cs, 1.5, 2.0)
+    assert [(c.start, c.end) for c in out] == [(0, 6500), (6500, 15500)]
+    # only the tail: nothing moves but the last end
+    assert [(c.start, c.end) for c in chapters.shifted(cs, 0.0, 2.0)] == [(0, 5000), (5000, 14000)]
+    assert chapters.shifted((), 1.0, 1.0) == ()

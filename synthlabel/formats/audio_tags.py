@@ -25,7 +25,8 @@ def _is_c2pa_frame(frame) -> bool:
     return frame.FrameID == "GEOB" and "c2pa" in (getattr(frame, "mime", "") or "").lower()
 
 
-def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_seconds: float = 0.0) -> None:
+def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_seconds: float = 0.0,
+                  tail_seconds: float = 0.0) -> None:
     import mutagen
 
     s = mutagen.File(src)
@@ -39,14 +40,18 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_seconds:
     if type(s.tags) is not type(d.tags):  # e.g. ID3 on a FLAC file: not ours to convert
         return
     if hasattr(s.tags, "getall"):  # ID3: copy frames, including pictures
+        last_end = max((f.end_time for f in s.tags.getall("CHAP")), default=None)
         for frame in s.tags.values():
             if frame.HashKey.lower() in _AIGC_NAMES or _is_c2pa_frame(frame):
                 continue
-            if frame.FrameID == "CHAP" and shift_seconds:
+            if frame.FrameID == "CHAP" and (shift_seconds or tail_seconds):
                 frame = copy.deepcopy(frame)
                 shift_ms = round(shift_seconds * 1000)
+                last = frame.end_time == last_end
                 frame.start_time = chapters.moved(frame.start_time, shift_ms)
                 frame.end_time = chapters.moved(frame.end_time, shift_ms)
+                if last:              # stretched over a cue appended after the content
+                    frame.end_time += round(tail_seconds * 1000)
                 # byte offsets into the old encoding point nowhere now: "not given"
                 frame.start_offset = frame.end_offset = 0xFFFFFFFF
             d.tags.add(frame)
@@ -273,20 +278,23 @@ def _mdta_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 
 
 def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
-              shift_frames: int = 0, sample_rate: int | None = None) -> str | None:
+              shift_frames: int = 0, sample_rate: int | None = None,
+              tail_frames: int = 0) -> str | None:
     """Copy ``src``'s tags into ``dst`` (same container family). Returns a warning when tags
     could not be carried over, else None; never raises for odd tags. ``shift_frames``: how
     many frames (at ``sample_rate``, the source's rate) were inserted before the audio (the
     rhythm cue), by which a WAV's cue points (markers), sampler loops and broadcast time
     reference, an MP3's ID3 chapters and Vorbis-comment chapters move, so that they still
-    point at the same sound."""
-    if shift_frames and fmt != "wav" and not sample_rate:
+    point at the same sound. ``tail_frames``: how many were appended after it, over which
+    the last ID3 chapter is stretched."""
+    if (shift_frames or tail_frames) and fmt != "wav" and not sample_rate:
         raise ValueError("copy_tags: shift_frames needs the sample_rate")
     try:
         if fmt == "wav":
             _wav_copy(src, dst, shift_frames)
         else:
-            _mutagen_copy(src, dst, shift_frames / sample_rate if shift_frames else 0.0)
+            _mutagen_copy(src, dst, shift_frames / sample_rate if shift_frames else 0.0,
+                          tail_frames / sample_rate if tail_frames else 0.0)
             if fmt == "m4a":
                 _mdta_copy(src, dst)
             if fmt == "mp3":

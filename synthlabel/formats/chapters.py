@@ -7,7 +7,8 @@ chapters (both read and written through PyAV here), ID3 ``CHAP`` frames in MP3 a
 
 Labeling audio may insert the rhythm cue before the content. Every chapter boundary then moves
 by the cue's length, so that it still points at the same sound; a boundary at 0 stays at 0, so
-the first chapter still begins the file (and holds the cue).
+the first chapter still begins the file (and holds the cue). A cue appended after the content
+goes into the last chapter, which is stretched over it.
 """
 from __future__ import annotations
 
@@ -56,14 +57,22 @@ def read(container) -> tuple[Chapter, ...]:
     return tuple(out)
 
 
-def shifted(chapters, seconds: float) -> tuple[Chapter, ...]:
-    """``chapters`` on a timeline that gained ``seconds`` at its start (see the module notes)."""
-    if not seconds:
+def _ticks(seconds: float, time_base: Fraction) -> int:
+    return round(Fraction(seconds).limit_denominator(1 << 30) / time_base)
+
+
+def shifted(chapters, seconds: float, tail: float = 0.0) -> tuple[Chapter, ...]:
+    """``chapters`` on a timeline that gained ``seconds`` at its start (see the module notes)
+    and ``tail`` seconds at its end, over which the last chapter is stretched."""
+    if not seconds and not tail:
         return tuple(chapters)
+    last = max(range(len(chapters)), key=lambda i: chapters[i].end * chapters[i].time_base,
+               default=None)
     out = []
-    for c in chapters:
-        ticks = round(Fraction(seconds).limit_denominator(1 << 30) / c.time_base)
-        out.append(Chapter(moved(c.start, ticks), moved(c.end, ticks), c.time_base, dict(c.metadata)))
+    for i, c in enumerate(chapters):
+        ticks = _ticks(seconds, c.time_base)
+        end = moved(c.end, ticks) + (_ticks(tail, c.time_base) if i == last else 0)
+        out.append(Chapter(moved(c.start, ticks), end, c.time_base, dict(c.metadata)))
     return tuple(out)
 
 
