@@ -198,6 +198,18 @@ def prior_label(path: Path, media: MediaType, data: bytes | None = None) -> str 
     ..."), or None. Only the metadata is read, so this costs next to nothing; a labeled file
     whose metadata was stripped (a screenshot, a re-encode) is not recognised. ``data``: the
     file's bytes when the caller holds them (images)."""
+    found = _label_findings(path, media, data)
+    if found is None:
+        return None
+    if found.aigc is not None:
+        return f"ProduceID {found.aigc.produce_id}, producer {found.aigc.content_producer}"
+    if found.aigc_count:
+        return "an AIGC label that does not parse"
+    return None
+
+
+def _label_findings(path: Path, media: MediaType, data: bytes | None = None):
+    """The AIGC metadata findings of ``path`` (None when its metadata does not read)."""
     try:
         if media.kind == "image":
             from .formats import image_meta
@@ -214,11 +226,7 @@ def prior_label(path: Path, media: MediaType, data: bytes | None = None) -> str 
             found = metadata_findings(path, media.format)
     except Exception:  # noqa: BLE001 - unreadable metadata: labeling itself will say what is wrong
         return None
-    if found.aigc is not None:
-        return f"ProduceID {found.aigc.produce_id}, producer {found.aigc.content_producer}"
-    if found.aigc_count:
-        return "an AIGC label that does not parse"
-    return None
+    return found
 
 
 def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None = None,
@@ -515,6 +523,7 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
     results: dict[int, LabelResult] = {}
     targets: dict[Path, int] = {}
     todo: list[tuple[int, Job]] = []
+    medias: dict[int, MediaType | None] = {}
     for i, job in enumerate(jobs):
         # Two inputs writing one output (x.gif and x.png both give x.png; x.ogg and x.mkv
         # share the sidecar x.c2pa) would clobber each other: refuse the second.
@@ -522,6 +531,7 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
             media = sniff_job(job)
         except (LabelingError, UnsupportedMedia):
             media = None
+        medias[i] = media
         outs = expected_outputs(job, media, spec)
         hit = next((o for o in outs if o in targets), None)
         if hit is not None:
@@ -534,21 +544,52 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
         for o in outs:
             targets[o] = i
         todo.append((i, job))
-    if workers == 1:
-        for i, job in todo:
-            progress = (lambda f, job=job: on_progress(job, f)) if on_progress else None
-            results[i] = label_one(job, spec, creds, overwrite, skip_labeled, dry_run, progress,
-                                   skip_existing=skip_existing)
-            if on_result:
-                on_result(results[i])
-    else:
-        # a worker that dies (a native crash, the OOM killer) costs only its own file
-        for k, res in pool_map(_work, [job for _, job in todo], workers, _init_worker,
-                               (spec, creds, overwrite, skip_labeled, dry_run, skip_existing),
-                               retry=lambda job: replace(job, retry_since=started), fork=fork):
-            i = todo[k][0]
-            results[i] = res if isinstance(res, LabelResult) else \
-                LabelResult(source=str(jobs[i].source), error=f"worker failed: {one_line(res)}")
-            if on_result:
-                on_result(results[i])
+    try:
+        if workers == 1:
+            for i, job in todo:
+                progress = (lambda f, job=job: on_progress(job, f)) if on_progress else None
+                results[i] = label_one(job, spec, creds, overwrite, skip_labeled, dry_run,
+                                       progress, skip_existing=skip_existing)
+                if on_result:
+                    on_result(results[i])
+        else:
+            # a worker that dies (a native crash, the OOM killer) costs only its own file
+            for k, res in pool_map(_work, [job for _, job in todo], workers, _init_worker,
+                                   (spec, creds, overwrite, skip_labeled, dry_run, skip_existing),
+                                   retry=lambda job: replace(job, retry_since=started), fork=fork):
+                i = todo[k][0]
+                results[i] = res if isinstance(res, LabelResult) else \
+                    LabelResult(source=str(jobs[i].source), error=f"worker failed: {one_line(res)}")
+                if on_result:
+                    on_result(results[i])
+    except KeyboardInterrupt:
+        if not dry_run:
+            for i, job in todo:
+                if i not in results and (res := _published(job, medias[i], spec, started)):
+                    results[i] = res
+                    if on_result:
+                        on_result(res)
+        raise
     return [results[i] for i in range(len(jobs))]
+
+
+def _published(job: Job, media: MediaType | None, spec: LabelSpec,
+               started: float) -> LabelResult | None:
+    """After an interrupt: the result of a file whose output was published while the batch
+    stopped, read back from that output. A file being published holds the signal until its
+    rename is done (nothing is left half-written), so a worker stopped then had written its
+    output but its result never came back: the file was missing from ``--json`` and
+    ``--report``, its content ID with it, and a resumed batch (``--skip-existing``) skipped it."""
+    if media is None:
+        return None
+    out = expected_outputs(job, media, spec)[0]
+    if not _written_since(out, started):
+        return None
+    found = _label_findings(out, media)
+    layers = [n for n, on in (("explicit", spec.explicit), ("watermark", spec.watermark),
+                              ("metadata", spec.metadata), ("c2pa", spec.c2pa)) if on]
+    return LabelResult(
+        source=str(job.source), output=str(out), media_type=media.mime, layers=layers,
+        content_id=found.aigc.produce_id if found is not None and found.aigc else None,
+        warnings=["finished as the batch was interrupted: its result was read back from the "
+                  "output (the content ID from its AIGC label; the layers are those asked for)"])

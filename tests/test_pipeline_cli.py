@@ -649,6 +649,43 @@ def test_ctrl_c_leaves_no_partial_outputs(tmp_path, jobs, sig):
     assert not (out_dir / "long.mp4").exists()
 
 
+def test_every_output_published_before_ctrl_c_is_reported(tmp_path):
+    """A file a worker was publishing when Ctrl-C came was written (publishing holds the
+    signal until the rename is done), but its result never came back: the file was in the
+    output folder and missing from ``--report`` and ``--json``, its content ID with it (4 of
+    11 in one run). Whenever the interrupt lands, every output is now reported."""
+    import signal
+    import time
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(8):
+        shutil.copy(SAMPLES / "scene.png", src / f"s{i}.png")
+        shutil.copy(SAMPLES / "tone.wav", src / f"t{i}.wav")
+    for delay in (0.1, 0.6):
+        out, rep = tmp_path / f"out{delay}", tmp_path / f"rep{delay}.jsonl"
+        proc = subprocess.Popen([*CLI, "label", src, "-o", out, "-j", "2", "--report", rep,
+                                 "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        deadline = time.time() + 120
+        while not (out.is_dir() and any(not f.name.startswith(".") for f in out.iterdir())):
+            assert proc.poll() is None and time.time() < deadline, "done before Ctrl-C"
+            time.sleep(0.02)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, err = proc.communicate(timeout=120)
+        assert proc.returncode in (0, 130), err
+        written = {f.name for f in out.iterdir() if not f.name.startswith(".")}
+        rows = [json.loads(x) for x in rep.read_text().splitlines()]
+        assert {Path(r["output"]).name for r in rows if r["ok"]} == written, (delay, err)
+        assert [json.loads(x) for x in stdout.splitlines()] == rows
+        # each content ID reported is the one the file carries
+        ids = {Path(v["path"]).name: v["content_ids"].get("metadata") for v in map(
+            json.loads, run("verify", "--json", "--layers", "metadata", out).stdout.splitlines())}
+        assert ids == {Path(r["output"]).name: r["content_id"] for r in rows if r["ok"]
+                       and Path(r["output"]).suffix != ".c2pa"}
+
+
 def test_broken_links_named_like_media_are_errors_not_silence(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
