@@ -456,7 +456,19 @@ class VerificationReport:
     def to_json(self) -> str:
         """One JSON object. Watermark payloads (64-bit) are written as their 16 hex digits:
         JSON readers that hold numbers as doubles (JavaScript, jq) would round them."""
-        return json.dumps(_json_safe(self.to_dict()), ensure_ascii=False, sort_keys=False)
+        return _dumps(_json_safe(self.to_dict()))
+
+
+def _dumps(obj) -> str:
+    """JSON as UTF-8 text; a path whose bytes are not UTF-8 (held with surrogate escapes) is
+    written with ``\\u`` escapes instead, as UTF-8 cannot hold it (writing the report line
+    failed, and ended the batch); ``json.loads`` then ``os.fsencode`` give the bytes back."""
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True)
+    return text
 
 
 _JSON_MAX_INT = 1 << 53
@@ -505,7 +517,7 @@ class LabelResult:
         return d
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return _dumps(self.to_dict())
 
 
 __all__ = [

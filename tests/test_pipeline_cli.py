@@ -686,6 +686,29 @@ def test_every_output_published_before_ctrl_c_is_reported(tmp_path):
                        and Path(r["output"]).suffix != ".c2pa"}
 
 
+def test_a_file_name_that_is_not_utf8_is_labeled_and_reported(tmp_path):
+    """A name whose bytes are not UTF-8 (a Latin-1 name from an old archive): c2pa refused the
+    manifest ("lone leading surrogate" in its title), and with --report the batch ended in a
+    traceback writing the line. The file is labeled, the report and --json stay UTF-8 (the
+    name escaped), and the escaped name gives the file's bytes back."""
+    src = tmp_path / "in"
+    src.mkdir()
+    odd = src / os.fsdecode(b"caf\xe9.png")
+    shutil.copy(SAMPLES / "scene.png", odd)
+    shutil.copy(SAMPLES / "scene.jpg", src / "good.jpg")
+    out, rep = tmp_path / "out", tmp_path / "rep.jsonl"
+    r = subprocess.run([*CLI, "label", src, "-o", out, "--report", rep, "-j", "1"],
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in rep.read_bytes().decode("utf-8").splitlines()]
+    assert all(x["ok"] for x in rows) and len(rows) == 2
+    written = next(x for x in rows if x["source"] == str(odd))["output"]
+    assert os.fsencode(written) == os.fsencode(out / os.fsdecode(b"caf\xe9.png"))
+    v = subprocess.run([*CLI, "verify", "--json", out], capture_output=True, timeout=300)
+    reps = [json.loads(x) for x in v.stdout.decode("utf-8").splitlines()]
+    assert v.returncode == 0 and all(x["ok"] for x in reps), v.stdout
+
+
 def test_broken_links_named_like_media_are_errors_not_silence(tmp_path):
     src = tmp_path / "in"
     src.mkdir()

@@ -202,6 +202,13 @@ def parent_warning(parent: Parent | None) -> str | None:
     return None
 
 
+def _text(name: str) -> str:
+    """A file name as manifest text: a name whose bytes are not UTF-8 reaches Python with
+    surrogate escapes, which the manifest's JSON cannot carry (c2pa refused it: "lone leading
+    surrogate"); those bytes become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def build_manifest(
     *,
     aigc: AIGCLabel,
@@ -262,7 +269,7 @@ def build_manifest(
     assertions.append({"label": AIGC_ASSERTION, "data": aigc.to_dict()})
     return {
         "claim_generator_info": [_agent()],
-        "title": title,
+        "title": _text(title),
         "assertions": assertions,
     }
 
@@ -416,7 +423,7 @@ def _parent_builder(manifest: dict[str, Any] | str, thumbnail: bool, parent: Par
     if parent.store is not None:
         return _sidecar_parent_builder(manifest, thumbnail, parent)
     builder = _builder(_with_parent(manifest), thumbnail)
-    ingredient = {"title": parent.title, "relationship": "parentOf", "label": PARENT_INGREDIENT_ID}
+    ingredient = {"title": _text(parent.title), "relationship": "parentOf", "label": PARENT_INGREDIENT_ID}
     try:
         if isinstance(parent.source, bytes):
             builder.add_ingredient(ingredient, parent.mime, io.BytesIO(parent.source))
@@ -451,7 +458,7 @@ def _sidecar_parent_builder(manifest: dict[str, Any] | str, thumbnail: bool,
             raise ValueError("no active manifest")
         m = _with_parent(manifest)
         m["ingredients"] = list(m.get("ingredients") or []) + [{
-            "title": parent.title, "format": parent.mime, "relationship": "parentOf",
+            "title": _text(parent.title), "format": parent.mime, "relationship": "parentOf",
             "label": PARENT_INGREDIENT_ID, "active_manifest": label,
             "validation_results": found.get("validation_results") or {},
             "manifest_data": {"format": "application/c2pa", "identifier": "parent.c2pa"},
