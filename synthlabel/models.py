@@ -433,9 +433,15 @@ class VerificationReport:
             return None
         return len(ids) == 1
 
-    def ok(self, required: tuple[str, ...] = LAYERS) -> bool:
+    def ok(self, required: tuple[str, ...] | None = None) -> bool:
+        """Every layer in ``required`` is OK and the content IDs do not disagree. By default
+        the layers that were checked (those not skipped), as the JSON's ``ok`` and the CLI's
+        exit status have it: a report of ``layers=("metadata",)`` said False here and True
+        there."""
         if self.error:
             return False
+        if required is None:
+            required = self.checked_layers
         for name in required:
             layer = self.layers.get(name)
             if layer is None or layer.status is not Status.OK:
@@ -450,8 +456,13 @@ class VerificationReport:
             "layers": {k: v.to_dict() for k, v in self.layers.items()},
             "content_ids": self.content_ids,
             "ids_agree": self.ids_agree,
-            "ok": self.ok(tuple(k for k, v in self.layers.items() if v.status is not Status.SKIPPED)),
+            "ok": self.ok(),
         }
+
+    @property
+    def checked_layers(self) -> tuple[str, ...]:
+        """The layers looked at (not skipped), in report order."""
+        return tuple(k for k, v in self.layers.items() if v.status is not Status.SKIPPED)
 
     def to_json(self) -> str:
         """One JSON object. Watermark payloads (64-bit) are written as their 16 hex digits:

@@ -43,6 +43,27 @@ def labeled_samples(tmp_path_factory):
     return out, r
 
 
+def test_verify_reports_agree_on_some_layers_and_on_undecodable_pixels(labeled_samples, tmp_path):
+    """Asked for some layers, the library's ``ok()`` said False where the JSON's ``ok`` and
+    the exit status said True. A file whose pixels no longer decode (a tampered IDAT) showed
+    only its decode error in the text output, hiding the C2PA hash mismatch --json showed."""
+    import synthlabel
+
+    out, _ = labeled_samples
+    rep = synthlabel.verify_file(out / "scene.png", layers=("metadata",))
+    assert rep.ok() is True and json.loads(rep.to_json())["ok"] is True
+    assert rep.checked_layers == ("metadata",)
+    assert rep.ok(("metadata", "c2pa")) is False                       # c2pa not checked
+    data = bytearray((out / "scene.png").read_bytes())
+    data[data.index(b"IDAT") + 300] ^= 0xFF
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(bytes(data))
+    r = run("verify", bad)
+    assert r.returncode == 2 and "ERROR cannot decode PNG image" in r.stdout, r.stdout
+    assert "c2pa       invalid  Invalid: assertion.dataHash.mismatch" in r.stdout, r.stdout
+    assert "metadata   ok" in r.stdout
+
+
 def test_label_then_verify_samples_all_layers(labeled_samples):
     out, _ = labeled_samples
     r = run("verify", "--json", out / "scene.png", out / "scene.jpg")
