@@ -345,6 +345,9 @@ class LabelSpec:
             q = getattr(self, name)
             if not 1 <= q <= 100:
                 raise LabelError(f"{name.replace('_', ' ')} must be 1..100, got {q}")
+        if not (self.explicit or self.metadata or self.watermark or self.c2pa):
+            raise LabelError("every layer is switched off (explicit, metadata, watermark, c2pa): "
+                             "there would be nothing to label")
         if self.cue_where not in ("start", "end", "both"):
             raise LabelError(f'cue position must be "start", "end" or "both", got {self.cue_where!r}')
         if not 2.0 <= self.video_label_seconds < math.inf:

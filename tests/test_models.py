@@ -138,6 +138,13 @@ def test_label_spec_validation():
         LabelSpec(position="middle")
     with pytest.raises(LabelError):
         LabelSpec(cue_where="middle")
+    # every layer off labeled nothing and said "labeled 1 file(s)"
+    with pytest.raises(LabelError, match="every layer is switched off"):
+        LabelSpec(explicit=False, metadata=False, watermark=False, c2pa=False)
+    for on in ("explicit", "metadata", "watermark", "c2pa"):
+        LabelSpec(**{k: k == on for k in ("explicit", "metadata", "watermark", "c2pa")})
+    with pytest.raises(LabelError, match="finite time"):
+        LabelSpec(video_label_seconds=float("inf"))
 
 
 def test_verification_report_json_and_verdict():
@@ -152,9 +159,10 @@ def test_verification_report_json_and_verdict():
     assert rep.ids_agree is False and not rep.ok()
     rep.content_ids.pop("c2pa")
     rep.layers["c2pa"] = LayerReport(Status.SKIPPED)
-    assert not rep.ok()  # a required layer was not checked
+    # by default judged on the layers that were checked, as the JSON and the CLI judge it
+    assert rep.ok() and json.loads(rep.to_json())["ok"] is True
+    assert not rep.ok(("explicit", "metadata", "watermark", "c2pa"))  # c2pa asked, not checked
     assert rep.ok(("explicit", "metadata", "watermark"))
-    assert json.loads(rep.to_json())["ok"] is True  # judged on the layers that were checked
     rep.error = "boom"
     assert not rep.ok(("explicit",))
 
