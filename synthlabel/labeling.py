@@ -55,6 +55,14 @@ class LabeledMedia:
 READBACK_BELOW_QUALITY = 80
 
 
+def _check_pixels(height: int = 1, width: int = 1) -> None:
+    """The decoder's pixel limit holds for arrays too: a bigger picture was labeled, and its
+    output then refused by verify and by labeling again."""
+    if height * width > image_codec.MAX_PIXELS:
+        raise LabelingError(f"image is {width}x{height}, above the {image_codec.MAX_PIXELS:,} "
+                            f"pixel limit")
+
+
 def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """Accept a PIL image or an array H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA): uint8 as it
     is, uint16 scaled to 8 bits, float taken as 0..1 (skimage's convention). A conversion that
@@ -72,6 +80,7 @@ def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     if isinstance(image, (bytes, bytearray, memoryview)):
         raise LabelingError("got encoded bytes, not pixels: use synthlabel.label_image_bytes "
                             "(or decode them first)")
+    _check_pixels(*(image.size[::-1] if isinstance(image, Image.Image) else np.shape(image)[:2]))
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]

@@ -1304,6 +1304,24 @@ def test_broken_xmp_from_another_tool_is_replaced_with_a_warning(credentials):
     assert rep.ok() and rep.ids_agree, rep.to_json()
 
 
+def test_transparent_webp_keeps_its_mark_and_arrays_keep_the_pixel_limit(credentials):
+    """libwebp threw away the colour under alpha 0, and the mark with it: a fully transparent
+    picture written as WebP verified "missing", with no warning. An array bigger than the
+    decoder's pixel limit was labeled into a file verify then refused."""
+    import synthlabel
+
+    rgb = synthetic_photo(300, 400, 8)
+    clear = synthlabel.label_image(np.dstack([rgb, np.zeros(rgb.shape[:2], np.uint8)]),
+                                   format="webp", credentials=credentials)
+    rep = synthlabel.verify_bytes(clear.data, credentials=credentials)
+    assert rep.layers["watermark"].status.value == "ok", rep.to_json()
+    alpha = np.array(Image.open(io.BytesIO(clear.data)))[..., 3]
+    assert (alpha == 0).mean() > 0.9                     # still clear, but for the label plate
+    huge = np.broadcast_to(np.array([[[100, 150, 200]]], np.uint8), (14000, 14000, 3))
+    with pytest.raises(synthlabel.LabelingError, match="above the 178,956,970 pixel limit"):
+        synthlabel.label_image(huge, credentials=credentials)
+
+
 def test_low_jpeg_quality_is_read_back_from_the_output(credentials):
     """At quality 5 the encoder takes the mark of a 512² image, which read back fine from the
     pixels before encoding: the warning now comes from the output, as verify will see it."""
