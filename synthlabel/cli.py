@@ -109,7 +109,7 @@ def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors, *, 
             creds = credmod.load_credentials(
                 home=home, cert_chain=cert_chain, private_key=private_key,
                 watermark_key_file=watermark_key, trust_anchors=trust_anchors or None,
-                create=not verifying)
+                create=not verifying, signing=not verifying)
     except credmod.HomeUnavailableError as exc:
         if not verifying:
             err.print(f"[red]error:[/red] credentials: {esc(str(exc))}")

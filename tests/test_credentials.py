@@ -215,6 +215,28 @@ def test_unwritable_home_says_what_to_do(tmp_path):
     assert str(blocker / "home") in msg and "SYNTHLABEL_HOME" in msg and "\n" not in msg
 
 
+def test_home_that_is_a_file_and_a_corrupt_signing_key(home, tmp_path):
+    """``keys init`` with a home that is a file leaked an internal temp path ("Not a
+    directory: '.../.dev-mlhucb5e'"). A corrupt signer.key stopped ``verify``, which signs
+    nothing, and the error did not name the file."""
+    blocker = tmp_path / "homefile"
+    blocker.write_text("x")
+    with pytest.raises(CredentialError, match=f"^{blocker} is not a folder") as ei:
+        init_dev_credentials(blocker)
+    assert ".dev-" not in str(ei.value)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        dev = init_dev_credentials(home)
+    good = load_credentials()
+    (dev / "signer.key").write_text("-----BEGIN PRIVATE KEY-----\nZ2FyYmFnZQ==\n"
+                                    "-----END PRIVATE KEY-----\n")
+    with pytest.raises(CredentialError, match=f"^{dev / 'signer.key'}: could not parse"):
+        load_credentials()
+    verifying = load_credentials(create=False, signing=False)
+    assert verifying.watermark_key == good.watermark_key and verifying.private_key_pem == b""
+    assert verifying.trust_anchors_pem == good.trust_anchors_pem
+
+
 def test_no_key_material_in_repr_or_errors(home):
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")

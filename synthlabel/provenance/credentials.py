@@ -60,7 +60,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Callable, Union
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -222,6 +222,8 @@ def _write_new_private(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 def _ensure_private_dir(path: Path) -> None:
     """Create ``path`` (and parents) with mode 0700; tighten it if we own a looser one."""
+    if path.exists() and not path.is_dir():
+        raise HomeUnavailableError(f"{path} is not a folder (the synthlabel home, {ENV_HOME})")
     if not path.exists():
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(path, 0o700)
@@ -699,6 +701,7 @@ def load_credentials(
     trust_anchors: PathLike | Iterable[PathLike] | None = None,
     env: Mapping[str, str] = os.environ,
     create: bool = True,
+    signing: bool = True,
 ) -> Credentials:
     """Resolve credentials: explicit arguments > environment variables > development
     credentials (created on first use; with ``create=False`` their absence raises
@@ -707,6 +710,9 @@ def load_credentials(
     Raises :class:`CredentialError` when only one of certificate and key is configured, when a
     production certificate has no watermark key, or when anything cannot be read/decrypted, and
     :class:`CertificateError` when the certificate would be rejected by c2pa.
+    ``signing=False`` (verifying): a private key that does not load is no error, since nothing
+    is signed (a corrupt key file stopped ``verify`` altogether); ``private_key_pem`` is then
+    empty.
     """
     home_path = Path(home).expanduser() if home is not None else default_home(env)
 
@@ -726,11 +732,26 @@ def load_credentials(
             f"a signing certificate and its private key go together: the {missing} is not configured"
         )
 
+    def signing_key(chain_pem: bytes, load_key: Callable[[], Any], where: str) -> bytes:
+        try:
+            try:
+                key_pem = _pkcs8(load_key())
+            except CredentialError as exc:
+                if where not in str(exc):          # name the file, as the other errors do
+                    exc.args = (f"{where}: {exc}",)
+                raise
+            check_signing_certificate(chain_pem, key_pem)
+        except CredentialError:
+            if signing:
+                raise
+            return b""
+        return key_pem
+
     if cert_src is not None:
         chain_pem = _material(cert_src, "certificate chain")
-        key = _load_private_key(_material(key_src, "private key"), passphrase)
-        key_pem = _pkcs8(key)
-        check_signing_certificate(chain_pem, key_pem)
+        key_pem = signing_key(chain_pem, lambda: _load_private_key(
+            _material(key_src, "private key"), passphrase),
+            os.fspath(key_src) if not isinstance(key_src, bytes) else "private key")
         if wm_src is None:
             raise CredentialError(
                 "a production signing certificate needs a watermark key too: set "
@@ -742,8 +763,8 @@ def load_credentials(
         is_dev = False
     else:
         chain_pem, dev_key_pem, dev_wm, dev_root = _dev_credentials(home_path, create)
-        key_pem = _pkcs8(_load_private_key(dev_key_pem))
-        check_signing_certificate(chain_pem, key_pem)
+        key_pem = signing_key(chain_pem, lambda: _load_private_key(dev_key_pem),
+                              os.fspath(home_path / DEV_DIR / DEV_KEY))
         wm_key = read_watermark_key(wm_src) if wm_src is not None else dev_wm
         anchors = _merge_pem(dev_root, anchors_cfg, anchors_arg)
         is_dev = True
