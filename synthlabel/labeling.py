@@ -282,7 +282,8 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
                       title: str = "image") -> LabeledMedia:
     """Label an encoded image file's bytes (JPEG, PNG, WebP; GIF, TIFF, BMP are read),
     keeping its EXIF, ICC profile and XMP, and its C2PA manifest as the new manifest's parent
-    ingredient. ``source_format``: sniffed from the bytes when omitted. The output keeps the
+    ingredient. ``source_format``: optional; the bytes are sniffed, and a format given that
+    they do not hold is an error. The output keeps the
     format (``spec.output_format`` to change it). An image labeled before, whose watermark
     made with the credentials' key reads, keeps that mark and its content ID: a second mark
     with another payload, laid in step over the first, left neither readable after a few
@@ -292,16 +293,23 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     data = bytes(data)
     spec = spec or LabelSpec()
     credentials = credentials or load_credentials()
-    if source_format is None:
-        from .formats.sniff import UnsupportedMedia, sniff_bytes
+    from .formats.sniff import UnsupportedMedia, sniff_bytes
 
-        try:
-            media = sniff_bytes(data[:4096])
-        except UnsupportedMedia as exc:
-            raise LabelingError(str(exc)) from None
-        if media.kind != "image":
-            raise LabelingError(f"not an image: {media.mime} (use label_file or label_audio)")
-        source_format = media.format
+    try:
+        media = sniff_bytes(data[:4096])
+    except UnsupportedMedia as exc:
+        raise LabelingError(str(exc)) from None
+    if media.kind != "image":
+        raise LabelingError(f"not an image: {media.mime} (use label_file or label_audio)")
+    if source_format is not None:
+        # the content decides, as for files: a given format is checked against it (a PNG
+        # passed as "jpeg" was silently written as JPEG; "JPEG" wrote a PNG)
+        given = str(source_format).lower().lstrip(".")
+        given = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg", "tif": "tiff"}.get(given, given)
+        if given != media.format:
+            raise LabelingError(f"source_format {source_format!r} does not match the data, "
+                                f"which is {media.format.upper()}")
+    source_format = media.format
     try:
         decoded = image_codec.decode(data, source_format)
     except image_codec.ImageDecodeError as exc:

@@ -1304,10 +1304,11 @@ def test_broken_xmp_from_another_tool_is_replaced_with_a_warning(credentials):
     assert rep.ok() and rep.ids_agree, rep.to_json()
 
 
-def test_transparent_webp_keeps_its_mark_and_arrays_keep_the_pixel_limit(credentials):
+def test_library_image_calls_keep_the_mark_the_pixel_limit_and_the_format(credentials):
     """libwebp threw away the colour under alpha 0, and the mark with it: a fully transparent
     picture written as WebP verified "missing", with no warning. An array bigger than the
-    decoder's pixel limit was labeled into a file verify then refused."""
+    decoder's pixel limit was labeled into a file verify then refused. A source format the
+    bytes do not hold was believed."""
     import synthlabel
 
     rgb = synthetic_photo(300, 400, 8)
@@ -1317,6 +1318,13 @@ def test_transparent_webp_keeps_its_mark_and_arrays_keep_the_pixel_limit(credent
     assert rep.layers["watermark"].status.value == "ok", rep.to_json()
     alpha = np.array(Image.open(io.BytesIO(clear.data)))[..., 3]
     assert (alpha == 0).mean() > 0.9                     # still clear, but for the label plate
+    # a source format the bytes do not hold is an error ("jpeg" for a PNG wrote a JPEG, and
+    # "JPEG" a PNG with a false "JPEG output is not supported" warning)
+    png_bytes = (SAMPLES / "scene.png").read_bytes()
+    with pytest.raises(synthlabel.LabelingError, match="'jpeg' does not match the data, which is PNG"):
+        synthlabel.label_image_bytes(png_bytes, "jpeg", credentials=credentials)
+    r = synthlabel.label_image_bytes(png_bytes, "PNG", credentials=credentials)
+    assert r.format == "png" and not r.warnings, r.warnings
     huge = np.broadcast_to(np.array([[[100, 150, 200]]], np.uint8), (14000, 14000, 3))
     with pytest.raises(synthlabel.LabelingError, match="above the 178,956,970 pixel limit"):
         synthlabel.label_image(huge, credentials=credentials)
