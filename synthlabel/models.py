@@ -336,6 +336,15 @@ class LabelSpec:
         object.__setattr__(self, "output_format", OutputFormat(self.output_format))
         if self.explicit and not self.allow_nonconforming_text:
             check_label_text(self.text)
+        if self.explicit:
+            # drawable at all (every glyph in the bundled font): said once, up front, not per
+            # picture of a batch
+            from .core.text_label import check_text
+
+            try:
+                check_text(self.text)
+            except ValueError as exc:
+                raise LabelError(str(exc)) from None
         if self.digital_source_type not in DIGITAL_SOURCE_TYPES:
             raise LabelError(
                 f"digital source type must be one of {DIGITAL_SOURCE_TYPES}, "

@@ -339,6 +339,19 @@ def test_library_labels_numpy_audio():
     for subtype in ("PCM_U8", "ULAW", "IMA_ADPCM"):
         with pytest.raises(synthlabel.LabelingError, match=f"subtype {subtype} would remove the watermark"):
             label_audio(x[:48000 * 3], 48000, format="wav", subtype=subtype)
+    # three channels: MP3 cannot hold them (the encoder's "returned 22" was all it said), Opus
+    # can, as libopus' L C R mapping (FFmpeg's 3.0 layout; an anonymous one was refused)
+    three = np.repeat(x[:48000 * 6, :1], 3, axis=1) * np.float32([1.0, 0.7, 0.5])
+    with pytest.raises(synthlabel.LabelingError, match="MP3 holds 1 or 2 channels, not 3"):
+        label_audio(three, 48000, format="mp3")
+    data, side, res = label_audio(three, 48000, format="opus")
+    assert synthlabel.verify_bytes(data, sidecar=side).ok()
+    import io
+
+    import av
+
+    with av.open(io.BytesIO(data)) as c:
+        assert c.streams.audio[0].codec_context.channels == 3
 
 
 def test_mostly_silent_audio_is_labeled_with_a_warning():

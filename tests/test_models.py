@@ -138,6 +138,11 @@ def test_label_spec_validation():
         LabelSpec(position="middle")
     with pytest.raises(LabelError):
         LabelSpec(cue_where="middle")
+    # a character the bundled font cannot draw failed each picture of a batch, with advice
+    # (font_path=) no LabelSpec or CLI option takes
+    with pytest.raises(LabelError, match="no glyph for '🤖'.*use a label text without it"):
+        LabelSpec(text="AI生成 🤖")
+    LabelSpec(text="AI生成 🤖", explicit=False)         # nothing is drawn
     # every layer off labeled nothing and said "labeled 1 file(s)"
     with pytest.raises(LabelError, match="every layer is switched off"):
         LabelSpec(explicit=False, metadata=False, watermark=False, c2pa=False)

@@ -132,10 +132,14 @@ class CueParams:
     lead_ms: float = 250.0
 
     def __post_init__(self) -> None:
+        flags = {"tone_hz": "the cue tone (tone_hz, --cue-tone)",
+                 "unit_ms": "the cue unit (unit_ms, --cue-unit)",
+                 "level_dbfs": "the cue level (level_dbfs, --cue-level)"}
         for name in ("tone_hz", "unit_ms", "level_dbfs", "fade_ms", "lead_ms"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"CueParams.{name} must be a finite number, got {v!r}")
+                raise ValueError(f"{flags.get(name, f'CueParams.{name}')} must be a finite "
+                                 f"number, got {v!r}")
         # Only a cue that verify can find is a label: verify searches without knowing the
         # tone or unit, within TONE_RANGE_HZ and UNIT_RANGE_MS.
         (f_lo, f_hi), (u_lo, u_hi) = TONE_RANGE_HZ, UNIT_RANGE_MS

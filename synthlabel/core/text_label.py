@@ -41,7 +41,7 @@ from synthlabel.models import DEFAULT_LABEL_TEXT, Position
 
 __all__ = [
     "DEFAULT_FONT_PATH", "DETECT_THRESHOLD", "LabelBox", "LabelDetection", "MIN_GLYPH_PX",
-    "detect_label", "render_label",
+    "check_text", "detect_label", "render_label",
 ]
 
 DEFAULT_FONT_PATH = str(Path(__file__).resolve().parent.parent / "fonts" / "SynthLabelSansCJK-Bold.otf")
@@ -130,6 +130,12 @@ def _is_missing(path: str, ch: str) -> bool:
     return bytes(mask) == bytes(notdef) and font.getlength(ch) == font.getlength("\U0010fffd")
 
 
+def check_text(text: str, font_path: str | None = None) -> None:
+    """ValueError (one line: why) unless ``text`` can be drawn as a label with the font
+    (default: the bundled one): one line, no control characters, every glyph in the font."""
+    _check_text(_resolve_font(font_path), text)
+
+
 def _check_text(path: str, text: str) -> None:
     if not isinstance(text, str) or not text.strip():
         raise ValueError("label text is empty")
@@ -141,8 +147,10 @@ def _check_text(path: str, text: str) -> None:
         which = "the bundled label font" if path == DEFAULT_FONT_PATH else f"font {path}"
         raise ValueError(
             f"{which} has no glyph for {''.join(missing)!r} "
-            f"({', '.join(f'U+{ord(c):04X}' for c in missing)}); "
-            "pass font_path= with a font that covers them"
+            f"({', '.join(f'U+{ord(c):04X}' for c in missing)}): use a label text without "
+            f"{'it' if len(missing) == 1 else 'them'}"
+            + ("" if path != DEFAULT_FONT_PATH else " (or, drawing with synthlabel.core."
+               "text_label yourself, font_path= a font that covers them)")
         )
 
 

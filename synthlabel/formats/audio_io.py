@@ -611,6 +611,9 @@ class Writer:
             raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
         if not isinstance(channels, (int, np.integer)) or not 1 <= channels <= 8:
             raise AudioError(f"channels must be 1..8, got {channels!r}")
+        if fmt == "mp3" and channels > 2:
+            raise AudioError(f"MP3 holds 1 or 2 channels, not {channels}: write FLAC, WAV, Ogg "
+                             f"Vorbis, Opus or M4A")
         alac = fmt == "m4a" and subtype is not None and subtype.upper() in _ALAC_SUBTYPES
         if subtype is not None and fmt not in ("wav", "flac") and not alac:
             raise AudioError(f"subtype applies to wav and flac (and ALAC_16/ALAC_24 to m4a), not {fmt}")
@@ -687,6 +690,10 @@ class Writer:
         if codec not in av.codecs_available:
             codec = {"libmp3lame": "mp3", "libopus": "opus"}.get(codec, codec)
         layout = _layout(self.channels)
+        if codec in ("libopus", "opus") and self.channels == 3:
+            # libopus maps 3 channels only as Vorbis' L C R (its surround mapping), which
+            # FFmpeg knows by the standard 3.0 layout, not an anonymous 3-channel one
+            layout = "3.0"
         try:
             out = av.open(self.path, "w", format=container, options=options)
         except (av.FFmpegError, OSError) as exc:
