@@ -74,6 +74,8 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
 
     if in_place == (dst is not None):
         raise ValueError("give either dst or in_place=True")
+    if spec is not None and not isinstance(spec, LabelSpec):
+        raise TypeError(f"spec must be a LabelSpec, got {type(spec).__name__}")
     if dst is not None and Path(dst).is_dir():
         dst = Path(dst) / Path(src).name       # a folder: the file goes into it
     job = Job(source=Path(src), target=None if in_place else Path(dst), in_place=in_place)

@@ -246,7 +246,7 @@ SIGTERM (143) stops the batch without leaving partial files.
     creds = _load_creds(home, cert_chain, private_key, watermark_key, None)
     hidden: list[Path] = []
     jobs_list = plan_jobs([p for p in paths if p.exists()], output, in_place=in_place, hidden=hidden)
-    missing = [LabelResult(source=str(p), error="no such file or directory")
+    missing = [LabelResult(source=str(p), error="no such file or directory", dry_run=dry_run)
                for p in paths if not p.exists()]
     if not jobs_list and not missing:
         err.print("[yellow]warning:[/yellow] no files found")

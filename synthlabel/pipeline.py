@@ -380,7 +380,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
     output that exists already (an interrupted batch run again) leaves the file ``skipped``,
     not failed."""
     t0 = time.perf_counter()
-    res = LabelResult(source=str(job.source))
+    res = LabelResult(source=str(job.source), dry_run=dry_run)   # every row of a dry run says so
     try:
         if job.retry_since is not None and job.in_place and _written_since(job.source, job.retry_since):
             # labeling it again would stack a second label and watermark on the first
@@ -424,7 +424,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             raise LabelingError(why)
         if dry_run:
             res.warnings += _check_readable(job.source, media, data, spec, targets[0])
-            res.output, res.dry_run = str(targets[0]), True
+            res.output = str(targets[0])
             return res
         if media.kind in ("audio", "video"):
             return _label_av_job(media, job, targets[0], spec, creds, overwrite, res, t0, progress)
@@ -536,7 +536,8 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
         hit = next((o for o in outs if o in targets), None)
         if hit is not None:
             what = (f"the C2PA sidecar {hit.name}" if hit.suffix == ".c2pa" else f"the same output {hit}")
-            results[i] = LabelResult(source=str(job.source),
+            results[i] = LabelResult(source=str(job.source), dry_run=dry_run,
+                                     media_type=media.mime if media is not None else None,
                                      error=f"would write {what} as {jobs[targets[hit]].source} does")
             if on_result:
                 on_result(results[i])
@@ -559,7 +560,8 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
                                    retry=lambda job: replace(job, retry_since=started), fork=fork):
                 i = todo[k][0]
                 results[i] = res if isinstance(res, LabelResult) else \
-                    LabelResult(source=str(jobs[i].source), error=f"worker failed: {one_line(res)}")
+                    LabelResult(source=str(jobs[i].source), dry_run=dry_run,
+                                error=f"worker failed: {one_line(res)}")
                 if on_result:
                     on_result(results[i])
     except KeyboardInterrupt:

@@ -425,10 +425,14 @@ def test_clashing_outputs_are_named(tmp_path):
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=2", src / "s.ogg"], check=True)
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=2", "-c:a", "libopus",
                     src / "s.opus"], check=True)
-    r = run("label", src, "-o", tmp_path / "out", "-f", "png", "--dry-run", "-j", "1")
+    r = run("label", src, "-o", tmp_path / "out", "-f", "png", "--dry-run", "-j", "1", "--json")
     assert r.returncode == 1
     assert f"a.png: would write the same output {tmp_path / 'out' / 'a.png'} as {src / 'a.jpg'} does" in r.stderr
     assert f"s.opus: would write the C2PA sidecar s.c2pa as {src / 's.ogg'} does" in r.stderr
+    # the refused rows say what they hold, as the others do (media_type was null)
+    rows = {Path(d["source"]).name: d for d in map(json.loads, r.stdout.splitlines())}
+    assert (rows["a.png"]["media_type"], rows["s.opus"]["media_type"]) == ("image/png", "audio/ogg")
+    assert all(d["dry_run"] for d in rows.values())
 
 
 def test_hidden_files_are_counted_when_passed_over(tmp_path):
@@ -594,8 +598,9 @@ def test_dry_run_checks_everything_and_writes_nothing(tmp_path):
     rows = {Path(d["source"]).name: d for d in map(json.loads, r.stdout.splitlines())}
     assert rows["a.png"]["dry_run"] and rows["a.png"]["output"] == str(out / "a.png")
     assert rows["b.wav"]["dry_run"] and rows["b.wav"]["media_type"] == "audio/wav"
-    assert rows["notes.txt"]["skipped"] and not rows["notes.txt"]["dry_run"]
-    assert "cannot decode JPEG" in rows["broken.jpg"]["error"] and not rows["broken.jpg"]["dry_run"]
+    # every row of a dry run says it is one (failed and skipped rows said false)
+    assert rows["notes.txt"]["skipped"] and rows["notes.txt"]["dry_run"]
+    assert "cannot decode JPEG" in rows["broken.jpg"]["error"] and rows["broken.jpg"]["dry_run"]
     assert "would label 2 file(s), 1 would fail, 1 non-media file(s) skipped" in r.stderr
     # An existing output is reported before any labeling, in a dry run and in a real one.
     out.mkdir()
@@ -967,6 +972,8 @@ def test_library_label_file_and_label_audio(tmp_path):
         synthlabel.label_file(SAMPLES / "tone.wav", tmp_path / "out" / "tone.wav")
     with pytest.raises(ValueError):
         synthlabel.label_file(SAMPLES / "tone.wav")
+    with pytest.raises(TypeError, match="spec must be a LabelSpec, got str"):   # was "internal error"
+        synthlabel.label_file(SAMPLES / "tone.wav", tmp_path / "x", spec="x")
     t = np.arange(48000 * 3) / 48000
     data, sidecar, info = synthlabel.label_audio(0.3 * np.sin(2 * np.pi * 330 * t)[:, None]
                                                  * (1 + 0.5 * np.sin(5 * t))[:, None], 48000,
