@@ -360,8 +360,9 @@ class LabelSpec:
         if self.cue_where not in ("start", "end", "both"):
             raise LabelError(f'cue position must be "start", "end" or "both", got {self.cue_where!r}')
         if not 2.0 <= self.video_label_seconds < math.inf:
-            raise LabelError("the video label must show for at least 2 s (GB 45438) and a finite "
-                             f"time (--persistent shows it throughout), got {self.video_label_seconds}")
+            raise LabelError("the video label must show for at least 2 s (GB 45438) and a "
+                             "finite time (--persistent shows it throughout), got "
+                             f"{self.video_label_seconds}")
         if self.video_codec not in (None, "h264", "h265", "vp9"):
             raise LabelError(f"video codec must be h264, h265 or vp9, got {self.video_codec!r}")
         if self.video_crf is not None and not 0 <= self.video_crf <= 63:

@@ -144,11 +144,11 @@ class CueParams:
         # tone or unit, within TONE_RANGE_HZ and UNIT_RANGE_MS.
         (f_lo, f_hi), (u_lo, u_hi) = TONE_RANGE_HZ, UNIT_RANGE_MS
         if not f_lo <= self.tone_hz <= f_hi:
-            raise ValueError(f"the cue tone (tone_hz, --cue-tone) must be within {f_lo:g}..{f_hi:g} "
-                             f"Hz, where verify finds cues, got {self.tone_hz:g}")
+            raise ValueError(f"the cue tone (tone_hz, --cue-tone) must be within "
+                             f"{f_lo:g}..{f_hi:g} Hz, where verify finds cues, got {self.tone_hz:g}")
         if not u_lo <= self.unit_ms <= u_hi:
-            raise ValueError(f"the cue unit (unit_ms, --cue-unit) must be within {u_lo:g}..{u_hi:g} "
-                             f"ms, where verify finds cues, got {self.unit_ms:g}")
+            raise ValueError(f"the cue unit (unit_ms, --cue-unit) must be within "
+                             f"{u_lo:g}..{u_hi:g} ms, where verify finds cues, got {self.unit_ms:g}")
         if not -60.0 <= self.level_dbfs <= 0.0:
             raise ValueError(f"the cue level (level_dbfs, --cue-level) must be within -60..0 dBFS, got {self.level_dbfs:g}")
         if not 1.0 <= self.fade_ms <= self.unit_ms / 2:

@@ -102,8 +102,9 @@ def _ape_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 
 def _shifted_cuesheet(cs, shift: int, total: int):
     """A FLAC CUESHEET block with its tracks ``shift`` samples later (but one at the start of
-    the file) and the lead-out at the new end (``total`` samples). A CD's cue sheet needs every offset on a 588-sample frame,
-    which a cue's length is not: it is then kept as a plain cue sheet, not a CD's."""
+    the file) and the lead-out at the new end (``total`` samples). A CD's cue sheet needs
+    every offset on a 588-sample frame, which a cue's length is not: it is then kept as a
+    plain cue sheet, not a CD's."""
     cs = type(cs)(cs.write())                     # a copy (its index tuples do not deepcopy)
     for track in cs.tracks:
         if track.track_number in (170, 255):      # lead-out (CD / other)

@@ -84,8 +84,10 @@ def without_bad_ancillary(data: bytes) -> tuple[bytes, list[str]]:
         chunks, _ = _chunks(data)
     except MetadataError:
         return data, []
-    bad = [c for c in chunks if c.type[:1].islower()
-           and zlib.crc32(data[c.start + 4:c.end - 4]) != int.from_bytes(data[c.end - 4:c.end], "big")]
+    def crc_ok(c: _Chunk) -> bool:
+        return zlib.crc32(data[c.start + 4:c.end - 4]) == int.from_bytes(data[c.end - 4:c.end], "big")
+
+    bad = [c for c in chunks if c.type[:1].islower() and not crc_ok(c)]
     if not bad:
         return data, []
     keep, pos = [], 0

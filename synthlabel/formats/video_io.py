@@ -309,7 +309,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
             metadata=dict(container.metadata), extra_streams=extra, sar=_sar_of(vs),
             chapters=chapters, interlaced=bool(getattr(first, "interlaced_frame", False)),
-            alpha=vs.metadata.get("alpha_mode") == "1" or first.format.name.startswith(_ALPHA_FORMATS))
+            alpha=(vs.metadata.get("alpha_mode") == "1"
+                   or first.format.name.startswith(_ALPHA_FORMATS)))
 
 
 #: Pixel formats with an alpha channel (FFmpeg's names).

@@ -345,15 +345,18 @@ def find_in_packet(packet: bytes) -> XMPFindings:
 
 
 # tiff:Orientation in either form XMP writes it: an attribute or a simple element
-_ORIENTATION = re.compile(rb"""(:Orientation\s*=\s*["']\s*)\d(\s*["'])|(:Orientation>\s*)\d(\s*</)""")
+_ORIENTATION = re.compile(
+    rb"""(:Orientation\s*=\s*["']\s*)\d(\s*["'])|(:Orientation>\s*)\d(\s*</)""")
 
 
 def upright_orientation(packet: bytes) -> bytes:
     """``packet`` with ``tiff:Orientation`` set to 1 (normal), for pixels the EXIF orientation
     has been applied to; a reader that trusted a stale XMP value would turn them again. Byte
     level (same length), so the rest of the packet is left exactly as it was."""
-    return _ORIENTATION.sub(lambda m: (m.group(1) or m.group(3)) + b"1" + (m.group(2) or m.group(4)),
-                            packet)
+    def upright(m: re.Match) -> bytes:
+        return (m.group(1) or m.group(3)) + b"1" + (m.group(2) or m.group(4))
+
+    return _ORIENTATION.sub(upright, packet)
 
 
 def packet_has_aigc(packet: bytes) -> bool:
