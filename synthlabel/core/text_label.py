@@ -354,9 +354,9 @@ def render_label(
     margin = _margin(short, margin_frac)
     if lay.w + 2 * margin > W or lay.h + 2 * margin > H:
         raise ValueError(
-            f"label {text!r} does not fit: it needs {lay.w}x{lay.h} px plus a {margin} px margin (glyphs "
-            f"{lay.glyph_height} px high) but the image is only {W}x{H}; use a shorter text or a "
-            "larger image"
+            f"label {text!r} does not fit: it needs {lay.w}x{lay.h} px plus a {margin} px margin "
+            f"(glyphs {lay.glyph_height} px high) but the picture (image or video frame) is only "
+            f"{W}x{H}; use a shorter text or a larger picture"
         )
     x, y = _place(W, H, lay.w, lay.h, margin, position)
 
