@@ -406,6 +406,11 @@ def test_wav_rf64_odd_chunk_and_xmp(tmp_path):
     np.testing.assert_array_equal(sf.read(rf, dtype="float32")[0],
                                   sf.read(tmp_path / "rf.wav", dtype="float32")[0])
     decode_md5(rf)
+    # c2pa cannot parse RF64; with no manifest store in it, verify says "missing", not error
+    import synthlabel
+
+    c2pa_layer = synthlabel.verify_file(rf, layers=("c2pa",)).layers["c2pa"]
+    assert c2pa_layer.status.value == "missing", c2pa_layer.summary
     # written to a pipe (ffmpeg -f wav -): RIFF and data sizes left at 0xFFFFFFFF. Reading it
     # raised "truncated WAV" (verify: metadata error), and a label written after the data
     # must come with the data size filled in, or it would read as samples.

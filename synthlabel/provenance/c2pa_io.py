@@ -641,6 +641,8 @@ class C2PAResult:
     signature_alg: str | None = None
     thumbnail: bool = False
     parent: dict | None = None            # the parentOf ingredient's manifest (_parent_info)
+    #: c2pa could not parse the file, and it holds no manifest store (looked for in its bytes)
+    no_store: bool = False
 
     @property
     def trusted(self) -> bool:
@@ -780,7 +782,8 @@ def _read_stream(
         # be parsed and carries no manifest store is simply not signed.
         present = manifest_data is not None or _has_manifest_store(stream)
         return C2PAResult(present=present, state="Invalid" if present else None,
-                          error=_one_line(f"c2pa could not read the manifest: {exc}"))
+                          error=_one_line(f"c2pa could not read the manifest: {exc}"),
+                          no_store=not present)
     try:
         store = json.loads(reader.json())
     except (c2pa.C2paError, ValueError) as exc:
