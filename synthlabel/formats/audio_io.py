@@ -189,9 +189,10 @@ def _check_wav_truncation(path: str | os.PathLike[str]) -> None:
                         f"truncated WAV: data chunk declares {csize} bytes, file holds "
                         f"{size - pos - 8}"
                     )
-                if csize == 0 and size - pos - 8 >= 512:
+                if csize == 0 and size - pos - 8 >= 512 and not _chunk_id(f.read(4)):
                     # libsndfile believes the header and reads no samples: a recorder that
-                    # stopped before it wrote the sizes leaves such files
+                    # stopped before it wrote the sizes leaves such files (samples, not another
+                    # chunk, follow the empty data chunk)
                     raise AudioError(
                         f"unfinished WAV header: the data chunk declares 0 bytes but "
                         f"{size - pos - 8} follow it; repair the header first (e.g. "
@@ -200,6 +201,11 @@ def _check_wav_truncation(path: str | os.PathLike[str]) -> None:
                 return
             pos += 8 + csize + (csize & 1)
             f.seek(pos)
+
+
+def _chunk_id(b: bytes) -> bool:
+    """Whether ``b`` reads as a RIFF chunk ID (four printable ASCII characters)."""
+    return len(b) == 4 and all(32 <= c < 127 for c in b)
 
 
 def _quiet(fmt: str) -> AbstractContextManager[None]:
