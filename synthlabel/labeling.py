@@ -68,6 +68,8 @@ def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     is, uint16 scaled to 8 bits, float taken as 0..1 (skimage's convention). A conversion that
     loses something (16-bit or float made 8-bit) is added to ``warns``."""
     if isinstance(image, Image.Image):
+        if image.mode == "La":          # premultiplied: Pillow converts it only to LA
+            image = image.convert("LA")
         if image.mode in image_codec.WIDE_MODES:
             image, warning = image_codec.to_8bit(image)
             warns.append(warning)

@@ -1332,6 +1332,10 @@ def test_library_image_calls_keep_the_mark_the_pixel_limit_and_the_format(creden
         synthlabel.label_image_bytes(png_bytes, "jpeg", credentials=credentials)
     r = synthlabel.label_image_bytes(png_bytes, "PNG", credentials=credentials)
     assert r.format == "png" and not r.warnings, r.warnings
+    # a premultiplied grey + alpha PIL image (mode "La") raised Pillow's raw ValueError
+    grey = Image.fromarray(rgb).convert("L")
+    la = Image.merge("LA", (grey, Image.new("L", grey.size, 255))).convert("La")
+    assert synthlabel.label_image(la, credentials=credentials).format == "png"
     huge = np.broadcast_to(np.array([[[100, 150, 200]]], np.uint8), (14000, 14000, 3))
     with pytest.raises(synthlabel.LabelingError, match="above the 178,956,970 pixel limit"):
         synthlabel.label_image(huge, credentials=credentials)
