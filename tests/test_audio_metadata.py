@@ -392,7 +392,7 @@ def test_h264_faststart_mp4(tmp_path):
     assert decode_md5(dst) == before
 
 
-def test_wav_rf64_odd_chunk_and_xmp(tmp_path):
+def test_wav_rf64_odd_chunk_and_xmp(tmp_path, credentials):
     import soundfile as sf
 
     from synthlabel.formats.xmp import build_packet
@@ -409,7 +409,7 @@ def test_wav_rf64_odd_chunk_and_xmp(tmp_path):
     # c2pa cannot parse RF64; with no manifest store in it, verify says "missing", not error
     import synthlabel
 
-    c2pa_layer = synthlabel.verify_file(rf, layers=("c2pa",)).layers["c2pa"]
+    c2pa_layer = synthlabel.verify_file(rf, layers=("c2pa",), credentials=credentials).layers["c2pa"]
     assert c2pa_layer.status.value == "missing", c2pa_layer.summary
     # written to a pipe (ffmpeg -f wav -): RIFF and data sizes left at 0xFFFFFFFF. Reading it
     # raised "truncated WAV" (verify: metadata error), and a label written after the data
