@@ -557,7 +557,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         task = bar.add_task("verifying", total=len(files))
         bar.start()
     try:
-        status = _print_reports(files, reports, done, json_out, wanted, status,
+        status = _print_reports(files, reports, done, json_out, status,
                                 step=(lambda: bar.advance(task)) if bar else None, notes=notes)
     except KeyboardInterrupt as exc:
         if bar:
@@ -581,7 +581,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     raise typer.Exit(status)
 
 
-def _print_reports(files, reports, done: list, json_out: bool, wanted, status: int,
+def _print_reports(files, reports, done: list, json_out: bool, status: int,
                    step=None, notes: dict[str, str] | None = None) -> int:
     """Print each report as it comes (in input order) and return the exit status. ``step``:
     called once per file (a progress bar). ``notes``: why a skipped layer was not checked."""

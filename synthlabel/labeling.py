@@ -307,7 +307,7 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
         # the content decides, as for files: a given format is checked against it (a PNG
         # passed as "jpeg" was silently written as JPEG; "JPEG" wrote a PNG)
         given = str(source_format).lower().lstrip(".")
-        given = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg", "tif": "tiff"}.get(given, given)
+        given = image_codec.FORMAT_ALIASES.get(given, given)
         if given != media.format:
             raise LabelingError(f"source_format {source_format!r} does not match the data, "
                                 f"which is {media.format.upper()}")

@@ -116,7 +116,7 @@ def _c2pa_report(res, sidecar: bool = False) -> tuple[LayerReport, str | None]:
     media, so a hash mismatch may also mean it belongs to another file."""
     details = res.to_dict()
     cid = res.content_id.hex if res.content_id else None
-    if res.error and not res.present and res.no_store:
+    if res.no_store:
         # e.g. an RF64 WAV, which c2pa cannot parse: there is no manifest to miss reading
         return LayerReport(Status.MISSING, f"no C2PA manifest (none in the file; {res.error})",
                            details), None

@@ -522,39 +522,40 @@ def dropped_streams(path: str | os.PathLike[str], info: AudioInfo) -> str | None
     return None
 
 
-def _ogg_links(path: str | os.PathLike[str]) -> int:
-    """Links of a chained Ogg file (1 for an ordinary one): a link is a run of streams that
-    begins with beginning-of-stream pages, so each BOS page met after a data page starts one.
-    Page headers only are read (a one-hour file has a few thousand pages)."""
-    links, in_data = 1, False
+def _ogg_pages(path: str | os.PathLike[str]) -> Iterator[bytes]:
+    """The 27-byte header of each Ogg page, in file order; page bodies are skipped, not read
+    (a one-hour file has a few thousand pages). Stops at the first bytes that are no page."""
     with open(path, "rb") as f:
         while True:
             page = f.read(27)
             if len(page) < 27 or page[:4] != b"OggS":
-                return links
-            if page[5] & 0x02:
-                links += in_data
-                in_data = False
-            else:
-                in_data = True
+                return
+            yield page
             segments = f.read(page[26])
             f.seek(sum(segments), os.SEEK_CUR)
+
+
+def _ogg_links(path: str | os.PathLike[str]) -> int:
+    """Links of a chained Ogg file (1 for an ordinary one): a link is a run of streams that
+    begins with beginning-of-stream pages, so each BOS page met after a data page starts one."""
+    links, in_data = 1, False
+    for page in _ogg_pages(path):
+        if page[5] & 0x02:
+            links += in_data
+            in_data = False
+        else:
+            in_data = True
+    return links
 
 
 def _ogg_stream_count(path: str | os.PathLike[str]) -> int:
     """Logical streams of an Ogg file: every stream's first page (BOS) comes before any data
     page, so the head of the file tells."""
     serials = set()
-    with open(path, "rb") as f:
-        while True:
-            page = f.read(27)
-            if len(page) < 27 or page[:4] != b"OggS":
-                break
-            if not page[5] & 0x02:          # not a beginning-of-stream page: all BOS seen
-                break
-            serials.add(page[14:18])
-            segments = f.read(page[26])
-            f.seek(sum(segments), os.SEEK_CUR)
+    for page in _ogg_pages(path):
+        if not page[5] & 0x02:          # not a beginning-of-stream page: all BOS seen
+            break
+        serials.add(page[14:18])
     return len(serials)
 
 

@@ -12,6 +12,7 @@ import copy
 import os
 import re
 import struct
+from collections.abc import Iterator
 
 from . import chapters
 
@@ -109,8 +110,8 @@ def _shifted_cuesheet(cs, shift: int, total: int):
     for track in cs.tracks:
         if track.track_number in (170, 255):      # lead-out (CD / other)
             track.start_offset = total
-        elif track.start_offset:                  # as chapters: the first still starts the file
-            track.start_offset += shift
+        else:                                     # as chapters: the first still starts the file
+            track.start_offset = chapters.moved(track.start_offset, shift)
     if cs.compact_disc and any(t.start_offset % 588 for t in cs.tracks):
         cs.compact_disc = False
         cs.lead_in_samples = 0
@@ -183,61 +184,57 @@ def _shift_smpl(body: bytes, frames: int) -> bytes:
 _WAV_SHIFT = {b"cue ": _shift_cues, b"bext": _shift_bext, b"smpl": _shift_smpl}
 
 
-def _fmt_chunk(f) -> tuple[int, bytes] | None:
-    """(file offset, payload) of a WAV's ``fmt `` chunk, or None."""
+def _riff_chunks(f) -> Iterator[tuple[bytes, int, int]]:
+    """(ID, size, payload offset) of each chunk of the WAVE file open as ``f`` (RIFF or RF64),
+    in file order; nothing for another file. The caller may read ``f`` between chunks."""
     f.seek(0)
     head = f.read(12)
     if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-        return None
+        return
+    pos = 12
     while True:
+        f.seek(pos)
         h = f.read(8)
         if len(h) < 8:
-            return None
+            return
         n = struct.unpack("<I", h[4:])[0]
-        if h[:4] == b"fmt ":
-            return f.tell(), f.read(min(n, 64))
-        f.seek(n + (n & 1), 1)
+        yield h[:4], n, pos + 8
+        pos += 8 + n + (n & 1)
 
 
-def _wav_channel_mask(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Give ``dst`` the speaker positions (WAVE_FORMAT_EXTENSIBLE channel mask) of ``src``:
-    libsndfile writes its own default mask for the channel count, which moved a 4.0 file's
-    back centre to the back left and right (quad) and a 7.1 file's sides to the front."""
-    with open(src, "rb") as f:
-        sfmt = _fmt_chunk(f)
-    if sfmt is None or len(sfmt[1]) < 24 or sfmt[1][:2] != b"\xfe\xff":
+def _wav_channel_mask(src_fmt: bytes, dst: str | os.PathLike) -> None:
+    """Give ``dst`` the speaker positions (WAVE_FORMAT_EXTENSIBLE channel mask) of the source
+    whose ``fmt `` payload is ``src_fmt``: libsndfile writes its own default mask for the
+    channel count, which moved a 4.0 file's back centre to the back left and right (quad) and
+    a 7.1 file's sides to the front."""
+    if len(src_fmt) < 24 or src_fmt[:2] != b"\xfe\xff":
         return
     with open(dst, "r+b") as f:
-        dfmt = _fmt_chunk(f)
-        if dfmt is None or len(dfmt[1]) < 24 or dfmt[1][:2] != b"\xfe\xff" \
-                or dfmt[1][2:4] != sfmt[1][2:4]:           # same channel count
-            return
-        f.seek(dfmt[0] + 20)
-        f.write(sfmt[1][20:24])
+        for cid, n, at in _riff_chunks(f):
+            if cid == b"fmt ":
+                d = f.read(min(n, 64))
+                if len(d) >= 24 and d[:2] == b"\xfe\xff" and d[2:4] == src_fmt[2:4]:
+                    f.seek(at + 20)                     # same channel count: the mask
+                    f.write(src_fmt[20:24])
+                return
 
 
 def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int = 0) -> None:
-    _wav_channel_mask(src, dst)
-    extra = []
+    extra, fmt = [], b""
     with open(src, "rb") as f:
-        head = f.read(12)
-        if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-            return
-        while True:
-            h = f.read(8)
-            if len(h) < 8:
-                break
-            cid, n = h[:4], struct.unpack("<I", h[4:])[0]
+        for cid, n, _at in _riff_chunks(f):
+            if cid == b"fmt ":
+                fmt = f.read(min(n, 64))
+                continue
             if cid in _WAV_SKIP or n > 16 << 20:  # metadata chunks are small; skip the rest
-                f.seek(n + (n & 1), 1)
                 continue
             body = f.read(n)
             if len(body) < n:
                 break
             if cid in _WAV_SHIFT:
                 body = _WAV_SHIFT[cid](body, shift_frames)
-            extra.append(h + body + (b"\0" if n & 1 else b""))
-            f.seek(n & 1, 1)
+            extra.append(cid + struct.pack("<I", n) + body + (b"\0" if n & 1 else b""))
+    _wav_channel_mask(fmt, dst)
     if not extra:
         return
     blob = b"".join(extra)

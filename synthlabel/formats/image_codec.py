@@ -20,6 +20,8 @@ from .xmp import upright_orientation
 WRITABLE = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 MIME = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 EXTENSION = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
+#: Other names of image formats (file suffixes without the dot) -> our format name.
+FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg", "tif": "tiff"}
 
 # Decompression-bomb guard: refuse images beyond this many pixels. Pillow's own limit (its
 # DecompressionBombError, at twice the pixels of its warning; ~13.4k x 13.4k): above it Pillow

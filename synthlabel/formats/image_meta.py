@@ -20,6 +20,7 @@ from types import ModuleType
 from ..models import AIGCLabel, LabelError
 from . import jpeg, png, webp
 from .exif import TYPE_SIZES
+from .image_codec import FORMAT_ALIASES
 from .findings import LabelFindings, collect
 from .xmp import (
     IPTC_EXT_NS,
@@ -39,7 +40,6 @@ __all__ = [
 
 SUPPORTED_FORMATS = ("jpeg", "png", "webp")
 _MODULES: dict[str, ModuleType] = {"jpeg": jpeg, "png": png, "webp": webp}
-_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg"}
 _DST_RE = re.compile(r"http://cv\.iptc\.org/newscodes/digitalsourcetype/[A-Za-z]+")
 
 
@@ -51,7 +51,7 @@ def _module(fmt: str | None, data: bytes) -> ModuleType:
             fmt = sniff_bytes(data[:64]).format
         except UnsupportedMedia as exc:
             raise MetadataError(str(exc)) from None
-    key = _ALIASES.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
+    key = FORMAT_ALIASES.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
     try:
         return _MODULES[key]
     except KeyError:
@@ -64,7 +64,6 @@ def _module(fmt: str | None, data: bytes) -> ModuleType:
 
 _EXIF_IFD_POINTER = 0x8769
 _USER_COMMENT = 0x9286
-_TYPE_SIZES = TYPE_SIZES
 
 
 def _ifd_entry(tiff: bytes, order: str, ifd: int, tag: int) -> tuple[int, int, int] | None:
@@ -98,7 +97,7 @@ def _user_comment_span(tiff: bytes) -> tuple[int, int, str] | None:
     if ent is None:
         return None
     typ, count, field_at = ent
-    size = count * _TYPE_SIZES.get(typ, 1)
+    size = count * TYPE_SIZES.get(typ, 1)
     offset = field_at if size <= 4 else int.from_bytes(tiff[field_at:field_at + 4], order)
     if offset + size > len(tiff):
         return None

@@ -31,9 +31,12 @@ class _Chunk:
     def body(self, data: bytes) -> bytes:
         return data[self.start + 8:self.end - 4]
 
-    def check_crc(self, data: bytes) -> None:
+    def crc_ok(self, data: bytes) -> bool:
         crc = int.from_bytes(data[self.end - 4:self.end], "big")
-        if zlib.crc32(data[self.start + 4:self.end - 4]) != crc:
+        return zlib.crc32(data[self.start + 4:self.end - 4]) == crc
+
+    def check_crc(self, data: bytes) -> None:
+        if not self.crc_ok(data):
             raise MetadataError(f"PNG {self.type.decode('latin-1')} chunk has a bad CRC")
 
 
@@ -84,10 +87,7 @@ def without_bad_ancillary(data: bytes) -> tuple[bytes, list[str]]:
         chunks, _ = _chunks(data)
     except MetadataError:
         return data, []
-    def crc_ok(c: _Chunk) -> bool:
-        return zlib.crc32(data[c.start + 4:c.end - 4]) == int.from_bytes(data[c.end - 4:c.end], "big")
-
-    bad = [c for c in chunks if c.type[:1].islower() and not crc_ok(c)]
+    bad = [c for c in chunks if c.type[:1].islower() and not c.crc_ok(data)]
     if not bad:
         return data, []
     keep, pos = [], 0
