@@ -121,6 +121,10 @@ def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
                 elif f.is_symlink() and not f.exists() and f.suffix.lower() in KNOWN_EXTENSIONS:
                     # A broken link named like media: an error for this file, not silence.
                     yield f, prefix / rel, True
+                elif f.exists() and not f.is_dir():
+                    # A FIFO, socket or device: never opened (sniff_file refuses it), but
+                    # reported, an error when named like media and a skip otherwise.
+                    yield f, prefix / rel, True
         else:
             yield p, Path(p.name), False
 

@@ -1415,6 +1415,18 @@ def test_special_files_and_missing_paths(tmp_path):
     assert r.returncode == 2 and "not a regular file (a FIFO)" in r.stdout + r.stderr
     r = run("label", fifo, "-o", tmp_path / "out")
     assert r.returncode == 1 and "not a regular file (a FIFO)" in r.stderr
+    # Met in a folder: a FIFO named like media is an error, any other one a counted skip
+    # (both were passed over without a word).
+    walked = tmp_path / "walked"
+    walked.mkdir()
+    os.mkfifo(walked / "clip.jpg")
+    os.mkfifo(walked / "control")
+    r = run("label", "--json", walked, "-o", tmp_path / "wout")
+    rows = {Path(x["source"]).name: x for x in map(json.loads, r.stdout.splitlines())}
+    assert r.returncode == 1 and rows["clip.jpg"]["error"] == "not a regular file (a FIFO)"
+    assert rows["control"]["skipped"] == "not a regular file (a FIFO)" and rows["control"]["ok"]
+    r = run("verify", walked)
+    assert r.returncode == 2 and "clip.jpg" in r.stdout + r.stderr
     out = tmp_path / "lab"
     assert run("label", SAMPLES / "scene.png", "-o", out).returncode == 0
     r = run("verify", "--json", tmp_path / "missing.png", out / "scene.png")
