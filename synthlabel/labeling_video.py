@@ -341,7 +341,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         raise LabelingError(str(exc)) from None
     container, dst = _output_container(info.container, Path(dst))
     try:
-        vcodec = video_io.encoder_for(container, codec)
+        # CRF and preset too: checked before the output folder is made
+        vcodec, _, _ = video_io.encoder_settings(container, codec, crf, preset)
     except video_io.VideoError as exc:
         raise LabelingError(str(exc)) from None
     sidecar = dst.with_suffix(".c2pa") if container in SIDECAR_CONTAINERS and spec.c2pa else None

@@ -577,6 +577,10 @@ def test_dry_run_checks_the_options_that_depend_on_the_file(tmp_path):
     assert "CueParams" not in r.stderr
     r = run("label", SAMPLES / "clip.mp4", "-o", tmp_path / "o", "--crf", "60", "--dry-run")
     assert r.returncode == 1 and "crf must be 0..51 for h264" in r.stderr, r.stderr
+    # the real run refuses it before making the output folder (it left an empty one)
+    r = run("label", SAMPLES / "clip.mp4", "-o", tmp_path / "o", "--crf", "60")
+    assert r.returncode == 1 and "crf must be 0..51 for h264" in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
     notes = tmp_path / "notes.txt"
     notes.write_text("not audio")
     r = run("label", SAMPLES / "tone.wav", "-o", tmp_path / "o", "--spoken-label", notes)
