@@ -588,3 +588,58 @@ def test_verify_flags_a_source_type_that_contradicts_the_label():
     assert metadata_layer(LABEL, DST_COMPOSITE).status.value == "ok"
     quoted = metadata_layer(AIGCLabel.create(producer='Acme"X', produce_id="i"), DST_TRAINED)
     assert quoted.status.value == "ok" and 'producer=Acme"X' in quoted.summary, quoted.summary
+
+
+def _big_xmp_jpeg(items: int) -> bytes:
+    """A JPEG whose XMP (a long dc:subject, as a Photoshop history can be) nearly fills its
+    one APP1 segment, so that adding the label overflows it."""
+    body = "".join(f"<rdf:li>keyword {i} {'x' * 40}</rdf:li>" for i in range(items))
+    xmp = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+           '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
+           'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+           'xmp:CreatorTool="Paint 9"><dc:subject><rdf:Bag>' + body +
+           '</rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
+    buf = io.BytesIO()
+    _pixels().save(buf, "JPEG", quality=90, xmp=xmp.encode())
+    return buf.getvalue()
+
+
+def test_jpeg_xmp_too_large_for_one_segment_moves_to_extended_xmp(tmp_path):
+    """A packet the label pushes past one APP1 segment (65,504 bytes) was refused: its largest
+    properties now go to ExtendedXMP (XMP part 3), the label stays in the main packet."""
+    import hashlib
+
+    data = _big_xmp_jpeg(940)
+    assert 65000 < len(data) and b"http://ns.adobe.com/xmp/extension/" not in data
+    out = write_image_metadata(data, "jpeg", LABEL, DST_TRAINED)
+    xmp_main = [b[29:] for m, b in _jpeg_markers(out)
+                if m == 0xE1 and b.startswith(b"http://ns.adobe.com/xap/1.0/\x00")]
+    ext = [b[35:] for m, b in _jpeg_markers(out)
+           if m == 0xE1 and b.startswith(b"http://ns.adobe.com/xmp/extension/\x00")]
+    assert len(xmp_main) == 1 and len(ext) >= 1
+    guid = {e[:32] for e in ext}
+    assert len(guid) == 1
+    total = int.from_bytes(ext[0][32:36], "big")
+    whole = bytearray(total)
+    for e in ext:
+        off = int.from_bytes(e[36:40], "big")
+        whole[off:off + len(e) - 40] = e[40:]
+    # the main packet names the extension by the MD5 of the whole extended XMP
+    assert hashlib.md5(bytes(whole)).hexdigest().upper().encode() == guid.pop()
+    assert b'HasExtendedXMP="' + hashlib.md5(bytes(whole)).hexdigest().upper().encode() in xmp_main[0]
+    assert b"TC260:AIGC" in xmp_main[0] and b"keyword 0 " not in xmp_main[0]
+    assert b"keyword 939 " in whole
+    meta = read_image_metadata(out, "jpeg")
+    assert (meta.aigc, meta.aigc_count, meta.errors) == (LABEL, 1, [])
+    # ExifTool follows the extension (it checks the GUID): every keyword is still there
+    path = tmp_path / "ext.jpg"
+    path.write_bytes(out)
+    j = _exiftool_json(path, "-XMP:all", "-Warning", "-validate")
+    assert len(j["XMP-dc:Subject"]) == 940 and j["XMP-xmp:CreatorTool"] == "Paint 9"
+    assert json.loads(j["XMP-TC260:Aigc"]) == LABEL.to_dict()
+    assert "ExifTool:Warning" not in j and j["ExifTool:Validate"] == "OK", j
+    # labeled again: the main packet fits now, and the extension is carried as it is
+    again = write_image_metadata(out, "jpeg", OTHER, DST_COMPOSITE)
+    assert read_image_metadata(again, "jpeg").aigc == OTHER
+    path.write_bytes(again)
+    assert len(_exiftool_json(path, "-XMP-dc:Subject")["XMP-dc:Subject"]) == 940

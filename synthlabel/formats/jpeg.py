@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .xmp import EXIFCleaner, Extracted, MetadataError, XMPUpdater
+from .xmp import EXIFCleaner, Extracted, MetadataError, XMPUpdater, split_extended
 
-__all__ = ["XMP_HEADER", "carried_segments", "extract", "insert_segments", "rewrite"]
+__all__ = ["XMP_HEADER", "carried_segments", "extended_segments", "extract", "insert_segments", "rewrite"]
 
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 #: ExtendedXMP (XMP spec part 3): the rest of a packet too large for one segment, in APP1
@@ -124,18 +124,37 @@ def _app1(payload: bytes) -> bytes:
     return b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
 
 
+def extended_segments(extended: bytes, guid: str) -> list[bytes]:
+    """The APP1 segments carrying an ExtendedXMP (XMP part 3): each holds the header, the
+    32-character GUID, the full length and this piece's offset (4 bytes each, big-endian),
+    then the piece."""
+    head = XMP_EXTENSION_HEADER + guid.encode("ascii")
+    step = MAX_SEGMENT_PAYLOAD - len(head) - 8
+    return [_app1(head + len(extended).to_bytes(4, "big") + off.to_bytes(4, "big")
+                  + extended[off:off + step]) for off in range(0, len(extended), step)]
+
+
 def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> bytes:
     """Replace the XMP packet(s) by ``update_xmp``'s result (inserting one if there is none)
     and pass each EXIF blob through ``clean_exif``. All other bytes are copied."""
     segs, sos = _segments(data)
     xmp_segs = [s for s in segs if s.is_xmp(data)]
     new_packets = update_xmp([data[s.payload + len(XMP_HEADER):s.end] for s in xmp_segs])
-    for p in new_packets:
+    extension: list[bytes] = []
+    if new_packets and len(new_packets[0]) > MAX_XMP_PACKET:
+        # e.g. a Photoshop export's long history: the largest properties go to ExtendedXMP
+        if any(s.marker == _APP1 and data.startswith(XMP_EXTENSION_HEADER, s.payload) for s in segs):
+            raise MetadataError(
+                f"XMP packet of {len(new_packets[0])} bytes does not fit one JPEG APP1 segment "
+                f"(max {MAX_XMP_PACKET}) and the file has ExtendedXMP already")
+        main, extended, guid = split_extended(new_packets[0], MAX_XMP_PACKET)
+        new_packets[0] = main
+        extension = extended_segments(extended, guid)
+    for p in new_packets[1:]:
         if len(p) > MAX_XMP_PACKET:
             raise MetadataError(
                 f"XMP packet of {len(p)} bytes does not fit one JPEG APP1 segment "
-                f"(max {MAX_XMP_PACKET}); ExtendedXMP is not supported"
-            )
+                f"(max {MAX_XMP_PACKET})")
     # A new packet goes after the leading JFIF/JFXX APP0 and EXIF APP1 segments (readers
     # expect those first: JFIF must directly follow SOI, EXIF should come before XMP).
     insert_at = 0
@@ -150,9 +169,13 @@ def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> byt
     for i, s in enumerate(segs):
         if i == insert_at and not xmp_segs:
             out.append(_app1(XMP_HEADER + queue.pop(0)))
+            out.extend(extension)
         if s.is_xmp(data):
+            first = len(queue) == len(new_packets)
             out.append(data[s.start:s.payload - 4])  # fill bytes, if any
             out.append(_app1(XMP_HEADER + queue.pop(0)))
+            if first:
+                out.extend(extension)
         elif s.is_exif(data):
             tiff_at = s.payload + 6
             tiff = data[tiff_at:s.end]
@@ -168,5 +191,6 @@ def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> byt
             out.append(view[s.start:s.end])
     if insert_at == len(segs) and not xmp_segs:
         out.append(_app1(XMP_HEADER + queue.pop(0)))
+        out.extend(extension)
     out.append(view[sos:])
     return b"".join(out)

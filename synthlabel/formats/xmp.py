@@ -22,13 +22,14 @@ from typing import Callable, NamedTuple
 __all__ = [
     "MetadataError", "TC260_NS", "IPTC_EXT_NS", "RDF_NS", "XMPFindings",
     "Extracted", "XMPUpdater", "EXIFCleaner", "build_packet", "update_packet", "strip_packet",
-    "find_in_packet", "packet_has_aigc", "check_packet", "upright_orientation",
+    "find_in_packet", "packet_has_aigc", "check_packet", "upright_orientation", "split_extended",
 ]
 
 TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
 IPTC_EXT_NS = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 X_NS = "adobe:ns:meta/"
+XMP_NOTE_NS = "http://ns.adobe.com/xmp/note/"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 
 TC260_PREFIX = "TC260"
@@ -40,6 +41,7 @@ _RDF_DESC = f"{{{RDF_NS}}}Description"
 _RDF_RDF = f"{{{RDF_NS}}}RDF"
 _RDF_ABOUT = f"{{{RDF_NS}}}about"
 _RDF_RESOURCE = f"{{{RDF_NS}}}resource"
+_HAS_EXTENDED = f"{{{XMP_NOTE_NS}}}HasExtendedXMP"
 
 _XPACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
 _XPACKET_END = '<?xpacket end="w"?>'
@@ -121,7 +123,7 @@ def _esc_attr(s: str) -> str:
     )
 
 
-_WELL_KNOWN = {X_NS: "x", RDF_NS: "rdf"}
+_WELL_KNOWN = {X_NS: "x", RDF_NS: "rdf", XMP_NOTE_NS: "xmpNote"}
 
 
 class _Prefixes:
@@ -168,7 +170,8 @@ class _Prefixes:
         return "".join(f' xmlns:{p}="{_esc_attr(u)}"' for u, p in items)
 
 
-def _serialize(root: ET.Element, bindings: list[tuple[str, str]], padding: int = 0) -> bytes:
+def _serialize(root: ET.Element, bindings: list[tuple[str, str]], padding: int = 0,
+               wrapper: bool = True) -> bytes:
     prefixes = _Prefixes(bindings)
 
     def open_tag(el: ET.Element) -> tuple[str, str]:
@@ -205,7 +208,9 @@ def _serialize(root: ET.Element, bindings: list[tuple[str, str]], padding: int =
     name, attrs = open_tag(root)
     decls = prefixes.declarations()
     pad = ("\n" + " " * 99) * (padding // 100) if padding > 0 else ""
-    text = f"{_XPACKET_BEGIN}\n<{name}{decls}{attrs}>{''.join(body)}</{name}>{pad}\n{_XPACKET_END}"
+    text = f"<{name}{decls}{attrs}>{''.join(body)}</{name}>"
+    if wrapper:
+        text = f"{_XPACKET_BEGIN}\n{text}{pad}\n{_XPACKET_END}"
     return text.encode("utf-8")
 
 
@@ -303,6 +308,50 @@ def strip_packet(packet: bytes) -> bytes:
     root, bindings = _parse(packet)
     _remove_ours(root)
     return _serialize(root, bindings)
+
+
+def split_extended(packet: bytes, limit: int) -> tuple[bytes, bytes, str]:
+    """Split a packet too large for one JPEG segment as XMP part 3 (ExtendedXMP) says:
+    (main packet, extended XMP, GUID). The largest properties move to the extended XMP (a
+    serialised ``x:xmpmeta`` with no packet wrapper) until the main packet holds at most
+    ``limit`` bytes; the main packet then names the extension by its GUID, the MD5 of the
+    extended XMP in upper-case hex (``xmpNote:HasExtendedXMP``). Our two label properties
+    always stay in the main packet: readers that do not follow the extension (and GB 45438's
+    label readers look in the main packet) still find them. MetadataError when even that does
+    not fit."""
+    import hashlib
+
+    root, bindings = _parse(packet)
+    descs = _descriptions(root)
+    if not descs:
+        raise MetadataError("XMP packet has no rdf:Description to split")
+    for d in descs:
+        d.attrib.pop(_HAS_EXTENDED, None)        # a stale pointer: this split makes the one
+    movable = [(len(ET.tostring(el)), i, d, el) for d in descs for i, el in enumerate(d)
+               if not _ours(el.tag) and el.tag not in (ET.Comment, ET.ProcessingInstruction)]
+    movable.sort(key=lambda m: (-m[0], m[1]))
+    ext_root = _new_root()
+    ext_desc = _descriptions(ext_root)[0]
+    ext_desc.text = "\n   "
+    # room for the pointer attribute and its namespace declaration
+    room = limit - len(f' xmlns:xmpNote="{XMP_NOTE_NS}" xmpNote:HasExtendedXMP="{"0" * 32}"')
+    moved = 0
+    while len(_serialize(root, bindings)) > room:
+        if moved == len(movable):
+            raise MetadataError(f"XMP packet does not fit one JPEG APP1 segment (max {limit} "
+                                "bytes) even with its other properties moved to ExtendedXMP")
+        _, _, desc, el = movable[moved]
+        desc.remove(el)
+        el.tail = "\n   "
+        ext_desc.append(el)
+        moved += 1
+    if moved == 0:
+        return _serialize(root, bindings), b"", ""
+    ext_desc[-1].tail = "\n  "
+    extended = _serialize(ext_root, bindings, wrapper=False)
+    guid = hashlib.md5(extended).hexdigest().upper()
+    descs[0].set(_HAS_EXTENDED, guid)
+    return _serialize(root, bindings), extended, guid
 
 
 # --------------------------------------------------------------------------- reading
