@@ -340,12 +340,27 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
                          f"label's own packet")
     own = (_own_mark(decoded.rgb, credentials.watermark_key)
            if spec.watermark and label is not None and label.aigc_count else None)
-    result = label_image(
-        np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb,
-        format=fmt, spec=spec, credentials=credentials, title=name,
-        exif=decoded.exif, icc_profile=decoded.icc_profile, xmp=xmp, parent=parent,
-        extras=decoded.extras, prior_aigc=prior, content_id=own, keep_watermark=own is not None,
-    )
+    pixels = np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb
+
+    def label(own: int | None) -> LabeledMedia:
+        return label_image(
+            pixels, format=fmt, spec=spec, credentials=credentials, title=name,
+            exif=decoded.exif, icc_profile=decoded.icc_profile, xmp=xmp, parent=parent,
+            extras=decoded.extras, prior_aigc=prior, content_id=own, keep_watermark=own is not None,
+        )
+
+    result = label(own)
+    if (own is None and spec.watermark and spec.watermark_readback
+            and any(w.startswith("watermark:") for w in result.warnings)):
+        # The new mark does not read back. One cause: this key's mark is there already, on
+        # an image whose metadata was removed (so it was not looked for), and the two marks,
+        # laid in step, garble each other (on the fourth such round on a test photo). Only
+        # now is the old mark looked for: a few ms per megapixel that a fresh image never pays.
+        own = _own_mark(decoded.rgb, credentials.watermark_key)
+        if own is not None:
+            result = label(own)
+            result.warnings.insert(0, "watermark: the image has no AIGC label but carries this "
+                                      "key's watermark (its metadata was removed?)")
     result.warnings[:0] = (decoded.warnings + notes + ([warn] if warn else [])
                            + _lost_extras(decoded.extras, fmt))
     return result
