@@ -116,14 +116,12 @@ def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
                     if hidden is not None and f.is_file():
                         hidden.append(f)
                     continue
-                if f.is_file() and f.suffix != ".c2pa":  # sidecars travel with their media
-                    yield f, prefix / rel, True
-                elif f.is_symlink() and not f.exists() and f.suffix.lower() in KNOWN_EXTENSIONS:
-                    # A broken link named like media: an error for this file, not silence.
-                    yield f, prefix / rel, True
-                elif f.exists() and not f.is_dir():
-                    # A FIFO, socket or device: never opened (sniff_file refuses it), but
-                    # reported, an error when named like media and a skip otherwise.
+                if f.suffix == ".c2pa" or f.is_dir():    # sidecars travel with their media
+                    continue
+                if f.exists() or f.suffix.lower() in KNOWN_EXTENSIONS:
+                    # A file, or a FIFO, socket or device (never opened: sniff_file refuses
+                    # it; an error when named like media, a skip otherwise), or a broken
+                    # link named like media (an error for this file, not silence).
                     yield f, prefix / rel, True
         else:
             yield p, Path(p.name), False
