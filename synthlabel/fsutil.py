@@ -56,6 +56,17 @@ def broken_link(path: Path) -> str | None:
 NAME_MAX = 255
 
 
+def with_extension(path: Path, extension: str) -> Path:
+    """``path`` named with ``extension`` (".mp4"): a suffix that is only digits (``take.01``,
+    ``shot.0001``: a numbered sequence, not an extension) or none gets it appended, any other
+    suffix is replaced. Replacing the numbers made ``take.01`` and ``take.02`` one output, and
+    ``--in-place`` renamed the first to ``take.mp4``."""
+    suffix = path.suffix
+    if not suffix or suffix[1:].isdigit():
+        return path.with_name(path.name + extension)
+    return path.with_suffix(extension)
+
+
 def _temp_prefix(name: str, suffix: str) -> str:
     """``.name.``, with ``name`` cut so that the temp name (prefix, mkstemp's 8 random
     characters, suffix) stays within NAME_MAX bytes, with room for the ``.part`` that the

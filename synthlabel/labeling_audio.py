@@ -20,7 +20,7 @@ from . import watermark
 from .core import audio_cue
 from .formats import audio_io, audio_meta, audio_tags, chapters
 from .formats.sniff import M4A_SUFFIXES
-from .fsutil import publish_media, temp_path
+from .fsutil import publish_media, temp_path, with_extension
 from .labeling import LabelingError
 from .models import ContentID, LabelSpec
 from .provenance import c2pa_io
@@ -380,7 +380,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     allowed = {".ogg", ".oga", ".opus"} if fmt in SIDECAR_FORMATS else (
         set(M4A_SUFFIXES) if fmt == "m4a" else {EXTENSION[fmt]})
     if dst.suffix.lower() not in allowed:
-        dst = dst.with_suffix(EXTENSION[fmt])
+        dst = with_extension(dst, EXTENSION[fmt])
     # C2PA convention: the sidecar shares the asset's base name, with the .c2pa extension.
     sidecar = dst.with_suffix(".c2pa") if fmt in SIDECAR_FORMATS and spec.c2pa else None
     # In-place only when asked: "-o" naming the input's own folder must not replace it.

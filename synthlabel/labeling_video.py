@@ -45,7 +45,7 @@ from .core import audio_cue, text_label, wm_video
 from .formats import mkvmeta, mp4meta, video_io
 from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
-from .fsutil import publish_media, temp_path
+from .fsutil import publish_media, temp_path, with_extension
 from .labeling import LabelingError
 from .models import (
     ContentID,
@@ -300,7 +300,7 @@ def _output_container(src_container: str, dst: Path) -> tuple[str, Path]:
     key = EXTENSIONS.get(dst.suffix.lower())
     if key is None:
         ext = video_io.CONTAINERS[src_container][1]
-        return src_container, dst.with_suffix(ext) if dst.suffix else Path(str(dst) + ext)
+        return src_container, with_extension(dst, ext)
     return key, dst
 
 

@@ -16,7 +16,7 @@ from .batch import init_worker_process, one_line, pool_map, worker_count
 from .formats import image_codec
 from .formats.sniff import (M4A_SUFFIXES, MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file,
                             sniff_streams)
-from .fsutil import atomic_write, broken_link
+from .fsutil import atomic_write, broken_link, with_extension
 from .labeling import LabelingError, label_image_bytes
 from .models import LabelResult, LabelSpec
 from .provenance.credentials import Credentials
@@ -28,7 +28,8 @@ KNOWN_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "we
                     ".gif": "gif", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp",
                     ".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".oga": "ogg",
                     ".opus": "ogg", ".m4a": "m4a", ".m4b": "m4a", ".mp4": "mp4", ".mov": "mov",
-                    ".mkv": "mkv", ".webm": "webm"}
+                    ".mkv": "mkv", ".webm": "webm",
+                    ".m4v": "mp4", ".qt": "mov"}
 
 
 # --------------------------------------------------------------------------- files
@@ -172,7 +173,7 @@ def _suffix_fits(path: Path, fmt: str) -> bool:
 def output_path(base: Path, fmt: str, extension: str) -> Path:
     """``base`` if its suffix already names ``fmt`` (``x.jpeg`` stays ``x.jpeg``), else
     ``base`` with the format's canonical ``extension``: names follow content."""
-    return base if _suffix_fits(base, fmt) else base.with_suffix(extension)
+    return base if _suffix_fits(base, fmt) else with_extension(base, extension)
 
 
 def expected_outputs(job: Job, media: MediaType | None, spec: LabelSpec) -> list[Path]:

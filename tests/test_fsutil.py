@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,11 @@ def test_broken_links_and_loops_are_named(tmp_path):
     assert fsutil.broken_link(tmp_path / "dangling.png") == f"broken symbolic link to {tmp_path / 'gone.png'}"
     assert fsutil.broken_link(tmp_path / "a") == "symbolic link loop"
     assert fsutil.broken_link(tmp_path / "real.png") is None
+
+
+def test_with_extension_appends_after_numbers_and_replaces_extensions():
+    assert fsutil.with_extension(Path("a/take.01"), ".mp4") == Path("a/take.01.mp4")
+    assert fsutil.with_extension(Path("shot.0001"), ".png") == Path("shot.0001.png")
+    assert fsutil.with_extension(Path("clip"), ".mkv") == Path("clip.mkv")
+    assert fsutil.with_extension(Path("photo.png"), ".jpg") == Path("photo.jpg")
+    assert fsutil.with_extension(Path("v1.2.upload"), ".wav") == Path("v1.2.wav")

@@ -1410,6 +1410,29 @@ def test_library_checks_its_inputs_and_converts_what_it_can(tmp_path):
     assert Path(res.output) == folder / "scene.png" and (folder / "scene.png").is_file()
 
 
+def test_numbered_names_and_m4v_keep_their_names(tmp_path):
+    """take.01 and take.02 both became take.<ext>: one output for two inputs (half the batch
+    failed), and --in-place renamed the first. A .m4v (MP4 video) was renamed .mp4 without a
+    word, its original name deleted in place. The extension is now appended after a numbered
+    suffix, and .m4v kept."""
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for i in (1, 2):
+        Image.fromarray(synthetic_photo(120, 160, i)).save(seq / f"shot.00{i}", format="PNG")
+    shutil.copy(SAMPLES / "clip.mp4", seq / "clip.m4v")
+    r = run("label", "--json", seq, "-o", tmp_path / "out")
+    rows = {Path(x["source"]).name: x for x in map(json.loads, r.stdout.splitlines())}
+    assert r.returncode == 0, r.stderr
+    assert {k: Path(v["output"]).name for k, v in rows.items()} == {
+        "shot.001": "shot.001.png", "shot.002": "shot.002.png", "clip.m4v": "clip.m4v"}
+    assert not any("extension" in w for v in rows.values() for w in v["warnings"])
+    r = run("verify", tmp_path / "out")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run("label", seq / "shot.001", "--in-place")
+    assert r.returncode == 0 and sorted(p.name for p in seq.iterdir()) == [
+        "clip.m4v", "shot.001.png", "shot.002"], r.stderr
+
+
 def test_special_files_and_missing_paths(tmp_path):
     """A FIFO is refused at once (reading it blocked forever); a missing path still gets its
     JSON line; payloads in JSON are hex strings (a 64-bit integer loses digits in jq)."""
