@@ -759,6 +759,14 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
                     if t_first is None:
                         t_first = t
                     rel = t - t_first
+                    while want_times and rel > want_times[0] + 1e-6:
+                        # the frame on screen at a sample time is the last one to start at or
+                        # before it: at 1 fps the first frame is the one showing at 0.1 s, and
+                        # the first frame past 1.9 s (t = 3 s, after a 3 s label) is not
+                        shown = last if last is not None else (rel, frame)
+                        if not scan.explicit_frames or scan.explicit_frames[-1][0] != shown[0]:
+                            scan.explicit_frames.append((shown[0], _rgb_display(shown[1], info.rotation)))
+                        want_times.pop(0)
                     if want_times and rel >= want_times[0] - 1e-6:
                         scan.explicit_frames.append((rel, _rgb_display(frame, info.rotation)))
                         want_times.pop(0)

@@ -717,6 +717,23 @@ def test_edit_lists_and_start_offsets_are_not_truncation(tmp_path, credentials):
         synthlabel.label_file(short, tmp_path / "out2", credentials=credentials)
 
 
+def test_low_frame_rate_label_checked_on_the_frames_on_screen(tmp_path, credentials):
+    """A 1 fps slideshow labeled with the defaults (label on frames 0-2, the first 3 s) was
+    "weak" in verify: it sampled the first frames at or after 0.1, 1.0 and 1.9 s, i.e. those
+    at 1, 2 and 3 s, the last past the label. It now samples the frames on screen then."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "slides.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=480x270:r=1:d=5",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", src], check=True)
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    rep = synthlabel.verify_file(res.output, credentials=credentials, layers=("explicit",))
+    explicit = rep.layers["explicit"]
+    assert explicit.status.value == "ok", explicit.summary
+    assert [f["t"] for f in explicit.details["frames"]] == [0.0, 1.0]
+
+
 def test_anamorphic_aspect_kept_and_a_downmix_said(tmp_path, credentials):
     """An anamorphic video (720x480 at SAR 32:27) came out with square pixels, squashed; a
     5.1 Opus soundtrack in WebM became stereo without a word."""
