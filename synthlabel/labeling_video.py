@@ -203,12 +203,22 @@ class _CueMixer:
         lead = round(params.lead_ms * sample_rate / 1000.0)
         n = len(self.cue)
         self.starts: list[int] = []
+        #: why an end cue asked for was not placed (None: placed, or not asked for)
+        self.no_end: str | None = None
         total = int(duration * sample_rate) if duration else None
-        if spec.cue_where in ("start", "both") and "start" not in skip:
+        start = spec.cue_where in ("start", "both") and "start" not in skip
+        if start:
             self.starts.append(lead)
-        if spec.cue_where in ("end", "both") and "end" not in skip and total \
-                and total - lead - n > lead + n:
-            self.starts.append(total - lead - n)
+        if spec.cue_where in ("end", "both") and "end" not in skip:
+            # a sound shorter than the cue gets it from the start, cut (cut_short says so)
+            end = max(total - lead - n, lead) if total else None
+            if end is None:
+                self.no_end = "the soundtrack's length is unknown"
+            elif start and end < lead + n + lead:
+                self.no_end = (f"the soundtrack ({total / sample_rate:.2f} s) has no room for "
+                               f"it after the start cue")
+            else:
+                self.starts.append(end)
         self.rate = sample_rate
         self.lead = lead
         ramp = max(1, int(_DUCK_RAMP * sample_rate))
@@ -223,6 +233,11 @@ class _CueMixer:
     @property
     def times(self) -> list[float]:
         return [s / self.rate for s in self.starts]
+
+    def cut_short(self) -> list[float]:
+        """Times (s) of the cues the soundtrack ended inside or before (after the last
+        ``process``): a soundtrack shorter than its container said, or than one cue."""
+        return [s / self.rate for s in self.starts if s + len(self.cue) > self.pos]
 
     def process(self, block: np.ndarray) -> np.ndarray:
         a, b = self.pos, self.pos + len(block)
@@ -452,8 +467,9 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 res.warnings.append(f"a rhythm cue is at the {edge} of the soundtrack already "
                                     f"({t:.2f} s): kept, and no second one mixed in")
             try:
-                mixer = _CueMixer(spec, audio.sample_rate, audio.channels, info.duration,
-                                  skip=there)
+                # the soundtrack's own length: it may end before the picture
+                mixer = _CueMixer(spec, audio.sample_rate, audio.channels,
+                                  audio.duration or info.duration, skip=there)
             except ValueError as exc:
                 res.warnings.append(f"audio cue not mixed: {exc}")
         if mark:
@@ -581,6 +597,14 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                             "watermark": t_mark, "watermark_cpu": t_mark_cpu, "audio": t_audio})
         if mixer is not None:
             res.cue_times = mixer.times
+            if mixer.no_end:
+                res.warnings.append(f"no audio cue mixed at the end: {mixer.no_end}")
+            if short := mixer.cut_short():
+                res.warnings.append(
+                    f"audio cue not fully mixed: the soundtrack ends inside or before the cue at "
+                    f"{', '.join(f'{t:.2f} s' for t in short)} ({mixer.pos / mixer.rate:.2f} s of "
+                    f"sound; the cue takes {len(mixer.cue) / mixer.rate:.2f} s), so verify may not "
+                    f"find it")
         # Claim the watermark (layer list, C2PA soft binding) only if frames or sound carry it.
         marked = spec.watermark and (kept is not None or (marker is not None and not marker.empty)
                                      or emb is not None)

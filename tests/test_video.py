@@ -734,6 +734,31 @@ def test_low_frame_rate_label_checked_on_the_frames_on_screen(tmp_path, credenti
     assert [f["t"] for f in explicit.details["frames"]] == [0.0, 1.0]
 
 
+def test_video_cue_follows_a_soundtrack_shorter_than_the_picture(tmp_path, credentials):
+    """--video-cue --cue end on a 5 s video with 3 s of sound placed the cue at 5 s, past the
+    sound: none was mixed, without a word. It now ends with the soundtrack; a soundtrack
+    shorter than the cue itself gets a warning instead of silence."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    spec = synthlabel.LabelSpec(video_audio_cue=True, cue_where="end")
+    for secs, fits in ((3, True), (1, False)):
+        src = tmp_path / f"a{secs}.mp4"
+        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=5",
+                        "-f", "lavfi", "-i", f"anoisesrc=d={secs}:a=0.05", "-c:v", "libx264",
+                        "-pix_fmt", "yuv420p", "-c:a", "aac", src], check=True)
+        res = synthlabel.label_file(src, tmp_path / f"out{secs}.mp4", spec=spec if fits else
+                                    synthlabel.LabelSpec(video_audio_cue=True), credentials=credentials)
+        rep = synthlabel.verify_file(res.output, credentials=credentials, layers=("explicit",))
+        cue = rep.layers["explicit"].details["audio_cue"]
+        short = [w for w in res.warnings if w.startswith("audio cue not fully mixed")]
+        if fits:
+            assert cue["found"] and not short, (cue, res.warnings)
+            assert cue["times"] and 1.0 < cue["times"][-1] < secs - 1.0, cue
+        else:
+            assert short and "1.00 s of sound" in short[0], res.warnings
+
+
 def test_anamorphic_aspect_kept_and_a_downmix_said(tmp_path, credentials):
     """An anamorphic video (720x480 at SAR 32:27) came out with square pixels, squashed; a
     5.1 Opus soundtrack in WebM became stereo without a word."""

@@ -117,6 +117,7 @@ class AudioTrackInfo:
     channels: int
     layout: str
     bit_rate: int | None
+    duration: float | None = None     # seconds, when the container says (MP4 does, MKV rarely)
 
 
 @dataclass(frozen=True)
@@ -257,8 +258,9 @@ def _audio_info(container) -> AudioTrackInfo | None:
     ac = a.codec_context
     if not (ac.sample_rate and ac.channels):
         return None
+    duration = float(a.duration * a.time_base) if a.duration and a.time_base else None
     return AudioTrackInfo(ac.name, int(ac.sample_rate), int(ac.channels), layout_name(ac),
-                          a.bit_rate or ac.bit_rate or None)
+                          a.bit_rate or ac.bit_rate or None, duration)
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
