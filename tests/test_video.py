@@ -759,6 +759,24 @@ def test_video_cue_follows_a_soundtrack_shorter_than_the_picture(tmp_path, crede
             assert short and "1.00 s of sound" in short[0], res.warnings
 
 
+def test_audio_only_webm_is_refused_with_the_way_out(tmp_path, credentials):
+    """A browser's audio-only WebM (MediaRecorder) was refused as "no video stream (not a video
+    file?)". It is still refused, by what it is, with the command that takes the sound out,
+    and that sound labels."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "voice.webm"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=3", "-c:a", "libopus", src],
+                   check=True)
+    with pytest.raises(synthlabel.LabelingError, match=r"audio-only WEBM \(opus\) is not supported") as exc:
+        synthlabel.label_file(src, tmp_path / "out.webm", credentials=credentials)
+    cmd = str(exc.value).split("(ffmpeg ", 1)[1].split(")")[0].split()
+    subprocess.run([ffmpeg, "-v", "error", *cmd], cwd=tmp_path, check=True)
+    res = synthlabel.label_file(tmp_path / "voice.opus", tmp_path / "voice_l.opus", credentials=credentials)
+    assert res.ok and "c2pa" in res.layers
+
+
 def test_anamorphic_aspect_kept_and_a_downmix_said(tmp_path, credentials):
     """An anamorphic video (720x480 at SAR 32:27) came out with square pixels, squashed; a
     5.1 Opus soundtrack in WebM became stereo without a word."""

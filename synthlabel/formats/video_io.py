@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -272,6 +273,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     with container:
         key = container_of(container.format.name, path)
         if not container.streams.video:
+            if container.streams.audio and key in ("mkv", "webm"):
+                # a browser recording (MediaRecorder) or a .mka: sound only, in a container
+                # synthlabel writes for video only
+                codec = container.streams.audio[0].codec_context.name
+                ext = {"opus": "opus", "vorbis": "ogg", "flac": "flac", "aac": "m4a", "mp3": "mp3"}
+                out = Path(path).with_suffix("." + ext.get(codec, "flac")).name
+                how = "-c:a copy" if codec in ext else "-c:a flac"
+                raise VideoError(f"audio-only {key.upper()} ({codec}) is not supported: take the "
+                                 f"sound out first (ffmpeg -i {Path(path).name} -vn {how} {out}) "
+                                 f"and label that")
             raise VideoError("no video stream (not a video file?)")
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
