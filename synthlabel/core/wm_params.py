@@ -144,17 +144,17 @@ ISS_PILOT_Q = 0.2
 ISS_MAX_RMS = 2.2
 #: ... raised by clip(texture_p25 / ISS_TEX_REF, 1, ISS_TEX_BOOST) on uniformly busy pictures
 #: (gravel, foliage: the 25th percentile of the local texture is high, so the mark is masked
-#: everywhere), never past PSNR_FLOOR_DB. 2.0 (1.45 until stop 28, when the budget alone kept
-#: PSNR >= ~38.5 dB; the masked boost's limit, ISS_TEX_BOOST / texture boost, grew with it):
-#: the informed part is what cancels such a picture's strong interference, and at 1.45 it ran
-#: short. gravel (512 px) decoded unattacked for 7 of 20 random payloads (the benchmark's own
-#: among the 7), a 640 x 853 fit of grass 17 of 20; at 2.0 with the floor, 20 of 20 each. Over
-#: 10 payloads on each of 46 pictures (the benchmark's 22 photos, 14 other fits, 10 never
-#: tuned on), exact reads unattacked / JPEG 50 / 0.5x went 454 / 451 / 454 -> 460 / 460 / 460
-#: of 460 (/work/notes/img/payloads.py); only pictures whose texture raised the budget
-#: changed (gravel's PSNR 40.2 -> 38.5 dB). The geometric attacks still defeat gravel and
-#: grass: the informed part cancels the host only where the detector folds the picture as
-#: the embedder did.
+#: everywhere), never past PSNR_FLOOR_DB. 2.0 since stop 28 (1.45 before, when the budget
+#: alone kept PSNR >= ~38.5 dB); the masked boost's limit, ISS_TEX_BOOST / texture boost,
+#: grew with it. The informed part is what cancels such a picture's strong interference, and
+#: at 1.45 it ran short: gravel (512 px) decoded unattacked for 7 of 20 random payloads (the
+#: benchmark's own payload happens to read), a 640 x 853 fit of grass for 17 of 20; at 2.0
+#: with the floor, 20 of 20 each. Over 10 payloads on each of 46 pictures (the benchmark's 22
+#: photos, 14 other fits, 10 never tuned on: benchmarks/bench_wm_image_payloads.py), exact
+#: reads unattacked / JPEG 50 / 0.5x went 454 / 451 / 454 -> 460 / 460 / 460 of 460; only
+#: pictures whose texture raised the budget changed (gravel's PSNR 40.2 -> 38.5 dB). The
+#: geometric attacks still defeat gravel and grass: the informed part cancels the host only
+#: where the detector folds the picture as the embedder did.
 ISS_TEX_REF = 12.0
 ISS_TEX_BOOST = 2.0
 #: Hard floor: the full-size mark's PSNR (rms over the luma, hence over RGB) never falls under
