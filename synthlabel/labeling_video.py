@@ -206,8 +206,9 @@ class _CueMixer:
         #: why an end cue asked for was not placed (None: placed, or not asked for)
         self.no_end: str | None = None
         total = int(duration * sample_rate) if duration else None
-        start = spec.cue_where in ("start", "both") and "start" not in skip
-        if start:
+        # a start cue: mixed now, or in the soundtrack already (skip)
+        start = spec.cue_where in ("start", "both")
+        if start and "start" not in skip:
             self.starts.append(lead)
         if spec.cue_where in ("end", "both") and "end" not in skip:
             # a sound shorter than the cue gets it from the start, cut (cut_short says so)
