@@ -544,9 +544,14 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         q /= 2.0
     # The output is written into the (fresh) full-size residual buffer: every fresh full-size
     # array costs its page faults (~0.8 ms per MB measured), as much as the arithmetic.
-    d8 = np.clip(np.rint(delta * q + 128.0), 0, 255).astype(np.uint8)
-    if (hw, ww) != (h, w):
-        d8 = cv2.resize(d8, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def full_size(d: np.ndarray) -> np.ndarray:
+        d8 = np.clip(np.rint(d * q + 128.0), 0, 255).astype(np.uint8)
+        if (hw, ww) != (h, w):
+            d8 = cv2.resize(d8, (w, h), interpolation=cv2.INTER_LINEAR)
+        return d8
+
+    d8 = full_size(delta)
     if tex_boost * boost > 1.0:
         # a budget raised by texture: hold the full-size mark to the PSNR floor (measured on
         # every third row and column: the upsampled residual is smooth at that scale)
@@ -554,10 +559,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         sub = d8[::3, ::3].astype(np.float32) - 128.0
         rms_full = float(np.sqrt(np.mean(sub * sub))) / q
         if rms_full > lim:
-            delta = delta * np.float32(lim / rms_full)
-            d8 = np.clip(np.rint(delta * q + 128.0), 0, 255).astype(np.uint8)
-            if (hw, ww) != (h, w):
-                d8 = cv2.resize(d8, (w, h), interpolation=cv2.INTER_LINEAR)
+            d8 = full_size(delta * np.float32(lim / rms_full))
     if rgb.ndim == 3:
         d8 = cv2.cvtColor(d8, cv2.COLOR_GRAY2RGB)
     return cv2.addWeighted(rgb, 1.0, d8, 1.0 / q, -128.0 / q, dst=d8), issue

@@ -38,6 +38,9 @@ class _Segment:
     def is_exif(self, data: bytes) -> bool:
         return self.marker == _APP1 and data.startswith(EXIF_HEADER, self.payload)
 
+    def is_extended_xmp(self, data: bytes) -> bool:
+        return self.marker == _APP1 and data.startswith(XMP_EXTENSION_HEADER, self.payload)
+
 
 def _segments(data: bytes) -> tuple[list[_Segment], int]:
     """Header segments and the offset of the first SOS marker."""
@@ -100,7 +103,7 @@ def carried_segments(data: bytes) -> list[bytes]:
         return []
     keep = []
     for s in segs:
-        if (s.marker == _APP1 and data.startswith(XMP_EXTENSION_HEADER, s.payload)) or (
+        if s.is_extended_xmp(data) or (
                 s.marker == _APP13 and data.startswith(PHOTOSHOP_HEADER, s.payload)):
             keep.append(data[s.payload - 4:s.end])
     return keep
@@ -143,7 +146,7 @@ def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> byt
     extension: list[bytes] = []
     if new_packets and len(new_packets[0]) > MAX_XMP_PACKET:
         # e.g. a Photoshop export's long history: the largest properties go to ExtendedXMP
-        if any(s.marker == _APP1 and data.startswith(XMP_EXTENSION_HEADER, s.payload) for s in segs):
+        if any(s.is_extended_xmp(data) for s in segs):
             raise MetadataError(
                 f"XMP packet of {len(new_packets[0])} bytes does not fit one JPEG APP1 segment "
                 f"(max {MAX_XMP_PACKET}) and the file has ExtendedXMP already")
@@ -165,17 +168,15 @@ def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> byt
 
     view = memoryview(data)  # slices of a view are not copies; join copies once
     out: list[bytes | memoryview] = [view[:2]]
-    queue = list(new_packets)
+    # the segments replacing the packets, in order; an extension follows its main packet
+    queue = [_app1(XMP_HEADER + p) for p in new_packets]
+    queue[0] += b"".join(extension)
     for i, s in enumerate(segs):
         if i == insert_at and not xmp_segs:
-            out.append(_app1(XMP_HEADER + queue.pop(0)))
-            out.extend(extension)
+            out.append(queue.pop(0))
         if s.is_xmp(data):
-            first = len(queue) == len(new_packets)
             out.append(data[s.start:s.payload - 4])  # fill bytes, if any
-            out.append(_app1(XMP_HEADER + queue.pop(0)))
-            if first:
-                out.extend(extension)
+            out.append(queue.pop(0))
         elif s.is_exif(data):
             tiff_at = s.payload + 6
             tiff = data[tiff_at:s.end]
@@ -190,7 +191,6 @@ def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> byt
         else:
             out.append(view[s.start:s.end])
     if insert_at == len(segs) and not xmp_segs:
-        out.append(_app1(XMP_HEADER + queue.pop(0)))
-        out.extend(extension)
+        out.append(queue.pop(0))
     out.append(view[sos:])
     return b"".join(out)

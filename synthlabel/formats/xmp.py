@@ -14,6 +14,7 @@ parsing. Namespace declarations are hoisted to the root element, which is equiva
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -319,8 +320,6 @@ def split_extended(packet: bytes, limit: int) -> tuple[bytes, bytes, str]:
     always stay in the main packet: readers that do not follow the extension (and GB 45438's
     label readers look in the main packet) still find them. MetadataError when even that does
     not fit."""
-    import hashlib
-
     root, bindings = _parse(packet)
     descs = _descriptions(root)
     if not descs:
