@@ -201,8 +201,9 @@ goes on; so does media in a format synthlabel does not label (AIFF, AVI, HEIC...
 counts as failed. Other files met in a folder (a README) are skipped, and so is an output \
 directory inside an input folder. An input that already carries an AIGC label is labeled \
 again with a warning (--skip-labeled leaves it alone). --dry-run checks all of this and \
-writes nothing. The exit status is 1 if any file failed (or would fail); Ctrl-C (130) or \
-SIGTERM (143) stops the batch without leaving partial files.
+writes nothing. The exit status is 1 if any file failed (or would fail), 2 for bad options \
+or when the inputs hold nothing to label; Ctrl-C (130) or SIGTERM (143) stops the batch \
+without leaving partial files.
 
     Example:  synthlabel label generated/ -o labeled/ --report labeled/report.jsonl
     """
@@ -249,7 +250,12 @@ SIGTERM (143) stops the batch without leaving partial files.
     missing = [LabelResult(source=str(p), error="no such file or directory", dry_run=dry_run)
                for p in paths if not p.exists()]
     if not jobs_list and not missing:
-        err.print("[yellow]warning:[/yellow] no files found")
+        # Nothing to label is not a success: a batch pointed at the wrong (or an empty) folder
+        # must not pass unnoticed, as with verify.
+        err.print(f"[red]error:[/red] no files to label in {esc(', '.join(map(str, paths)))} "
+                  "(hidden files, .c2pa sidecars and an output folder inside an input are "
+                  "not labeled)")
+        raise typer.Exit(2)
 
     report_tmp = None
     if report:
@@ -340,14 +346,19 @@ SIGTERM (143) stops the batch without leaving partial files.
     already = sum(1 for r in results if r.skipped and r.prior_label)
     existing = sum(1 for r in results if r.skipped and r.existing_output)
     failed = failed_files + len(missing)
+    other = skipped - already - existing
     if not quiet:
-        other = skipped - already - existing
         note = f", {other} non-media file(s) skipped" if other else ""
         note += f", {already} already-labeled file(s) left alone" if already else ""
         note += f", {existing} file(s) with an existing output left alone" if existing else ""
         note += f", {len(hidden)} hidden file(s) passed over" if hidden else ""
         verb, fail = ("would label", "would fail") if dry_run else ("labeled", "failed")
         err.print(f"{verb} {len(results) - failed_files - skipped} file(s), {failed} {fail}{note}")
+    if not failed and results and other == len(results):
+        # Only files passed over (a README): nothing was labeled, which is not a success.
+        err.print(f"[red]error:[/red] no media files to label in {esc(', '.join(map(str, paths)))} "
+                  f"({other} other file(s) passed over)")
+        raise typer.Exit(2)
     raise typer.Exit(1 if failed else 0)
 
 

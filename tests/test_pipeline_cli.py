@@ -1469,6 +1469,14 @@ def test_special_files_and_missing_paths(tmp_path):
     (empty / ".hidden.png").write_bytes((out / "scene.png").read_bytes())
     r = run("verify", empty)
     assert r.returncode == 2 and "no files to verify" in r.stderr
+    # The same for label (it exited 0 with a warning): nothing to label, or only non-media
+    # files in the folder, is an error, and no output folder is made.
+    r = run("label", empty, "-o", tmp_path / "eout")
+    assert r.returncode == 2 and "no files to label in" in r.stderr
+    (empty / "README").write_text("not media")
+    r = run("label", empty, "-o", tmp_path / "eout")
+    assert r.returncode == 2 and "no media files to label in" in r.stderr
+    assert "1 other file(s) passed over" in r.stderr and not (tmp_path / "eout").exists()
 
 
 def _run_with_terminal_stderr(*args) -> tuple[int, str, bytes]:
