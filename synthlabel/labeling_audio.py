@@ -387,11 +387,11 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     if in_place and source is not None and dst != source:
         in_place = dst.exists() and dst.samefile(source)
     if not overwrite and not in_place and dst.exists():
-        raise LabelingError(f"output {dst} exists (use --overwrite)")
+        raise LabelingError(f"output {dst} exists (overwrite=True replaces it)")
     if sidecar is not None and sidecar.exists() and not overwrite and not in_place:
         # e.g. x.ogg and x.opus in one folder would share x.c2pa: never clobber another's.
         raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base name?); "
-                            "use --overwrite to replace it")
+                            "overwrite=True replaces it")
     dst.parent.mkdir(parents=True, exist_ok=True)
     content_id = ContentID.new()
     res = LabeledAudio(output=dst, format=fmt, content_id=content_id, sidecar=sidecar)

@@ -365,10 +365,10 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     if in_place and dst != src:
         in_place = dst.exists() and dst.samefile(src)
     if not overwrite and not in_place and dst.exists():
-        raise LabelingError(f"output {dst} exists (use --overwrite)")
+        raise LabelingError(f"output {dst} exists (overwrite=True replaces it)")
     if sidecar is not None and sidecar.exists() and not overwrite and not in_place:
         raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base name?); "
-                            "use --overwrite to replace it")
+                            "overwrite=True replaces it")
     dst.parent.mkdir(parents=True, exist_ok=True)
     creds = credentials or load_credentials()
     key = creds.watermark_key
@@ -704,7 +704,7 @@ def _readback_warning(path: Path, key: bytes, want: int, writer: video_io.VideoW
     state = watermark.describe_miss(det, want, margin=True)
     a = det.details.get("audio") or {}
     sound = "; the soundtrack carries it" if a.get("payload") == want else ""
-    hint = (f"; try a lower --crf (default {video_io.DEFAULT_CRF[writer.codec]})"
+    hint = (f"; try a lower CRF (default {video_io.DEFAULT_CRF[writer.codec]})"
             if writer.crf > video_io.DEFAULT_CRF[writer.codec] else "")
     return (f"read back from the encoded video ({writer.codec.upper()} CRF {writer.crf}), the "
             f"frame mark is {state}{sound}{hint}")

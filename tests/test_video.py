@@ -654,7 +654,7 @@ def test_very_short_and_heavily_compressed_videos(tmp_path, credentials):
         warned = [w for w in res.warnings if "read back from the encoded video" in w]
         assert bool(warned) == (det.payload != int(res.content_id.hex, 16)), (crf, res.warnings)
         if warned:
-            assert f"H264 CRF {crf}" in warned[0] and "try a lower --crf (default 23)" in warned[0]
+            assert f"H264 CRF {crf}" in warned[0] and "try a lower CRF (default 23)" in warned[0]
         outcomes.add(bool(warned))
     assert True in outcomes, "CRF 51 should wipe the frame mark"
     res = label_video_file(src, tmp_path / "default.mp4", credentials=credentials, **FAST)
