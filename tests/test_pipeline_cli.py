@@ -1111,6 +1111,23 @@ def test_label_is_opaque_on_transparent_images():
     assert im[160:200, 210:260, 3].max() == 0  # transparency elsewhere is kept
 
 
+def test_png_transparency_from_a_trns_key_is_kept():
+    """An RGB or grey PNG made transparent by a tRNS colour key (no alpha band) lost its
+    transparency without a word: the key's pixels came out opaque in the key colour."""
+    from synthlabel.labeling import label_image_bytes
+
+    rgb = synthetic_photo(240, 320, 5)
+    rgb[:100, :100] = (10, 200, 30)
+    grey16 = (rgb.mean(axis=2) * 257).astype(np.uint16)
+    grey16[:100, :100] = 777
+    for im, key in [(Image.fromarray(rgb), (10, 200, 30)), (Image.fromarray(grey16), 777)]:
+        buf = io.BytesIO()
+        im.save(buf, "PNG", transparency=key)
+        out = label_image_bytes(buf.getvalue())
+        a = np.asarray(Image.open(io.BytesIO(out.data)).convert("RGBA"))[..., 3]
+        assert a[:100, :100].max() == 0 and a[100:, 100:].min() == 255, im.mode
+
+
 def test_label_warns_when_the_watermark_does_not_read_back():
     """A bilevel picture passes the capacity check but clips the mark away: labeling says so
     (and verify agrees), while an ordinary photo labels without a warning."""

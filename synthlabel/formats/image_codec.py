@@ -135,6 +135,15 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
     if getattr(im, "n_frames", 1) > 1:
         out.warnings.append(f"{fmt.upper()} has {im.n_frames} frames; only the first is labeled")
     _carry_extras(out, im, data, fmt)
+    # A tRNS chunk makes one colour (grey level) of an RGB or grey PNG transparent: Pillow keeps
+    # it in info["transparency"], not as an alpha band, so it is read out here.
+    key_alpha = None
+    if im.mode in WIDE_MODES + ("L", "RGB") and "transparency" in im.info:
+        key = im.info["transparency"]
+        px = np.asarray(im)
+        hit = np.all(px == np.asarray(key), axis=-1) if px.ndim == 3 else px == key
+        if hit.any():
+            key_alpha = np.where(hit, 0, 255).astype(np.uint8)
     if im.mode in WIDE_MODES:
         im, warning = to_8bit(im)
         out.warnings.append(warning)
@@ -142,7 +151,10 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         # Pillow itself opens 16-bit colour PNG and TIFF as 8-bit RGB(A).
         out.warnings.append("16-bit colour image reduced to 8 bits per channel")
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-    if has_alpha:
+    if key_alpha is not None:
+        out.rgb = np.ascontiguousarray(np.asarray(im.convert("RGB")))
+        out.alpha = key_alpha
+    elif has_alpha:
         rgba = np.asarray(im.convert("RGBA"))
         out.rgb = np.ascontiguousarray(rgba[..., :3])
         alpha = rgba[..., 3]
