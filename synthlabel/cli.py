@@ -187,7 +187,7 @@ def label(
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: encoder CRF (default H.264 23, H.265 28, VP9 32).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Video: x264/x265 preset (default medium).")] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores.")] = 0,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write one JSON line per file here (atomically, at the end; an existing file is replaced only with --overwrite or --skip-existing).")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write one JSON line per file here (atomically, at the end; an existing file is replaced only with --overwrite or --skip-existing; a link's target gets it; a device or pipe such as /dev/stdout is written as the batch goes).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line per file on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only print errors.")] = False,
     home: HomeOpt = None, cert_chain: CertOpt = None, private_key: KeyOpt = None,
@@ -257,7 +257,7 @@ without leaving partial files.
                   "not labeled)")
         raise typer.Exit(2)
 
-    report_tmp = None
+    report_tmp = report_fh = None
     if report:
         report_fh, report_tmp = _open_report(report, jobs_list, replace=overwrite or skip_existing,
                                              keep=skip_existing and not dry_run)
@@ -294,7 +294,7 @@ without leaving partial files.
         nonlocal n_done
         n_done += 1
         line = r.to_json()
-        if report_tmp:
+        if report_fh:
             report_fh.write(line + "\n")
             report_fh.flush()
         if json_out:
@@ -338,9 +338,10 @@ without leaving partial files.
     finally:
         if progress:
             progress.stop()
-        if report_tmp:
+        if report_fh:
             report_fh.close()
-            os.replace(report_tmp, report)
+        if report_tmp:
+            os.replace(report_tmp, _report_target(report))
     failed_files = sum(1 for r in results if r.error)
     skipped = sum(1 for r in results if r.skipped)
     already = sum(1 for r in results if r.skipped and r.prior_label)
@@ -409,7 +410,19 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False)
         return paths
 
     why = None
-    if report.is_dir():
+    target = _report_target(report)
+    parent = next((q for q in target.parents if q.exists()), None)
+    if report.exists() and not report.is_file() and not report.is_dir():
+        # a device or a FIFO, or a link to one (/dev/null, /dev/stdout, a named pipe): written
+        # straight through, never replaced by a regular file (os.replace over /dev/null, as
+        # root, would do that)
+        try:
+            return open(report, "w", encoding="utf-8"), None
+        except OSError as exc:
+            why = f"cannot write: {exc.strerror or exc}"
+    elif parent is not None and not parent.is_dir():
+        why = f"{parent} is not a folder"
+    elif report.is_dir():
         why = "is a folder; give a file name, e.g. report.jsonl"
     elif any(_same_path(report, j.source) for j in jobs):
         why = "is one of the inputs"
@@ -420,17 +433,24 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False)
     elif report.exists() and not replace:
         why = "exists (use --overwrite to replace it, or --skip-existing to add to it)"
     if why is None:
-        tmp = report.with_name(f".{report.name}.tmp")
+        # beside the file a symbolic link names: the link stays, its target gets the report
+        tmp = target.with_name(f".{target.name}.tmp")
         try:
-            report.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
             fh = open(tmp, "w", encoding="utf-8")
-            if keep and report.is_file():
-                fh.write(report.read_text(encoding="utf-8"))
+            if keep and target.is_file():
+                fh.write(target.read_text(encoding="utf-8"))
             return fh, tmp
         except OSError as exc:
             why = f"cannot write: {exc.strerror or exc}"
     err.print(f"[red]error:[/red] --report {esc(str(report))}: {esc(why)}")
     raise typer.Exit(2)
+
+
+def _report_target(report: Path) -> Path:
+    """The file a --report path writes: a symbolic link's target (followed to the end), else
+    the path itself."""
+    return Path(os.path.realpath(report)) if report.is_symlink() else report
 
 
 def _same_path(a: Path, b: Path) -> bool:

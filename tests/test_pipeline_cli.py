@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -1109,6 +1110,32 @@ def test_label_is_opaque_on_transparent_images():
     corner = im[-40:, -80:, 3]
     assert (corner == 255).mean() > 0.5, "the label's plate must be opaque"
     assert im[160:200, 210:260, 3].max() == 0  # transparency elsewhere is kept
+
+
+def test_report_through_links_and_devices(tmp_path):
+    """--report --overwrite replaced a symbolic link, or a device node, with a regular file
+    (temp file + rename): as root, --report /dev/null --overwrite would have replaced the
+    system's /dev/null. A link now gets its target written; a device or FIFO is written
+    straight through; a parent that is a file is named."""
+    src = tmp_path / "a.png"
+    Image.fromarray(synthetic_photo(120, 160, 3)).save(src)
+    (tmp_path / "real.jsonl").write_text("old\n")
+    (tmp_path / "link.jsonl").symlink_to("real.jsonl")
+    r = run("label", src, "-o", tmp_path / "o1", "--report", tmp_path / "link.jsonl", "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "link.jsonl").is_symlink()
+    assert json.loads((tmp_path / "real.jsonl").read_text())["output"].endswith("a.png")
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))     # the null device
+    except PermissionError:
+        node = None
+    if node is not None:
+        r = run("label", src, "-o", tmp_path / "o2", "--report", node, "--overwrite")
+        assert r.returncode == 0 and stat.S_ISCHR(node.stat().st_mode), r.stderr
+    (tmp_path / "afile").write_text("")
+    r = run("label", src, "-o", tmp_path / "o3", "--report", tmp_path / "afile" / "r.jsonl")
+    assert r.returncode == 2 and "afile is not a folder" in r.stderr
 
 
 def test_png_transparency_from_a_trns_key_is_kept():
