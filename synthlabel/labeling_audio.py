@@ -366,6 +366,15 @@ def _float_samples(samples) -> np.ndarray:
         return a.astype(np.float32, copy=False)
     if a.dtype == np.uint8:                    # 8-bit PCM is unsigned, centred on 128
         return (a.astype(np.float32) - 128.0) / 128.0
+    if a.dtype == np.int64:
+        # numpy's default integer (np.array of a list of ints): its full scale is 2**63, so
+        # int16 or int32 PCM in it would be labeled as silence
+        raise LabelingError("int64 samples have no PCM full scale: pass int16 or int32 PCM "
+                            "(e.g. samples.astype(np.int16)) or floats in [-1, 1]")
+    if a.dtype == np.int32 and a.size and 0 < int(np.abs(a).max()) <= 32768:
+        # 16-bit values in a 32-bit array would be labeled 96 dB down, as near silence
+        raise LabelingError("int32 samples whose values all fit in 16 bits hold 16-bit PCM: "
+                            "pass them as int16 (samples.astype(np.int16))")
     if a.dtype.kind == "i":
         return (a.astype(np.float64) / float(1 << (8 * a.dtype.itemsize - 1))).astype(np.float32)
     raise LabelingError(f"samples must be float or integer PCM, got dtype {a.dtype}")

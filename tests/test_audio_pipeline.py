@@ -340,6 +340,13 @@ def test_library_labels_numpy_audio():
     assert rep.ok(), rep.to_json()
     assert rep.content_ids["watermark"] == res.content_id.hex
     assert "readback" in res.timings and not [w for w in res.warnings if "watermark" in w]
+    # int64 (numpy's default integer) and 16-bit values in int32 were scaled from their
+    # dtype's full scale and labeled as silence, with verify saying OK
+    pcm16 = np.round(x[:48000 * 2] * 32767).astype(np.int16)
+    with pytest.raises(synthlabel.LabelingError, match="int64 samples have no PCM full scale"):
+        label_audio(np.array(pcm16.tolist()), 48000, format="wav")
+    with pytest.raises(synthlabel.LabelingError, match="hold 16-bit PCM"):
+        label_audio(pcm16.astype(np.int32), 48000, format="wav")
     # sample formats coarser than the mark are refused (they were written, and verify then
     # found the mark weak or missing; label_file writes such inputs as 16-bit PCM)
     for subtype in ("PCM_U8", "ULAW", "IMA_ADPCM"):
