@@ -68,8 +68,12 @@ def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     is, uint16 scaled to 8 bits, float taken as 0..1 (skimage's convention). A conversion that
     loses something (16-bit or float made 8-bit) is added to ``warns``."""
     if isinstance(image, Image.Image):
-        if image.mode == "La":          # premultiplied: Pillow converts it only to LA
-            image = image.convert("LA")
+        if image.mode in ("La", "RGBa"):    # premultiplied: Pillow un-premultiplies only
+            image = image.convert(image.mode.upper())   # to LA / RGBA (else the alpha is lost)
+        if image.mode.startswith("I;16") and image.getextrema()[1] <= 255:
+            # as for a uint16 array: 8-bit values would come out nearly black when scaled
+            raise LabelingError("a 16-bit image whose values are all <= 255 holds 8-bit values: "
+                                "pass it as 8-bit (np.asarray(image).astype(np.uint8))")
         if image.mode in image_codec.WIDE_MODES:
             image, warning = image_codec.to_8bit(image)
             warns.append(warning)

@@ -1155,6 +1155,24 @@ def test_png_transparency_from_a_trns_key_is_kept():
         assert a[:100, :100].max() == 0 and a[100:, 100:].min() == 255, im.mode
 
 
+def test_premultiplied_and_16_bit_pil_images():
+    """A premultiplied RGBa PIL image lost its alpha without a word, and a 16-bit PIL image
+    holding 8-bit values came out nearly black (the same numpy array was refused)."""
+    import synthlabel
+
+    rgba = np.zeros((200, 240, 4), np.uint8)
+    rgba[..., :3] = synthetic_photo(200, 240, 8)
+    rgba[..., 3] = 255
+    rgba[:60, :60, 3] = 0
+    out = synthlabel.label_image(Image.fromarray(rgba, "RGBA").convert("RGBa"), format="png")
+    a = np.asarray(Image.open(io.BytesIO(out.data)).convert("RGBA"))[..., 3]
+    assert a[:60, :60].max() == 0 and a[60:120, 60:].min() == 255
+    grey = Image.fromarray(synthetic_photo(200, 240, 8)[..., 0].astype(np.uint16))
+    assert grey.mode.startswith("I;16")
+    with pytest.raises(synthlabel.LabelingError, match="16-bit image whose values are all <= 255"):
+        synthlabel.label_image(grey, format="png")
+
+
 def test_label_warns_when_the_watermark_does_not_read_back():
     """A bilevel picture passes the capacity check but clips the mark away: labeling says so
     (and verify agrees), while an ordinary photo labels without a warning."""
