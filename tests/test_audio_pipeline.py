@@ -3,6 +3,7 @@ mutagen and ffprobe as independent readers."""
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 from pathlib import Path
@@ -104,6 +105,24 @@ def _ffprobe_streams(path) -> list[dict]:
     out = subprocess.run([ffprobe, "-v", "error", "-show_streams", "-of", "json", path],
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out)["streams"]
+
+
+def test_file_names_that_are_not_utf8(tmp_path):
+    """A Latin-1 name ("caf\\xe9.wav") could not be labeled or verified: libsndfile was
+    handed a str it could not encode (images, M4A and MP4 were fine)."""
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "m.wav", music(8.0), RATE, subtype="PCM_16")
+    for ext, args in [(".flac", []), (".ogg", ["-c:a", "libvorbis"]), (".mp3", [])]:
+        subprocess.run([ffmpeg, "-v", "error", "-i", src / "m.wav", *args, src / f"m{ext}"], check=True)
+    for f in list(src.iterdir()):
+        os.rename(f, bytes(src) + b"/caf\xe9" + f.suffix.encode())
+    r = run("label", src, "-o", tmp_path / "out", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(r.stdout.splitlines()) == 4
+    r = run("verify", tmp_path / "out")
+    assert r.returncode == 0 and r.stdout.count(" OK") == 4, r.stdout + r.stderr
 
 
 def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_path):

@@ -24,9 +24,11 @@ CLI = [sys.executable, "-m", "synthlabel.cli"]
 
 
 def run(*args, cwd=None, env=None):
+    """The CLI's result; its output decoded as UTF-8, a file name's undecodable bytes kept
+    as surrogates (as Python spells such a name)."""
     e = dict(os.environ, **(env or {}))
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=e,
-                          timeout=300)
+                          timeout=300, errors="surrogateescape")
 
 
 def sha(p: Path) -> str:

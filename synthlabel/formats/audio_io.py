@@ -217,7 +217,7 @@ def _quiet(fmt: str) -> AbstractContextManager[None]:
 def _sf_info(path: str | os.PathLike[str], fmt: str) -> sf._SoundFileInfo:
     try:
         with _quiet(fmt):
-            return sf.info(os.fspath(path))
+            return sf.info(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"cannot decode audio: {_one_line(exc)}") from None
 
@@ -333,7 +333,7 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
 def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
     try:
         with _quiet(fmt):
-            f = sf.SoundFile(os.fspath(path), "r")
+            f = sf.SoundFile(os.fsencode(path), "r")
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"cannot decode audio: {_one_line(exc)}") from None
     with f:
@@ -679,7 +679,7 @@ class Writer:
     def _open_sf(self, major: str, subtype: str, compression: float | None) -> None:
         kw = {} if compression is None else {"compression_level": compression}
         try:
-            self._sf = sf.SoundFile(self.path, "w", self.sample_rate, self.channels, subtype,
+            self._sf = sf.SoundFile(os.fsencode(self.path), "w", self.sample_rate, self.channels, subtype,
                                     format=major, **kw)
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
             raise AudioError(f"cannot write {self.format}: {_one_line(exc)}") from None
