@@ -199,6 +199,10 @@ def _propagated_id(report: VerificationReport) -> None:
     aigc = (meta.details or {}).get("aigc") if meta is not None else None
     if not aigc or "metadata" not in report.content_ids:
         return
+    if aigc.get("ContentPropagator") == aigc.get("ContentProducer"):
+        # a producer's own label (its propagator fields repeat its producer's): ProduceID is
+        # what was marked and signed, and a PropagateID that alone agrees would hide an edit
+        return
     propagate = str(aigc.get("PropagateID", ""))
     others = {v for k, v in report.content_ids.items() if k != "metadata"}
     if others and report.content_ids["metadata"] not in others and propagate in others:

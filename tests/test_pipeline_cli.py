@@ -1175,6 +1175,23 @@ def test_premultiplied_and_16_bit_pil_images():
         synthlabel.label_image(grey, format="png")
 
 
+def test_an_edited_produce_id_disagrees_with_the_watermark():
+    """A producer's own label repeats its ProduceID as PropagateID. Editing ProduceID alone
+    passed ("content ID agrees"): verify took the untouched PropagateID, which is meant for
+    re-published files only (their ProduceID is the producer's, not what was marked)."""
+    import synthlabel
+    from synthlabel.models import LabelSpec
+
+    out = synthlabel.label_image(synthetic_photo(240, 320, 4), format="jpeg", spec=LabelSpec(c2pa=False))
+    rep = synthlabel.verify_bytes(out.data)
+    assert rep.ok(("metadata", "watermark")) and rep.ids_agree
+    i = out.data.index(b'"ProduceID":"') + len(b'"ProduceID":"')
+    edited = out.data[:i] + b"0123456789abcdef" + out.data[i + 16:]
+    rep = synthlabel.verify_bytes(edited)
+    assert rep.content_ids["metadata"] == "0123456789abcdef" and rep.ids_agree is False
+    assert not rep.ok(("metadata", "watermark"))
+
+
 def test_label_warns_when_the_watermark_does_not_read_back():
     """A bilevel picture passes the capacity check but clips the mark away: labeling says so
     (and verify agrees), while an ordinary photo labels without a warning."""
