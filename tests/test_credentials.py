@@ -204,6 +204,24 @@ def test_incomplete_dev_dir_is_reported(home):
         load_credentials()
 
 
+def test_damaged_dev_certificates_are_named(home):
+    """A damaged root-ca.pem or signer-chain.pem gave cryptography's message without the
+    file's name; an empty root-ca.pem was taken silently, and every manifest then verified
+    as untrusted."""
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        dev = init_dev_credentials(home)
+    for name, content, why in [("root-ca.pem", b"garbage\n", "not a PEM certificate file"),
+                               ("root-ca.pem", b"", "empty"),
+                               ("signer-chain.pem", b"garbage\n", "not a PEM certificate file")]:
+        good = (dev / name).read_bytes()
+        (dev / name).write_bytes(content)
+        with pytest.raises(CredentialError, match=f"^{dev / name}: {why} .*keys init --force"):
+            load_credentials()
+        (dev / name).write_bytes(good)
+    assert load_credentials().is_development
+
+
 def test_unwritable_home_says_what_to_do(tmp_path):
     """Development credentials that cannot be created (a read-only container, a home that is
     a file) give one line naming the folder and the fix, not a bare OS error."""

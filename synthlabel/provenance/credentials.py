@@ -680,12 +680,24 @@ def _dev_credentials(home: Path, create: bool = True) -> tuple[bytes, bytes, byt
         raise CredentialError(
             f"development credentials in {dev} are incomplete; run 'synthlabel keys init --force'"
         )
-    return (
-        (dev / DEV_CHAIN).read_bytes(),
-        (dev / DEV_KEY).read_bytes(),
-        read_watermark_key(dev / DEV_WM_KEY),
-        (dev / DEV_ROOT).read_bytes(),
-    )
+    chain, root = (dev / DEV_CHAIN).read_bytes(), (dev / DEV_ROOT).read_bytes()
+    for pem, name in ((chain, DEV_CHAIN), (root, DEV_ROOT)):
+        _check_certificates(pem, dev / name)
+    return chain, (dev / DEV_KEY).read_bytes(), read_watermark_key(dev / DEV_WM_KEY), root
+
+
+def _check_certificates(pem: bytes, path: Path) -> None:
+    """A development certificate file must hold PEM certificates: a damaged one gave
+    cryptography's own message without the file's name, and an empty root silently made
+    every manifest untrusted."""
+    try:
+        certs = x509.load_pem_x509_certificates(pem) if pem.strip() else []
+    except ValueError:
+        certs = None
+    if not certs:
+        raise CredentialError(
+            f"{path}: {'empty' if certs == [] else 'not a PEM certificate file'} (damaged "
+            f"development credentials); run 'synthlabel keys init --force' to make new ones")
 
 
 # --------------------------------------------------------------------------- loading
