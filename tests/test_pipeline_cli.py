@@ -401,7 +401,7 @@ def test_originals_are_never_replaced(tmp_path):
     r = run("label", d / "photo.png", "-o", out, "--report", d)
     assert r.returncode == 2 and "is a folder" in r.stderr and "Traceback" not in r.stderr
     r = run("label", d / "photo.png", "-o", out, "--report", d / "photo.png" / "r.jsonl")
-    assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "photo.png is not a folder" in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
 
 
