@@ -661,6 +661,28 @@ def test_very_short_and_heavily_compressed_videos(tmp_path, credentials):
     assert "readback" not in res.timings     # 3.5 s at the default CRF: not read back
 
 
+def test_a_short_soundtrack_is_read_back(tmp_path, credentials):
+    """A 6 s soundtrack at its source's 64 kb/s mono AAC lost its mark without a word (the
+    frames read back, the sound was never checked): under 10 s it is now read back from the
+    encoded file, and a bitrate that keeps the mark gives no warning."""
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "in.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=3",
+                    "-f", "lavfi", "-i", "sine=f=300:d=6,volume=0.5", "-f", "lavfi", "-i",
+                    "anoisesrc=d=6:a=0.1", "-filter_complex", "[1][2]amix=inputs=2[a]", "-map", "0:v",
+                    "-map", "[a]", "-ar", "44100", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", src], check=True)
+    for kbps, warn in ((None, True), (160_000, False)):
+        spec = LabelSpec(audio_bitrate=kbps) if kbps else None
+        res = label_video_file(src, tmp_path / f"out{kbps}.mp4", spec=spec, credentials=credentials, **FAST)
+        assert "readback_sound" in res.timings
+        warned = [w for w in res.warnings if w.startswith("watermark: soundtrack read back")]
+        assert bool(warned) is warn, (kbps, res.warnings)
+        sound, rate = video_io.read_audio(tmp_path / f"out{kbps}.mp4", 0.0, 10.0)
+        det = watermark.detect_audio(sound, rate, credentials.watermark_key)
+        assert (det.payload == int(res.content_id.hex, 16)) is not warn
+
+
 def test_whole_video_is_judged_near_the_end(tmp_path, credentials):
     """"whole video" comes from a frame half a second before the end: a label shown for 5 s of
     a 6 s clip is not reported persistent (the check used to look at 4 s only)."""
