@@ -601,6 +601,10 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     finally:
         if bar:
             bar.stop()
+        # zip() stops at the last file without asking the generator for more, which left it
+        # suspended inside its worker pool until interpreter exit; a pool shut down that late
+        # sometimes printed a worker's "EOFError: Ran out of input" traceback after the summary
+        reports.close()
     if not done:
         # Only files passed over (a README): nothing was verified, which is not a pass.
         err.print(f"[red]error:[/red] no media files to verify in {esc(', '.join(map(str, paths)))} "

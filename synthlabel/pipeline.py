@@ -321,8 +321,8 @@ def _replaces_input(job: Job, targets: list[Path]) -> str | None:
         except OSError:
             same = False
         if same:
-            return (f"output {t} would replace the input itself (-o names the input's own "
-                    "folder); choose another output folder, or use --in-place")
+            return (f"output {t} would replace the input itself; write it elsewhere, or label "
+                    "in place (--in-place; in_place=True in the library)")
     return None
 
 
