@@ -701,8 +701,8 @@ def _reverse_dns_keys(src: Path, info: video_io.VideoInfo) -> list[tuple[str, st
 
 #: The soundtrack's mark is read back from the encoded file when the sound is shorter than
 #: this: a short soundtrack has few periods of the audio mark to fold, and its codec at the
-#: source's bitrate can take it (a 3 s mono AAC at 69 kb/s did, silently, while the frames
-#: read back fine). Decoding and reading 10 s of sound costs ~0.1 s.
+#: source's bitrate can take it (6 s of mono AAC at 69 kb/s under a 3 s picture did,
+#: silently, while the frames read back fine). Decoding and reading 10 s of sound costs ~0.1 s.
 SOUND_READBACK_UNDER_SECONDS = 10.0
 
 
