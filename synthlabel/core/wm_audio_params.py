@@ -172,7 +172,7 @@ WHITEN_HALF = 0
 #: half where one half holds a partial and the other only mixed-in sound; the covariance is
 #: capped at this correlation so the 2 x 2 solve stays well conditioned where the halves move
 #: together. (Before: the log ratio of the halves. On the benchmark, mixing with music at
-#: -10 dB 0.71 -> 0.86, speed -2 % 0.93 -> 1.00, presence from 4 s excerpts instead of 5.)
+#: -10 dB 0.71 -> 0.86, speed -2 % 0.93 -> 1.00, the payload from 6 s excerpts instead of 7.)
 #: WHITEN_HALF applies to the unsplit features only.
 SPLIT_CORR_MAX = 0.95
 NORM_HALF = 16
