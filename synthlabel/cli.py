@@ -11,7 +11,7 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -250,16 +250,12 @@ without leaving partial files.
     missing = [LabelResult(source=str(p), error="no such file or directory", dry_run=dry_run)
                for p in paths if not p.exists()]
     if not jobs_list and not missing:
-        # Nothing to label is not a success: a batch pointed at the wrong (or an empty) folder
-        # must not pass unnoticed, as with verify.
-        err.print(f"[red]error:[/red] no files to label in {esc(', '.join(map(str, paths)))} "
-                  "(hidden files, .c2pa sidecars and an output folder inside an input are "
-                  "not labeled)")
-        raise typer.Exit(2)
+        _nothing_to("label", paths, "(hidden files, .c2pa sidecars and an output folder "
+                                    "inside an input are not labeled)")
 
-    report_tmp = report_fh = None
+    report_tmp = report_fh = report_dest = None
     if report:
-        report_fh, report_tmp = _open_report(report, jobs_list, replace=overwrite or skip_existing,
+        report_fh, report_tmp, report_dest = _open_report(report, jobs_list, replace=overwrite or skip_existing,
                                              keep=skip_existing and not dry_run)
     progress = None
     n_total = len(jobs_list) + len(missing)
@@ -341,7 +337,7 @@ without leaving partial files.
         if report_fh:
             report_fh.close()
         if report_tmp:
-            os.replace(report_tmp, _report_target(report))
+            os.replace(report_tmp, report_dest)
     failed_files = sum(1 for r in results if r.error)
     skipped = sum(1 for r in results if r.skipped)
     already = sum(1 for r in results if r.skipped and r.prior_label)
@@ -356,11 +352,17 @@ without leaving partial files.
         verb, fail = ("would label", "would fail") if dry_run else ("labeled", "failed")
         err.print(f"{verb} {len(results) - failed_files - skipped} file(s), {failed} {fail}{note}")
     if not failed and results and other == len(results):
-        # Only files passed over (a README): nothing was labeled, which is not a success.
-        err.print(f"[red]error:[/red] no media files to label in {esc(', '.join(map(str, paths)))} "
-                  f"({other} other file(s) passed over)")
-        raise typer.Exit(2)
+        _nothing_to("label", paths, f"({other} other file(s) passed over)", media=True)
     raise typer.Exit(1 if failed else 0)
+
+
+def _nothing_to(verb: str, paths: list[Path], why: str, *, media: bool = False) -> NoReturn:
+    """Exit 2: the inputs held no file (``media``: no media file, only others passed over)
+    to label or verify. Nothing done is not a success: a batch or a check pointed at the wrong
+    or an empty folder must not pass unnoticed."""
+    err.print(f"[red]error:[/red] no {'media ' if media else ''}files to {verb} in "
+              f"{esc(', '.join(map(str, paths)))} {why}")
+    raise typer.Exit(2)
 
 
 def _own_folder(paths: list[Path], output: Path) -> str | None:
@@ -399,7 +401,9 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False)
     like media or a sidecar, not an input, an output or a sidecar of this run, not an existing
     file unless ``replace``, and writable. Any problem is a one-line usage error before
     labeling starts. ``keep``: the temp file starts with the existing report's lines (a
-    resumed batch keeps the content IDs of the files labeled before). Returns (file, temp)."""
+    resumed batch keeps the content IDs of the files labeled before). Returns (file, temp,
+    destination): the temp file replaces the destination (a link's target) at the end; a
+    device or FIFO is written directly (temp None)."""
     from .pipeline import KNOWN_EXTENSIONS
 
     def ours(j) -> list[Path]:
@@ -417,7 +421,7 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False)
         # straight through, never replaced by a regular file (os.replace over /dev/null, as
         # root, would do that)
         try:
-            return open(report, "w", encoding="utf-8"), None
+            return open(report, "w", encoding="utf-8"), None, report
         except OSError as exc:
             why = f"cannot write: {exc.strerror or exc}"
     elif parent is not None and not parent.is_dir():
@@ -440,7 +444,7 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False)
             fh = open(tmp, "w", encoding="utf-8")
             if keep and target.is_file():
                 fh.write(target.read_text(encoding="utf-8"))
-            return fh, tmp
+            return fh, tmp, target
         except OSError as exc:
             why = f"cannot write: {exc.strerror or exc}"
     err.print(f"[red]error:[/red] --report {esc(str(report))}: {esc(why)}")
@@ -568,10 +572,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
             # like every other, JSON included, and counts in the summary.
             files.append((p, False))
     if not files:
-        # Nothing to check is not a pass: a check pointed at the wrong folder must not succeed.
-        err.print(f"[red]error:[/red] no files to verify in {esc(', '.join(map(str, paths)))} "
-                  "(hidden files and .c2pa sidecars are not checked on their own)")
-        raise typer.Exit(2)
+        _nothing_to("verify", paths, "(hidden files and .c2pa sidecars are not checked on their own)")
     reports = verify_files([f for f, _ in files], workers=jobs, key=wm_keys,
                            trust_anchors_pem=anchors, layers=wanted, label_text=label_text,
                            fork=True)   # this process reads no media: forking it is safe
@@ -606,10 +607,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         # sometimes printed a worker's "EOFError: Ran out of input" traceback after the summary
         reports.close()
     if not done:
-        # Only files passed over (a README): nothing was verified, which is not a pass.
-        err.print(f"[red]error:[/red] no media files to verify in {esc(', '.join(map(str, paths)))} "
-                  f"({len(files)} other file(s) passed over)")
-        raise typer.Exit(2)
+        _nothing_to("verify", paths, f"({len(files)} other file(s) passed over)", media=True)
     if len(done) > 1 or hidden:
         err.print(_verify_summary(done, wanted)
                   + (f"; {len(hidden)} hidden file(s) passed over" if hidden else ""))

@@ -716,7 +716,7 @@ def _soundtrack_readback_warning(path: Path, key: bytes, want: int,
     if got is None:
         return None
     samples, rate = got
-    codec = "Opus" if writer.container == "webm" else "AAC"
+    codec = {"aac": "AAC", "libopus": "Opus"}.get(video_io.CONTAINERS[writer.container][3], "lossy")
     try:
         return watermark.audio_readback_warning(samples, rate, want, key, codec=codec)
     except ValueError:          # a rate the detector does not take: nothing to check
