@@ -746,6 +746,53 @@ def test_edit_lists_and_start_offsets_are_not_truncation(tmp_path, credentials):
         synthlabel.label_file(short, tmp_path / "out2", credentials=credentials)
 
 
+def test_matroska_cut_short_is_refused(tmp_path, credentials):
+    """A Matroska / WebM file cut short by under a tenth was labeled as if complete: it has no
+    frame count, and its declared length (the longest stream's) was checked with a 10 % + 0.5 s
+    tolerance, there for files whose soundtrack outlasts the picture. Each stream's own
+    DURATION tag is now checked against where its data ends, or without tags, where every
+    stream's data ends against the declared length."""
+    ffmpeg = require_tool("ffmpeg")
+
+    def run(*args):
+        subprocess.run([ffmpeg, "-v", "error", *map(str, args)], check=True)
+
+    full = tmp_path / "full.mkv"                   # 6 s of picture and sound
+    run("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=6", "-f", "lavfi", "-i", "sine=d=6",
+        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", full)
+    long_sound = tmp_path / "long_sound.mkv"       # 3 s of picture, 6 s of sound
+    run("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=3", "-f", "lavfi", "-i", "sine=d=6",
+        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", long_sound)
+    srt = tmp_path / "s.srt"                       # a subtitle running past the end
+    srt.write_text("1\n00:00:00,000 --> 00:00:09,000\nhello\n")
+    subtitled = tmp_path / "subtitled.mkv"
+    run("-i", full, "-i", srt, "-map", "0", "-map", "1", "-c", "copy", subtitled)
+    webm = tmp_path / "w.webm"
+    run("-f", "lavfi", "-i", "testsrc2=s=320x240:r=24:d=5", "-c:v", "libvpx-vp9", "-deadline",
+        "realtime", "-cpu-used", "8", webm)
+    untagged = tmp_path / "untagged.mkv"           # as muxers that write no DURATION tags
+    data = full.read_bytes()
+    assert data.count(b"DURATION") == 2
+    untagged.write_bytes(data.replace(b"DURATION", b"XURATION"))
+
+    def cut(src, fraction):
+        dst = tmp_path / f"cut_{fraction}_{src.name}"
+        data = src.read_bytes()
+        dst.write_bytes(data[: int(len(data) * fraction)])
+        return dst
+
+    for src in (full, long_sound, subtitled, webm, untagged):
+        res = label_video_file(src, tmp_path / f"out_{src.name}", credentials=credentials, **FAST)
+        assert res.output.exists(), src.name
+    for src, what in ((cut(full, 0.97), "frames end"), (cut(long_sound, 0.9), "sound ends"),
+                      (cut(webm, 0.97), "frames end"), (cut(untagged, 0.97), "data ends")):
+        out = tmp_path / f"out_{src.name}"
+        with pytest.raises(LabelingError, match=f"truncated or corrupt video: {what} at ") as ei:
+            label_video_file(src, out, credentials=credentials, **FAST)
+        assert "\n" not in str(ei.value)
+        assert not out.exists()
+
+
 def test_low_frame_rate_label_checked_on_the_frames_on_screen(tmp_path, credentials):
     """A 1 fps slideshow labeled with the defaults (label on frames 0-2, the first 3 s) was
     "weak" in verify: it sampled the first frames at or after 0.1, 1.0 and 1.9 s, i.e. those

@@ -350,6 +350,9 @@ class VideoReader:
         self.as_ = self._c.streams.audio[0] if (audio and self._c.streams.audio) else None
         self.video_frames = 0
         self.last_time = 0.0
+        #: Latest packet end (s, the stream's own timestamps) per stream index, over every
+        #: stream, decoded or not: where each stream's data stops (see _check_complete).
+        self.stream_end: dict[int, float] = {}
         self.converted_from: str | None = None
 
     def close(self) -> None:
@@ -378,7 +381,6 @@ class VideoReader:
     def __iter__(self) -> Iterator[tuple[str, object]]:
         import av
 
-        streams = [self.vs] + ([self.as_] if self.as_ is not None else [])
         resampler = None
         channels = 0
         if self.as_ is not None:
@@ -400,11 +402,14 @@ class VideoReader:
                     yield "audio", (arr.astype(np.float32, copy=False), t0)
 
         try:
-            for packet in self._c.demux(*streams):
+            # Every stream is demuxed (the file is read through either way) so that the end
+            # of its data is known; only the chosen streams are decoded.
+            for packet in self._c.demux():
+                self._note_end(packet)
                 if packet.stream is self.vs:
                     for frame in packet.decode():
                         yield "video", self._video(frame)
-                elif packet.size or packet.dts is None:
+                elif packet.stream is self.as_ and (packet.size or packet.dts is None):
                     yield from audio_blocks(packet.decode())
             # demux() flushes the decoders with empty packets at the end already
             if resampler is not None:
@@ -412,6 +417,13 @@ class VideoReader:
         except av.FFmpegError as exc:
             raise VideoError(f"corrupt video data: {_one_line(exc)}") from None
         self._check_complete()
+
+    def _note_end(self, packet) -> None:
+        if packet.pts is not None and packet.time_base and packet.size:
+            end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+            i = packet.stream.index
+            if end > self.stream_end.get(i, float("-inf")):
+                self.stream_end[i] = end
 
     def _check_complete(self) -> None:
         if self.video_frames == 0:
@@ -435,9 +447,54 @@ class VideoReader:
         covers = bool(lengths) and any(played >= 0.9 * n - 0.5 for n in lengths)
         if declared and self.video_frames < declared - max(2, declared // 50) and not covers:
             raise VideoError(f"truncated or corrupt video: {self.video_frames} of {declared} frames decodable")
-        if not declared and dur and dur > 1.0 and not covers:
+        if declared or not dur or dur <= 1.0:
+            return
+        # No frame count (Matroska / WebM): the declared length is the longest stream's, so
+        # the loose rule above would pass a file cut short by under a tenth. Tighter: each
+        # stream's own DURATION tag (FFmpeg and mkvmerge write one; it runs to the last
+        # timestamp, so a start offset is included) against where its data ends, or without
+        # tags, where the data of every stream ends against the container's length.
+        tol = max(_TRUNCATION_TOLERANCE_S, 2.0 / float(self.vs.average_rate or 25))
+        c_start = (self._c.start_time or 0) / 1_000_000
+        tagged = False
+        for st, what in ((self.vs, "frames end"), (self._c.streams.audio[0] if self._c.streams.audio else None, "sound ends")):
+            own = _tag_seconds(st.metadata.get("DURATION")) if st is not None else None
+            if own is None or own <= 1.0:
+                continue
+            tagged = True
+            end = self.stream_end.get(st.index, 0.0)
+            if end < own - tol:
+                raise VideoError(f"truncated or corrupt video: {what} at {end - c_start:.2f} s "
+                                 f"of {own - c_start:.2f} s declared")
+        if tagged:
+            return
+        if self.stream_end:
+            data = max(self.stream_end.values()) - c_start
+            if data < min(lengths) - tol:
+                raise VideoError(f"truncated or corrupt video: data ends at {data:.2f} s "
+                                 f"of {min(lengths):.2f} s declared")
+            return
+        if not covers:
             raise VideoError(f"truncated or corrupt video: frames end at {played:.2f} s "
                              f"of {min(lengths):.2f} s declared")
+
+
+#: How far (s) a Matroska / WebM file's data may end before its declared length without being
+#: called truncated (at least 2 frames): room for muxers' rounding (FFmpeg's files end exactly
+#: at their tags; a cut that lost the last 5 of 150 frames fell 0.22 s short).
+_TRUNCATION_TOLERANCE_S = 0.1
+
+
+def _tag_seconds(value: str | None) -> float | None:
+    """Seconds of a Matroska ``DURATION`` tag (``HH:MM:SS.nnnnnnnnn``); None when absent or
+    not in that form."""
+    if not value:
+        return None
+    try:
+        h, m, sec = value.strip().split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
 
 
 def read_audio(path: str | os.PathLike, start: float,
