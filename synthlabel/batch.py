@@ -39,6 +39,13 @@ def init_worker_process() -> None:
 
 
 def _exit_on_sigterm(signum, frame) -> None:
+    if frame is not None and (frame.f_code.co_filename.startswith("<frozen importlib")
+                              or frame.f_code.co_name == "__del__"):
+        # Python ignores (and prints, as "Exception ignored in ...") an exception raised in
+        # an import lock's weakref callback or a finalizer: a worker interrupted there went on
+        # with its file and printed a traceback. Ask again a moment later, outside it.
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
     sys.exit(128 + signum)
 
 

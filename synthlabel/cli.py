@@ -106,6 +106,7 @@ def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors, *, 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", credmod.DevelopmentCredentialsWarning)
+            warnings.simplefilter("always", credmod.InsecureCredentialsWarning)
             creds = credmod.load_credentials(
                 home=home, cert_chain=cert_chain, private_key=private_key,
                 watermark_key_file=watermark_key, trust_anchors=trust_anchors or None,
@@ -122,22 +123,31 @@ def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors, *, 
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         err.print(f"[red]error:[/red] credentials: {esc(msg)}")
         raise typer.Exit(2) from None
+    _show_warnings(caught)
+    return creds
+
+
+def _show_warnings(caught) -> None:
+    """Credential warnings as "warning:" lines; any other as Python shows it."""
     for w in caught:
-        if issubclass(w.category, credmod.DevelopmentCredentialsWarning):
+        if issubclass(w.category, (credmod.DevelopmentCredentialsWarning, credmod.InsecureCredentialsWarning)):
             err.print(f"[yellow]warning:[/yellow] {esc(str(w.message))}")
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    return creds
 
 
 def _read_wm_key(path: Path) -> bytes:
     """A further watermark key file (verify tries several); errors as for the first."""
     try:
-        return credmod.read_watermark_key(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", credmod.InsecureCredentialsWarning)
+            key = credmod.read_watermark_key(path)
     except (credmod.CredentialError, OSError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         err.print(f"[red]error:[/red] credentials: {esc(msg)}")
         raise typer.Exit(2) from None
+    _show_warnings(caught)
+    return key
 
 
 def _stopped(exc: KeyboardInterrupt) -> tuple[str, int]:

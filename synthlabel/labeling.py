@@ -68,14 +68,17 @@ def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     is, uint16 scaled to 8 bits, float taken as 0..1 (skimage's convention). A conversion that
     loses something (16-bit or float made 8-bit) is added to ``warns``."""
     if isinstance(image, Image.Image):
+        _check_pixels(image.height, image.width)
         if image.mode in ("La", "RGBa"):    # premultiplied: Pillow un-premultiplies only
             image = image.convert(image.mode.upper())   # to LA / RGBA (else the alpha is lost)
-        if image.mode.startswith("I;16") and image.getextrema()[1] <= 255:
-            # as for a uint16 array: 8-bit values would come out nearly black when scaled
-            raise LabelingError("a 16-bit image whose values are all <= 255 holds 8-bit values: "
-                                "pass it as 8-bit (np.asarray(image).astype(np.uint8))")
+        if image.mode.startswith("I;16"):
+            # as for a uint16 array (getextrema() fails on I;16B / L / N)
+            _check_wide_values(int(np.asarray(image).max(initial=0)), 16, warns)
         if image.mode in image_codec.WIDE_MODES:
-            image, warning = image_codec.to_8bit(image)
+            try:
+                image, warning = image_codec.to_8bit(image)
+            except ValueError as exc:
+                raise LabelingError(str(exc)) from None
             warns.append(warning)
         if image.mode == "CMYK":
             warns.append("CMYK image converted to RGB")
@@ -91,10 +94,7 @@ def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.dtype == np.uint16:
-        if arr.size and int(arr.max()) <= 255:
-            # 8-bit values in a 16-bit array would come out nearly black when scaled.
-            raise LabelingError("a uint16 image whose values are all <= 255 holds 8-bit values: "
-                                "pass it as uint8 (arr.astype(np.uint8))")
+        _check_wide_values(int(arr.max(initial=0)), 16, warns)
         arr = (arr >> 8).astype(np.uint8)
         warns.append("16-bit image reduced to 8 bits per channel")
     elif arr.dtype.kind == "f" and arr.size:
@@ -115,6 +115,20 @@ def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     if arr.ndim == 3 and arr.shape[2] == 4:
         return np.ascontiguousarray(arr[..., :3]), np.ascontiguousarray(arr[..., 3])
     raise LabelingError(f"expected an H×W, H×W×3 or H×W×4 array, got shape {arr.shape}")
+
+
+def _check_wide_values(top: int, bits: int, warns: list[str]) -> None:
+    """16-bit pixels are scaled from full scale. 8-bit values in them would come out nearly
+    black: refused. Values of 10 or 12 bits (a camera's or a video frame's) come out dark: said,
+    since a dark 16-bit picture may be just that."""
+    if 0 < top <= 255:
+        raise LabelingError("a 16-bit image whose values are all <= 255 holds 8-bit values: "
+                            "pass it as uint8 (arr.astype(np.uint8))")
+    if 0 < top < 1 << (bits - 3):
+        used = top.bit_length()
+        warns.append(f"the 16-bit image's values reach only {top} ({used}-bit range) and are "
+                     f"scaled from 16-bit full scale, so it comes out dark; if it holds "
+                     f"{used}-bit data, scale it to 16 bits first (arr << {bits - used})")
 
 
 def _onto_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ which c2pa cannot embed into) → atomic rename.
 """
 from __future__ import annotations
 
+import math
 import itertools
 import os
 import tempfile
@@ -320,6 +321,7 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
     if not np.isfinite(x).all():
         raise LabelingError("samples contain NaN or infinity")
     clipped = _clipping_warning(x)
+    narrow = _narrow_pcm_warning(samples)
     if format not in EXTENSION:
         raise LabelingError(f"cannot write {format!r}; choose one of {', '.join(EXTENSION)}")
     if subtype and subtype.upper() in audio_io.LOSSY_WAV_SUBTYPES:
@@ -343,9 +345,25 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
             raise LabelingError(" ".join(str(exc).split())) from None
         data = res.output.read_bytes()
         side = res.sidecar.read_bytes() if res.sidecar else None
-    if clipped:
-        res.warnings.insert(0, clipped)
+    for note in (clipped, narrow):
+        if note:
+            res.warnings.insert(0, note)
     return data, side, res
+
+
+def _narrow_pcm_warning(samples) -> str | None:
+    """int32 PCM is scaled from 32-bit full scale, so 24-bit values in it (a common way to hold
+    24-bit PCM) are labeled 48 dB down. A peak under 2**23 says so, unless the sound is quiet
+    (a 32-bit recording this quiet exists, so it is a warning, not an error)."""
+    a = np.asarray(samples)
+    if a.dtype != np.int32 or not a.size:
+        return None
+    peak = int(np.abs(a.astype(np.int64)).max())
+    if not 32768 < peak < 1 << 23:
+        return None
+    return (f"the int32 samples peak at {peak} (24-bit range, {20 * math.log10(peak / 2 ** 31):.0f} "
+            f"dBFS as 32-bit PCM); if they hold 24-bit PCM, shift them left by 8 bits "
+            f"(samples << 8) or pass floats")
 
 
 def _clipping_warning(x: np.ndarray) -> str | None:

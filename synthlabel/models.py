@@ -13,6 +13,8 @@ import secrets
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import numpy as np
+
 # IPTC digital source type vocabulary (full URIs, as the rules require).
 DST_TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 DST_COMPOSITE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
@@ -334,6 +336,7 @@ class LabelSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "position", Position(self.position))
         object.__setattr__(self, "output_format", OutputFormat(self.output_format))
+        self._check_types()
         if self.explicit and not self.allow_nonconforming_text:
             check_label_text(self.text)
         if self.explicit:
@@ -376,6 +379,35 @@ class LabelSpec:
         AIGCLabel.create(producer=self.producer, produce_id="0" * 16, label=self.label_value,
                          propagator=self.propagator,
                          propagate_id="0" * 16 if self.propagator else None)
+
+    _BOOLS = ("explicit", "metadata", "watermark", "c2pa", "allow_nonconforming_text", "thumbnail",
+              "watermark_readback", "video_persistent", "video_audio_cue")
+    _INTS = ("jpeg_quality", "webp_quality", "video_crf", "audio_bitrate")
+    _REALS = ("cue_tone_hz", "cue_unit_ms", "cue_level_dbfs", "video_label_seconds")
+
+    def _check_types(self) -> None:
+        """Each setting has its type, numpy's scalars included (normalised to Python's): a
+        string or a fraction used to fail at encode time, after the watermark work, with the
+        encoder's message, and True was taken as JPEG quality 1; 'no' switched a layer on."""
+        for name in self._BOOLS:
+            v = getattr(self, name)
+            if not isinstance(v, (bool, np.bool_)):
+                raise LabelError(f"{name} must be True or False, got {v!r}")
+            object.__setattr__(self, name, bool(v))
+        for name in self._INTS:
+            v = getattr(self, name)
+            if v is None and name in ("video_crf", "audio_bitrate"):
+                continue
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise LabelError(f"{name} must be a whole number, got {v!r}")
+            object.__setattr__(self, name, int(v))
+        for name in self._REALS:
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise LabelError(f"{name} must be a number, got {v!r}")
+            if math.isnan(float(v)):
+                raise LabelError(f"{name} must be a number, got NaN")
+            object.__setattr__(self, name, float(v))
 
     def aigc_for(self, content_id: ContentID, prior: AIGCLabel | None = None) -> AIGCLabel:
         """The label to write. A producer's first write: the propagator fields equal the

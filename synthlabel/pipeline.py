@@ -266,6 +266,7 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: Labe
         from .labeling_audio import cue_params
 
         info = audio_io.probe(path)
+        audio_io.check_channels(info.format, info.channels)
         if spec.explicit and not spec.spoken_label:
             cue_params(spec).check_rate(info.sample_rate)
     else:

@@ -784,3 +784,88 @@ def test_relabeling_audio_keeps_its_cue_and_content_id(tmp_path, credentials):
     res = synthlabel.label_file(beep, tmp_path / "beep_out.wav", credentials=credentials)
     assert not any("rhythm cue is at" in w for w in res.warnings), res.warnings
     assert frames(res.output) - frames(beep) == block
+
+
+def _wav_chunk_ids(path: Path) -> list[bytes]:
+    """The chunk IDs of a RIFF WAVE file, walked independently of our own reader."""
+    data = path.read_bytes()
+    end, pos, ids = 8 + struct.unpack("<I", data[4:8])[0], 12, []
+    while pos + 8 <= min(end, len(data)):
+        cid, n = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        ids.append(cid)
+        pos += 8 + n + (n & 1)
+    assert pos == len(data), (pos, len(data))        # nothing after the RIFF
+    return ids
+
+
+def test_wav_trailing_bytes_and_peak_chunk(tmp_path, credentials):
+    """Bytes appended after a WAV's RIFF became 125 empty chunks inside the labeled file
+    (ExifTool aborted on them), and a float WAV's PEAK chunk was carried beside the one
+    libsndfile writes, stale, again on every relabel."""
+    import synthlabel
+
+    x = music(6.0, 44100, seed=9)
+    trail = tmp_path / "trail.wav"
+    sf.write(trail, x, 44100, subtype="PCM_16")
+    trail.write_bytes(trail.read_bytes() + bytes(1000))
+    flt = tmp_path / "float.wav"
+    sf.write(flt, x, 44100, subtype="FLOAT")
+    assert _wav_chunk_ids(flt).count(b"PEAK") == 1
+    out = Path(synthlabel.label_file(trail, tmp_path / "o1", credentials=credentials).output)
+    ids = _wav_chunk_ids(out)
+    assert all(c.isascii() and c.strip(b"\0") == c for c in ids) and b"AIGC" in ids, ids
+    once = Path(synthlabel.label_file(flt, tmp_path / "o2", credentials=credentials).output)
+    twice = Path(synthlabel.label_file(once, tmp_path / "o3", credentials=credentials).output)
+    for p in (once, twice):
+        assert _wav_chunk_ids(p).count(b"PEAK") == 1, _wav_chunk_ids(p)
+    exiftool = require_tool("exiftool")
+    check = subprocess.run([exiftool, "-validate", "-warning", "-a", out, twice],
+                           capture_output=True, text=True, check=True).stdout
+    assert "null chunk" not in check and "Validate" in check
+
+
+def test_truncated_rf64_wav_is_refused(tmp_path, credentials):
+    """A truncated RF64 WAV (sizes in its ds64 chunk) was labeled with what was left, without a
+    word, while a truncated RIFF WAV is refused."""
+    import synthlabel
+
+    src = tmp_path / "big.wav"
+    sf.write(src, music(4.0, 44100, seed=2), 44100, format="RF64", subtype="PCM_16")
+    assert src.read_bytes()[:4] == b"RF64"
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(synthlabel.LabelingError, match="truncated WAV: data chunk declares"):
+        synthlabel.label_file(cut, tmp_path / "out", credentials=credentials)
+    assert Path(synthlabel.label_file(src, tmp_path / "out", credentials=credentials).output).exists()
+
+
+def test_mp3_length_frame_and_id3v1_tag(tmp_path, credentials):
+    """A labeled MP3 kept the source's TLEN (its length before the cue) and lost its ID3v1 tag."""
+    import synthlabel
+    from mutagen.id3 import ID3, TIT2, TLEN
+    from mutagen.mp3 import MP3
+
+    src = tmp_path / "song.mp3"
+    sf.write(src, music(8.0, 44100, seed=4), 44100, format="MP3")
+    t = ID3()
+    t.add(TIT2(encoding=1, text="Song"))
+    t.add(TLEN(encoding=1, text="8000"))
+    t.save(src, v2_version=3, v1=2)
+    assert src.read_bytes()[-128:-125] == b"TAG"
+    out = Path(synthlabel.label_file(src, tmp_path / "out", credentials=credentials).output)
+    length_ms = MP3(out).info.length * 1000
+    assert length_ms > 9000
+    assert abs(int(ID3(out)["TLEN"].text[0]) - length_ms) < 1
+    assert out.read_bytes()[-128:-125] == b"TAG" and ID3(out)["TIT2"].text == ["Song"]
+    assert synthlabel.verify_file(out, credentials=credentials).ok()
+
+
+def test_dry_run_refuses_what_labeling_refuses(tmp_path):
+    """A dry run said a 10-channel WAV would be labeled; labeling it then failed."""
+    src = tmp_path / "many.wav"
+    sf.write(src, np.repeat(music(2.0, 16000)[:, :1], 10, axis=1) * 0.5, 16000, subtype="PCM_16")
+    env = {"SYNTHLABEL_HOME": str(tmp_path / "home")}
+    for extra in (["--dry-run"], []):
+        r = run("label", src, "-o", tmp_path / "out", *extra, env=env)
+        assert r.returncode == 1, r.stderr
+        assert "writes 1 to 8 audio channels, not 10" in r.stderr, r.stderr

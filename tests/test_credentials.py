@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import stat
 import warnings
 from pathlib import Path
@@ -19,6 +20,7 @@ from PIL import Image
 from synthlabel.models import AIGCLabel, ContentID
 from synthlabel.provenance import c2pa_io
 from synthlabel.provenance.credentials import (
+    InsecureCredentialsWarning,
     DEV_SIGNER_CN,
     CertificateError,
     CredentialError,
@@ -134,6 +136,8 @@ def prod_files(tmp_path):
     (d / "plain.key").write_bytes(key_pem)
     (d / "root.pem").write_bytes(root)
     (d / "wm.key").write_text("ab" * 32 + "\n")
+    for name in ("key.pem", "plain.key", "wm.key"):     # as key files should be (else warned)
+        os.chmod(d / name, 0o600)
     return d
 
 
@@ -321,14 +325,108 @@ def test_production_needs_watermark_key_and_both_halves(home, prod_files):
         load_credentials(cert_chain=prod_files / "nope.pem", private_key=prod_files / "plain.key",
                          watermark_key_file=prod_files / "wm.key")
     (prod_files / "bad.wm").write_text("too short")
+    os.chmod(prod_files / "bad.wm", 0o600)
     with pytest.raises(CredentialError, match="64 hex digits or 32 raw bytes"):
         load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
                          watermark_key_file=prod_files / "bad.wm")
     # Raw 32-byte key files work too.
     (prod_files / "raw.wm").write_bytes(bytes(range(32)))
+    os.chmod(prod_files / "raw.wm", 0o600)
     creds = load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
                              watermark_key_file=prod_files / "raw.wm")
     assert creds.watermark_key == bytes(range(32))
+
+
+def test_key_given_where_its_path_belongs_is_never_echoed(home, prod_files):
+    """A watermark key or private key given as the value instead of the path of its file was
+    printed in the error (the whole key), and the private key's error was several lines long."""
+    hex_key = "5c" * 32
+    with pytest.raises(CredentialError) as ei:
+        load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
+                         watermark_key_file=hex_key)
+    msg = str(ei.value)
+    assert hex_key not in msg and "not shown" in msg and "\n" not in msg
+    # A private key's PEM given as a str is taken as the key itself, as bytes are.
+    pem = (prod_files / "plain.key").read_text()
+    creds = load_credentials(cert_chain=prod_files / "chain.pem", private_key=pem,
+                             watermark_key_file=prod_files / "wm.key")
+    assert creds.private_key_pem == load_credentials(
+        cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
+        watermark_key_file=prod_files / "wm.key").private_key_pem
+    # A damaged one: the error is one line and holds none of it.
+    lines = pem.splitlines()
+    damaged = "\n".join(lines[:2] + lines[3:]) + "\n"
+    with pytest.raises(CredentialError) as ei:
+        load_credentials(cert_chain=prod_files / "chain.pem", private_key=damaged,
+                         watermark_key_file=prod_files / "wm.key")
+    msg = str(ei.value)
+    assert "\n" not in msg and not any(line in msg for line in pem_body_lines(pem.encode()))
+
+
+def test_passphrase_that_is_not_utf8(home, prod_files, monkeypatch):
+    """A passphrase from the environment that is not UTF-8 failed with Python's codec error,
+    which named one of its characters and its position."""
+    secret = b"p\xe9ssw\xf6rd-Secret"
+    _, key_pem, _, key = make_chain()
+    chain = make_chain(key=key)[0]
+    (prod_files / "c.pem").write_bytes(chain)
+    (prod_files / "latin.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(secret)))
+    os.chmod(prod_files / "latin.key", 0o600)
+    monkeypatch.setenv("SYNTHLABEL_KEY_PASSPHRASE", os.fsdecode(secret))
+    creds = load_credentials(cert_chain=prod_files / "c.pem", private_key=prod_files / "latin.key",
+                             watermark_key_file=prod_files / "wm.key")
+    assert b"BEGIN PRIVATE KEY" in creds.private_key_pem
+
+
+@pytest.mark.parametrize("layout", ["two_lines", "spaced_pairs"])
+def test_watermark_key_file_whitespace_is_ignored(home, prod_files, layout):
+    key = bytes(range(100, 132))
+    text = key.hex()
+    text = (text[:32] + "\n" + text[32:] + "\n" if layout == "two_lines"
+            else " ".join(text[i:i + 2] for i in range(0, 64, 2)) + "\n")
+    (prod_files / "ws.key").write_text(text)
+    os.chmod(prod_files / "ws.key", 0o600)
+    creds = load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
+                             watermark_key_file=prod_files / "ws.key")
+    assert creds.watermark_key == key
+
+
+def test_key_folders_and_files_open_to_others(tmp_path, monkeypatch):
+    """A home that others could write to was left so (they could rename dev/ away and put
+    their own keys in its place), and key files readable by others were used silently."""
+    for var in ("SYNTHLABEL_CERT_CHAIN", "SYNTHLABEL_PRIVATE_KEY", "SYNTHLABEL_WATERMARK_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    home = tmp_path / "shared"
+    home.mkdir()
+    os.chmod(home, 0o777)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_credentials(home=home)
+    assert mode(home) == 0o755                      # others' write access removed
+    assert not [w for w in caught if issubclass(w.category, InsecureCredentialsWarning)]
+
+    os.chmod(home, 0o777)                           # opened up after creation: warned
+    os.chmod(home / "dev" / "signer.key", 0o644)
+    os.chmod(home / "dev" / "watermark.key", 0o640)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_credentials(home=home)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, InsecureCredentialsWarning)]
+    assert len(msgs) == 3, msgs
+    assert any(f"chmod go-w {home}" in m for m in msgs)
+    assert any("chmod 600" in m and "signer.key" in m for m in msgs)
+    assert any("chmod 600" in m and "watermark.key" in m for m in msgs)
+    assert not any((home / "dev" / "watermark.key").read_text().strip() in m for m in msgs)
+    # A sticky folder (as /tmp) is not one others can replace keys in.
+    os.chmod(home, 0o1777)
+    for name in ("signer.key", "watermark.key"):
+        os.chmod(home / "dev" / name, 0o600)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_credentials(home=home)
+    assert not [w for w in caught if issubclass(w.category, InsecureCredentialsWarning)]
 
 
 def test_trust_anchors_env_and_argument_add_up(home, prod_files, tmp_path, monkeypatch):

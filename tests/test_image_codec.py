@@ -229,3 +229,64 @@ def test_png_with_a_bad_crc_in_a_metadata_chunk_decodes_with_a_warning():
     broken_ihdr = good[:29] + bytes(4) + good[33:]
     with pytest.raises(image_codec.ImageDecodeError):
         image_codec.decode(broken_ihdr, "png")
+
+
+def test_tiff_iptc_and_photoshop_blocks_are_dropped_with_a_warning(tmp_path):
+    """A TIFF's IPTC-IIM (tag 33723) went into the PNG's eXIf as a 7-byte number string
+    (Pillow's EXIF writer), which ExifTool rejects as bad IPTC; the keywords were gone anyway."""
+    exiftool = require_tool("exiftool")
+    src = tmp_path / "rich.tiff"
+    Image.fromarray(synthetic_photo(64, 80, 2)).save(src)
+    subprocess.run([exiftool, "-q", "-overwrite_original", "-IPTC:Keywords=kw", src], check=True)
+    dec = image_codec.decode(src.read_bytes(), "tiff")
+    assert any("IPTC-IIM" in w and "not carried" in w for w in dec.warnings), dec.warnings
+    out = tmp_path / "out.png"
+    out.write_bytes(image_codec.encode(dec.rgb, "png", exif=dec.exif))
+    check = subprocess.run([exiftool, "-validate", "-warning", "-a", "-j", out],
+                           capture_output=True, text=True, check=True)
+    assert "IPTC" not in check.stdout and "0x83bb" not in check.stdout, check.stdout
+
+
+def test_sixteen_bit_grey_alpha_is_reported():
+    """A 16-bit grey + alpha PNG (colour type 4) became 8-bit without the warning colour
+    types 2 and 6 get."""
+    h, w = 20, 24
+    rows = b"".join(b"\0" + np.full((w, 2), [40000, 65535], ">u2").tobytes() for _ in range(h))
+
+    def chunk(kind, body):
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", w.to_bytes(4, "big") + h.to_bytes(4, "big")
+                                          + bytes([16, 4, 0, 0, 0]))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    dec = image_codec.decode(data, "png")
+    assert any("16-bit" in w and "8 bits" in w for w in dec.warnings), dec.warnings
+    assert abs(int(dec.rgb[0, 0, 0]) - 40000 // 257) <= 1
+
+
+def _jpeg_with_exif(orientation: int, size=(80, 60)) -> bytes:
+    ex = Image.Exif()
+    ex[0x0112] = orientation
+    ex[282], ex[283] = 300.0, 72.0
+    ex.get_ifd(0x8769)[0xA002], ex.get_ifd(0x8769)[0xA003] = size
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_photo(size[1], size[0], 3)).save(buf, format="JPEG", exif=ex.tobytes())
+    return buf.getvalue()
+
+
+def test_invalid_orientation_is_not_said_to_be_applied():
+    dec = image_codec.decode(_jpeg_with_exif(9), "jpeg")
+    assert not any("orientation" in w for w in dec.warnings), dec.warnings
+    assert dec.rgb.shape[:2] == (60, 80)
+
+
+def test_quarter_turn_swaps_the_exif_dimensions(tmp_path):
+    """After orientation 6 was applied, the EXIF still gave the old width and height (and
+    resolutions), so the file described a layout it no longer had."""
+    dec = image_codec.decode(_jpeg_with_exif(6), "jpeg")
+    assert dec.rgb.shape[:2] == (80, 60)
+    ex = Image.Exif()
+    ex.load(dec.exif)
+    assert ex[0x0112] == 1
+    assert (ex.get_ifd(0x8769)[0xA002], ex.get_ifd(0x8769)[0xA003]) == (60, 80)
+    assert (float(ex[282]), float(ex[283])) == (72.0, 300.0)

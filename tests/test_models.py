@@ -196,3 +196,26 @@ def test_republishing_keeps_the_producer_and_sets_the_propagator():
     assert (first.content_producer, first.produce_id, first.content_propagator) == (CODE, cid.hex, CODE)
     with pytest.raises(LabelError, match="propagation"):                # a generation code as propagator
         LabelSpec(propagator=CODE[:22] + "1" + CODE[23:] + "")
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"jpeg_quality": 92.5}, "jpeg_quality must be a whole number"),
+    ({"jpeg_quality": "92"}, "jpeg_quality must be a whole number"),
+    ({"jpeg_quality": True}, "jpeg_quality must be a whole number"),
+    ({"explicit": "no"}, "explicit must be True or False"),
+    ({"cue_tone_hz": "1k"}, "cue_tone_hz must be a number"),
+    ({"video_label_seconds": float("nan")}, "video_label_seconds must be a number"),
+])
+def test_label_spec_checks_types_up_front(kw, msg):
+    """A fractional or string quality failed at encode time, after the watermark work, with
+    Pillow's message; True was taken as quality 1, and explicit='no' switched the layer on."""
+    with pytest.raises(LabelError, match=msg):
+        LabelSpec(**kw)
+
+
+def test_label_spec_takes_numpy_scalars_as_python_values():
+    import numpy as np
+
+    spec = LabelSpec(jpeg_quality=np.int64(80), cue_tone_hz=np.float32(900.0), explicit=np.bool_(True))
+    assert (spec.jpeg_quality, spec.cue_tone_hz, spec.explicit) == (80, 900.0, True)
+    assert type(spec.jpeg_quality) is int and type(spec.cue_tone_hz) is float and type(spec.explicit) is bool

@@ -143,6 +143,7 @@ def test_verify_tries_several_watermark_keys(labeled_samples, tmp_path):
     retired = [tmp_path / "old1.key", tmp_path / "old2.key"]
     for i, k in enumerate(retired):
         k.write_text(hashlib.sha256(b"retired %d" % i).hexdigest())
+        k.chmod(0o600)                  # as key files are kept (readable by others: warned)
     single = json.loads(run("verify", "--json", "--layers", "watermark", out / "scene.png").stdout)
     r = run("verify", "--json", "--layers", "watermark", "--watermark-key", retired[0],
             "--watermark-key", retired[1], "--watermark-key", current, out / "scene.png")
@@ -165,6 +166,14 @@ def test_verify_tries_several_watermark_keys(labeled_samples, tmp_path):
     bad.write_text("not a key")
     r = run("verify", "--watermark-key", current, "--watermark-key", bad, out / "scene.png")
     assert r.returncode == 2 and "bad.key" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    # a key file others can read is used, with a one-line warning that says the fix
+    retired[0].chmod(0o644)
+    r = run("verify", "--layers", "watermark", "--watermark-key", current, "--watermark-key",
+            retired[0], out / "scene.png")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"warning: watermark key file {retired[0]} is open to other users (mode 0644); "
+        f"run: chmod 600 {retired[0]}"], r.stderr
 
 
 def test_trust_anchors_flag_restores_trust(labeled_samples, credentials, tmp_path):
@@ -1173,6 +1182,53 @@ def test_premultiplied_and_16_bit_pil_images():
     assert grey.mode.startswith("I;16")
     with pytest.raises(synthlabel.LabelingError, match="16-bit image whose values are all <= 255"):
         synthlabel.label_image(grey, format="png")
+
+
+def test_pil_images_get_the_array_checks():
+    """PIL images skipped checks numpy arrays get: a float image with NaN came out nearly
+    black (an array is refused), one above the pixel limit was labeled (and its output then
+    refused by verify), and I;16B / L / N images failed with Pillow's "image has wrong mode"."""
+    import synthlabel
+    from synthlabel.formats import image_codec
+
+    f = np.full((120, 160), 0.5, np.float32)
+    f[10, 10] = np.nan
+    with pytest.raises(synthlabel.LabelingError, match="NaN or infinity"):
+        synthlabel.label_image(Image.fromarray(f, "F"), format="png")
+    buf = io.BytesIO()
+    Image.fromarray(f, "F").save(buf, format="TIFF")
+    with pytest.raises(synthlabel.LabelingError, match="NaN or infinity"):
+        synthlabel.label_image_bytes(buf.getvalue())
+    big = Image.new("L", (image_codec.MAX_PIXELS // 1000 + 1, 1000))
+    with pytest.raises(synthlabel.LabelingError, match="above the .* pixel limit"):
+        synthlabel.label_image(big, format="png")
+    grey = (synthetic_photo(120, 160, 5)[..., 0].astype(np.uint16) << 8) | 0x80
+    for mode in ("I;16B", "I;16L", "I;16N"):
+        im = Image.fromarray(grey).convert("I").convert(mode) if mode != "I;16N" else \
+            Image.frombytes(mode, (160, 120), grey.astype(np.uint16).tobytes())
+        out = synthlabel.label_image(im, format="png")
+        back = np.asarray(Image.open(io.BytesIO(out.data)).convert("L")).astype(int)
+        assert abs(back[:60].mean() - (grey[:60] >> 8).mean()) < 3, mode
+        assert any("reduced to 8 bits" in w for w in out.warnings), mode
+
+
+def test_narrow_data_in_wide_integers_is_said():
+    """10-bit values in a uint16 array (a camera's, a video frame's) and 24-bit PCM in int32
+    came out nearly black / 48 dB down without a word."""
+    import synthlabel
+    from synthlabel.labeling_audio import label_audio
+
+    ten_bit = (synthetic_photo(160, 200, 6).astype(np.uint16) << 2)
+    out = synthlabel.label_image(ten_bit, format="png")
+    assert any("10-bit range" in w and "arr << 6" in w for w in out.warnings), out.warnings
+    full = synthlabel.label_image(ten_bit << 6, format="png")
+    assert not any("range" in w for w in full.warnings)
+    t = np.arange(48000 * 3) / 48000
+    pcm24 = np.round(0.5 * np.sin(2 * np.pi * 440 * t) * (1 << 23)).astype(np.int32)
+    _, _, res = label_audio(pcm24, 48000, format="wav", spec=synthlabel.LabelSpec(c2pa=False))
+    assert any("24-bit range" in w and "samples << 8" in w for w in res.warnings), res.warnings
+    _, _, res = label_audio(pcm24 << 8, 48000, format="wav", spec=synthlabel.LabelSpec(c2pa=False))
+    assert not any("24-bit range" in w for w in res.warnings)
 
 
 def test_an_edited_produce_id_disagrees_with_the_watermark():

@@ -173,17 +173,24 @@ def _sniff(path: str | os.PathLike[str]) -> tuple[str, str | None]:
 
 
 def _check_wav_truncation(path: str | os.PathLike[str]) -> None:
-    """libsndfile quietly accepts a WAV whose data chunk is cut short; we do not."""
+    """libsndfile quietly accepts a WAV whose data chunk is cut short (RF64 too: it reads the
+    frames that are there); we do not."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
-        if f.read(4) != b"RIFF":
-            return  # RF64: sizes live in ds64; libsndfile checks those
-        f.seek(12)
+        head = f.read(12)
+        if head[:4] not in (b"RIFF", b"RF64"):
+            return
+        big = None                       # RF64: the data size is in the ds64 chunk (64-bit)
         pos = 12
         while pos + 8 <= size:
             hdr = f.read(8)
             cid, csize = hdr[:4], int.from_bytes(hdr[4:8], "little")
+            if cid == b"ds64" and head[:4] == b"RF64":
+                body = f.read(16)
+                big = int.from_bytes(body[8:16], "little") if len(body) == 16 else None
             if cid == b"data":
+                if csize == 0xFFFFFFFF and big is not None:
+                    csize = big
                 if csize not in (0, 0xFFFFFFFF) and pos + 8 + csize > size:
                     raise AudioError(
                         f"truncated WAV: data chunk declares {csize} bytes, file holds "
@@ -590,6 +597,19 @@ def _vorbis_compression(bitrate: int, channels: int) -> float:
     return 1.0 - q / 10.0
 
 
+def check_channels(fmt: str, channels: int) -> None:
+    """Raise :class:`AudioError` unless ``fmt`` can be written with ``channels`` channels
+    (a dry run asks too, so that it does not promise what labeling then refuses)."""
+    if not isinstance(channels, (int, np.integer)) or isinstance(channels, bool):
+        raise AudioError(f"channels must be a whole number 1..8, got {channels!r}")
+    if not 1 <= channels <= 8:
+        raise AudioError(f"synthlabel writes 1 to 8 audio channels, not {channels} (mix or split "
+                         f"the channels first, e.g. ffmpeg -i in.wav -ac 2 out.wav)")
+    if fmt == "mp3" and channels > 2:
+        raise AudioError(f"MP3 holds 1 or 2 channels, not {channels}: write FLAC, WAV, Ogg "
+                         f"Vorbis, Opus or M4A")
+
+
 class Writer:
     """Streaming audio writer (a context manager). ``write`` takes float32 ``(n, channels)``
     blocks in [-1, 1] (values outside are clipped); ``close`` finalises the file.
@@ -616,11 +636,7 @@ class Writer:
             raise AudioError(f"cannot write {fmt!r}: supported are {', '.join(WRITE_FORMATS)}")
         if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
             raise AudioError(f"sample rate must be a positive integer, got {sample_rate!r}")
-        if not isinstance(channels, (int, np.integer)) or not 1 <= channels <= 8:
-            raise AudioError(f"channels must be 1..8, got {channels!r}")
-        if fmt == "mp3" and channels > 2:
-            raise AudioError(f"MP3 holds 1 or 2 channels, not {channels}: write FLAC, WAV, Ogg "
-                             f"Vorbis, Opus or M4A")
+        check_channels(fmt, channels)
         alac = fmt == "m4a" and subtype is not None and subtype.upper() in _ALAC_SUBTYPES
         if subtype is not None and fmt not in ("wav", "flac") and not alac:
             raise AudioError(f"subtype applies to wav and flac (and ALAC_16/ALAC_24 to m4a), not {fmt}")

@@ -55,6 +55,9 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_seconds:
                     frame.end_time += round(tail_seconds * 1000)
                 # byte offsets into the old encoding point nowhere now: "not given"
                 frame.start_offset = frame.end_offset = 0xFFFFFFFF
+            if frame.FrameID == "TLEN" and getattr(d.info, "length", None):
+                # the length in ms: the new file's (a cue makes it longer)
+                frame = type(frame)(encoding=frame.encoding, text=[str(round(d.info.length * 1000))])
             d.tags.add(frame)
     elif isinstance(s.tags, list):  # Vorbis comments: (key, value) pairs, in order
         # Pairs are appended in the source's order and case: a reader pairs CHAPTERxxxNAME
@@ -81,7 +84,20 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_seconds:
     if getattr(s, "cuesheet", None) is not None and hasattr(d, "cuesheet"):
         d.cuesheet = _shifted_cuesheet(s.cuesheet, round(shift_seconds * s.info.sample_rate),
                                        d.info.total_samples)
-    d.save()
+    if hasattr(s.tags, "getall") and _has_id3v1(src):
+        d.save(v1=2)        # the source's ID3v1 tag too (mutagen writes one only when asked)
+    else:
+        d.save()
+
+
+def _has_id3v1(path: str | os.PathLike) -> bool:
+    """Does the file end with an ID3v1 tag ("TAG" 128 bytes from the end)?"""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < 128:
+            return False
+        f.seek(-128, os.SEEK_END)
+        return f.read(3) == b"TAG"
 
 
 def _ape_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
@@ -125,7 +141,10 @@ def _shifted_cuesheet(cs, shift: int, total: int):
 # structural (fmt, data, fact, our AIGC) is the encoder's business.
 # The old C2PA manifest is never copied: it signs the old samples and would read as tampered
 # (a new one is signed after labeling, or none with --no-c2pa).
-_WAV_SKIP = {b"fmt ", b"data", b"fact", b"AIGC", b"C2PA", b"JUNK", b"PAD ", b"ds64", b"FLLR"}
+#: Chunks not carried: the sample layout and data (written anew), our labels, padding, and
+#: PEAK (a float file's peak per channel, which libsndfile writes anew for the new samples).
+_WAV_SKIP = {b"fmt ", b"data", b"fact", b"AIGC", b"C2PA", b"JUNK", b"PAD ", b"ds64", b"FLLR",
+             b"PEAK"}
 
 
 def _shift_cues(body: bytes, frames: int) -> bytes:
@@ -191,12 +210,16 @@ def _riff_chunks(f) -> Iterator[tuple[bytes, int, int]]:
     head = f.read(12)
     if head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
         return
+    # A RIFF's chunks end where its size says: bytes appended after it (padding, another
+    # tool's trailer) are no chunks (125 empty "\0\0\0\0" ones were carried into a label).
+    riff_size = struct.unpack("<I", head[4:8])[0]
+    end = 8 + riff_size if head[:4] == b"RIFF" else None     # RF64: the size is in ds64
     pos = 12
-    while True:
+    while end is None or pos + 8 <= end:
         f.seek(pos)
         h = f.read(8)
-        if len(h) < 8:
-            return
+        if len(h) < 8 or not all(0x20 <= c <= 0x7E for c in h[:4]):
+            return                                  # the end, or no chunk ID: not a chunk
         n = struct.unpack("<I", h[4:])[0]
         yield h[:4], n, pos + 8
         pos += 8 + n + (n & 1)

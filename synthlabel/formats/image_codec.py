@@ -60,6 +60,10 @@ class Extras:
 #: compression, embedded XMP and ICC): dropped from the EXIF carried into another format.
 _TIFF_STRUCTURE_TAGS = (256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 322, 323,
                         324, 325, 338, 339, 340, 341, 530, 531, 532, 700, 34675)
+#: A TIFF's IPTC-IIM (33723) and Photoshop resources (34377): binary blocks Pillow's EXIF
+#: writer lays out as garbage (the IPTC became a 7-byte number string ExifTool rejects).
+#: PNG's eXIf has no place for them; they are dropped with a warning.
+_TIFF_BLOCK_TAGS = {33723: "IPTC-IIM", 34377: "Photoshop"}
 
 
 def _xmp_of(im: Image.Image) -> bytes | None:
@@ -122,10 +126,16 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         # the PNG written from it.
         for tag in _TIFF_STRUCTURE_TAGS:
             exif.pop(tag, None)
+        blocks = [name for tag, name in _TIFF_BLOCK_TAGS.items() if exif.pop(tag, None) is not None]
+        if blocks:
+            out.warnings.append(f"the TIFF's {' and '.join(blocks)} metadata is not carried "
+                                "(the output has no place for it)")
     orientation = exif.get(0x0112, 1)
-    if orientation not in (1, None):
+    if orientation in range(2, 9):                  # 1 is upright; other values mean nothing
         im = ImageOps.exif_transpose(im)
         exif[0x0112] = 1
+        if orientation >= 5:                        # a quarter turn: width and height swap
+            _swap_exif_dimensions(exif)
         if out.xmp:
             out.xmp = upright_orientation(out.xmp)
         out.warnings.append(f"applied EXIF orientation {orientation} to the pixels")
@@ -145,7 +155,10 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         if hit.any():
             key_alpha = np.where(hit, 0, 255).astype(np.uint8)
     if im.mode in WIDE_MODES:
-        im, warning = to_8bit(im)
+        try:
+            im, warning = to_8bit(im)
+        except ValueError as exc:
+            raise ImageDecodeError(f"cannot decode {fmt.upper()} image: {exc}") from None
         out.warnings.append(warning)
     elif _sixteen_bit_color(im, data, fmt):
         # Pillow itself opens 16-bit colour PNG and TIFF as 8-bit RGB(A).
@@ -181,6 +194,8 @@ def to_8bit(im: Image.Image) -> tuple[Image.Image, str]:
     saying so. 16-bit images are scaled from full scale; 32-bit integer ones from their
     maximum; float ones from [0, 1] when they lie within it, else from their maximum."""
     arr = np.asarray(im, np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError("the float image holds NaN or infinity")
     top = float(arr.max()) if arr.size else 1.0
     if im.mode.startswith("I;16"):
         scale = 255.0 / 65535.0
@@ -225,10 +240,22 @@ def _webp_lossless(data: bytes) -> bool:
     return False
 
 
+def _swap_exif_dimensions(exif: Image.Exif) -> None:
+    """After a quarter turn of the pixels: the Exif IFD's PixelXDimension / PixelYDimension
+    (ExifImageWidth / Height) swap, as do IFD0's resolutions, or they describe the old
+    layout."""
+    ifd = exif.get_ifd(0x8769)
+    if 0xA002 in ifd and 0xA003 in ifd:
+        ifd[0xA002], ifd[0xA003] = ifd[0xA003], ifd[0xA002]
+    if 282 in exif and 283 in exif:
+        exif[282], exif[283] = exif[283], exif[282]
+
+
 def _sixteen_bit_color(im: Image.Image, data: bytes, fmt: str) -> bool:
     if fmt == "png":
-        # IHDR: bit depth at byte 24, colour type 2 (RGB) or 6 (RGBA) at byte 25
-        return len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
+        # IHDR: bit depth at byte 24, colour type 2 (RGB), 4 (grey + alpha; Pillow opens it as
+        # 8-bit LA) or 6 (RGBA) at byte 25
+        return len(data) > 25 and data[24] == 16 and data[25] in (2, 4, 6)
     if fmt == "tiff":
         bits = getattr(im, "tag_v2", {}).get(258)
         bits = bits if isinstance(bits, tuple) else (bits,)

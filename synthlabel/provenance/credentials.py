@@ -55,6 +55,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
@@ -73,6 +74,7 @@ __all__ = [
     "CredentialError",
     "CertificateError",
     "DevelopmentCredentialsWarning",
+    "InsecureCredentialsWarning",
     "DEV_SIGNER_CN",
     "check_signing_certificate",
     "default_home",
@@ -123,6 +125,10 @@ _EKU_HINT = (
 class DevelopmentCredentialsWarning(UserWarning):
     """Development credentials were just created: manifests they sign are not trustworthy
     outside this machine."""
+
+
+class InsecureCredentialsWarning(UserWarning):
+    """A key file, or a folder holding one, can be read or replaced by other users."""
 
 
 class CredentialError(ValueError):
@@ -221,30 +227,80 @@ def _write_new_private(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def _ensure_private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) with mode 0700; tighten it if we own a looser one."""
+    """Create ``path`` (and parents) with mode 0700. An existing folder we own that others may
+    write to loses that write access (whoever can write to the home can rename ``dev/`` away
+    and put their own signing and watermark keys in its place); reading is left alone (the
+    home may be a folder of the user's, set by SYNTHLABEL_HOME), and so is a sticky folder
+    such as /tmp, where others cannot rename what is ours."""
     if path.exists() and not path.is_dir():
         raise HomeUnavailableError(f"{path} is not a folder (the synthlabel home, {ENV_HOME})")
     if not path.exists():
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(path, 0o700)
+        return
+    st = path.stat()
+    if _others_can_replace(st) and st.st_uid == os.getuid():
+        os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o022)
+
+
+def _others_can_replace(st: os.stat_result) -> bool:
+    """A folder others may write to, without the sticky bit that stops them renaming ours."""
+    return bool(st.st_mode & 0o022) and not st.st_mode & stat.S_ISVTX
+
+
+def _warn_if_exposed(path: Path, what: str, stacklevel: int) -> None:
+    """Warn when ``path`` (a key file, or a folder of them) is open to other users: a key
+    file readable by them, or a folder writable by them (they could replace its keys).
+    Nothing is changed: the file may be the user's own, shared on purpose."""
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    folder = stat.S_ISDIR(st.st_mode)
+    if _others_can_replace(st) if folder else st.st_mode & 0o077:
+        fix = "chmod go-w" if folder else "chmod 600"
+        warnings.warn(f"{what} {path} is open to other users (mode {st.st_mode & 0o777:04o}); "
+                      f"run: {fix} {path}", InsecureCredentialsWarning, stacklevel=stacklevel + 1)
+
+
+def _looks_like_key(text: str) -> bool:
+    """Is a value given as a path really key material (a PEM, or the hex key itself)?"""
+    t = text.strip()
+    return ("-----BEGIN" in t or "PRIVATE KEY" in t or "\n" in t or len(t) > 512
+            or (len(t) >= 32 and all(c in "0123456789abcdefABCDEF" for c in t)))
+
+
+def _shown(path: PathLike | bytes, what: str) -> str:
+    """``path`` as it may appear in a message: never a value that looks like key material
+    (a key given where its file's path was expected)."""
+    text = os.fsdecode(path)
+    if _looks_like_key(text):
+        return "(not shown: the value looks like the key itself; give the path of its file)"
+    return text
 
 
 def _read_file(path: PathLike, what: str) -> bytes:
     try:
         return Path(path).expanduser().read_bytes()
     except FileNotFoundError:
-        raise CredentialError(f"{what} file not found: {os.fspath(path)}") from None
+        raise CredentialError(f"{what} file not found: {_shown(path, what)}") from None
     except IsADirectoryError:
-        raise CredentialError(f"{what} path is a directory, not a file: {os.fspath(path)}") from None
+        raise CredentialError(f"{what} path is a directory, not a file: {_shown(path, what)}") from None
     except OSError as exc:
-        raise CredentialError(f"cannot read {what} file {os.fspath(path)}: {exc.strerror}") from None
+        raise CredentialError(f"cannot read {what} file {_shown(path, what)}: {exc.strerror}") from None
 
 
 def _material(value: bytes | PathLike, what: str) -> bytes:
-    """``bytes`` are taken as content; ``str``/``PathLike`` as a path to read."""
+    """``bytes`` are taken as content, and so is a ``str`` holding a PEM block; any other
+    ``str``/``PathLike`` as a path to read (warned when other users can read it)."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
-    return _read_file(value, what)
+    if isinstance(value, str) and "-----BEGIN" in value:
+        return value.encode("ascii", "replace")
+    data = _read_file(value, what)
+    if what == "private key":
+        _warn_if_exposed(Path(value).expanduser(), what + " file", stacklevel=4)
+    return data
 
 
 def _subject_text(cert: x509.Certificate) -> str:
@@ -262,7 +318,9 @@ def _load_private_key(pem: bytes, passphrase: str | bytes | None = None):
     """Parse a PEM private key, decrypting it if needed. Messages never include the key or
     the passphrase."""
     if isinstance(passphrase, str):
-        passphrase = passphrase.encode("utf-8")
+        # os.fsencode: a passphrase from the environment that is not UTF-8 comes back as
+        # its own bytes (str.encode failed on it, naming one of its characters).
+        passphrase = os.fsencode(passphrase)
     if b"-----BEGIN" not in pem or b"PRIVATE KEY-----" not in pem:
         raise CredentialError("could not parse the private key: no PEM private key found")
     try:
@@ -304,9 +362,11 @@ def _load_certs(pem: bytes, what: str = "certificate chain") -> list[x509.Certif
 
 
 def read_watermark_key(path: PathLike) -> bytes:
-    """Read a watermark key file: 64 hex digits (whitespace ignored) or exactly 32 raw bytes."""
+    """Read a watermark key file: 64 hex digits (whitespace anywhere ignored) or exactly 32
+    raw bytes."""
     raw = _read_file(path, "watermark key")
-    text = raw.strip()
+    _warn_if_exposed(Path(path).expanduser(), "watermark key file", stacklevel=2)
+    text = b"".join(raw.split())
     if len(text) == 2 * WATERMARK_KEY_BYTES:
         try:
             return bytes.fromhex(text.decode("ascii"))
@@ -315,7 +375,7 @@ def read_watermark_key(path: PathLike) -> bytes:
     if len(raw) == WATERMARK_KEY_BYTES:
         return raw
     raise CredentialError(
-        f"watermark key file {os.fspath(path)} must hold 64 hex digits or 32 raw bytes "
+        f"watermark key file {_shown(path, 'watermark key')} must hold 64 hex digits or 32 raw bytes "
         f"({WATERMARK_KEY_BYTES * 8}-bit key)"
     )
 
@@ -680,6 +740,9 @@ def _dev_credentials(home: Path, create: bool = True) -> tuple[bytes, bytes, byt
         raise CredentialError(
             f"development credentials in {dev} are incomplete; run 'synthlabel keys init --force'"
         )
+    for path, what in ((home, "synthlabel home"), (dev, "development credentials folder"),
+                       (dev / DEV_KEY, "development signing key")):
+        _warn_if_exposed(path, what, stacklevel=4)
     chain, root = (dev / DEV_CHAIN).read_bytes(), (dev / DEV_ROOT).read_bytes()
     for pem, name in ((chain, DEV_CHAIN), (root, DEV_ROOT)):
         _check_certificates(pem, dev / name)
@@ -750,7 +813,7 @@ def load_credentials(
                 key_pem = _pkcs8(load_key())
             except CredentialError as exc:
                 if where not in str(exc):          # name the file, as the other errors do
-                    exc.args = (f"{where}: {exc}",)
+                    raise CredentialError(f"{where}: {exc}") from None
                 raise
             check_signing_certificate(chain_pem, key_pem)
         except CredentialError:
@@ -763,7 +826,7 @@ def load_credentials(
         chain_pem = _material(cert_src, "certificate chain")
         key_pem = signing_key(chain_pem, lambda: _load_private_key(
             _material(key_src, "private key"), passphrase),
-            os.fspath(key_src) if not isinstance(key_src, bytes) else "private key")
+            _shown(key_src, "private key") if not isinstance(key_src, bytes) else "private key")
         if wm_src is None:
             raise CredentialError(
                 "a production signing certificate needs a watermark key too: set "
