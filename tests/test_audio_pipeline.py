@@ -869,3 +869,30 @@ def test_dry_run_refuses_what_labeling_refuses(tmp_path):
         r = run("label", src, "-o", tmp_path / "out", *extra, env=env)
         assert r.returncode == 1, r.stderr
         assert "writes 1 to 8 audio channels, not 10" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("damage", ["random", "zeros"])
+def test_mp3_damaged_mid_file_keeps_the_rest(tmp_path, credentials, damage):
+    """An MP3 with damaged bytes in the middle lost everything after them (libmpg123 stops for
+    good; "ends early (truncated?)") or failed ("Unspecified internal error"), where the ffmpeg
+    command decodes past them. The rest now comes from FFmpeg's decoder."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "in.mp3"
+    sf.write(src, music(8.0, 44100, seed=6), 44100, format="MP3")
+    data = bytearray(src.read_bytes())
+    at = len(data) // 2
+    data[at:at + 2000] = (np.random.default_rng(2).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+                          if damage == "random" else bytes(2000))
+    src.write_bytes(bytes(data))
+    pcm = subprocess.run([ffmpeg, "-v", "quiet", "-i", src, "-f", "f32le", "-ac", "1", "-"],
+                         capture_output=True, check=True).stdout
+    ffmpeg_seconds = len(pcm) / 4 / 44100
+    assert ffmpeg_seconds > 7.5
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    out = Path(res.output)
+    got = sf.info(out).frames / 44100 - 1.82          # less the rhythm cue
+    assert abs(got - ffmpeg_seconds) < 0.1, (got, ffmpeg_seconds)
+    assert not [w for w in res.warnings if "ends early" in w], res.warnings
+    assert synthlabel.verify_file(out, credentials=credentials).ok()

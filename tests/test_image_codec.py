@@ -290,3 +290,31 @@ def test_quarter_turn_swaps_the_exif_dimensions(tmp_path):
     assert ex[0x0112] == 1
     assert (ex.get_ifd(0x8769)[0xA002], ex.get_ifd(0x8769)[0xA003]) == (60, 80)
     assert (float(ex[282]), float(ex[283])) == (72.0, 300.0)
+
+
+def test_unreadable_raw_profile_exif_is_dropped_with_a_warning():
+    """An ImageMagick "Raw profile type exif" chunk whose hex does not decode failed the whole
+    file with Python's fromhex() message (raised by Pillow's getexif)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Raw profile type exif", "\nexif\n  20\nzzzz not hex at all\n", zip=True)
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_photo(48, 64, 1)).save(buf, "PNG", pnginfo=info)
+    dec = image_codec.decode(buf.getvalue(), "png")
+    assert dec.rgb.shape == (48, 64, 3)
+    assert any(w.startswith("unreadable EXIF dropped") for w in dec.warnings), dec.warnings
+
+
+def test_gif_comment_and_xmp_are_carried_into_png(tmp_path):
+    """A GIF (written as PNG) lost its comment and its XMP without a word: Pillow keeps only
+    the XMP extension's name."""
+    exiftool = require_tool("exiftool")
+    src = tmp_path / "a.gif"
+    Image.fromarray(synthetic_photo(60, 80, 3)).convert("P").save(src, comment=b"made by hand")
+    subprocess.run([exiftool, "-q", "-overwrite_original", "-XMP-dc:Creator=Someone", src], check=True)
+    dec = image_codec.decode(src.read_bytes(), "gif")
+    assert dec.xmp is not None and b"Someone" in dec.xmp and dec.xmp.rstrip().endswith(b"?>")
+    out = tmp_path / "a.png"
+    out.write_bytes(image_codec.encode(dec.rgb, "png", xmp=dec.xmp, extras=dec.extras))
+    tags = json.loads(subprocess.run([exiftool, "-j", "-G1", "-a", out], capture_output=True,
+                                     text=True, check=True).stdout)[0]
+    assert tags.get("PNG:Comment") == "made by hand" and tags.get("XMP-dc:Creator") == "Someone", tags

@@ -361,6 +361,8 @@ def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
                 with _quiet(fmt):
                     block = f.read(n, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as exc:
+                if fmt == "mp3":
+                    break                   # the rest from FFmpeg's decoder, below
                 raise AudioError(f"corrupt audio data: {_one_line(exc)}") from None
             if len(block) == 0:
                 break
@@ -368,11 +370,20 @@ def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
             yield block
         if got < want and fmt in ("wav", "flac"):
             raise AudioError(f"truncated {fmt.upper()}: {got + start} of {total} frames decodable")
+    if got < want and fmt == "mp3":
+        # libmpg123 (in libsndfile) stops for good at damaged data mid-file, and the rest of
+        # the song was lost; FFmpeg's decoder resyncs past it. The two give the same samples
+        # (to 1e-7 on intact files), so FFmpeg's take the stream up from where it stopped.
+        yield from _av_blocks(path, blocksize, start + got, None if frames is None else frames - got,
+                              None, skip_bad=True)
 
 
-def _av_blocks(path, blocksize: int, start: int, frames: int | None, limit: int | None):
+def _av_blocks(path, blocksize: int, start: int, frames: int | None, limit: int | None,
+               skip_bad: bool = False):
     """Decode with PyAV, convert to packed float32 and re-chunk. ``limit`` trims the end
-    padding that the AAC decoder leaves in (the container duration says where audio ends)."""
+    padding that the AAC decoder leaves in (the container duration says where audio ends).
+    ``skip_bad``: a packet the decoder rejects is left out, as the ffmpeg command does (an
+    MP3's damaged frames), instead of failing the file."""
     import av
 
     container = _av_open(path)
@@ -401,6 +412,8 @@ def _av_blocks(path, blocksize: int, start: int, frames: int | None, limit: int 
                         # here, as an MP3's does (the caller warns that it ends early)
                         if packet.is_corrupt:
                             break
+                        if skip_bad:
+                            continue
                         raise
                     for frame in frames:
                         yield from resampler.resample(frame)

@@ -7,7 +7,9 @@ a re-encode would otherwise drop (EXIF, ICC profile, an existing XMP packet) tra
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,7 +119,19 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
     out = DecodedImage(rgb=np.empty((0, 0, 3), np.uint8), format=fmt)
     out.icc_profile = im.info.get("icc_profile") or None
     out.xmp = _xmp_of(im)
-    exif = im.getexif()
+    if fmt == "png" and out.xmp:
+        # Pillow reads a tEXt / zTXt XMP packet as Latin-1; png.extract reads its UTF-8
+        from . import png
+
+        packets = png.extract(data).xmp
+        out.xmp = packets[0] if packets else out.xmp
+    try:
+        exif = im.getexif()
+    except (ValueError, SyntaxError, struct.error) as exc:
+        # e.g. an ImageMagick raw-profile chunk whose hex does not decode: the EXIF is lost,
+        # the picture is not
+        exif = Image.Exif()
+        out.warnings.append(f"unreadable EXIF dropped ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
     # the bytes it was read from (taken before exif_transpose, which lays them out anew)
     exif_source = data if fmt == "tiff" else im.info.get("exif")
     if fmt == "tiff":
@@ -223,6 +237,34 @@ def _carry_extras(out: DecodedImage, im: Image.Image, data: bytes, fmt: str) -> 
         out.extras.jpeg_segments = jpeg.carried_segments(data)
     elif fmt == "webp":
         out.extras.lossless = _webp_lossless(data)
+    elif fmt == "gif":
+        # Written as PNG: the comment goes into a tEXt chunk, the XMP (which Pillow does not
+        # read: it keeps only the extension's name) into the output's packet. Both were lost.
+        comment = im.info.get("comment")
+        if isinstance(comment, bytes) and comment:
+            out.extras.png_chunks = [_png_text_chunk(b"Comment", comment)]
+        if out.xmp is None:
+            out.xmp = _gif_xmp(data)
+
+
+def _png_text_chunk(keyword: bytes, text: bytes) -> bytes:
+    """A PNG tEXt chunk (Latin-1 text; NUL bytes, which tEXt cannot hold, removed)."""
+    body = keyword + b"\x00" + text.replace(b"\x00", b"")
+    return len(body).to_bytes(4, "big") + b"tEXt" + body + zlib.crc32(b"tEXt" + body).to_bytes(4, "big")
+
+
+def _gif_xmp(data: bytes) -> bytes | None:
+    """The XMP packet of a GIF's "XMP DataXMP" application extension (XMP spec part 3: the
+    packet's bytes as they are, then a 258-byte "magic trailer"), or None."""
+    at = data.find(b"\x21\xff\x0bXMP DataXMP")
+    if at < 0:
+        return None
+    start = at + 14
+    end = data.find(b"<?xpacket end=", start)
+    close = data.find(b"?>", end) if end >= 0 else -1
+    if end < 0 or close < 0 or not data.startswith(b"<?xpacket", start):
+        return None
+    return data[start:close + 2]
 
 
 def _webp_lossless(data: bytes) -> bool:

@@ -1,9 +1,10 @@
 """PNG: XMP in an uncompressed ``iTXt`` chunk (keyword ``XML:com.adobe.xmp``) before the first
 ``IDAT``, spliced at chunk level. IDAT and every other chunk are copied verbatim.
 
-Readers also accept the TC260 alternative, a text chunk with keyword ``AIGC`` holding the
-wrapped JSON; the writer removes such a chunk because the rules allow exactly one label and the
-XMP one replaces it.
+Readers also take XMP from a ``tEXt`` or ``zTXt`` chunk with that keyword (ImageMagick writes
+it so); the writer replaces such a chunk with an iTXt one. Readers also accept the TC260
+alternative, a text chunk with keyword ``AIGC`` holding the wrapped JSON; the writer removes
+such a chunk because the rules allow exactly one label and the XMP one replaces it.
 """
 from __future__ import annotations
 
@@ -131,7 +132,23 @@ def _text(c: _Chunk, data: bytes) -> tuple[bytes, bytes] | None:
 
 
 def _is_xmp(c: _Chunk, data: bytes) -> bool:
-    return c.type == b"iTXt" and data.startswith(XMP_KEYWORD + b"\x00", c.start + 8)
+    # ImageMagick and other tools put the packet in a tEXt or zTXt chunk; ExifTool and Pillow
+    # read it from there, so it is the file's XMP (and its label) as much as an iTXt one is
+    return c.type in _TEXT_TYPES and data.startswith(XMP_KEYWORD + b"\x00", c.start + 8)
+
+
+def _xmp_packet(c: _Chunk, data: bytes) -> bytes:
+    """The UTF-8 packet of an XMP chunk (see ``_is_xmp``). tEXt/zTXt are Latin-1 by the PNG
+    spec, but XMP is UTF-8 and writers put UTF-8 there: bytes that are not UTF-8 are taken
+    as the Latin-1 the spec promises."""
+    value = _text(c, data)[1]
+    if c.type == b"iTXt":
+        return value
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1").encode("utf-8")
+    return value
 
 
 def _is_aigc_text(c: _Chunk, data: bytes) -> bool:
@@ -142,24 +159,66 @@ def _is_aigc_text(c: _Chunk, data: bytes) -> bool:
 
 
 #: Chunks a re-encode keeps verbatim (besides iCCP, eXIf and the XMP packet, written from the
-#: decoded values): text (generation parameters, descriptions; not XMP or a stale AIGC label),
-#: physical pixel size and the colour description. All may sit right after IHDR.
+#: decoded values): text (generation parameters, descriptions; not XMP, a stale AIGC label or
+#: EXIF in an ImageMagick raw profile), physical pixel size and the colour description. All may
+#: sit right after IHDR.
 _CARRIED = (b"tEXt", b"zTXt", b"iTXt", b"pHYs", b"gAMA", b"cHRM", b"sRGB")
+
+#: ImageMagick's text chunks holding a profile as hex ("\n<name>\n<length>\n<hex lines>").
+#: Pillow reads EXIF from the exif one when there is no eXIf chunk; an APP1 one holds either
+#: EXIF ("Exif\0\0" + TIFF) or XMP, and Pillow reads neither.
+_RAW_EXIF = b"Raw profile type exif"
+_RAW_APP1 = b"Raw profile type APP1"
+
+
+def _raw_profile(c: _Chunk, data: bytes) -> tuple[bytes, bytes] | None:
+    """(keyword, payload) of a raw-profile exif or APP1 chunk, else None (also when it does
+    not decode: such a chunk is copied as it is, like any other text)."""
+    if c.type not in _TEXT_TYPES:
+        return None
+    keyword = data[c.start + 8:c.start + 8 + 80].partition(b"\x00")[0]  # keywords <= 79 bytes
+    if keyword not in (_RAW_EXIF, _RAW_APP1):
+        return None
+    try:
+        text = _text(c, data)[1]
+        return keyword, bytes.fromhex("".join(text.decode("ascii").split("\n")[3:]))
+    except (MetadataError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _stale_exif_profiles(chunks: list[_Chunk], data: bytes) -> set[int]:
+    """Offsets of the raw-profile chunks holding EXIF that the output carries elsewhere.
+
+    The decoder takes EXIF from eXIf, else from a raw exif profile, and the output carries it
+    (with Orientation 1 once the pixels are turned): a raw-profile copy left beside it keeps
+    the old orientation, and readers that prefer it turn the image twice. Without such a
+    source a raw APP1 EXIF is kept: it is then the only copy, and the pixels were not turned."""
+    profiles = {c.start: p for c in chunks if (p := _raw_profile(c, data)) is not None}
+    decoded = (any(c.type == b"eXIf" for c in chunks)
+               or any(kw == _RAW_EXIF for kw, _ in profiles.values()))
+    if not decoded:
+        return set()
+    return {at for at, (kw, payload) in profiles.items()
+            if kw == _RAW_EXIF or payload.startswith(b"Exif\x00")}
 
 
 def ancillary(data: bytes) -> list[bytes]:
     """The chunks of a PNG that re-encoding its pixels would lose and that still describe the
     new file (see ``_CARRIED``), as raw bytes ready to insert after IHDR. ``sRGB`` is left out
     when the file has an ``iCCP`` profile (the two must not both be present; the profile is
-    kept). Unparseable files give []."""
+    kept), and so is EXIF in a raw profile that the output carries in eXIf
+    (``_stale_exif_profiles``). Unparseable files give []."""
     try:
         chunks, _ = _chunks(data)
     except MetadataError:
         return []
     has_icc = any(c.type == b"iCCP" for c in chunks)
+    stale_exif = _stale_exif_profiles(chunks, data)
     out = []
     for c in chunks:
         if c.type not in _CARRIED or _is_xmp(c, data) or _is_aigc_text(c, data):
+            continue
+        if c.start in stale_exif:
             continue
         if c.type == b"sRGB" and has_icc:
             continue
@@ -190,7 +249,7 @@ def extract(data: bytes) -> Extracted:
     for c in chunks:
         if _is_xmp(c, data):
             c.check_crc(data)
-            xmp.append(_text(c, data)[1])
+            xmp.append(_xmp_packet(c, data))
         elif _is_aigc_text(c, data):
             c.check_crc(data)
             text.append((c.type.decode(), _text(c, data)[1]))
@@ -201,7 +260,8 @@ def extract(data: bytes) -> Extracted:
 
 def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> bytes:
     """Put the updated XMP packet before the first IDAT (in place if it already is), drop
-    stale ``AIGC`` text chunks, clean eXIf; copy everything else."""
+    stale ``AIGC`` text chunks, clean eXIf; copy everything else. Every XMP chunk, tEXt and
+    zTXt ones included, is written back as an uncompressed iTXt chunk."""
     chunks, _ = _chunks(data)
     # The image data starts at the first IDAT (or APNG fcTL, which precedes it).
     first_data = next((i for i, c in enumerate(chunks) if c.type in (b"IDAT", b"fcTL")), None)
@@ -211,7 +271,7 @@ def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> byt
     existing = []
     for i in xmp_idx:
         chunks[i].check_crc(data)
-        existing.append(_text(chunks[i], data)[1])
+        existing.append(_xmp_packet(chunks[i], data))
     new_packets = update_xmp(existing)
     # The main packet stays where it is when that is before IDAT, else it moves there.
     main_at = xmp_idx[0] if xmp_idx and xmp_idx[0] < first_data else first_data
