@@ -407,4 +407,6 @@ def _lost_extras(extras: image_codec.Extras, fmt: str) -> list[str]:
                    f"into {fmt.upper()}")
     if extras.comment and fmt != "jpeg":
         out.append(f"the JPEG comment is not carried into {fmt.upper()}")
+    if fmt != "jpeg" and any(seg[1:2] == b"\xed" for seg in extras.jpeg_segments):
+        out.append(f"the JPEG's IPTC-IIM (Photoshop APP13) is not carried into {fmt.upper()}")
     return out

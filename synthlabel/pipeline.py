@@ -6,11 +6,14 @@ overwritten (unless asked), a bad file costs one line of error and the rest go o
 """
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from PIL import Image
 
 from .batch import init_worker_process, one_line, pool_map, worker_count
 from .formats import image_codec
@@ -446,7 +449,13 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         mode = job.source.stat().st_mode & 0o777 if job.in_place else None
         atomic_write(target, labeled.data, mode=mode)
         if job.in_place and target != job.source:
-            job.source.unlink()
+            if (frames := _frame_count(data)) > 1:
+                # the output holds the first frame (page) only: deleting the original would
+                # lose the others for good
+                res.warnings.append(f"the original {job.source.name} is kept: it has {frames} "
+                                    f"frames (pages) and {target.name} only the first")
+            else:
+                job.source.unlink()
         res.output = str(target)
     except (LabelingError, image_codec.ImageDecodeError, ValueError, OSError) as exc:
         res.error = one_line(exc)
@@ -454,6 +463,15 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         res.error = f"internal error ({type(exc).__name__}): {one_line(exc)}"
     res.seconds = round(time.perf_counter() - t0, 4)
     return res
+
+
+def _frame_count(data: bytes) -> int:
+    """Frames (pages) of an animated or multi-page image; 1 when it cannot tell."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return int(getattr(im, "n_frames", 1))
+    except Exception:  # noqa: BLE001 - it was decoded already; this is only a count
+        return 1
 
 
 def _label_av_job(media: MediaType, job: Job, target: Path, spec: LabelSpec,

@@ -776,6 +776,22 @@ def test_in_place(tmp_path):
     assert json.loads(r.stdout)["ok"] is True, r.stdout
 
 
+def test_in_place_keeps_a_multi_frame_original(tmp_path):
+    """--in-place on an animated GIF wrote a.png (its first frame) and deleted a.gif, losing
+    the other frames for good. A one-frame GIF is still replaced by its PNG."""
+    frames = [Image.fromarray(synthetic_photo(240, 320, 5 + i)).convert("P") for i in range(3)]
+    anim, still = tmp_path / "anim.gif", tmp_path / "still.gif"
+    frames[0].save(anim, save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(still)
+    r = run("label", "--in-place", anim, still, "-j", "1")
+    assert r.returncode == 0, r.stderr
+    assert anim.exists() and Image.open(anim).n_frames == 3
+    assert "the original anim.gif is kept: it has 3 frames (pages) and anim.png only the first" in r.stderr
+    assert not still.exists()
+    for png in (tmp_path / "anim.png", tmp_path / "still.png"):
+        assert json.loads(run("verify", "--json", png).stdout)["ok"] is True
+
+
 def test_layer_switches_and_format(tmp_path):
     src = tmp_path / "a.png"
     Image.fromarray(synthetic_photo(240, 320, 6)).save(src)
@@ -1705,3 +1721,20 @@ def test_relabeling_an_image_whose_metadata_was_removed(tmp_path, credentials, m
         src = tmp_path / f"s{n}.png"      # the pixels alone: no AIGC label, no manifest
         Image.open(io.BytesIO(res.data)).convert("RGB").save(src)
     assert kept >= 1
+
+
+def test_jpeg_iptc_lost_to_another_format_is_warned(tmp_path):
+    """A JPEG's IPTC-IIM (keywords, caption) was dropped silently when written as PNG or WebP;
+    only the comment's loss was said."""
+    import synthlabel
+    from synthlabel.models import LabelSpec
+
+    exiftool = require_tool("exiftool")
+    src = tmp_path / "a.jpg"
+    Image.fromarray(synthetic_photo(240, 320, 3)).save(src, quality=90)
+    subprocess.run([exiftool, "-q", "-overwrite_original", "-IPTC:Keywords=kw", src], check=True)
+    for fmt in ("png", "webp", "jpeg"):
+        out = synthlabel.label_image_bytes(src.read_bytes(), spec=LabelSpec(output_format=fmt, c2pa=False))
+        said = [w for w in out.warnings if "IPTC-IIM" in w]
+        assert said == ([] if fmt == "jpeg" else
+                        [f"the JPEG's IPTC-IIM (Photoshop APP13) is not carried into {fmt.upper()}"]), out.warnings
