@@ -236,14 +236,15 @@ def _label_findings(path: Path, media: MediaType, data: bytes | None = None):
 
 
 def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None = None,
-                     kind: str = "image") -> str:
+                     kind: str = "image", mark_kept: bool = False) -> str:
     if spec is not None and spec.propagator:
         # Re-publishing: the producer's fields are kept, which is the point; what is worth a
         # word is a second visible label / cue and watermark beside the producer's. (An audio
         # file's rhythm cue is not inserted again where it has one, mostly: labeling_audio
-        # warns either way.)
+        # warns either way.) ``mark_kept``: the producer's mark is of this key and was kept
+        # (labeling says so), so no second one was added.
         added = [n for n, on in (("visible label or cue", spec.explicit and kind != "audio"),
-                                 ("watermark", spec.watermark)) if on]
+                                 ("watermark", spec.watermark and not mark_kept)) if on]
         if not added:
             return f"re-published: the producer's AIGC fields ({prior}) are kept"
         return (f"re-published: the producer's AIGC fields ({prior}) are kept, and a second "
@@ -440,6 +441,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         res.content_id = labeled.content_id.hex
         res.layers = labeled.layers
         res.warnings.extend(labeled.warnings)
+        _settle_relabel_warning(res, spec, media.kind)
         target = targets[0]
         # Checked again: another process may have written it while this one was labeling.
         if why := _replaces_input(job, [target]):
@@ -463,6 +465,17 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         res.error = f"internal error ({type(exc).__name__}): {one_line(exc)}"
     res.seconds = round(time.perf_counter() - t0, 4)
     return res
+
+
+def _settle_relabel_warning(res: LabelResult, spec: LabelSpec, kind: str) -> None:
+    """Once labeled: a re-published file whose watermark was kept (the producer's, of this
+    key) gets no second one, so the warning given up front no longer says it does."""
+    if not (spec.propagator and res.prior_label and spec.watermark):
+        return
+    if any("carries this key's watermark already" in w for w in res.warnings):
+        before = _relabel_warning(res.prior_label, False, spec, kind)
+        res.warnings = [_relabel_warning(res.prior_label, False, spec, kind, mark_kept=True)
+                        if w == before else w for w in res.warnings]
 
 
 def _frame_count(data: bytes) -> int:
@@ -496,6 +509,7 @@ def _label_av_job(media: MediaType, job: Job, target: Path, spec: LabelSpec,
         res.content_id = labeled.content_id.hex
         res.layers = labeled.layers
         res.warnings.extend(labeled.warnings)
+        _settle_relabel_warning(res, spec, media.kind)
         if labeled.sidecar:
             res.warnings.append(f"C2PA manifest written as sidecar {labeled.sidecar.name} "
                                 f"(c2pa cannot embed into {media.format.upper()})")

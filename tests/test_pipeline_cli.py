@@ -491,10 +491,13 @@ def test_republishing_as_a_propagator(tmp_path):
     assert rep["ok"] and rep["ids_agree"] and rep["content_ids"]["watermark"] == aigc["ProduceID"]
     r = run("label", SAMPLES / "scene.png", "-o", tmp_path / "x", "--propagator", gen)
     assert r.returncode == 2 and "propagation" in r.stderr          # a generation code
-    # With every layer on, the new watermark and manifest carry the PropagateID: verify
-    # compares them with that, not with the producer's ProduceID.
+    # With every layer on, the watermark and manifest carry the PropagateID: verify compares
+    # them with that, not with the producer's ProduceID. Here the producer's mark is of the
+    # same key, so it is kept and no second one is added: the warning no longer says there
+    # is (it said "a second ... and watermark", then that the mark was kept).
     r = run("label", first / "scene.png", "-o", tmp_path / "full", "--propagator", "PlatformX")
-    assert r.returncode == 0 and "a second visible label or cue and watermark" in r.stderr, r.stderr
+    assert r.returncode == 0 and "a second visible label or cue is added" in r.stderr, r.stderr
+    assert "carries this key's watermark already" in r.stderr and "and watermark" not in r.stderr
     rep = json.loads(run("verify", "--json", tmp_path / "full" / "scene.png").stdout)
     assert rep["ids_agree"] is True and rep["content_ids"]["metadata"] == \
         rep["layers"]["metadata"]["details"]["aigc"]["PropagateID"], rep["content_ids"]

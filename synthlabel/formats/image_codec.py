@@ -96,7 +96,8 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
 
 def _decode(data: bytes, fmt: str) -> DecodedImage:
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as opening:
+            warnings.simplefilter("always", UserWarning)
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             if im.width * im.height > MAX_PIXELS:
@@ -126,12 +127,22 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         packets = png.extract(data).xmp
         out.xmp = packets[0] if packets else out.xmp
     try:
-        exif = im.getexif()
+        with warnings.catch_warnings(record=True) as noted:
+            # Pillow's notes on damaged metadata ("Corrupt EXIF data", "tag ... had too many
+            # entries", here and when opening) went to stderr as Python warnings: they are
+            # about the file, so they are said as its warnings
+            warnings.simplefilter("always", UserWarning)
+            exif = im.getexif()
+            exif.get_ifd(0x8769)
     except (ValueError, SyntaxError, struct.error) as exc:
         # e.g. an ImageMagick raw-profile chunk whose hex does not decode: the EXIF is lost,
         # the picture is not
-        exif = Image.Exif()
+        exif, noted = Image.Exif(), []
         out.warnings.append(f"unreadable EXIF dropped ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+    for note in dict.fromkeys(" ".join(str(w.message).split()) for w in [*opening, *noted]
+                              if issubclass(w.category, UserWarning)):
+        if not any(f"tag {tag} " in note for tag in _TIFF_BLOCK_TAGS):   # dropped anyway
+            out.warnings.append(f"EXIF: {note}")
     # the bytes it was read from (taken before exif_transpose, which lays them out anew)
     exif_source = data if fmt == "tiff" else im.info.get("exif")
     if fmt == "tiff":
@@ -140,7 +151,9 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         # the PNG written from it.
         for tag in _TIFF_STRUCTURE_TAGS:
             exif.pop(tag, None)
-        blocks = [name for tag, name in _TIFF_BLOCK_TAGS.items() if exif.pop(tag, None) is not None]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)    # Pillow's note on its layout
+            blocks = [name for tag, name in _TIFF_BLOCK_TAGS.items() if exif.pop(tag, None) is not None]
         if blocks:
             out.warnings.append(f"the TIFF's {' and '.join(blocks)} metadata is not carried "
                                 "(the output has no place for it)")
@@ -311,13 +324,20 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
     """Encode RGB (+alpha) to ``fmt`` ("jpeg", "png" or "webp"). JPEG drops alpha.
     ``extras``: what else to keep from the source (:class:`Extras`; each part goes where the
     output format has a place for it: raw PNG chunks into PNG, density, comment, ExtendedXMP
-    and IPTC-IIM into JPEG,
-    ``lossless`` makes a WebP lossless)."""
+    and IPTC-IIM into JPEG, the ExtendedXMP merged into a PNG's or WebP's packet;
+    ``lossless`` makes a WebP lossless). A JPEG's XMP too large for one segment is split
+    into ExtendedXMP."""
     if fmt not in WRITABLE:
         raise ValueError(f"cannot write {fmt!r}; choose one of {sorted(WRITABLE)}")
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected uint8 HxWx3 RGB, got {rgb.dtype} {rgb.shape}")
     extras = extras or Extras()
+    from . import jpeg
+
+    if fmt != "jpeg" and xmp and extras.jpeg_segments:
+        # a JPEG source's ExtendedXMP: PNG and WebP hold the whole packet, so it is merged
+        # back (it was lost, and the packet kept pointing at it)
+        xmp = jpeg.with_extension(xmp, extras.jpeg_segments)
     if fmt == "png":
         return _encode_png(rgb, alpha, exif=exif, icc_profile=icc_profile, xmp=xmp,
                            chunks=extras.png_chunks)
@@ -330,7 +350,10 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
         kw["exif"] = exif
     if icc_profile:
         kw["icc_profile"] = icc_profile
-    if xmp:
+    # Pillow refuses an XMP packet larger than one JPEG segment: jpeg.with_xmp splits such a
+    # packet into ExtendedXMP once the pixels are written.
+    split_xmp = fmt == "jpeg" and xmp is not None and len(xmp) > jpeg.MAX_XMP_PACKET
+    if xmp and not split_xmp:
         kw["xmp"] = xmp
     if fmt == "jpeg":
         # 4:2:0 like every camera and service; optimize costs little and saves ~5 %.
@@ -351,11 +374,13 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
         kw["exact"] = True
     buf = io.BytesIO()
     im.save(buf, WRITABLE[fmt], **kw)
-    if fmt == "jpeg" and extras.jpeg_segments:
-        from . import jpeg
-
-        return jpeg.insert_segments(buf.getvalue(), extras.jpeg_segments)
-    return buf.getvalue()
+    data = buf.getvalue()
+    if fmt == "jpeg":
+        # the carried ExtendedXMP first: with_xmp merges it if the new packet points at it
+        data = jpeg.insert_segments(data, extras.jpeg_segments)
+        if split_xmp:
+            data = jpeg.with_xmp(data, xmp)
+    return data
 
 
 def _encode_png(rgb: np.ndarray, alpha: np.ndarray | None, *, exif: bytes | None,

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .xmp import EXIFCleaner, Extracted, MetadataError, XMPUpdater, split_extended
+from .xmp import (EXIFCleaner, Extracted, MetadataError, XMPUpdater, extended_pointer, merge_extended,
+                  split_extended)
 
-__all__ = ["XMP_HEADER", "carried_segments", "extended_segments", "extract", "insert_segments", "rewrite"]
+__all__ = ["XMP_HEADER", "carried_segments", "extended_segments", "extract", "insert_segments",
+           "rewrite", "with_extension", "with_xmp"]
 
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 #: ExtendedXMP (XMP spec part 3): the rest of a packet too large for one segment, in APP1
@@ -137,6 +139,74 @@ def extended_segments(extended: bytes, guid: str) -> list[bytes]:
                   + extended[off:off + step]) for off in range(0, len(extended), step)]
 
 
+def _extension_guid(data: bytes, seg: _Segment) -> bytes:
+    at = seg.payload + len(XMP_EXTENSION_HEADER)
+    return data[at:at + 32]
+
+
+def _assemble_extension(data: bytes, segs: list[_Segment]) -> bytes:
+    """The whole ExtendedXMP from its segments (each: GUID, full length, offset, piece; in
+    any order, XMP part 3). MetadataError when a piece is missing: merging what is left would
+    lose properties without a word."""
+    pieces: dict[int, bytes] = {}
+    total = 0
+    for s in segs:
+        at = s.payload + len(XMP_EXTENSION_HEADER) + 32
+        if at + 8 > s.end:
+            raise MetadataError("JPEG ExtendedXMP segment is truncated")
+        total = int.from_bytes(data[at:at + 4], "big")
+        pieces[int.from_bytes(data[at + 4:at + 8], "big")] = data[at + 8:s.end]
+    whole = bytearray()
+    while len(whole) < total and len(whole) in pieces and pieces[len(whole)]:
+        whole += pieces[len(whole)]
+    if len(whole) != total:
+        raise MetadataError(f"JPEG ExtendedXMP is incomplete ({len(whole)} of {total} bytes)")
+    return bytes(whole)
+
+
+def _split_main(data: bytes, segs: list[_Segment], packet: bytes
+                ) -> tuple[bytes, list[bytes], set[int]]:
+    """Split a main packet too large for one segment into (main packet, ExtendedXMP
+    segments, indexes of the file's ExtendedXMP segments they replace). The extension the
+    packet points at already is merged back first, so one new extension (new GUID) holds
+    both its properties and the ones moved now; ExtendedXMP no packet points at is left
+    alone (readers ignore it; dropping it is not ours to decide)."""
+    guid = (extended_pointer(packet) or "").encode("ascii", "replace")
+    old = {i for i, s in enumerate(segs)
+           if guid and s.is_extended_xmp(data) and _extension_guid(data, s) == guid}
+    if old:
+        try:
+            packet = merge_extended(packet, _assemble_extension(data, [segs[i] for i in sorted(old)]))
+        except MetadataError as exc:
+            raise MetadataError(f"JPEG ExtendedXMP: {exc}") from None
+    main, extended, new_guid = split_extended(packet, MAX_XMP_PACKET)
+    return main, extended_segments(extended, new_guid) if extended else [], old
+
+
+def with_extension(packet: bytes, segments: list[bytes]) -> bytes:
+    """``packet`` with the ExtendedXMP it points at, among the whole ``segments`` (as
+    :func:`carried_segments` gives them), merged in: for outputs that hold one packet of any
+    size (PNG, WebP), where the extension would be lost and its pointer left dangling.
+    Unchanged when it points at none, or when that extension is incomplete or unreadable."""
+    data = b"".join(segments)
+    segs, at = [], 0
+    for seg in segments:
+        segs.append(_Segment(seg[1], at, at + 4, at + len(seg)))
+        at += len(seg)
+    try:
+        guid = (extended_pointer(packet) or "").encode("ascii", "replace")
+        mine = [s for s in segs if guid and s.is_extended_xmp(data) and _extension_guid(data, s) == guid]
+        return merge_extended(packet, _assemble_extension(data, mine)) if mine else packet
+    except MetadataError:
+        return packet
+
+
+def with_xmp(data: bytes, packet: bytes) -> bytes:
+    """``data`` with ``packet`` as its XMP (replacing any), split into ExtendedXMP when it
+    does not fit one segment (an encoder's own XMP writer refuses such a packet)."""
+    return rewrite(data, lambda _existing: [packet], lambda tiff: tiff)
+
+
 def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> bytes:
     """Replace the XMP packet(s) by ``update_xmp``'s result (inserting one if there is none)
     and pass each EXIF blob through ``clean_exif``. All other bytes are copied."""
@@ -144,15 +214,10 @@ def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> byt
     xmp_segs = [s for s in segs if s.is_xmp(data)]
     new_packets = update_xmp([data[s.payload + len(XMP_HEADER):s.end] for s in xmp_segs])
     extension: list[bytes] = []
+    replaced: set[int] = set()  # old ExtendedXMP segments now merged into the new extension
     if new_packets and len(new_packets[0]) > MAX_XMP_PACKET:
         # e.g. a Photoshop export's long history: the largest properties go to ExtendedXMP
-        if any(s.is_extended_xmp(data) for s in segs):
-            raise MetadataError(
-                f"XMP packet of {len(new_packets[0])} bytes does not fit one JPEG APP1 segment "
-                f"(max {MAX_XMP_PACKET}) and the file has ExtendedXMP already")
-        main, extended, guid = split_extended(new_packets[0], MAX_XMP_PACKET)
-        new_packets[0] = main
-        extension = extended_segments(extended, guid)
+        new_packets[0], extension, replaced = _split_main(data, segs, new_packets[0])
     for p in new_packets[1:]:
         if len(p) > MAX_XMP_PACKET:
             raise MetadataError(
@@ -174,6 +239,8 @@ def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> byt
     for i, s in enumerate(segs):
         if i == insert_at and not xmp_segs:
             out.append(queue.pop(0))
+        if i in replaced:
+            continue
         if s.is_xmp(data):
             out.append(data[s.start:s.payload - 4])  # fill bytes, if any
             out.append(queue.pop(0))

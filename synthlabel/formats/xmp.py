@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 __all__ = [
+    "extended_pointer",
+    "merge_extended",
     "MetadataError", "TC260_NS", "IPTC_EXT_NS", "RDF_NS", "XMPFindings",
     "Extracted", "XMPUpdater", "EXIFCleaner", "build_packet", "update_packet", "strip_packet",
     "find_in_packet", "packet_has_aigc", "check_packet", "upright_orientation", "split_extended",
@@ -308,6 +310,54 @@ def strip_packet(packet: bytes) -> bytes:
     """``packet`` without our two properties (for a redundant second packet: keeps the rest)."""
     root, bindings = _parse(packet)
     _remove_ours(root)
+    return _serialize(root, bindings)
+
+
+def _pointer(root: ET.Element) -> str | None:
+    """The GUID ``xmpNote:HasExtendedXMP`` names, attribute or element form."""
+    for desc in root.iter(_RDF_DESC):
+        if desc.get(_HAS_EXTENDED):
+            return desc.get(_HAS_EXTENDED).strip()
+        for el in desc.findall(_HAS_EXTENDED):
+            return (el.text or "").strip()
+    return None
+
+
+def _merge_extension(root: ET.Element, extension: bytes) -> list[tuple[str, str]]:
+    """Move the properties of ``extension`` (a serialised ``x:xmpmeta``) into the main
+    packet's first rdf:Description, and drop the pointer to it: per XMP part 3 they are
+    properties of the main packet that only lived elsewhere for size. The main packet wins a
+    (non-conforming) duplicate. Returns the extension's namespace bindings."""
+    ext_root, bindings = _parse(extension)
+    desc = next(root.iter(_RDF_DESC))
+    for el in desc.findall(_HAS_EXTENDED):
+        desc.remove(el)
+    desc.attrib.pop(_HAS_EXTENDED, None)
+    have = {el.tag for el in desc} | set(desc.attrib)
+    indent = desc.text if desc.text and desc.text.isspace() else "\n   "
+    for ext_desc in ext_root.iter(_RDF_DESC):
+        for key, value in ext_desc.attrib.items():
+            if key not in have:
+                desc.set(key, value)
+        for el in list(ext_desc):
+            if isinstance(el.tag, str) and el.tag not in have:
+                if len(desc):
+                    desc[-1].tail = indent
+                el.tail = "\n  "
+                desc.append(el)
+    return bindings
+
+
+def extended_pointer(packet: bytes) -> str | None:
+    """The GUID a main packet's ``xmpNote:HasExtendedXMP`` names (its ExtendedXMP), or None."""
+    return _pointer(_parse(packet)[0])
+
+
+def merge_extended(packet: bytes, extension: bytes) -> bytes:
+    """A main packet with its ExtendedXMP (a serialised ``x:xmpmeta``, XMP part 3) merged
+    back in and the pointer to it dropped; the document's namespace prefixes are kept."""
+    root, bindings = _parse(packet)
+    bindings += _merge_extension(root, extension)
     return _serialize(root, bindings)
 
 
