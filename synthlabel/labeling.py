@@ -6,7 +6,9 @@ Nothing here touches the file system; :mod:`synthlabel.pipeline` adds files and 
 """
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -231,8 +233,9 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
         raise ValueError("keep_watermark needs the content_id the image's watermark carries")
     content_id = _content_id(content_id)
     timings: dict[str, float] = {}
-    rgb, alpha, layers, warns = label_pixels(rgb, spec, creds.watermark_key, content_id, timings,
-                                             alpha=alpha, keep_watermark=keep_watermark)
+    with _as_labeling_error():
+        rgb, alpha, layers, warns = label_pixels(rgb, spec, creds.watermark_key, content_id, timings,
+                                                 alpha=alpha, keep_watermark=keep_watermark)
     warns[:0] = converted
 
     t0 = time.perf_counter()
@@ -267,14 +270,28 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
             title=title,
             digital_source_type=spec.digital_source_type,
         )
-        data = c2pa_io.sign_bytes(data, image_codec.MIME[format], manifest, creds,
-                                  thumbnail=spec.thumbnail, parent=parent)
+        with _as_labeling_error():
+            data = c2pa_io.sign_bytes(data, image_codec.MIME[format], manifest, creds,
+                                      thumbnail=spec.thumbnail, parent=parent)
         if warning := c2pa_io.parent_warning(parent):
             warns.append(warning)
         timings["sign"] = time.perf_counter() - t0
         layers.append("c2pa")
     return LabeledMedia(data=data, format=format, mime=image_codec.MIME[format],
                         content_id=content_id, layers=layers, warnings=warns, timings=timings)
+
+
+@contextlib.contextmanager
+def _as_labeling_error() -> Iterator[None]:
+    """The engine's and the signer's checks (a key of the wrong type, credentials that do not
+    work) as :class:`LabelingError`, as audio and video raise them: one exception type for
+    "this input could not be labeled", still a ValueError."""
+    try:
+        yield
+    except LabelingError:
+        raise
+    except ValueError as exc:
+        raise LabelingError(" ".join(str(exc).split())) from None
 
 
 def output_format_for(source_format: str, spec: LabelSpec) -> tuple[str, str | None]:
@@ -292,8 +309,8 @@ def _content_id(value) -> ContentID:
         return ContentID.new()
     if isinstance(value, ContentID):
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return ContentID(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return ContentID(int(value))                    # numpy's integers too (np.uint64)
     raise TypeError(f"content_id must be a ContentID or a 64-bit int, got {type(value).__name__}")
 
 

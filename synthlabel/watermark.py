@@ -118,7 +118,8 @@ def embed_image_checked(rgb: np.ndarray, payload: int | bytes, key: bytes, *,
     (the luma and its working grid are computed once: ~30 ms saved at 4K)."""
     key = _check_key(key)
     value = coding.payload_to_int(payload)
-    if not isinstance(strength, (int, float)) or not 0 < float(strength) <= 8:
+    if (isinstance(strength, (bool, np.bool_)) or not isinstance(strength, (int, float, np.integer, np.floating))
+            or not 0 < float(strength) <= 8):
         raise ValueError(f"strength must be a number in (0, 8], got {strength!r}")
     color, alpha = _check_image(rgb)
     if min(color.shape[:2]) < _P.MIN_SIDE:

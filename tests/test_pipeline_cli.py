@@ -1741,3 +1741,22 @@ def test_jpeg_iptc_lost_to_another_format_is_warned(tmp_path):
         said = [w for w in out.warnings if "IPTC-IIM" in w]
         assert said == ([] if fmt == "jpeg" else
                         [f"the JPEG's IPTC-IIM (Photoshop APP13) is not carried into {fmt.upper()}"]), out.warnings
+
+
+def test_credentials_that_do_not_work_raise_labeling_error_for_every_medium(credentials):
+    """label_image raised CertificateError, CredentialError or ValueError for credentials that
+    do not work, where label_audio raised LabelingError (the README promises LabelingError)."""
+    import dataclasses
+
+    import synthlabel
+    from synthlabel.labeling_audio import label_audio
+
+    t = np.arange(48000 * 2) / 48000
+    sound = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    for bad in (dict(watermark_key=b"x" * 8), dict(cert_chain_pem=b"garbage")):
+        creds = dataclasses.replace(credentials, **bad)
+        with pytest.raises(synthlabel.LabelingError) as image_error:
+            synthlabel.label_image(synthetic_photo(200, 240, 1), credentials=creds)
+        with pytest.raises(synthlabel.LabelingError) as audio_error:
+            label_audio(sound, 48000, credentials=creds)
+        assert str(image_error.value) == str(audio_error.value), (image_error.value, audio_error.value)

@@ -389,8 +389,23 @@ def test_key_validation(image, key):
 
 
 def test_strength_validation(image):
-    with pytest.raises(ValueError):
-        W.embed_image(image, PAYLOAD, KEY, strength=0)
+    for bad in (0, True, "1", 9.0):             # True was taken as 1.0
+        with pytest.raises(ValueError, match="strength must be a number"):
+            W.embed_image(image, PAYLOAD, KEY, strength=bad)
+    # numpy's scalars are numbers (np.float32(1.0) was refused)
+    assert np.array_equal(W.embed_image(image, PAYLOAD, KEY, strength=np.float32(1.0)),
+                          W.embed_image(image, PAYLOAD, KEY, strength=1.0))
+
+
+def test_numpy_content_ids_are_taken():
+    """np.uint64 content IDs (numpy's natural type for 64-bit values) were refused."""
+    import synthlabel
+    from synthlabel.models import LabelSpec
+
+    img = np.zeros((160, 200, 3), np.uint8) + 90
+    out = synthlabel.label_image(img, format="png", content_id=np.uint64(2**63 + 5),
+                                 spec=LabelSpec(c2pa=False, watermark=False))
+    assert out.content_id.value == 2**63 + 5
 
 
 def test_alg_name():
