@@ -362,8 +362,8 @@ def _existing_output(job: Job, targets: list[Path]) -> str | None:
             if job.in_place:
                 continue   # our own sidecar from an earlier labeling of this file
             return (f"C2PA sidecar {t} exists (another file with this base name?); "
-                    "use --overwrite to replace it")
-        return f"output {t} exists (use --overwrite)"
+                    "use --overwrite (overwrite=True in the library) to replace it")
+        return f"output {t} exists (use --overwrite; overwrite=True in the library)"
     return None
 
 

@@ -627,7 +627,7 @@ def test_dry_run_checks_everything_and_writes_nothing(tmp_path):
     before = sha(out / "a.png")
     for extra in (["--dry-run"], []):
         r = run("label", src / "a.png", "-o", out, "--json", "-j", "1", *extra)
-        assert r.returncode == 1 and "exists (use --overwrite)" in json.loads(r.stdout)["error"]
+        assert r.returncode == 1 and "exists (use --overwrite; overwrite=True in the library)" in json.loads(r.stdout)["error"]
         assert json.loads(r.stdout)["seconds"] < 1.0
     assert sha(out / "a.png") == before
 

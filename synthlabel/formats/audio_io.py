@@ -102,7 +102,10 @@ class AudioError(ValueError):
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """As video_io's (FFmpeg's "[Errno N] ..." reduced to its reason), at most 200 characters."""
+    from .video_io import _one_line as one_line
+
+    text = one_line(exc)
     return text if len(text) <= 200 else text[:197] + "..."
 
 
