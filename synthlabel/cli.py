@@ -226,13 +226,19 @@ without leaving partial files.
         err.print("[red]error:[/red] give either -o OUTDIR or --in-place")
         raise typer.Exit(2)
     if output is not None and output.exists() and not output.is_dir():
-        err.print(f"[red]error:[/red] -o {esc(str(output))}: exists and is not a directory")
+        err.print(f"[red]error:[/red] -o {_shown(output)}: exists and is not a directory")
         raise typer.Exit(2)
     if overwrite and skip_existing:
         err.print("[red]error:[/red] --overwrite and --skip-existing contradict each other")
         raise typer.Exit(2)
+    if in_place and (overwrite or skip_existing):
+        # both are about outputs in -o OUTDIR; in place, the output is the input itself
+        flag = "--overwrite" if overwrite else "--skip-existing"
+        err.print(f"[red]error:[/red] {flag} applies to outputs in -o OUTDIR, not to --in-place "
+                  "(which replaces each input; --skip-labeled leaves labeled inputs alone)")
+        raise typer.Exit(2)
     if output is not None and (why := _own_folder(paths, output)):
-        err.print(f"[red]error:[/red] -o {esc(str(output))}: {esc(why)}")
+        err.print(f"[red]error:[/red] -o {_shown(output)}: {_shown(why)}")
         raise typer.Exit(2)
     try:
         spec = LabelSpec(
@@ -266,7 +272,7 @@ without leaving partial files.
     report_tmp = report_fh = report_dest = None
     if report:
         report_fh, report_tmp, report_dest = _open_report(report, jobs_list, replace=overwrite or skip_existing,
-                                             keep=skip_existing and not dry_run)
+                                                          keep=skip_existing, dry_run=dry_run)
     progress = None
     n_total = len(jobs_list) + len(missing)
     n_done = 0
@@ -309,11 +315,11 @@ without leaving partial files.
             err.print(f"[red]error:[/red] {_shown(r.source)}: {_shown(r.error)}")
         elif r.skipped:
             if (r.prior_label or r.existing_output) and not quiet:
-                err.print(f"skipped: {_shown(r.source)}: {esc(r.skipped)}")
+                err.print(f"skipped: {_shown(r.source)}: {_shown(r.skipped)}")
         else:
             for w in r.warnings:
                 if not quiet:
-                    err.print(f"[yellow]warning:[/yellow] {_shown(r.source)}: {esc(str(w))}")
+                    err.print(f"[yellow]warning:[/yellow] {_shown(r.source)}: {_shown(w)}")
             if not quiet and not json_out:
                 # While the bar is live, print through its console so lines land above it.
                 done = (f"would be labeled ({r.media_type})" if r.dry_run
@@ -371,7 +377,7 @@ def _nothing_to(verb: str, paths: list[Path], why: str, *, media: bool = False) 
     to label or verify. Nothing done is not a success: a batch or a check pointed at the wrong
     or an empty folder must not pass unnoticed."""
     err.print(f"[red]error:[/red] no {'media ' if media else ''}files to {verb} in "
-              f"{esc(', '.join(map(str, paths)))} {why}")
+              f"{_shown(', '.join(map(str, paths)))} {why}")
     raise typer.Exit(2)
 
 
@@ -396,24 +402,28 @@ def _own_folder(paths: list[Path], output: Path) -> str | None:
 def _check_spoken_label(clip: Path) -> None:
     """The spoken-label clip is checked once, before any file: a bad clip would fail every
     audio file of the batch with the same error."""
-    from .formats import audio_io
+    from .labeling import LabelingError
+    from .labeling_audio import read_spoken_clip
 
     if not clip.is_file():
         raise LabelError(f"spoken label clip {clip}: no such file")
     try:
-        audio_io.probe(clip)
-    except (audio_io.AudioError, OSError) as exc:
-        raise LabelError(f"spoken label clip {clip}: {exc}") from None
+        read_spoken_clip(clip)
+    except LabelingError as exc:
+        raise LabelError(str(exc)) from None
 
 
-def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False):
+def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False,
+                 dry_run: bool = False):
     """Open the report's temp file beside it, after checking the path: not a folder, not named
     like media or a sidecar, not an input, an output or a sidecar of this run, not an existing
     file unless ``replace``, and writable. Any problem is a one-line usage error before
     labeling starts. ``keep``: the temp file starts with the existing report's lines (a
     resumed batch keeps the content IDs of the files labeled before). Returns (file, temp,
     destination): the temp file replaces the destination (a link's target) at the end; a
-    device or FIFO is written directly (temp None)."""
+    device or FIFO is written directly (temp None). ``dry_run``: an existing report file is
+    refused whatever ``replace`` says (a dry run changes no file; it replaced a resumed
+    batch's report, content IDs and all)."""
     from .pipeline import KNOWN_EXTENSIONS
 
     def ours(j) -> list[Path]:
@@ -444,6 +454,8 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False)
         why = "is an output or a C2PA sidecar of this run"
     elif report.suffix.lower() in KNOWN_EXTENSIONS or report.suffix.lower() == ".c2pa":
         why = "is named like media or a C2PA sidecar; a report is JSON Lines, e.g. report.jsonl"
+    elif report.exists() and dry_run:
+        why = "exists, and a dry run changes no file; give the dry run's report a new name"
     elif report.exists() and not replace:
         why = "exists (use --overwrite to replace it, or --skip-existing to add to it)"
     if why is None:
@@ -457,7 +469,7 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False)
             return fh, tmp, target
         except OSError as exc:
             why = f"cannot write: {exc.strerror or exc}"
-    err.print(f"[red]error:[/red] --report {esc(str(report))}: {esc(why)}")
+    err.print(f"[red]error:[/red] --report {_shown(report)}: {_shown(why)}")
     raise typer.Exit(2)
 
 
@@ -495,7 +507,7 @@ def _print_report(rep) -> None:
               Status.INVALID: "red", Status.ERROR: "red", Status.SKIPPED: "dim"}
     for name, layer in rep.layers.items():
         c = colour[layer.status]
-        out.print(f"  {name:<10} [{c}]{layer.status.value:<8}[/{c}] {esc(layer.summary)}")
+        out.print(f"  {name:<10} [{c}]{layer.status.value:<8}[/{c}] {_shown(layer.summary)}")
     if rep.ids_agree is True:
         ids = next(iter(rep.content_ids.values()))
         out.print(f"  {'content ID':<10} [green]agrees[/green]  {esc(str(ids))} ({', '.join(rep.content_ids)})")
@@ -647,7 +659,7 @@ def _print_reports(files, reports, done: list, json_out: bool, status: int,
         if rep.error:
             status = 2
             if json_out:
-                err.print(f"[red]error:[/red] {esc(str(f))}: {_shown(rep.error)}")
+                err.print(f"[red]error:[/red] {_shown(f)}: {_shown(rep.error)}")
         elif not rep.ok() and status == 0:
             status = 1
     return status

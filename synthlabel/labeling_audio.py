@@ -69,20 +69,46 @@ def _cue_block(spec: LabelSpec, sample_rate: int, channels: int, clip: np.ndarra
     return block.astype(np.float32, copy=False)
 
 
+#: A spoken-label clip shorter than this, or whose peak is under SPOKEN_MIN_PEAK_DBFS, is
+#: refused: a silent or 50 ms clip was inserted and the file reported as carrying the label.
+SPOKEN_MIN_SECONDS = 0.5
+SPOKEN_MIN_PEAK_DBFS = -40.0
+
+
+def spoken_clip_problem(clip: np.ndarray, rate: int) -> str | None:
+    """Why ``clip`` (float, (frames, channels)) cannot serve as a spoken label, or None."""
+    seconds = len(clip) / rate
+    if seconds < SPOKEN_MIN_SECONDS:
+        return f"too short to be heard as a label ({seconds:.2f} s; at least {SPOKEN_MIN_SECONDS} s)"
+    peak = float(np.abs(clip).max()) if clip.size else 0.0
+    if peak < 10 ** (SPOKEN_MIN_PEAK_DBFS / 20):
+        level = f"{20 * math.log10(peak):.0f} dBFS" if peak > 0 else "digital silence"
+        return f"silent or nearly ({level}; its peak must reach {SPOKEN_MIN_PEAK_DBFS:.0f} dBFS)"
+    return None
+
+
+def read_spoken_clip(path) -> tuple[np.ndarray, int]:
+    """A spoken-label clip's samples and rate; LabelingError when it cannot be read or used."""
+    try:
+        clip, rate = audio_io.read(path)
+    except (audio_io.AudioError, OSError) as exc:
+        raise LabelingError(f"spoken label clip {path}: {exc}") from None
+    if why := spoken_clip_problem(clip, rate):
+        raise LabelingError(f"spoken label clip {path}: {why}")
+    return clip, rate
+
+
 def _load_clip(spec: LabelSpec, sample_rate: int, channels: int) -> np.ndarray | None:
     if not spec.spoken_label:
         return None
-    try:
-        info = audio_io.probe(spec.spoken_label)
-        clip, rate = audio_io.read(spec.spoken_label)
-    except (audio_io.AudioError, OSError) as exc:
-        raise LabelingError(f"spoken label {spec.spoken_label}: {exc}") from None
+    clip, rate = read_spoken_clip(spec.spoken_label)
+    channels_in = clip.shape[1]
     if rate != sample_rate:
         from scipy.signal import resample_poly
 
         g = np.gcd(rate, sample_rate)
         clip = resample_poly(clip, sample_rate // g, rate // g, axis=0).astype(np.float32)
-    if info.channels != channels:
+    if channels_in != channels:
         mono = clip.mean(axis=1, keepdims=True)
         clip = np.repeat(mono, channels, axis=1)
     return clip

@@ -375,6 +375,10 @@ class LabelSpec:
                              f"got {self.video_preset!r}")
         if self.audio_bitrate is not None and not 8_000 <= self.audio_bitrate <= 512_000:
             raise LabelError(f"audio bitrate must be 8000..512000 bit/s, got {self.audio_bitrate}")
+        if self.propagator is not None and not str(self.propagator).strip():
+            # an empty one was taken as none: the file was labeled as a first write
+            raise LabelError("AIGC ContentPropagator must not be empty (leave it out for a "
+                             "first write)")
         # Validates producer/propagator/label characters early, before any work is done.
         AIGCLabel.create(producer=self.producer, produce_id="0" * 16, label=self.label_value,
                          propagator=self.propagator,

@@ -291,6 +291,9 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: Labe
     folder = target.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
+    if not folder.is_dir():
+        # an output folder under a file: the real run fails with "Not a directory"
+        raise LabelingError(f"cannot write to {target.parent}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK):
         raise LabelingError(f"cannot write to {folder} (read-only or no permission)")
     return warns

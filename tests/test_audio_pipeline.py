@@ -404,12 +404,15 @@ def test_mostly_silent_audio_is_labeled_with_a_warning():
                                 spec=LabelSpec(explicit=False, watermark_readback=False))
     assert not any("read back" in w for w in quiet.warnings) and "readback" not in quiet.timings
     # A lossy output is read back from the encoded file (what verify reads): the codec on a
-    # short clip can take what the freshly marked samples still had. Both agree with verify.
+    # short clip can take what the freshly marked samples still had. Both agree with verify:
+    # verify finds no payload, or (the content ID is random) finds it within the read-back's
+    # margin under the threshold, which the warning calls "barely present".
     for fmt, where in (("ogg", "the encoded Ogg Vorbis file"), ("mp3", "the encoded MP3 file")):
         data, side, res = label_audio(x, RATE, format=fmt, spec=LabelSpec(explicit=False))
-        assert any(f"read back from {where}'s first 8 s" in w for w in res.warnings), res.warnings
+        said = [w for w in res.warnings if f"read back from {where}'s first 8 s" in w]
+        assert said, res.warnings
         layer = synthlabel.verify_bytes(data, layers=("watermark",), sidecar=side).layers["watermark"]
-        assert layer.status is not Status.OK
+        assert layer.status is not Status.OK or "barely present" in said[0], (said, layer.summary)
     data, _s, res = label_audio(music(10.0, seed=2) * np.float32(0.5), RATE, format="ogg")
     assert not any("read back" in w for w in res.warnings), res.warnings
     assert synthlabel.verify_bytes(data, layers=("watermark",), sidecar=_s).layers["watermark"].status is Status.OK

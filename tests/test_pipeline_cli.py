@@ -603,6 +603,49 @@ def test_dry_run_checks_the_options_that_depend_on_the_file(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_fourth_qa_round_of_the_command_line(tmp_path):
+    """A dry run replaced a resumed batch's report (content IDs and all); a silent or 50 ms
+    spoken-label clip was inserted and the file said to carry the label; a dry run said
+    "would label" under -o below a file; --propagator "" was taken as none; --in-place took
+    --skip-existing and --overwrite, which are about -o outputs; a control character in a
+    file name reached the terminal raw through a warning."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.png").write_bytes((SAMPLES / "scene.png").read_bytes())
+    report = tmp_path / "r.jsonl"
+    assert run("label", src, "-o", tmp_path / "o", "--report", report).returncode == 0
+    before = report.read_text()
+    for extra in (["--skip-existing"], ["--overwrite"]):
+        r = run("label", src, "-o", tmp_path / "o", "--report", report, "--dry-run", *extra)
+        assert r.returncode == 2 and "a dry run changes no file" in r.stderr, r.stderr
+    assert report.read_text() == before
+    silent, short = tmp_path / "silent.wav", tmp_path / "short.wav"
+    import soundfile as sf
+
+    sf.write(silent, np.zeros((16000, 1), np.float32), 8000)
+    sf.write(short, 0.5 * np.sin(np.arange(800) / 8000 * 2 * np.pi * 440)[:, None], 16000)
+    for clip, why in ((silent, "silent or nearly (digital silence"), (short, "too short to be heard")):
+        r = run("label", SAMPLES / "tone.wav", "-o", tmp_path / "s", "--spoken-label", clip)
+        assert r.returncode == 2 and f"spoken label clip {clip}: {why}" in r.stderr, r.stderr
+    blocker = tmp_path / "file.png"
+    blocker.write_bytes(b"x")
+    r = run("label", SAMPLES / "scene.png", "-o", blocker / "sub", "--dry-run")
+    assert r.returncode == 1 and "file.png is a file, not a folder" in r.stderr, r.stderr
+    r = run("label", SAMPLES / "scene.png", "-o", tmp_path / "p", "--propagator", "")
+    assert r.returncode == 2 and "ContentPropagator must not be empty" in r.stderr, r.stderr
+    for flag in ("--skip-existing", "--overwrite"):
+        r = run("label", src / "a.png", "--in-place", flag)
+        assert r.returncode == 2 and f"{flag} applies to outputs in -o OUTDIR" in r.stderr, r.stderr
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    t = np.arange(16000 * 4) / 16000
+    sf.write(odd / "e\x1b[2J.ogg", (0.3 * np.sin(2 * np.pi * 440 * t))[:, None], 16000,
+             format="OGG", subtype="VORBIS")
+    r = run("label", odd, "-o", tmp_path / "oo")      # warns: "... written as sidecar e?[2J.c2pa"
+    assert r.returncode == 0, r.stderr
+    assert "sidecar e\\x1b[2J.c2pa" in r.stderr and "\x1b" not in r.stderr + r.stdout, r.stderr
+
+
 def test_dry_run_checks_everything_and_writes_nothing(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
