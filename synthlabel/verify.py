@@ -18,8 +18,8 @@ from .core import audio_cue, text_label
 from .formats import audio_io, audio_meta, image_codec, image_meta
 from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_streams
 from .fsutil import broken_link
-from .models import (DST_COMPOSITE, LAYERS, LayerReport, Status, VerificationReport, label_texts,
-                     source_type_problem)
+from .models import (DST_COMPOSITE, LAYERS, AIGCLabel, ContentID, LabelError, LayerReport, Status,
+                     VerificationReport, label_texts, source_type_problem)
 from .provenance import c2pa_io
 
 
@@ -52,7 +52,7 @@ def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str 
         "digital_source_type": meta.digital_source_type,
         "errors": meta.errors,
     }
-    cid = meta.aigc.content_id.hex if meta.aigc and meta.aigc.content_id else None
+    cid = _metadata_content_id(meta.aigc) if meta.aigc else None
     if meta.errors and meta.aigc is None:
         return LayerReport(Status.INVALID, "AIGC label present but invalid: " + "; ".join(meta.errors), details), None
     if meta.aigc is None:
@@ -61,7 +61,8 @@ def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str 
         return LayerReport(Status.INVALID, f"{meta.aigc_count} AIGC labels; GB 45438 allows exactly one", details), cid
     summary = f"AIGC Label={meta.aigc.label} producer={meta.aigc.content_producer} ProduceID={meta.aigc.produce_id}"
     a = meta.aigc
-    if (a.content_propagator, a.propagate_id) != (a.content_producer, a.produce_id):
+    if (a.content_propagator or a.propagate_id) and \
+            (a.content_propagator, a.propagate_id) != (a.content_producer, a.produce_id):
         summary += f" propagator={a.content_propagator} PropagateID={a.propagate_id}"
     if not meta.digital_source_type and expect_dst:
         summary += " (no IPTC DigitalSourceType)"
@@ -69,6 +70,44 @@ def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str 
         # The IPTC field contradicts the AIGC label (a camera capture) or is not the full URI.
         return LayerReport(Status.WEAK, f"{summary}, but the IPTC {why}", details), cid
     return LayerReport(Status.OK, summary, details), cid
+
+
+def _metadata_content_id(aigc: AIGCLabel) -> str | None:
+    """The content ID the metadata label gives: its ProduceID when that is one of ours (16 hex
+    digits), else the PropagateID of a re-publisher's label (ours re-publishing another
+    producer's file, whose ProduceID is theirs): that is what our watermark and manifest
+    carry, and it went unchecked."""
+    if aigc.content_id is not None:
+        return aigc.content_id.hex
+    if aigc.content_propagator and aigc.content_propagator != aigc.content_producer:
+        try:
+            return ContentID.parse(aigc.propagate_id).hex
+        except LabelError:
+            return None
+    return None
+
+
+#: The AIGC fields a signed manifest's assertion must share with the file's metadata label.
+_AIGC_COMPARED = ("Label", "ContentProducer", "ProduceID", "ContentPropagator", "PropagateID")
+
+
+def _manifest_agrees(report: VerificationReport) -> None:
+    """The manifest's AIGC assertion is signed and the metadata is not: where both are there
+    and the manifest's signature holds, a field they do not share makes the metadata label
+    invalid (a trusted manifest saying another producer or ProduceID passed, all layers OK)."""
+    meta, c2 = report.layers.get("metadata"), report.layers.get("c2pa")
+    if meta is None or c2 is None or c2.status not in (Status.OK, Status.WEAK):
+        return
+    ours = (meta.details or {}).get("aigc")
+    theirs = (c2.details or {}).get("aigc")
+    if not ours or not isinstance(theirs, dict):
+        return
+    differ = [f"{k} {ours.get(k, '')!r} vs {theirs.get(k, '')!r}" for k in _AIGC_COMPARED
+              if str(ours.get(k, "") or "") != str(theirs.get(k, "") or "")]
+    if differ:
+        meta.status = Status.INVALID
+        meta.summary += f"; disagrees with the signed C2PA manifest's AIGC ({', '.join(differ)})"
+        meta.details["manifest_disagrees"] = differ
 
 
 def key_match(details: dict, keys: tuple[bytes, ...], index: int, found: bool) -> str:
@@ -186,6 +225,7 @@ def check_layers(report: VerificationReport, layers: tuple[str, ...], checks: di
         if cid:
             report.content_ids[name] = cid
     _propagated_id(report)
+    _manifest_agrees(report)
     _explain_missing_mark(report)
     return report
 

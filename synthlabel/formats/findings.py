@@ -18,11 +18,13 @@ class LabelFindings:
 
 
 def collect(candidates: list[tuple[str, str]], *, digital_source_type: str | None = None,
-            errors: list[str] | None = None) -> LabelFindings:
+            errors: list[str] | None = None, unreadable: int = 0) -> LabelFindings:
     """Parse (channel, raw JSON) candidates: the first valid one is *the* label, invalid ones
-    become errors naming their channel, and every candidate counts toward ``aigc_count``."""
-    meta = LabelFindings(aigc_count=len(candidates), digital_source_type=digital_source_type,
-                         errors=list(errors or []))
+    become errors naming their channel, and every candidate counts toward ``aigc_count``, as
+    do ``unreadable`` labels (a broken XMP packet that holds one: it is a second label beside
+    a valid one, and with none it is the file's one label, invalid)."""
+    meta = LabelFindings(aigc_count=len(candidates) + unreadable,
+                         digital_source_type=digital_source_type, errors=list(errors or []))
     for source, raw in candidates:
         try:
             label = AIGCLabel.parse(raw)

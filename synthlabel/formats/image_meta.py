@@ -200,12 +200,14 @@ def read_image_metadata(data: bytes, fmt: str | None) -> ImageMetadata:
     errors: list[str] = []
     dst: str | None = None
     candidates: list[tuple[str, str]] = []
+    unreadable = 0
     for packet in found.xmp:
         try:
             f = find_in_packet(packet)
         except MetadataError as exc:
             if packet_has_aigc(packet):
                 errors.append(f"{exc} (it mentions TC260)")
+                unreadable += 1
             continue
         candidates += [("xmp", v) for v in f.aigc]
         dst = dst or f.digital_source_type
@@ -216,4 +218,4 @@ def read_image_metadata(data: bytes, fmt: str | None) -> ImageMetadata:
         if value is not None:
             candidates.append(("exif-usercomment", value))
 
-    return collect(candidates, digital_source_type=dst, errors=errors)
+    return collect(candidates, digital_source_type=dst, errors=errors, unreadable=unreadable)

@@ -774,6 +774,13 @@ def _read_stream(
     try:
         reader = c2pa.Reader(mime, stream, manifest_data, context=ctx)
     except c2pa.C2paError.ManifestNotFound:
+        if manifest_data is None and _has_manifest_store(stream):
+            # The store is in the file but c2pa cannot find it: the file's structure was
+            # changed (one flipped byte of a WAV chunk size) after signing. That is a
+            # manifest made invalid, not a file that was never signed.
+            return C2PAResult(present=True, state="Invalid",
+                              error="c2pa could not find the manifest store the file holds "
+                                    "(the file's structure was changed after signing?)")
         return C2PAResult(present=False)
     except c2pa.C2paError.NotSupported as exc:
         return C2PAResult(present=False, error=_one_line(f"c2pa cannot read {mime}: {exc}"))

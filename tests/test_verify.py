@@ -1,0 +1,119 @@
+"""Verify's cross-checks between layers, and what it says of damaged or foreign labels (found
+by a QA pass over the verify side: each case passed, or was called the wrong thing, before)."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+from conftest import synthetic_photo
+from PIL import Image, PngImagePlugin
+
+import synthlabel
+from synthlabel.models import AIGCLabel, LabelSpec, Status
+from synthlabel.provenance import c2pa_io
+
+
+def _png(**text) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        if key == "xmp":
+            info.add_itxt("XML:com.adobe.xmp", value)
+        else:
+            info.add_text(key, value)
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_photo(240, 320, 4)).save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def _aigc_json(**fields) -> str:
+    return json.dumps({"AIGC": fields}, separators=(",", ":"))
+
+
+def test_a_signed_manifest_that_contradicts_the_metadata(credentials):
+    """The manifest's AIGC assertion was never compared with the metadata label: a trusted
+    manifest naming another producer and ProduceID passed, every layer OK."""
+    out = synthlabel.label_image(synthetic_photo(240, 320, 2), format="jpeg",
+                                 spec=LabelSpec(c2pa=False), credentials=credentials)
+    rep = synthlabel.verify_bytes(out.data, credentials=credentials)
+    assert rep.layers["c2pa"].status is Status.MISSING and rep.layers["metadata"].status is Status.OK
+    other = AIGCLabel.create(producer="evilcorp", produce_id="deadbeefdeadbeef")
+    manifest = c2pa_io.build_manifest(aigc=other, content_id=out.content_id,
+                                      watermark_alg=synthlabel.watermark.IMAGE_ALG, title="x.jpg")
+    signed = c2pa_io.sign_bytes(out.data, "image/jpeg", manifest, credentials)
+    rep = synthlabel.verify_bytes(signed, credentials=credentials)
+    assert rep.layers["c2pa"].status is Status.OK            # its signature holds
+    meta = rep.layers["metadata"]
+    assert meta.status is Status.INVALID and not rep.ok(), meta.summary
+    assert "disagrees with the signed C2PA manifest's AIGC" in meta.summary
+    assert "ProduceID" in meta.summary and "deadbeefdeadbeef" in meta.summary
+    # the same manifest with the file's own AIGC agrees
+    manifest = c2pa_io.build_manifest(aigc=AIGCLabel.create(producer="synthlabel",
+                                                            produce_id=out.content_id.hex),
+                                      content_id=out.content_id,
+                                      watermark_alg=synthlabel.watermark.IMAGE_ALG, title="x.jpg")
+    rep = synthlabel.verify_bytes(c2pa_io.sign_bytes(out.data, "image/jpeg", manifest, credentials),
+                                  credentials=credentials)
+    assert rep.ok(), rep.to_json()
+
+
+def test_propagate_id_is_checked_when_the_produce_id_is_another_producers(credentials):
+    """Re-publishing another producer's file (its ProduceID not one of ours): the PropagateID
+    we wrote was never compared with the watermark, so an edited one passed."""
+    src = _png(AIGC=_aigc_json(Label="1", ContentProducer="othertool", ProduceID="abc123",
+                                ReservedCode1="", ContentPropagator="othertool",
+                                PropagateID="abc123", ReservedCode2=""))
+    out = synthlabel.label_image_bytes(src, spec=LabelSpec(propagator="PlatformX", c2pa=False,
+                                                           output_format="jpeg"),
+                                       credentials=credentials)
+    rep = synthlabel.verify_bytes(out.data, credentials=credentials)
+    aigc = rep.layers["metadata"].details["aigc"]
+    assert aigc["ProduceID"] == "abc123" and aigc["PropagateID"] == out.content_id.hex
+    assert rep.content_ids == {"metadata": out.content_id.hex, "watermark": out.content_id.hex}
+    assert rep.ids_agree is True
+    at = out.data.index(b'"PropagateID":"') + len(b'"PropagateID":"')
+    edited = out.data[:at] + b"1111111111111111" + out.data[at + 16:]
+    rep = synthlabel.verify_bytes(edited, credentials=credentials)
+    assert rep.content_ids["metadata"] == "1111111111111111" and rep.ids_agree is False
+    assert not rep.ok()
+
+
+def test_a_broken_xmp_label_counts_as_a_label():
+    """A broken XMP packet holding a TC260 label beside a valid PNG text label passed as one
+    label, OK; alone it was "invalid" with count 0."""
+    label = _aigc_json(Label="1", ContentProducer="x", ProduceID="0123456789abcdef",
+                       ReservedCode1="", ContentPropagator="x", PropagateID="0123456789abcdef",
+                       ReservedCode2="")
+    broken = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+              '02/22-rdf-syntax-ns#"><rdf:Description xmlns:TC260="http://www.tc260.org.cn/ns/'
+              f'AIGC/1.0/" TC260:AIGC=\'{label}\'></rdf:RDF></x:xmpmeta>')
+    both = synthlabel.verify_bytes(_png(xmp=broken, AIGC=label), layers=("metadata",))
+    meta = both.layers["metadata"]
+    assert meta.status is Status.INVALID and meta.details["count"] == 2, meta.summary
+    alone = synthlabel.verify_bytes(_png(xmp=broken), layers=("metadata",)).layers["metadata"]
+    assert alone.status is Status.INVALID and alone.details["count"] == 1, alone.summary
+
+
+def test_a_label_without_propagator_fields_is_summarised_plainly():
+    """An Annex E label with only Label, ContentProducer and ProduceID (other tools write
+    that) was summarised with "propagator= PropagateID="."""
+    data = _png(AIGC=_aigc_json(Label="1", ContentProducer="x", ProduceID="y"))
+    meta = synthlabel.verify_bytes(data, layers=("metadata",)).layers["metadata"]
+    assert meta.status is Status.OK and "propagator" not in meta.summary, meta.summary
+
+
+def test_a_wav_whose_structure_changed_after_signing_is_invalid_not_unsigned(credentials):
+    """One flipped byte in a signed WAV's AIGC chunk size: c2pa cannot find the manifest, and
+    verify said "no C2PA manifest" (missing) although the store is in the file."""
+    from synthlabel.labeling_audio import label_audio
+
+    t = np.arange(48000 * 6) / 48000
+    sound = (0.2 * np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(3 * t))).astype(np.float32)
+    data, _side, _res = label_audio(sound, 48000, format="wav", credentials=credentials)
+    assert synthlabel.verify_bytes(data, credentials=credentials).layers["c2pa"].status is Status.OK
+    damaged = bytearray(data)
+    damaged[damaged.index(b"AIGC") + 6] ^= 1
+    c2 = synthlabel.verify_bytes(bytes(damaged), credentials=credentials,
+                                 layers=("c2pa",)).layers["c2pa"]
+    assert c2.status is Status.INVALID, c2.summary
+    assert "structure was changed" in c2.summary
