@@ -496,9 +496,15 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 color=(info.color_range, info.colorspace, info.color_primaries, info.color_trc),
                 display_matrix=info.display_matrix, audio=audio,
                 audio_bitrate=spec.audio_bitrate, metadata=tags, sar=info.sar,
-                chapters=info.chapters)
+                chapters=info.chapters, video_tags=info.video_tags)
         except video_io.VideoError as exc:
             raise LabelingError(str(exc)) from None
+        if info.sar is not None and writer.codec == "vp9" and container in ("mkv", "webm"):
+            # VP9 has no place for it, and the Matroska display size is written only by
+            # the ffmpeg command (PyAV leaves the stream's aspect ratio unset)
+            res.warnings.append(f"the pixel aspect ratio {info.sar.numerator}:{info.sar.denominator} "
+                                f"is not kept in VP9 {container.upper()} (the picture shows "
+                                f"at the wrong width): use MP4, or --codec h264 for MKV")
         if writer.size != (info.width, info.height):
             res.warnings.append(f"{writer.codec.upper()} needs even frame sides: "
                                 f"{info.width}x{info.height} encoded as {writer.size[0]}x{writer.size[1]}")

@@ -28,9 +28,19 @@ def looked_for(texts: tuple[str, ...]) -> str:
     return repr(texts[0]) if len(texts) == 1 else "visible AI"
 
 
+#: A visible label whose glyphs measure under this fraction of the short side is "weak".
+GLYPH_FRAC_WEAK = 0.049
+
+
 def _explicit(rgb, texts: tuple[str, ...]) -> LayerReport:
     text, det = text_label.detect_any(rgb, texts)
     details = dict(det.to_dict(), text=text if det.found else None, looked_for=list(texts))
+    if det.found and det.glyph_frac is not None and det.glyph_frac < GLYPH_FRAC_WEAK:
+        # GB 45438: the glyphs at least 5 % of the short side. The match measures in steps of
+        # ~6 %, so only a label that matched below 4.9 % is called small (ours are drawn at 5.4).
+        return LayerReport(Status.WEAK, f"label {text!r} found at {det.position}, but its glyphs "
+                                        f"measure about {100 * det.glyph_frac:.1f} % of the short "
+                                        f"side (GB 45438: at least 5 %)", details)
     if det.found:
         return LayerReport(Status.OK, f"label {text!r} found at {det.position}", details)
     return LayerReport(Status.MISSING, f"no {looked_for(texts)} label found on an edge or corner "

@@ -374,7 +374,9 @@ def test_detect_box_matches_render():
     assert d.found and d.position == "top"
     x, y, w, h = d.box
     assert abs(x - b.x) <= 2 and abs(y - b.y) <= 2 and abs(w - b.w) <= 2 and abs(h - b.h) <= 2
-    assert d.to_dict() == {"found": True, "score": d.score, "position": "top", "box": [x, y, w, h]}
+    assert d.to_dict() == {"found": True, "score": d.score, "position": "top", "box": [x, y, w, h],
+                           "glyph_frac": d.glyph_frac}
+    assert abs(d.glyph_frac - b.glyph_height / 1080) < 0.004     # ~6 % steps of the match
 
 
 @pytest.mark.parametrize("shape", [(3000, 4000), (200, 300)])

@@ -117,3 +117,18 @@ def test_a_wav_whose_structure_changed_after_signing_is_invalid_not_unsigned(cre
                                  layers=("c2pa",)).layers["c2pa"]
     assert c2.status is Status.INVALID, c2.summary
     assert "structure was changed" in c2.summary
+
+
+def test_a_visible_label_smaller_than_the_rule_is_weak():
+    """Glyphs 4.7 % of the short side (GB 45438 asks for 5 %) were accepted as the label."""
+    from synthlabel.core import text_label
+
+    img = synthetic_photo(512, 640, 5)
+    for frac, status in ((0.042, Status.WEAK), (0.05, Status.OK)):
+        drawn, box = text_label.render_label(img, height_frac=frac)
+        buf = io.BytesIO()
+        Image.fromarray(drawn).save(buf, "PNG")
+        rep = synthlabel.verify_bytes(buf.getvalue(), layers=("explicit",)).layers["explicit"]
+        assert rep.status is status, (box.glyph_height / 512, rep.summary)
+    assert "glyphs measure about 4.8 % of the short side (GB 45438: at least 5 %)" in rep.summary \
+        or status is Status.OK

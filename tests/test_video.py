@@ -1034,3 +1034,50 @@ def test_transparency_and_hdr_metadata_lost_are_warned(tmp_path, credentials):
         "hdr.mp4": ["HDR (PQ) video: its mastering-display and light-level metadata are not kept "
                     "(the output is 8-bit)"],
         "plain.mp4": []}, warned
+
+
+def test_fourth_qa_round_of_video_inputs(tmp_path, credentials):
+    """Track languages (and the soundtrack's title) became "und" / were dropped; a Matroska
+    file whose timestamps start at 10 s was taken as 10 s longer (an end cue placed past the
+    sound, a persistent label checked only at the start); VP9 in WebM / MKV lost a non-square
+    pixel aspect ratio without a word."""
+    ffmpeg = require_tool("ffmpeg")
+    ffprobe = require_tool("ffprobe")
+
+    def run(*args):
+        subprocess.run([ffmpeg, "-v", "error", *map(str, args)], check=True)
+
+    def tags(path):
+        out = subprocess.run([ffprobe, "-v", "error", "-show_entries", "stream=codec_type:stream_tags",
+                              "-of", "json", str(path)], capture_output=True, text=True, check=True)
+        return {s["codec_type"]: {k.lower(): v for k, v in s.get("tags", {}).items()}
+                for s in json.loads(out.stdout)["streams"]}
+
+    base = ["-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", "-f", "lavfi", "-i", "sine=d=4",
+            "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]
+    for ext in ("mp4", "mkv"):
+        src = tmp_path / f"lang.{ext}"
+        run(*base, "-metadata:s:v:0", "language=jpn", "-metadata:s:a:0", "language=jpn",
+            "-metadata:s:a:0", "title=Commentary", src)
+        out = label_video_file(src, tmp_path / f"out_lang.{ext}", credentials=credentials, **FAST).output
+        t = tags(out)
+        assert t["video"].get("language") == "jpn" and t["audio"].get("language") == "jpn", (ext, t)
+        if ext == "mkv":
+            assert t["audio"].get("title") == "Commentary", t
+    late = tmp_path / "late.mkv"
+    run(*[a.replace(":d=4", ":d=6").replace("sine=d=4", "sine=d=6") for a in base],
+        "-output_ts_offset", "10", late)
+    assert abs(video_io.probe(late).duration - 6.0) < 0.1
+    res = label_video_file(late, tmp_path / "out_late.mkv", credentials=credentials,
+                           spec=LabelSpec(video_persistent=True, video_audio_cue=True, cue_where="both"),
+                           **FAST)
+    assert not [w for w in res.warnings if "cue" in w], res.warnings
+    import synthlabel
+
+    rep = synthlabel.verify_file(res.output, credentials=credentials, layers=("explicit",))
+    assert "whole video" in rep.layers["explicit"].summary, rep.layers["explicit"].summary
+    sar = tmp_path / "sar.webm"
+    run("-f", "lavfi", "-i", "testsrc2=s=720x576:r=25:d=2", "-vf", "setsar=16/15", "-c:v",
+        "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", sar)
+    res = label_video_file(sar, tmp_path / "out_sar.webm", credentials=credentials, **FAST)
+    assert any("pixel aspect ratio 16:15 is not kept in VP9 WEBM" in w for w in res.warnings), res.warnings

@@ -96,6 +96,9 @@ class LabelDetection:
     score: float
     position: str | None
     box: tuple[int, int, int, int] | None
+    #: The found label's CJK glyph height over the image's short side, as measured by the
+    #: scale that matched (steps of ~6 %); None when not found.
+    glyph_frac: float | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -449,7 +452,7 @@ def detect_label(
                           borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
         tpls.append((tpl, segs, empty))
 
-    best = (-1.0, None, None)
+    best = (-1.0, None, None, None)
     ex, ey = round(0.18 * lay.w) + 4, round(0.30 * lay.h) + 4
     for pos in Position:
         x, y = _place(W, H, lay.w, lay.h, margin, pos)
@@ -487,14 +490,14 @@ def detect_label(
                     score = min(score, 0.0)
             if score > best[0]:
                 box = (x0 + round(mx / s), y0 + round(my / s), round(tw / s), round(th / s))
-                best = (score, pos.value, box)
+                best = (score, pos.value, box, lay.glyph_height * (tw / tw0) / short)
 
-    score, pos, box = best
+    score, pos, box, frac = best
     if pos is None:
         return none
     found = score >= threshold
     return LabelDetection(bool(found), round(float(score), 4), _where(box, W, H) if found else None,
-                          box if found else None)
+                          box if found else None, round(frac, 4) if found else None)
 
 
 def detect_any(rgb: np.ndarray, texts, **kw) -> tuple[str, LabelDetection]:

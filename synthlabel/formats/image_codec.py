@@ -201,7 +201,8 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         out.alpha = None if alpha.min() == 255 else np.ascontiguousarray(alpha)
     else:
         if im.mode == "CMYK":
-            out.warnings.append("CMYK image converted to RGB")
+            dropped = " and its CMYK ICC profile dropped (colours approximate)" if out.icc_profile else ""
+            out.warnings.append(f"CMYK image converted to RGB{dropped}")
             out.icc_profile = None  # a CMYK profile would mislabel RGB pixels
         out.rgb = np.ascontiguousarray(np.asarray(im.convert("RGB")))
     if out.icc_profile and out.icc_profile[16:20] == b"GRAY":

@@ -119,6 +119,8 @@ class AudioTrackInfo:
     layout: str
     bit_rate: int | None
     duration: float | None = None     # seconds, when the container says (MP4 does, MKV rarely)
+    #: The stream's language and title tags, carried into the output's soundtrack.
+    tags: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,8 @@ class VideoInfo:
     #: The frames have an alpha channel (an alpha pixel format, or VP8/VP9's alpha side data,
     #: which the default decoder does not even report); the output is opaque.
     alpha: bool = False
+    #: The video stream's language and title tags (:data:`STREAM_TAGS`).
+    video_tags: dict = field(default_factory=dict)
 
     @property
     def hdr(self) -> str | None:
@@ -261,7 +265,17 @@ def _audio_info(container) -> AudioTrackInfo | None:
         return None
     duration = float(a.duration * a.time_base) if a.duration and a.time_base else None
     return AudioTrackInfo(ac.name, int(ac.sample_rate), int(ac.channels), layout_name(ac),
-                          a.bit_rate or ac.bit_rate or None, duration)
+                          a.bit_rate or ac.bit_rate or None, duration, _stream_tags(a))
+
+
+#: Per-stream tags a labeled file keeps (its language was "und" after labeling, its title gone).
+STREAM_TAGS = ("language", "title")
+
+
+def _stream_tags(stream) -> dict:
+    """The stream's STREAM_TAGS that say something ("und" is no language)."""
+    meta = {k.lower(): v for k, v in (stream.metadata or {}).items()}
+    return {k: meta[k] for k in STREAM_TAGS if meta.get(k) and meta[k] != "und"}
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -303,6 +317,12 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             duration = float(vs.duration * vs.time_base)
         elif container.duration is not None:
             duration = container.duration / av.time_base
+            start = (container.start_time or 0) / av.time_base
+            if key in ("mkv", "webm") and 0 < start < duration:
+                # Matroska's duration runs to the last timestamp, start offset included: a
+                # file starting at 10 s was taken as 10 s longer (an end cue placed past the
+                # sound, a persistent label checked only at the start)
+                duration -= start
         kept = {vs.index} | ({container.streams.audio[0].index} if audio is not None else set())
         chapters = read_chapters(container)
         extra: dict[str, int] = {}
@@ -321,6 +341,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             display_matrix=_matrix_of(first), rotation=_rotation_of(first),
             bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
             metadata=dict(container.metadata), extra_streams=extra, sar=_sar_of(vs),
+            video_tags=_stream_tags(vs),
             chapters=chapters, interlaced=bool(getattr(first, "interlaced_frame", False)),
             alpha=(vs.metadata.get("alpha_mode") == "1"
                    or first.format.name.startswith(_ALPHA_FORMATS)))
@@ -594,7 +615,8 @@ class VideoWriter:
                  display_matrix: tuple[int, ...] | None = None,
                  audio: AudioTrackInfo | None = None, audio_bitrate: int | None = None,
                  metadata: dict[str, str] | None = None, faststart: bool = True,
-                 sar: Fraction | None = None, chapters: tuple[Chapter, ...] = ()) -> None:
+                 sar: Fraction | None = None, chapters: tuple[Chapter, ...] = (),
+                 video_tags: dict | None = None) -> None:
         import av
 
         if container not in CONTAINERS:
@@ -640,6 +662,8 @@ class VideoWriter:
             cc.thread_count = 0
             if sar is not None:       # anamorphic: without it the picture shows squashed
                 cc.sample_aspect_ratio = sar
+            for k, v in (video_tags or {}).items():
+                vs.metadata[k] = v
             vs.options = self._codec_options()
             if display_matrix is not None and any(display_matrix) and \
                     tuple(display_matrix) != (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30):
@@ -656,6 +680,8 @@ class VideoWriter:
                 a = self._out.add_stream(acodec, rate=rate_a, layout=layout)
                 a.bit_rate = _audio_bitrate(audio, acodec, audio_bitrate)
                 a.codec_context.time_base = Fraction(1, rate_a)
+                for k, v in audio.tags.items():
+                    a.metadata[k] = v
                 self._as = a
                 self._audio_rate = rate_a
                 self._audio_in_rate = audio.sample_rate
