@@ -563,26 +563,33 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
     targets: dict[Path, int] = {}
     todo: list[tuple[int, Job]] = []
     medias: dict[int, MediaType | None] = {}
+    planned = []
     for i, job in enumerate(jobs):
-        # Two inputs writing one output (x.gif and x.png both give x.png; x.ogg and x.mkv
-        # share the sidecar x.c2pa) would clobber each other: refuse the second.
         try:
             media = sniff_job(job)
         except (LabelingError, UnsupportedMedia):
             media = None
         medias[i] = media
-        outs = expected_outputs(job, media, spec)
-        hit = next((o for o in outs if o in targets), None)
+        planned.append((i, job, expected_outputs(job, media, spec)))
+    # Two inputs writing one output (x.gif and x.png both give x.png; x.ogg and x.mkv share
+    # the sidecar x.c2pa) would clobber each other: one is refused. The output goes to the
+    # input whose own name it is (x.png, not the x.gif written as PNG), else to the first.
+    for i, job, outs in planned:
+        for o in outs:
+            cur = targets.get(o)
+            if cur is None or (o.name == job.source.name and jobs[cur].source.name != o.name):
+                targets[o] = i
+    for i, job, outs in planned:
+        hit = next((o for o in outs if targets[o] != i), None)
         if hit is not None:
             what = (f"the C2PA sidecar {hit.name}" if hit.suffix == ".c2pa" else f"the same output {hit}")
+            media = medias[i]
             results[i] = LabelResult(source=str(job.source), dry_run=dry_run,
                                      media_type=media.mime if media is not None else None,
                                      error=f"would write {what} as {jobs[targets[hit]].source} does")
             if on_result:
                 on_result(results[i])
             continue
-        for o in outs:
-            targets[o] = i
         todo.append((i, job))
     try:
         if workers == 1:

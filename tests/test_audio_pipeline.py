@@ -843,7 +843,8 @@ def test_truncated_rf64_wav_is_refused(tmp_path, credentials):
 
 
 def test_mp3_length_frame_and_id3v1_tag(tmp_path, credentials):
-    """A labeled MP3 kept the source's TLEN (its length before the cue) and lost its ID3v1 tag."""
+    """A labeled MP3 kept the source's TLEN (its length before the cue), lost its ID3v1 tag,
+    and had its ID3v2.3 tag rewritten as 2.4."""
     import synthlabel
     from mutagen.id3 import ID3, TIT2, TLEN
     from mutagen.mp3 import MP3
@@ -860,6 +861,7 @@ def test_mp3_length_frame_and_id3v1_tag(tmp_path, credentials):
     assert length_ms > 9000
     assert abs(int(ID3(out)["TLEN"].text[0]) - length_ms) < 1
     assert out.read_bytes()[-128:-125] == b"TAG" and ID3(out)["TIT2"].text == ["Song"]
+    assert ID3(out).version[:2] == (2, 3)              # it was written as 2.4
     assert synthlabel.verify_file(out, credentials=credentials).ok()
 
 

@@ -439,11 +439,14 @@ def test_clashing_outputs_are_named(tmp_path):
                     src / "s.opus"], check=True)
     r = run("label", src, "-o", tmp_path / "out", "-f", "png", "--dry-run", "-j", "1", "--json")
     assert r.returncode == 1
-    assert f"a.png: would write the same output {tmp_path / 'out' / 'a.png'} as {src / 'a.jpg'} does" in r.stderr
+    # a.png keeps its own name; the a.jpg written as PNG is the one refused (it was a.png,
+    # the first in the walk, that was refused)
+    assert f"a.jpg: would write the same output {tmp_path / 'out' / 'a.png'} as {src / 'a.png'} does" in r.stderr
     assert f"s.opus: would write the C2PA sidecar s.c2pa as {src / 's.ogg'} does" in r.stderr
     # the refused rows say what they hold, as the others do (media_type was null)
     rows = {Path(d["source"]).name: d for d in map(json.loads, r.stdout.splitlines())}
-    assert (rows["a.png"]["media_type"], rows["s.opus"]["media_type"]) == ("image/png", "audio/ogg")
+    assert (rows["a.jpg"]["media_type"], rows["s.opus"]["media_type"]) == ("image/jpeg", "audio/ogg")
+    assert rows["a.png"].get("error") is None
     assert all(d["dry_run"] for d in rows.values())
 
 

@@ -84,10 +84,16 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_seconds:
     if getattr(s, "cuesheet", None) is not None and hasattr(d, "cuesheet"):
         d.cuesheet = _shifted_cuesheet(s.cuesheet, round(shift_seconds * s.info.sample_rate),
                                        d.info.total_samples)
-    if hasattr(s.tags, "getall") and _has_id3v1(src):
-        d.save(v1=2)        # the source's ID3v1 tag too (mutagen writes one only when asked)
-    else:
-        d.save()
+    kw = {}
+    if hasattr(s.tags, "getall"):
+        if _has_id3v1(src):
+            kw["v1"] = 2        # the source's ID3v1 tag too (mutagen writes one only when asked)
+        if getattr(s.tags, "version", (2, 4, 0))[1] == 3:
+            # an ID3v2.3 tag stays 2.3 (older players and Windows read 2.4 poorly); mutagen
+            # writes 2.4 unless told
+            d.tags.update_to_v23()
+            kw["v2_version"] = 3
+    d.save(**kw)
 
 
 def _has_id3v1(path: str | os.PathLike) -> bool:
