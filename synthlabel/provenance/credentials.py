@@ -270,7 +270,7 @@ def _looks_like_key(text: str) -> bool:
             or (len(t) >= 32 and all(c in "0123456789abcdefABCDEF" for c in t)))
 
 
-def _shown(path: PathLike | bytes, what: str) -> str:
+def _path_in_message(path: PathLike | bytes, what: str) -> str:
     """``path`` as it may appear in a message: never a value that looks like key material
     (a key given where its file's path was expected)."""
     text = os.fsdecode(path)
@@ -283,11 +283,11 @@ def _read_file(path: PathLike, what: str) -> bytes:
     try:
         return Path(path).expanduser().read_bytes()
     except FileNotFoundError:
-        raise CredentialError(f"{what} file not found: {_shown(path, what)}") from None
+        raise CredentialError(f"{what} file not found: {_path_in_message(path, what)}") from None
     except IsADirectoryError:
-        raise CredentialError(f"{what} path is a directory, not a file: {_shown(path, what)}") from None
+        raise CredentialError(f"{what} path is a directory, not a file: {_path_in_message(path, what)}") from None
     except OSError as exc:
-        raise CredentialError(f"cannot read {what} file {_shown(path, what)}: {exc.strerror}") from None
+        raise CredentialError(f"cannot read {what} file {_path_in_message(path, what)}: {exc.strerror}") from None
 
 
 def _material(value: bytes | PathLike, what: str) -> bytes:
@@ -375,7 +375,7 @@ def read_watermark_key(path: PathLike) -> bytes:
     if len(raw) == WATERMARK_KEY_BYTES:
         return raw
     raise CredentialError(
-        f"watermark key file {_shown(path, 'watermark key')} must hold 64 hex digits or 32 raw bytes "
+        f"watermark key file {_path_in_message(path, 'watermark key')} must hold 64 hex digits or 32 raw bytes "
         f"({WATERMARK_KEY_BYTES * 8}-bit key)"
     )
 
@@ -826,7 +826,7 @@ def load_credentials(
         chain_pem = _material(cert_src, "certificate chain")
         key_pem = signing_key(chain_pem, lambda: _load_private_key(
             _material(key_src, "private key"), passphrase),
-            _shown(key_src, "private key") if not isinstance(key_src, bytes) else "private key")
+            _path_in_message(key_src, "private key") if not isinstance(key_src, bytes) else "private key")
         if wm_src is None:
             raise CredentialError(
                 "a production signing certificate needs a watermark key too: set "
