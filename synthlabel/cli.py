@@ -630,8 +630,10 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         reports.close()
     if not done:
         _nothing_to("verify", paths, f"({len(files)} other file(s) passed over)", media=True)
-    if len(done) > 1 or hidden:
+    other = len(files) - len(done)    # non-media files met in a folder (a README, a script)
+    if len(done) > 1 or hidden or other:
         err.print(_verify_summary(done, wanted)
+                  + (f"; {other} non-media file(s) passed over" if other else "")
                   + (f"; {len(hidden)} hidden file(s) passed over" if hidden else ""))
     raise typer.Exit(status)
 

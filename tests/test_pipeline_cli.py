@@ -460,6 +460,11 @@ def test_hidden_files_are_counted_when_passed_over(tmp_path):
     assert r.returncode == 0 and "labeled 1 file(s), 0 failed, 2 hidden file(s) passed over" in r.stderr
     r = run("verify", tmp_path / "out", src, "-j", "1")
     assert "; 2 hidden file(s) passed over" in r.stderr.splitlines()[-1]
+    # non-media files met in a folder are counted too, as label counts them (they were not)
+    (src / "README.txt").write_text("notes")
+    (src / "run.sh").write_text("#!/bin/sh\n")
+    r = run("verify", src, "-j", "1")
+    assert "verified 1 file(s)" in r.stderr and "; 2 non-media file(s) passed over; 2 hidden" in r.stderr, r.stderr
 
 
 def test_two_input_folders_of_one_name_mirror_apart(tmp_path):
