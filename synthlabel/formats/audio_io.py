@@ -347,7 +347,7 @@ def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"cannot decode audio: {_one_line(exc)}") from None
     with f:
-        total = f.frames
+        total, rate = f.frames, f.samplerate
         if start:
             if start >= total:
                 return
@@ -373,10 +373,12 @@ def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
             yield block
         if got < want and fmt in ("wav", "flac"):
             raise AudioError(f"truncated {fmt.upper()}: {got + start} of {total} frames decodable")
-    if got < want and fmt == "mp3":
+    if fmt == "mp3" and want - got > max(0.02 * total, rate):
         # libmpg123 (in libsndfile) stops for good at damaged data mid-file, and the rest of
         # the song was lost; FFmpeg's decoder resyncs past it. The two give the same samples
         # (to 1e-7 on intact files), so FFmpeg's take the stream up from where it stopped.
+        # (Not for a shortfall within 2 % or a second: an estimated length, or a cut file's
+        # last frame, where decoding the whole file again would find nothing more.)
         yield from _av_blocks(path, blocksize, start + got, None if frames is None else frames - got,
                               None, skip_bad=True)
 
