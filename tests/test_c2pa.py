@@ -396,6 +396,8 @@ def _prod_creds(key, tmp_path):
     (tmp_path / "key.pem").write_bytes(key.private_bytes(pem, fmt, serialization.NoEncryption()))
     (tmp_path / "root.pem").write_bytes(root.public_bytes(pem))
     (tmp_path / "wm.key").write_text("11" * 32)
+    for name in ("key.pem", "wm.key"):          # as key files are kept (else warned)
+        (tmp_path / name).chmod(0o600)
     return load(home=tmp_path / "h", cert_chain=tmp_path / "chain.pem", private_key=tmp_path / "key.pem",
                 watermark_key_file=tmp_path / "wm.key", trust_anchors=[tmp_path / "root.pem"], env={})
 
