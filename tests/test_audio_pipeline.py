@@ -901,3 +901,21 @@ def test_mp3_damaged_mid_file_keeps_the_rest(tmp_path, credentials, damage):
     assert abs(got - ffmpeg_seconds) < 0.1, (got, ffmpeg_seconds)
     assert not [w for w in res.warnings if "ends early" in w], res.warnings
     assert synthlabel.verify_file(out, credentials=credentials).ok()
+
+
+def test_ffmpeg_errors_lose_their_errno_prefix(tmp_path, credentials):
+    """A damaged M4A's error read "[Errno 1094995529] Invalid data found when processing
+    input: 'avcodec_send_packet()'"; video's errors were already tidied."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "a.m4a"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=6", "-c:a", "aac", src],
+                   check=True)
+    data = bytearray(src.read_bytes())
+    at = len(data) // 3
+    data[at:at + 3000] = bytes(range(256)) * 11 + bytes(184)
+    src.write_bytes(bytes(data))
+    with pytest.raises(synthlabel.LabelingError) as ei:
+        synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    assert "Invalid data found" in str(ei.value) and "Errno" not in str(ei.value), ei.value

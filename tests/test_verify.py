@@ -132,3 +132,24 @@ def test_a_visible_label_smaller_than_the_rule_is_weak():
         assert rep.status is status, (box.glyph_height / 512, rep.summary)
     assert "glyphs measure about 4.8 % of the short side (GB 45438: at least 5 %)" in rep.summary \
         or status is Status.OK
+
+
+def test_a_broken_xmp_label_in_a_wav_counts_as_a_label(credentials):
+    """As for images: a WAV's broken _PMX XMP packet holding a TC260 label beside its valid
+    AIGC chunk passed as one label."""
+    import struct
+
+    from synthlabel.labeling_audio import label_audio
+
+    t = np.arange(48000 * 3) / 48000
+    data, _side, _res = label_audio((0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 48000,
+                                    format="wav", spec=LabelSpec(c2pa=False), credentials=credentials)
+    assert synthlabel.verify_bytes(data, layers=("metadata",)).layers["metadata"].status is Status.OK
+    broken = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+              b'02/22-rdf-syntax-ns#"><rdf:Description xmlns:TC260="http://www.tc260.org.cn/ns/'
+              b'AIGC/1.0/" TC260:AIGC="{}"></rdf:RDF></x:xmpmeta>')
+    chunk = b"_PMX" + struct.pack("<I", len(broken)) + broken + b"\0" * (len(broken) & 1)
+    wav = bytearray(data + chunk)
+    wav[4:8] = struct.pack("<I", len(wav) - 8)
+    meta = synthlabel.verify_bytes(bytes(wav), layers=("metadata",)).layers["metadata"]
+    assert meta.status is Status.INVALID and meta.details["count"] == 2, meta.summary

@@ -159,8 +159,8 @@ def write_audio_metadata_file(src: str | os.PathLike[str], dst: str | os.PathLik
 
 
 def _collect(candidates: list[tuple[str, str]], dst: str | None,
-             errors: list[str] | None = None) -> LabelFindings:
-    return collect(candidates, digital_source_type=dst, errors=errors)
+             errors: list[str] | None = None, unreadable: int = 0) -> LabelFindings:
+    return collect(candidates, digital_source_type=dst, errors=errors, unreadable=unreadable)
 
 
 def _read_tags(f: BinaryIO, fmt: str) -> AudioMetadata:
@@ -176,7 +176,7 @@ def read_audio_metadata(data: bytes, fmt: str | None = None) -> AudioMetadata:
     fmt = _resolve(fmt, _sniff_data(data))
     if fmt == "wav":
         found = riff.read_wav_labels(data)
-        return _collect(found.aigc, found.digital_source_type, found.errors)
+        return _collect(found.aigc, found.digital_source_type, found.errors, found.unreadable)
     if fmt in _MP4_FAMILY:
         f4 = mp4meta.read_mp4_metadata(data)
         return _collect(f4.aigc, f4.digital_source_type)
@@ -190,7 +190,7 @@ def read_audio_metadata_file(path: str | os.PathLike[str],
         fmt = _resolve(fmt, _sniff_path(path))
         if fmt == "wav":
             found = riff.read_wav_labels_file(path)
-            return _collect(found.aigc, found.digital_source_type, found.errors)
+            return _collect(found.aigc, found.digital_source_type, found.errors, found.unreadable)
         if fmt in _MP4_FAMILY:
             f4 = mp4meta.read_mp4_metadata_file(path)
             return _collect(f4.aigc, f4.digital_source_type)

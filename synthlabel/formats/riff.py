@@ -275,6 +275,7 @@ class WavFindings:
     aigc: list[tuple[str, str]]  # (source, raw value)
     digital_source_type: str | None = None
     errors: list[str] | None = None
+    unreadable: int = 0          # broken XMP packets that hold a label (each counts as one)
 
 
 def _find(read: Read, size: int) -> WavFindings:
@@ -291,6 +292,7 @@ def _find(read: Read, size: int) -> WavFindings:
             except MetadataError as exc:
                 if packet_has_aigc(packet):
                     found.errors.append(f"{exc} (in _PMX XMP, it mentions TC260)")
+                    found.unreadable += 1
                 continue
             found.aigc += [("riff-xmp", v) for v in f.aigc]
             found.digital_source_type = found.digital_source_type or f.digital_source_type
