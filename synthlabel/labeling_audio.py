@@ -346,8 +346,9 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
         raise LabelingError("no samples to label")
     if not np.isfinite(x).all():
         raise LabelingError("samples contain NaN or infinity")
-    clipped = _clipping_warning(x)
-    narrow = _narrow_pcm_warning(samples)
+    peak = float(np.abs(x).max())
+    clipped = _clipping_warning(x, peak)
+    narrow = _narrow_pcm_warning(samples, peak)
     if format not in EXTENSION:
         raise LabelingError(f"cannot write {format!r}; choose one of {', '.join(EXTENSION)}")
     if subtype and subtype.upper() in audio_io.LOSSY_WAV_SUBTYPES:
@@ -377,14 +378,14 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
     return data, side, res
 
 
-def _narrow_pcm_warning(samples) -> str | None:
+def _narrow_pcm_warning(samples, peak_fs: float) -> str | None:
     """int32 PCM is scaled from 32-bit full scale, so 24-bit values in it (a common way to hold
     24-bit PCM) are labeled 48 dB down. A peak under 2**23 says so, unless the sound is quiet
-    (a 32-bit recording this quiet exists, so it is a warning, not an error)."""
-    a = np.asarray(samples)
-    if a.dtype != np.int32 or not a.size:
+    (a 32-bit recording this quiet exists, so it is a warning, not an error). ``peak_fs``:
+    the scaled samples' peak (|x| max, full scale 1), from which the integer peak follows."""
+    if np.asarray(samples).dtype != np.int32:
         return None
-    peak = int(np.abs(a.astype(np.int64)).max())
+    peak = round(peak_fs * 2 ** 31)
     if not 32768 < peak < 1 << 23:
         return None
     return (f"the int32 samples peak at {peak} (24-bit range, {20 * math.log10(peak / 2 ** 31):.0f} "
@@ -392,10 +393,9 @@ def _narrow_pcm_warning(samples) -> str | None:
             f"(samples << 8) or pass floats")
 
 
-def _clipping_warning(x: np.ndarray) -> str | None:
+def _clipping_warning(x: np.ndarray, peak: float) -> str | None:
     """Float samples beyond [-1, 1] are clipped when written: say how many, and when the peak
-    looks like integer PCM held in a float array, what to do about it."""
-    peak = float(np.abs(x).max())
+    (``peak``: |x| max) looks like integer PCM held in a float array, what to do about it."""
     if peak <= 1.0:
         return None
     frac = float(np.count_nonzero(np.abs(x) > 1.0)) / x.size

@@ -89,12 +89,18 @@ def write(container, chapters) -> None:
 _VORBIS_TIME = re.compile(r"^\s*(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)\s*$")
 
 
+def clock_seconds(value: str | None) -> float | None:
+    """Seconds of an ``HH:MM:SS.fff`` clock time (a Vorbis chapter time, a Matroska
+    ``DURATION`` tag); None when absent or not in that form."""
+    m = _VORBIS_TIME.match(value or "")
+    return int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
+
+
 def shift_vorbis_time(value: str, seconds: float) -> str:
     """A Vorbis-comment chapter time ("HH:MM:SS.mmm") moved by ``seconds`` (see :func:`moved`);
     a value that does not parse is returned unchanged."""
-    m = _VORBIS_TIME.match(value)
-    if not m or not seconds:
+    t = clock_seconds(value)
+    if t is None or not seconds:
         return value
-    t = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
     ms = round(moved(t, seconds) * 1000)
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"

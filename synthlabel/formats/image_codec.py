@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -256,15 +255,12 @@ def _carry_extras(out: DecodedImage, im: Image.Image, data: bytes, fmt: str) -> 
         # read: it keeps only the extension's name) into the output's packet. Both were lost.
         comment = im.info.get("comment")
         if isinstance(comment, bytes) and comment:
-            out.extras.png_chunks = [_png_text_chunk(b"Comment", comment)]
+            from . import png
+
+            # tEXt holds Latin-1 without NUL bytes
+            out.extras.png_chunks = [png.chunk(b"tEXt", b"Comment\x00" + comment.replace(b"\x00", b""))]
         if out.xmp is None:
             out.xmp = _gif_xmp(data)
-
-
-def _png_text_chunk(keyword: bytes, text: bytes) -> bytes:
-    """A PNG tEXt chunk (Latin-1 text; NUL bytes, which tEXt cannot hold, removed)."""
-    body = keyword + b"\x00" + text.replace(b"\x00", b"")
-    return len(body).to_bytes(4, "big") + b"tEXt" + body + zlib.crc32(b"tEXt" + body).to_bytes(4, "big")
 
 
 def _gif_xmp(data: bytes) -> bytes | None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..models import VIDEO_PRESETS
-from .chapters import Chapter
+from .chapters import Chapter, clock_seconds
 from .chapters import read as read_chapters
 from .chapters import write as write_chapters
 
@@ -479,7 +479,7 @@ class VideoReader:
         c_start = (self._c.start_time or 0) / 1_000_000
         tagged = False
         for st, what in ((self.vs, "frames end"), (self._c.streams.audio[0] if self._c.streams.audio else None, "sound ends")):
-            own = _tag_seconds(st.metadata.get("DURATION")) if st is not None else None
+            own = clock_seconds(st.metadata.get("DURATION")) if st is not None else None
             if own is None or own <= 1.0:
                 continue
             tagged = True
@@ -504,18 +504,6 @@ class VideoReader:
 #: called truncated (at least 2 frames): room for muxers' rounding (FFmpeg's files end exactly
 #: at their tags; a cut that lost the last 5 of 150 frames fell 0.22 s short).
 _TRUNCATION_TOLERANCE_S = 0.1
-
-
-def _tag_seconds(value: str | None) -> float | None:
-    """Seconds of a Matroska ``DURATION`` tag (``HH:MM:SS.nnnnnnnnn``); None when absent or
-    not in that form."""
-    if not value:
-        return None
-    try:
-        h, m, sec = value.strip().split(":")
-        return int(h) * 3600 + int(m) * 60 + float(sec)
-    except ValueError:
-        return None
 
 
 def read_audio(path: str | os.PathLike, start: float,
