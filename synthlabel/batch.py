@@ -49,6 +49,18 @@ def _exit_on_sigterm(signum, frame) -> None:
     sys.exit(128 + signum)
 
 
+def _run_item(fn: Callable, item):
+    """A worker's call of ``fn(item)`` (:func:`pool_map`). The SIGTERM of :func:`stop_workers`
+    raises SystemExit in the call, which unwinds the file's ``finally`` blocks (temp files
+    removed); then the worker leaves. ProcessPoolExecutor would catch that SystemExit as the
+    call's result and go on with the next call it had already queued: after a Ctrl-C, one more
+    file could be labeled and written, and never reported."""
+    try:
+        return fn(item)
+    except SystemExit as exc:
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM in the main process (``timeout``, ``docker stop``, systemd): handled like
     Ctrl-C, so the files in progress unwind and remove their temp files."""
@@ -66,13 +78,23 @@ def _raise_terminated(signum, frame) -> None:
 
 
 @contextmanager
-def stopping_on_interrupt(pool: ProcessPoolExecutor) -> Iterator[None]:
+def stopping_on_interrupt(pool: ProcessPoolExecutor,
+                          busy: Callable[[], bool] | None = None) -> Iterator[None]:
     """Around the use of ``pool``: on Ctrl-C (KeyboardInterrupt in the parent), stop the
-    workers cleanly (:func:`stop_workers`) before the interrupt goes on up."""
+    workers cleanly (:func:`stop_workers`) before the interrupt goes on up. A streaming caller
+    that stops early (GeneratorExit) stops them too while ``busy()`` says calls are still
+    running; once every call is done the pool shuts down as usual: terminating workers idle
+    on the call queue sometimes printed their "EOFError: Ran out of input" traceback."""
     try:
         yield
-    except (KeyboardInterrupt, GeneratorExit):   # GeneratorExit: a streaming caller stopped
+    except KeyboardInterrupt:
         stop_workers(pool)
+        raise
+    except GeneratorExit:
+        if busy is None or busy():
+            stop_workers(pool)
+        else:
+            pool.shutdown(wait=True)
         raise
 
 
@@ -137,11 +159,11 @@ def pool_map(fn: Callable, items: list, workers: int, initializer: Callable | No
     while pending:
         finished: set[int] = set()
         broken = False
-        with ProcessPoolExecutor(max_workers=min(workers, len(pending)),
-                                 mp_context=_context(fork), initializer=initializer,
-                                 initargs=initargs) as pool, \
-                stopping_on_interrupt(pool):
-            futures = {pool.submit(fn, items[i]): i for i in pending}
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=_context(fork),
+                                   initializer=initializer, initargs=initargs)
+        futures: dict = {}
+        with pool, stopping_on_interrupt(pool, lambda: not all(f.done() for f in futures)):
+            futures.update({pool.submit(_run_item, fn, items[i]): i for i in pending})
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:
@@ -166,7 +188,7 @@ def pool_map(fn: Callable, items: list, workers: int, initializer: Callable | No
                                      initializer=initializer, initargs=initargs) as pool, \
                     stopping_on_interrupt(pool):
                 try:
-                    res = pool.submit(fn, items[i]).result()
+                    res = pool.submit(_run_item, fn, items[i]).result()
                 except BrokenProcessPool:
                     res = WorkerDied()
                 except Exception as exc:  # noqa: BLE001

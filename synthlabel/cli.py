@@ -76,25 +76,33 @@ def main(
     pass
 
 
+def _path(value: str) -> Path:
+    """Parser of every path argument and option: typer would turn an empty string into
+    Path("."), so ``-o ""`` (an unset shell variable) would quietly mean the current folder."""
+    if value == "":
+        raise typer.BadParameter("an empty path (for the current folder, give '.')")
+    return Path(value)
+
+
 # --------------------------------------------------------------------------- credentials
 
 HomeOpt = Annotated[Optional[Path], typer.Option(
     "--home", envvar="SYNTHLABEL_HOME", show_envvar=True,
-    help="Where development credentials live (default ~/.synthlabel).")]
+    parser=_path, metavar="DIR", help="Where development credentials live (default ~/.synthlabel).")]
 CertOpt = Annotated[Optional[Path], typer.Option(
-    "--cert-chain", help="Signing certificate chain PEM, leaf first (env SYNTHLABEL_CERT_CHAIN).")]
+    "--cert-chain", parser=_path, metavar="FILE", help="Signing certificate chain PEM, leaf first (env SYNTHLABEL_CERT_CHAIN).")]
 KeyOpt = Annotated[Optional[Path], typer.Option(
-    "--private-key", help="Signing private key PEM (env SYNTHLABEL_PRIVATE_KEY); a passphrase is "
+    "--private-key", parser=_path, metavar="FILE", help="Signing private key PEM (env SYNTHLABEL_PRIVATE_KEY); a passphrase is "
                           "read from env SYNTHLABEL_KEY_PASSPHRASE, never from the command line.")]
 WmKeyOpt = Annotated[Optional[Path], typer.Option(
-    "--watermark-key", help="Watermark key file (env SYNTHLABEL_WATERMARK_KEY).")]
+    "--watermark-key", parser=_path, metavar="FILE", help="Watermark key file (env SYNTHLABEL_WATERMARK_KEY).")]
 WmKeysOpt = Annotated[Optional[list[Path]], typer.Option(
-    "--watermark-key", help="Watermark key file (env SYNTHLABEL_WATERMARK_KEY). Repeat it to try "
+    "--watermark-key", parser=_path, metavar="FILE", help="Watermark key file (env SYNTHLABEL_WATERMARK_KEY). Repeat it to try "
                             "several keys, e.g. after a key rotation: the report names the key "
                             "that matched by its fingerprint, and p-values are multiplied by the "
                             "number of keys so the false-positive rate stays 1e-6 per file.")]
 AnchorsOpt = Annotated[Optional[list[Path]], typer.Option(
-    "--trust-anchors", help="Extra trusted root certificates (PEM file or folder); repeatable "
+    "--trust-anchors", parser=_path, metavar="PATH", help="Extra trusted root certificates (PEM file or folder); repeatable "
                             "(env SYNTHLABEL_TRUST_ANCHORS, paths separated by ':').")]
 
 
@@ -163,8 +171,8 @@ def _stopped(exc: KeyboardInterrupt) -> tuple[str, int]:
 
 @app.command()
 def label(
-    paths: Annotated[list[Path], typer.Argument(help="Files and directories (recursed) to label.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output directory; the input tree is mirrored there.")] = None,
+    paths: Annotated[list[Path], typer.Argument(parser=_path, metavar="PATH", help="Files and directories (recursed) to label.", show_default=False)],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", parser=_path, metavar="OUTDIR", help="Output directory; the input tree is mirrored there.")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the inputs (atomically) instead of writing to -o.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist (never an original).")] = False,
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Leave inputs whose output already exists alone, counted as skipped: run an interrupted batch again to finish it.")] = False,
@@ -188,7 +196,7 @@ def label(
     cue_tone: Annotated[float, typer.Option("--cue-tone", help="Audio: cue tone frequency in Hz, 350-3500 (the band verify finds cues in).")] = 1000.0,
     cue_unit: Annotated[float, typer.Option("--cue-unit", help="Audio: cue unit (dot) length in ms, 55-300; a dash is 3 units.")] = 120.0,
     cue_level: Annotated[float, typer.Option("--cue-level", help="Audio: cue peak level in dBFS.")] = -14.0,
-    spoken_label: Annotated[Optional[Path], typer.Option("--spoken-label", help="Audio: a spoken-label clip to insert instead of the tone cue.")] = None,
+    spoken_label: Annotated[Optional[Path], typer.Option("--spoken-label", parser=_path, metavar="FILE", help="Audio: a spoken-label clip to insert instead of the tone cue.")] = None,
     bitrate: Annotated[Optional[int], typer.Option("--bitrate", help="Audio: bitrate for lossy outputs in bit/s (default per format: MP3 192k, Vorbis 160k, Opus 96k, AAC 160k).")] = None,
     label_seconds: Annotated[float, typer.Option("--label-seconds", help="Video: show the visible label for the first N seconds (at least 2).")] = 3.0,
     persistent: Annotated[bool, typer.Option("--persistent", help="Video: keep the visible label for the whole video.")] = False,
@@ -197,7 +205,7 @@ def label(
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: encoder CRF (default H.264 23, H.265 28, VP9 32).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Video: x264/x265 preset (default medium).")] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores.")] = 0,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write one JSON line per file here (atomically, at the end; an existing file is replaced only with --overwrite or --skip-existing; a link's target gets it; a device or pipe such as /dev/stdout is written as the batch goes).")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", parser=_path, metavar="FILE", help="Write one JSON line per file here (atomically, at the end; an existing file is replaced only with --overwrite or --skip-existing; a link's target gets it; a device or pipe such as /dev/stdout is written as the batch goes).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line per file on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only print errors.")] = False,
     home: HomeOpt = None, cert_chain: CertOpt = None, private_key: KeyOpt = None,
@@ -518,7 +526,7 @@ def _print_report(rep) -> None:
 
 @app.command()
 def verify(
-    paths: Annotated[list[Path], typer.Argument(help="Files and directories (recursed) to verify.", show_default=False)],
+    paths: Annotated[list[Path], typer.Argument(parser=_path, metavar="PATH", help="Files and directories (recursed) to verify.", show_default=False)],
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")] = False,
     layers: Annotated[str, typer.Option("--layers", metavar="LIST", show_default=False, help="Comma-separated layers to check, of: " + ", ".join(LAYERS) + " (default: all).")] = ",".join(LAYERS),
     label_text: Annotated[Optional[list[str]], typer.Option(

@@ -415,6 +415,19 @@ def test_originals_are_never_replaced(tmp_path):
     assert not out.exists()
 
 
+def test_an_empty_path_is_a_usage_error(tmp_path):
+    """typer turns "" into Path("."): ``-o "$OUT"`` with OUT unset labeled into the current
+    folder, and ``verify ""`` read it. Every path argument and option refuses it now."""
+    photo = tmp_path / "photo.png"
+    Image.fromarray(synthetic_photo(64, 64, 1)).save(photo)
+    for args in (("label", photo, "-o", ""), ("label", "", "-o", tmp_path / "out"),
+                 ("label", photo, "-o", tmp_path / "out", "--report", ""),
+                 ("verify", ""), ("verify", photo, "--watermark-key", "")):
+        r = run(*args, cwd=tmp_path)
+        assert r.returncode == 2 and "an empty path" in r.stderr, (args, r.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
 def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
