@@ -118,12 +118,16 @@ def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
 def verify_file(path, *, credentials: Credentials | None = None,
                 layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
                 watermark_keys=None, label_text=None) -> VerificationReport:
-    """Verify every layer of a file on disk (see :func:`verify_bytes`)."""
-    from .verify import verify_file as _verify
+    """Verify every layer of a file on disk (see :func:`verify_bytes`). A file that cannot be
+    read or decoded never raises: the report's ``error`` says why, and its layers are ERROR
+    (those asked for) or SKIPPED, as in the CLI's JSON."""
+    from .verify import verify_file_safe, wanted_layers
 
+    layers = wanted_layers(layers)            # unknown names raise ValueError, as documented
     creds = credentials or load_credentials()
-    return _verify(path, key=_keys(watermark_keys, creds),
-                   trust_anchors_pem=creds.trust_anchors_pem, layers=layers, label_text=label_text)
+    return verify_file_safe(path, key=_keys(watermark_keys, creds),
+                            trust_anchors_pem=creds.trust_anchors_pem, layers=layers,
+                            label_text=label_text)
 
 
 __all__ = [

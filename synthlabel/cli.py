@@ -278,9 +278,14 @@ without leaving partial files.
                                     "inside an input are not labeled)")
 
     report_tmp = report_fh = report_dest = None
+    quiet_lines = quiet             # the per-file "a -> b" lines (errors and warnings aside)
     if report:
         report_fh, report_tmp, report_dest = _open_report(report, jobs_list, replace=overwrite or skip_existing,
                                                           keep=skip_existing, dry_run=dry_run)
+        if report_tmp is None and _is_stdout(report_fh):
+            # --report /dev/stdout (or -): stdout carries the JSON lines alone; the per-file
+            # lines would break them, and --json would print every record twice
+            json_out, quiet_lines = False, True
     progress = None
     n_total = len(jobs_list) + len(missing)
     n_done = 0
@@ -328,7 +333,7 @@ without leaving partial files.
             for w in r.warnings:
                 if not quiet:
                     err.print(f"[yellow]warning:[/yellow] {_shown(r.source)}: {_shown(w)}")
-            if not quiet and not json_out:
+            if not quiet_lines and not json_out:
                 # While the bar is live, print through its console so lines land above it.
                 done = (f"would be labeled ({r.media_type})" if r.dry_run
                         else f"{esc('[' + ', '.join(r.layers) + ']')} id={r.content_id}")
@@ -481,6 +486,15 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False,
     raise typer.Exit(2)
 
 
+def _is_stdout(fh) -> bool:
+    """Whether the open file ``fh`` is this process's stdout (``--report /dev/stdout``)."""
+    try:
+        a, b = os.fstat(fh.fileno()), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
 def _report_target(report: Path) -> Path:
     """The file a --report path writes: a symbolic link's target (followed to the end), else
     the path itself."""
@@ -601,6 +615,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
             # Kept in its place: its report (an error: unreadable) comes out in input order
             # like every other, JSON included, and counts in the summary.
             files.append((p, False))
+    files = _once(files)
     if not files:
         _nothing_to("verify", paths, "(hidden files and .c2pa sidecars are not checked on their own)")
     reports = verify_files([f for f, _ in files], workers=jobs, key=wm_keys,
@@ -644,6 +659,24 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
                   + (f"; {other} non-media file(s) passed over" if other else "")
                   + (f"; {len(hidden)} hidden file(s) passed over" if hidden else ""))
     raise typer.Exit(status)
+
+
+def _once(files: list[tuple[Path, bool]]) -> list[tuple[Path, bool]]:
+    """A file reached twice (named and inside a folder also given, or named twice) is checked
+    and counted once, where it was first reached, as ``label`` does (pipeline.plan_jobs)."""
+    seen: set[Path] = set()
+    kept = []
+    for f, walked in files:
+        try:
+            key = f.resolve() if f.exists() else None
+        except (OSError, RuntimeError):      # a link loop: its own error later
+            key = None
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append((f, walked))
+    return kept
 
 
 def _print_reports(files, reports, done: list, json_out: bool, status: int,

@@ -38,12 +38,16 @@ BLOCK = 1 << 16  # frames per streamed block
 
 @dataclass
 class LabeledAudio:
-    output: Path
+    # the file written, and its C2PA sidecar (Ogg, Opus); both None from label_audio, whose
+    # file lived in a temporary folder (its bytes are returned instead)
+    output: Path | None
     format: str                         # writer format: wav, flac, mp3, ogg, opus, m4a
     content_id: ContentID
     sidecar: Path | None = None
     layers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # where each inserted cue block starts in the output (s); the block opens with a fade-in
+    # lead, so verify's cue detector reports the first tone a little later
     cue_times: list[float] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -372,6 +376,7 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
             raise LabelingError(" ".join(str(exc).split())) from None
         data = res.output.read_bytes()
         side = res.sidecar.read_bytes() if res.sidecar else None
+    res.output = res.sidecar = None           # gone with the temporary folder
     for note in (clipped, narrow):
         if note:
             res.warnings.insert(0, note)

@@ -969,7 +969,9 @@ def _explicit_report(scan: _Scan, texts: tuple[str, ...]) -> LayerReport:
     persistent = None
     if scan.late_frame is not None:
         persistent = bool(text_label.detect_any(scan.late_frame[1], (text,) if text else texts)[1].found)
-    details = {"frames": hits, "persistent": persistent, "size": list(scan.info.display_size),
+    # "found" as an image's report has it: the label is on the opening frames (every one)
+    details = {"found": bool(hits) and all(h["found"] for h in hits), "frames": hits,
+               "persistent": persistent, "size": list(scan.info.display_size),
                "text": text, "looked_for": list(texts)}
     if scan.audio is not None and scan.audio_rate:
         try:
@@ -998,6 +1000,8 @@ def _watermark_report(scan: _Scan, key) -> tuple[LayerReport, str | None]:
     det, i = _frame_detection(scan, keys)
     details = det.to_dict()
     details["alg"] = watermark.IMAGE_ALG
+    # where an image's report has it (the frames too few or too flat for a reliable mark)
+    details["weak"] = bool((details.get("details") or {}).get("weak", False))
     details["audio"] = _audio_detection(scan, keys)
     a = details["audio"] or {}
     a_cid = f"{a['payload']:016x}" if a.get("detected") and a.get("payload") is not None else None
@@ -1030,7 +1034,8 @@ def _c2pa_video(p: Path, container: str, trust_anchors_pem: bytes | None) -> tup
     if container in SIDECAR_CONTAINERS and not p.with_suffix(".c2pa").is_file():
         # c2pa cannot embed into (or even parse) Matroska: only a sidecar can hold a manifest.
         return LayerReport(Status.MISSING, f"no C2PA manifest (no {p.with_suffix('.c2pa').name} "
-                                           "sidecar; Matroska/WebM cannot embed one)"), None
+                                           "sidecar; Matroska/WebM cannot embed one)",
+                           c2pa_io.C2PAResult(present=False).to_dict()), None
     return _c2pa_report(c2pa_io.read_manifest_file(p, MIME[container],
                                                    trust_anchors_pem=trust_anchors_pem),
                         sidecar=container in SIDECAR_CONTAINERS)

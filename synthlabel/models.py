@@ -498,7 +498,9 @@ class VerificationReport:
         return self.ids_agree is not False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The report as plain JSON types, as ``to_json`` writes it: watermark payloads as
+        16 hex digits, tuples as lists (``json.dumps(report.to_dict())`` is the JSON line)."""
+        return _json_safe({
             "path": self.path,
             "media_type": self.media_type,
             "error": self.error,
@@ -506,7 +508,7 @@ class VerificationReport:
             "content_ids": self.content_ids,
             "ids_agree": self.ids_agree,
             "ok": self.ok(),
-        }
+        })
 
     @property
     def checked_layers(self) -> tuple[str, ...]:
@@ -516,7 +518,7 @@ class VerificationReport:
     def to_json(self) -> str:
         """One JSON object. Watermark payloads (64-bit) are written as their 16 hex digits:
         JSON readers that hold numbers as doubles (JavaScript, jq) would round them."""
-        return _dumps(_json_safe(self.to_dict()))
+        return _dumps(self.to_dict())
 
 
 def _dumps(obj) -> str:
@@ -566,14 +568,28 @@ class LabelResult:
     existing_output: str | None = None  # the output that already existed (--skip-existing)
     dry_run: bool = False        # checked only (--dry-run): ``output`` is where it would go
     seconds: float = 0.0
+    sidecar: str | None = None   # the C2PA sidecar written beside ``output`` (Ogg, Opus, MKV, WebM)
 
     @property
     def ok(self) -> bool:
+        """No error (a skipped or dry-run file is ok too: see :attr:`status`)."""
         return self.error is None
+
+    @property
+    def status(self) -> str:
+        """What happened to the file, one word: "labeled", "skipped" (left alone: not media,
+        already labeled with --skip-labeled, output exists with --skip-existing), "checked"
+        (a dry run found nothing wrong) or "failed"."""
+        if self.error is not None:
+            return "failed"
+        if self.skipped is not None:
+            return "skipped"
+        return "checked" if self.dry_run else "labeled"
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["ok"] = self.ok
+        d["status"] = self.status
         return d
 
     def to_json(self) -> str:

@@ -431,6 +431,9 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
                 # media is missing: those are errors, as without --skip-existing.
                 res.existing_output = str(targets[0])
                 res.skipped = f"output exists ({targets[0]})"
+                # the earlier run's ID, so that a report read last-line-wins keeps it
+                found = _label_findings(targets[0], media)
+                res.content_id = found.aigc.produce_id if found is not None and found.aigc else None
                 return res
             raise LabelingError(why)
         if dry_run:
@@ -514,6 +517,7 @@ def _label_av_job(media: MediaType, job: Job, target: Path, spec: LabelSpec,
         res.warnings.extend(labeled.warnings)
         _settle_relabel_warning(res, spec, media.kind)
         if labeled.sidecar:
+            res.sidecar = str(labeled.sidecar)
             res.warnings.append(f"C2PA manifest written as sidecar {labeled.sidecar.name} "
                                 f"(c2pa cannot embed into {media.format.upper()})")
     except (LabelingError, ValueError, OSError) as exc:
@@ -633,11 +637,12 @@ def _published(job: Job, media: MediaType | None, spec: LabelSpec,
     out = expected_outputs(job, media, spec)[0]
     if not _written_since(out, started):
         return None
+    sidecar = next((str(p) for p in expected_outputs(job, media, spec)[1:] if p.exists()), None)
     found = _label_findings(out, media)
     layers = [n for n, on in (("explicit", spec.explicit), ("watermark", spec.watermark),
                               ("metadata", spec.metadata), ("c2pa", spec.c2pa)) if on]
     return LabelResult(
-        source=str(job.source), output=str(out), media_type=media.mime, layers=layers,
+        source=str(job.source), output=str(out), media_type=media.mime, layers=layers, sidecar=sidecar,
         content_id=found.aigc.produce_id if found is not None and found.aigc else None,
         warnings=["finished as the batch was interrupted: its result was read back from the "
                   "output (the content ID from its AIGC label; the layers are those asked for)"])

@@ -405,7 +405,8 @@ def _audio_metadata(path: Path, fmt: str) -> tuple[LayerReport, str | None]:
 def _audio_c2pa(path: Path, mime: str, trust_anchors_pem: bytes | None) -> tuple[LayerReport, str | None]:
     if mime == "audio/ogg" and not path.with_suffix(".c2pa").is_file():
         # c2pa cannot embed into Ogg: without the sidecar there is simply no manifest.
-        return LayerReport(Status.MISSING, f"no C2PA sidecar ({path.with_suffix('.c2pa').name})"), None
+        return LayerReport(Status.MISSING, f"no C2PA sidecar ({path.with_suffix('.c2pa').name})",
+                           c2pa_io.C2PAResult(present=False).to_dict()), None
     res = c2pa_io.read_manifest_file(path, mime, trust_anchors_pem=trust_anchors_pem)
     return _c2pa_report(res, sidecar=mime == "audio/ogg")
 
@@ -465,7 +466,9 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
     if kind == "video":
         from .labeling_video import verify_video_file
 
-        return verify_video_file(p, **kwargs)
+        report = verify_video_file(p, **kwargs)
+        report.media_type = report.media_type or media.mime   # a container too broken to open
+        return report
     try:
         data = p.read_bytes()
     except OSError as exc:
@@ -477,10 +480,26 @@ def verify_file_safe(path: str | Path, **kwargs) -> VerificationReport:
     """:func:`verify_file` that never raises: a surprise becomes the report's one-line error
     (a batch goes on with the other files)."""
     try:
-        return verify_file(path, **kwargs)
+        report = verify_file(path, **kwargs)
     except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the run
-        return VerificationReport(path=str(path),
-                                  error=f"internal error ({type(exc).__name__}): {one_line(exc)}")
+        report = VerificationReport(path=str(path),
+                                    error=f"internal error ({type(exc).__name__}): {one_line(exc)}")
+    return unchecked_layers(report, kwargs.get("layers", LAYERS))
+
+
+def unchecked_layers(report: VerificationReport, layers=LAYERS) -> VerificationReport:
+    """Give a report that stopped before any layer (a file that cannot be opened, a worker
+    that died) every layer all the same: ERROR for those asked for, SKIPPED for the others.
+    A JSON reader then finds the same four layers in every record."""
+    if report.error and not report.layers:
+        try:
+            asked = wanted_layers(layers)
+        except ValueError:
+            asked = LAYERS
+        for name in LAYERS:
+            report.layers[name] = (LayerReport(Status.ERROR, "not checked: the file could not be read")
+                                   if name in asked else LayerReport(Status.SKIPPED, "not checked"))
+    return report
 
 
 def verify_files(paths, *, workers: int = 1, fork: bool = False,
@@ -503,8 +522,9 @@ def verify_files(paths, *, workers: int = 1, fork: bool = False,
     with closing(pool_map(partial(verify_file_safe, **kwargs), paths, workers,
                           init_worker_process, fork=fork)) as results:   # closed: workers stop
         for i, res in results:
-            ready[i] = res if isinstance(res, VerificationReport) else \
-                VerificationReport(path=str(paths[i]), error=f"worker failed: {one_line(res)}")
+            ready[i] = res if isinstance(res, VerificationReport) else unchecked_layers(
+                VerificationReport(path=str(paths[i]), error=f"worker failed: {one_line(res)}"),
+                kwargs.get("layers", LAYERS))
             while nxt in ready:
                 yield ready.pop(nxt)
                 nxt += 1

@@ -186,6 +186,8 @@ def test_m4a_is_not_fragmented_and_faststart(tmp_path):
 def _one_line_error(exc_info) -> str:
     msg = str(exc_info.value)
     assert msg and "\n" not in msg and len(msg) < 240
+    # libsndfile's "Error opening b'/x/a.flac': Error : ..." had the bytes repr of the path
+    assert "b'" not in msg and "Error : " not in msg, msg
     return msg
 
 
@@ -221,6 +223,12 @@ def test_truncated_flac_and_m4a_fail_on_read(tmp_path):
         with pytest.raises(AudioError) as ei:
             A.read(t)
         _one_line_error(ei)
+    t = tmp_path / "head.flac"                  # cut inside the stream's first frames
+    t.write_bytes((tmp_path / "a.flac").read_bytes()[:3000])
+    with pytest.raises(AudioError) as ei:
+        A.probe(t)
+        A.read(t)
+    _one_line_error(ei)
 
 
 def test_writer_rejects_bad_requests(tmp_path):

@@ -355,6 +355,8 @@ def test_library_labels_numpy_audio():
     x = music(11.0, 48000, seed=3)
     data, sidecar, res = label_audio(x, 48000, format="flac")
     assert sidecar is None and res.layers == ["explicit", "watermark", "metadata", "c2pa"]
+    # no path into the temporary folder it was written in, gone by now
+    assert res.output is None and res.sidecar is None
     rep = synthlabel.verify_bytes(data)
     assert rep.ok(), rep.to_json()
     assert rep.content_ids["watermark"] == res.content_id.hex

@@ -428,6 +428,19 @@ def test_an_empty_path_is_a_usage_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
 
 
+def test_a_report_on_stdout_is_the_only_thing_there(tmp_path):
+    """``--report /dev/stdout`` (the help suggests it) mixed the "a -> b" lines into the JSON
+    lines, and with --json every record came twice."""
+    photo = tmp_path / "photo.png"
+    Image.fromarray(synthetic_photo(96, 128, 2)).save(photo)
+    for extra in ([], ["--json"]):
+        r = run("label", photo, "-o", tmp_path / f"out{len(extra)}", "-j", "1",
+                "--report", "/dev/stdout", *extra)
+        assert r.returncode == 0, r.stderr
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        assert [row["status"] for row in rows] == ["labeled"], r.stdout
+
+
 def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -570,6 +583,11 @@ def test_sidecars_reports_and_links_found_by_a_second_look(tmp_path):
     (res / "v.c2pa").write_bytes(b"left over")
     r = run("label", d / "v.ogg", "-o", res, "--skip-existing", "-j", "1")
     assert r.returncode == 1 and "C2PA sidecar" in r.stderr and "skipped" not in r.stderr
+    # the sidecar written is named in its own field, not only in a warning's text
+    r = run("label", d / "v.ogg", "-o", tmp_path / "side", "-j", "1", "--json")
+    row = json.loads(r.stdout)
+    assert r.returncode == 0 and row["status"] == "labeled", r.stderr
+    assert row["sidecar"] == str(tmp_path / "side" / "v.c2pa") and Path(row["sidecar"]).is_file()
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "README.md").write_text("hi")
@@ -589,6 +607,7 @@ def test_resume_with_skip_existing_and_inputs_named_twice(tmp_path):
     r = run("label", src / "1.png", src, "-o", out, "-j", "1", "--json")
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 3 and "same output" not in r.stderr
+    first_ids = {Path(j["output"]).name: j["content_id"] for j in map(json.loads, r.stdout.splitlines())}
     assert (out / "1.png").exists() and sorted(p.name for p in (out / "in").iterdir()) == ["0.png", "2.png"]
     (out / "in" / "2.png").unlink()            # as if the batch had been interrupted
     done = sha(out / "in" / "0.png")
@@ -601,6 +620,12 @@ def test_resume_with_skip_existing_and_inputs_named_twice(tmp_path):
     rows = [json.loads(line) for line in report.read_text().splitlines()]
     assert rows[0] == {"source": "from the first run"}      # a resumed run adds to the report
     assert sorted(bool(row["existing_output"]) for row in rows[1:]) == [False, False, True]
+    # the skipped row says so in one word and keeps the first run's content ID (a report
+    # read last-line-wins lost it)
+    skipped = next(row for row in rows[1:] if row["existing_output"])
+    assert skipped["status"] == "skipped" and skipped["ok"] is True
+    assert skipped["content_id"] == first_ids["0.png"]
+    assert sorted(row["status"] for row in rows[1:]) == ["labeled", "labeled", "skipped"]
     r = run("label", src, "-o", out / "in", "--report", report)
     assert r.returncode == 2 and "exists (use --overwrite" in r.stderr
 

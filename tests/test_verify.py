@@ -153,3 +153,24 @@ def test_a_broken_xmp_label_in_a_wav_counts_as_a_label(credentials):
     wav[4:8] = struct.pack("<I", len(wav) - 8)
     meta = synthlabel.verify_bytes(bytes(wav), layers=("metadata",)).layers["metadata"]
     assert meta.status is Status.INVALID and meta.details["count"] == 2, meta.summary
+
+
+def test_to_dict_is_the_json_line_and_an_unreadable_file_has_every_layer(credentials, tmp_path):
+    """``to_dict()`` gave the 64-bit payload as an int (``json.dumps`` of it then loses digits
+    in jq or JavaScript) where the CLI's JSON gives 16 hex digits; a file that could not be
+    opened had no layers at all, where a file that failed to decode had all four."""
+    out = synthlabel.label_image(synthetic_photo(240, 320, 5), format="png", credentials=credentials)
+    rep = synthlabel.verify_bytes(out.data, credentials=credentials)
+    d = rep.to_dict()
+    assert json.loads(json.dumps(d)) == json.loads(rep.to_json()) == d
+    assert d["layers"]["watermark"]["details"]["payload"] == out.content_id.hex
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a picture")
+    for path, layers in ((bad, None), (tmp_path / "gone.png", "metadata,c2pa")):
+        kw = {} if layers is None else {"layers": layers}
+        rep = synthlabel.verify_file(path, credentials=credentials, **kw)
+        d = rep.to_dict()
+        assert rep.error and set(d["layers"]) == {"explicit", "metadata", "watermark", "c2pa"}
+        want = {"error"} if layers is None else {"error", "skipped"}
+        assert {v["status"] for v in d["layers"].values()} == want
+        assert not rep.ok()

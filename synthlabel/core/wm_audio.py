@@ -567,7 +567,8 @@ class AudioDetection:
         return {
             "alg": AUDIO_ALG, "detected": self.detected, "payload": self.payload,
             "payload_hex": None if self.payload is None else f"{self.payload:016x}",
-            "p_value": self.p_value, "score": self.score, "offset_seconds": self.offset_seconds,
+            "p_value": self.p_value, "score": round(float(self.score), 3),
+            "offset_seconds": self.offset_seconds,
             "speed": self.speed,
             "details": {k: v for k, v in self.details.items() if k != "soft"},
         }

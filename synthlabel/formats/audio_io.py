@@ -105,7 +105,13 @@ def _one_line(exc: BaseException) -> str:
     """As video_io's (FFmpeg's "[Errno N] ..." reduced to its reason), at most 200 characters."""
     from .video_io import _one_line as one_line
 
-    text = one_line(exc)
+    if isinstance(exc, sf.LibsndfileError) and getattr(exc, "error_string", ""):
+        # "Error opening b'/x/a.flac': Error : unknown error..." -> libsndfile's reason alone
+        # (the caller names the file; the bytes repr of its path is noise)
+        text = exc.error_string.strip().rstrip(".")
+        text = text[len("Error : "):] if text.startswith("Error : ") else text
+    else:
+        text = one_line(exc)
     return text if len(text) <= 200 else text[:197] + "..."
 
 
