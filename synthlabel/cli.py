@@ -758,9 +758,12 @@ def keys_show(home: HomeOpt = None, cert_chain: CertOpt = None, private_key: Key
     from .watermark import key_fingerprint
 
     creds = _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors)
+    # "signer" as verify names a manifest's signer (an allow-list built from this matches)
+    signer, organization = credmod.signer_names(creds.cert_chain_pem)
     info = {
         "development": creds.is_development,
-        "signer": creds.signer_subject,
+        "signer": signer,
+        "signer_organization": organization,
         "watermark_key_fingerprint": key_fingerprint(creds.watermark_key),
         "trust_anchor_certificates": creds.trust_anchors_pem.count(b"BEGIN CERTIFICATE"),
     }

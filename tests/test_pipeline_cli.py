@@ -1184,6 +1184,12 @@ def test_keys_init_and_show(tmp_path):
     r = run("keys", "show", env=env)
     info = json.loads(r.stdout)
     assert info["development"] is True and info["trust_anchor_certificates"] >= 1
+    # the signer as verify names it: an allow-list made from keys show matches verify's JSON
+    r2 = run("label", SAMPLES / "scene.png", "-o", tmp_path / "signed", env=env)
+    assert r2.returncode == 0, r2.stderr
+    rep = json.loads(run("verify", "--json", tmp_path / "signed" / "scene.png", env=env).stdout)
+    assert rep["layers"]["c2pa"]["details"]["signer"] == info["signer"]
+    assert info["signer_organization"] and info["signer_organization"] not in info["signer"]
     secret_bits = [p.read_bytes() for p in files if p.suffix == ".key"]
     for blob in secret_bits:
         for line in blob.decode().splitlines():

@@ -314,6 +314,19 @@ def _subject_text(cert: x509.Certificate) -> str:
     return cn or org or cert.subject.rfc4514_string() or "(empty subject)"
 
 
+def signer_names(cert_chain_pem: bytes) -> tuple[str, str | None]:
+    """(name, organization) of the chain's leaf: the name as ``verify`` reports a manifest's
+    signer (C2PA's ``signature_info.common_name``: the subject's common name), and the
+    subject's organization, or None."""
+    leaf = x509.load_pem_x509_certificates(cert_chain_pem)[0]
+
+    def get(oid):
+        attrs = leaf.subject.get_attributes_for_oid(oid)
+        return str(attrs[0].value) if attrs else None
+
+    return get(NameOID.COMMON_NAME) or _subject_text(leaf), get(NameOID.ORGANIZATION_NAME)
+
+
 def _load_private_key(pem: bytes, passphrase: str | bytes | None = None):
     """Parse a PEM private key, decrypting it if needed. Messages never include the key or
     the passphrase."""
