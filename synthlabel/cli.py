@@ -34,6 +34,16 @@ from .models import (
 )
 from .provenance import credentials as credmod
 
+try:
+    from typer import rich_utils as _rich_utils
+
+    if _rich_utils.MAX_WIDTH is None and not sys.stdout.isatty():
+        # help piped to a pager or a file: rich assumes 80 columns, where long option and
+        # variable names were cut ("--allow-nonconforming…"); TERMINAL_WIDTH still decides
+        _rich_utils.MAX_WIDTH = 110
+except (ImportError, AttributeError, ValueError):  # pragma: no cover - another typer
+    pass
+
 app = typer.Typer(
     name="synthlabel",
     help=(
@@ -205,7 +215,7 @@ def label(
     crf: Annotated[Optional[int], typer.Option("--crf", help="Video: encoder CRF (default H.264 23, H.265 28, VP9 32).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Video: x264/x265 preset (default medium).")] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores.")] = 0,
-    report: Annotated[Optional[Path], typer.Option("--report", parser=_path, metavar="FILE", help="Write one JSON line per file here (atomically, at the end; an existing file is replaced only with --overwrite or --skip-existing; a link's target gets it; a device or pipe such as /dev/stdout is written as the batch goes).")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", parser=_path, metavar="FILE", help="Write one JSON line per file here (atomically, at the end; an existing file is replaced with --overwrite and added to with --skip-existing; a link's target gets it; a device or pipe is written as the batch goes; - or /dev/stdout: stdout, then holding the JSON lines alone).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON line per file on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Only print errors.")] = False,
     home: HomeOpt = None, cert_chain: CertOpt = None, private_key: KeyOpt = None,
@@ -369,7 +379,8 @@ without leaving partial files.
             os.replace(report_tmp, report_dest)
     failed_files = sum(1 for r in results if r.error)
     skipped = sum(1 for r in results if r.skipped)
-    already = sum(1 for r in results if r.skipped and r.prior_label)
+    # skipped for their label (--skip-labeled), not for an existing output that they also have
+    already = sum(1 for r in results if r.skipped and r.prior_label and not r.existing_output)
     existing = sum(1 for r in results if r.skipped and r.existing_output)
     failed = failed_files + len(missing)
     other = skipped - already - existing
@@ -447,6 +458,11 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False,
         return paths
 
     why = None
+    if str(report) == "-" or _names_stdout(report):
+        # written to our stdout as the batch goes, whatever stdout is: a file it is
+        # redirected to is added to, never replaced (with --overwrite it was, with the lines
+        # written before; without, it was refused as existing)
+        return os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8"), None, report
     target = _report_target(report)
     parent = next((q for q in target.parents if q.exists()), None)
     if report.exists() and not report.is_file() and not report.is_dir():
@@ -484,6 +500,16 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False,
             why = f"cannot write: {exc.strerror or exc}"
     err.print(f"[red]error:[/red] --report {_shown(report)}: {_shown(why)}")
     raise typer.Exit(2)
+
+
+def _names_stdout(path: Path) -> bool:
+    """Whether ``path`` (/dev/stdout, /dev/fd/1, /proc/self/fd/1, or the file stdout is
+    redirected to) is this process's stdout."""
+    try:
+        a, b = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _is_stdout(fh) -> bool:

@@ -417,11 +417,9 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             except OSError as exc:
                 raise LabelingError(f"cannot read: {exc.strerror or exc}") from None
         res.prior_label = prior_label(job.source, media, data)
-        if res.prior_label:
-            if skip_labeled:
-                res.skipped = f"already labeled ({res.prior_label})"
-                return res
-            res.warnings.append(_relabel_warning(res.prior_label, dry_run, spec, media.kind))
+        if res.prior_label and skip_labeled:
+            res.skipped = f"already labeled ({res.prior_label})"
+            return res
         targets = expected_outputs(job, media, spec)
         if why := _replaces_input(job, targets):
             raise LabelingError(why)
@@ -436,6 +434,8 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
                 res.content_id = found.aigc.produce_id if found is not None and found.aigc else None
                 return res
             raise LabelingError(why)
+        if res.prior_label:     # only now: a file skipped above is not labeled again
+            res.warnings.append(_relabel_warning(res.prior_label, dry_run, spec, media.kind))
         if dry_run:
             res.warnings += _check_readable(job.source, media, data, spec, targets[0])
             res.output = str(targets[0])
@@ -547,6 +547,25 @@ def _work(job: Job) -> LabelResult:
                      skip_existing=_worker_state["skip_existing"])
 
 
+def _opens(job: Job, media: MediaType | None) -> bool:
+    """Whether labeling ``job`` gets past opening its input (called for inputs that would
+    write the same output as another only: it costs a probe)."""
+    if media is None:
+        return False
+    try:
+        if media.kind == "video":
+            from .formats import video_io
+
+            video_io.probe(job.source)
+        elif media.kind == "audio":
+            from .formats import audio_io
+
+            audio_io.probe(job.source)
+    except Exception:  # noqa: BLE001 - any failure to open: label_one says why
+        return False
+    return True
+
+
 def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: int = 0,
               overwrite: bool = False, skip_labeled: bool = False, dry_run: bool = False,
               skip_existing: bool = False,
@@ -577,14 +596,23 @@ def run_batch(jobs: list[Job], spec: LabelSpec, creds: Credentials, *, workers: 
         planned.append((i, job, expected_outputs(job, media, spec)))
     # Two inputs writing one output (x.gif and x.png both give x.png; x.ogg and x.mkv share
     # the sidecar x.c2pa) would clobber each other: one is refused. The output goes to the
-    # input whose own name it is (x.png, not the x.gif written as PNG), else to the first.
+    # input whose own name it is (x.png, not the x.gif written as PNG), else to the first;
+    # an input that will fail anyway (an audio-only x.mka beside x.webm) claims nothing and
+    # gets its own error.
+    claims: dict[Path, list[int]] = {}
     for i, job, outs in planned:
+        for o in outs:
+            claims.setdefault(o, []).append(i)
+    doomed = {i for c in claims.values() if len(c) > 1 for i in c if not _opens(jobs[i], medias[i])}
+    for i, job, outs in planned:
+        if i in doomed:
+            continue
         for o in outs:
             cur = targets.get(o)
             if cur is None or (o.name == job.source.name and jobs[cur].source.name != o.name):
                 targets[o] = i
     for i, job, outs in planned:
-        hit = next((o for o in outs if targets[o] != i), None)
+        hit = None if i in doomed else next((o for o in outs if targets[o] != i), None)
         if hit is not None:
             what = (f"the C2PA sidecar {hit.name}" if hit.suffix == ".c2pa" else f"the same output {hit}")
             media = medias[i]

@@ -330,7 +330,8 @@ def detect_with_keys(detect: Callable[[bytes], _Det], keys) -> tuple[_Det, int]:
     *any* key's test passes on unmarked content stays <= 1e-6), and ``detected`` and the
     payload are re-judged on the corrected value. With one key nothing changes. ``detect`` is
     any of :func:`detect_image`, :func:`detect_audio` or a pooled video detector (anything
-    returning a detection with ``detected``, ``payload`` and ``p_value``)."""
+    returning a detection with ``detected``, ``payload`` and ``p_value``), called with the
+    key alone: ``detect_with_keys(lambda k: detect_image(rgb, k), [new_key, old_key])``."""
     keys = watermark_keys(keys)
     n = len(keys)
     best: tuple[_Det, int] | None = None

@@ -439,6 +439,18 @@ def test_a_report_on_stdout_is_the_only_thing_there(tmp_path):
         assert r.returncode == 0, r.stderr
         rows = [json.loads(line) for line in r.stdout.splitlines()]
         assert [row["status"] for row in rows] == ["labeled"], r.stdout
+    # stdout redirected to a file: the report is added to it ("exists" was refused, and with
+    # --overwrite the file was replaced, the lines before it lost); "-" says the same
+    for i, name in enumerate(("/dev/stdout", "-")):
+        log = tmp_path / f"log{i}.txt"
+        log.write_text("BEFORE\n")
+        with open(log, "a") as fh:
+            rc = subprocess.run([*CLI, "label", str(photo), "-o", str(tmp_path / f"redir{i}"), "-j",
+                                 "1", "--report", name], stdout=fh, stderr=subprocess.PIPE,
+                                timeout=300).returncode
+        lines = log.read_text().splitlines()
+        assert rc == 0 and lines[0] == "BEFORE" and len(lines) == 2, lines
+        assert json.loads(lines[1])["status"] == "labeled"
 
 
 def test_a_newline_in_a_file_name_stays_on_one_line(tmp_path):
@@ -628,6 +640,45 @@ def test_resume_with_skip_existing_and_inputs_named_twice(tmp_path):
     assert sorted(row["status"] for row in rows[1:]) == ["labeled", "labeled", "skipped"]
     r = run("label", src, "-o", out / "in", "--report", report)
     assert r.returncode == 2 and "exists (use --overwrite" in r.stderr
+
+
+def test_skip_existing_on_an_input_that_is_labeled_already(tmp_path):
+    """A labeled input whose output exists was counted twice by --skip-existing (as labeled
+    already and as having an output: "-1 non-media file(s) skipped"), and its skipped line
+    warned that it was being labeled again."""
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(synthetic_photo(100, 140, 7)).save(src / "new.png")
+    r = run("label", src / "new.png", "-o", tmp_path / "first", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    shutil.copy(tmp_path / "first" / "new.png", src / "labeled.png")
+    out = tmp_path / "out"
+    assert run("label", src, "-o", out, "-j", "1").returncode == 0
+    r = run("label", src, "-o", out, "-j", "1", "--skip-existing", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "labeled 0 file(s), 0 failed, 2 file(s) with an existing output left alone" in r.stderr, r.stderr
+    assert "-1" not in r.stderr and "already-labeled" not in r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["status"] for row in rows] == ["skipped", "skipped"]
+    assert not [w for row in rows for w in row["warnings"]], rows
+
+
+def test_an_input_that_cannot_be_labeled_claims_no_shared_sidecar(tmp_path):
+    """s.mka (sound only: refused) beside s.webm: both would write s.c2pa, and the video,
+    which labels fine, was refused for a sidecar that was never going to be written."""
+    ffmpeg = require_tool("ffmpeg")
+    col = tmp_path / "col"
+    col.mkdir()
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=2", "-c:a", "libopus",
+                    col / "s.mka"], check=True)
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=d=1:s=160x120:r=10",
+                    "-c:v", "libvpx-vp9", "-b:v", "100k", col / "s.webm"], check=True)
+    r = run("label", col, "-o", tmp_path / "out", "-j", "1", "--json")
+    assert r.returncode == 1, r.stderr
+    rows = {Path(row["source"]).name: row for row in map(json.loads, r.stdout.splitlines())}
+    assert rows["s.webm"]["status"] == "labeled", rows["s.webm"]
+    assert "audio-only" in rows["s.mka"]["error"] and "sidecar" not in rows["s.mka"]["error"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s.c2pa", "s.webm"]
 
 
 def test_dry_run_checks_the_options_that_depend_on_the_file(tmp_path):
@@ -1507,6 +1558,13 @@ def test_command_line_starts_without_the_heavy_engines():
     r = subprocess.run([sys.executable, "-m", "synthlabel", "verify", "--help"], capture_output=True,
                        text=True, env=dict(os.environ, COLUMNS="100"))
     assert r.returncode == 0 and "Usage: synthlabel verify" in r.stdout, r.stdout + r.stderr
+    # piped help (a pager, a file) was laid out for 80 columns, which cut long option and
+    # variable names ("--allow-nonconforming…")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    for cmd, name in (("label", "--allow-nonconforming-text"), ("verify", "SYNTHLABEL_WATERMARK_KEY")):
+        r = subprocess.run([sys.executable, "-m", "synthlabel", cmd, "--help"], capture_output=True,
+                           text=True, env=env)
+        assert r.returncode == 0 and "…" not in r.stdout and name in r.stdout, r.stdout
 
 
 def test_library_takes_more_image_inputs(credentials):
