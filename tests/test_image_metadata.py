@@ -534,12 +534,41 @@ def _truncations() -> list[tuple[str, str, bytes, str]]:
 def test_malformed_containers_raise_metadata_error(fmt, what, data, needle):
     if what == "cut chunk header":
         data = b"RIFF" + (8).to_bytes(4, "little") + data[8:]
-    for call in (lambda: write_image_metadata(data, fmt, LABEL, DST_TRAINED),
-                 lambda: read_image_metadata(data, fmt)):
+    calls = [lambda: write_image_metadata(data, fmt, LABEL, DST_TRAINED)]
+    if what not in ("cut in chunk", "no IEND"):     # a cut PNG reads up to the cut (below)
+        calls.append(lambda: read_image_metadata(data, fmt))
+    for call in calls:
         with pytest.raises(MetadataError, match=needle) as e:
             call()
         assert "\n" not in str(e.value)
         assert isinstance(e.value, ValueError)
+
+
+def test_a_cut_png_or_mp4_still_reads_the_metadata_before_the_cut(tmp_path):
+    """verify said "metadata error: truncated PNG chunk" of a PNG cut in its image data,
+    whose XMP chunk comes first and is whole (an MP4 cut in its mdat, its moov first, too).
+    The label before the cut is read; what the cut took is the pixels' and C2PA's finding."""
+    import subprocess
+
+    from conftest import require_tool
+    from synthlabel.formats import mp4meta
+
+    _, png = _sample("png-exif-icc")
+    out = write_image_metadata(png, "png", LABEL, DST_TRAINED)
+    first_idat = out.index(b"IDAT") - 4
+    assert out.index(b"XML:com.adobe.xmp") < first_idat
+    for cut in (first_idat + 50, len(out) - 12):
+        assert read_image_metadata(out[:cut], "png").aigc == LABEL
+    ffmpeg = require_tool("ffmpeg")
+    mp4 = tmp_path / "a.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=d=1:s=160x120", "-c:v", "libx264",
+                    "-metadata", "AIGC=" + LABEL.to_inner_json(),
+                    "-movflags", "+use_metadata_tags+faststart", mp4], check=True)
+    data = mp4.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+    whole = mp4meta.read_mp4_metadata(data)
+    cut = mp4meta.read_mp4_metadata(data[:data.index(b"mdat") + 100])
+    assert cut.aigc == whole.aigc and whole.aigc, whole
 
 
 def test_bad_arguments():

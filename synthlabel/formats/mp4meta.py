@@ -89,15 +89,16 @@ def _name(t: bytes) -> str:
 
 
 def _parse_boxes(read: Callable[[int, int], bytes], start: int, end: int, where: str,
-                 *, top: bool = False) -> list[_Box]:
+                 *, top: bool = False, partial: bool = False) -> list[_Box]:
     """Box headers between ``start`` and ``end``. Raises MetadataError on a box that runs
-    past its parent or is smaller than its header."""
+    past its parent or is smaller than its header. ``partial`` (top level): a file cut short
+    gives the boxes before the cut (a reader's moov may come before the truncated mdat)."""
     boxes: list[_Box] = []
     pos = start
     while pos < end:
         if end - pos < 8:
-            if not top and not any(read(pos, end - pos)):
-                break  # zero padding / QuickTime udta terminator
+            if (not top and not any(read(pos, end - pos))) or partial:
+                break  # zero padding / QuickTime udta terminator; a cut file's last bytes
             raise MetadataError(f"truncated MP4: {end - pos} stray bytes at {pos} in {where}")
         hdr = read(pos, 16)
         size = int.from_bytes(hdr[:4], "big")
@@ -105,6 +106,8 @@ def _parse_boxes(read: Callable[[int, int], bytes], start: int, end: int, where:
         header = 8
         if size == 1:
             if len(hdr) < 16:
+                if partial:
+                    break
                 raise MetadataError(f"truncated MP4: box {_name(typ)!r} at {pos}")
             size = int.from_bytes(hdr[8:16], "big")
             header = 16
@@ -117,6 +120,8 @@ def _parse_boxes(read: Callable[[int, int], bytes], start: int, end: int, where:
         if size < header:
             raise MetadataError(f"malformed MP4: box {_name(typ)!r} at {pos} has size {size}")
         if pos + size > end:
+            if top and partial:
+                break
             kind = "truncated" if top else "malformed"
             raise MetadataError(
                 f"{kind} MP4: box {_name(typ)!r} at {pos} declares {size} bytes, "
@@ -139,10 +144,11 @@ def _file_reader(f: BinaryIO) -> Callable[[int, int], bytes]:
     return read
 
 
-def _top_level(read: Callable[[int, int], bytes], size: int) -> tuple[list[_Box], _Box]:
+def _top_level(read: Callable[[int, int], bytes], size: int,
+               partial: bool = False) -> tuple[list[_Box], _Box]:
     if size < 8:
         raise MetadataError("not an MP4 file: too short" if size else "empty file")
-    boxes = _parse_boxes(read, 0, size, "file", top=True)
+    boxes = _parse_boxes(read, 0, size, "file", top=True, partial=partial)
     first = boxes[0].type if boxes else b""
     if first not in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"uuid"):
         raise MetadataError(f"not an MP4/QuickTime file (first box {_name(first)!r})")
@@ -631,7 +637,9 @@ def read_mp4_metadata(data: bytes) -> MP4Findings:
 
 
 def _find(read: Callable[[int, int], bytes], size: int) -> MP4Findings:
-    boxes, moov = _top_level(read, size)
+    # partial: a file cut after its moov still says what its metadata holds (the pixels and
+    # the C2PA hash say it is cut)
+    boxes, moov = _top_level(read, size, partial=True)
     found = MP4Findings()
     for box in boxes:
         if box.type == b"uuid" and box.size <= _MAX_XMP_BOX and read(box.body, 16) == XMP_UUID:

@@ -51,8 +51,10 @@ def itxt(keyword: bytes, text: bytes) -> bytes:
     return chunk(b"iTXt", keyword + b"\x00\x00\x00\x00\x00" + text)
 
 
-def _chunks(data: bytes) -> tuple[list[_Chunk], int]:
-    """All chunks through IEND, and the offset just past IEND (trailing bytes are kept)."""
+def _chunks(data: bytes, partial: bool = False) -> tuple[list[_Chunk], int]:
+    """All chunks through IEND, and the offset just past IEND (trailing bytes are kept).
+    ``partial``: a file cut short gives the chunks before the cut (a reader's XMP usually
+    comes before the image data) instead of an error."""
     if data[:8] != SIGNATURE:
         raise MetadataError("not a PNG (bad signature)")
     n = len(data)
@@ -60,8 +62,12 @@ def _chunks(data: bytes) -> tuple[list[_Chunk], int]:
     chunks: list[_Chunk] = []
     while True:
         if pos == n:
+            if partial and chunks:
+                break
             raise MetadataError("PNG has no IEND chunk (truncated file)")
         if pos + 12 > n:
+            if partial and chunks:
+                break
             raise MetadataError("truncated PNG chunk")
         length = int.from_bytes(data[pos:pos + 4], "big")
         ctype = data[pos + 4:pos + 8]
@@ -69,6 +75,8 @@ def _chunks(data: bytes) -> tuple[list[_Chunk], int]:
             raise MetadataError(f"invalid PNG chunk at offset {pos}")
         end = pos + 12 + length
         if end > n:
+            if partial and chunks:
+                break
             raise MetadataError("truncated PNG chunk")
         chunks.append(_Chunk(ctype, pos, end))
         pos = end
@@ -242,7 +250,7 @@ def _exif_tiff(body: bytes) -> tuple[int, bytes]:
 
 
 def extract(data: bytes) -> Extracted:
-    chunks, _ = _chunks(data)
+    chunks, _ = _chunks(data, partial=True)      # what a cut file still holds is read
     xmp: list[bytes] = []
     exif: list[bytes] = []
     text: list[tuple[str, bytes]] = []
