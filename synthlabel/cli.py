@@ -292,7 +292,7 @@ without leaving partial files.
     if report:
         report_fh, report_tmp, report_dest = _open_report(report, jobs_list, replace=overwrite or skip_existing,
                                                           keep=skip_existing, dry_run=dry_run)
-        if report_tmp is None and _is_stdout(report_fh):
+        if _names_stdout(report):
             # --report /dev/stdout (or -): stdout carries the JSON lines alone; the per-file
             # lines would break them, and --json would print every record twice
             json_out, quiet_lines = False, True
@@ -458,7 +458,7 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False,
         return paths
 
     why = None
-    if str(report) == "-" or _names_stdout(report):
+    if _names_stdout(report):
         # written to our stdout as the batch goes, whatever stdout is: a file it is
         # redirected to is added to, never replaced (with --overwrite it was, with the lines
         # written before; without, it was refused as existing)
@@ -503,19 +503,12 @@ def _open_report(report: Path, jobs: list, *, replace: bool, keep: bool = False,
 
 
 def _names_stdout(path: Path) -> bool:
-    """Whether ``path`` (/dev/stdout, /dev/fd/1, /proc/self/fd/1, or the file stdout is
+    """Whether ``path`` (-, /dev/stdout, /dev/fd/1, /proc/self/fd/1, or the file stdout is
     redirected to) is this process's stdout."""
+    if str(path) == "-":
+        return True
     try:
         a, b = os.stat(path), os.fstat(sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-def _is_stdout(fh) -> bool:
-    """Whether the open file ``fh`` is this process's stdout (``--report /dev/stdout``)."""
-    try:
-        a, b = os.fstat(fh.fileno()), os.fstat(sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):
         return False
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
