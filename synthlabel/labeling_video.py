@@ -778,6 +778,9 @@ class _Scan:
     late_frame: tuple[float, np.ndarray] | None = None
     audio: np.ndarray | None = None
     audio_rate: int | None = None
+    # the decoder stopped on damaged data after some frames (a file cut short): the layers
+    # are read from the frames before it, and verify reports the file as not fully readable
+    damage: str | None = None
 
 
 def _rgb_display(frame, rotation: int) -> np.ndarray:
@@ -842,6 +845,12 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
             except av.FFmpegError as exc:
                 if n == 0:
                     raise video_io.VideoError(f"corrupt video data: {video_io._one_line(exc)}") from None
+                scan.damage = (f"corrupt or truncated video data after {n} frames "
+                               f"({video_io._one_line(exc)}); the layers were read before it")
+            if (sequential_all and scan.damage is None and last is not None
+                    and video_io.frames_missing(info.frames or 0, n, last[0], [dur] if dur else [])):
+                scan.damage = (f"truncated or corrupt video: {n} of {info.frames} frames decodable; "
+                               "the layers were read from those")
             if explicit and want_times and last is not None and (
                     not scan.explicit_frames or scan.explicit_frames[-1][0] < last[0]):
                 # A clip shorter than the sample times: its last frame is looked at too.
@@ -1070,9 +1079,12 @@ def verify_video_file(path: str | os.PathLike, *, key, trust_anchors_pem: bytes 
             raise video_io.VideoError(report.error or "video not decoded")
         return scan
 
-    return check_layers(report, layers, {
+    report = check_layers(report, layers, {
         "explicit": lambda: _explicit_report(scanned(), label_texts(label_text)),
         "metadata": lambda: metadata_report(metadata_findings(p, info.container)),
         "watermark": lambda: _watermark_report(scanned(), key),
         "c2pa": lambda: _c2pa_video(p, info.container, trust_anchors_pem),
     })
+    if scan is not None and scan.damage and not report.error:
+        report.error = scan.damage      # as a cut WAV, FLAC or PNG: not fully readable (exit 2)
+    return report

@@ -1081,3 +1081,23 @@ def test_fourth_qa_round_of_video_inputs(tmp_path, credentials):
         "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", sar)
     res = label_video_file(sar, tmp_path / "out_sar.webm", credentials=credentials, **FAST)
     assert any("pixel aspect ratio 16:15 is not kept in VP9 WEBM" in w for w in res.warnings), res.warnings
+
+
+def test_verify_reports_a_labeled_video_cut_short(labeled, credentials, tmp_path):
+    """verify read the frames before the cut of a labeled MP4 (moov first) and said nothing
+    of the cut: exit 1 for the C2PA hash alone, where a cut WAV, FLAC or PNG is a file that
+    could not be read (exit 2). The layers are still read from the frames that decode."""
+    _src, dst, res = labeled["mp4"]
+    data = dst.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    rep = verify_video_file(cut, key=credentials.watermark_key,
+                            trust_anchors_pem=credentials.trust_anchors_pem)
+    assert rep.error and "truncated or corrupt video" in rep.error, rep.error
+    assert rep.layers["metadata"].status is Status.OK
+    assert rep.layers["c2pa"].status is Status.INVALID
+    assert rep.content_ids.get("metadata") == res.content_id.hex and not rep.ok()
+    # the whole file: no such error
+    assert verify_video_file(dst, key=credentials.watermark_key,
+                             trust_anchors_pem=credentials.trust_anchors_pem).error is None

@@ -278,6 +278,15 @@ def _stream_tags(stream) -> dict:
     return {k: meta[k] for k in STREAM_TAGS if meta.get(k) and meta[k] != "und"}
 
 
+def frames_missing(declared: int, decoded: int, played: float, lengths: list[float]) -> bool:
+    """Whether a decode that gave ``decoded`` frames spanning ``played`` seconds fell short of
+    the ``declared`` frame count (a file cut short, damaged data), allowing 2 % (at least 2
+    frames). Frames decoded that cover one of the declared ``lengths`` (s) are enough: an MP4
+    edit list (a "-ss ... -c copy" cut) hides stored frames that are not missing."""
+    covers = bool(lengths) and any(played >= 0.9 * n - 0.5 for n in lengths)
+    return bool(declared) and decoded < declared - max(2, declared // 50) and not covers
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Describe a video file; raises :class:`VideoError` (one line) when it has no decodable
     video stream."""
@@ -463,10 +472,7 @@ class VideoReader:
                 # Matroska's duration runs to the last timestamp, start offset included.
                 lengths.append(dur - c_start)
         played = self.last_time - start
-        # The frames decoded cover the declared length: an MP4 edit list (a "-ss ... -c copy"
-        # cut) hides stored frames that are not missing.
-        covers = bool(lengths) and any(played >= 0.9 * n - 0.5 for n in lengths)
-        if declared and self.video_frames < declared - max(2, declared // 50) and not covers:
+        if frames_missing(declared, self.video_frames, played, lengths):
             raise VideoError(f"truncated or corrupt video: {self.video_frames} of {declared} frames decodable")
         if declared or not dur or dur <= 1.0:
             return
@@ -495,7 +501,7 @@ class VideoReader:
                 raise VideoError(f"truncated or corrupt video: data ends at {data:.2f} s "
                                  f"of {min(lengths):.2f} s declared")
             return
-        if not covers:
+        if not any(played >= 0.9 * n - 0.5 for n in lengths):     # the frames do not cover it
             raise VideoError(f"truncated or corrupt video: frames end at {played:.2f} s "
                              f"of {min(lengths):.2f} s declared")
 
