@@ -1769,9 +1769,12 @@ def test_special_files_and_missing_paths(tmp_path):
     wm = lines[1]["layers"]["watermark"]["details"]
     assert wm["payload"] == wm["payload_hex"] == lines[1]["content_ids"]["watermark"]
     # In input order, a missing path in the middle too, and counted in the summary.
-    r = run("verify", "--json", out / "scene.png", tmp_path / "missing.png", out / "scene.png")
+    # (a file named twice is checked once, where it was first named, as label does)
+    shutil.copy(out / "scene.png", out / "copy.png")
+    r = run("verify", "--json", out / "scene.png", tmp_path / "missing.png", out / "scene.png",
+            out / "copy.png")
     assert [Path(json.loads(x)["path"]).name for x in r.stdout.splitlines()] == \
-        ["scene.png", "missing.png", "scene.png"]
+        ["scene.png", "missing.png", "copy.png"]
     assert "verified 3 file(s): 2 OK, 0 with a layer not ok, 1 unreadable" in r.stderr
     # Nothing to verify is an error, not a pass (a check pointed at the wrong folder).
     empty = tmp_path / "empty"
