@@ -339,9 +339,11 @@ CUE_SECONDS = 15.0        # the cue is looked for in the first and last this-man
 WATERMARK_SECONDS = 60.0  # the watermark detector reads at most this much from the start
 
 
-def _audio_excerpts(path: Path) -> tuple[int, np.ndarray, np.ndarray | None, float, np.ndarray]:
-    """(sample_rate, head, tail or None, tail start in seconds, watermark window), read with
-    bounded memory."""
+def _audio_excerpts(path: Path) -> tuple[int, np.ndarray, np.ndarray | None, float, np.ndarray, str | None]:
+    """(sample_rate, head, tail or None, tail start in seconds, watermark window, damage),
+    read with bounded memory. ``damage``: the sound ends well before the length its header
+    declares (a file cut short: the tail read where the header puts it came back short), by
+    labeling's rule (more than 2 % or a second), else None."""
     info = audio_io.probe(path)
     sr = info.sample_rate
     n_wm = int(WATERMARK_SECONDS * sr)
@@ -349,14 +351,22 @@ def _audio_excerpts(path: Path) -> tuple[int, np.ndarray, np.ndarray | None, flo
     window, _ = audio_io.read(path, frames=max(n_wm, n_cue))
     head = window[:n_cue]
     tail = None
+    damage = None
     total = info.frames
     if total is not None and total > len(window):
-        tail, _ = audio_io.read(path, start=max(0, total - n_cue))
+        start = max(0, total - n_cue)
+        tail, _ = audio_io.read(path, start=start)
+        if start + len(tail) < total - max(0.02 * total, sr):
+            damage = (f"the audio ends early: it stops before {(start + len(tail)) / sr:.1f} s of the "
+                      f"{total / sr:.1f} s its header declares (truncated?); the layers were read "
+                      f"from what is there")
+            tail = tail if len(tail) >= sr else None
+            total = start + len(tail) if tail is not None else len(window)
     elif len(window) > n_cue:
         tail = window[-n_cue:]
     length = max(total or 0, len(window))
     tail_start = (length - len(tail)) / sr if tail is not None else 0.0
-    return sr, head, tail, tail_start, window[:n_wm]
+    return sr, head, tail, tail_start, window[:n_wm], damage
 
 
 def _audio_explicit(sr: int, head: np.ndarray, tail: np.ndarray | None, tail_start: float) -> LayerReport:
@@ -438,12 +448,15 @@ def verify_audio_file(path: str | Path, *, key, trust_anchors_pem: bytes | None,
             raise audio_io.AudioError(report.error or "audio not decoded")
         return excerpts
 
-    return check_layers(report, layers, {
+    report = check_layers(report, layers, {
         "explicit": lambda: _audio_explicit(*sound()[:4]),
         "metadata": lambda: _audio_metadata(p, media.format),
         "watermark": lambda: _audio_watermark(sound()[4], sound()[0], key),
         "c2pa": lambda: _audio_c2pa(p, media.mime, trust_anchors_pem),
     })
+    if excerpts is not None and excerpts[5] and not report.error:
+        report.error = excerpts[5]      # as a cut WAV or FLAC: not fully readable (exit 2)
+    return report
 
 
 def verify_file(path: str | Path, **kwargs) -> VerificationReport:

@@ -355,3 +355,34 @@ def test_rates_a_codec_cannot_take(tmp_path):
     with pytest.raises(AudioError, match="Ogg Vorbis holds at most 192000 Hz"):
         A.write(tmp_path / "x.ogg", signal(0.5, 256000, 1), 256000, "ogg")
     assert not (tmp_path / "x.ogg").exists()
+
+
+def test_joined_and_headerless_vbr_mp3s_are_read_to_the_end(tmp_path):
+    """libsndfile reads an MP3 only as far as its Xing header (or, without one, a guess from
+    the first frame's bitrate) says: two MP3s joined end to end (cat a.mp3 b.mp3) read as the
+    first alone, and a VBR file without a Xing header as a third of itself. Labeling wrote
+    the rest of the song nowhere, without a word. Such files are now decoded with FFmpeg."""
+    from conftest import require_tool
+    from synthlabel.formats import mp3frames
+
+    ffmpeg = require_tool("ffmpeg")
+
+    def enc(name, *args):
+        subprocess.run([ffmpeg, "-v", "error", "-y", *args, str(tmp_path / name)], check=True)
+        return tmp_path / name
+
+    a = enc("a.mp3", "-f", "lavfi", "-i", "sine=f=440:d=6", "-b:a", "128k")
+    b = enc("b.mp3", "-f", "lavfi", "-i", "sine=f=660:d=6", "-b:a", "128k")
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(a.read_bytes() + b.read_bytes())
+    # loud first seconds, then near silence: the first frames' bitrate says "short"
+    vbr = enc("vbr.mp3", "-f", "lavfi", "-i", "anoisesrc=d=20:a=0.3", "-af",
+              "volume='if(lt(t,4),1,0.001)':eval=frame", "-q:a", "2", "-write_xing", "0")
+    for path, seconds in ((joined, 12.0), (vbr, 20.0), (a, 6.0)):
+        info = A.probe(path)
+        x, rate = A.read(path)
+        assert abs(len(x) / rate - seconds) < 0.1, (path.name, len(x) / rate)
+        assert abs(info.frames / rate - seconds) < 0.1 and info.ffmpeg == (path != a)
+        assert abs(mp3frames.frame_samples(path) / rate - seconds) < 0.1
+    # the streamed read (labeling's) too
+    assert sum(len(blk) for blk in A.blocks(joined, 8192)) == len(A.read(joined)[0])

@@ -127,6 +127,9 @@ class AudioInfo:
     extensible: bool = False  # a WAV with a WAVE_FORMAT_EXTENSIBLE header (channel mask)
     language: str | None = None  # M4A: the audio track's ISO 639-2 language, when not "und"
     chapters: tuple[Chapter, ...] = ()  # M4A: the container's chapters (a chapter track)
+    #: an MP3 whose frames hold more than libsndfile would read (MP3s joined end to end, VBR
+    #: without a Xing header: see mp3frames), so it is decoded with FFmpeg, to its end
+    ffmpeg: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -342,8 +345,17 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
                          int(info.channels), int(info.frames), info.subtype, None,
                          extensible=info.format == "WAVEX")
     codec = ogg_codec or "mp3"
-    return AudioInfo(fmt, codec, int(info.samplerate), int(info.channels), int(info.frames),
-                     None, _lossy_bitrate(path))
+    frames, whole = int(info.frames), False
+    if fmt == "mp3":
+        from .mp3frames import frame_samples
+
+        held = frame_samples(path)
+        # libsndfile stops at the length it read or guessed from the first frame; more than
+        # gapless trimming (about a frame) or a rounding beyond that is audio it would drop
+        if held and held > frames + max(0.02 * held, info.samplerate):
+            frames, whole = held, True
+    return AudioInfo(fmt, codec, int(info.samplerate), int(info.channels), frames,
+                     None, _lossy_bitrate(path), ffmpeg=whole)
 
 
 def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
@@ -461,6 +473,8 @@ def _blocks(path, blocksize: int, start: int, frames: int | None) -> Iterator[np
     if info.format in _PYAV_READ:
         limit = info.frames if info.codec == "aac" else None
         return _av_blocks(path, blocksize, start, frames, limit)
+    if info.ffmpeg:     # an MP3 libsndfile would read only in part
+        return _av_blocks(path, blocksize, start, frames, None, skip_bad=True)
     try:
         _sf_info(path, info.format)
     except AudioError:
