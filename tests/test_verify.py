@@ -174,3 +174,24 @@ def test_to_dict_is_the_json_line_and_an_unreadable_file_has_every_layer(credent
         want = {"error"} if layers is None else {"error", "skipped"}
         assert {v["status"] for v in d["layers"].values()} == want
         assert not rep.ok()
+
+
+def test_a_cut_mp3_is_not_fully_readable(credentials, tmp_path):
+    """verify read the opening seconds of a labeled MP3 cut in half and said nothing of the
+    cut (exit 1, for the C2PA hash alone), where a cut WAV or FLAC is a file that could not be
+    read (exit 2). Its layers are still read from what is there."""
+    from synthlabel.labeling_audio import label_audio
+
+    rng = np.random.default_rng(3)
+    t = np.arange(44100 * 40) / 44100
+    x = (0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    data, _, res = label_audio(x[:, None], 44100, format="mp3", credentials=credentials)
+    whole, cut = tmp_path / "whole.mp3", tmp_path / "cut.mp3"
+    whole.write_bytes(data)
+    cut.write_bytes(data[: len(data) // 2])
+    assert synthlabel.verify_file(whole, credentials=credentials).ok()
+    rep = synthlabel.verify_file(cut, credentials=credentials)
+    assert rep.error and "ends early" in rep.error, rep.error
+    assert rep.layers["metadata"].status is Status.OK
+    assert rep.layers["watermark"].status is Status.OK
+    assert rep.content_ids["watermark"] == res.content_id.hex
