@@ -249,18 +249,33 @@ def _exif_tiff(body: bytes) -> tuple[int, bytes]:
     return skip, body[skip:]
 
 
+class _Budget:
+    """What the text chunks of one file may inflate to together: each chunk's own limit kept
+    sixty 16 MiB zTXt chunks (a 1 MB file) in memory at once, over a gigabyte."""
+
+    def __init__(self) -> None:
+        self.left = _MAX_INFLATE
+
+    def take(self, value: bytes) -> bytes:
+        self.left -= len(value)
+        if self.left < 0:
+            raise MetadataError(f"PNG text chunks inflate beyond {_MAX_INFLATE >> 20} MiB in total")
+        return value
+
+
 def extract(data: bytes) -> Extracted:
     chunks, _ = _chunks(data, partial=True)      # what a cut file still holds is read
     xmp: list[bytes] = []
     exif: list[bytes] = []
     text: list[tuple[str, bytes]] = []
+    budget = _Budget()
     for c in chunks:
         if _is_xmp(c, data):
             c.check_crc(data)
-            xmp.append(_xmp_packet(c, data))
+            xmp.append(budget.take(_xmp_packet(c, data)))
         elif _is_aigc_text(c, data):
             c.check_crc(data)
-            text.append((c.type.decode(), _text(c, data)[1]))
+            text.append((c.type.decode(), budget.take(_text(c, data)[1])))
         elif c.type == b"eXIf":
             exif.append(_exif_tiff(c.body(data))[1])
     return Extracted(xmp, exif, text)
@@ -277,9 +292,10 @@ def rewrite(data: bytes, update_xmp: XMPUpdater, clean_exif: EXIFCleaner) -> byt
         raise MetadataError("PNG has no IDAT chunk")
     xmp_idx = [i for i, c in enumerate(chunks) if _is_xmp(c, data)]
     existing = []
+    budget = _Budget()
     for i in xmp_idx:
         chunks[i].check_crc(data)
-        existing.append(_xmp_packet(chunks[i], data))
+        existing.append(budget.take(_xmp_packet(chunks[i], data)))
     new_packets = update_xmp(existing)
     # The main packet stays where it is when that is before IDAT, else it moves there.
     main_at = xmp_idx[0] if xmp_idx and xmp_idx[0] < first_data else first_data

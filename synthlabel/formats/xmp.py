@@ -92,8 +92,18 @@ def _packet_xml(packet: bytes) -> bytes:
     return packet.rstrip(b"\x00 \t\r\n")
 
 
+#: Deepest element nesting a packet may have (real ones: under 20). Deeper, the recursive
+#: serialiser would hit Python's recursion limit (a 33 KB packet did).
+_MAX_DEPTH = 100
+
+
 def _parse(packet: bytes) -> tuple[ET.Element, list[tuple[str, str]]]:
     xml = _packet_xml(packet)
+    # XMP is UTF-8 in every container synthlabel reads. A UTF-16 or UTF-32 packet (NUL bytes
+    # between its characters) would hide a DTD from the byte check below while expat still
+    # expanded its entities: a 5 KB JPEG took 400 MB and minutes.
+    if b"\x00" in xml or xml.startswith((b"\xfe\xff", b"\xff\xfe")):
+        raise MetadataError("XMP packet is not UTF-8")
     # XMP forbids DTDs; refusing them also rules out entity-expansion tricks.
     if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
         raise MetadataError("XMP packet contains a DTD, which XMP forbids")
@@ -104,6 +114,12 @@ def _parse(packet: bytes) -> tuple[ET.Element, list[tuple[str, str]]]:
         root = parser.close()
     except ET.ParseError as exc:
         raise MetadataError(f"XMP packet is not well-formed XML: {exc}") from None
+    level = [(root, 1)]
+    while level:                                   # iterative: no recursion to run out of
+        el, depth = level.pop()
+        if depth > _MAX_DEPTH:
+            raise MetadataError(f"XMP packet is nested deeper than {_MAX_DEPTH} elements")
+        level.extend((child, depth + 1) for child in el)
     return root, builder.bindings
 
 
@@ -385,15 +401,22 @@ def split_extended(packet: bytes, limit: int) -> tuple[bytes, bytes, str]:
     # room for the pointer attribute and its namespace declaration
     room = limit - len(f' xmlns:xmpNote="{XMP_NOTE_NS}" xmpNote:HasExtendedXMP="{"0" * 32}"')
     moved = 0
-    while len(_serialize(root, bindings)) > room:
-        if moved == len(movable):
-            raise MetadataError(f"XMP packet does not fit one JPEG APP1 segment (max {limit} "
-                                "bytes) even with its other properties moved to ExtendedXMP")
-        _, _, desc, el = movable[moved]
-        desc.remove(el)
-        el.tail = "\n   "
-        ext_desc.append(el)
-        moved += 1
+    size = len(_serialize(root, bindings))
+    while size > room:
+        # Move properties by their measured sizes, then serialise once to check (not after
+        # every move: thousands of small properties took minutes, serialising each time)
+        est = size
+        while est > room:
+            if moved == len(movable):
+                raise MetadataError(f"XMP packet does not fit one JPEG APP1 segment (max {limit} "
+                                    "bytes) even with its other properties moved to ExtendedXMP")
+            n, _, desc, el = movable[moved]
+            desc.remove(el)
+            el.tail = "\n   "
+            ext_desc.append(el)
+            moved += 1
+            est -= n
+        size = len(_serialize(root, bindings))
     if moved == 0:
         return _serialize(root, bindings), b"", ""
     ext_desc[-1].tail = "\n  "
