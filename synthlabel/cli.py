@@ -63,7 +63,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Escaped in what reaches the terminal: C0 and C1 controls (U+009B is an 8-bit CSI) and the
+#: bidirectional formatting characters (U+202E shows "x\u202egnp.exe" as "xexe.png").
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _shown(text) -> str:

@@ -48,6 +48,7 @@ class Job:
     # written its output before its result was lost with the pool, so an output written
     # since this time (time.time()) is this job's own and is replaced.
     retry_since: float | None = None
+    out_root: Path | None = None   # the -o folder ``target`` is under (plan_jobs)
 
 
 def skippable(path: Path, from_walk: bool, error: UnsupportedMedia | None = None) -> bool:
@@ -151,7 +152,22 @@ def plan_jobs(paths: Iterable[str | Path], outdir: Path | None, *, in_place: boo
         index[key] = len(entries)
         entries.append((src, rel, walked))
     return [Job(source=src, target=None if in_place else outdir / rel, in_place=in_place,
-                from_walk=walked) for src, rel, walked in entries]
+                from_walk=walked, out_root=None if in_place else outdir) for src, rel, walked in entries]
+
+
+def _link_in_output(job: Job) -> str | None:
+    """Why ``job``'s output would land outside its -o folder: a folder on the way there is a
+    symbolic link (``out/sub -> ../elsewhere``: outputs went into the input folder, among the
+    originals, or replaced files of another tree with --overwrite)."""
+    if job.target is None or job.out_root is None:
+        return None
+    for parent in job.target.parents:
+        if parent == job.out_root or job.out_root not in parent.parents:
+            break
+        if parent.is_symlink():
+            return (f"{parent} is a symbolic link: outputs stay inside {job.out_root} (remove "
+                    "the link, or give its target as -o)")
+    return None
 
 
 # --------------------------------------------------------------------------- one file
@@ -421,7 +437,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             res.skipped = f"already labeled ({res.prior_label})"
             return res
         targets = expected_outputs(job, media, spec)
-        if why := _replaces_input(job, targets):
+        if why := _replaces_input(job, targets) or _link_in_output(job):
             raise LabelingError(why)
         if not overwrite and (why := _existing_output(job, targets)):
             if skip_existing and not job.in_place and targets[0].exists():

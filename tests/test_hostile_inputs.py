@@ -94,3 +94,53 @@ def test_splitting_a_packet_of_many_small_properties_serialises_it_a_few_times(m
     moved = sum(extended.count(f"<dc:p{i}>".encode()) for i in range(6000))
     kept = sum(main.count(f"<dc:p{i}>".encode()) for i in range(6000))
     assert moved + kept == 6000                          # every property in one of the two
+
+
+def _cli(*args, cwd=None):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "synthlabel", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env=dict(os.environ), timeout=300)
+
+
+def test_an_error_never_shows_a_files_bytes(tmp_path):
+    """"not a recognised media file (starts with 37 35 64 35 ...)": through a crafted folder's
+    link named photo.jpg, that put a key file's first 32 bits into the report."""
+    secret = tmp_path / "watermark.key"
+    secret.write_text("75d53d57aa0e1c2b9f00112233445566778899aabbccddeeff00112233445566\n")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "photo.jpg").symlink_to(secret)
+    r = _cli("label", folder, "-o", tmp_path / "out", "-j", "1", "--json")
+    assert r.returncode == 1 and "not a recognised media file (text)" in r.stderr, r.stderr
+    for shown in ("75 d5", "37 35", "75d5"):
+        assert shown not in r.stdout + r.stderr
+
+
+def test_a_linked_folder_inside_the_output_folder_is_not_written_through(tmp_path):
+    """out/sub -> ../in/sub: outputs went through the link into the input folder, among the
+    originals (or replaced another tree's files with --overwrite)."""
+    src = tmp_path / "in" / "sub"
+    src.mkdir(parents=True)
+    Image.fromarray(synthetic_photo(64, 80, 3)).save(src / "c.gif")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(src)
+    r = _cli("label", tmp_path / "in", "-o", out, "-j", "1", "--overwrite")
+    assert r.returncode == 1 and "is a symbolic link: outputs stay inside" in r.stderr, r.stderr
+    assert sorted(p.name for p in src.iterdir()) == ["c.gif"]
+
+
+def test_names_with_bidi_and_c1_controls_are_escaped_on_the_terminal(tmp_path):
+    """Only C0 controls were escaped: U+202E (right-to-left override) made "x\\u202egnp.exe"
+    show as another name, and U+009B is an 8-bit CSI."""
+    src = tmp_path / "in"
+    src.mkdir()
+    name = "x\u202egnp.exe\u009b.png"
+    Image.fromarray(synthetic_photo(64, 80, 4)).save(src / name)
+    r = _cli("label", src, "-o", tmp_path / "out", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    shown = r.stdout + r.stderr
+    assert "\u202e" not in shown and "\u009b" not in shown and "\\u202e" in shown, shown

@@ -139,12 +139,25 @@ def media_type(fmt: str) -> MediaType:
         raise UnsupportedMedia(f"unknown media format {fmt!r}") from None
 
 
+_KINDS = ((b"PK\x03\x04", "a ZIP archive"), (b"%PDF", "a PDF document"), (b"\x1f\x8b", "gzip data"),
+          (b"\x7fELF", "a program"), (b"-----BEGIN", "a PEM file (a key or certificate?)"))
+
+
 def _describe(head: bytes) -> str:
-    return " ".join(f"{b:02x}" for b in head[:8])
+    """What kind of file ``head`` starts, never its bytes: an error message goes to reports
+    and logs, and showing the first bytes there leaked those of whatever a crafted folder
+    linked to (a key file's first 32 bits)."""
+    for magic, kind in _KINDS:
+        if head.startswith(magic):
+            return kind
+    text = head[:256].decode("utf-8", "replace").rstrip("\ufffd")   # a character cut at the end
+    if not head or not all(c.isprintable() or c in "\r\n\t" for c in text):
+        return "binary data" if head else "empty"
+    return "XML or HTML text" if text.lstrip().startswith("<") else "text"
 
 
 def _unrecognised(head: bytes) -> UnsupportedMedia:
-    return UnsupportedMedia(f"not a recognised media file (starts with {_describe(head)})")
+    return UnsupportedMedia(f"not a recognised media file ({_describe(head)})")
 
 
 def _is_mpeg_audio_sync(h: bytes) -> bool:
