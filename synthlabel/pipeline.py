@@ -429,7 +429,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         data = None
         if media.kind == "image":
             try:
-                data = job.source.read_bytes()
+                data = image_codec.read_file(job.source)
             except OSError as exc:
                 raise LabelingError(f"cannot read: {exc.strerror or exc}") from None
         res.prior_label = prior_label(job.source, media, data)

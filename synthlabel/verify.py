@@ -483,7 +483,7 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
         report.media_type = report.media_type or media.mime   # a container too broken to open
         return report
     try:
-        data = p.read_bytes()
+        data = image_codec.read_file(p)
     except OSError as exc:
         return VerificationReport(path=str(p), error=f"cannot read: {exc.strerror or exc}")
     return verify_bytes(data, path=str(p), **kwargs)

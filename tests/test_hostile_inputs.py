@@ -144,3 +144,30 @@ def test_names_with_bidi_and_c1_controls_are_escaped_on_the_terminal(tmp_path):
     assert r.returncode == 0, r.stderr
     shown = r.stdout + r.stderr
     assert "\u202e" not in shown and "\u009b" not in shown and "\\u202e" in shown, shown
+
+
+def test_oversized_images_and_sidecars_are_refused_before_they_are_read(tmp_path):
+    """Images and .c2pa sidecars were read whole whatever their size: a sparse PNG of 3 GB
+    (548 KB on disk, as tar can deliver) took 3 GB of memory, a 2 GB sidecar 4 GB."""
+    import os
+    import subprocess
+
+    from conftest import require_tool
+
+    big = tmp_path / "big.png"
+    Image.fromarray(synthetic_photo(32, 32, 5)).save(big)
+    os.truncate(big, 3 << 30)                          # sparse: no disk space used
+    rep = synthlabel.verify_file(big)
+    assert rep.error and "more than an image file can hold" in rep.error, rep.error
+    r = _cli("label", big, "-o", tmp_path / "out", "-j", "1")
+    assert r.returncode == 1 and "more than an image file can hold" in r.stderr, r.stderr
+    ffmpeg = require_tool("ffmpeg")
+    ogg = tmp_path / "a.ogg"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=2", "-c:a", "libvorbis", ogg],
+                   check=True)
+    side = tmp_path / "a.c2pa"
+    side.write_bytes(b"\0")
+    os.truncate(side, 1 << 30)
+    rep = synthlabel.verify_file(ogg, layers=("c2pa",))
+    c2pa = rep.layers["c2pa"]
+    assert c2pa.status.value == "error" and "larger than 64 MiB" in c2pa.summary, c2pa.summary

@@ -7,6 +7,7 @@ a re-encode would otherwise drop (EXIF, ICC profile, an existing XMP packet) tra
 from __future__ import annotations
 
 import io
+import os
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -28,6 +29,20 @@ FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg", "tif": "tiff"}
 # DecompressionBombError, at twice the pixels of its warning; ~13.4k x 13.4k): above it Pillow
 # will not open the file. The warning below it is not an error (a 96 MP photo is legitimate).
 MAX_PIXELS = 2 * 89_478_485
+#: Image files larger than this are refused before they are read: the largest image Pillow
+#: decodes within MAX_PIXELS is well under it (a 16-bit RGBA TIFF at the limit: 1.4 GB), and
+#: a file is read whole (a sparse 3 GB PNG of 548 KB on disk took 3 GB of memory).
+MAX_FILE_BYTES = 2 << 30
+
+
+def read_file(path) -> bytes:
+    """The bytes of the image file ``path``, or OSError when it is larger than MAX_FILE_BYTES."""
+    size = os.stat(path).st_size
+    if size > MAX_FILE_BYTES:
+        raise OSError(f"{size / 2**30:.1f} GiB is more than an image file can hold "
+                      f"({MAX_FILE_BYTES >> 30} GiB at most)")
+    with open(path, "rb") as f:
+        return f.read()
 
 
 class ImageDecodeError(ValueError):

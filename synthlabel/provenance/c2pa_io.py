@@ -836,6 +836,10 @@ def read_manifest_file(
             if not result.present and sidecar is None:
                 candidate = path.with_suffix(".c2pa")
                 if candidate.is_file() and candidate != path:
+                    if candidate.stat().st_size > MAX_SIDECAR_BYTES:
+                        # read whole: a 2 GB (sparse) sidecar took 4 GB of memory
+                        return C2PAResult(present=False, error=f"the C2PA sidecar {candidate.name} "
+                                          f"is larger than {MAX_SIDECAR_BYTES >> 20} MiB; not read")
                     fh.seek(0)
                     result = _read_stream(fh, mime, trust_anchors_pem, candidate.read_bytes())
     except OSError as exc:
