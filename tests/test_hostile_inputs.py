@@ -171,3 +171,34 @@ def test_oversized_images_and_sidecars_are_refused_before_they_are_read(tmp_path
     rep = synthlabel.verify_file(ogg, layers=("c2pa",))
     c2pa = rep.layers["c2pa"]
     assert c2pa.status.value == "error" and "larger than 64 MiB" in c2pa.summary, c2pa.summary
+
+
+def test_a_file_swapped_for_a_fifo_after_its_check_does_not_block(tmp_path):
+    """sniff_file checked the path with stat() and then opened it: a file replaced by a FIFO
+    in between (someone else writing into the input folder) blocked open() forever. The check
+    is made again on the file opened without blocking. The swap is simulated by having
+    stat() describe the FIFO as the regular file it was a moment before."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)
+    code = (
+        "import os, stat, sys\n"
+        "real = os.stat\n"
+        "regular = real(sys.argv[2])\n"
+        "os.stat = lambda p, *a, **k: regular if os.fspath(p) == sys.argv[1] else real(p, *a, **k)\n"
+        "from synthlabel.formats.sniff import sniff_file, UnsupportedMedia\n"
+        "try:\n"
+        "    sniff_file(sys.argv[1])\n"
+        "except UnsupportedMedia as exc:\n"
+        "    print(exc)\n"
+        "from synthlabel.formats.image_codec import read_file\n"
+        "try:\n"
+        "    read_file(sys.argv[1])\n"
+        "except OSError as exc:\n"
+        "    print(exc)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(fifo), __file__], capture_output=True,
+                       text=True, timeout=60)
+    assert r.stdout.splitlines() == ["not a regular file (a FIFO)", "not a regular file"], r.stdout + r.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -37,11 +38,15 @@ MAX_FILE_BYTES = 2 << 30
 
 def read_file(path) -> bytes:
     """The bytes of the image file ``path``, or OSError when it is larger than MAX_FILE_BYTES."""
-    size = os.stat(path).st_size
-    if size > MAX_FILE_BYTES:
-        raise OSError(f"{size / 2**30:.1f} GiB is more than an image file can hold "
-                      f"({MAX_FILE_BYTES >> 30} GiB at most)")
-    with open(path, "rb") as f:
+    # checked on the open file (opened without blocking): one swapped for a FIFO or a link
+    # to /dev/zero after it was sniffed would block or read forever
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError("not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise OSError(f"{st.st_size / 2**30:.1f} GiB is more than an image file can hold "
+                          f"({MAX_FILE_BYTES >> 30} GiB at most)")
         return f.read()
 
 

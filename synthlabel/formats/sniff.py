@@ -11,6 +11,7 @@ passing over it as "not media".
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass
@@ -293,15 +294,23 @@ def sniff_bytes(head: bytes) -> MediaType:
     raise _unrecognised(h)
 
 
-def sniff_file(path: str | os.PathLike[str]) -> MediaType:
-    """Identify a file by content. Reads only the head (plus a peek past a leading ID3 tag).
-    Only regular files are opened: a FIFO, socket or device would block or stream forever."""
-    mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+def _check_regular(mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory")
+    if not stat.S_ISREG(mode):
         kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
                 else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special")
         raise UnsupportedMedia(f"not a regular file ({kind})")
-    with open(path, "rb") as f:
+
+
+def sniff_file(path: str | os.PathLike[str]) -> MediaType:
+    """Identify a file by content. Reads only the head (plus a peek past a leading ID3 tag).
+    Only regular files are opened: a FIFO, socket or device would block or stream forever."""
+    _check_regular(os.stat(path).st_mode)
+    # Opened without blocking and checked again on the open file: a file swapped for a FIFO
+    # between the two would have blocked open() for good.
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
+        _check_regular(os.fstat(f.fileno()).st_mode)
         head = f.read(HEAD_SIZE)
         end = _id3_end(head)
         if end is not None and end + 4 > len(head):
