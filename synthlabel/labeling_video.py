@@ -1045,9 +1045,8 @@ def _c2pa_video(p: Path, container: str, trust_anchors_pem: bytes | None) -> tup
         return LayerReport(Status.MISSING, f"no C2PA manifest (no {p.with_suffix('.c2pa').name} "
                                            "sidecar; Matroska/WebM cannot embed one)",
                            c2pa_io.C2PAResult(present=False).to_dict()), None
-    return _c2pa_report(c2pa_io.read_manifest_file(p, MIME[container],
-                                                   trust_anchors_pem=trust_anchors_pem),
-                        sidecar=container in SIDECAR_CONTAINERS)
+    res = c2pa_io.read_manifest_file(p, MIME[container], trust_anchors_pem=trust_anchors_pem)
+    return _c2pa_report(res, sidecar=bool(res.sidecar))
 
 
 def verify_video_file(path: str | os.PathLike, *, key, trust_anchors_pem: bytes | None,

@@ -176,6 +176,8 @@ def _c2pa_report(res, sidecar: bool = False) -> tuple[LayerReport, str | None]:
     dst_problem = source_type_problem(res.digital_source_type)
     ai = ("AI-edited" if res.digital_source_type == DST_COMPOSITE else "AI-generated") \
         if dst_problem is None else dst_problem
+    if res.sidecar:
+        ai += f"; from the sidecar {res.sidecar}"
     if res.parent:
         # The input's own manifest, kept as the parent ingredient when the file was labeled.
         ai += f"; parent manifest signed by {res.parent.get('signer') or 'an unknown signer'}"
@@ -418,7 +420,7 @@ def _audio_c2pa(path: Path, mime: str, trust_anchors_pem: bytes | None) -> tuple
         return LayerReport(Status.MISSING, f"no C2PA sidecar ({path.with_suffix('.c2pa').name})",
                            c2pa_io.C2PAResult(present=False).to_dict()), None
     res = c2pa_io.read_manifest_file(path, mime, trust_anchors_pem=trust_anchors_pem)
-    return _c2pa_report(res, sidecar=mime == "audio/ogg")
+    return _c2pa_report(res, sidecar=bool(res.sidecar))
 
 
 def verify_audio_file(path: str | Path, *, key, trust_anchors_pem: bytes | None,

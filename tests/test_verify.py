@@ -195,3 +195,24 @@ def test_a_cut_mp3_is_not_fully_readable(credentials, tmp_path):
     assert rep.layers["metadata"].status is Status.OK
     assert rep.layers["watermark"].status is Status.OK
     assert rep.content_ids["watermark"] == res.content_id.hex
+
+
+def test_a_sidecar_beside_its_own_media_is_not_read_for_another_file(credentials, tmp_path):
+    """clip.webm's sidecar clip.c2pa was read for the never-labeled clip.mp4 beside it, which
+    verify then called tampered ("the file was changed after it was signed"). The sidecar read
+    is now named in the report."""
+    from synthlabel.labeling_audio import label_audio
+
+    t = np.arange(44100 * 6) / 44100
+    x = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[:, None]
+    data, side, _ = label_audio(x, 44100, format="ogg", credentials=credentials)
+    (tmp_path / "a.ogg").write_bytes(data)
+    (tmp_path / "a.c2pa").write_bytes(side)
+    wav, _, _ = label_audio(x, 44100, format="wav", spec=LabelSpec(c2pa=False), credentials=credentials)
+    (tmp_path / "a.wav").write_bytes(wav)
+    rep = synthlabel.verify_file(tmp_path / "a.wav", credentials=credentials, layers=("c2pa",))
+    assert rep.layers["c2pa"].status is Status.MISSING, rep.layers["c2pa"].summary
+    rep = synthlabel.verify_file(tmp_path / "a.ogg", credentials=credentials, layers=("c2pa",))
+    c2pa = rep.layers["c2pa"]
+    assert c2pa.status is Status.OK and "from the sidecar a.c2pa" in c2pa.summary
+    assert c2pa.details["sidecar"] == "a.c2pa"

@@ -643,6 +643,8 @@ class C2PAResult:
     parent: dict | None = None            # the parentOf ingredient's manifest (_parent_info)
     #: c2pa could not parse the file, and it holds no manifest store (looked for in its bytes)
     no_store: bool = False
+    #: the name of the ``.c2pa`` file beside the media that the manifest was read from
+    sidecar: str | None = None
 
     @property
     def trusted(self) -> bool:
@@ -820,6 +822,20 @@ def read_sidecar(
                          manifest_data=manifest_bytes)
 
 
+#: Containers c2pa cannot embed into, whose manifest is a ``.c2pa`` sidecar of the same stem.
+_SIDECAR_SUFFIXES = (".ogg", ".oga", ".opus", ".mkv", ".mka", ".webm")
+
+
+def _sidecar_of_another(path: Path, sidecar: Path) -> bool:
+    """Whether ``sidecar`` (``x.c2pa``) belongs to another media file beside ``path``: one of
+    the same stem in a sidecar container (``x.webm`` beside the ``x.mp4`` being read, whose
+    sidecar it is; read for the MP4, it made a never-labeled render look tampered)."""
+    if path.suffix.lower() in _SIDECAR_SUFFIXES:
+        return False
+    return any(sidecar.with_suffix(s).is_file() or sidecar.with_suffix(s.upper()).is_file()
+               for s in _SIDECAR_SUFFIXES)
+
+
 def read_manifest_file(
     path: str | os.PathLike, mime: str | None = None, *,
     trust_anchors_pem: bytes | None = None, sidecar: str | os.PathLike | None = None,
@@ -835,13 +851,14 @@ def read_manifest_file(
             result = _read_stream(fh, mime, trust_anchors_pem, side_bytes)
             if not result.present and sidecar is None:
                 candidate = path.with_suffix(".c2pa")
-                if candidate.is_file() and candidate != path:
+                if candidate.is_file() and candidate != path and not _sidecar_of_another(path, candidate):
                     if candidate.stat().st_size > MAX_SIDECAR_BYTES:
                         # read whole: a 2 GB (sparse) sidecar took 4 GB of memory
                         return C2PAResult(present=False, error=f"the C2PA sidecar {candidate.name} "
                                           f"is larger than {MAX_SIDECAR_BYTES >> 20} MiB; not read")
                     fh.seek(0)
                     result = _read_stream(fh, mime, trust_anchors_pem, candidate.read_bytes())
+                    result.sidecar = candidate.name
     except OSError as exc:
         return C2PAResult(present=False, error=f"cannot read {path}: {exc.strerror}")
     return result
