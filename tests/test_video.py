@@ -1101,3 +1101,27 @@ def test_verify_reports_a_labeled_video_cut_short(labeled, credentials, tmp_path
     # the whole file: no such error
     assert verify_video_file(dst, key=credentials.watermark_key,
                              trust_anchors_pem=credentials.trust_anchors_pem).error is None
+
+
+def test_a_gap_in_the_soundtrack_stays_a_gap(tmp_path, credentials):
+    """Audio packets from 2 s on stamped 1 s later (a dropout, an edit): the soundtrack was
+    written as one contiguous block, so everything after the gap sounded a second early, out
+    of step with the picture. The gap is now silence in the output."""
+    ffmpeg = require_tool("ffmpeg")
+    run = lambda *a: subprocess.run([ffmpeg, "-v", "error", "-y", *map(str, a)], check=True)  # noqa: E731
+    video = make_clip(tmp_path / "v.mp4", audio=False, seconds=6.0)
+    run("-f", "lavfi", "-i", "sine=f=1000:d=5:r=48000", "-c:a", "aac", tmp_path / "a.m4a")
+    run("-i", tmp_path / "a.m4a", "-c", "copy", "-bsf:a",
+        "setts=pts='if(gte(PTS*TB,2),PTS+1/TB,PTS)':dts='if(gte(DTS*TB,2),DTS+1/TB,DTS)'",
+        tmp_path / "gap.m4a")
+    src = tmp_path / "gap.mp4"
+    run("-i", video, "-i", tmp_path / "gap.m4a", "-map", "0:v", "-map", "1:a", "-c", "copy", src)
+    out = tmp_path / "out.mp4"
+    label_video_file(src, out, credentials=credentials, **FAST)
+    with av.open(str(out)) as c:
+        st = c.streams.audio[0]
+        pcm = np.concatenate([f.to_ndarray()[0] for f in c.decode(st)])   # AAC: planar, channel 0
+        rate = st.codec_context.sample_rate
+    rms = lambda a, b: float(np.sqrt(np.mean(pcm[int(a * rate):int(b * rate)] ** 2)))  # noqa: E731
+    assert abs(len(pcm) / rate - 6.0) < 0.15, len(pcm) / rate
+    assert rms(2.2, 2.8) < 0.1 * rms(3.2, 3.8), (rms(2.2, 2.8), rms(3.2, 3.8))

@@ -424,10 +424,21 @@ class VideoReader:
             for fr in frames:
                 for out in resampler.resample(fr):
                     arr = out.to_ndarray().reshape(-1, channels)
+                    rate = out.sample_rate
                     if a_pos is None:
                         t0 = float(out.time) if out.time is not None else 0.0
-                        a_pos = round(t0 * out.sample_rate)
-                    t0 = a_pos / out.sample_rate
+                        a_pos = round(t0 * rate)
+                    elif out.time is not None:
+                        # A gap in the soundtrack's timestamps (a dropout, an edit) is silence,
+                        # not nothing: counting samples alone closed it up, and the sound ran
+                        # ahead of the picture from there on. (Up to AUDIO_GAP_MAX_S.)
+                        gap = round(float(out.time) * rate) - a_pos
+                        if AUDIO_GAP_MIN_S * rate < gap <= AUDIO_GAP_MAX_S * rate:
+                            for k in range(0, gap, rate):
+                                n = min(rate, gap - k)
+                                yield "audio", (np.zeros((n, channels), np.float32), a_pos / rate)
+                                a_pos += n
+                    t0 = a_pos / rate
                     a_pos += len(arr)
                     yield "audio", (arr.astype(np.float32, copy=False), t0)
 
@@ -505,6 +516,12 @@ class VideoReader:
             raise VideoError(f"truncated or corrupt video: frames end at {played:.2f} s "
                              f"of {min(lengths):.2f} s declared")
 
+
+#: A soundtrack whose next frame starts more than AUDIO_GAP_MIN_S after the sound so far
+#: ends has the gap filled with silence (at most AUDIO_GAP_MAX_S: beyond that the timestamps
+#: are taken as broken, not as a pause), so it stays in step with the picture.
+AUDIO_GAP_MIN_S = 0.02
+AUDIO_GAP_MAX_S = 600.0
 
 #: How far (s) a Matroska / WebM file's data may end before its declared length without being
 #: called truncated (at least 2 frames): room for muxers' rounding (FFmpeg's files end exactly
