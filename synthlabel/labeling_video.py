@@ -355,6 +355,12 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         info = video_io.probe(src)
     except video_io.VideoError as exc:
         raise LabelingError(str(exc)) from None
+    if info.mirrored:
+        # Frames are mapped to the display by rotation only: under a mirroring matrix the
+        # label would show mirrored, or upside down, while verify (the same mapping) said OK.
+        raise LabelingError("its display matrix mirrors the picture (a flip or transpose, not a "
+                            "rotation), which labeling does not handle; re-encode it upright "
+                            "first (ffmpeg's hflip, vflip or transpose filter, no display matrix)")
     container, dst = _output_container(info.container, Path(dst))
     try:
         # CRF and preset too: checked before the output folder is made

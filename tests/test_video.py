@@ -1125,3 +1125,24 @@ def test_a_gap_in_the_soundtrack_stays_a_gap(tmp_path, credentials):
     rms = lambda a, b: float(np.sqrt(np.mean(pcm[int(a * rate):int(b * rate)] ** 2)))  # noqa: E731
     assert abs(len(pcm) / rate - 6.0) < 0.15, len(pcm) / rate
     assert rms(2.2, 2.8) < 0.1 * rms(3.2, 3.8), (rms(2.2, 2.8), rms(3.2, 3.8))
+
+
+def test_a_mirroring_display_matrix_is_refused(tmp_path, credentials):
+    """A display matrix that mirrors (a flip, or a transpose) was taken as a rotation: the
+    visible label showed mirrored or upside down in players, and verify, mapping the frames
+    the same way, said OK. Rotations alone are handled (test_rotation_kept_and_label_upright)."""
+    src = make_clip(tmp_path / "in.mp4", seconds=1.0)
+    for name, m in (("hflip", (-65536, 0, 0, 65536)), ("transpose", (0, 65536, 65536, 0))):
+        dst = tmp_path / f"{name}.mp4"
+        with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+            vin, ain = i.streams.video[0], i.streams.audio[0]
+            vo, ao = o.add_stream_from_template(vin), o.add_stream_from_template(ain)
+            vo.set_display_matrix([m[0], m[1], 0, m[2], m[3], 0, 0, 0, 1 << 30])
+            for p in i.demux():
+                if p.dts is not None:
+                    p.stream = vo if p.stream is vin else ao
+                    o.mux(p)
+        assert video_io.probe(dst).mirrored
+        with pytest.raises(LabelingError, match="mirrors the picture"):
+            label_video_file(dst, tmp_path / f"out_{name}.mp4", credentials=credentials, **FAST)
+    assert not video_io.probe(src).mirrored

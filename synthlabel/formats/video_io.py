@@ -169,6 +169,13 @@ class VideoInfo:
         return self.color_range == 2 or self.pix_fmt.startswith("yuvj")
 
     @property
+    def mirrored(self) -> bool:
+        """The display matrix mirrors the picture (its 2 x 2 part has a negative determinant:
+        a flip, or a transpose), which ``rotation`` does not describe."""
+        m = self.display_matrix
+        return m is not None and len(m) >= 5 and m[0] * m[4] - m[1] * m[3] < 0
+
+    @property
     def display_size(self) -> tuple[int, int]:
         """(width, height) as displayed (after rotation)."""
         return (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
