@@ -1146,3 +1146,22 @@ def test_a_mirroring_display_matrix_is_refused(tmp_path, credentials):
         with pytest.raises(LabelingError, match="mirrors the picture"):
             label_video_file(dst, tmp_path / f"out_{name}.mp4", credentials=credentials, **FAST)
     assert not video_io.probe(src).mirrored
+
+
+def test_a_mark_the_read_back_cannot_find_is_not_claimed(tmp_path, credentials):
+    """A 64x48 clip: labeling's read-back found no mark, yet the result listed "watermark" and
+    the C2PA manifest claimed one, so verify called the fresh output "watermarked per its
+    manifest, but edited since"."""
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "tiny.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=25:d=3",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", src], check=True)
+    out = tmp_path / "out.mp4"
+    res = label_video_file(src, out, credentials=credentials, crf=45, **FAST)
+    assert "watermark" not in res.layers and "c2pa" in res.layers, res.layers
+    assert any("not said to carry a watermark" in w for w in res.warnings), res.warnings
+    rep = verify_video_file(out, key=credentials.watermark_key,
+                            trust_anchors_pem=credentials.trust_anchors_pem)
+    c2pa = rep.layers["c2pa"]
+    assert c2pa.status is Status.OK and not c2pa.details["soft_binding"], c2pa.details
+    assert "says it was watermarked" not in rep.layers["watermark"].summary
