@@ -60,8 +60,9 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import fft as _fft
-from scipy.ndimage import maximum_filter1d
+
+# scipy (~0.5 s to import) is imported where a cue is analysed: checking the CLI's cue options
+# (CueParams) and every image-only run never need it.
 
 __all__ = [
     "MIN_CONTRAST_DB",
@@ -327,6 +328,8 @@ def _spec_for(sample_rate: int, params: CueParams | None) -> _Spec:
     # attenuated by sin(pi f / fs) and is neither tonal nor rhythmic in practice.
     decim = 2 if (sample_rate >= 32000 and f_hi <= sample_rate / 8) else 1
     fs = sample_rate / decim
+    from scipy import fft as _fft
+
     win = _fft.next_fast_len(round(_WIN_S * fs), real=True)
     return _Spec(fs, decim, win, round(_HOP_S * fs), f_lo, f_hi, u_lo, u_hi)
 
@@ -370,6 +373,8 @@ def _runmax(E_db: np.ndarray, half: int) -> np.ndarray:
     padded[:, :T] = E_db
     bm = padded.reshape(K, nb, blk).max(axis=2)
     hb = -(-half // blk)
+    from scipy.ndimage import maximum_filter1d
+
     bm = maximum_filter1d(bm, size=2 * hb + 1, axis=1, mode="nearest")
     return np.repeat(bm, blk, axis=1)[:, :T]
 
@@ -391,6 +396,8 @@ def _analyse(x: np.ndarray, sp: _Spec, t_offset: float) -> tuple[list[dict], dic
 
     frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop]
     T = frames.shape[0]
+    from scipy import fft as _fft
+
     spec = _fft.rfft(frames * _hann(win), axis=1)[:, b_lo:b_hi + 1]
     P = np.ascontiguousarray((spec.real ** 2 + spec.imag ** 2).T)    # (bins, frames)
     P *= np.float32(4.0 / float(_hann(win).sum()) ** 2)   # full-scale sine -> ~1 in its bin

@@ -223,7 +223,8 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
             dropped = " and its CMYK ICC profile dropped (colours approximate)" if out.icc_profile else ""
             out.warnings.append(f"CMYK image converted to RGB{dropped}")
             out.icc_profile = None  # a CMYK profile would mislabel RGB pixels
-        out.rgb = np.ascontiguousarray(np.asarray(im.convert("RGB")))
+        # (an RGB image is not converted: convert() would copy every pixel once more)
+        out.rgb = np.ascontiguousarray(np.asarray(im if im.mode == "RGB" else im.convert("RGB")))
     if out.icc_profile and out.icc_profile[16:20] == b"GRAY":
         # The pixels go out as RGB: a greyscale profile would make the file invalid (viewers
         # refuse or misread it). Without it the grey levels are read as sRGB.
