@@ -257,3 +257,22 @@ def test_sniff_file_empty_and_truncated(tmp_path, samples):
     cut.write_bytes(samples["png"][:8])
     assert sniff_file(cut).format == "png"
     assert isinstance(UnsupportedMedia("x"), ValueError)
+
+
+def test_raw_video_streams_are_named_not_called_non_media(tmp_path):
+    """A raw H.264 stream (.h264, as cameras and DVRs write) and a .y4m were "not a recognised
+    media file" (or skipped as non-media in a folder): media left unlabeled must be named."""
+    import subprocess
+
+    from conftest import require_tool
+
+    ffmpeg = require_tool("ffmpeg")
+    raw = tmp_path / "cam.h264"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=d=0.2:s=64x48", "-c:v",
+                    "libx264", "-f", "h264", raw], check=True)
+    y4m = tmp_path / "clip.y4m"
+    y4m.write_bytes(b"YUV4MPEG2 W64 H48 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(64 * 48 * 3 // 2))
+    for path, name in ((raw, "raw H.264/H.265 stream"), (y4m, "YUV4MPEG2")):
+        with pytest.raises(UnsupportedFormat) as e:
+            sniff_file(path)
+        assert e.value.kind == "video" and name in str(e.value), str(e.value)

@@ -115,6 +115,14 @@ def _is_mpeg_ts(h: bytes) -> bool:
 # Media synthlabel recognises but does not handle (checked after every supported format):
 # (kind, name, test on the first bytes). Named so that a batch reports them as failed
 # instead of passing over them as "not media".
+def _is_annex_b(h: bytes) -> bool:
+    """A raw H.264 or H.265 elementary stream (cameras and DVRs write them): a 4-byte start
+    code, then the NAL header of a parameter set, an access-unit delimiter or SEI."""
+    if len(h) < 6 or h[:4] != b"\x00\x00\x00\x01" or h[4] & 0x80:
+        return False
+    return (h[4] & 0x1F) in (6, 7, 9) or ((h[4] >> 1) & 0x3F) in (32, 35, 39)
+
+
 _OTHER_MEDIA = (
     ("audio", "AIFF audio", lambda h: h[:4] == b"FORM" and h[8:12] in (b"AIFF", b"AIFC")),
     ("audio", "Sony Wave64 audio", lambda h: h[:16] == b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00"),
@@ -126,6 +134,8 @@ _OTHER_MEDIA = (
     ("video", "Flash video (FLV)", lambda h: h[:4] == b"FLV\x01"),
     ("video", "MPEG program stream video", lambda h: h[:4] == b"\x00\x00\x01\xba"),
     ("video", "MPEG transport stream video", _is_mpeg_ts),
+    ("video", "a raw H.264/H.265 stream (no container)", lambda h: _is_annex_b(h)),
+    ("video", "YUV4MPEG2 raw video", lambda h: h[:10] == b"YUV4MPEG2 "),
     ("image", "JPEG 2000 image", lambda h: h[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or h[:4] == b"\xff\x4f\xff\x51"),
     ("image", "JPEG XL image", lambda h: h[:2] == b"\xff\x0a" or h[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n"),
     ("image", "Photoshop (PSD) image", lambda h: h[:4] == b"8BPS"),
