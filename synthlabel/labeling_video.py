@@ -1010,8 +1010,14 @@ def _explicit_report(scan: _Scan, texts: tuple[str, ...]) -> LayerReport:
     if hits and len(found) == len(hits):
         span = hits[-1]["t"]
         extra = ", whole video" if persistent else ""
-        return LayerReport(Status.OK, f"label {text!r} at {found[0]['position']} in the opening "
-                                      f"{max(2.0, span):.0f} s{extra}", details)
+        cue = details.get("audio_cue") or {}
+        if cue.get("found") and cue.get("times"):
+            extra += f"; audio cue at {cue['times'][0]:.2f} s"
+        # a clip shorter than the 2 s looked at: say what it is (a one-frame "video" is 0.04 s)
+        opening = (f"in the opening {max(2.0, span):.0f} s" if span >= 1.0 or scan.info.duration is None
+                   or scan.info.duration >= 2.0 else f"on every frame of its {scan.info.duration:.2f} s")
+        return LayerReport(Status.OK, f"label {text!r} at {found[0]['position']} {opening}{extra}",
+                           details)
     if found:
         return LayerReport(Status.WEAK, f"label {text!r} found in {len(found)} of {len(hits)} frames of "
                                         "the opening 2 s (shown too briefly?)", details)

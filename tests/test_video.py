@@ -471,6 +471,7 @@ def test_audio_cue_mixed_without_changing_duration(tmp_path, credentials):
     rep = verify_video_file(dst, key=credentials.watermark_key,
                             trust_anchors_pem=credentials.trust_anchors_pem, layers=("explicit",))
     assert rep.layers["explicit"].details["audio_cue"]["found"]
+    assert "; audio cue at 0." in rep.layers["explicit"].summary    # the text report says so too
     # labeled again with the cue: the soundtrack's cue is kept, not mixed in a second time
     # (which only made it louder: twice the amplitude over the content ducked twice)
     again = tmp_path / "again.mp4"
