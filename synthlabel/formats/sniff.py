@@ -134,7 +134,7 @@ _OTHER_MEDIA = (
     ("video", "Flash video (FLV)", lambda h: h[:4] == b"FLV\x01"),
     ("video", "MPEG program stream video", lambda h: h[:4] == b"\x00\x00\x01\xba"),
     ("video", "MPEG transport stream video", _is_mpeg_ts),
-    ("video", "a raw H.264/H.265 stream (no container)", lambda h: _is_annex_b(h)),
+    ("video", "a raw H.264/H.265 stream (no container)", _is_annex_b),
     ("video", "YUV4MPEG2 raw video", lambda h: h[:10] == b"YUV4MPEG2 "),
     ("image", "JPEG 2000 image", lambda h: h[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or h[:4] == b"\xff\x4f\xff\x51"),
     ("image", "JPEG XL image", lambda h: h[:2] == b"\xff\x0a" or h[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n"),
