@@ -56,6 +56,31 @@ def broken_link(path: Path) -> str | None:
 NAME_MAX = 255
 
 
+def open_checked(path) -> tuple[BinaryIO, os.stat_result]:
+    """``path`` opened for reading without blocking, and the open file's own stat. A file
+    checked by name and then swapped (for a FIFO, a link to /dev/zero) before it is opened is
+    caught on the stat of what was opened; a FIFO's open() would have blocked for good."""
+    f = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb")
+    return f, os.fstat(f.fileno())
+
+
+#: Containers c2pa cannot embed into: their manifest is a ``.c2pa`` sidecar of the same stem.
+SIDECAR_SUFFIXES = (".ogg", ".oga", ".opus", ".mkv", ".webm")
+
+
+def sidecar_owner(sidecar: Path, source: Path) -> Path | None:
+    """Another media file beside ``source`` that ``sidecar`` (``<stem>.c2pa``) may belong to:
+    one of the same base name in a sidecar format (``v.mkv`` beside ``v.ogg``)."""
+    for suffix in SIDECAR_SUFFIXES:
+        for other in (sidecar.with_suffix(suffix), sidecar.with_suffix(suffix.upper())):
+            try:
+                if other.is_file() and not other.samefile(source):
+                    return other
+            except OSError:
+                continue
+    return None
+
+
 def with_extension(path: Path, extension: str) -> Path:
     """``path`` named with ``extension`` (".mp4"): a suffix that is only digits (``take.01``,
     ``shot.0001``: a numbered sequence, not an extension) or none gets it appended, any other

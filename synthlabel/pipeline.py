@@ -19,7 +19,7 @@ from .batch import init_worker_process, one_line, pool_map, worker_count
 from .formats import image_codec
 from .formats.sniff import (M4A_SUFFIXES, MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file,
                             sniff_streams)
-from .fsutil import atomic_write, broken_link, with_extension
+from .fsutil import atomic_write, broken_link, sidecar_owner, with_extension
 from .labeling import LabelingError, label_image_bytes
 from .models import LabelResult, LabelSpec
 from .provenance.credentials import Credentials
@@ -326,7 +326,7 @@ def _replaces_input(job: Job, targets: list[Path]) -> str | None:
             return (f"is a symbolic link: --in-place would replace the link, not the file it "
                     f"points to; label {os.path.realpath(job.source)} itself, or use -o")
         for t in targets:
-            if t.suffix == ".c2pa" and t.exists() and (other := _sidecar_owner(t, job.source)):
+            if t.suffix == ".c2pa" and t.exists() and (other := sidecar_owner(t, job.source)):
                 return (f"{t} is the C2PA sidecar of {other.name} too (same base name), which "
                         "labeling in place would replace; use -o OUTDIR")
             if t.suffix == ".c2pa" or not t.exists():
@@ -347,22 +347,6 @@ def _replaces_input(job: Job, targets: list[Path]) -> str | None:
         if same:
             return (f"output {t} would replace the input itself; write it elsewhere, or label "
                     "in place (--in-place; in_place=True in the library)")
-    return None
-
-
-SIDECAR_SUFFIXES = (".ogg", ".oga", ".opus", ".mkv", ".webm")
-
-
-def _sidecar_owner(sidecar: Path, source: Path) -> Path | None:
-    """Another media file beside ``source`` that ``sidecar`` (``<stem>.c2pa``) may belong to:
-    one of the same base name in a sidecar format (``v.mkv`` beside ``v.ogg``)."""
-    for suffix in SIDECAR_SUFFIXES:
-        for other in (sidecar.with_suffix(suffix), sidecar.with_suffix(suffix.upper())):
-            try:
-                if other.is_file() and not other.samefile(source):
-                    return other
-            except OSError:
-                continue
     return None
 
 

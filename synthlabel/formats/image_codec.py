@@ -7,7 +7,6 @@ a re-encode would otherwise drop (EXIF, ICC profile, an existing XMP packet) tra
 from __future__ import annotations
 
 import io
-import os
 import stat
 import struct
 import warnings
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..fsutil import open_checked
 from . import exif as exif_layout
 from .xmp import upright_orientation
 
@@ -38,10 +38,8 @@ MAX_FILE_BYTES = 2 << 30
 
 def read_file(path) -> bytes:
     """The bytes of the image file ``path``, or OSError when it is larger than MAX_FILE_BYTES."""
-    # checked on the open file (opened without blocking): one swapped for a FIFO or a link
-    # to /dev/zero after it was sniffed would block or read forever
-    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
-        st = os.fstat(f.fileno())
+    f, st = open_checked(path)          # a file swapped since it was sniffed is caught here
+    with f:
         if not stat.S_ISREG(st.st_mode):
             raise OSError("not a regular file")
         if st.st_size > MAX_FILE_BYTES:

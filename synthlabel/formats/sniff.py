@@ -16,6 +16,8 @@ import os
 import stat
 from dataclasses import dataclass
 
+from ..fsutil import open_checked
+
 __all__ = ["MediaType", "UnsupportedFormat", "UnsupportedMedia", "sniff_bytes", "sniff_file", "HEAD_SIZE"]
 
 # How much sniff_file reads. 64 bytes are enough for every decision below except an EBML
@@ -317,10 +319,9 @@ def sniff_file(path: str | os.PathLike[str]) -> MediaType:
     """Identify a file by content. Reads only the head (plus a peek past a leading ID3 tag).
     Only regular files are opened: a FIFO, socket or device would block or stream forever."""
     _check_regular(os.stat(path).st_mode)
-    # Opened without blocking and checked again on the open file: a file swapped for a FIFO
-    # between the two would have blocked open() for good.
-    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as f:
-        _check_regular(os.fstat(f.fileno()).st_mode)
+    f, st = open_checked(path)          # checked again on what was opened (fsutil)
+    with f:
+        _check_regular(st.st_mode)
         head = f.read(HEAD_SIZE)
         end = _id3_end(head)
         if end is not None and end + 4 > len(head):

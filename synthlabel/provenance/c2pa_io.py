@@ -66,7 +66,7 @@ from cryptography import x509
 from .. import __version__
 from ..formats import id3, riff
 from ..formats.xmp import MetadataError
-from ..fsutil import publish, temp_path
+from ..fsutil import SIDECAR_SUFFIXES, publish, sidecar_owner, temp_path
 from ..models import DST_TRAINED, AIGCLabel, ContentID
 from . import c2pa_datahash
 from .credentials import (
@@ -822,18 +822,11 @@ def read_sidecar(
                          manifest_data=manifest_bytes)
 
 
-#: Containers c2pa cannot embed into, whose manifest is a ``.c2pa`` sidecar of the same stem.
-_SIDECAR_SUFFIXES = (".ogg", ".oga", ".opus", ".mkv", ".mka", ".webm")
-
-
 def _sidecar_of_another(path: Path, sidecar: Path) -> bool:
-    """Whether ``sidecar`` (``x.c2pa``) belongs to another media file beside ``path``: one of
+    """Whether ``sidecar`` (``x.c2pa``) belongs to another media file beside ``path``, one of
     the same stem in a sidecar container (``x.webm`` beside the ``x.mp4`` being read, whose
     sidecar it is; read for the MP4, it made a never-labeled render look tampered)."""
-    if path.suffix.lower() in _SIDECAR_SUFFIXES:
-        return False
-    return any(sidecar.with_suffix(s).is_file() or sidecar.with_suffix(s.upper()).is_file()
-               for s in _SIDECAR_SUFFIXES)
+    return path.suffix.lower() not in SIDECAR_SUFFIXES and sidecar_owner(sidecar, path) is not None
 
 
 def read_manifest_file(
