@@ -398,8 +398,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         # the output holds one video and one audio stream: say what is left out, never drop
         # a second language track or the subtitles silently
         dropped = ", ".join(f"{n} {kind}" for kind, n in sorted(info.extra_streams.items()))
-        res.warnings.append(f"only the first video and audio streams are labeled and kept; not "
-                            f"in the output: {dropped} stream(s)")
+        res.warnings.append(f"only the main video and the first audio stream are labeled and "
+                            f"kept; not in the output: {dropped} stream(s)")
     if info.interlaced:
         res.warnings.append("interlaced video is written progressive (fields encoded as frames)")
     if info.alpha:
@@ -826,7 +826,7 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
 
     c = video_io._open(path)
     with c:
-        vs = c.streams.video[0]
+        vs = video_io.main_video_stream(c)
         vs.thread_type = "AUTO"
         t_first = None
         n = 0

@@ -312,6 +312,38 @@ def test_streams_left_out_are_reported(labeled, tmp_path, credentials):
     assert not any("not in the output" in w for _s, _d, r in labeled.values() for w in r.warnings)
 
 
+def test_cover_art_is_never_taken_for_the_film(tmp_path, credentials):
+    """A one-frame MJPEG cover stored as Matroska's first video track (no attached-picture
+    flag there) was labeled in place of the film, and the film dropped; an MP4 cover art
+    stream (attached picture) listed first among the video streams likewise. The film is
+    labeled and kept, and the cover is named as left out; verify reads the film."""
+    ffmpeg = require_tool("ffmpeg")
+    film = make_clip(tmp_path / "film.mp4", seconds=2.0)
+    cover = tmp_path / "cover.png"
+    cv2.imwrite(str(cover), synthetic_photo(120, 96, seed=5))
+    cases = {
+        "mkv": (["-map", "1:v", "-map", "0:v", "-map", "0:a", "-c:v:0", "mjpeg"], {"other video": 1}),
+        "mp4": (["-map", "1:v", "-map", "0:v", "-map", "0:a", "-c:v:0", "mjpeg",
+                 "-disposition:v:0", "attached_pic"], {"cover art": 1}),
+    }
+    for ext, (args, left_out) in cases.items():
+        src = tmp_path / f"with_cover.{ext}"
+        subprocess.run([ffmpeg, "-loglevel", "error", "-i", film, "-i", cover, *args, "-c:v:1", "copy",
+                        "-c:a", "copy", src], check=True)
+        info = video_io.probe(src)
+        assert (info.width, info.height) == (W, H) and info.extra_streams == left_out, (ext, info)
+        out = tmp_path / f"out.{ext}"
+        res = label_video_file(src, out, credentials=credentials, **FAST)
+        kinds = ", ".join(f"1 {k}" for k in left_out)
+        assert any(f"not in the output: {kinds} stream(s)" in w for w in res.warnings), res.warnings
+        back = video_io.probe(out)
+        assert (back.width, back.height) == (W, H) and back.extra_streams == {}
+        assert res.frames == video_io.probe(film).frames
+        rep = verify_video_file(out, key=credentials.watermark_key, trust_anchors_pem=None,
+                                layers=("watermark",))
+        assert rep.layers["watermark"].status is Status.OK, rep.layers["watermark"].summary
+
+
 def test_mark_follows_the_pan_and_the_registered_pool_reads_it(labeled, tmp_path, credentials):
     # the fixture clips pan: the mark moves with the picture (the image engine's tile, the
     # "still" profile), and the detector reads it from the registered pool; a still camera's

@@ -196,6 +196,22 @@ def _open(path: str | os.PathLike, mode: str = "r", **kw):
     return container
 
 
+def main_video_stream(container):
+    """The video stream labeling reads, marks and keeps (None when there is none): never cover
+    art (an attached picture), and of several, FFmpeg's choice (``av_find_best_stream``: the
+    default one that has frames, what a player shows). A one-frame MJPEG cover stored as an
+    ordinary first track (Matroska does) used to be labeled in place of the film, and the
+    film dropped."""
+    import av
+
+    pic = av.stream.Disposition.attached_pic
+    moving = [s for s in container.streams.video if not s.disposition & pic]
+    if len(moving) <= 1:
+        return moving[0] if moving else None
+    best = container.streams.best("video")
+    return best if best in moving else moving[0]
+
+
 def native_layouts(container) -> None:
     """Give every audio decoder of an input ``container`` FFmpeg's standard layout for its
     channel count (:func:`layout_name`), before anything reads a layout or decodes.
@@ -302,7 +318,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     container = _open(path)
     with container:
         key = container_of(container.format.name, path)
-        if not container.streams.video:
+        vs = main_video_stream(container)
+        if vs is None:
             if container.streams.audio and key in ("mkv", "webm"):
                 # a browser recording (MediaRecorder) or a .mka: sound only, in a container
                 # synthlabel writes for video only
@@ -314,7 +331,6 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                                  f"sound out first (ffmpeg -i {Path(path).name} -vn {how} {out}) "
                                  f"and label that")
             raise VideoError("no video stream (not a video file?)")
-        vs = container.streams.video[0]
         vs.thread_type = "AUTO"
         audio = _audio_info(container)
         first = None
@@ -347,7 +363,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             # stream) goes with the chapters, which are carried.
             chapter_track = st.type == "data" and chapters and st.frames == len(chapters)
             if st.index not in kept and not chapter_track:
-                extra[st.type] = extra.get(st.type, 0) + 1
+                kind = "cover art" if st.disposition & av.stream.Disposition.attached_pic else \
+                    "other video" if st.type == "video" else st.type
+                extra[kind] = extra.get(kind, 0) + 1
         return VideoInfo(
             path=os.fspath(path), container=key, codec=cc.name, width=first.width,
             height=first.height, fps=Fraction(fps), time_base=Fraction(vs.time_base or Fraction(1, 1000)),
@@ -378,10 +396,10 @@ class VideoReader:
     def __init__(self, path: str | os.PathLike, *, audio: bool = True, threads: bool = True) -> None:
         self.path = os.fspath(path)
         self._c = _open(path)
-        if not self._c.streams.video:
+        self.vs = main_video_stream(self._c)
+        if self.vs is None:
             self._c.close()
             raise VideoError("no video stream (not a video file?)")
-        self.vs = self._c.streams.video[0]
         if threads:
             self.vs.thread_type = "AUTO"
         self.as_ = self._c.streams.audio[0] if (audio and self._c.streams.audio) else None
