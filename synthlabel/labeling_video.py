@@ -831,12 +831,27 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
         t_first = None
         n = 0
         last = None
+        t_last = 0.0
+        stream_end: dict[int, float] = {}
+
+        def frames():
+            if not sequential_all:
+                yield from c.decode(vs)
+                return
+            # the whole file is read: every stream demuxed, so that where each one's data
+            # ends is known (a cut Matroska file declares no frame count), only vs decoded
+            for packet in c.demux():
+                video_io.note_end(stream_end, packet)
+                if packet.stream is vs:
+                    yield from packet.decode()
+
         if sequential_all or explicit:
             try:
-                for frame in c.decode(vs):
+                for frame in frames():
                     if frame.format.name not in ("yuv420p", "yuvj420p"):
                         frame = frame.reformat(format="yuv420p")
                     t = float(frame.time) if frame.time is not None else n / float(info.fps)
+                    t_last = max(t_last, t)
                     if t_first is None:
                         t_first = t
                     rel = t - t_first
@@ -864,10 +879,9 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
                     raise video_io.VideoError(f"corrupt video data: {video_io._one_line(exc)}") from None
                 scan.damage = (f"corrupt or truncated video data after {n} frames "
                                f"({video_io._one_line(exc)}); the layers were read before it")
-            if (sequential_all and scan.damage is None and last is not None
-                    and video_io.frames_missing(info.frames or 0, n, last[0], [dur] if dur else [])):
-                scan.damage = (f"truncated or corrupt video: {n} of {info.frames} frames decodable; "
-                               "the layers were read from those")
+            if sequential_all and scan.damage is None and last is not None and \
+                    (why := video_io.cut_short(c, vs, n, t_last, stream_end)):
+                scan.damage = f"{why}; the layers were read from those"      # labeling's check
             if explicit and want_times and last is not None and (
                     not scan.explicit_frames or scan.explicit_frames[-1][0] < last[0]):
                 # A clip shorter than the sample times: its last frame is looked at too.

@@ -780,7 +780,8 @@ def test_edit_lists_and_start_offsets_are_not_truncation(tmp_path, credentials):
 
 
 def test_matroska_cut_short_is_refused(tmp_path, credentials):
-    """A Matroska / WebM file cut short by under a tenth was labeled as if complete: it has no
+    """A Matroska / WebM file cut short by under a tenth was labeled as if complete (and verify
+    never noticed a cut at all: it now runs labeling's check, video_io.cut_short): it has no
     frame count, and its declared length (the longest stream's) was checked with a 10 % + 0.5 s
     tolerance, there for files whose soundtrack outlasts the picture. Each stream's own
     DURATION tag is now checked against where its data ends, or without tags, where every
@@ -814,9 +815,13 @@ def test_matroska_cut_short_is_refused(tmp_path, credentials):
         dst.write_bytes(data[: int(len(data) * fraction)])
         return dst
 
+    def verify_error(path):
+        return verify_video_file(path, key=credentials.watermark_key, trust_anchors_pem=None).error
+
     for src in (full, long_sound, subtitled, webm, untagged):
         res = label_video_file(src, tmp_path / f"out_{src.name}", credentials=credentials, **FAST)
         assert res.output.exists(), src.name
+        assert verify_error(src) is None and verify_error(res.output) is None, src.name
     for src, what in ((cut(full, 0.97), "frames end"), (cut(long_sound, 0.9), "sound ends"),
                       (cut(webm, 0.97), "frames end"), (cut(untagged, 0.97), "data ends")):
         out = tmp_path / f"out_{src.name}"
@@ -824,6 +829,9 @@ def test_matroska_cut_short_is_refused(tmp_path, credentials):
             label_video_file(src, out, credentials=credentials, **FAST)
         assert "\n" not in str(ei.value)
         assert not out.exists()
+        # verify read them as whole (exit 0 or 1 for the layers); now as labeling does, a
+        # file not fully readable (exit 2), its layers read from what is there
+        assert f"truncated or corrupt video: {what} at " in (verify_error(src) or ""), src.name
 
 
 def test_low_frame_rate_label_checked_on_the_frames_on_screen(tmp_path, credentials):

@@ -306,8 +306,15 @@ def frames_missing(declared: int, decoded: int, played: float, lengths: list[flo
     the ``declared`` frame count (a file cut short, damaged data), allowing 2 % (at least 2
     frames). Frames decoded that cover one of the declared ``lengths`` (s) are enough: an MP4
     edit list (a "-ss ... -c copy" cut) hides stored frames that are not missing."""
-    covers = bool(lengths) and any(played >= 0.9 * n - 0.5 for n in lengths)
-    return bool(declared) and decoded < declared - max(2, declared // 50) and not covers
+    return bool(declared) and decoded < declared - max(2, declared // 50) and \
+        not frames_cover(played, lengths)
+
+
+def frames_cover(played: float, lengths: list[float]) -> bool:
+    """Whether frames decoded over ``played`` seconds cover one of the declared ``lengths``
+    (s), loosely (90 %, less half a second): the check for a file that declares no frame
+    count (Matroska, WebM)."""
+    return bool(lengths) and any(played >= 0.9 * n - 0.5 for n in lengths)
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -485,61 +492,79 @@ class VideoReader:
         self._check_complete()
 
     def _note_end(self, packet) -> None:
-        if packet.pts is not None and packet.time_base and packet.size:
-            end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
-            i = packet.stream.index
-            if end > self.stream_end.get(i, float("-inf")):
-                self.stream_end[i] = end
+        note_end(self.stream_end, packet)
 
     def _check_complete(self) -> None:
         if self.video_frames == 0:
             raise VideoError("no decodable video frame (empty or corrupt video stream)")
-        declared = self.vs.frames or 0
-        dur, lengths = None, []
-        start = float(self.vs.start_time * self.vs.time_base) if self.vs.start_time is not None and self.vs.time_base else 0.0
-        if self.vs.duration is not None and self.vs.time_base:
-            dur = float(self.vs.duration * self.vs.time_base)
-            lengths = [dur]
-        elif self._c.duration:
-            dur = self._c.duration / 1_000_000
-            lengths = [dur]
-            c_start = (self._c.start_time or 0) / 1_000_000
-            if 0 < c_start < dur:
-                # Matroska's duration runs to the last timestamp, start offset included.
-                lengths.append(dur - c_start)
-        played = self.last_time - start
-        if frames_missing(declared, self.video_frames, played, lengths):
-            raise VideoError(f"truncated or corrupt video: {self.video_frames} of {declared} frames decodable")
-        if declared or not dur or dur <= 1.0:
-            return
-        # No frame count (Matroska / WebM): the declared length is the longest stream's, so
-        # the loose rule above would pass a file cut short by under a tenth. Tighter: each
-        # stream's own DURATION tag (FFmpeg and mkvmerge write one; it runs to the last
-        # timestamp, so a start offset is included) against where its data ends, or without
-        # tags, where the data of every stream ends against the container's length.
-        tol = max(_TRUNCATION_TOLERANCE_S, 2.0 / float(self.vs.average_rate or 25))
-        c_start = (self._c.start_time or 0) / 1_000_000
-        tagged = False
-        for st, what in ((self.vs, "frames end"), (self._c.streams.audio[0] if self._c.streams.audio else None, "sound ends")):
-            own = clock_seconds(st.metadata.get("DURATION")) if st is not None else None
-            if own is None or own <= 1.0:
-                continue
-            tagged = True
-            end = self.stream_end.get(st.index, 0.0)
-            if end < own - tol:
-                raise VideoError(f"truncated or corrupt video: {what} at {end - c_start:.2f} s "
-                                 f"of {own - c_start:.2f} s declared")
-        if tagged:
-            return
-        if self.stream_end:
-            data = max(self.stream_end.values()) - c_start
-            if data < min(lengths) - tol:
-                raise VideoError(f"truncated or corrupt video: data ends at {data:.2f} s "
-                                 f"of {min(lengths):.2f} s declared")
-            return
-        if not any(played >= 0.9 * n - 0.5 for n in lengths):     # the frames do not cover it
-            raise VideoError(f"truncated or corrupt video: frames end at {played:.2f} s "
-                             f"of {min(lengths):.2f} s declared")
+        if why := cut_short(self._c, self.vs, self.video_frames, self.last_time, self.stream_end):
+            raise VideoError(why)
+
+
+def note_end(stream_end: dict[int, float], packet) -> None:
+    """Record in ``stream_end`` (stream index -> seconds, the stream's own timestamps) where
+    ``packet``'s data ends, when it is later than what is there."""
+    if packet.pts is not None and packet.time_base and packet.size:
+        end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+        i = packet.stream.index
+        if end > stream_end.get(i, float("-inf")):
+            stream_end[i] = end
+
+
+def cut_short(container, vs, video_frames: int, last_time: float,
+              stream_end: dict[int, float]) -> str | None:
+    """Why a read of the whole ``container`` looks cut short or damaged (one line), or None:
+    ``video_frames`` decoded from ``vs``, the last starting at ``last_time`` s, and where each
+    stream's data ends (:func:`note_end`, every stream demuxed). Labeling refuses such a file;
+    verify reports it as not fully readable."""
+    declared = vs.frames or 0
+    dur, lengths = None, []
+    start = float(vs.start_time * vs.time_base) if vs.start_time is not None and vs.time_base else 0.0
+    if vs.duration is not None and vs.time_base:
+        dur = float(vs.duration * vs.time_base)
+        lengths = [dur]
+    elif container.duration:
+        dur = container.duration / 1_000_000
+        lengths = [dur]
+        c_start = (container.start_time or 0) / 1_000_000
+        if 0 < c_start < dur:
+            # Matroska's duration runs to the last timestamp, start offset included.
+            lengths.append(dur - c_start)
+    played = last_time - start
+    if frames_missing(declared, video_frames, played, lengths):
+        return f"truncated or corrupt video: {video_frames} of {declared} frames decodable"
+    if declared or not dur or dur <= 1.0:
+        return None
+    # No frame count (Matroska / WebM): the declared length is the longest stream's, so
+    # the loose rule above would pass a file cut short by under a tenth. Tighter: each
+    # stream's own DURATION tag (FFmpeg and mkvmerge write one; it runs to the last
+    # timestamp, so a start offset is included) against where its data ends, or without
+    # tags, where the data of every stream ends against the container's length.
+    tol = max(_TRUNCATION_TOLERANCE_S, 2.0 / float(vs.average_rate or 25))
+    c_start = (container.start_time or 0) / 1_000_000
+    tagged = False
+    sound = container.streams.audio[0] if container.streams.audio else None
+    for st, what in ((vs, "frames end"), (sound, "sound ends")):
+        own = clock_seconds(st.metadata.get("DURATION")) if st is not None else None
+        if own is None or own <= 1.0:
+            continue
+        tagged = True
+        end = stream_end.get(st.index, 0.0)
+        if end < own - tol:
+            return (f"truncated or corrupt video: {what} at {end - c_start:.2f} s "
+                    f"of {own - c_start:.2f} s declared")
+    if tagged:
+        return None
+    if stream_end:
+        data = max(stream_end.values()) - c_start
+        if data < min(lengths) - tol:
+            return (f"truncated or corrupt video: data ends at {data:.2f} s "
+                    f"of {min(lengths):.2f} s declared")
+        return None
+    if not frames_cover(played, lengths):
+        return (f"truncated or corrupt video: frames end at {played:.2f} s "
+                f"of {min(lengths):.2f} s declared")
+    return None
 
 
 #: A soundtrack whose next frame starts more than AUDIO_GAP_MIN_S after the sound so far
