@@ -19,7 +19,7 @@ from . import watermark
 from .core import text_label
 from .formats import image_codec, image_meta
 from .formats import xmp as xmp_packet
-from .models import AIGCLabel, ContentID, LabelSpec, OutputFormat
+from .models import AIGCLabel, ContentID, LabelSpec, OutputFormat, result_dict
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, load_credentials
 
@@ -43,6 +43,12 @@ class LabeledMedia:
     @property
     def extension(self) -> str:
         return image_codec.EXTENSION[self.format]
+
+    def to_dict(self) -> dict:
+        """What was done, as plain JSON types (for a log line): the fields but the bytes,
+        whose length is ``bytes``; the content ID as hex."""
+        return result_dict(self, leave_out=("data",), bytes=len(self.data),
+                           extension=self.extension)
 
     def __repr__(self) -> str:   # not the file's bytes: a logged result must stay one line
         return (f"LabeledMedia(data=<{len(self.data)} bytes>, format={self.format!r}, "

@@ -23,7 +23,7 @@ from .formats import audio_io, audio_meta, audio_tags, chapters
 from .formats.sniff import M4A_SUFFIXES
 from .fsutil import publish_media, temp_path, with_extension
 from .labeling import LabelingError
-from .models import ContentID, LabelSpec
+from .models import ContentID, LabelSpec, result_dict
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, load_credentials
 
@@ -59,6 +59,11 @@ class LabeledAudio:
     @property
     def extension(self) -> str:
         return EXTENSION[self.format]
+
+    def to_dict(self) -> dict:
+        """What was done, as plain JSON types (for a log line): content ID as hex, paths as
+        strings."""
+        return result_dict(self, mime=self.mime, extension=self.extension)
 
 
 def cue_params(spec: LabelSpec) -> audio_cue.CueParams:

@@ -54,6 +54,7 @@ from .models import (
     Status,
     VerificationReport,
     label_texts,
+    result_dict,
 )
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, load_credentials
@@ -99,6 +100,11 @@ class LabeledVideo:
     motion: float | None = None                   # wm_video.moving_fraction of the first frames
     profile_switches: list = field(default_factory=list)   # (seconds, profile name) after the first
     watermark_follows: bool = False               # the frame mark moved with the picture's pans
+
+    def to_dict(self) -> dict:
+        """What was done, as plain JSON types (for a log line): content ID as hex, paths as
+        strings, tuples as lists."""
+        return result_dict(self)
 
 
 # --------------------------------------------------------------------------- planes

@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import os
 import re
 import secrets
 from dataclasses import asdict, dataclass, field, fields
@@ -538,17 +539,35 @@ _JSON_MAX_INT = 1 << 53
 
 def _json_safe(value: Any, key: str | None = None) -> Any:
     """``value`` with every ``payload`` integer as 16 hex digits, and any other integer a
-    double cannot hold exactly as a decimal string."""
+    double cannot hold exactly as a decimal string; content IDs as their hex, paths as
+    strings, enums as their values, numpy scalars as Python numbers."""
     if isinstance(value, dict):
-        return {k: _json_safe(v, k) for k, v in value.items()}
+        return {str(k): _json_safe(v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
+    if isinstance(value, ContentID):
+        return value.hex
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if hasattr(value, "item") and hasattr(value, "dtype"):      # a numpy scalar
+        value = value.item()
     if isinstance(value, int) and not isinstance(value, bool):
         if key == "payload":
             return f"{value:016x}"
         if abs(value) > _JSON_MAX_INT:
             return str(value)
     return value
+
+
+def result_dict(result: Any, *, leave_out: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+    """A labeling result dataclass (``LabeledMedia``, ``LabeledAudio``, ``LabeledVideo``) as
+    plain JSON types: its fields but ``leave_out``, then ``extra`` (``json.dumps`` of it is a
+    log or report line; content IDs as hex, paths as strings)."""
+    d = {f.name: getattr(result, f.name) for f in fields(result) if f.name not in leave_out}
+    d.update(extra)
+    return _json_safe(d)
 
 
 @dataclass

@@ -361,6 +361,10 @@ def test_library_labels_numpy_audio():
     assert rep.ok(), rep.to_json()
     assert rep.content_ids["watermark"] == res.content_id.hex
     assert "readback" in res.timings and not [w for w in res.warnings if "watermark" in w]
+    d = json.loads(json.dumps(res.to_dict()))          # a log line: plain JSON types
+    assert d["content_id"] == res.content_id.hex and d["output"] is None
+    assert (d["format"], d["mime"], d["extension"]) == ("flac", "audio/flac", ".flac")
+    assert d["layers"] == res.layers and d["cue_times"] == res.cue_times
     # int64 (numpy's default integer) and 16-bit values in int32 were scaled from their
     # dtype's full scale and labeled as silence, with verify saying OK
     pcm16 = np.round(x[:48000 * 2] * 32767).astype(np.int16)

@@ -1289,6 +1289,21 @@ def test_label_is_opaque_on_transparent_images():
     assert im[160:200, 210:260, 3].max() == 0  # transparency elsewhere is kept
 
 
+def test_library_results_serialise_to_json():
+    """The results a generation service gets back (``LabeledMedia``; ``LabeledAudio`` and
+    ``LabeledVideo`` are checked in their own tests) had no ``to_dict``: ``json.dumps`` of
+    ``asdict`` failed on the content ID and the bytes. ``to_dict`` gives plain JSON types."""
+    import synthlabel
+
+    out = synthlabel.label_image(synthetic_photo(200, 260, 4), format="jpeg")
+    d = json.loads(json.dumps(out.to_dict()))
+    assert d["content_id"] == out.content_id.hex and len(d["content_id"]) == 16
+    assert d["bytes"] == len(out.data) and "data" not in d
+    assert (d["format"], d["mime"], d["extension"]) == ("jpeg", "image/jpeg", out.extension)
+    assert d["layers"] == out.layers and d["warnings"] == out.warnings
+    assert set(d["timings"]) == set(out.timings)
+
+
 def test_report_through_links_and_devices(tmp_path):
     """--report --overwrite replaced a symbolic link, or a device node, with a regular file
     (temp file + rename): as root, --report /dev/null --overwrite would have replaced the

@@ -133,6 +133,9 @@ def test_every_layer_present_and_valid(labeled, credentials, kind):
     src, dst, res = labeled[kind]
     assert res.output == dst and dst.is_file()
     assert res.layers == ["explicit", "watermark", "metadata", "c2pa"]
+    d = json.loads(json.dumps(res.to_dict()))          # a log line: plain JSON types
+    assert d["output"] == str(dst) and d["content_id"] == res.content_id.hex
+    assert d["label_box"] == list(res.label_box) and d["frames"] == res.frames
     rep = verify_video_file(dst, key=credentials.watermark_key,
                             trust_anchors_pem=credentials.trust_anchors_pem)
     assert rep.error is None
