@@ -15,6 +15,7 @@ import numpy as np
 from . import watermark
 from .batch import init_worker_process, one_line, pool_map, worker_count
 from .core import audio_cue, text_label
+from .core import wm_audio_params as _AP
 from .formats import audio_io, audio_meta, image_codec, image_meta
 from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_streams
 from .fsutil import broken_link
@@ -398,15 +399,22 @@ def _audio_watermark(samples: np.ndarray, sr: int, key) -> tuple[LayerReport, st
     keys = watermark.watermark_keys(key)
     det, i = watermark.detect_with_keys(lambda k: watermark.detect_audio(samples, sr, k), keys)
     details = dict(det.to_dict(), alg=watermark.AUDIO_ALG)
+    # as an image's report has it: too little sound for a reliable mark
+    seconds = len(samples) / sr
+    details["weak"] = seconds < _AP.RELIABLE_SECONDS
     which = key_match(details, keys, i, det.detected)
     if det.detected and det.payload is not None:
         cid = f"{det.payload:016x}"
         at = f" at {det.offset_seconds:.2f} s" if det.offset_seconds is not None else ""
         return LayerReport(Status.OK, f"payload {cid}{at} (p={det.p_value:.1e}{which})", details), cid
+    short = (f"{seconds:.1f} s of audio is too short for a reliable check "
+             f"(payloads need about {_AP.RELIABLE_SECONDS:.0f} s)") if details["weak"] else ""
     if det.detected:
-        return LayerReport(Status.WEAK, f"weak: mark present but payload did not decode "
-                                        f"(p={det.p_value:.1e}{which})", details), None
-    return LayerReport(Status.MISSING, f"no watermark for {for_keys(keys)} (p={det.p_value:.2g})",
+        why = short or "payload did not decode"
+        return LayerReport(Status.WEAK, f"weak: mark present but {why} (p={det.p_value:.1e}{which})",
+                           details), None
+    caveat = f"; {short}" if short else ""
+    return LayerReport(Status.MISSING, f"no watermark for {for_keys(keys)} (p={det.p_value:.2g}){caveat}",
                        details), None
 
 

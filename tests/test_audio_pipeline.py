@@ -925,3 +925,20 @@ def test_ffmpeg_errors_lose_their_errno_prefix(tmp_path, credentials):
     with pytest.raises(synthlabel.LabelingError) as ei:
         synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
     assert "Invalid data found" in str(ei.value) and "Errno" not in str(ei.value), ei.value
+
+
+def test_audio_too_short_for_a_reliable_check_is_said(tmp_path):
+    """An image too small or flat for a reliable mark is "weak" in verify's details and its
+    "no watermark" is qualified; audio had neither. Under 6 s (the benchmark's shortest
+    excerpt whose payload reads on every clip) the same holds for audio."""
+    import synthlabel
+
+    short, long_ = tmp_path / "short.wav", tmp_path / "long.wav"
+    sf.write(short, music(3.0, seed=5), RATE)
+    sf.write(long_, music(12.0, seed=5), RATE)
+    for path, weak in ((short, True), (long_, False)):
+        rep = synthlabel.verify_file(path, layers=("watermark",))
+        wm = rep.layers["watermark"]
+        assert wm.status.value == "missing" and wm.details["weak"] is weak, wm.summary
+        assert ("too short for a reliable check" in wm.summary) is weak, wm.summary
+        assert json.loads(rep.to_json())["layers"]["watermark"]["details"]["weak"] is weak
