@@ -996,7 +996,7 @@ def detect_audio(samples: np.ndarray, sample_rate: int, key: bytes) -> AudioDete
     E_fine = _edge_energy(pw, s_fine)               # whole input, every sub-hop phase
     # Stage 3 at the searched speed; when its payload fails there, at the nominal speed too
     # (below). Both reads are counted, whichever ran.
-    n_both = n_hyp + _stage3_count(nf, s_fine) + _stage3_count(nf, 1.0)
+    n_both = n_hyp + _stage3_count(E_fine.shape[0], s_fine) + _stage3_count(E_fine.shape[0], 1.0)
     res = _read_at(E_fine, s_fine, pat, n_both, x=x)
     if res.payload is None and s_fine != 1.0 and \
             res.details["pilot_log10_p"] <= NOMINAL_RETRY_LOG10_P:
@@ -1067,7 +1067,8 @@ def _read_at(E_fine: np.ndarray, s_fine: float, pat: Pattern, n_hyp: int, *,
              list_decode: bool = True, x: np.ndarray | None = None) -> AudioDetection:
     """Stage 3 and the payload: every sub-hop phase over the whole input at speed ``s_fine``
     (edge energies ``E_fine``), the pilot's p-value counting ``n_hyp`` hypotheses (this read's
-    own, :func:`_stage3_count`, included by the caller), then the payload decodes. ``list_decode``: also list-Viterbi when the plain decodes fail.
+    own, :func:`_stage3_count`, included by the caller), then the payload decodes.
+    ``list_decode``: also list-Viterbi when the plain decodes fail.
 
     ``x`` (the internal signal): when the DET_PHASES phases give no payload, the READ_PHASES
     phases between them are read too (:func:`_read_front`) and the payload is decoded again
