@@ -347,6 +347,30 @@ def test_cover_art_is_never_taken_for_the_film(tmp_path, credentials):
         assert rep.layers["watermark"].status is Status.OK, rep.layers["watermark"].summary
 
 
+def test_a_timecode_track_is_carried(tmp_path, credentials):
+    """A camera's or editor's MOV / MP4 with a start timecode (a tmcd track) lost it, with a
+    warning about a dropped data stream: an editor then placed the labeled clip at 00:00:00:00.
+    The output carries the same timecode (as a tmcd track again), and nothing is said dropped."""
+    ffmpeg = require_tool("ffmpeg")
+    ffprobe = require_tool("ffprobe")
+    for ext in ("mov", "mp4"):
+        src = tmp_path / f"tc.{ext}"
+        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
+                        "-f", "lavfi", "-i", "sine=d=2", "-timecode", "01:02:03:04", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", src], check=True)
+        res = label_video_file(src, tmp_path / f"out.{ext}", credentials=credentials, **FAST)
+        assert not any("not in the output" in w for w in res.warnings), res.warnings
+        probe = json.loads(subprocess.run(
+            [ffprobe, "-v", "error", "-show_entries", "stream=codec_type,codec_tag_string:stream_tags=timecode",
+             "-of", "json", res.output], capture_output=True, check=True).stdout)["streams"]
+        tracks = {(st["codec_type"], st.get("codec_tag_string")): st.get("tags", {}).get("timecode")
+                  for st in probe}
+        assert tracks.get(("data", "tmcd")) == "01:02:03:04", (ext, probe)
+        rep = verify_video_file(res.output, key=credentials.watermark_key,
+                                trust_anchors_pem=credentials.trust_anchors_pem)
+        assert rep.ok(), rep.to_json()
+
+
 def test_mark_follows_the_pan_and_the_registered_pool_reads_it(labeled, tmp_path, credentials):
     # the fixture clips pan: the mark moves with the picture (the image engine's tile, the
     # "still" profile), and the detector reads it from the registered pool; a still camera's

@@ -301,6 +301,20 @@ def _stream_tags(stream) -> dict:
     return {k: meta[k] for k in STREAM_TAGS if meta.get(k) and meta[k] != "und"}
 
 
+def _timecode_of(container, vs) -> str | None:
+    """The start timecode (HH:MM:SS:FF) of a camera or edit's file: the video stream's
+    ``timecode`` tag, or a timecode track's (MOV / MP4 tmcd, read as a data stream). Kept as
+    the output video stream's tag, from which FFmpeg's MOV / MP4 muxer writes a timecode track
+    again (it was dropped: an editor then placed the labeled clip at 00:00:00:00)."""
+    tc = (vs.metadata or {}).get("timecode")
+    if tc:
+        return tc
+    for st in container.streams:
+        if st.type == "data" and (st.metadata or {}).get("timecode"):
+            return st.metadata["timecode"]
+    return None
+
+
 def frames_missing(declared: int, decoded: int, played: float, lengths: list[float]) -> bool:
     """Whether a decode that gave ``decoded`` frames spanning ``played`` seconds fell short of
     the ``declared`` frame count (a file cut short, damaged data), allowing 2 % (at least 2
@@ -364,12 +378,19 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 duration -= start
         kept = {vs.index} | ({container.streams.audio[0].index} if audio is not None else set())
         chapters = read_chapters(container)
+        video_tags = _stream_tags(vs)
+        timecode = _timecode_of(container, vs)
+        if timecode:
+            video_tags["timecode"] = timecode
         extra: dict[str, int] = {}
         for st in container.streams:
             # An MP4 / MOV chapter track (one sample per chapter, read by FFmpeg as a data
-            # stream) goes with the chapters, which are carried.
+            # stream) goes with the chapters, which are carried; a timecode track (tmcd) with
+            # the video stream's timecode tag, from which the muxer writes it again.
             chapter_track = st.type == "data" and chapters and st.frames == len(chapters)
-            if st.index not in kept and not chapter_track:
+            timecode_track = st.type == "data" and timecode and \
+                (st.metadata or {}).get("timecode") == timecode
+            if st.index not in kept and not chapter_track and not timecode_track:
                 kind = "cover art" if st.disposition & av.stream.Disposition.attached_pic else \
                     "other video" if st.type == "video" else st.type
                 extra[kind] = extra.get(kind, 0) + 1
@@ -382,7 +403,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             display_matrix=_matrix_of(first), rotation=_rotation_of(first),
             bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
             metadata=dict(container.metadata), extra_streams=extra, sar=_sar_of(vs),
-            video_tags=_stream_tags(vs),
+            video_tags=video_tags,
             chapters=chapters, interlaced=bool(getattr(first, "interlaced_frame", False)),
             alpha=(vs.metadata.get("alpha_mode") == "1"
                    or first.format.name.startswith(_ALPHA_FORMATS)))
