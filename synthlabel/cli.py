@@ -34,15 +34,12 @@ from .models import (
 )
 from .provenance import credentials as credmod
 
-try:
-    from typer import rich_utils as _rich_utils
-
-    if _rich_utils.MAX_WIDTH is None and not sys.stdout.isatty():
-        # help piped to a pager or a file: rich assumes 80 columns, where long option and
-        # variable names were cut ("--allow-nonconforming…"); TERMINAL_WIDTH still decides
-        _rich_utils.MAX_WIDTH = 110
-except (ImportError, AttributeError, ValueError):  # pragma: no cover - another typer
-    pass
+if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
+    # Help piped to a pager or a file: rich assumes 80 columns, where long option and
+    # variable names were cut ("--allow-nonconforming…"). typer's help formatter takes its
+    # width from TERMINAL_WIDTH when it is first imported (lazily: importing it here cost
+    # every command ~0.15 s); a TERMINAL_WIDTH the user set still decides.
+    os.environ["TERMINAL_WIDTH"] = "110"
 
 app = typer.Typer(
     name="synthlabel",

@@ -1559,10 +1559,12 @@ def test_an_unreadable_input_manifest_is_left_out_with_a_warning(labeled_samples
 
 def test_command_line_starts_without_the_heavy_engines():
     """``synthlabel --help`` / ``--version`` load neither the labeling engine nor OpenCV, c2pa,
-    PyAV or scipy.signal (they took ~3 s to import); those load when a command needs them."""
+    PyAV or scipy.signal (they took ~3 s to import); those load when a command needs them.
+    Nor typer's help formatter (rich's markdown parser with it: ~0.15 s on every command),
+    which loads when help or a usage error is printed."""
     code = ("import sys, synthlabel.cli; "
-            "print(sorted(m for m in ('scipy.signal', 'cv2', 'c2pa', 'av', 'synthlabel.labeling') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('scipy.signal', 'cv2', 'c2pa', 'av', 'synthlabel.labeling', "
+            "'typer.rich_utils') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]", r.stdout
     r = subprocess.run([sys.executable, "-c", "import synthlabel.watermark, sys; "
