@@ -15,7 +15,7 @@ import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -182,7 +182,23 @@ def readback_warning(marked, payload: int | bytes, key: bytes, *,
                      encoded: str | None = None) -> str | None:
     """Read the mark back from freshly marked pixels (``marked``: what :func:`embed_image`
     returned) and say why the blind detector would not return ``payload``, or None when it
-    would. The capacity check (:func:`capacity_warning`) only knows small and flat pictures;
+    would: :func:`image_readback`'s warning."""
+    return image_readback(marked, payload, key, encoded=encoded).warning
+
+
+class ReadBack(NamedTuple):
+    """What a read-back of a fresh mark found: ``warning`` (None when the detector returns the
+    payload) and ``found``, whether the mark is there at all (detected, with or without its
+    payload). A labeled file does not claim a mark that is not found."""
+
+    warning: str | None
+    found: bool
+
+
+def image_readback(marked, payload: int | bytes, key: bytes, *,
+                   encoded: str | None = None) -> ReadBack:
+    """Read the mark back from freshly marked pixels (``marked``: what :func:`embed_image`
+    returned) and say why the blind detector would not return ``payload``. The capacity check (:func:`capacity_warning`) only knows small and flat pictures;
     others defeat the mark too (a bilevel or heavily clipped picture saturates half of it away).
 
     Fast path (a few ms per megapixel): the detector's first hypothesis, the identity geometry,
@@ -199,14 +215,17 @@ def readback_warning(marked, payload: int | bytes, key: bytes, *,
     color, _alpha = _check_image(marked)
     p, got = _identity_read(color, key)
     if got == want and p <= _P.FPR_TARGET * READBACK_MARGIN:
-        return None
-    state = describe_miss(detect_image(marked, key), want, margin=True)
+        return ReadBack(None, True)
+    det = detect_image(marked, key)
+    state = describe_miss(det, want, margin=True)
     if state is None:
-        return None
+        return ReadBack(None, True)
     if encoded:
-        return f"read back from the output ({encoded}), the mark is {state}: raise the quality"
-    return (f"read back from the labeled pixels, the mark is {state}: this picture cannot carry "
-            "it reliably (bilevel, saturated or strongly periodic pictures defeat it)")
+        return ReadBack(f"read back from the output ({encoded}), the mark is {state}: raise "
+                        "the quality", det.detected)
+    return ReadBack(f"read back from the labeled pixels, the mark is {state}: this picture "
+                    "cannot carry it reliably (bilevel, saturated or strongly periodic pictures "
+                    "defeat it)", det.detected)
 
 
 def _identity_read(color: np.ndarray, key: bytes) -> tuple[float, int | None]:

@@ -1304,6 +1304,32 @@ def test_library_results_serialise_to_json():
     assert set(d["timings"]) == set(out.timings)
 
 
+def test_a_mark_not_found_on_read_back_is_not_claimed(credentials):
+    """A QR-like black-and-white picture defeats the mark: labeling's read-back found no
+    trace of it, yet the result listed the layer and the signed C2PA manifest recorded a
+    watermark (action and soft binding), so verify called the fresh output's mark "another
+    key, or an edit". A mark not found is claimed nowhere; one found is claimed as before."""
+    import synthlabel
+    from synthlabel import watermark
+
+    qr = (np.kron(np.random.default_rng(1).integers(0, 2, (32, 32)), np.ones((16, 16))) * 255).astype(np.uint8)
+    bilevel = np.repeat(qr[..., None], 3, 2)
+    out = synthlabel.label_image(bilevel, format="png", credentials=credentials)
+    assert "watermark" not in out.layers and "explicit" in out.layers, out.layers
+    assert any(w.startswith("watermark: read back from the labeled pixels, the mark is not found")
+               and "not said to carry a watermark" in w for w in out.warnings), out.warnings
+    rep = synthlabel.verify_bytes(out.data, credentials=credentials)
+    c2pa = rep.layers["c2pa"]
+    assert c2pa.status.value == "ok" and c2pa.details["soft_binding"] is None
+    assert "c2pa.watermarked" not in json.dumps(c2pa.details["actions"])
+    assert rep.layers["watermark"].status.value == "missing"
+    # a photo's mark reads back: claimed, bound in the manifest
+    photo = synthlabel.label_image(synthetic_photo(300, 400, 9), format="png", credentials=credentials)
+    assert "watermark" in photo.layers
+    sb = synthlabel.verify_bytes(photo.data, credentials=credentials).layers["c2pa"].details["soft_binding"]
+    assert sb and sb["alg"] == watermark.IMAGE_ALG, sb
+
+
 def test_report_through_links_and_devices(tmp_path):
     """--report --overwrite replaced a symbolic link, or a device node, with a regular file
     (temp file + rename): as root, --report /dev/null --overwrite would have replaced the
@@ -1686,6 +1712,8 @@ def test_low_jpeg_quality_is_read_back_from_the_output(credentials):
         status = synthlabel.verify_bytes(r.data, credentials=credentials,
                                          layers=("watermark",)).layers["watermark"].status.value
         assert warned == lost and (status != "ok") == lost, (q, r.warnings, status)
+        # claimed (layers, C2PA) exactly when some of it is there
+        assert ("watermark" in r.layers) == (status != "missing"), (q, r.layers, status)
 
 
 def test_library_checks_its_inputs_and_converts_what_it_can(tmp_path):
