@@ -71,12 +71,31 @@ def _check_pixels(height: int = 1, width: int = 1) -> None:
                             f"pixel limit")
 
 
+def _exif_orientation(image: Image.Image) -> int | None:
+    """The EXIF Orientation (1-8) a PIL image opened from a file carries, or None."""
+    try:
+        value = image.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - unreadable EXIF: no orientation to apply
+        return None
+    return value if isinstance(value, int) and 1 <= value <= 8 else None
+
+
 def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """Accept a PIL image or an array H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA): uint8 as it
     is, uint16 scaled to 8 bits, float taken as 0..1 (skimage's convention). A conversion that
     loses something (16-bit or float made 8-bit) is added to ``warns``."""
     if isinstance(image, Image.Image):
         _check_pixels(image.height, image.width)
+        orientation = _exif_orientation(image)
+        if orientation not in (None, 1):
+            # A phone photo opened with Pillow is stored sideways with an EXIF Orientation
+            # telling viewers to turn it; the output carries no such tag, so it came out
+            # sideways, labeled at the stored corner. Turned upright first, as a file is.
+            from PIL import ImageOps
+
+            image = ImageOps.exif_transpose(image)
+            warns.append(f"EXIF orientation {orientation} applied: the pixels were turned "
+                         "upright (the output carries no orientation tag)")
         if image.mode in ("La", "RGBa"):    # premultiplied: Pillow un-premultiplies only
             image = image.convert(image.mode.upper())   # to LA / RGBA (else the alpha is lost)
         if image.mode.startswith("I;16"):

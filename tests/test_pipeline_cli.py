@@ -1330,6 +1330,28 @@ def test_a_mark_not_found_on_read_back_is_not_claimed(credentials):
     assert sb and sb["alg"] == watermark.IMAGE_ALG, sb
 
 
+def test_library_turns_a_pil_phone_photo_upright(credentials):
+    """``label_image(Image.open("phone.jpg"))``: the photo is stored sideways with EXIF
+    Orientation 6. The output (which carries no orientation tag) came out sideways, labeled
+    at the stored corner. It is now turned upright first, with a warning, as a file is."""
+    import synthlabel
+
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(synthetic_photo(300, 400, 12)).save(buf, "JPEG", quality=95, exif=exif)
+    phone = Image.open(io.BytesIO(buf.getvalue()))
+    assert phone.size == (400, 300)
+    out = synthlabel.label_image(phone, format="png", credentials=credentials)
+    assert Image.open(io.BytesIO(out.data)).size == (300, 400)          # portrait, as shown
+    assert any(w.startswith("EXIF orientation 6 applied") for w in out.warnings), out.warnings
+    rep = synthlabel.verify_bytes(out.data, credentials=credentials)
+    assert rep.ok(), rep.to_json()
+    plain = synthlabel.label_image(Image.fromarray(synthetic_photo(300, 400, 12)), format="png",
+                                   credentials=credentials)
+    assert not any("orientation" in w for w in plain.warnings)
+
+
 def test_report_through_links_and_devices(tmp_path):
     """--report --overwrite replaced a symbolic link, or a device node, with a regular file
     (temp file + rename): as root, --report /dev/null --overwrite would have replaced the
