@@ -280,7 +280,23 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: Labe
     returns the warnings it would give about them (a soundtrack cue that cannot be mixed)."""
     warns: list[str] = []
     if media.kind == "image":
-        image_codec.decode(data, media.format)
+        from .core import text_label
+        from .labeling import output_format_for
+
+        decoded = image_codec.decode(data, media.format)
+        h, w = decoded.rgb.shape[:2]
+        fmt, _ = output_format_for(media.format, spec)
+        # what labeling fails on after its work: a label that does not fit, a picture or an
+        # EXIF block the output format cannot hold
+        try:
+            image_codec.check_encodable(w, h, fmt, exif=decoded.exif)
+        except ValueError as exc:
+            raise LabelingError(str(exc)) from None
+        if spec.explicit:
+            try:
+                text_label.check_fits(w, h, spec.text)
+            except ValueError as exc:
+                raise LabelingError(f"explicit label: {exc}") from None
     elif media.kind == "audio":
         from .formats import audio_io
         from .labeling_audio import cue_params

@@ -701,6 +701,32 @@ def test_dry_run_checks_the_options_that_depend_on_the_file(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_dry_run_checks_what_the_picture_must_fit(tmp_path):
+    """A dry run said "would be labeled" (exit 0) for pictures the real run then failed, after
+    its work and in a library's words: a 16 x 16 icon the label does not fit, a picture wider
+    than WebP holds (libwebp's "encoding error 5"), an EXIF block over JPEG's segment limit
+    (Pillow's "EXIF data is too long"). Both runs now say why, naming the way out."""
+    from synthlabel.formats import image_codec
+
+    icon, big_exif = tmp_path / "icon.png", tmp_path / "big_exif.png"
+    Image.fromarray(synthetic_photo(16, 16, 1)).save(icon)
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + ("prompt " * 6000).encode("utf-16-le")
+    Image.fromarray(synthetic_photo(200, 300, 2)).save(big_exif, exif=exif.tobytes())
+    for args, msg in (([icon], "explicit label: label 'AI生成' does not fit"),
+                      ([big_exif, "-f", "jpeg"], "over JPEG's 64 KB segment limit: write PNG or WebP")):
+        for dry in (["--dry-run"], []):
+            r = run("label", *args, "-o", tmp_path / "out", "-j", "1", *dry)
+            assert r.returncode == 1 and msg in r.stderr, (args, dry, r.stderr)
+            assert "Traceback" not in r.stderr
+    assert run("label", big_exif, "-o", tmp_path / "out", "-f", "webp", "--dry-run").returncode == 0
+    with pytest.raises(ValueError, match="WEBP holds at most 16383 px a side"):
+        image_codec.check_encodable(17000, 300, "webp")
+    image_codec.check_encodable(17000, 300, "png")
+    with pytest.raises(ValueError, match="WEBP holds at most 16383 px a side"):
+        image_codec.encode(np.zeros((2, 16400, 3), np.uint8), "webp")
+
+
 def test_fourth_qa_round_of_the_command_line(tmp_path):
     """A dry run replaced a resumed batch's report (content IDs and all); a silent or 50 ms
     spoken-label clip was inserted and the file said to carry the label; a dry run said

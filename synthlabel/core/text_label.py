@@ -330,6 +330,35 @@ def _check_image(rgb: np.ndarray) -> None:
 # --------------------------------------------------------------------------- render
 
 
+def check_fits(width: int, height: int, text: str = DEFAULT_LABEL_TEXT, *,
+               height_frac: float = 0.05, margin_frac: float = 0.02,
+               font_path: str | None = None) -> None:
+    """Raise ``ValueError`` as :func:`render_label` would for a ``width`` x ``height`` picture
+    (a label that does not fit, a character the font lacks), without drawing it: for a dry run."""
+    if not 0 < height_frac < 1:
+        raise ValueError(f"height_frac must be in (0, 1), got {height_frac}")
+    if not 0 <= margin_frac < 0.5:
+        raise ValueError(f"margin_frac must be in [0, 0.5), got {margin_frac}")
+    _fitted(width, height, text, height_frac, margin_frac, font_path)
+
+
+def _fitted(W: int, H: int, text: str, height_frac: float, margin_frac: float,
+            font_path: str | None) -> tuple[_Layout, int]:
+    """The label's layout and margin on a W x H picture; ValueError when it does not fit."""
+    path = _resolve_font(font_path)
+    _check_text(path, text)
+    short = min(H, W)
+    lay = _layout(path, text, _target_px(short, height_frac))
+    margin = _margin(short, margin_frac)
+    if lay.w + 2 * margin > W or lay.h + 2 * margin > H:
+        raise ValueError(
+            f"label {text!r} does not fit: it needs {lay.w}x{lay.h} px plus a {margin} px margin "
+            f"(glyphs {lay.glyph_height} px high) but the picture (image or video frame) is only "
+            f"{W}x{H}; use a shorter text or a larger picture"
+        )
+    return lay, margin
+
+
 def render_label(
     rgb: np.ndarray,
     text: str = DEFAULT_LABEL_TEXT,
@@ -349,18 +378,8 @@ def render_label(
         raise ValueError(f"height_frac must be in (0, 1), got {height_frac}")
     if not 0 <= margin_frac < 0.5:
         raise ValueError(f"margin_frac must be in [0, 0.5), got {margin_frac}")
-    path = _resolve_font(font_path)
-    _check_text(path, text)
     H, W = rgb.shape[:2]
-    short = min(H, W)
-    lay = _layout(path, text, _target_px(short, height_frac))
-    margin = _margin(short, margin_frac)
-    if lay.w + 2 * margin > W or lay.h + 2 * margin > H:
-        raise ValueError(
-            f"label {text!r} does not fit: it needs {lay.w}x{lay.h} px plus a {margin} px margin "
-            f"(glyphs {lay.glyph_height} px high) but the picture (image or video frame) is only "
-            f"{W}x{H}; use a shorter text or a larger picture"
-        )
+    lay, margin = _fitted(W, H, text, height_frac, margin_frac, font_path)
     x, y = _place(W, H, lay.w, lay.h, margin, position)
 
     out = rgb.copy()  # the only full-image copy

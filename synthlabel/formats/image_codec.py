@@ -334,6 +334,27 @@ def _sixteen_bit_color(im: Image.Image, data: bytes, fmt: str) -> bool:
     return False
 
 
+#: Largest side each writable format holds (libwebp's limit; JPEG's 16-bit header fields).
+MAX_SIDE = {"webp": 16383, "jpeg": 65535}
+#: Largest EXIF block (with its "Exif\0\0" header) a JPEG APP1 segment holds: 64 KiB less
+#: the length field, as Pillow checks it.
+MAX_JPEG_EXIF = 65533
+
+
+def check_encodable(width: int, height: int, fmt: str, *, exif: bytes | None = None) -> None:
+    """Raise ``ValueError`` (one line, naming the way out) for a picture ``fmt`` cannot hold:
+    WebP's and JPEG's largest sides, an EXIF block over JPEG's segment limit. What labeling
+    would fail on after its work (libwebp's "encoding error 5", Pillow's "EXIF data is too
+    long"), said before it, and by a dry run."""
+    limit = MAX_SIDE.get(fmt)
+    if limit and max(width, height) > limit:
+        raise ValueError(f"{fmt.upper()} holds at most {limit} px a side and the picture is "
+                         f"{width}x{height}: write PNG (-f png)")
+    if fmt == "jpeg" and exif and len(exif) > MAX_JPEG_EXIF:
+        raise ValueError(f"its EXIF ({len(exif):,} bytes) is over JPEG's 64 KB segment limit: "
+                         "write PNG or WebP (-f png), or strip the EXIF first")
+
+
 def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, quality: int = 92,
            exif: bytes | None = None, icc_profile: bytes | None = None,
            xmp: bytes | None = None, extras: Extras | None = None) -> bytes:
@@ -347,6 +368,7 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
         raise ValueError(f"cannot write {fmt!r}; choose one of {sorted(WRITABLE)}")
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected uint8 HxWx3 RGB, got {rgb.dtype} {rgb.shape}")
+    check_encodable(rgb.shape[1], rgb.shape[0], fmt, exif=exif)
     extras = extras or Extras()
     from . import jpeg
 
