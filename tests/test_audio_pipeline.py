@@ -710,6 +710,35 @@ def test_mp3_apev2_tag_is_carried(tmp_path, credentials):
     assert synthlabel.verify_file(res.output, credentials=credentials).ok()
 
 
+def test_tags_are_carried_whatever_the_file_is_named(tmp_path, credentials):
+    """Files are recognised by content, but their tags were read with mutagen.File, which
+    scores by the name too: a FLAC named .mp3 and an MP3 named .flac lost every tag and
+    picture ("existing tags could not be carried over"). They are read as what they are."""
+    from mutagen.flac import FLAC, Picture
+    from mutagen.id3 import ID3, TIT2
+
+    import synthlabel
+
+    flac, mp3 = tmp_path / "song.mp3", tmp_path / "podcast.flac"
+    sf.write(flac, music(6.0, 44100, seed=9), 44100, format="FLAC")
+    f = FLAC(flac)
+    f["TITLE"] = "Flac title"
+    pic = Picture()
+    pic.type, pic.mime, pic.data = 3, "image/png", b"\x89PNG\r\n\x1a\n" + bytes(40)
+    f.add_picture(pic)
+    f.save()
+    sf.write(mp3, music(6.0, 44100, seed=10), 44100, format="MP3")
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text="Mp3 title"))
+    tags.save(mp3)
+    for src, check in ((flac, lambda o: FLAC(o)["TITLE"] == ["Flac title"] and len(FLAC(o).pictures) == 1),
+                       (mp3, lambda o: str(ID3(o)["TIT2"]) == "Mp3 title")):
+        res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+        assert not any("could not be carried" in w for w in res.warnings), res.warnings
+        assert check(res.output), src.name
+        assert synthlabel.verify_file(res.output, credentials=credentials).ok()
+
+
 def test_relabeling_audio_keeps_its_cue_and_content_id(tmp_path, credentials):
     """Labeling a labeled file again inserted a second rhythm cue at each end (1.8 s longer per
     relabel), and laid a new mark in step over the old one: the detector read the old payload,

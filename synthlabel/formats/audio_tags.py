@@ -26,14 +26,35 @@ def _is_c2pa_frame(frame) -> bool:
     return frame.FrameID == "GEOB" and "c2pa" in (getattr(frame, "mime", "") or "").lower()
 
 
-def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_seconds: float = 0.0,
-                  tail_seconds: float = 0.0) -> None:
-    import mutagen
+def _open_tagged(path: str | os.PathLike, fmt: str):
+    """``path`` opened with the mutagen class of its sniffed format ``fmt`` (mutagen.File
+    scores candidates by the file name too: a FLAC named .mp3 was opened as MP3, failed, and
+    every tag and picture was dropped), or None for a format mutagen does not tag."""
+    from mutagen import MutagenError
+    from mutagen.flac import FLAC
+    from mutagen.mp3 import MP3
+    from mutagen.mp4 import MP4
+    from mutagen.oggflac import OggFLAC
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
 
-    s = mutagen.File(src)
+    kinds = {"mp3": (MP3,), "flac": (FLAC,), "m4a": (MP4,), "opus": (OggOpus,),
+             "ogg": (OggVorbis, OggOpus, OggFLAC)}.get(fmt, ())
+    for i, kind in enumerate(kinds):
+        try:
+            return kind(path)
+        except MutagenError:
+            if i == len(kinds) - 1:    # the last candidate's error says what is wrong
+                raise
+    return None
+
+
+def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
+                  shift_seconds: float = 0.0, tail_seconds: float = 0.0) -> None:
+    s = _open_tagged(src, fmt)
     if s is None or s.tags is None:
         return
-    d = mutagen.File(dst)
+    d = _open_tagged(dst, fmt)
     if d is None:
         return
     if d.tags is None:
@@ -320,7 +341,7 @@ def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
         if fmt == "wav":
             _wav_copy(src, dst, shift_frames)
         else:
-            _mutagen_copy(src, dst, shift_frames / sample_rate if shift_frames else 0.0,
+            _mutagen_copy(src, dst, fmt, shift_frames / sample_rate if shift_frames else 0.0,
                           tail_frames / sample_rate if tail_frames else 0.0)
             if fmt == "m4a":
                 _mdta_copy(src, dst)
