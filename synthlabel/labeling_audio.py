@@ -534,6 +534,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         for edge, at in (kept_cues or {}).items():
             res.warnings.append(f"a rhythm cue is at the {edge} already ({at:.2f} s): kept, and "
                                 "no second one inserted")
+        unmarked = False        # the read-back found no trace of the mark
         if opening:
             t0 = time.perf_counter()
             marked, rate, codec = np.concatenate(opening), sample_rate, None
@@ -543,10 +544,15 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 codec = LOSSY_NAMES[writer.format]
                 marked, rate = audio_io.read(encoded, frames=int(READBACK_SECONDS * writer.sample_rate))
             try:
-                warning = watermark.audio_readback_warning(marked, rate, content_id.value,
-                                                           creds.watermark_key, codec=codec)
+                warning, found = watermark.audio_readback(marked, rate, content_id.value,
+                                                          creds.watermark_key, codec=codec)
             except ValueError:          # a rate the detector does not take: nothing to check
-                warning = None
+                warning, found = None, True
+            if warning and not found:
+                # Not a trace of it: neither the result nor the C2PA manifest claims a mark
+                # (as for images and video; verify called a fresh output's mark edited).
+                unmarked = True
+                warning += "; the file is not said to carry a watermark (layers, C2PA)"
             if warning:
                 res.warnings.append(f"watermark: {warning}")
             res.timings["readback"] = time.perf_counter() - t0
@@ -556,7 +562,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                                            tail_frames=appended)
             if warning:
                 res.warnings.append(warning)
-        res.layers += [name for name, on in (("explicit", spec.explicit), ("watermark", spec.watermark)) if on]
+        res.layers += [name for name, on in (("explicit", spec.explicit),
+                                             ("watermark", spec.watermark and not unmarked)) if on]
         current = encoded
         aigc = spec.aigc_for(content_id,
                              label.aigc if spec.propagator and label is not None else None)
@@ -570,8 +577,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         if spec.c2pa:
             t0 = time.perf_counter()
             manifest = c2pa_io.build_manifest(
-                aigc=aigc, content_id=content_id if spec.watermark else None,
-                watermark_alg=watermark.AUDIO_ALG if spec.watermark else None,
+                aigc=aigc, content_id=content_id if "watermark" in res.layers else None,
+                watermark_alg=watermark.AUDIO_ALG if "watermark" in res.layers else None,
                 title=dst.name, digital_source_type=spec.digital_source_type)
             # The source's own manifest (a labeled or signed input), embedded or in its
             # sidecar, becomes the parent ingredient.

@@ -259,9 +259,17 @@ def payload_in_place(rgb, key: bytes) -> int | None:
 
 def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | bytes,
                            key: bytes, *, codec: str | None = None) -> str | None:
+    """:func:`audio_readback`'s warning: why :func:`detect_audio` would not return
+    ``payload`` from freshly marked audio, or None when it would."""
+    return audio_readback(marked, sample_rate, payload, key, codec=codec).warning
+
+
+def audio_readback(marked: np.ndarray, sample_rate: int, payload: int | bytes,
+                   key: bytes, *, codec: str | None = None) -> ReadBack:
     """Read the mark back from freshly marked audio (float, (frames, channels) or (frames,);
-    e.g. the opening minute, what verify reads) with :func:`detect_audio` and say why it would
-    not return ``payload``, or None when it would. The mark is multiplicative, so there is none
+    e.g. the opening minute, what verify reads) with :func:`detect_audio`: why it would not
+    return ``payload`` (None when it would), and whether the mark is there at all (see
+    :class:`ReadBack`). The mark is multiplicative, so there is none
     in silence: mostly silent audio is what fails. ``codec``: the lossy codec the samples went
     through (decoded from the encoded file), named in the warning. A read at the nominal
     speed (:func:`synthlabel.core.wm_audio.nominal_read`, 4-8x faster) settles marks that read
@@ -273,17 +281,18 @@ def audio_readback_warning(marked: np.ndarray, sample_rate: int, payload: int | 
     # p-value that still counts the full search; the full detector only when that misses.
     fast = nominal_read(marked, sample_rate, key)
     if fast.detected and fast.payload == want and fast.p_value <= _AP.FPR_TARGET * READBACK_MARGIN:
-        return None
-    state = describe_miss(detect_audio(marked, sample_rate, key), want, margin=True,
-                          threshold=_AP.FPR_TARGET)
+        return ReadBack(None, True)
+    det = detect_audio(marked, sample_rate, key)
+    state = describe_miss(det, want, margin=True, threshold=_AP.FPR_TARGET)
     if state is None:
-        return None
+        return ReadBack(None, True)
     seconds = len(marked) / sample_rate
     where = f"the encoded {codec} file" if codec else "the labeled signal"
     why = (f"it did not outlive {codec} at this bitrate (a short clip, mostly silence, noise-like "
            "sound at a low bitrate? a higher --bitrate helps)" if codec
            else "too little sound to carry it (silence, or too short?)")
-    return f"read back from {where}'s first {seconds:.0f} s, the mark is {state}: {why}"
+    return ReadBack(f"read back from {where}'s first {seconds:.0f} s, the mark is {state}: {why}",
+                    det.detected)
 
 
 #: A read-back passes only with this much room under the detection threshold (p <= 1e-7 for

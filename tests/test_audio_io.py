@@ -386,3 +386,24 @@ def test_joined_and_headerless_vbr_mp3s_are_read_to_the_end(tmp_path):
         assert abs(mp3frames.frame_samples(path) / rate - seconds) < 0.1
     # the streamed read (labeling's) too
     assert sum(len(blk) for blk in A.blocks(joined, 8192)) == len(A.read(joined)[0])
+
+
+def test_default_bitrate_grows_with_the_channels(tmp_path):
+    """The lossy defaults are set for stereo. A 5.1 Ogg Vorbis was written at the stereo
+    160 kb/s (libsndfile's lowest Vorbis quality for six channels): the mark was gone from a
+    noise-like track, and label only warned. Beyond two channels each pair gets the default."""
+    rng = np.random.default_rng(3)
+    sizes = {}
+    for channels in (2, 6):
+        assert A.default_bitrate("ogg", channels) == 160_000 * max(1, channels // 2)
+        path = tmp_path / f"c{channels}.ogg"
+        with Writer(path, "ogg", 48000, channels) as w:
+            assert w.bitrate == A.default_bitrate("ogg", channels)
+            w.write((rng.standard_normal((48000 * 4, channels)) * 0.1).astype(np.float32))
+        sizes[channels] = path.stat().st_size / channels
+    # per channel, six are written about as generously as two (they were ~3x leaner)
+    assert sizes[6] > 0.6 * sizes[2], sizes
+    assert A.default_bitrate("mp3", 1) == A.default_bitrate("mp3", 2) == 192_000
+    with Writer(tmp_path / "s.m4a", "m4a", 48000, 6) as w:
+        assert w.bitrate == min(480_000, A.bitrate_range("m4a", 48000, 6)[1])
+        w.write(np.zeros((4800, 6), np.float32))

@@ -406,6 +406,21 @@ def test_mostly_silent_audio_is_labeled_with_a_warning():
     data, _sidecar, res = label_audio(x, RATE, format="wav", spec=LabelSpec(explicit=False))
     assert any("read back from the labeled signal's first 8 s" in w for w in res.warnings), res.warnings
     assert synthlabel.verify_bytes(data, layers=("watermark",)).layers["watermark"].status is not Status.OK
+    # A mark with no trace at all (digital silence) is claimed nowhere, in the layers or the
+    # C2PA manifest (verify had called such a fresh file's mark edited); one that is there,
+    # though weak, is claimed: claimed exactly when verify finds some of it.
+    for sound in (np.zeros((8 * RATE, 2), np.float32), x):
+        data, _sidecar, res = label_audio(sound, RATE, format="wav", spec=LabelSpec(explicit=False))
+        rep = synthlabel.verify_bytes(data)
+        claimed = "watermark" in res.layers
+        assert claimed == (rep.layers["watermark"].status is not Status.MISSING), (res.layers, rep.to_json())
+        assert (rep.layers["c2pa"].details["soft_binding"] is not None) == claimed
+        assert rep.layers["c2pa"].status is Status.OK
+    assert not claimed or "not said to carry" not in " ".join(res.warnings)
+    silent = label_audio(np.zeros((8 * RATE, 2), np.float32), RATE, format="wav",
+                         spec=LabelSpec(explicit=False))[2]
+    assert "watermark" not in silent.layers
+    assert any("not said to carry a watermark" in w for w in silent.warnings), silent.warnings
     _d, _s, quiet = label_audio(x, RATE, format="wav",
                                 spec=LabelSpec(explicit=False, watermark_readback=False))
     assert not any("read back" in w for w in quiet.warnings) and "readback" not in quiet.timings

@@ -68,6 +68,13 @@ __all__ = [
 ]
 
 DEFAULT_BITRATES = {"mp3": 192_000, "ogg": 160_000, "opus": 96_000, "m4a": 160_000}
+
+
+def default_bitrate(fmt: str, channels: int) -> int:
+    """The bitrate a lossy ``fmt`` is written at when none is given: DEFAULT_BITRATES (set for
+    stereo) per pair of channels beyond two. A 5.1 Ogg Vorbis got the stereo 160 kb/s, its
+    lowest quality: the mark was gone from a noise-like track and label only warned."""
+    return int(DEFAULT_BITRATES[fmt] * max(1.0, channels / 2))
 #: Lossless codecs an M4A may hold; labeling keeps them lossless (subtype ``ALAC_16`` or
 #: ``ALAC_24``: the sample width written).
 LOSSLESS_M4A_CODECS = ("alac",)
@@ -710,7 +717,7 @@ class Writer:
             if self.sample_rate > VORBIS_MAX_RATE:
                 raise AudioError(f"Ogg Vorbis holds at most {VORBIS_MAX_RATE} Hz, got "
                                  f"{self.sample_rate} Hz; write FLAC or WAV instead")
-            self.bitrate = int(bitrate or DEFAULT_BITRATES["ogg"])
+            self.bitrate = int(bitrate or default_bitrate("ogg", self.channels))
             self._open_sf("OGG", "VORBIS", _vorbis_compression(self.bitrate, self.channels))
         elif alac:
             self.subtype = subtype.upper()
@@ -723,7 +730,7 @@ class Writer:
             elif fmt == "m4a" and self.sample_rate not in AAC_RATES:
                 self.sample_rate = next((r for r in AAC_RATES if r > self.sample_rate), AAC_RATES[-1])
             lo, hi = bitrate_range(fmt, self.sample_rate, self.channels)
-            self.bitrate = min(max(int(bitrate or DEFAULT_BITRATES[fmt]), lo), hi)
+            self.bitrate = min(max(int(bitrate or default_bitrate(fmt, self.channels)), lo), hi)
             self._open_av()
 
     @property
