@@ -276,3 +276,49 @@ def test_raw_video_streams_are_named_not_called_non_media(tmp_path):
         with pytest.raises(UnsupportedFormat) as e:
             sniff_file(path)
         assert e.value.kind == "video" and name in str(e.value), str(e.value)
+
+
+def test_what_an_id3_tag_fronts_is_looked_at(tmp_path):
+    """ADTS AAC behind an ID3 tag (podcasts, HLS audio) and MP2 with or without one were taken
+    for MP3 (silently re-encoded as one, its tags dropped) or called unrecognised binary data.
+    They are named as the unsupported audio they are; MP3 and FLAC behind a tag as before,
+    also when the tag is longer than the head read first."""
+    import subprocess
+
+    from conftest import require_tool
+
+    ffmpeg = require_tool("ffmpeg")
+
+    def make(name, *args):
+        path = tmp_path / name
+        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=1", *args, path], check=True)
+        return path
+
+    def tag_len(data):
+        return 10 + ((data[6] << 21) | (data[7] << 14) | (data[8] << 7) | data[9])
+
+    adts_id3 = make("a.aac", "-c:a", "aac", "-f", "adts", "-write_id3v2", "1", "-metadata", "title=x")
+    mp2 = make("b.mp2", "-c:a", "mp2", "-f", "mp2")
+    mp3_id3 = make("d.mp3", "-c:a", "libmp3lame", "-metadata", "title=x")
+    tagged = mp3_id3.read_bytes()
+    tag = tagged[:tag_len(tagged)]
+    mp2_id3 = tmp_path / "c.mp3"
+    mp2_id3.write_bytes(tag + mp2.read_bytes())
+    for path, name in ((adts_id3, "raw AAC (ADTS) audio behind an ID3 tag"),
+                       (mp2, "MPEG Layer I/II audio (MP2)"),
+                       (mp2_id3, "MPEG Layer I/II audio (MP2) behind an ID3 tag")):
+        assert (path.read_bytes()[:3] == b"ID3") == (path is not mp2)
+        with pytest.raises(UnsupportedFormat, match=name.replace("(", r"\(").replace(")", r"\)")):
+            sniff_file(path)
+    assert sniff_file(mp3_id3).format == "mp3"
+    # a tag longer than the head read first: what follows it is read on
+    pad = 8000
+    n = tag_len(tag) - 10 + pad
+    header = tag[:6] + bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
+    long_tag = tmp_path / "e.mp3"
+    long_tag.write_bytes(header + tag[10:] + bytes(pad) + mp2.read_bytes())
+    with pytest.raises(UnsupportedFormat, match="MP2\\) behind an ID3 tag"):
+        sniff_file(long_tag)
+    long_mp3 = tmp_path / "f.mp3"
+    long_mp3.write_bytes(header + tag[10:] + bytes(pad) + tagged[len(tag):])
+    assert sniff_file(long_mp3).format == "mp3"

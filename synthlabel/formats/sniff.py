@@ -106,6 +106,15 @@ def _is_adts(h: bytes) -> bool:
     return length >= 7 and (len(h) < length + 2 or (h[length] == 0xFF and (h[length + 1] & 0xF6) == 0xF0))
 
 
+def _is_mpeg_layer12(h: bytes) -> bool:
+    """An MPEG audio frame header of Layer I or II (MP2: broadcast, DVB, old podcasts): the
+    MP3 test's sync, version, bitrate and rate checks, with layer bits 10 or 11."""
+    if len(h) < 3 or h[0] != 0xFF or (h[1] & 0xE0) != 0xE0:
+        return False
+    version, layer = (h[1] >> 3) & 0x3, (h[1] >> 1) & 0x3
+    return version != 1 and layer in (2, 3) and (h[2] >> 4) not in (0, 15) and ((h[2] >> 2) & 0x3) != 3
+
+
 def _is_mpeg_ts(h: bytes) -> bool:
     """MPEG transport stream: a 0x47 sync byte every 188 bytes (192 for M2TS)."""
     for size, first in ((188, 0), (192, 4)):
@@ -132,6 +141,7 @@ _OTHER_MEDIA = (
     ("audio", "Sun/NeXT AU audio", lambda h: h[:4] == b".snd"),
     ("audio", "AMR audio", lambda h: h[:5] == b"#!AMR"),
     ("audio", "raw AAC (ADTS) audio", _is_adts),
+    ("audio", "MPEG Layer I/II audio (MP2)", _is_mpeg_layer12),
     ("video", "ASF (WMV/WMA) media", lambda h: h[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")),
     ("video", "Flash video (FLV)", lambda h: h[:4] == b"FLV\x01"),
     ("video", "MPEG program stream video", lambda h: h[:4] == b"\x00\x00\x01\xba"),
@@ -197,6 +207,18 @@ def _id3_end(head: bytes) -> int | None:
     size = (size_bytes[0] << 21) | (size_bytes[1] << 14) | (size_bytes[2] << 7) | size_bytes[3]
     footer = 10 if head[5] & 0x10 else 0
     return 10 + size + footer
+
+
+def _behind_id3(after: bytes) -> MediaType:
+    """What an ID3v2 tag fronts, from the bytes just past it: FLAC, or AAC (ADTS) and MP2
+    named as the unsupported audio they are (they were taken for MP3 and silently re-encoded
+    as one), else MP3 (which may have padding or junk before its first frame)."""
+    if after[:4] == b"fLaC":
+        return _TYPES["flac"]
+    for name, match in (("raw AAC (ADTS) audio", _is_adts), ("MPEG Layer I/II audio (MP2)", _is_mpeg_layer12)):
+        if match(after):
+            raise _unsupported("audio", f"{name} behind an ID3 tag")
+    return _TYPES["mp3"]
 
 
 def _ebml_vint(buf: bytes, pos: int, *, keep_marker: bool) -> tuple[int, int] | None:
@@ -268,13 +290,12 @@ def sniff_bytes(head: bytes) -> MediaType:
     if h[:4] == b"fLaC":
         return _TYPES["flac"]
     if h[:3] == b"ID3":
-        # An ID3v2 tag can front FLAC (non-standard but common) or AAC: look past it when
-        # the head reaches that far, otherwise an ID3 tag means MP3.
+        # An ID3v2 tag can front FLAC (non-standard but common), AAC in ADTS (podcasts, HLS
+        # audio) or MP2: look past it when the head reaches that far (sniff_file reads on),
+        # otherwise an ID3 tag means MP3.
         end = _id3_end(h)
         if end is not None and end + 4 <= len(h):
-            after = h[end:end + 4]
-            if after == b"fLaC":
-                return _TYPES["flac"]
+            return _behind_id3(h[end:])
         return _TYPES["mp3"]
     if _is_mpeg_audio_sync(h):
         return _TYPES["mp3"]
@@ -326,8 +347,7 @@ def sniff_file(path: str | os.PathLike[str]) -> MediaType:
         end = _id3_end(head)
         if end is not None and end + 4 > len(head):
             f.seek(end)
-            if f.read(4) == b"fLaC":
-                return _TYPES["flac"]
+            return _behind_id3(f.read(64))
     return sniff_bytes(head)
 
 
