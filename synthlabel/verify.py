@@ -33,17 +33,38 @@ def looked_for(texts: tuple[str, ...]) -> str:
 GLYPH_FRAC_WEAK = 0.049
 
 
-def _explicit(rgb, texts: tuple[str, ...]) -> LayerReport:
-    text, det = text_label.detect_any(rgb, texts)
-    details = dict(det.to_dict(), text=text if det.found else None, looked_for=list(texts))
+#: Quarter turns (counter-clockwise) of the picture the pixel layers are looked for in, after
+#: the picture as displayed, when a file declares a label (AIGC metadata or a C2PA manifest)
+#: and they are not found upright: a photo turned by a viewer or an app, its pixels or only
+#: its EXIF Orientation (both layers were reported missing). Every watermark test is one of
+#: len(TURNS) then (Bonferroni, as for several keys).
+TURNS = (0, 1, 2, 3)
+
+
+def _turned(rgb: np.ndarray, turn: int) -> np.ndarray:
+    return np.ascontiguousarray(np.rot90(rgb, turn)) if turn else rgb
+
+
+def _turn_note(turn: int) -> str:
+    return f" (with the picture turned {90 * turn}° counter-clockwise)" if turn else ""
+
+
+def _explicit(rgb, texts: tuple[str, ...], turns: tuple[int, ...] = (0,)) -> LayerReport:
+    for turn in turns:
+        text, det = text_label.detect_any(_turned(rgb, turn), texts)
+        if det.found:
+            break
+    details = dict(det.to_dict(), text=text if det.found else None, looked_for=list(texts),
+                   turned=90 * turn if det.found else None)
     if det.found and det.glyph_frac is not None and det.glyph_frac < GLYPH_FRAC_WEAK:
         # GB 45438: the glyphs at least 5 % of the short side. The match measures in steps of
         # ~6 %, so only a label that matched below 4.9 % is called small (ours are drawn at 5.4).
-        return LayerReport(Status.WEAK, f"label {text!r} found at {det.position}, but its glyphs "
+        return LayerReport(Status.WEAK, f"label {text!r} found at {det.position}{_turn_note(turn)}, but its glyphs "
                                         f"measure about {100 * det.glyph_frac:.1f} % of the short "
                                         f"side (GB 45438: at least 5 %)", details)
     if det.found:
-        return LayerReport(Status.OK, f"label {text!r} found at {det.position}", details)
+        return LayerReport(Status.OK, f"label {text!r} found at {det.position}{_turn_note(turn)}",
+                           details)
     return LayerReport(Status.MISSING, f"no {looked_for(texts)} label found on an edge or corner "
                                        f"(looked for {', '.join(texts)})", details)
 
@@ -136,17 +157,29 @@ def for_keys(keys: tuple[bytes, ...]) -> str:
     return "this key" if len(keys) == 1 else f"any of the {len(keys)} keys"
 
 
-def _watermark(rgb, key) -> tuple[LayerReport, str | None]:
+def _watermark(rgb, key, turns: tuple[int, ...] = (0,)) -> tuple[LayerReport, str | None]:
     keys = watermark.watermark_keys(key)
-    det, i = watermark.detect_with_keys(lambda k: watermark.detect_image(rgb, k), keys)
+    best = None
+    for turn in turns:
+        img = _turned(rgb, turn)
+        det, i = watermark.detect_with_keys(lambda k: watermark.detect_image(img, k), keys)
+        if len(turns) > 1:
+            det = watermark.bonferroni(det, len(turns))
+        if best is None or det.detected or det.p_value < best[0].p_value:
+            best = (det, i, turn)
+        if det.detected:
+            break
+    det, i, turn = best
     details = det.to_dict()
     details["alg"] = watermark.IMAGE_ALG
+    details["turned"] = 90 * turn if det.detected else None
     which = key_match(details, keys, i, det.detected)
     # A CRC-checked payload with a significant presence test is a finding, even on an image
     # the embedder flagged as low-capacity; "weak" is for marks seen without a payload.
     if det.detected and det.payload is not None:
         cid = f"{det.payload:016x}"
-        return LayerReport(Status.OK, f"payload {cid} (p={det.p_value:.1e}{which})", details), cid
+        return LayerReport(Status.OK, f"payload {cid} (p={det.p_value:.1e}{which}){_turn_note(turn)}",
+                           details), cid
     if det.detected:
         why = ("image too small or flat to carry a reliable mark" if det.weak
                else "payload did not decode")
@@ -329,10 +362,24 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
             raise image_codec.ImageDecodeError(report.error or "pixels not decoded")
         return rgb
 
+    declared = None
+
+    def turns() -> tuple[int, ...]:
+        # the other quarter turns only for a file that says it is labeled: an unlabeled
+        # picture costs one look, not four (the count of tests is fixed before any is made)
+        nonlocal declared
+        if declared is None:
+            try:
+                declared = b"c2pa" in data or \
+                    image_meta.read_image_metadata(data, media.format).aigc is not None
+            except Exception:  # noqa: BLE001 - unreadable metadata: its own layer says so
+                declared = b"c2pa" in data
+        return TURNS if declared else (0,)
+
     return check_layers(report, layers, {
-        "explicit": lambda: _explicit(pixels(), texts),
+        "explicit": lambda: _explicit(pixels(), texts, turns()),
         "metadata": lambda: _metadata(data, media.format),
-        "watermark": lambda: _watermark(pixels(), key),
+        "watermark": lambda: _watermark(pixels(), key, turns()),
         "c2pa": lambda: _c2pa(data, media.mime, trust_anchors_pem),
     })
 

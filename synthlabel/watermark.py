@@ -366,7 +366,7 @@ def detect_with_keys(detect: Callable[[bytes], _Det], keys) -> tuple[_Det, int]:
     for i, k in enumerate(keys):
         det = detect(k)
         if n > 1:
-            det = _bonferroni(det, n)
+            det = bonferroni(det, n)
         if det.detected:
             return det, i
         if best is None or det.p_value < best[0].p_value:
@@ -375,7 +375,9 @@ def detect_with_keys(detect: Callable[[bytes], _Det], keys) -> tuple[_Det, int]:
     return best
 
 
-def _bonferroni(det, n: int):
+def bonferroni(det, n: int):
+    """``det`` (any detection with ``detected``, ``payload``, ``p_value``) as one of ``n``
+    tests: its p-value times n, and ``detected`` and the payload re-judged on that."""
     p = min(1.0, det.p_value * n)
     ok = bool(det.detected and p <= _P.FPR_TARGET)
     changes = {"p_value": p, "detected": ok, "payload": det.payload if ok else None}

@@ -216,3 +216,46 @@ def test_a_sidecar_beside_its_own_media_is_not_read_for_another_file(credentials
     c2pa = rep.layers["c2pa"]
     assert c2pa.status is Status.OK and "from the sidecar a.c2pa" in c2pa.summary
     assert c2pa.details["sidecar"] == "a.c2pa"
+
+
+def test_a_labeled_photo_turned_by_a_quarter_is_still_verified(tmp_path, credentials, monkeypatch):
+    """A labeled photo turned by a viewer or an app, through its EXIF Orientation alone (the
+    pixels untouched): verify turned it upright as the tag says, and reported the visible label
+    and the watermark missing. On a file that declares a label, the pixel layers are now also
+    looked for in the other quarter turns, each watermark test counted as one of four."""
+    import subprocess
+
+    from conftest import require_tool
+
+    from synthlabel import verify as V
+
+    exiftool = require_tool("exiftool")
+    out = synthlabel.label_image(synthetic_photo(480, 640, 21), format="jpeg", credentials=credentials)
+    src = tmp_path / "labeled.jpg"
+    src.write_bytes(out.data)
+    upright = synthlabel.verify_file(src, credentials=credentials, layers=("explicit", "watermark"))
+    assert upright.ok() and upright.layers["watermark"].details["turned"] == 0
+    for orientation in (6, 3, 8):
+        turned = tmp_path / f"o{orientation}.jpg"
+        turned.write_bytes(out.data)
+        subprocess.run([exiftool, "-q", "-overwrite_original", f"-IFD0:Orientation#={orientation}",
+                        str(turned)], check=True)
+        rep = synthlabel.verify_file(turned, credentials=credentials, layers=("explicit", "watermark"))
+        ex, wm = rep.layers["explicit"], rep.layers["watermark"]
+        assert ex.status.value == "ok" and wm.status.value == "ok", (orientation, ex.summary, wm.summary)
+        assert wm.details["turned"] in (90, 180, 270) and "counter-clockwise" in wm.summary
+        assert ex.details["turned"] == wm.details["turned"]
+        assert rep.content_ids["watermark"] == out.content_id.hex
+    # unlabeled pixels: one look (the picture as displayed), not four
+    calls = []
+    real = V.watermark.detect_image
+
+    def counting(img, key):
+        calls.append(img.shape)
+        return real(img, key)
+
+    plain = tmp_path / "plain.png"
+    Image.fromarray(synthetic_photo(200, 300, 22)).save(plain)
+    monkeypatch.setattr(V.watermark, "detect_image", counting)
+    rep = synthlabel.verify_file(plain, credentials=credentials, layers=("watermark",))
+    assert rep.layers["watermark"].status.value == "missing" and len(calls) == 1
