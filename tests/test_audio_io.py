@@ -407,3 +407,14 @@ def test_default_bitrate_grows_with_the_channels(tmp_path):
     with Writer(tmp_path / "s.m4a", "m4a", 48000, 6) as w:
         assert w.bitrate == min(480_000, A.bitrate_range("m4a", 48000, 6)[1])
         w.write(np.zeros((4800, 6), np.float32))
+
+
+def test_a_cut_flac_is_named_as_cut(tmp_path):
+    """A FLAC cut short failed with libsndfile's internal text alone ("corrupt audio data:
+    Internal psf_fseek() failed", "flac decoder lost sync"); it now says where it broke."""
+    x = (np.random.default_rng(0).standard_normal((48000 * 6, 1)) * 0.1).astype(np.float32)
+    sf.write(tmp_path / "a.flac", x, 48000)
+    data = (tmp_path / "a.flac").read_bytes()
+    (tmp_path / "cut.flac").write_bytes(data[: len(data) // 2])
+    with pytest.raises(AudioError, match=r"truncated or corrupt FLAC data after \d+ of 288000 frames \("):
+        A.read(tmp_path / "cut.flac")

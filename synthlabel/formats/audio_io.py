@@ -391,7 +391,10 @@ def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
             except (sf.LibsndfileError, RuntimeError) as exc:
                 if fmt == "mp3":
                     break                   # the rest from FFmpeg's decoder, below
-                raise AudioError(f"corrupt audio data: {_one_line(exc)}") from None
+                # where it broke, in words: libsndfile's own text is an internal one
+                # ("Internal psf_fseek() failed" for a FLAC cut short)
+                raise AudioError(f"truncated or corrupt {fmt.upper()} data after {got + start} of "
+                                 f"{total} frames ({_one_line(exc)})") from None
             if len(block) == 0:
                 break
             got += len(block)
