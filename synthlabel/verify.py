@@ -50,18 +50,22 @@ def _turn_note(turn: int) -> str:
 
 
 def _explicit(rgb, texts: tuple[str, ...], turns: tuple[int, ...] = (0,)) -> LayerReport:
+    found = None
     for turn in turns:
         text, det = text_label.detect_any(_turned(rgb, turn), texts)
+        if found is None or det.found:
+            found = (text, det, turn)       # upright's finding, unless a turn finds it
         if det.found:
             break
+    text, det, turn = found
     details = dict(det.to_dict(), text=text if det.found else None, looked_for=list(texts),
                    turned=90 * turn if det.found else None)
     if det.found and det.glyph_frac is not None and det.glyph_frac < GLYPH_FRAC_WEAK:
         # GB 45438: the glyphs at least 5 % of the short side. The match measures in steps of
         # ~6 %, so only a label that matched below 4.9 % is called small (ours are drawn at 5.4).
-        return LayerReport(Status.WEAK, f"label {text!r} found at {det.position}{_turn_note(turn)}, but its glyphs "
-                                        f"measure about {100 * det.glyph_frac:.1f} % of the short "
-                                        f"side (GB 45438: at least 5 %)", details)
+        return LayerReport(Status.WEAK, f"label {text!r} found at {det.position}{_turn_note(turn)}, "
+                                        f"but its glyphs measure about {100 * det.glyph_frac:.1f} % "
+                                        f"of the short side (GB 45438: at least 5 %)", details)
     if det.found:
         return LayerReport(Status.OK, f"label {text!r} found at {det.position}{_turn_note(turn)}",
                            details)
@@ -183,8 +187,8 @@ def _watermark(rgb, key, turns: tuple[int, ...] = (0,)) -> tuple[LayerReport, st
     if det.detected:
         why = ("image too small or flat to carry a reliable mark" if det.weak
                else "payload did not decode")
-        return LayerReport(Status.WEAK, f"weak: mark present but {why} (p={det.p_value:.1e}{which})",
-                           details), None
+        return LayerReport(Status.WEAK, f"weak: mark present but {why} (p={det.p_value:.1e}{which})"
+                                        f"{_turn_note(turn)}", details), None
     caveat = "; the image is too small or flat for a reliable check" if det.weak else ""
     return LayerReport(Status.MISSING, f"no watermark for {for_keys(keys)} (p={det.p_value:.2g}){caveat}",
                        details), None
