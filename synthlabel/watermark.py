@@ -198,8 +198,9 @@ class ReadBack(NamedTuple):
 def image_readback(marked, payload: int | bytes, key: bytes, *,
                    encoded: str | None = None) -> ReadBack:
     """Read the mark back from freshly marked pixels (``marked``: what :func:`embed_image`
-    returned) and say why the blind detector would not return ``payload``. The capacity check (:func:`capacity_warning`) only knows small and flat pictures;
-    others defeat the mark too (a bilevel or heavily clipped picture saturates half of it away).
+    returned): why the blind detector would not return ``payload`` (None when it would), and
+    whether the mark is there at all (see :class:`ReadBack`). The capacity check
+    (:func:`capacity_warning`) only knows small and flat pictures; others defeat the mark too (a bilevel or heavily clipped picture saturates half of it away).
 
     Fast path (a few ms per megapixel): the detector's first hypothesis, the identity geometry,
     where unaltered pixels carry the mark. When the payload's CRC holds there with the right
