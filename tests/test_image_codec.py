@@ -76,6 +76,28 @@ def test_jpeg_density_and_comment_are_kept():
     assert tags["Comment"] == "shot 12"
 
 
+def test_density_crosses_formats():
+    """The pixel density was kept only from JPEG to JPEG and from PNG to PNG: a 300 dpi PNG
+    written as JPEG, a JPEG or BMP written as PNG, came out without one. It is written where
+    the output has a place for it (JFIF density, one pHYs chunk), and said lost for WebP."""
+    from synthlabel.labeling import _lost_extras
+
+    sources = {}
+    for fmt, name in (("png", "PNG"), ("jpeg", "JPEG"), ("bmp", "BMP"), ("tiff", "TIFF")):
+        buf = io.BytesIO()
+        Image.fromarray(PHOTO).save(buf, name, dpi=(300, 300))
+        sources[fmt] = image_codec.decode(buf.getvalue(), fmt)
+    for fmt, dec in sources.items():
+        assert dec.extras.dpi is not None and round(dec.extras.dpi[0]) == 300, fmt
+        for out_fmt in ("png", "jpeg"):
+            out = image_codec.encode(dec.rgb, out_fmt, extras=dec.extras)
+            assert round(Image.open(io.BytesIO(out)).info["dpi"][0]) == 300, (fmt, out_fmt)
+            if out_fmt == "png":
+                assert _chunk_types(out).count(b"pHYs") == 1, fmt
+        assert any("density" in w for w in _lost_extras(dec.extras, "webp"))
+        assert not any("density" in w for w in _lost_extras(dec.extras, "png"))
+
+
 def test_jpeg_extended_xmp_and_iptc_iim_are_kept(tmp_path):
     """ExifTool splits a large XMP packet into ExtendedXMP segments and keeps IPTC-IIM in a
     Photoshop APP13; the re-encode dropped both, leaving the main packet's HasExtendedXMP

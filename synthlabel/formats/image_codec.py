@@ -69,7 +69,10 @@ class Extras:
     """What else a re-encode keeps from the source file, beyond EXIF, ICC and XMP."""
 
     lossless: bool = False               # a lossless WebP source: the output stays lossless
-    dpi: tuple[float, float] | None = None   # JPEG JFIF density (PNG's pHYs is in png_chunks)
+    # Pixel density (dots per inch), from any source that states it (JPEG JFIF, PNG pHYs,
+    # BMP, TIFF): written as JFIF density into JPEG and as pHYs into PNG (a PNG source's own
+    # pHYs chunk, in png_chunks, goes as it is); WebP has no field for it.
+    dpi: tuple[float, float] | None = None
     comment: bytes | None = None         # JPEG COM segment
     jpeg_segments: list[bytes] = field(default_factory=list)  # ExtendedXMP, IPTC-IIM (jpeg.carried_segments)
     png_chunks: list[bytes] = field(default_factory=list)   # raw PNG chunks (png.ancillary)
@@ -254,14 +257,16 @@ def to_8bit(im: Image.Image) -> tuple[Image.Image, str]:
 
 
 def _carry_extras(out: DecodedImage, im: Image.Image, data: bytes, fmt: str) -> None:
+    # the density, whatever the source: lost when the format changed (PNG -> JPEG, BMP -> PNG)
+    dpi = im.info.get("dpi")
+    if dpi and (fmt != "jpeg" or im.info.get("jfif_unit") in (1, 2)) and \
+            all(float(v) > 0 for v in dpi):
+        out.extras.dpi = (float(dpi[0]), float(dpi[1]))
     if fmt == "png":
         from . import png
 
         out.extras.png_chunks = png.ancillary(data)
     elif fmt == "jpeg":
-        dpi = im.info.get("dpi")
-        if dpi and im.info.get("jfif_unit") in (1, 2) and all(float(v) > 0 for v in dpi):
-            out.extras.dpi = (float(dpi[0]), float(dpi[1]))
         comment = im.info.get("comment")
         out.extras.comment = comment if isinstance(comment, bytes) and comment else None
         from . import jpeg
@@ -377,8 +382,15 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
         # back (it was lost, and the packet kept pointing at it)
         xmp = jpeg.with_extension(xmp, extras.jpeg_segments)
     if fmt == "png":
+        chunks = list(extras.png_chunks)
+        if extras.dpi and not any(c[4:8] == b"pHYs" for c in chunks):
+            from . import png
+
+            # pixels per metre, unit 1 (metre)
+            ppm = [max(1, round(v / 0.0254)) for v in extras.dpi]
+            chunks.append(png.chunk(b"pHYs", ppm[0].to_bytes(4, "big") + ppm[1].to_bytes(4, "big") + b"\x01"))
         return _encode_png(rgb, alpha, exif=exif, icc_profile=icc_profile, xmp=xmp,
-                           chunks=extras.png_chunks)
+                           chunks=chunks)
     if alpha is not None and fmt != "jpeg":
         im = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
     else:
