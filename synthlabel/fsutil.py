@@ -171,7 +171,7 @@ def publish_media(tmp: Path, dst: Path, *, mode: int | None = None,
     with temp_path(dst.parent, sidecar.name) as side_tmp:
         if manifest is not None:
             side_tmp.write_bytes(manifest)
-        with _signals_held():
+        with signals_held():
             publish(tmp, dst, mode=mode, durable=durable)
             if manifest is not None:
                 publish(side_tmp, sidecar, durable=durable)
@@ -180,9 +180,10 @@ def publish_media(tmp: Path, dst: Path, *, mode: int | None = None,
 
 
 @contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM (a batch being stopped) while a file and its sidecar are
-    renamed into place, so that an interrupt never leaves one without the other; a signal
+    renamed into place, or a result is written to both the report and stdout, so that an
+    interrupt never leaves one without the other; a signal
     that came meanwhile is raised again right after. (Python runs signal handlers in the main
     thread, whichever thread the signal hit, so swapping the handlers is enough; masking the
     signal would not be, with codec and BLAS threads around.)"""
