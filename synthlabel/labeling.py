@@ -463,6 +463,10 @@ def _lost_extras(extras: image_codec.Extras, fmt: str) -> list[str]:
         out.append(f"the JPEG comment is not carried into {fmt.upper()}")
     if fmt != "jpeg" and any(seg[1:2] == b"\xed" for seg in extras.jpeg_segments):
         out.append(f"the JPEG's IPTC-IIM (Photoshop APP13) is not carried into {fmt.upper()}")
+    colour = sorted({c[4:8].decode("latin-1") for c in extras.png_chunks} & {"cICP", "mDCV", "cLLI"})
+    if colour and fmt != "png":
+        out.append(f"the PNG's colour-space chunks ({', '.join(colour)}: wide gamut or HDR) are "
+                   f"not carried into {fmt.upper()}, where the picture shows as sRGB")
     if extras.dpi and fmt == "webp":
         out.append(f"the pixel density ({extras.dpi[0]:.0f} dpi) is not carried into WEBP, "
                    "which has no field for it")

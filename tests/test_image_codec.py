@@ -98,6 +98,28 @@ def test_density_crosses_formats():
         assert not any("density" in w for w in _lost_extras(dec.extras, "png"))
 
 
+def test_png_colour_space_chunks_are_kept():
+    """A PNG tagged Display P3 or HDR (PQ) through cICP (and HDR mastering chunks) came out
+    untagged, so viewers showed it as sRGB. They are carried into PNG, said lost otherwise."""
+    from synthlabel.formats import png as png_chunks
+    from synthlabel.labeling import _lost_extras
+
+    plain = _png()
+    ihdr_end = 8 + 12 + int.from_bytes(plain[8:12], "big")
+    cicp = png_chunks.chunk(b"cICP", bytes([12, 13, 0, 1]))     # Display P3, sRGB curve, RGB, full
+    clli = png_chunks.chunk(b"cLLI", (10_000_000).to_bytes(4, "big") + (4_000_000).to_bytes(4, "big"))
+    src = plain[:ihdr_end] + cicp + clli + plain[ihdr_end:]
+    dec = image_codec.decode(src, "png")
+    out = image_codec.encode(dec.rgb, "png", extras=dec.extras)
+    chunks, _ = png._chunks(out)
+    got = {c.type: c.body(out) for c in chunks}
+    assert got[b"cICP"] == bytes([12, 13, 0, 1]) and b"cLLI" in got
+    types = _chunk_types(out)
+    assert types.index(b"cICP") < types.index(b"IDAT")
+    assert any("cICP, cLLI" in w and "JPEG" in w for w in _lost_extras(dec.extras, "jpeg"))
+    assert not _lost_extras(dec.extras, "png")
+
+
 def test_jpeg_extended_xmp_and_iptc_iim_are_kept(tmp_path):
     """ExifTool splits a large XMP packet into ExtendedXMP segments and keeps IPTC-IIM in a
     Photoshop APP13; the re-encode dropped both, leaving the main packet's HasExtendedXMP

@@ -190,7 +190,8 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         # Pillow's layout loses the source's UNDEFINED field types (ExifTool then warns)
         out.exif = exif_layout.restore_types(exif_source, exif.tobytes())
     if getattr(im, "n_frames", 1) > 1:
-        out.warnings.append(f"{fmt.upper()} has {im.n_frames} frames; only the first is labeled")
+        out.warnings.append(f"{fmt.upper()} has {im.n_frames} frames; the output is a still of "
+                            "the first, labeled (the others are not kept)")
     _carry_extras(out, im, data, fmt)
     # A tRNS chunk makes one colour (grey level) of an RGB or grey PNG transparent: Pillow keeps
     # it in info["transparency"], not as an alpha band, so it is read out here.

@@ -168,9 +168,11 @@ def _is_aigc_text(c: _Chunk, data: bytes) -> bool:
 
 #: Chunks a re-encode keeps verbatim (besides iCCP, eXIf and the XMP packet, written from the
 #: decoded values): text (generation parameters, descriptions; not XMP, a stale AIGC label or
-#: EXIF in an ImageMagick raw profile), physical pixel size and the colour description. All may
-#: sit right after IHDR.
-_CARRIED = (b"tEXt", b"zTXt", b"iTXt", b"pHYs", b"gAMA", b"cHRM", b"sRGB")
+#: EXIF in an ImageMagick raw profile), physical pixel size and the colour description,
+#: including PNG's third edition's coding-independent code points (cICP: Display P3, BT.2100
+#: PQ / HLG; an HDR or wide-gamut picture without it was shown as sRGB, its colours shifted)
+#: and HDR mastering metadata (mDCV, cLLI). All may sit right after IHDR.
+_CARRIED = (b"tEXt", b"zTXt", b"iTXt", b"pHYs", b"gAMA", b"cHRM", b"sRGB", b"cICP", b"mDCV", b"cLLI")
 
 #: ImageMagick's text chunks holding a profile as hex ("\n<name>\n<length>\n<hex lines>").
 #: Pillow reads EXIF from the exif one when there is no eXIf chunk; an APP1 one holds either
