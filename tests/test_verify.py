@@ -259,3 +259,13 @@ def test_a_labeled_photo_turned_by_a_quarter_is_still_verified(tmp_path, credent
     monkeypatch.setattr(V.watermark, "detect_image", counting)
     rep = synthlabel.verify_file(plain, credentials=credentials, layers=("watermark",))
     assert rep.layers["watermark"].status.value == "missing" and len(calls) == 1
+
+
+def test_a_format_c2pa_does_not_handle_is_unsigned_not_an_error(credentials):
+    """A BMP (c2pa does not handle the format) was a C2PA "error" in verify, where a GIF or TIFF
+    without a manifest is "missing"; with no manifest store in it, it is missing too."""
+    for fmt in ("BMP", "GIF", "TIFF"):
+        buf = io.BytesIO()
+        Image.fromarray(synthetic_photo(60, 80, 3)).save(buf, fmt)
+        c2 = synthlabel.verify_bytes(buf.getvalue(), credentials=credentials, layers=("c2pa",)).layers["c2pa"]
+        assert c2.status is Status.MISSING, (fmt, c2.summary)

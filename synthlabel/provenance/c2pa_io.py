@@ -785,6 +785,11 @@ def _read_stream(
                                     "(the file's structure was changed after signing?)")
         return C2PAResult(present=False)
     except c2pa.C2paError.NotSupported as exc:
+        if manifest_data is None and not _has_manifest_store(stream):
+            # a format c2pa does not handle (BMP), holding no manifest store: not signed, as a
+            # GIF or TIFF without one is "missing" (this was an "error")
+            return C2PAResult(present=False, no_store=True,
+                              error=f"c2pa does not handle {mime}")
         return C2PAResult(present=False, error=_one_line(f"c2pa cannot read {mime}: {exc}"))
     except c2pa.C2paError as exc:
         # A manifest store that cannot be parsed is present-but-Invalid; an asset that cannot
