@@ -328,6 +328,9 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         # up front; MP3 and the like decode up to the cut).
         notes.append(f"the audio ends early: {decoded[0] / info.sample_rate:.1f} s decoded of the "
                      f"{info.frames / info.sample_rate:.1f} s its header declares (truncated?)")
+    elif info.format == "ogg" and audio_io.ogg_cut_short(src):
+        notes.append("the Ogg stream ends without its end-of-stream page (cut short?): labeled "
+                     f"the {decoded[0] / info.sample_rate:.1f} s that decode")
     if info.format == "wav" and info.subtype in audio_io.LOSSY_WAV_SUBTYPES:
         notes.append(f"{info.subtype} WAV written as 16-bit PCM (re-encoding to "
                      f"{info.subtype} would remove the watermark)")

@@ -754,6 +754,31 @@ def test_tags_are_carried_whatever_the_file_is_named(tmp_path, credentials):
         assert synthlabel.verify_file(res.output, credentials=credentials).ok()
 
 
+def test_a_cut_ogg_is_said_to_be_cut(tmp_path, credentials):
+    """Ogg declares no length, so an Ogg Vorbis or Opus file cut short was labeled to the cut
+    without a word (a cut MP3 says it ends early). Its last page is not the end-of-stream one:
+    labeling now says so. Whole files, ours and libsndfile's or FFmpeg's, are not flagged."""
+    import synthlabel
+    from synthlabel.formats import audio_io
+
+    ffmpeg = require_tool("ffmpeg")
+    vorbis, opus = tmp_path / "v.ogg", tmp_path / "o.opus"
+    sf.write(vorbis, music(8.0, 44100, seed=11), 44100, format="OGG", subtype="VORBIS")
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "anoisesrc=d=8:a=0.2", "-c:a", "libopus",
+                    str(opus)], check=True)
+    for src in (vorbis, opus):
+        assert not audio_io.ogg_cut_short(src), src.name
+        data = src.read_bytes()
+        cut = tmp_path / f"cut_{src.name}"
+        cut.write_bytes(data[: len(data) * 6 // 10])
+        assert audio_io.ogg_cut_short(cut)
+        res = synthlabel.label_file(cut, tmp_path / "out" / cut.name, credentials=credentials)
+        assert any("ends without its end-of-stream page (cut short?)" in w for w in res.warnings), res.warnings
+        whole = synthlabel.label_file(src, tmp_path / "out" / src.name, credentials=credentials)
+        assert not any("end-of-stream" in w for w in whole.warnings), whole.warnings
+        assert not audio_io.ogg_cut_short(whole.output)
+
+
 def test_relabeling_audio_keeps_its_cue_and_content_id(tmp_path, credentials):
     """Labeling a labeled file again inserted a second rhythm cue at each end (1.8 s longer per
     relabel), and laid a new mark in step over the old one: the detector read the old payload,

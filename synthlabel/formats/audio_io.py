@@ -557,6 +557,28 @@ def writer_for(path: str | os.PathLike[str], info: AudioInfo, **kw) -> Writer:
     return Writer(path, fmt, info.sample_rate, info.channels, subtype=subtype, **kw)
 
 
+def ogg_cut_short(path: str | os.PathLike[str]) -> bool:
+    """Whether an Ogg file (Vorbis, Opus) ends without its end-of-stream page: its last page is
+    cut off, or complete but not flagged as the last (a file cut at a page boundary). Ogg
+    declares no length, so a cut file decoded to the cut without a word. (A live stream's
+    capture may lack the flag too: callers warn, they do not refuse.)"""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 65536))
+        tail = f.read()
+    at = tail.rfind(b"OggS")
+    while at >= 0:
+        page = tail[at:]
+        if len(page) >= 27 and page[4] == 0:          # stream structure version 0
+            nseg = page[26]
+            length = 27 + nseg + sum(page[27:27 + nseg])
+            if len(page) < 27 + nseg or len(page) < length:
+                return True                            # the last page is cut off
+            return not page[5] & 0x04                   # header type: end of stream
+        at = tail.rfind(b"OggS", 0, at)
+    return False
+
+
 def dropped_streams(path: str | os.PathLike[str], info: AudioInfo) -> str | None:
     """A warning when the file holds more audio streams than the first, which is the one
     labeled and written (Ogg: several logical streams; M4A: several audio tracks)."""
