@@ -291,6 +291,16 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
             warns.append(f"watermark: {rb}")
         timings["readback"] = timings.get("readback", 0.0) + time.perf_counter() - t0
 
+    return _metadata_and_manifest(data, format, spec, creds, content_id, prior_aigc, title,
+                                  parent, layers, warns, timings)
+
+
+def _metadata_and_manifest(data: bytes, format: str, spec: LabelSpec, creds: Credentials,
+                           content_id: ContentID, prior_aigc: AIGCLabel | None, title: str,
+                           parent, layers: list[str], warns: list[str],
+                           timings: dict[str, float]) -> LabeledMedia:
+    """The file layers on encoded ``data``: the AIGC metadata, then the signed C2PA manifest
+    (which binds the watermark when ``layers`` holds one)."""
     aigc = spec.aigc_for(content_id, prior_aigc)
     if spec.metadata:
         t0 = time.perf_counter()
@@ -410,6 +420,17 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
             xmp = None
             notes.append(f"the file's XMP packet is dropped ({exc}); the output holds the "
                          f"label's own packet")
+    if not (spec.explicit or spec.watermark) and fmt == source_format and not notes:
+        # Metadata and manifest only (a platform re-publishing, --no-explicit --no-watermark):
+        # the pixels are not touched, so the file's own bytes take them. It was decoded and
+        # re-encoded: a JPEG lost quality at every re-publish (a quality-50 one doubled in
+        # size), a 16-bit PNG its depth. c2pa replaces the file's manifest store with the new
+        # one, the old manifest kept as its parent ingredient.
+        try:
+            return _metadata_and_manifest(data, fmt, spec, credentials, ContentID.new(), prior,
+                                          name, parent, [], [], {})
+        except (image_meta.MetadataError, LabelingError):
+            pass    # metadata or a structure it cannot edit in place: the full path rewrites it
     own = (_own_mark(decoded.rgb, credentials.watermark_key)
            if spec.watermark and label is not None and label.aigc_count else None)
     pixels = np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb

@@ -14,6 +14,7 @@ import sys
 import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -1376,6 +1377,44 @@ def test_library_turns_a_pil_phone_photo_upright(credentials):
     plain = synthlabel.label_image(Image.fromarray(synthetic_photo(300, 400, 12)), format="png",
                                    credentials=credentials)
     assert not any("orientation" in w for w in plain.warnings)
+
+
+def test_metadata_only_labeling_keeps_the_pixels(credentials):
+    """Metadata and manifest only (--no-explicit --no-watermark, a platform re-publishing)
+    decoded and re-encoded the picture: a JPEG lost quality at every re-publish (a quality-50
+    one doubled in size), a 16-bit PNG its depth. The file's own bytes now take the layers:
+    the pixels are the input's, and a re-published labeled file keeps one label and its
+    manifest as parent."""
+    import synthlabel
+    from synthlabel.models import LabelSpec
+
+    photo = synthetic_photo(240, 320, 14)
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "JPEG", quality=50)
+    jpeg = buf.getvalue()
+    ok, png16 = cv2.imencode(".png", (photo.astype(np.uint16) * 257)[..., ::-1])
+    spec = LabelSpec(explicit=False, watermark=False)
+    for data in (jpeg, png16.tobytes()):
+        out = synthlabel.label_image_bytes(data, spec=spec, credentials=credentials)
+        assert out.layers == ["metadata", "c2pa"]
+        before = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        after = cv2.imdecode(np.frombuffer(out.data, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert after.dtype == before.dtype and np.array_equal(after, before)
+        assert len(out.data) < len(data) + 16_000                       # not re-encoded
+        rep = synthlabel.verify_bytes(out.data, credentials=credentials, layers=("metadata", "c2pa"))
+        assert rep.ok(), rep.to_json()
+    # a labeled file re-published: one AIGC label with the propagator, the old manifest as parent
+    labeled = synthlabel.label_image(photo, format="jpeg", credentials=credentials)
+    again = synthlabel.label_image_bytes(labeled.data, spec=LabelSpec(explicit=False, watermark=False,
+                                                                      propagator="PlatformX"),
+                                         credentials=credentials)
+    rep = synthlabel.verify_bytes(again.data, credentials=credentials)
+    assert rep.ok(), rep.to_json()
+    assert rep.layers["metadata"].details["count"] == 1
+    assert rep.layers["metadata"].details["aigc"]["ContentPropagator"] == "PlatformX"
+    assert rep.layers["c2pa"].details["parent"] is not None
+    assert np.array_equal(cv2.imdecode(np.frombuffer(again.data, np.uint8), 1),
+                          cv2.imdecode(np.frombuffer(labeled.data, np.uint8), 1))
 
 
 def test_report_through_links_and_devices(tmp_path):
