@@ -418,3 +418,23 @@ def test_a_cut_flac_is_named_as_cut(tmp_path):
     (tmp_path / "cut.flac").write_bytes(data[: len(data) // 2])
     with pytest.raises(AudioError, match=r"truncated or corrupt FLAC data after \d+ of 288000 frames \("):
         A.read(tmp_path / "cut.flac")
+
+
+def test_a_higher_input_bitrate_is_kept(tmp_path):
+    """Lossy outputs were written at the fixed default (MP3 192 kb/s) whatever the input: a
+    320 kb/s MP3 lost quality. The input's bitrate is kept where it is above the default; a
+    lower one still gets the default (the mark must outlive the re-encode)."""
+    from conftest import require_tool
+
+    ffmpeg = require_tool("ffmpeg")
+    for kbps, want in ((320, 320_000), (64, A.default_bitrate("mp3", 2))):
+        src = tmp_path / f"in{kbps}.mp3"
+        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "anoisesrc=d=3:a=0.2", "-ac", "2",
+                        "-ar", "44100", "-c:a", "libmp3lame", "-b:a", f"{kbps}k", str(src)], check=True)
+        info = A.probe(src)
+        with A.writer_for(tmp_path / f"out{kbps}.mp3", info) as w:
+            assert w.bitrate == want, (kbps, info.bitrate)
+            w.write(np.zeros((4410, 2), np.float32))
+        with A.writer_for(tmp_path / f"set{kbps}.mp3", info, bitrate=128_000) as w:
+            assert w.bitrate == 128_000                 # a bitrate asked for still decides
+            w.write(np.zeros((4410, 2), np.float32))

@@ -536,9 +536,13 @@ def output_format(info: AudioInfo) -> str:
 
 def writer_for(path: str | os.PathLike[str], info: AudioInfo, **kw) -> Writer:
     """A :class:`Writer` producing the same format, codec, rate, channels and (WAV/FLAC) bit
-    depth as the file ``info`` describes; lossy outputs use the default bitrates unless
-    ``bitrate=`` is given."""
+    depth as the file ``info`` describes; lossy outputs use the default bitrates
+    (:func:`default_bitrate`), or the input's own where it is higher (a 320 kb/s MP3 was
+    written at 192), unless ``bitrate=`` is given."""
     fmt = output_format(info)
+    if kw.get("bitrate") is None and fmt in DEFAULT_BITRATES and info.bitrate and \
+            info.bitrate > default_bitrate(fmt, info.channels):
+        kw["bitrate"] = int(info.bitrate)      # the Writer clamps it to what the codec can do
     subtype = kw.pop("subtype", None)
     if subtype is None and fmt in ("wav", "flac"):
         subtype = info.subtype
