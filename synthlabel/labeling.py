@@ -371,7 +371,9 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     format (``spec.output_format`` to change it). An image labeled before, whose watermark
     made with the credentials' key reads, keeps that mark and its content ID: a second mark
     with another payload, laid in step over the first, left neither readable after a few
-    relabels."""
+    relabels. With neither pixel layer (``explicit`` and ``watermark`` off) and the format
+    kept, the bytes are not re-encoded: the metadata and the manifest go into the file as
+    it is."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     data = bytes(data)
