@@ -584,6 +584,16 @@ def test_wav_cue_points_follow_the_inserted_rhythm_cue(tmp_path, credentials):
     assert positions(Path(res.output)) == ([p + inserted for p in points],
                                            (loop[0] + inserted, loop[1] + inserted),
                                            time_ref - inserted, b"take 3")
+    assert not any("time reference" in w for w in res.warnings), res.warnings
+    # a time of day shorter than the cue (0.5 s past midnight) cannot move back by it: it is
+    # set to midnight, and labeling says so (it did not); 0 (no timecode set) is left quiet
+    for ref, warned in ((RATE // 2, True), (0, False)):
+        late = tmp_path / f"late{ref}.wav"
+        late.write_bytes(src.read_bytes().replace(struct.pack("<Q", time_ref), struct.pack("<Q", ref)))
+        res = synthlabel.label_file(late, tmp_path / "outs" / late.name, credentials=credentials)
+        assert positions(Path(res.output))[2] == 0
+        said = [w for w in res.warnings if "time reference is shorter than the inserted rhythm cue" in w]
+        assert bool(said) is warned, res.warnings
 
 
 @pytest.mark.parametrize("ext", ["mp3", "opus", "flac", "m4a", "m4b"])

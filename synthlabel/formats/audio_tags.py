@@ -269,8 +269,9 @@ def _wav_channel_mask(src_fmt: bytes, dst: str | os.PathLike) -> None:
                 return
 
 
-def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int = 0) -> None:
-    extra, fmt = [], b""
+def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int = 0) -> str | None:
+    """Carry a WAV's chunks; returns a note on what could not be kept exactly, or None."""
+    extra, fmt, note = [], b"", None
     with open(src, "rb") as f:
         for cid, n, _at in _riff_chunks(f):
             if cid == b"fmt ":
@@ -281,12 +282,20 @@ def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int 
             body = f.read(n)
             if len(body) < n:
                 break
+            if cid == b"bext" and shift_frames and len(body) >= _BEXT_TIME_REF + 8:
+                ref = struct.unpack("<Q", body[_BEXT_TIME_REF:_BEXT_TIME_REF + 8])[0]
+                if 0 < ref < shift_frames:         # 0: no timecode was set, nothing lost
+                    rate = struct.unpack("<I", fmt[4:8])[0] if len(fmt) >= 8 else 0
+                    off = f"{(shift_frames - ref) / rate:.2f} s" if rate else f"{shift_frames - ref} frames"
+                    note = (f"the broadcast WAV's time reference is shorter than the inserted "
+                            f"rhythm cue: it is set to 00:00:00, so the sound's timecode is {off} "
+                            f"late (put the cue at the end, --cue end, to keep it)")
             if cid in _WAV_SHIFT:
                 body = _WAV_SHIFT[cid](body, shift_frames)
             extra.append(cid + struct.pack("<I", n) + body + (b"\0" if n & 1 else b""))
     _wav_channel_mask(fmt, dst)
     if not extra:
-        return
+        return note
     blob = b"".join(extra)
     with open(dst, "r+b") as f:
         head = f.read(12)
@@ -297,6 +306,7 @@ def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int 
         size = f.tell() - 8
         f.seek(4)
         f.write(struct.pack("<I", size))
+    return note
 
 
 # mdta keys not carried over: the old label (the new one is written after), the encoder (the
@@ -329,7 +339,8 @@ def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
               shift_frames: int = 0, sample_rate: int | None = None,
               tail_frames: int = 0) -> str | None:
     """Copy ``src``'s tags into ``dst`` (same container family). Returns a warning when tags
-    could not be carried over, else None; never raises for odd tags. ``shift_frames``: how
+    could not be carried over (or not exactly: a WAV time reference), else None; never raises
+    for odd tags. ``shift_frames``: how
     many frames (at ``sample_rate``, the source's rate) were inserted before the audio (the
     rhythm cue), by which a WAV's cue points (markers), sampler loops and broadcast time
     reference, an MP3's ID3 chapters and Vorbis-comment chapters move, so that they still
@@ -339,7 +350,7 @@ def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
         raise ValueError("copy_tags: shift_frames needs the sample_rate")
     try:
         if fmt == "wav":
-            _wav_copy(src, dst, shift_frames)
+            return _wav_copy(src, dst, shift_frames)
         else:
             _mutagen_copy(src, dst, fmt, shift_frames / sample_rate if shift_frames else 0.0,
                           tail_frames / sample_rate if tail_frames else 0.0)
