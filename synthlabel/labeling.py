@@ -201,30 +201,28 @@ def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: Conte
             warns.append(f"watermark: {warning}")      # left unmarked: not a layer it carries
             return rgb, alpha, layers, warns
         layers.append("watermark")
-        readback = None
+        rb = watermark.ReadBack(None, True)
         if spec.watermark_readback:
             # Read the mark back from the marked pixels, as verify will (see
             # watermark.image_readback): a failure is told now, not discovered later.
             t0 = time.perf_counter()
-            readback, found = watermark.image_readback(rgb, content_id.value, key)
+            rb = watermark.image_readback(rgb, content_id.value, key)
             t["readback"] = time.perf_counter() - t0
-            if not found:
+            if not rb.found:
                 # Not a trace of it (a bilevel, QR-like picture): the output does not claim a
                 # watermark, in its layers or its C2PA manifest (verify had called a fresh
                 # output's mark "another key, or an edit the mark did not survive").
                 layers.remove("watermark")
-                readback += "; the file is not said to carry a watermark (layers, C2PA)"
-        if warning and readback and "barely present" in readback:
+        if warning and rb.warning and "barely present" in rb.warning:
             warns.append(f"watermark: {warning}; even from the unprocessed output it barely "
                          "reads back, so the first processing may lose it")
-        elif warning and readback:
+        elif warning and rb.warning:
             # Too small or flat, and indeed unreadable already: say it plainly, once.
-            unclaimed = "" if "watermark" in layers else \
-                "; the file is not said to carry a watermark (layers, C2PA)"
+            unclaimed = "" if rb.found else f"; {watermark.UNCLAIMED}"
             warns.append(f"watermark: {warning}; it does not read back even from the "
                          f"unprocessed output, so verify will report it missing{unclaimed}")
-        elif warning or readback:
-            warns.append(f"watermark: {warning or readback}")
+        elif warning or rb.warning:
+            warns.append(f"watermark: {warning or rb.said}")
     return rgb, alpha, layers, warns
 
 
@@ -282,13 +280,12 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
         # At a low quality the encoder itself can take the mark: read back what was written.
         t0 = time.perf_counter()
         decoded = image_codec.decode(data, format).rgb
-        rb, found = watermark.image_readback(decoded, content_id.value, creds.watermark_key,
-                                             encoded=f"{format.upper()} at quality {quality}")
-        if rb and not found:                  # the encoder took it all: claimed nowhere
+        rb = watermark.image_readback(decoded, content_id.value, creds.watermark_key,
+                                      encoded=f"{format.upper()} at quality {quality}")
+        if not rb.found:                      # the encoder took it all: claimed nowhere
             layers.remove("watermark")
-            rb += "; the file is not said to carry a watermark (layers, C2PA)"
-        if rb:
-            warns.append(f"watermark: {rb}")
+        if rb.warning:
+            warns.append(f"watermark: {rb.said}")
         timings["readback"] = timings.get("readback", 0.0) + time.perf_counter() - t0
 
     return _metadata_and_manifest(data, format, spec, creds, content_id, prior_aigc, title,

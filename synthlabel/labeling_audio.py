@@ -547,17 +547,15 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 codec = LOSSY_NAMES[writer.format]
                 marked, rate = audio_io.read(encoded, frames=int(READBACK_SECONDS * writer.sample_rate))
             try:
-                warning, found = watermark.audio_readback(marked, rate, content_id.value,
-                                                          creds.watermark_key, codec=codec)
+                rb = watermark.audio_readback(marked, rate, content_id.value,
+                                              creds.watermark_key, codec=codec)
             except ValueError:          # a rate the detector does not take: nothing to check
-                warning, found = None, True
-            if warning and not found:
-                # Not a trace of it: neither the result nor the C2PA manifest claims a mark
-                # (as for images and video; verify called a fresh output's mark edited).
-                unmarked = True
-                warning += "; the file is not said to carry a watermark (layers, C2PA)"
-            if warning:
-                res.warnings.append(f"watermark: {warning}")
+                rb = watermark.ReadBack(None, True)
+            # Not a trace of it: neither the result nor the C2PA manifest claims a mark (as for
+            # images and video; verify called a fresh output's mark edited).
+            unmarked = not rb.found
+            if rb.warning:
+                res.warnings.append(f"watermark: {rb.said}")
             res.timings["readback"] = time.perf_counter() - t0
         if source is not None:
             warning = audio_tags.copy_tags(source, encoded, "wav" if fmt == "wav" else fmt,

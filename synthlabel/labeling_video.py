@@ -633,16 +633,15 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 or (info.duration or 0.0) < READBACK_UNDER_SECONDS
                 or min(writer.size) < READBACK_BELOW_SIDE):
             t0 = time.perf_counter()
-            warning, found = _readback_warning(encoded, key, content_id.value, writer)
-            if warning and not found:
+            rb = _readback(encoded, key, content_id.value, writer)
+            if not rb.found:
                 # Not a trace of it in frames or sound: the file does not carry a watermark,
                 # so neither the result nor the C2PA manifest claims one (verify then reported
                 # a fresh output as "watermarked, per its manifest, but edited since").
                 marked = False
                 res.layers.remove("watermark")
-                warning += "; the file is not said to carry a watermark (layers, C2PA)"
-            if warning:
-                res.warnings.append(f"watermark: {warning}")
+            if rb.warning:
+                res.warnings.append(f"watermark: {rb.said}")
             res.timings["readback"] = time.perf_counter() - t0
         if emb is not None and spec.watermark_readback and \
                 (audio.duration or info.duration or 0.0) < SOUND_READBACK_UNDER_SECONDS:
@@ -749,24 +748,23 @@ def _soundtrack_readback_warning(path: Path, key: bytes, want: int,
         return None
 
 
-def _readback_warning(path: Path, key: bytes, want: int,
-                      writer: video_io.VideoWriter) -> tuple[str | None, bool]:
-    """(why the encoded video's frames would not give ``want`` back, or None; whether the mark
-    is found at all, in the frames or the soundtrack)."""
+def _readback(path: Path, key: bytes, want: int, writer: video_io.VideoWriter) -> watermark.ReadBack:
+    """Why the encoded video's frames would not give ``want`` back (None when they would), and
+    whether the mark is found at all, in the frames or the soundtrack."""
     try:
         det = detect_video(path, key, audio=True)
     except video_io.VideoError:
-        return None, True
+        return watermark.ReadBack(None, True)
     a = det.details.get("audio") or {}
     found = bool(det.detected or a.get("detected"))
     if det.payload == want:
-        return None, found
+        return watermark.ReadBack(None, found)
     state = watermark.describe_miss(det, want, margin=True)
     sound = "; the soundtrack carries it" if a.get("payload") == want else ""
     hint = (f"; try a lower CRF (default {video_io.DEFAULT_CRF[writer.codec]})"
             if writer.crf > video_io.DEFAULT_CRF[writer.codec] else "")
-    return (f"read back from the encoded video ({writer.codec.upper()} CRF {writer.crf}), the "
-            f"frame mark is {state}{sound}{hint}"), found
+    return watermark.ReadBack(f"read back from the encoded video ({writer.codec.upper()} CRF "
+                              f"{writer.crf}), the frame mark is {state}{sound}{hint}", found)
 
 
 # --------------------------------------------------------------------------- detection / verify

@@ -73,8 +73,6 @@ def _explicit(rgb, texts: tuple[str, ...], turns: tuple[int, ...] = (0,)) -> Lay
                                        f"(looked for {', '.join(texts)})", details)
 
 
-def _metadata(data: bytes, fmt: str) -> tuple[LayerReport, str | None]:
-    return metadata_report(image_meta.read_image_metadata(data, fmt))
 
 
 def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str | None]:
@@ -366,23 +364,28 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
             raise image_codec.ImageDecodeError(report.error or "pixels not decoded")
         return rgb
 
-    declared = None
+    read: dict[str, object] = {}
+
+    def metadata():
+        # read once: the metadata layer and the quarter-turn decision below both need it
+        if "meta" not in read:
+            read["meta"] = image_meta.read_image_metadata(data, media.format)
+        return read["meta"]
 
     def turns() -> tuple[int, ...]:
         # the other quarter turns only for a file that says it is labeled: an unlabeled
         # picture costs one look, not four (the count of tests is fixed before any is made)
-        nonlocal declared
-        if declared is None:
+        if "turns" not in read:
             try:
-                declared = b"c2pa" in data or \
-                    image_meta.read_image_metadata(data, media.format).aigc is not None
+                declared = b"c2pa" in data or metadata().aigc is not None
             except Exception:  # noqa: BLE001 - unreadable metadata: its own layer says so
                 declared = b"c2pa" in data
-        return TURNS if declared else (0,)
+            read["turns"] = TURNS if declared else (0,)
+        return read["turns"]
 
     return check_layers(report, layers, {
         "explicit": lambda: _explicit(pixels(), texts, turns()),
-        "metadata": lambda: _metadata(data, media.format),
+        "metadata": lambda: metadata_report(metadata()),
         "watermark": lambda: _watermark(pixels(), key, turns()),
         "c2pa": lambda: _c2pa(data, media.mime, trust_anchors_pem),
     })

@@ -186,6 +186,11 @@ def readback_warning(marked, payload: int | bytes, key: bytes, *,
     return image_readback(marked, payload, key, encoded=encoded).warning
 
 
+#: What labeling adds to a read-back's warning when the mark is not found at all, and so is
+#: left out of the result's layers and the C2PA manifest.
+UNCLAIMED = "the file is not said to carry a watermark (layers, C2PA)"
+
+
 class ReadBack(NamedTuple):
     """What a read-back of a fresh mark found: ``warning`` (None when the detector returns the
     payload) and ``found``, whether the mark is there at all (detected, with or without its
@@ -193,6 +198,11 @@ class ReadBack(NamedTuple):
 
     warning: str | None
     found: bool
+
+    @property
+    def said(self) -> str | None:
+        """The warning as labeling gives it: with :data:`UNCLAIMED` when nothing was found."""
+        return self.warning if self.found or self.warning is None else f"{self.warning}; {UNCLAIMED}"
 
 
 def image_readback(marked, payload: int | bytes, key: bytes, *,

@@ -335,16 +335,17 @@ def check_fits(width: int, height: int, text: str = DEFAULT_LABEL_TEXT, *,
                font_path: str | None = None) -> None:
     """Raise ``ValueError`` as :func:`render_label` would for a ``width`` x ``height`` picture
     (a label that does not fit, a character the font lacks), without drawing it: for a dry run."""
-    if not 0 < height_frac < 1:
-        raise ValueError(f"height_frac must be in (0, 1), got {height_frac}")
-    if not 0 <= margin_frac < 0.5:
-        raise ValueError(f"margin_frac must be in [0, 0.5), got {margin_frac}")
     _fitted(width, height, text, height_frac, margin_frac, font_path)
 
 
 def _fitted(W: int, H: int, text: str, height_frac: float, margin_frac: float,
             font_path: str | None) -> tuple[_Layout, int]:
-    """The label's layout and margin on a W x H picture; ValueError when it does not fit."""
+    """The label's layout and margin on a W x H picture; ValueError when it does not fit (or
+    the fractions are out of range)."""
+    if not 0 < height_frac < 1:
+        raise ValueError(f"height_frac must be in (0, 1), got {height_frac}")
+    if not 0 <= margin_frac < 0.5:
+        raise ValueError(f"margin_frac must be in [0, 0.5), got {margin_frac}")
     path = _resolve_font(font_path)
     _check_text(path, text)
     short = min(H, W)
@@ -374,10 +375,6 @@ def render_label(
     font lacks or a label that does not fit the image."""
     _check_image(rgb)
     position = Position(position)
-    if not 0 < height_frac < 1:
-        raise ValueError(f"height_frac must be in (0, 1), got {height_frac}")
-    if not 0 <= margin_frac < 0.5:
-        raise ValueError(f"margin_frac must be in [0, 0.5), got {margin_frac}")
     H, W = rgb.shape[:2]
     lay, margin = _fitted(W, H, text, height_frac, margin_frac, font_path)
     x, y = _place(W, H, lay.w, lay.h, margin, position)

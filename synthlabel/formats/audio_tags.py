@@ -197,13 +197,20 @@ def _shift_cues(body: bytes, frames: int) -> bytes:
 _BEXT_TIME_REF = 338
 
 
+def _bext_time_ref(body: bytes) -> int | None:
+    """A ``bext`` chunk's TimeReference (frames since midnight), or None when it is too short."""
+    if len(body) < _BEXT_TIME_REF + 8:
+        return None
+    return struct.unpack("<Q", body[_BEXT_TIME_REF:_BEXT_TIME_REF + 8])[0]
+
+
 def _shift_bext(body: bytes, frames: int) -> bytes:
     """A ``bext`` chunk whose TimeReference (the time of the first frame) is ``frames``
     earlier: the inserted cue now plays first, so the sound keeps its time of day. Floored at
     0 (midnight)."""
-    if frames == 0 or len(body) < _BEXT_TIME_REF + 8:
+    ref = _bext_time_ref(body)
+    if frames == 0 or ref is None:
         return body
-    ref = struct.unpack("<Q", body[_BEXT_TIME_REF:_BEXT_TIME_REF + 8])[0]
     return (body[:_BEXT_TIME_REF] + struct.pack("<Q", max(0, ref - frames))
             + body[_BEXT_TIME_REF + 8:])
 
@@ -282,14 +289,14 @@ def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int 
             body = f.read(n)
             if len(body) < n:
                 break
-            if cid == b"bext" and shift_frames and len(body) >= _BEXT_TIME_REF + 8:
-                ref = struct.unpack("<Q", body[_BEXT_TIME_REF:_BEXT_TIME_REF + 8])[0]
-                if 0 < ref < shift_frames:         # 0: no timecode was set, nothing lost
-                    rate = struct.unpack("<I", fmt[4:8])[0] if len(fmt) >= 8 else 0
-                    off = f"{(shift_frames - ref) / rate:.2f} s" if rate else f"{shift_frames - ref} frames"
-                    note = (f"the broadcast WAV's time reference is shorter than the inserted "
-                            f"rhythm cue: it is set to 00:00:00, so the sound's timecode is {off} "
-                            f"late (put the cue at the end, --cue end, to keep it)")
+            ref = _bext_time_ref(body) if cid == b"bext" else None
+            if ref and ref < shift_frames:
+                # floored at midnight by _shift_bext (0: no timecode was set, nothing lost)
+                rate = struct.unpack("<I", fmt[4:8])[0] if len(fmt) >= 8 else 0
+                off = f"{(shift_frames - ref) / rate:.2f} s" if rate else f"{shift_frames - ref} frames"
+                note = (f"the broadcast WAV's time reference is shorter than the inserted "
+                        f"rhythm cue: it is set to 00:00:00, so the sound's timecode is {off} "
+                        f"late (put the cue at the end, --cue end, to keep it)")
             if cid in _WAV_SHIFT:
                 body = _WAV_SHIFT[cid](body, shift_frames)
             extra.append(cid + struct.pack("<I", n) + body + (b"\0" if n & 1 else b""))

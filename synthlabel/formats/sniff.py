@@ -106,13 +106,23 @@ def _is_adts(h: bytes) -> bool:
     return length >= 7 and (len(h) < length + 2 or (h[length] == 0xFF and (h[length + 1] & 0xF6) == 0xF0))
 
 
-def _is_mpeg_layer12(h: bytes) -> bool:
-    """An MPEG audio frame header of Layer I or II (MP2: broadcast, DVB, old podcasts): the
-    MP3 test's sync, version, bitrate and rate checks, with layer bits 10 or 11."""
+def _mpeg_audio_layer(h: bytes) -> int | None:
+    """The layer bits (01 Layer III, 10 Layer II, 11 Layer I) of an MPEG-1/2/2.5 audio frame
+    header at the start of ``h``, or None. AAC ADTS (FFF1/FFF9) shares the 12-bit sync but has
+    layer bits 00; the version, bitrate and sample-rate indexes rule out most random FF Ex
+    bytes."""
     if len(h) < 3 or h[0] != 0xFF or (h[1] & 0xE0) != 0xE0:
-        return False
-    version, layer = (h[1] >> 3) & 0x3, (h[1] >> 1) & 0x3
-    return version != 1 and layer in (2, 3) and (h[2] >> 4) not in (0, 15) and ((h[2] >> 2) & 0x3) != 3
+        return None
+    version = (h[1] >> 3) & 0x3  # 01 is reserved
+    layer = (h[1] >> 1) & 0x3
+    bitrate = h[2] >> 4
+    rate = (h[2] >> 2) & 0x3
+    return layer if version != 1 and layer != 0 and bitrate not in (0, 15) and rate != 3 else None
+
+
+def _is_mpeg_layer12(h: bytes) -> bool:
+    """An MPEG audio frame header of Layer I or II (MP2: broadcast, DVB, old podcasts)."""
+    return _mpeg_audio_layer(h) in (2, 3)
 
 
 def _is_mpeg_ts(h: bytes) -> bool:
@@ -184,17 +194,8 @@ def _unrecognised(head: bytes) -> UnsupportedMedia:
 
 
 def _is_mpeg_audio_sync(h: bytes) -> bool:
-    """An MPEG-1/2/2.5 Layer III frame header (FFFB, FFFA, FFF3, FFF2, FFE3, FFE2 ...).
-
-    AAC ADTS (FFF1/FFF9) shares the 12-bit sync but has layer bits 00, so the layer is checked;
-    the bitrate and sample-rate indexes rule out most random FF Ex bytes."""
-    if len(h) < 3 or h[0] != 0xFF or (h[1] & 0xE0) != 0xE0:
-        return False
-    version = (h[1] >> 3) & 0x3  # 01 is reserved
-    layer = (h[1] >> 1) & 0x3  # 01 = Layer III
-    bitrate = h[2] >> 4
-    rate = (h[2] >> 2) & 0x3
-    return version != 1 and layer == 1 and bitrate not in (0, 15) and rate != 3
+    """An MPEG-1/2/2.5 Layer III frame header (FFFB, FFFA, FFF3, FFF2, FFE3, FFE2 ...)."""
+    return _mpeg_audio_layer(h) == 1
 
 
 def _id3_end(head: bytes) -> int | None:
@@ -210,14 +211,14 @@ def _id3_end(head: bytes) -> int | None:
 
 
 def _behind_id3(after: bytes) -> MediaType:
-    """What an ID3v2 tag fronts, from the bytes just past it: FLAC, or AAC (ADTS) and MP2
-    named as the unsupported audio they are (they were taken for MP3 and silently re-encoded
-    as one), else MP3 (which may have padding or junk before its first frame)."""
+    """What an ID3v2 tag fronts, from the bytes just past it: FLAC, or unsupported audio (AAC
+    in ADTS, MP2, ...: _OTHER_MEDIA) named as such (they were taken for MP3 and silently
+    re-encoded as one), else MP3 (which may have padding or junk before its first frame)."""
     if after[:4] == b"fLaC":
         return _TYPES["flac"]
-    for name, match in (("raw AAC (ADTS) audio", _is_adts), ("MPEG Layer I/II audio (MP2)", _is_mpeg_layer12)):
-        if match(after):
-            raise _unsupported("audio", f"{name} behind an ID3 tag")
+    for kind, name, match in _OTHER_MEDIA:
+        if kind == "audio" and match(after):
+            raise _unsupported(kind, f"{name} behind an ID3 tag")
     return _TYPES["mp3"]
 
 
