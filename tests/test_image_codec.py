@@ -221,19 +221,105 @@ def _exif_with_sub_ifds() -> bytes:
     return ex.tobytes()
 
 
-def test_png_exif_layout_puts_ifd0_at_12_and_keeps_every_ifd():
+def test_png_exif_layout_moves_ifd0_off_8_and_keeps_every_ifd():
     from synthlabel.formats import exif
 
     src = _exif_with_sub_ifds()
     tiff = exif.for_png(src)
     order = "little" if tiff[:2] == b"II" else "big"
-    assert int.from_bytes(tiff[4:8], order) == exif.PNG_IFD0_OFFSET == 12
+    ifd0 = int.from_bytes(tiff[4:8], order)
+    assert ifd0 not in (8, 16) and ifd0 % 2 == 0          # ExifTool's JUMBF collision
+    assert tiff[8:ifd0] == src[6 + 8:6 + ifd0]            # every other byte where it was
     got, want = Image.Exif(), Image.Exif()
     got.load(tiff)
     want.load(src)
     assert got[0x010F] == "TestCam"
     for ifd in (0x8769, 0x8825):
         assert got.get_ifd(ifd) == want.get_ifd(ifd) and got.get_ifd(ifd)
+    # EXIF it cannot follow is laid out by Pillow, IFD0 at PNG_IFD0_OFFSET
+    broken = src[:6 + 8] + b"\xff\xff"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)            # Pillow: "Corrupt EXIF data"
+        laid_out = exif.for_png(src[:6] + src[6:6 + 4] + (10**6).to_bytes(4, order))
+    assert int.from_bytes(laid_out[4:8], order) == exif.PNG_IFD0_OFFSET
+    assert exif.edited_in_place(broken, orientation_applied=False, quarter_turn=False) is None
+
+
+def _canon_exif(orientation: int = 1) -> bytes:
+    """A little-endian EXIF block as a Canon camera lays it out: IFD0 (Make, Orientation,
+    X/YResolution, Exif pointer), the Exif IFD (pixel dimensions, MakerNote), a maker note
+    whose value offsets count from the TIFF header, and IFD1 with a JPEG thumbnail."""
+    import struct
+
+    le = "<"
+    thumb = b"\xff\xd8THUMBNAIL-OF-THE-UNLABELED-PICTURE\xff\xd9"
+    make = b"Canon\x00"
+    ifd0 = 8
+    n0 = 5
+    make_at = ifd0 + 2 + 12 * n0 + 4
+    res_at = make_at + len(make)
+    exif_at = res_at + 16
+    n_ex = 3
+    mn_at = exif_at + 2 + 12 * n_ex + 4 + 20                     # a gap, as cameras leave
+    image_type = b"Canon EOS 5D Mark IV".ljust(32, b"\x00")
+    mn = struct.pack(le + "H", 1) + struct.pack(le + "HHII", 0x0006, 2, 32, mn_at + 18) \
+        + struct.pack(le + "I", 0) + image_type
+    ifd1 = mn_at + len(mn)
+    thumb_at = ifd1 + 2 + 12 * 2 + 4
+    t = b"II*\x00" + struct.pack(le + "I", ifd0) + struct.pack(le + "H", n0)
+    t += struct.pack(le + "HHII", 0x010F, 2, len(make), make_at)
+    t += struct.pack(le + "HHIHH", 0x0112, 3, 1, orientation, 0)
+    t += struct.pack(le + "HHII", 0x011A, 5, 1, res_at)
+    t += struct.pack(le + "HHII", 0x011B, 5, 1, res_at + 8)
+    t += struct.pack(le + "HHII", 0x8769, 4, 1, exif_at)
+    t += struct.pack(le + "I", ifd1) + make + struct.pack(le + "IIII", 300, 1, 72, 1)
+    t += struct.pack(le + "H", n_ex)
+    t += struct.pack(le + "HHII", 0x927C, 7, len(mn), mn_at)
+    t += struct.pack(le + "HHII", 0xA002, 4, 1, 640)
+    t += struct.pack(le + "HHII", 0xA003, 3, 1, 480)
+    t += struct.pack(le + "I", 0) + bytes(20)
+    assert len(t) == mn_at
+    t += mn + struct.pack(le + "H", 2)
+    t += struct.pack(le + "HHII", 0x0201, 4, 1, thumb_at) + struct.pack(le + "HHII", 0x0202, 4, 1, len(thumb))
+    t += struct.pack(le + "I", 0) + thumb
+    return b"Exif\x00\x00" + t
+
+
+@pytest.mark.parametrize("out_fmt", ["jpeg", "png"])
+def test_a_maker_notes_offsets_survive_and_the_thumbnail_goes(out_fmt, tmp_path):
+    """Canon's maker note counts its value offsets from the TIFF header: when Pillow laid the
+    EXIF out again its values moved, and ExifTool said "Bad offset for MakerNotes". The
+    source's bytes are now carried, edited in place: a quarter turn applied resets Orientation
+    and swaps the dimensions and resolutions; the thumbnail (the unlabeled picture) is
+    unlinked and zeroed, with a warning."""
+    from synthlabel.formats import exif
+
+    src = _canon_exif(orientation=6)
+    buf = io.BytesIO()
+    Image.fromarray(PHOTO).save(buf, "JPEG", quality=90, exif=src)
+    dec = image_codec.decode(buf.getvalue(), "jpeg")
+    assert any("thumbnail is not kept" in w for w in dec.warnings), dec.warnings
+    assert b"THUMBNAIL-OF" not in dec.exif and not exif.has_thumbnail(dec.exif)
+    out = image_codec.encode(dec.rgb, out_fmt, exif=dec.exif, extras=dec.extras)
+    tiff = exif._tiff(Image.open(io.BytesIO(out)).info["exif"])[1]
+    body = exif._tiff(src)[1]
+    mn = body.index(b"Canon EOS 5D")
+    assert tiff[mn:mn + 32] == body[mn:mn + 32]                  # the maker note's value, in place
+    ex = Image.Exif()
+    ex.load(tiff)
+    assert ex[0x0112] == 1 and ex[0x010F] == "Canon"
+    assert (ex[0x011A], ex[0x011B]) == (72, 300)
+    sub = ex.get_ifd(0x8769)
+    assert (sub[0xA002], sub[0xA003]) == (480, 640)
+    note = sub[0x927C]
+    at = int.from_bytes(note[2 + 8:2 + 12], "little")           # ImageType's offset, from the header
+    assert tiff[at:at + 20] == b"Canon EOS 5D Mark IV"
+    path = tmp_path / f"canon.{out_fmt}"
+    path.write_bytes(out)
+    got = subprocess.run([require_tool("exiftool"), "-a", "-G1", "-s", str(path)],
+                         capture_output=True, text=True).stdout
+    assert "[Canon]" in got and "Canon EOS 5D Mark IV" in got, got
+    assert "Bad offset" not in got and "maker notes" not in got, got
 
 
 def test_exif_types_restored_in_place_and_malformed_exif_left_alone():
@@ -337,6 +423,37 @@ def test_quarter_turn_swaps_the_exif_dimensions(tmp_path):
     assert ex[0x0112] == 1
     assert (ex.get_ifd(0x8769)[0xA002], ex.get_ifd(0x8769)[0xA003]) == (60, 80)
     assert (float(ex[282]), float(ex[283])) == (72.0, 300.0)
+
+
+def test_quarter_turn_swaps_the_xmp_dimensions(tmp_path):
+    """The XMP copies of the dimensions (ExifTool's XMP-exif:ExifImageWidth/Height and
+    XMP-tiff:ImageWidth) kept the old layout after orientation 6 was applied: a reader of the
+    XMP saw 80 x 60 on a 60 x 80 picture."""
+    exiftool = require_tool("exiftool")
+    src = tmp_path / "phone.jpg"
+    src.write_bytes(_jpeg_with_exif(6))
+    subprocess.run([exiftool, "-q", "-overwrite_original", "-XMP-exif:ExifImageWidth=80",
+                    "-XMP-exif:ExifImageHeight=60", "-XMP-tiff:ImageWidth=80",
+                    "-XMP-tiff:Orientation#=6", str(src)], check=True)
+    dec = image_codec.decode(src.read_bytes(), "jpeg")
+    out = image_codec.encode(dec.rgb, "jpeg", exif=dec.exif, xmp=dec.xmp, extras=dec.extras)
+    tags = json.loads(subprocess.run([exiftool, "-j", "-G1", "-n", "-"], input=out,
+                                     capture_output=True, check=True).stdout)[0]
+    assert (tags["XMP-exif:ExifImageWidth"], tags["XMP-exif:ExifImageHeight"]) == (60, 80)
+    assert tags["XMP-tiff:ImageWidth"] == 60 and tags["XMP-tiff:Orientation"] == 1
+    assert (tags["ExifIFD:ExifImageWidth"], tags["ExifIFD:ExifImageHeight"]) == (60, 80)
+
+
+def test_xmp_dimensions_swap_at_byte_level():
+    from synthlabel.formats.xmp import swapped_dimensions
+
+    packet = (b'<rdf:Description exif:PixelXDimension="4032" exif:PixelYDimension = \'3024\'>'
+              b"<tiff:ImageLength> 3024 </tiff:ImageLength></rdf:Description>")
+    got = swapped_dimensions(packet, 3024, 4032)
+    assert got == (b'<rdf:Description exif:PixelXDimension="3024" exif:PixelYDimension = \'4032\'>'
+                   b"<tiff:ImageLength> 4032 </tiff:ImageLength></rdf:Description>")
+    assert swapped_dimensions(b"<tiff:ImageWidth>999</tiff:ImageWidth>", 3024, 4032) == \
+        b"<tiff:ImageWidth>999</tiff:ImageWidth>"              # not the old side: left alone
 
 
 def test_unreadable_raw_profile_exif_is_dropped_with_a_warning():

@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 
 from ..fsutil import open_checked
 from . import exif as exif_layout
-from .xmp import upright_orientation
+from .xmp import swapped_dimensions, upright_orientation
 
 # Formats we write; anything else we can decode is written as PNG.
 WRITABLE = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
@@ -185,10 +185,21 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
             _swap_exif_dimensions(exif)
         if out.xmp:
             out.xmp = upright_orientation(out.xmp)
+            if orientation >= 5:
+                out.xmp = swapped_dimensions(out.xmp, im.width, im.height)
         out.warnings.append(f"applied EXIF orientation {orientation} to the pixels")
     if len(exif):
-        # Pillow's layout loses the source's UNDEFINED field types (ExifTool then warns)
-        out.exif = exif_layout.restore_types(exif_source, exif.tobytes())
+        # The source's own bytes, edited in place, keep a maker note's offsets; Pillow's
+        # layout (for a TIFF's image directory, or EXIF Pillow had to mend) moves every value
+        # and loses the source's UNDEFINED field types (ExifTool then warns)
+        kept = None
+        if fmt != "tiff" and exif_source and not noted:
+            kept = exif_layout.edited_in_place(exif_source, orientation_applied=orientation in range(2, 9),
+                                               quarter_turn=orientation in range(5, 9))
+        out.exif = kept or exif_layout.restore_types(exif_source, exif.tobytes())
+        if exif_source and exif_layout.has_thumbnail(exif_source):
+            out.warnings.append("the EXIF thumbnail is not kept (it shows the picture without "
+                                "its label)")
     if getattr(im, "n_frames", 1) > 1:
         out.warnings.append(f"{fmt.upper()} has {im.n_frames} frames; the output is a still of "
                             "the first, labeled (the others are not kept)")

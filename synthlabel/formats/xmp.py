@@ -480,6 +480,40 @@ def upright_orientation(packet: bytes) -> bytes:
     return _ORIENTATION.sub(upright, packet)
 
 
+#: XMP copies of a picture's dimensions (exif:PixelX/YDimension, tiff:ImageWidth/Length):
+#: the pairs a quarter turn swaps.
+_DIMENSION_PAIRS = ((b"PixelXDimension", b"PixelYDimension"), (b"ImageWidth", b"ImageLength"))
+
+
+def _dimension(name: bytes) -> re.Pattern:
+    return re.compile(rb":" + name + rb"""(?:\s*=\s*["']\s*(\d+)\s*["']|>\s*(\d+)\s*</)""")
+
+
+def swapped_dimensions(packet: bytes, width: int, height: int) -> bytes:
+    """``packet`` with its dimension properties (:data:`_DIMENSION_PAIRS`) made to describe
+    pixels a quarter turn of the EXIF orientation has been applied to, now ``width`` x
+    ``height``: the two of a pair trade values, as the EXIF's own copies do; one found alone
+    is set to the new side where it held the old one. Byte level: only the numbers change."""
+    def put(packet: bytes, edits: list[tuple[re.Match, bytes]]) -> bytes:
+        for m, value in sorted(edits, key=lambda t: t[0].start(), reverse=True):
+            g = 1 if m.group(1) is not None else 2
+            packet = packet[:m.start(g)] + value + packet[m.end(g):]
+        return packet
+
+    def value(m: re.Match) -> bytes:
+        return m.group(1) if m.group(1) is not None else m.group(2)
+
+    for a, b in _DIMENSION_PAIRS:
+        ma, mb = _dimension(a).search(packet), _dimension(b).search(packet)
+        if ma and mb:
+            packet = put(packet, [(ma, value(mb)), (mb, value(ma))])
+        elif ma and value(ma) == str(height).encode():
+            packet = put(packet, [(ma, str(width).encode())])
+        elif mb and value(mb) == str(width).encode():
+            packet = put(packet, [(mb, str(height).encode())])
+    return packet
+
+
 def packet_has_aigc(packet: bytes) -> bool:
     """Cheap pre-check: could this packet hold a TC260 label?"""
     return b"tc260" in packet.lower()
