@@ -482,3 +482,30 @@ def test_gif_comment_and_xmp_are_carried_into_png(tmp_path):
     tags = json.loads(subprocess.run([exiftool, "-j", "-G1", "-a", out], capture_output=True,
                                      text=True, check=True).stdout)[0]
     assert tags.get("PNG:Comment") == "made by hand" and tags.get("XMP-dc:Creator") == "Someone", tags
+
+
+def test_decoding_in_threads_keeps_each_files_warnings_and_the_process_warning_state():
+    """Pillow's notes on a file's EXIF are recorded with ``warnings.catch_warnings``, which
+    swaps process-wide state: decodes overlapping in a generation service's threads lost a
+    file's warning or gave it another file's, and left the filters and the display hook in
+    their temporary state, so the application's own warnings were swallowed from then on."""
+    import struct
+    from concurrent.futures import ThreadPoolExecutor
+
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_photo(96, 128, 2)).save(buf, "JPEG")
+    good = buf.getvalue()
+    # an ImageDescription pointing past the EXIF's end: Pillow warns "Tag data larger than file"
+    app1 = b"Exif\0\0" + struct.pack("<2sHIH", b"II", 42, 8, 1) + struct.pack("<HHII", 0x010E, 2, 1000, 26) + bytes(4)
+    bad = good[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + good[2:]
+    note = "Tag data larger than file"
+    filters, hook = list(warnings.filters), warnings._showwarnmsg_impl
+
+    def noted(i: int) -> tuple[int, bool]:
+        dec = image_codec.decode(bad if i % 2 == 0 else good, "jpeg")
+        return i, any(note in w for w in dec.warnings)
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(noted, range(800)))
+    assert [i for i, has in got if has != (i % 2 == 0)] == []
+    assert warnings.filters == filters and warnings._showwarnmsg_impl is hook

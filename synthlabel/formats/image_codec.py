@@ -6,10 +6,13 @@ a re-encode would otherwise drop (EXIF, ICC profile, an existing XMP packet) tra
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import stat
 import struct
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,16 +117,31 @@ def decode(data: bytes, fmt: str) -> DecodedImage:
     return out
 
 
+#: ``warnings.catch_warnings`` swaps process-wide state (the filters and the display hook):
+#: two decodes in threads that overlapped restored each other's temporary state, and the
+#: application's own warnings were then swallowed for good. The blocks that record Pillow's
+#: warnings are therefore serialized, and kept short: header and EXIF parsing, not the decode.
+_WARNINGS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _recorded_warnings(*ignored: type[Warning]) -> Iterator[list[warnings.WarningMessage]]:
+    """The UserWarnings raised inside (every one, not once per place), ``ignored`` dropped."""
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        for category in ignored:
+            warnings.simplefilter("ignore", category)
+        yield caught
+
+
 def _decode(data: bytes, fmt: str) -> DecodedImage:
     try:
-        with warnings.catch_warnings(record=True) as opening:
-            warnings.simplefilter("always", UserWarning)
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _recorded_warnings(Image.DecompressionBombWarning) as opening:
             im = Image.open(io.BytesIO(data))
             if im.width * im.height > MAX_PIXELS:
                 raise ImageDecodeError(f"image is {im.width}x{im.height}, above the "
                                        f"{MAX_PIXELS:,} pixel limit")
-            im.load()  # full decode now: truncation shows here, not later
+        im.load()  # full decode now: truncation shows here, not later
     except ImageDecodeError:
         raise
     except Image.DecompressionBombError:
@@ -147,11 +165,10 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         packets = png.extract(data).xmp
         out.xmp = packets[0] if packets else out.xmp
     try:
-        with warnings.catch_warnings(record=True) as noted:
+        with _recorded_warnings() as noted:
             # Pillow's notes on damaged metadata ("Corrupt EXIF data", "tag ... had too many
             # entries", here and when opening) went to stderr as Python warnings: they are
             # about the file, so they are said as its warnings
-            warnings.simplefilter("always", UserWarning)
             exif = im.getexif()
             exif.get_ifd(0x8769)
     except (ValueError, SyntaxError, struct.error) as exc:
@@ -171,8 +188,7 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         # the PNG written from it.
         for tag in _TIFF_STRUCTURE_TAGS:
             exif.pop(tag, None)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)    # Pillow's note on its layout
+        with _recorded_warnings():                       # Pillow's note on its layout
             blocks = [name for tag, name in _TIFF_BLOCK_TAGS.items() if exif.pop(tag, None) is not None]
         if blocks:
             out.warnings.append(f"the TIFF's {' and '.join(blocks)} metadata is not carried "
