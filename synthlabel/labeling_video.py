@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -78,6 +79,33 @@ PROGRESS_EVERY = 10
 _DROP_TAGS = {"aigc", "digitalsourcetype", "encoder", "major_brand", "minor_version",
               "compatible_brands", "duration"}
 #: Ducking of the soundtrack under a mixed cue (linear gain) and its ramp (s).
+class _OpenCVThreads:
+    """OpenCV's thread count is one setting for the whole process. A video labels with it at 1
+    and puts it back after, but videos labeled in overlapping threads put back each other's 1
+    (the library's callers then ran OpenCV on one thread for good): the first to claim saves
+    the count, the last to release restores it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = 0
+
+    def claim(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                self._saved = cv2.getNumThreads()
+                cv2.setNumThreads(1)
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                cv2.setNumThreads(self._saved)
+
+
+_opencv_threads = _OpenCVThreads()
+
 _DUCK_GAIN = 0.25
 _DUCK_RAMP = 0.05
 
@@ -521,8 +549,6 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             res.warnings.append(f"{writer.codec.upper()} needs even frame sides: "
                                 f"{info.width}x{info.height} encoded as {writer.size[0]}x{writer.size[1]}")
         t_first = None
-        cv_threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)   # the codecs' threads already use every core
         marker = None
         # The watermark profile depends on the motion of the first frames: those frames are
         # held (a fraction of a second) until the probe has its MOTION_FRAMES lumas, about
@@ -561,6 +587,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             if progress is not None and res.frames % PROGRESS_EVERY == 0 and info.duration:
                 progress(min(1.0, max(0.0, (t - t_first) / info.duration)))
 
+        _opencv_threads.claim()   # the codecs' threads already use every core
         try:
             with writer, video_io.VideoReader(src, audio=audio is not None) as reader:
                 a_t0 = None
@@ -611,7 +638,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         except (ValueError, MemoryError) as exc:
             raise LabelingError(f"labeling failed: {' '.join(str(exc).split())}") from None
         finally:
-            cv2.setNumThreads(cv_threads)
+            _opencv_threads.release()
         res.timings.update({"transcode+label": time.perf_counter() - t0, "label": t_label,
                             "watermark": t_mark, "watermark_cpu": t_mark_cpu, "audio": t_audio})
         if mixer is not None:

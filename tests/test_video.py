@@ -1233,3 +1233,38 @@ def test_a_mark_the_read_back_cannot_find_is_not_claimed(tmp_path, credentials):
     c2pa = rep.layers["c2pa"]
     assert c2pa.status is Status.OK and not c2pa.details["soft_binding"], c2pa.details
     assert "says it was watermarked" not in rep.layers["watermark"].summary
+
+
+def test_videos_labeled_in_overlapping_threads_give_opencv_its_threads_back(tmp_path, credentials):
+    """Each video sets OpenCV's process-wide thread count to 1 and put back what it had saved:
+    overlapping calls saved each other's 1, and the last one left OpenCV single-threaded for
+    every later call in the process."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
+    from synthlabel.labeling_video import _opencv_threads
+
+    before = cv2.getNumThreads()
+    # the order that went wrong: A claims, B claims, A ends, B ends
+    _opencv_threads.claim()
+    _opencv_threads.claim()
+    assert cv2.getNumThreads() == 1
+    _opencv_threads.release()
+    assert cv2.getNumThreads() == 1             # B still labeling
+    _opencv_threads.release()
+    assert cv2.getNumThreads() == before
+    # and for real: three labels, staggered so that each ends while the next runs
+    src = make_clip(tmp_path / "in.mp4", seconds=1.0, audio=False)
+    started = threading.Barrier(3)
+
+    def run(i: int):
+        started.wait()
+        time.sleep(0.05 * i)
+        return label_video_file(src, tmp_path / f"out{i}.mp4", credentials=credentials, **FAST)
+
+    with ThreadPoolExecutor(3) as pool:
+        assert all(r.content_id for r in pool.map(run, range(3)))
+    assert cv2.getNumThreads() == before
