@@ -549,3 +549,38 @@ def test_chain_order_rule():
     with pytest.raises(CertificateError, match="put the leaf first") as ei:
         check_signing_certificate(reversed_chain, key_pem)
     assert ei.value.rule == "key-mismatch"
+
+
+@pytest.mark.parametrize("form", ["base64 DER", "PEM body", "base64 key", "base64 key from /",
+                                  "0x hex", "hex in groups"])
+def test_key_in_another_encoding_where_its_path_belongs_is_never_echoed(home, prod_files, form):
+    """Keys are put into environment variables and secrets as one-line base64 (a PEM's body,
+    the raw key) or hex with a 0x or in groups: only PEM text and bare hex were recognised,
+    and the rest was printed in full as the file "not found"."""
+    import base64
+
+    pem = (prod_files / "plain.key").read_text()
+    body = "".join(pem.splitlines()[1:-1])
+    raw = bytes.fromhex((prod_files / "wm.key").read_text().strip())
+    value = {"base64 DER": base64.b64encode(base64.b64decode(body)).decode(), "PEM body": body,
+             "base64 key": base64.b64encode(raw).decode(),
+             "base64 key from /": "/" + base64.b64encode(raw).decode()[1:],
+             "0x hex": "0x" + raw.hex(),
+             "hex in groups": " ".join(raw.hex()[i:i + 8] for i in range(0, 64, 8))}[form]
+    kind = "private_key" if form in ("base64 DER", "PEM body") else "watermark_key_file"
+    files = {"cert_chain": prod_files / "chain.pem", "private_key": prod_files / "plain.key",
+             "watermark_key_file": prod_files / "wm.key", kind: value}
+    with pytest.raises(CredentialError) as ei:
+        load_credentials(**files)
+    msg = str(ei.value)
+    assert "not shown" in msg, msg
+    assert value[10:30] not in msg and raw.hex()[8:24] not in msg.replace(" ", "")
+
+
+def test_a_missing_key_file_is_still_named(home, prod_files, tmp_path, monkeypatch):
+    (tmp_path / "keys").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for path in (tmp_path / "prod-watermark-key", "keys/prod_watermark_key_2026_rotation", tmp_path / "wm.hex"):
+        with pytest.raises(CredentialError, match="file not found: .*" + str(path).split("/")[-1]):
+            load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
+                             watermark_key_file=path)

@@ -53,6 +53,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -263,11 +264,27 @@ def _warn_if_exposed(path: Path, what: str, stacklevel: int) -> None:
                       f"run: {fix} {path}", InsecureCredentialsWarning, stacklevel=stacklevel + 1)
 
 
+_HEX_SEPARATORS = re.compile(r"[\s:_-]+")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{22,}={0,2}")
+
+
 def _looks_like_key(text: str) -> bool:
-    """Is a value given as a path really key material (a PEM, or the hex key itself)?"""
+    """Is a value given as a path really key material? A PEM (or its body), hex (with a
+    ``0x`` or in groups), or base64 of 16 bytes or more, which is how keys are put into
+    environment variables and secrets. A base64-like value is still taken for a path where
+    it has an extension or a directory part that exists ("keys/prod-signing-key")."""
     t = text.strip()
-    return ("-----BEGIN" in t or "PRIVATE KEY" in t or "\n" in t or len(t) > 512
-            or (len(t) >= 32 and all(c in "0123456789abcdefABCDEF" for c in t)))
+    if "-----BEGIN" in t or "PRIVATE KEY" in t or "\n" in t or len(t) > 512:
+        return True
+    bare = _HEX_SEPARATORS.sub("", t)
+    bare = bare[2:] if bare[:2].lower() == "0x" else bare
+    if len(bare) >= 32 and all(c in "0123456789abcdefABCDEF" for c in bare):
+        return True
+    if _BASE64.fullmatch("".join(t.split())) and "." not in t:
+        folder = os.path.dirname(os.path.expanduser(t))
+        # a root is no evidence: a base64 key may start with "/"
+        return not (folder and os.path.dirname(folder) != folder and os.path.isdir(folder))
+    return False
 
 
 def _path_in_message(path: PathLike | bytes, what: str) -> str:
