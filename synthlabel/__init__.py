@@ -40,7 +40,7 @@ from .models import (  # noqa: E402
     Position,
     VerificationReport,
 )
-from .provenance.credentials import Credentials, load_credentials  # noqa: E402
+from .provenance.credentials import Credentials, load_credentials, resolved as resolved_credentials  # noqa: E402
 
 
 def label_audio(samples, sample_rate: int, *, format: str = "wav", spec: LabelSpec | None = None,
@@ -79,7 +79,7 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
     if dst is not None and Path(dst).is_dir():
         dst = Path(dst) / Path(src).name       # a folder: the file goes into it
     job = Job(source=Path(src), target=None if in_place else Path(dst), in_place=in_place)
-    res = label_one(job, spec or LabelSpec(), credentials or load_credentials(), overwrite,
+    res = label_one(job, spec or LabelSpec(), resolved_credentials(credentials), overwrite,
                     skip_labeled)
     if res.error:
         raise LabelingError(f"{src}: {res.error}")
@@ -109,7 +109,7 @@ def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
     phrasings (``models.STANDARD_LABEL_TEXTS``); needed for a label made with another text."""
     from .verify import verify_bytes as _verify
 
-    creds = credentials or load_credentials()
+    creds = resolved_credentials(credentials)
     return _verify(data, key=_keys(watermark_keys, creds),
                    trust_anchors_pem=creds.trust_anchors_pem, layers=layers, path=path,
                    sidecar=sidecar, label_text=label_text)
@@ -124,7 +124,7 @@ def verify_file(path, *, credentials: Credentials | None = None,
     from .verify import verify_file_safe, wanted_layers
 
     layers = wanted_layers(layers)            # unknown names raise ValueError, as documented
-    creds = credentials or load_credentials()
+    creds = resolved_credentials(credentials)
     return verify_file_safe(path, key=_keys(watermark_keys, creds),
                             trust_anchors_pem=creds.trust_anchors_pem, layers=layers,
                             label_text=label_text)

@@ -19,9 +19,9 @@ from . import watermark
 from .core import text_label
 from .formats import image_codec, image_meta
 from .formats import xmp as xmp_packet
-from .models import AIGCLabel, ContentID, LabelSpec, OutputFormat, result_dict
+from .models import AIGCLabel, ContentID, LabelError, LabelSpec, OutputFormat, result_dict
 from .provenance import c2pa_io
-from .provenance.credentials import Credentials, load_credentials
+from .provenance.credentials import Credentials, resolved as resolved_credentials
 
 
 class LabelingError(ValueError):
@@ -250,7 +250,7 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
     spec = spec or LabelSpec()
     if not isinstance(spec, LabelSpec):
         raise TypeError(f"spec must be a LabelSpec, got {type(spec).__name__}")
-    creds = credentials or load_credentials()
+    creds = resolved_credentials(credentials)
     if format not in image_codec.WRITABLE:
         raise LabelingError(f"cannot write {format!r}; choose jpeg, png or webp")
     converted: list[str] = []
@@ -354,7 +354,10 @@ def _content_id(value) -> ContentID:
     if isinstance(value, ContentID):
         return value
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        return ContentID(int(value))                    # numpy's integers too (np.uint64)
+        try:
+            return ContentID(int(value))                # numpy's integers too (np.uint64)
+        except LabelError as exc:                       # out of range: bad input, as documented
+            raise LabelingError(str(exc)) from None
     raise TypeError(f"content_id must be a ContentID or a 64-bit int, got {type(value).__name__}")
 
 
@@ -375,7 +378,7 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     data = bytes(data)
     spec = spec or LabelSpec()
-    credentials = credentials or load_credentials()
+    credentials = resolved_credentials(credentials)
     from .formats.sniff import UnsupportedMedia, sniff_bytes
 
     try:

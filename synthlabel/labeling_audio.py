@@ -25,7 +25,7 @@ from .fsutil import publish_media, temp_path, with_extension
 from .labeling import LabelingError
 from .models import ContentID, LabelSpec, result_dict
 from .provenance import c2pa_io
-from .provenance.credentials import Credentials, load_credentials
+from .provenance.credentials import Credentials, resolved as resolved_credentials
 
 # Formats whose C2PA manifest goes into a sidecar next to the file.
 SIDECAR_FORMATS = ("ogg", "opus")
@@ -442,7 +442,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                   overwrite: bool = False, source: Path | None = None,
                   in_place: bool = False, durable: bool = True) -> LabeledAudio:
     spec = spec or LabelSpec()
-    creds = credentials or load_credentials()
+    creds = resolved_credentials(credentials)
     allowed = {".ogg", ".oga", ".opus"} if fmt in SIDECAR_FORMATS else (
         set(M4A_SUFFIXES) if fmt == "m4a" else {EXTENSION[fmt]})
     if dst.suffix.lower() not in allowed:

@@ -58,7 +58,7 @@ from .models import (
     result_dict,
 )
 from .provenance import c2pa_io
-from .provenance.credentials import Credentials, load_credentials
+from .provenance.credentials import Credentials, resolved as resolved_credentials
 
 __all__ = [
     "MIME",
@@ -410,7 +410,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base name?); "
                             "overwrite=True replaces it")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    creds = credentials or load_credentials()
+    creds = resolved_credentials(credentials)
     key = creds.watermark_key
     # A labeled video labeled again keeps the mark made with this key and its content ID: a
     # second mark with another payload, laid in step over it, left neither readable after a

@@ -291,6 +291,22 @@ class OutputFormat(str, enum.Enum):
     WEBP = "webp"
 
 
+def _choice(kind: type[enum.Enum], name: str, value):
+    """``value`` as a member of ``kind``: the member itself, its value in any case ("JPEG"),
+    with "_" for "-" ("bottom_right"), or "jpg" for JPEG; else a LabelError naming the
+    choices (the enum's own error did not)."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower().replace("_", "-")
+        text = "jpeg" if kind is OutputFormat and text == "jpg" else text
+        for member in kind:
+            if member.value == text:
+                return member
+    choices = ", ".join(m.value for m in kind)
+    raise LabelError(f"{name} must be one of {choices}; got {value!r}")
+
+
 @dataclass(frozen=True)
 class LabelSpec:
     """What to apply to a file. Defaults give every layer the rules ask for."""
@@ -335,8 +351,8 @@ class LabelSpec:
     video_preset: str | None = None      # x264/x265 preset; None = medium
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "position", Position(self.position))
-        object.__setattr__(self, "output_format", OutputFormat(self.output_format))
+        object.__setattr__(self, "position", _choice(Position, "position", self.position))
+        object.__setattr__(self, "output_format", _choice(OutputFormat, "output_format", self.output_format))
         self._check_types()
         if self.explicit and not self.allow_nonconforming_text:
             check_label_text(self.text)

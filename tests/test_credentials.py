@@ -584,3 +584,24 @@ def test_a_missing_key_file_is_still_named(home, prod_files, tmp_path, monkeypat
         with pytest.raises(CredentialError, match="file not found: .*" + str(path).split("/")[-1]):
             load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
                              watermark_key_file=path)
+
+
+def test_library_calls_name_a_wrong_argument(home, prod_files):
+    """Credentials of the wrong type failed later, as "'str' object has no attribute
+    'watermark_key'"; a content ID out of range raised models.LabelError where the README
+    promises LabelingError; a watermark key path as bytes failed in pathlib."""
+    import numpy as np
+
+    import synthlabel
+
+    img = np.full((128, 128, 3), 100, np.uint8)
+    for call in (lambda: synthlabel.label_image(img, credentials="prod"),
+                 lambda: synthlabel.label_audio(np.zeros(4800, np.float32), 48000, credentials="prod"),
+                 lambda: synthlabel.verify_bytes(b"\x89PNG\r\n\x1a\n", credentials="prod")):
+        with pytest.raises(TypeError, match="credentials must be a Credentials from load_credentials\\(\\), got str"):
+            call()
+    with pytest.raises(synthlabel.LabelingError, match="64-bit unsigned integer, got -1"):
+        synthlabel.label_image(img, content_id=-1, credentials=load_credentials())
+    with pytest.raises(TypeError, match="given by its path .* got bytes"):
+        load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
+                         watermark_key_file=os.fsencode(prod_files / "wm.key"))

@@ -219,3 +219,16 @@ def test_label_spec_takes_numpy_scalars_as_python_values():
     spec = LabelSpec(jpeg_quality=np.int64(80), cue_tone_hz=np.float32(900.0), explicit=np.bool_(True))
     assert (spec.jpeg_quality, spec.cue_tone_hz, spec.explicit) == (80, 900.0, True)
     assert type(spec.jpeg_quality) is int and type(spec.cue_tone_hz) is float and type(spec.explicit) is bool
+
+
+def test_label_spec_choices_take_common_spellings_and_name_the_choices_otherwise():
+    """``LabelSpec(position="center")`` raised the enum's bare "'center' is not a valid
+    Position"; "jpg" and "BOTTOM_RIGHT", which users write, were refused alike."""
+    from synthlabel.models import OutputFormat, Position
+
+    spec = LabelSpec(position="BOTTOM_RIGHT", output_format="jpg")
+    assert spec.position is Position.BOTTOM_RIGHT and spec.output_format is OutputFormat.JPEG
+    with pytest.raises(LabelError, match="position must be one of top-left, .*bottom-right; got 'center'"):
+        LabelSpec(position="center")
+    with pytest.raises(LabelError, match="output_format must be one of same, jpeg, png, webp; got 'gif'"):
+        LabelSpec(output_format="gif")

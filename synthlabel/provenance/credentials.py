@@ -394,6 +394,9 @@ def _load_certs(pem: bytes, what: str = "certificate chain") -> list[x509.Certif
 def read_watermark_key(path: PathLike) -> bytes:
     """Read a watermark key file: 64 hex digits (whitespace anywhere ignored) or exactly 32
     raw bytes."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"the watermark key file is given by its path (str or os.PathLike), "
+                        f"got {type(path).__name__}")
     raw = _read_file(path, "watermark key")
     _warn_if_exposed(Path(path).expanduser(), "watermark key file", stacklevel=2)
     text = b"".join(raw.split())
@@ -794,6 +797,19 @@ def _check_certificates(pem: bytes, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- loading
+
+
+def resolved(credentials: Credentials | None) -> Credentials:
+    """``credentials``, or the configured ones (:func:`load_credentials`) when None. Anything
+    else is a TypeError naming what was given (a path or a name had failed later, as
+    "'str' object has no attribute 'watermark_key'")."""
+    if credentials is None:
+        return load_credentials()
+    if not isinstance(credentials, Credentials):
+        raise TypeError(f"credentials must be a Credentials from load_credentials(), got "
+                        f"{type(credentials).__name__}")
+    return credentials
+
 
 
 def load_credentials(
