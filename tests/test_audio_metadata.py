@@ -270,6 +270,30 @@ def test_ffmpeg_written_label_is_read_and_replaced(media, tmp_path):
     decode_md5(relabeled)
 
 
+def test_a_freeform_label_beside_ffmpegs_mdta_label_is_counted_and_replaced(media, tmp_path):
+    """A tagger (mutagen) adds an iTunes freeform ``----:com.apple.iTunes:AIGC`` item to the
+    mdta meta ffmpeg wrote: the reader skipped freeform items in an mdta meta, so two
+    disagreeing labels read as one valid label; relabeling left the second in place."""
+    from mutagen.mp4 import MP4, MP4FreeForm
+
+    ff = tmp_path / "ff.m4a"
+    out = _run(require_tool("ffmpeg"), "-v", "error", "-y", "-i", str(media["m4a"]), "-c",
+               "copy", "-movflags", "use_metadata_tags", "-metadata",
+               f"AIGC={LABEL.to_inner_json()}", str(ff))
+    assert out.returncode == 0, out.stderr
+    tagged = MP4(ff)
+    tagged["----:com.apple.iTunes:AIGC"] = [MP4FreeForm(LABEL2.to_inner_json().encode())]
+    tagged.save()
+    meta = read_audio_metadata(ff.read_bytes())
+    assert meta.aigc_count == 2
+    relabeled = tmp_path / "re.m4a"
+    relabeled.write_bytes(write_audio_metadata(ff.read_bytes(), "m4a", LABEL))
+    again = read_audio_metadata(relabeled.read_bytes())
+    assert again.aigc == LABEL and again.aigc_count == 1
+    assert "----:com.apple.iTunes:AIGC" not in MP4(relabeled)
+    decode_md5(relabeled)
+
+
 def test_m4a_with_itunes_tags_at_end(media, tmp_path):
     """moov after mdat, udta/meta owned by iTunes 'mdir' tags: those stay, ours goes to
     a second mdta meta in udta; a stale iTunes freeform AIGC item is removed."""

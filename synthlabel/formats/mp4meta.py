@@ -408,10 +408,10 @@ def _rewrite_moov(moov: bytes, entries: list[tuple[str, str]]) -> bytes:
     if udta is not None:
         all_metas += [c for _t, c in udta.children if isinstance(c, _Meta)]
     for meta in all_metas:
+        # an mdta meta may hold iTunes freeform items too (a tagger adds them to ffmpeg's)
         if meta.handler == b"mdta":
             _drop_keys(meta, ours)
-        else:
-            _drop_freeform(meta, ours)
+        _drop_freeform(meta, ours)
 
     target = None
     if udta is not None:
@@ -613,18 +613,19 @@ def _find_in_moov(moov: bytes, found: MP4Findings | None = None) -> MP4Findings:
                     found.aigc.append(("mp4-mdta", value))
                 elif low.endswith("digitalsourcetype") and found.digital_source_type is None:
                     found.digital_source_type = value.strip()
-        else:
-            for index, raw in meta.items:
-                if index != _FREEFORM:
-                    continue
-                name, value = _freeform_name(raw)
-                if name is None or value is None:
-                    continue
-                low = name.strip().lower()
-                if low == "aigc":
-                    found.aigc.append(("mp4-itunes", value))
-                elif low.endswith("digitalsourcetype") and found.digital_source_type is None:
-                    found.digital_source_type = value.strip()
+        # iTunes freeform items, in any meta: a tagger (mutagen) adds them to ffmpeg's mdta
+        # meta, and a second label there went unseen
+        for index, raw in meta.items:
+            if index != _FREEFORM:
+                continue
+            name, value = _freeform_name(raw)
+            if name is None or value is None:
+                continue
+            low = name.strip().lower()
+            if low == "aigc":
+                found.aigc.append(("mp4-itunes", value))
+            elif low.endswith("digitalsourcetype") and found.digital_source_type is None:
+                found.digital_source_type = value.strip()
     return found
 
 
