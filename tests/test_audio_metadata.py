@@ -294,6 +294,25 @@ def test_a_freeform_label_beside_ffmpegs_mdta_label_is_counted_and_replaced(medi
     decode_md5(relabeled)
 
 
+def test_a_txxx_frame_with_two_values_is_two_labels(media, tmp_path):
+    """ID3 frames hold several NUL-separated values: the reader joined them, so two labels in
+    one TXXX:AIGC frame were "not valid JSON: Extra data" (FLAC's two values: 2 labels)."""
+    from mutagen.id3 import ID3, TXXX
+
+    mp3 = tmp_path / "two.mp3"
+    mp3.write_bytes(media["mp3"].read_bytes())
+    tags = ID3()
+    tags.add(TXXX(encoding=3, desc="AIGC", text=[LABEL.to_wrapped_json(), LABEL2.to_wrapped_json()]))
+    tags.save(mp3)
+    meta = read_audio_metadata(mp3.read_bytes())
+    assert meta.aigc_count == 2
+    tags.delall("TXXX")
+    tags.add(TXXX(encoding=3, desc="AIGC", text=[LABEL.to_wrapped_json(), ""]))    # a trailing NUL
+    tags.save(mp3)
+    meta = read_audio_metadata(mp3.read_bytes())
+    assert meta.aigc == LABEL and meta.aigc_count == 1
+
+
 def test_m4a_with_itunes_tags_at_end(media, tmp_path):
     """moov after mdat, udta/meta owned by iTunes 'mdir' tags: those stay, ours goes to
     a second mdta meta in udta; a stale iTunes freeform AIGC item is removed."""

@@ -74,11 +74,13 @@ def read_id3_labels(f: BinaryIO) -> tuple[list[tuple[str, str]], str | None]:
         return found, dst
     for frame in audio.tags.getall("TXXX"):
         desc = frame.desc.strip().lower()
-        value = "".join(str(t) for t in frame.text)
+        # A frame holds one value or several (NUL-separated): each value is a label, as two
+        # values of one Vorbis comment field are; an empty one (a trailing NUL) is none
+        values = [str(t) for t in frame.text if str(t).strip()] or [""]
         if desc == AIGC_DESC.lower():
-            found.append(("id3-txxx", value))
+            found.extend(("id3-txxx", value) for value in values)
         elif desc == DST_DESC.lower() and dst is None:
-            dst = value.strip()
+            dst = values[0].strip()
     return found, dst
 
 
