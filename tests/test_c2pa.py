@@ -413,3 +413,22 @@ def test_other_key_types(kind, alg, tmp_path, manifest):
     res = read_manifest(signed, "image/jpeg", trust_anchors_pem=creds.trust_anchors_pem)
     assert res.state == "Trusted" and res.signer == "Prod Signer"
     assert res.signature_alg.lower() == alg.lower()
+
+
+def test_an_ai_edit_of_a_camera_capture_declares_ai(creds):
+    """A camera photo edited with AI (generative fill) signs c2pa.created with digitalCapture
+    and c2pa.edited with compositeWithTrainedAlgorithmicMedia: the created action's capture was
+    taken as the asset's source type, and verify called the manifest "not AI"."""
+    capture = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
+    manifest = {"claim_generator_info": [{"name": "camera-app", "version": "1.0"}], "title": "edit.jpg",
+                "assertions": [{"label": "c2pa.actions", "data": {"actions": [
+                    {"action": "c2pa.created", "digitalSourceType": capture},
+                    {"action": "c2pa.edited", "digitalSourceType": DST_COMPOSITE,
+                     "parameters": {"description": "generative fill"}}]}}]}
+    signed = sign_bytes(image("JPEG"), "image/jpeg", manifest, creds)
+    res = read_manifest(signed, "image/jpeg", trust_anchors_pem=creds.trust_anchors_pem)
+    assert res.state == "Trusted" and res.digital_source_type == DST_COMPOSITE
+    # a capture edited without AI still reads as the capture
+    manifest["assertions"][0]["data"]["actions"][1].pop("digitalSourceType")
+    signed = sign_bytes(image("JPEG"), "image/jpeg", manifest, creds)
+    assert read_manifest(signed, "image/jpeg").digital_source_type == capture

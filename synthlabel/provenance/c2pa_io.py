@@ -67,7 +67,7 @@ from .. import __version__
 from ..formats import id3, riff
 from ..formats.xmp import MetadataError
 from ..fsutil import SIDECAR_SUFFIXES, publish, sidecar_owner, temp_path
-from ..models import DST_TRAINED, AIGCLabel, ContentID
+from ..models import DST_TRAINED, AIGCLabel, ContentID, source_type_problem
 from . import c2pa_datahash
 from .credentials import (
     Credentials,
@@ -726,11 +726,14 @@ def _parse_store(store: dict[str, Any]) -> C2PAResult:
         elif a_label == AIGC_ASSERTION and isinstance(data, dict):
             inner = data.get("AIGC") if isinstance(data.get("AIGC"), dict) else data
             result.aigc = dict(inner)
-    # The source type sits on c2pa.created, or on c2pa.edited when the asset has a parent.
-    for action in sorted(result.actions, key=lambda a: a.get("action") != CREATED_ACTION):
-        if action.get("digitalSourceType"):
-            result.digital_source_type = action["digitalSourceType"]
-            break
+    # The source type sits on c2pa.created, or on c2pa.edited when the asset has a parent. A
+    # camera capture edited with AI later has both: the AI declaration is the one that
+    # counts (it was read as "digitalCapture", not AI), else the created action's.
+    typed = sorted((a for a in result.actions if a.get("digitalSourceType")),
+                   key=lambda a: a.get("action") != CREATED_ACTION)
+    ai = [a for a in typed if source_type_problem(a["digitalSourceType"]) is None]
+    if typed:
+        result.digital_source_type = (ai or typed)[0]["digitalSourceType"]
     result.parent = _parent_info(store, manifest)
     return result
 
