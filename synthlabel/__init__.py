@@ -104,7 +104,8 @@ def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
     development) watermark key and trust anchors. ``watermark_keys``: a sequence of keys to
     try instead (e.g. the current and the retired ones), the report naming the one that
     matched by fingerprint; p-values are corrected for the number of keys. ``sidecar``: the
-    ``.c2pa`` bytes of an Ogg/Opus/MKV/WebM file (``label_audio`` returns them).
+    ``.c2pa`` bytes of an Ogg/Opus/MKV/WebM file (``label_audio`` returns them), or a
+    picture's detached manifest (read when none is embedded).
     ``label_text``: the visible label's text (or several), looked for before the standard
     phrasings (``models.STANDARD_LABEL_TEXTS``); needed for a label made with another text."""
     from .verify import verify_bytes as _verify

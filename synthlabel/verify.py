@@ -192,8 +192,15 @@ def _watermark(rgb, key, turns: tuple[int, ...] = (0,)) -> tuple[LayerReport, st
                        details), None
 
 
-def _c2pa(data: bytes, mime: str, trust_anchors_pem: bytes | None) -> tuple[LayerReport, str | None]:
-    return _c2pa_report(c2pa_io.read_manifest(data, mime, trust_anchors_pem=trust_anchors_pem))
+def _c2pa(data: bytes, mime: str, trust_anchors_pem: bytes | None, sidecar: bytes | None = None,
+          sidecar_name: str = "sidecar") -> tuple[LayerReport, str | None]:
+    """An image's manifest: embedded, else from ``sidecar`` (a detached ``.c2pa`` store, as
+    other tools publish beside a picture)."""
+    res = c2pa_io.read_manifest(data, mime, trust_anchors_pem=trust_anchors_pem)
+    if not res.present and not res.no_store and sidecar is not None:
+        res = c2pa_io.read_sidecar(data, mime, sidecar, trust_anchors_pem=trust_anchors_pem)
+        res.sidecar = sidecar_name
+    return _c2pa_report(res, sidecar=bool(res.sidecar))
 
 
 def _c2pa_report(res, sidecar: bool = False) -> tuple[LayerReport, str | None]:
@@ -320,7 +327,8 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
     ``label_text``: the visible label's text, or several; they are looked for first, then the
     standard phrasings (:data:`synthlabel.models.STANDARD_LABEL_TEXTS`).
     ``sidecar``: the ``.c2pa`` manifest store of an Ogg, Opus, MKV or WebM file (what
-    ``label_audio`` returns beside the data). Bad media never raises: the report's ``error``
+    ``label_audio`` returns beside the data), or a picture's detached manifest (read when the
+    picture has none embedded). Bad media never raises: the report's ``error``
     says what went wrong; unknown layer names raise ValueError, data that is not bytes
     TypeError."""
     layers = wanted_layers(layers)
@@ -387,7 +395,8 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
         "explicit": lambda: _explicit(pixels(), texts, turns()),
         "metadata": lambda: metadata_report(metadata()),
         "watermark": lambda: _watermark(pixels(), key, turns()),
-        "c2pa": lambda: _c2pa(data, media.mime, trust_anchors_pem),
+        "c2pa": lambda: _c2pa(data, media.mime, trust_anchors_pem, sidecar,
+                              Path(path).with_suffix(".c2pa").name if path != "<bytes>" else "sidecar"),
     })
 
 
@@ -550,6 +559,16 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
         data = image_codec.read_file(p)
     except OSError as exc:
         return VerificationReport(path=str(p), error=f"cannot read: {exc.strerror or exc}")
+    if "sidecar" not in kwargs and b"c2pa" not in data:
+        # no embedded manifest: a .c2pa beside the picture is its detached one
+        side = c2pa_io.sidecar_beside(p)
+        if isinstance(side, c2pa_io.C2PAResult):
+            report = verify_bytes(data, path=str(p), **kwargs)
+            if "c2pa" in report.layers:
+                report.layers["c2pa"] = _c2pa_report(side)[0]
+            return report
+        if side is not None:
+            kwargs["sidecar"] = side.read_bytes()
     return verify_bytes(data, path=str(p), **kwargs)
 
 

@@ -218,6 +218,32 @@ def test_a_sidecar_beside_its_own_media_is_not_read_for_another_file(credentials
     assert c2pa.details["sidecar"] == "a.c2pa"
 
 
+def test_a_pictures_detached_manifest_beside_it_is_read(credentials, tmp_path):
+    """Other tools publish a picture's manifest as a detached ``.c2pa`` beside it: verify read
+    sidecars for audio and video only, and called the picture unsigned ("no C2PA manifest"),
+    tampered or not."""
+    out = synthlabel.label_image(synthetic_photo(240, 320, 4), format="jpeg",
+                                 spec=LabelSpec(c2pa=False), credentials=credentials)
+    manifest = c2pa_io.build_manifest(aigc=AIGCLabel.create(producer="synthlabel",
+                                                            produce_id=out.content_id.hex),
+                                      content_id=out.content_id,
+                                      watermark_alg=synthlabel.watermark.IMAGE_ALG, title="p.jpg")
+    (tmp_path / "p.jpg").write_bytes(out.data)
+    (tmp_path / "p.c2pa").write_bytes(c2pa_io.sign_sidecar(out.data, "image/jpeg", manifest, credentials))
+    rep = synthlabel.verify_file(tmp_path / "p.jpg", credentials=credentials)
+    c2pa = rep.layers["c2pa"]
+    assert rep.ok() and "from the sidecar p.c2pa" in c2pa.summary, rep.to_json()
+    assert c2pa.details["sidecar"] == "p.c2pa"
+    # the picture changed after signing: its detached manifest no longer matches
+    (tmp_path / "p.jpg").write_bytes(out.data[:-200] + bytes(198) + out.data[-2:])
+    rep = synthlabel.verify_file(tmp_path / "p.jpg", credentials=credentials, layers=("c2pa",))
+    assert rep.layers["c2pa"].status is Status.INVALID, rep.layers["c2pa"].summary
+    # in memory, given as sidecar=
+    rep = synthlabel.verify_bytes(out.data, credentials=credentials, layers=("c2pa",),
+                                  sidecar=(tmp_path / "p.c2pa").read_bytes())
+    assert rep.layers["c2pa"].status is Status.OK
+
+
 def test_a_labeled_photo_turned_by_a_quarter_is_still_verified(tmp_path, credentials, monkeypatch):
     """A labeled photo turned by a viewer or an app, through its EXIF Orientation alone (the
     pixels untouched): verify turned it upright as the tag says, and reported the visible label

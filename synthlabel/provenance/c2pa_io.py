@@ -837,6 +837,19 @@ def _sidecar_of_another(path: Path, sidecar: Path) -> bool:
     return path.suffix.lower() not in SIDECAR_SUFFIXES and sidecar_owner(sidecar, path) is not None
 
 
+def sidecar_beside(path: Path) -> Path | C2PAResult | None:
+    """The ``.c2pa`` sidecar of the media file at ``path`` (``<path without suffix>.c2pa``),
+    when there is one that is not another file's; a C2PAResult with the error when it is too
+    large to read (read whole: a 2 GB sparse sidecar took 4 GB of memory)."""
+    candidate = path.with_suffix(".c2pa")
+    if not candidate.is_file() or candidate == path or _sidecar_of_another(path, candidate):
+        return None
+    if candidate.stat().st_size > MAX_SIDECAR_BYTES:
+        return C2PAResult(present=False, error=f"the C2PA sidecar {candidate.name} "
+                          f"is larger than {MAX_SIDECAR_BYTES >> 20} MiB; not read")
+    return candidate
+
+
 def read_manifest_file(
     path: str | os.PathLike, mime: str | None = None, *,
     trust_anchors_pem: bytes | None = None, sidecar: str | os.PathLike | None = None,
@@ -851,12 +864,10 @@ def read_manifest_file(
         with open(path, "rb") as fh:
             result = _read_stream(fh, mime, trust_anchors_pem, side_bytes)
             if not result.present and sidecar is None:
-                candidate = path.with_suffix(".c2pa")
-                if candidate.is_file() and candidate != path and not _sidecar_of_another(path, candidate):
-                    if candidate.stat().st_size > MAX_SIDECAR_BYTES:
-                        # read whole: a 2 GB (sparse) sidecar took 4 GB of memory
-                        return C2PAResult(present=False, error=f"the C2PA sidecar {candidate.name} "
-                                          f"is larger than {MAX_SIDECAR_BYTES >> 20} MiB; not read")
+                candidate = sidecar_beside(path)
+                if isinstance(candidate, C2PAResult):
+                    return candidate
+                if candidate is not None:
                     fh.seek(0)
                     result = _read_stream(fh, mime, trust_anchors_pem, candidate.read_bytes())
                     result.sidecar = candidate.name
