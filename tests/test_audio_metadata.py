@@ -313,6 +313,55 @@ def test_a_txxx_frame_with_two_values_is_two_labels(media, tmp_path):
     assert meta.aigc == LABEL and meta.aigc_count == 1
 
 
+def test_wav_labels_in_list_info_and_an_id3_chunk_are_read_and_replaced(media, tmp_path):
+    """RIFF taggers put tags in LIST/INFO (ffmpeg) or in an ``id3 `` chunk (mutagen,
+    ExifTool): an AIGC label there went unseen ("no AIGC metadata label"), and beside our
+    chunk a second, disagreeing label passed as one. Relabeling keeps their other entries."""
+    from mutagen.id3 import TIT2, TXXX
+    from mutagen.wave import WAVE
+
+    def chunk(cid: bytes, data: bytes) -> bytes:
+        return cid + len(data).to_bytes(4, "little") + data + b"\0" * (len(data) & 1)
+
+    base = media["wav"].read_bytes()
+    body = base[12:] + chunk(b"LIST", b"INFO" + chunk(b"INAM", b"Song\0")
+                             + chunk(b"AIGC", LABEL.to_wrapped_json().encode() + b"\0"))
+    info = b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WAVE" + body
+    meta = read_audio_metadata(info)
+    assert meta.aigc == LABEL and meta.aigc_count == 1
+    assert ffprobe_tags(_written(tmp_path / "info.wav", info))["AIGC"] == LABEL.to_wrapped_json()
+
+    tagged = _written(tmp_path / "id3.wav", base)
+    wave = WAVE(tagged)
+    wave.add_tags()
+    wave.tags.add(TIT2(encoding=3, text=["Song"]))
+    wave.tags.add(TXXX(encoding=3, desc="AIGC", text=[LABEL2.to_wrapped_json()]))
+    wave.save()
+    meta = read_audio_metadata(tagged.read_bytes())
+    assert meta.aigc == LABEL2 and meta.aigc_count == 1
+    both = write_audio_metadata(base, "wav", LABEL)             # our chunk ...
+    wave = WAVE(_written(tmp_path / "both.wav", both))
+    wave.add_tags()
+    wave.tags.add(TXXX(encoding=3, desc="AIGC", text=[LABEL2.to_wrapped_json()]))
+    wave.save()                                                 # ... and a tagger's
+    assert read_audio_metadata((tmp_path / "both.wav").read_bytes()).aigc_count == 2
+
+    for src in (info, tagged.read_bytes(), (tmp_path / "both.wav").read_bytes()):
+        out = _written(tmp_path / "re.wav", write_audio_metadata(src, "wav", LABEL))
+        again = read_audio_metadata(out.read_bytes())
+        assert again.aigc == LABEL and again.aigc_count == 1 and again.source == "riff-aigc"
+        tags = WAVE(out).tags
+        assert tags is None or not tags.getall("TXXX")
+        decode_md5(out)
+    assert ffprobe_tags(_written(tmp_path / "re1.wav", write_audio_metadata(info, "wav", LABEL)))["title"] == "Song"
+    assert str(WAVE(_written(tmp_path / "re2.wav", write_audio_metadata(tagged.read_bytes(), "wav", LABEL))).tags["TIT2"]) == "Song"
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 def test_m4a_with_itunes_tags_at_end(media, tmp_path):
     """moov after mdat, udta/meta owned by iTunes 'mdir' tags: those stay, ours goes to
     a second mdta meta in udta; a stale iTunes freeform AIGC item is removed."""

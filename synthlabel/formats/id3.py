@@ -12,6 +12,7 @@ All functions work on a binary file object (``BytesIO`` or a file opened ``r+b``
 """
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -67,21 +68,55 @@ def write_id3_label(f: BinaryIO, wrapped_json: str, digital_source_type: str | N
 
 def read_id3_labels(f: BinaryIO) -> tuple[list[tuple[str, str]], str | None]:
     """([("id3-txxx", raw)], digital source type)."""
-    audio = _load(f)
+    return labels_in(_load(f).tags)
+
+
+def labels_in(tags, source: str = "id3-txxx") -> tuple[list[tuple[str, str]], str | None]:
+    """([(source, raw)], digital source type) of a mutagen ID3 tag (None: no tag)."""
     found: list[tuple[str, str]] = []
     dst = None
-    if audio.tags is None:
+    if tags is None:
         return found, dst
-    for frame in audio.tags.getall("TXXX"):
+    for frame in tags.getall("TXXX"):
         desc = frame.desc.strip().lower()
         # A frame holds one value or several (NUL-separated): each value is a label, as two
         # values of one Vorbis comment field are; an empty one (a trailing NUL) is none
         values = [str(t) for t in frame.text if str(t).strip()] or [""]
         if desc == AIGC_DESC.lower():
-            found.extend(("id3-txxx", value) for value in values)
+            found.extend((source, value) for value in values)
         elif desc == DST_DESC.lower() and dst is None:
             dst = values[0].strip()
     return found, dst
+
+
+def parse_tag(payload: bytes):
+    """A bare ID3v2 tag (a WAV's ``id3 `` chunk) as a mutagen ID3; MetadataError when it
+    does not parse."""
+    from mutagen.id3 import ID3
+
+    try:
+        return ID3(io.BytesIO(payload))
+    except Exception as exc:  # noqa: BLE001 - mutagen raises many types on bad input
+        raise MetadataError(f"malformed ID3 tag: {_one_line(exc)}") from None
+
+
+def without_labels(payload: bytes) -> bytes | None:
+    """A bare ID3v2 tag with its TXXX:AIGC frames removed (None: nothing else was in it);
+    the tag itself when it holds none."""
+    tags = parse_tag(payload)
+    aigc = [f for f in tags.getall("TXXX") if f.desc.strip().lower() == AIGC_DESC.lower()]
+    if not aigc:
+        return payload
+    for frame in aigc:
+        del tags[frame.HashKey]
+    if not len(tags):
+        return None
+    out = io.BytesIO(payload)
+    try:
+        tags.save(out, v2_version=3 if tags.version[1] == 3 else 4, padding=lambda info: 0)
+    except Exception as exc:  # noqa: BLE001
+        raise MetadataError(f"cannot write ID3 tag: {_one_line(exc)}") from None
+    return out.getvalue()
 
 
 def syncsafe(value: int) -> bytes:

@@ -7,7 +7,9 @@ replaces the existing chunk in place (the file holds exactly one); a new chunk g
 last chunk, so that naive readers that expect ``fmt`` + ``data`` up front keep working.
 
 An XMP packet in a ``_PMX`` chunk (Adobe's WAV XMP) holding ``TC260:AIGC`` is also read as a
-label, and on writing our properties are stripped from it so that only one label remains.
+label, and on writing our properties are stripped from it so that only one label remains; so
+are an ``AIGC`` entry in ``LIST/INFO`` (as ffmpeg writes tags) and a ``TXXX:AIGC`` frame in an
+``id3 `` chunk (as mutagen and ExifTool write ID3 into WAV).
 No DigitalSourceType is written to WAV: RIFF has no natural field for it short of a whole
 XMP packet, which would add a second label channel.
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..fsutil import read_range
+from . import id3
 from .xmp import MetadataError, find_in_packet, packet_has_aigc, strip_packet
 
 __all__ = [
@@ -36,6 +39,8 @@ __all__ = [
 
 AIGC_CHUNK = b"AIGC"
 XMP_CHUNK = b"_PMX"
+#: An ID3v2 tag in a chunk of its own (mutagen writes "id3 ", others "ID3 ").
+ID3_CHUNKS = (b"id3 ", b"ID3 ")
 _MAX_SMALL = 64 << 20  # largest metadata chunk we load
 _COPY = 1 << 20
 
@@ -122,6 +127,21 @@ def _parse(read: Read, size: int) -> _Riff:
     return _Riff(form, chunks, riff_end, ds64, missing_pad, streamed)
 
 
+def _info_entries(payload: bytes) -> list[tuple[bytes, bytes]]:
+    """(ID, value) of each entry of a ``LIST`` chunk of form ``INFO``; [] for another form. A
+    cut entry ends the list."""
+    if payload[:4] != b"INFO":
+        return []
+    out, pos = [], 4
+    while pos + 8 <= len(payload):
+        n = int.from_bytes(payload[pos + 4:pos + 8], "little")
+        if pos + 8 + n > len(payload):
+            break
+        out.append((payload[pos:pos + 4], payload[pos + 8:pos + 8 + n]))
+        pos += 8 + n + (n & 1)
+    return out
+
+
 def _is_aigc(cid: bytes) -> bool:
     return cid.upper() == AIGC_CHUNK
 
@@ -157,6 +177,24 @@ def _plan(read: Read, size: int, wrapped_json: str) -> list[Segment]:
                     body.append(_chunk_bytes(XMP_CHUNK, strip_packet(packet)))
                 except MetadataError:
                     pass  # a broken packet that claims a label: drop it
+                continue
+        if c.id == b"LIST" and c.size <= _MAX_SMALL:
+            payload = _payload(read, c)
+            subs = _info_entries(payload)
+            if any(_is_aigc(cid) for cid, _ in subs):
+                kept = b"".join(_chunk_bytes(cid, v) for cid, v in subs if not _is_aigc(cid))
+                if kept:
+                    body.append(_chunk_bytes(b"LIST", b"INFO" + kept))
+                continue
+        if c.id in ID3_CHUNKS and c.size <= _MAX_SMALL:
+            try:
+                tag = id3.without_labels(_payload(read, c))
+            except MetadataError:
+                tag = _payload(read, c)     # not ours to mend: copied as it is
+            if tag is None:
+                continue
+            if len(tag) != c.size:
+                body.append(_chunk_bytes(c.id, tag))
                 continue
         length = min(c.end, riff.riff_end) - c.start
         if riff.streamed and c.id == b"data":
@@ -285,6 +323,21 @@ def _find(read: Read, size: int) -> WavFindings:
         if _is_aigc(c.id):
             raw = _payload(read, c).rstrip(b"\x00").decode("utf-8", "replace")
             found.aigc.append(("riff-aigc", raw))
+        elif c.id == b"LIST" and c.size <= _MAX_SMALL:
+            # a tag in LIST/INFO, as ffmpeg and RIFF taggers write one (ffprobe shows it)
+            found.aigc += [("riff-info", v.rstrip(b"\x00").decode("utf-8", "replace"))
+                           for cid, v in _info_entries(_payload(read, c)) if _is_aigc(cid)]
+        elif c.id in ID3_CHUNKS and c.size <= _MAX_SMALL:
+            # an ID3 tag in its own chunk, as mutagen and ExifTool write one
+            try:
+                labels, dst = id3.labels_in(id3.parse_tag(_payload(read, c)), "riff-id3")
+            except MetadataError as exc:
+                if b"AIGC" in _payload(read, c):
+                    found.errors.append(f"{exc} (in the WAV's ID3 chunk, it mentions AIGC)")
+                    found.unreadable += 1
+                continue
+            found.aigc += labels
+            found.digital_source_type = found.digital_source_type or dst
         elif c.id == XMP_CHUNK:
             packet = _payload(read, c)
             try:
