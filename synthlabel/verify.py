@@ -4,6 +4,7 @@ Each check is isolated: one layer failing to parse never hides what the others f
 """
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import closing
@@ -85,6 +86,7 @@ def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str 
         "raw": meta.raw if meta.aigc is None else None,
         "digital_source_type": meta.digital_source_type,
         "errors": meta.errors,
+        "labels": meta.labels,
     }
     cid = _metadata_content_id(meta.aigc) if meta.aigc else None
     if meta.errors and meta.aigc is None:
@@ -92,7 +94,8 @@ def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str 
     if meta.aigc is None:
         return LayerReport(Status.MISSING, "no AIGC metadata label", details), None
     if meta.aigc_count > 1:
-        return LayerReport(Status.INVALID, f"{meta.aigc_count} AIGC labels; GB 45438 allows exactly one", details), cid
+        return LayerReport(Status.INVALID, f"{meta.aigc_count} AIGC labels{_each_label(details['labels'])}; "
+                           f"GB 45438 allows exactly one", details), cid
     summary = f"AIGC Label={meta.aigc.label} producer={meta.aigc.content_producer} ProduceID={meta.aigc.produce_id}"
     a = meta.aigc
     if (a.content_propagator or a.propagate_id) and \
@@ -104,6 +107,17 @@ def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str 
         # The IPTC field contradicts the AIGC label (a camera capture) or is not the full URI.
         return LayerReport(Status.WEAK, f"{summary}, but the IPTC {why}", details), cid
     return LayerReport(Status.OK, summary, details), cid
+
+
+def _each_label(labels: list[dict]) -> str:
+    """Where each of several labels is and what it says, for the summary: " (xmp: Label=1
+    ProduceID=abc; png-text: Label=3 ProduceID=zzz, they disagree)"."""
+    if not labels:
+        return ""
+    said = [f"{x['source']}: Label={x['aigc']['Label']} ProduceID={x['aigc']['ProduceID']}"
+            if "aigc" in x else f"{x['source']}: invalid" for x in labels]
+    parsed = {json.dumps(x["aigc"], sort_keys=True) for x in labels if "aigc" in x}
+    return f" ({'; '.join(said)}{', they disagree' if len(parsed) > 1 else ''})"
 
 
 def _metadata_content_id(aigc: AIGCLabel) -> str | None:

@@ -94,6 +94,23 @@ def test_a_broken_xmp_label_counts_as_a_label():
     assert alone.status is Status.INVALID and alone.details["count"] == 1, alone.summary
 
 
+def test_two_labels_are_each_named_with_what_they_say():
+    """Two labels that disagree were reported as "2 AIGC labels" with the first one's fields
+    only: where the second was and what it said were nowhere in the text or the JSON."""
+    fields = dict(Label="1", ContentProducer="x", ProduceID="0123456789abcdef", ReservedCode1="",
+                  ContentPropagator="x", PropagateID="0123456789abcdef", ReservedCode2="")
+    other = dict(fields, Label="3", ProduceID="zzz-999")
+    rep = synthlabel.verify_bytes(_png(AIGC=_aigc_json(**fields), aigc=_aigc_json(**other)),
+                                  layers=("metadata",)).layers["metadata"]
+    assert rep.status is Status.INVALID
+    assert "Label=1 ProduceID=0123456789abcdef" in rep.summary and "Label=3 ProduceID=zzz-999" in rep.summary
+    assert "they disagree" in rep.summary, rep.summary
+    assert [x["aigc"]["ProduceID"] for x in rep.details["labels"]] == ["0123456789abcdef", "zzz-999"]
+    same = synthlabel.verify_bytes(_png(AIGC=_aigc_json(**fields), aigc=_aigc_json(**fields)),
+                                   layers=("metadata",)).layers["metadata"]
+    assert same.status is Status.INVALID and "disagree" not in same.summary, same.summary
+
+
 def test_a_label_without_propagator_fields_is_summarised_plainly():
     """An Annex E label with only Label, ContentProducer and ProduceID (other tools write
     that) was summarised with "propagator= PropagateID="."""

@@ -15,6 +15,9 @@ class LabelFindings:
     raw: str | None = None  # raw JSON of the label reported (first valid, else first found)
     digital_source_type: str | None = None
     errors: list[str] = field(default_factory=list)  # labels present but invalid
+    # every label found, in order: {"source", "aigc"} or {"source", "error", "raw"}; with
+    # two or more, the report says what each one holds, not only how many there are
+    labels: list[dict] = field(default_factory=list)
 
 
 def collect(candidates: list[tuple[str, str]], *, digital_source_type: str | None = None,
@@ -30,9 +33,11 @@ def collect(candidates: list[tuple[str, str]], *, digital_source_type: str | Non
             label = AIGCLabel.parse(raw)
         except (LabelError, UnicodeDecodeError) as exc:
             meta.errors.append(f"{exc} (in {source})")
+            meta.labels.append({"source": source, "error": str(exc), "raw": raw})
             if meta.raw is None:
                 meta.source, meta.raw = source, raw
             continue
+        meta.labels.append({"source": source, "aigc": label.to_dict()})
         if meta.aigc is None:
             meta.aigc, meta.source, meta.raw = label, source, raw
     return meta
