@@ -118,7 +118,9 @@ _TC260_LIKE = re.compile(r"0011[0-9A-Z]{23}")
 
 def _check_value(name: str, value: str) -> None:
     if not isinstance(value, str):
-        raise LabelError(f"AIGC {name} must be a string, got {type(value).__name__}")
+        kind = {type(None): "null", bool: "a boolean", int: "a number", float: "a number",
+                list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+        raise LabelError(f"AIGC {name} must be a string, got {kind}")
     if not _ANNEX_E.fullmatch(value):
         bad = next((c for c in value if not ("\x21" <= c <= "\x7e") or c == "\\"), value[:1])
         raise LabelError(
@@ -216,9 +218,14 @@ class AIGCLabel:
             raise LabelError("AIGC value is not a JSON object")
         if "AIGC" in obj and isinstance(obj["AIGC"], dict):
             obj = obj["AIGC"]
-        unknown = set(obj) - {k for k, _ in _AIGC_KEYS}
+        known = {k for k, _ in _AIGC_KEYS}
+        unknown = set(obj) - known
         if unknown:
-            raise LabelError(f"AIGC object has unknown keys: {sorted(unknown)}")
+            cased = {k: m for k in unknown for m in known if k.lower() == m.lower()}
+            said = [f"{k!r} should be {m!r}" for k, m in sorted(cased.items())]
+            more = f", and {len(said) - 2} more" if len(said) > 2 else ""
+            hint = f" (keys are case-sensitive: {', '.join(said[:2])}{more})" if said else ""
+            raise LabelError(f"AIGC object has unknown keys: {sorted(unknown)}{hint}")
         for key in ("Label", "ContentProducer", "ProduceID"):
             if key not in obj:
                 raise LabelError(f"AIGC object lacks the required key {key!r}")
@@ -231,7 +238,8 @@ class AIGCLabel:
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="strict")
         try:
-            obj = json.loads(text.strip().rstrip("\x00"))
+            # a byte order mark before the JSON is ignored, as RFC 8259 allows readers to
+            obj = json.loads(text.strip().rstrip("\x00").lstrip("\ufeff").strip())
         except json.JSONDecodeError as exc:
             raise LabelError(f"AIGC value is not valid JSON: {exc.msg}") from None
         return cls.from_dict(obj)

@@ -232,3 +232,19 @@ def test_label_spec_choices_take_common_spellings_and_name_the_choices_otherwise
         LabelSpec(position="center")
     with pytest.raises(LabelError, match="output_format must be one of same, jpeg, png, webp; got 'gif'"):
         LabelSpec(output_format="gif")
+
+
+def test_near_miss_labels_are_read_or_said_plainly():
+    """A BOM before the JSON failed with Python's advice ("decode using utf-8-sig"); keys in
+    another case were "unknown keys" with no word of the case; a JSON null was "NoneType"."""
+    label = AIGCLabel.create(producer="x", produce_id="0123456789abcdef")
+    assert AIGCLabel.parse("\ufeff" + label.to_wrapped_json()) == label
+    assert AIGCLabel.parse(b"\xef\xbb\xbf" + label.to_inner_json().encode()) == label
+    lower = {k[0].lower() + k[1:]: v for k, v in label.to_dict().items()}
+    with pytest.raises(LabelError, match=r"case-sensitive: 'contentProducer' should be "
+                                         r"'ContentProducer', .* and 5 more\)"):
+        AIGCLabel.parse(json.dumps(lower))
+    with pytest.raises(LabelError, match="ReservedCode1 must be a string, got null$"):
+        AIGCLabel.parse(json.dumps(dict(label.to_dict(), ReservedCode1=None)))
+    with pytest.raises(LabelError, match="PropagateID must be a string, got a number$"):
+        AIGCLabel.parse(json.dumps(dict(label.to_dict(), PropagateID=12)))

@@ -111,6 +111,20 @@ def test_two_labels_are_each_named_with_what_they_say():
     assert same.status is Status.INVALID and "disagree" not in same.summary, same.summary
 
 
+def test_an_aigc_property_under_another_namespace_is_named():
+    """TC260:AIGC written under https:// (or another URI) was "no AIGC metadata label", with
+    no word that an AIGC property is there."""
+    label = _aigc_json(Label="1", ContentProducer="x", ProduceID="0123456789abcdef",
+                       ReservedCode1="", ContentPropagator="x", PropagateID="0123456789abcdef",
+                       ReservedCode2="")
+    packet = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+              '02/22-rdf-syntax-ns#"><rdf:Description xmlns:TC260="https://www.tc260.org.cn/ns/'
+              f'AIGC/1.0/" TC260:AIGC=\'{label}\'/></rdf:RDF></x:xmpmeta>')
+    rep = synthlabel.verify_bytes(_png(xmp=packet), layers=("metadata",)).layers["metadata"]
+    assert rep.status is Status.INVALID, rep.summary
+    assert "namespace 'https://www.tc260.org.cn/ns/AIGC/1.0/' is not a GB 45438 label" in rep.summary
+
+
 def test_a_label_without_propagator_fields_is_summarised_plainly():
     """An Annex E label with only Label, ContentProducer and ProduceID (other tools write
     that) was summarised with "propagator= PropagateID="."""

@@ -28,6 +28,7 @@ from .xmp import (
     MetadataError,
     build_packet,
     find_in_packet,
+    foreign_note,
     packet_has_aigc,
     strip_packet,
     update_packet,
@@ -211,6 +212,9 @@ def read_image_metadata(data: bytes, fmt: str | None) -> ImageMetadata:
             continue
         candidates += [("xmp", v) for v in f.aigc]
         dst = dst or f.digital_source_type
+        if note := foreign_note(f):
+            errors.append(note)
+            unreadable += 1
     for _ctype, value in found.text:
         candidates.append(("png-text", value.decode("utf-8", "replace")))
     for tiff in found.exif:

@@ -433,6 +433,9 @@ def split_extended(packet: bytes, limit: int) -> tuple[bytes, bytes, str]:
 class XMPFindings:
     aigc: list[str] = field(default_factory=list)  # raw values, in document order
     digital_source_type: str | None = None
+    # namespace URIs of AIGC properties that are not TC260's (an https:// or a made-up one):
+    # not a label, but worth saying when the packet holds none
+    foreign_aigc: list[str] = field(default_factory=list)
 
 
 def _element_value(el: ET.Element) -> str:
@@ -458,11 +461,24 @@ def find_in_packet(packet: bytes) -> XMPFindings:
                 found.aigc.append(value.strip())
             elif key == _DST and found.digital_source_type is None:
                 found.digital_source_type = value.strip()
+            elif key.endswith("}AIGC"):
+                found.foreign_aigc.append(key[1:].partition("}")[0])
         if _is_aigc_name(el.tag):
             found.aigc.append(_element_value(el))
         elif el.tag == _DST and found.digital_source_type is None:
             found.digital_source_type = _element_value(el)
+        elif el.tag.endswith("}AIGC"):
+            found.foreign_aigc.append(el.tag[1:].partition("}")[0])
     return found
+
+
+def foreign_note(found: XMPFindings) -> str | None:
+    """What to say of a packet whose AIGC property is under another namespace than TC260's,
+    when it holds no TC260 one (None otherwise)."""
+    if found.aigc or not found.foreign_aigc:
+        return None
+    return (f"an AIGC property under the namespace {found.foreign_aigc[0]!r} is not a GB 45438 "
+            f"label: TC260:AIGC is in {TC260_NS}")
 
 
 # tiff:Orientation in either form XMP writes it: an attribute or a simple element
