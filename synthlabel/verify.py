@@ -293,6 +293,11 @@ def check_layers(report: VerificationReport, layers: tuple[str, ...], checks: di
         report.layers[name] = rep
         if cid:
             report.content_ids[name] = cid
+    errors = [(n, report.layers[n]) for n in layers if n in report.layers]
+    if report.error is None and errors and all(r.status is Status.ERROR for _, r in errors):
+        # nothing asked for could be read (an MP3 cut inside its tag, checked for metadata
+        # only): the file is unreadable (exit 2), as when its media does not decode
+        report.error = f"{errors[0][0]}: {errors[0][1].summary}"
     _propagated_id(report)
     _manifest_agrees(report)
     _explain_missing_mark(report)

@@ -228,6 +228,23 @@ def test_a_cut_mp3_is_not_fully_readable(credentials, tmp_path):
     assert rep.content_ids["watermark"] == res.content_id.hex
 
 
+def test_an_mp3_cut_inside_its_tag_says_so_and_is_unreadable_for_the_layers_asked(credentials, tmp_path):
+    """Cut inside its ID3 tag, an MP3's metadata error was "malformed MP3: error" (mutagen's
+    class name), and checked for metadata alone it exited 1 with "0 unreadable": nothing asked
+    for could be read, which is exit 2 with all layers."""
+    from synthlabel.labeling_audio import label_audio
+
+    t = np.arange(44100 * 3) / 44100
+    data, _, _ = label_audio((0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)[:, None], 44100,
+                             format="mp3", credentials=credentials)
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(data[:200])
+    rep = synthlabel.verify_file(cut, credentials=credentials, layers=("metadata",))
+    assert "ends inside its ID3 tag (200 of" in rep.layers["metadata"].summary, rep.layers["metadata"].summary
+    assert rep.error and rep.error.startswith("metadata: "), rep.error
+    assert synthlabel.verify_file(cut, credentials=credentials).error
+
+
 def test_a_sidecar_beside_its_own_media_is_not_read_for_another_file(credentials, tmp_path):
     """clip.webm's sidecar clip.c2pa was read for the never-labeled clip.mp4 beside it, which
     verify then called tampered ("the file was changed after it was signed"). The sidecar read

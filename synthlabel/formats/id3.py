@@ -41,7 +41,14 @@ def _load(f: BinaryIO):
     try:
         return MP3(f)
     except Exception as exc:  # noqa: BLE001 - mutagen raises many types on bad input
-        raise MetadataError(f"malformed MP3: {_one_line(exc)}") from None
+        why = _one_line(exc)
+        f.seek(0)
+        head = f.read(10)
+        size = f.seek(0, 2)
+        if head[:3] == b"ID3" and len(head) == 10 and 10 + _unsyncsafe(head[6:10]) > size:
+            # mutagen says only "error" for a file that ends inside its tag
+            why = f"the file ends inside its ID3 tag ({size} of {10 + _unsyncsafe(head[6:10])} bytes; truncated?)"
+        raise MetadataError(f"malformed MP3: {why}") from None
 
 
 def write_id3_label(f: BinaryIO, wrapped_json: str, digital_source_type: str | None) -> None:
