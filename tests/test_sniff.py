@@ -169,6 +169,30 @@ def test_id3_fronted_flac_beyond_the_head(tmp_path):
     assert sniff_file(p).format == "flac"
 
 
+def test_an_mp3_behind_zero_padding_is_an_mp3(tmp_path, credentials):
+    """Zero bytes before an MP3's first frame or its ID3 tag (a tag blanked in place): ffmpeg
+    skips them, and the file was "binary data". It labels and verifies."""
+    import subprocess
+
+    from conftest import require_tool
+
+    import synthlabel
+
+    src = tmp_path / "base.mp3"
+    subprocess.run([require_tool("ffmpeg"), "-v", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=7", "-c:a", "libmp3lame", str(src)], check=True)
+    data = src.read_bytes()
+    tag_end = 10 + int.from_bytes(bytes(b & 0x7F for b in data[6:10]), "big") if data[:3] == b"ID3" else 0
+    for lead in (bytes(2048) + data, bytes(700) + data[tag_end:]):
+        assert sniff_bytes(lead[:4096]).format == "mp3"
+    padded = tmp_path / "padded.mp3"
+    padded.write_bytes(bytes(2048) + data)
+    out = synthlabel.label_file(padded, tmp_path / "out" / "padded.mp3", credentials=credentials)
+    assert synthlabel.verify_file(out.output, credentials=credentials).ok()
+    with pytest.raises(UnsupportedMedia):
+        sniff_bytes(bytes(1000) + b"\xff\xfb" + bytes(3000))   # a lone sync word is no frame
+
+
 @pytest.mark.parametrize(
     "head, needle",
     [

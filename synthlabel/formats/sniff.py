@@ -300,6 +300,13 @@ def sniff_bytes(head: bytes) -> MediaType:
         return _TYPES["mp3"]
     if _is_mpeg_audio_sync(h):
         return _TYPES["mp3"]
+    if h[:1] == b"\x00":
+        # zero padding before an MP3's first frame or its ID3 tag (what a tag stripped in
+        # place or a careless concatenation leaves): ffmpeg skips it, and so does its reader
+        rest = h.lstrip(b"\x00")
+        if len(rest) >= 4 and (_is_mpeg_audio_sync(rest) and _mpeg_audio_layer(rest) == 1
+                               or rest[:3] == b"ID3" and _id3_end(rest) is not None):
+            return _TYPES["mp3"]
     if h[:4] == b"OggS":
         # The first page's packet starts at 27 + segment count.
         if len(h) > 27:
