@@ -247,6 +247,33 @@ def area_reduce(img: np.ndarray, size: tuple[int, int], fine: bool = False) -> n
     return img
 
 
+#: Rows per strip of :func:`_work_luma_rgb` (even: the 2:1 reduction pairs rows within a strip).
+_LUMA_STRIP_ROWS = 256
+
+
+def _work_luma_rgb(rgb: np.ndarray, grid: int) -> np.ndarray:
+    """:func:`work_luma` of :func:`to_luma` of an H x W x 3 ``rgb``, without the full-size luma
+    when the working grid is reached through exact halvings (every picture more than twice as
+    large as its grid): the luma is converted and halved strip by strip, so the 4K luma (8 MB)
+    is never written out and read back. Same values: the 2:1 area reduction averages 2 x 2
+    blocks, which never straddle two strips (even row counts), and :func:`area_reduce` goes on
+    from the halved luma exactly as it would have after its own first halving."""
+    h, w = rgb.shape[:2]
+    hw, ww = work_size(h, w, grid)
+    fine = is_fine(grid)
+    m = 2.0 * (P.FINE_AREA_LAST_MIN if fine else P.AREA_LAST_MIN)
+    if rgb.ndim != 3 or (hw, ww) == (h, w) or not (h >= m * hw and w >= m * ww):
+        return work_luma(to_luma(rgb), grid)
+    H, W = h // 2 * 2, w // 2 * 2           # area_reduce drops an odd last row / column
+    half = np.empty((H // 2, W // 2), dtype=np.uint8)
+    buf = np.empty((min(_LUMA_STRIP_ROWS, H), W), dtype=np.uint8)
+    for r0 in range(0, H, _LUMA_STRIP_ROWS):
+        r1 = min(r0 + _LUMA_STRIP_ROWS, H)
+        y = cv2.cvtColor(rgb[r0:r1, :W], cv2.COLOR_RGB2GRAY, dst=buf[:r1 - r0])
+        cv2.resize(y, (W // 2, (r1 - r0) // 2), dst=half[r0 // 2:r1 // 2], interpolation=cv2.INTER_AREA)
+    return area_reduce(half, (ww, hw), fine).astype(np.float32)
+
+
 def is_fine(grid: int) -> bool:
     """Whether a working grid is the fine one, which has its own resampling recipe
     (:func:`area_reduce`) and whitens with pyramid blurs (:func:`whiten`; see wm_params)."""
@@ -282,10 +309,16 @@ def capacity_issue(luma: np.ndarray, act: np.ndarray | None = None) -> str | Non
     """Why ``luma`` cannot carry a reliable mark (too small, too flat), or None. ``act``: the
     :func:`activity` of its working luma when the caller already has it (saves a resampling)."""
     h, w = luma.shape
+    return _capacity_issue(h, w, lambda: median_texture(luma, act))
+
+
+def _capacity_issue(h: int, w: int, median) -> str | None:
+    """:func:`capacity_issue` of an h x w picture; ``median()`` gives its
+    :func:`median_texture` (only asked for when the picture is not too small)."""
     if min(h, w) < P.WEAK_SIDE:
         return (f"image is too small to carry a reliable watermark ({w}x{h}; short side under "
                 f"{P.WEAK_SIDE} px): it is embedded weakly and may not survive any processing")
-    med = median_texture(luma, act)
+    med = median()
     if med < P.FLAT_ACTIVITY:
         return (f"image is too flat to carry a reliable watermark (median texture {med:.2f} < "
                 f"{P.FLAT_ACTIVITY} levels): it is embedded at reduced strength and may not "
@@ -307,11 +340,17 @@ def _mark_gain(yw: np.ndarray, tiled: np.ndarray, strength: float,
     is at most MAX_RMS, times strength. Also returns the headroom: how many times g could grow
     before the cap reaches the mask's own amplitude (1.0 when the mask, not the cap, limits the
     mark: flat and dark pictures)."""
-    mask = np.clip((activity(yw) if act is None else act) / P.MASK_ACT_REF, P.MASK_MIN, P.MASK_MAX)
-    mask *= np.clip((yw + P.DARK_OFFSET) / (128.0 + P.DARK_OFFSET), P.DARK_MIN, 1.0)
-    g = (P.BASE_AMP * mask).astype(np.float32)
-    d = g * tiled
-    rms = float(np.sqrt(np.mean(d * d))) if d.size else 0.0
+    # the same float32 operations as clip(act / ref, ..) * clip((yw + off) / .., ..) * BASE_AMP,
+    # in place (fewer full-grid temporaries)
+    g = np.divide(activity(yw) if act is None else act, P.MASK_ACT_REF, dtype=np.float32)
+    np.clip(g, P.MASK_MIN, P.MASK_MAX, out=g)
+    dark = np.add(yw, P.DARK_OFFSET, dtype=np.float32)
+    dark /= 128.0 + P.DARK_OFFSET
+    np.clip(dark, P.DARK_MIN, 1.0, out=dark)
+    g *= dark
+    g *= P.BASE_AMP
+    d = np.multiply(g, tiled, out=dark) if tiled.dtype == np.float32 else g * tiled
+    rms = float(np.sqrt(np.mean(np.square(d, out=d)))) if d.size else 0.0
     headroom = 1.0
     if rms > P.MAX_RMS:
         g *= P.MAX_RMS / rms
@@ -356,7 +395,13 @@ def masked_boost(yw: np.ndarray, d: np.ndarray, k_max: float) -> float:
 
 def _fold_spectrum(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
     """The detector's front end at the identity geometry: T x T spectrum of the whitened fold."""
-    return _fft2(fold(whiten(yw, pooled)))
+    h, w = yw.shape
+    H, W = -(-h // T) * T, -(-w // T) * T
+    # the whitening is written straight into the zero-padded grid fold() would copy it into
+    # (same values, one full-grid pass fewer)
+    padded = np.zeros((H, W), dtype=np.float32)
+    _whiten_parts(yw, pooled, out=padded[:h, :w])
+    return _fft2(fold(padded))
 
 
 def _informed_correction(through, yw: np.ndarray, g: np.ndarray, tile: np.ndarray, spec: TileSpec,
@@ -440,11 +485,10 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
                       strength: float = 1.0, grid: int | None = None) -> tuple[np.ndarray, str | None]:
     """:func:`embed_rgb` plus :func:`capacity_issue` from the same analysis (one luma
     conversion and one working-grid resampling instead of two)."""
-    luma = to_luma(rgb)
-    h, w = luma.shape
+    h, w = rgb.shape[:2]
     grid = embed_grid(h, w) if grid is None else grid
     fine = is_fine(grid)
-    yw = work_luma(luma, grid)
+    yw = _work_luma_rgb(rgb, grid)     # work_luma(to_luma(rgb), grid), without the full-size luma
     hw, ww = yw.shape
     spec = tile_spec(bytes(key))
     # float32 on the fine grid (4x the samples: every full-grid product costs half); the coarse
@@ -461,7 +505,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         hc, wc = work_size(h, w)
         act = activity(area_reduce(yw, (wc, hc)))
         mask_act = cv2.resize(act, (ww, hw), interpolation=cv2.INTER_LINEAR)
-    issue = capacity_issue(luma, act)
+    issue = _capacity_issue(h, w, lambda: median_texture(yw, act))   # (act given: yw unused)
     tiled = _tiled(tile, hw, ww)        # the plain tile laid over the grid, reused below
     g, headroom = _mark_gain(yw, tiled, strength, mask_act)
     delta = g * tiled
@@ -498,7 +542,7 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
             kern = _through_kernel(min(round(c), P.THROUGH_MAX_FACTOR))
 
             def through(d):
-                return cv2.sepFilter2D(d.astype(np.float32), cv2.CV_32F, kern, kern,
+                return cv2.sepFilter2D(np.asarray(d, dtype=np.float32), cv2.CV_32F, kern, kern,
                                        borderType=cv2.BORDER_REPLICATE)
         else:
             def through(d):
@@ -509,7 +553,8 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         F1, k_total = None, 1.0
         for _attempt in range(P.ISS_ATTEMPTS):
             tile = base_tile
-            delta = g * tiled
+            # the plain mark g * tiled is only read by the first attempt's first pass (F1),
+            # and delta already holds it then; a redo starts from the first-order spectrum
             for it in range(P.ISS_ITER):
                 # first pass of a redo: the plain mark is the first attempt's scaled by k, so its
                 # front-end spectrum is (to first order) F0 + k (F1 - F0): no second whitening
@@ -535,10 +580,10 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
             e0, ec = float(np.mean(d0 * d0)), float(np.mean(dc * dc))
             sc = math.sqrt(max(cap * cap - e0, 0.0) / ec) if ec > 0 else 0.0
             delta = d0 + min(1.0, sc) * dc
-    delta = delta.astype(np.float32)
+    delta = delta.astype(np.float32, copy=False)
     # Upsample the residual as offset uint8 with q fractional steps (fast SIMD resize), then add
     # it with rounding and saturation in one pass: out = rgb + (d8 - 128) / q.
-    peak = float(np.max(np.abs(delta))) if delta.size else 0.0
+    peak = max(float(delta.max()), -float(delta.min())) if delta.size else 0.0   # max |delta|
     q = 16.0
     while q > 1.0 and peak * q > 127.0:
         q /= 2.0
@@ -546,7 +591,11 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
     # array costs its page faults (~0.8 ms per MB measured), as much as the arithmetic.
 
     def full_size(d: np.ndarray) -> np.ndarray:
-        d8 = np.clip(np.rint(d * q + 128.0), 0, 255).astype(np.uint8)
+        # clip(rint(d * q + 128), 0, 255) as uint8, in place on one temporary
+        t = np.multiply(d, q, dtype=np.float32)
+        t += 128.0
+        np.rint(t, out=t)
+        d8 = np.clip(t, 0, 255, out=t).astype(np.uint8)
         if (hw, ww) != (h, w):
             d8 = cv2.resize(d8, (w, h), interpolation=cv2.INTER_LINEAR)
         return d8
@@ -560,9 +609,28 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         rms_full = float(np.sqrt(np.mean(sub * sub))) / q
         if rms_full > lim:
             d8 = full_size(delta * np.float32(lim / rms_full))
-    if rgb.ndim == 3:
-        d8 = cv2.cvtColor(d8, cv2.COLOR_GRAY2RGB)
-    return cv2.addWeighted(rgb, 1.0, d8, 1.0 / q, -128.0 / q, dst=d8), issue
+    if rgb.ndim == 2:
+        return cv2.addWeighted(rgb, 1.0, d8, 1.0 / q, -128.0 / q, dst=d8), issue
+    return _add_residual_rgb(rgb, d8, q), issue
+
+
+#: Rows per strip of :func:`_add_residual_rgb` (a 4K strip of 3 channels: 1.5 MB, cache-sized).
+_ADD_STRIP_ROWS = 128
+
+
+def _add_residual_rgb(rgb: np.ndarray, d8: np.ndarray, q: float) -> np.ndarray:
+    """``rgb + (d8 - 128) / q`` on every channel, rounded and saturated (uint8; ``d8`` is the
+    H x W offset residual). Same arithmetic as one ``cv2.addWeighted`` of ``rgb`` and the residual
+    spread to three channels, but strip by strip: the three-channel residual of a strip stays in
+    cache instead of being written out at full size and read back (4K: 25 MB each way)."""
+    h = rgb.shape[0]
+    out = np.empty_like(rgb)
+    buf = np.empty((min(_ADD_STRIP_ROWS, h),) + rgb.shape[1:], dtype=np.uint8)
+    for r0 in range(0, h, _ADD_STRIP_ROWS):
+        r1 = min(r0 + _ADD_STRIP_ROWS, h)
+        d3 = cv2.cvtColor(d8[r0:r1], cv2.COLOR_GRAY2RGB, dst=buf[:r1 - r0])
+        cv2.addWeighted(rgb[r0:r1], 1.0, d3, 1.0 / q, -128.0 / q, dst=out[r0:r1])
+    return out
 
 
 # --------------------------------------------------------------------------- detection
@@ -574,13 +642,14 @@ def whiten(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
     return _whiten_parts(yw, pooled)[1]
 
 
-def _whiten_parts(yw: np.ndarray, pooled: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(the whitening's high-pass of ``yw``, :func:`whiten`'s result), both float32."""
+def _whiten_parts(yw: np.ndarray, pooled: bool = False,
+                  out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(the whitening's high-pass of ``yw``, :func:`whiten`'s result), both float32. ``out``: a
+    float32 array of ``yw``'s shape to write the result into."""
     blur = local_mean if pooled else gaussian
     hp, loc = local_contrast(yw, P.DET_HP_SIGMA, P.DET_POOL_SIGMA, hp_blur=blur, pool_blur=blur)
     loc += 0.5
-    np.divide(hp, loc, out=loc)
-    return hp, loc
+    return hp, np.divide(hp, loc, out=loc if out is None else out)
 
 
 def suppress_edges(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
