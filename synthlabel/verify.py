@@ -583,7 +583,7 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
         side = c2pa_io.sidecar_beside(p)
         if isinstance(side, c2pa_io.C2PAResult):
             report = verify_bytes(data, path=str(p), **kwargs)
-            if "c2pa" in report.layers:
+            if report.layers["c2pa"].status is not Status.SKIPPED:
                 report.layers["c2pa"] = _c2pa_report(side)[0]
             return report
         if side is not None:

@@ -187,13 +187,14 @@ def _plan(read: Read, size: int, wrapped_json: str) -> list[Segment]:
                     body.append(_chunk_bytes(b"LIST", b"INFO" + kept))
                 continue
         if c.id in ID3_CHUNKS and c.size <= _MAX_SMALL:
+            payload = _payload(read, c)
             try:
-                tag = id3.without_labels(_payload(read, c))
+                tag = id3.without_labels(payload)
             except MetadataError:
-                tag = _payload(read, c)     # not ours to mend: copied as it is
-            if tag is None:
+                tag = payload               # not ours to mend: copied as it is
+            if tag is None:                 # the label was all it held
                 continue
-            if len(tag) != c.size:
+            if tag is not payload:
                 body.append(_chunk_bytes(c.id, tag))
                 continue
         length = min(c.end, riff.riff_end) - c.start
