@@ -213,7 +213,8 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
             kept = exif_layout.edited_in_place(exif_source, orientation_applied=orientation in range(2, 9),
                                                quarter_turn=orientation in range(5, 9))
         out.exif = kept or exif_layout.restore_types(exif_source, exif.tobytes())
-        if exif_source and exif_layout.has_thumbnail(exif_source):
+        if fmt != "tiff" and exif_source and exif_layout.has_thumbnail(exif_source):
+            # (a TIFF's IFD0 links its next page, not a thumbnail: the frames warning says it)
             out.warnings.append("the EXIF thumbnail is not kept (it shows the picture without "
                                 "its label)")
     if getattr(im, "n_frames", 1) > 1:
