@@ -600,8 +600,10 @@ def test_library_calls_name_a_wrong_argument(home, prod_files):
                  lambda: synthlabel.verify_bytes(b"\x89PNG\r\n\x1a\n", credentials="prod")):
         with pytest.raises(TypeError, match="credentials must be a Credentials from load_credentials\\(\\), got str"):
             call()
+    prod = load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
+                            watermark_key_file=prod_files / "wm.key")
     with pytest.raises(synthlabel.LabelingError, match="64-bit unsigned integer, got -1"):
-        synthlabel.label_image(img, content_id=-1, credentials=load_credentials())
+        synthlabel.label_image(img, content_id=-1, credentials=prod)
     with pytest.raises(TypeError, match="given by its path .* got bytes"):
         load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
                          watermark_key_file=os.fsencode(prod_files / "wm.key"))
