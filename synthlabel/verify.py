@@ -235,6 +235,9 @@ def _c2pa_report(res, sidecar: bool = False) -> tuple[LayerReport, str | None]:
         if dst_problem is None else dst_problem
     if res.sidecar:
         ai += f"; from the sidecar {res.sidecar}"
+    if res.soft_binding and res.content_id is None and res.soft_binding.get("alg"):
+        # another vendor's watermark (Digimarc, a neural mark): named, not compared with ours
+        ai += f"; soft binding {res.soft_binding['alg']}"
     if res.parent:
         # The input's own manifest, kept as the parent ingredient when the file was labeled.
         ai += f"; parent manifest signed by {res.parent.get('signer') or 'an unknown signer'}"

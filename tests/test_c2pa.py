@@ -205,6 +205,7 @@ def test_verify_judges_the_source_type_and_only_our_soft_bindings(creds, aigc):
     assert layer.status.value == "ok", layer.summary
     assert layer.details["soft_binding"]["alg"] == "com.digimarc.validate.1"
     assert layer.details["content_id"] is None and ids == {}
+    assert "soft binding com.digimarc.validate.1" in layer.summary    # the text line says it too
 
 
 def test_unsigned_and_garbage_are_not_present(creds):
