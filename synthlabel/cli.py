@@ -207,7 +207,7 @@ def label(
     cue_unit: Annotated[float, typer.Option("--cue-unit", help="Audio: cue unit (dot) length in ms, 55-300; a dash is 3 units.")] = 120.0,
     cue_level: Annotated[float, typer.Option("--cue-level", help="Audio: cue peak level in dBFS.")] = -14.0,
     spoken_label: Annotated[Optional[Path], typer.Option("--spoken-label", parser=_path, metavar="FILE", help="Audio: a spoken-label clip to insert instead of the tone cue.")] = None,
-    bitrate: Annotated[Optional[int], typer.Option("--bitrate", help="Audio: bitrate for lossy outputs in bit/s (default per format, for stereo: MP3 192k, Vorbis 160k, Opus 96k, AAC 160k; per pair of channels beyond two; the input's own where higher).")] = None,
+    bitrate: Annotated[Optional[int], typer.Option("--bitrate", help="Audio: bitrate for lossy outputs in bit/s (default per format, for stereo: MP3 192k, Vorbis 160k, Opus 96k, AAC 160k; per pair of channels beyond two; half for mono MP3, Opus and AAC; the input's own where higher).")] = None,
     label_seconds: Annotated[float, typer.Option("--label-seconds", help="Video: show the visible label for the first N seconds (at least 2).")] = 3.0,
     persistent: Annotated[bool, typer.Option("--persistent", help="Video: keep the visible label for the whole video.")] = False,
     video_cue: Annotated[bool, typer.Option("--video-cue", help="Video: also mix the rhythm cue into the soundtrack (not where it has one already).")] = False,
