@@ -655,10 +655,11 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         marked = spec.watermark and (kept is not None or (marker is not None and not marker.empty)
                                      or emb is not None)
         res.layers += [n for n, on in (("explicit", spec.explicit), ("watermark", marked)) if on]
-        if marked and spec.watermark_readback and (
-                writer.crf > video_io.DEFAULT_CRF[writer.codec]
-                or (info.duration or 0.0) < READBACK_UNDER_SECONDS
-                or min(writer.size) < READBACK_BELOW_SIDE):
+        if marked and spec.watermark_readback:
+            # Every video, as verify will read it: the mark is measured to survive the codecs
+            # at their default CRF, but not every picture carries it (bilevel content such as a
+            # Game of Life clip was listed as watermarked and failed verify). About 3 s for
+            # 10 s of 1080p, most of it decoding.
             t0 = time.perf_counter()
             rb = _readback(encoded, key, content_id.value, writer)
             if not rb.found:
@@ -727,15 +728,6 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
 
 #: Lossless soundtrack codecs (besides pcm_*): re-encoding them lossy is worth a warning.
 LOSSLESS_AUDIO = ("flac", "alac", "truehd", "mlp", "wavpack", "tta")
-
-#: The frame mark is read back from the encoded file (as verify will read it) when the video
-#: is shorter than this, or encoded at a CRF above the codec's default: the cases the mark is
-#: not measured to survive. (At the defaults it is, and the check would cost a decode.)
-READBACK_UNDER_SECONDS = 3.0
-#: ... or whose short side is below this (the image mark's "weak" size: a 64x64 clip was
-#: listed as watermarked and failed verify; reading a small video back costs little).
-READBACK_BELOW_SIDE = 128
-
 
 def _reverse_dns_keys(src: Path, info: video_io.VideoInfo) -> list[tuple[str, str]]:
     """The source's text QuickTime ``mdta`` keys named in reverse DNS (an iPhone's

@@ -694,8 +694,8 @@ def test_odd_frame_sizes_and_hevc_tag(tmp_path, credentials):
 
 def test_very_short_and_heavily_compressed_videos(tmp_path, credentials):
     """A one-frame video: verify looks at the frame there is (its sample times lie beyond the
-    clip). A short clip, or one encoded at a CRF above the default, is read back after
-    encoding, and the labeler warns exactly when verify would not find the frame mark."""
+    clip). Every video is read back after encoding (unless watermark_readback=False), and the
+    labeler warns exactly when verify would not find the frame mark."""
     one = make_clip(tmp_path / "one.mp4", audio=False, seconds=1 / FPS)
     res = label_video_file(one, tmp_path / "one_out.mp4", credentials=credentials, **FAST)
     rep = verify_video_file(tmp_path / "one_out.mp4", key=credentials.watermark_key,
@@ -718,7 +718,10 @@ def test_very_short_and_heavily_compressed_videos(tmp_path, credentials):
         outcomes.add(bool(warned))
     assert True in outcomes, "CRF 51 should wipe the frame mark"
     res = label_video_file(src, tmp_path / "default.mp4", credentials=credentials, **FAST)
-    assert "readback" not in res.timings     # 3.5 s at the default CRF: not read back
+    assert "readback" in res.timings and not any("read back" in w for w in res.warnings)
+    res = label_video_file(src, tmp_path / "unchecked.mp4", credentials=credentials,
+                           spec=LabelSpec(watermark_readback=False), **FAST)
+    assert "readback" not in res.timings
 
 
 def test_a_short_soundtrack_is_read_back(tmp_path, credentials, monkeypatch):
@@ -1268,3 +1271,25 @@ def test_videos_labeled_in_overlapping_threads_give_opencv_its_threads_back(tmp_
     with ThreadPoolExecutor(3) as pool:
         assert all(r.content_id for r in pool.map(run, range(3)))
     assert cv2.getNumThreads() == before
+
+
+def test_a_video_whose_frames_cannot_carry_the_mark_is_not_said_to(tmp_path, credentials):
+    """Bilevel frames (a Game of Life clip) do not carry the frame mark. Videos of 3 s and more
+    at 128 px and more were not read back, so one was listed as watermarked, its manifest said
+    so, and verify right after found no mark. Every video is read back now."""
+    import subprocess
+
+    from conftest import require_tool
+
+    src = tmp_path / "life.mp4"
+    subprocess.run([require_tool("ffmpeg"), "-v", "error", "-f", "lavfi", "-i",
+                    "life=s=480x360:r=12:mold=10,format=yuv420p,trim=duration=3.5",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(src)], check=True)
+    res = label_video_file(src, tmp_path / "out.mp4", credentials=credentials, **FAST)
+    assert "watermark" not in res.layers, res.layers
+    assert any("frame mark is not found" in w and "not said to carry a watermark" in w
+               for w in res.warnings), res.warnings
+    import synthlabel
+
+    rep = synthlabel.verify_file(tmp_path / "out.mp4", credentials=credentials, layers=("c2pa",))
+    assert not rep.layers["c2pa"].details["soft_binding"], rep.layers["c2pa"].details
