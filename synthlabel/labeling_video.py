@@ -492,10 +492,20 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     emb = None
     if audio is None and audio_cue and spec.explicit:
         res.warnings.append("audio cue not mixed: the video has no soundtrack")
+    if codec is None and video_io.codec_key(info.codec) != vcodec:
+        # the container's default encoder, not the input's (an HEVC file grew by half as H.264)
+        keep = video_io.codec_key(info.codec)
+        hint = (f"; --codec {keep} keeps it" if keep in video_io.allowed_codecs(container)
+                else "")
+        res.warnings.append(f"the {info.codec.upper()} video is re-encoded as {vcodec.upper()} "
+                            f"(the {container.upper()} default{hint})")
+    out_audio = video_io.CONTAINERS[container][3].removeprefix("lib")
     if audio is not None and (audio.codec in LOSSLESS_AUDIO or audio.codec.startswith("pcm_")):
-        out_codec = video_io.CONTAINERS[container][3].removeprefix("lib").upper()
-        res.warnings.append(f"the {audio.codec.upper()} soundtrack is re-encoded as {out_codec} "
-                            f"(lossy; labeled {container.upper()} files carry {out_codec} sound)")
+        res.warnings.append(f"the {audio.codec.upper()} soundtrack is re-encoded as {out_audio.upper()} "
+                            f"(lossy; labeled {container.upper()} files carry {out_audio.upper()} sound)")
+    elif audio is not None and (was := _audio_codec_name(audio.codec)) != out_audio:
+        res.warnings.append(f"the {was.upper()} soundtrack is re-encoded as {out_audio.upper()} "
+                            f"(labeled {container.upper()} files carry {out_audio.upper()} sound)")
     if audio is not None and audio.channels > 2 and video_io.CONTAINERS[container][3] != "aac":
         # The writer keeps more than two channels in AAC only (video_io.VideoWriter).
         res.warnings.append(f"the {audio.channels}-channel soundtrack is downmixed to stereo "
@@ -724,6 +734,12 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                       sidecar_format=container in SIDECAR_CONTAINERS)
     res.timings["total"] = time.perf_counter() - t_all
     return res
+
+
+def _audio_codec_name(decoder: str) -> str:
+    """The codec a decoder's name stands for ("mp3float" is MP3, "libopus" Opus)."""
+    name = decoder.lower().removeprefix("lib")
+    return name.removesuffix("float") if name in ("mp3float", "mp2float") else name
 
 
 #: Lossless soundtrack codecs (besides pcm_*): re-encoding them lossy is worth a warning.

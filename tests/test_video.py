@@ -1293,3 +1293,21 @@ def test_a_video_whose_frames_cannot_carry_the_mark_is_not_said_to(tmp_path, cre
 
     rep = synthlabel.verify_file(tmp_path / "out.mp4", credentials=credentials, layers=("c2pa",))
     assert not rep.layers["c2pa"].details["soft_binding"], rep.layers["c2pa"].details
+
+
+def test_a_codec_change_is_said(tmp_path, credentials):
+    """A VP9 + Opus MKV came out as H.264 + AAC, and an HEVC MP4 as H.264 (half again its
+    size), without a word: the container's default encoders are used, and now that is said,
+    with the --codec that keeps the picture's codec. The same codecs say nothing."""
+    ffmpeg = require_tool("ffmpeg")
+    webm = make_clip(tmp_path / "in.webm", "webm", seconds=2.0)
+    mkv = tmp_path / "in.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(webm), "-c", "copy", str(mkv)], check=True)
+    res = label_video_file(mkv, tmp_path / "out.mkv", credentials=credentials, **FAST)
+    said = [w for w in res.warnings if "re-encoded as" in w]
+    assert said == ["the VP9 video is re-encoded as H264 (the MKV default; --codec vp9 keeps it)",
+                    "the OPUS soundtrack is re-encoded as AAC (labeled MKV files carry AAC sound)"], res.warnings
+    res = label_video_file(mkv, tmp_path / "kept.mkv", credentials=credentials, codec="vp9", **FAST)
+    assert [w for w in res.warnings if "video is re-encoded" in w] == []
+    res = label_video_file(webm, tmp_path / "same.webm", credentials=credentials, **FAST)
+    assert [w for w in res.warnings if "re-encoded as" in w] == [], res.warnings

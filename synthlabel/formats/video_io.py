@@ -47,6 +47,8 @@ __all__ = [
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
+    "allowed_codecs",
+    "codec_key",
     "container_of",
     "encoder_for",
     "probe",
@@ -67,6 +69,16 @@ _CODEC_ALIASES = {"h264": "h264", "avc": "h264", "libx264": "h264", "h265": "h26
 _ALLOWED = {"mp4": ("h264", "h265", "vp9"), "mov": ("h264", "h265"), "mkv": ("h264", "h265", "vp9"),
             "webm": ("vp9",)}
 DEFAULT_CRF = {"h264": 23, "h265": 28, "vp9": 32}
+
+
+def codec_key(name: str | None) -> str | None:
+    """Our key (h264, h265, vp9) for a codec or encoder name ("hevc", "libx264"), else None."""
+    return _CODEC_ALIASES.get((name or "").lower())
+
+
+def allowed_codecs(container: str) -> tuple[str, ...]:
+    """The codec keys a labeled ``container`` file may be written with."""
+    return _ALLOWED.get(container, ())
 DEFAULT_PRESET = "medium"
 _PRESETS = VIDEO_PRESETS
 # libvpx-vp9 has no presets: map them to cpu-used (speed; 0 slowest .. 8 fastest).
