@@ -7,6 +7,7 @@ Nothing here touches the file system; :mod:`synthlabel.pipeline` adds files and 
 from __future__ import annotations
 
 import contextlib
+import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -275,6 +276,8 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
     data = image_codec.encode(rgb, format, alpha=alpha, quality=quality, exif=exif,
                               icc_profile=icc_profile, xmp=xmp, extras=extras)
     timings["encode"] = time.perf_counter() - t0
+    if icc_profile and icc_profile[16:20] == b"GRAY" and Image.open(io.BytesIO(data)).mode != "L":
+        warns.append(f"greyscale ICC profile dropped (the {format.upper()} output is RGB)")
     if (lossy and quality < READBACK_BELOW_QUALITY and spec.watermark_readback
             and "watermark" in layers and not any(w.startswith("watermark:") for w in warns)):
         # At a low quality the encoder itself can take the mark: read back what was written.

@@ -169,15 +169,31 @@ def test_sixteen_bit_colour_is_reported():
     assert not image_codec.decode(_png(), "png").warnings
 
 
-def test_greyscale_icc_profile_dropped_from_rgb_output():
+def test_greyscale_icc_profile_goes_with_grey_output_and_is_dropped_from_rgb(credentials):
+    """A grey picture's grey profile is kept where the picture is written grey (PNG, JPEG),
+    and dropped with a warning where it is written as RGB (WebP has no grey mode), since it
+    cannot describe RGB pixels."""
+    import synthlabel
+    from synthlabel.models import LabelSpec
+
     gray = Image.fromarray(PHOTO[..., 1])
     icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
     icc[16:20] = b"GRAY"                 # the colour-space field of the profile header
     buf = io.BytesIO()
     gray.save(buf, "PNG", icc_profile=bytes(icc))
     dec = image_codec.decode(buf.getvalue(), "png")
-    assert dec.icc_profile is None and dec.rgb.shape == (240, 320, 3)
-    assert any("greyscale ICC profile dropped" in w for w in dec.warnings)
+    assert dec.icc_profile == bytes(icc) and dec.rgb.shape == (240, 320, 3)
+    for fmt, mode, kept in (("png", "L", True), ("jpeg", "L", True), ("webp", "RGB", False)):
+        out = synthlabel.label_image_bytes(buf.getvalue(), spec=LabelSpec(output_format=fmt),
+                                           credentials=credentials)
+        im = Image.open(io.BytesIO(out.data))
+        assert im.mode == mode and (im.info.get("icc_profile") == bytes(icc)) == kept, fmt
+        assert any("greyscale ICC profile dropped" in w for w in out.warnings) == (not kept), out.warnings
+    # on a colour picture a grey profile is dropped at once, as before
+    buf = io.BytesIO()
+    Image.fromarray(PHOTO).save(buf, "PNG", icc_profile=bytes(icc))
+    dec = image_codec.decode(buf.getvalue(), "png")
+    assert dec.icc_profile is None and any("greyscale ICC profile dropped" in w for w in dec.warnings)
 
 
 def test_size_guard_allows_large_photos_and_refuses_bombs():
@@ -509,3 +525,37 @@ def test_decoding_in_threads_keeps_each_files_warnings_and_the_process_warning_s
         got = list(pool.map(noted, range(800)))
     assert [i for i, has in got if has != (i % 2 == 0)] == []
     assert warnings.filters == filters and warnings._showwarnmsg_impl is hook
+
+
+def test_a_grey_picture_stays_grey_and_a_progressive_jpeg_progressive(credentials):
+    """Grey pictures (8-bit, 16-bit, bilevel) came out as RGB, a grey PNG three times its
+    size, and a progressive JPEG as baseline, without a word. The labeled pixels of a grey
+    picture are still grey (the mark and the label plate are neutral): they are written grey.
+    A palette picture cannot stay one (the mark needs more levels): that is said."""
+    import synthlabel
+
+    grey = Image.fromarray(synthetic_photo(240, 320, 6)).convert("L")
+    for fmt, mode in (("PNG", "L"), ("JPEG", "L")):
+        buf = io.BytesIO()
+        grey.save(buf, fmt)
+        out = synthlabel.label_image_bytes(buf.getvalue(), credentials=credentials)
+        assert Image.open(io.BytesIO(out.data)).mode == mode, fmt
+        assert synthlabel.verify_bytes(out.data, credentials=credentials).ok(), fmt
+    buf = io.BytesIO()
+    Image.fromarray(PHOTO).save(buf, "JPEG", progressive=True)
+    dec = image_codec.decode(buf.getvalue(), "jpeg")
+    out = image_codec.encode(dec.rgb, "jpeg", extras=dec.extras)
+    assert Image.open(io.BytesIO(out)).info.get("progressive") and image_codec.decode(out, "jpeg").rgb.shape == PHOTO.shape
+    assert not Image.open(io.BytesIO(image_codec.encode(PHOTO, "jpeg"))).info.get("progressive")
+    # a colour picture is never written grey, even from a grey source's extras
+    dec_grey = image_codec.decode(_saved(grey, "PNG"), "png")
+    assert dec_grey.extras.grey
+    assert Image.open(io.BytesIO(image_codec.encode(PHOTO, "png", extras=dec_grey.extras))).mode == "RGB"
+    pal = image_codec.decode(_saved(Image.fromarray(PHOTO).quantize(64), "PNG"), "png")
+    assert any("palette image written as full colour" in w for w in pal.warnings)
+
+
+def _saved(im: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    return buf.getvalue()

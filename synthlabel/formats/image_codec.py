@@ -72,6 +72,8 @@ class Extras:
     """What else a re-encode keeps from the source file, beyond EXIF, ICC and XMP."""
 
     lossless: bool = False               # a lossless WebP source: the output stays lossless
+    grey: bool = False                   # a greyscale source: written grey where it still is
+    progressive: bool = False            # a progressive JPEG source: a JPEG output is too
     # Pixel density (dots per inch), from any source that states it (JPEG JFIF, PNG pHYs,
     # BMP, TIFF): written as JFIF density into JPEG and as pHYs into PNG (a PNG source's own
     # pHYs chunk, in png_chunks, goes as it is); WebP has no field for it.
@@ -223,6 +225,13 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
     _carry_extras(out, im, data, fmt)
     # A tRNS chunk makes one colour (grey level) of an RGB or grey PNG transparent: Pillow keeps
     # it in info["transparency"], not as an alpha band, so it is read out here.
+    # a grey source (8- or 16-bit, bilevel) is written grey again when its labeled pixels are
+    # (encode): as RGB, a grey PNG tripled in size
+    out.extras.grey = im.mode in WIDE_MODES + ("L", "LA", "1")
+    out.extras.progressive = fmt == "jpeg" and bool(im.info.get("progressive") or im.info.get("progression"))
+    if im.mode in ("P", "PA"):
+        out.warnings.append("palette image written as full colour (the mark needs more levels "
+                            "than a palette holds)")
     key_alpha = None
     if im.mode in WIDE_MODES + ("L", "RGB") and "transparency" in im.info:
         key = im.info["transparency"]
@@ -255,9 +264,10 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
             out.icc_profile = None  # a CMYK profile would mislabel RGB pixels
         # (an RGB image is not converted: convert() would copy every pixel once more)
         out.rgb = np.ascontiguousarray(np.asarray(im if im.mode == "RGB" else im.convert("RGB")))
-    if out.icc_profile and out.icc_profile[16:20] == b"GRAY":
-        # The pixels go out as RGB: a greyscale profile would make the file invalid (viewers
-        # refuse or misread it). Without it the grey levels are read as sRGB.
+    if out.icc_profile and out.icc_profile[16:20] == b"GRAY" and not out.extras.grey:
+        # A colour picture goes out as RGB: a greyscale profile would make the file invalid
+        # (viewers refuse or misread it). Without it the levels are read as sRGB. (A grey
+        # picture's grey profile goes with it, where it is written grey: see encode.)
         out.warnings.append("greyscale ICC profile dropped (the output is RGB)")
         out.icc_profile = None
     return out
@@ -406,6 +416,14 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
     extras = extras or Extras()
     from . import jpeg
 
+    # A grey source whose labeled pixels are still grey (the mark and the label plate are
+    # neutral) goes out grey in PNG and JPEG; WebP has no grey mode. An RGB profile cannot
+    # describe grey pixels, so one attached keeps the output RGB.
+    # (Grey with alpha stays RGBA: OpenCV's PNG encoder takes 1, 3 or 4 channels.)
+    grey = (extras.grey and fmt in ("png", "jpeg") and (alpha is None or fmt == "jpeg")
+            and not (icc_profile and icc_profile[16:20] != b"GRAY") and _neutral(rgb))
+    if icc_profile and icc_profile[16:20] == b"GRAY" and not grey:
+        icc_profile = None      # it cannot describe RGB pixels (label_image says it is dropped)
     if fmt != "jpeg" and xmp and extras.jpeg_segments:
         # a JPEG source's ExtendedXMP: PNG and WebP hold the whole packet, so it is merged
         # back (it was lost, and the packet kept pointing at it)
@@ -418,10 +436,12 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
             # pixels per metre, unit 1 (metre)
             ppm = [max(1, round(v / 0.0254)) for v in extras.dpi]
             chunks.append(png.chunk(b"pHYs", ppm[0].to_bytes(4, "big") + ppm[1].to_bytes(4, "big") + b"\x01"))
-        return _encode_png(rgb, alpha, exif=exif, icc_profile=icc_profile, xmp=xmp,
-                           chunks=chunks)
+        return _encode_png(rgb[..., :1] if grey else rgb, alpha, exif=exif, icc_profile=icc_profile,
+                           xmp=xmp, chunks=chunks)
     if alpha is not None and fmt != "jpeg":
         im = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    elif grey:
+        im = Image.fromarray(np.ascontiguousarray(rgb[..., 0]), "L")
     else:
         im = Image.fromarray(rgb, "RGB")
     kw: dict = {}
@@ -436,7 +456,8 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
         kw["xmp"] = xmp
     if fmt == "jpeg":
         # 4:2:0 like every camera and service; optimize costs little and saves ~5 %.
-        kw.update(quality=quality, subsampling=2 if quality < 95 else 0, optimize=False)
+        kw.update(quality=quality, subsampling=2 if quality < 95 else 0, optimize=False,
+                  progressive=extras.progressive)   # a progressive source stays progressive
         if extras.dpi:
             kw["dpi"] = extras.dpi
         if extras.comment:
@@ -462,6 +483,15 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
     return data
 
 
+def _neutral(rgb: np.ndarray) -> bool:
+    """Whether every pixel of ``rgb`` has R == G == B (a sparse sample first: a colour picture
+    is told from a few hundred pixels, a grey one costs two full comparisons)."""
+    sample = rgb[::17, ::13]
+    if not (np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 1], sample[..., 2])):
+        return False
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+
+
 def _encode_png(rgb: np.ndarray, alpha: np.ndarray | None, *, exif: bytes | None,
                 icc_profile: bytes | None, xmp: bytes | None, chunks: list[bytes] = ()) -> bytes:
     """PNG through OpenCV with zlib's Huffman-only strategy: measured at 1 MP about 2x faster
@@ -474,7 +504,8 @@ def _encode_png(rgb: np.ndarray, alpha: np.ndarray | None, *, exif: bytes | None
 
     from . import png as png_chunks
 
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    # rgb: H x W x 3, or H x W x 1 for a grey picture (written grey)
+    bgr = np.ascontiguousarray(rgb[..., 0]) if rgb.shape[2] == 1 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     if alpha is not None:
         bgr = np.dstack([bgr, alpha])
     ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1,
