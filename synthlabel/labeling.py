@@ -276,7 +276,7 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
     data = image_codec.encode(rgb, format, alpha=alpha, quality=quality, exif=exif,
                               icc_profile=icc_profile, xmp=xmp, extras=extras)
     timings["encode"] = time.perf_counter() - t0
-    if icc_profile and icc_profile[16:20] == b"GRAY" and Image.open(io.BytesIO(data)).mode != "L":
+    if image_codec.is_grey_profile(icc_profile) and Image.open(io.BytesIO(data)).mode != "L":
         warns.append(f"greyscale ICC profile dropped (the {format.upper()} output is RGB)")
     if (lossy and quality < READBACK_BELOW_QUALITY and spec.watermark_readback
             and "watermark" in layers and not any(w.startswith("watermark:") for w in warns)):

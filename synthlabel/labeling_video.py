@@ -492,9 +492,9 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     emb = None
     if audio is None and audio_cue and spec.explicit:
         res.warnings.append("audio cue not mixed: the video has no soundtrack")
-    if codec is None and video_io.codec_key(info.codec) != vcodec:
+    keep = video_io.codec_key(info.codec)
+    if codec is None and keep != vcodec:
         # the container's default encoder, not the input's (an HEVC file grew by half as H.264)
-        keep = video_io.codec_key(info.codec)
         hint = (f"; --codec {keep} keeps it" if keep in video_io.allowed_codecs(container)
                 else "")
         res.warnings.append(f"the {info.codec.upper()} video is re-encoded as {vcodec.upper()} "

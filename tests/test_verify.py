@@ -30,6 +30,19 @@ def _aigc_json(**fields) -> str:
     return json.dumps({"AIGC": fields}, separators=(",", ":"))
 
 
+#: A complete label's fields, for the tests to vary.
+FIELDS = dict(Label="1", ContentProducer="x", ProduceID="0123456789abcdef", ReservedCode1="",
+              ContentPropagator="x", PropagateID="0123456789abcdef", ReservedCode2="")
+
+
+def _xmp_with(label: str, ns: str = "http://www.tc260.org.cn/ns/AIGC/1.0/", close: str = ">") -> str:
+    """An XMP packet whose Description holds ``label`` as a TC260:AIGC attribute under ``ns``
+    (``close=">"`` leaves the Description unclosed: not well-formed XML)."""
+    return ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+            f'02/22-rdf-syntax-ns#"><rdf:Description xmlns:TC260="{ns}" TC260:AIGC=\'{label}\''
+            f'{close}</rdf:RDF></x:xmpmeta>')
+
+
 def test_a_signed_manifest_that_contradicts_the_metadata(credentials):
     """The manifest's AIGC assertion was never compared with the metadata label: a trusted
     manifest naming another producer and ProduceID passed, every layer OK."""
@@ -81,12 +94,8 @@ def test_propagate_id_is_checked_when_the_produce_id_is_another_producers(creden
 def test_a_broken_xmp_label_counts_as_a_label():
     """A broken XMP packet holding a TC260 label beside a valid PNG text label passed as one
     label, OK; alone it was "invalid" with count 0."""
-    label = _aigc_json(Label="1", ContentProducer="x", ProduceID="0123456789abcdef",
-                       ReservedCode1="", ContentPropagator="x", PropagateID="0123456789abcdef",
-                       ReservedCode2="")
-    broken = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
-              '02/22-rdf-syntax-ns#"><rdf:Description xmlns:TC260="http://www.tc260.org.cn/ns/'
-              f'AIGC/1.0/" TC260:AIGC=\'{label}\'></rdf:RDF></x:xmpmeta>')
+    label = _aigc_json(**FIELDS)
+    broken = _xmp_with(label)
     both = synthlabel.verify_bytes(_png(xmp=broken, AIGC=label), layers=("metadata",))
     meta = both.layers["metadata"]
     assert meta.status is Status.INVALID and meta.details["count"] == 2, meta.summary
@@ -97,8 +106,7 @@ def test_a_broken_xmp_label_counts_as_a_label():
 def test_two_labels_are_each_named_with_what_they_say():
     """Two labels that disagree were reported as "2 AIGC labels" with the first one's fields
     only: where the second was and what it said were nowhere in the text or the JSON."""
-    fields = dict(Label="1", ContentProducer="x", ProduceID="0123456789abcdef", ReservedCode1="",
-                  ContentPropagator="x", PropagateID="0123456789abcdef", ReservedCode2="")
+    fields = FIELDS
     other = dict(fields, Label="3", ProduceID="zzz-999")
     rep = synthlabel.verify_bytes(_png(AIGC=_aigc_json(**fields), aigc=_aigc_json(**other)),
                                   layers=("metadata",)).layers["metadata"]
@@ -114,12 +122,7 @@ def test_two_labels_are_each_named_with_what_they_say():
 def test_an_aigc_property_under_another_namespace_is_named():
     """TC260:AIGC written under https:// (or another URI) was "no AIGC metadata label", with
     no word that an AIGC property is there."""
-    label = _aigc_json(Label="1", ContentProducer="x", ProduceID="0123456789abcdef",
-                       ReservedCode1="", ContentPropagator="x", PropagateID="0123456789abcdef",
-                       ReservedCode2="")
-    packet = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
-              '02/22-rdf-syntax-ns#"><rdf:Description xmlns:TC260="https://www.tc260.org.cn/ns/'
-              f'AIGC/1.0/" TC260:AIGC=\'{label}\'/></rdf:RDF></x:xmpmeta>')
+    packet = _xmp_with(_aigc_json(**FIELDS), ns="https://www.tc260.org.cn/ns/AIGC/1.0/", close="/>")
     rep = synthlabel.verify_bytes(_png(xmp=packet), layers=("metadata",)).layers["metadata"]
     assert rep.status is Status.INVALID, rep.summary
     assert "namespace 'https://www.tc260.org.cn/ns/AIGC/1.0/' is not a GB 45438 label" in rep.summary

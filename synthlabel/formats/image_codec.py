@@ -264,7 +264,7 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
             out.icc_profile = None  # a CMYK profile would mislabel RGB pixels
         # (an RGB image is not converted: convert() would copy every pixel once more)
         out.rgb = np.ascontiguousarray(np.asarray(im if im.mode == "RGB" else im.convert("RGB")))
-    if out.icc_profile and out.icc_profile[16:20] == b"GRAY" and not out.extras.grey:
+    if is_grey_profile(out.icc_profile) and not out.extras.grey:
         # A colour picture goes out as RGB: a greyscale profile would make the file invalid
         # (viewers refuse or misread it). Without it the levels are read as sRGB. (A grey
         # picture's grey profile goes with it, where it is written grey: see encode.)
@@ -421,8 +421,8 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
     # describe grey pixels, so one attached keeps the output RGB.
     # (Grey with alpha stays RGBA: OpenCV's PNG encoder takes 1, 3 or 4 channels.)
     grey = (extras.grey and fmt in ("png", "jpeg") and (alpha is None or fmt == "jpeg")
-            and not (icc_profile and icc_profile[16:20] != b"GRAY") and _neutral(rgb))
-    if icc_profile and icc_profile[16:20] == b"GRAY" and not grey:
+            and (not icc_profile or is_grey_profile(icc_profile)) and _neutral(rgb))
+    if is_grey_profile(icc_profile) and not grey:
         icc_profile = None      # it cannot describe RGB pixels (label_image says it is dropped)
     if fmt != "jpeg" and xmp and extras.jpeg_segments:
         # a JPEG source's ExtendedXMP: PNG and WebP hold the whole packet, so it is merged
@@ -481,6 +481,11 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
         if split_xmp:
             data = jpeg.with_xmp(data, xmp)
     return data
+
+
+def is_grey_profile(icc_profile: bytes | None) -> bool:
+    """Whether an ICC profile describes grey pixels (its header's colour space is GRAY)."""
+    return bool(icc_profile) and icc_profile[16:20] == b"GRAY"
 
 
 def _neutral(rgb: np.ndarray) -> bool:

@@ -330,10 +330,11 @@ def _find(read: Read, size: int) -> WavFindings:
                            for cid, v in _info_entries(_payload(read, c)) if _is_aigc(cid)]
         elif c.id in ID3_CHUNKS and c.size <= _MAX_SMALL:
             # an ID3 tag in its own chunk, as mutagen and ExifTool write one
+            payload = _payload(read, c)
             try:
-                labels, dst = id3.labels_in(id3.parse_tag(_payload(read, c)), "riff-id3")
+                labels, dst = id3.labels_in(id3.parse_tag(payload), "riff-id3")
             except MetadataError as exc:
-                if b"AIGC" in _payload(read, c):
+                if b"AIGC" in payload:
                     found.errors.append(f"{exc} (in the WAV's ID3 chunk, it mentions AIGC)")
                     found.unreadable += 1
                 continue

@@ -658,7 +658,7 @@ def read_audio(path: str | os.PathLike, start: float,
 
 def encoder_for(container: str, codec: str | None) -> str:
     """Our codec key (h264 / h265 / vp9) for ``container``; checks the pair."""
-    key = _CODEC_ALIASES.get((codec or CONTAINERS[container][2]).lower())
+    key = codec_key(codec or CONTAINERS[container][2])
     if key is None:
         raise VideoError(f"unsupported video codec {codec!r}: choose h264, h265 or vp9")
     if key not in _ALLOWED[container]:
