@@ -409,16 +409,25 @@ def test_default_bitrate_grows_with_the_channels(tmp_path):
         w.write(np.zeros((4800, 6), np.float32))
 
 
-def test_a_mono_voice_gets_half_the_stereo_default_and_keeps_its_mark(tmp_path, credentials):
+def test_a_mono_voice_gets_a_lower_default_and_keeps_its_mark(tmp_path, credentials, monkeypatch):
     """A 48 kb/s mono voice MP3 came out at 163 kb/s (3.4 times its size): mono got the stereo
-    default. MP3, AAC and Opus now give it half (Vorbis keeps its floor), and the mark still
-    reads after a second encode at the benchmark's attack bitrates."""
+    default. MP3 and AAC now give it half, Opus two thirds (Vorbis keeps its floor), and the
+    mark still reads after a second encode at the benchmark's attack bitrates. Opus at half
+    (48k) was not enough: re-encoded at 32k, this voice lost the payload for 8 of 100 random
+    keys and content IDs, none of 200 at 64k (MP3 at 96k: none of 100). The key and content
+    ID here are one of those 8, so the rounds are the same on every run."""
+    import dataclasses
+
     from conftest import require_tool
 
     import synthlabel
+    from synthlabel.models import ContentID
 
     ffmpeg = require_tool("ffmpeg")
-    assert [A.default_bitrate(f, 1) for f in ("mp3", "m4a", "opus", "ogg")] == [96_000, 80_000, 48_000, 160_000]
+    assert [A.default_bitrate(f, 1) for f in ("mp3", "m4a", "opus", "ogg")] == [96_000, 80_000, 64_000, 160_000]
+    credentials = dataclasses.replace(credentials, watermark_key=np.random.default_rng(3).bytes(32))
+    cid = int(np.random.default_rng(1003).integers(0, 2**63))
+    monkeypatch.setattr(ContentID, "new", classmethod(lambda cls: cls(cid)))
     rng = np.random.default_rng(5)
     t = np.arange(22050 * 8) / 22050
     voice = np.sin(2 * np.pi * (140 + 30 * np.sin(2 * np.pi * 3 * t)) * t) * (np.sin(2 * np.pi * 2.5 * t) > 0)

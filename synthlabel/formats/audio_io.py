@@ -70,21 +70,25 @@ __all__ = [
 DEFAULT_BITRATES = {"mp3": 192_000, "ogg": 160_000, "opus": 96_000, "m4a": 160_000}
 
 
-#: Lossy formats written at half their stereo default when mono (a TTS voice): the mark holds
-#: at a quarter of it in the benchmark (MP3 and AAC at 64 kb/s, Opus at 32 on mono and stereo
-#: clips alike). Vorbis is not among them: its lowest qualities lose the mark on noise-like
-#: sound even in stereo.
-_MONO_HALF = frozenset({"mp3", "opus", "m4a"})
+#: Lossy formats' defaults for mono (a TTS voice), below their stereo ones. MP3 and AAC
+#: keep the mark at half the stereo default through a second encode at 64 kb/s. Opus needs
+#: two thirds: written at half (48k), a gated-tone voice re-encoded at Opus 32k lost the
+#: payload for 8 of 100 keys, written at 64k for none of 200 (the mono-voice test in
+#: tests/test_audio_io.py). Vorbis is not among them: its lowest qualities lose the mark on
+#: noise-like sound even in stereo.
+MONO_BITRATES = {"mp3": 96_000, "m4a": 80_000, "opus": 64_000}
 
 
 def default_bitrate(fmt: str, channels: int) -> int:
     """The bitrate a lossy ``fmt`` is written at when none is given: DEFAULT_BITRATES (set for
-    stereo) per pair of channels beyond two, half of it for mono in :data:`_MONO_HALF` (a
-    48 kb/s mono voice MP3 came out at 163 kb/s, 3.4 times its size). A 5.1 Ogg Vorbis got the
-    stereo 160 kb/s, its lowest quality: the mark was gone from a noise-like track and label
-    only warned."""
-    pairs = channels / 2 if channels == 1 and fmt in _MONO_HALF else max(1.0, channels / 2)
-    return int(DEFAULT_BITRATES[fmt] * pairs)
+    stereo) per pair of channels beyond two, and :data:`MONO_BITRATES` for mono (a 48 kb/s
+    mono voice MP3 came out at 163 kb/s, 3.4 times its size). A 5.1 Ogg Vorbis got the stereo
+    160 kb/s, its lowest quality: the mark was gone from a noise-like track and label only
+    warned."""
+    if channels == 1 and fmt in MONO_BITRATES:
+        return MONO_BITRATES[fmt]
+    return int(DEFAULT_BITRATES[fmt] * max(1.0, channels / 2))
+
 #: Lossless codecs an M4A may hold; labeling keeps them lossless (subtype ``ALAC_16`` or
 #: ``ALAC_24``: the sample width written).
 LOSSLESS_M4A_CODECS = ("alac",)
