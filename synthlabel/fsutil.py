@@ -65,6 +65,8 @@ def open_checked(path) -> tuple[BinaryIO, os.stat_result]:
 
 
 #: Containers c2pa cannot embed into: their manifest is a ``.c2pa`` sidecar of the same stem.
+#: By format name (the sniffed container, and the audio writer's "opus") and by suffix.
+SIDECAR_FORMATS = frozenset({"ogg", "opus", "mkv", "webm"})
 SIDECAR_SUFFIXES = (".ogg", ".oga", ".opus", ".mkv", ".webm")
 
 

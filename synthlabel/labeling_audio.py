@@ -21,14 +21,12 @@ from . import watermark
 from .core import audio_cue
 from .formats import audio_io, audio_meta, audio_tags, chapters
 from .formats.sniff import M4A_SUFFIXES
-from .fsutil import publish_media, temp_path, with_extension
+from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
 from .labeling import LabelingError
 from .models import ContentID, LabelSpec, result_dict
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, resolved as resolved_credentials
 
-# Formats whose C2PA manifest goes into a sidecar next to the file.
-SIDECAR_FORMATS = ("ogg", "opus")
 MIME = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "m4a": "audio/mp4",
         "ogg": "audio/ogg", "opus": "audio/ogg"}
 EXTENSION = {"wav": ".wav", "flac": ".flac", "mp3": ".mp3", "m4a": ".m4a", "ogg": ".ogg",
@@ -443,7 +441,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                   in_place: bool = False, durable: bool = True) -> LabeledAudio:
     spec = spec or LabelSpec()
     creds = resolved_credentials(credentials)
-    allowed = {".ogg", ".oga", ".opus"} if fmt in SIDECAR_FORMATS else (
+    allowed = {".ogg", ".oga", ".opus"} if fmt in ("ogg", "opus") else (
         set(M4A_SUFFIXES) if fmt == "m4a" else {EXTENSION[fmt]})
     if dst.suffix.lower() not in allowed:
         dst = with_extension(dst, EXTENSION[fmt])

@@ -46,7 +46,7 @@ from .core import audio_cue, text_label, wm_video
 from .formats import mkvmeta, mp4meta, video_io
 from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
-from .fsutil import publish_media, temp_path, with_extension
+from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
 from .labeling import LabelingError
 from .models import (
     ContentID,
@@ -62,14 +62,12 @@ from .provenance.credentials import Credentials, resolved as resolved_credential
 
 __all__ = [
     "MIME",
-    "SIDECAR_CONTAINERS",
     "LabeledVideo",
     "detect_video",
     "label_video_file",
     "verify_video_file",
 ]
 
-SIDECAR_CONTAINERS = ("mkv", "webm")
 MIME = {"mp4": "video/mp4", "mov": "video/quicktime", "mkv": "video/x-matroska", "webm": "video/webm"}
 EXTENSIONS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".qt": "mov", ".mkv": "mkv", ".webm": "webm"}
 MIN_LABEL_SECONDS = 2.0
@@ -401,7 +399,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         vcodec, _, _ = video_io.encoder_settings(container, codec, crf, preset)
     except video_io.VideoError as exc:
         raise LabelingError(str(exc)) from None
-    sidecar = dst.with_suffix(".c2pa") if container in SIDECAR_CONTAINERS and spec.c2pa else None
+    sidecar = dst.with_suffix(".c2pa") if container in SIDECAR_FORMATS and spec.c2pa else None
     if in_place and dst != src:
         in_place = dst.exists() and dst.samefile(src)
     if not overwrite and not in_place and dst.exists():
@@ -530,7 +528,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 res.warnings.append(f"soundtrack not watermarked: {exc}")
 
     tags = {k: v for k, v in info.metadata.items() if k.lower() not in _DROP_TAGS}
-    if container in SIDECAR_CONTAINERS and spec.metadata:
+    if container in SIDECAR_FORMATS and spec.metadata:
         tags["AIGC"] = aigc.to_inner_json()
         tags["DigitalSourceType"] = spec.digital_source_type
     ext = video_io.CONTAINERS[container][1]
@@ -717,7 +715,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 # The source's own manifest (a labeled or signed input), embedded or in its
                 # sidecar, becomes the parent ingredient; its MIME is the source container's.
                 parent = c2pa_io.parent_of(src, MIME[info.container], src.name,
-                                           sidecar=info.container in SIDECAR_CONTAINERS)
+                                           sidecar=info.container in SIDECAR_FORMATS)
                 if sidecar is not None:
                     manifest_bytes = c2pa_io.sign_sidecar_file(current, MIME[container], manifest,
                                                                creds, parent=parent)
@@ -731,7 +729,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             res.layers.append("c2pa")
         mode = src.stat().st_mode & 0o777 if in_place else None
         publish_media(current, dst, mode=mode, manifest=manifest_bytes,
-                      sidecar_format=container in SIDECAR_CONTAINERS)
+                      sidecar_format=container in SIDECAR_FORMATS)
     res.timings["total"] = time.perf_counter() - t_all
     return res
 
@@ -1116,7 +1114,7 @@ def _watermark_report(scan: _Scan, key) -> tuple[LayerReport, str | None]:
 def _c2pa_video(p: Path, container: str, trust_anchors_pem: bytes | None) -> tuple[LayerReport, str | None]:
     from .verify import _c2pa_report
 
-    if container in SIDECAR_CONTAINERS and not p.with_suffix(".c2pa").is_file():
+    if container in SIDECAR_FORMATS and not p.with_suffix(".c2pa").is_file():
         # c2pa cannot embed into (or even parse) Matroska: only a sidecar can hold a manifest.
         return LayerReport(Status.MISSING, f"no C2PA manifest (no {p.with_suffix('.c2pa').name} "
                                            "sidecar; Matroska/WebM cannot embed one)",

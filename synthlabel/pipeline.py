@@ -19,13 +19,11 @@ from .batch import init_worker_process, one_line, pool_map, worker_count
 from .formats import image_codec
 from .formats.sniff import (M4A_SUFFIXES, MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file,
                             sniff_streams)
-from .fsutil import atomic_write, broken_link, sidecar_owner, with_extension
+from .fsutil import SIDECAR_FORMATS, atomic_write, broken_link, sidecar_owner, with_extension
 from .labeling import LabelingError, label_image_bytes
 from .models import LabelResult, LabelSpec
 from .provenance.credentials import Credentials
 
-# Containers whose C2PA manifest is a sidecar file next to the media.
-SIDECAR_MEDIA = ("ogg", "mkv", "webm")
 # Extensions whose meaning we know, to warn when the content says otherwise.
 KNOWN_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp",
                     ".gif": "gif", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp",
@@ -210,7 +208,7 @@ def expected_outputs(job: Job, media: MediaType | None, spec: LabelSpec) -> list
     else:
         out = output_path(base, media.format, media.extension)
     outs = [out]
-    if spec.c2pa and media.format in SIDECAR_MEDIA:
+    if spec.c2pa and media.format in SIDECAR_FORMATS:
         outs.append(out.with_suffix(".c2pa"))
     return outs
 
