@@ -409,7 +409,7 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
               if spec.c2pa else None)
     # the source's AIGC label, read once: a sign of an old mark, and the propagator's producer
     label = None
-    if spec.propagator or spec.watermark:
+    if spec.propagator or spec.watermark or spec.metadata:
         try:
             label = image_meta.read_image_metadata(data, source_format)
         except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
@@ -425,6 +425,14 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
             xmp = None
             notes.append(f"the file's XMP packet is dropped ({exc}); the output holds the "
                          f"label's own packet")
+    # A labeled image keeps the content ID of this key's mark it carries: a mark laid afresh
+    # keeps it in its payload, and without one (--no-watermark) the new ProduceID names the
+    # mark still there (see LabelSpec.keeps_marked_id).
+    own = (_own_mark(decoded.rgb, credentials.watermark_key)
+           if spec.keeps_marked_id() and label is not None and label.aigc_count else None)
+    kept_note = ([] if own is None or spec.watermark else
+                 [f"watermark: the image carries this key's watermark already; the label keeps "
+                  f"its content ID {ContentID(own).hex} and the mark as it is (no new mark is laid)"])
     if not (spec.explicit or spec.watermark) and fmt == source_format and not notes:
         # Metadata and manifest only (a platform re-publishing, --no-explicit --no-watermark):
         # the pixels are not touched, so the file's own bytes take them. It was decoded and
@@ -432,19 +440,21 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
         # size), a 16-bit PNG its depth. c2pa replaces the file's manifest store with the new
         # one, the old manifest kept as its parent ingredient.
         try:
-            return _metadata_and_manifest(data, fmt, spec, credentials, ContentID.new(), prior,
-                                          name, parent, [], [], {})
+            res = _metadata_and_manifest(data, fmt, spec, credentials,
+                                         ContentID(own) if own is not None else ContentID.new(),
+                                         prior, name, parent, [], [], {})
+            res.warnings[:0] = kept_note
+            return res
         except (image_meta.MetadataError, LabelingError):
             pass    # metadata or a structure it cannot edit in place: the full path rewrites it
-    own = (_own_mark(decoded.rgb, credentials.watermark_key)
-           if spec.watermark and label is not None and label.aigc_count else None)
     pixels = np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb
 
     def label(own: int | None) -> LabeledMedia:
         return label_image(
             pixels, format=fmt, spec=spec, credentials=credentials, title=name,
             exif=decoded.exif, icc_profile=decoded.icc_profile, xmp=xmp, parent=parent,
-            extras=decoded.extras, prior_aigc=prior, content_id=own, keep_watermark=own is not None,
+            extras=decoded.extras, prior_aigc=prior, content_id=own,
+            keep_watermark=own is not None and spec.watermark,
         )
 
     result = label(own)
@@ -459,7 +469,7 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
             result = label(own)
             result.warnings.insert(0, "watermark: the image has no AIGC label but carries this "
                                       "key's watermark (its metadata was removed?)")
-    result.warnings[:0] = (decoded.warnings + notes + ([warn] if warn else [])
+    result.warnings[:0] = (decoded.warnings + notes + ([warn] if warn else []) + kept_note
                            + _lost_extras(decoded.extras, fmt))
     return result
 

@@ -467,32 +467,35 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     # asked for, and is. An old mark made with this key is removed before the new one is laid.
     kept_cues: dict[str, float] | None = {} if cue is not None and clip is None else None
     # the source's AIGC label, read once: a sign of an old mark, and the propagator's producer
-    label = (_source_label(source) if source is not None and (spec.watermark or spec.propagator)
-             else None)
+    label = (_source_label(source) if source is not None
+             and (spec.watermark or spec.propagator or spec.metadata) else None)
     t = None
     old = _OldMark(False)
     if kept_cues is not None and spec.cue_where in ("start", "both"):
         head, blocks = _peek(blocks, int(CUE_CHECK_SECONDS * sample_rate))
         t = cue_already(head, sample_rate, "start")
     # Looked for only where a label was: a cue, or the file's AIGC metadata (the detection
-    # costs ~1 % of real time, too much for every fresh file in a generation service).
-    if spec.watermark and (t is not None or label is not None and label.aigc_count):
+    # costs ~1 % of real time, too much for every fresh file in a generation service). Also
+    # when no new mark is laid but a new ProduceID would be written (--no-watermark): the old
+    # mark stays, and a new ID beside it made verify fail ("content ID DISAGREES").
+    if spec.keeps_marked_id() and (t is not None or label is not None and label.aigc_count):
         head, blocks = _peek(blocks, int(MARK_CHECK_SECONDS * sample_rate))
         old = _old_mark(head, sample_rate, creds.watermark_key)
     if old.payload is not None:
         content_id = res.content_id = ContentID(old.payload)
         res.warnings.append(f"the sound carries this key's watermark already: the label keeps "
                             f"its content ID {content_id.hex}, and the mark is "
-                            + ("laid afresh in place of the old one" if old.removable else
+                            + ("left as it is (no new mark is laid)" if not spec.watermark else
+                               "laid afresh in place of the old one" if old.removable else
                                "kept as it is (it does not start where labeling puts it)"))
-    if t is not None and old.found and old.payload is None:
+    if spec.watermark and t is not None and old.found and old.payload is None:
         res.warnings.append(f"a rhythm cue is at the start already ({t:.2f} s), in sound "
                             "watermarked with this key whose payload does not read: a second "
                             "cue is inserted before it, which keeps the new watermark out of "
                             "step with the old one")
     elif t is not None:
         kept_cues["start"] = t
-    remove = old.payload if old.removable else None
+    remove = old.payload if old.removable and spec.watermark else None
     # frames inserted before the content, by which chapters and WAV cue points move
     inserted = len(cue) if cue is not None and spec.cue_where in ("start", "both") \
         and "start" not in (kept_cues or {}) else 0

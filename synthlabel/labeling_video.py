@@ -414,16 +414,19 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     # second mark with another payload, laid in step over it, left neither readable after a
     # few relabels (as with images, labeling.label_image_bytes).
     # the input's AIGC label, read once: a sign of an old mark, and the propagator's producer
-    label = _source_label(src, info.container) if spec.watermark or spec.propagator else None
-    kept = _own_mark(src, key) if spec.watermark and label is not None and label.aigc_count else None
+    label = (_source_label(src, info.container) if spec.watermark or spec.propagator or spec.metadata
+             else None)
+    kept = (_own_mark(src, key) if spec.keeps_marked_id() and label is not None and label.aigc_count
+            else None)
     content_id = ContentID(kept) if kept is not None else ContentID.new()
     mark = spec.watermark and kept is None       # lay a mark (frames and soundtrack)
     res = LabeledVideo(output=dst, content_id=content_id, container=container, codec=vcodec,
                        sidecar=sidecar)
     if kept is not None:
         res.warnings.append(f"watermark: the video carries this key's watermark already; the label "
-                            f"keeps its content ID {content_id.hex} and the mark as it is (a "
-                            "second mark laid over it would leave neither readable)")
+                            f"keeps its content ID {content_id.hex} and the mark as it is ("
+                            + ("a second mark laid over it would leave neither readable)"
+                               if spec.watermark else "no new mark is laid)"))
     aigc = spec.aigc_for(content_id, label.aigc if spec.propagator and label is not None else None)
     full_range = info.full_range
     if info.extra_streams:

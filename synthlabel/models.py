@@ -438,6 +438,14 @@ class LabelSpec:
                 raise LabelError(f"{name} must be a number, got NaN")
             object.__setattr__(self, name, float(v))
 
+    def keeps_marked_id(self) -> bool:
+        """Whether labeling looks for the mark made with its key in a labeled input, to keep
+        that mark's content ID: when it lays a mark (a second one laid over the first left
+        neither readable), and when it lays none but writes a ProduceID, which must name the
+        mark the content still carries (a new one made verify fail: "content ID DISAGREES").
+        A re-publish (``propagator``) keeps the producer's ProduceID instead."""
+        return self.watermark or (self.metadata and not self.propagator)
+
     def aigc_for(self, content_id: ContentID, prior: AIGCLabel | None = None) -> AIGCLabel:
         """The label to write. A producer's first write: the propagator fields equal the
         producer's. With ``propagator`` set (re-publishing): the ``prior`` label the input

@@ -1991,6 +1991,33 @@ def test_relabeling_an_image_keeps_its_watermark_and_content_id(tmp_path, creden
     assert synthlabel.verify_file(res.output, credentials=credentials).ok()
 
 
+@pytest.mark.parametrize("name, explicit", [("scene.jpg", True), ("scene.jpg", False),
+                                           ("tone.wav", True), ("clip.mp4", True)])
+def test_relabeling_without_a_watermark_keeps_the_marks_content_id(tmp_path, credentials, name, explicit):
+    """A labeled file labeled again with --no-watermark got a new ProduceID in its metadata
+    beside the mark it still carries, so verify failed its own output ("content ID DISAGREES
+    metadata=..., watermark=..."), for pictures, sound and video alike. The label now takes
+    the content ID of this key's mark (said in a warning), and the mark is left as it is. With
+    ``--no-explicit`` too, the picture's own bytes take the metadata (not re-encoded)."""
+    import synthlabel
+
+    first = synthlabel.label_file(SAMPLES / name, tmp_path / "a" / name, credentials=credentials)
+    spec = synthlabel.LabelSpec(watermark=False, explicit=explicit)
+    res = synthlabel.label_file(first.output, tmp_path / "b" / name, credentials=credentials, spec=spec)
+    assert res.content_id == first.content_id, res.warnings
+    assert "watermark" not in res.layers
+    assert any(f"keeps its content ID {first.content_id}" in w and "no new mark is laid" in w
+               for w in res.warnings), res.warnings
+    rep = synthlabel.verify_file(res.output, credentials=credentials)
+    assert rep.ok() and rep.ids_agree, rep.to_json()
+    assert rep.content_ids == {"metadata": first.content_id, "watermark": first.content_id}
+    # a re-publish keeps the producer's ProduceID and takes its own PropagateID, as before
+    spec = synthlabel.LabelSpec(watermark=False, explicit=False, propagator="ExamplePlatform")
+    pub = synthlabel.label_file(first.output, tmp_path / "c" / name, credentials=credentials, spec=spec)
+    assert pub.content_id != first.content_id
+    assert synthlabel.verify_file(pub.output, credentials=credentials).ids_agree
+
+
 def test_relabeling_an_image_whose_metadata_was_removed(tmp_path, credentials, monkeypatch):
     """The same, for a labeled image whose metadata was removed (pixels saved again): its old
     mark was not looked for, and on the fourth label in a row the new mark, laid in step over
