@@ -167,6 +167,14 @@ def _onto_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.round(rgb * a + 255.0 * (1.0 - a)).astype(np.uint8)
 
 
+def _verify_tests(spec: LabelSpec) -> int:
+    """How many tests verify counts an output's mark among: its quarter turns when the file
+    declares a label (AIGC metadata or a C2PA manifest), else one (see verify.TURNS)."""
+    from .verify import TURNS
+
+    return len(TURNS) if spec.metadata or spec.c2pa else 1
+
+
 def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: ContentID,
                  timings: dict[str, float] | None = None, alpha: np.ndarray | None = None,
                  keep_watermark: bool = False,
@@ -207,7 +215,7 @@ def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: Conte
             # Read the mark back from the marked pixels, as verify will (see
             # watermark.image_readback): a failure is told now, not discovered later.
             t0 = time.perf_counter()
-            rb = watermark.image_readback(rgb, content_id.value, key)
+            rb = watermark.image_readback(rgb, content_id.value, key, tests=_verify_tests(spec))
             t["readback"] = time.perf_counter() - t0
             if not rb.found:
                 # Not a trace of it (a bilevel, QR-like picture): the output does not claim a
@@ -284,7 +292,8 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
         t0 = time.perf_counter()
         decoded = image_codec.decode(data, format).rgb
         rb = watermark.image_readback(decoded, content_id.value, creds.watermark_key,
-                                      encoded=f"{format.upper()} at quality {quality}")
+                                      encoded=f"{format.upper()} at quality {quality}",
+                                      tests=_verify_tests(spec))
         if not rb.found:                      # the encoder took it all: claimed nowhere
             layers.remove("watermark")
         if rb.warning:
