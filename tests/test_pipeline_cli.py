@@ -2036,6 +2036,9 @@ def test_relabeling_without_a_watermark_keeps_the_marks_content_id(tmp_path, cre
     rep = synthlabel.verify_file(res.output, credentials=credentials)
     assert rep.ok() and rep.ids_agree, rep.to_json()
     assert rep.content_ids == {"metadata": first.content_id, "watermark": first.content_id}
+    if not explicit:
+        before, after = (np.asarray(Image.open(f).convert("RGB")) for f in (first.output, res.output))
+        assert np.array_equal(before, after)
     # a re-publish keeps the producer's ProduceID and takes its own PropagateID, as before
     spec = synthlabel.LabelSpec(watermark=False, explicit=False, propagator="ExamplePlatform")
     pub = synthlabel.label_file(first.output, tmp_path / "c" / name, credentials=credentials, spec=spec)
