@@ -167,6 +167,15 @@ def _onto_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.round(rgb * a + 255.0 * (1.0 - a)).astype(np.uint8)
 
 
+def kept_mark_warning(medium: str, content_id: ContentID, marking: bool) -> str:
+    """The warning for a labeled input (``medium``: "image", "video") that keeps the mark made
+    with this key, and its content ID. ``marking``: the spec lays a mark, which the old one
+    stands in for; else none is laid."""
+    why = "a second mark laid over it would leave neither readable" if marking else "no new mark is laid"
+    return (f"watermark: the {medium} carries this key's watermark already; the label keeps its "
+            f"content ID {content_id.hex} and the mark as it is ({why})")
+
+
 def _verify_tests(spec: LabelSpec) -> int:
     """How many tests verify counts an output's mark among: its quarter turns when the file
     declares a label (AIGC metadata or a C2PA manifest), else one (see verify.TURNS)."""
@@ -199,9 +208,7 @@ def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: Conte
         layers.append("explicit")
     if spec.watermark and keep_watermark:
         layers.append("watermark")
-        warns.append(f"watermark: the image carries this key's watermark already; the label "
-                     f"keeps its content ID {content_id.hex} and the mark as it is (a second "
-                     "mark laid over it would leave neither readable)")
+        warns.append(kept_mark_warning("image", content_id, marking=True))
     elif spec.watermark:
         t0 = time.perf_counter()
         rgb, warning = watermark.embed_image_checked(rgb, content_id.value, key)
@@ -440,8 +447,7 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     own = (_own_mark(decoded.rgb, credentials.watermark_key)
            if spec.keeps_marked_id() and label is not None and label.aigc_count else None)
     kept_note = ([] if own is None or spec.watermark else
-                 [f"watermark: the image carries this key's watermark already; the label keeps "
-                  f"its content ID {ContentID(own).hex} and the mark as it is (no new mark is laid)"])
+                 [kept_mark_warning("image", ContentID(own), marking=False)])
     if not (spec.explicit or spec.watermark) and fmt == source_format and not notes:
         # Metadata and manifest only (a platform re-publishing, --no-explicit --no-watermark):
         # the pixels are not touched, so the file's own bytes take them. It was decoded and

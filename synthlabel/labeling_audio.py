@@ -181,16 +181,17 @@ class _OldMark:
     removable: bool = False     # it starts at the first sample and comes out (REMOVED_P)
 
 
-def _old_mark(head: np.ndarray, sample_rate: int, key: bytes) -> _OldMark:
+def _old_mark(head: np.ndarray, sample_rate: int, key: bytes, removal: bool = True) -> _OldMark:
     """What mark made with ``key`` ``head`` (float32 ``(frames, channels)``, the content's
-    opening seconds) carries; see MARK_CHECK_SECONDS."""
+    opening seconds) carries; see MARK_CHECK_SECONDS. ``removal``: also test whether it comes
+    out (a second detection), which only matters where a new mark replaces it."""
     try:
         det = watermark.detect_audio(head, sample_rate, key)
     except ValueError:        # a rate or length the detector does not take
         return _OldMark(False)
     if not det.detected or det.payload is None:
         return _OldMark(det.detected)
-    if abs((det.speed or 1.0) - 1.0) > 0.002 or abs(det.offset_seconds or 0.0) > 0.02:
+    if not removal or abs((det.speed or 1.0) - 1.0) > 0.002 or abs(det.offset_seconds or 0.0) > 0.02:
         return _OldMark(True, det.payload)  # another speed or an offset: not where labeling put it
     cleaned = np.concatenate(list(_unmarked(iter([head]), sample_rate, head.shape[1], det.payload,
                                             key)))
@@ -480,7 +481,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     # mark stays, and a new ID beside it made verify fail ("content ID DISAGREES").
     if spec.keeps_marked_id() and (t is not None or label is not None and label.aigc_count):
         head, blocks = _peek(blocks, int(MARK_CHECK_SECONDS * sample_rate))
-        old = _old_mark(head, sample_rate, creds.watermark_key)
+        old = _old_mark(head, sample_rate, creds.watermark_key, removal=spec.watermark)
     if old.payload is not None:
         content_id = res.content_id = ContentID(old.payload)
         res.warnings.append(f"the sound carries this key's watermark already: the label keeps "
@@ -495,7 +496,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                             "step with the old one")
     elif t is not None:
         kept_cues["start"] = t
-    remove = old.payload if old.removable and spec.watermark else None
+    remove = old.payload if old.removable else None
     # frames inserted before the content, by which chapters and WAV cue points move
     inserted = len(cue) if cue is not None and spec.cue_where in ("start", "both") \
         and "start" not in (kept_cues or {}) else 0

@@ -47,7 +47,7 @@ from .formats import mkvmeta, mp4meta, video_io
 from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
 from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
-from .labeling import LabelingError
+from .labeling import LabelingError, kept_mark_warning
 from .models import (
     ContentID,
     LabelSpec,
@@ -423,10 +423,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     res = LabeledVideo(output=dst, content_id=content_id, container=container, codec=vcodec,
                        sidecar=sidecar)
     if kept is not None:
-        res.warnings.append(f"watermark: the video carries this key's watermark already; the label "
-                            f"keeps its content ID {content_id.hex} and the mark as it is ("
-                            + ("a second mark laid over it would leave neither readable)"
-                               if spec.watermark else "no new mark is laid)"))
+        res.warnings.append(kept_mark_warning("video", content_id, marking=spec.watermark))
     aigc = spec.aigc_for(content_id, label.aigc if spec.propagator and label is not None else None)
     full_range = info.full_range
     if info.extra_streams:
