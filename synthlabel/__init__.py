@@ -99,7 +99,7 @@ def _keys(watermark_keys, creds: Credentials):
 def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
                  layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
                  path: str = "<bytes>", watermark_keys=None,
-                 sidecar: bytes | None = None, label_text=None) -> VerificationReport:
+                 sidecar: bytes | None = None, label_text=None, turns: str = "auto") -> VerificationReport:
     """Verify every layer of an encoded file held in memory, with the configured (by default
     development) watermark key and trust anchors. ``watermark_keys``: a sequence of keys to
     try instead (e.g. the current and the retired ones), the report naming the one that
@@ -107,28 +107,33 @@ def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
     ``.c2pa`` bytes of an Ogg/Opus/MKV/WebM file (``label_audio`` returns them), or a
     picture's detached manifest (read when none is embedded).
     ``label_text``: the visible label's text (or several), looked for before the standard
-    phrasings (``models.STANDARD_LABEL_TEXTS``); needed for a label made with another text."""
+    phrasings (``models.STANDARD_LABEL_TEXTS``); needed for a label made with another text.
+    ``turns``: which quarter turns of a picture the visible label and watermark are looked for
+    in: "auto" (all four when the file declares a label, else as displayed), "all" (every
+    picture: a turned screenshot declares nothing; four times the watermark search) or
+    "upright"."""
     from .verify import verify_bytes as _verify
 
     creds = resolved_credentials(credentials)
     return _verify(data, key=_keys(watermark_keys, creds),
                    trust_anchors_pem=creds.trust_anchors_pem, layers=layers, path=path,
-                   sidecar=sidecar, label_text=label_text)
+                   sidecar=sidecar, label_text=label_text, turns=turns)
 
 
 def verify_file(path, *, credentials: Credentials | None = None,
                 layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
-                watermark_keys=None, label_text=None) -> VerificationReport:
-    """Verify every layer of a file on disk (see :func:`verify_bytes`). A file that cannot be
-    read or decoded never raises: the report's ``error`` says why, and its layers are ERROR
-    (those asked for) or SKIPPED, as in the CLI's JSON."""
-    from .verify import verify_file_safe, wanted_layers
+                watermark_keys=None, label_text=None, turns: str = "auto") -> VerificationReport:
+    """Verify every layer of a file on disk (see :func:`verify_bytes`, ``turns`` included). A
+    file that cannot be read or decoded never raises: the report's ``error`` says why, and its
+    layers are ERROR (those asked for) or SKIPPED, as in the CLI's JSON."""
+    from .verify import turn_mode, verify_file_safe, wanted_layers
 
     layers = wanted_layers(layers)            # unknown names raise ValueError, as documented
+    turns = turn_mode(turns)
     creds = resolved_credentials(credentials)
     return verify_file_safe(path, key=_keys(watermark_keys, creds),
                             trust_anchors_pem=creds.trust_anchors_pem, layers=layers,
-                            label_text=label_text)
+                            label_text=label_text, turns=turns)
 
 
 __all__ = [

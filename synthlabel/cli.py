@@ -573,6 +573,13 @@ def verify(
     trust_anchors: AnchorsOpt = None,
     home: HomeOpt = None, watermark_key: WmKeysOpt = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores. Reports still come out in input order.")] = 0,
+    turns: Annotated[str, typer.Option(
+        "--turns", metavar="WHICH",
+        help="Pictures: which quarter turns the visible label and watermark are looked for in. "
+             "auto: all four for a file that declares a label (AIGC metadata or a C2PA manifest), "
+             "as displayed otherwise; all: every picture in all four (a turned screenshot has "
+             "no metadata left to say it is labeled; four times the watermark search); "
+             "upright: as displayed only.")] = "auto",
 ) -> None:
     """Verify every layer of each file independently and cross-check the content IDs.
 
@@ -585,7 +592,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
 
     terminate_as_interrupt()
 
-    from .verify import wanted_layers
+    from .verify import turn_mode, wanted_layers
 
     try:
         wanted = wanted_layers(layers)
@@ -596,6 +603,11 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         label_text = list(label_texts(label_text))
     except ValueError:
         err.print("[red]error:[/red] --label-text: an empty text cannot be looked for")
+        raise typer.Exit(2) from None
+    try:
+        turns = turn_mode(turns)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] --turns: {esc(str(exc))}")
         raise typer.Exit(2) from None
     key_files = list(watermark_key or [])
     notes: dict[str, str] = {}     # why a layer the user asked for is not checked
@@ -642,7 +654,7 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         _nothing_to("verify", paths, "(hidden files and .c2pa sidecars are not checked on their own)")
     reports = verify_files([f for f, _ in files], workers=jobs, key=wm_keys,
                            trust_anchors_pem=anchors, layers=wanted, label_text=label_text,
-                           fork=True)   # this process reads no media: forking it is safe
+                           turns=turns, fork=True)   # this process reads no media: forking it is safe
     done: list = []
     bar = None
     if err.is_terminal and not out.is_terminal and len(files) > 1:

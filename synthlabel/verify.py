@@ -40,6 +40,18 @@ GLYPH_FRAC_WEAK = 0.049
 #: its EXIF Orientation (both layers were reported missing). Every watermark test is one of
 #: len(TURNS) then (Bonferroni, as for several keys).
 TURNS = (0, 1, 2, 3)
+#: Which quarter turns verify looks at (``turns=``): "auto" all of TURNS for a file that
+#: declares a label, the picture as displayed otherwise; "all" every file in all of TURNS (a
+#: turned screenshot keeps no metadata to say it is labeled; four looks cost four times the
+#: watermark search, and each test counts as one of four); "upright" as displayed only.
+TURN_MODES = ("auto", "all", "upright")
+
+
+def turn_mode(turns: str) -> str:
+    """``turns`` checked against :data:`TURN_MODES` (ValueError naming them otherwise)."""
+    if turns not in TURN_MODES:
+        raise ValueError(f"turns must be one of {', '.join(TURN_MODES)}, got {turns!r}")
+    return turns
 
 
 def _turned(rgb: np.ndarray, turn: int) -> np.ndarray:
@@ -343,11 +355,13 @@ def _explain_missing_mark(report: VerificationReport) -> None:
 
 def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
                  path: str = "<bytes>", layers: tuple[str, ...] = ("explicit", "metadata", "watermark", "c2pa"),
-                 label_text=None, sidecar: bytes | None = None) -> VerificationReport:
+                 label_text=None, sidecar: bytes | None = None, turns: str = "auto") -> VerificationReport:
     """Check the requested layers of one encoded file. ``key``: the watermark key, or a
     sequence of keys to try in turn (see :func:`synthlabel.watermark.detect_with_keys`).
     ``label_text``: the visible label's text, or several; they are looked for first, then the
     standard phrasings (:data:`synthlabel.models.STANDARD_LABEL_TEXTS`).
+    ``turns``: which quarter turns of a picture the pixel layers are looked for in, one of
+    :data:`TURN_MODES` ("auto": all four only for a file that declares a label).
     ``sidecar``: the ``.c2pa`` manifest store of an Ogg, Opus, MKV or WebM file (what
     ``label_audio`` returns beside the data), or a picture's detached manifest (read when the
     picture has none embedded). Bad media never raises: the report's ``error``
@@ -355,6 +369,7 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
     TypeError."""
     layers = wanted_layers(layers)
     texts = label_texts(label_text)
+    turns = turn_mode(turns)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -402,9 +417,12 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
             read["meta"] = image_meta.read_image_metadata(data, media.format)
         return read["meta"]
 
-    def turns() -> tuple[int, ...]:
-        # the other quarter turns only for a file that says it is labeled: an unlabeled
-        # picture costs one look, not four (the count of tests is fixed before any is made)
+    def turned() -> tuple[int, ...]:
+        # the other quarter turns only for a file that says it is labeled (or when asked): an
+        # unlabeled picture costs one look, not four (the count of tests is fixed before any
+        # is made)
+        if turns != "auto":
+            return TURNS if turns == "all" else (0,)
         if "turns" not in read:
             try:
                 declared = b"c2pa" in data or metadata().aigc is not None
@@ -414,9 +432,9 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
         return read["turns"]
 
     return check_layers(report, layers, {
-        "explicit": lambda: _explicit(pixels(), texts, turns()),
+        "explicit": lambda: _explicit(pixels(), texts, turned()),
         "metadata": lambda: metadata_report(metadata()),
-        "watermark": lambda: _watermark(pixels(), key, turns()),
+        "watermark": lambda: _watermark(pixels(), key, turned()),
         "c2pa": lambda: _c2pa(data, media.mime, trust_anchors_pem, sidecar,
                               Path(path).with_suffix(".c2pa").name if path != "<bytes>" else "sidecar"),
     })

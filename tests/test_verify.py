@@ -6,6 +6,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 from conftest import synthetic_photo
 from PIL import Image, PngImagePlugin
 
@@ -336,6 +337,58 @@ def test_a_labeled_photo_turned_by_a_quarter_is_still_verified(tmp_path, credent
     monkeypatch.setattr(V.watermark, "detect_image", counting)
     rep = synthlabel.verify_file(plain, credentials=credentials, layers=("watermark",))
     assert rep.layers["watermark"].status.value == "missing" and len(calls) == 1
+
+
+def test_turns_all_finds_a_turned_screenshot_that_declares_nothing(tmp_path, credentials):
+    """A labeled picture turned by a quarter and saved again without its metadata (a rotated
+    screenshot) declares no label, so verify looked at it as displayed only and found neither
+    the visible label nor the mark. ``turns="all"`` (``--turns all``) looks at every picture in
+    all four quarter turns; "upright" never turns, even a file that declares a label."""
+    from typer.testing import CliRunner
+
+    from synthlabel.cli import app
+
+    out = synthlabel.label_image(synthetic_photo(480, 640, 23), format="png", credentials=credentials)
+    shot = tmp_path / "shot.png"
+    Image.open(io.BytesIO(out.data)).rotate(90, expand=True).save(shot)   # no metadata kept
+    layers = ("explicit", "watermark")
+    auto = synthlabel.verify_file(shot, credentials=credentials, layers=layers)
+    assert auto.layers["watermark"].status is Status.MISSING
+    assert auto.layers["explicit"].status is Status.MISSING
+    every = synthlabel.verify_file(shot, credentials=credentials, layers=layers, turns="all")
+    assert every.ok(), every.to_json()
+    assert every.layers["watermark"].details["turned"] == 270
+    assert every.layers["explicit"].details["turned"] == 270
+    assert every.content_ids["watermark"] == out.content_id.hex
+    # in memory too; and the labeled file as it came out is read upright under every mode
+    assert synthlabel.verify_bytes(shot.read_bytes(), credentials=credentials, layers=layers,
+                                   turns="all").ok()
+    for mode in ("auto", "all", "upright"):
+        assert synthlabel.verify_bytes(out.data, credentials=credentials, layers=layers, turns=mode).ok()
+    # upright: a turned file that declares a label is not turned back
+    turned = tmp_path / "turned.png"
+    turned.write_bytes(out.data)
+    Image.open(io.BytesIO(out.data)).rotate(90, expand=True).save(
+        turned, pnginfo=_copied_text(Image.open(io.BytesIO(out.data))))
+    assert synthlabel.verify_file(turned, credentials=credentials, layers=layers).ok()
+    up = synthlabel.verify_file(turned, credentials=credentials, layers=layers, turns="upright")
+    assert up.layers["watermark"].status is Status.MISSING
+    with pytest.raises(ValueError, match="auto, all, upright"):
+        synthlabel.verify_file(shot, credentials=credentials, turns="sideways")
+    # the CLI: --turns all, and a clear error for an unknown mode
+    runner = CliRunner()
+    res = runner.invoke(app, ["verify", str(shot), "--layers", "watermark", "--turns", "all", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.splitlines()[0])["layers"]["watermark"]["details"]["turned"] == 270
+    res = runner.invoke(app, ["verify", str(shot), "--turns", "sideways"])
+    assert res.exit_code == 2 and "--turns" in res.output
+
+
+def _copied_text(im: Image.Image) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    for k, v in im.text.items():
+        info.add_itxt(k, v) if k.startswith("XML") else info.add_text(k, v)
+    return info
 
 
 def test_a_format_c2pa_does_not_handle_is_unsigned_not_an_error(credentials):
