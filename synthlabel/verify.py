@@ -351,6 +351,10 @@ def _explain_missing_mark(report: VerificationReport) -> None:
         wm.summary += (f"; its C2PA manifest says it was watermarked ({alg}, content ID "
                        f"{c2.details['content_id']}): another watermark key, or an edit the mark "
                        "did not survive")
+    elif c2.status is Status.OK and not binding:
+        # labeled without a mark (--no-watermark, or a picture too small to carry one): the
+        # signed manifest, valid, binds none, so its absence is what the signer declared
+        wm.summary += "; its C2PA manifest names no watermark (no soft binding): labeled without one"
 
 
 def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,

@@ -1403,6 +1403,9 @@ def test_metadata_only_labeling_keeps_the_pixels(credentials):
         assert len(out.data) < len(data) + 16_000                       # not re-encoded
         rep = synthlabel.verify_bytes(out.data, credentials=credentials, layers=("metadata", "c2pa"))
         assert rep.ok(), rep.to_json()
+        # every layer: no mark, and the summary says the signed manifest binds none
+        wm = synthlabel.verify_bytes(out.data, credentials=credentials).layers["watermark"]
+        assert wm.status.value == "missing" and "manifest names no watermark" in wm.summary, wm.summary
     # a labeled file re-published: one AIGC label with the propagator, the old manifest as parent
     labeled = synthlabel.label_image(photo, format="jpeg", credentials=credentials)
     again = synthlabel.label_image_bytes(labeled.data, spec=LabelSpec(explicit=False, watermark=False,
