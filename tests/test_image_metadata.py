@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 import zlib
 
@@ -672,3 +673,36 @@ def test_jpeg_xmp_too_large_for_one_segment_moves_to_extended_xmp(tmp_path):
     assert read_image_metadata(again, "jpeg").aigc == OTHER
     path.write_bytes(again)
     assert len(_exiftool_json(path, "-XMP-dc:Subject")["XMP-dc:Subject"]) == 940
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF"])
+def test_a_label_in_gif_or_tiff_xmp_is_read(fmt, tmp_path):
+    """A GIF or TIFF whose XMP holds an AIGC label (written here by exiftool, an independent
+    writer) is labeled: verify said "metadata error: supported for jpeg, png, webp", and
+    labeling did not see the earlier label (no warning, --skip-labeled labeled it again).
+    Labeling writes such pictures as PNG, so these formats are read, never written."""
+    exe = require_tool("exiftool")
+    packet = tmp_path / "label.xmp"
+    packet.write_bytes(build_packet(LABEL.to_inner_json(), DST_TRAINED))
+    path = tmp_path / f"labeled.{fmt.lower()}"
+    _pixels().convert("RGB").save(path, fmt)
+    assert read_image_metadata(path.read_bytes(), fmt.lower()).aigc is None
+    subprocess.run([exe, "-q", "-overwrite_original", f"-xmp<={packet}", str(path)], check=True, timeout=30)
+    found = read_image_metadata(path.read_bytes(), None)      # sniffed
+    assert found.aigc == LABEL and found.aigc_count == 1 and found.errors == []
+    assert found.digital_source_type == DST_TRAINED
+    # and the pipeline sees it: --skip-labeled leaves the file alone
+    r = subprocess.run([sys.executable, "-m", "synthlabel", "label", str(path), "-o", str(tmp_path / "o"),
+                        "--skip-labeled"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "already labeled (ProduceID 0123456789abcdef" in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF", "BMP"])
+def test_no_label_in_a_gif_tiff_or_bmp_is_missing_not_an_error(fmt):
+    """Metadata that holds no label in a format we read but do not write (BMP holds none at
+    all) is "no label", as in a PNG, not a MetadataError (verify's "metadata error")."""
+    buf = io.BytesIO()
+    _pixels().convert("RGB").save(buf, fmt)
+    found = read_image_metadata(buf.getvalue(), fmt.lower())
+    assert found.aigc is None and found.aigc_count == 0 and found.errors == []

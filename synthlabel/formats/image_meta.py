@@ -23,6 +23,7 @@ from .exif import TYPE_SIZES
 from .image_codec import FORMAT_ALIASES
 from .findings import LabelFindings, collect
 from .xmp import (
+    Extracted,
     IPTC_EXT_NS,
     TC260_NS,
     MetadataError,
@@ -44,7 +45,7 @@ _MODULES: dict[str, ModuleType] = {"jpeg": jpeg, "png": png, "webp": webp}
 _DST_RE = re.compile(r"http://cv\.iptc\.org/newscodes/digitalsourcetype/[A-Za-z]+")
 
 
-def _module(fmt: str | None, data: bytes) -> ModuleType:
+def _format(fmt: str | None, data: bytes) -> str:
     if fmt is None:
         from .sniff import UnsupportedMedia, sniff_bytes
 
@@ -52,13 +53,53 @@ def _module(fmt: str | None, data: bytes) -> ModuleType:
             fmt = sniff_bytes(data[:64]).format
         except UnsupportedMedia as exc:
             raise MetadataError(str(exc)) from None
-    key = FORMAT_ALIASES.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
+    return FORMAT_ALIASES.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
+
+
+def _module(fmt: str | None, data: bytes) -> ModuleType:
+    key = _format(fmt, data)
     try:
         return _MODULES[key]
     except KeyError:
         raise MetadataError(
             f"AIGC image metadata is supported for {', '.join(SUPPORTED_FORMATS)}, not {fmt!r}"
         ) from None
+
+
+# --------------------------------------------------------------------------- read-only formats
+
+#: Formats whose label is read but never written: labeling writes them as PNG (carrying their
+#: XMP over), but a GIF or TIFF labeled by another tool, or one of ours converted back, holds
+#: its label in its own XMP (a TIFF also in its EXIF UserComment), and verify and the
+#: "already labeled" check must find it there. A BMP has no metadata: no label, not an error.
+READ_ONLY_FORMATS = ("gif", "tiff", "bmp")
+
+
+def _extract_read_only(fmt: str, data: bytes) -> Extracted:
+    if fmt == "gif":
+        from .image_codec import _gif_xmp
+
+        packet = _gif_xmp(data)
+        return Extracted([packet] if packet else [], [], [])
+    if fmt == "tiff":
+        return Extracted(_tiff_xmp(data), [data] if data[:4] in (b"II*\0", b"MM\0*") else [], [])
+    return Extracted([], [], [])
+
+
+def _tiff_xmp(data: bytes) -> list[bytes]:
+    """The XMP packet of a TIFF's first IFD (tag 700, XMLPacket), as its bytes."""
+    order = "little" if data[:2] == b"II" else "big"
+    ifd = int.from_bytes(data[4:8], order)
+    entry = _ifd_entry(data, order, ifd, 700)
+    if entry is None:
+        return []
+    typ, count, at = entry
+    size = count * TYPE_SIZES.get(typ, 1)
+    if size <= 4:
+        return []
+    off = int.from_bytes(data[at:at + 4], order)
+    packet = data[off:off + size] if off + size <= len(data) else b""
+    return [packet.rstrip(b"\0")] if packet else []
 
 
 # --------------------------------------------------------------------------- EXIF UserComment
@@ -190,14 +231,15 @@ ImageMetadata = LabelFindings
 
 
 def read_image_metadata(data: bytes, fmt: str | None) -> ImageMetadata:
-    """Find the AIGC label(s) in a JPEG, PNG or WebP file's metadata.
+    """Find the AIGC label(s) in a JPEG, PNG or WebP file's metadata (also read, never
+    written, in GIF and TIFF: :data:`READ_ONLY_FORMATS`).
 
     ``fmt=None`` sniffs the content. Raises :class:`MetadataError` when the container itself
     is malformed; problems with a label (bad JSON, bad values, broken XMP holding a label)
     are reported in ``errors`` instead."""
     data = bytes(data)
-    mod = _module(fmt, data)
-    found = mod.extract(data)
+    key = _format(fmt, data)
+    found = _extract_read_only(key, data) if key in READ_ONLY_FORMATS else _module(key, data).extract(data)
     errors: list[str] = []
     dst: str | None = None
     candidates: list[tuple[str, str]] = []
