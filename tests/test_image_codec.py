@@ -528,7 +528,7 @@ def test_decoding_in_threads_keeps_each_files_warnings_and_the_process_warning_s
 
 
 def test_a_grey_picture_stays_grey_and_a_progressive_jpeg_progressive(credentials):
-    """Grey pictures (8-bit, 16-bit, bilevel) came out as RGB, a grey PNG three times its
+    """Grey pictures (8-bit, 16-bit, bilevel, with alpha) came out as RGB, a grey PNG three times its
     size, and a progressive JPEG as baseline, without a word. The labeled pixels of a grey
     picture are still grey (the mark and the label plate are neutral): they are written grey.
     A palette picture cannot stay one (the mark needs more levels): that is said."""
@@ -541,6 +541,16 @@ def test_a_grey_picture_stays_grey_and_a_progressive_jpeg_progressive(credential
         out = synthlabel.label_image_bytes(buf.getvalue(), credentials=credentials)
         assert Image.open(io.BytesIO(out.data)).mode == mode, fmt
         assert synthlabel.verify_bytes(out.data, credentials=credentials).ok(), fmt
+    # grey + alpha stays grey + alpha in PNG (it came out RGBA, 2.7 times the size), its alpha
+    # as it was
+    alpha = np.full(grey.size[::-1], 255, np.uint8)
+    alpha[:60, :100] = 0
+    alpha[60:120] = 128
+    la = Image.merge("LA", (grey, Image.fromarray(alpha)))
+    out = synthlabel.label_image_bytes(_saved(la, "PNG"), credentials=credentials)
+    back = Image.open(io.BytesIO(out.data))
+    assert back.mode == "LA" and np.array_equal(np.asarray(back)[..., 1], alpha)
+    assert synthlabel.verify_bytes(out.data, credentials=credentials).ok()
     buf = io.BytesIO()
     Image.fromarray(PHOTO).save(buf, "JPEG", progressive=True)
     dec = image_codec.decode(buf.getvalue(), "jpeg")

@@ -419,8 +419,9 @@ def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, qualit
     # A grey source whose labeled pixels are still grey (the mark and the label plate are
     # neutral) goes out grey in PNG and JPEG; WebP has no grey mode. An RGB profile cannot
     # describe grey pixels, so one attached keeps the output RGB.
-    # (Grey with alpha stays RGBA: OpenCV's PNG encoder takes 1, 3 or 4 channels.)
-    grey = (extras.grey and fmt in ("png", "jpeg") and (alpha is None or fmt == "jpeg")
+    # (Grey with alpha stays grey with alpha in PNG: written as RGBA, a grey + alpha PNG
+    # grew 2.7x.)
+    grey = (extras.grey and fmt in ("png", "jpeg")
             and (not icc_profile or is_grey_profile(icc_profile)) and _neutral(rgb))
     if is_grey_profile(icc_profile) and not grey:
         icc_profile = None      # it cannot describe RGB pixels (label_image says it is dropped)
@@ -510,14 +511,20 @@ def _encode_png(rgb: np.ndarray, alpha: np.ndarray | None, *, exif: bytes | None
     from . import png as png_chunks
 
     # rgb: H x W x 3, or H x W x 1 for a grey picture (written grey)
-    bgr = np.ascontiguousarray(rgb[..., 0]) if rgb.shape[2] == 1 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    if alpha is not None:
-        bgr = np.dstack([bgr, alpha])
-    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1,
-                                         cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY])
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    data = buf.tobytes()
+    if rgb.shape[2] == 1 and alpha is not None:
+        # grey + alpha: OpenCV's PNG encoder takes 1, 3 or 4 channels, Pillow writes LA
+        out = io.BytesIO()
+        Image.fromarray(np.dstack([rgb[..., 0], alpha]), "LA").save(out, "PNG", compress_level=1)
+        data = out.getvalue()
+    else:
+        bgr = np.ascontiguousarray(rgb[..., 0]) if rgb.shape[2] == 1 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        if alpha is not None:
+            bgr = np.dstack([bgr, alpha])
+        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1,
+                                             cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY])
+        if not ok:
+            raise ValueError("PNG encoding failed")
+        data = buf.tobytes()
     extra = []
     if icc_profile:
         extra.append(png_chunks.chunk(b"iCCP", b"ICC Profile\x00\x00" + zlib.compress(icc_profile)))
