@@ -569,3 +569,35 @@ def _saved(im: Image.Image, fmt: str) -> bytes:
     buf = io.BytesIO()
     im.save(buf, fmt)
     return buf.getvalue()
+
+
+def test_xmp_under_a_non_standard_jpeg_header_is_carried(credentials, tmp_path):
+    """An XMP packet in an APP1 segment whose header reads ``XMP\\0://ns.adobe.com/xap/1.0/\\0``
+    (scikit-learn's china.jpg has one, from a camera's software: lens, serial number, rating)
+    was dropped by labeling without a word: Pillow knows only the standard header. It is now
+    carried under the standard one, with a warning, and ExifTool reads it there."""
+    import subprocess
+
+    import synthlabel
+    from conftest import require_tool
+
+    exe = require_tool("exiftool")
+    packet = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+              b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              b'<rdf:Description rdf:about="" xmlns:aux="http://ns.adobe.com/exif/1.0/aux/" '
+              b'aux:Lens="EF-S18-135mm f/3.5-5.6 IS" aux:SerialNumber="1080508419"/>'
+              b'</rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
+    body = b"XMP\x00://ns.adobe.com/xap/1.0/\x00" + packet
+    plain = _saved(Image.fromarray(PHOTO), "JPEG")
+    odd = plain[:2] + b"\xff\xe1" + (len(body) + 2).to_bytes(2, "big") + body + plain[2:]
+    assert image_codec.decode(plain, "jpeg").xmp is None
+    out = synthlabel.label_image_bytes(odd, credentials=credentials)
+    assert any("non-standard APP1 header" in w for w in out.warnings), out.warnings
+    path = tmp_path / "out.jpg"
+    path.write_bytes(out.data)
+    r = subprocess.run([exe, "-j", "-Lens", "-SerialNumber", "-AIGC", str(path)], capture_output=True,
+                       text=True, timeout=30, check=True)
+    tags = json.loads(r.stdout)[0]
+    assert tags["Lens"] == "EF-S18-135mm f/3.5-5.6 IS" and str(tags["SerialNumber"]) == "1080508419"
+    assert json.loads(tags["Aigc"])["ProduceID"] == out.content_id.hex
+    assert synthlabel.verify_bytes(out.data, credentials=credentials).ok()

@@ -160,6 +160,13 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
     out = DecodedImage(rgb=np.empty((0, 0, 3), np.uint8), format=fmt)
     out.icc_profile = im.info.get("icc_profile") or None
     out.xmp = _xmp_of(im)
+    if fmt == "jpeg" and out.xmp is None:
+        from . import jpeg
+
+        out.xmp = jpeg.loose_xmp(data)
+        if out.xmp is not None:
+            out.warnings.append("the XMP packet under a non-standard APP1 header is carried in "
+                                "a standard one")
     if fmt == "png" and out.xmp:
         # Pillow reads a tEXt / zTXt XMP packet as Latin-1; png.extract reads its UTF-8
         from . import png

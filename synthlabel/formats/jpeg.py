@@ -94,6 +94,28 @@ def extract(data: bytes) -> Extracted:
     return Extracted(xmp, exif, [])
 
 
+def loose_xmp(data: bytes) -> bytes | None:
+    """An XMP packet in an APP1 segment under a non-standard header (e.g. ``XMP\\0://ns.adobe.
+    com/xap/1.0/\\0``, which some cameras and editors write and ExifTool reads with a warning),
+    or None. Pillow knows only the standard header, so a re-encode lost such a packet silently
+    (a lens, serial number and rating among its properties)."""
+    try:
+        segs, _ = _segments(data)
+    except MetadataError:
+        return None
+    for s in segs:
+        if s.marker != _APP1 or s.is_xmp(data) or s.is_exif(data) or s.is_extended_xmp(data):
+            continue
+        body = data[s.payload:s.end]
+        if b"ns.adobe.com/xap/1.0/" not in body[:64]:
+            continue
+        at = min((i for i in (body.find(b"<?xpacket begin"), body.find(b"<x:xmpmeta")) if i >= 0),
+                 default=-1)
+        if at >= 0:
+            return body[at:].rstrip(b"\0 \t\r\n")
+    return None
+
+
 def carried_segments(data: bytes) -> list[bytes]:
     """The header segments a re-encode must carry over beyond what the encoder writes itself
     (EXIF, ICC, XMP, density, comment): ExtendedXMP and Photoshop/IPTC-IIM, whole (marker and
