@@ -297,6 +297,11 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         info = audio_io.probe(src)
     except audio_io.AudioError as exc:
         raise LabelingError(str(exc)) from None
+    dropped = audio_io.dropped_streams(src, info)
+    if in_place and dropped:
+        # only the first stream is written: replacing the input would lose the others
+        raise LabelingError(f"labeling in place would lose streams for good ({dropped}): "
+                            "label into another folder (-o) instead")
 
     def open_writer(path: Path, bitrate: dict, lead: int, tail: int) -> audio_io.Writer:
         # An M4A's chapters are written by the muxer (a chapter track), moved past the ``lead``
@@ -333,7 +338,7 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     if info.format == "wav" and info.subtype in audio_io.LOSSY_WAV_SUBTYPES:
         notes.append(f"{info.subtype} WAV written as 16-bit PCM (re-encoding to "
                      f"{info.subtype} would remove the watermark)")
-    if dropped := audio_io.dropped_streams(src, info):
+    if dropped:
         notes.append(dropped)
     res.warnings[:0] = notes
     return res
@@ -559,6 +564,19 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
             if rb.warning:
                 res.warnings.append(f"watermark: {rb.said}")
             res.timings["readback"] = time.perf_counter() - t0
+        if inserted and clip is None and writer.format in audio_io.DEFAULT_BITRATES \
+                and not writer.subtype:
+            # A lossy codec at a low bitrate can smear the cue's rhythm (MP3 at 32 kb/s split
+            # a dot in two) so that verify finds no cue in a file labeled with one: read it back
+            t0 = time.perf_counter()
+            head, rate = audio_io.read(encoded, frames=int((inserted / sample_rate + 0.5)
+                                                           * writer.sample_rate))
+            if cue_already(head, rate, "start") is None:
+                kbps = f" at {writer.bitrate // 1000} kb/s" if writer.bitrate else ""
+                res.warnings.append(f"explicit: the rhythm cue does not read back from the "
+                                    f"{LOSSY_NAMES[writer.format]}{kbps} (the codec smears its "
+                                    "rhythm; verify will not find it): raise --bitrate")
+            res.timings["readback_cue"] = time.perf_counter() - t0
         if source is not None:
             warning = audio_tags.copy_tags(source, encoded, "wav" if fmt == "wav" else fmt,
                                            shift_frames=inserted, sample_rate=sample_rate,

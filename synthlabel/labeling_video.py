@@ -400,6 +400,13 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     except video_io.VideoError as exc:
         raise LabelingError(str(exc)) from None
     sidecar = dst.with_suffix(".c2pa") if container in SIDECAR_FORMATS and spec.c2pa else None
+    dropped = ", ".join(f"{n} {kind}" for kind, n in sorted(info.extra_streams.items()))
+    if in_place and dropped:
+        # the output holds one video and one audio stream: replacing the input would lose
+        # the others for good (a second language, the subtitles)
+        raise LabelingError(f"labeling in place would lose its other streams for good ({dropped}"
+                            "; the labeled file holds the main video and the first audio "
+                            "stream): label into another folder (-o) instead")
     if in_place and dst != src:
         in_place = dst.exists() and dst.samefile(src)
     if not overwrite and not in_place and dst.exists():
@@ -426,10 +433,9 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         res.warnings.append(kept_mark_warning("video", content_id, marking=spec.watermark))
     aigc = spec.aigc_for(content_id, label.aigc if spec.propagator and label is not None else None)
     full_range = info.full_range
-    if info.extra_streams:
+    if dropped:
         # the output holds one video and one audio stream: say what is left out, never drop
         # a second language track or the subtitles silently
-        dropped = ", ".join(f"{n} {kind}" for kind, n in sorted(info.extra_streams.items()))
         res.warnings.append(f"only the main video and the first audio stream are labeled and "
                             f"kept; not in the output: {dropped} stream(s)")
     if info.interlaced:

@@ -1021,3 +1021,24 @@ def test_audio_too_short_for_a_reliable_check_is_said(tmp_path):
         assert wm.status.value == "missing" and wm.details["weak"] is weak, wm.summary
         assert ("too short for a reliable check" in wm.summary) is weak, wm.summary
         assert json.loads(rep.to_json())["layers"]["watermark"]["details"]["weak"] is weak
+
+
+def test_a_rhythm_cue_the_codec_smears_is_said(tmp_path):
+    """An MP3 labeled at --bitrate 32000 (44.1 kHz stereo) carried a cue whose rhythm LAME had
+    smeared (a dot split in two): `verify` found no cue, while labeling had said nothing. The
+    cue is read back from the encoded file, and a lost one is said; at 64 kb/s it reads."""
+    ffmpeg = require_tool("ffmpeg")
+    master = tmp_path / "m.wav"
+    sf.write(master, music(8.0, seed=5), RATE, subtype="PCM_16")
+    src = tmp_path / "song.mp3"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(master), "-b:a", "192k", str(src)], check=True)
+    for kbps, lost in ((32, True), (64, False)):
+        out = tmp_path / f"out{kbps}"
+        r = run("label", src, "-o", out, "--bitrate", str(kbps * 1000), "--json")
+        assert r.returncode == 0, r.stderr
+        said = [w for w in json.loads(r.stdout)["warnings"] if "rhythm cue does not read back" in w]
+        assert said == ([f"explicit: the rhythm cue does not read back from the MP3 at {kbps} kb/s "
+                         "(the codec smears its rhythm; verify will not find it): raise --bitrate"]
+                        if lost else []), r.stdout
+        rep = json.loads(run("verify", out / "song.mp3", "--json").stdout)
+        assert rep["layers"]["explicit"]["status"] == ("missing" if lost else "ok"), rep["layers"]["explicit"]

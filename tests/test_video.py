@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import warnings
 from fractions import Fraction
 from pathlib import Path
@@ -313,6 +314,21 @@ def test_streams_left_out_are_reported(labeled, tmp_path, credentials):
     assert any("not in the output: 1 audio, 1 subtitle stream(s)" in w for w in res.warnings), res.warnings
     assert video_io.probe(tmp_path / "out.mkv").extra_streams == {}
     assert not any("not in the output" in w for _s, _d, r in labeled.values() for w in r.warnings)
+    # In place, the input is not replaced by a file without those streams: refused, untouched
+    # (the CLI's --in-place too: the file named, exit 1). An M4A with two audio tracks likewise.
+    before = multi.read_bytes()
+    with pytest.raises(LabelingError, match=r"in place would lose .*1 audio, 1 subtitle"):
+        label_video_file(multi, multi, credentials=credentials, in_place=True, **FAST)
+    two = tmp_path / "two.m4a"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-i", src, "-i", src, "-map", "0:a", "-map", "1:a",
+                    "-c", "copy", two], check=True)
+    two_before = two.read_bytes()
+    r = subprocess.run([sys.executable, "-m", "synthlabel", "label", "--in-place", "-j", "1",
+                        multi, two], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr
+    assert "multi.mkv: labeling in place would lose its other streams" in r.stderr, r.stderr
+    assert "two.m4a: labeling in place would lose streams for good (the file holds 2 audio" in r.stderr
+    assert multi.read_bytes() == before and two.read_bytes() == two_before
 
 
 def test_cover_art_is_never_taken_for_the_film(tmp_path, credentials):
@@ -1311,3 +1327,39 @@ def test_a_codec_change_is_said(tmp_path, credentials):
     assert [w for w in res.warnings if "video is re-encoded" in w] == []
     res = label_video_file(webm, tmp_path / "same.webm", credentials=credentials, **FAST)
     assert [w for w in res.warnings if "re-encoded as" in w] == [], res.warnings
+    # the codec is named, not the decoder that read it (AV1 said "LIBDAV1D")
+    av1 = tmp_path / "av1.mp4"
+    with av.open(str(av1), "w") as out:
+        vs = out.add_stream("libsvtav1", rate=FPS)
+        vs.width, vs.height, vs.pix_fmt, vs.options = W, H, "yuv420p", {"preset": "12"}
+        for i in range(FPS):
+            fr = av.VideoFrame.from_ndarray(synthetic_photo(H, W, seed=i), "rgb24")
+            fr.pts, fr.time_base = i, Fraction(1, FPS)
+            for pkt in vs.encode(fr):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+    res = label_video_file(av1, tmp_path / "av1-out.mp4", credentials=credentials, **FAST)
+    assert "the AV1 video is re-encoded as H264 (the MP4 default)" in res.warnings, res.warnings
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "m4a"])
+def test_a_latin1_tag_is_carried_byte_for_byte(tmp_path, credentials, kind):
+    """A title written as Latin-1 (``Caf\\xe9``, not UTF-8) made MP4, MKV and M4A files
+    impossible to label or verify ("'utf-8' codec can't decode byte 0xe9"); in an M4A the
+    title was then dropped silently. Such a file is labeled and verified now, and the tag's
+    bytes come out as they went in."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    clip = make_clip(tmp_path / "clip.mp4", "mp4", seconds=2.5)
+    src = tmp_path / f"latin1.{kind}"
+    streams = ["-map", "0:a", "-c", "copy"] if kind == "m4a" else ["-c", "copy"]
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(clip), *streams,
+                    "-metadata", b"title=Caf\xe9", str(src)], check=True)
+    assert b"Caf\xe9" in src.read_bytes()
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    assert res.layers == ["explicit", "watermark", "metadata", "c2pa"], res.warnings
+    assert b"Caf\xe9" in Path(res.output).read_bytes()   # the tag's own bytes, not U+FFFD
+    rep = synthlabel.verify_file(res.output, credentials=credentials)
+    assert rep.ok() and rep.ids_agree, {k: v.summary for k, v in rep.layers.items()}

@@ -47,6 +47,7 @@ from . import native_stderr
 from .chapters import Chapter
 from .chapters import read as read_chapters
 from .chapters import write as write_chapters
+from .pyav import open_container
 from .sniff import HEAD_SIZE, UnsupportedMedia, sniff_file
 
 if TYPE_CHECKING:  # typing.Self needs 3.11; typing_extensions is not a runtime dependency
@@ -266,7 +267,7 @@ def _av_open(path: str | os.PathLike[str]):
     import av
 
     try:
-        container = av.open(os.fspath(path), "r")
+        container = open_container(path)
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise AudioError(f"cannot decode audio: {_one_line(exc)}") from None
     if not container.streams.audio:
@@ -323,10 +324,9 @@ def _sf_codec(fmt: str, subtype: str) -> str:
 
 def _lossy_bitrate(path: str | os.PathLike[str]) -> int | None:
     """Nominal bitrate of a lossy stream from the container header (PyAV), best effort."""
-    import av
 
     try:
-        with av.open(os.fspath(path), "r") as c:
+        with open_container(path) as c:
             st = c.streams.audio[0]
             return int(st.bit_rate or c.bit_rate or 0) or None
     except Exception:  # noqa: BLE001 - a missing bitrate is not an error
@@ -605,9 +605,7 @@ def dropped_streams(path: str | os.PathLike[str], info: AudioInfo) -> str | None
         if info.format == "ogg":
             n = _ogg_stream_count(path)
         elif info.format in _PYAV_READ:
-            import av
-
-            with av.open(os.fspath(path)) as c:
+            with open_container(path) as c:
                 n = len(c.streams.audio)
     except Exception:  # noqa: BLE001 - only a warning: never fail labeling over it
         return None
@@ -806,7 +804,7 @@ class Writer:
             # FFmpeg knows by the standard 3.0 layout, not an anonymous 3-channel one
             layout = "3.0"
         try:
-            out = av.open(self.path, "w", format=container, options=options)
+            out = open_container(self.path, "w", format=container, options=options)
         except (av.FFmpegError, OSError) as exc:
             raise AudioError(f"cannot write {self.format}: {_one_line(exc)}") from None
         try:

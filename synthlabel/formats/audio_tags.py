@@ -98,6 +98,14 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
             if key[:1] < " ":   # an mdta item's key index, not an iTunes atom: _mdta_copy
                 continue
             d.tags[key] = value
+        # atoms mutagen could not parse (a Latin-1 title where MP4 wants UTF-8) it keeps raw
+        # and writes back as they were: carry them too, or the title vanishes silently
+        failed = getattr(s.tags, "_failed_atoms", None)
+        if isinstance(failed, dict) and isinstance(getattr(d.tags, "_failed_atoms", None), dict):
+            for key, raw in failed.items():
+                if key.lower() in _AIGC_NAMES or key.lower().endswith(":aigc") or key in d.tags:
+                    continue
+                d.tags._failed_atoms[key] = list(raw)
     pictures = getattr(s, "pictures", None)  # FLAC cover art lives outside the comments
     if pictures and hasattr(d, "add_picture"):
         for pic in pictures:

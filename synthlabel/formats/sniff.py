@@ -17,6 +17,7 @@ import stat
 from dataclasses import dataclass
 
 from ..fsutil import open_checked
+from .pyav import open_container
 
 __all__ = ["MediaType", "UnsupportedFormat", "UnsupportedMedia", "sniff_bytes", "sniff_file", "HEAD_SIZE"]
 
@@ -373,7 +374,7 @@ def _has_moving_video(path: str | os.PathLike[str]) -> bool:
     import av
 
     try:
-        with av.open(os.fspath(path)) as c:
+        with open_container(path) as c:
             pic = av.stream.Disposition.attached_pic
             return any(not (s.disposition & pic) for s in c.streams.video)
     except Exception:  # noqa: BLE001 - unreadable: let the video path give the error

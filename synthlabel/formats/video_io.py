@@ -35,6 +35,7 @@ from ..models import VIDEO_PRESETS
 from .chapters import Chapter, clock_seconds
 from .chapters import read as read_chapters
 from .chapters import write as write_chapters
+from .pyav import open_container
 
 if TYPE_CHECKING:  # typing.Self needs 3.11; typing_extensions is not a runtime dependency
     from typing_extensions import Self
@@ -197,7 +198,7 @@ def _open(path: str | os.PathLike, mode: str = "r", **kw):
     import av
 
     try:
-        container = av.open(os.fspath(path), mode, **kw)
+        container = open_container(path, mode, **kw)
     except av.FFmpegError as exc:
         what = "read" if mode == "r" else "write"
         raise VideoError(f"cannot {what} video: {_one_line(exc)}") from None
@@ -407,7 +408,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                     "other video" if st.type == "video" else st.type
                 extra[kind] = extra.get(kind, 0) + 1
         return VideoInfo(
-            path=os.fspath(path), container=key, codec=cc.name, width=first.width,
+            path=os.fspath(path), container=key, codec=cc.codec.canonical_name, width=first.width,
             height=first.height, fps=Fraction(fps), time_base=Fraction(vs.time_base or Fraction(1, 1000)),
             duration=duration, frames=vs.frames or None, pix_fmt=first.format.name,
             color_range=int(first.color_range or 0), colorspace=int(first.colorspace or 0),
