@@ -1042,3 +1042,40 @@ def test_a_rhythm_cue_the_codec_smears_is_said(tmp_path):
                         if lost else []), r.stdout
         rep = json.loads(run("verify", out / "song.mp3", "--json").stdout)
         assert rep["layers"]["explicit"]["status"] == ("missing" if lost else "ok"), rep["layers"]["explicit"]
+
+
+def test_an_id3_tag_in_front_of_a_flac_stream_is_carried(tmp_path, credentials):
+    """Some rippers put an ID3v2 tag in front of a FLAC stream (not part of FLAC): its title,
+    artist, comment, TXXX and cover art were dropped without a word. They become Vorbis
+    comments and a FLAC picture (read back by mutagen and ffprobe); a frame with no comment
+    name (PRIV) is named in a warning. The output verifies."""
+    import synthlabel
+    from mutagen.flac import FLAC
+    from mutagen.id3 import APIC, COMM, ID3, PRIV, TIT2, TPE1, TXXX
+
+    src = tmp_path / "ripped.flac"
+    sf.write(src, music(6.0, seed=2), RATE, format="FLAC", subtype="PCM_16")
+    cover = (Path(__file__).parent.parent / "samples" / "scene.jpg").read_bytes()
+    tag = ID3()
+    for frame in (TIT2(encoding=3, text="Song"), TPE1(encoding=3, text=["Ann", "Bo"]),
+                  COMM(encoding=3, lang="eng", desc="", text="ripped"),
+                  TXXX(encoding=3, desc="Mood", text="calm"),
+                  APIC(encoding=3, mime="image/jpeg", type=3, desc="front", data=cover),
+                  PRIV(owner="ripper", data=b"\x01")):
+        tag.add(frame)
+    tag.save(src)
+    assert src.read_bytes()[:3] == b"ID3"
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    assert [w for w in res.warnings if "ID3" in w] == [
+        "the ID3 tag in front of the FLAC stream is carried as Vorbis comments, except its PRIV frame(s)"]
+    out = FLAC(res.output)
+    comments = [(k.upper(), v) for k, v in out.tags]
+    for pair in (("TITLE", "Song"), ("ARTIST", "Ann"), ("ARTIST", "Bo"), ("COMMENT", "ripped"),
+                 ("MOOD", "calm")):
+        assert pair in comments, comments
+    assert [(p.mime, p.type, p.data == cover) for p in out.pictures] == [("image/jpeg", 3, True)]
+    probe = subprocess.run([require_tool("ffprobe"), "-v", "error", "-show_entries", "format_tags",
+                            "-of", "json", str(res.output)], capture_output=True, text=True, check=True)
+    tags = {k.upper(): v for k, v in json.loads(probe.stdout)["format"]["tags"].items()}
+    assert tags["TITLE"] == "Song" and tags["MOOD"] == "calm", tags
+    assert synthlabel.verify_file(res.output, credentials=credentials).ok()

@@ -327,6 +327,57 @@ def _wav_copy(src: str | os.PathLike, dst: str | os.PathLike, shift_frames: int 
 # mdta keys not carried over: the old label (the new one is written after), the encoder (the
 # labeled file's own encoder wrote it), and the file-type brands FFmpeg writes as keys with
 # use_metadata_tags (the labeled file has its own ftyp).
+#: ID3 frames and the Vorbis comment each becomes when an ID3 tag in front of a FLAC stream
+#: is carried (the names MusicBrainz Picard and foobar2000 use); TXXX:NAME becomes NAME.
+_ID3_TO_VORBIS = {"TIT2": "TITLE", "TIT3": "SUBTITLE", "TPE1": "ARTIST", "TPE2": "ALBUMARTIST",
+                  "TPE3": "CONDUCTOR", "TALB": "ALBUM", "TRCK": "TRACKNUMBER", "TPOS": "DISCNUMBER",
+                  "TDRC": "DATE", "TYER": "DATE", "TCON": "GENRE", "TCOM": "COMPOSER",
+                  "TEXT": "LYRICIST", "TCOP": "COPYRIGHT", "TSRC": "ISRC", "TPUB": "LABEL",
+                  "TBPM": "BPM", "TENC": "ENCODED-BY", "TLAN": "LANGUAGE", "COMM": "COMMENT",
+                  "USLT": "LYRICS"}
+
+
+def _flac_id3_copy(src: str | os.PathLike, dst: str | os.PathLike) -> str | None:
+    """An ID3v2 tag in front of a FLAC stream (not part of FLAC, but some rippers write one)
+    was dropped without a word: mutagen's FLAC reads only the Vorbis comments. Its text
+    frames with a Vorbis-comment name, its TXXX frames and its pictures are carried into
+    ``dst``'s comments and pictures (a comment the file has already wins). Returns a warning
+    naming the frames that could not be carried, else None."""
+    with open(src, "rb") as f:
+        if f.read(3) != b"ID3":
+            return None
+    from mutagen.flac import FLAC, Picture
+    from mutagen.id3 import ID3
+
+    d = FLAC(dst)
+    if d.tags is None:
+        d.add_tags()
+    have = {k.lower() for k, _ in d.tags}
+    left = []
+    for frame in ID3(src).values():
+        fid = frame.FrameID
+        if fid == "APIC":
+            pic = Picture()
+            pic.data, pic.mime, pic.type, pic.desc = frame.data, frame.mime, int(frame.type), frame.desc
+            d.add_picture(pic)
+            continue
+        name = frame.desc.upper() if fid == "TXXX" else _ID3_TO_VORBIS.get(fid)
+        if name is None or _is_c2pa_frame(frame):
+            if not _is_c2pa_frame(frame):
+                left.append(fid)
+            continue
+        if name.lower() in _AIGC_NAMES or name.lower() in have:
+            continue
+        values = [frame.text] if fid == "USLT" else [str(t) for t in frame.text]
+        for v in values:
+            d.tags.append((name, v))
+    d.save()
+    if left:
+        return ("the ID3 tag in front of the FLAC stream is carried as Vorbis comments, except "
+                f"its {', '.join(sorted(set(left)))} frame(s)")
+    return None
+
+
 _MDTA_SKIP = {"aigc", "encoder", "major_brand", "minor_version", "compatible_brands"}
 
 
@@ -373,6 +424,8 @@ def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
                 _mdta_copy(src, dst)
             if fmt == "mp3":
                 _ape_copy(src, dst)
+            if fmt == "flac":
+                return _flac_id3_copy(src, dst)
     except Exception as exc:  # noqa: BLE001 - a tag we cannot copy must not fail labeling
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return f"existing tags could not be carried over: {msg}"
