@@ -50,7 +50,7 @@ def label_audio(samples, sample_rate: int, *, format: str = "wav", spec: LabelSp
     full scale). Returns ``(data, sidecar, info)``: the encoded file's bytes, the C2PA
     sidecar's bytes for Ogg/Opus (else None), and what was done (``info.warnings``).
     ``format``: wav, flac, mp3, ogg, opus or m4a. ``subtype``: the sample format of a WAV or
-    FLAC (``PCM_16``, the default; ``PCM_24``; ``FLOAT`` for WAV)."""
+    FLAC (``PCM_16``, the default, and ``PCM_24`` for int32 samples; ``FLOAT`` for WAV)."""
     from .labeling_audio import label_audio as _label
 
     return _label(samples, sample_rate, format=format, spec=spec, credentials=credentials,

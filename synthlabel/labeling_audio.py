@@ -349,7 +349,8 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
                 subtype: str | None = None) -> tuple[bytes, bytes | None, LabeledAudio]:
     """Label audio held in memory: ``samples`` float (frames, channels) or (frames,) in
     [-1, 1], or integer PCM (int16, int32 full scale; uint8 offset by 128), scaled to
-    [-1, 1]. Returns the encoded file's bytes, the C2PA sidecar bytes for Ogg/Opus (else
+    [-1, 1]. ``subtype``: a WAV's or FLAC's sample format; by default PCM_16, or PCM_24 for
+    int32 samples. Returns the encoded file's bytes, the C2PA sidecar bytes for Ogg/Opus (else
     None) and what was done (``output``/``sidecar`` name the temporary files, gone on
     return). Raises :class:`LabelingError` for input it cannot label."""
     x = _float_samples(samples)
@@ -372,6 +373,11 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
         raise LabelingError(f"subtype {subtype} would remove the watermark (8-bit or "
                             f"companded/ADPCM samples are coarser than the mark); use PCM_16, "
                             f"PCM_24 or FLOAT")
+
+    if subtype is None and format in ("wav", "flac") and np.asarray(samples).dtype.kind in "iu" \
+            and np.asarray(samples).dtype.itemsize >= 4:
+        # int32 PCM holds 24-bit (or 32-bit) sound: written as 16-bit it lost its low bits
+        subtype = "PCM_24"
 
     def open_writer(path: Path, bitrate: dict, lead: int, tail: int) -> audio_io.Writer:
         return audio_io.Writer(path, format, sample_rate, x.shape[1], subtype=subtype, **bitrate)

@@ -2,6 +2,7 @@
 mutagen and ffprobe as independent readers."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -372,6 +373,11 @@ def test_library_labels_numpy_audio():
         label_audio(np.array(pcm16.tolist()), 48000, format="wav")
     with pytest.raises(synthlabel.LabelingError, match="hold 16-bit PCM"):
         label_audio(pcm16.astype(np.int32), 48000, format="wav")
+    # int32 (24-bit sound in it) was written as 16-bit PCM: now 24-bit, unless told otherwise
+    pcm24 = np.round(x[:48000 * 3] * (2 ** 23 - 1)).astype(np.int32) << 8
+    for fmt, told, depth in (("wav", None, "PCM_24"), ("flac", None, "PCM_24"), ("wav", "PCM_16", "PCM_16")):
+        data, _, _ = label_audio(pcm24, 48000, format=fmt, subtype=told)
+        assert sf.info(io.BytesIO(data)).subtype == depth, (fmt, told)
     # sample formats coarser than the mark are refused (they were written, and verify then
     # found the mark weak or missing; label_file writes such inputs as 16-bit PCM)
     for subtype in ("PCM_U8", "ULAW", "IMA_ADPCM"):
@@ -384,8 +390,6 @@ def test_library_labels_numpy_audio():
         label_audio(three, 48000, format="mp3")
     data, side, res = label_audio(three, 48000, format="opus")
     assert synthlabel.verify_bytes(data, sidecar=side).ok()
-    import io
-
     import av
 
     with av.open(io.BytesIO(data)) as c:
