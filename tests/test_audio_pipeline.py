@@ -1083,3 +1083,64 @@ def test_an_id3_tag_in_front_of_a_flac_stream_is_carried(tmp_path, credentials):
     tags = {k.upper(): v for k, v in json.loads(probe.stdout)["format"]["tags"].items()}
     assert tags["TITLE"] == "Song" and tags["MOOD"] == "calm", tags
     assert synthlabel.verify_file(res.output, credentials=credentials).ok()
+
+
+def _raw_id3(major: int, frames: list[tuple[bytes, bytes]]) -> bytes:
+    """An ID3v2.``major`` tag built byte by byte (mutagen will not write a malformed frame)."""
+    from synthlabel.formats.id3 import syncsafe
+
+    body = b"".join(fid + (syncsafe(len(data)) if major == 4 else len(data).to_bytes(4, "big"))
+                    + b"\0\0" + data for fid, data in frames)
+    return b"ID3" + bytes([major, 0, 0]) + syncsafe(len(body) + 32) + body + bytes(32)
+
+
+@pytest.mark.parametrize("major", [3, 4])
+def test_id3_frames_mutagen_cannot_decode_are_not_dropped_silently(tmp_path, credentials, major):
+    """Labeling an MP3 dropped, without a word, every ID3 frame mutagen could not decode (a
+    title written by a Latin-1 tagger into a frame that says UTF-8) and unknown frames (an
+    experimental XABC). A mis-encoded text frame is read as Latin-1 and carried as valid
+    text; an unknown frame goes over byte for byte; a frame beyond repair (an APIC of two
+    bytes) is named in a warning. ExifTool reads the title, and the C2PA manifest still
+    validates (c2pa's ID3 reader stops at a malformed frame, so none is carried raw)."""
+    import synthlabel
+    from mutagen.id3 import ID3
+
+    plain = tmp_path / "plain.mp3"
+    sf.write(plain, music(6.0, 44100, seed=9), 44100, format="MP3")
+    xabc = b"experimental\x00data"
+    src = tmp_path / "latin.mp3"
+    src.write_bytes(_raw_id3(major, [(b"TIT2", b"\x03Caf\xe9 au lait"), (b"TPE1", b"\x00Ann"),
+                                     (b"TXXX", b"\x03Humeur\x00l\xe9g\xe8re"), (b"XABC", xabc),
+                                     (b"APIC", b"\x01\xff")]) + plain.read_bytes())
+    assert "TIT2" not in ID3(src)                      # mutagen itself cannot read the title
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    assert [w for w in res.warnings if "ID3" in w] == [
+        "the ID3 TIT2, TXXX frame(s) said UTF-8 but were not: read as Latin-1, carried as UTF-8; "
+        "the ID3 APIC frame(s) could not be decoded (malformed) and were not carried over"]
+    tags = ID3(res.output)
+    assert tags.version[:2] == (2, major)
+    assert str(tags["TIT2"]) == "Café au lait" and str(tags["TPE1"]) == "Ann"
+    assert str(tags["TXXX:Humeur"]) == "légère"
+    assert [fr[:4] + fr[8:] for fr in tags.unknown_frames] == [b"XABC\0\0" + xabc]
+    exiftool = require_tool("exiftool")
+    got = subprocess.run([exiftool, "-j", "-Title", "-UserDefinedText", "-warning", str(res.output)],
+                         capture_output=True, text=True, check=True)
+    meta = json.loads(got.stdout)[0]
+    assert meta["Title"] == "Café au lait" and "Warning" not in meta, meta
+    rep = synthlabel.verify_file(res.output, credentials=credentials)
+    assert rep.ok(), rep
+
+
+def test_wav_id3_chunk_keeps_undecodable_frames_when_its_label_is_replaced():
+    """A WAV's ``id3 `` chunk is rewritten without its old AIGC frame: its mis-encoded title
+    (said UTF-8, was Latin-1) was dropped with it; it is kept, readable, and an unknown frame
+    stays byte for byte."""
+    from mutagen.id3 import ID3
+
+    from synthlabel.formats import id3
+
+    payload = _raw_id3(4, [(b"TIT2", b"\x03Caf\xe9"), (b"TXXX", b"\x03AIGC\x00{}"),
+                           (b"XABC", b"raw")])
+    out = ID3(io.BytesIO(id3.without_labels(payload)))
+    assert str(out["TIT2"]) == "Café" and not out.getall("TXXX")
+    assert [fr[:4] + fr[8:] for fr in out.unknown_frames] == [b"XABC\0\0raw"]

@@ -14,7 +14,7 @@ import re
 import struct
 from collections.abc import Iterator
 
-from . import chapters
+from . import chapters, id3
 
 _AIGC_NAMES = {"aigc", "txxx:aigc"}
 # A chapter's start time (CHAPTER001=00:01:02.500); its CHAPTER001NAME is not a time.
@@ -50,17 +50,20 @@ def _open_tagged(path: str | os.PathLike, fmt: str):
 
 
 def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
-                  shift_seconds: float = 0.0, tail_seconds: float = 0.0) -> None:
+                  shift_seconds: float = 0.0, tail_seconds: float = 0.0) -> str | None:
+    """Copy what mutagen reads of ``src``'s tags into ``dst``; a note on what was not carried
+    as it was, or None."""
     s = _open_tagged(src, fmt)
     if s is None or s.tags is None:
-        return
+        return None
     d = _open_tagged(dst, fmt)
     if d is None:
-        return
+        return None
     if d.tags is None:
         d.add_tags()
     if type(s.tags) is not type(d.tags):  # e.g. ID3 on a FLAC file: not ours to convert
-        return
+        return None
+    notes: list[str] = []
     if hasattr(s.tags, "getall"):  # ID3: copy frames, including pictures
         last_end = max((f.end_time for f in s.tags.getall("CHAP")), default=None)
         for frame in s.tags.values():
@@ -115,6 +118,16 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
                                        d.info.total_samples)
     kw = {}
     if hasattr(s.tags, "getall"):
+        # frames mutagen did not decode (unknown IDs, text it cannot read) would be lost
+        with open(src, "rb") as f:
+            undecoded = id3.undecoded_frames(f)
+        id3.keep_undecoded(d.tags, undecoded)
+        if undecoded and undecoded.repaired:
+            notes.append("the ID3 " + ", ".join(sorted({fr.FrameID for fr in undecoded.repaired}))
+                         + " frame(s) said UTF-8 but were not: read as Latin-1, carried as UTF-8")
+        if undecoded and undecoded.lost:
+            notes.append("the ID3 " + ", ".join(sorted(set(undecoded.lost)))
+                         + " frame(s) could not be decoded (malformed) and were not carried over")
         if _has_id3v1(src):
             kw["v1"] = 2        # the source's ID3v1 tag too (mutagen writes one only when asked)
         if getattr(s.tags, "version", (2, 4, 0))[1] == 3:
@@ -123,6 +136,7 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
             d.tags.update_to_v23()
             kw["v2_version"] = 3
     d.save(**kw)
+    return "; ".join(notes) or None
 
 
 def _has_id3v1(path: str | os.PathLike) -> bool:
@@ -418,14 +432,15 @@ def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
         if fmt == "wav":
             return _wav_copy(src, dst, shift_frames)
         else:
-            _mutagen_copy(src, dst, fmt, shift_frames / sample_rate if shift_frames else 0.0,
-                          tail_frames / sample_rate if tail_frames else 0.0)
+            note = _mutagen_copy(src, dst, fmt, shift_frames / sample_rate if shift_frames else 0.0,
+                                 tail_frames / sample_rate if tail_frames else 0.0)
             if fmt == "m4a":
                 _mdta_copy(src, dst)
             if fmt == "mp3":
                 _ape_copy(src, dst)
             if fmt == "flac":
                 return _flac_id3_copy(src, dst)
+            return note
     except Exception as exc:  # noqa: BLE001 - a tag we cannot copy must not fail labeling
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return f"existing tags could not be carried over: {msg}"

@@ -19,8 +19,8 @@ from typing import BinaryIO
 
 from .xmp import MetadataError
 
-__all__ = ["AIGC_DESC", "C2PA_MIME", "DST_DESC", "Id3Tag", "read_id3_labels", "split_tag",
-           "syncsafe", "write_id3_label"]
+__all__ = ["AIGC_DESC", "C2PA_MIME", "DST_DESC", "Id3Tag", "Undecoded", "keep_undecoded", "read_id3_labels",
+           "split_tag", "syncsafe", "undecoded_frames", "write_id3_label"]
 
 AIGC_DESC = "AIGC"
 DST_DESC = "DigitalSourceType"
@@ -51,6 +51,93 @@ def _load(f: BinaryIO):
         raise MetadataError(f"malformed MP3: {why}") from None
 
 
+@dataclass(frozen=True)
+class Undecoded:
+    """What of an ID3v2.3 / 2.4 tag mutagen keeps no decoded frame for (see
+    :func:`undecoded_frames`)."""
+
+    major: int                 # the tag's major version, 3 or 4
+    raw: tuple[bytes, ...]     # frames mutagen does not know or support, header included
+    repaired: tuple = ()       # mutagen frames decoded again as Latin-1 (said UTF-8, was not)
+    lost: tuple[str, ...] = ()  # IDs of frames that could not be decoded at all
+
+
+def undecoded_frames(f: BinaryIO) -> Undecoded | None:
+    """The frames of the ID3v2.3 / 2.4 tag at the start of ``f`` that mutagen keeps no
+    decoded frame for: frames it does not know or support (it keeps those raw itself, and so
+    do we) and frames it cannot decode, which it drops without a word when the tag is saved.
+    Of the second kind, a frame that says its text is UTF-8 but is not (a Latin-1 tagger's
+    "Café" in a v2.4 tag, the usual case) is decoded again as Latin-1 and comes back
+    ``repaired``; the others are ``lost`` and named. Not carried raw: c2pa's ID3 reader
+    stops at such a frame and then finds no manifest. None: no tag, ID3v2.2, or unreadable.
+
+    Saving a tag through mutagen drops them all: hand the result to :func:`keep_undecoded`."""
+    from mutagen.id3 import Frames
+    from mutagen.id3._tags import ID3Header, read_frames
+    from mutagen.id3._util import ID3JunkFrameError
+
+    repaired, lost = [], []
+
+    class _Salvage:
+        # read_frames keeps the raw bytes of a frame whose class raises NotImplementedError
+        # and drops one that raises ID3JunkFrameError: catch the second and salvage it
+        def __init__(self, cls):
+            self.cls = cls
+
+        def _fromData(self, header, flags, data):  # noqa: N802 - mutagen's name
+            try:
+                return self.cls._fromData(header, flags, data)
+            except ID3JunkFrameError:
+                pass
+            if not flags and data[:1] == b"\x03":   # UTF-8 that is not: read it as Latin-1
+                try:
+                    frame = self.cls._fromData(header, flags, b"\x00" + data[1:])
+                    frame.encoding = 3                # and write it as UTF-8
+                    repaired.append(frame)
+                    return None
+                except ID3JunkFrameError:
+                    pass
+            lost.append(self.cls.__name__)
+            return None
+
+    class _Frames(dict):
+        def __getitem__(self, key):
+            return _Salvage(dict.__getitem__(self, key))
+
+    try:
+        f.seek(0)
+        header = ID3Header(f)
+        major = header.version[1]
+        if major not in (3, 4):
+            return None
+        size = header.size - 10 - (4 + len(header._extdata) if header.f_extended else 0)
+        _, raw, _ = read_frames(header, f.read(size), _Frames(Frames))
+    except Exception:  # noqa: BLE001 - no tag, or one mutagen cannot read at all
+        return None
+    keep = []
+    for fr in raw:
+        body = fr[10:]
+        size_field = syncsafe(len(body)) if major == 4 else len(body).to_bytes(4, "big")
+        keep.append(fr[:4] + size_field + fr[8:10] + body)
+    repaired = [fr for fr in repaired
+                if not (fr.FrameID == "TXXX" and fr.desc.strip().lower() == AIGC_DESC.lower())]
+    return Undecoded(major, tuple(keep), tuple(repaired), tuple(lost))
+
+
+def keep_undecoded(tags, found: Undecoded | None) -> None:
+    """Make the mutagen ID3 ``tags`` keep ``found`` (from :func:`undecoded_frames`) when
+    saved in the same major version: its raw frames written as they were (in place of those
+    mutagen holds) and its repaired frames added where no decoded frame has their key."""
+    if found is None:
+        return
+    tags.unknown_frames = list(found.raw)
+    # mutagen writes unknown frames only into a tag of the version they were read from
+    tags._unknown_v2_version = found.major
+    for frame in found.repaired:
+        if frame.HashKey not in tags:
+            tags.add(frame)
+
+
 def write_id3_label(f: BinaryIO, wrapped_json: str, digital_source_type: str | None) -> None:
     from mutagen.id3 import TXXX, Encoding
 
@@ -59,6 +146,7 @@ def write_id3_label(f: BinaryIO, wrapped_json: str, digital_source_type: str | N
         audio.add_tags()
     tags = audio.tags
     major = tags.version[1] if getattr(tags, "version", None) else 4
+    keep_undecoded(tags, undecoded_frames(f))
     ours = {AIGC_DESC.lower()} | ({DST_DESC.lower()} if digital_source_type else set())
     for frame in list(tags.getall("TXXX")):
         if frame.desc.strip().lower() in ours:
@@ -116,7 +204,9 @@ def without_labels(payload: bytes) -> bytes | None:
         return payload
     for frame in aigc:
         del tags[frame.HashKey]
-    if not len(tags):
+    undecoded = undecoded_frames(io.BytesIO(payload))
+    keep_undecoded(tags, undecoded)
+    if not len(tags) and not (undecoded and undecoded.raw):
         return None
     out = io.BytesIO(payload)
     try:
