@@ -19,8 +19,8 @@ from typing import BinaryIO
 
 from .xmp import MetadataError
 
-__all__ = ["AIGC_DESC", "C2PA_MIME", "DST_DESC", "Id3Tag", "Undecoded", "keep_undecoded", "read_id3_labels",
-           "split_tag", "syncsafe", "undecoded_frames", "write_id3_label"]
+__all__ = ["AIGC_DESC", "C2PA_MIME", "DST_DESC", "Id3Tag", "Undecoded", "keep_undecoded",
+           "read_id3_labels", "split_tag", "syncsafe", "undecoded_frames", "write_id3_label"]
 
 AIGC_DESC = "AIGC"
 DST_DESC = "DigitalSourceType"
