@@ -1725,6 +1725,27 @@ def test_command_line_starts_without_the_heavy_engines():
         assert r.returncode == 0 and "…" not in r.stdout and name in r.stdout, r.stdout
 
 
+def test_help_shows_flags_without_a_value():
+    """typer 0.29 printed every flag as taking a value (``--json <bool>``; ``--json true`` then
+    read "true" as a path) and 0.26-0.28 printed types as Python names (``<_path>``, ``<str>``):
+    typer is held below 0.26. No help shows a flag as taking a value, or a Python type name."""
+    import re
+
+    env = dict(os.environ, COLUMNS="110")
+    for cmd, flags in ((["label"], ("--in-place", "--dry-run", "--json", "--help")),
+                       (["verify"], ("--json", "--help")), (["keys", "init"], ("--force", "--help")),
+                       (["keys", "show"], ("--help",))):
+        r = subprocess.run([sys.executable, "-m", "synthlabel", *cmd, "--help"], capture_output=True,
+                           text=True, env=env)
+        assert r.returncode == 0, r.stderr
+        assert not re.search(r"<[A-Za-z_][\w\[\], |]*>", r.stdout), r.stdout
+        for flag in flags:
+            row = next(line for line in r.stdout.splitlines() if line.strip("│ ").startswith(flag + " "))
+            words = row.strip("│ ").split()
+            # the help text follows the flag: no type or metavar (TEXT, <bool>) between them
+            assert not re.fullmatch(r"[A-Z_]+|<.*>", words[1]), (flag, row)
+
+
 def test_library_takes_more_image_inputs(credentials):
     """What a service hands the library: H×W×1, uint16 and float (0..1) arrays are converted
     with a warning; encoded bytes go to label_image_bytes (format sniffed, metadata kept);
