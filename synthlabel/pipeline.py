@@ -437,6 +437,8 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         targets = expected_outputs(job, media, spec)
         if why := _replaces_input(job, targets) or _link_in_output(job):
             raise LabelingError(why)
+        if why := _in_place_loses_frames(job, data, targets[0], spec):
+            raise LabelingError(why)
         if not overwrite and (why := _existing_output(job, targets)):
             if skip_existing and not job.in_place and targets[0].exists():
                 # The media output, not a sidecar left alone (its media gone) nor one whose
@@ -496,6 +498,20 @@ def _settle_relabel_warning(res: LabelResult, spec: LabelSpec, kind: str) -> Non
         before = _relabel_warning(res.prior_label, False, spec, kind)
         res.warnings = [_relabel_warning(res.prior_label, False, spec, kind, mark_kept=True)
                         if w == before else w for w in res.warnings]
+
+
+def _in_place_loses_frames(job: Job, data: bytes | None, target: Path, spec: LabelSpec) -> str | None:
+    """Why labeling an animated WebP or PNG in place is refused: the labeled output is a
+    still of the first frame (the label and the watermark are drawn on pixels), and it
+    would replace the original, losing the other frames for good. (A GIF or TIFF becomes a
+    PNG beside it, and the original is kept; metadata-only labeling keeps every frame.)"""
+    if not job.in_place or data is None or not (spec.explicit or spec.watermark):
+        return None
+    if (frames := _frame_count(data)) <= 1 or target.resolve() != job.source.resolve():
+        return None
+    return (f"has {frames} frames and the labeled output only the first: --in-place would "
+            "lose the others; label it with -o OUTDIR (the original stays), or with "
+            "--no-explicit --no-watermark, which keeps every frame")
 
 
 def _frame_count(data: bytes) -> int:

@@ -963,6 +963,29 @@ def test_in_place_keeps_a_multi_frame_original(tmp_path):
         assert json.loads(run("verify", "--json", png).stdout)["ok"] is True
 
 
+def test_in_place_refuses_to_flatten_an_animated_webp_or_png(tmp_path):
+    """--in-place on an animated WebP or PNG (APNG) replaced it with a still of its first
+    frame (exit 0, found by QA helper): the output keeps its name, so the original could not
+    be kept as a GIF's is. It is refused, the original untouched, also in a dry run;
+    metadata-only labeling, which keeps every frame, still works in place."""
+    frames = [Image.fromarray(synthetic_photo(240, 320, 7 + i)) for i in range(3)]
+    files = [tmp_path / "anim.webp", tmp_path / "anim.png"]
+    for f in files:
+        frames[0].save(f, save_all=True, append_images=frames[1:], duration=100)
+    before = [sha(f) for f in files]
+    for dry in ((), ("--dry-run",)):
+        r = run("label", "--in-place", *files, "-j", "1", *dry)
+        assert r.returncode == 1 and [sha(f) for f in files] == before, r.stderr
+        for f in files:
+            assert (f"error: {f}: has 3 frames and the labeled output only the first: "
+                    "--in-place would lose the others") in r.stderr, r.stderr
+    r = run("label", "--in-place", *files, "-j", "1", "--no-explicit", "--no-watermark")
+    assert r.returncode == 0, r.stderr
+    for f in files:
+        assert Image.open(f).n_frames == 3 and sha(f) != before[files.index(f)]
+        assert json.loads(run("verify", "--json", "--layers", "metadata,c2pa", f).stdout)["ok"] is True
+
+
 def test_layer_switches_and_format(tmp_path):
     src = tmp_path / "a.png"
     Image.fromarray(synthetic_photo(240, 320, 6)).save(src)
