@@ -98,6 +98,22 @@ def test_density_crosses_formats():
         assert not any("density" in w for w in _lost_extras(dec.extras, "png"))
 
 
+def test_a_tiff_without_density_gets_none():
+    """A TIFF without XResolution (as OpenCV writes one) came out at 1 dpi (Pillow reports
+    (1, 1) for it; found by QA helper), so a layout program placed a 320 px picture 320
+    inches wide. It gets no density, as a JPEG without one does."""
+    ok, tiff = cv2.imencode(".tiff", PHOTO[..., ::-1])
+    assert ok and Image.open(io.BytesIO(tiff.tobytes())).info.get("dpi") == (1, 1)  # Pillow's
+    dec = image_codec.decode(tiff.tobytes(), "tiff")
+    assert dec.extras.dpi is None
+    for out_fmt in ("png", "jpeg"):
+        out = image_codec.encode(dec.rgb, out_fmt, extras=dec.extras)
+        if out_fmt == "png":
+            assert b"pHYs" not in _chunk_types(out)
+        else:                      # JFIF density unit 0: an aspect ratio, no density
+            assert Image.open(io.BytesIO(out)).info.get("jfif_unit") == 0
+
+
 def test_png_colour_space_chunks_are_kept():
     """A PNG tagged Display P3 or HDR (PQ) through cICP (and HDR mastering chunks) came out
     untagged, so viewers showed it as sRGB. They are carried into PNG, said lost otherwise."""

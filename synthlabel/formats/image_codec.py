@@ -305,6 +305,8 @@ def to_8bit(im: Image.Image) -> tuple[Image.Image, str]:
 def _carry_extras(out: DecodedImage, im: Image.Image, data: bytes, fmt: str) -> None:
     # the density, whatever the source: lost when the format changed (PNG -> JPEG, BMP -> PNG)
     dpi = im.info.get("dpi")
+    if fmt == "tiff" and 282 not in getattr(im, "tag_v2", {}):
+        dpi = None    # Pillow says (1, 1) for a TIFF without XResolution: 1 dpi was written
     if dpi and (fmt != "jpeg" or im.info.get("jfif_unit") in (1, 2)) and \
             all(float(v) > 0 for v in dpi):
         out.extras.dpi = (float(dpi[0]), float(dpi[1]))
