@@ -439,6 +439,10 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             raise LabelingError(why)
         if why := _in_place_loses_frames(job, data, targets[0], spec):
             raise LabelingError(why)
+        if dirs := [t for t in targets if t.is_dir()]:
+            # found before any work (writing it failed late, naming our hidden temp file,
+            # and --skip-existing took the folder for a finished output)
+            raise LabelingError(f"output {dirs[0]} is a directory; move it away or use another -o")
         if not overwrite and (why := _existing_output(job, targets)):
             if skip_existing and not job.in_place and targets[0].exists():
                 # The media output, not a sidecar left alone (its media gone) nor one whose

@@ -986,6 +986,22 @@ def test_in_place_refuses_to_flatten_an_animated_webp_or_png(tmp_path):
         assert json.loads(run("verify", "--json", "--layers", "metadata,c2pa", f).stdout)["ok"] is True
 
 
+def test_an_output_path_taken_by_a_directory_is_named(tmp_path):
+    """An output path that is a directory: --dry-run said it would be labeled, the run failed
+    naming our hidden temp file ("Is a directory: out/.b.png.x.tmp"), and --skip-existing took
+    the folder for a finished output (found by QA helper). All three say what it is."""
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(synthetic_photo(120, 160, 3)).save(src / "b.png")
+    (tmp_path / "out" / "b.png").mkdir(parents=True)
+    for opts in (("--overwrite", "--dry-run"), ("--overwrite",), ("--skip-existing",), ()):
+        r = run("label", src, "-o", tmp_path / "out", "-j", "1", *opts)
+        assert r.returncode == 1, (opts, r.stderr)
+        assert f"output {tmp_path / 'out' / 'b.png'} is a directory" in r.stderr, (opts, r.stderr)
+        assert ".tmp" not in r.stderr
+    assert (tmp_path / "out" / "b.png").is_dir() and not any((tmp_path / "out" / "b.png").iterdir())
+
+
 def test_layer_switches_and_format(tmp_path):
     src = tmp_path / "a.png"
     Image.fromarray(synthetic_photo(240, 320, 6)).save(src)
