@@ -38,12 +38,27 @@ def init_worker_process() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
+def _cannot_raise_here(frame) -> bool:
+    """Is ``frame`` where Python ignores an exception (and prints it, as "Exception ignored
+    in ..."): an import lock's weakref callback, a finalizer, or a ctypes callback (c2pa
+    reads and writes the file through Python callbacks) with whatever it calls?"""
+    if frame is None:
+        return False
+    if frame.f_code.co_filename.startswith("<frozen importlib") or frame.f_code.co_name == "__del__":
+        return True
+    f = frame
+    while f is not None:
+        code = f.f_code
+        if "callback" in code.co_name and os.path.basename(os.path.dirname(code.co_filename)) == "c2pa":
+            return True
+        f = f.f_back
+    return False
+
+
 def _exit_on_sigterm(signum, frame) -> None:
-    if frame is not None and (frame.f_code.co_filename.startswith("<frozen importlib")
-                              or frame.f_code.co_name == "__del__"):
-        # Python ignores (and prints, as "Exception ignored in ...") an exception raised in
-        # an import lock's weakref callback or a finalizer: a worker interrupted there went on
-        # with its file and printed a traceback. Ask again a moment later, outside it.
+    if _cannot_raise_here(frame):
+        # A worker interrupted there went on with its file and printed a traceback: ask
+        # again a moment later, outside it.
         threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
         return
     sys.exit(128 + signum)
@@ -68,12 +83,27 @@ class Terminated(KeyboardInterrupt):
 
 def terminate_as_interrupt() -> None:
     """In the command's main process: SIGTERM raises :class:`Terminated` (the default
-    action would kill the process on the spot and leave temp files behind)."""
+    action would kill the process on the spot and leave temp files behind), and neither it
+    nor Ctrl-C's KeyboardInterrupt is raised where Python would ignore it (a c2pa callback:
+    the file went on and a traceback was printed); they come a moment later instead."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_terminated)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _raise_interrupt)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    """Ctrl-C as Python's default handler takes it, but never inside a c2pa callback."""
+    if _cannot_raise_here(frame):
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
+    raise KeyboardInterrupt
 
 
 def _raise_terminated(signum, frame) -> None:
+    if _cannot_raise_here(frame):
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
     raise Terminated()
 
 
