@@ -1082,7 +1082,7 @@ def _explicit_report(scan: _Scan, texts: tuple[str, ...]) -> LayerReport:
                                        f"opening 2 s (looked for {', '.join(texts)})", details)
 
 
-def _watermark_report(scan: _Scan, key) -> tuple[LayerReport, str | None]:
+def _watermark_report(scan: _Scan, key) -> tuple[LayerReport, str | dict[str, str] | None]:
     from .verify import for_keys, key_match
 
     keys = watermark.watermark_keys(key)
@@ -1099,7 +1099,9 @@ def _watermark_report(scan: _Scan, key) -> tuple[LayerReport, str | None]:
         which = key_match(details, keys, i, True)
         note = ""
         if a_cid and a_cid != cid:
-            return LayerReport(Status.INVALID, f"video payload {cid} but audio payload {a_cid}", details), cid
+            # both IDs go to the cross-check, which must not say the content ID agrees
+            return (LayerReport(Status.INVALID, f"video payload {cid} but audio payload {a_cid}", details),
+                    {"watermark": cid, "soundtrack watermark": a_cid})
         if a_cid:
             note = "; soundtrack agrees"
         return LayerReport(Status.OK, f"payload {cid} pooled over {det.frames} frames "

@@ -271,7 +271,7 @@ def _c2pa_report(res, sidecar: bool = False) -> tuple[LayerReport, str | None]:
     return LayerReport(Status.INVALID, f"Invalid: {codes}{plain}", details), cid
 
 
-def _guard(name: str, fn) -> tuple[LayerReport, str | None]:
+def _guard(name: str, fn) -> tuple[LayerReport, str | dict | None]:
     """Run one layer's check; a crash in it becomes an ERROR for that layer only."""
     try:
         out = fn()
@@ -298,7 +298,8 @@ def wanted_layers(layers) -> tuple[str, ...]:
 
 def check_layers(report: VerificationReport, layers: tuple[str, ...], checks: dict) -> VerificationReport:
     """Run each requested layer's check (a zero-argument callable returning a LayerReport,
-    or a (LayerReport, content ID hex or None) pair) in isolation, and record the findings.
+    or a (LayerReport, content ID hex or None) pair, or a (LayerReport, {name: content ID})
+    pair for a layer that read several) in isolation, and record the findings.
     Shared by images, audio and video so every medium is judged the same way."""
     for name in LAYERS:
         if name not in layers:
@@ -306,7 +307,9 @@ def check_layers(report: VerificationReport, layers: tuple[str, ...], checks: di
             continue
         rep, cid = _guard(name, checks[name])
         report.layers[name] = rep
-        if cid:
+        if isinstance(cid, dict):     # several IDs read by one layer (a video's soundtrack)
+            report.content_ids.update({k: v for k, v in cid.items() if v})
+        elif cid:
             report.content_ids[name] = cid
     errors = [(n, report.layers[n]) for n in layers if n in report.layers]
     if report.error is None and errors and all(r.status is Status.ERROR for _, r in errors):

@@ -1363,3 +1363,24 @@ def test_a_latin1_tag_is_carried_byte_for_byte(tmp_path, credentials, kind):
     assert b"Caf\xe9" in Path(res.output).read_bytes()   # the tag's own bytes, not U+FFFD
     rep = synthlabel.verify_file(res.output, credentials=credentials)
     assert rep.ok() and rep.ids_agree, {k: v.summary for k, v in rep.layers.items()}
+
+
+def test_a_soundtrack_of_another_labeled_file_makes_the_ids_disagree(tmp_path, credentials):
+    """A labeled video's frames with another labeled file's soundtrack: the watermark layer
+    said "video payload X but audio payload Y", and the cross-check below it said "content ID
+    agrees X" (ids_agree true; found by QA helper). The soundtrack's ID is cross-checked too.
+    (8 s clips: a 3 s soundtrack's payload does not always read.)"""
+    import synthlabel
+
+    one, other = (label_video_file(make_clip(tmp_path / f"{n}.mp4", seconds=8.0, seed=seed),
+                                   tmp_path / f"{n}_l.mp4", credentials=credentials, **FAST)
+                  for n, seed in (("one", 3), ("other", 9)))
+    assert other.content_id != one.content_id
+    mixed = tmp_path / "mixed.mp4"
+    subprocess.run([require_tool("ffmpeg"), "-v", "error", "-i", str(one.output), "-i", str(other.output),
+                    "-map", "0:v", "-map", "1:a", "-c", "copy", str(mixed)], check=True)
+    rep = synthlabel.verify_file(mixed, credentials=credentials, layers="metadata,watermark")
+    assert rep.layers["watermark"].status.value == "invalid", rep.layers["watermark"]
+    assert rep.content_ids["soundtrack watermark"] == other.content_id.hex
+    assert rep.content_ids["watermark"] == one.content_id.hex and rep.ids_agree is False
+    assert not rep.ok()
