@@ -161,10 +161,10 @@ def cue_already(x: np.ndarray, sample_rate: int, at: str) -> float | None:
 
 
 def _unmarked(blocks: Iterator[np.ndarray], sample_rate: int, channels: int, payload: int,
-              key: bytes) -> Iterator[np.ndarray]:
+              key: bytes, clip: bool = True) -> Iterator[np.ndarray]:
     """``blocks`` with the mark of ``payload`` and ``key`` that starts at their first sample
-    removed (see MARK_CHECK_SECONDS)."""
-    rem = watermark.AudioEmbedder(sample_rate, channels, payload, key, remove=True)
+    removed (see MARK_CHECK_SECONDS). ``clip``: as in :class:`AudioEmbedder`."""
+    rem = watermark.AudioEmbedder(sample_rate, channels, payload, key, remove=True, clip=clip)
     for b in blocks:
         out = rem.process(b)
         if len(out):
@@ -225,15 +225,16 @@ def _peek(blocks: Iterator[np.ndarray], frames: int) -> tuple[np.ndarray, Iterat
 def _marked_stream(source: Iterator[np.ndarray], spec: LabelSpec, sample_rate: int, channels: int,
                    key: bytes, content_id: ContentID, cue: np.ndarray | None,
                    cue_times: list[float], kept_cues: dict[str, float] | None = None,
-                   mark: bool = True) -> Iterator[np.ndarray]:
+                   mark: bool = True, clip: bool = True) -> Iterator[np.ndarray]:
     """Yield the labeled signal block by block: ``cue`` (:func:`_cue_block`, None for no
     explicit label) around the content, all of it marked. ``kept_cues``: the cues the content
     has already (:func:`cue_already`), by edge; none is inserted at ``"start"`` when it is
     there, and when ``kept_cues`` is given the closing seconds are checked the same way before
     a cue is appended: a cue found there is kept instead, ``kept_cues["end"]`` its start in the
     output (s).
-    ``mark=False``: the content carries this key's mark with ``content_id`` already, kept."""
-    emb = watermark.AudioEmbedder(sample_rate, channels, content_id.value, key) \
+    ``mark=False``: the content carries this key's mark with ``content_id`` already, kept.
+    ``clip=False``: the output holds floats, so the marked sound may pass full scale."""
+    emb = watermark.AudioEmbedder(sample_rate, channels, content_id.value, key, clip=clip) \
         if spec.watermark and mark else None
     offset = 0
 
@@ -364,7 +365,8 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
     if not np.isfinite(x).all():
         raise LabelingError("samples contain NaN or infinity")
     peak = float(np.abs(x).max())
-    clipped = _clipping_warning(x, peak)
+    float_out = format == "wav" and (subtype or "").upper() in audio_io.FLOAT_SUBTYPES
+    clipped = _clipping_warning(x, peak, kept=float_out)
     narrow = _narrow_pcm_warning(samples, peak)
     if format not in EXTENSION:
         raise LabelingError(f"cannot write {format!r}; choose one of {', '.join(EXTENSION)}")
@@ -416,14 +418,17 @@ def _narrow_pcm_warning(samples, peak_fs: float) -> str | None:
             f"(samples << 8) or pass floats")
 
 
-def _clipping_warning(x: np.ndarray, peak: float) -> str | None:
+def _clipping_warning(x: np.ndarray, peak: float, kept: bool = False) -> str | None:
     """Float samples beyond [-1, 1] are clipped when written: say how many, and when the peak
-    (``peak``: |x| max) looks like integer PCM held in a float array, what to do about it."""
-    if peak <= 1.0:
+    (``peak``: |x| max) looks like integer PCM held in a float array, what to do about it.
+    ``kept``: the output is a float WAV, which holds them as they are (said only for such a
+    peak)."""
+    if peak <= 1.0 or kept and peak <= 16:
         return None
     frac = float(np.count_nonzero(np.abs(x) > 1.0)) / x.size
     hint = (" (integer PCM in a float array? divide int16 values by 32768)" if peak > 16 else "")
-    return f"{frac:.2%} of the samples are beyond full scale (peak {peak:.3g}) and were clipped{hint}"
+    done = "written as they are to the float WAV" if kept else "were clipped"
+    return f"{frac:.2%} of the samples are beyond full scale (peak {peak:.3g}) and {done}{hint}"
 
 
 def _float_samples(samples) -> np.ndarray:
@@ -526,11 +531,13 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         try:
             with open_writer(encoded, bitrate, inserted, appended) as writer:
                 if remove is not None:
-                    blocks = _unmarked(blocks, sample_rate, channels, remove, creds.watermark_key)
+                    blocks = _unmarked(blocks, sample_rate, channels, remove, creds.watermark_key,
+                                       clip=writer.clips)
                 for block in _marked_stream(blocks, spec, sample_rate, channels,
                                             creds.watermark_key, content_id, cue, res.cue_times,
                                             kept_cues=kept_cues,
-                                            mark=old.payload is None or old.removable):
+                                            mark=old.payload is None or old.removable,
+                                            clip=writer.clips):
                     writer.write(block)
                     if kept < keep:
                         part = block[:keep - kept]

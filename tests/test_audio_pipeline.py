@@ -509,6 +509,36 @@ def test_float_audio_beyond_full_scale_is_clipped_with_a_warning(credentials):
     assert not any("full scale" in w for w in res.warnings)
 
 
+def test_a_float_wav_beyond_full_scale_keeps_it(tmp_path, credentials):
+    """A float WAV peaking at +3.5 dBFS (a master not yet normalised) came out hard-clipped at
+    0 dBFS without a word, even by the re-publish path (no visible or audible change), which
+    should lose nothing; at 1.5x the clipping took the mark with it (found by QA helper). A
+    float WAV holds such sound: it is kept, marked and verified; the re-publish is exact."""
+    import synthlabel
+    from synthlabel import label_audio
+    from synthlabel.models import LabelSpec
+
+    x = music(6.0, seed=11)
+    x *= 1.5 / np.abs(x).max()                        # peaks at +3.5 dBFS
+    src = tmp_path / "hot.wav"
+    sf.write(src, x.astype(np.float32), RATE, subtype="FLOAT")
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    assert not any("full scale" in w for w in res.warnings), res.warnings
+    y, _ = sf.read(res.output, dtype="float32")
+    assert sf.info(res.output).subtype == "FLOAT" and np.abs(y).max() > 1.2
+    assert synthlabel.verify_file(res.output, credentials=credentials).ok()
+    spec = LabelSpec(explicit=False, watermark=False, propagator="Platform")
+    res = synthlabel.label_file(src, tmp_path / "pub", spec=spec, credentials=credentials)
+    assert np.array_equal(sf.read(res.output, dtype="float32")[0], sf.read(src, dtype="float32")[0])
+    # the library: a float WAV keeps it too; 16-bit PCM is clipped, and says so
+    data, _, res = label_audio(x, RATE, format="wav", subtype="FLOAT", credentials=credentials)
+    assert not any("full scale" in w for w in res.warnings)
+    assert np.abs(sf.read(io.BytesIO(data), dtype="float32")[0]).max() > 1.2
+    data, _, res = label_audio(x, RATE, format="wav", credentials=credentials)
+    assert any("beyond full scale" in w and "were clipped" in w for w in res.warnings)
+    assert np.abs(sf.read(io.BytesIO(data), dtype="float32")[0]).max() <= 1.0
+
+
 def test_cues_found_in_both_head_and_tail_are_listed_once(tmp_path, credentials):
     """A short file's head and tail windows overlap: a cue found in both was listed twice
     ("3.89 s, 3.89 s"). (Four cues in a row: labeling no longer stacks them, so they are

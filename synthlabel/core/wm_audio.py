@@ -372,11 +372,15 @@ class AudioEmbedder:
     marked from its first sample (a labeled file, decoded), it leaves the old mark 16-20 dB
     under what it was, which the detector no longer finds, so that a new mark can take its
     place without lying in step over it.
+
+    ``clip=False`` leaves marked samples beyond [-1, 1] as they are (for a float output, which
+    holds them); by default they are clipped, as integer PCM must be.
     """
 
     def __init__(self, sample_rate: int, channels: int, payload: int | bytes, key: bytes, *,
-                 remove: bool = False):
+                 remove: bool = False, clip: bool = True):
         self.sample_rate = _check_rate(sample_rate)
+        self._clip = bool(clip)
         if isinstance(channels, (bool, np.bool_)) or not isinstance(channels, (int, np.integer)) or channels < 1:
             raise ValueError(f"channels must be a positive int, got {channels!r}")
         self.channels = int(channels)
@@ -493,7 +497,8 @@ class AudioEmbedder:
         res = res.astype(x.dtype)
         for c in range(x.shape[1]):         # per channel: a broadcast add over rows of 2 is ~5x slower
             np.add(x[:, c], res, out=out[:, c])
-        np.clip(out, -1.0, 1.0, out=out)
+        if self._clip:
+            np.clip(out, -1.0, 1.0, out=out)
         return out
 
     # streaming API -------------------------------------------------------

@@ -113,7 +113,8 @@ LOSSY_WAV_SUBTYPES = frozenset({
     # 8-bit PCM and the 8-bit companded telephone codecs: 48 dB (or less) of dynamic range,
     # whose quantization noise is louder than the mark (a labeled 8-bit WAV failed verify).
     "PCM_U8", "PCM_S8", "ULAW", "ALAW"})
-_FLOAT_SUBTYPES = {"FLOAT", "DOUBLE"}
+#: WAV sample formats that hold floats (and so sound beyond full scale).
+FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 _PYAV_READ = {"m4a", "mp4", "mov"}
 _CHUNK = 1 << 20  # bytes per file read when copying
 
@@ -315,7 +316,7 @@ def _iso639(code) -> bool:
 def _sf_codec(fmt: str, subtype: str) -> str:
     if fmt == "flac":
         return "flac"
-    if subtype in _FLOAT_SUBTYPES:
+    if subtype in FLOAT_SUBTYPES:
         return "float"
     if subtype.startswith("PCM_"):
         return "pcm"
@@ -698,7 +699,8 @@ def check_channels(fmt: str, channels: int) -> None:
 
 class Writer:
     """Streaming audio writer (a context manager). ``write`` takes float32 ``(n, channels)``
-    blocks in [-1, 1] (values outside are clipped); ``close`` finalises the file.
+    blocks in [-1, 1] (values outside are clipped, except in a float WAV, which holds them:
+    ``clips`` says which); ``close`` finalises the file.
 
     ``fmt``: "wav", "flac", "mp3", "ogg" (Vorbis), "opus" (Ogg Opus) or "m4a" (AAC);
     ``fmt="ogg", subtype="OPUS"`` also means Opus. ``subtype`` picks the WAV/FLAC sample format
@@ -743,6 +745,7 @@ class Writer:
         self.subtype = None
         self.bitrate = None
         self.frames_written = 0
+        self.clips = True
         self._closed = False
         self._sf: sf.SoundFile | None = None
         self._av = None
@@ -754,6 +757,9 @@ class Writer:
             # source had it, and always beyond stereo, where the plain header has no layout.
             major = "WAVEX" if fmt == "wav" and (extensible or self.channels > 2) else _SF_FORMATS[fmt]
             self._open_sf(major, self.subtype, None)
+            # a float WAV holds sound beyond full scale (a master that peaks at +2 dBFS):
+            # clipping it lost what it was written to keep
+            self.clips = self.subtype not in FLOAT_SUBTYPES
         elif fmt == "ogg":
             if self.sample_rate > VORBIS_MAX_RATE:
                 raise AudioError(f"Ogg Vorbis holds at most {VORBIS_MAX_RATE} Hz, got "
@@ -835,7 +841,9 @@ class Writer:
             raise AudioError(f"expected a (n, {self.channels}) block, got shape {a.shape}")
         if not len(a):
             return
-        a = np.clip(np.nan_to_num(a, nan=0.0), -1.0, 1.0)
+        a = np.nan_to_num(a, nan=0.0)
+        if self.clips:
+            a = np.clip(a, -1.0, 1.0)
         if self._sf is not None:
             try:
                 self._sf.write(a)
