@@ -336,6 +336,13 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     elif info.format == "ogg" and audio_io.ogg_cut_short(src):
         notes.append("the Ogg stream ends without its end-of-stream page (cut short?): labeled "
                      f"the {decoded[0] / info.sample_rate:.1f} s that decode")
+    if audio_io.output_format(info) == "m4a" and (was := audio_io.codec_name(info.codec)) not in ("aac", "alac"):
+        # The M4A writer encodes AAC or ALAC only: another codec in an MP4 (FLAC, Opus, MP3)
+        # changed without a word, a lossless one into lossy sound
+        notes.append(f"the {was.upper()} audio in this {info.format.upper()} is written as AAC"
+                     + (" (lossy: convert it to ALAC first, e.g. ffmpeg -i in.mp4 -c:a alac "
+                        "out.m4a, to keep it lossless)" if audio_io.is_lossless(info.codec) else
+                        " (labeled MP4 and M4A audio is AAC or ALAC)"))
     if info.format == "wav" and info.subtype in audio_io.LOSSY_WAV_SUBTYPES:
         notes.append(f"{info.subtype} WAV written as 16-bit PCM (re-encoding to "
                      f"{info.subtype} would remove the watermark)")

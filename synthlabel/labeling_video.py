@@ -43,7 +43,7 @@ import numpy as np
 from . import watermark
 from .batch import one_line
 from .core import audio_cue, text_label, wm_video
-from .formats import mkvmeta, mp4meta, video_io
+from .formats import audio_io, mkvmeta, mp4meta, video_io
 from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
 from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
@@ -504,10 +504,10 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         res.warnings.append(f"the {info.codec.upper()} video is re-encoded as {vcodec.upper()} "
                             f"(the {container.upper()} default{hint})")
     out_audio = video_io.CONTAINERS[container][3].removeprefix("lib")
-    if audio is not None and (audio.codec in LOSSLESS_AUDIO or audio.codec.startswith("pcm_")):
+    if audio is not None and audio_io.is_lossless(audio.codec):
         res.warnings.append(f"the {audio.codec.upper()} soundtrack is re-encoded as {out_audio.upper()} "
                             f"(lossy; labeled {container.upper()} files carry {out_audio.upper()} sound)")
-    elif audio is not None and (was := _audio_codec_name(audio.codec)) != out_audio:
+    elif audio is not None and (was := audio_io.codec_name(audio.codec)) != out_audio:
         res.warnings.append(f"the {was.upper()} soundtrack is re-encoded as {out_audio.upper()} "
                             f"(labeled {container.upper()} files carry {out_audio.upper()} sound)")
     if audio is not None and audio.channels > 2 and video_io.CONTAINERS[container][3] != "aac":
@@ -740,14 +740,6 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     return res
 
 
-def _audio_codec_name(decoder: str) -> str:
-    """The codec a decoder's name stands for ("mp3float" is MP3, "libopus" Opus)."""
-    name = decoder.lower().removeprefix("lib")
-    return name.removesuffix("float") if name in ("mp3float", "mp2float") else name
-
-
-#: Lossless soundtrack codecs (besides pcm_*): re-encoding them lossy is worth a warning.
-LOSSLESS_AUDIO = ("flac", "alac", "truehd", "mlp", "wavpack", "tta")
 
 def _reverse_dns_keys(src: Path, info: video_io.VideoInfo) -> list[tuple[str, str]]:
     """The source's text QuickTime ``mdta`` keys named in reverse DNS (an iPhone's

@@ -1174,3 +1174,31 @@ def test_wav_id3_chunk_keeps_undecodable_frames_when_its_label_is_replaced():
     out = ID3(io.BytesIO(id3.without_labels(payload)))
     assert str(out["TIT2"]) == "Café" and not out.getall("TXXX")
     assert [fr[:4] + fr[8:] for fr in out.unknown_frames] == [b"XABC\0\0raw"]
+
+
+def test_another_codec_in_an_mp4_is_said_to_become_aac(tmp_path, credentials):
+    """An audio-only MP4 holding FLAC (lossless), Opus or MP3 came out as AAC without a word
+    (found by QA helper). The change is said, with the way to keep a lossless one lossless;
+    AAC and ALAC inputs say nothing. ffprobe reads what was written."""
+    import synthlabel
+
+    ffmpeg, ffprobe = require_tool("ffmpeg"), require_tool("ffprobe")
+    wav = tmp_path / "m.wav"
+    sf.write(wav, music(5.0, seed=12), RATE, subtype="PCM_16")
+    for codec, lossless in (("flac", True), ("libopus", False), ("aac", None)):
+        src = tmp_path / f"{codec}.mp4"
+        subprocess.run([ffmpeg, "-v", "error", "-i", str(wav), "-c:a", codec, "-strict", "-2", str(src)],
+                       check=True)
+        res = synthlabel.label_file(src, tmp_path / f"out_{codec}", credentials=credentials)
+        said = [w for w in res.warnings if "is written as AAC" in w]
+        name = codec.removeprefix("lib").upper()
+        if lossless is None:
+            assert not said, res.warnings
+        else:
+            assert said == [f"the {name} audio in this MP4 is written as AAC" + (
+                " (lossy: convert it to ALAC first, e.g. ffmpeg -i in.mp4 -c:a alac out.m4a, to "
+                "keep it lossless)" if lossless else " (labeled MP4 and M4A audio is AAC or ALAC)")]
+        probe = subprocess.run([ffprobe, "-v", "error", "-show_entries", "stream=codec_name", "-of",
+                                "csv=p=0", str(res.output)], capture_output=True, text=True, check=True)
+        assert probe.stdout.split() == ["aac"]
+        assert synthlabel.verify_file(res.output, credentials=credentials).ok()

@@ -540,6 +540,20 @@ def read(path: str | os.PathLike[str], *, start: int = 0,
 # --------------------------------------------------------------------------- writing
 
 
+#: Lossless audio codecs (besides pcm_*): re-encoding them lossy is worth a warning.
+LOSSLESS_CODECS = ("flac", "alac", "truehd", "mlp", "wavpack", "tta")
+
+
+def codec_name(decoder: str) -> str:
+    """The codec a decoder's name stands for ("mp3float" is MP3, "libopus" Opus)."""
+    name = decoder.lower().removeprefix("lib")
+    return name.removesuffix("float") if name in ("mp3float", "mp2float") else name
+
+
+def is_lossless(decoder: str) -> bool:
+    return codec_name(decoder) in LOSSLESS_CODECS or decoder.startswith("pcm_")
+
+
 def output_format(info: AudioInfo) -> str:
     """The :class:`Writer` format that keeps ``info``'s container and codec."""
     if info.format == "ogg":
