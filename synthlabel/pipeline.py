@@ -301,6 +301,10 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: Labe
 
         info = audio_io.probe(path)
         audio_io.check_channels(info.format, info.channels)
+        if info.frames == 0 and info.format == "wav":
+            # its header counts the frames (one that says 0 with sound after it is refused by
+            # probe; a FLAC's 0 may mean "unknown", a lossy file's count is an estimate)
+            raise LabelingError("no samples to label: the file holds no audio")
         if spec.explicit and not spec.spoken_label:
             cue_params(spec).check_rate(info.sample_rate)
     else:

@@ -985,14 +985,18 @@ def test_mp3_length_frame_and_id3v1_tag(tmp_path, credentials):
 
 
 def test_dry_run_refuses_what_labeling_refuses(tmp_path):
-    """A dry run said a 10-channel WAV would be labeled; labeling it then failed."""
+    """A dry run said a 10-channel WAV would be labeled, and a WAV whose header counts no
+    frames (found by QA helper); labeling them then failed."""
     src = tmp_path / "many.wav"
     sf.write(src, np.repeat(music(2.0, 16000)[:, :1], 10, axis=1) * 0.5, 16000, subtype="PCM_16")
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros((0, 2), np.float32), 16000, subtype="PCM_16")
     env = {"SYNTHLABEL_HOME": str(tmp_path / "home")}
     for extra in (["--dry-run"], []):
-        r = run("label", src, "-o", tmp_path / "out", *extra, env=env)
+        r = run("label", src, empty, "-o", tmp_path / "out", *extra, env=env)
         assert r.returncode == 1, r.stderr
         assert "writes 1 to 8 audio channels, not 10" in r.stderr, r.stderr
+        assert f"{empty}: no samples to label: the file holds no audio" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("damage", ["random", "zeros"])
