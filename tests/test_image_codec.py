@@ -76,6 +76,26 @@ def test_jpeg_density_and_comment_are_kept():
     assert tags["Comment"] == "shot 12"
 
 
+def test_every_jpeg_comment_is_kept_in_order():
+    """A JPEG with several COM segments kept only one (Pillow reads one; found by QA helper).
+    All are carried, in order; ExifTool reads them back."""
+    from synthlabel.formats import jpeg
+
+    exiftool = require_tool("exiftool")
+    buf = io.BytesIO()
+    Image.fromarray(PHOTO).save(buf, "JPEG", quality=90, comment=b"second")
+    data = buf.getvalue()
+    data = data[:2] + jpeg.comment_segment(b"first") + data[2:]
+    assert jpeg.comments(data) == [b"first", b"second"]
+    dec = image_codec.decode(data, "jpeg")
+    out = image_codec.encode(dec.rgb, "jpeg", extras=dec.extras)
+    assert jpeg.comments(out) == [b"first", b"second"]
+    # (ExifTool's JSON keeps one of repeated tags: its text output lists each)
+    got = subprocess.run([exiftool, "-a", "-s", "-s", "-s", "-Comment", "-"], input=out,
+                         capture_output=True, check=True).stdout.decode().split()
+    assert got == ["first", "second"], got
+
+
 def test_density_crosses_formats():
     """The pixel density was kept only from JPEG to JPEG and from PNG to PNG: a 300 dpi PNG
     written as JPEG, a JPEG or BMP written as PNG, came out without one. It is written where

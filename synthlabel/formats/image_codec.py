@@ -315,11 +315,14 @@ def _carry_extras(out: DecodedImage, im: Image.Image, data: bytes, fmt: str) -> 
 
         out.extras.png_chunks = png.ancillary(data)
     elif fmt == "jpeg":
-        comment = im.info.get("comment")
-        out.extras.comment = comment if isinstance(comment, bytes) and comment else None
         from . import jpeg
 
-        out.extras.jpeg_segments = jpeg.carried_segments(data)
+        # The last comment is written by the encoder, after the header's APPn segments; any
+        # before it (Pillow reads only one) go over as segments of their own, ahead of it.
+        notes = jpeg.comments(data)
+        out.extras.comment = notes[-1] if notes else None
+        out.extras.jpeg_segments = jpeg.carried_segments(data) + \
+            [jpeg.comment_segment(c) for c in notes[:-1]]
     elif fmt == "webp":
         out.extras.lossless = _webp_lossless(data)
     elif fmt == "gif":

@@ -133,6 +133,21 @@ def carried_segments(data: bytes) -> list[bytes]:
     return keep
 
 
+def comments(data: bytes) -> list[bytes]:
+    """The payloads of the header's COM segments, in file order (Pillow reads one of several:
+    the others were lost). Unparseable headers give none."""
+    try:
+        segs, _ = _segments(data)
+    except MetadataError:
+        return []
+    return [data[s.payload:s.end] for s in segs if s.marker == 0xFE and s.end > s.payload]
+
+
+def comment_segment(payload: bytes) -> bytes:
+    """A whole COM segment (marker and length included) holding ``payload``."""
+    return b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
 def insert_segments(data: bytes, extra: list[bytes]) -> bytes:
     """``data`` with the whole segments ``extra`` inserted after its leading APPn segments
     (where an encoder's own metadata ends and the tables begin)."""
