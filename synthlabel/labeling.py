@@ -518,6 +518,10 @@ def _lost_extras(extras: image_codec.Extras, fmt: str) -> list[str]:
     if colour and fmt != "png":
         out.append(f"the PNG's colour-space chunks ({', '.join(colour)}: wide gamut or HDR) are "
                    f"not carried into {fmt.upper()}, where the picture shows as sRGB")
+    if extras.trailer:
+        out.append(f"the {extras.trailer} bytes after the JPEG's end of image (a Motion Photo's "
+                   "video, further MPF pictures?) are not carried: they belong to the old "
+                   "picture (label with --no-explicit --no-watermark to keep the file's bytes)")
     if extras.dpi and fmt == "webp":
         out.append(f"the pixel density ({extras.dpi[0]:.0f} dpi) is not carried into WEBP, "
                    "which has no field for it")

@@ -96,6 +96,34 @@ def test_every_jpeg_comment_is_kept_in_order():
     assert got == ["first", "second"], got
 
 
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_jpeg_trailer_is_said_lost_when_the_pixels_are_rewritten(progressive, credentials):
+    """A Motion Photo (a JPEG with its MP4 appended after the end of image) lost the video
+    without a word when labeled (found by QA helper). The end of the image is found by
+    walking the scans; what follows is named in a warning. Metadata-only labeling, which keeps
+    the file's bytes, keeps it; a plain JPEG gets no such warning."""
+    import synthlabel
+    from synthlabel.formats import jpeg
+    from synthlabel.models import LabelSpec
+
+    buf = io.BytesIO()
+    Image.fromarray(PHOTO).save(buf, "JPEG", quality=90, progressive=progressive)
+    plain = buf.getvalue()
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8 + b"\xff\xd9\xff\x00 tail"
+    motion = plain + video
+    assert jpeg.image_end(plain) == len(plain) and jpeg.image_end(motion) == len(plain)
+    res = synthlabel.label_image_bytes(motion, credentials=credentials)
+    assert [w for w in res.warnings if "after the JPEG's end of image" in w] == [
+        f"the {len(video)} bytes after the JPEG's end of image (a Motion Photo's video, further "
+        "MPF pictures?) are not carried: they belong to the old picture (label with "
+        "--no-explicit --no-watermark to keep the file's bytes)"]
+    res = synthlabel.label_image_bytes(plain, credentials=credentials)
+    assert not any("end of image" in w for w in res.warnings)
+    kept = synthlabel.label_image_bytes(motion, credentials=credentials,
+                                        spec=LabelSpec(explicit=False, watermark=False))
+    assert video in kept.data and not any("end of image" in w for w in kept.warnings)
+
+
 def test_density_crosses_formats():
     """The pixel density was kept only from JPEG to JPEG and from PNG to PNG: a 300 dpi PNG
     written as JPEG, a JPEG or BMP written as PNG, came out without one. It is written where

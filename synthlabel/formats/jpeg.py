@@ -133,6 +133,41 @@ def carried_segments(data: bytes) -> list[bytes]:
     return keep
 
 
+def image_end(data: bytes) -> int | None:
+    """The offset just past the EOI marker that ends the image (its scans walked, entropy
+    coded data skipped), or None when the structure cannot be followed to one. Anything
+    after it is a trailer: a Motion Photo's video, an MPF's further pictures, a vendor's
+    blob."""
+    try:
+        _, pos = _segments(data)
+    except MetadataError:
+        return None
+    n = len(data)
+    while pos + 4 <= n:
+        marker = data[pos + 1]
+        if marker == _EOI:
+            return pos + 2
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        pos += 2 + length
+        if marker != _SOS:
+            if pos > n or data[pos:pos + 1] != b"\xff":
+                return None
+            while data[pos + 1:pos + 2] == b"\xff":     # fill bytes
+                pos += 1
+            continue
+        # entropy-coded data: runs to the next marker that is not a stuffed 0xFF00 or RSTn
+        while True:
+            pos = data.find(b"\xff", pos)
+            if pos < 0 or pos + 1 >= n:
+                return None
+            nxt = data[pos + 1]
+            if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+                pos += 1 if nxt == 0xFF else 2
+                continue
+            break
+    return pos + 2 if data[pos:pos + 2] == b"\xff\xd9" else None
+
+
 def comments(data: bytes) -> list[bytes]:
     """The payloads of the header's COM segments, in file order (Pillow reads one of several:
     the others were lost). Unparseable headers give none."""
