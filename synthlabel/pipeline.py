@@ -47,6 +47,9 @@ class Job:
     # since this time (time.time()) is this job's own and is replaced.
     retry_since: float | None = None
     out_root: Path | None = None   # the -o folder ``target`` is under (plan_jobs)
+    # ``out_root`` lies inside an input folder (not walked): a file already there may be an
+    # original rather than an earlier output, which --overwrite must not replace
+    out_in_input: bool = False
 
 
 def skippable(path: Path, from_walk: bool, error: UnsupportedMedia | None = None) -> bool:
@@ -149,8 +152,11 @@ def plan_jobs(paths: Iterable[str | Path], outdir: Path | None, *, in_place: boo
             continue
         index[key] = len(entries)
         entries.append((src, rel, walked))
+    nested = not in_place and outdir is not None and any(
+        Path(p).is_dir() and _inside(Path(p), outdir) for p in paths)
     return [Job(source=src, target=None if in_place else outdir / rel, in_place=in_place,
-                from_walk=walked, out_root=None if in_place else outdir) for src, rel, walked in entries]
+                from_walk=walked, out_root=None if in_place else outdir, out_in_input=nested)
+            for src, rel, walked in entries]
 
 
 def _link_in_output(job: Job) -> str | None:
@@ -368,6 +374,23 @@ def _replaces_input(job: Job, targets: list[Path]) -> str | None:
     return None
 
 
+def _original_in_output(target: Path) -> str | None:
+    """Why --overwrite may not replace ``target`` in an -o folder inside an input folder: it
+    carries no AIGC label, so it is not an earlier output but a file that was there (the
+    folder is not walked, so it is not labeled either)."""
+    if not target.is_file():
+        return None
+    try:
+        media = sniff_file(target)
+    except (UnsupportedMedia, OSError):
+        media = None
+    if media is not None and prior_label(target, media) is not None:
+        return None
+    return (f"output {target} exists and carries no AIGC label: it is not an earlier output "
+            "but a file in the output folder, which lies inside an input folder; --overwrite "
+            "replaces earlier outputs only (move it, or choose another -o)")
+
+
 def _existing_output(job: Job, targets: list[Path]) -> str | None:
     """Why labeling ``job`` would overwrite a file that exists (checked before any work, so a
     re-run batch fails its done files at once instead of labeling them first). The input
@@ -442,6 +465,8 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         if why := _replaces_input(job, targets) or _link_in_output(job):
             raise LabelingError(why)
         if why := _in_place_loses_frames(job, data, targets[0], spec):
+            raise LabelingError(why)
+        if overwrite and job.out_in_input and (why := _original_in_output(targets[0])):
             raise LabelingError(why)
         if dirs := [t for t in targets if t.is_dir()]:
             # found before any work (writing it failed late, naming our hidden temp file,

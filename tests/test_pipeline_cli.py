@@ -1002,6 +1002,25 @@ def test_an_output_path_taken_by_a_directory_is_named(tmp_path):
     assert (tmp_path / "out" / "b.png").is_dir() and not any((tmp_path / "out" / "b.png").iterdir())
 
 
+def test_overwrite_never_replaces_an_original_in_an_output_folder_inside_the_input(tmp_path):
+    """-o naming an existing subfolder of the input (not walked, so its files are not
+    labeled) let --overwrite replace the originals there (found by QA helper). A file there
+    without an AIGC label is refused; earlier outputs (labeled) are still replaced."""
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(synthetic_photo(120, 160, 3)).save(src / "x.png")
+    Image.fromarray(synthetic_photo(120, 160, 4)).save(src / "sub" / "x.png")
+    before = sha(src / "sub" / "x.png")
+    r = run("label", src, "-o", src / "sub", "--overwrite", "-j", "1")
+    assert r.returncode == 1 and sha(src / "sub" / "x.png") == before, r.stderr
+    assert f"output {src / 'sub' / 'x.png'} exists and carries no AIGC label" in r.stderr
+    out = src / "labeled"
+    assert run("label", src, "-o", out, "-j", "1").returncode == 0
+    first = sha(out / "x.png")
+    r = run("label", src, "-o", out, "--overwrite", "-j", "1")
+    assert r.returncode == 0 and sha(out / "x.png") != first, r.stderr   # a new content ID
+
+
 def test_layer_switches_and_format(tmp_path):
     src = tmp_path / "a.png"
     Image.fromarray(synthetic_photo(240, 320, 6)).save(src)
