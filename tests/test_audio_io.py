@@ -388,6 +388,23 @@ def test_joined_and_headerless_vbr_mp3s_are_read_to_the_end(tmp_path):
     assert sum(len(blk) for blk in A.blocks(joined, 8192)) == len(A.read(joined)[0])
 
 
+def test_mp3_bitrate_is_what_is_written(tmp_path):
+    """An MP3's bitrate was clamped to 8 kb/s at 44.1 kHz (MPEG-1 starts at 32) and to 160
+    kb/s at 8 kHz (MPEG-2.5 ends at 64), and a value between table entries was reported as
+    asked: the warnings named bitrates LAME had not written (found by QA helper). The Writer
+    says what mutagen reads back."""
+    from mutagen.mp3 import MP3
+
+    rng = np.random.default_rng(0)
+    for rate, asked, written in ((44100, 8000, 32000), (44100, 100000, 96000), (8000, 320000, 64000),
+                                 (22050, 130000, 128000), (22050, 8000, 8000)):
+        path = tmp_path / f"{rate}_{asked}.mp3"
+        with Writer(path, "mp3", rate, 2, bitrate=asked) as w:
+            w.write((rng.standard_normal((3 * rate, 2)) * 0.1).astype(np.float32))
+        assert w.bitrate == written, (rate, asked, w.bitrate)
+        assert abs(MP3(path).info.bitrate - written) < 100, (rate, asked, MP3(path).info.bitrate)
+
+
 def test_default_bitrate_grows_with_the_channels(tmp_path):
     """The lossy defaults are set for stereo. A 5.1 Ogg Vorbis was written at the stereo
     160 kb/s (libsndfile's lowest Vorbis quality for six channels): the mark was gone from a

@@ -667,14 +667,27 @@ def _ogg_stream_count(path: str | os.PathLike[str]) -> int:
     return len(serials)
 
 
+def mp3_bitrates(sample_rate: int) -> tuple[int, ...]:
+    """The bitrates (bits/s) MPEG layer III has at ``sample_rate``: MPEG-1 (32-48 kHz), MPEG-2
+    (16-24 kHz) and MPEG-2.5 (8-12 kHz, as LAME writes it). A CBR stream is one of these."""
+    if sample_rate >= 32000:
+        kbps = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+    elif sample_rate >= 16000:
+        kbps = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+    else:
+        kbps = (8, 16, 24, 32, 40, 48, 56, 64)
+    return tuple(k * 1000 for k in kbps)
+
+
 def bitrate_range(fmt: str, sample_rate: int, channels: int) -> tuple[int, int]:
     """The bitrates (bits/s) the encoder of ``fmt`` can write at this rate and channel count;
     :class:`Writer` clamps a requested bitrate into it (``Writer.bitrate`` is what was used).
-    MP3: the MPEG layer III table (MPEG-1 at 32-48 kHz up to 320 kb/s, MPEG-2 at 16-24 kHz
-    and MPEG-2.5 at 8-12 kHz up to 160 kb/s); Opus: 6-256 kb/s per channel (libopus); AAC:
+    MP3: the MPEG layer III table (:func:`mp3_bitrates`: 32-320 kb/s at 32-48 kHz, 8-160 at
+    16-24 kHz, 8-64 at 8-12 kHz); Opus: 6-256 kb/s per channel (libopus); AAC:
     up to 6144 bits per frame and channel. (Vorbis bitrates are nominal: not clamped.)"""
     if fmt == "mp3":
-        return 8_000, 320_000 if sample_rate >= 32000 else 160_000
+        rates = mp3_bitrates(sample_rate)
+        return rates[0], rates[-1]
     if fmt == "opus":
         return 6_000, 256_000 * channels
     if fmt == "m4a":   # AAC: at most 6144 bits per 1024-sample frame and channel
@@ -792,6 +805,8 @@ class Writer:
                 self.sample_rate = next((r for r in AAC_RATES if r > self.sample_rate), AAC_RATES[-1])
             lo, hi = bitrate_range(fmt, self.sample_rate, self.channels)
             self.bitrate = min(max(int(bitrate or default_bitrate(fmt, self.channels)), lo), hi)
+            if fmt == "mp3":     # CBR takes a table value: the nearest (the lower on a tie)
+                self.bitrate = min(mp3_bitrates(self.sample_rate), key=lambda r: abs(r - self.bitrate))
             self._open_av()
 
     @property
