@@ -1206,3 +1206,34 @@ def test_another_codec_in_an_mp4_is_said_to_become_aac(tmp_path, credentials):
                                 "csv=p=0", str(res.output)], capture_output=True, text=True, check=True)
         assert probe.stdout.split() == ["aac"]
         assert synthlabel.verify_file(res.output, credentials=credentials).ok()
+
+
+def test_a_multichannel_opus_is_read_whole_and_keeps_its_channel_order(tmp_path, credentials):
+    """A 5.1 Opus file was refused as "truncated or corrupt OGG data after 262144 of 279360
+    frames" (libsndfile's multichannel Opus decoder; ffmpeg reads it whole; found by QA
+    helper), and one it did read came out with its channels swapped (libsndfile's Vorbis order
+    written as FFmpeg's). Each channel keeps its own tone, the length is kept, and it verifies."""
+    import av
+
+    import synthlabel
+
+    sr, freqs = 48000, [300, 500, 700, 900, 1100, 1300]
+    t = np.arange(int(sr * 5.8)) / sr
+    wav = tmp_path / "c6.wav"
+    sf.write(wav, np.stack([0.1 * np.sin(2 * np.pi * f * t) for f in freqs], 1).astype(np.float32),
+             sr, subtype="PCM_16")
+    src = tmp_path / "c6.opus"
+    subprocess.run([require_tool("ffmpeg"), "-v", "error", "-i", str(wav), "-c:a", "libopus",
+                    "-b:a", "256k", str(src)], check=True)
+
+    def tones(path):
+        with av.open(str(path)) as c:
+            x = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)
+        tail = x[:, -sr:]
+        return [round(int(np.argmax(np.abs(np.fft.rfft(ch)))) * sr / tail.shape[1]) for ch in tail], x.shape[1]
+
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    (got, n_out), (want, n_in) = tones(res.output), tones(src)
+    assert want == freqs and got == freqs, got
+    assert n_out > n_in                        # the whole sound, and the cue before it
+    assert synthlabel.verify_file(res.output, credentials=credentials).ok()

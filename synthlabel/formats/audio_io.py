@@ -500,6 +500,11 @@ def _blocks(path, blocksize: int, start: int, frames: int | None) -> Iterator[np
         return _av_blocks(path, blocksize, start, frames, limit)
     if info.ffmpeg:     # an MP3 libsndfile would read only in part
         return _av_blocks(path, blocksize, start, frames, None, skip_bad=True)
+    if info.codec == "opus" and info.channels > 2:
+        # libsndfile's multichannel Opus decode stops partway through valid files ("malformed
+        # after 262144 of 279360 frames", a 6-channel file ffmpeg reads whole), and gives
+        # Vorbis channel order where the writer (FFmpeg) takes its own
+        return _av_blocks(path, blocksize, start, frames, None)
     try:
         _sf_info(path, info.format)
     except AudioError:
