@@ -698,7 +698,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 if container in ("mp4", "mov"):
                     mp4meta.write_mp4_metadata_file(encoded, tagged, aigc.to_inner_json(),
                                                     spec.digital_source_type,
-                                                    extra=_reverse_dns_keys(src, info))
+                                                    extra=_mdta_keys_dropped(src, info, encoded))
                     current = tagged
                 back = metadata_findings(current, container)
             except MetadataError as exc:
@@ -741,18 +741,27 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
 
 
 
-def _reverse_dns_keys(src: Path, info: video_io.VideoInfo) -> list[tuple[str, str]]:
-    """The source's text QuickTime ``mdta`` keys named in reverse DNS (an iPhone's
-    ``com.apple.quicktime.make``, ``...location.ISO6709``): FFmpeg's muxer writes only the tags
-    it has a name for (title, comment, ...), so these were dropped without a word. The label's
-    own keys are written anew."""
+def _mdta_keys_dropped(src: Path, info: video_io.VideoInfo, encoded: Path) -> list[tuple[str, str]]:
+    """The source's text QuickTime ``mdta`` keys that the encoded file lacks: FFmpeg's muxer
+    writes only the tags it has a name for (title, comment, ...), so an iPhone's
+    ``com.apple.quicktime.make`` and ``...location.ISO6709``, and a MOV's ``description`` or
+    ``keywords``, were dropped without a word. The label's own keys are written anew."""
     if info.container not in ("mp4", "mov"):
         return []
     try:
         found = mp4meta.read_mp4_metadata_file(src).mdta
     except MetadataError:
         return []
-    return [(k, v) for k, v in found if "." in k and k.lower() != "aigc"]
+    try:
+        from .formats.pyav import open_container
+
+        with open_container(encoded) as c:
+            written = {k.lower() for k in c.metadata}
+    except Exception:  # noqa: BLE001 - then only the keys FFmpeg never writes
+        written = None
+    ours = {mp4meta.AIGC_KEY.lower(), mp4meta.DST_KEY.lower()}
+    return [(k, v) for k, v in found if k.lower() not in ours and
+            ("." in k if written is None else k.lower() not in written)]
 
 
 #: The soundtrack's mark is read back from the encoded file when the sound is shorter than

@@ -1070,7 +1070,9 @@ def test_relabeling_a_video_keeps_its_watermark_and_content_id(tmp_path, credent
 def test_quicktime_reverse_dns_keys_are_carried(tmp_path, credentials):
     """An iPhone's MOV names its camera and place in QuickTime keys (``com.apple.quicktime.make``,
     ``...location.ISO6709``). FFmpeg's muxer writes only the tags it has a name for, so these
-    were dropped without a word; they are carried beside the label, once, relabel or not."""
+    were dropped without a word; they are carried beside the label, once, relabel or not. So
+    are a MOV's ``description`` and ``keywords`` keys (found by QA helper), while the title,
+    which FFmpeg writes itself, is not written twice."""
     import synthlabel
 
     ffmpeg = require_tool("ffmpeg")
@@ -1079,7 +1081,8 @@ def test_quicktime_reverse_dns_keys_are_carried(tmp_path, credentials):
                     "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "use_metadata_tags",
                     "-metadata", "com.apple.quicktime.make=Apple",
                     "-metadata", "com.apple.quicktime.location.ISO6709=+37.3349-122.0090/",
-                    "-metadata", "title=Walk", str(src)], check=True)
+                    "-metadata", "title=Walk", "-metadata", "description=A walk",
+                    "-metadata", "keywords=park,dog", str(src)], check=True)
     want = [("com.apple.quicktime.make", "Apple"),
             ("com.apple.quicktime.location.ISO6709", "+37.3349-122.0090/")]
     one = label_video_file(src, tmp_path / "one.mov", credentials=credentials, **FAST)
@@ -1087,6 +1090,8 @@ def test_quicktime_reverse_dns_keys_are_carried(tmp_path, credentials):
     for res in (one, two):
         keys = mp4meta.read_mp4_metadata_file(res.output).mdta
         assert [k for k in keys if k[0].startswith("com.")] == want, keys
+        assert [k for k in keys if k[0] in ("description", "keywords", "title")] == [
+            ("description", "A walk"), ("keywords", "park,dog")], keys
         assert [k for k, _ in keys].count("AIGC") == 1
         rep = synthlabel.verify_file(res.output, credentials=credentials)
         assert rep.ok() and rep.ids_agree, rep.to_json()
