@@ -647,6 +647,9 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 if reader.converted_from:
                     res.warnings.append(f"{reader.converted_from} video written as yuv420p "
                                         f"(8-bit, 4:2:0 chroma)")
+                if reader.bad_audio_packets:
+                    res.warnings.append(f"{reader.bad_audio_packets} damaged soundtrack packet(s) "
+                                        "did not decode and were skipped (silence in their place)")
         except video_io.VideoError as exc:
             raise LabelingError(str(exc)) from None
         except (ValueError, MemoryError) as exc:

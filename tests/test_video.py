@@ -1389,3 +1389,24 @@ def test_a_soundtrack_of_another_labeled_file_makes_the_ids_disagree(tmp_path, c
     assert rep.content_ids["soundtrack watermark"] == other.content_id.hex
     assert rep.content_ids["watermark"] == one.content_id.hex and rep.ids_agree is False
     assert not rep.ok()
+
+
+def test_damaged_soundtrack_packets_are_skipped_and_said(tmp_path, credentials):
+    """A few damaged AAC packets (ffmpeg skips them) failed the whole video with "corrupt video
+    data: Error number -50531338 occurred", blaming the picture (found by QA helper). They are
+    skipped, as silence, with a warning naming them; the labeled file verifies."""
+    import synthlabel
+
+    src = make_clip(tmp_path / "in.mp4", seconds=4.0)
+    with av.open(str(src)) as c:
+        where = [p.pos for p in c.demux(c.streams.audio[0]) if p.size and p.pos is not None][20:25]
+    data = bytearray(src.read_bytes())
+    for pos in where:
+        data[pos:pos + 40] = b"\xff" * 40
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    res = label_video_file(bad, tmp_path / "out.mp4", credentials=credentials, **FAST)
+    assert ("5 damaged soundtrack packet(s) did not decode and were skipped (silence in their "
+            "place)") in res.warnings, res.warnings
+    rep = synthlabel.verify_file(res.output, credentials=credentials, layers="metadata,c2pa")
+    assert rep.ok(), rep.to_json()

@@ -450,6 +450,8 @@ class VideoReader:
         #: stream, decoded or not: where each stream's data stops (see _check_complete).
         self.stream_end: dict[int, float] = {}
         self.converted_from: str | None = None
+        #: soundtrack packets that did not decode, skipped (see MAX_BAD_AUDIO_PACKETS)
+        self.bad_audio_packets = 0
 
     def close(self) -> None:
         self._c.close()
@@ -517,12 +519,27 @@ class VideoReader:
                     for frame in packet.decode():
                         yield "video", self._video(frame)
                 elif packet.stream is self.as_ and (packet.size or packet.dts is None):
-                    yield from audio_blocks(packet.decode())
+                    try:
+                        decoded = packet.decode()
+                    except av.FFmpegError as exc:
+                        # a damaged sound packet (ffmpeg skips it too): its time becomes
+                        # silence (a gap, see audio_blocks); a soundtrack that is mostly
+                        # damage is an error, named as the soundtrack's
+                        self.bad_audio_packets += 1
+                        if self.bad_audio_packets > MAX_BAD_AUDIO_PACKETS:
+                            at = float(packet.pts * packet.time_base) if packet.pts is not None else None
+                            raise VideoError("corrupt soundtrack data" + (f" at {at:.2f} s" if at is not None else "")
+                                             + f" ({_one_line(exc)}; {self.bad_audio_packets} damaged "
+                                             "packets)") from None
+                        continue
+                    yield from audio_blocks(decoded)
             # demux() flushes the decoders with empty packets at the end already
             if resampler is not None:
                 yield from audio_blocks([None])
         except av.FFmpegError as exc:
-            raise VideoError(f"corrupt video data: {_one_line(exc)}") from None
+            where = (f" after {self.video_frames} frames ({self.last_time:.2f} s)"
+                     if self.video_frames else "")
+            raise VideoError(f"corrupt video data{where}: {_one_line(exc)}") from None
         self._check_complete()
 
     def _note_end(self, packet) -> None:
@@ -606,6 +623,10 @@ def cut_short(container, vs, video_frames: int, last_time: float,
 #: are taken as broken, not as a pause), so it stays in step with the picture.
 AUDIO_GAP_MIN_S = 0.02
 AUDIO_GAP_MAX_S = 600.0
+
+#: Damaged soundtrack packets skipped (as silence) before the soundtrack counts as corrupt: a
+#: few bad AAC frames in a long file are a glitch, not a reason to refuse the video.
+MAX_BAD_AUDIO_PACKETS = 50
 
 #: How far (s) a Matroska / WebM file's data may end before its declared length without being
 #: called truncated (at least 2 frames): room for muxers' rounding (FFmpeg's files end exactly
