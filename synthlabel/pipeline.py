@@ -259,7 +259,7 @@ def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None =
                      kind: str = "image", mark_kept: bool = False) -> str:
     if spec is not None and spec.propagator:
         # Re-publishing: the producer's fields are kept, which is the point; what is worth a
-        # word is a second visible label / cue and watermark beside the producer's. (An audio
+        # word is a second visible label / cue and watermark over the producer's. (An audio
         # file's rhythm cue is not inserted again where it has one, mostly: labeling_audio
         # warns either way.) ``mark_kept``: the producer's mark is of this key and was kept
         # (labeling says so), so no second one was added.
@@ -268,7 +268,7 @@ def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None =
         if not added:
             return f"re-published: the producer's AIGC fields ({prior}) are kept"
         return (f"re-published: the producer's AIGC fields ({prior}) are kept, and a second "
-                f"{' and '.join(added)} is added beside the producer's (--no-explicit "
+                f"{' and '.join(added)} is added over the producer's (--no-explicit "
                 "--no-watermark keeps only the producer's)")
     # What relabeling does to each layer is in the README; the line stays short for batches.
     return (f"already labeled ({prior}); {'would be labeled' if dry_run else 'labeled'} again "
