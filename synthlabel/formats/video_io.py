@@ -527,10 +527,10 @@ class VideoReader:
                         # damage is an error, named as the soundtrack's
                         self.bad_audio_packets += 1
                         if self.bad_audio_packets > MAX_BAD_AUDIO_PACKETS:
-                            at = float(packet.pts * packet.time_base) if packet.pts is not None else None
-                            raise VideoError("corrupt soundtrack data" + (f" at {at:.2f} s" if at is not None else "")
-                                             + f" ({_one_line(exc)}; {self.bad_audio_packets} damaged "
-                                             "packets)") from None
+                            at = (f" at {float(packet.pts * packet.time_base):.2f} s"
+                                  if packet.pts is not None else "")
+                            raise VideoError(f"corrupt soundtrack data{at} ({_one_line(exc)}; "
+                                             f"{self.bad_audio_packets} damaged packets)") from None
                         continue
                     yield from audio_blocks(decoded)
             # demux() flushes the decoders with empty packets at the end already
