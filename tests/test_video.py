@@ -1394,19 +1394,29 @@ def test_a_soundtrack_of_another_labeled_file_makes_the_ids_disagree(tmp_path, c
 def test_damaged_soundtrack_packets_are_skipped_and_said(tmp_path, credentials):
     """A few damaged AAC packets (ffmpeg skips them) failed the whole video with "corrupt video
     data: Error number -50531338 occurred", blaming the picture (found by QA helper). They are
-    skipped, as silence, with a warning naming them; the labeled file verifies."""
+    skipped, as silence, with a warning naming them; the labeled file verifies. A soundtrack
+    mostly damaged is an error that names the soundtrack."""
     import synthlabel
+    from synthlabel.formats.video_io import MAX_BAD_AUDIO_PACKETS
 
     src = make_clip(tmp_path / "in.mp4", seconds=4.0)
     with av.open(str(src)) as c:
-        where = [p.pos for p in c.demux(c.streams.audio[0]) if p.size and p.pos is not None][20:25]
-    data = bytearray(src.read_bytes())
-    for pos in where:
-        data[pos:pos + 40] = b"\xff" * 40
-    bad = tmp_path / "bad.mp4"
-    bad.write_bytes(bytes(data))
-    res = label_video_file(bad, tmp_path / "out.mp4", credentials=credentials, **FAST)
+        where = [p.pos for p in c.demux(c.streams.audio[0]) if p.size and p.pos is not None]
+    assert len(where) > 20 + MAX_BAD_AUDIO_PACKETS
+
+    def damaged(name: str, packets: list[int]) -> Path:
+        data = bytearray(src.read_bytes())
+        for pos in packets:
+            data[pos:pos + 40] = b"\xff" * 40
+        (tmp_path / name).write_bytes(bytes(data))
+        return tmp_path / name
+
+    res = label_video_file(damaged("bad.mp4", where[20:25]), tmp_path / "out.mp4",
+                           credentials=credentials, **FAST)
     assert ("5 damaged soundtrack packet(s) did not decode and were skipped (silence in their "
             "place)") in res.warnings, res.warnings
     rep = synthlabel.verify_file(res.output, credentials=credentials, layers="metadata,c2pa")
     assert rep.ok(), rep.to_json()
+    with pytest.raises(LabelingError, match=r"^corrupt soundtrack data at \d+\.\d\d s"):
+        label_video_file(damaged("worse.mp4", where[10:]), tmp_path / "out2.mp4",
+                         credentials=credentials, **FAST)
