@@ -287,6 +287,17 @@ READBACK_SECONDS = 60.0
 LOSSY_NAMES = {"mp3": "MP3", "ogg": "Ogg Vorbis", "opus": "Opus", "m4a": "AAC"}
 
 
+def check_file_rate(sample_rate: int) -> None:
+    """Raise :class:`LabelingError`, saying what to do, for a file whose rate synthlabel does
+    not label (the engines' own ValueError reads "sample_rate must be in [8000, 384000]")."""
+    from .core import wm_audio_params as P
+
+    if not P.MIN_SAMPLE_RATE <= sample_rate <= P.MAX_SAMPLE_RATE:
+        raise LabelingError(f"{sample_rate} Hz audio is not labeled: synthlabel takes "
+                            f"{P.MIN_SAMPLE_RATE} to {P.MAX_SAMPLE_RATE} Hz (resample it first, "
+                            "e.g. ffmpeg -i in.wav -ar 16000 out.wav)")
+
+
 def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None = None,
                      credentials: Credentials | None = None, overwrite: bool = False,
                      in_place: bool = False) -> LabeledAudio:
@@ -298,6 +309,7 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         info = audio_io.probe(src)
     except audio_io.AudioError as exc:
         raise LabelingError(str(exc)) from None
+    check_file_rate(info.sample_rate)
     dropped = audio_io.dropped_streams(src, info)
     if in_place and dropped:
         # only the first stream is written: replacing the input would lose the others

@@ -303,10 +303,11 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: Labe
                 raise LabelingError(f"explicit label: {exc}") from None
     elif media.kind == "audio":
         from .formats import audio_io
-        from .labeling_audio import cue_params
+        from .labeling_audio import check_file_rate, cue_params
 
         info = audio_io.probe(path)
         audio_io.check_channels(info.format, info.channels)
+        check_file_rate(info.sample_rate)
         if info.frames == 0 and info.format == "wav":
             # its header counts the frames (one that says 0 with sound after it is refused by
             # probe; a FLAC's 0 may mean "unknown", a lossy file's count is an estimate)

@@ -324,11 +324,17 @@ def test_bad_audio_inputs(tmp_path):
     at = good.index(b"data") + 4
     (d / "unfinished.wav").write_bytes(good[:at] + bytes(4) + good[at + 4:])
     sf.write(d / "silent.wav", np.zeros((0, 2), np.float32), 22050)
+    # a rate below the engines' floor was refused in the library's words ("sample_rate must be
+    # in [8000, 384000] Hz"), differently with and without the cue
+    sf.write(d / "six_khz.wav", music(3.0, 6000), 6000, subtype="PCM_16")
     r = run("label", d, "-o", tmp_path / "out", "-j", "1")
     assert r.returncode == 1
     errors = {Path(x.split(": ")[1]).name: x.split(": ", 2)[2]
               for x in r.stderr.splitlines() if x.startswith("error:")}
-    assert len(errors) == 6, r.stderr
+    assert len(errors) == 7, r.stderr
+    assert errors["six_khz.wav"] == ("6000 Hz audio is not labeled: synthlabel takes 8000 to "
+                                     "384000 Hz (resample it first, e.g. ffmpeg -i in.wav -ar "
+                                     "16000 out.wav)")
     assert errors["chained.ogg"].startswith("chained Ogg: 2 streams one after another")
     assert errors["unfinished.wav"].startswith("unfinished WAV header: the data chunk declares "
                                                "0 bytes but")
