@@ -566,6 +566,10 @@ def verify_audio_file(path: str | Path, *, key, trust_anchors_pem: bytes | None,
     def sound():
         if excerpts is None:
             raise audio_io.AudioError(report.error or "audio not decoded")
+        if not _AP.MIN_SAMPLE_RATE <= excerpts[0] <= _AP.MAX_SAMPLE_RATE:
+            # (the detectors' own ValueError spoke of a "sample_rate" argument)
+            raise audio_io.AudioError(f"{excerpts[0]} Hz audio cannot be checked: synthlabel "
+                                      f"reads {_AP.MIN_SAMPLE_RATE} to {_AP.MAX_SAMPLE_RATE} Hz")
         return excerpts
 
     report = check_layers(report, layers, {

@@ -335,6 +335,10 @@ def test_bad_audio_inputs(tmp_path):
     assert errors["six_khz.wav"] == ("6000 Hz audio is not labeled: synthlabel takes 8000 to "
                                      "384000 Hz (resample it first, e.g. ffmpeg -i in.wav -ar "
                                      "16000 out.wav)")
+    rep = json.loads(run("verify", "--json", d / "six_khz.wav").stdout)
+    for layer in ("explicit", "watermark"):
+        assert rep["layers"][layer]["summary"] == (f"{layer} check failed: 6000 Hz audio cannot be "
+                                                   "checked: synthlabel reads 8000 to 384000 Hz")
     assert errors["chained.ogg"].startswith("chained Ogg: 2 streams one after another")
     assert errors["unfinished.wav"].startswith("unfinished WAV header: the data chunk declares "
                                                "0 bytes but")
