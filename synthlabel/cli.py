@@ -642,8 +642,13 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     status = 0
     files = []
     hidden: list[Path] = []
+    sidecars: list[Path] = []
     for p in paths:
-        if p.exists():
+        if p.is_file() and p.suffix.lower() == ".c2pa":
+            # named by a shell glob (verify *): a sidecar is checked with its media file, as
+            # a folder walk does; on its own it was "not a recognised media file" (exit 2)
+            sidecars.append(p)
+        elif p.exists():
             files.extend((f, walked) for f, _, walked in iter_inputs([p], hidden=hidden))
         else:
             # Kept in its place: its report (an error: unreadable) comes out in input order
@@ -651,7 +656,8 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
             files.append((p, False))
     files = _once(files)
     if not files:
-        _nothing_to("verify", paths, "(hidden files and .c2pa sidecars are not checked on their own)")
+        _nothing_to("verify", paths, "(hidden files and .c2pa sidecars are not checked on their "
+                    "own: name the media file a sidecar belongs to)")
     reports = verify_files([f for f, _ in files], workers=jobs, key=wm_keys,
                            trust_anchors_pem=anchors, layers=wanted, label_text=label_text,
                            turns=turns, fork=True)   # this process reads no media: forking it is safe
@@ -688,10 +694,12 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     if not done:
         _nothing_to("verify", paths, f"({len(files)} other file(s) passed over)", media=True)
     other = len(files) - len(done)    # non-media files met in a folder (a README, a script)
-    if len(done) > 1 or hidden or other:
+    if len(done) > 1 or hidden or other or sidecars:
         err.print(_verify_summary(done, wanted)
                   + (f"; {other} non-media file(s) passed over" if other else "")
-                  + (f"; {len(hidden)} hidden file(s) passed over" if hidden else ""))
+                  + (f"; {len(hidden)} hidden file(s) passed over" if hidden else "")
+                  + (f"; {len(sidecars)} .c2pa sidecar(s) passed over (each is checked with its "
+                     "media file)" if sidecars else ""))
     raise typer.Exit(status)
 
 

@@ -162,8 +162,16 @@ def _manifest_agrees(report: VerificationReport) -> None:
     theirs = (c2.details or {}).get("aigc")
     if not ours or not isinstance(theirs, dict):
         return
-    differ = [f"{k} {ours.get(k, '')!r} vs {theirs.get(k, '')!r}" for k in _AIGC_COMPARED
-              if str(ours.get(k, "") or "") != str(theirs.get(k, "") or "")]
+    def fields(label: dict) -> dict:
+        # a label that leaves the propagator fields out is its producer's own first write:
+        # they default to the producer's (models.AIGCLabel), on either side
+        got = {k: str(label.get(k, "") or "") for k in _AIGC_COMPARED}
+        for prop, prod in (("ContentPropagator", "ContentProducer"), ("PropagateID", "ProduceID")):
+            got[prop] = got[prop] or got[prod]
+        return got
+
+    mine, signed = fields(ours), fields(theirs)
+    differ = [f"{k} {mine[k]!r} vs {signed[k]!r}" for k in _AIGC_COMPARED if mine[k] != signed[k]]
     if differ:
         meta.status = Status.INVALID
         meta.summary += f"; disagrees with the signed C2PA manifest's AIGC ({', '.join(differ)})"
@@ -267,8 +275,11 @@ def _c2pa_report(res, sidecar: bool = False) -> tuple[LayerReport, str | None]:
     plain = ""
     if changed:
         plain = (" (the file was changed after it was signed, or this .c2pa sidecar belongs to "
-                 "another file)" if sidecar else " (the file was changed after it was signed)")
-    return LayerReport(Status.INVALID, f"Invalid: {codes}{plain}", details), cid
+                 "another file)" if sidecar or res.sidecar else
+                 " (the file was changed after it was signed)")
+    # a broken sidecar beside a picture with nothing embedded read as a broken embedded one
+    where = f" (in the sidecar {res.sidecar})" if res.sidecar and not changed else ""
+    return LayerReport(Status.INVALID, f"Invalid: {codes}{plain}{where}", details), cid
 
 
 def _guard(name: str, fn) -> tuple[LayerReport, str | dict | None]:
@@ -432,9 +443,9 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
             return TURNS if turns == "all" else (0,)
         if "turns" not in read:
             try:
-                declared = b"c2pa" in data or metadata().aigc is not None
+                declared = c2pa_io.holds_manifest_store(data) or metadata().aigc is not None
             except Exception:  # noqa: BLE001 - unreadable metadata: its own layer says so
-                declared = b"c2pa" in data
+                declared = c2pa_io.holds_manifest_store(data)
             read["turns"] = TURNS if declared else (0,)
         return read["turns"]
 
@@ -610,7 +621,7 @@ def verify_file(path: str | Path, **kwargs) -> VerificationReport:
         data = image_codec.read_file(p)
     except OSError as exc:
         return VerificationReport(path=str(p), error=f"cannot read: {exc.strerror or exc}")
-    if "sidecar" not in kwargs and b"c2pa" not in data:
+    if "sidecar" not in kwargs and not c2pa_io.holds_manifest_store(data):
         # no embedded manifest: a .c2pa beside the picture is its detached one
         side = c2pa_io.sidecar_beside(p)
         if isinstance(side, c2pa_io.C2PAResult):

@@ -252,6 +252,13 @@ def test_ogg_and_opus_carry_sidecars(labeled_audio, tmp_path):
     assert r.returncode == 1 and "sidecar" in r.stderr
     assert (labeled_audio / "clip.c2pa").read_bytes() == before
     assert not (labeled_audio / "clip.opus").exists()
+    # `verify *` names the sidecars too: they are passed over, as a folder walk does, not
+    # "not a recognised media file" with exit 2 (found by QA helper)
+    r = run("verify", labeled_audio / "clip.ogg", labeled_audio / "clip.c2pa")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 .c2pa sidecar(s) passed over (each is checked with its media file)" in r.stderr
+    r = run("verify", labeled_audio / "clip.c2pa")
+    assert r.returncode == 2 and "name the media file a sidecar belongs to" in r.stderr
 
 
 def test_independent_readers_see_aigc(labeled_audio):

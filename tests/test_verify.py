@@ -399,3 +399,75 @@ def test_a_format_c2pa_does_not_handle_is_unsigned_not_an_error(credentials):
         Image.fromarray(synthetic_photo(60, 80, 3)).save(buf, fmt)
         c2 = synthlabel.verify_bytes(buf.getvalue(), credentials=credentials, layers=("c2pa",)).layers["c2pa"]
         assert c2.status is Status.MISSING, (fmt, c2.summary)
+
+
+def _other_tools_manifest(credentials, jpeg: bytes, *, embed: bool, aigc: dict | None = None) -> bytes:
+    """A manifest another tool makes with c2pa-python (our development signer): the signed
+    JPEG (``embed``) or a detached manifest store."""
+    import c2pa
+
+    assertions = [{"label": "c2pa.actions", "data": {"actions": [{
+        "action": "c2pa.created",
+        "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"}]}}]
+    if aigc is not None:
+        assertions.append({"label": "org.synthlabel.aigc", "data": aigc})
+    manifest = {"claim_generator_info": [{"name": "other-tool", "version": "1"}], "title": "x",
+                "assertions": assertions}
+    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", credentials.cert_chain_pem,
+                                                        credentials.private_key_pem, None))
+    builder = c2pa.Builder(json.dumps(manifest))
+    out = io.BytesIO()
+    if not embed:
+        builder.set_no_embed()
+        return builder.sign(signer, "image/jpeg", io.BytesIO(jpeg), out)
+    builder.sign(signer, "image/jpeg", io.BytesIO(jpeg), out)
+    return out.getvalue()
+
+
+def _jpeg(comment: bytes = b"", xmp: bytes | None = None) -> bytes:
+    buf = io.BytesIO()
+    kw = {"xmp": xmp} if xmp else {}
+    Image.fromarray(synthetic_photo(160, 200, 5)).save(buf, "JPEG", quality=90, comment=comment, **kw)
+    return buf.getvalue()
+
+
+def test_a_pictures_sidecar_is_read_whatever_its_bytes_say(tmp_path, credentials):
+    """A picture's detached manifest (.c2pa beside it) was looked for only when the bytes
+    "c2pa" were nowhere in the file: a JPEG comment mentioning C2PA (or 1 JPEG in ~1000, by
+    chance) made a trusted manifest "missing" (found by QA helper). A broken sidecar's error
+    names the sidecar."""
+    for name, comment in (("plain", b"hello"), ("word", b"provenance: see the c2pa sidecar")):
+        data = _jpeg(comment)
+        (tmp_path / f"{name}.jpg").write_bytes(data)
+        (tmp_path / f"{name}.c2pa").write_bytes(_other_tools_manifest(credentials, data, embed=False))
+        rep = synthlabel.verify_file(tmp_path / f"{name}.jpg", credentials=credentials, layers="c2pa")
+        assert rep.layers["c2pa"].status is Status.OK, (name, rep.layers["c2pa"])
+        assert f"from the sidecar {name}.c2pa" in rep.layers["c2pa"].summary
+    (tmp_path / "broken.jpg").write_bytes(_jpeg())
+    (tmp_path / "broken.c2pa").write_bytes(b"garbage\n")
+    rep = synthlabel.verify_file(tmp_path / "broken.jpg", credentials=credentials, layers="c2pa")
+    assert rep.layers["c2pa"].status is Status.INVALID
+    assert rep.layers["c2pa"].summary.endswith("(in the sidecar broken.c2pa)"), rep.layers["c2pa"]
+
+
+def test_a_label_without_propagator_fields_agrees_with_its_manifest(credentials):
+    """A label that leaves out ContentPropagator / PropagateID (they default to the
+    producer's) was called invalid, "disagrees with the signed C2PA manifest" ('' vs 'acme'),
+    against a manifest that spells them out (found by QA helper). A real difference still
+    makes it invalid."""
+    signed = {"Label": "1", "ContentProducer": "acme", "ProduceID": "x1", "ReservedCode1": "",
+              "ContentPropagator": "acme", "PropagateID": "x1", "ReservedCode2": ""}
+
+    def xmp(label: str) -> bytes:
+        return ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+                '02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:TC260="http://www.'
+                'tc260.org.cn/ns/AIGC/1.0/"><TC260:AIGC>' + label.replace('"', "&quot;")
+                + "</TC260:AIGC></rdf:Description></rdf:RDF></x:xmpmeta>").encode()
+
+    for produce_id, status in (("x1", Status.OK), ("x2", Status.INVALID)):
+        label = '{"Label":"1","ContentProducer":"acme","ProduceID":"%s"}' % produce_id
+        data = _other_tools_manifest(credentials, _jpeg(xmp=xmp(label)), embed=True, aigc=signed)
+        rep = synthlabel.verify_bytes(data, credentials=credentials, layers="metadata,c2pa")
+        assert rep.layers["c2pa"].status is Status.OK, rep.layers["c2pa"]
+        assert rep.layers["metadata"].status is status, rep.layers["metadata"]
+    assert "ProduceID 'x2' vs 'x1'" in rep.layers["metadata"].summary
