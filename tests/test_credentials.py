@@ -551,6 +551,32 @@ def test_chain_order_rule():
     assert ei.value.rule == "key-mismatch"
 
 
+@pytest.mark.parametrize("key_first", [False, True])
+def test_a_private_key_in_the_chain_file_is_refused_and_never_published(prod_files, tmp_path, key_first):
+    """A chain file that also held the private key (cat cert.pem root.pem key.pem, as web
+    servers take them) was accepted: c2pa copied it into every manifest, publishing the
+    signing key in every labeled file (found by QA helper); key first, every file failed late
+    with "the certificate is invalid". It is refused up front, naming the rule, and so is
+    signing with hand-made Credentials holding one."""
+    import dataclasses
+
+    import synthlabel
+    from synthlabel.labeling import LabelingError
+
+    chain, key = (prod_files / "chain.pem").read_bytes(), (prod_files / "plain.key").read_bytes()
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(key + chain if key_first else chain + key)
+    with pytest.raises(CertificateError, match=r"\[key-in-chain\].*holds a private key") as ei:
+        load_credentials(cert_chain=bundle, private_key=prod_files / "plain.key",
+                         watermark_key_file=prod_files / "wm.key")
+    assert pem_body_lines(key)[0] not in str(ei.value)
+    good = load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
+                            watermark_key_file=prod_files / "wm.key")
+    leaky = dataclasses.replace(good, cert_chain_pem=bundle.read_bytes())
+    with pytest.raises(LabelingError, match="holds a private key"):
+        synthlabel.label_image_bytes(jpeg_bytes(), credentials=leaky)
+
+
 @pytest.mark.parametrize("form", ["base64 DER", "PEM body", "base64 key", "base64 key from /",
                                   "0x hex", "hex in groups"])
 def test_key_in_another_encoding_where_its_path_belongs_is_never_echoed(home, prod_files, form):

@@ -70,6 +70,7 @@ from ..fsutil import SIDECAR_SUFFIXES, publish, sidecar_owner, temp_path
 from ..models import DST_TRAINED, AIGCLabel, ContentID, source_type_problem
 from . import c2pa_datahash
 from .credentials import (
+    _PEM_KEY_BLOCK,
     Credentials,
     _load_private_key,
     _pkcs8,
@@ -335,6 +336,11 @@ def _signer(creds: Credentials) -> c2pa.Signer:
         entry = _cache.signers.get(key)
         if entry is not None:
             return entry[0]
+    if _PEM_KEY_BLOCK.search(creds.cert_chain_pem):
+        # c2pa copies the chain into every manifest: a key bundled with it would be published
+        # (load_credentials refuses such a chain; this guards Credentials made by hand)
+        raise C2PAError("the certificate chain holds a private key, which c2pa would copy into "
+                        "the manifest: keep the chain to certificates and the key apart")
     # c2pa wants an unencrypted PKCS#8 key.
     key_pem = _pkcs8(_load_private_key(creds.private_key_pem))
     alg = signing_algorithm(key_pem)

@@ -149,11 +149,16 @@ class HomeUnavailableError(CredentialError):
 class CertificateError(CredentialError):
     """The signing certificate (or its key) would be rejected by c2pa. ``rule`` names the
     failed rule: ``parse``, ``key-type``, ``rsa-size``, ``key-mismatch``, ``validity``,
-    ``ca-leaf``, ``key-usage``, ``eku``, ``aki``, ``signature-hash``, ``chain-order``."""
+    ``ca-leaf``, ``key-usage``, ``eku``, ``aki``, ``signature-hash``, ``chain-order``,
+    ``key-in-chain``."""
 
     def __init__(self, rule: str, message: str) -> None:
         self.rule = rule
         super().__init__(f"signing certificate rejected [{rule}]: {message}")
+
+
+#: A PEM private key block (PKCS#8, encrypted, or a traditional RSA / EC / DSA key).
+_PEM_KEY_BLOCK = re.compile(rb"-----BEGIN (?:ENCRYPTED |RSA |EC |DSA |OPENSSH )?PRIVATE KEY-----")
 
 
 # --------------------------------------------------------------------------- credentials
@@ -479,8 +484,16 @@ def check_signing_certificate(
     - ExtendedKeyUsage contains emailProtection (see the message for documentSigning / C2PA);
     - the leaf has an AuthorityKeyIdentifier;
     - the leaf is signed with SHA-256/384/512 (or Ed25519);
-    - the chain is ordered leaf first, each certificate issued by the next.
+    - the chain is ordered leaf first, each certificate issued by the next;
+    - the chain holds certificates only: c2pa copies the file into every manifest, so a
+      private key bundled with it (``cat cert.pem key.pem``) would be published.
     """
+    if _PEM_KEY_BLOCK.search(cert_chain_pem):
+        raise CertificateError(
+            "key-in-chain",
+            "the certificate chain file also holds a private key, which c2pa would copy into "
+            "every manifest it signs: keep the chain to certificates (leaf first) and the key "
+            "in its own file")
     certs = _load_certs(cert_chain_pem)
     leaf = certs[0]
     key = _load_private_key(private_key_pem)
