@@ -577,6 +577,24 @@ def test_a_private_key_in_the_chain_file_is_refused_and_never_published(prod_fil
         synthlabel.label_image_bytes(jpeg_bytes(), credentials=leaky)
 
 
+def test_a_passphrase_or_key_where_a_path_belongs_is_never_shown(prod_files, tmp_path):
+    """The passphrase set as the key's path (SYNTHLABEL_PRIVATE_KEY=<passphrase>) was printed
+    back as the file "not found", and a key set as SYNTHLABEL_HOME came back in "no
+    development credentials in -----BEGIN PRIVATE KEY-----..." (found by QA helper)."""
+    secret = "S3cretPassphrase!"
+    env = {"SYNTHLABEL_KEY_PASSPHRASE": secret, "SYNTHLABEL_CERT_CHAIN": str(prod_files / "chain.pem"),
+           "SYNTHLABEL_PRIVATE_KEY": secret, "SYNTHLABEL_WATERMARK_KEY": str(prod_files / "wm.key")}
+    for kwargs in ({"env": env}, {"env": {**env, "SYNTHLABEL_KEY_PASSPHRASE": ""},
+                                  "passphrase": secret.encode()}):
+        with pytest.raises(CredentialError) as ei:
+            load_credentials(**kwargs)
+        assert secret not in str(ei.value) and "passphrase: not shown" in str(ei.value), ei.value
+    key = (prod_files / "plain.key").read_text()
+    with pytest.raises(CredentialError) as ei:
+        load_credentials(home=key, env={}, create=False)
+    assert pem_body_lines(key.encode())[0] not in str(ei.value) and "not shown" in str(ei.value)
+
+
 @pytest.mark.parametrize("form", ["base64 DER", "PEM body", "base64 key", "base64 key from /",
                                   "0x hex", "hex in groups"])
 def test_key_in_another_encoding_where_its_path_belongs_is_never_echoed(home, prod_files, form):

@@ -773,14 +773,15 @@ def init_dev_credentials(home: Path | None = None, *, force: bool = False) -> Pa
 
 def _dev_credentials(home: Path, create: bool = True) -> tuple[bytes, bytes, bytes, bytes]:
     dev = home / DEV_DIR
+    shown = _path_in_message(home, "home")   # never key material set as the home path
     if not dev.exists() and not create:
-        raise HomeUnavailableError(f"no development credentials in {home}")
+        raise HomeUnavailableError(f"no development credentials in {shown}")
     if not dev.exists():
         try:
             dev, _ = _create_dev(home, force=False, stacklevel=4)  # at load_credentials' caller
         except OSError as exc:
             raise HomeUnavailableError(
-                f"cannot create development credentials in {home} ({exc.strerror or exc}); set "
+                f"cannot create development credentials in {shown} ({exc.strerror or exc}); set "
                 f"{ENV_HOME} to a writable folder, or configure your own credentials") from None
     if not _dev_complete(dev):
         raise CredentialError(
@@ -825,6 +826,30 @@ def resolved(credentials: Credentials | None) -> Credentials:
 
 
 
+def _passphrase_never_shown(fn):
+    """``fn`` (load_credentials) with its passphrase cut out of any CredentialError message:
+    one set where a path belongs (SYNTHLABEL_PRIVATE_KEY=<the passphrase>) was printed back
+    as the file "not found". The exception keeps its type and attributes."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CredentialError as exc:
+            secret = kwargs.get("passphrase")
+            if secret is None:
+                secret = kwargs.get("env", os.environ).get(ENV_PASSPHRASE)
+            if isinstance(secret, bytes):
+                secret = secret.decode("utf-8", "replace")
+            if secret and len(secret) >= 4 and any(secret in str(a) for a in exc.args):
+                exc.args = tuple(str(a).replace(secret, "(the passphrase: not shown)")
+                                 for a in exc.args)
+            raise
+    return wrapper
+
+
+@_passphrase_never_shown
 def load_credentials(
     *,
     home: PathLike | None = None,
