@@ -773,7 +773,11 @@ def init_dev_credentials(home: Path | None = None, *, force: bool = False) -> Pa
 
 def _dev_credentials(home: Path, create: bool = True) -> tuple[bytes, bytes, bytes, bytes]:
     dev = home / DEV_DIR
-    shown = _path_in_message(home, "home")   # never key material set as the home path
+    # never a key set as the home path (only a PEM's marks count here: a folder's path can
+    # look like base64, /tmp/x/file/home under a file, where a key file's path would not)
+    text = os.fsdecode(home)
+    shown = ("(not shown: it holds key material)" if "-----BEGIN" in text or "PRIVATE KEY" in text
+             or "\n" in text else text)
     if not dev.exists() and not create:
         raise HomeUnavailableError(f"no development credentials in {shown}")
     if not dev.exists():
