@@ -205,7 +205,7 @@ def label(
     cue: Annotated[str, typer.Option("--cue", help="Audio: where the Morse 'AI' rhythm cue is inserted: start, end or both (each adds about 1.8 s at the defaults; none where the sound has a cue already).")] = "start",
     cue_tone: Annotated[float, typer.Option("--cue-tone", help="Audio: cue tone frequency in Hz, 350-3500 (the band verify finds cues in).")] = 1000.0,
     cue_unit: Annotated[float, typer.Option("--cue-unit", help="Audio: cue unit (dot) length in ms, 55-300; a dash is 3 units.")] = 120.0,
-    cue_level: Annotated[float, typer.Option("--cue-level", help="Audio: cue peak level in dBFS.")] = -14.0,
+    cue_level: Annotated[float, typer.Option("--cue-level", help="Audio: cue peak level in dBFS, -50 to 0.")] = -14.0,
     spoken_label: Annotated[Optional[Path], typer.Option("--spoken-label", parser=_path, metavar="FILE", help="Audio: a spoken-label clip to insert instead of the tone cue.")] = None,
     bitrate: Annotated[Optional[int], typer.Option("--bitrate", help="Audio: bitrate for lossy outputs in bit/s (default per format, for stereo: MP3 192k, Vorbis 160k, Opus 96k, AAC 160k; per pair of channels beyond two; half for mono MP3, Opus and AAC; the input's own where higher).")] = None,
     label_seconds: Annotated[float, typer.Option("--label-seconds", help="Video: show the visible label for the first N seconds (at least 2).")] = 3.0,

@@ -336,6 +336,12 @@ def test_params_validation():
         CueParams(fade_ms=100)                                      # > unit/2
     with pytest.raises(ValueError, match="level_dbfs"):
         CueParams(level_dbfs=3)
+    # -60 dBFS was accepted, at the detector's floor: labeled, then "missing" in verify (found
+    # by QA helper); the quietest accepted cue is found
+    with pytest.raises(ValueError, match="where it is heard and verify finds it"):
+        CueParams(level_dbfs=-60)
+    quiet = render_cue(16000, 1, CueParams(level_dbfs=-50))
+    assert detect_cue(np.concatenate([quiet, np.zeros((16000, 1))]), 16000, None).found
     with pytest.raises(ValueError, match="lead_ms"):
         CueParams(lead_ms=-1)
     with pytest.raises(ValueError, match="finite"):

@@ -88,6 +88,10 @@ _CUE_UNITS = 11
 #: ``params=None`` detection tolerates any tone in this band and any unit in this range.
 TONE_RANGE_HZ = (350.0, 3500.0)
 UNIT_RANGE_MS = (55.0, 300.0)
+#: The quietest cue level accepted (dBFS): a cue at -60 dBFS, which was accepted, lies at the
+#: detector's floor (_FLOOR_DB: it ignores anything quieter) and was labeled, then reported
+#: missing by verify; and a cue that quiet is not perceptible, which the rule asks.
+LEVEL_MIN_DBFS = -50.0
 #: A verified match needs its quietest element this many dB above its loudest gap.
 MIN_CONTRAST_DB = 10.0
 
@@ -150,8 +154,10 @@ class CueParams:
         if not u_lo <= self.unit_ms <= u_hi:
             raise ValueError(f"the cue unit (unit_ms, --cue-unit) must be within "
                              f"{u_lo:g}..{u_hi:g} ms, where verify finds cues, got {self.unit_ms:g}")
-        if not -60.0 <= self.level_dbfs <= 0.0:
-            raise ValueError(f"the cue level (level_dbfs, --cue-level) must be within -60..0 dBFS, got {self.level_dbfs:g}")
+        if not LEVEL_MIN_DBFS <= self.level_dbfs <= 0.0:
+            raise ValueError(f"the cue level (level_dbfs, --cue-level) must be within "
+                             f"{LEVEL_MIN_DBFS:g}..0 dBFS, where it is heard and verify finds it, "
+                             f"got {self.level_dbfs:g}")
         if not 1.0 <= self.fade_ms <= self.unit_ms / 2:
             raise ValueError(
                 f"the cue fade (fade_ms) must be within 1 ms..unit_ms/2 ({self.unit_ms / 2:g} ms), "
