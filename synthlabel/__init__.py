@@ -126,10 +126,13 @@ def verify_file(path, *, credentials: Credentials | None = None,
     """Verify every layer of a file on disk (see :func:`verify_bytes`, ``turns`` included). A
     file that cannot be read or decoded never raises: the report's ``error`` says why, and its
     layers are ERROR (those asked for) or SKIPPED, as in the CLI's JSON."""
+    from .models import label_texts
     from .verify import turn_mode, verify_file_safe, wanted_layers
 
     layers = wanted_layers(layers)            # unknown names raise ValueError, as documented
     turns = turn_mode(turns)
+    if label_text is not None:                # a bad one failed every file's report instead
+        label_texts(label_text)
     creds = resolved_credentials(credentials)
     return verify_file_safe(path, key=_keys(watermark_keys, creds),
                             trust_anchors_pem=creds.trust_anchors_pem, layers=layers,

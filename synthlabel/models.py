@@ -46,6 +46,8 @@ STANDARD_LABEL_TEXTS = ("AI生成", "AI合成", "人工智能生成", "人工智
 def label_texts(texts=None) -> tuple[str, ...]:
     """The visible-label texts to look for: ``texts`` (one string or several) first, then the
     standard phrasings; repeats dropped, order kept."""
+    if texts is not None and not isinstance(texts, (str, list, tuple)):
+        raise ValueError(f"label texts must be a string or a list of strings, got {texts!r}")
     given = [texts] if isinstance(texts, str) else list(texts or ())
     if not all(isinstance(t, str) and t.strip() for t in given):
         raise ValueError(f"label texts must be non-empty strings, got {texts!r}")

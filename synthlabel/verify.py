@@ -595,9 +595,12 @@ def verify_audio_file(path: str | Path, *, key, trust_anchors_pem: bytes | None,
 
 
 def verify_file(path: str | Path, **kwargs) -> VerificationReport:
-    """Verify the file at ``path`` (images via :func:`verify_bytes`, audio streamed)."""
+    """Verify the file at ``path`` (images via :func:`verify_bytes`, audio streamed). A bad
+    argument (``layers``, ``label_text``) raises ValueError; a bad file gives a report."""
     if "layers" in kwargs:
         kwargs["layers"] = wanted_layers(kwargs["layers"])
+    if kwargs.get("label_text") is not None:
+        label_texts(kwargs["label_text"])   # a bad one failed every file's report instead
     p = Path(path)
     try:
         media = sniff_streams(p)
@@ -668,6 +671,10 @@ def verify_files(paths, *, workers: int = 1, fork: bool = False,
     ``fork``: start the workers by forking this process, only safe where it has not read
     any media itself (:func:`batch._context`)."""
     paths = list(paths)
+    if "layers" in kwargs:          # bad arguments raise here, not as every file's error
+        kwargs["layers"] = wanted_layers(kwargs["layers"])
+    if kwargs.get("label_text") is not None:
+        label_texts(kwargs["label_text"])
     workers = worker_count(workers, len(paths))
     if workers == 1:
         for p in paths:

@@ -471,3 +471,21 @@ def test_a_label_without_propagator_fields_agrees_with_its_manifest(credentials)
         assert rep.layers["c2pa"].status is Status.OK, rep.layers["c2pa"]
         assert rep.layers["metadata"].status is status, rep.layers["metadata"]
     assert "ProduceID 'x2' vs 'x1'" in rep.layers["metadata"].summary
+
+
+def test_a_bad_label_text_raises_instead_of_failing_every_file(tmp_path, credentials):
+    """verify_file(label_text="") reported a valid labeled file as failed ("internal error
+    (ValueError)"), and a batch every file (found by QA helper); label_text=5 was a TypeError
+    from inside. Both raise ValueError before any file is read, as bad layers do."""
+    from synthlabel.verify import verify_files
+
+    path = tmp_path / "a.png"
+    path.write_bytes(synthlabel.label_image(synthetic_photo(120, 160, 2), credentials=credentials).data)
+    for bad in ("", 5, ["AI生成", ""]):
+        with pytest.raises(ValueError, match="label texts must be"):
+            synthlabel.verify_file(path, credentials=credentials, label_text=bad)
+        with pytest.raises(ValueError, match="label texts must be"):
+            synthlabel.verify_bytes(path.read_bytes(), credentials=credentials, label_text=bad)
+        with pytest.raises(ValueError, match="label texts must be"):
+            next(verify_files([path], label_text=bad, key=credentials.watermark_key))
+    assert synthlabel.verify_file(path, credentials=credentials, label_text="AI生成").ok()

@@ -830,30 +830,16 @@ def resolved(credentials: Credentials | None) -> Credentials:
 
 
 
-def _passphrase_never_shown(fn):
-    """``fn`` (load_credentials) with its passphrase cut out of any CredentialError message:
-    one set where a path belongs (SYNTHLABEL_PRIVATE_KEY=<the passphrase>) was printed back
-    as the file "not found". The exception keeps its type and attributes."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except CredentialError as exc:
-            secret = kwargs.get("passphrase")
-            if secret is None:
-                secret = kwargs.get("env", os.environ).get(ENV_PASSPHRASE)
-            if isinstance(secret, bytes):
-                secret = secret.decode("utf-8", "replace")
-            if secret and len(secret) >= 4 and any(secret in str(a) for a in exc.args):
-                exc.args = tuple(str(a).replace(secret, "(the passphrase: not shown)")
-                                 for a in exc.args)
-            raise
-    return wrapper
+def _hide_passphrase(exc: CredentialError, secret: str | bytes | None) -> None:
+    """Cut the passphrase out of ``exc``'s message, in place (type and attributes kept): one
+    set where a path belongs (SYNTHLABEL_PRIVATE_KEY=<the passphrase>) was printed back as
+    the file "not found"."""
+    if isinstance(secret, bytes):
+        secret = secret.decode("utf-8", "replace")
+    if secret and len(secret) >= 4 and any(secret in str(a) for a in exc.args):
+        exc.args = tuple(str(a).replace(secret, "(the passphrase: not shown)") for a in exc.args)
 
 
-@_passphrase_never_shown
 def load_credentials(
     *,
     home: PathLike | None = None,
@@ -877,67 +863,72 @@ def load_credentials(
     is signed (a corrupt key file stopped ``verify`` altogether); ``private_key_pem`` is then
     empty.
     """
-    home_path = Path(home).expanduser() if home is not None else default_home(env)
+    # (in this frame, not a wrapper: warnings point at the caller by a fixed stacklevel)
+    try:
+        home_path = Path(home).expanduser() if home is not None else default_home(env)
 
-    cert_src = cert_chain if cert_chain is not None else env.get(ENV_CERT_CHAIN) or None
-    key_src = private_key if private_key is not None else env.get(ENV_PRIVATE_KEY) or None
-    if passphrase is None:
-        passphrase = env.get(ENV_PASSPHRASE) or None
-    wm_src = watermark_key_file if watermark_key_file is not None else env.get(ENV_WATERMARK_KEY) or None
+        cert_src = cert_chain if cert_chain is not None else env.get(ENV_CERT_CHAIN) or None
+        key_src = private_key if private_key is not None else env.get(ENV_PRIVATE_KEY) or None
+        if passphrase is None:
+            passphrase = env.get(ENV_PASSPHRASE) or None
+        wm_src = watermark_key_file if watermark_key_file is not None else env.get(ENV_WATERMARK_KEY) or None
 
-    anchors_cfg = load_trust_anchors(env.get(ENV_TRUST_ANCHORS) or None)
-    anchors_arg = load_trust_anchors(trust_anchors)
+        anchors_cfg = load_trust_anchors(env.get(ENV_TRUST_ANCHORS) or None)
+        anchors_arg = load_trust_anchors(trust_anchors)
 
-    if (cert_src is None) != (key_src is None):
-        missing = "private key (SYNTHLABEL_PRIVATE_KEY)" if key_src is None else \
-            "certificate chain (SYNTHLABEL_CERT_CHAIN)"
-        raise CredentialError(
-            f"a signing certificate and its private key go together: the {missing} is not configured"
-        )
-
-    def signing_key(chain_pem: bytes, load_key: Callable[[], Any], where: str) -> bytes:
-        try:
-            try:
-                key_pem = _pkcs8(load_key())
-            except CredentialError as exc:
-                if where not in str(exc):          # name the file, as the other errors do
-                    raise CredentialError(f"{where}: {exc}") from None
-                raise
-            check_signing_certificate(chain_pem, key_pem)
-        except CredentialError:
-            if signing:
-                raise
-            return b""
-        return key_pem
-
-    if cert_src is not None:
-        chain_pem = _material(cert_src, "certificate chain")
-        key_pem = signing_key(chain_pem, lambda: _load_private_key(
-            _material(key_src, "private key"), passphrase),
-            _path_in_message(key_src, "private key") if not isinstance(key_src, bytes) else "private key")
-        if wm_src is None:
+        if (cert_src is None) != (key_src is None):
+            missing = "private key (SYNTHLABEL_PRIVATE_KEY)" if key_src is None else \
+                "certificate chain (SYNTHLABEL_CERT_CHAIN)"
             raise CredentialError(
-                "a production signing certificate needs a watermark key too: set "
-                "SYNTHLABEL_WATERMARK_KEY to a file with 64 hex digits (or 32 raw bytes), "
-                "e.g. created with: python -c \"import secrets; print(secrets.token_hex(32))\""
+                f"a signing certificate and its private key go together: the {missing} is not configured"
             )
-        wm_key = read_watermark_key(wm_src)
-        anchors = _merge_pem(anchors_cfg, anchors_arg)
-        is_dev = False
-    else:
-        chain_pem, dev_key_pem, dev_wm, dev_root = _dev_credentials(home_path, create)
-        key_pem = signing_key(chain_pem, lambda: _load_private_key(dev_key_pem),
-                              os.fspath(home_path / DEV_DIR / DEV_KEY))
-        wm_key = read_watermark_key(wm_src) if wm_src is not None else dev_wm
-        anchors = _merge_pem(dev_root, anchors_cfg, anchors_arg)
-        is_dev = True
 
-    leaf = x509.load_pem_x509_certificates(chain_pem)[0]
-    return Credentials(
-        cert_chain_pem=chain_pem,
-        private_key_pem=key_pem,
-        watermark_key=wm_key,
-        trust_anchors_pem=anchors,
-        is_development=is_dev,
-        signer_subject=_subject_text(leaf),
-    )
+        def signing_key(chain_pem: bytes, load_key: Callable[[], Any], where: str) -> bytes:
+            try:
+                try:
+                    key_pem = _pkcs8(load_key())
+                except CredentialError as exc:
+                    if where not in str(exc):          # name the file, as the other errors do
+                        raise CredentialError(f"{where}: {exc}") from None
+                    raise
+                check_signing_certificate(chain_pem, key_pem)
+            except CredentialError:
+                if signing:
+                    raise
+                return b""
+            return key_pem
+
+        if cert_src is not None:
+            chain_pem = _material(cert_src, "certificate chain")
+            key_pem = signing_key(chain_pem, lambda: _load_private_key(
+                _material(key_src, "private key"), passphrase),
+                _path_in_message(key_src, "private key") if not isinstance(key_src, bytes) else "private key")
+            if wm_src is None:
+                raise CredentialError(
+                    "a production signing certificate needs a watermark key too: set "
+                    "SYNTHLABEL_WATERMARK_KEY to a file with 64 hex digits (or 32 raw bytes), "
+                    "e.g. created with: python -c \"import secrets; print(secrets.token_hex(32))\""
+                )
+            wm_key = read_watermark_key(wm_src)
+            anchors = _merge_pem(anchors_cfg, anchors_arg)
+            is_dev = False
+        else:
+            chain_pem, dev_key_pem, dev_wm, dev_root = _dev_credentials(home_path, create)
+            key_pem = signing_key(chain_pem, lambda: _load_private_key(dev_key_pem),
+                                  os.fspath(home_path / DEV_DIR / DEV_KEY))
+            wm_key = read_watermark_key(wm_src) if wm_src is not None else dev_wm
+            anchors = _merge_pem(dev_root, anchors_cfg, anchors_arg)
+            is_dev = True
+
+        leaf = x509.load_pem_x509_certificates(chain_pem)[0]
+        return Credentials(
+            cert_chain_pem=chain_pem,
+            private_key_pem=key_pem,
+            watermark_key=wm_key,
+            trust_anchors_pem=anchors,
+            is_development=is_dev,
+            signer_subject=_subject_text(leaf),
+        )
+    except CredentialError as exc:
+        _hide_passphrase(exc, passphrase if passphrase is not None else env.get(ENV_PASSPHRASE))
+        raise
