@@ -85,39 +85,89 @@ def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """Accept a PIL image or an array H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA): uint8 as it
     is, uint16 scaled to 8 bits, float taken as 0..1 (skimage's convention). A conversion that
     loses something (16-bit or float made 8-bit) is added to ``warns``."""
+    if image is None or isinstance(image, (str, PurePath)):
+        raise TypeError(f"image must be a PIL image or a numpy array, got {type(image).__name__}"
+                        + (" (a path: use synthlabel.label_file)" if image is not None else ""))
     if isinstance(image, Image.Image):
-        _check_pixels(image.height, image.width)
-        orientation = _exif_orientation(image)
-        if orientation not in (None, 1):
-            # A phone photo opened with Pillow is stored sideways with an EXIF Orientation
-            # telling viewers to turn it; the output carries no such tag, so it came out
-            # sideways, labeled at the stored corner. Turned upright first, as a file is.
-            from PIL import ImageOps
+        try:
+            return _pil_pixels(image, warns)
+        except (OSError, ValueError, AssertionError) as exc:
+            if isinstance(exc, LabelingError):
+                raise
+            # a closed image (AssertionError, no message), a truncated file (OSError)
+            why = " ".join(str(exc).split()) or ("the image is closed?" if isinstance(exc, AssertionError)
+                                                 else type(exc).__name__)
+            raise LabelingError(f"cannot read the PIL image's pixels: {why}") from None
+    return _array_pixels(image, warns)
 
-            image = ImageOps.exif_transpose(image)
-            warns.append(f"EXIF orientation {orientation} applied: the pixels were turned "
-                         "upright (the output carries no orientation tag)")
-        if image.mode in ("La", "RGBa"):    # premultiplied: Pillow un-premultiplies only
-            image = image.convert(image.mode.upper())   # to LA / RGBA (else the alpha is lost)
-        if image.mode.startswith("I;16"):
-            # as for a uint16 array (getextrema() fails on I;16B / L / N)
-            _check_wide_values(int(np.asarray(image).max(initial=0)), 16, warns)
-        if image.mode in image_codec.WIDE_MODES:
-            try:
-                image, warning = image_codec.to_8bit(image)
-            except ValueError as exc:
-                raise LabelingError(str(exc)) from None
-            warns.append(warning)
-        if image.mode == "CMYK":
-            warns.append("CMYK image converted to RGB")
-        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-            a = np.asarray(image.convert("RGBA"))
-            return np.ascontiguousarray(a[..., :3]), np.ascontiguousarray(a[..., 3])
-        return np.asarray(image.convert("RGB")), None
+
+def _metadata_args(exif, icc_profile, xmp, check_xmp: bool = True
+                   ) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """label_image's ``exif``, ``icc_profile`` and ``xmp`` checked before any work: each
+    failed deep in the encoder after the watermark (Pillow's "not a TIFF file", an
+    AttributeError for an ``Image.Exif``) or was written as it was (garbage EXIF into a
+    JPEG). An ``Image.Exif`` and an XMP ``str`` are taken too."""
+    if isinstance(exif, Image.Exif):
+        exif = exif.tobytes() if len(exif) else None
+    for name, value in (("exif", exif), ("icc_profile", icc_profile)):
+        if value is not None and not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(f"{name} must be bytes, got {type(value).__name__}")
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8")
+    elif xmp is not None and not isinstance(xmp, (bytes, bytearray, memoryview)):
+        raise TypeError(f"xmp must be bytes or str, got {type(xmp).__name__}")
+    exif = bytes(exif) if exif else None
+    icc_profile = bytes(icc_profile) if icc_profile else None
+    xmp = bytes(xmp) if xmp else None
+    if exif is not None and exif.removeprefix(b"Exif\x00\x00")[:4] not in (b"II*\x00", b"MM\x00*"):
+        raise LabelingError("exif is not an EXIF block (a TIFF header, II*\\0 or MM\\0*, "
+                            "after an optional Exif\\0\\0)")
+    if icc_profile is not None and (len(icc_profile) < 132 or icc_profile[36:40] != b"acsp"):
+        raise LabelingError("icc_profile is not an ICC profile (no 'acsp' signature)")
+    if xmp is not None and check_xmp:     # the label goes into it: it must parse
+        try:
+            xmp_packet.check_packet(xmp)
+        except xmp_packet.MetadataError as exc:
+            raise LabelingError(f"xmp: {exc}") from None
+    return exif, icc_profile, xmp
+
+
+def _pil_pixels(image: Image.Image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    _check_pixels(image.height, image.width)
+    orientation = _exif_orientation(image)
+    if orientation not in (None, 1):
+        # A phone photo opened with Pillow is stored sideways with an EXIF Orientation
+        # telling viewers to turn it; the output carries no such tag, so it came out
+        # sideways, labeled at the stored corner. Turned upright first, as a file is.
+        from PIL import ImageOps
+
+        image = ImageOps.exif_transpose(image)
+        warns.append(f"EXIF orientation {orientation} applied: the pixels were turned "
+                     "upright (the output carries no orientation tag)")
+    if image.mode in ("La", "RGBa"):    # premultiplied: Pillow un-premultiplies only
+        image = image.convert(image.mode.upper())   # to LA / RGBA (else the alpha is lost)
+    if image.mode.startswith("I;16"):
+        # as for a uint16 array (getextrema() fails on I;16B / L / N)
+        _check_wide_values(int(np.asarray(image).max(initial=0)), 16, warns)
+    if image.mode in image_codec.WIDE_MODES:
+        try:
+            image, warning = image_codec.to_8bit(image)
+        except ValueError as exc:
+            raise LabelingError(str(exc)) from None
+        warns.append(warning)
+    if image.mode == "CMYK":
+        warns.append("CMYK image converted to RGB")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        a = np.asarray(image.convert("RGBA"))
+        return np.ascontiguousarray(a[..., :3]), np.ascontiguousarray(a[..., 3])
+    return np.asarray(image.convert("RGB")), None
+
+
+def _array_pixels(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     if isinstance(image, (bytes, bytearray, memoryview)):
         raise LabelingError("got encoded bytes, not pixels: use synthlabel.label_image_bytes "
                             "(or decode them first)")
-    _check_pixels(*(image.size[::-1] if isinstance(image, Image.Image) else np.shape(image)[:2]))
+    _check_pixels(*np.shape(image)[:2])
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
@@ -242,7 +292,7 @@ def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: Conte
     return rgb, alpha, layers, warns
 
 
-def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
+def label_image(image, *, format: str | None = None, spec: LabelSpec | None = None,
                 credentials: Credentials | None = None, content_id: ContentID | None = None,
                 title: str = "image", exif: bytes | None = None, icc_profile: bytes | None = None,
                 xmp: bytes | None = None, parent: c2pa_io.Parent | None = None,
@@ -253,7 +303,8 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
     ``image``: a PIL image or a numpy array H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA), uint8
     (uint16 and float 0..1 are converted with a warning); encoded bytes go to
     :func:`label_image_bytes`. RGBA written as JPEG is composited onto white first.
-    ``format``: "jpeg", "png" or "webp". ``credentials``: signing and watermark keys; the
+    ``format``: "jpeg" (or "jpg"), "png" or "webp"; by default ``spec.output_format``, else
+    PNG (the two must agree when both are given). ``credentials``: signing and watermark keys; the
     development credentials (created on first use) when omitted. ``parent``: the source
     file's own C2PA manifest (:func:`synthlabel.provenance.c2pa_io.parent_of`), kept as the
     new manifest's parent ingredient. ``extras``: what else to keep from a source file
@@ -266,9 +317,21 @@ def label_image(image, *, format: str = "png", spec: LabelSpec | None = None,
     spec = spec or LabelSpec()
     if not isinstance(spec, LabelSpec):
         raise TypeError(f"spec must be a LabelSpec, got {type(spec).__name__}")
+    wanted = None if spec.output_format is OutputFormat.SAME else spec.output_format.value
+    if format is not None:
+        given = image_codec.FORMAT_ALIASES.get(str(format).lower().lstrip("."), str(format).lower().lstrip("."))
+        if given not in image_codec.WRITABLE:
+            raise LabelingError(f"cannot write {format!r}; choose jpeg, png or webp")
+        if wanted is not None and wanted != given:
+            # spec.output_format was ignored without a word (a PNG came back)
+            raise LabelingError(f"format {format!r} and spec.output_format {wanted!r} disagree")
+        format = given
+    else:
+        format = wanted or "png"
+    exif, icc_profile, xmp = _metadata_args(exif, icc_profile, xmp, check_xmp=spec.metadata)
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a str, got {type(title).__name__}")
     creds = resolved_credentials(credentials)
-    if format not in image_codec.WRITABLE:
-        raise LabelingError(f"cannot write {format!r}; choose jpeg, png or webp")
     converted: list[str] = []
     rgb, alpha = _as_rgb(image, converted)
     if format == "jpeg" and alpha is not None:

@@ -373,6 +373,10 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
     int32 samples. Returns the encoded file's bytes, the C2PA sidecar bytes for Ogg/Opus (else
     None) and what was done (``output``/``sidecar`` name the temporary files, gone on
     return). Raises :class:`LabelingError` for input it cannot label."""
+    for name, value in (("format", format), ("subtype", subtype)):
+        if value is not None and not isinstance(value, str):
+            # subtype=24 was an AttributeError ('upper'), format=["wav"] "unhashable type"
+            raise TypeError(f"{name} must be a str, got {type(value).__name__}")
     x = _float_samples(samples)
     if x.ndim == 1:
         x = x[:, None]

@@ -439,6 +439,13 @@ class LabelSpec:
             if math.isnan(float(v)):
                 raise LabelError(f"{name} must be a number, got NaN")
             object.__setattr__(self, name, float(v))
+        if isinstance(self.spoken_label, os.PathLike):
+            object.__setattr__(self, "spoken_label", os.fspath(self.spoken_label))
+        for name in ("text", "producer", "propagator", "spoken_label"):
+            v = getattr(self, name, None)
+            if v is not None and not isinstance(v, str):
+                # text=5 was an AttributeError ('int' object has no attribute 'strip')
+                raise LabelError(f"{name} must be a string, got {v!r}")
 
     def keeps_marked_id(self) -> bool:
         """Whether labeling looks for the mark made with its key in a labeled input, to keep

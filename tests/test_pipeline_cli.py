@@ -658,7 +658,7 @@ def test_skip_existing_on_an_input_that_is_labeled_already(tmp_path):
     r = run("label", src, "-o", out, "-j", "1", "--skip-existing", "--json")
     assert r.returncode == 0, r.stderr
     assert "labeled 0 file(s), 0 failed, 2 file(s) with an existing output left alone" in r.stderr, r.stderr
-    assert "-1" not in r.stderr and "already-labeled" not in r.stderr
+    assert "-1 non-media" not in r.stderr and "already-labeled" not in r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [row["status"] for row in rows] == ["skipped", "skipped"]
     assert not [w for row in rows for w in row["warnings"]], rows
@@ -2191,3 +2191,50 @@ def test_credentials_that_do_not_work_raise_labeling_error_for_every_medium(cred
         with pytest.raises(synthlabel.LabelingError) as audio_error:
             label_audio(sound, 48000, credentials=creds)
         assert str(image_error.value) == str(audio_error.value), (image_error.value, audio_error.value)
+
+
+def test_library_arguments_are_checked_before_any_work(credentials):
+    """What a service may pass by mistake (found by QA helper): spec.output_format was ignored
+    by label_image (a PNG came back) and "jpg" refused; garbage EXIF was written into a JPEG or
+    failed in Pillow ("not a TIFF file") after the watermark work, an Image.Exif failed for
+    PNG, a str ICC profile was a TypeError from inside, a broken XMP a MetadataError; a closed
+    or truncated PIL image gave an empty AssertionError or a raw OSError; title=5, subtype=24,
+    format=["wav"] and LabelSpec(text=5) were AttributeErrors from deep inside."""
+    import synthlabel
+    from synthlabel.labeling import LabelingError
+    from synthlabel.models import LabelError, LabelSpec
+
+    rgb = synthetic_photo(120, 160, 3)
+    assert synthlabel.label_image(rgb, spec=LabelSpec(output_format="jpeg"),
+                                  credentials=credentials).format == "jpeg"
+    assert synthlabel.label_image(rgb, format="JPG", credentials=credentials).format == "jpeg"
+    with pytest.raises(LabelingError, match="disagree"):
+        synthlabel.label_image(rgb, format="png", spec=LabelSpec(output_format="webp"),
+                               credentials=credentials)
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    out = synthlabel.label_image(rgb, exif=exif, credentials=credentials)
+    assert Image.open(io.BytesIO(out.data)).getexif()[0x010F] == "Canon"
+    for kwargs, error, words in (
+            (dict(exif=b"garbage", format="jpeg"), LabelingError, "not an EXIF block"),
+            (dict(icc_profile="x"), TypeError, "icc_profile must be bytes"),
+            (dict(icc_profile=b"x" * 200), LabelingError, "not an ICC profile"),
+            (dict(xmp=b"<x:xmpmeta>"), LabelingError, "xmp: "),
+            (dict(title=5), TypeError, "title must be a str")):
+        with pytest.raises(error, match=words):
+            synthlabel.label_image(rgb, credentials=credentials, **kwargs)
+    with pytest.raises(TypeError, match="got NoneType"):
+        synthlabel.label_image(None, credentials=credentials)
+    with Image.open(io.BytesIO(synthlabel.label_image(rgb, credentials=credentials).data)) as im:
+        pass
+    with pytest.raises(LabelingError, match="cannot read the PIL image's pixels"):
+        synthlabel.label_image(im, credentials=credentials)
+    jpeg = synthlabel.label_image(rgb, format="jpeg", credentials=credentials).data
+    with pytest.raises(LabelingError, match="truncated"):
+        synthlabel.label_image(Image.open(io.BytesIO(jpeg[: len(jpeg) // 2])), credentials=credentials)
+    x = np.zeros((16000, 1), np.float32)
+    for kwargs, words in ((dict(subtype=24), "subtype must be a str"), (dict(format=["wav"]), "format must be a str")):
+        with pytest.raises(TypeError, match=words):
+            synthlabel.label_audio(x, 16000, credentials=credentials, **kwargs)
+    with pytest.raises(LabelError, match="text must be a string"):
+        LabelSpec(text=5)
