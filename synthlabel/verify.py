@@ -88,6 +88,25 @@ def _explicit(rgb, texts: tuple[str, ...], turns: tuple[int, ...] = (0,)) -> Lay
 
 
 
+def _explicit_shown(rgb, alpha, texts: tuple[str, ...], turns: tuple[int, ...] = (0,)) -> LayerReport:
+    """:func:`_explicit` on what a viewer sees: a picture with transparency is looked at
+    composited onto white and, where the label is not seen there, onto black (a label made
+    transparent passed, read from the colour channels alone)."""
+    if alpha is None or int(alpha.min()) == 255:
+        return _explicit(rgb, texts, turns)
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    first = None
+    for name, bg in (("white", 255.0), ("black", 0.0)):
+        shown = (rgb.astype(np.float32) * a + bg * (1.0 - a) + 0.5).astype(np.uint8)
+        rep = _explicit(shown, texts, turns)
+        rep.details["background"] = name
+        if rep.status in (Status.OK, Status.WEAK):
+            return rep
+        first = first or rep
+    first.summary += " (the picture's transparency taken into account)"
+    return first
+
+
 def metadata_report(meta, *, expect_dst: bool = True) -> tuple[LayerReport, str | None]:
     """Judge an image or audio metadata finding (same shape for both). ``expect_dst``: the
     container has a standard place for IPTC DigitalSourceType (WAV has none)."""
@@ -414,10 +433,11 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
                           "was given (pass sidecar=)")
         return rep
     need_pixels = "explicit" in layers or "watermark" in layers
-    rgb = None
+    rgb = alpha = None
     if need_pixels:
         try:
-            rgb = image_codec.decode(data, media.format).rgb
+            decoded = image_codec.decode(data, media.format)
+            rgb, alpha = decoded.rgb, decoded.alpha
         except image_codec.ImageDecodeError as exc:
             # The pixel layers cannot be checked; metadata and C2PA still can.
             report.error = str(exc)
@@ -450,7 +470,7 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
         return read["turns"]
 
     return check_layers(report, layers, {
-        "explicit": lambda: _explicit(pixels(), texts, turned()),
+        "explicit": lambda: _explicit_shown(pixels(), alpha, texts, turned()),
         "metadata": lambda: metadata_report(metadata()),
         "watermark": lambda: _watermark(pixels(), key, turned()),
         "c2pa": lambda: _c2pa(data, media.mime, trust_anchors_pem, sidecar,

@@ -489,3 +489,24 @@ def test_a_bad_label_text_raises_instead_of_failing_every_file(tmp_path, credent
         with pytest.raises(ValueError, match="label texts must be"):
             next(verify_files([path], label_text=bad, key=credentials.watermark_key))
     assert synthlabel.verify_file(path, credentials=credentials, label_text="AI生成").ok()
+
+
+def test_a_transparent_label_is_not_a_visible_label(credentials):
+    """A labeled PNG whose label was made transparent (alpha 0, or 12: all but invisible)
+    passed the explicit check, which read the colour channels alone (found by QA helper). The
+    check looks at the picture composited onto white and black; our own labels on a
+    half-transparent picture still pass."""
+    rgb = synthetic_photo(600, 800, 4)
+    alpha = np.full((600, 800), 255, np.uint8)
+    alpha[300:, 400:] = 128                       # the label's corner half transparent
+    out = synthlabel.label_image(np.dstack([rgb, alpha]), credentials=credentials)
+    rep = synthlabel.verify_bytes(out.data, credentials=credentials, layers="explicit")
+    assert rep.layers["explicit"].status is Status.OK, rep.layers["explicit"]
+    a = np.array(Image.open(io.BytesIO(out.data)).convert("RGBA"))
+    for level in (0, 12):
+        a[520:, 640:, 3] = level
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, "PNG")
+        rep = synthlabel.verify_bytes(buf.getvalue(), credentials=credentials, layers="explicit")
+        assert rep.layers["explicit"].status is Status.MISSING, (level, rep.layers["explicit"])
+        assert "transparency taken into account" in rep.layers["explicit"].summary
