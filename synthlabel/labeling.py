@@ -585,6 +585,11 @@ def _lost_extras(extras: image_codec.Extras, fmt: str) -> list[str]:
         out.append(f"the {extras.trailer} bytes after the JPEG's end of image (a Motion Photo's "
                    "video, further MPF pictures?) are not carried: they belong to the old "
                    "picture (label with --no-explicit --no-watermark to keep the file's bytes)")
+    if extras.png_dropped:
+        out.append(f"PNG chunks {', '.join(extras.png_dropped)} are not carried")
+    if fmt != "png" and png.non_srgb(extras.png_chunks):
+        out.append(f"the PNG's gamma / primaries (gAMA, cHRM: not sRGB) are not carried into "
+                   f"{fmt.upper()}, where the picture shows as sRGB")
     if extras.dpi and fmt == "webp":
         out.append(f"the pixel density ({extras.dpi[0]:.0f} dpi) is not carried into WEBP, "
                    "which has no field for it")

@@ -665,3 +665,31 @@ def test_xmp_under_a_non_standard_jpeg_header_is_carried(credentials, tmp_path):
     assert tags["Lens"] == "EF-S18-135mm f/3.5-5.6 IS" and str(tags["SerialNumber"]) == "1080508419"
     assert json.loads(tags["Aigc"])["ProduceID"] == out.content_id.hex
     assert synthlabel.verify_bytes(out.data, credentials=credentials).ok()
+
+
+def test_png_colour_and_background_chunks_lost_are_said(credentials):
+    """A linear-light PNG (gAMA 1.0, wide primaries) written as JPEG or WebP showed as sRGB,
+    and a PNG's bKGD / sBIT were dropped, all without a word (found by QA helper). Each is
+    said; an sRGB-valued gAMA/cHRM is not."""
+    import struct
+
+    import synthlabel
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 320, 240, 8, 2, 0, 0, 0))
+    tail = chunk(b"IDAT", zlib.compress(b"".join(b"\0" + r.tobytes() for r in PHOTO[:240, :320]))) \
+        + chunk(b"IEND", b"")
+    linear = head + chunk(b"gAMA", struct.pack(">I", 100000)) + chunk(
+        b"cHRM", struct.pack(">8I", 31270, 32900, 70800, 29200, 17000, 79700, 13100, 4600)) + tail
+    srgbish = head + chunk(b"gAMA", struct.pack(">I", 45455)) + tail
+    bkgd = head + chunk(b"bKGD", struct.pack(">HHH", 255, 0, 0)) + chunk(b"sBIT", b"\x08\x08\x08") + tail
+    from synthlabel.models import LabelSpec
+
+    for data, fmt, said in ((linear, "jpeg", True), (linear, "webp", True), (linear, "png", False),
+                            (srgbish, "jpeg", False)):
+        res = synthlabel.label_image_bytes(data, spec=LabelSpec(output_format=fmt), credentials=credentials)
+        assert any("gamma / primaries" in w for w in res.warnings) == said, (fmt, res.warnings)
+    res = synthlabel.label_image_bytes(bkgd, credentials=credentials)
+    assert "PNG chunks bKGD (background colour), sBIT (significant bits) are not carried" in res.warnings

@@ -84,6 +84,8 @@ class Extras:
     # Bytes after a JPEG's end-of-image marker (a Motion Photo's video, MPF pictures): a
     # re-encode cannot carry them (they describe the old picture), so they are said lost.
     trailer: int = 0
+    # PNG chunks a re-encode drops, named for the warning (png.dropped)
+    png_dropped: list[str] = field(default_factory=list)
 
 
 #: TIFF tags that describe the TIFF file itself (dimensions, strips and tiles, sample layout,
@@ -317,6 +319,7 @@ def _carry_extras(out: DecodedImage, im: Image.Image, data: bytes, fmt: str) -> 
         from . import png
 
         out.extras.png_chunks = png.ancillary(data)
+        out.extras.png_dropped = png.dropped(data)
     elif fmt == "jpeg":
         from . import jpeg
 

@@ -8,6 +8,7 @@ such a chunk because the rules allow exactly one label and the XMP one replaces 
 """
 from __future__ import annotations
 
+import struct
 import zlib
 from dataclasses import dataclass
 
@@ -234,6 +235,42 @@ def ancillary(data: bytes) -> list[bytes]:
             continue
         out.append(data[c.start:c.end])
     return out
+
+
+#: Chunks a re-encode drops (they no longer hold once the pixels are rewritten, or would need
+#: rewriting for the output's colour type), said in a warning: background colour, significant
+#: bits, suggested palette, palette histogram.
+_DROPPED = {b"bKGD": "background colour", b"sBIT": "significant bits", b"sPLT": "suggested palette",
+            b"hIST": "palette histogram"}
+#: sRGB's gamma (1/2.2, x 100000) and primaries (white x, y, red x, y, green x, y, blue x, y).
+_SRGB_GAMA = 45455
+_SRGB_CHRM = (31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)
+
+
+def dropped(data: bytes) -> list[str]:
+    """What of ``data``'s chunks a re-encode leaves out (see ``_DROPPED``), for a warning."""
+    try:
+        chunks, _ = _chunks(data)
+    except MetadataError:
+        return []
+    return list(dict.fromkeys(f"{c.type.decode()} ({_DROPPED[c.type]})" for c in chunks
+                              if c.type in _DROPPED))
+
+
+def non_srgb(raw_chunks: list[bytes]) -> bool:
+    """Do the carried chunks ``raw_chunks`` say the picture is not sRGB (a gAMA or cHRM other
+    than sRGB's, and no sRGB chunk overriding them)? Into JPEG or WebP, which have no place
+    for them, the picture then shows differently."""
+    types = {c[4:8]: c[8:-4] for c in raw_chunks}
+    if b"sRGB" in types:
+        return False
+    gama, chrm = types.get(b"gAMA"), types.get(b"cHRM")
+    if gama is not None and len(gama) == 4 and abs(int.from_bytes(gama, "big") - _SRGB_GAMA) > 500:
+        return True
+    if chrm is not None and len(chrm) == 32:
+        values = struct.unpack(">8I", chrm)
+        return any(abs(v - w) > 1000 for v, w in zip(values, _SRGB_CHRM))
+    return False
 
 
 def text_keywords(raw_chunks: list[bytes]) -> list[str]:
