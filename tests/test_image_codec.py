@@ -693,3 +693,30 @@ def test_png_colour_and_background_chunks_lost_are_said(credentials):
         assert any("gamma / primaries" in w for w in res.warnings) == said, (fmt, res.warnings)
     res = synthlabel.label_image_bytes(bkgd, credentials=credentials)
     assert "PNG chunks bKGD (background colour), sBIT (significant bits) are not carried" in res.warnings
+
+
+def test_no_empty_exif_directory_is_written():
+    """A TIFF without an Exif sub-directory (or a JPEG whose EXIF has none) came out with a
+    pointer to an empty one (Pillow makes it when asked; a TIFF directory must hold an
+    entry), and ExifTool warned about the labeled PNG (found by QA helper)."""
+    from PIL.TiffImagePlugin import ImageFileDirectory_v2
+
+    ifd = ImageFileDirectory_v2()
+    ifd[270], ifd[315] = "tiff description", "tiff artist"
+    tiff = io.BytesIO()
+    Image.fromarray(PHOTO).save(tiff, "TIFF", tiffinfo=ifd)
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Canon"          # a quarter turn, and no Exif directory
+    jpeg = io.BytesIO()
+    Image.fromarray(PHOTO).save(jpeg, "JPEG", exif=exif.tobytes())
+    for data, fmt in ((tiff.getvalue(), "tiff"), (jpeg.getvalue(), "jpeg")):
+        dec = image_codec.decode(data, fmt)
+        got = Image.Exif()
+        got.load(dec.exif)
+        assert 0x8769 not in got, (fmt, dict(got))
+    exiftool = require_tool("exiftool")
+    out = image_codec.encode(image_codec.decode(tiff.getvalue(), "tiff").rgb, "png",
+                             exif=image_codec.decode(tiff.getvalue(), "tiff").exif)
+    check = subprocess.run([exiftool, "-validate", "-warning", "-a", "-"], input=out,
+                           capture_output=True, check=True).stdout.decode()
+    assert "Validate" in check and "Warning" not in check, check

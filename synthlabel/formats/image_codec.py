@@ -184,7 +184,10 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
             # entries", here and when opening) went to stderr as Python warnings: they are
             # about the file, so they are said as its warnings
             exif = im.getexif()
-            exif.get_ifd(0x8769)
+            if 0x8769 in exif:
+                # (only where there is one: asked for, Pillow makes an empty Exif directory,
+                # which it then writes, and ExifTool warns about the output)
+                exif.get_ifd(0x8769)
     except (ValueError, SyntaxError, struct.error) as exc:
         # e.g. an ImageMagick raw-profile chunk whose hex does not decode: the EXIF is lost,
         # the picture is not
@@ -383,7 +386,7 @@ def _swap_exif_dimensions(exif: Image.Exif) -> None:
     """After a quarter turn of the pixels: the Exif IFD's PixelXDimension / PixelYDimension
     (ExifImageWidth / Height) swap, as do IFD0's resolutions, or they describe the old
     layout."""
-    ifd = exif.get_ifd(0x8769)
+    ifd = exif.get_ifd(0x8769) if 0x8769 in exif else {}   # (asking makes an empty one)
     if 0xA002 in ifd and 0xA003 in ifd:
         ifd[0xA002], ifd[0xA003] = ifd[0xA003], ifd[0xA002]
     if 282 in exif and 283 in exif:
