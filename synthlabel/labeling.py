@@ -252,8 +252,11 @@ def label_pixels(rgb: np.ndarray, spec: LabelSpec, key: bytes, content_id: Conte
         except ValueError as exc:
             raise LabelingError(f"explicit label: {exc}") from None
         if alpha is not None:
+            # opaque where the plate is, so that it shows on transparent areas; outside its
+            # rounded corners the picture's own alpha stays (the whole box went opaque: a
+            # square with the hidden colours at its corners)
             alpha = alpha.copy()
-            alpha[box.y:box.y + box.h, box.x:box.x + box.w] = 255
+            alpha[box.y:box.y + box.h, box.x:box.x + box.w][box.plate] = 255
         t["render"] = time.perf_counter() - t0
         layers.append("explicit")
     if spec.watermark and keep_watermark:

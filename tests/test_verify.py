@@ -510,3 +510,21 @@ def test_a_transparent_label_is_not_a_visible_label(credentials):
         rep = synthlabel.verify_bytes(buf.getvalue(), credentials=credentials, layers="explicit")
         assert rep.layers["explicit"].status is Status.MISSING, (level, rep.layers["explicit"])
         assert "transparency taken into account" in rep.layers["explicit"].summary
+
+
+def test_the_plate_on_transparent_pixels_keeps_its_rounded_corners(credentials):
+    """On transparent pixels the label's whole box was made opaque: a square plate with the
+    hidden colours showing at its rounded corners (found by QA helper). Only the plate is
+    made opaque; the label is still found."""
+    rgb = synthetic_photo(600, 800, 4)
+    alpha = np.full((600, 800), 255, np.uint8)
+    alpha[300:, 400:] = 0
+    out = synthlabel.label_image(np.dstack([rgb, alpha]), credentials=credentials)
+    got = np.asarray(Image.open(io.BytesIO(out.data)))[..., 3]
+    ys, xs = np.nonzero(got[300:, 400:])
+    y0, x0, y1, x1 = ys.min() + 300, xs.min() + 400, ys.max() + 300, xs.max() + 400
+    corners = [got[y0, x0], got[y0, x1], got[y1, x0], got[y1, x1]]
+    assert corners == [0, 0, 0, 0], corners                 # outside the rounded corners
+    assert got[(y0 + y1) // 2, (x0 + x1) // 2] == 255         # the plate itself
+    rep = synthlabel.verify_bytes(out.data, credentials=credentials, layers="explicit")
+    assert rep.layers["explicit"].status is Status.OK

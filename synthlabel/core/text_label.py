@@ -77,14 +77,16 @@ _LAYOUT = ImageFont.Layout.BASIC  # same result with or without libraqm
 
 @dataclass(frozen=True)
 class LabelBox:
-    """Where the label went: plate box ``x, y, w, h`` in pixels, and the measured height of
-    the CJK glyphs' ink box (``glyph_height``, px)."""
+    """Where the label went: plate box ``x, y, w, h`` in pixels, the measured height of the
+    CJK glyphs' ink box (``glyph_height``, px), and ``plate``: bool ``(h, w)``, True where
+    the label covers the pixel (the box less the rounded plate's outside corners)."""
 
     x: int
     y: int
     w: int
     h: int
     glyph_height: int
+    plate: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -386,7 +388,7 @@ def render_label(
     region += lay.add
     np.clip(region, 0, 255, out=region)
     view[...] = region  # float -> uint8 truncation; ``add`` holds the +0.5 rounding
-    return out, LabelBox(x, y, lay.w, lay.h, lay.glyph_height)
+    return out, LabelBox(x, y, lay.w, lay.h, lay.glyph_height, plate=lay.keep[..., 0] < 0.999)
 
 
 # --------------------------------------------------------------------------- detect
