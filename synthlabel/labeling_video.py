@@ -1110,10 +1110,20 @@ def _watermark_report(scan: _Scan, key) -> tuple[LayerReport, str | dict[str, st
             note = "; soundtrack agrees"
         return LayerReport(Status.OK, f"payload {cid} pooled over {det.frames} frames "
                                       f"(p={det.p_value:.1e}{which}){note}", details), cid
-    if a_cid:
+    if a_cid or (a.get("detected") and not det.detected):
+        # The soundtrack decided: the layer's own fields are its (they were the frames', p=1
+        # beside an "ok"), the frames' kept under "frames_result"
+        details["frames_result"] = {k: details.get(k) for k in ("detected", "payload", "p_value")}
+        details.update(detected=True, payload=a.get("payload"), p_value=a.get("p_value"))
         which = key_match(details, keys, a.get("key_index", 1) - 1, True)
-        return LayerReport(Status.OK, f"payload {a_cid} in the soundtrack only (frames: p={det.p_value:.2g}"
-                                      f"{which})", details), a_cid
+        if a_cid:
+            return LayerReport(Status.OK, f"payload {a_cid} in the soundtrack only (frames: "
+                                          f"p={det.p_value:.2g}{which})", details), a_cid
+        # a mark present whose payload does not decode is "weak", as for images and audio
+        # (it was "missing": no watermark, p=1, read from the frames alone)
+        return LayerReport(Status.WEAK, f"weak: mark present in the soundtrack but its payload did "
+                                        f"not decode (p={a.get('p_value', 1.0):.1e}{which}; frames: "
+                                        f"p={det.p_value:.2g})", details), None
     if det.detected:
         which = key_match(details, keys, i, True)
         return LayerReport(Status.WEAK, f"weak: mark present but payload did not decode (p={det.p_value:.1e}"

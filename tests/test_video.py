@@ -1420,3 +1420,27 @@ def test_damaged_soundtrack_packets_are_skipped_and_said(tmp_path, credentials):
     with pytest.raises(LabelingError, match=r"^corrupt soundtrack data at \d+\.\d\d s"):
         label_video_file(damaged("worse.mp4", where[10:]), tmp_path / "out2.mp4",
                          credentials=credentials, **FAST)
+
+
+def test_a_mark_read_in_the_soundtrack_only_is_the_layers_result(tmp_path, credentials):
+    """Frames without a mark, soundtrack with one (the picture re-encoded hard, the sound
+    copied): the layer said "ok, payload in the soundtrack only" but its own p_value, detected
+    and payload were the frames' (p=1, no payload); and where the soundtrack's mark was found
+    without its payload the layer said "missing", not "weak" (found by QA helper). The layer's
+    fields are the soundtrack's, the frames' kept beside them."""
+    import synthlabel
+
+    labeled = label_video_file(make_clip(tmp_path / "a.mp4", seconds=8.0, seed=5), tmp_path / "l.mp4",
+                               credentials=credentials, **FAST)
+    plain = make_clip(tmp_path / "plain.mp4", seconds=8.0, seed=6)
+    mixed = tmp_path / "mixed.mp4"
+    subprocess.run([require_tool("ffmpeg"), "-v", "error", "-i", str(plain), "-i", str(labeled.output),
+                    "-map", "0:v", "-map", "1:a", "-c", "copy", str(mixed)], check=True)
+    rep = synthlabel.verify_file(mixed, credentials=credentials, layers="watermark")
+    wm = rep.layers["watermark"]
+    assert wm.status.value == "ok" and "in the soundtrack only" in wm.summary, wm
+    audio = wm.details["audio"]
+    assert wm.details["detected"] is True and wm.details["payload"] == audio["payload"]
+    assert wm.details["p_value"] == audio["p_value"] < 1e-6
+    assert wm.details["frames_result"]["detected"] is False
+    assert rep.content_ids["watermark"] == labeled.content_id.hex
