@@ -379,7 +379,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     if not src.is_file():
         raise LabelingError(f"no such file: {src}" if not src.exists() else f"not a file: {src}")
     if not isinstance(label_seconds, (int, float)) or not math.isfinite(label_seconds) \
-            or label_seconds < MIN_LABEL_SECONDS:
+            or label_seconds <= 0 or (label_seconds < MIN_LABEL_SECONDS and not persistent):
         raise LabelingError(f"label_seconds must be a finite number of at least "
                             f"{MIN_LABEL_SECONDS:g} (GB 45438: the label shows for >= 2 s; "
                             f"persistent=True shows it throughout), got {label_seconds!r}")

@@ -389,7 +389,14 @@ class LabelSpec:
                              "there would be nothing to label")
         if self.cue_where not in ("start", "end", "both"):
             raise LabelError(f'cue position must be "start", "end" or "both", got {self.cue_where!r}')
-        if not 2.0 <= self.video_label_seconds < math.inf:
+        if self.video_audio_cue and not self.explicit:
+            # the cue is part of the explicit label: it was dropped without a word
+            raise LabelError("the soundtrack cue (--video-cue) is part of the explicit label, "
+                             "which --no-explicit switches off")
+        if self.video_persistent and math.isfinite(self.video_label_seconds) \
+                and self.video_label_seconds > 0:
+            pass    # shown throughout: the label's seconds do not apply (nor need 2 s)
+        elif not 2.0 <= self.video_label_seconds < math.inf:
             raise LabelError("the video label must show for at least 2 s (GB 45438) and a "
                              "finite time (--persistent shows it throughout), got "
                              f"{self.video_label_seconds}")

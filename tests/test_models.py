@@ -248,3 +248,14 @@ def test_near_miss_labels_are_read_or_said_plainly():
         AIGCLabel.parse(json.dumps(dict(label.to_dict(), ReservedCode1=None)))
     with pytest.raises(LabelError, match="PropagateID must be a string, got a number$"):
         AIGCLabel.parse(json.dumps(dict(label.to_dict(), PropagateID=12)))
+
+
+def test_video_options_that_did_not_apply_are_settled():
+    """--video-cue with --no-explicit was dropped without a word, and --persistent with
+    --label-seconds 1 was refused with a message that suggested --persistent (found by QA
+    helper): the first is refused, naming why; the second is taken (shown throughout)."""
+    with pytest.raises(LabelError, match="--video-cue.*--no-explicit"):
+        LabelSpec(explicit=False, video_audio_cue=True)
+    assert LabelSpec(video_persistent=True, video_label_seconds=1.0).video_persistent
+    with pytest.raises(LabelError, match="at least 2 s"):
+        LabelSpec(video_label_seconds=1.0)
