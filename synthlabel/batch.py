@@ -55,13 +55,19 @@ def _cannot_raise_here(frame) -> bool:
     return False
 
 
+def _deferred(signum, frame) -> bool:
+    """Where an exception raised now would be ignored (:func:`_cannot_raise_here`: the
+    process went on with its file and printed a traceback), send ``signum`` again a moment
+    later, outside that frame, and say so."""
+    if not _cannot_raise_here(frame):
+        return False
+    threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+    return True
+
+
 def _exit_on_sigterm(signum, frame) -> None:
-    if _cannot_raise_here(frame):
-        # A worker interrupted there went on with its file and printed a traceback: ask
-        # again a moment later, outside it.
-        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
-        return
-    sys.exit(128 + signum)
+    if not _deferred(signum, frame):
+        sys.exit(128 + signum)
 
 
 def _run_item(fn: Callable, item):
@@ -94,17 +100,13 @@ def terminate_as_interrupt() -> None:
 
 def _raise_interrupt(signum, frame) -> None:
     """Ctrl-C as Python's default handler takes it, but never inside a c2pa callback."""
-    if _cannot_raise_here(frame):
-        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
-        return
-    raise KeyboardInterrupt
+    if not _deferred(signum, frame):
+        raise KeyboardInterrupt
 
 
 def _raise_terminated(signum, frame) -> None:
-    if _cannot_raise_here(frame):
-        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
-        return
-    raise Terminated()
+    if not _deferred(signum, frame):
+        raise Terminated()
 
 
 @contextmanager

@@ -322,7 +322,7 @@ def label_image(image, *, format: str | None = None, spec: LabelSpec | None = No
         raise TypeError(f"spec must be a LabelSpec, got {type(spec).__name__}")
     wanted = None if spec.output_format is OutputFormat.SAME else spec.output_format.value
     if format is not None:
-        given = image_codec.FORMAT_ALIASES.get(str(format).lower().lstrip("."), str(format).lower().lstrip("."))
+        given = image_codec.canonical_format(format)
         if given not in image_codec.WRITABLE:
             raise LabelingError(f"cannot write {format!r}; choose jpeg, png or webp")
         if wanted is not None and wanted != given:
@@ -475,8 +475,7 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     if source_format is not None:
         # the content decides, as for files: a given format is checked against it (a PNG
         # passed as "jpeg" was silently written as JPEG; "JPEG" wrote a PNG)
-        given = str(source_format).lower().lstrip(".")
-        given = image_codec.FORMAT_ALIASES.get(given, given)
+        given = image_codec.canonical_format(source_format)
         if given != media.format:
             raise LabelingError(f"source_format {source_format!r} does not match the data, "
                                 f"which is {media.format.upper()}")

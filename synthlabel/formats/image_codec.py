@@ -29,6 +29,12 @@ EXTENSION = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 #: Other names of image formats (file suffixes without the dot) -> our format name.
 FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "jfif": "jpeg", "tif": "tiff"}
 
+
+def canonical_format(name) -> str:
+    """A format name as the codec spells it: "JPG", ".jpeg" and "jfif" are "jpeg"."""
+    name = str(name).lower().lstrip(".")
+    return FORMAT_ALIASES.get(name, name)
+
 # Decompression-bomb guard: refuse images beyond this many pixels. Pillow's own limit (its
 # DecompressionBombError, at twice the pixels of its warning; ~13.4k x 13.4k): above it Pillow
 # will not open the file. The warning below it is not an error (a 96 MP photo is legitimate).

@@ -20,7 +20,7 @@ from types import ModuleType
 from ..models import AIGCLabel, LabelError
 from . import jpeg, png, webp
 from .exif import TYPE_SIZES
-from .image_codec import FORMAT_ALIASES
+from .image_codec import canonical_format
 from .findings import LabelFindings, collect
 from .xmp import (
     Extracted,
@@ -53,7 +53,7 @@ def _format(fmt: str | None, data: bytes) -> str:
             fmt = sniff_bytes(data[:64]).format
         except UnsupportedMedia as exc:
             raise MetadataError(str(exc)) from None
-    return FORMAT_ALIASES.get(fmt.lower().lstrip("."), fmt.lower().lstrip("."))
+    return canonical_format(fmt)
 
 
 def _module(fmt: str | None, data: bytes) -> ModuleType:
