@@ -22,12 +22,21 @@ def worker_count(requested: int, n_items: int) -> int:
 
 
 def init_worker_process() -> None:
-    """Per-worker set-up: one OpenCV thread, since the pool already uses every core; and the
-    signals of an interrupt (see :func:`stop_workers`)."""
+    """Per-worker set-up: one OpenCV thread and one BLAS thread, since the pool already uses
+    every core; and the signals of an interrupt (see :func:`stop_workers`)."""
     try:
         import cv2
 
         cv2.setNumThreads(1)
+    except Exception:  # pragma: no cover
+        pass
+    # OpenBLAS's own threads busy-wait for work: two workers with a BLAS pool each on two
+    # cores spin against each other (a forked worker was once seen spinning in a product in
+    # wm_audio under a loaded test run). One thread each: the workers are the parallelism.
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
     except Exception:  # pragma: no cover
         pass
     # Ctrl-C reaches every process of the terminal's group. Workers ignore it and leave the

@@ -231,3 +231,17 @@ def test_an_interrupt_waits_until_c2pa_has_returned(credentials):
         pass
     assert seen and all(seen), seen
     assert batch._cannot_raise_here(sys._getframe()) is False
+
+
+def _blas_threads(_item):
+    from threadpoolctl import threadpool_info
+
+    return sorted({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+
+
+def test_label_and_verify_workers_run_one_blas_thread_each():
+    """The pool is the parallelism: a BLAS pool per worker busy-waits against the others."""
+    for fork in (True, False):
+        got = dict(batch.pool_map(_blas_threads, ["a", "b"], workers=2,
+                                  initializer=batch.init_worker_process, fork=fork))
+        assert got == {0: [1], 1: [1]}, (fork, got)
