@@ -25,7 +25,7 @@ from .models import LabelResult, LabelSpec
 from .provenance.credentials import Credentials
 
 # Extensions whose meaning we know, to warn when the content says otherwise.
-KNOWN_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp",
+KNOWN_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg", ".png": "png", ".webp": "webp",
                     ".gif": "gif", ".tif": "tiff", ".tiff": "tiff", ".bmp": "bmp",
                     ".wav": "wav", ".flac": "flac", ".mp3": "mp3", ".ogg": "ogg", ".oga": "ogg",
                     ".opus": "ogg", ".m4a": "m4a", ".m4b": "m4a", ".mp4": "mp4", ".mov": "mov",

@@ -947,6 +947,19 @@ def test_in_place(tmp_path):
     assert json.loads(r.stdout)["ok"] is True, r.stdout
 
 
+def test_jpeg_names_other_than_jpg_are_kept(tmp_path):
+    """.jfif and .jpe are JPEG: the output keeps its name (it was renamed .jpg without a word),
+    and the C2PA manifest is signed for it."""
+    for name in ("a.jfif", "b.jpe"):
+        Image.fromarray(synthetic_photo(240, 320, 5)).save(tmp_path / name, "JPEG", quality=90)
+    r = run("label", tmp_path / "a.jfif", tmp_path / "b.jpe", "-o", tmp_path / "out", "-j", "1")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jfif", "b.jpe"]
+    r = run("verify", "--json", tmp_path / "out" / "a.jfif", tmp_path / "out" / "b.jpe")
+    assert r.returncode == 0, r.stdout
+    assert [json.loads(line)["ok"] for line in r.stdout.splitlines()] == [True, True]
+
+
 def test_in_place_keeps_a_multi_frame_original(tmp_path):
     """--in-place on an animated GIF wrote a.png (its first frame) and deleted a.gif, losing
     the other frames for good. A one-frame GIF is still replaced by its PNG."""
