@@ -11,7 +11,7 @@ import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 import numpy as np
 from PIL import Image
@@ -27,6 +27,22 @@ from .provenance.credentials import Credentials, resolved as resolved_credential
 
 class LabelingError(ValueError):
     """Labeling one input failed; the message is one line, fit for a batch log."""
+
+
+def claim_output(dst: Path, source: Path | None, sidecar: Path | None, *, overwrite: bool,
+                 in_place: bool) -> bool:
+    """Check that labeling may write ``dst`` (and its C2PA ``sidecar``, if any) before any
+    work is done; return whether this is labeling in place. In place only when asked and
+    ``dst`` is the source itself: "-o" naming the input's own folder must not replace it."""
+    if in_place and source is not None and dst != source:
+        in_place = dst.exists() and dst.samefile(source)
+    if not overwrite and not in_place and dst.exists():
+        raise LabelingError(f"output {dst} exists (overwrite=True replaces it)")
+    if sidecar is not None and sidecar.exists() and not overwrite and not in_place:
+        # e.g. x.ogg and x.opus in one folder would share x.c2pa: never clobber another's.
+        raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base name?); "
+                            "overwrite=True replaces it")
+    return in_place
 
 
 @dataclass

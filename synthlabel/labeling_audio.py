@@ -22,7 +22,7 @@ from .core import audio_cue
 from .formats import audio_io, audio_meta, audio_tags, chapters
 from .formats.sniff import M4A_SUFFIXES
 from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
-from .labeling import LabelingError
+from .labeling import LabelingError, claim_output
 from .models import ContentID, LabelSpec, result_dict
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, resolved as resolved_credentials
@@ -487,15 +487,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         dst = with_extension(dst, EXTENSION[fmt])
     # C2PA convention: the sidecar shares the asset's base name, with the .c2pa extension.
     sidecar = dst.with_suffix(".c2pa") if fmt in SIDECAR_FORMATS and spec.c2pa else None
-    # In-place only when asked: "-o" naming the input's own folder must not replace it.
-    if in_place and source is not None and dst != source:
-        in_place = dst.exists() and dst.samefile(source)
-    if not overwrite and not in_place and dst.exists():
-        raise LabelingError(f"output {dst} exists (overwrite=True replaces it)")
-    if sidecar is not None and sidecar.exists() and not overwrite and not in_place:
-        # e.g. x.ogg and x.opus in one folder would share x.c2pa: never clobber another's.
-        raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base name?); "
-                            "overwrite=True replaces it")
+    in_place = claim_output(dst, source, sidecar, overwrite=overwrite, in_place=in_place)
     dst.parent.mkdir(parents=True, exist_ok=True)
     content_id = ContentID.new()
     res = LabeledAudio(output=dst, format=fmt, content_id=content_id, sidecar=sidecar)

@@ -47,7 +47,7 @@ from .formats import audio_io, mkvmeta, mp4meta, video_io
 from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
 from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
-from .labeling import LabelingError, kept_mark_warning
+from .labeling import LabelingError, claim_output, kept_mark_warning
 from .models import (
     ContentID,
     LabelSpec,
@@ -407,13 +407,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         raise LabelingError(f"labeling in place would lose its other streams for good ({dropped}"
                             "; the labeled file holds the main video and the first audio "
                             "stream): label into another folder (-o) instead")
-    if in_place and dst != src:
-        in_place = dst.exists() and dst.samefile(src)
-    if not overwrite and not in_place and dst.exists():
-        raise LabelingError(f"output {dst} exists (overwrite=True replaces it)")
-    if sidecar is not None and sidecar.exists() and not overwrite and not in_place:
-        raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base name?); "
-                            "overwrite=True replaces it")
+    in_place = claim_output(dst, src, sidecar, overwrite=overwrite, in_place=in_place)
     dst.parent.mkdir(parents=True, exist_ok=True)
     creds = resolved_credentials(credentials)
     key = creds.watermark_key
