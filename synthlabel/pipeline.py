@@ -97,6 +97,27 @@ def _dir_prefixes(paths: list[Path]) -> dict[Path, Path]:
     return out
 
 
+def _walk(top: Path, exclude: Path | None) -> list[Path]:
+    """Every file under ``top``, sorted, following linked folders (``Path.rglob`` passes them
+    over silently before Python 3.13, and a dataset's link farm is often folders of links). A
+    folder reached again (a link to an ancestor, or two links to one folder) is walked once;
+    ``exclude`` (the output folder), reached directly or through a link, is not walked."""
+    seen = {os.path.realpath(top)}
+    if exclude is not None:
+        seen.add(os.path.realpath(exclude))
+    found = []
+    for root, dirs, files in os.walk(top, followlinks=True):
+        keep = []
+        for d in sorted(dirs):
+            real = os.path.realpath(os.path.join(root, d))
+            if real not in seen:
+                seen.add(real)
+                keep.append(d)
+        dirs[:] = keep
+        found.extend(Path(root, name) for name in files)
+    return sorted(found)
+
+
 def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
                 hidden: list[Path] | None = None) -> Iterator[tuple[Path, Path, bool]]:
     """Yield (file, path relative to the output root, found by walking a directory).
@@ -113,16 +134,13 @@ def iter_inputs(paths: Iterable[str | Path], exclude: Path | None = None,
         p = Path(raw)
         if p.is_dir():
             prefix = prefixes.get(p, Path())
-            excluded = _inside(p, exclude)
-            for f in sorted(p.rglob("*")):
+            for f in _walk(p, exclude):
                 rel = f.relative_to(p)
-                if excluded and rel.parts[:len(excluded)] == excluded:
-                    continue
                 if any(part.startswith(".") for part in rel.parts):
                     if hidden is not None and f.is_file():
                         hidden.append(f)
                     continue
-                if f.suffix == ".c2pa" or f.is_dir():    # sidecars travel with their media
+                if f.suffix == ".c2pa":    # sidecars travel with their media
                     continue
                 if f.exists() or f.suffix.lower() in KNOWN_EXTENSIONS:
                     # A file, or a FIFO, socket or device (never opened: sniff_file refuses

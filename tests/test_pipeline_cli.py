@@ -960,6 +960,30 @@ def test_jpeg_names_other_than_jpg_are_kept(tmp_path):
     assert [json.loads(line)["ok"] for line in r.stdout.splitlines()] == [True, True]
 
 
+def test_linked_folders_inside_an_input_folder_are_followed(tmp_path):
+    """A folder of links to folders (a dataset's link farm) labeled nothing and said nothing:
+    the walk passed linked folders over. A link back to an ancestor is walked once, and a link
+    to the output folder is not walked at all."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    Image.fromarray(synthetic_photo(240, 320, 7)).save(shared / "p.png")
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "linked").symlink_to(shared)
+    (shared / "loop").symlink_to(src)               # in/linked/loop -> in: a cycle
+    out = tmp_path / "out"
+    out.mkdir()
+    (src / "results").symlink_to(out)
+    r = run("label", src, "-o", out, "-j", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(x)["output"] for x in r.stdout.splitlines()] == [str(out / "linked" / "p.png")]
+    r = run("label", src, "-o", out, "-j", "1", "--json")      # the first run's outputs stay out
+    assert r.returncode == 1 and "p.png exists (use --overwrite" in r.stderr and r.stdout.count("\n") == 1
+    r = run("verify", "--json", src)        # verify walks every link: the original, the output
+    assert [(Path(json.loads(x)["path"]).parent.name, json.loads(x)["ok"]) for x in r.stdout.splitlines()] \
+        == [("linked", False), ("linked", True)], r.stdout
+
+
 def test_in_place_keeps_a_multi_frame_original(tmp_path):
     """--in-place on an animated GIF wrote a.png (its first frame) and deleted a.gif, losing
     the other frames for good. A one-frame GIF is still replaced by its PNG."""
@@ -1580,6 +1604,29 @@ def test_pil_images_get_the_array_checks():
         assert any("reduced to 8 bits" in w for w in out.warnings), mode
 
 
+def test_wide_pil_modes_keep_their_levels():
+    """A 32-bit integer ("I") or float ("F") PIL image, or a 32-bit TIFF, was stretched to its
+    own maximum (a mid-grey picture came out brighter: mean 147 -> 189) where a 16-bit one
+    kept its levels. Values that name a range keep it; only others are stretched, said so."""
+    import synthlabel
+
+    grey = synthetic_photo(240, 320, 9).mean(axis=2).astype(np.uint8) // 2 + 40    # 40..167
+    cases = {"I from L": Image.fromarray(grey).convert("I"),
+             "F from L": Image.fromarray(grey).convert("F"),
+             "F 0..1": Image.fromarray(grey.astype(np.float32) / 255),
+             "I 16-bit": Image.fromarray(grey.astype(np.int32) * 257)}
+    for name, im in cases.items():
+        buf = io.BytesIO()
+        im.save(buf, format="TIFF")
+        for out in (synthlabel.label_image(im, format="png"), synthlabel.label_image_bytes(buf.getvalue())):
+            back = np.asarray(Image.open(io.BytesIO(out.data)).convert("L")).astype(float)
+            assert abs(np.median(back) - np.median(grey)) < 2, name
+            assert f"{im.mode} image reduced to 8 bits per channel" in out.warnings, name
+    hdr = Image.fromarray(grey.astype(np.float32) * 40)        # beyond every range: stretched
+    out = synthlabel.label_image(hdr, format="png")
+    assert any("fit no fixed range: stretched" in w for w in out.warnings), out.warnings
+
+
 def test_narrow_data_in_wide_integers_is_said():
     """10-bit values in a uint16 array (a camera's, a video frame's) and 24-bit PCM in int32
     came out nearly black / 48 dB down without a word."""
@@ -1833,6 +1880,9 @@ def test_library_takes_more_image_inputs(credentials):
     assert "16-bit image reduced to 8 bits per channel" in r.warnings
     with pytest.raises(LabelingError, match="pass it as uint8"):     # 8-bit values: not black
         synthlabel.label_image(photo.astype(np.uint16), credentials=credentials)
+    opaque = np.dstack([photo.astype(np.uint16), np.full(photo.shape[:2], 65535, np.uint16)])
+    with pytest.raises(LabelingError, match="pass it as uint8"):     # its alpha is 16-bit: still 8-bit colour
+        synthlabel.label_image(opaque, credentials=credentials)
     r = synthlabel.label_image(photo.astype(np.float32) / 255.0, credentials=credentials,
                                content_id=0x1234)
     assert "float image (0..1) converted to 8 bits per channel" in r.warnings
