@@ -188,7 +188,9 @@ def _array_pixels(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | Non
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.dtype == np.uint16:
-        _check_wide_values(int(arr.max(initial=0)), 16, warns)
+        # Colour alone: an opaque alpha of 65535 beside 8-bit colour values would hide them.
+        colour = arr[..., :3] if arr.ndim == 3 and arr.shape[2] == 4 else arr
+        _check_wide_values(int(colour.max(initial=0)), 16, warns)
         arr = (arr >> 8).astype(np.uint8)
         warns.append("16-bit image reduced to 8 bits per channel")
     elif arr.dtype.kind == "f" and arr.size:

@@ -300,20 +300,29 @@ WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 def to_8bit(im: Image.Image) -> tuple[Image.Image, str]:
     """A wide single-channel image (:data:`WIDE_MODES`) as 8-bit grey, and the warning
-    saying so. 16-bit images are scaled from full scale; 32-bit integer ones from their
-    maximum; float ones from [0, 1] when they lie within it, else from their maximum."""
+    saying so. Levels are kept wherever the values name their range: 16-bit modes from 16-bit
+    full scale; a 32-bit integer ("I") image from the 8-bit range when its values fit there
+    (``convert("I")`` of an 8-bit image) else from 16-bit full scale when they fit there (a
+    16-bit PNG or TIFF); a float ("F") image from [0, 1] when it lies within, else from
+    [0, 255] (``convert("F")``). Only values beyond every such range (HDR, a 32-bit count)
+    are scaled from their own minimum..maximum, and the warning says so: stretching an image
+    that had a range would change how it looks."""
     arr = np.asarray(im, np.float64)
     if not np.isfinite(arr).all():
         raise ValueError("the float image holds NaN or infinity")
-    top = float(arr.max()) if arr.size else 1.0
-    if im.mode.startswith("I;16"):
-        scale = 255.0 / 65535.0
-    elif im.mode == "F" and 0.0 <= float(arr.min() if arr.size else 0.0) and top <= 1.0:
-        scale = 255.0
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    warning = f"{im.mode} image reduced to 8 bits per channel"
+    if im.mode.startswith("I;16") or (im.mode == "I" and lo >= 0 and 255 < hi <= 65535):
+        offset, scale = 0.0, 255.0 / 65535.0
+    elif im.mode == "F" and lo >= 0 and hi <= 1.0:
+        offset, scale = 0.0, 255.0
+    elif lo >= 0 and hi <= 255:     # an "I" or "F" image of 8-bit levels
+        offset, scale = 0.0, 1.0
     else:
-        scale = 255.0 / max(top, 1e-12 if im.mode == "F" else 1.0)
-    out = Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8), "L")
-    return out, f"{im.mode} image reduced to 8 bits per channel"
+        offset, scale = lo, 255.0 / max(hi - lo, 1e-12)
+        warning += f" (its values, {lo:g} to {hi:g}, fit no fixed range: stretched to 0..255)"
+    out = Image.fromarray(np.clip((arr - offset) * scale + 0.5, 0, 255).astype(np.uint8), "L")
+    return out, warning
 
 
 def _carry_extras(out: DecodedImage, im: Image.Image, data: bytes, fmt: str) -> None:
