@@ -541,7 +541,7 @@ class AudioEmbedder:
             self._mono_1d = block.ndim == 1
         elif block.dtype != self._dtype:
             raise ValueError(f"block dtype {block.dtype} differs from the first block's {self._dtype}")
-        b2 = block.reshape(block.shape[0], -1)
+        b2 = block.reshape(block.shape[0], self.channels)   # -1 fails on zero frames
         if b2.shape[0]:
             self._blocks.append((self._n_in, b2))
         # many tiny blocks: merge the tail so look-ups stay cheap
