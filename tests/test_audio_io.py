@@ -426,6 +426,28 @@ def test_default_bitrate_grows_with_the_channels(tmp_path):
         w.write(np.zeros((4800, 6), np.float32))
 
 
+def test_vorbis_quality_follows_the_sample_rate(tmp_path, credentials):
+    """Vorbis qualities were picked from a 44.1 kHz table: a 22.05 kHz stereo Ogg asked for
+    160 kb/s came out near 90, and its watermark did not survive the encode. The quality is
+    now picked for the file's rate."""
+    import synthlabel
+
+    rng = np.random.default_rng(8)
+    t = np.arange(22050 * 12) / 22050
+    tones = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) / k for k, f in enumerate((196, 247, 294, 392, 587), 1))
+    x = 0.15 * tones[:, None] + 0.06 * rng.standard_normal((t.size, 2))
+    data, _side, info = synthlabel.label_audio(x.astype(np.float32), 22050, format="ogg", credentials=credentials)
+    kbps = len(data) * 8 / 12 / 1000
+    assert 125 < kbps < 200, kbps
+    assert not any("watermark" in w for w in info.warnings), info.warnings
+    rep = synthlabel.verify_bytes(data, credentials=credentials, layers=("watermark",))
+    assert rep.layers["watermark"].status.value == "ok", rep.layers["watermark"].summary
+    for rate in (16000, 44100):             # and other rates land near what was asked
+        with Writer(tmp_path / f"r{rate}.ogg", "ogg", rate, 2, bitrate=96_000) as w:
+            w.write(signal(10.0, rate, 2, seed=4))
+        assert 70 < (tmp_path / f"r{rate}.ogg").stat().st_size * 8 / 10 / 1000 < 130, rate
+
+
 def test_a_mono_voice_gets_a_lower_default_and_keeps_its_mark(tmp_path, credentials, monkeypatch):
     """A 48 kb/s mono voice MP3 came out at 163 kb/s (3.4 times its size): mono got the stereo
     default. MP3 and AAC now give it half, Opus two thirds (Vorbis keeps its floor), and the
