@@ -395,6 +395,24 @@ def test_validation():
     assert not WA.detect_audio(x[:100], SR, KEY).detected
 
 
+def test_input_beyond_full_scale_is_refused_not_clipped_silently():
+    """embed_audio clipped float input beyond [-1, 1] without a word (label_audio warns), and
+    values near 1e308 overflowed the finiteness check with a numpy RuntimeWarning."""
+    import warnings
+
+    x = music(2.0, seed=9)
+    loud = x * (1.5 / np.abs(x).max())
+    with pytest.raises(ValueError, match=r"exceed \[-1, 1\] \(peak 1.5\)"):
+        WA.embed_audio(loud, SR, PAYLOAD, KEY)
+    kept = WA.embed_audio(loud, SR, PAYLOAD, KEY, clip=False)      # a float output holds them
+    assert np.abs(kept).max() > 1.4
+    huge = np.full((SR, 2), 1e308)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="far beyond"):
+            WA.embed_audio(huge, SR, PAYLOAD, KEY, clip=False)
+
+
 def test_transposed_or_empty_input_is_a_clear_error():
     """(channels, frames) by mistake used to try a 242 GiB allocation; no frames failed in a
     reshape."""

@@ -148,8 +148,13 @@ def _check_samples(samples, channels: int | None = None, nonempty: bool = False)
         got = 1 if samples.ndim == 1 else samples.shape[1]
         if got != channels:
             raise ValueError(f"expected {channels} channel(s), got {got}")
-    if not math.isfinite(float(np.sum(samples, dtype=np.float64))):
-        raise ValueError("samples contain NaN or infinity")
+    with np.errstate(over="ignore", invalid="ignore"):     # a sum of huge values overflows
+        total = float(np.sum(samples, dtype=np.float64))      # one pass: cheaper than isfinite
+    if not math.isfinite(total):
+        if not np.isfinite(samples).all():
+            raise ValueError("samples contain NaN or infinity")
+        raise ValueError("samples hold values far beyond [-1, 1] (their sum overflows): not audio "
+                         "samples, or integers passed as floats")
     return samples
 
 
@@ -567,14 +572,24 @@ class AudioEmbedder:
     _sink: np.ndarray | None = None
 
 
-def embed_audio(samples: np.ndarray, sample_rate: int, payload: int | bytes, key: bytes) -> np.ndarray:
+def embed_audio(samples: np.ndarray, sample_rate: int, payload: int | bytes, key: bytes, *,
+                clip: bool = True) -> np.ndarray:
     """Mark ``samples`` (float32/64, (frames, channels) or (frames,), in [-1, 1]).
 
     Returns an array of the same shape and dtype at the same rate (every channel gets the same
-    residual, computed on the mono mix at the internal rate)."""
+    residual, computed on the mono mix at the internal rate). Marked samples are clipped to
+    [-1, 1] (as integer PCM must be), and input beyond it is refused (clipping it would distort
+    the sound without a word: scale it first); ``clip=False`` takes any finite values and
+    keeps the marked ones as they come (for a float output, which holds them)."""
     samples = _check_samples(samples, nonempty=True)
+    if clip:
+        peak = max(float(samples.max()), -float(samples.min()))
+        if peak > 1.0:
+            raise ValueError(f"samples exceed [-1, 1] (peak {peak:.3g}): the marked sound would be "
+                             f"clipped; scale it (by 1/{peak:.3g}), or pass clip=False to keep "
+                             f"values beyond full scale")
     ch = 1 if samples.ndim == 1 else samples.shape[1]
-    emb = AudioEmbedder(sample_rate, ch, payload, key)
+    emb = AudioEmbedder(sample_rate, ch, payload, key, clip=clip)
     out = np.empty(samples.shape, dtype=samples.dtype)
     emb._sink = out.reshape(samples.shape[0], -1)                # a view (C order)
     emb.process(samples)
