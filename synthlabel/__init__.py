@@ -19,6 +19,8 @@ Credentials: development ones are created on first use under ``$SYNTHLABEL_HOME`
 """
 from __future__ import annotations
 
+import os
+
 __version__ = "0.1.0"
 
 # The labeling engine (OpenCV, the watermark, c2pa) loads on first use, so that importing
@@ -112,12 +114,15 @@ def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
     in: "auto" (all four when the file declares a label, else as displayed), "all" (every
     picture: a turned screenshot declares nothing; four times the watermark search) or
     "upright"."""
+    from .verify import unchecked_layers
     from .verify import verify_bytes as _verify
 
     creds = resolved_credentials(credentials)
-    return _verify(data, key=_keys(watermark_keys, creds),
-                   trust_anchors_pem=creds.trust_anchors_pem, layers=layers, path=path,
-                   sidecar=sidecar, label_text=label_text, turns=turns)
+    report = _verify(data, key=_keys(watermark_keys, creds),
+                     trust_anchors_pem=creds.trust_anchors_pem, layers=layers, path=path,
+                     sidecar=sidecar, label_text=label_text, turns=turns)
+    # empty or unrecognised bytes: every layer all the same, as verify_file gives
+    return unchecked_layers(report, layers)
 
 
 def verify_file(path, *, credentials: Credentials | None = None,
@@ -129,6 +134,8 @@ def verify_file(path, *, credentials: Credentials | None = None,
     from .models import label_texts
     from .verify import turn_mode, verify_file_safe, wanted_layers
 
+    if not isinstance(path, (str, os.PathLike)):     # else an "internal error" report
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     layers = wanted_layers(layers)            # unknown names raise ValueError, as documented
     turns = turn_mode(turns)
     if label_text is not None:                # a bad one failed every file's report instead

@@ -409,6 +409,9 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
     turns = turn_mode(turns)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    if sidecar is not None and not isinstance(sidecar, (bytes, bytearray, memoryview)):
+        raise TypeError(f"sidecar must be the .c2pa manifest's bytes (Path(...).read_bytes()), "
+                        f"got {type(sidecar).__name__}")
     data = bytes(data)
     report = VerificationReport(path=path)
     try:

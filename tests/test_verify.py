@@ -211,6 +211,21 @@ def test_to_dict_is_the_json_line_and_an_unreadable_file_has_every_layer(credent
         assert not rep.ok()
 
 
+def test_verify_bytes_of_nothing_has_every_layer_and_bad_arguments_raise(credentials):
+    """verify_bytes(b"") (or garbage) gave no layers (report.layers["c2pa"] a KeyError) where
+    verify_file gives all four; verify_file(None) gave an "internal error" report instead of
+    raising; a sidecar given as a path raised an error that did not name it."""
+    for data in (b"", b"\x00garbage" * 10):
+        rep = synthlabel.verify_bytes(data, credentials=credentials)
+        assert rep.error and not rep.ok()
+        assert {k: v.status for k, v in rep.layers.items()} == dict.fromkeys(
+            ("explicit", "metadata", "watermark", "c2pa"), Status.ERROR)
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike, got NoneType"):
+        synthlabel.verify_file(None, credentials=credentials)
+    with pytest.raises(TypeError, match="sidecar must be the .c2pa manifest's bytes"):
+        synthlabel.verify_bytes(b"RIFF", sidecar="t.c2pa", credentials=credentials)
+
+
 def test_a_cut_mp3_is_not_fully_readable(credentials, tmp_path):
     """verify read the opening seconds of a labeled MP3 cut in half and said nothing of the
     cut (exit 1, for the C2PA hash alone), where a cut WAV or FLAC is a file that could not be
