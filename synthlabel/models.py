@@ -637,6 +637,13 @@ class LabelResult:
     seconds: float = 0.0
     sidecar: str | None = None   # the C2PA sidecar written beside ``output`` (Ogg, Opus, MKV, WebM)
 
+    def fail(self, error: str) -> None:
+        """Record ``error``. Nothing was labeled, so no content ID or layers are reported: a
+        write that failed after the labeling in memory must not read as a labeled file."""
+        self.error = error
+        self.content_id = None
+        self.layers = []
+
     @property
     def ok(self) -> bool:
         """No error (a skipped or dry-run file is ok too: see :attr:`status`)."""

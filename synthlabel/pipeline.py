@@ -534,9 +534,9 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
                 job.source.unlink()
         res.output = str(target)
     except (LabelingError, image_codec.ImageDecodeError, ValueError, OSError) as exc:
-        res.error = one_line(exc)
+        res.fail(one_line(exc))
     except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the batch
-        res.error = f"internal error ({type(exc).__name__}): {one_line(exc)}"
+        res.fail(f"internal error ({type(exc).__name__}): {one_line(exc)}")
     res.seconds = round(time.perf_counter() - t0, 4)
     return res
 
@@ -603,9 +603,9 @@ def _label_av_job(media: MediaType, job: Job, target: Path, spec: LabelSpec,
             res.warnings.append(f"C2PA manifest written as sidecar {labeled.sidecar.name} "
                                 f"(c2pa cannot embed into {media.format.upper()})")
     except (LabelingError, ValueError, OSError) as exc:
-        res.error = one_line(exc)
+        res.fail(one_line(exc))
     except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the batch
-        res.error = f"internal error ({type(exc).__name__}): {one_line(exc)}"
+        res.fail(f"internal error ({type(exc).__name__}): {one_line(exc)}")
     res.seconds = round(time.perf_counter() - t0, 4)
     return res
 

@@ -984,6 +984,18 @@ def test_linked_folders_inside_an_input_folder_are_followed(tmp_path):
         == [("linked", False), ("linked", True)], r.stdout
 
 
+def test_a_failed_write_reports_no_content_id_or_layers():
+    """A picture labeled in memory whose write then failed was reported failed with a content
+    ID and all four layers, as if it carried them (other failures give none). /proc refuses
+    the output folder even to root."""
+    r = run("label", SAMPLES / "scene.png", SAMPLES / "tone.wav", "-o", "/proc/synthlabel-no-such-out",
+            "-j", "1", "--json")
+    assert r.returncode == 1, r.stderr
+    records = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [(d["status"], d["content_id"], d["layers"]) for d in records] == [("failed", None, [])] * 2
+    assert all("/proc/synthlabel-no-such-out" in d["error"] for d in records), records
+
+
 def test_in_place_keeps_a_multi_frame_original(tmp_path):
     """--in-place on an animated GIF wrote a.png (its first frame) and deleted a.gif, losing
     the other frames for good. A one-frame GIF is still replaced by its PNG."""
