@@ -641,6 +641,11 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 if reader.converted_from:
                     res.warnings.append(f"{reader.converted_from} video written as yuv420p "
                                         f"(8-bit, 4:2:0 chroma)")
+                if reader.resized_from:
+                    w, h, at = reader.resized_from
+                    res.warnings.append(f"the picture size changes mid-stream ({w}x{h} from "
+                                        f"{at:.2f} s): those frames were scaled to the first "
+                                        f"frame's {reader.size[0]}x{reader.size[1]}")
                 if reader.bad_audio_packets:
                     res.warnings.append(f"{reader.bad_audio_packets} damaged soundtrack packet(s) "
                                         "did not decode and were skipped (silence in their place)")

@@ -1444,3 +1444,34 @@ def test_a_mark_read_in_the_soundtrack_only_is_the_layers_result(tmp_path, crede
     assert wm.details["p_value"] == audio["p_value"] < 1e-6
     assert wm.details["frames_result"]["detected"] is False
     assert rep.content_ids["watermark"] == labeled.content_id.hex
+
+
+def test_a_picture_size_that_changes_mid_stream_is_scaled_to_the_first(tmp_path, credentials):
+    """Two H.264 segments of different sizes in one MKV (spliced MPEG-TS, remuxed) failed with
+    the engine's "expected a 320x240 uint8 luma plane, got (480, 640)"; --no-watermark wrote
+    shrunk frames with the plate misplaced. Later frames are scaled to the first size, as
+    ffmpeg does, and the warning says so."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    parts = []
+    for i, size in enumerate(("320x240", "480x360")):
+        parts.append(tmp_path / f"{i}.ts")
+        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration=1.6",
+                        "-c:v", "libx264", "-pix_fmt", "yuv420p", str(parts[-1])], check=True)
+    (tmp_path / "spliced.ts").write_bytes(b"".join(p.read_bytes() for p in parts))
+    src = tmp_path / "spliced.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(tmp_path / "spliced.ts"), "-c", "copy", str(src)], check=True)
+    with av.open(str(src)) as c:
+        assert {(f.width, f.height) for f in c.decode(video=0)} == {(320, 240), (480, 360)}
+    for watermark_on in (True, False):
+        out = tmp_path / f"out-{watermark_on}.mkv"
+        res = label_video_file(src, out, credentials=credentials,
+                               spec=LabelSpec(watermark=watermark_on), **FAST)
+        assert any("the picture size changes mid-stream (480x360 from 1.6" in w and
+                   "scaled to the first frame's 320x240" in w for w in res.warnings), res.warnings
+        with av.open(str(out)) as c:
+            assert {(f.width, f.height) for f in c.decode(video=0)} == {(320, 240)}
+        layers = "explicit,watermark,metadata,c2pa" if watermark_on else "explicit,metadata,c2pa"
+        rep = synthlabel.verify_file(out, credentials=credentials, layers=layers)
+        assert rep.ok(), rep.to_json()

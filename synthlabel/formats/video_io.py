@@ -450,6 +450,10 @@ class VideoReader:
         #: stream, decoded or not: where each stream's data stops (see _check_complete).
         self.stream_end: dict[int, float] = {}
         self.converted_from: str | None = None
+        #: (width, height) of the frames yielded: the first frame's
+        self.size: tuple[int, int] | None = None
+        #: (width, height, seconds) of the first frame of another size (scaled to ``size``)
+        self.resized_from: tuple[int, int, float] | None = None
         #: soundtrack packets that did not decode, skipped (see MAX_BAD_AUDIO_PACKETS)
         self.bad_audio_packets = 0
 
@@ -463,10 +467,20 @@ class VideoReader:
         self.close()
 
     def _video(self, frame):
-        if frame.format.name not in _WORK_FORMATS:
-            self.converted_from = frame.format.name
+        if self.size is None:
+            self.size = (frame.width, frame.height)
+        resize = (frame.width, frame.height) != self.size
+        if resize and self.resized_from is None:
+            self.resized_from = (frame.width, frame.height, float(frame.time or 0.0))
+        if frame.format.name not in _WORK_FORMATS or resize:
+            # A picture size that changes mid-stream (a spliced broadcast, a screen capture)
+            # is scaled to the first frame's, as ffmpeg does: the writer, the plate and the
+            # watermark each work at one size.
+            if frame.format.name not in _WORK_FORMATS:
+                self.converted_from = frame.format.name
+            fmt = frame.format.name if frame.format.name in _WORK_FORMATS else "yuv420p"
             rot = frame.side_data  # keep a reference; reformat drops side data
-            new = frame.reformat(format="yuv420p")
+            new = frame.reformat(width=self.size[0], height=self.size[1], format=fmt)
             new.pts, new.time_base = frame.pts, frame.time_base
             new.color_range = frame.color_range
             del rot
