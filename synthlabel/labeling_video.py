@@ -34,7 +34,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -488,6 +488,14 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     audio = info.audio
     mixer = None
     emb = None
+    mix_to_mono = audio is not None and audio.channels > video_io.MAX_SOUNDTRACK_CHANNELS
+    if mix_to_mono:
+        # Beyond 8 channels no soundtrack codec here takes them (encoding failed with "Invalid
+        # argument"), and their order is unknown (no layout names them): mixed to one channel.
+        res.warnings.append(f"the {audio.channels}-channel soundtrack is mixed down to mono "
+                            f"(soundtracks are written with at most "
+                            f"{video_io.MAX_SOUNDTRACK_CHANNELS} channels)")
+        audio = replace(audio, channels=1, layout="mono")
     if audio is None and audio_cue and spec.explicit:
         res.warnings.append("audio cue not mixed: the video has no soundtrack")
     keep = video_io.codec_key(info.codec)
@@ -628,6 +636,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                         ta = time.perf_counter()
                         if a_t0 is None:
                             a_t0 = bt
+                        if mix_to_mono:
+                            block = block.mean(axis=1, keepdims=True, dtype=np.float32)
                         if mixer is not None:
                             block = mixer.process(block)
                         if emb is not None:

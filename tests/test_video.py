@@ -1475,3 +1475,25 @@ def test_a_picture_size_that_changes_mid_stream_is_scaled_to_the_first(tmp_path,
         layers = "explicit,watermark,metadata,c2pa" if watermark_on else "explicit,metadata,c2pa"
         rep = synthlabel.verify_file(out, credentials=credentials, layers=layers)
         assert rep.ok(), rep.to_json()
+
+
+def test_a_soundtrack_of_more_than_eight_channels_is_mixed_down(tmp_path, credentials):
+    """A 10-channel PCM soundtrack in MOV passed the dry run, then failed labeling with "video
+    encode failed: Invalid argument" (AAC takes at most 8 channels). It is mixed down to mono,
+    said, and the labeled file verifies with the soundtrack's mark."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "ten.mov"
+    inputs = "".join(f"[a{i}]" for i in range(10))
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3",
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-filter_complex",
+                    f"[1:a]asplit=10{inputs};{inputs}amerge=inputs=10[a]", "-map", "0:v", "-map", "[a]",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(src)], check=True)
+    assert video_io.probe(src).audio.channels == 10
+    res = label_video_file(src, tmp_path / "out.mov", credentials=credentials, **FAST)
+    assert "the 10-channel soundtrack is mixed down to mono (soundtracks are written with at most " \
+           "8 channels)" in res.warnings, res.warnings
+    assert video_io.probe(res.output).audio.channels == 1
+    rep = synthlabel.verify_file(res.output, credentials=credentials)
+    assert rep.ok() and "audio" in rep.layers["watermark"].details, rep.to_json()

@@ -124,6 +124,11 @@ def container_of(format_name: str, path: str | os.PathLike | None = None) -> str
     raise VideoError(f"unsupported container {format_name!r} (MP4, MOV, MKV and WebM are)")
 
 
+#: The most soundtrack channels written: FFmpeg's AAC encoder takes up to 8 (7.1), and a
+#: layout beyond 8 has no channel names here (see native_layouts).
+MAX_SOUNDTRACK_CHANNELS = 8
+
+
 @dataclass(frozen=True)
 class AudioTrackInfo:
     codec: str
