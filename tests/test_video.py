@@ -1497,3 +1497,36 @@ def test_a_soundtrack_of_more_than_eight_channels_is_mixed_down(tmp_path, creden
     assert video_io.probe(res.output).audio.channels == 1
     rep = synthlabel.verify_file(res.output, credentials=credentials)
     assert rep.ok() and "audio" in rep.layers["watermark"].details, rep.to_json()
+
+
+def test_a_soundtrack_whose_channels_or_rate_change_mid_stream(tmp_path, credentials):
+    """MP3 segments spliced (stereo then mono, or 44.1 then 32 kHz) failed labeling with
+    PyAV's "Frame does not match AudioResampler setup.". The later frames are converted to the
+    first frames' layout and rate, and the soundtrack keeps its length."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+
+    def segment(name: str, channels: int, rate: int) -> bytes:
+        p = tmp_path / f"{name}.ts"
+        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
+                        "-f", "lavfi", "-i", f"sine=frequency=440:duration=2:sample_rate={rate}",
+                        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "libmp3lame", "-ac", str(channels),
+                        "-ar", str(rate), "-shortest", str(p)], check=True)
+        return p.read_bytes()
+
+    def sound_seconds(path: Path) -> float:
+        with av.open(str(path)) as c:
+            return sum(f.samples / f.sample_rate for f in c.decode(audio=0))
+
+    first = segment("a", 2, 44100)
+    for name, later in (("mono", segment("b", 1, 44100)), ("rate", segment("c", 2, 32000))):
+        (tmp_path / f"{name}.ts").write_bytes(first + later)
+        src = tmp_path / f"{name}.mkv"
+        subprocess.run([ffmpeg, "-v", "error", "-i", str(tmp_path / f"{name}.ts"), "-c", "copy", str(src)], check=True)
+        with av.open(str(src)) as c:
+            assert len({(f.layout.name, f.sample_rate) for f in c.decode(audio=0)}) == 2, name
+        res = label_video_file(src, tmp_path / f"out-{name}.mkv", credentials=credentials, **FAST)
+        assert abs(sound_seconds(res.output) - sound_seconds(src)) < 0.05, name
+        rep = synthlabel.verify_file(res.output, credentials=credentials)
+        assert rep.ok(), (name, rep.to_json())

@@ -505,11 +505,26 @@ class VideoReader:
             channels = ac.channels
             resampler = av.AudioResampler(format="flt", layout=layout_name(ac), rate=ac.sample_rate)
         a_pos = None  # running audio time (samples) for blocks without pts
+        heard = None  # (format, layout, rate) of the soundtrack's latest frame
+
+        def resampled(fr):
+            """``fr`` at the stream's first rate and layout. A soundtrack whose rate or
+            channels change mid-stream (a splice) gets a new resampler, after the old one's
+            remainder (PyAV's refuses a frame unlike its first)."""
+            nonlocal resampler, heard
+            if fr is not None:
+                now = (fr.format.name, fr.layout.name, fr.sample_rate)
+                if heard is not None and now != heard:
+                    yield from resampler.resample(None)
+                    resampler = av.AudioResampler(format="flt", layout=resampler.layout,
+                                                  rate=resampler.rate)
+                heard = now
+            yield from resampler.resample(fr)
 
         def audio_blocks(frames):
             nonlocal a_pos
             for fr in frames:
-                for out in resampler.resample(fr):
+                for out in resampled(fr):
                     arr = out.to_ndarray().reshape(-1, channels)
                     rate = out.sample_rate
                     if a_pos is None:
