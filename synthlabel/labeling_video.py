@@ -994,7 +994,7 @@ def _read_audio(path: Path, seconds: float) -> tuple[np.ndarray | None, int | No
         st = c.streams.audio[0]
         cc = st.codec_context
         ch, rate = cc.channels, cc.sample_rate
-        rs = av.AudioResampler(format="flt", layout=video_io.layout_name(cc), rate=rate)
+        rs = video_io.SoundtrackResampler(cc)
         want = int(seconds * rate)
         parts, n = [], 0
         try:

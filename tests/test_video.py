@@ -1501,7 +1501,7 @@ def test_a_soundtrack_of_more_than_eight_channels_is_mixed_down(tmp_path, creden
 
 def test_a_soundtrack_whose_channels_or_rate_change_mid_stream(tmp_path, credentials):
     """MP3 segments spliced (stereo then mono, or 44.1 then 32 kHz) failed labeling with
-    PyAV's "Frame does not match AudioResampler setup.". The later frames are converted to the
+    PyAV's "Frame does not match AudioResampler setup." (verify: an internal error). The later frames are converted to the
     first frames' layout and rate, and the soundtrack keeps its length."""
     import synthlabel
 
@@ -1526,6 +1526,8 @@ def test_a_soundtrack_whose_channels_or_rate_change_mid_stream(tmp_path, credent
         subprocess.run([ffmpeg, "-v", "error", "-i", str(tmp_path / f"{name}.ts"), "-c", "copy", str(src)], check=True)
         with av.open(str(src)) as c:
             assert len({(f.layout.name, f.sample_rate) for f in c.decode(audio=0)}) == 2, name
+        before = synthlabel.verify_file(src, credentials=credentials)       # read too, unlabeled
+        assert before.error is None and before.layers["watermark"].status is Status.MISSING, name
         res = label_video_file(src, tmp_path / f"out-{name}.mkv", credentials=credentials, **FAST)
         assert abs(sound_seconds(res.output) - sound_seconds(src)) < 0.05, name
         rep = synthlabel.verify_file(res.output, credentials=credentials)

@@ -285,6 +285,34 @@ _DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.
                     8: "7.1"}
 
 
+class SoundtrackResampler:
+    """Decoded soundtrack frames as float32 ("flt") at the stream's own layout and rate, for
+    every frame: a soundtrack whose channels or rate change mid-stream (a splice) gets a new
+    resampler at the change, after the old one's remainder (PyAV's refuses a frame unlike its
+    first: "Frame does not match AudioResampler setup.")."""
+
+    def __init__(self, cc) -> None:
+        self.layout, self.rate = layout_name(cc), int(cc.sample_rate)
+        self._rs = self._new()
+        self._heard: tuple | None = None   # (format, layout, rate) of the latest frame
+
+    def _new(self):
+        import av
+
+        return av.AudioResampler(format="flt", layout=self.layout, rate=self.rate)
+
+    def resample(self, frame) -> list:
+        """The converted frames ready after ``frame`` (None: flush the remainder)."""
+        out = []
+        if frame is not None:
+            now = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if self._heard is not None and now != self._heard:
+                out = list(self._rs.resample(None))
+                self._rs = self._new()
+            self._heard = now
+        return out + list(self._rs.resample(frame))
+
+
 def _sar_of(vs) -> Fraction | None:
     """The stream's sample aspect ratio when it is set and not square."""
     try:
@@ -503,28 +531,13 @@ class VideoReader:
         if self.as_ is not None:
             ac = self.as_.codec_context
             channels = ac.channels
-            resampler = av.AudioResampler(format="flt", layout=layout_name(ac), rate=ac.sample_rate)
+            resampler = SoundtrackResampler(ac)
         a_pos = None  # running audio time (samples) for blocks without pts
-        heard = None  # (format, layout, rate) of the soundtrack's latest frame
-
-        def resampled(fr):
-            """``fr`` at the stream's first rate and layout. A soundtrack whose rate or
-            channels change mid-stream (a splice) gets a new resampler, after the old one's
-            remainder (PyAV's refuses a frame unlike its first)."""
-            nonlocal resampler, heard
-            if fr is not None:
-                now = (fr.format.name, fr.layout.name, fr.sample_rate)
-                if heard is not None and now != heard:
-                    yield from resampler.resample(None)
-                    resampler = av.AudioResampler(format="flt", layout=resampler.layout,
-                                                  rate=resampler.rate)
-                heard = now
-            yield from resampler.resample(fr)
 
         def audio_blocks(frames):
             nonlocal a_pos
             for fr in frames:
-                for out in resampled(fr):
+                for out in resampler.resample(fr):
                     arr = out.to_ndarray().reshape(-1, channels)
                     rate = out.sample_rate
                     if a_pos is None:
@@ -690,7 +703,7 @@ def read_audio(path: str | os.PathLike, start: float,
         hi = lo + round(seconds * rate)
         if start > 1.0:
             c.seek(int((first + start - 1.0) / a.time_base), stream=a, backward=True)
-        resampler = av.AudioResampler(format="flt", layout=layout_name(ac), rate=rate)
+        resampler = SoundtrackResampler(ac)
         out, pos = [], None
         try:
             for packet in c.demux(a):
