@@ -63,8 +63,10 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
                credentials: Credentials | None = None, overwrite: bool = False,
                in_place: bool = False, skip_labeled: bool = False):
     """Label one image, audio or video file (recognised by content) into ``dst``, written
-    atomically (an existing folder as ``dst``: into it, under ``src``'s name); ``dst``'s suffix
-    is corrected to the format written (``LabelResult.output`` says where it went). ``in_place=True`` (and no ``dst``) replaces ``src`` instead.
+    atomically (a folder as ``dst``, existing or named with a trailing "/": into it, under
+    ``src``'s name); ``dst``'s suffix is corrected to the format written
+    (``LabelResult.output`` says where it went). ``in_place=True`` (and no ``dst``) replaces
+    ``src`` instead.
     Returns the :class:`~synthlabel.models.LabelResult` (warnings included); raises
     :class:`LabelingError` with a one-line reason naming ``src`` when the file cannot be
     labeled. ``skip_labeled``: leave a file that already carries an AIGC label alone
@@ -78,8 +80,10 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
         raise ValueError("give either dst or in_place=True")
     if spec is not None and not isinstance(spec, LabelSpec):
         raise TypeError(f"spec must be a LabelSpec, got {type(spec).__name__}")
-    if dst is not None and Path(dst).is_dir():
-        dst = Path(dst) / Path(src).name       # a folder: the file goes into it
+    if dst is not None and (Path(dst).is_dir() or str(dst).endswith(("/", os.sep))):
+        # a folder (one named with a trailing slash may not exist yet: it is made), and the
+        # file goes into it under its own name
+        dst = Path(dst) / Path(src).name
     job = Job(source=Path(src), target=None if in_place else Path(dst), in_place=in_place)
     res = label_one(job, spec or LabelSpec(), resolved_credentials(credentials), overwrite,
                     skip_labeled)

@@ -996,6 +996,16 @@ def test_a_failed_write_reports_no_content_id_or_layers():
     assert all("/proc/synthlabel-no-such-out" in d["error"] for d in records), records
 
 
+def test_label_file_into_a_new_folder_named_with_a_slash(tmp_path, credentials):
+    """label_file(src, "newdir/") wrote a file named "newdir" (the slash was dropped by Path)."""
+    import synthlabel
+
+    res = synthlabel.label_file(SAMPLES / "scene.png", f"{tmp_path}/new/", credentials=credentials)
+    assert Path(res.output) == tmp_path / "new" / "scene.png" and Path(res.output).is_file()
+    res = synthlabel.label_file(SAMPLES / "scene.png", tmp_path / "plain", credentials=credentials)
+    assert Path(res.output) == tmp_path / "plain.png"     # no slash: a file name, suffix set
+
+
 def test_in_place_keeps_a_multi_frame_original(tmp_path):
     """--in-place on an animated GIF wrote a.png (its first frame) and deleted a.gif, losing
     the other frames for good. A one-frame GIF is still replaced by its PNG."""
