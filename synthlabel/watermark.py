@@ -310,11 +310,13 @@ def audio_readback(marked: np.ndarray, sample_rate: int, payload: int | bytes,
     if state is None:
         return ReadBack(None, True)
     seconds = len(marked) / sample_rate
+    # (a clip under half a second said "first 0 s")
+    span = f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.2g} s"
     where = f"the encoded {codec} file" if codec else "the labeled signal"
     why = (f"it did not outlive {codec} at this bitrate (a short clip, mostly silence, noise-like "
            "sound at a low bitrate? a higher --bitrate helps)" if codec
            else "too little sound to carry it (silence, or too short?)")
-    return ReadBack(f"read back from {where}'s first {seconds:.0f} s, the mark is {state}: {why}",
+    return ReadBack(f"read back from {where}'s first {span}, the mark is {state}: {why}",
                     det.detected)
 
 

@@ -472,3 +472,12 @@ def test_filter_design_is_scipys_without_importing_scipy_signal():
 
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.split() == ["False", "False"], r.stdout + r.stderr
+
+
+def test_the_read_back_warning_names_a_short_clips_length():
+    """A clip under half a second was said to be read back from its "first 0 s"."""
+    from synthlabel.watermark import audio_readback_warning
+
+    short = WA.embed_audio(music(0.3, seed=2), SR, PAYLOAD, KEY)
+    warning = audio_readback_warning(short, SR, PAYLOAD, KEY)
+    assert warning is not None and "the labeled signal's first 0.3 s, the mark is" in warning, warning
