@@ -340,6 +340,8 @@ def label_image(image, *, format: str | None = None, spec: LabelSpec | None = No
         raise TypeError(f"spec must be a LabelSpec, got {type(spec).__name__}")
     wanted = None if spec.output_format is OutputFormat.SAME else spec.output_format.value
     if format is not None:
+        if not isinstance(format, str):     # format=3 was "cannot write 3", a LabelingError
+            raise TypeError(f"format must be a str, got {type(format).__name__}")
         given = image_codec.canonical_format(format)
         if given not in image_codec.WRITABLE:
             raise LabelingError(f"cannot write {format!r}; choose jpeg, png or webp")

@@ -377,6 +377,7 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
         if value is not None and not isinstance(value, str):
             # subtype=24 was an AttributeError ('upper'), format=["wav"] "unhashable type"
             raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    format = format.lower().lstrip(".")      # "MP3" and ".flac" too, as label_image takes "JPG"
     x = _float_samples(samples)
     if x.ndim == 1:
         x = x[:, None]

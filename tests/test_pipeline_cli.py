@@ -2305,7 +2305,8 @@ def test_library_arguments_are_checked_before_any_work(credentials):
             (dict(icc_profile="x"), TypeError, "icc_profile must be bytes"),
             (dict(icc_profile=b"x" * 200), LabelingError, "not an ICC profile"),
             (dict(xmp=b"<x:xmpmeta>"), LabelingError, "xmp: "),
-            (dict(title=5), TypeError, "title must be a str")):
+            (dict(title=5), TypeError, "title must be a str"),
+            (dict(format=3), TypeError, "format must be a str")):     # was "cannot write 3"
         with pytest.raises(error, match=words):
             synthlabel.label_image(rgb, credentials=credentials, **kwargs)
     with pytest.raises(TypeError, match="got NoneType"):
@@ -2321,5 +2322,9 @@ def test_library_arguments_are_checked_before_any_work(credentials):
     for kwargs, words in ((dict(subtype=24), "subtype must be a str"), (dict(format=["wav"]), "format must be a str")):
         with pytest.raises(TypeError, match=words):
             synthlabel.label_audio(x, 16000, credentials=credentials, **kwargs)
+    tone = 0.3 * np.sin(np.arange(16000 * 2) / 3)[:, None].astype(np.float32)
+    data, _, _ = synthlabel.label_audio(tone, 16000, format="FLAC", credentials=credentials)
+    from synthlabel.formats.sniff import sniff_bytes
+    assert sniff_bytes(data).format == "flac"     # a name in capitals, as label_image takes "JPG"
     with pytest.raises(LabelError, match="text must be a string"):
         LabelSpec(text=5)
