@@ -181,7 +181,7 @@ def _stopped(exc: KeyboardInterrupt) -> tuple[str, int]:
 
 @app.command()
 def label(
-    paths: Annotated[list[Path], typer.Argument(parser=_path, metavar="PATH", help="Files and directories (recursed) to label.", show_default=False)],
+    paths: Annotated[list[Path], typer.Argument(parser=_path, metavar="PATH...", help="Files and directories (recursed) to label.", show_default=False)],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", parser=_path, metavar="OUTDIR", help="Output directory; the input tree is mirrored there.")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the inputs (atomically) instead of writing to -o.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist (never an original).")] = False,
@@ -387,6 +387,9 @@ without leaving partial files.
     existing = sum(1 for r in results if r.skipped and r.existing_output)
     failed = failed_files + len(missing)
     other = skipped - already - existing
+    if not failed and results and other == len(results):    # the error alone, not a summary first
+        hidden_note = f", {len(hidden)} hidden" if hidden else ""
+        _nothing_to("label", paths, f"({other} other file(s){hidden_note} passed over)", media=True)
     if not quiet:
         note = f", {other} non-media file(s) skipped" if other else ""
         note += f", {already} already-labeled file(s) left alone" if already else ""
@@ -394,8 +397,6 @@ without leaving partial files.
         note += f", {len(hidden)} hidden file(s) passed over" if hidden else ""
         verb, fail = ("would label", "would fail") if dry_run else ("labeled", "failed")
         err.print(f"{verb} {len(results) - failed_files - skipped} file(s), {failed} {fail}{note}")
-    if not failed and results and other == len(results):
-        _nothing_to("label", paths, f"({other} other file(s) passed over)", media=True)
     raise typer.Exit(1 if failed else 0)
 
 
@@ -562,7 +563,7 @@ def _print_report(rep) -> None:
 
 @app.command()
 def verify(
-    paths: Annotated[list[Path], typer.Argument(parser=_path, metavar="PATH", help="Files and directories (recursed) to verify.", show_default=False)],
+    paths: Annotated[list[Path], typer.Argument(parser=_path, metavar="PATH...", help="Files and directories (recursed) to verify.", show_default=False)],
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per file on stdout.")] = False,
     layers: Annotated[str, typer.Option("--layers", metavar="LIST", show_default=False, help="Comma-separated layers to check, of: " + ", ".join(LAYERS) + " (default: all).")] = ",".join(LAYERS),
     label_text: Annotated[Optional[list[str]], typer.Option(
@@ -692,7 +693,8 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         # sometimes printed a worker's "EOFError: Ran out of input" traceback after the summary
         reports.close()
     if not done:
-        _nothing_to("verify", paths, f"({len(files)} other file(s) passed over)", media=True)
+        hidden_note = f", {len(hidden)} hidden" if hidden else ""
+        _nothing_to("verify", paths, f"({len(files)} other file(s){hidden_note} passed over)", media=True)
     other = len(files) - len(done)    # non-media files met in a folder (a README, a script)
     if len(done) > 1 or hidden or other or sidecars:
         err.print(_verify_summary(done, wanted)

@@ -2113,7 +2113,8 @@ def test_special_files_and_missing_paths(tmp_path):
     (empty / "README").write_text("not media")
     r = run("label", empty, "-o", tmp_path / "eout")
     assert r.returncode == 2 and "no media files to label in" in r.stderr
-    assert "1 other file(s) passed over" in r.stderr and not (tmp_path / "eout").exists()
+    assert "(1 other file(s), 1 hidden passed over)" in r.stderr and not (tmp_path / "eout").exists()
+    assert "labeled 0 file(s)" not in r.stderr, r.stderr      # the error alone, no summary first
 
 
 def _run_with_terminal_stderr(*args) -> tuple[int, str, bytes]:
