@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -155,6 +156,20 @@ def _to_display(a: np.ndarray, rotation: int) -> np.ndarray:
     return np.rot90(a, k) if k else a
 
 
+def _square_width(width: int, sar: Fraction | None) -> int:
+    """The coded width in square pixels: an anamorphic picture (a sample aspect ratio other
+    than 1, as DVDs and broadcasts store 16:9) is shown ``sar`` times as wide as stored."""
+    return width if sar is None else max(1, round(width * sar))
+
+
+def _to_sar(a: np.ndarray, width: int) -> np.ndarray:
+    """``a`` (H x W', square pixels) resampled across to ``width`` (the coded samples)."""
+    if a.shape[1] == width:
+        return a
+    shrink = width < a.shape[1]
+    return cv2.resize(a, (width, a.shape[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 def _to_coded(a: np.ndarray, rotation: int) -> np.ndarray:
     k = (rotation // 90) % 4
     return np.ascontiguousarray(np.rot90(a, -k)) if k else a
@@ -166,8 +181,13 @@ def _to_coded(a: np.ndarray, rotation: int) -> np.ndarray:
 class _Plate:
     """The explicit label as a per-pixel blend on the Y/U/V planes of coded frames."""
 
-    def __init__(self, spec: LabelSpec, width: int, height: int, rotation: int, full_range: bool):
-        dw, dh = (height, width) if rotation in (90, 270) else (width, height)
+    def __init__(self, spec: LabelSpec, width: int, height: int, rotation: int, full_range: bool,
+                 sar: Fraction | None = None):
+        # Laid out on the picture as shown (square pixels, turned), then brought to the coded
+        # samples: on an anamorphic video a plate laid on the stored pixels came out stretched,
+        # its glyphs sized from the stored short side (2.8 % of the shown one at SAR 2:1).
+        sw = _square_width(width, sar)
+        dw, dh = (height, sw) if rotation in (90, 270) else (sw, height)
         try:
             black, box = text_label.render_label(np.zeros((dh, dw, 3), np.uint8), spec.text,
                                                  position=spec.position.value)
@@ -182,8 +202,8 @@ class _Plate:
         b = black[sl][..., 1].astype(np.float32)
         keep_d[sl] = (white[sl][..., 1].astype(np.float32) - b) / 255.0
         add_d[sl] = b
-        keep = _to_coded(keep_d, rotation)
-        add = _to_coded(add_d, rotation)
+        keep = _to_sar(_to_coded(keep_d, rotation), width)
+        add = _to_sar(_to_coded(add_d, rotation), width)
         ys, xs = np.nonzero((keep < 0.999) | (add > 0))
         # Extend to even coordinates so the chroma rectangle covers the same pixels.
         x0, y0 = (int(xs.min()) // 2) * 2, (int(ys.min()) // 2) * 2
@@ -445,7 +465,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     t0 = time.perf_counter()
     plate = None
     if spec.explicit:
-        plate = _Plate(spec, info.width, info.height, info.rotation, full_range)
+        plate = _Plate(spec, info.width, info.height, info.rotation, full_range, info.sar)
         res.label_box = (plate.box.x, plate.box.y, plate.box.w, plate.box.h)
         res.glyph_height = plate.box.glyph_height
     res.timings["setup"] = time.perf_counter() - t0
@@ -856,8 +876,13 @@ class _Scan:
     damage: str | None = None
 
 
-def _rgb_display(frame, rotation: int) -> np.ndarray:
-    return np.ascontiguousarray(_to_display(frame.to_ndarray(format="rgb24"), rotation))
+def _rgb_display(frame, info: video_io.VideoInfo) -> np.ndarray:
+    """The frame as shown: square pixels (an anamorphic one widened), turned."""
+    rgb = frame.to_ndarray(format="rgb24")
+    if info.sar is not None:
+        rgb = cv2.resize(rgb, (_square_width(rgb.shape[1], info.sar), rgb.shape[0]),
+                         interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(_to_display(rgb, info.rotation))
 
 
 def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
@@ -917,13 +942,13 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
                         # the first frame past 1.9 s (t = 3 s, after a 3 s label) is not
                         shown = last if last is not None else (rel, frame)
                         if not scan.explicit_frames or scan.explicit_frames[-1][0] != shown[0]:
-                            scan.explicit_frames.append((shown[0], _rgb_display(shown[1], info.rotation)))
+                            scan.explicit_frames.append((shown[0], _rgb_display(shown[1], info)))
                         want_times.pop(0)
                     if want_times and rel >= want_times[0] - 1e-6:
-                        scan.explicit_frames.append((rel, _rgb_display(frame, info.rotation)))
+                        scan.explicit_frames.append((rel, _rgb_display(frame, info)))
                         want_times.pop(0)
                     elif explicit and scan.late_frame is None and rel >= late_t:
-                        scan.late_frame = (rel, _rgb_display(frame, info.rotation))
+                        scan.late_frame = (rel, _rgb_display(frame, info))
                     if sequential_all and n % step == 0 and scan.pool.count < max_pool:
                         add_pool(frame)
                     last = (rel, frame)
@@ -941,7 +966,7 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
             if explicit and want_times and last is not None and (
                     not scan.explicit_frames or scan.explicit_frames[-1][0] < last[0]):
                 # A clip shorter than the sample times: its last frame is looked at too.
-                scan.explicit_frames.append((last[0], _rgb_display(last[1], info.rotation)))
+                scan.explicit_frames.append((last[0], _rgb_display(last[1], info)))
         if explicit and scan.late_frame is None and dur > late_t and not sequential_all:
             # The decode above stopped after the opening seconds: seek for the late frame.
             start = vs.start_time or 0
@@ -950,7 +975,7 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
                 for frame in c.decode(vs):
                     rel = float(frame.time) - (t_first or 0.0) if frame.time is not None else late_t
                     if rel >= late_t - 1e-3:
-                        scan.late_frame = (rel, _rgb_display(frame, info.rotation))
+                        scan.late_frame = (rel, _rgb_display(frame, info))
                         break
             except av.FFmpegError:
                 pass
@@ -1067,7 +1092,9 @@ def _explicit_report(scan: _Scan, texts: tuple[str, ...]) -> LayerReport:
         persistent = bool(text_label.detect_any(scan.late_frame[1], (text,) if text else texts)[1].found)
     # "found" as an image's report has it: the label is on the opening frames (every one)
     details = {"found": bool(hits) and all(h["found"] for h in hits), "frames": hits,
-               "persistent": persistent, "size": list(scan.info.display_size),
+               "persistent": persistent,
+               "size": [scan.explicit_frames[0][1].shape[1], scan.explicit_frames[0][1].shape[0]]
+               if scan.explicit_frames else list(scan.info.display_size),    # as shown (SAR too)
                "text": text, "looked_for": list(texts)}
     if scan.audio is not None and scan.audio_rate:
         try:
