@@ -43,7 +43,7 @@ import numpy as np
 
 from . import watermark
 from .batch import one_line
-from .core import audio_cue, text_label, wm_video
+from .core import audio_cue, text_label, wm_audio_params, wm_video
 from .formats import audio_io, mkvmeta, mp4meta, video_io
 from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
@@ -516,6 +516,11 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                             f"(soundtracks are written with at most "
                             f"{video_io.MAX_SOUNDTRACK_CHANNELS} channels)")
         audio = replace(audio, channels=1, layout="mono")
+    if audio is not None and audio.sample_rate < wm_audio_params.MIN_SAMPLE_RATE:
+        # Written at 48 kHz (no soundtrack codec here takes it): raised there as it is read,
+        # so that the cue and the mark, which need 8 kHz, go in too (they were left out).
+        res.warnings.append(f"the {audio.sample_rate} Hz soundtrack is written at 48000 Hz")
+        audio = replace(audio, sample_rate=48000)
     if audio is None and audio_cue and spec.explicit:
         res.warnings.append("audio cue not mixed: the video has no soundtrack")
     keep = video_io.codec_key(info.codec)
@@ -625,7 +630,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
 
         _opencv_threads.claim()   # the codecs' threads already use every core
         try:
-            with writer, video_io.VideoReader(src, audio=audio is not None) as reader:
+            with writer, video_io.VideoReader(src, audio=audio is not None,
+                                                   audio_rate=audio and audio.sample_rate) as reader:
                 a_t0 = None
                 for kind, item in reader:
                     if kind == "video":

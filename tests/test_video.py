@@ -1563,3 +1563,24 @@ def test_an_anamorphic_video_gets_its_label_at_the_shown_geometry(tmp_path, cred
     ex = rep.layers["explicit"]
     assert ex.status is Status.OK and ex.details["size"] == [720, 720], ex.details
     assert rep.ok(), rep.to_json()
+
+
+def test_a_soundtrack_under_8_khz_gets_the_cue_and_the_mark(tmp_path, credentials):
+    """A 6 kHz soundtrack is written at 48 kHz (no soundtrack codec here takes 6 kHz), but the
+    cue and the mark were checked against 6 kHz and left out ("sample_rate must be within
+    8000..384000 Hz"). It is raised to 48 kHz as it is read, and both go in."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "low.mov"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=4",
+                    "-f", "lavfi", "-i", "sine=frequency=440:duration=4:sample_rate=6000",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(src)], check=True)
+    res = label_video_file(src, tmp_path / "out.mov", credentials=credentials,
+                           spec=LabelSpec(video_audio_cue=True), **FAST)
+    assert "the 6000 Hz soundtrack is written at 48000 Hz" in res.warnings, res.warnings
+    assert not any("not mixed" in w or "not watermarked" in w for w in res.warnings), res.warnings
+    assert res.cue_times and video_io.probe(res.output).audio.sample_rate == 48000
+    rep = synthlabel.verify_file(res.output, credentials=credentials)
+    assert rep.ok() and "audio" in rep.layers["watermark"].details, rep.to_json()
+    assert "audio cue at" in rep.layers["explicit"].summary, rep.layers["explicit"].summary

@@ -291,8 +291,9 @@ class SoundtrackResampler:
     resampler at the change, after the old one's remainder (PyAV's refuses a frame unlike its
     first: "Frame does not match AudioResampler setup.")."""
 
-    def __init__(self, cc) -> None:
-        self.layout, self.rate = layout_name(cc), int(cc.sample_rate)
+    def __init__(self, cc, rate: int | None = None) -> None:
+        """``rate``: the rate wanted (None: the stream's first)."""
+        self.layout, self.rate = layout_name(cc), int(rate or cc.sample_rate)
         self._rs = self._new()
         self._heard: tuple | None = None   # (format, layout, rate) of the latest frame
 
@@ -467,8 +468,11 @@ class VideoReader:
     Truncation is checked at the end against the frame count / duration the container
     declares: a file missing more than a few frames raises :class:`VideoError`."""
 
-    def __init__(self, path: str | os.PathLike, *, audio: bool = True, threads: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike, *, audio: bool = True, threads: bool = True,
+                 audio_rate: int | None = None) -> None:
         self.path = os.fspath(path)
+        #: the rate soundtrack blocks are yielded at (None: the stream's own)
+        self.audio_rate = audio_rate
         self._c = _open(path)
         self.vs = main_video_stream(self._c)
         if self.vs is None:
@@ -531,7 +535,7 @@ class VideoReader:
         if self.as_ is not None:
             ac = self.as_.codec_context
             channels = ac.channels
-            resampler = SoundtrackResampler(ac)
+            resampler = SoundtrackResampler(ac, self.audio_rate)
         a_pos = None  # running audio time (samples) for blocks without pts
 
         def audio_blocks(frames):
