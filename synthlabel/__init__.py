@@ -94,12 +94,30 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
 
 def _keys(watermark_keys, creds: Credentials):
     """The keys to try: ``watermark_keys`` when given (an empty sequence is an error, not
-    "use the configured key": a rotation list that loaded nothing must not pass silently)."""
+    "use the configured key": a rotation list that loaded nothing must not pass silently);
+    None when neither they nor ``creds`` hold one (verifying credentials without a key)."""
     if watermark_keys is None:
         return creds.watermark_key
     from .watermark import watermark_keys as _check
 
     return _check(watermark_keys)
+
+
+def _key_and_layers(watermark_keys, creds: Credentials, layers) -> tuple:
+    """The watermark key(s) and the layers to check: without any key (credentials loaded for
+    verifying, ``signing=False``, with none configured) the watermark is left unchecked
+    (SKIPPED), and asking for it alone is an error."""
+    from .provenance.credentials import CredentialError
+    from .verify import wanted_layers
+
+    layers = wanted_layers(layers)
+    key = _keys(watermark_keys, creds)
+    if key is None and "watermark" in layers:
+        layers = tuple(name for name in layers if name != "watermark")
+        if not layers:
+            raise CredentialError("the watermark cannot be checked: no watermark key is "
+                                  "configured (pass watermark_keys=, or set SYNTHLABEL_WATERMARK_KEY)")
+    return key, layers
 
 
 def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
@@ -122,7 +140,8 @@ def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
     from .verify import verify_bytes as _verify
 
     creds = resolved_credentials(credentials)
-    report = _verify(data, key=_keys(watermark_keys, creds),
+    key, layers = _key_and_layers(watermark_keys, creds, layers)
+    report = _verify(data, key=key,
                      trust_anchors_pem=creds.trust_anchors_pem, layers=layers, path=path,
                      sidecar=sidecar, label_text=label_text, turns=turns)
     # empty or unrecognised bytes: every layer all the same, as verify_file gives
@@ -145,7 +164,8 @@ def verify_file(path, *, credentials: Credentials | None = None,
     if label_text is not None:                # a bad one failed every file's report instead
         label_texts(label_text)
     creds = resolved_credentials(credentials)
-    return verify_file_safe(path, key=_keys(watermark_keys, creds),
+    key, layers = _key_and_layers(watermark_keys, creds, layers)
+    return verify_file_safe(path, key=key,
                             trust_anchors_pem=creds.trust_anchors_pem, layers=layers,
                             label_text=label_text, turns=turns)
 

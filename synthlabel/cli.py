@@ -615,7 +615,9 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
     creds = _load_creds(home, None, None, key_files[0] if key_files else None, trust_anchors,
                         verifying=True)
     if creds is not None:
-        wm_keys = [creds.watermark_key] + [_read_wm_key(f) for f in key_files[1:]]
+        # (no key: a production certificate configured without one; verify signs nothing)
+        wm_keys = [creds.watermark_key] if creds.watermark_key is not None else []
+        wm_keys += [_read_wm_key(f) for f in key_files[1:]]
         anchors = creds.trust_anchors_pem
     else:
         # No development credentials (unwritable home): check what needs none of ours. The
@@ -624,14 +626,15 @@ missing, weak or invalid, 2 when a file could not be read or decoded.
         env_key = os.environ.get(credmod.ENV_WATERMARK_KEY)
         wm_keys = [_read_wm_key(f) for f in key_files or ([Path(env_key)] if env_key else [])]
         no_default_trust = True
-        if not wm_keys and "watermark" in wanted:
-            wanted = tuple(w for w in wanted if w != "watermark")
-            notes["watermark"] = "not checked: no watermark key (no credentials of this machine)"
-            err.print("[yellow]warning:[/yellow] the watermark is not checked: no watermark key "
-                      "(give --watermark-key or set SYNTHLABEL_WATERMARK_KEY)")
-            if not wanted:
-                err.print("[red]error:[/red] nothing left to check")
-                raise typer.Exit(2)
+    if not wm_keys and "watermark" in wanted:
+        wanted = tuple(w for w in wanted if w != "watermark")
+        notes["watermark"] = ("not checked: no watermark key" if creds is not None
+                              else "not checked: no watermark key (no credentials of this machine)")
+        err.print("[yellow]warning:[/yellow] the watermark is not checked: no watermark key "
+                  "(give --watermark-key or set SYNTHLABEL_WATERMARK_KEY)")
+        if not wanted:
+            err.print("[red]error:[/red] nothing left to check")
+            raise typer.Exit(2)
     if no_default_trust:
         # Only the anchors given here: by flag, or by the environment variable.
         given = list(trust_anchors or []) or os.environ.get(credmod.ENV_TRUST_ANCHORS) or None

@@ -337,6 +337,61 @@ def test_production_needs_watermark_key_and_both_halves(home, prod_files):
     assert creds.watermark_key == bytes(range(32))
 
 
+def test_verifying_needs_neither_a_signing_key_nor_a_watermark_key(home, prod_files, monkeypatch):
+    """verify stopped (exit 2) where a production certificate was configured without a
+    watermark key, or without its private key, though it signs nothing and metadata and C2PA
+    need neither; and verify --watermark-key failed on a damaged development key it does not
+    use. The watermark is then left unchecked, said."""
+    import subprocess
+    import sys
+
+    import synthlabel
+
+    creds = load_credentials(cert_chain=prod_files / "chain.pem", signing=False)
+    assert creds.watermark_key is None and creds.private_key_pem == b"" and not creds.is_development
+    creds = load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
+                             signing=False)
+    assert creds.watermark_key is None and creds.private_key_pem
+    labeled = synthlabel.label_image(Image.open(io.BytesIO(jpeg_bytes())), format="png",
+                                     credentials=load_credentials())      # development
+    rep = synthlabel.verify_bytes(labeled.data, credentials=creds)
+    assert rep.layers["watermark"].status.value == "skipped" and rep.layers["metadata"].status.value == "ok"
+    with pytest.raises(CredentialError, match="no watermark key is configured"):
+        synthlabel.verify_bytes(labeled.data, credentials=creds, layers=("watermark",))
+    out = home.parent / "x.png"
+    out.write_bytes(labeled.data)
+
+    def cli(*args, **env):
+        return subprocess.run([sys.executable, "-m", "synthlabel.cli", "verify", *map(str, args)],
+                              capture_output=True, text=True, env={**os.environ, **env})
+
+    r = cli(out, SYNTHLABEL_CERT_CHAIN=str(prod_files / "chain.pem"),
+            SYNTHLABEL_PRIVATE_KEY=str(prod_files / "plain.key"))
+    assert r.returncode == 1 and "the watermark is not checked: no watermark key" in r.stderr, r.stderr
+    assert "metadata   ok" in r.stdout and "not checked: no watermark key" in r.stdout, r.stdout
+    r = cli("--layers", "metadata", out, SYNTHLABEL_CERT_CHAIN=str(prod_files / "chain.pem"))
+    assert r.returncode == 0, r.stderr
+    # the development watermark key, damaged, is not read when another key is given
+    wm = home / "dev" / "watermark.key"
+    key = wm.read_bytes()
+    wm.write_text("damaged")
+    (home.parent / "good.key").write_bytes(key)
+    os.chmod(home.parent / "good.key", 0o600)
+    r = cli("--watermark-key", home.parent / "good.key", out)
+    assert r.returncode == 0, r.stderr
+
+
+def test_help_on_load_credentials_shows_no_environment(monkeypatch):
+    """load_credentials had env=os.environ as a default value: help() and inspect printed the
+    whole environment, SYNTHLABEL_KEY_PASSPHRASE included."""
+    import inspect
+    import pydoc
+
+    monkeypatch.setenv("SYNTHLABEL_KEY_PASSPHRASE", "a-passphrase-never-shown")
+    assert "a-passphrase-never-shown" not in str(inspect.signature(load_credentials))
+    assert "a-passphrase-never-shown" not in pydoc.render_doc(load_credentials)
+
+
 def test_key_given_where_its_path_belongs_is_never_echoed(home, prod_files):
     """A watermark key or private key given as the value instead of the path of its file was
     printed in the error (the whole key), and the private key's error was several lines long."""

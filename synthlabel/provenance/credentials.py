@@ -170,7 +170,7 @@ class Credentials:
 
     cert_chain_pem: bytes
     private_key_pem: bytes        # unencrypted PKCS#8 PEM
-    watermark_key: bytes          # 32 bytes
+    watermark_key: bytes | None   # 32 bytes; None: none configured (verifying only)
     trust_anchors_pem: bytes      # PEM bundle of trusted roots (may be empty)
     is_development: bool
     signer_subject: str
@@ -771,7 +771,10 @@ def init_dev_credentials(home: Path | None = None, *, force: bool = False) -> Pa
     return dev
 
 
-def _dev_credentials(home: Path, create: bool = True) -> tuple[bytes, bytes, bytes, bytes]:
+def _dev_credentials(home: Path, create: bool = True, *,
+                     watermark: bool = True) -> tuple[bytes, bytes, bytes | None, bytes]:
+    """(chain, private key, watermark key (None unless ``watermark``), root) of the
+    development credentials under ``home``."""
     dev = home / DEV_DIR
     # never a key set as the home path (only a PEM's marks count here: a folder's path can
     # look like base64, /tmp/x/file/home under a file, where a key file's path would not)
@@ -797,7 +800,8 @@ def _dev_credentials(home: Path, create: bool = True) -> tuple[bytes, bytes, byt
     chain, root = (dev / DEV_CHAIN).read_bytes(), (dev / DEV_ROOT).read_bytes()
     for pem, name in ((chain, DEV_CHAIN), (root, DEV_ROOT)):
         _check_certificates(pem, dev / name)
-    return chain, (dev / DEV_KEY).read_bytes(), read_watermark_key(dev / DEV_WM_KEY), root
+    wm = read_watermark_key(dev / DEV_WM_KEY) if watermark else None
+    return chain, (dev / DEV_KEY).read_bytes(), wm, root
 
 
 def _check_certificates(pem: bytes, path: Path) -> None:
@@ -848,7 +852,7 @@ def load_credentials(
     passphrase: str | bytes | None = None,
     watermark_key_file: PathLike | None = None,
     trust_anchors: PathLike | Iterable[PathLike] | None = None,
-    env: Mapping[str, str] = os.environ,
+    env: Mapping[str, str] | None = None,
     create: bool = True,
     signing: bool = True,
 ) -> Credentials:
@@ -859,10 +863,14 @@ def load_credentials(
     Raises :class:`CredentialError` when only one of certificate and key is configured, when a
     production certificate has no watermark key, or when anything cannot be read/decrypted, and
     :class:`CertificateError` when the certificate would be rejected by c2pa.
-    ``signing=False`` (verifying): a private key that does not load is no error, since nothing
-    is signed (a corrupt key file stopped ``verify`` altogether); ``private_key_pem`` is then
-    empty.
+    ``signing=False`` (verifying): nothing is signed, so a private key that does not load, or
+    is not configured, is no error (a corrupt key file stopped ``verify`` altogether), and
+    ``private_key_pem`` is then empty; a production certificate without a watermark key gives
+    ``watermark_key=None`` (the watermark cannot be checked; the other layers can).
+    ``env``: the environment to read (None: ``os.environ``; not a default argument value,
+    which ``help()`` would print, secrets and all).
     """
+    env = os.environ if env is None else env
     # (in this frame, not a wrapper: warnings point at the caller by a fixed stacklevel)
     try:
         home_path = Path(home).expanduser() if home is not None else default_home(env)
@@ -876,7 +884,9 @@ def load_credentials(
         anchors_cfg = load_trust_anchors(env.get(ENV_TRUST_ANCHORS) or None)
         anchors_arg = load_trust_anchors(trust_anchors)
 
-        if (cert_src is None) != (key_src is None):
+        if not signing and cert_src is None:
+            key_src = None              # verifying: a key without its certificate signs nothing
+        if signing and (cert_src is None) != (key_src is None):
             missing = "private key (SYNTHLABEL_PRIVATE_KEY)" if key_src is None else \
                 "certificate chain (SYNTHLABEL_CERT_CHAIN)"
             raise CredentialError(
@@ -900,20 +910,23 @@ def load_credentials(
 
         if cert_src is not None:
             chain_pem = _material(cert_src, "certificate chain")
-            key_pem = signing_key(chain_pem, lambda: _load_private_key(
+            key_pem = b"" if key_src is None else signing_key(chain_pem, lambda: _load_private_key(
                 _material(key_src, "private key"), passphrase),
                 _path_in_message(key_src, "private key") if not isinstance(key_src, bytes) else "private key")
-            if wm_src is None:
+            if wm_src is None and signing:
                 raise CredentialError(
                     "a production signing certificate needs a watermark key too: set "
                     "SYNTHLABEL_WATERMARK_KEY to a file with 64 hex digits (or 32 raw bytes), "
                     "e.g. created with: python -c \"import secrets; print(secrets.token_hex(32))\""
                 )
-            wm_key = read_watermark_key(wm_src)
+            wm_key = read_watermark_key(wm_src) if wm_src is not None else None
             anchors = _merge_pem(anchors_cfg, anchors_arg)
             is_dev = False
         else:
-            chain_pem, dev_key_pem, dev_wm, dev_root = _dev_credentials(home_path, create)
+            # the development watermark key is not read where another is given (a damaged
+            # one stopped verify --watermark-key)
+            chain_pem, dev_key_pem, dev_wm, dev_root = _dev_credentials(
+                home_path, create, watermark=wm_src is None)
             key_pem = signing_key(chain_pem, lambda: _load_private_key(dev_key_pem),
                                   os.fspath(home_path / DEV_DIR / DEV_KEY))
             wm_key = read_watermark_key(wm_src) if wm_src is not None else dev_wm
