@@ -653,7 +653,9 @@ def test_chapters_follow_the_inserted_rhythm_cue(tmp_path, credentials, ext):
     chapter track of an M4A) are carried into the labeled file and move by the rhythm cue
     inserted before the sound; the first chapter still starts the file. An M4A's chapters were
     dropped before, and the others kept pointing 1.8 s early, into the cue. ffprobe reads them.
-    An audiobook keeps its .m4b name (it was renamed .m4a)."""
+    An audiobook keeps its .m4b name (it was renamed .m4a). MP3 chapters keep their order
+    (mutagen writes frames by size: a short last title came first, and ffprobe numbered it
+    chapter 0; found by QA helper)."""
     import mutagen
 
     import synthlabel
@@ -667,15 +669,15 @@ def test_chapters_follow_the_inserted_rhythm_cue(tmp_path, credentials, ext):
     shift = inserted / RATE
     assert 1.0 < shift < 3.0
     meta = tmp_path / "chapters.txt"
-    meta.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=5000\ntitle=Intro\n"
-                    "[CHAPTER]\nTIMEBASE=1/1000\nSTART=5000\nEND=12000\ntitle=Main part\n")
+    meta.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=5000\ntitle=Introduction\n"
+                    "[CHAPTER]\nTIMEBASE=1/1000\nSTART=5000\nEND=12000\ntitle=Main\n")
     src = tmp_path / f"in.{ext}"
     subprocess.run([ffmpeg, "-v", "error", "-i", master, "-i", meta, "-map", "0", "-map_chapters", "1",
                     src], check=True)
     if ext == "flac":       # FFmpeg writes no FLAC chapters: the Vorbis-comment convention
         f = mutagen.File(src)
-        f.tags.extend([("CHAPTER001", "00:00:00.000"), ("CHAPTER001NAME", "Intro"),
-                       ("CHAPTER002", "00:00:05.000"), ("CHAPTER002NAME", "Main part")])
+        f.tags.extend([("CHAPTER001", "00:00:00.000"), ("CHAPTER001NAME", "Introduction"),
+                       ("CHAPTER002", "00:00:05.000"), ("CHAPTER002NAME", "Main")])
         f.save()
 
     def chapters(path):
@@ -684,13 +686,13 @@ def test_chapters_follow_the_inserted_rhythm_cue(tmp_path, credentials, ext):
         return [(round(float(c["start_time"]), 3), c.get("tags", {}).get("title"))
                 for c in json.loads(out)["chapters"]]
 
-    assert chapters(src) == [(0.0, "Intro"), (5.0, "Main part")]
+    assert chapters(src) == [(0.0, "Introduction"), (5.0, "Main")]
     (tmp_path / "out").mkdir()
     res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
     assert not any("chapter" in w for w in res.warnings), res.warnings
     assert Path(res.output).name == src.name
     (first, t0), (second, t1) = chapters(res.output)
-    assert (first, t0, t1) == (0.0, "Intro", "Main part")
+    assert (first, t0, t1) == (0.0, "Introduction", "Main")
     assert second == pytest.approx(5.0 + shift, abs=0.0011), (second, shift)
     rep = synthlabel.verify_file(res.output, credentials=credentials)
     assert rep.ok() and rep.ids_agree, rep.to_json()

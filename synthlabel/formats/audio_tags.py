@@ -136,6 +136,9 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
             d.tags.update_to_v23()
             kw["v2_version"] = 3
     d.save(**kw)
+    if hasattr(s.tags, "getall") and s.tags.getall("CHAP"):
+        with open(dst, "r+b") as f:
+            id3.order_chapters(f)
     return "; ".join(notes) or None
 
 

@@ -20,7 +20,8 @@ from typing import BinaryIO
 from .xmp import MetadataError
 
 __all__ = ["AIGC_DESC", "C2PA_MIME", "DST_DESC", "Id3Tag", "Undecoded", "keep_undecoded",
-           "read_id3_labels", "split_tag", "syncsafe", "undecoded_frames", "write_id3_label"]
+           "order_chapters", "read_id3_labels", "split_tag", "syncsafe", "undecoded_frames",
+           "write_id3_label"]
 
 AIGC_DESC = "AIGC"
 DST_DESC = "DigitalSourceType"
@@ -159,6 +160,32 @@ def write_id3_label(f: BinaryIO, wrapped_json: str, digital_source_type: str | N
         audio.save(f, v2_version=3 if major == 3 else 4)
     except Exception as exc:  # noqa: BLE001
         raise MetadataError(f"cannot write ID3 tag: {_one_line(exc)}") from None
+    order_chapters(f)
+
+
+def order_chapters(f: BinaryIO) -> None:
+    """Put the tag's ``CHAP`` frames in the order of their start times, in place (the tag keeps
+    its size). mutagen writes frames sorted by their size, so chapters came out in another
+    order than the source's ("Main" before "Intro"), and ffmpeg, which lists chapters in
+    frame order, numbered them so."""
+    tag = split_tag(f)
+    if tag is None:
+        return
+    at = [i for i, fr in enumerate(tag.frames) if fr[:4] == b"CHAP"]
+
+    def start(fr: bytes) -> int:
+        end = fr.find(b"\x00", 10)         # the element ID, then the start time (ms)
+        return int.from_bytes(fr[end + 1:end + 5], "big") if end >= 0 else 0
+
+    chaps = [tag.frames[i] for i in at]
+    ordered = sorted(chaps, key=start)
+    if ordered == chaps:
+        return
+    frames = list(tag.frames)
+    for i, fr in zip(at, ordered):
+        frames[i] = fr
+    f.seek(10)                              # split_tag takes no extended header: frames start here
+    f.write(b"".join(frames))
 
 
 def read_id3_labels(f: BinaryIO) -> tuple[list[tuple[str, str]], str | None]:
