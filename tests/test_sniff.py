@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 import wave
 from pathlib import Path
 
@@ -226,6 +227,11 @@ def _unsupported_samples(tmp_path: Path) -> dict[str, bytes]:
         sf.write(f, x, 8000, format=fmt, subtype="PCM_16")
         out[name] = f.read_bytes()
     out["raw AAC (ADTS)"] = _av_audio(tmp_path / "a.aac", "adts", "aac")
+    # a music collection's other formats: passed over in a folder as "not media" before
+    for name, fmt, codec in (("WavPack audio", "wv", "wavpack"), ("TTA (True Audio) audio", "tta", "tta"),
+                             ("AC-3 / E-AC-3 (Dolby Digital) audio", "ac3", "ac3"),
+                             ("E-AC-3 (Dolby Digital)", "eac3", "eac3")):
+        out[name] = _av_audio(tmp_path / f"a.{fmt}", fmt, codec)
     for name, fmt, codec in (("AVI video", "avi", "mpeg4"), ("Flash video", "flv", "flv"),
                              ("MPEG transport stream", "mpegts", "mpeg2video"),
                              ("MPEG program stream", "vob", "mpeg2video"),
@@ -252,6 +258,15 @@ def test_other_media_is_named_not_passed_over(tmp_path):
     assert kinds["JPEG 2000 image"] == "image"
     with pytest.raises(UnsupportedFormat, match="HEIF/AVIF"):
         sniff_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00" + bytes(44))
+    # formats no encoder here writes: their signatures, as their specifications give them
+    for head, name in ((b"\x7f\xfe\x80\x01\xfc\x3c", "DTS audio"), (b"MAC \x96\x0f", "Monkey's Audio"),
+                       (b"MPCK", "Musepack"), (b"MP+\x07", "Musepack"), (b"tBaK", "TAK audio"),
+                       (b"ajkg\x02", "Shorten"), (b"DSD " + (28).to_bytes(8, "little"), "DSD audio (DSF)"),
+                       (b"FRM8" + bytes(8) + b"DSD ", "DSD audio (DSDIFF)"),
+                       (b"Creative Voice File\x1a", "Creative Voice"), (b"MThd\x00\x00\x00\x06", "MIDI music"),
+                       (b".RMF\x00\x00\x00\x12", "RealMedia")):
+        with pytest.raises(UnsupportedFormat, match=re.escape(name)):
+            sniff_bytes(head + bytes(64))
     # ... while plain non-media stays UnsupportedMedia, not UnsupportedFormat
     for head in (b"hello, world" + bytes(52), b"%PDF-1.7\n" + bytes(55), b"RIFF\x10\x00\x00\x00CDXA" + bytes(52)):
         with pytest.raises(UnsupportedMedia) as e:

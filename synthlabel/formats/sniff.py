@@ -145,8 +145,31 @@ def _is_annex_b(h: bytes) -> bool:
     return (h[4] & 0x1F) in (6, 7, 9) or ((h[4] >> 1) & 0x3F) in (32, 35, 39)
 
 
+def _is_ac3(h: bytes) -> bool:
+    """An AC-3 / E-AC-3 (Dolby Digital) sync frame: 0B77, then a sample-rate code other than
+    the reserved one and a bitstream ID of at most 16."""
+    return len(h) >= 6 and h[:2] == b"\x0b\x77" and (h[4] >> 6) != 3 and (h[5] >> 3) <= 16
+
+
+_DTS_SYNCS = (b"\x7f\xfe\x80\x01", b"\xfe\x7f\x01\x80", b"\x1f\xff\xe8\x00", b"\xff\x1f\x00\xe8")
+
 _OTHER_MEDIA = (
     ("audio", "AIFF audio", lambda h: h[:4] == b"FORM" and h[8:12] in (b"AIFF", b"AIFC")),
+    # lossless and surround formats of music collections (they were passed over in a folder
+    # as "not media", where the README promises a named failure)
+    ("audio", "WavPack audio", lambda h: h[:4] == b"wvpk"),
+    ("audio", "TTA (True Audio) audio", lambda h: h[:4] == b"TTA1"),
+    ("audio", "Monkey's Audio (APE) audio", lambda h: h[:4] == b"MAC "),
+    ("audio", "Musepack audio", lambda h: h[:4] == b"MPCK" or h[:3] == b"MP+"),
+    ("audio", "TAK audio", lambda h: h[:4] == b"tBaK"),
+    ("audio", "Shorten audio", lambda h: h[:4] == b"ajkg"),
+    ("audio", "DSD audio (DSF)", lambda h: h[:4] == b"DSD " and h[4:12] == (28).to_bytes(8, "little")),
+    ("audio", "DSD audio (DSDIFF)", lambda h: h[:4] == b"FRM8" and h[12:16] == b"DSD "),
+    ("audio", "AC-3 / E-AC-3 (Dolby Digital) audio", _is_ac3),
+    ("audio", "DTS audio", lambda h: h[:4] in _DTS_SYNCS),
+    ("audio", "Creative Voice (VOC) audio", lambda h: h[:20] == b"Creative Voice File\x1a"),
+    ("audio", "MIDI music (notes, not sound)", lambda h: h[:4] == b"MThd"),
+    ("video", "RealMedia media", lambda h: h[:4] == b".RMF"),
     ("audio", "Sony Wave64 audio", lambda h: h[:16] == b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00"),
     ("audio", "Core Audio Format (CAF) audio", lambda h: h[:4] == b"caff"),
     ("audio", "Sun/NeXT AU audio", lambda h: h[:4] == b".snd"),
