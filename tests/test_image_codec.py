@@ -693,6 +693,13 @@ def test_png_colour_and_background_chunks_lost_are_said(credentials):
         assert any("gamma / primaries" in w for w in res.warnings) == said, (fmt, res.warnings)
     res = synthlabel.label_image_bytes(bkgd, credentials=credentials)
     assert "PNG chunks bKGD (background colour), sBIT (significant bits) are not carried" in res.warnings
+    # every chunk left out is said: a private one and tIME went without a word (QA helper);
+    # a labeled file's own C2PA store (caBX) is replaced, not "left out"
+    private = head + chunk(b"prVt", b"vendor data") + chunk(b"tIME", struct.pack(">HBBBBB", 2024, 1, 2, 3, 4, 5)) + tail
+    res = synthlabel.label_image_bytes(private, credentials=credentials)
+    assert "PNG chunks prVt (a private chunk), tIME (modification time) are not carried" in res.warnings
+    again = synthlabel.label_image_bytes(res.data, credentials=credentials)
+    assert not any("not carried" in w for w in again.warnings), again.warnings
 
 
 def test_no_empty_exif_directory_is_written():

@@ -247,14 +247,33 @@ _SRGB_GAMA = 45455
 _SRGB_CHRM = (31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)
 
 
+#: ... and others a re-encode drops (they describe the old encoding, or synthlabel does not
+#: know what they hold), named in the same warning: every chunk not carried is said (a private
+#: chunk and tIME went without a word).
+_DROPPED_TOO = {b"tIME": "modification time", b"oFFs": "image offset", b"pCAL": "pixel calibration",
+                b"sCAL": "physical scale", b"sTER": "stereo layout", b"dSIG": "digital signature"}
+#: Chunks the pixels or the carried metadata stand for (the picture, its palette and
+#: transparency, its animation, where a still is written and warned, its ICC profile, EXIF),
+#: and the C2PA manifest store, which a new manifest replaces (naming the old as its parent)
+_REWRITTEN = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"acTL", b"fcTL", b"fdAT", b"iCCP",
+              b"eXIf", b"caBX"}
+
+
 def dropped(data: bytes) -> list[str]:
-    """What of ``data``'s chunks a re-encode leaves out (see ``_DROPPED``), for a warning."""
+    """What of ``data``'s chunks a re-encode leaves out, named, for a warning: those it no
+    longer describes (``_DROPPED``, ``_DROPPED_TOO``) and any other it does not carry."""
     try:
         chunks, _ = _chunks(data)
     except MetadataError:
         return []
-    return list(dict.fromkeys(f"{c.type.decode()} ({_DROPPED[c.type]})" for c in chunks
-                              if c.type in _DROPPED))
+
+    def named(t: bytes) -> str:
+        what = _DROPPED.get(t) or _DROPPED_TOO.get(t) or (
+            "a private chunk" if t[1:2].islower() else "an unknown chunk")
+        return f"{t.decode('latin-1')} ({what})"
+
+    return list(dict.fromkeys(named(c.type) for c in chunks
+                              if c.type not in _CARRIED and c.type not in _REWRITTEN))
 
 
 def non_srgb(raw_chunks: list[bytes]) -> bool:
