@@ -706,3 +706,31 @@ def test_no_label_in_a_gif_tiff_or_bmp_is_missing_not_an_error(fmt):
     _pixels().convert("RGB").save(buf, fmt)
     found = read_image_metadata(buf.getvalue(), fmt.lower())
     assert found.aigc is None and found.aigc_count == 0 and found.errors == []
+
+
+def test_a_jpeg_with_two_xmp_packets_says_which_is_carried(credentials):
+    """A JPEG holding two XMP APP1 packets lost the first one's properties without a word
+    (Pillow keeps the last; ExifTool reads both; found by QA helper)."""
+    import struct
+
+    import synthlabel
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)).save(
+        buf, "JPEG", quality=90)
+    src = buf.getvalue()
+
+    def app1(prop: str) -> bytes:
+        body = b"http://ns.adobe.com/xap/1.0/\x00" + (
+            "<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>"
+            f"<rdf:Description rdf:about='' xmlns:xmp='http://ns.adobe.com/xap/1.0/'>{prop}</rdf:Description>"
+            "</rdf:RDF></x:xmpmeta>").encode()
+        return b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+
+    at = 4 + struct.unpack(">H", src[4:6])[0]                      # after APP0
+    two = src[:at] + app1("<xmp:CreatorTool>First</xmp:CreatorTool>") + \
+        app1("<xmp:Rating>3</xmp:Rating>") + src[at:]
+    res = synthlabel.label_image_bytes(two, credentials=credentials)
+    assert any("the JPEG holds 2 XMP packets: only the last is carried" in w for w in res.warnings), res.warnings
+    one = synthlabel.label_image_bytes(src, credentials=credentials)
+    assert not any("XMP packets" in w for w in one.warnings)

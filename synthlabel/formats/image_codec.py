@@ -178,6 +178,11 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         if out.xmp is not None:
             out.warnings.append("the XMP packet under a non-standard APP1 header is carried in "
                                 "a standard one")
+    elif fmt == "jpeg" and len(packets := _jpeg_xmp_packets(data)) > 1:
+        # A file holds one XMP packet; Pillow keeps the last of several, and the others' were
+        # lost without a word (ExifTool reads them all)
+        out.warnings.append(f"the JPEG holds {len(packets)} XMP packets: only the last is carried "
+                            f"(merge them into one first: exiftool -tagsfromfile @ -xmp:all FILE)")
     if fmt == "png" and out.xmp:
         # Pillow reads a tEXt / zTXt XMP packet as Latin-1; png.extract reads its UTF-8
         from . import png
@@ -296,6 +301,17 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
 
 #: Pillow modes of one wide channel (16-bit or 32-bit integer, 32-bit float).
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def _jpeg_xmp_packets(data: bytes) -> list[bytes]:
+    """The standard XMP packets of a JPEG's APP1 segments (none when it does not parse)."""
+    from . import jpeg
+    from .xmp import MetadataError
+
+    try:
+        return jpeg.extract(data).xmp
+    except MetadataError:
+        return []
 
 
 def to_8bit(im: Image.Image) -> tuple[Image.Image, str]:
