@@ -231,6 +231,23 @@ def test_sixteen_bit_colour_is_reported():
     assert "16-bit colour image reduced to 8 bits per channel" in dec.warnings
     assert np.abs(dec.rgb.astype(int) - PHOTO).max() <= 1
     assert not image_codec.decode(_png(), "png").warnings
+    # 16-bit grey + alpha (Pillow opens it as RGBA) is grey, and stays grey + alpha in PNG: it
+    # came out as 8-bit colour, called "colour" (QA helper)
+    grey = (PHOTO[..., 1].astype(np.uint16) * 257)
+    import struct
+    import zlib
+
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+
+    h, w = grey.shape
+    rows = b"".join(b"\x00" + np.dstack([grey, np.full_like(grey, 40000)])[y].astype(">u2").tobytes() for y in range(h))
+    la16 = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 4, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    dec = image_codec.decode(la16, "png")
+    assert "16-bit grey image reduced to 8 bits per channel" in dec.warnings and dec.extras.grey
+    out = image_codec.encode(dec.rgb, "png", alpha=dec.alpha, extras=dec.extras)
+    assert Image.open(io.BytesIO(out)).mode == "LA"
 
 
 def test_greyscale_icc_profile_goes_with_grey_output_and_is_dropped_from_rgb(credentials):

@@ -253,7 +253,7 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
     # it in info["transparency"], not as an alpha band, so it is read out here.
     # a grey source (8- or 16-bit, bilevel) is written grey again when its labeled pixels are
     # (encode): as RGB, a grey PNG tripled in size
-    out.extras.grey = im.mode in WIDE_MODES + ("L", "LA", "1")
+    out.extras.grey = im.mode in WIDE_MODES + ("L", "LA", "1") or _png_grey(data, fmt)
     out.extras.progressive = fmt == "jpeg" and bool(im.info.get("progressive") or im.info.get("progression"))
     if im.mode in ("P", "PA"):
         out.warnings.append("palette image written as full colour (the mark needs more levels "
@@ -272,8 +272,10 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
             raise ImageDecodeError(f"cannot decode {fmt.upper()} image: {exc}") from None
         out.warnings.append(warning)
     elif _sixteen_bit_color(im, data, fmt):
-        # Pillow itself opens 16-bit colour PNG and TIFF as 8-bit RGB(A).
-        out.warnings.append("16-bit colour image reduced to 8 bits per channel")
+        # Pillow itself opens 16-bit colour PNG and TIFF as 8-bit RGB(A), and 16-bit grey +
+        # alpha PNG as RGBA.
+        what = "grey" if _png_grey(data, fmt) else "colour"
+        out.warnings.append(f"16-bit {what} image reduced to 8 bits per channel")
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     if key_alpha is not None:
         out.rgb = np.ascontiguousarray(np.asarray(im.convert("RGB")))
@@ -422,6 +424,12 @@ def _swap_exif_dimensions(exif: Image.Exif) -> None:
         ifd[0xA002], ifd[0xA003] = ifd[0xA003], ifd[0xA002]
     if 282 in exif and 283 in exif:
         exif[282], exif[283] = exif[283], exif[282]
+
+
+def _png_grey(data: bytes, fmt: str) -> bool:
+    """A PNG whose IHDR says grey (colour type 0) or grey + alpha (4): Pillow opens the 16-bit
+    grey + alpha one as RGBA, and it came out as colour."""
+    return fmt == "png" and len(data) > 25 and data[25] in (0, 4)
 
 
 def _sixteen_bit_color(im: Image.Image, data: bytes, fmt: str) -> bool:
