@@ -500,7 +500,8 @@ def _jpeg_with_exif(orientation: int, size=(80, 60)) -> bytes:
     ex[282], ex[283] = 300.0, 72.0
     ex.get_ifd(0x8769)[0xA002], ex.get_ifd(0x8769)[0xA003] = size
     buf = io.BytesIO()
-    Image.fromarray(synthetic_photo(size[1], size[0], 3)).save(buf, format="JPEG", exif=ex.tobytes())
+    Image.fromarray(synthetic_photo(size[1], size[0], 3)).save(buf, format="JPEG", exif=ex.tobytes(),
+                                                               dpi=(300, 72))
     return buf.getvalue()
 
 
@@ -520,6 +521,10 @@ def test_quarter_turn_swaps_the_exif_dimensions(tmp_path):
     assert ex[0x0112] == 1
     assert (ex.get_ifd(0x8769)[0xA002], ex.get_ifd(0x8769)[0xA003]) == (60, 80)
     assert (float(ex[282]), float(ex[283])) == (72.0, 300.0)
+    # ... and the JFIF density with them (it kept 300 x 72, disagreeing with EXIF; QA helper)
+    assert dec.extras.dpi == (72.0, 300.0)
+    out = image_codec.encode(dec.rgb, "jpeg", exif=dec.exif, extras=dec.extras)
+    assert tuple(round(v) for v in Image.open(io.BytesIO(out)).info["dpi"]) == (72, 300)
 
 
 def test_quarter_turn_swaps_the_xmp_dimensions(tmp_path):

@@ -249,6 +249,10 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         out.warnings.append(f"{fmt.upper()} has {im.n_frames} frames; the output is a still of "
                             "the first, labeled (the others are not kept)")
     _carry_extras(out, im, data, fmt)
+    if orientation in range(5, 9) and out.extras.dpi:
+        # a quarter turn swaps the density too, as the EXIF resolution fields are swapped (the
+        # JFIF density kept the old order, and the two disagreed)
+        out.extras.dpi = out.extras.dpi[::-1]
     # A tRNS chunk makes one colour (grey level) of an RGB or grey PNG transparent: Pillow keeps
     # it in info["transparency"], not as an alpha band, so it is read out here.
     # a grey source (8- or 16-bit, bilevel) is written grey again when its labeled pixels are
