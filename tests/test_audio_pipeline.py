@@ -593,14 +593,16 @@ def test_wav_cue_points_follow_the_inserted_rhythm_cue(tmp_path, credentials):
     """A WAV's markers ("cue " chunk), sampler loops ("smpl") and broadcast time reference
     ("bext") were copied unchanged while the rhythm cue was inserted before the sound, so
     "Verse" pointed into the cue and the loop played the wrong bars. The markers and loops
-    move by the frames inserted; the time reference (the first frame's time of day) moves
+    move by the frames inserted (a marker at 0 stays); the time reference (the first frame's time of day) moves
     earlier by as much, so the sound keeps its timecode."""
     import synthlabel
 
     src = tmp_path / "m.wav"
     sf.write(src, music(6.0, seed=4), RATE, subtype="PCM_16")
-    points, loop, time_ref = [RATE, 3 * RATE], (2 * RATE, 4 * RATE), 3600 * RATE
-    cue = struct.pack("<I", 2) + b"".join(struct.pack("<II4sIII", i + 1, p, b"data", 0, 0, p)
+    # a marker at the start stays at the start of the file, as every other format's first
+    # chapter does (it moved past the cue; QA helper)
+    points, loop, time_ref = [0, RATE, 3 * RATE], (2 * RATE, 4 * RATE), 3600 * RATE
+    cue = struct.pack("<I", 3) + b"".join(struct.pack("<II4sIII", i + 1, p, b"data", 0, 0, p)
                                           for i, p in enumerate(points))
     smpl = struct.pack("<9I", 0, 0, 10 ** 9 // RATE, 60, 0, 0, 0, 1, 0) + struct.pack(
         "<6I", 1, 0, *loop, 0, 0)
@@ -632,7 +634,7 @@ def test_wav_cue_points_follow_the_inserted_rhythm_cue(tmp_path, credentials):
     res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
     inserted = sf.info(res.output).frames - sf.info(src).frames
     assert inserted > RATE
-    assert positions(Path(res.output)) == ([p + inserted for p in points],
+    assert positions(Path(res.output)) == ([p + inserted if p else 0 for p in points],
                                            (loop[0] + inserted, loop[1] + inserted),
                                            time_ref - inserted, b"take 3")
     assert not any("time reference" in w for w in res.warnings), res.warnings

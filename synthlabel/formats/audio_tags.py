@@ -202,7 +202,8 @@ _WAV_SKIP = {b"fmt ", b"data", b"fact", b"AIGC", b"C2PA", b"JUNK", b"PAD ", b"ds
 def _shift_cues(body: bytes, frames: int) -> bytes:
     """A ``cue `` chunk's points moved ``frames`` later (each point: name, position, chunk id,
     chunk start, block start, sample offset; the position and the sample offset are in
-    frames of the data chunk)."""
+    frames of the data chunk), but one at the start of the sound, which still starts the
+    file, as the first chapter does in every other format (:func:`chapters.moved`)."""
     if frames == 0 or len(body) < 4:
         return body
     n = struct.unpack("<I", body[:4])[0]
@@ -212,8 +213,8 @@ def _shift_cues(body: bytes, frames: int) -> bytes:
     for i in range(n):
         at = 4 + 24 * i
         name, pos, cid, cstart, bstart, off = struct.unpack("<II4sIII", body[at:at + 24])
-        out[at:at + 24] = struct.pack("<II4sIII", name, (pos + frames) & 0xFFFFFFFF, cid,
-                                      cstart, bstart, (off + frames) & 0xFFFFFFFF)
+        out[at:at + 24] = struct.pack("<II4sIII", name, chapters.moved(pos, frames) & 0xFFFFFFFF, cid,
+                                      cstart, bstart, chapters.moved(off, frames) & 0xFFFFFFFF)
     return bytes(out)
 
 
