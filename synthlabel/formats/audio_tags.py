@@ -136,8 +136,11 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
             d.tags.update_to_v23()
             kw["v2_version"] = 3
     d.save(**kw)
-    if hasattr(s.tags, "getall") and s.tags.getall("CHAP"):
+    if hasattr(s.tags, "getall"):
+        with open(src, "rb") as f:
+            v1 = id3.id3v1_tag(f)
         with open(dst, "r+b") as f:
+            id3.restore_id3v1(f, v1)        # the source's, comment and all
             id3.order_chapters(f)
     return "; ".join(notes) or None
 

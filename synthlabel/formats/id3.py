@@ -19,9 +19,9 @@ from typing import BinaryIO
 
 from .xmp import MetadataError
 
-__all__ = ["AIGC_DESC", "C2PA_MIME", "DST_DESC", "Id3Tag", "Undecoded", "keep_undecoded",
-           "order_chapters", "read_id3_labels", "split_tag", "syncsafe", "undecoded_frames",
-           "write_id3_label"]
+__all__ = ["AIGC_DESC", "C2PA_MIME", "DST_DESC", "Id3Tag", "Undecoded", "id3v1_tag",
+           "keep_undecoded", "order_chapters", "read_id3_labels", "restore_id3v1", "split_tag",
+           "syncsafe", "undecoded_frames", "write_id3_label"]
 
 AIGC_DESC = "AIGC"
 DST_DESC = "DigitalSourceType"
@@ -155,11 +155,13 @@ def write_id3_label(f: BinaryIO, wrapped_json: str, digital_source_type: str | N
     tags.add(TXXX(encoding=Encoding.LATIN1, desc=AIGC_DESC, text=[wrapped_json]))
     if digital_source_type:
         tags.add(TXXX(encoding=Encoding.LATIN1, desc=DST_DESC, text=[digital_source_type]))
+    v1 = id3v1_tag(f)
     f.seek(0)
     try:
         audio.save(f, v2_version=3 if major == 3 else 4)
     except Exception as exc:  # noqa: BLE001
         raise MetadataError(f"cannot write ID3 tag: {_one_line(exc)}") from None
+    restore_id3v1(f, v1)
     order_chapters(f)
 
 
@@ -186,6 +188,25 @@ def order_chapters(f: BinaryIO) -> None:
         frames[i] = fr
     f.seek(10)                              # split_tag takes no extended header: frames start here
     f.write(b"".join(frames))
+
+
+def id3v1_tag(f: BinaryIO) -> bytes | None:
+    """The 128-byte ID3v1 tag at the end of ``f``, or None."""
+    f.seek(0, 2)
+    if f.tell() < 128:
+        return None
+    f.seek(-128, 2)
+    tag = f.read(128)
+    return tag if tag[:3] == b"TAG" else None
+
+
+def restore_id3v1(f: BinaryIO, tag: bytes | None) -> None:
+    """Put ``tag`` (an ID3v1 tag, or None) back over the one mutagen wrote at the end of ``f``.
+    mutagen makes the ID3v1 tag from the ID3v2 frames and finds no comment there (it looks
+    for a COMM frame without description or language): the comment came out blank."""
+    if tag is not None and id3v1_tag(f) is not None:
+        f.seek(-128, 2)
+        f.write(tag)
 
 
 def read_id3_labels(f: BinaryIO) -> tuple[list[tuple[str, str]], str | None]:
