@@ -481,6 +481,13 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             res.skipped = f"already labeled ({res.prior_label})"
             return res
         targets = expected_outputs(job, media, spec)
+        asked = job.target
+        if asked is not None and targets[0] != asked and asked.suffix.lower() in KNOWN_EXTENSIONS \
+                and asked.suffix.lower() != job.source.suffix.lower():
+            # an output named for another format than the input's (label_file("a.flac",
+            # "b.mp3")): its name follows the format written, which the caller should hear
+            res.warnings.append(f"written as {targets[0].name}: an output's name follows the "
+                                f"format written, not the {asked.suffix} asked")
         if why := _replaces_input(job, targets) or _link_in_output(job):
             raise LabelingError(why)
         if why := _in_place_loses_frames(job, data, targets[0], spec):

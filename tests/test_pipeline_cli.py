@@ -1004,6 +1004,12 @@ def test_label_file_into_a_new_folder_named_with_a_slash(tmp_path, credentials):
     assert Path(res.output) == tmp_path / "new" / "scene.png" and Path(res.output).is_file()
     res = synthlabel.label_file(SAMPLES / "scene.png", tmp_path / "plain", credentials=credentials)
     assert Path(res.output) == tmp_path / "plain.png"     # no slash: a file name, suffix set
+    assert res.warnings == []
+    # named for another format: renamed, and said (the CLI said so of an input's name; the
+    # library's caller heard nothing)
+    res = synthlabel.label_file(SAMPLES / "tone.wav", tmp_path / "t.mp3", credentials=credentials)
+    assert Path(res.output) == tmp_path / "t.wav"
+    assert "written as t.wav: an output's name follows the format written, not the .mp3 asked" in res.warnings
 
 
 def test_in_place_keeps_a_multi_frame_original(tmp_path):
