@@ -85,7 +85,7 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
         # file goes into it under its own name
         dst = Path(dst) / Path(src).name
     job = Job(source=Path(src), target=None if in_place else Path(dst), in_place=in_place)
-    res = label_one(job, spec or LabelSpec(), resolved_credentials(credentials), overwrite,
+    res = label_one(job, spec or LabelSpec(), resolved_credentials(credentials, signing=True), overwrite,
                     skip_labeled)
     if res.error:
         raise LabelingError(f"{src}: {res.error}")

@@ -354,7 +354,7 @@ def label_image(image, *, format: str | None = None, spec: LabelSpec | None = No
     exif, icc_profile, xmp = _metadata_args(exif, icc_profile, xmp, check_xmp=spec.metadata)
     if not isinstance(title, str):
         raise TypeError(f"title must be a str, got {type(title).__name__}")
-    creds = resolved_credentials(credentials)
+    creds = resolved_credentials(credentials, signing=True)
     converted: list[str] = []
     rgb, alpha = _as_rgb(image, converted)
     if format == "jpeg" and alpha is not None:
@@ -483,7 +483,7 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
     data = bytes(data)
     spec = spec or LabelSpec()
-    credentials = resolved_credentials(credentials)
+    credentials = resolved_credentials(credentials, signing=True)
     from .formats.sniff import UnsupportedMedia, sniff_bytes
 
     try:

@@ -481,7 +481,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                   overwrite: bool = False, source: Path | None = None,
                   in_place: bool = False, durable: bool = True) -> LabeledAudio:
     spec = spec or LabelSpec()
-    creds = resolved_credentials(credentials)
+    creds = resolved_credentials(credentials, signing=True)
     allowed = {".ogg", ".oga", ".opus"} if fmt in ("ogg", "opus") else (
         set(M4A_SUFFIXES) if fmt == "m4a" else {EXTENSION[fmt]})
     if dst.suffix.lower() not in allowed:

@@ -429,7 +429,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                             "stream): label into another folder (-o) instead")
     in_place = claim_output(dst, src, sidecar, overwrite=overwrite, in_place=in_place)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    creds = resolved_credentials(credentials)
+    creds = resolved_credentials(credentials, signing=True)
     key = creds.watermark_key
     # A labeled video labeled again keeps the mark made with this key and its content ID: a
     # second mark with another payload, laid in step over it, left neither readable after a

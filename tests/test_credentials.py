@@ -358,6 +358,8 @@ def test_verifying_needs_neither_a_signing_key_nor_a_watermark_key(home, prod_fi
     assert rep.layers["watermark"].status.value == "skipped" and rep.layers["metadata"].status.value == "ok"
     with pytest.raises(CredentialError, match="no watermark key is configured"):
         synthlabel.verify_bytes(labeled.data, credentials=creds, layers=("watermark",))
+    with pytest.raises(CredentialError, match="cannot label: they hold no watermark key"):
+        synthlabel.label_image_bytes(labeled.data, credentials=creds)   # was "key must be bytes"
     out = home.parent / "x.png"
     out.write_bytes(labeled.data)
 

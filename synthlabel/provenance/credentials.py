@@ -821,15 +821,21 @@ def _check_certificates(pem: bytes, path: Path) -> None:
 # --------------------------------------------------------------------------- loading
 
 
-def resolved(credentials: Credentials | None) -> Credentials:
+def resolved(credentials: Credentials | None, *, signing: bool = False) -> Credentials:
     """``credentials``, or the configured ones (:func:`load_credentials`) when None. Anything
     else is a TypeError naming what was given (a path or a name had failed later, as
-    "'str' object has no attribute 'watermark_key'")."""
+    "'str' object has no attribute 'watermark_key'"). ``signing``: they are to label with, so
+    credentials loaded for verifying (``signing=False``) without a private or a watermark key
+    are a CredentialError saying so (not "key must be bytes, got NoneType")."""
     if credentials is None:
         return load_credentials()
     if not isinstance(credentials, Credentials):
         raise TypeError(f"credentials must be a Credentials from load_credentials(), got "
                         f"{type(credentials).__name__}")
+    if signing and (not credentials.private_key_pem or credentials.watermark_key is None):
+        missing = "private key" if not credentials.private_key_pem else "watermark key"
+        raise CredentialError(f"these credentials cannot label: they hold no {missing} (loaded "
+                              "for verifying, signing=False); use load_credentials()")
     return credentials
 
 
