@@ -593,8 +593,8 @@ def test_wav_cue_points_follow_the_inserted_rhythm_cue(tmp_path, credentials):
     """A WAV's markers ("cue " chunk), sampler loops ("smpl") and broadcast time reference
     ("bext") were copied unchanged while the rhythm cue was inserted before the sound, so
     "Verse" pointed into the cue and the loop played the wrong bars. The markers and loops
-    move by the frames inserted (a marker at 0 stays); the time reference (the first frame's time of day) moves
-    earlier by as much, so the sound keeps its timecode."""
+    move by the frames inserted (a marker at 0 stays); the time reference (the first frame's
+    time of day) moves earlier by as much, so the sound keeps its timecode."""
     import synthlabel
 
     src = tmp_path / "m.wav"
