@@ -352,8 +352,9 @@ def test_verifying_needs_neither_a_signing_key_nor_a_watermark_key(home, prod_fi
     creds = load_credentials(cert_chain=prod_files / "chain.pem", private_key=prod_files / "plain.key",
                              signing=False)
     assert creds.watermark_key is None and creds.private_key_pem
-    labeled = synthlabel.label_image(Image.open(io.BytesIO(jpeg_bytes())), format="png",
-                                     credentials=load_credentials())      # development
+    with pytest.warns(DevelopmentCredentialsWarning):                      # made on first use
+        dev = load_credentials()
+    labeled = synthlabel.label_image(Image.open(io.BytesIO(jpeg_bytes())), format="png", credentials=dev)
     rep = synthlabel.verify_bytes(labeled.data, credentials=creds)
     assert rep.layers["watermark"].status.value == "skipped" and rep.layers["metadata"].status.value == "ok"
     with pytest.raises(CredentialError, match="no watermark key is configured"):
