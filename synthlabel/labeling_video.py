@@ -162,6 +162,23 @@ def _square_width(width: int, sar: Fraction | None) -> int:
     return width if sar is None else max(1, round(width * sar))
 
 
+def kept_sar(info: video_io.VideoInfo, vcodec: str, container: str) -> Fraction | None:
+    """The sample aspect ratio the output keeps: none in VP9 Matroska or WebM (VP9 has no place
+    for it, and PyAV leaves the Matroska display size unset: labeling warns), where the picture
+    then shows as stored, so its label is laid out on the stored pixels (laid out for the
+    shape the input showed, it came out squeezed, and verify did not find it)."""
+    if info.sar is not None and vcodec == "vp9" and container in ("mkv", "webm"):
+        return None
+    return info.sar
+
+
+def shown_size(width: int, height: int, rotation: int, sar: Fraction | None) -> tuple[int, int]:
+    """(width, height) of a coded ``width`` x ``height`` picture as shown: square pixels
+    (``sar``), then turned by ``rotation``."""
+    sw = _square_width(width, sar)
+    return (height, sw) if rotation in (90, 270) else (sw, height)
+
+
 def _to_sar(a: np.ndarray, width: int) -> np.ndarray:
     """``a`` (H x W', square pixels) resampled across to ``width`` (the coded samples)."""
     if a.shape[1] == width:
@@ -186,8 +203,7 @@ class _Plate:
         # Laid out on the picture as shown (square pixels, turned), then brought to the coded
         # samples: on an anamorphic video a plate laid on the stored pixels came out stretched,
         # its glyphs sized from the stored short side (2.8 % of the shown one at SAR 2:1).
-        sw = _square_width(width, sar)
-        dw, dh = (height, sw) if rotation in (90, 270) else (sw, height)
+        dw, dh = shown_size(width, height, rotation, sar)
         try:
             black, box = text_label.render_label(np.zeros((dh, dw, 3), np.uint8), spec.text,
                                                  position=spec.position.value)
@@ -465,7 +481,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     t0 = time.perf_counter()
     plate = None
     if spec.explicit:
-        plate = _Plate(spec, info.width, info.height, info.rotation, full_range, info.sar)
+        plate = _Plate(spec, info.width, info.height, info.rotation, full_range,
+                       kept_sar(info, vcodec, container))
         res.label_box = (plate.box.x, plate.box.y, plate.box.w, plate.box.h)
         res.glyph_height = plate.box.glyph_height
     res.timings["setup"] = time.perf_counter() - t0
@@ -580,7 +597,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 chapters=info.chapters, video_tags=info.video_tags)
         except video_io.VideoError as exc:
             raise LabelingError(str(exc)) from None
-        if info.sar is not None and writer.codec == "vp9" and container in ("mkv", "webm"):
+        if info.sar is not None and kept_sar(info, writer.codec, container) is None:
             # VP9 has no place for it, and the Matroska display size is written only by
             # the ffmpeg command (PyAV leaves the stream's aspect ratio unset)
             res.warnings.append(f"the pixel aspect ratio {info.sar.numerator}:{info.sar.denominator} "

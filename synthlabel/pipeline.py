@@ -336,7 +336,19 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: Labe
         from .formats import video_io
 
         info = video_io.probe(path)
-        video_io.encoder_settings(info.container, spec.video_codec, spec.video_crf, spec.video_preset)
+        vcodec, _, _ = video_io.encoder_settings(info.container, spec.video_codec, spec.video_crf,
+                                                 spec.video_preset)
+        if spec.explicit:
+            # a picture too small for the label: the real run fails on it (the dry run said
+            # "would label")
+            from .core import text_label
+            from .labeling_video import kept_sar, shown_size
+
+            sar = kept_sar(info, vcodec, info.container)
+            try:
+                text_label.check_fits(*shown_size(info.width, info.height, info.rotation, sar), spec.text)
+            except ValueError as exc:
+                raise LabelingError(f"explicit label: {exc}") from None
         if spec.video_audio_cue and spec.explicit:
             from .labeling_audio import cue_params
 

@@ -1584,3 +1584,37 @@ def test_a_soundtrack_under_8_khz_gets_the_cue_and_the_mark(tmp_path, credential
     rep = synthlabel.verify_file(res.output, credentials=credentials)
     assert rep.ok() and "audio" in rep.layers["watermark"].details, rep.to_json()
     assert "audio cue at" in rep.layers["explicit"].summary, rep.layers["explicit"].summary
+
+
+def test_an_anamorphic_vp9_webm_gets_its_label_on_the_stored_pixels(tmp_path, credentials):
+    """VP9 WebM cannot keep the pixel aspect ratio (warned): the output shows as stored. The
+    plate was laid out for the shape the input showed, so it came out squeezed and verify did
+    not find it in synthlabel's own output (found by QA helper). It is laid out on the stored
+    pixels when the aspect ratio is not kept."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "ana.webm"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=360x288:rate=25:duration=2",
+                    "-vf", "setsar=64/45", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
+                    "-pix_fmt", "yuv420p", str(src)], check=True)
+    assert video_io.probe(src).sar == Fraction(64, 45)
+    res = label_video_file(src, tmp_path / "out.webm", credentials=credentials, **FAST)
+    assert any("is not kept in VP9 WEBM" in w for w in res.warnings), res.warnings
+    x, y, w, h = res.label_box
+    assert x + w <= 360, res.label_box                 # the stored width: what will be shown
+    rep = synthlabel.verify_file(res.output, credentials=credentials)
+    assert rep.layers["explicit"].status is Status.OK, rep.layers["explicit"].summary
+
+
+def test_a_dry_run_refuses_a_video_too_small_for_the_label(tmp_path):
+    """A 32x16 video passed --dry-run ("would label") and then failed the real run: the label
+    does not fit. A picture of that size was refused by both (found by QA helper)."""
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "small.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=32x16:rate=25:duration=1",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src)], check=True)
+    for extra in (["--dry-run"], []):
+        r = subprocess.run([sys.executable, "-m", "synthlabel.cli", "label", str(src), "-o", str(tmp_path / "out"),
+                            "-j", "1", *extra], capture_output=True, text=True)
+        assert r.returncode == 1 and "explicit label: label 'AI生成' does not fit" in r.stderr, (extra, r.stderr)
