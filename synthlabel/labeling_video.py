@@ -699,6 +699,12 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                     res.warnings.append(f"the picture size changes mid-stream ({w}x{h} from "
                                         f"{at:.2f} s): those frames were scaled to the first "
                                         f"frame's {reader.size[0]}x{reader.size[1]}")
+                if reader.audio_resampler is not None and reader.audio_resampler.changed:
+                    layout, rate, at = reader.audio_resampler.changed
+                    first = reader.audio_resampler
+                    res.warnings.append(f"the soundtrack changes mid-stream ({layout}, {rate} Hz "
+                                        f"from {at:.2f} s): converted to its first layout and "
+                                        f"rate ({first.layout}, {first.rate} Hz)")
                 if reader.bad_audio_packets:
                     res.warnings.append(f"{reader.bad_audio_packets} damaged soundtrack packet(s) "
                                         "did not decode and were skipped (silence in their place)")

@@ -296,6 +296,8 @@ class SoundtrackResampler:
         self.layout, self.rate = layout_name(cc), int(rate or cc.sample_rate)
         self._rs = self._new()
         self._heard: tuple | None = None   # (format, layout, rate) of the latest frame
+        #: (layout, rate, seconds) of the first frame unlike the first ones, for a warning
+        self.changed: tuple[str, int, float] | None = None
 
     def _new(self):
         import av
@@ -310,6 +312,8 @@ class SoundtrackResampler:
             if self._heard is not None and now != self._heard:
                 out = list(self._rs.resample(None))
                 self._rs = self._new()
+                if self.changed is None:
+                    self.changed = (frame.layout.name, frame.sample_rate, float(frame.time or 0.0))
             self._heard = now
         return out + list(self._rs.resample(frame))
 
@@ -493,6 +497,8 @@ class VideoReader:
         self.resized_from: tuple[int, int, float] | None = None
         #: soundtrack packets that did not decode, skipped (see MAX_BAD_AUDIO_PACKETS)
         self.bad_audio_packets = 0
+        #: the soundtrack's converter, once reading has begun (``changed``: a splice met)
+        self.audio_resampler: SoundtrackResampler | None = None
 
     def close(self) -> None:
         self._c.close()
@@ -535,7 +541,7 @@ class VideoReader:
         if self.as_ is not None:
             ac = self.as_.codec_context
             channels = ac.channels
-            resampler = SoundtrackResampler(ac, self.audio_rate)
+            resampler = self.audio_resampler = SoundtrackResampler(ac, self.audio_rate)
         a_pos = None  # running audio time (samples) for blocks without pts
 
         def audio_blocks(frames):
