@@ -346,10 +346,21 @@ def _audio_info(container) -> AudioTrackInfo | None:
 STREAM_TAGS = ("language", "title")
 
 
+#: Handler names FFmpeg and Apple write by default: not worth a Matroska tag of their own.
+_DEFAULT_HANDLERS = {"VideoHandler", "SoundHandler", "Core Media Video", "Core Media Audio"}
+
+
 def _stream_tags(stream) -> dict:
-    """The stream's STREAM_TAGS that say something ("und" is no language)."""
+    """The stream's STREAM_TAGS that say something ("und" is no language). An MP4 or MOV
+    track's name box reads as "name" and is written from "title": it was not carried (nor
+    was a handler name of the file's own)."""
     meta = {k.lower(): v for k, v in (stream.metadata or {}).items()}
-    return {k: meta[k] for k in STREAM_TAGS if meta.get(k) and meta[k] != "und"}
+    out = {k: meta[k] for k in STREAM_TAGS if meta.get(k) and meta[k] != "und"}
+    if "title" not in out and meta.get("name"):
+        out["title"] = meta["name"]
+    if meta.get("handler_name") and meta["handler_name"] not in _DEFAULT_HANDLERS:
+        out["handler_name"] = meta["handler_name"]
+    return out
 
 
 def _timecode_of(container, vs) -> str | None:
