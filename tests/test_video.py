@@ -1627,3 +1627,15 @@ def test_a_dry_run_refuses_a_video_too_small_for_the_label(tmp_path):
         r = subprocess.run([sys.executable, "-m", "synthlabel.cli", "label", str(src), "-o", str(tmp_path / "out"),
                             "-j", "1", *extra], capture_output=True, text=True)
         assert r.returncode == 1 and "explicit label: label 'AI生成' does not fit" in r.stderr, (extra, r.stderr)
+
+
+def test_an_mp4_without_streams_is_said_to_hold_none(tmp_path):
+    """An MP4 holding no stream at all (0 frames encoded) was "no audio stream in the file"
+    (it is sniffed as audio: none of its video moves); it holds neither (QA helper)."""
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "zero.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=25",
+                    "-frames:v", "0", "-c:v", "libx264", str(src)], check=True)
+    r = subprocess.run([sys.executable, "-m", "synthlabel.cli", "label", str(src), "-o", str(tmp_path / "out"),
+                        "-j", "1"], capture_output=True, text=True)
+    assert r.returncode == 1 and "no audio or video stream in the file" in r.stderr, r.stderr

@@ -272,8 +272,10 @@ def _av_open(path: str | os.PathLike[str]):
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise AudioError(f"cannot decode audio: {_one_line(exc)}") from None
     if not container.streams.audio:
+        # (an MP4 with no stream at all is sniffed as audio: none of its video is moving)
+        empty = not container.streams.video
         container.close()
-        raise AudioError("no audio stream in the file")
+        raise AudioError("no audio or video stream in the file" if empty else "no audio stream in the file")
     from .video_io import native_layouts
 
     native_layouts(container)        # before any decode: PyAV 18 and custom-order layouts
