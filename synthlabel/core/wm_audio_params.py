@@ -105,6 +105,10 @@ MASK_HALF_FRAMES = 24
 RESAMPLE_PASS_HZ = 4200.0
 RESAMPLE_STOP_HZ = 7800.0
 RESAMPLE_ATTEN_DB = 60.0
+#: Largest term of the resampling ratio to the internal rate (wm_audio._ratio): an odd rate is
+#: resampled by the nearest fraction with terms this small (every common rate, 8 kHz to
+#: 384 kHz, 44.1 kHz's family included, is exact), which bounds the filter's length.
+MAX_RESAMPLE_TERM = 1000
 #: Streaming: internal samples processed per chunk (rounded up to the rate ratio's granularity).
 #: The one-shot embed runs the same chunking, so both give identical output.
 CHUNK_INTERNAL = 32000
