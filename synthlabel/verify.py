@@ -427,8 +427,9 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
             tmp.write_bytes(data)
             if sidecar is not None:
                 tmp.with_suffix(".c2pa").write_bytes(sidecar)
-            rep = verify_file(tmp, key=key, trust_anchors_pem=trust_anchors_pem, layers=layers,
-                              label_text=texts)
+            # (never raises: bad media is the report's error, as for a picture)
+            rep = verify_file_safe(tmp, key=key, trust_anchors_pem=trust_anchors_pem, layers=layers,
+                                   label_text=texts)
         rep.path = path
         c2 = rep.layers.get("c2pa")
         if sidecar is None and c2 is not None and c2.status is Status.MISSING and "sidecar" in c2.summary:

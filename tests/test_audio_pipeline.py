@@ -1287,3 +1287,26 @@ def test_the_read_back_agrees_with_verify_on_a_cue_over_silence(credentials, mon
         if (rep.layers["watermark"].status.value == "ok") == warned:
             disagree.append(f"{cid:016x}")
     assert disagree == []
+
+
+def test_an_m4a_with_a_damaged_sample_description_is_a_report_not_a_crash(tmp_path, credentials):
+    """One flipped bit in an M4A's 'stsd' box (PyAV: no decoder) or a channel count of 0 in its
+    AAC config made verify_bytes raise AttributeError / ValueError ("Invalid layout: 0
+    channels") and label_file fail with an internal error (found by QA helper)."""
+    import synthlabel
+
+    x = (np.random.default_rng(0).standard_normal((48000 * 3, 2)) * 0.1).astype(np.float32)
+    data, _, _ = synthlabel.label_audio(x, 48000, format="m4a", credentials=credentials)
+    at = data.find(b"stsd")
+    cfg = data.find(b"\x05\x80\x80\x80\x05") + 5          # the AAC AudioSpecificConfig
+    assert at > 0 and cfg > 5
+    for bad in (data[:at] + bytes([data[at] ^ 1]) + data[at + 1:],
+                data[:cfg + 1] + b"\x00" + data[cfg + 2:]):
+        rep = synthlabel.verify_bytes(bad, credentials=credentials)
+        assert rep.error == ("the audio stream's description is damaged (no codec, channel count "
+                             "or sample rate)"), rep.error
+        assert rep.layers["c2pa"].status.value == "invalid" and not rep.ok()
+        path = tmp_path / "bad.m4a"
+        path.write_bytes(bad)
+        with pytest.raises(synthlabel.LabelingError, match="description is damaged"):
+            synthlabel.label_file(path, tmp_path / "out", credentials=credentials, overwrite=True)

@@ -279,6 +279,13 @@ def _av_open(path: str | os.PathLike[str]):
     from .video_io import native_layouts
 
     native_layouts(container)        # before any decode: PyAV 18 and custom-order layouts
+    cc = container.streams.audio[0].codec_context
+    if cc is None or not cc.channels or not cc.sample_rate:
+        # one damaged byte in an M4A's sample description or AAC config: PyAV gives no
+        # decoder, or 0 channels, and its own errors (AttributeError, "Invalid layout") escaped
+        container.close()
+        raise AudioError("the audio stream's description is damaged (no codec, channel count "
+                         "or sample rate)")
     return container
 
 

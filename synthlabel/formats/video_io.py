@@ -246,6 +246,8 @@ def native_layouts(container) -> None:
     the float conversion (asked for this layout) already did."""
     for st in container.streams.audio:
         cc = st.codec_context
+        if cc is None:                      # a damaged sample description: no decoder at all
+            continue
         n = int(cc.channels)                # exactly one read: a second would free the map again
         if n >= 1:                          # (no channels: the decoder will say what is wrong)
             cc.layout = _DEFAULT_LAYOUTS.get(n, f"{n} channels")
@@ -335,7 +337,7 @@ def _audio_info(container) -> AudioTrackInfo | None:
         return None
     a = container.streams.audio[0]
     ac = a.codec_context
-    if not (ac.sample_rate and ac.channels):
+    if ac is None or not (ac.sample_rate and ac.channels):
         return None
     duration = float(a.duration * a.time_base) if a.duration and a.time_base else None
     return AudioTrackInfo(ac.name, int(ac.sample_rate), int(ac.channels), layout_name(ac),
