@@ -103,6 +103,27 @@ def _keys(watermark_keys, creds: Credentials):
     return _check(watermark_keys)
 
 
+def _verifying_credentials(credentials: Credentials | None) -> Credentials:
+    """What to verify with: ``credentials``; else the configured ones, the development ones
+    only where they exist (verify never creates them, as the README and the CLI say: a key
+    made now cannot have marked anything; the library made them). Without any: the watermark
+    key and trust anchors the environment names, if any (no key: the watermark is left
+    unchecked)."""
+    if credentials is not None:
+        return resolved_credentials(credentials)
+    from .provenance import credentials as credmod
+
+    try:
+        return credmod.load_credentials(create=False, signing=False)
+    except credmod.HomeUnavailableError:
+        key = os.environ.get(credmod.ENV_WATERMARK_KEY) or None
+        return Credentials(cert_chain_pem=b"", private_key_pem=b"",
+                           watermark_key=credmod.read_watermark_key(key) if key else None,
+                           trust_anchors_pem=credmod.load_trust_anchors(
+                               os.environ.get(credmod.ENV_TRUST_ANCHORS) or None),
+                           is_development=False, signer_subject="")
+
+
 def _key_and_layers(watermark_keys, creds: Credentials, layers) -> tuple:
     """The watermark key(s) and the layers to check: without any key (credentials loaded for
     verifying, ``signing=False``, with none configured) the watermark is left unchecked
@@ -125,7 +146,8 @@ def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
                  path: str = "<bytes>", watermark_keys=None,
                  sidecar: bytes | None = None, label_text=None, turns: str = "auto") -> VerificationReport:
     """Verify every layer of an encoded file held in memory, with the configured (by default
-    development) watermark key and trust anchors. ``watermark_keys``: a sequence of keys to
+    development) watermark key and trust anchors; development credentials are used where
+    they exist, never created (without any the watermark is left unchecked). ``watermark_keys``: a sequence of keys to
     try instead (e.g. the current and the retired ones), the report naming the one that
     matched by fingerprint; p-values are corrected for the number of keys. ``sidecar``: the
     ``.c2pa`` bytes of an Ogg/Opus/MKV/WebM file (``label_audio`` returns them), or a
@@ -139,7 +161,7 @@ def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
     from .verify import unchecked_layers
     from .verify import verify_bytes as _verify
 
-    creds = resolved_credentials(credentials)
+    creds = _verifying_credentials(credentials)
     key, layers = _key_and_layers(watermark_keys, creds, layers)
     report = _verify(data, key=key,
                      trust_anchors_pem=creds.trust_anchors_pem, layers=layers, path=path,
@@ -163,7 +185,7 @@ def verify_file(path, *, credentials: Credentials | None = None,
     turns = turn_mode(turns)
     if label_text is not None:                # a bad one failed every file's report instead
         label_texts(label_text)
-    creds = resolved_credentials(credentials)
+    creds = _verifying_credentials(credentials)
     key, layers = _key_and_layers(watermark_keys, creds, layers)
     return verify_file_safe(path, key=key,
                             trust_anchors_pem=creds.trust_anchors_pem, layers=layers,

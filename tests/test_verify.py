@@ -543,3 +543,21 @@ def test_the_plate_on_transparent_pixels_keeps_its_rounded_corners(credentials):
     assert got[(y0 + y1) // 2, (x0 + x1) // 2] == 255         # the plate itself
     rep = synthlabel.verify_bytes(out.data, credentials=credentials, layers="explicit")
     assert rep.layers["explicit"].status is Status.OK
+
+
+def test_library_verify_never_creates_development_credentials(credentials, tmp_path, monkeypatch):
+    """verify_bytes / verify_file with the default credentials created development ones in an
+    empty home (and then checked the watermark against a key made that instant), or raised
+    where the home was unwritable; the CLI and the README say verify never creates them
+    (found by QA helper). Without them the watermark is left unchecked."""
+    out = synthlabel.label_image(synthetic_photo(240, 320, 5), format="png", credentials=credentials)
+    home = tmp_path / "reader"
+    monkeypatch.setenv("SYNTHLABEL_HOME", str(home))
+    for var in ("SYNTHLABEL_WATERMARK_KEY", "SYNTHLABEL_CERT_CHAIN", "SYNTHLABEL_PRIVATE_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    rep = synthlabel.verify_bytes(out.data)
+    assert not home.exists()
+    assert rep.layers["watermark"].status is Status.SKIPPED and rep.layers["metadata"].status is Status.OK
+    (tmp_path / "x.png").write_bytes(out.data)
+    assert synthlabel.verify_file(tmp_path / "x.png").layers["c2pa"].status is Status.WEAK   # untrusted here
+    assert not home.exists()
