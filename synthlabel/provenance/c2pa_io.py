@@ -487,10 +487,25 @@ def _sign_streams(
     src: BinaryIO, dst: BinaryIO, mime: str, manifest: dict[str, Any] | str,
     creds: Credentials, *, thumbnail: bool, sidecar: bool, parent: Parent | None = None,
 ) -> bytes:
-    with _signing(manifest, creds, mime, thumbnail, parent) as (builder, signer):
-        if sidecar:
-            builder.set_no_embed()
-        return builder.sign(signer, mime, src, dst)
+    def sign(with_parent: Parent | None) -> bytes:
+        src.seek(0)
+        dst.seek(0)
+        dst.truncate()
+        with _signing(manifest, creds, mime, thumbnail, with_parent) as (builder, signer):
+            if sidecar:
+                builder.set_no_embed()
+            return builder.sign(signer, mime, src, dst)
+
+    try:
+        return sign(parent)
+    except C2PAError as exc:
+        if parent is None or parent.error is not None:
+            raise
+        # c2pa took the parent's store as an ingredient, then could not decode one of its
+        # assertions while signing (one damaged byte): the upload failed outright. Signed
+        # without it, and said, as when c2pa cannot read the store at all.
+        parent.error = _one_line(f"c2pa could not read it: {str(exc).split(': ', 1)[-1]}")
+        return sign(None)
 
 
 def sign_bytes(
