@@ -315,7 +315,9 @@ def audio_readback(marked: np.ndarray, sample_rate: int, payload: int | bytes,
     where = f"the encoded {codec} file" if codec else "the labeled signal"
     why = (f"it did not outlive {codec} at this bitrate (a short clip, mostly silence, noise-like "
            "sound at a low bitrate? a higher --bitrate helps)" if codec
-           else "too little sound to carry it (silence, or too short?)")
+           # (white noise defeats it too, unprocessed: its band envelopes swamp the mark's)
+           else "the sound does not carry it (silence, too short, or noise-like sound such as "
+                "white noise?)")
     return ReadBack(f"read back from {where}'s first {span}, the mark is {state}: {why}",
                     det.detected)
 
