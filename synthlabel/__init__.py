@@ -73,19 +73,18 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
     (``result.skipped`` says so)."""
     from pathlib import Path
 
-    from .labeling import LabelingError
+    from .labeling import LabelingError, checked_spec
     from .pipeline import Job, label_one
 
     if in_place == (dst is not None):
         raise ValueError("give either dst or in_place=True")
-    if spec is not None and not isinstance(spec, LabelSpec):
-        raise TypeError(f"spec must be a LabelSpec, got {type(spec).__name__}")
+    spec = checked_spec(spec)
     if dst is not None and (Path(dst).is_dir() or str(dst).endswith(("/", os.sep))):
         # a folder (one named with a trailing slash may not exist yet: it is made), and the
         # file goes into it under its own name
         dst = Path(dst) / Path(src).name
     job = Job(source=Path(src), target=None if in_place else Path(dst), in_place=in_place)
-    res = label_one(job, spec or LabelSpec(), resolved_credentials(credentials, signing=True), overwrite,
+    res = label_one(job, spec, resolved_credentials(credentials, signing=True), overwrite,
                     skip_labeled)
     if res.error:
         raise LabelingError(f"{src}: {res.error}")
@@ -161,6 +160,8 @@ def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
     from .verify import unchecked_layers
     from .verify import verify_bytes as _verify
 
+    if not isinstance(path, str):          # a report's path (an int was stored as given)
+        raise TypeError(f"path must be a str, got {type(path).__name__}")
     creds = _verifying_credentials(credentials)
     key, layers = _key_and_layers(watermark_keys, creds, layers)
     report = _verify(data, key=key,

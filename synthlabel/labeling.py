@@ -97,6 +97,16 @@ def _exif_orientation(image: Image.Image) -> int | None:
     return value if isinstance(value, int) and 1 <= value <= 8 else None
 
 
+def checked_spec(spec) -> LabelSpec:
+    """``spec``, or the default one for None; anything else is a TypeError (``{}`` was taken as
+    "no spec" by ``spec or LabelSpec()``)."""
+    if spec is None:
+        return LabelSpec()
+    if not isinstance(spec, LabelSpec):
+        raise TypeError(f"spec must be a LabelSpec, got {type(spec).__name__}")
+    return spec
+
+
 def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     """Accept a PIL image or an array H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA): uint8 as it
     is, uint16 scaled to 8 bits, float taken as 0..1 (skimage's convention). A conversion that
@@ -114,6 +124,9 @@ def _as_rgb(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
             why = " ".join(str(exc).split()) or ("the image is closed?" if isinstance(exc, AssertionError)
                                                  else type(exc).__name__)
             raise LabelingError(f"cannot read the PIL image's pixels: {why}") from None
+    if not isinstance(image, (np.ndarray, bytes, bytearray, memoryview)):   # (bytes: said below)
+        # a list of lists became an int64 array, refused as "got int64"
+        raise TypeError(f"image must be a PIL image or a numpy array, got {type(image).__name__}")
     return _array_pixels(image, warns)
 
 
@@ -335,9 +348,7 @@ def label_image(image, *, format: str | None = None, spec: LabelSpec | None = No
     image carries ``content_id``'s mark, made with the credentials' key, already (a labeled
     image labeled again, see :func:`label_image_bytes`); it is kept, not laid a second time.
     """
-    spec = spec or LabelSpec()
-    if not isinstance(spec, LabelSpec):
-        raise TypeError(f"spec must be a LabelSpec, got {type(spec).__name__}")
+    spec = checked_spec(spec)
     wanted = None if spec.output_format is OutputFormat.SAME else spec.output_format.value
     if format is not None:
         if not isinstance(format, str):     # format=3 was "cannot write 3", a LabelingError
@@ -481,8 +492,10 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     it is."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    if source_format is not None and not isinstance(source_format, str):
+        raise TypeError(f"source_format must be a str, got {type(source_format).__name__}")
     data = bytes(data)
-    spec = spec or LabelSpec()
+    spec = checked_spec(spec)
     credentials = resolved_credentials(credentials, signing=True)
     from .formats.sniff import UnsupportedMedia, sniff_bytes
 

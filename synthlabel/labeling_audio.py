@@ -22,7 +22,7 @@ from .core import audio_cue
 from .formats import audio_io, audio_meta, audio_tags, chapters
 from .formats.sniff import M4A_SUFFIXES
 from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
-from .labeling import LabelingError, claim_output
+from .labeling import LabelingError, checked_spec, claim_output
 from .models import ContentID, LabelSpec, result_dict
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, resolved as resolved_credentials
@@ -457,6 +457,10 @@ def _clipping_warning(x: np.ndarray, peak: float, kept: bool = False) -> str | N
 
 def _float_samples(samples) -> np.ndarray:
     """float32 samples in [-1, 1]: floats as they are, integer PCM scaled from full scale."""
+    if samples is None or isinstance(samples, (bytes, bytearray, memoryview, str)):
+        # encoded bytes became a 0-d array, refused as "got shape ()"
+        raise TypeError(f"samples must be a numpy array, got {type(samples).__name__}"
+                        + ("" if samples is None else " (an encoded file or a path: use label_file)"))
     a = np.asarray(samples)
     if a.dtype.kind == "f":
         return a.astype(np.float32, copy=False)
@@ -480,7 +484,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                   open_writer, dst: Path, *, spec: LabelSpec | None, credentials: Credentials | None,
                   overwrite: bool = False, source: Path | None = None,
                   in_place: bool = False, durable: bool = True) -> LabeledAudio:
-    spec = spec or LabelSpec()
+    spec = checked_spec(spec)
     creds = resolved_credentials(credentials, signing=True)
     allowed = {".ogg", ".oga", ".opus"} if fmt in ("ogg", "opus") else (
         set(M4A_SUFFIXES) if fmt == "m4a" else {EXTENSION[fmt]})

@@ -48,7 +48,7 @@ from .formats import audio_io, mkvmeta, mp4meta, video_io
 from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
 from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
-from .labeling import LabelingError, claim_output, kept_mark_warning
+from .labeling import LabelingError, checked_spec, claim_output, kept_mark_warning
 from .models import (
     ContentID,
     LabelSpec,
@@ -403,7 +403,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     ``progress``: called now and then with the fraction of the video's duration written
     (0..1), for a progress bar."""
     t_all = time.perf_counter()
-    spec = spec or LabelSpec()
+    spec = checked_spec(spec)
     # Keyword arguments override the spec's video fields (library convenience).
     crf = spec.video_crf if crf is None else crf
     preset = spec.video_preset if preset is None else preset

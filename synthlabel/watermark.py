@@ -23,6 +23,7 @@ from .core import coding
 from .core import wm_image as _wm
 from .core import wm_audio_params as _AP
 from .core import wm_params as _P
+from .core.errors import ArgumentTypeError
 
 IMAGE_ALG = _P.IMAGE_ALG
 #: Median texture (8-bit levels, :func:`texture_level`) below which a picture is too flat to
@@ -56,7 +57,7 @@ class Detection:
 
 def _check_key(key) -> bytes:
     if not isinstance(key, (bytes, bytearray, memoryview)):
-        raise ValueError(f"key must be bytes, got {type(key).__name__}")
+        raise ArgumentTypeError(f"key must be bytes, got {type(key).__name__}")
     key = bytes(key)
     if len(key) < _P.MIN_KEY_BYTES:
         raise ValueError(f"key must be at least {_P.MIN_KEY_BYTES} bytes, got {len(key)}")
@@ -66,7 +67,8 @@ def _check_key(key) -> bytes:
 def _check_image(img) -> tuple[np.ndarray, np.ndarray | None]:
     """→ (color part HxWx3 or HxW gray, alpha or None); uint8 only."""
     if not isinstance(img, np.ndarray):
-        raise ValueError(f"image must be a numpy array, got {type(img).__name__}")
+        hint = " (np.asarray(image) for a PIL image)" if hasattr(img, "getbands") else ""
+        raise ArgumentTypeError(f"image must be a numpy array, got {type(img).__name__}{hint}")
     if img.dtype != np.uint8:
         raise ValueError(f"image must be uint8, got dtype {img.dtype}")
     if img.ndim == 2 or img.ndim == 3 and img.shape[2] == 3:
@@ -370,7 +372,9 @@ def watermark_keys(key) -> tuple[bytes, ...]:
         return (_check_key(key),)
     if isinstance(key, Sequence) and not isinstance(key, str) and len(key) > 0:
         return tuple(dict.fromkeys(_check_key(k) for k in key))
-    raise ValueError("key must be bytes or a non-empty sequence of bytes")
+    if isinstance(key, Sequence) and not isinstance(key, str):
+        raise ValueError("the key list is empty: give a non-empty sequence of keys")
+    raise ArgumentTypeError(f"key must be bytes or a non-empty sequence of bytes, got {type(key).__name__}")
 
 
 _Det = TypeVar("_Det")

@@ -2337,3 +2337,36 @@ def test_library_arguments_are_checked_before_any_work(credentials):
     assert sniff_bytes(data).format == "flac"     # a name in capitals, as label_image takes "JPG"
     with pytest.raises(LabelError, match="text must be a string"):
         LabelSpec(text=5)
+
+
+def test_wrong_argument_types_are_type_errors_naming_them(credentials):
+    """The README promises a TypeError naming a wrong argument type. The watermark API raised
+    ValueError for a PIL image, a str or None key, a float payload (still a ValueError too,
+    for callers that caught it); label_image(spec={}) was taken as no spec, a list of lists
+    was "got int64", label_audio(bytes) "got shape ()", verify_bytes(path=3) stored an int
+    (found by QA helper)."""
+    import synthlabel
+    from synthlabel import watermark as W
+
+    rgb = synthetic_photo(120, 160, 2)
+    png = synthlabel.label_image(rgb, format="png", credentials=credentials).data
+    key = bytes(32)
+    cases = [
+        (lambda: W.embed_image(Image.fromarray(rgb), 1, key), "image must be a numpy array, got Image"),
+        (lambda: W.embed_image(rgb, 1, "k" * 32), "key must be bytes, got str"),
+        (lambda: W.embed_image(rgb, 1.0, key), "payload must be an int or 8 bytes, got float"),
+        (lambda: W.detect_image(rgb, None), "key must be bytes, got NoneType"),
+        (lambda: synthlabel.verify_bytes(png, watermark_keys="abc", credentials=credentials), "got str"),
+        (lambda: synthlabel.label_image_bytes(png, 3, credentials=credentials), "source_format must be a str"),
+        (lambda: synthlabel.label_audio(b"\0" * 4000, 48000, credentials=credentials), "got bytes"),
+        (lambda: synthlabel.label_image(rgb.tolist(), credentials=credentials), "got list"),
+        (lambda: synthlabel.label_image(rgb, spec={}, credentials=credentials), "spec must be a LabelSpec, got dict"),
+        (lambda: synthlabel.verify_bytes(png, path=3, credentials=credentials), "path must be a str, got int"),
+    ]
+    for call, words in cases:
+        with pytest.raises(TypeError, match=re.escape(words)):
+            call()
+    with pytest.raises(ValueError, match="key must be bytes"):             # as before, too
+        W.detect_image(rgb, None)
+    with pytest.raises(ValueError, match="the key list is empty"):
+        synthlabel.verify_bytes(png, watermark_keys=[], credentials=credentials)

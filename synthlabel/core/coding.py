@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import wm_params as P
+from .errors import ArgumentTypeError
 
 N_PAYLOAD = P.PAYLOAD_BITS
 CRC_BITS = P.CRC_BITS
@@ -54,7 +55,7 @@ def payload_to_int(payload: int | bytes) -> int:
             raise ValueError(f"payload bytes must be exactly {N_PAYLOAD // 8} long, got {len(payload)}")
         return int.from_bytes(payload, "big")
     if isinstance(payload, (bool, np.bool_)) or not isinstance(payload, (int, np.integer)):
-        raise ValueError(f"payload must be an int or {N_PAYLOAD // 8} bytes, got {type(payload).__name__}")
+        raise ArgumentTypeError(f"payload must be an int or {N_PAYLOAD // 8} bytes, got {type(payload).__name__}")
     payload = int(payload)
     if not 0 <= payload < (1 << N_PAYLOAD):
         raise ValueError(f"payload must be in [0, 2**{N_PAYLOAD}), got {payload}")

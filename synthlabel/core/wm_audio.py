@@ -57,6 +57,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import coding
+from .errors import ArgumentTypeError
 from .numeric import log_ndtr, quantile
 from .resample import Polyphase
 from . import wm_audio_params as P
@@ -111,7 +112,7 @@ def _scipy_fft():
 
 def _check_key(key) -> bytes:
     if not isinstance(key, (bytes, bytearray, memoryview)):
-        raise ValueError(f"key must be bytes, got {type(key).__name__}")
+        raise ArgumentTypeError(f"key must be bytes, got {type(key).__name__}")
     key = bytes(key)
     if len(key) < P.MIN_KEY_BYTES:
         raise ValueError(f"key must be at least {P.MIN_KEY_BYTES} bytes, got {len(key)}")
@@ -120,7 +121,7 @@ def _check_key(key) -> bytes:
 
 def _check_rate(sample_rate) -> int:
     if isinstance(sample_rate, (bool, np.bool_)) or not isinstance(sample_rate, (int, np.integer)):
-        raise ValueError(f"sample_rate must be an int, got {type(sample_rate).__name__}")
+        raise ArgumentTypeError(f"sample_rate must be an int, got {type(sample_rate).__name__}")
     sr = int(sample_rate)
     if not P.MIN_SAMPLE_RATE <= sr <= P.MAX_SAMPLE_RATE:
         raise ValueError(f"sample_rate must be in [{P.MIN_SAMPLE_RATE}, {P.MAX_SAMPLE_RATE}] Hz, got {sr}")
@@ -133,7 +134,7 @@ MAX_CHANNELS = 64
 
 def _check_samples(samples, channels: int | None = None, nonempty: bool = False) -> np.ndarray:
     if not isinstance(samples, np.ndarray):
-        raise ValueError(f"samples must be a numpy array, got {type(samples).__name__}")
+        raise ArgumentTypeError(f"samples must be a numpy array, got {type(samples).__name__}")
     if samples.dtype not in (np.float32, np.float64):
         raise ValueError(f"samples must be float32 or float64 in [-1, 1], got dtype {samples.dtype}")
     if samples.ndim not in (1, 2):
