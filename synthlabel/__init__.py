@@ -146,10 +146,10 @@ def verify_bytes(data: bytes, *, credentials: Credentials | None = None,
                  sidecar: bytes | None = None, label_text=None, turns: str = "auto") -> VerificationReport:
     """Verify every layer of an encoded file held in memory, with the configured (by default
     development) watermark key and trust anchors; development credentials are used where
-    they exist, never created (without any the watermark is left unchecked). ``watermark_keys``: a sequence of keys to
-    try instead (e.g. the current and the retired ones), the report naming the one that
-    matched by fingerprint; p-values are corrected for the number of keys. ``sidecar``: the
-    ``.c2pa`` bytes of an Ogg/Opus/MKV/WebM file (``label_audio`` returns them), or a
+    they exist, never created (without any the watermark is left unchecked).
+    ``watermark_keys``: a sequence of keys to try instead (e.g. the current and the retired
+    ones), the report naming the one that matched by fingerprint; p-values are corrected for
+    the number of keys. ``sidecar``: the ``.c2pa`` bytes of an Ogg/Opus/MKV/WebM file (``label_audio`` returns them), or a
     picture's detached manifest (read when none is embedded).
     ``label_text``: the visible label's text (or several), looked for before the standard
     phrasings (``models.STANDARD_LABEL_TEXTS``); needed for a label made with another text.
