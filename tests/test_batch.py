@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 from PIL import Image
@@ -239,9 +242,24 @@ def _blas_threads(_item):
     return sorted({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
 
 
-def test_label_and_verify_workers_run_one_blas_thread_each():
-    """The pool is the parallelism: a BLAS pool per worker busy-waits against the others."""
-    for fork in (True, False):
-        got = dict(batch.pool_map(_blas_threads, ["a", "b"], workers=2,
-                                  initializer=batch.init_worker_process, fork=fork))
-        assert got == {0: [1], 1: [1]}, (fork, got)
+def test_label_and_verify_workers_run_one_blas_thread_each(tmp_path):
+    """The pool is the parallelism: a BLAS pool per worker busy-waits against the others.
+    Forked workers are checked from a fresh process, as the CLI forks only where it has
+    read no media: forked from this test process, whose OpenCV pool earlier tests ran, a
+    worker hung in cv2.setNumThreads (a lock its parent's pool thread held at the fork)."""
+    got = dict(batch.pool_map(_blas_threads, ["a", "b"], workers=2,
+                              initializer=batch.init_worker_process, fork=False))
+    assert got == {0: [1], 1: [1]}, got
+    script = tmp_path / "forked.py"
+    script.write_text(textwrap.dedent("""
+        from threadpoolctl import threadpool_info
+        from synthlabel import batch
+
+        def blas_threads(_item):
+            return sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+
+        print(dict(batch.pool_map(blas_threads, ["a", "b"], workers=2,
+                                  initializer=batch.init_worker_process, fork=True)))
+    """))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "{0: [1], 1: [1]}", (r.stdout, r.stderr)
