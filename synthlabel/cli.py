@@ -207,7 +207,7 @@ def label(
     cue_unit: Annotated[float, typer.Option("--cue-unit", help="Audio: cue unit (dot) length in ms, 55-300; a dash is 3 units.")] = 120.0,
     cue_level: Annotated[float, typer.Option("--cue-level", help="Audio: cue peak level in dBFS, -50 to 0.")] = -14.0,
     spoken_label: Annotated[Optional[Path], typer.Option("--spoken-label", parser=_path, metavar="FILE", help="Audio: a spoken-label clip to insert instead of the tone cue.")] = None,
-    bitrate: Annotated[Optional[int], typer.Option("--bitrate", help="Audio: bitrate for lossy outputs in bit/s (default per format, for stereo: MP3 192k, Vorbis 160k, Opus 96k, AAC 160k; per pair of channels beyond two; half for mono MP3, Opus and AAC; the input's own where higher).")] = None,
+    bitrate: Annotated[Optional[int], typer.Option("--bitrate", help="Audio: bitrate for lossy outputs in bit/s (default per format, for stereo: MP3 192k, Vorbis 160k, Opus 96k, AAC 160k; per pair of channels beyond two; for mono MP3 96k, Opus 64k, AAC 80k; the input's own where higher).")] = None,
     label_seconds: Annotated[float, typer.Option("--label-seconds", help="Video: show the visible label for the first N seconds (at least 2).")] = 3.0,
     persistent: Annotated[bool, typer.Option("--persistent", help="Video: keep the visible label for the whole video.")] = False,
     video_cue: Annotated[bool, typer.Option("--video-cue", help="Video: also mix the rhythm cue into the soundtrack (not where it has one already); part of the explicit layer, so not with --no-explicit.")] = False,
@@ -585,7 +585,8 @@ def verify(
     """Verify every layer of each file independently and cross-check the content IDs.
 
     Exit status: 0 when every checked layer is present and valid, 1 when something is \
-missing, weak or invalid, 2 when a file could not be read or decoded.
+missing, weak or invalid, 2 when a file could not be read or decoded, or there was nothing \
+to verify.
     """
     from .batch import terminate_as_interrupt
     from .pipeline import iter_inputs
@@ -806,7 +807,7 @@ def keys_init(
 @keys_app.command("show")
 def keys_show(home: HomeOpt = None, cert_chain: CertOpt = None, private_key: KeyOpt = None,
               watermark_key: WmKeyOpt = None, trust_anchors: AnchorsOpt = None) -> None:
-    """Show which credentials would be used: signer, fingerprints, trust anchors (never key material). Development credentials are created if none exist."""
+    """Show which credentials would be used: signer, watermark-key fingerprint, number of trust anchors (never key material). Development credentials are created if none exist."""
     from .watermark import key_fingerprint
 
     creds = _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors)

@@ -366,7 +366,7 @@ def _load_private_key(pem: bytes, passphrase: str | bytes | None = None):
             # A passphrase was given for an unencrypted key: harmless, ignore it.
             return _load_private_key(pem, None)
         raise CredentialError(
-            "the private key is encrypted: set SYNTHLABEL_KEY_PASSPHRASE or pass a passphrase"
+            "the private key is encrypted: set SYNTHLABEL_KEY_PASSPHRASE (the library: load_credentials(passphrase=...))"
         ) from None
     except ValueError:
         if passphrase:
