@@ -461,3 +461,31 @@ def test_an_upload_whose_manifest_has_one_damaged_assertion_is_labeled(credentia
         if any(w.startswith("c2pa: the input's own C2PA manifest was not kept") for w in res.warnings):
             assert synthlabel.verify_bytes(res.data, credentials=credentials).layers["c2pa"].status.value == "ok"
     assert labeled == 60
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3", "ogg"])
+def test_audio_whose_manifest_has_one_damaged_assertion_is_labeled(fmt, credentials, monkeypatch, tmp_path):
+    """The same for audio, signed by data hash (WAV, MP3) or into a sidecar (Ogg): c2pa "could
+    not make a placeholder: could not decode assertion" and the file could not be labeled."""
+    import dataclasses
+
+    import synthlabel
+    from synthlabel.models import ContentID
+
+    credentials = dataclasses.replace(credentials, watermark_key=bytes(range(32)))
+    monkeypatch.setattr(ContentID, "new", classmethod(lambda cls: cls(0x1234)))   # the same CBOR
+    x = (0.3 * np.sin(np.arange(48000 * 4) / 7)[:, None] * np.ones((1, 2))).astype(np.float32)
+    data, side, _ = synthlabel.label_audio(x, 48000, format=fmt, credentials=credentials)
+    store = side if side is not None else data
+    at = store.find(b"org.synthlabel.aigc") + len(b"org.synthlabel.aigc") + 33   # a byte c2pa cannot decode
+    bad = bytearray(store)
+    bad[at] ^= 0x40
+    src = tmp_path / f"in.{fmt}"
+    src.write_bytes(data if side is not None else bytes(bad))
+    if side is not None:
+        src.with_suffix(".c2pa").write_bytes(bytes(bad))
+    res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
+    assert any(w.startswith("c2pa: the input's own C2PA manifest was not kept (c2pa could not read it")
+               for w in res.warnings), res.warnings
+    rep = synthlabel.verify_file(res.output, credentials=credentials, layers=("c2pa",))
+    assert rep.layers["c2pa"].status.value == "ok", rep.layers["c2pa"].summary

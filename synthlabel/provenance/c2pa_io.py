@@ -54,11 +54,11 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import c2pa
 from cryptography import x509
@@ -496,14 +496,22 @@ def _sign_streams(
                 builder.set_no_embed()
             return builder.sign(signer, mime, src, dst)
 
+    return _parent_fallback(sign, parent)
+
+
+_T = TypeVar("_T")
+
+
+def _parent_fallback(sign: Callable[[Parent | None], _T], parent: Parent | None) -> _T:
+    """``sign(parent)``; where c2pa took the parent's store as an ingredient and then could
+    not decode one of its assertions while signing (one damaged byte: the upload, image or
+    audio, failed outright), ``sign(None)``, the parent's error said as when c2pa cannot read
+    the store at all."""
     try:
         return sign(parent)
     except C2PAError as exc:
         if parent is None or parent.error is not None:
             raise
-        # c2pa took the parent's store as an ingredient, then could not decode one of its
-        # assertions while signing (one damaged byte): the upload failed outright. Signed
-        # without it, and said, as when c2pa cannot read the store at all.
         parent.error = _one_line(f"c2pa could not read it: {str(exc).split(': ', 1)[-1]}")
         return sign(None)
 
@@ -532,10 +540,13 @@ def sign_file(
     src, dst = Path(src), Path(dst)
     mime = mime or guess_mime(src)
     with temp_path(dst.parent, dst.name) as tmp:
-        if not _sign_by_data_hash(src, tmp, mime, manifest, creds, parent):
-            with open(src, "rb") as fin, open(tmp, "w+b") as fout:
-                _sign_streams(fin, fout, mime, manifest, creds, thumbnail=thumbnail,
-                              sidecar=False, parent=parent)
+        def sign(with_parent: Parent | None) -> None:
+            if not _sign_by_data_hash(src, tmp, mime, manifest, creds, with_parent):
+                with open(src, "rb") as fin, open(tmp, "w+b") as fout:
+                    _sign_streams(fin, fout, mime, manifest, creds, thumbnail=thumbnail,
+                                  sidecar=False, parent=with_parent)
+
+        _parent_fallback(sign, parent)
         publish(tmp, dst)
 
 
@@ -612,8 +623,12 @@ def sign_sidecar_file(
     otherwise be held in memory several times over)."""
     if not c2pa_datahash.available():
         return sign_sidecar(Path(path).read_bytes(), mime, manifest, creds, parent=parent)
-    with _signing(manifest, creds, mime, parent=parent) as (builder, signer), open(path, "rb") as f:
-        return c2pa_datahash.sign_detached(f, builder, signer)
+    def sign(with_parent: Parent | None) -> bytes:
+        with _signing(manifest, creds, mime, parent=with_parent) as (builder, signer), \
+                open(path, "rb") as f:
+            return c2pa_datahash.sign_detached(f, builder, signer)
+
+    return _parent_fallback(sign, parent)
 
 
 def supported_mime_types() -> list[str]:
