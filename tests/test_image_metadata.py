@@ -2,6 +2,7 @@
 metadata kept, exactly one label, every alternative channel read."""
 from __future__ import annotations
 
+import functools
 import io
 import json
 import subprocess
@@ -65,7 +66,11 @@ def _pixels(alpha: bool = False) -> Image.Image:
     return Image.fromarray(rgb, "RGB")
 
 
+@functools.lru_cache(maxsize=1)
 def _icc() -> bytes:
+    """One sRGB profile for the whole module: lcms stamps each profile it makes with the time,
+    so a sample made in one second and the profile compared with it in the next differed
+    (a CI run failed test_png_chunk_order_and_uncompressed_itxt on the seconds byte)."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
