@@ -452,15 +452,15 @@ def test_an_upload_whose_manifest_has_one_damaged_assertion_is_labeled(credentia
     rgb = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
     data = synthlabel.label_image(rgb, format="jpeg", credentials=credentials).data
     start = data.find(b"org.synthlabel.aigc") + len(b"org.synthlabel.aigc")
-    labeled = 0
+    dropped = 0
     for at in range(start + 30, start + 90):            # inside the assertion's CBOR
         bad = bytearray(data)
         bad[at] ^= 0x40
-        res = synthlabel.label_image_bytes(bytes(bad), credentials=credentials)
-        labeled += 1
+        res = synthlabel.label_image_bytes(bytes(bad), credentials=credentials)   # (it raised)
         if any(w.startswith("c2pa: the input's own C2PA manifest was not kept") for w in res.warnings):
+            dropped += 1
             assert synthlabel.verify_bytes(res.data, credentials=credentials).layers["c2pa"].status.value == "ok"
-    assert labeled == 60
+    assert dropped >= 5, dropped            # the flips c2pa cannot decode (5 in this range)
 
 
 @pytest.mark.parametrize("fmt", ["wav", "mp3", "ogg"])
