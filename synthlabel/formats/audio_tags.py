@@ -117,10 +117,12 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
         d.cuesheet = _shifted_cuesheet(s.cuesheet, round(shift_seconds * s.info.sample_rate),
                                        d.info.total_samples)
     kw = {}
+    v1 = None                   # the source's ID3v1 tag (ID3 files)
     if hasattr(s.tags, "getall"):
         # frames mutagen did not decode (unknown IDs, text it cannot read) would be lost
         with open(src, "rb") as f:
             undecoded = id3.undecoded_frames(f)
+            v1 = id3.id3v1_tag(f)
         id3.keep_undecoded(d.tags, undecoded)
         if undecoded and undecoded.repaired:
             notes.append("the ID3 " + ", ".join(sorted({fr.FrameID for fr in undecoded.repaired}))
@@ -128,7 +130,7 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
         if undecoded and undecoded.lost:
             notes.append("the ID3 " + ", ".join(sorted(set(undecoded.lost)))
                          + " frame(s) could not be decoded (malformed) and were not carried over")
-        if _has_id3v1(src):
+        if v1 is not None:
             kw["v1"] = 2        # the source's ID3v1 tag too (mutagen writes one only when asked)
         if getattr(s.tags, "version", (2, 4, 0))[1] == 3:
             # an ID3v2.3 tag stays 2.3 (older players and Windows read 2.4 poorly); mutagen
@@ -136,23 +138,13 @@ def _mutagen_copy(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
             d.tags.update_to_v23()
             kw["v2_version"] = 3
     d.save(**kw)
-    if hasattr(s.tags, "getall"):
-        with open(src, "rb") as f:
-            v1 = id3.id3v1_tag(f)
+    has_chapters = hasattr(s.tags, "getall") and bool(s.tags.getall("CHAP"))
+    if v1 is not None or has_chapters:
         with open(dst, "r+b") as f:
             id3.restore_id3v1(f, v1)        # the source's, comment and all
-            id3.order_chapters(f)
+            if has_chapters:                # (the tag is read again only where it has them)
+                id3.order_chapters(f)
     return "; ".join(notes) or None
-
-
-def _has_id3v1(path: str | os.PathLike) -> bool:
-    """Does the file end with an ID3v1 tag ("TAG" 128 bytes from the end)?"""
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell() < 128:
-            return False
-        f.seek(-128, os.SEEK_END)
-        return f.read(3) == b"TAG"
 
 
 def _ape_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:

@@ -162,7 +162,8 @@ def write_id3_label(f: BinaryIO, wrapped_json: str, digital_source_type: str | N
     except Exception as exc:  # noqa: BLE001
         raise MetadataError(f"cannot write ID3 tag: {_one_line(exc)}") from None
     restore_id3v1(f, v1)
-    order_chapters(f)
+    if tags.getall("CHAP"):                 # (reading the tag again only where it has chapters)
+        order_chapters(f)
 
 
 def order_chapters(f: BinaryIO) -> None:

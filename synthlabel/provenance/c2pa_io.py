@@ -487,16 +487,10 @@ def _sign_streams(
     src: BinaryIO, dst: BinaryIO, mime: str, manifest: dict[str, Any] | str,
     creds: Credentials, *, thumbnail: bool, sidecar: bool, parent: Parent | None = None,
 ) -> bytes:
-    def sign(with_parent: Parent | None) -> bytes:
-        src.seek(0)
-        dst.seek(0)
-        dst.truncate()
-        with _signing(manifest, creds, mime, thumbnail, with_parent) as (builder, signer):
-            if sidecar:
-                builder.set_no_embed()
-            return builder.sign(signer, mime, src, dst)
-
-    return _parent_fallback(sign, parent)
+    with _signing(manifest, creds, mime, thumbnail, parent) as (builder, signer):
+        if sidecar:
+            builder.set_no_embed()
+        return builder.sign(signer, mime, src, dst)
 
 
 _T = TypeVar("_T")
@@ -506,7 +500,8 @@ def _parent_fallback(sign: Callable[[Parent | None], _T], parent: Parent | None)
     """``sign(parent)``; where c2pa took the parent's store as an ingredient and then could
     not decode one of its assertions while signing (one damaged byte: the upload, image or
     audio, failed outright), ``sign(None)``, the parent's error said as when c2pa cannot read
-    the store at all."""
+    the store at all. Every signing entry point goes through it, each ``sign`` from fresh
+    streams."""
     try:
         return sign(parent)
     except C2PAError as exc:
@@ -524,10 +519,13 @@ def sign_bytes(
     afterwards invalidates the data hash. Thumbnails are off unless ``thumbnail``; no
     timestamp authority is used (works offline). ``parent``: as given to
     :func:`build_manifest`."""
-    out = io.BytesIO()
-    _sign_streams(io.BytesIO(data), out, mime, manifest, creds, thumbnail=thumbnail,
-                  sidecar=False, parent=parent)
-    return out.getvalue()
+    def sign(with_parent: Parent | None) -> bytes:
+        out = io.BytesIO()
+        _sign_streams(io.BytesIO(data), out, mime, manifest, creds, thumbnail=thumbnail,
+                      sidecar=False, parent=with_parent)
+        return out.getvalue()
+
+    return _parent_fallback(sign, parent)
 
 
 def sign_file(
@@ -604,11 +602,9 @@ def sign_sidecar(
     formats c2pa cannot embed into (Ogg/Opus: verified with c2pa-rs 0.91). ``parent``: the
     input's manifest (:func:`parent_of`, e.g. from its own sidecar), kept as the ``parentOf``
     ingredient."""
-    out = io.BytesIO()
-    manifest_bytes = _sign_streams(
-        io.BytesIO(data), out, mime, manifest, creds, thumbnail=thumbnail, sidecar=True,
-        parent=parent,
-    )
+    manifest_bytes = _parent_fallback(lambda with_parent: _sign_streams(
+        io.BytesIO(data), io.BytesIO(), mime, manifest, creds, thumbnail=thumbnail, sidecar=True,
+        parent=with_parent), parent)
     if not manifest_bytes:
         raise C2PAError("c2pa returned no manifest bytes for the sidecar")
     return manifest_bytes
