@@ -115,12 +115,7 @@ def _verifying_credentials(credentials: Credentials | None) -> Credentials:
     try:
         return credmod.load_credentials(create=False, signing=False)
     except credmod.HomeUnavailableError:
-        key = os.environ.get(credmod.ENV_WATERMARK_KEY) or None
-        return Credentials(cert_chain_pem=b"", private_key_pem=b"",
-                           watermark_key=credmod.read_watermark_key(key) if key else None,
-                           trust_anchors_pem=credmod.load_trust_anchors(
-                               os.environ.get(credmod.ENV_TRUST_ANCHORS) or None),
-                           is_development=False, signer_subject="")
+        return credmod.verifying_without_home()
 
 
 def _key_and_layers(watermark_keys, creds: Credentials, layers) -> tuple:

@@ -119,23 +119,26 @@ AnchorsOpt = Annotated[Optional[list[Path]], typer.Option(
 def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors, *, verifying=False):
     """Load credentials, printing the development-credentials warning once. ``verifying``:
     development credentials are used when they exist but never created (a key made now
-    cannot have marked anything, a root made now signed nothing); without them, return None
-    (verify then works without them)."""
+    cannot have marked anything, a root made now signed nothing); without them, those of
+    ``credentials.verifying_without_home`` (no certificate)."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", credmod.DevelopmentCredentialsWarning)
             warnings.simplefilter("always", credmod.InsecureCredentialsWarning)
-            creds = credmod.load_credentials(
-                home=home, cert_chain=cert_chain, private_key=private_key,
-                watermark_key_file=watermark_key, trust_anchors=trust_anchors or None,
-                create=not verifying, signing=not verifying)
-    except credmod.HomeUnavailableError as exc:
-        if not verifying:
-            err.print(f"[red]error:[/red] credentials: {esc(str(exc))}")
-            raise typer.Exit(2) from None
-        err.print(f"[yellow]warning:[/yellow] {esc(str(exc))}; verifying without them (verify "
-                  "does not create them)")
-        return None
+            try:
+                creds = credmod.load_credentials(
+                    home=home, cert_chain=cert_chain, private_key=private_key,
+                    watermark_key_file=watermark_key, trust_anchors=trust_anchors or None,
+                    create=not verifying, signing=not verifying)
+            except credmod.HomeUnavailableError as exc:
+                if not verifying:
+                    raise
+                err.print(f"[yellow]warning:[/yellow] {esc(str(exc))}; verifying without them "
+                          "(verify does not create them)")
+                # as the library does: the key given (or the environment's), only the anchors
+                # given (or the environment's)
+                creds = credmod.verifying_without_home(watermark_key_file=watermark_key,
+                                                       trust_anchors=trust_anchors or None)
     except (credmod.CredentialError, OSError, ValueError) as exc:
         # OSError: unwritable home or unreadable key file; messages never hold key material.
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -615,32 +618,25 @@ to verify.
     notes: dict[str, str] = {}     # why a layer the user asked for is not checked
     creds = _load_creds(home, None, None, key_files[0] if key_files else None, trust_anchors,
                         verifying=True)
-    if creds is not None:
-        # (no key: a production certificate configured without one; verify signs nothing)
-        wm_keys = [creds.watermark_key] if creds.watermark_key is not None else []
-        wm_keys += [_read_wm_key(f) for f in key_files[1:]]
-        anchors = creds.trust_anchors_pem
-    else:
-        # No development credentials (unwritable home): check what needs none of ours. The
-        # watermark needs a key: the ones given, else it is not checked; C2PA trust is judged
-        # against the anchors given only.
-        env_key = os.environ.get(credmod.ENV_WATERMARK_KEY)
-        wm_keys = [_read_wm_key(f) for f in key_files or ([Path(env_key)] if env_key else [])]
-        no_default_trust = True
+    # (no key: a production certificate configured without one, or no credentials of this
+    # machine and none given; verify signs nothing)
+    wm_keys = [creds.watermark_key] if creds.watermark_key is not None else []
+    wm_keys += [_read_wm_key(f) for f in key_files[1:]]
+    anchors = creds.trust_anchors_pem
+    home_less = not creds.cert_chain_pem    # no credentials of this machine: the anchors given
     if not wm_keys and "watermark" in wanted:
         wanted = tuple(w for w in wanted if w != "watermark")
-        notes["watermark"] = ("not checked: no watermark key" if creds is not None
-                              else "not checked: no watermark key (no credentials of this machine)")
+        notes["watermark"] = ("not checked: no watermark key (no credentials of this machine)"
+                              if home_less else "not checked: no watermark key")
         err.print("[yellow]warning:[/yellow] the watermark is not checked: no watermark key "
                   "(give --watermark-key or set SYNTHLABEL_WATERMARK_KEY)")
         if not wanted:
             err.print("[red]error:[/red] nothing left to check")
             raise typer.Exit(2)
-    if no_default_trust:
+    if no_default_trust and not home_less:   # (home_less: the anchors are these already)
         # Only the anchors given here: by flag, or by the environment variable.
-        given = list(trust_anchors or []) or os.environ.get(credmod.ENV_TRUST_ANCHORS) or None
         try:
-            anchors = credmod.load_trust_anchors(given) or None if given else None
+            anchors = credmod.given_trust_anchors(trust_anchors or None) or None
         except (credmod.CredentialError, OSError) as exc:
             err.print(f"[red]error:[/red] credentials: {esc(str(exc).splitlines()[0])}")
             raise typer.Exit(2) from None

@@ -214,6 +214,11 @@ def test_verify_without_a_writable_home(labeled_samples, credentials, tmp_path):
     rep = json.loads(r.stdout)
     assert all(v["status"] == "ok" for v in rep["layers"].values()) and rep["ids_agree"] is True
     assert "watermark is not checked" not in r.stderr
+    # the environment names them as well as the flags do
+    r = run("verify", "--json", out / "scene.png",
+            env={**env, "SYNTHLABEL_TRUST_ANCHORS": str(anchors), "SYNTHLABEL_WATERMARK_KEY": str(key)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert all(v["status"] == "ok" for v in json.loads(r.stdout)["layers"].values())
     assert not (blocker / "home").exists()
     # label has no such fallback: it must sign.
     r = run("label", SAMPLES / "scene.png", "-o", tmp_path / "o", env=env)

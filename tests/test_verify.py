@@ -561,3 +561,12 @@ def test_library_verify_never_creates_development_credentials(credentials, tmp_p
     (tmp_path / "x.png").write_bytes(out.data)
     assert synthlabel.verify_file(tmp_path / "x.png").layers["c2pa"].status is Status.WEAK   # untrusted here
     assert not home.exists()
+    # the key and anchors the environment names are used, as the CLI uses them
+    (tmp_path / "wm.key").write_text(credentials.watermark_key.hex())
+    (tmp_path / "wm.key").chmod(0o600)
+    (tmp_path / "roots.pem").write_bytes(credentials.trust_anchors_pem)
+    monkeypatch.setenv("SYNTHLABEL_WATERMARK_KEY", str(tmp_path / "wm.key"))
+    monkeypatch.setenv("SYNTHLABEL_TRUST_ANCHORS", str(tmp_path / "roots.pem"))
+    rep = synthlabel.verify_file(tmp_path / "x.png")
+    assert {k: v.status for k, v in rep.layers.items()} == dict.fromkeys(rep.layers, Status.OK), rep
+    assert not home.exists()

@@ -839,6 +839,33 @@ def resolved(credentials: Credentials | None, *, signing: bool = False) -> Crede
     return credentials
 
 
+def given_trust_anchors(trust_anchors: PathLike | Iterable[PathLike] | None = None,
+                        env: Mapping[str, str] | None = None) -> bytes:
+    """Only the trust anchors given: ``trust_anchors``, else the ones SYNTHLABEL_TRUST_ANCHORS
+    names (``env``, None: ``os.environ``); no configured or development root. What ``verify
+    --no-default-trust`` and verifying without credentials of this machine trust."""
+    env = os.environ if env is None else env
+    given = trust_anchors
+    if given is not None and not isinstance(given, (str, os.PathLike)):
+        given = list(given) or None
+    return load_trust_anchors(given if given is not None else env.get(ENV_TRUST_ANCHORS) or None)
+
+
+def verifying_without_home(*, watermark_key_file: PathLike | None = None,
+                           trust_anchors: PathLike | Iterable[PathLike] | None = None,
+                           env: Mapping[str, str] | None = None) -> Credentials:
+    """Credentials to verify with where this machine has none (:func:`load_credentials` raised
+    :class:`HomeUnavailableError`; verify never creates development ones): the watermark key
+    ``watermark_key_file``, else the one SYNTHLABEL_WATERMARK_KEY names (neither: None, the
+    watermark cannot be checked), and :func:`given_trust_anchors`. Nothing to sign with."""
+    env = os.environ if env is None else env
+    wm_src = watermark_key_file if watermark_key_file is not None else env.get(ENV_WATERMARK_KEY) or None
+    return Credentials(cert_chain_pem=b"", private_key_pem=b"",
+                       watermark_key=read_watermark_key(wm_src) if wm_src is not None else None,
+                       trust_anchors_pem=given_trust_anchors(trust_anchors, env),
+                       is_development=False, signer_subject="")
+
+
 
 def _hide_passphrase(exc: CredentialError, secret: str | bytes | None) -> None:
     """Cut the passphrase out of ``exc``'s message, in place (type and attributes kept): one
