@@ -10,7 +10,7 @@ import contextlib
 import io
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 
 import numpy as np
@@ -257,6 +257,30 @@ def kept_mark_warning(medium: str, content_id: ContentID, marking: bool) -> str:
             f"content ID {content_id.hex} and the mark as it is ({why})")
 
 
+def kept_label_warning(aigc: AIGCLabel) -> str:
+    """The note for an input whose AIGC label is kept as it is (metadata off,
+    :meth:`LabelSpec.kept_label`)."""
+    return (f"metadata: not written (metadata off); the input's AIGC label (ContentProducer "
+            f"{aigc.content_producer}, ProduceID {aigc.produce_id}) is kept as it was, and the "
+            "C2PA manifest names it")
+
+
+def shown_label_warning(medium: str, where: str) -> str:
+    """The note for a labeled input that shows a visible label already (``where``: its
+    position), which is not drawn a second time."""
+    return (f"explicit: the {medium} shows a visible label already (at {where}); it is kept and "
+            "no second one is drawn")
+
+
+def _shown_label(rgb: np.ndarray, alpha: np.ndarray | None, spec: LabelSpec) -> str | None:
+    """Where ``rgb`` shows a visible label (the spec's text or a standard one), or None."""
+    from .models import label_texts
+    from .verify import _explicit_shown
+
+    rep = _explicit_shown(rgb, alpha, label_texts(spec.text))
+    return rep.details.get("position") if rep.details.get("found") else None
+
+
 def _verify_tests(spec: LabelSpec) -> int:
     """How many tests verify counts an output's mark among: its quarter turns when the file
     declares a label (AIGC metadata or a C2PA manifest), else one (see verify.TURNS)."""
@@ -344,7 +368,8 @@ def label_image(image, *, format: str | None = None, spec: LabelSpec | None = No
     new manifest's parent ingredient. ``extras``: what else to keep from a source file
     (:class:`synthlabel.formats.image_codec.Extras`: PNG text chunks, density, a JPEG
     comment, lossless WebP). ``prior_aigc``: the AIGC label the source carried, whose
-    producer fields a re-publishing spec (``spec.propagator``) keeps. ``keep_watermark``: the
+    producer fields a re-publishing spec (``spec.propagator``) keeps, and which a spec
+    without ``metadata`` keeps as it is (written back if the encoding dropped it). ``keep_watermark``: the
     image carries ``content_id``'s mark, made with the credentials' key, already (a labeled
     image labeled again, see :func:`label_image_bytes`); it is kept, not laid a second time.
     """
@@ -420,6 +445,12 @@ def _metadata_and_manifest(data: bytes, format: str, spec: LabelSpec, creds: Cre
         data = image_meta.write_image_metadata(data, format, aigc, spec.digital_source_type)
         timings["metadata"] = time.perf_counter() - t0
         layers.append("metadata")
+    elif (kept := spec.kept_label(prior_aigc)) is not None:
+        # Written back where re-encoding dropped it (a PNG text chunk), with the source type
+        # the XMP carried; an XMP label stays as it was.
+        had = image_meta.read_image_metadata(data, format).digital_source_type
+        data = image_meta.write_image_metadata(data, format, kept, had or spec.digital_source_type)
+        warns.append(kept_label_warning(kept))
     if spec.c2pa:
         t0 = time.perf_counter()
         marked = "watermark" in layers    # not when the image was too small to mark
@@ -519,16 +550,17 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
         raise LabelingError(str(exc)) from None
     fmt, warn = output_format_for(source_format, spec)
     name = PurePath(title).name
-    parent = (c2pa_io.parent_of(data, image_codec.MIME.get(source_format, f"image/{source_format}"), name)
-              if spec.c2pa else None)
+    # (looked for with C2PA off too: dropping it is said)
+    parent = c2pa_io.parent_of(data, image_codec.MIME.get(source_format, f"image/{source_format}"), name)
+    unsigned = None if spec.c2pa else parent
+    parent = parent if spec.c2pa else None
     # the source's AIGC label, read once: a sign of an old mark, and the propagator's producer
-    label = None
-    if spec.propagator or spec.watermark or spec.metadata:
-        try:
-            label = image_meta.read_image_metadata(data, source_format)
-        except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
-            label = None
-    prior = label.aigc if spec.propagator and label is not None else None
+    # (and the one kept as it is with metadata off)
+    try:
+        label = image_meta.read_image_metadata(data, source_format)
+    except Exception:  # noqa: BLE001 - unreadable metadata is "no label" here
+        label = None
+    prior = label.aigc if label is not None else None
     xmp, notes = decoded.xmp, []
     if xmp and spec.metadata:
         try:
@@ -546,6 +578,13 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
            if spec.keeps_marked_id() and label is not None and label.aigc_count else None)
     kept_note = ([] if own is None or spec.watermark else
                  [kept_mark_warning("image", ContentID(own), marking=False)])
+    # A labeled input that shows its label keeps it: a second one was drawn over it (a darker
+    # plate) or beside it (two labels). Looked for only where the metadata says "labeled":
+    # ~0.15 s per megapixel that a fresh picture never pays.
+    if spec.explicit and label is not None and label.aigc_count and (
+            where := _shown_label(decoded.rgb, decoded.alpha, spec)) is not None:
+        spec = replace(spec, explicit=False)
+        kept_note.append(shown_label_warning("picture", where))
     if not (spec.explicit or spec.watermark) and fmt == source_format and not notes:
         # Metadata and manifest only (a platform re-publishing, --no-explicit --no-watermark):
         # the pixels are not touched, so the file's own bytes take them. It was decoded and
@@ -557,6 +596,9 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
                                          ContentID(own) if own is not None else ContentID.new(),
                                          prior, name, parent, [], [], {})
             res.warnings[:0] = kept_note
+            if res.data != data and (note := c2pa_io.unsigned_note(
+                    unsigned, c2pa_io.holds_manifest_store(res.data))):
+                res.warnings.append(note)     # (unchanged bytes: the manifest still holds)
             return res
         except (image_meta.MetadataError, LabelingError):
             pass    # metadata or a structure it cannot edit in place: the full path rewrites it
@@ -584,6 +626,8 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
                                       "key's watermark (its metadata was removed?)")
     result.warnings[:0] = (decoded.warnings + notes + ([warn] if warn else []) + kept_note
                            + _lost_extras(decoded.extras, fmt))
+    if note := c2pa_io.unsigned_note(unsigned, c2pa_io.holds_manifest_store(result.data)):
+        result.warnings.append(note)
     return result
 
 

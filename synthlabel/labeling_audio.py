@@ -22,7 +22,7 @@ from .core import audio_cue
 from .formats import audio_io, audio_meta, audio_tags, chapters
 from .formats.sniff import M4A_SUFFIXES
 from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
-from .labeling import LabelingError, checked_spec, claim_output
+from .labeling import LabelingError, checked_spec, claim_output, kept_label_warning
 from .models import ContentID, LabelSpec, result_dict
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, resolved as resolved_credentials
@@ -503,9 +503,9 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
     # inserted a second time (but see MARK_CHECK_SECONDS); a spoken label is what the user
     # asked for, and is. An old mark made with this key is removed before the new one is laid.
     kept_cues: dict[str, float] | None = {} if cue is not None and clip is None else None
-    # the source's AIGC label, read once: a sign of an old mark, and the propagator's producer
-    label = (_source_label(source) if source is not None
-             and (spec.watermark or spec.propagator or spec.metadata) else None)
+    # the source's AIGC label, read once: a sign of an old mark, the propagator's producer,
+    # and the label kept as it is with metadata off
+    label = _source_label(source) if source is not None else None
     t = None
     old = _OldMark(False)
     if kept_cues is not None and spec.cue_where in ("start", "both"):
@@ -610,14 +610,19 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         res.layers += [name for name, on in (("explicit", spec.explicit),
                                              ("watermark", spec.watermark and not unmarked)) if on]
         current = encoded
-        aigc = spec.aigc_for(content_id,
-                             label.aigc if spec.propagator and label is not None else None)
+        prior = label.aigc if label is not None else None
+        aigc = spec.aigc_for(content_id, prior)
         if spec.metadata:
             t0 = time.perf_counter()
             audio_meta.write_audio_metadata_file(encoded, tagged, aigc, spec.digital_source_type)
             current = tagged
             res.timings["metadata"] = time.perf_counter() - t0
             res.layers.append("metadata")
+        elif (kept := spec.kept_label(prior)) is not None:
+            # the tags were copied without it (copy_tags drops AIGC labels): written back
+            audio_meta.write_audio_metadata_file(encoded, tagged, kept, label.digital_source_type)
+            current = tagged
+            res.warnings.append(kept_label_warning(kept))
         manifest_bytes = None
         if spec.c2pa:
             t0 = time.perf_counter()
@@ -638,6 +643,11 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 res.warnings.append(warning)
             res.timings["sign"] = time.perf_counter() - t0
             res.layers.append("c2pa")
+        elif source is not None:
+            had = c2pa_io.parent_of(source, MIME[fmt], source.name, sidecar=fmt in SIDECAR_FORMATS)
+            if note := c2pa_io.unsigned_note(had, had is not None and c2pa_io.parent_of(
+                    current, MIME[fmt], dst.name) is not None):
+                res.warnings.append(note)
         mode = source.stat().st_mode & 0o777 if in_place and source else None
         publish_media(current, dst, mode=mode, manifest=manifest_bytes, durable=durable,
                       sidecar_format=fmt in SIDECAR_FORMATS)

@@ -48,7 +48,8 @@ from .formats import audio_io, mkvmeta, mp4meta, video_io
 from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
 from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
-from .labeling import LabelingError, checked_spec, claim_output, kept_mark_warning
+from .labeling import (LabelingError, checked_spec, claim_output, kept_label_warning, kept_mark_warning,
+                       shown_label_warning)
 from .models import (
     ContentID,
     LabelSpec,
@@ -371,6 +372,21 @@ def _own_mark(path: Path, key: bytes) -> int | None:
     return det.payload if det.detected else None
 
 
+def _shown_label(path: Path, info: video_io.VideoInfo, spec: LabelSpec) -> str | None:
+    """Where a labeled input shows its visible label on its opening frames (as verify looks:
+    every frame it checks there), or None. A second one was drawn over it (a darker plate)
+    or beside it. Looked for only where the metadata says "labeled": decoding the first
+    seconds costs a fresh video nothing then."""
+    try:
+        rep = _explicit_report(_scan(path, pool_frames=False, explicit=True, audio=False, info=info),
+                               label_texts(spec.text))
+    except (video_io.VideoError, OSError, ValueError):
+        return None        # (labeling itself says what is wrong with the file)
+    if not rep.details.get("found"):
+        return None
+    return next((h.get("position") for h in rep.details["frames"] if h.get("position")), "an edge")
+
+
 def _source_label(path: Path, container: str) -> LabelFindings | None:
     """The AIGC label findings of the input, or None when its metadata cannot be read ("no
     label" here: labeling itself says what is wrong with the file)."""
@@ -450,9 +466,9 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     # A labeled video labeled again keeps the mark made with this key and its content ID: a
     # second mark with another payload, laid in step over it, left neither readable after a
     # few relabels (as with images, labeling.label_image_bytes).
-    # the input's AIGC label, read once: a sign of an old mark, and the propagator's producer
-    label = (_source_label(src, info.container) if spec.watermark or spec.propagator or spec.metadata
-             else None)
+    # the input's AIGC label, read once: a sign of an old mark, the propagator's producer,
+    # and the label kept as it is with metadata off
+    label = _source_label(src, info.container)
     kept = (_own_mark(src, key) if spec.keeps_marked_id() and label is not None and label.aigc_count
             else None)
     content_id = ContentID(kept) if kept is not None else ContentID.new()
@@ -461,7 +477,13 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                        sidecar=sidecar)
     if kept is not None:
         res.warnings.append(kept_mark_warning("video", content_id, marking=spec.watermark))
-    aigc = spec.aigc_for(content_id, label.aigc if spec.propagator and label is not None else None)
+    prior = label.aigc if label is not None else None
+    aigc = spec.aigc_for(content_id, prior)
+    kept_label = spec.kept_label(prior)       # metadata off: the input's label, written back
+    # the source type written beside the label: ours, or the kept label's own
+    label_dst = spec.digital_source_type if spec.metadata else label.digital_source_type if label else None
+    if kept_label is not None:
+        res.warnings.append(kept_label_warning(kept_label))
     full_range = info.full_range
     if dropped:
         # the output holds one video and one audio stream: say what is left out, never drop
@@ -480,7 +502,11 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     # -- per-video set-up: plate, watermark pattern, audio pieces
     t0 = time.perf_counter()
     plate = None
-    if spec.explicit:
+    shown = (_shown_label(src, info, spec)
+             if spec.explicit and label is not None and label.aigc_count else None)
+    if shown is not None:
+        res.warnings.append(shown_label_warning("video", shown))
+    if spec.explicit and shown is None:
         plate = _Plate(spec, info.width, info.height, info.rotation, full_range,
                        kept_sar(info, vcodec, container))
         res.label_box = (plate.box.x, plate.box.y, plate.box.w, plate.box.h)
@@ -578,9 +604,10 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 res.warnings.append(f"soundtrack not watermarked: {exc}")
 
     tags = {k: v for k, v in info.metadata.items() if k.lower() not in _DROP_TAGS}
-    if container in SIDECAR_FORMATS and spec.metadata:
+    if container in SIDECAR_FORMATS and (spec.metadata or kept_label is not None):
         tags["AIGC"] = aigc.to_inner_json()
-        tags["DigitalSourceType"] = spec.digital_source_type
+        if label_dst:
+            tags["DigitalSourceType"] = label_dst
     ext = video_io.CONTAINERS[container][1]
     t_label = t_mark = t_mark_cpu = t_audio = 0.0
     t_show = math.inf if persistent else float(label_seconds)
@@ -729,7 +756,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         # Claim the watermark (layer list, C2PA soft binding) only if frames or sound carry it.
         marked = spec.watermark and (kept is not None or (marker is not None and not marker.empty)
                                      or emb is not None)
-        res.layers += [n for n, on in (("explicit", spec.explicit), ("watermark", marked)) if on]
+        res.layers += [n for n, on in (("explicit", plate is not None), ("watermark", marked)) if on]
         if marked and spec.watermark_readback:
             # Every video, as verify will read it: the mark is measured to survive the codecs
             # at their default CRF, but not every picture carries it (bilevel content such as a
@@ -753,12 +780,12 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 res.warnings.append(f"watermark: soundtrack {warning}")
             res.timings["readback_sound"] = time.perf_counter() - t0
         current = encoded
-        if spec.metadata:
+        if spec.metadata or kept_label is not None:
             t0 = time.perf_counter()
             try:
                 if container in ("mp4", "mov"):
                     mp4meta.write_mp4_metadata_file(encoded, tagged, aigc.to_inner_json(),
-                                                    spec.digital_source_type,
+                                                    label_dst,
                                                     extra=_mdta_keys_dropped(src, info, encoded))
                     current = tagged
                 back = metadata_findings(current, container)
@@ -770,7 +797,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 raise LabelingError(f"metadata: the AIGC label written did not read back from the "
                                     f"{container.upper()} output ({found} found)")
             res.timings["metadata"] = time.perf_counter() - t0
-            res.layers.append("metadata")
+            if spec.metadata:
+                res.layers.append("metadata")
         manifest_bytes = None
         if spec.c2pa:
             t0 = time.perf_counter()
@@ -794,6 +822,12 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 raise LabelingError(str(exc)) from None
             res.timings["sign"] = time.perf_counter() - t0
             res.layers.append("c2pa")
+        else:
+            had = c2pa_io.parent_of(src, MIME[info.container], src.name,
+                                    sidecar=info.container in SIDECAR_FORMATS)
+            if note := c2pa_io.unsigned_note(had, had is not None and c2pa_io.parent_of(
+                    current, MIME[container], dst.name) is not None):
+                res.warnings.append(note)
         mode = src.stat().st_mode & 0o777 if in_place else None
         publish_media(current, dst, mode=mode, manifest=manifest_bytes,
                       sidecar_format=container in SIDECAR_FORMATS)
@@ -1086,18 +1120,19 @@ def detect_video(path: str | os.PathLike, key, *, audio: bool = False,
     return det
 
 
-def _frame_detection(scan: _Scan, keys: tuple[bytes, ...]) -> tuple[wm_video.VideoDetection, int]:
-    return watermark.detect_with_keys(lambda k: wm_video.detect_pooled(scan.pool, k), keys)
+def _frame_detection(scan: _Scan, keys: tuple[bytes, ...],
+                     prefer=()) -> tuple[wm_video.VideoDetection, int]:
+    return watermark.detect_with_keys(lambda k: wm_video.detect_pooled(scan.pool, k), keys, prefer)
 
 
-def _audio_detection(scan: _Scan, keys: tuple[bytes, ...]) -> dict | None:
+def _audio_detection(scan: _Scan, keys: tuple[bytes, ...], prefer=()) -> dict | None:
     """The soundtrack's detection as a dict (``keys``: see ``detect_with_keys``; with several,
     ``key_index`` says which matched)."""
     if scan.audio is None or scan.audio_rate is None:
         return None
     try:
         d, i = watermark.detect_with_keys(
-            lambda k: watermark.detect_audio(scan.audio, scan.audio_rate, k), keys)
+            lambda k: watermark.detect_audio(scan.audio, scan.audio_rate, k), keys, prefer)
     except ValueError as exc:
         return {"error": str(exc)}
     out = d.to_dict()
@@ -1151,16 +1186,17 @@ def _explicit_report(scan: _Scan, texts: tuple[str, ...]) -> LayerReport:
                                        f"opening 2 s (looked for {', '.join(texts)})", details)
 
 
-def _watermark_report(scan: _Scan, key) -> tuple[LayerReport, str | dict[str, str] | None]:
+def _watermark_report(scan: _Scan, key, prefer=()) -> tuple[LayerReport, str | dict[str, str] | None]:
+    """The watermark layer of a video (``prefer``: see ``detect_with_keys``)."""
     from .verify import for_keys, key_match
 
     keys = watermark.watermark_keys(key)
-    det, i = _frame_detection(scan, keys)
+    det, i = _frame_detection(scan, keys, prefer)
     details = det.to_dict()
     details["alg"] = watermark.IMAGE_ALG
     # where an image's report has it (the frames too few or too flat for a reliable mark)
     details["weak"] = bool((details.get("details") or {}).get("weak", False))
-    details["audio"] = _audio_detection(scan, keys)
+    details["audio"] = _audio_detection(scan, keys, prefer)
     a = details["audio"] or {}
     a_cid = f"{a['payload']:016x}" if a.get("detected") and a.get("payload") is not None else None
     if det.detected and det.payload is not None:
@@ -1242,7 +1278,7 @@ def verify_video_file(path: str | os.PathLike, *, key, trust_anchors_pem: bytes 
     report = check_layers(report, layers, {
         "explicit": lambda: _explicit_report(scanned(), label_texts(label_text)),
         "metadata": lambda: metadata_report(metadata_findings(p, info.container)),
-        "watermark": lambda: _watermark_report(scanned(), key),
+        "watermark": lambda prefer: _watermark_report(scanned(), key, prefer),
         "c2pa": lambda: _c2pa_video(p, info.container, trust_anchors_pem),
     })
     if scan is not None and scan.damage and not report.error:

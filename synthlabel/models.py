@@ -462,13 +462,24 @@ class LabelSpec:
         A re-publish (``propagator``) keeps the producer's ProduceID instead."""
         return self.watermark or (self.metadata and not self.propagator)
 
+    def kept_label(self, prior: AIGCLabel | None) -> AIGCLabel | None:
+        """With ``metadata`` off, the AIGC label the input carries (``prior``), kept in the
+        output as it is: nobody may remove one (Deep Synthesis Provisions Art. 18), and
+        re-encoding had dropped it from audio, video and PNG text chunks. The new C2PA
+        manifest then repeats it (a manifest naming another label made verify fail the file).
+        None when metadata is written or the input has none."""
+        return prior if not self.metadata else None
+
     def aigc_for(self, content_id: ContentID, prior: AIGCLabel | None = None) -> AIGCLabel:
-        """The label to write. A producer's first write: the propagator fields equal the
-        producer's. With ``propagator`` set (re-publishing): the ``prior`` label the input
-        carries keeps its Label, producer, ProduceID and ReservedCode1 (this service's
-        ``producer`` when it has none), and ContentPropagator / PropagateID become
-        ``propagator`` and ``content_id``; ReservedCode2 is cleared (it was the previous
-        party's integrity data)."""
+        """The label to write, ``prior`` being the one the input carries. A producer's first
+        write: the propagator fields equal the producer's. With ``propagator`` set
+        (re-publishing): ``prior`` keeps its Label, producer, ProduceID and ReservedCode1
+        (this service's ``producer`` when it has none), and ContentPropagator / PropagateID
+        become ``propagator`` and ``content_id``; ReservedCode2 is cleared (it was the
+        previous party's integrity data). With ``metadata`` off: ``prior`` as it is
+        (:meth:`kept_label`)."""
+        if (kept := self.kept_label(prior)) is not None:
+            return kept
         if not self.propagator:
             return AIGCLabel.create(
                 producer=self.producer, produce_id=content_id.hex, label=self.label_value

@@ -5,6 +5,7 @@ Each check is isolated: one layer failing to parse never hides what the others f
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import closing
@@ -212,12 +213,12 @@ def for_keys(keys: tuple[bytes, ...]) -> str:
     return "this key" if len(keys) == 1 else f"any of the {len(keys)} keys"
 
 
-def _watermark(rgb, key, turns: tuple[int, ...] = (0,)) -> tuple[LayerReport, str | None]:
+def _watermark(rgb, key, turns: tuple[int, ...] = (0,), prefer=()) -> tuple[LayerReport, str | None]:
     keys = watermark.watermark_keys(key)
     best = None
     for turn in turns:
         img = _turned(rgb, turn)
-        det, i = watermark.detect_with_keys(lambda k: watermark.detect_image(img, k), keys)
+        det, i = watermark.detect_with_keys(lambda k: watermark.detect_image(img, k), keys, prefer)
         if len(turns) > 1:
             det = watermark.bonferroni(det, len(turns))
         if best is None or det.detected or det.p_value < best[0].p_value:
@@ -330,12 +331,19 @@ def check_layers(report: VerificationReport, layers: tuple[str, ...], checks: di
     """Run each requested layer's check (a zero-argument callable returning a LayerReport,
     or a (LayerReport, content ID hex or None) pair, or a (LayerReport, {name: content ID})
     pair for a layer that read several) in isolation, and record the findings.
-    Shared by images, audio and video so every medium is judged the same way."""
-    for name in LAYERS:
+    Shared by images, audio and video so every medium is judged the same way.
+    The watermark's check runs last and takes ``prefer``: the content IDs the other layers
+    read, which a mark under one of several keys is preferred for (``detect_with_keys``)."""
+    found: dict[str, tuple[LayerReport, str | dict | None]] = {}
+    for name in sorted(LAYERS, key=lambda n: n == "watermark"):
         if name not in layers:
-            report.layers[name] = LayerReport(Status.SKIPPED, "not checked")
-            continue
-        rep, cid = _guard(name, checks[name])
+            found[name] = (LayerReport(Status.SKIPPED, "not checked"), None)
+        elif name == "watermark":
+            found[name] = _guard(name, lambda: checks[name](prefer=_named_ids(found)))
+        else:
+            found[name] = _guard(name, checks[name])
+    for name in LAYERS:               # (reported in the usual order)
+        rep, cid = found[name]
         report.layers[name] = rep
         if isinstance(cid, dict):     # several IDs read by one layer (a video's soundtrack)
             report.content_ids.update({k: v for k, v in cid.items() if v})
@@ -350,6 +358,18 @@ def check_layers(report: VerificationReport, layers: tuple[str, ...], checks: di
     _manifest_agrees(report)
     _explain_missing_mark(report)
     return report
+
+
+def _named_ids(found: dict[str, tuple[LayerReport, str | dict | None]]) -> frozenset[int]:
+    """The content IDs (as ints) the layers in ``found`` read; the metadata's PropagateID too
+    (a re-published file's mark carries it)."""
+    ids: set[str] = set()
+    for rep, cid in found.values():
+        ids.update(cid.values() if isinstance(cid, dict) else [cid] if cid else [])
+        aigc = (rep.details or {}).get("aigc")
+        if isinstance(aigc, dict) and aigc.get("PropagateID"):
+            ids.add(str(aigc["PropagateID"]))
+    return frozenset(int(v, 16) for v in ids if re.fullmatch(r"[0-9a-fA-F]{16}", v or ""))
 
 
 def _propagated_id(report: VerificationReport) -> None:
@@ -476,7 +496,7 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
     return check_layers(report, layers, {
         "explicit": lambda: _explicit_shown(pixels(), alpha, texts, turned()),
         "metadata": lambda: metadata_report(metadata()),
-        "watermark": lambda: _watermark(pixels(), key, turned()),
+        "watermark": lambda prefer: _watermark(pixels(), key, turned(), prefer),
         "c2pa": lambda: _c2pa(data, media.mime, trust_anchors_pem, sidecar,
                               Path(path).with_suffix(".c2pa").name if path != "<bytes>" else "sidecar"),
     })
@@ -540,9 +560,9 @@ def _audio_explicit(sr: int, head: np.ndarray, tail: np.ndarray | None, tail_sta
                                        "cannot be checked automatically)", details)
 
 
-def _audio_watermark(samples: np.ndarray, sr: int, key) -> tuple[LayerReport, str | None]:
+def _audio_watermark(samples: np.ndarray, sr: int, key, prefer=()) -> tuple[LayerReport, str | None]:
     keys = watermark.watermark_keys(key)
-    det, i = watermark.detect_with_keys(lambda k: watermark.detect_audio(samples, sr, k), keys)
+    det, i = watermark.detect_with_keys(lambda k: watermark.detect_audio(samples, sr, k), keys, prefer)
     details = dict(det.to_dict(), alg=watermark.AUDIO_ALG)
     # as an image's report has it: too little sound for a reliable mark
     seconds = len(samples) / sr
@@ -610,7 +630,7 @@ def verify_audio_file(path: str | Path, *, key, trust_anchors_pem: bytes | None,
     report = check_layers(report, layers, {
         "explicit": lambda: _audio_explicit(*sound()[:4]),
         "metadata": lambda: _audio_metadata(p, media.format),
-        "watermark": lambda: _audio_watermark(sound()[4], sound()[0], key),
+        "watermark": lambda prefer: _audio_watermark(sound()[4], sound()[0], key, prefer),
         "c2pa": lambda: _audio_c2pa(p, media.mime, trust_anchors_pem),
     })
     if excerpts is not None and excerpts[5] and not report.error:

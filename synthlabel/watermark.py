@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import NamedTuple, TypeVar
 
@@ -380,10 +380,14 @@ def watermark_keys(key) -> tuple[bytes, ...]:
 _Det = TypeVar("_Det")
 
 
-def detect_with_keys(detect: Callable[[bytes], _Det], keys) -> tuple[_Det, int]:
+def detect_with_keys(detect: Callable[[bytes], _Det], keys,
+                     prefer: Collection[int] = ()) -> tuple[_Det, int]:
     """Run ``detect(key)`` under each key in turn (a rotated key, several services' keys) and
     return ``(detection, index of its key)``: the first key whose mark is detected, else the
-    key with the smallest p-value.
+    key with the smallest p-value. ``prefer``: payloads the file's other layers name (its
+    metadata's and manifest's content IDs); a key whose mark carries one of them wins over an
+    earlier key's mark that does not (a file labeled again with a new key carries both marks,
+    and which one a report named had depended on the order the keys were given in).
 
     Trying n keys is n tests, so each p-value is multiplied by n (Bonferroni: the chance that
     *any* key's test passes on unmarked content stays <= 1e-6), and ``detected`` and the
@@ -394,16 +398,19 @@ def detect_with_keys(detect: Callable[[bytes], _Det], keys) -> tuple[_Det, int]:
     keys = watermark_keys(keys)
     n = len(keys)
     best: tuple[_Det, int] | None = None
+    first: tuple[_Det, int] | None = None      # the first key's mark, when none is preferred
     for i, k in enumerate(keys):
         det = detect(k)
         if n > 1:
             det = bonferroni(det, n)
         if det.detected:
-            return det, i
+            if n == 1 or not prefer or det.payload in prefer:
+                return det, i
+            first = first or (det, i)
         if best is None or det.p_value < best[0].p_value:
             best = (det, i)
     assert best is not None
-    return best
+    return first or best
 
 
 def bonferroni(det, n: int):

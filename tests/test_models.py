@@ -196,6 +196,11 @@ def test_republishing_keeps_the_producer_and_sets_the_propagator():
     assert (first.content_producer, first.produce_id, first.content_propagator) == (CODE, cid.hex, CODE)
     with pytest.raises(LabelError, match="propagation"):                # a generation code as propagator
         LabelSpec(propagator=CODE[:22] + "1" + CODE[23:] + "")
+    # metadata off: the input's label is kept as it is (producer or propagator alike)
+    for spec in (LabelSpec(metadata=False), LabelSpec(metadata=False, propagator=prop)):
+        assert spec.kept_label(prior) is prior and spec.aigc_for(cid, prior) is prior
+        assert spec.kept_label(None) is None and spec.aigc_for(cid).produce_id == cid.hex
+    assert LabelSpec().kept_label(prior) is None
 
 
 @pytest.mark.parametrize("kw, msg", [

@@ -2189,6 +2189,14 @@ def test_relabeling_an_image_keeps_its_watermark_and_content_id(tmp_path, creden
     res = synthlabel.label_file(f, tmp_path / "other.jpg", credentials=other)
     assert res.content_id != first and not any("keeps its content ID" in w for w in res.warnings)
     assert synthlabel.verify_file(res.output, credentials=other).ok()
+    # After a key rotation the file carries both marks: with both keys, in either order, the
+    # report names the mark its metadata and manifest name (the first key's mark was taken,
+    # and the content ID disagreed; found by QA helper).
+    for keys in ([credentials.watermark_key, other.watermark_key],
+                 [other.watermark_key, credentials.watermark_key]):
+        rep = synthlabel.verify_file(res.output, credentials=credentials, watermark_keys=keys)
+        assert rep.content_ids["watermark"] == str(res.content_id) and rep.ok(), rep.content_ids
+        assert rep.layers["watermark"].details["keys"]["index"] == keys.index(other.watermark_key) + 1
 
     bare = synthlabel.label_file(src, tmp_path / "bare.jpg", credentials=credentials,
                                  spec=synthlabel.LabelSpec(watermark=False))
@@ -2375,3 +2383,120 @@ def test_wrong_argument_types_are_type_errors_naming_them(credentials):
         W.detect_image(rgb, None)
     with pytest.raises(ValueError, match="the key list is empty"):
         synthlabel.verify_bytes(png, watermark_keys=[], credentials=credentials)
+
+
+def test_no_metadata_keeps_the_inputs_label_as_it_is(tmp_path):
+    """``label --no-metadata`` on an input another producer labeled: its AIGC label stays in
+    the output as it was, and the new C2PA manifest names that label. Re-encoding had
+    dropped it from MP3, FLAC, MP4 and a PNG text chunk (the rules: nobody may remove a
+    label), and the manifest's own label made verify fail the output (found by QA helper).
+    Read back with mutagen, ffprobe and our reader."""
+    import soundfile as sf
+    from mutagen.flac import FLAC
+    from mutagen.id3 import ID3, TXXX
+    from PIL import PngImagePlugin
+
+    ffmpeg, ffprobe = require_tool("ffmpeg"), require_tool("ffprobe")
+    inner = ('{"Label":"1","ContentProducer":"001191110102MAD55U9H0F10002","ProduceID":"foreign-0001",'
+             '"ReservedCode1":"","ContentPropagator":"001191110102MAD55U9H0F10002",'
+             '"PropagateID":"foreign-0001","ReservedCode2":""}')
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(3)
+    sound = 0.2 * rng.standard_normal((44100 * 3, 2)).cumsum(axis=0) / 300
+    sf.write(src / "song.flac", np.clip(sound, -1, 1), 44100)
+    f = FLAC(src / "song.flac")
+    f["AIGC"] = '{"AIGC":' + inner + "}"
+    f.save()
+    subprocess.run([ffmpeg, "-v", "error", "-i", src / "song.flac", "-c:a", "libmp3lame", "-b:a", "160k",
+                    src / "song.mp3"], check=True)
+    tags = ID3()
+    tags.add(TXXX(encoding=3, desc="AIGC", text='{"AIGC":' + inner + "}"))
+    tags.save(src / "song.mp3")
+    subprocess.run([ffmpeg, "-v", "error", "-i", SAMPLES / "clip.mp4", "-c", "copy", "-movflags",
+                    "use_metadata_tags", "-metadata", f"AIGC={inner}", src / "clip.mp4"], check=True)
+    text = PngImagePlugin.PngInfo()
+    text.add_text("AIGC", '{"AIGC":' + inner + "}")
+    Image.fromarray(synthetic_photo(360, 480, 4)).save(src / "photo.png", pnginfo=text)
+
+    r = run("label", src, "-o", tmp_path / "out", "--no-metadata", "--json", "-j", "2")
+    assert r.returncode == 0, r.stderr
+    for line in r.stdout.splitlines():
+        rec = json.loads(line)
+        assert "metadata" not in rec["layers"], rec
+        assert any("AIGC label (ContentProducer 001191110102MAD55U9H0F10002, ProduceID foreign-0001) "
+                   "is kept" in w for w in rec["warnings"]), rec
+    out = tmp_path / "out"
+    assert str(ID3(out / "song.mp3").getall("TXXX:AIGC")[0]) == '{"AIGC":' + inner + "}"
+    assert FLAC(out / "song.flac")["AIGC"] == ['{"AIGC":' + inner + "}"]
+    probe = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format_tags=AIGC", "-of", "json",
+                            out / "clip.mp4"], capture_output=True, text=True, check=True)
+    assert json.loads(json.loads(probe.stdout)["format"]["tags"]["AIGC"]) == json.loads(inner)
+    reps = [json.loads(x) for x in run("verify", "--json", "--layers", "metadata,c2pa", out).stdout.splitlines()]
+    assert len(reps) == 4
+    for rep in reps:
+        assert rep["layers"]["metadata"]["status"] == "ok", rep
+        assert rep["layers"]["metadata"]["details"]["aigc"]["ProduceID"] == "foreign-0001", rep
+        assert rep["layers"]["c2pa"]["status"] == "ok", rep
+
+
+def test_c2pa_off_says_what_becomes_of_the_inputs_manifest(tmp_path):
+    """Labeling a signed input with ``--no-c2pa`` dropped its manifest without a word (found
+    by QA helper): now a warning says it is not carried over, or, where the file's own bytes
+    took new metadata, that it is left there and no longer validates (c2pa's Reader agrees:
+    dataHash mismatch). A file that comes out unchanged gets no warning."""
+    once = tmp_path / "once"
+    assert run("label", SAMPLES / "scene.jpg", SAMPLES / "tone.wav", "-o", once, "-j", "2").returncode == 0
+
+    def c2pa_notes(*args):
+        r = run("label", *args, "--no-c2pa", "--json")
+        assert r.returncode == 0, r.stderr
+        return {Path(rec["source"]).name: [w for w in rec["warnings"] if w.startswith("c2pa:")]
+                for rec in map(json.loads, r.stdout.splitlines())}
+
+    notes = c2pa_notes(once / "scene.jpg", once / "tone.wav", "-o", tmp_path / "twice", "-j", "2")
+    for name in ("scene.jpg", "tone.wav"):
+        assert len(notes[name]) == 1 and "not carried over" in notes[name][0], notes
+    rep = json.loads(run("verify", "--json", tmp_path / "twice" / "scene.jpg").stdout)
+    assert rep["layers"]["c2pa"]["status"] == "missing", rep
+    pixels_kept = ("--no-explicit", "--no-watermark")
+    assert c2pa_notes(once / "scene.jpg", "-o", tmp_path / "same", *pixels_kept) == {"scene.jpg": []}
+    assert (tmp_path / "same" / "scene.jpg").read_bytes() == (once / "scene.jpg").read_bytes()
+    notes = c2pa_notes(once / "scene.jpg", "-o", tmp_path / "moved", *pixels_kept, "--producer", "OtherCo")
+    assert len(notes["scene.jpg"]) == 1 and "no longer validates" in notes["scene.jpg"][0], notes
+    rep = json.loads(run("verify", "--json", tmp_path / "moved" / "scene.jpg").stdout)
+    assert rep["layers"]["c2pa"]["status"] == "invalid" and "dataHash" in rep["layers"]["c2pa"]["summary"]
+
+
+def test_a_labeled_input_keeps_its_visible_label_and_gets_no_second(tmp_path):
+    """A labeled picture or video labeled again got a second plate: over the first (the plate
+    darker: its brightness fell from 103 to 70 in a picture, 56 to 22 in a video frame) or,
+    with another --position, beside it (two labels; found by QA helper). Now the label it
+    shows is kept, said, and nothing is drawn: a PNG's pixels come out as they went in."""
+    import av
+
+    once = tmp_path / "once"
+    assert run("label", SAMPLES / "scene.png", SAMPLES / "clip.mp4", "-o", once, "-j", "2").returncode == 0
+    r = run("label", once / "scene.png", once / "clip.mp4", "-o", tmp_path / "twice", "--position",
+            "top-left", "--json", "-j", "2")
+    assert r.returncode == 0, r.stderr
+    for rec in map(json.loads, r.stdout.splitlines()):
+        assert "explicit" not in rec["layers"], rec
+        medium = "picture" if rec["source"].endswith(".png") else "video"
+        assert (f"explicit: the {medium} shows a visible label already (at bottom-right); it is kept "
+                "and no second one is drawn") in rec["warnings"], rec
+    assert np.array_equal(np.asarray(Image.open(once / "scene.png")),
+                          np.asarray(Image.open(tmp_path / "twice" / "scene.png")))
+
+    def frame(path, n=10):
+        with av.open(str(path)) as c:
+            for i, f in enumerate(c.decode(video=0)):
+                if i == n:
+                    return f.to_ndarray(format="gray").astype(float)
+
+    a, b = frame(once / "clip.mp4"), frame(tmp_path / "twice" / "clip.mp4")
+    h, w = a.shape
+    for region in (np.s_[-h // 6:, -w // 3:], np.s_[:h // 6, :w // 3]):     # the label's corner, and the asked one
+        assert abs(a[region].mean() - b[region].mean()) < 3, (a[region].mean(), b[region].mean())
+    reps = [json.loads(x) for x in run("verify", "--json", tmp_path / "twice").stdout.splitlines()]
+    assert [rep["layers"]["explicit"]["status"] for rep in reps] == ["ok", "ok"]

@@ -203,6 +203,19 @@ def parent_warning(parent: Parent | None) -> str | None:
     return None
 
 
+def unsigned_note(parent: Parent | None, still_there: bool) -> str | None:
+    """With C2PA off, the labeling warning for an input that carried a manifest (``parent``:
+    :func:`parent_of` of the input), else None. ``still_there``: the output holds that store
+    still (a file whose own bytes took the metadata), where it no longer matches the file."""
+    if parent is None:
+        return None
+    if still_there:
+        return ("c2pa: the input's own C2PA manifest is left in the file, which labeling changed: "
+                "it no longer validates (label with C2PA on to keep it as the new manifest's parent)")
+    return ("c2pa: the input's own C2PA manifest is not carried over (C2PA off; label with C2PA "
+            "on to keep it as the new manifest's parent)")
+
+
 def _text(name: str) -> str:
     """A file name as manifest text: a name whose bytes are not UTF-8 reaches Python with
     surrogate escapes, which the manifest's JSON cannot carry (c2pa refused it: "lone leading
