@@ -460,6 +460,7 @@ def _metadata_and_manifest(data: bytes, format: str, spec: LabelSpec, creds: Cre
             watermark_alg=watermark.IMAGE_ALG if marked else None,
             title=title,
             digital_source_type=spec.digital_source_type,
+            replaced=c2pa_io.replaced_label(prior_aigc, aigc, spec.metadata),
         )
         with _as_labeling_error():
             data = c2pa_io.sign_bytes(data, image_codec.MIME[format], manifest, creds,

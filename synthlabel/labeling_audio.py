@@ -629,7 +629,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
             manifest = c2pa_io.build_manifest(
                 aigc=aigc, content_id=content_id if "watermark" in res.layers else None,
                 watermark_alg=watermark.AUDIO_ALG if "watermark" in res.layers else None,
-                title=dst.name, digital_source_type=spec.digital_source_type)
+                title=dst.name, digital_source_type=spec.digital_source_type,
+                replaced=c2pa_io.replaced_label(prior, aigc, spec.metadata))
             # The source's own manifest (a labeled or signed input), embedded or in its
             # sidecar, becomes the parent ingredient.
             parent = (c2pa_io.parent_of(source, MIME[fmt], source.name, sidecar=sidecar is not None)

@@ -805,7 +805,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             manifest = c2pa_io.build_manifest(
                 aigc=aigc, content_id=content_id if marked else None,
                 watermark_alg=watermark.IMAGE_ALG if marked else None,
-                title=dst.name, digital_source_type=spec.digital_source_type)
+                title=dst.name, digital_source_type=spec.digital_source_type,
+                replaced=c2pa_io.replaced_label(prior, aigc, spec.metadata))
             try:
                 # The source's own manifest (a labeled or signed input), embedded or in its
                 # sidecar, becomes the parent ingredient; its MIME is the source container's.

@@ -274,14 +274,16 @@ def _label_findings(path: Path, media: MediaType, data: bytes | None = None):
 
 
 def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None = None,
-                     kind: str = "image", mark_kept: bool = False) -> str:
+                     kind: str = "image", mark_kept: bool = False, label_kept: bool = False) -> str:
     if spec is not None and spec.propagator:
         # Re-publishing: the producer's fields are kept, which is the point; what is worth a
         # word is a second visible label / cue and watermark over the producer's. (An audio
         # file's rhythm cue is not inserted again where it has one, mostly: labeling_audio
         # warns either way.) ``mark_kept``: the producer's mark is of this key and was kept
-        # (labeling says so), so no second one was added.
-        added = [n for n, on in (("visible label or cue", spec.explicit and kind != "audio"),
+        # (labeling says so), so no second one was added; ``label_kept``: likewise the visible
+        # label the producer's picture or video shows.
+        added = [n for n, on in (("visible label or cue", spec.explicit and kind != "audio"
+                                  and not label_kept),
                                  ("watermark", spec.watermark and not mark_kept)) if on]
         if not added:
             return f"re-published: the producer's AIGC fields ({prior}) are kept"
@@ -562,12 +564,17 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
 
 def _settle_relabel_warning(res: LabelResult, spec: LabelSpec, kind: str) -> None:
     """Once labeled: a re-published file whose watermark was kept (the producer's, of this
-    key) gets no second one, so the warning given up front no longer says it does."""
-    if not (spec.propagator and res.prior_label and spec.watermark):
+    key), or whose visible label was, gets no second one, so the warning given up front no
+    longer says it does."""
+    if not (spec.propagator and res.prior_label and (spec.watermark or spec.explicit)):
         return
-    if any("carries this key's watermark already" in w for w in res.warnings):
+    mark_kept = spec.watermark and any("carries this key's watermark already" in w for w in res.warnings)
+    label_kept = spec.explicit and any(w.startswith("explicit: the ") and "shows a visible label "
+                                       "already" in w for w in res.warnings)
+    if mark_kept or label_kept:
         before = _relabel_warning(res.prior_label, False, spec, kind)
-        res.warnings = [_relabel_warning(res.prior_label, False, spec, kind, mark_kept=True)
+        res.warnings = [_relabel_warning(res.prior_label, False, spec, kind, mark_kept=mark_kept,
+                                         label_kept=label_kept)
                         if w == before else w for w in res.warnings]
 
 

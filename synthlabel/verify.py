@@ -278,6 +278,10 @@ def _c2pa_report(res, sidecar: bool = False) -> tuple[LayerReport, str | None]:
     if res.soft_binding and res.content_id is None and res.soft_binding.get("alg"):
         # another vendor's watermark (Digimarc, a neural mark): named, not compared with ours
         ai += f"; soft binding {res.soft_binding['alg']}"
+    if res.replaced_aigc:
+        r = res.replaced_aigc
+        ai += (f"; replaced the AIGC label of producer {r.get('ContentProducer')} "
+               f"(ProduceID {r.get('ProduceID')})")
     if res.parent:
         # The input's own manifest, kept as the parent ingredient when the file was labeled.
         ai += f"; parent manifest signed by {res.parent.get('signer') or 'an unknown signer'}"

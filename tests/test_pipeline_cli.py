@@ -547,10 +547,11 @@ def test_republishing_as_a_propagator(tmp_path):
     # With every layer on, the watermark and manifest carry the PropagateID: verify compares
     # them with that, not with the producer's ProduceID. Here the producer's mark is of the
     # same key, so it is kept and no second one is added: the warning no longer says there
-    # is (it said "a second ... and watermark", then that the mark was kept).
+    # is (it said "a second ... and watermark", then that the mark was kept). Nor is a second
+    # visible label drawn beside the producer's.
     r = run("label", first / "scene.png", "-o", tmp_path / "full", "--propagator", "PlatformX")
-    assert r.returncode == 0 and "a second visible label or cue is added" in r.stderr, r.stderr
-    assert "carries this key's watermark already" in r.stderr and "and watermark" not in r.stderr
+    assert r.returncode == 0 and "are kept" in r.stderr and "is added" not in r.stderr, r.stderr
+    assert "carries this key's watermark already" in r.stderr and "shows a visible label already" in r.stderr
     rep = json.loads(run("verify", "--json", tmp_path / "full" / "scene.png").stdout)
     assert rep["ids_agree"] is True and rep["content_ids"]["metadata"] == \
         rep["layers"]["metadata"]["details"]["aigc"]["PropagateID"], rep["content_ids"]
@@ -2500,3 +2501,28 @@ def test_a_labeled_input_keeps_its_visible_label_and_gets_no_second(tmp_path):
         assert abs(a[region].mean() - b[region].mean()) < 3, (a[region].mean(), b[region].mean())
     reps = [json.loads(x) for x in run("verify", "--json", tmp_path / "twice").stdout.splitlines()]
     assert [rep["layers"]["explicit"]["status"] for rep in reps] == ["ok", "ok"]
+
+
+def test_a_replaced_label_is_recorded_in_the_new_manifest(tmp_path, credentials):
+    """Labeling an input another producer labeled replaces its AIGC label (one label per
+    file), and nothing recorded the one it held (found by QA helper): the new manifest now
+    carries it in its own assertion, read by c2pa's Reader, and verify names it. The same
+    label written again (ours, relabeled) is no replacement and is not recorded."""
+    import synthlabel
+    from synthlabel.models import LabelSpec
+    from synthlabel.provenance.c2pa_io import REPLACED_AIGC_ASSERTION
+
+    other = synthlabel.label_image(synthetic_photo(360, 480, 6), format="png", credentials=credentials,
+                                   spec=LabelSpec(producer="OtherCo", c2pa=False, watermark=False))
+    (tmp_path / "in.png").write_bytes(other.data)
+    for name, src in (("new.png", tmp_path / "in.png"), ("again.png", tmp_path / "new.png")):
+        synthlabel.label_file(src, tmp_path / name, credentials=credentials)
+    replaced = [a["data"] for a in _active(tmp_path / "new.png", "image/png")["assertions"]
+                if a["label"] == REPLACED_AIGC_ASSERTION]
+    assert len(replaced) == 1 and replaced[0]["ContentProducer"] == "OtherCo"
+    assert replaced[0]["ProduceID"] == other.content_id.hex
+    rep = synthlabel.verify_file(tmp_path / "new.png", credentials=credentials)
+    assert f"replaced the AIGC label of producer OtherCo (ProduceID {other.content_id.hex})" in \
+        rep.layers["c2pa"].summary and rep.ok(), rep.layers["c2pa"].summary
+    assert not [a for a in _active(tmp_path / "again.png", "image/png")["assertions"]
+                if a["label"] == REPLACED_AIGC_ASSERTION]

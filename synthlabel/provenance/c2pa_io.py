@@ -80,6 +80,7 @@ from .credentials import (
 
 __all__ = [
     "AIGC_ASSERTION",
+    "REPLACED_AIGC_ASSERTION",
     "C2PAError",
     "C2PAResult",
     "Parent",
@@ -100,6 +101,9 @@ __all__ = [
 ]
 
 AIGC_ASSERTION = "org.synthlabel.aigc"
+#: The AIGC label an input carried that labeling replaced (another producer's, say): the
+#: metadata holds one label only, and this keeps a signed record of the one it held before.
+REPLACED_AIGC_ASSERTION = "org.synthlabel.aigc.replaced"
 SOFT_BINDING_ASSERTION = "c2pa.soft-binding"
 #: Soft-binding algorithm names of our watermarks (wm_params.IMAGE_ALG, wm_audio_params.AUDIO_ALG).
 OUR_ALG_PREFIX = "org.synthlabel.wm."
@@ -203,6 +207,12 @@ def parent_warning(parent: Parent | None) -> str | None:
     return None
 
 
+def replaced_label(prior: AIGCLabel | None, written: AIGCLabel, metadata: bool) -> AIGCLabel | None:
+    """The input's label ``prior`` when the metadata written (``metadata``: it is) replaces it
+    with another, ``written``; else None (no label before, or the same one, or kept)."""
+    return prior if metadata and prior is not None and prior != written else None
+
+
 def unsigned_note(parent: Parent | None, still_there: bool) -> str | None:
     """With C2PA off, the labeling warning for an input that carried a manifest (``parent``:
     :func:`parent_of` of the input), else None. ``still_there``: the output holds that store
@@ -230,13 +240,18 @@ def build_manifest(
     watermark_alg: str | None,
     title: str,
     digital_source_type: str = DST_TRAINED,
+    replaced: AIGCLabel | None = None,
 ) -> dict[str, Any]:
     """The manifest definition for a generated asset. A soft binding (and the
     ``c2pa.watermarked.bound`` action) is added when ``watermark_alg`` is given, which then
     requires ``content_id`` (the watermark payload). Signing with a ``parent`` turns its
-    ``c2pa.created`` into ``c2pa.opened`` + ``c2pa.edited`` (:func:`_with_parent`)."""
+    ``c2pa.created`` into ``c2pa.opened`` + ``c2pa.edited`` (:func:`_with_parent`).
+    ``replaced``: the AIGC label the input carried and ``aigc`` replaces in its metadata
+    (:func:`replaced_label`), recorded as its own assertion."""
     if not isinstance(aigc, AIGCLabel):
         raise TypeError("aigc must be an AIGCLabel")
+    if replaced is not None and not isinstance(replaced, AIGCLabel):
+        raise TypeError("replaced must be an AIGCLabel")
     if not digital_source_type.startswith(IPTC_DST_PREFIX):
         raise ValueError(
             f"digital source type must be a full IPTC URI ({IPTC_DST_PREFIX}...), "
@@ -281,6 +296,8 @@ def build_manifest(
             }
         )
     assertions.append({"label": AIGC_ASSERTION, "data": aigc.to_dict()})
+    if replaced is not None:
+        assertions.append({"label": REPLACED_AIGC_ASSERTION, "data": replaced.to_dict()})
     return {
         "claim_generator_info": [_agent()],
         "title": _text(title),
@@ -680,6 +697,7 @@ class C2PAResult:
     soft_binding: dict | None = None      # {"alg": ..., "value": base64}
     content_id: ContentID | None = None
     aigc: dict | None = None
+    replaced_aigc: dict | None = None     # the label the input had before (REPLACED_AIGC_ASSERTION)
     codes: list[str] = field(default_factory=list)   # failure codes
     error: str | None = None
     manifest_label: str | None = None
@@ -768,9 +786,12 @@ def _parse_store(store: dict[str, Any]) -> C2PAResult:
             # (Digimarc, a neural mark) is reported, not compared with ours.
             if _our_alg(alg):
                 result.content_id = _decode_content_id(value)
-        elif a_label == AIGC_ASSERTION and isinstance(data, dict):
+        elif a_label in (AIGC_ASSERTION, REPLACED_AIGC_ASSERTION) and isinstance(data, dict):
             inner = data.get("AIGC") if isinstance(data.get("AIGC"), dict) else data
-            result.aigc = dict(inner)
+            if a_label == AIGC_ASSERTION:
+                result.aigc = dict(inner)
+            else:
+                result.replaced_aigc = dict(inner)
     # The source type sits on c2pa.created, or on c2pa.edited when the asset has a parent. A
     # camera capture edited with AI later has both: the AI declaration is the one that
     # counts (it was read as "digitalCapture", not AI), else the created action's.
