@@ -202,3 +202,67 @@ def test_a_file_swapped_for_a_fifo_after_its_check_does_not_block(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, str(fifo), __file__], capture_output=True,
                        text=True, timeout=60)
     assert r.stdout.splitlines() == ["not a regular file (a FIFO)", "not a regular file"], r.stdout + r.stderr
+
+
+def _png_with_bad_iend() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_photo(96, 128, 6)).save(buf, "PNG")
+    data = buf.getvalue()
+    assert data[-8:-4] == b"IEND"
+    return data[:-12] + b"\xff\xff\xff\xff" + data[-8:]        # IEND's length: 4 GiB
+
+
+def _tiff_whose_next_page_is_past_the_end() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_photo(96, 128, 7)).save(buf, "TIFF")
+    data = bytearray(buf.getvalue())
+    assert data[:4] == b"II*\x00"
+    ifd = int.from_bytes(data[4:8], "little")
+    entries = int.from_bytes(data[ifd:ifd + 2], "little")
+    at = ifd + 2 + 12 * entries
+    data[at:at + 4] = (len(data) + 4096).to_bytes(4, "little")  # IFD0's next-IFD offset
+    return bytes(data)
+
+
+@pytest.mark.parametrize("damaged", [_png_with_bad_iend, _tiff_whose_next_page_is_past_the_end],
+                         ids=["png-iend-length", "tiff-next-ifd"])
+def test_damage_after_the_picture_is_reported_not_raised(damaged, credentials):
+    """Found by fuzzing: a PNG whose IEND chunk declares 4 GiB made verify_bytes raise
+    MetadataError ("invalid PNG chunk") instead of reporting; a TIFF whose first page links a
+    next page beyond the file raised Pillow's internal TypeError "Missing dimensions" while
+    the pages were counted. The picture itself is whole: both verify and label, and what
+    Pillow notes on the way is the file's warning, not a Python warning on stderr."""
+    import warnings
+
+    data = damaged()
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        rep = synthlabel.verify_bytes(data, layers=("explicit", "metadata"))
+        out = synthlabel.label_image_bytes(data, credentials=credentials)
+    assert not [str(w.message) for w in leaked if "PIL" in w.filename]
+    assert rep.error is None, rep.error
+    assert rep.layers["metadata"].status.value == "missing", rep.layers["metadata"].summary
+    again = synthlabel.verify_bytes(out.data, credentials=credentials)
+    assert again.error is None and again.layers["metadata"].status.value == "ok"
+    assert again.layers["watermark"].status.value == "ok", again.layers["watermark"].summary
+    if damaged is _tiff_whose_next_page_is_past_the_end:
+        assert any("what follows the first frame cannot be read" in w for w in out.warnings), \
+            out.warnings
+        assert any(w.startswith("TIFF: Corrupt EXIF data") for w in out.warnings), out.warnings
+
+
+def test_pillows_size_warning_while_decoding_a_large_tiff_stays_off_stderr(monkeypatch, credentials):
+    """A 1-bit TIFF of 9500 x 9500 (3 KB in Group 4) is above Pillow's warning size and below
+    our limit: Pillow warned again as it decoded the strips, and the two-line Python warning
+    reached the terminal. Pillow's size is lowered here to keep the picture small."""
+    import warnings
+
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_photo(120, 160, 8)[..., 0] > 128).save(buf, "TIFF", compression="group4")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 120 * 160 - 1)
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        rep = synthlabel.verify_bytes(buf.getvalue(), layers=("explicit", "metadata"))
+        out = synthlabel.label_image_bytes(buf.getvalue(), credentials=credentials)
+    assert rep.error is None and out.data
+    assert not [str(w.message) for w in leaked if issubclass(w.category, Image.DecompressionBombWarning)]

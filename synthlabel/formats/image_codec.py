@@ -147,6 +147,14 @@ def _recorded_warnings(*ignored: type[Warning]) -> Iterator[list[warnings.Warnin
         yield caught
 
 
+def _say_notes(out: DecodedImage, caught: list[warnings.WarningMessage], what: str) -> None:
+    """Pillow's UserWarnings about the file, as the file's warnings (once each)."""
+    for note in dict.fromkeys(" ".join(str(w.message).split()) for w in caught
+                              if issubclass(w.category, UserWarning)):
+        if (said := f"{what}: {note}") not in out.warnings:
+            out.warnings.append(said)
+
+
 def _decode(data: bytes, fmt: str) -> DecodedImage:
     try:
         with _recorded_warnings(Image.DecompressionBombWarning) as opening:
@@ -154,7 +162,14 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
             if im.width * im.height > MAX_PIXELS:
                 raise ImageDecodeError(f"image is {im.width}x{im.height}, above the "
                                        f"{MAX_PIXELS:,} pixel limit")
-        im.load()  # full decode now: truncation shows here, not later
+        if im.width * im.height > Image.MAX_IMAGE_PIXELS:
+            # Pillow warns again while decoding a picture this large (a TIFF checks when it
+            # loads): our own limit is above, and the warning reached stderr. Only these
+            # rare decodes are serialized by the lock.
+            with _recorded_warnings(Image.DecompressionBombWarning):
+                im.load()
+        else:
+            im.load()  # full decode now: truncation shows here, not later
     except ImageDecodeError:
         raise
     except Image.DecompressionBombError:
@@ -223,7 +238,9 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
                                 "(the output has no place for it)")
     orientation = exif.get(0x0112, 1)
     if orientation in range(2, 9):                  # 1 is upright; other values mean nothing
-        im = ImageOps.exif_transpose(im)
+        with _recorded_warnings() as turning:       # (it reads the EXIF again)
+            im = ImageOps.exif_transpose(im)
+        _say_notes(out, turning, "EXIF")
         exif[0x0112] = 1
         if orientation >= 5:                        # a quarter turn: width and height swap
             _swap_exif_dimensions(exif)
@@ -245,8 +262,25 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
             # (a TIFF's IFD0 links its next page, not a thumbnail: the frames warning says it)
             out.warnings.append("the EXIF thumbnail is not kept (it shows the picture without "
                                 "its label)")
-    if getattr(im, "n_frames", 1) > 1:
-        out.warnings.append(f"{fmt.upper()} has {im.n_frames} frames; the output is a still of "
+    unread = None
+    with _recorded_warnings() as counting:
+        # (Pillow notes a damaged later page's EXIF as a warning: it is the file's)
+        try:
+            frames = getattr(im, "n_frames", 1)
+        except (TypeError, ValueError, OSError, SyntaxError, EOFError, struct.error) as exc:
+            # Counting walks every frame's header: a damaged later one (a TIFF's next-IFD
+            # offset beyond the file) raised Pillow's TypeError "Missing dimensions"
+            frames, unread = 1, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    _say_notes(out, counting, fmt.upper())
+    if unread is not None:
+        out.warnings.append(f"{fmt.upper()}: what follows the first frame cannot be read ({unread}); "
+                            "the output is a still of the first, labeled")
+        try:
+            im.seek(0)
+        except Exception:  # noqa: BLE001 - the first frame is decoded already
+            pass
+    if frames > 1:
+        out.warnings.append(f"{fmt.upper()} has {frames} frames; the output is a still of "
                             "the first, labeled (the others are not kept)")
     _carry_extras(out, im, data, fmt)
     if orientation in range(5, 9) and out.extras.dpi:

@@ -73,6 +73,8 @@ def _chunks(data: bytes, partial: bool = False) -> tuple[list[_Chunk], int]:
         length = int.from_bytes(data[pos:pos + 4], "big")
         ctype = data[pos + 4:pos + 8]
         if length > 0x7FFFFFFF or not ctype.isalpha() or not ctype.isascii():
+            if partial and chunks:      # damaged past what was read (e.g. IEND's length)
+                break
             raise MetadataError(f"invalid PNG chunk at offset {pos}")
         end = pos + 12 + length
         if end > n:
