@@ -1021,7 +1021,7 @@ def _scan(path: Path, *, pool_frames: bool, explicit: bool, audio: bool,
                         break
             except av.FFmpegError as exc:
                 if n == 0:
-                    raise video_io.VideoError(f"corrupt video data: {video_io._one_line(exc)}") from None
+                    raise video_io.VideoError(f"corrupt video data: {video_io.damage_reason(exc)}") from None
                 scan.damage = (f"corrupt or truncated video data after {n} frames "
                                f"({video_io._one_line(exc)}); the layers were read before it")
             if sequential_all and scan.damage is None and last is not None and \

@@ -231,6 +231,48 @@ def test_truncated_flac_and_m4a_fail_on_read(tmp_path):
     _one_line_error(ei)
 
 
+@pytest.mark.parametrize("field, value, reason", [
+    ("rate", 0, "damaged WAV header: the fmt chunk gives a sample rate of 0"),
+    ("float16", 16, "declares 16-bit float samples"),
+])
+@pytest.mark.parametrize("container", ["WAV", "WAVEX"])
+def test_a_damaged_wav_format_description_names_the_field(tmp_path, field, value, reason, container):
+    """Found by fuzzing: libsndfile reported these only as "Internal error : SF_INFO struct
+    incomplete" and "Unspecified internal error"."""
+    p = tmp_path / "a.wav"
+    sf.write(p, signal(1.0, 16000, 1), 16000, subtype="PCM_16", format=container)
+    data = bytearray(p.read_bytes())
+    fmt = data.index(b"fmt ") + 8                       # the chunk's body
+    if field == "rate":
+        data[fmt + 4:fmt + 8] = value.to_bytes(4, "little")
+    else:                                               # float samples of 16 bits
+        tag_at = fmt + 24 if container == "WAVEX" else fmt   # (the subformat GUID's tag)
+        data[tag_at:tag_at + 2] = (3).to_bytes(2, "little")
+    p.write_bytes(bytes(data))
+    with pytest.raises(AudioError, match=reason) as ei:
+        A.probe(p)
+    _one_line_error(ei)
+
+
+@pytest.mark.parametrize("size, reason", [
+    (0x3FFFFFFF, "corrupt audio data: a size in the file is impossibly large (FFmpeg: Cannot allocate memory)"),
+    (0, "corrupt audio data: the decoder rejected the data (FFmpeg: Invalid argument)"),
+])
+def test_ffmpegs_errors_on_damaged_m4a_data_say_what_they_mean(tmp_path, size, reason):
+    """Found by fuzzing: one packet's size in an M4A's sample table made "corrupt audio data:
+    Cannot allocate memory" (the machine's trouble?) or "... Invalid argument" (ours?)."""
+    p = tmp_path / "a.m4a"
+    A.write(p, signal(2.0, 44100), 44100, "m4a")
+    data = bytearray(p.read_bytes())
+    entries = data.index(b"stsz") + 4 + 12              # version/flags, sample size, count
+    data[entries + 20:entries + 24] = size.to_bytes(4, "big")  # the sixth packet's size
+    p.write_bytes(bytes(data))
+    with pytest.raises(AudioError) as ei:
+        A.read(p)
+    assert str(ei.value) == reason
+    _one_line_error(ei)
+
+
 def test_writer_rejects_bad_requests(tmp_path):
     with pytest.raises(AudioError):
         Writer(tmp_path / "x.aiff", "aiff", 44100, 2)

@@ -207,9 +207,11 @@ def _sniff(path: str | os.PathLike[str]) -> tuple[str, str | None]:
     raise AudioError(f"not an audio file ({mt.format} {mt.kind})")
 
 
-def _check_wav_truncation(path: str | os.PathLike[str]) -> None:
+def _check_wav_header(path: str | os.PathLike[str]) -> None:
     """libsndfile quietly accepts a WAV whose data chunk is cut short (RF64 too: it reads the
-    frames that are there); we do not."""
+    frames that are there); we do not. A format description it cannot make sense of came out
+    as its internal errors ("SF_INFO struct incomplete", "Unspecified internal error"):
+    the field at fault is named instead."""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         head = f.read(12)
@@ -223,6 +225,8 @@ def _check_wav_truncation(path: str | os.PathLike[str]) -> None:
             if cid == b"ds64" and head[:4] == b"RF64":
                 body = f.read(16)
                 big = int.from_bytes(body[8:16], "little") if len(body) == 16 else None
+            if cid == b"fmt ":
+                _check_wav_format(f.read(min(csize, 40)))
             if cid == b"data":
                 if csize == 0xFFFFFFFF and big is not None:
                     csize = big
@@ -243,6 +247,26 @@ def _check_wav_truncation(path: str | os.PathLike[str]) -> None:
                 return
             pos += 8 + csize + (csize & 1)
             f.seek(pos)
+
+
+#: WAVE format tags (and the first two bytes of an extensible file's subformat GUID)
+_WAVE_FLOAT, _WAVE_EXTENSIBLE = 0x0003, 0xFFFE
+
+
+def _check_wav_format(body: bytes) -> None:
+    """The fields of a ``fmt `` chunk's body that libsndfile reports only as internal errors."""
+    if len(body) < 16:
+        return                           # libsndfile says "Malformed 'fmt ' chunk"
+    tag = int.from_bytes(body[0:2], "little")
+    rate = int.from_bytes(body[4:8], "little")
+    bits = int.from_bytes(body[14:16], "little")
+    if tag == _WAVE_EXTENSIBLE and len(body) >= 26:
+        tag = int.from_bytes(body[24:26], "little")
+    if rate == 0:
+        raise AudioError("damaged WAV header: the fmt chunk gives a sample rate of 0")
+    if tag == _WAVE_FLOAT and bits not in (32, 64):
+        raise AudioError(f"damaged WAV header: the fmt chunk declares {bits}-bit float samples "
+                         "(float samples are 32 or 64 bits)")
 
 
 def _chunk_id(b: bytes) -> bool:
@@ -270,7 +294,9 @@ def _av_open(path: str | os.PathLike[str]):
     try:
         container = open_container(path)
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise AudioError(f"cannot decode audio: {_one_line(exc)}") from None
+        from .video_io import damage_reason
+
+        raise AudioError(f"cannot decode audio: {damage_reason(exc)}") from None
     if not container.streams.audio:
         # (an MP4 with no stream at all is sniffed as audio: none of its video is moving)
         empty = not container.streams.video
@@ -357,7 +383,7 @@ def probe(path: str | os.PathLike[str]) -> AudioInfo:
     if fmt in _PYAV_READ:
         return _av_probe(path, fmt)
     if fmt == "wav":
-        _check_wav_truncation(path)
+        _check_wav_header(path)
     try:
         info = _sf_info(path, fmt)
     except AudioError:
@@ -476,7 +502,9 @@ def _av_blocks(path, blocksize: int, start: int, frames: int | None, limit: int 
                         yield from resampler.resample(frame)
                 yield from resampler.resample(None)
             except av.FFmpegError as exc:
-                raise AudioError(f"corrupt audio data: {_one_line(exc)}") from None
+                from .video_io import damage_reason
+
+                raise AudioError(f"corrupt audio data: {damage_reason(exc)}") from None
 
         for out in converted():
             arr = out.to_ndarray().reshape(-1, channels)

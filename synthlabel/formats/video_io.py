@@ -22,6 +22,7 @@ threads for decoding and for x264/x265/libvpx).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 from collections.abc import Iterator
@@ -102,6 +103,26 @@ def _one_line(exc: BaseException | str) -> str:
     else:
         text = str(exc)
     return " ".join(text.split()) or type(exc).__name__
+
+
+#: FFmpeg's errors that read as the machine's trouble when a demuxer or decoder meets damaged
+#: data ("corrupt audio data: Operation not permitted" looked like a file permission): what
+#: each means there. The error's own words follow in brackets.
+_DAMAGE_MEANING = {
+    errno.ENOMEM: "a size in the file is impossibly large",
+    errno.EPERM: "the decoder rejected the data",
+    errno.EINVAL: "the decoder rejected the data",
+}
+
+
+def damage_reason(exc: BaseException) -> str:
+    """:func:`_one_line` for an FFmpeg error met while reading a file's streams."""
+    text = _one_line(exc)
+    code = getattr(exc, "errno", None)
+    meaning = _DAMAGE_MEANING.get(abs(code)) if isinstance(code, int) else None
+    if meaning is None and text.startswith("Error number "):   # a code FFmpeg has no words for
+        meaning = "the decoder rejected the data"
+    return f"{meaning} (FFmpeg: {text})" if meaning else text
 
 
 def container_of(format_name: str, path: str | os.PathLike | None = None) -> str:
@@ -424,7 +445,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 first = frame
                 break
         except av.FFmpegError as exc:
-            raise VideoError(f"corrupt video data: {_one_line(exc)}") from None
+            raise VideoError(f"corrupt video data: {damage_reason(exc)}") from None
         if first is None:
             raise VideoError("no decodable video frame (empty or corrupt video stream)")
         cc = vs.codec_context
@@ -609,7 +630,7 @@ class VideoReader:
         except av.FFmpegError as exc:
             where = (f" after {self.video_frames} frames ({self.last_time:.2f} s)"
                      if self.video_frames else "")
-            raise VideoError(f"corrupt video data{where}: {_one_line(exc)}") from None
+            raise VideoError(f"corrupt video data{where}: {damage_reason(exc)}") from None
         self._check_complete()
 
     def _note_end(self, packet) -> None:
@@ -743,7 +764,7 @@ def read_audio(path: str | os.PathLike, start: float,
                 if pos is not None and pos >= hi:
                     break
         except av.FFmpegError as exc:
-            raise VideoError(f"corrupt audio data: {_one_line(exc)}") from None
+            raise VideoError(f"corrupt audio data: {damage_reason(exc)}") from None
     x = np.concatenate(out) if out else np.zeros((0, channels), np.float32)
     return x.astype(np.float32, copy=False), rate
 
