@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import warnings
+from collections import deque
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
@@ -328,10 +329,16 @@ without leaving partial files.
             file_tasks[key] = progress.add_task(f"  {job.source.name}", total=1.0)
         progress.update(file_tasks[key], completed=fraction)
 
-    def on_result(r: LabelResult) -> None:
-        nonlocal n_done
-        n_done += 1
-        line = r.to_json()
+    # The JSON lines (--json, --report) come in input order, as verify's do: files finish in
+    # an order that changed from run to run. A line waits for the files before it; the
+    # person's lines (errors, "a -> b") come as each file finishes.
+    slots: dict[str, deque[int]] = {}
+    for k, src in enumerate([r.source for r in missing] + [str(j.source) for j in jobs_list]):
+        slots.setdefault(src, deque()).append(k)
+    held: dict[int, str] = {}
+    next_line = 0
+
+    def write_line(line: str) -> None:
         # both or neither: a Ctrl-C between the two left a row in --report that --json never
         # printed (a flaky CI run of the Ctrl-C test)
         with signals_held():
@@ -340,6 +347,29 @@ without leaving partial files.
                 report_fh.flush()
             if json_out:
                 print(line, flush=True)
+
+    def in_order(r: LabelResult) -> None:
+        nonlocal next_line
+        if not (report_fh or json_out):
+            return
+        queue = slots.get(r.source)
+        if not queue:                   # (not planned: cannot happen, but never lose a line)
+            write_line(r.to_json())
+            return
+        held[queue.popleft()] = r.to_json()
+        while next_line in held:
+            write_line(held.pop(next_line))
+            next_line += 1
+
+    def flush_held() -> None:
+        """After an interrupt: the lines of the files that finished, still in input order."""
+        for k in sorted(held):
+            write_line(held.pop(k))
+
+    def on_result(r: LabelResult) -> None:
+        nonlocal n_done
+        n_done += 1
+        in_order(r)
         if r.error:
             err.print(f"[red]error:[/red] {_shown(r.source)}: {_shown(r.error)}")
         elif r.skipped:
@@ -379,6 +409,7 @@ without leaving partial files.
     finally:
         if progress:
             progress.stop()
+        flush_held()           # (only after an interrupt do finished files wait for others)
         if report_fh:
             report_fh.close()
         if report_tmp:

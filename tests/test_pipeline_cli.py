@@ -87,13 +87,31 @@ def test_label_then_verify_samples_all_layers(labeled_samples):
 def test_report_jsonl(labeled_samples):
     out, _ = labeled_samples
     lines = [json.loads(x) for x in (out / "report.jsonl").read_text().splitlines()]
-    # one line per file, in completion order
-    assert sorted(Path(x["source"]).name for x in lines) == ["scene.jpg", "scene.png"]
+    # one line per file, in input order
+    assert [Path(x["source"]).name for x in lines] == ["scene.png", "scene.jpg"]
     for x in lines:
         assert x["ok"] and x["error"] is None
         assert x["layers"] == ["explicit", "watermark", "metadata", "c2pa"]
         assert re.fullmatch(r"[0-9a-f]{16}", x["content_id"])
         assert Path(x["output"]).exists()
+
+
+def test_json_lines_come_in_input_order_whatever_finishes_first(tmp_path):
+    """label --json and --report gave the files in the order they finished, which changed
+    from run to run (verify's come in input order): a large first picture came last."""
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(synthetic_photo(2400, 3200, 1)).save(src / "a.png")
+    for name in "bcdef":
+        Image.fromarray(synthetic_photo(96, 128, ord(name))).save(src / f"{name}.png")
+    (src / "notes.txt").write_text("not media")
+    rep = tmp_path / "report.jsonl"
+    r = run("label", src, "-o", tmp_path / "out", "-j", "2", "--json", "--report", rep,
+            "--no-c2pa")
+    assert r.returncode == 0, r.stderr
+    order = ["a.png", "b.png", "c.png", "d.png", "e.png", "f.png", "notes.txt"]
+    assert [Path(json.loads(x)["source"]).name for x in r.stdout.splitlines()] == order
+    assert rep.read_text().splitlines() == r.stdout.splitlines()
 
 
 def test_human_readable_verify(labeled_samples):

@@ -920,8 +920,10 @@ def load_credentials(
         if not signing and cert_src is None:
             key_src = None              # verifying: a key without its certificate signs nothing
         if signing and (cert_src is None) != (key_src is None):
-            missing = "private key (SYNTHLABEL_PRIVATE_KEY)" if key_src is None else \
-                "certificate chain (SYNTHLABEL_CERT_CHAIN)"
+            # (named as the command line and the environment give them; private_key= and
+            # cert_chain= in the library)
+            missing = "private key (--private-key or SYNTHLABEL_PRIVATE_KEY)" if key_src is None else \
+                "certificate chain (--cert-chain or SYNTHLABEL_CERT_CHAIN)"
             raise CredentialError(
                 f"a signing certificate and its private key go together: the {missing} is not configured"
             )
@@ -948,9 +950,11 @@ def load_credentials(
                 _path_in_message(key_src, "private key") if not isinstance(key_src, bytes) else "private key")
             if wm_src is None and signing:
                 raise CredentialError(
-                    "a production signing certificate needs a watermark key too: set "
-                    "SYNTHLABEL_WATERMARK_KEY to a file with 64 hex digits (or 32 raw bytes), "
-                    "e.g. created with: python -c \"import secrets; print(secrets.token_hex(32))\""
+                    "a production signing certificate needs a watermark key too (also with "
+                    "--no-watermark: an input's earlier mark is read with it, to keep its "
+                    "content ID): give --watermark-key FILE or set SYNTHLABEL_WATERMARK_KEY, "
+                    "a file with 64 hex digits (or 32 raw bytes), e.g. created with: "
+                    "python -c \"import secrets; print(secrets.token_hex(32))\""
                 )
             wm_key = read_watermark_key(wm_src) if wm_src is not None else None
             anchors = _merge_pem(anchors_cfg, anchors_arg)
