@@ -265,6 +265,22 @@ def kept_label_warning(aigc: AIGCLabel) -> str:
             "C2PA manifest names it")
 
 
+def unlabeled_republish_warning(spec: LabelSpec, prior: AIGCLabel | None) -> str | None:
+    """The note for a re-publish (``spec.propagator``) of an input that carries no AIGC label:
+    the new label names this service's ``producer`` as the producer (the default, synthlabel,
+    passed without a word), and with both pixel layers off the output had no visible label
+    and no watermark while verify failed it for them. None otherwise."""
+    if not spec.propagator or prior is not None or not spec.metadata:
+        return None
+    note = (f"metadata: the input carries no AIGC label of its own, so its new label names "
+            f"{spec.producer} (--producer) as the producer")
+    if not spec.explicit and not spec.watermark:
+        note += ("; the output has neither a visible label nor a watermark (--no-explicit "
+                 "--no-watermark), which AI-generated content needs: without those flags it "
+                 "gets both")
+    return note
+
+
 def shown_label_warning(medium: str, where: str) -> str:
     """The note for a labeled input that shows a visible label already (``where``: its
     position), which is not drawn a second time."""
@@ -440,6 +456,8 @@ def _metadata_and_manifest(data: bytes, format: str, spec: LabelSpec, creds: Cre
     """The file layers on encoded ``data``: the AIGC metadata, then the signed C2PA manifest
     (which binds the watermark when ``layers`` holds one)."""
     aigc = spec.aigc_for(content_id, prior_aigc)
+    if note := unlabeled_republish_warning(spec, prior_aigc):
+        warns.append(note)
     if spec.metadata:
         t0 = time.perf_counter()
         data = image_meta.write_image_metadata(data, format, aigc, spec.digital_source_type)

@@ -22,7 +22,8 @@ from .core import audio_cue
 from .formats import audio_io, audio_meta, audio_tags, chapters
 from .formats.sniff import M4A_SUFFIXES
 from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
-from .labeling import LabelingError, checked_spec, claim_output, kept_label_warning
+from .labeling import (LabelingError, checked_spec, claim_output, kept_label_warning,
+                       unlabeled_republish_warning)
 from .models import ContentID, LabelSpec, result_dict
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, resolved as resolved_credentials
@@ -612,6 +613,8 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
         current = encoded
         prior = label.aigc if label is not None else None
         aigc = spec.aigc_for(content_id, prior)
+        if note := unlabeled_republish_warning(spec, prior):
+            res.warnings.append(note)
         if spec.metadata:
             t0 = time.perf_counter()
             audio_meta.write_audio_metadata_file(encoded, tagged, aigc, spec.digital_source_type)

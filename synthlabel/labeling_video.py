@@ -49,7 +49,7 @@ from .formats.findings import LabelFindings, collect
 from .formats.xmp import MetadataError
 from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
 from .labeling import (LabelingError, checked_spec, claim_output, kept_label_warning, kept_mark_warning,
-                       shown_label_warning)
+                       shown_label_warning, unlabeled_republish_warning)
 from .models import (
     ContentID,
     LabelSpec,
@@ -484,6 +484,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     label_dst = spec.digital_source_type if spec.metadata else label.digital_source_type if label else None
     if kept_label is not None:
         res.warnings.append(kept_label_warning(kept_label))
+    if note := unlabeled_republish_warning(spec, prior):
+        res.warnings.append(note)
     full_range = info.full_range
     if dropped:
         # the output holds one video and one audio stream: say what is left out, never drop

@@ -560,6 +560,17 @@ def test_republishing_as_a_propagator(tmp_path):
     assert aigc["ContentPropagator"] == platform and aigc["PropagateID"] == json.loads(r.stdout)["content_id"]
     assert f"propagator={platform}" in rep["layers"]["metadata"]["summary"]
     assert rep["ok"] and rep["ids_agree"] and rep["content_ids"]["watermark"] == aigc["ProduceID"]
+    assert "carries no AIGC label" not in r.stderr, r.stderr       # it carried the producer's
+    # An input with no label of its own, image and audio: the new label names this service
+    # as the producer, and without the pixel layers the output had neither visible label nor
+    # watermark; both went without a word (verify then failed it)
+    r = run("label", SAMPLES / "scene.png", SAMPLES / "tone.wav", "-o", tmp_path / "bare",
+            "--propagator", platform, "--no-explicit", "--no-watermark")
+    assert r.returncode == 0, r.stderr
+    for name in ("scene.png", "tone.wav"):
+        line = next(x for x in r.stderr.splitlines() if name in x and "carries no AIGC label" in x)
+        assert "names synthlabel (--producer) as the producer" in line
+        assert "neither a visible label nor a watermark" in line, line
     r = run("label", SAMPLES / "scene.png", "-o", tmp_path / "x", "--propagator", gen)
     assert r.returncode == 2 and "propagation" in r.stderr          # a generation code
     # With every layer on, the watermark and manifest carry the PropagateID: verify compares
