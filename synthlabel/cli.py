@@ -11,6 +11,7 @@ import re
 import sys
 import warnings
 from collections import deque
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
@@ -134,8 +135,12 @@ def _load_creds(home, cert_chain, private_key, watermark_key, trust_anchors, *, 
             except credmod.HomeUnavailableError as exc:
                 if not verifying:
                     raise
-                err.print(f"[yellow]warning:[/yellow] {esc(str(exc))}; verifying without them "
-                          "(verify does not create them)")
+                # (not worth a word where the key and the anchors are given: nothing of the
+                # home would be used)
+                if not ((watermark_key or os.environ.get(credmod.ENV_WATERMARK_KEY))
+                        and (trust_anchors or os.environ.get(credmod.ENV_TRUST_ANCHORS))):
+                    err.print(f"[yellow]warning:[/yellow] {esc(str(exc))}; verifying without "
+                              "them (verify does not create them)")
                 # as the library does: the key given (or the environment's), only the anchors
                 # given (or the environment's)
                 creds = credmod.verifying_without_home(watermark_key_file=watermark_key,
@@ -216,7 +221,7 @@ def label(
     persistent: Annotated[bool, typer.Option("--persistent", help="Video: keep the visible label for the whole video.")] = False,
     video_cue: Annotated[bool, typer.Option("--video-cue", help="Video: also mix the rhythm cue into the soundtrack (not where it has one already); part of the explicit layer, so not with --no-explicit.")] = False,
     codec: Annotated[Optional[str], typer.Option("--codec", help="Video: h264, h265 or vp9 (default: H.264; VP9 for WebM).")] = None,
-    crf: Annotated[Optional[int], typer.Option("--crf", help="Video: encoder CRF (default H.264 23, H.265 28, VP9 32).")] = None,
+    crf: Annotated[Optional[int], typer.Option("--crf", help="Video: encoder CRF, lower is better quality (H.264 and H.265 0-51, default 23 and 28; VP9 0-63, default 32).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Video: x264/x265 preset (default medium); for VP9 it sets the matching speed (cpu-used).")] = None,
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, help="Worker processes; 0 = all cores.")] = 0,
     report: Annotated[Optional[Path], typer.Option("--report", parser=_path, metavar="FILE", help="Write one JSON line per file here (atomically, at the end; an existing file is replaced with --overwrite and added to with --skip-existing; a link's target gets it; a device or pipe is written as the batch goes; - or /dev/stdout: stdout, then holding the JSON lines alone).")] = None,
@@ -687,6 +692,15 @@ to verify.
             # like every other, JSON included, and counts in the summary.
             files.append((p, False))
     files = _once(files)
+    if not files and sidecars:
+        # "no files to verify in t.c2pa" spoke of the file as a folder
+        side = sidecars[0]
+        beside = sorted(f.name for f in side.parent.glob(glob_escape(side.stem) + ".*")
+                        if f.suffix.lower() != ".c2pa" and f.is_file())
+        which = f" ({', '.join(beside)} beside it)" if beside else ""
+        err.print(f"[red]error:[/red] {_shown(side)} is a C2PA sidecar: verify the media file "
+                  f"of the same name{_shown(which)}, which reads it")
+        raise typer.Exit(2)
     if not files:
         _nothing_to("verify", paths, "(hidden files and .c2pa sidecars are not checked on their "
                     "own: name the media file a sidecar belongs to)")

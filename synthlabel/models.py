@@ -388,7 +388,7 @@ class LabelSpec:
             raise LabelError("every layer is switched off (explicit, metadata, watermark, c2pa): "
                              "there would be nothing to label")
         if self.cue_where not in ("start", "end", "both"):
-            raise LabelError(f'cue position must be "start", "end" or "both", got {self.cue_where!r}')
+            raise LabelError(f'cue position (--cue) must be "start", "end" or "both", got {self.cue_where!r}')
         if self.video_audio_cue and not self.explicit:
             # the cue is part of the explicit label: it was dropped without a word
             raise LabelError("the soundtrack cue (--video-cue) is part of the explicit label, "
@@ -402,8 +402,12 @@ class LabelSpec:
                              f"{self.video_label_seconds}")
         if self.video_codec not in (None, "h264", "h265", "vp9"):
             raise LabelError(f"video codec must be h264, h265 or vp9, got {self.video_codec!r}")
-        if self.video_crf is not None and not 0 <= self.video_crf <= 63:
-            raise LabelError(f"CRF must be 0..63, got {self.video_crf}")
+        # (the codec's own range: x264/x265 0..51, libvpx-vp9 0..63; with no codec given the
+        # container chooses, and a file whose codec takes less fails alone)
+        top = 51 if self.video_codec in ("h264", "h265") else 63
+        if self.video_crf is not None and not 0 <= self.video_crf <= top:
+            codec = f" for {self.video_codec}" if self.video_codec else ""
+            raise LabelError(f"CRF (--crf) must be 0..{top}{codec}, got {self.video_crf}")
         if self.video_preset is not None and self.video_preset not in VIDEO_PRESETS:
             raise LabelError(f"video preset must be one of {', '.join(VIDEO_PRESETS)}, "
                              f"got {self.video_preset!r}")

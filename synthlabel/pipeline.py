@@ -424,6 +424,10 @@ def _original_in_output(target: Path) -> str | None:
             "replaces earlier outputs only (move it, or choose another -o)")
 
 
+#: How a container is named in messages (an Opus file is Ogg: "OGG" read as a format name)
+_CONTAINER_NAMES = {"ogg": "Ogg", "mkv": "Matroska (MKV)", "webm": "WebM"}
+
+
 def _existing_output(job: Job, targets: list[Path]) -> str | None:
     """Why labeling ``job`` would overwrite a file that exists (checked before any work, so a
     re-run batch fails its done files at once instead of labeling them first). The input
@@ -440,7 +444,8 @@ def _existing_output(job: Job, targets: list[Path]) -> str | None:
                 continue   # our own sidecar from an earlier labeling of this file
             return (f"C2PA sidecar {t} exists (another file with this base name?); "
                     "use --overwrite (overwrite=True in the library) to replace it")
-        return f"output {t} exists (use --overwrite; overwrite=True in the library)"
+        return (f"output {t} exists (use --overwrite to replace it, or --skip-existing to leave "
+                "its input alone; overwrite=True in the library)")
     return None
 
 
@@ -627,7 +632,8 @@ def _label_av_job(media: MediaType, job: Job, target: Path, spec: LabelSpec,
         if labeled.sidecar:
             res.sidecar = str(labeled.sidecar)
             res.warnings.append(f"C2PA manifest written as sidecar {labeled.sidecar.name} "
-                                f"(c2pa cannot embed into {media.format.upper()})")
+                                f"(c2pa cannot embed into "
+                                f"{_CONTAINER_NAMES.get(media.format, media.format.upper())})")
     except (LabelingError, ValueError, OSError) as exc:
         res.fail(one_line(exc))
     except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the batch

@@ -325,9 +325,10 @@ def wanted_layers(layers) -> tuple[str, ...]:
         raise ValueError(f"layers must be names from {', '.join(LAYERS)}, got {layers!r}")
     names = [n.strip() for n in names if n.strip()]
     bad = [n for n in names if n not in LAYERS]
-    if bad or not names:
-        raise ValueError(f"unknown layer(s) {', '.join(bad) or '(none given)'}; choose from "
-                         f"{', '.join(LAYERS)}")
+    if not names:
+        raise ValueError(f"no layer given; choose from {', '.join(LAYERS)}")
+    if bad:
+        raise ValueError(f"unknown layer(s) {', '.join(bad)}; choose from {', '.join(LAYERS)}")
     return tuple(dict.fromkeys(names))
 
 

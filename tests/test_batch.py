@@ -137,7 +137,7 @@ def test_a_retried_job_replaces_only_its_own_output(tmp_path, credentials):
     out.write_bytes(b"an older file")
     os.utime(out, (started - 100, started - 100))
     res = pipeline.label_one(replace(job, retry_since=started), LabelSpec(), credentials)
-    assert res.error and "exists (use --overwrite; overwrite=True in the library)" in res.error
+    assert res.error and "exists (use --overwrite to replace it, or --skip-existing to leave its input alone; overwrite=True in the library)" in res.error
     assert out.read_bytes() == b"an older file"
 
     os.utime(out, (started + 1, started + 1))          # as if this job's first attempt wrote it

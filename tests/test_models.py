@@ -172,7 +172,8 @@ def test_verification_report_json_and_verdict():
     assert not rep.ok(("explicit",))
 
 
-@pytest.mark.parametrize("kw", [{"video_codec": "av1"}, {"video_crf": 64}, {"video_preset": "bogus"}])
+@pytest.mark.parametrize("kw", [{"video_codec": "av1"}, {"video_crf": 64}, {"video_preset": "bogus"},
+                                {"video_codec": "h264", "video_crf": 52}])
 def test_video_options_are_checked_up_front(kw):
     """A bad video option is a usage error before any file is touched (it used to fail each
     video of a batch with the encoder's message)."""

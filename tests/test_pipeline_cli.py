@@ -231,12 +231,14 @@ def test_verify_without_a_writable_home(labeled_samples, credentials, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     rep = json.loads(r.stdout)
     assert all(v["status"] == "ok" for v in rep["layers"].values()) and rep["ids_agree"] is True
-    assert "watermark is not checked" not in r.stderr
+    # nothing of the home is needed then: no word about it (it warned all the same)
+    assert "watermark is not checked" not in r.stderr and "verifying without them" not in r.stderr
     # the environment names them as well as the flags do
     r = run("verify", "--json", out / "scene.png",
             env={**env, "SYNTHLABEL_TRUST_ANCHORS": str(anchors), "SYNTHLABEL_WATERMARK_KEY": str(key)})
     assert r.returncode == 0, r.stdout + r.stderr
     assert all(v["status"] == "ok" for v in json.loads(r.stdout)["layers"].values())
+    assert "verifying without them" not in r.stderr
     assert not (blocker / "home").exists()
     # label has no such fallback: it must sign.
     r = run("label", SAMPLES / "scene.png", "-o", tmp_path / "o", env=env)
@@ -830,7 +832,7 @@ def test_dry_run_checks_everything_and_writes_nothing(tmp_path):
     before = sha(out / "a.png")
     for extra in (["--dry-run"], []):
         r = run("label", src / "a.png", "-o", out, "--json", "-j", "1", *extra)
-        assert r.returncode == 1 and "exists (use --overwrite; overwrite=True in the library)" in json.loads(r.stdout)["error"]
+        assert r.returncode == 1 and "exists (use --overwrite to replace it, or --skip-existing to leave its input alone; overwrite=True in the library)" in json.loads(r.stdout)["error"]
         assert json.loads(r.stdout)["seconds"] < 1.0
     assert sha(out / "a.png") == before
 
@@ -2076,8 +2078,8 @@ def test_library_checks_its_inputs_and_converts_what_it_can(tmp_path):
     assert len(repr(out)) < 300 and "bytes>" in repr(out)
 
     png = (SAMPLES / "scene.png").read_bytes()
-    for layers in (("watermarks",), ()):
-        with pytest.raises(ValueError, match="unknown layer"):
+    for layers, why in ((("watermarks",), "unknown layer"), ((), "no layer given")):
+        with pytest.raises(ValueError, match=why):
             synthlabel.verify_bytes(png, layers=layers)
     with pytest.raises(TypeError):
         synthlabel.verify_bytes(None)
@@ -2555,3 +2557,26 @@ def test_a_replaced_label_is_recorded_in_the_new_manifest(tmp_path, credentials)
         rep.layers["c2pa"].summary and rep.ok(), rep.layers["c2pa"].summary
     assert not [a for a in _active(tmp_path / "again.png", "image/png")["assertions"]
                 if a["label"] == REPLACED_AIGC_ASSERTION]
+
+
+def test_usage_errors_name_the_option_and_the_way_on(tmp_path):
+    """From a new user's review: "no files to verify in t.c2pa" spoke of a sidecar as a folder;
+    --layers "" said "unknown layer(s) (none given)"; --cue middle did not name --cue; a CRF
+    above H.264's range failed each video of a batch instead of the command; an Opus file's
+    sidecar was said to be for "OGG"."""
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "in"
+    src.mkdir()
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=2", "-c:a", "libopus",
+                    src / "t.opus"], check=True)
+    r = run("label", src, "-o", tmp_path / "out")
+    assert r.returncode == 0 and "(c2pa cannot embed into Ogg)" in r.stderr, r.stderr
+    r = run("verify", tmp_path / "out" / "t.c2pa")
+    assert r.returncode == 2 and "t.c2pa is a C2PA sidecar: verify the media file of the same " \
+        "name (t.opus beside it)" in r.stderr, r.stderr
+    assert "no layer given; choose from" in run("verify", "--layers", "", tmp_path / "out").stderr
+    r = run("label", src, "-o", tmp_path / "o2", "--cue", "middle")
+    assert r.returncode == 2 and "cue position (--cue) must be" in r.stderr, r.stderr
+    r = run("label", src, "-o", tmp_path / "o3", "--codec", "h264", "--crf", "55")
+    assert r.returncode == 2 and "CRF (--crf) must be 0..51 for h264" in r.stderr, r.stderr
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()

@@ -6,6 +6,7 @@ Clips are small (480x270, 15 fps, 2.5-4 s) and made here with PyAV; encodes use 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -922,20 +923,27 @@ def test_video_cue_follows_a_soundtrack_shorter_than_the_picture(tmp_path, crede
             assert short and "1.00 s of sound" in short[0], res.warnings
 
 
-def test_audio_only_webm_is_refused_with_the_way_out(tmp_path, credentials):
+def test_audio_only_webm_is_refused_with_the_way_out(tmp_path, credentials, monkeypatch):
     """A browser's audio-only WebM (MediaRecorder) was refused as "no video stream (not a video
     file?)". It is still refused, by what it is, with the command that takes the sound out,
-    and that sound labels."""
+    and that sound labels. The command names the file as it was given (it named it alone,
+    which ran only in the file's own folder), quoted for the shell."""
+    import shlex
+
     import synthlabel
 
     ffmpeg = require_tool("ffmpeg")
-    src = tmp_path / "voice.webm"
+    (tmp_path / "in box").mkdir()
+    src = tmp_path / "in box" / "voice.webm"
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=3", "-c:a", "libopus", src],
                    check=True)
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(synthlabel.LabelingError, match=r"audio-only WEBM \(opus\) is not supported") as exc:
-        synthlabel.label_file(src, tmp_path / "out.webm", credentials=credentials)
-    cmd = str(exc.value).split("(ffmpeg ", 1)[1].split(")")[0].split()
+        synthlabel.label_file(Path("in box/voice.webm"), tmp_path / "out.webm", credentials=credentials)
+    cmd = shlex.split(str(exc.value).split("(ffmpeg ", 1)[1].split(") and")[0])
+    assert cmd[1] == "in box/voice.webm", cmd
     subprocess.run([ffmpeg, "-v", "error", *cmd], cwd=tmp_path, check=True)
+    shutil.move(tmp_path / "in box" / "voice.opus", tmp_path / "voice.opus")
     res = synthlabel.label_file(tmp_path / "voice.opus", tmp_path / "voice_l.opus", credentials=credentials)
     assert res.ok and "c2pa" in res.layers
 

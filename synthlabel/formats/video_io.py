@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shlex
 from pathlib import Path
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -431,11 +432,12 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 # synthlabel writes for video only
                 codec = container.streams.audio[0].codec_context.name
                 ext = {"opus": "opus", "vorbis": "ogg", "flac": "flac", "aac": "m4a", "mp3": "mp3"}
-                out = Path(path).with_suffix("." + ext.get(codec, "flac")).name
+                # (the path as given, quoted for a shell: the command runs where the user is)
+                out = shlex.quote(os.fspath(Path(path).with_suffix("." + ext.get(codec, "flac"))))
                 how = "-c:a copy" if codec in ext else "-c:a flac"
                 raise VideoError(f"audio-only {key.upper()} ({codec}) is not supported: take the "
-                                 f"sound out first (ffmpeg -i {Path(path).name} -vn {how} {out}) "
-                                 f"and label that")
+                                 f"sound out first (ffmpeg -i {shlex.quote(os.fspath(path))} -vn "
+                                 f"{how} {out}) and label that")
             raise VideoError("no video stream (not a video file?)")
         vs.thread_type = "AUTO"
         audio = _audio_info(container)
