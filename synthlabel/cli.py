@@ -830,19 +830,27 @@ def _verify_summary(reports: list, wanted: tuple[str, ...]) -> str:
 @keys_app.command("init")
 def keys_init(
     home: HomeOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace existing development credentials.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing development credentials; the old set is kept beside them (dev.replaced-TIME), whose watermark key and root still read and trust what was labeled with it.")] = False,
 ) -> None:
     """Create development credentials (root CA, ES256 signer, watermark key). NOT for production."""
     try:
         with warnings.catch_warnings():
             # The library warns on creation; the line below says it for the command line.
             warnings.simplefilter("ignore", credmod.DevelopmentCredentialsWarning)
-            path = credmod.init_dev_credentials(home, force=force)
+            if force:
+                path, kept = credmod.replace_dev_credentials(home)
+            else:
+                path, kept = credmod.init_dev_credentials(home), None
     except (credmod.CredentialError, OSError) as exc:
         err.print(f"[red]error:[/red] {esc(str(exc))}")
         raise typer.Exit(2) from None
     err.print(f"[yellow]warning:[/yellow] created DEVELOPMENT credentials in {esc(str(path))}; "
               "use your own certificate chain and keys in production")
+    if kept is not None:
+        # (deleted before: files labeled with the old key could never be read again)
+        err.print(f"the replaced ones are kept in {esc(str(kept))}: files labeled with them are "
+                  f"verified with --watermark-key {esc(str(kept / credmod.DEV_WM_KEY))} "
+                  f"--trust-anchors {esc(str(kept / credmod.DEV_ROOT))}")
 
 
 @keys_app.command("show")

@@ -28,6 +28,7 @@ from synthlabel.provenance.credentials import (
     DevelopmentCredentialsWarning,
     check_signing_certificate,
     init_dev_credentials,
+    replace_dev_credentials,
     load_credentials,
     load_trust_anchors,
 )
@@ -191,12 +192,23 @@ def test_keys_init_refuses_overwrite(home):
     with pytest.raises(CredentialError, match="already exist.*--force"):
         init_dev_credentials(home)
     assert (path / "root-ca.pem").read_bytes() == root
+    wm = (path / "watermark.key").read_bytes()
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         init_dev_credentials(home, force=True)
     assert (path / "root-ca.pem").read_bytes() != root
     assert mode(path) == 0o700 and mode(path / "signer.key") == 0o600
-    assert sorted(p.name for p in home.iterdir()) == ["dev"]
+    # the replaced set is kept, private as it was: its watermark key was deleted, and what it
+    # had marked could never be read again
+    names = sorted(p.name for p in home.iterdir())
+    assert names[0] == "dev" and len(names) == 2 and names[1].startswith("dev.replaced-"), names
+    kept = home / names[1]
+    assert (kept / "watermark.key").read_bytes() == wm and (kept / "root-ca.pem").read_bytes() == root
+    assert mode(kept / "watermark.key") == 0o600 and mode(kept / "signer.key") == 0o600
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        again, second = replace_dev_credentials(home)
+    assert again == path and second is not None and second != kept and second.exists()
 
 
 def test_incomplete_dev_dir_is_reported(home):

@@ -1435,6 +1435,17 @@ def test_keys_init_and_show(tmp_path):
         for line in blob.decode().splitlines():
             if line and not line.startswith("-----"):
                 assert line not in r.stdout + r.stderr
+    # --force keeps the replaced set and says how to read what it labeled (it was deleted:
+    # verify then said "another watermark key" of every file labeled before)
+    r = run("keys", "init", "--force", env=env)
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"verified with --watermark-key (\S+) --trust-anchors (\S+)", r.stderr)
+    assert m, r.stderr
+    r = run("verify", "--json", "--watermark-key", m[1], "--trust-anchors", m[2],
+            tmp_path / "signed" / "scene.png", env=env)
+    rep = json.loads(r.stdout)
+    assert r.returncode == 0 and rep["layers"]["watermark"]["status"] == "ok", r.stdout + r.stderr
+    assert rep["layers"]["c2pa"]["details"]["state"] == "Trusted"
 
 
 def test_first_use_creates_dev_credentials_with_one_warning(tmp_path):

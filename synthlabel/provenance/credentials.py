@@ -58,6 +58,7 @@ import secrets
 import shutil
 import stat
 import tempfile
+import time
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ __all__ = [
     "check_signing_certificate",
     "default_home",
     "init_dev_credentials",
+    "replace_dev_credentials",
     "load_credentials",
     "load_trust_anchors",
     "read_watermark_key",
@@ -718,12 +720,16 @@ def _warn_created(dev: Path, stacklevel: int) -> None:
     )
 
 
-def _create_dev(home: Path, *, force: bool, stacklevel: int) -> tuple[Path, bool]:
-    """Create ``home/dev`` atomically. Returns (dir, created_by_us)."""
+def _create_dev(home: Path, *, force: bool, stacklevel: int) -> tuple[Path, bool, Path | None]:
+    """Create ``home/dev`` atomically. Returns (dir, created_by_us, where the set it replaced
+    is kept). ``force``: replace an existing set, which is kept beside it as
+    ``dev.replaced-<UTC time>`` (deleted, its watermark key was gone for good: nothing
+    labeled with it could be read again)."""
     _ensure_private_dir(home)
     dev = home / DEV_DIR
+    kept = None
     if dev.exists() and not force:
-        return dev, False
+        return dev, False, None
     material = _generate_dev_material()
     tmp = Path(tempfile.mkdtemp(prefix=".dev-", dir=home))  # mode 0700
     try:
@@ -739,7 +745,14 @@ def _create_dev(home: Path, *, force: bool, stacklevel: int) -> tuple[Path, bool
             except BaseException:
                 os.rename(old / DEV_DIR, dev)
                 raise
-            shutil.rmtree(old, ignore_errors=True)
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            kept = home / f"{DEV_DIR}.replaced-{stamp}"
+            n = 1
+            while kept.exists():                  # (two replacements within a second)
+                n += 1
+                kept = home / f"{DEV_DIR}.replaced-{stamp}-{n}"
+            os.rename(old / DEV_DIR, kept)        # (its files keep their 0600)
+            os.rmdir(old)
         else:
             try:
                 os.rename(tmp, dev)
@@ -747,28 +760,41 @@ def _create_dev(home: Path, *, force: bool, stacklevel: int) -> tuple[Path, bool
                 # Lost a race with another process: theirs wins, ours is discarded.
                 if dev.exists():
                     shutil.rmtree(tmp, ignore_errors=True)
-                    return dev, False
+                    return dev, False, None
                 raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _warn_created(dev, stacklevel + 1)
-    return dev, True
+    return dev, True, kept
 
 
 def init_dev_credentials(home: Path | None = None, *, force: bool = False) -> Path:
     """Create development credentials in ``home/dev`` (``synthlabel keys init``) and return the
-    directory. Refuses to replace existing ones unless ``force``. Emits one
+    directory. Refuses to replace existing ones unless ``force`` (see
+    :func:`replace_dev_credentials`, which also says where the old ones are kept). Emits one
     :class:`DevelopmentCredentialsWarning`."""
+    return _init_dev(home, force, stacklevel=4)[0]
+
+
+def replace_dev_credentials(home: Path | None = None) -> tuple[Path, Path | None]:
+    """``init_dev_credentials(home, force=True)``, returning also the folder the replaced set
+    is kept in (None when there was none): its watermark key still reads what was labeled
+    with it, its root still trusts what it signed."""
+    return _init_dev(home, True, stacklevel=4)
+
+
+def _init_dev(home: Path | None, force: bool, stacklevel: int) -> tuple[Path, Path | None]:
     home = Path(home).expanduser() if home is not None else default_home()
     dev = home / DEV_DIR
     if dev.exists() and not force:
         raise CredentialError(
             f"development credentials already exist in {dev}; use --force to replace them "
-            "(files signed with the old ones will no longer verify as Trusted against the new root)"
+            "(the old ones are kept beside them: what was labeled with them is read with their "
+            "watermark key and trusted against their root only)"
         )
-    dev, _ = _create_dev(home, force=force, stacklevel=3)  # points at our caller
-    return dev
+    dev, _, kept = _create_dev(home, force=force, stacklevel=stacklevel)  # at our caller's caller
+    return dev, kept
 
 
 def _dev_credentials(home: Path, create: bool = True, *,
@@ -785,7 +811,7 @@ def _dev_credentials(home: Path, create: bool = True, *,
         raise HomeUnavailableError(f"no development credentials in {shown}")
     if not dev.exists():
         try:
-            dev, _ = _create_dev(home, force=False, stacklevel=4)  # at load_credentials' caller
+            dev, _, _ = _create_dev(home, force=False, stacklevel=4)  # at load_credentials' caller
         except OSError as exc:
             raise HomeUnavailableError(
                 f"cannot create development credentials in {shown} ({exc.strerror or exc}); set "
