@@ -572,6 +572,8 @@ class VerificationReport:
             "content_ids": self.content_ids,
             "ids_agree": self.ids_agree,
             "ok": self.ok(),
+            # the verdict the text output prints (OK / FAIL / ERROR), as label's JSON has one
+            "status": "error" if self.error else "ok" if self.ok() else "fail",
         })
 
     @property

@@ -158,10 +158,11 @@ def test_verification_report_json_and_verdict():
         rep.layers[name] = LayerReport(Status.OK, "fine")
     rep.content_ids = {"metadata": "00000000000000aa", "watermark": "00000000000000aa"}
     d = json.loads(rep.to_json())
-    assert d["ok"] is True and d["ids_agree"] is True
+    assert d["ok"] is True and d["ids_agree"] is True and d["status"] == "ok"
     assert d["layers"]["c2pa"]["status"] == "ok"
     rep.content_ids["c2pa"] = "00000000000000bb"
     assert rep.ids_agree is False and not rep.ok()
+    assert json.loads(rep.to_json())["status"] == "fail"      # the text's FAIL
     rep.content_ids.pop("c2pa")
     rep.layers["c2pa"] = LayerReport(Status.SKIPPED)
     # by default judged on the layers that were checked, as the JSON and the CLI judge it
@@ -169,7 +170,7 @@ def test_verification_report_json_and_verdict():
     assert not rep.ok(("explicit", "metadata", "watermark", "c2pa"))  # c2pa asked, not checked
     assert rep.ok(("explicit", "metadata", "watermark"))
     rep.error = "boom"
-    assert not rep.ok(("explicit",))
+    assert not rep.ok(("explicit",)) and json.loads(rep.to_json())["status"] == "error"
 
 
 @pytest.mark.parametrize("kw", [{"video_codec": "av1"}, {"video_crf": 64}, {"video_preset": "bogus"},
