@@ -191,7 +191,7 @@ def _stopped(exc: KeyboardInterrupt) -> tuple[str, int]:
 @app.command()
 def label(
     paths: Annotated[list[Path], typer.Argument(parser=_path, metavar="PATH...", help="Files and directories (recursed) to label.", show_default=False)],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", parser=_path, metavar="OUTDIR", help="Output directory; the input tree is mirrored there.")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", parser=_path, metavar="OUTDIR", help="Output directory. A file named goes in by its name; a single folder is mirrored into it (in/sub/a.png -> OUTDIR/sub/a.png); with several paths, each folder is mirrored under its own name (OUTDIR/in/sub/a.png).")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the inputs (atomically) instead of writing to -o.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace outputs that already exist (never an original).")] = False,
     skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Leave inputs whose output already exists alone, counted as skipped: run an interrupted batch again to finish it.")] = False,
