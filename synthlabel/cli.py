@@ -620,6 +620,7 @@ def verify(
              "as displayed otherwise; all: every picture in all four (a turned screenshot has "
              "no metadata left to say it is labeled; four times the watermark search); "
              "upright: as displayed only.")] = "auto",
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the files that fail or cannot be read, and the summary line (--json: every file still gets its line).")] = False,
 ) -> None:
     """Verify every layer of each file independently and cross-check the content IDs.
 
@@ -721,7 +722,8 @@ to verify.
         bar.start()
     try:
         status = _print_reports(files, reports, done, json_out, status,
-                                step=(lambda: bar.advance(task)) if bar else None, notes=notes)
+                                step=(lambda: bar.advance(task)) if bar else None, notes=notes,
+                                quiet=quiet)
     except KeyboardInterrupt as exc:
         if bar:
             bar.stop()
@@ -769,9 +771,10 @@ def _once(files: list[tuple[Path, bool]]) -> list[tuple[Path, bool]]:
 
 
 def _print_reports(files, reports, done: list, json_out: bool, status: int,
-                   step=None, notes: dict[str, str] | None = None) -> int:
+                   step=None, notes: dict[str, str] | None = None, quiet: bool = False) -> int:
     """Print each report as it comes (in input order) and return the exit status. ``step``:
-    called once per file (a progress bar). ``notes``: why a skipped layer was not checked."""
+    called once per file (a progress bar). ``notes``: why a skipped layer was not checked.
+    ``quiet``: the text reports of files that pass are left out."""
     from .pipeline import skippable
 
     for (f, walked), rep in zip(files, reports):
@@ -786,7 +789,7 @@ def _print_reports(files, reports, done: list, json_out: bool, status: int,
         done.append(rep)
         if json_out:
             print(rep.to_json(), flush=True)
-        else:
+        elif not (quiet and rep.ok()):
             _print_report(rep)
         if rep.error:
             status = 2

@@ -1167,6 +1167,20 @@ def test_verify_unlabeled_and_errors(tmp_path):
     assert run("verify", tmp_path / "nope.png").returncode == 2
 
 
+def test_verify_quiet_shows_only_what_fails(labeled_samples, tmp_path):
+    """verify had no -q (label has): a compliance check over a large folder printed a block
+    for every file that passed."""
+    out, _ = labeled_samples
+    plain = tmp_path / "plain.png"
+    Image.fromarray(synthetic_photo(120, 160, 9)).save(plain)
+    r = run("verify", "-q", out / "scene.png", out / "scene.jpg", plain)
+    assert r.returncode == 1
+    assert "plain.png" in r.stdout and "FAIL" in r.stdout and "scene" not in r.stdout, r.stdout
+    assert "verified 3 file(s): 2 OK" in r.stderr, r.stderr
+    r = run("verify", "-q", "--json", out / "scene.png", plain)      # machines get every line
+    assert [json.loads(x)["status"] for x in r.stdout.splitlines()] == ["ok", "fail"]
+
+
 def test_verify_jobs_streams_in_input_order(labeled_samples, tmp_path):
     """--jobs N verifies in parallel but prints one report per file in the order given, the
     same reports as one process; a broken file in the batch gets its error, the rest verify."""
