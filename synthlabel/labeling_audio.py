@@ -633,7 +633,11 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 aigc=aigc, content_id=content_id if "watermark" in res.layers else None,
                 watermark_alg=watermark.AUDIO_ALG if "watermark" in res.layers else None,
                 title=dst.name, digital_source_type=spec.digital_source_type,
-                replaced=c2pa_io.replaced_label(prior, aigc, spec.metadata))
+                replaced=c2pa_io.replaced_label(prior, aigc, spec.metadata),
+                # (where the words start: each inserted block opens with the cue's lead silence)
+                spoken_label={"at": [t + cue_params(spec).lead_ms / 1000 for t in res.cue_times],
+                              "seconds": len(clip) / sample_rate}
+                if clip is not None and res.cue_times else None)
             # The source's own manifest (a labeled or signed input), embedded or in its
             # sidecar, becomes the parent ingredient.
             parent = (c2pa_io.parent_of(source, MIME[fmt], source.name, sidecar=sidecar is not None)

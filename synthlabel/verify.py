@@ -362,6 +362,7 @@ def check_layers(report: VerificationReport, layers: tuple[str, ...], checks: di
     _propagated_id(report)
     _manifest_agrees(report)
     _explain_missing_mark(report)
+    _declared_spoken_label(report)
     return report
 
 
@@ -394,6 +395,26 @@ def _propagated_id(report: VerificationReport) -> None:
     others = {v for k, v in report.content_ids.items() if k != "metadata"}
     if others and report.content_ids["metadata"] not in others and propagate in others:
         report.content_ids["metadata"] = propagate
+
+
+def _declared_spoken_label(report: VerificationReport) -> None:
+    """Audio labeled with a spoken label (``--spoken-label``) has no tone cue to find, and its
+    words cannot be checked here: its explicit layer was "missing", and such a file could
+    never pass. When a trusted manifest declares the spoken label, the layer is "skipped"
+    (not checked), saying where it is to be heard: not counted for or against the file."""
+    ex, c2 = report.layers.get("explicit"), report.layers.get("c2pa")
+    if ex is None or c2 is None or ex.status is not Status.MISSING or c2.status is not Status.OK:
+        return
+    spoken = (c2.details or {}).get("spoken_label")
+    if not isinstance(spoken, dict) or not spoken.get("at"):
+        return
+    where = " and ".join(f"{t:.2f} s" for t in spoken["at"])
+    length = spoken.get("seconds")
+    lasting = f" ({length:.1f} s)" if isinstance(length, (int, float)) else ""
+    report.layers["explicit"] = LayerReport(
+        Status.SKIPPED, f"not checked: the signed manifest declares a spoken label{lasting} at "
+                        f"{where}, which cannot be checked automatically (listen to it); no "
+                        "rhythm cue", dict(ex.details or {}, spoken_label=spoken))
 
 
 def _explain_missing_mark(report: VerificationReport) -> None:

@@ -258,7 +258,8 @@ def test_ogg_and_opus_carry_sidecars(labeled_audio, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "1 .c2pa sidecar(s) passed over (each is checked with its media file)" in r.stderr
     r = run("verify", labeled_audio / "clip.c2pa")
-    assert r.returncode == 2 and "name the media file a sidecar belongs to" in r.stderr
+    assert r.returncode == 2 and "clip.c2pa is a C2PA sidecar: verify the media file of the same " \
+        "name (clip.flac, clip.m4a, clip.mp3, clip.ogg, clip.wav beside it)" in r.stderr, r.stderr
 
 
 def test_independent_readers_see_aigc(labeled_audio):

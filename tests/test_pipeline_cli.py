@@ -2605,3 +2605,29 @@ def test_usage_errors_name_the_option_and_the_way_on(tmp_path):
     r = run("label", src, "-o", tmp_path / "o3", "--codec", "h264", "--crf", "55")
     assert r.returncode == 2 and "CRF (--crf) must be 0..51 for h264" in r.stderr, r.stderr
     assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
+
+
+def test_a_spoken_label_declared_in_a_trusted_manifest_is_not_checked_not_missing(tmp_path):
+    """--spoken-label files failed their own verify ("explicit missing: no rhythm cue"): words
+    cannot be checked here, so no such file could ever pass. The signed manifest now declares
+    the spoken label, and verify reports the layer as not checked, saying where to listen;
+    without trust in the manifest it stays missing."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(3)
+    t = np.arange(int(1.2 * 16000)) / 16000
+    voice = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t))
+             + 0.02 * rng.standard_normal(len(t))).astype(np.float32)   # stands for TTS "AI生成"
+    clip = tmp_path / "spoken.wav"
+    sf.write(clip, voice, 16000)
+    r = run("label", SAMPLES / "tone.wav", "-o", tmp_path / "out", "--spoken-label", clip, "--cue", "both")
+    assert r.returncode == 0, r.stderr
+    labeled = tmp_path / "out" / "tone.wav"
+    r = run("verify", "--json", labeled)
+    rep = json.loads(r.stdout)
+    ex = rep["layers"]["explicit"]
+    assert r.returncode == 0 and rep["status"] == "ok", r.stdout + r.stderr
+    assert ex["status"] == "skipped" and "declares a spoken label (1.2 s) at 0.25 s and 1" in ex["summary"], ex
+    assert len(ex["details"]["spoken_label"]["at"]) == 2 and ex["details"]["spoken_label"]["seconds"] == 1.2
+    r = run("verify", "--json", "--no-default-trust", labeled)
+    assert json.loads(r.stdout)["layers"]["explicit"]["status"] == "missing" and r.returncode == 1

@@ -81,6 +81,7 @@ from .credentials import (
 __all__ = [
     "AIGC_ASSERTION",
     "REPLACED_AIGC_ASSERTION",
+    "SPOKEN_LABEL_ASSERTION",
     "C2PAError",
     "C2PAResult",
     "Parent",
@@ -104,6 +105,10 @@ AIGC_ASSERTION = "org.synthlabel.aigc"
 #: The AIGC label an input carried that labeling replaced (another producer's, say): the
 #: metadata holds one label only, and this keeps a signed record of the one it held before.
 REPLACED_AIGC_ASSERTION = "org.synthlabel.aigc.replaced"
+#: A spoken label inserted instead of the tone cue (``--spoken-label``): where (s) and how long.
+#: verify cannot hear words; a signed manifest that declares one makes the audio's explicit
+#: layer "not checked" rather than "missing" (verify._declared_spoken_label).
+SPOKEN_LABEL_ASSERTION = "org.synthlabel.explicit.spoken"
 SOFT_BINDING_ASSERTION = "c2pa.soft-binding"
 #: Soft-binding algorithm names of our watermarks (wm_params.IMAGE_ALG, wm_audio_params.AUDIO_ALG).
 OUR_ALG_PREFIX = "org.synthlabel.wm."
@@ -241,13 +246,15 @@ def build_manifest(
     title: str,
     digital_source_type: str = DST_TRAINED,
     replaced: AIGCLabel | None = None,
+    spoken_label: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest definition for a generated asset. A soft binding (and the
     ``c2pa.watermarked.bound`` action) is added when ``watermark_alg`` is given, which then
     requires ``content_id`` (the watermark payload). Signing with a ``parent`` turns its
     ``c2pa.created`` into ``c2pa.opened`` + ``c2pa.edited`` (:func:`_with_parent`).
     ``replaced``: the AIGC label the input carried and ``aigc`` replaces in its metadata
-    (:func:`replaced_label`), recorded as its own assertion."""
+    (:func:`replaced_label`), recorded as its own assertion. ``spoken_label``: a spoken label
+    inserted as the explicit label, ``{"at": [seconds, ...], "seconds": its length}``."""
     if not isinstance(aigc, AIGCLabel):
         raise TypeError("aigc must be an AIGCLabel")
     if replaced is not None and not isinstance(replaced, AIGCLabel):
@@ -298,6 +305,12 @@ def build_manifest(
     assertions.append({"label": AIGC_ASSERTION, "data": aigc.to_dict()})
     if replaced is not None:
         assertions.append({"label": REPLACED_AIGC_ASSERTION, "data": replaced.to_dict()})
+    if spoken_label is not None:
+        # (each time in an object: c2pa writes a JSON array of numbers as a CBOR byte string,
+        # and reads floats back as "")
+        assertions.append({"label": SPOKEN_LABEL_ASSERTION,
+                           "data": {"at": [{"seconds": round(float(t), 3)} for t in spoken_label["at"]],
+                                    "seconds": round(float(spoken_label["seconds"]), 3)}})
     return {
         "claim_generator_info": [_agent()],
         "title": _text(title),
@@ -698,6 +711,7 @@ class C2PAResult:
     content_id: ContentID | None = None
     aigc: dict | None = None
     replaced_aigc: dict | None = None     # the label the input had before (REPLACED_AIGC_ASSERTION)
+    spoken_label: dict | None = None      # a spoken label declared (SPOKEN_LABEL_ASSERTION)
     codes: list[str] = field(default_factory=list)   # failure codes
     error: str | None = None
     manifest_label: str | None = None
@@ -786,6 +800,11 @@ def _parse_store(store: dict[str, Any]) -> C2PAResult:
             # (Digimarc, a neural mark) is reported, not compared with ours.
             if _our_alg(alg):
                 result.content_id = _decode_content_id(value)
+        elif a_label == SPOKEN_LABEL_ASSERTION and isinstance(data, dict):
+            at = data.get("at") if isinstance(data.get("at"), list) else []
+            result.spoken_label = {"at": [t["seconds"] for t in at if isinstance(t, dict)
+                                          and isinstance(t.get("seconds"), (int, float))],
+                                   "seconds": data.get("seconds")}
         elif a_label in (AIGC_ASSERTION, REPLACED_AIGC_ASSERTION) and isinstance(data, dict):
             inner = data.get("AIGC") if isinstance(data.get("AIGC"), dict) else data
             if a_label == AIGC_ASSERTION:
