@@ -1647,3 +1647,24 @@ def test_an_mp4_without_streams_is_said_to_hold_none(tmp_path):
     r = subprocess.run([sys.executable, "-m", "synthlabel.cli", "label", str(src), "-o", str(tmp_path / "out"),
                         "-j", "1"], capture_output=True, text=True)
     assert r.returncode == 1 and "no audio or video stream in the file" in r.stderr, r.stderr
+
+
+def test_a_label_asked_longer_than_the_video_is_said_and_verify_names_the_span_checked(tmp_path, credentials):
+    """--label-seconds 5 on a 2 s clip was accepted without a word; verify said "in the opening
+    2 s" of every labeled video, which read as how long the label was shown."""
+    import synthlabel
+
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "short.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=d=2:s=320x240:r=25",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", src], check=True)
+    res = synthlabel.label_file(src, tmp_path / "out.mp4", credentials=credentials,
+                                spec=synthlabel.LabelSpec(video_label_seconds=5, c2pa=False))
+    assert any("the video is 2.0 s long, shorter than the 5 s asked" in w for w in res.warnings), res.warnings
+    rep = synthlabel.verify_file(tmp_path / "out.mp4", credentials=credentials, layers=("explicit",))
+    assert rep.layers["explicit"].status.value == "ok"
+    assert "on every frame checked in the opening 2 s" in rep.layers["explicit"].summary, \
+        rep.layers["explicit"].summary
+    res = synthlabel.label_file(src, tmp_path / "out3.mp4", credentials=credentials,
+                                spec=synthlabel.LabelSpec(video_label_seconds=2, c2pa=False))
+    assert not any("asked to show the label" in w for w in res.warnings)
