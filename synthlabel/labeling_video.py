@@ -486,8 +486,10 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         res.warnings.append(kept_label_warning(kept_label))
     if note := unlabeled_republish_warning(spec, prior):
         res.warnings.append(note)
-    if spec.explicit and not persistent and info.duration and label_seconds > info.duration:
-        # (accepted without a word: the label the user asked to show for 5 s shows for 2)
+    if spec.explicit and not persistent and info.duration and label_seconds > info.duration \
+            and label_seconds != LabelSpec().video_label_seconds:
+        # (accepted without a word: the label asked to show for 5 s shows for 2; the default
+        # showing a short clip throughout is no news)
         res.warnings.append(f"explicit: the video is {info.duration:.1f} s long, shorter than "
                             f"the {label_seconds:g} s asked to show the label: it shows throughout")
     full_range = info.full_range
