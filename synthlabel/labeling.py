@@ -547,10 +547,10 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     data = bytes(data)
     spec = checked_spec(spec)
     credentials = resolved_credentials(credentials, signing=True)
-    from .formats.sniff import UnsupportedMedia, sniff_bytes
+    from .formats.sniff import UnsupportedMedia, sniff_data
 
     try:
-        media = sniff_bytes(data[:4096])
+        media = sniff_data(data)
     except UnsupportedMedia as exc:
         raise LabelingError(str(exc)) from None
     if media.kind != "image":

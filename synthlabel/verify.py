@@ -19,7 +19,7 @@ from .batch import init_worker_process, one_line, pool_map, worker_count
 from .core import audio_cue, text_label
 from .core import wm_audio_params as _AP
 from .formats import audio_io, audio_meta, image_codec, image_meta
-from .formats.sniff import UnsupportedMedia, sniff_bytes, sniff_streams
+from .formats.sniff import UnsupportedMedia, sniff_data, sniff_streams
 from .fsutil import broken_link
 from .models import (DST_COMPOSITE, LAYERS, AIGCLabel, ContentID, LabelError, LayerReport, Status,
                      VerificationReport, label_texts, source_type_problem)
@@ -461,7 +461,7 @@ def verify_bytes(data: bytes, *, key, trust_anchors_pem: bytes | None,
     data = bytes(data)
     report = VerificationReport(path=path)
     try:
-        media = sniff_bytes(data[:4096])
+        media = sniff_data(data)
     except UnsupportedMedia as exc:
         report.error = str(exc)
         return report

@@ -124,8 +124,22 @@ class AudioError(ValueError):
     is one line."""
 
 
-def _one_line(exc: BaseException) -> str:
-    """As video_io's (FFmpeg's "[Errno N] ..." reduced to its reason), at most 200 characters."""
+#: libsndfile's internal texts for a damaged file, and what they mean there (the text
+#: follows in brackets): "Internal error : SF_INFO struct incomplete" read as our bug
+_LIBSNDFILE_MEANING = (
+    ("psf_fseek() failed", "the data ends early or is damaged"),
+    ("SF_INFO struct incomplete", "its header is damaged or incomplete"),
+    ("Unspecified internal error", "its header is damaged or inconsistent"),
+    ("unknown error in flac decoder", "the FLAC data is damaged"),
+    ("unimplemented format", "its header is damaged, or describes a format libsndfile does not read"),
+    ("Format not recognised", "its header is damaged"),        # (sniffed as this format)
+)
+
+
+def _one_line(exc: BaseException, *, raw: bool = False) -> str:
+    """As video_io's (FFmpeg's "[Errno N] ..." reduced to its reason), at most 200 characters.
+    libsndfile's internal texts are said in words first (``raw``: its text alone, where the
+    caller says what it means)."""
     from .video_io import _one_line as one_line
 
     if isinstance(exc, sf.LibsndfileError) and getattr(exc, "error_string", ""):
@@ -133,6 +147,11 @@ def _one_line(exc: BaseException) -> str:
         # (the caller names the file; the bytes repr of its path is noise)
         text = exc.error_string.strip().rstrip(".")
         text = text[len("Error : "):] if text.startswith("Error : ") else text
+        meaning = next((m for key, m in _LIBSNDFILE_MEANING if key in text), None)
+        if raw:
+            text = f"libsndfile: {text}"
+        elif meaning:
+            text = f"{meaning} (libsndfile: {text})"
     else:
         text = one_line(exc)
     return text if len(text) <= 200 else text[:197] + "..."
@@ -444,7 +463,7 @@ def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
                 # where it broke, in words: libsndfile's own text is an internal one
                 # ("Internal psf_fseek() failed" for a FLAC cut short)
                 raise AudioError(f"truncated or corrupt {fmt.upper()} data after {got + start} of "
-                                 f"{total} frames ({_one_line(exc)})") from None
+                                 f"{total} frames ({_one_line(exc, raw=True)})") from None
             if len(block) == 0:
                 break
             got += len(block)
@@ -473,11 +492,12 @@ def _av_blocks(path, blocksize: int, start: int, frames: int | None, limit: int 
     with container:
         st = container.streams.audio[0]
         channels = st.codec_context.channels
-        from .video_io import layout_name
+        from .video_io import SoundtrackResampler
 
-        layout = layout_name(st.codec_context)
-        resampler = av.AudioResampler(format="flt", layout=layout,
-                                      rate=st.codec_context.sample_rate)
+        # (a frame whose channels or rate differ from the stream's, as a damaged MP3 frame
+        # header makes, is converted to them: PyAV's own resampler raised "Frame does not
+        # match AudioResampler setup.", an internal error of verify)
+        resampler = SoundtrackResampler(st.codec_context)
         end = limit
         if frames is not None:
             end = start + frames if end is None else min(end, start + frames)

@@ -31,7 +31,7 @@ from typing import BinaryIO
 from ..models import AIGCLabel, LabelError
 from . import id3, mp4meta, riff, vorbis
 from .findings import LabelFindings, collect
-from .sniff import HEAD_SIZE, UnsupportedMedia, sniff_bytes, sniff_file
+from .sniff import UnsupportedMedia, sniff_data, sniff_file
 from .xmp import MetadataError
 
 __all__ = [
@@ -87,7 +87,7 @@ def _resolve(fmt: str | None, sniffed: str) -> str:
 
 def _sniff_data(data: bytes) -> str:
     try:
-        return sniff_bytes(data[:HEAD_SIZE]).format
+        return sniff_data(data).format
     except UnsupportedMedia as exc:
         raise MetadataError(str(exc)) from None
 

@@ -441,6 +441,7 @@ def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
                 return _flac_id3_copy(src, dst)
             return note
     except Exception as exc:  # noqa: BLE001 - a tag we cannot copy must not fail labeling
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"existing tags could not be carried over: {msg}"
+        from .mutagen_errors import reason
+
+        return f"existing tags could not be carried over: {reason(exc)}"
     return None

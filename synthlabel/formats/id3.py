@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .mutagen_errors import reason as mutagen_reason
 from .xmp import MetadataError
 
 __all__ = ["AIGC_DESC", "C2PA_MIME", "DST_DESC", "Id3Tag", "Undecoded", "id3v1_tag",
@@ -30,11 +31,6 @@ C2PA_MIME = b"application/c2pa"
 _FRAME_ID = re.compile(rb"[A-Z0-9]{4}")
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]
-
-
 def _load(f: BinaryIO):
     from mutagen.mp3 import MP3
 
@@ -42,7 +38,7 @@ def _load(f: BinaryIO):
     try:
         return MP3(f)
     except Exception as exc:  # noqa: BLE001 - mutagen raises many types on bad input
-        why = _one_line(exc)
+        why = mutagen_reason(exc)
         f.seek(0)
         head = f.read(10)
         size = f.seek(0, 2)
@@ -160,7 +156,7 @@ def write_id3_label(f: BinaryIO, wrapped_json: str, digital_source_type: str | N
     try:
         audio.save(f, v2_version=3 if major == 3 else 4)
     except Exception as exc:  # noqa: BLE001
-        raise MetadataError(f"cannot write ID3 tag: {_one_line(exc)}") from None
+        raise MetadataError(f"cannot write ID3 tag: {mutagen_reason(exc)}") from None
     restore_id3v1(f, v1)
     if tags.getall("CHAP"):                 # (reading the tag again only where it has chapters)
         order_chapters(f)
@@ -241,7 +237,7 @@ def parse_tag(payload: bytes):
     try:
         return ID3(io.BytesIO(payload))
     except Exception as exc:  # noqa: BLE001 - mutagen raises many types on bad input
-        raise MetadataError(f"malformed ID3 tag: {_one_line(exc)}") from None
+        raise MetadataError(f"malformed ID3 tag: {mutagen_reason(exc)}") from None
 
 
 def without_labels(payload: bytes) -> bytes | None:
@@ -261,7 +257,7 @@ def without_labels(payload: bytes) -> bytes | None:
     try:
         tags.save(out, v2_version=3 if tags.version[1] == 3 else 4, padding=lambda info: 0)
     except Exception as exc:  # noqa: BLE001
-        raise MetadataError(f"cannot write ID3 tag: {_one_line(exc)}") from None
+        raise MetadataError(f"cannot write ID3 tag: {mutagen_reason(exc)}") from None
     return out.getvalue()
 
 

@@ -147,6 +147,12 @@ def _recorded_warnings(*ignored: type[Warning]) -> Iterator[list[warnings.Warnin
         yield caught
 
 
+#: The decoders' words for data they could not make a picture of: a damaged or cut file
+#: ("could not create decoder object" read as a fault of the machine)
+_DAMAGED_DATA = ("could not create decoder object", "failed to read next frame",
+                 "cannot load this image", "Truncated File Read", "broken data stream")
+
+
 def _say_notes(out: DecodedImage, caught: list[warnings.WarningMessage], what: str) -> None:
     """Pillow's UserWarnings about the file, as the file's warnings (once each)."""
     for note in dict.fromkeys(" ".join(str(w.message).split()) for w in caught
@@ -182,6 +188,8 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
             Image.DecompressionBombError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if any(k in reason for k in _DAMAGED_DATA):
+            reason = f"the data is damaged or cut short ({reason})"
         raise ImageDecodeError(f"cannot decode {fmt.upper()} image: {reason}") from None
     out = DecodedImage(rgb=np.empty((0, 0, 3), np.uint8), format=fmt)
     out.icc_profile = im.info.get("icc_profile") or None

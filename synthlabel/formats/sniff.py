@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from ..fsutil import open_checked
 from .pyav import open_container
 
-__all__ = ["MediaType", "UnsupportedFormat", "UnsupportedMedia", "sniff_bytes", "sniff_file", "HEAD_SIZE"]
+__all__ = ["MediaType", "UnsupportedFormat", "UnsupportedMedia", "sniff_bytes", "sniff_data", "sniff_file",
+           "HEAD_SIZE"]
 
 # How much sniff_file reads. 64 bytes are enough for every decision below except an EBML
 # header with a long preamble; 4 KiB costs the same single read.
@@ -234,11 +235,32 @@ def _id3_end(head: bytes) -> int | None:
     return 10 + size + footer
 
 
-def _behind_id3(after: bytes) -> MediaType:
+#: How far into a file a FLAC stream is looked for behind an ID3 tag whose size is damaged
+#: (c2pa puts its manifest in an ID3 tag in front of a FLAC's "fLaC"; a bad size made the
+#: labeled file an MP3, "malformed MP3", "the audio ends early")
+ID3_FLAC_SCAN = 1 << 20
+
+
+def _flac_within(buf: bytes) -> bool:
+    """Whether ``buf`` holds a FLAC stream's start: "fLaC" and a STREAMINFO block header
+    (type 0, 34 bytes), which the stream always opens with."""
+    at = buf.find(b"fLaC")
+    while at >= 0:
+        if buf[at + 4:at + 5] in (b"\x00", b"\x80") and buf[at + 5:at + 8] == b"\x00\x00\x22":
+            return True
+        at = buf.find(b"fLaC", at + 1)
+    return False
+
+
+def _behind_id3(after: bytes, scanned: bytes = b"") -> MediaType:
     """What an ID3v2 tag fronts, from the bytes just past it: FLAC, or unsupported audio (AAC
     in ADTS, MP2, ...: _OTHER_MEDIA) named as such (they were taken for MP3 and silently
-    re-encoded as one), else MP3 (which may have padding or junk before its first frame)."""
+    re-encoded as one), else MP3 (which may have padding or junk before its first frame).
+    ``scanned``: the file's first bytes (up to ID3_FLAC_SCAN), where a FLAC stream is looked
+    for when the tag's end is not at an MPEG frame (its size damaged)."""
     if after[:4] == b"fLaC":
+        return _TYPES["flac"]
+    if scanned and not _is_mpeg_audio_sync(after) and _flac_within(scanned):
         return _TYPES["flac"]
     for kind, name, match in _OTHER_MEDIA:
         if kind == "audio" and match(after):
@@ -320,8 +342,8 @@ def sniff_bytes(head: bytes) -> MediaType:
         # otherwise an ID3 tag means MP3.
         end = _id3_end(h)
         if end is not None and end + 4 <= len(h):
-            return _behind_id3(h[end:])
-        return _TYPES["mp3"]
+            return _behind_id3(h[end:], h)
+        return _TYPES["flac"] if end is None and _flac_within(h) else _TYPES["mp3"]
     if _is_mpeg_audio_sync(h):
         return _TYPES["mp3"]
     if h[:1] == b"\x00":
@@ -376,11 +398,24 @@ def sniff_file(path: str | os.PathLike[str]) -> MediaType:
     with f:
         _check_regular(st.st_mode)
         head = f.read(HEAD_SIZE)
-        end = _id3_end(head)
-        if end is not None and end + 4 > len(head):
-            f.seek(end)
-            return _behind_id3(f.read(64))
+        if head[:3] == b"ID3":
+            f.seek(0)
+            return sniff_data(f.read(ID3_FLAC_SCAN))
     return sniff_bytes(head)
+
+
+def sniff_data(data: bytes) -> MediaType:
+    """:func:`sniff_bytes` for a whole file held in memory (or its first ID3_FLAC_SCAN bytes):
+    what a leading ID3 tag fronts is read past the tag, however long (a FLAC's C2PA manifest
+    can make it longer than HEAD_SIZE, which made the file an MP3), and found behind a tag
+    whose size is damaged."""
+    head = data[:HEAD_SIZE]
+    if head[:3] != b"ID3":
+        return sniff_bytes(head)
+    end = _id3_end(head)
+    if end is None:
+        return _TYPES["flac"] if _flac_within(data[:ID3_FLAC_SCAN]) else _TYPES["mp3"]
+    return _behind_id3(data[end:end + 64], data[:ID3_FLAC_SCAN])
 
 
 def sniff_streams(path: str | os.PathLike[str]) -> MediaType:

@@ -113,6 +113,14 @@ _DAMAGE_MEANING = {
     errno.ENOMEM: "a size in the file is impossibly large",
     errno.EPERM: "the decoder rejected the data",
     errno.EINVAL: "the decoder rejected the data",
+    errno.EIO: "the data ends early or is damaged",      # a Matroska file cut short
+}
+#: The same for FFmpeg's own error codes, by PyAV's class name (they carry no errno)
+_DAMAGE_BY_CLASS = {
+    "EOFError": "the data ends early or is damaged",      # an Ogg page whose CRC fails
+    "PatchWelcomeError": "an unsupported header version, most likely damage",
+    "DecoderNotFoundError": "no decoder for its codec: a damaged codec ID, or one FFmpeg does "
+                            "not have",
 }
 
 
@@ -120,7 +128,9 @@ def damage_reason(exc: BaseException) -> str:
     """:func:`_one_line` for an FFmpeg error met while reading a file's streams."""
     text = _one_line(exc)
     code = getattr(exc, "errno", None)
-    meaning = _DAMAGE_MEANING.get(abs(code)) if isinstance(code, int) else None
+    meaning = _DAMAGE_BY_CLASS.get(type(exc).__name__) if type(exc).__module__.startswith("av") else None
+    if meaning is None and isinstance(code, int):
+        meaning = _DAMAGE_MEANING.get(abs(code))
     if meaning is None and text.startswith("Error number "):   # a code FFmpeg has no words for
         meaning = "the decoder rejected the data"
     return f"{meaning} (FFmpeg: {text})" if meaning else text
@@ -227,8 +237,9 @@ def _open(path: str | os.PathLike, mode: str = "r", **kw):
     try:
         container = open_container(path, mode, **kw)
     except av.FFmpegError as exc:
-        what = "read" if mode == "r" else "write"
-        raise VideoError(f"cannot {what} video: {_one_line(exc)}") from None
+        if mode == "r":
+            raise VideoError(f"cannot read video: {damage_reason(exc)}") from None
+        raise VideoError(f"cannot write video: {_one_line(exc)}") from None
     except (OSError, ValueError) as exc:
         raise VideoError(f"cannot open {os.fspath(path)}: {_one_line(exc)}") from None
     if mode == "r":

@@ -12,17 +12,13 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+from .mutagen_errors import reason as mutagen_reason
 from .xmp import MetadataError
 
 __all__ = ["AIGC_FIELD", "DST_FIELD", "ogg_codec", "read_vorbis_labels", "write_vorbis_label"]
 
 AIGC_FIELD = "AIGC"
 DST_FIELD = "DIGITALSOURCETYPE"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]
 
 
 def ogg_codec(head: bytes) -> str:
@@ -59,7 +55,7 @@ def _load(f: BinaryIO, fmt: str):
     try:
         return cls(f)
     except Exception as exc:  # noqa: BLE001 - mutagen raises many types on bad input
-        raise MetadataError(f"malformed {fmt.upper()}: {_one_line(exc)}") from None
+        raise MetadataError(f"malformed {fmt.upper()}: {mutagen_reason(exc)}") from None
 
 
 def write_vorbis_label(f: BinaryIO, fmt: str, wrapped_json: str,
@@ -78,7 +74,7 @@ def write_vorbis_label(f: BinaryIO, fmt: str, wrapped_json: str,
     try:
         audio.save(f)
     except Exception as exc:  # noqa: BLE001
-        raise MetadataError(f"cannot write Vorbis comment: {_one_line(exc)}") from None
+        raise MetadataError(f"cannot write Vorbis comment: {mutagen_reason(exc)}") from None
 
 
 def read_vorbis_labels(f: BinaryIO, fmt: str) -> tuple[list[tuple[str, str]], str | None]:
