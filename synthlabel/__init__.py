@@ -33,11 +33,16 @@ def __getattr__(name: str):
         from . import labeling
 
         return getattr(labeling, name)
+    if name == "LabeledAudio":      # (label_audio's result: its info part)
+        from .labeling_audio import LabeledAudio
+
+        return LabeledAudio
     raise AttributeError(f"module 'synthlabel' has no attribute {name!r}")
 from .models import (  # noqa: E402
     AIGCLabel,
     ContentID,
     LabelError,
+    LabelResult,
     LabelSpec,
     Position,
     VerificationReport,
@@ -76,6 +81,11 @@ def label_file(src, dst=None, *, spec: LabelSpec | None = None,
     from .labeling import LabelingError, checked_spec
     from .pipeline import Job, label_one
 
+    for name, value in (("src", src), ("dst", dst)):
+        if not (isinstance(value, (str, os.PathLike)) or value is None and name == "dst"):
+            # (pathlib's "expected str, bytes or os.PathLike object, not NoneType" named
+            # neither; bytes are a file's content here, which label_image_bytes takes)
+            raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
     if in_place == (dst is not None):
         raise ValueError("give either dst or in_place=True")
     spec = checked_spec(spec)
@@ -189,8 +199,8 @@ def verify_file(path, *, credentials: Credentials | None = None,
 
 
 __all__ = [
-    "AIGCLabel", "ContentID", "Credentials", "LabelError", "LabelSpec", "LabeledMedia",
-    "LabelingError", "Position", "VerificationReport", "label_audio", "label_file", "label_image",
+    "AIGCLabel", "ContentID", "Credentials", "LabelError", "LabelResult", "LabelSpec",
+    "LabeledAudio", "LabeledMedia", "LabelingError", "Position", "VerificationReport", "label_audio", "label_file", "label_image",
     "label_image_bytes", "load_credentials",
     "verify_bytes", "verify_file", "__version__",
 ]

@@ -25,8 +25,10 @@ from .provenance import c2pa_io
 from .provenance.credentials import Credentials, resolved as resolved_credentials
 
 
-class LabelingError(ValueError):
-    """Labeling one input failed; the message is one line, fit for a batch log."""
+class LabelingError(LabelError):
+    """Labeling one input failed; the message is one line, fit for a batch log. A
+    :class:`~synthlabel.models.LabelError` (and so a ValueError): ``except LabelError`` takes
+    every refusal of bad input, a spec's or a file's."""
 
 
 def claim_output(dst: Path, source: Path | None, sidecar: Path | None, *, overwrite: bool,
@@ -195,9 +197,12 @@ def _pil_pixels(image: Image.Image, warns: list[str]) -> tuple[np.ndarray, np.nd
 def _array_pixels(image, warns: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
     if isinstance(image, (bytes, bytearray, memoryview)):
         raise LabelingError("got encoded bytes, not pixels: use synthlabel.label_image_bytes "
-                            "(or decode them first)")
+                            "(or decode them first; an array's memoryview: np.asarray it)")
     _check_pixels(*np.shape(image)[:2])
     arr = np.asarray(image)
+    if arr.ndim in (2, 3) and 0 in arr.shape[:2]:
+        # (said as "expected a uint8 ... got float32", or as the label not fitting 0x0)
+        raise LabelingError(f"the image is empty ({arr.shape[1]}x{arr.shape[0]} pixels)")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.dtype == np.uint16:
@@ -409,6 +414,11 @@ def label_image(image, *, format: str | None = None, spec: LabelSpec | None = No
     creds = resolved_credentials(credentials, signing=True)
     converted: list[str] = []
     rgb, alpha = _as_rgb(image, converted)
+    try:
+        # before any work: the encoder refused it (a ValueError) after the label and the mark
+        image_codec.check_encodable(rgb.shape[1], rgb.shape[0], format, exif=exif)
+    except ValueError as exc:
+        raise LabelingError(str(exc)) from None
     if format == "jpeg" and alpha is not None:
         # Before the label and the mark, so that both are laid on the pixels that are shown.
         if alpha.min() < 255:

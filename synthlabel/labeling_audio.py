@@ -378,6 +378,10 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
         if value is not None and not isinstance(value, str):
             # subtype=24 was an AttributeError ('upper'), format=["wav"] "unhashable type"
             raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if isinstance(sample_rate, (bool, np.bool_)) or not isinstance(sample_rate, (int, np.integer)):
+        # (44100.0 or "44100" was a LabelingError: a wrong type is a TypeError, as documented)
+        raise TypeError(f"sample_rate must be an int, got {type(sample_rate).__name__}")
+    sample_rate = int(sample_rate)
     format = format.lower().lstrip(".")      # "MP3" and ".flac" too, as label_image takes "JPG"
     x = _float_samples(samples)
     if x.ndim == 1:

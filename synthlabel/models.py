@@ -58,7 +58,14 @@ VIDEO_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
 
 
 class LabelError(ValueError):
-    """An AIGC label or label spec violates the rules."""
+    """An AIGC label or label spec violates the rules; also the base of
+    :class:`synthlabel.LabelingError` (an input that cannot be labeled), so that one ``except
+    LabelError`` takes every refusal of bad input."""
+
+
+class SpecTypeError(LabelError, TypeError):
+    """A LabelSpec setting of the wrong type: a TypeError as any wrong argument type is, and a
+    LabelError as every other refusal of a spec is (``except`` either takes it)."""
 
 
 # --------------------------------------------------------------------------- content ID
@@ -314,7 +321,8 @@ def _choice(kind: type[enum.Enum], name: str, value):
             if member.value == text:
                 return member
     choices = ", ".join(m.value for m in kind)
-    raise LabelError(f"{name} must be one of {choices}; got {value!r}")
+    error = LabelError if isinstance(value, str) else SpecTypeError     # (None, 3: a wrong type)
+    raise error(f"{name} must be one of {choices}; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -434,19 +442,19 @@ class LabelSpec:
         for name in self._BOOLS:
             v = getattr(self, name)
             if not isinstance(v, (bool, np.bool_)):
-                raise LabelError(f"{name} must be True or False, got {v!r}")
+                raise SpecTypeError(f"{name} must be True or False, got {v!r}")
             object.__setattr__(self, name, bool(v))
         for name in self._INTS:
             v = getattr(self, name)
             if v is None and name in ("video_crf", "audio_bitrate"):
                 continue
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-                raise LabelError(f"{name} must be a whole number, got {v!r}")
+                raise SpecTypeError(f"{name} must be a whole number, got {v!r}")
             object.__setattr__(self, name, int(v))
         for name in self._REALS:
             v = getattr(self, name)
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-                raise LabelError(f"{name} must be a number, got {v!r}")
+                raise SpecTypeError(f"{name} must be a number, got {v!r}")
             if math.isnan(float(v)):
                 raise LabelError(f"{name} must be a number, got NaN")
             object.__setattr__(self, name, float(v))
@@ -456,7 +464,7 @@ class LabelSpec:
             v = getattr(self, name, None)
             if v is not None and not isinstance(v, str):
                 # text=5 was an AttributeError ('int' object has no attribute 'strip')
-                raise LabelError(f"{name} must be a string, got {v!r}")
+                raise SpecTypeError(f"{name} must be a string, got {v!r}")
 
     def keeps_marked_id(self) -> bool:
         """Whether labeling looks for the mark made with its key in a labeled input, to keep

@@ -49,7 +49,10 @@ TURN_MODES = ("auto", "all", "upright")
 
 
 def turn_mode(turns: str) -> str:
-    """``turns`` checked against :data:`TURN_MODES` (ValueError naming them otherwise)."""
+    """``turns`` checked against :data:`TURN_MODES` (ValueError naming them otherwise; a
+    TypeError for what is not a str)."""
+    if not isinstance(turns, str):
+        raise TypeError(f"turns must be a str, one of {', '.join(TURN_MODES)}, got {type(turns).__name__}")
     if turns not in TURN_MODES:
         raise ValueError(f"turns must be one of {', '.join(TURN_MODES)}, got {turns!r}")
     return turns
@@ -320,9 +323,12 @@ def wanted_layers(layers) -> tuple[str, ...]:
     """The layers to check, from a sequence of names or a comma-separated string; raises
     ValueError for an unknown name or none at all (a typo must not make an empty, passing
     report). Repeats are dropped."""
+    if not isinstance(layers, (str, list, tuple, set, frozenset)):
+        # (None was "'NoneType' object is not iterable")
+        raise TypeError(f"layers must be a str or a sequence of layer names, got {type(layers).__name__}")
     names = layers.split(",") if isinstance(layers, str) else list(layers)
     if not all(isinstance(n, str) for n in names):
-        raise ValueError(f"layers must be names from {', '.join(LAYERS)}, got {layers!r}")
+        raise TypeError(f"layers must be names from {', '.join(LAYERS)}, got {layers!r}")
     names = [n.strip() for n in names if n.strip()]
     bad = [n for n in names if n not in LAYERS]
     if not names:

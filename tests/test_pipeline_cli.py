@@ -2631,3 +2631,44 @@ def test_a_spoken_label_declared_in_a_trusted_manifest_is_not_checked_not_missin
     assert len(ex["details"]["spoken_label"]["at"]) == 2 and ex["details"]["spoken_label"]["seconds"] == 1.2
     r = run("verify", "--json", "--no-default-trust", labeled)
     assert json.loads(r.stdout)["layers"]["explicit"]["status"] == "missing" and r.returncode == 1
+
+
+def test_the_library_keeps_its_error_contract(credentials, tmp_path):
+    """From a generation service's review: a picture too wide for WebP failed with a plain
+    ValueError after all the labeling work; an empty float array was "got float32"; a wrong
+    type was a LabelError here, a nameless pathlib TypeError there; LabelingError and
+    LabelError were unrelated, and LabelResult not exported."""
+    import time
+
+    import synthlabel
+    from synthlabel.models import LabelError
+
+    assert issubclass(synthlabel.LabelingError, LabelError) and issubclass(LabelError, ValueError)
+    assert synthlabel.LabelResult.__name__ == "LabelResult" and synthlabel.LabeledAudio
+    wide = np.zeros((64, 17000, 3), np.uint8)
+    t0 = time.perf_counter()
+    with pytest.raises(synthlabel.LabelingError, match="WEBP holds at most 16383 px a side"):
+        synthlabel.label_image(wide, format="webp", credentials=credentials)
+    assert time.perf_counter() - t0 < 5          # refused before the label and the mark
+    for empty in (np.zeros((0, 0, 3), np.float32), np.zeros((0, 40), np.uint8)):
+        with pytest.raises(synthlabel.LabelingError, match="the image is empty"):
+            synthlabel.label_image(empty, credentials=credentials)
+    for kw in ({"jpeg_quality": "90"}, {"explicit": "yes"}, {"output_format": None}):
+        with pytest.raises(TypeError) as ei:
+            synthlabel.LabelSpec(**kw)
+        assert isinstance(ei.value, LabelError) and next(iter(kw)) in str(ei.value)
+    with pytest.raises(LabelError, match="output_format must be one of"):
+        synthlabel.LabelSpec(output_format="tiff")               # a value: not a TypeError
+    with pytest.raises(TypeError, match="sample_rate must be an int, got float"):
+        synthlabel.label_audio(np.zeros((16000, 1), np.float32), 16000.0, credentials=credentials)
+    png = (SAMPLES / "scene.png").read_bytes()
+    with pytest.raises(TypeError, match="layers must be"):
+        synthlabel.verify_bytes(png, layers=None)
+    with pytest.raises(TypeError, match="turns must be a str"):
+        synthlabel.verify_bytes(png, turns=None)
+    with pytest.raises(TypeError, match="src must be a path"):
+        synthlabel.label_file(None, tmp_path / "x.png")
+    with pytest.raises(TypeError, match="dst must be a path"):
+        synthlabel.label_file(SAMPLES / "scene.png", 5)
+    with pytest.raises(TypeError, match="home must be a path"):
+        synthlabel.load_credentials(home=5)

@@ -505,10 +505,11 @@ def check_encodable(width: int, height: int, fmt: str, *, exif: bytes | None = N
     limit = MAX_SIDE.get(fmt)
     if limit and max(width, height) > limit:
         raise ValueError(f"{fmt.upper()} holds at most {limit} px a side and the picture is "
-                         f"{width}x{height}: write PNG (-f png)")
+                         f"{width}x{height}: write PNG (-f png; format=\"png\" in the library)")
     if fmt == "jpeg" and exif and len(exif) > MAX_JPEG_EXIF:
         raise ValueError(f"its EXIF ({len(exif):,} bytes) is over JPEG's 64 KB segment limit: "
-                         "write PNG or WebP (-f png), or strip the EXIF first")
+                         "write PNG or WebP (-f png; format=\"png\" in the library), or strip "
+                         "the EXIF first")
 
 
 def encode(rgb: np.ndarray, fmt: str, *, alpha: np.ndarray | None = None, quality: int = 92,

@@ -930,6 +930,9 @@ def load_credentials(
     which ``help()`` would print, secrets and all).
     """
     env = os.environ if env is None else env
+    if home is not None and not isinstance(home, (str, os.PathLike)):
+        # (pathlib's "expected str, bytes or os.PathLike object, not int" did not name it)
+        raise TypeError(f"home must be a path (str or os.PathLike), got {type(home).__name__}")
     # (in this frame, not a wrapper: warnings point at the caller by a fixed stacklevel)
     try:
         home_path = Path(home).expanduser() if home is not None else default_home(env)
