@@ -397,6 +397,14 @@ class LabelSpec:
                              "there would be nothing to label")
         if self.cue_where not in ("start", "end", "both"):
             raise LabelError(f'cue position (--cue) must be "start", "end" or "both", got {self.cue_where!r}')
+        from .core.audio_cue import CueParams
+
+        try:
+            # (the ranges too, as the types are checked: a spec made once at a service's
+            # start with cue_tone_hz=-5 failed every label_audio call instead)
+            CueParams(tone_hz=self.cue_tone_hz, unit_ms=self.cue_unit_ms, level_dbfs=self.cue_level_dbfs)
+        except ValueError as exc:
+            raise LabelError(" ".join(str(exc).split())) from None
         if self.video_audio_cue and not self.explicit:
             # the cue is part of the explicit label: it was dropped without a word
             raise LabelError("the soundtrack cue (--video-cue) is part of the explicit label, "

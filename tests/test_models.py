@@ -266,3 +266,11 @@ def test_video_options_that_did_not_apply_are_settled():
     assert LabelSpec(video_persistent=True, video_label_seconds=1.0).video_persistent
     with pytest.raises(LabelError, match="at least 2 s"):
         LabelSpec(video_label_seconds=1.0)
+
+
+@pytest.mark.parametrize("kw, what", [({"cue_tone_hz": -5}, "cue tone"), ({"cue_unit_ms": 0}, "cue unit"),
+                                      ({"cue_level_dbfs": 10}, "cue level")])
+def test_cue_settings_out_of_range_are_refused_when_the_spec_is_made(kw, what):
+    """They were accepted, and every label_audio call with the spec then failed."""
+    with pytest.raises(LabelError, match=what):
+        LabelSpec(**kw)
