@@ -34,6 +34,7 @@ from .models import (
     Status,
     label_texts,
 )
+from .formats import native_stderr
 from .fsutil import signals_held
 from .provenance import credentials as credmod
 
@@ -85,7 +86,9 @@ def main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
-    pass
+    # The command line owns its process: libmpg123's notes are kept off its stderr (the
+    # workers it starts inherit this); the library leaves descriptor 2 alone by default.
+    os.environ.setdefault(native_stderr.ENV_CAPTURE, "1")
 
 
 def _path(value: str) -> Path:

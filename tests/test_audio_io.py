@@ -1,6 +1,7 @@
 """Audio I/O: real codecs, real files, no mocks."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -379,10 +380,22 @@ def test_mp3_decoder_notes_stay_off_stderr(tmp_path):
             os.write(2, b"Note: a decoder line\\n")
         print("after", file=sys.stderr, flush=True)
     """)
-    r = subprocess.run([sys.executable, "-c", code, bad], capture_output=True, text=True, check=True)
+    env = dict(os.environ, SYNTHLABEL_CAPTURE_DECODER_NOTES="1")     # as the CLI sets it
+    r = subprocess.run([sys.executable, "-c", code, bad], capture_output=True, text=True,
+                       check=True, env=env)
     assert "decoded True" in r.stdout
     assert "MP3 decoder: Note: " in r.stdout or "MP3 decoder: Warning: " in r.stdout, r.stdout
     assert r.stderr.splitlines() == ["from another thread", "after"], r.stderr
+    # A service calling the library keeps its descriptor 2 as it is by default: the swap
+    # held its other threads' lines back, and filed those starting "Error: " in a debug log
+    env.pop("SYNTHLABEL_CAPTURE_DECODER_NOTES")
+    code = "from synthlabel.formats import audio_io; import sys; audio_io.read(sys.argv[1])"
+    r = subprocess.run([sys.executable, "-c", code, bad], capture_output=True, text=True,
+                       check=True, env=env)
+    assert "Note: " in r.stderr or "Warning: " in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, "-m", "synthlabel", "verify", "--layers", "explicit,watermark", bad],
+                       capture_output=True, text=True, env=env)
+    assert "Note: " not in r.stderr and "Warning: " not in r.stderr, r.stderr
 
 
 def test_rates_a_codec_cannot_take(tmp_path):

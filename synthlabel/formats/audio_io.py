@@ -295,8 +295,9 @@ def _chunk_id(b: bytes) -> bool:
 
 def _quiet(fmt: str) -> AbstractContextManager[None]:
     """libsndfile's MP3 decoder (libmpg123) prints notes on the process's stderr; keep them
-    off it (see :mod:`native_stderr`). The other formats' decoders are silent."""
-    return native_stderr.captured() if fmt == "mp3" else nullcontext()
+    off it where that is asked for (the command line does; see :mod:`native_stderr`). The
+    other formats' decoders are silent."""
+    return native_stderr.captured() if fmt == "mp3" and native_stderr.enabled() else nullcontext()
 
 
 def _sf_info(path: str | os.PathLike[str], fmt: str) -> sf._SoundFileInfo:

@@ -11,6 +11,12 @@ problem means for labeling is reported by our own checks, e.g. "the audio ends e
 other text (another thread may have written to stderr meanwhile) is written back to stderr
 unchanged. Concurrent callers share one capture: the first in swaps the descriptor, the last out
 restores it, so the swaps cannot interleave and leave stderr pointing at a closed file.
+
+The swap is process-wide: meanwhile another thread's stderr lines come late, and those that
+start like the decoder's ("Error: ...") go to the debug log. So it is done where
+:func:`enabled` says (environment variable ``SYNTHLABEL_CAPTURE_DECODER_NOTES=1``): the command
+line sets it for its own process; a service calling the library keeps its stderr untouched
+unless it sets it too.
 """
 from __future__ import annotations
 
@@ -23,7 +29,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["captured", "is_decoder_note"]
+__all__ = ["ENV_CAPTURE", "captured", "enabled", "is_decoder_note"]
+
+#: "1": MP3 decoding captures descriptor 2 (see the module doc); anything else: it does not
+ENV_CAPTURE = "SYNTHLABEL_CAPTURE_DECODER_NOTES"
+
+
+def enabled() -> bool:
+    """Whether decoder calls are to capture descriptor 2 (:data:`ENV_CAPTURE` is "1")."""
+    return os.environ.get(ENV_CAPTURE) == "1"
 
 log = logging.getLogger("synthlabel")
 
