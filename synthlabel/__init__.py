@@ -57,7 +57,11 @@ def label_audio(samples, sample_rate: int, *, format: str = "wav", spec: LabelSp
     full scale). Returns ``(data, sidecar, info)``: the encoded file's bytes, the C2PA
     sidecar's bytes for Ogg/Opus (else None), and what was done (``info.warnings``).
     ``format``: wav, flac, mp3, ogg, opus or m4a. ``subtype``: the sample format of a WAV or
-    FLAC (``PCM_16``, the default, and ``PCM_24`` for int32 samples; ``FLOAT`` for WAV)."""
+    FLAC (``PCM_16``, the default, and ``PCM_24`` for int32 samples; ``FLOAT`` for WAV).
+    Integer PCM: int16, int32 (full scale) or uint8 (offset by 128).
+    Raises :class:`LabelingError` for audio it cannot label (no samples, NaN, more than 8
+    channels, a rate outside 8-384 kHz, a format it cannot write) and ``TypeError`` for an
+    argument of the wrong type (``sample_rate`` is an int)."""
     from .labeling_audio import label_audio as _label
 
     return _label(samples, sample_rate, format=format, spec=spec, credentials=credentials,

@@ -393,6 +393,9 @@ def label_image(image, *, format: str | None = None, spec: LabelSpec | None = No
     without ``metadata`` keeps as it is (written back if the encoding dropped it). ``keep_watermark``: the
     image carries ``content_id``'s mark, made with the credentials' key, already (a labeled
     image labeled again, see :func:`label_image_bytes`); it is kept, not laid a second time.
+    Raises :class:`LabelingError` for pixels it cannot label (empty, above the pixel limit or
+    the format's largest side, NaN or out-of-range floats, too small for the visible label) and
+    ``TypeError`` for an argument of the wrong type. The input is never modified.
     """
     spec = checked_spec(spec)
     wanted = None if spec.output_format is OutputFormat.SAME else spec.output_format.value
@@ -569,6 +572,10 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
         # the content decides, as for files: a given format is checked against it (a PNG
         # passed as "jpeg" was silently written as JPEG; "JPEG" wrote a PNG)
         given = image_codec.canonical_format(source_format)
+        if given not in (*image_codec.MIME, "gif", "tiff", "bmp"):
+            raise LabelingError(f"unknown source_format {source_format!r}; images read are "
+                                "jpeg, png, webp, gif, tiff and bmp (or leave it out: the data "
+                                "is sniffed)")
         if given != media.format:
             raise LabelingError(f"source_format {source_format!r} does not match the data, "
                                 f"which is {media.format.upper()}")

@@ -2036,6 +2036,8 @@ def test_library_image_calls_keep_the_mark_the_pixel_limit_and_the_format(creden
     png_bytes = (SAMPLES / "scene.png").read_bytes()
     with pytest.raises(synthlabel.LabelingError, match="'jpeg' does not match the data, which is PNG"):
         synthlabel.label_image_bytes(png_bytes, "jpeg", credentials=credentials)
+    with pytest.raises(synthlabel.LabelingError, match="unknown source_format 'xyz'"):
+        synthlabel.label_image_bytes(png_bytes, "xyz", credentials=credentials)   # ("does not match")
     r = synthlabel.label_image_bytes(png_bytes, "PNG", credentials=credentials)
     assert r.format == "png" and not r.warnings, r.warnings
     # a premultiplied grey + alpha PIL image (mode "La") raised Pillow's raw ValueError
