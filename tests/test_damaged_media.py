@@ -174,7 +174,7 @@ def test_a_flac_behind_a_long_or_damaged_id3_tag_is_a_flac(seed, credentials, tm
     assert rep.media_type == "audio/flac" and rep.error is None, rep.to_json()
     (tmp_path / "a.flac").write_bytes(flac)
     labeled = synthlabel.label_file(tmp_path / "a.flac", tmp_path / "out.flac", credentials=credentials)
-    data = bytearray((tmp_path / "out.flac").read_bytes())
+    data = bytearray(open(labeled.output, "rb").read())
     assert data[:3] == b"ID3"
     data[6:10] = b"\xff\xff\xff\xfe"                          # not a syncsafe size
     assert synthlabel.verify_bytes(bytes(data)).media_type == "audio/flac"
