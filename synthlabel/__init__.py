@@ -204,7 +204,7 @@ def verify_file(path, *, credentials: Credentials | None = None,
 
 __all__ = [
     "AIGCLabel", "ContentID", "Credentials", "LabelError", "LabelResult", "LabelSpec",
-    "LabeledAudio", "LabeledMedia", "LabelingError", "Position", "VerificationReport", "label_audio", "label_file", "label_image",
-    "label_image_bytes", "load_credentials",
+    "LabeledAudio", "LabeledMedia", "LabelingError", "Position", "VerificationReport",
+    "label_audio", "label_file", "label_image", "label_image_bytes", "load_credentials",
     "verify_bytes", "verify_file", "__version__",
 ]

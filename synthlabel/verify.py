@@ -322,7 +322,7 @@ def _guard(name: str, fn) -> tuple[LayerReport, str | dict | None]:
 def wanted_layers(layers) -> tuple[str, ...]:
     """The layers to check, from a sequence of names or a comma-separated string; raises
     ValueError for an unknown name or none at all (a typo must not make an empty, passing
-    report). Repeats are dropped."""
+    report), TypeError for what is neither. Repeats are dropped."""
     if not isinstance(layers, (str, list, tuple, set, frozenset)):
         # (None was "'NoneType' object is not iterable")
         raise TypeError(f"layers must be a str or a sequence of layer names, got {type(layers).__name__}")

@@ -723,8 +723,8 @@ def _warn_created(dev: Path, stacklevel: int) -> None:
 def _create_dev(home: Path, *, force: bool, stacklevel: int) -> tuple[Path, bool, Path | None]:
     """Create ``home/dev`` atomically. Returns (dir, created_by_us, where the set it replaced
     is kept). ``force``: replace an existing set, which is kept beside it as
-    ``dev.replaced-<UTC time>`` (deleted, its watermark key was gone for good: nothing
-    labeled with it could be read again)."""
+    ``dev.replaced-<UTC time>`` (it was deleted, and its watermark key with it: nothing
+    labeled with that key could be read again)."""
     _ensure_private_dir(home)
     dev = home / DEV_DIR
     kept = None
