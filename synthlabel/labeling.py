@@ -617,10 +617,18 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
     # A labeled input that shows its label keeps it: a second one was drawn over it (a darker
     # plate) or beside it (two labels). Looked for only where the metadata says "labeled":
     # ~0.15 s per megapixel that a fresh picture never pays.
+    shown = None
     if spec.explicit and label is not None and label.aigc_count and (
-            where := _shown_label(decoded.rgb, decoded.alpha, spec)) is not None:
+            shown := _shown_label(decoded.rgb, decoded.alpha, spec)) is not None:
         spec = replace(spec, explicit=False)
-        kept_note.append(shown_label_warning("picture", where))
+        kept_note.append(shown_label_warning("picture", shown))
+
+    def with_shown(res: LabeledMedia) -> LabeledMedia:
+        # the output carries the visible label it kept, as it carries a kept watermark: its
+        # layers left "explicit" out, and listed "watermark"
+        if shown is not None and "explicit" not in res.layers:
+            res.layers.insert(0, "explicit")
+        return res
     if not (spec.explicit or spec.watermark) and fmt == source_format and not notes:
         # Metadata and manifest only (a platform re-publishing, --no-explicit --no-watermark):
         # the pixels are not touched, so the file's own bytes take them. It was decoded and
@@ -635,7 +643,7 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
             if res.data != data and (note := c2pa_io.unsigned_note(
                     unsigned, c2pa_io.holds_manifest_store(res.data))):
                 res.warnings.append(note)     # (unchanged bytes: the manifest still holds)
-            return res
+            return with_shown(res)
         except (image_meta.MetadataError, LabelingError):
             pass    # metadata or a structure it cannot edit in place: the full path rewrites it
     pixels = np.dstack([decoded.rgb, decoded.alpha]) if decoded.alpha is not None else decoded.rgb
@@ -664,7 +672,7 @@ def label_image_bytes(data: bytes, source_format: str | None = None, *,
                            + _lost_extras(decoded.extras, fmt))
     if note := c2pa_io.unsigned_note(unsigned, c2pa_io.holds_manifest_store(result.data)):
         result.warnings.append(note)
-    return result
+    return with_shown(result)
 
 
 def _own_mark(rgb: np.ndarray, key: bytes) -> int | None:

@@ -764,7 +764,9 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         # Claim the watermark (layer list, C2PA soft binding) only if frames or sound carry it.
         marked = spec.watermark and (kept is not None or (marker is not None and not marker.empty)
                                      or emb is not None)
-        res.layers += [n for n, on in (("explicit", plate is not None), ("watermark", marked)) if on]
+        # (a visible label the input showed, kept, is listed as a kept mark is)
+        res.layers += [n for n, on in (("explicit", plate is not None or shown is not None),
+                                       ("watermark", marked)) if on]
         if marked and spec.watermark_readback:
             # Every video, as verify will read it: the mark is measured to survive the codecs
             # at their default CRF, but not every picture carries it (bilevel content such as a

@@ -2540,7 +2540,9 @@ def test_a_labeled_input_keeps_its_visible_label_and_gets_no_second(tmp_path):
             "top-left", "--json", "-j", "2")
     assert r.returncode == 0, r.stderr
     for rec in map(json.loads, r.stdout.splitlines()):
-        assert "explicit" not in rec["layers"], rec
+        # the output carries it, kept as a kept mark is: listed (it was left out, while a kept
+        # watermark was listed)
+        assert rec["layers"][0] == "explicit", rec
         medium = "picture" if rec["source"].endswith(".png") else "video"
         assert (f"explicit: the {medium} shows a visible label already (at bottom-right); it is kept "
                 "and no second one is drawn") in rec["warnings"], rec
