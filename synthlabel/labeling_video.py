@@ -498,6 +498,10 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         # a second language track or the subtitles silently
         res.warnings.append(f"only the main video and the first audio stream are labeled and "
                             f"kept; not in the output: {dropped} stream(s)")
+    if info.container in ("mp4", "mov") and mp4meta.is_fragmented(src):
+        # (it became a regular MP4 without a word: a player that streams fragments gets none)
+        res.warnings.append("a fragmented MP4 (movie fragments, as for streaming) is written as "
+                            "a regular, unfragmented one")
     if info.interlaced:
         res.warnings.append("interlaced video is written progressive (fields encoded as frames)")
     if info.alpha:
@@ -1232,8 +1236,12 @@ def _watermark_report(scan: _Scan, key, prefer=()) -> tuple[LayerReport, str | d
         details.update(detected=True, payload=a.get("payload"), p_value=a.get("p_value"))
         which = key_match(details, keys, a.get("key_index", 1) - 1, True)
         if a_cid:
-            return LayerReport(Status.OK, f"payload {a_cid} in the soundtrack only (frames: "
-                                          f"p={det.p_value:.2g}{which})", details), a_cid
+            # (frames that show the mark without its payload were "soundtrack only (frames:
+            # p=6.8e-14)", as if the frames had none)
+            frames = (f"frames: mark present, payload undecoded, p={det.p_value:.1e}" if det.detected
+                      else f"frames: p={det.p_value:.2g}")
+            return LayerReport(Status.OK, f"payload {a_cid} read from the soundtrack ({frames}"
+                                          f"{which})", details), a_cid
         # a mark present whose payload does not decode is "weak", as for images and audio
         # (it was "missing": no watermark, p=1, read from the frames alone)
         return LayerReport(Status.WEAK, f"weak: mark present in the soundtrack but its payload did "

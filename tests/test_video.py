@@ -1451,7 +1451,7 @@ def test_a_mark_read_in_the_soundtrack_only_is_the_layers_result(tmp_path, crede
                     "-map", "0:v", "-map", "1:a", "-c", "copy", str(mixed)], check=True)
     rep = synthlabel.verify_file(mixed, credentials=credentials, layers="watermark")
     wm = rep.layers["watermark"]
-    assert wm.status.value == "ok" and "in the soundtrack only" in wm.summary, wm
+    assert wm.status.value == "ok" and "read from the soundtrack (frames: p=" in wm.summary, wm
     audio = wm.details["audio"]
     assert wm.details["detected"] is True and wm.details["payload"] == audio["payload"]
     assert wm.details["p_value"] == audio["p_value"] < 1e-6
@@ -1668,3 +1668,19 @@ def test_a_label_asked_longer_than_the_video_is_said_and_verify_names_the_span_c
     res = synthlabel.label_file(src, tmp_path / "out3.mp4", credentials=credentials,
                                 spec=synthlabel.LabelSpec(video_label_seconds=2, c2pa=False))
     assert not any("asked to show the label" in w for w in res.warnings)
+
+
+def test_a_fragmented_mp4_is_said_to_become_a_regular_one(tmp_path, credentials):
+    """A fragmented MP4 (moof boxes, as streaming writes) came out unfragmented without a
+    word (found by a video QA pass); a regular one is not warned about."""
+    ffmpeg = require_tool("ffmpeg")
+    src = make_clip(tmp_path / "a.mp4", seconds=2.0, seed=7)
+    frag = tmp_path / "frag.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(src), "-c", "copy", "-movflags",
+                    "frag_keyframe+empty_moov", str(frag)], check=True)
+    assert b"moof" in frag.read_bytes()
+    said = "a fragmented MP4 (movie fragments, as for streaming) is written as a regular, unfragmented one"
+    res = label_video_file(frag, tmp_path / "out.mp4", credentials=credentials, **FAST)
+    assert said in res.warnings and b"moof" not in (tmp_path / "out.mp4").read_bytes()
+    res = label_video_file(src, tmp_path / "plain.mp4", credentials=credentials, **FAST)
+    assert said not in res.warnings

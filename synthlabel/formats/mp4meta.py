@@ -162,6 +162,18 @@ def _top_level(read: Callable[[int, int], bytes], size: int,
     return boxes, moovs[0]
 
 
+def is_fragmented(path: str | os.PathLike[str]) -> bool:
+    """Whether an MP4/MOV file holds movie fragments (``moof`` boxes: fMP4, as streaming and
+    some recorders write). False for a file whose boxes cannot be walked."""
+    with open(path, "rb") as f:
+        try:
+            boxes = _parse_boxes(_file_reader(f), 0, os.fstat(f.fileno()).st_size, "file",
+                                 top=True, partial=True)
+        except MetadataError:
+            return False
+    return any(b.type == b"moof" for b in boxes)
+
+
 def _kids(buf: bytes, start: int, end: int, where: str) -> list[_Box]:
     return _parse_boxes(_bytes_reader(buf), start, end, where)
 
