@@ -51,6 +51,7 @@ from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
 from .labeling import (LabelingError, checked_spec, claim_output, kept_label_warning, kept_mark_warning,
                        shown_label_warning, unlabeled_republish_warning)
 from .models import (
+    DEFAULT_VIDEO_LABEL_SECONDS,
     ContentID,
     LabelSpec,
     LayerReport,
@@ -487,7 +488,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     if note := unlabeled_republish_warning(spec, prior):
         res.warnings.append(note)
     if spec.explicit and not persistent and info.duration and label_seconds > info.duration \
-            and label_seconds != LabelSpec().video_label_seconds:
+            and label_seconds != DEFAULT_VIDEO_LABEL_SECONDS:
         # (accepted without a word: the label asked to show for 5 s shows for 2; the default
         # showing a short clip throughout is no news)
         res.warnings.append(f"explicit: the video is {info.duration:.1f} s long, shorter than "

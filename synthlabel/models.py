@@ -57,6 +57,10 @@ VIDEO_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
                  "slower", "veryslow", "placebo")
 
 
+#: How long a video's visible label shows by default (GB 45438 asks for at least 2 s)
+DEFAULT_VIDEO_LABEL_SECONDS = 3.0
+
+
 class LabelError(ValueError):
     """An AIGC label or label spec violates the rules; also the base of
     :class:`synthlabel.LabelingError` (an input that cannot be labeled), so that one ``except
@@ -361,7 +365,7 @@ class LabelSpec:
     spoken_label: str | None = None      # path to a spoken-label clip used instead of the tone
     audio_bitrate: int | None = None     # lossy outputs; None = the format's default
     # Video: the visible label shows for the first label_seconds (>= 2 s by GB 45438).
-    video_label_seconds: float = 3.0
+    video_label_seconds: float = DEFAULT_VIDEO_LABEL_SECONDS
     video_persistent: bool = False       # keep the visible label for the whole video
     video_audio_cue: bool = False        # also mix the rhythm cue into the soundtrack
     video_codec: str | None = None       # h264 | h265 | vp9; None = the container's default

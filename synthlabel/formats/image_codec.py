@@ -12,7 +12,7 @@ import stat
 import struct
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,11 +153,13 @@ _DAMAGED_DATA = ("could not create decoder object", "failed to read next frame",
                  "cannot load this image", "Truncated File Read", "broken data stream")
 
 
-def _say_notes(out: DecodedImage, caught: list[warnings.WarningMessage], what: str) -> None:
-    """Pillow's UserWarnings about the file, as the file's warnings (once each)."""
+def _say_notes(out: DecodedImage, caught: list[warnings.WarningMessage], what: str,
+               unsaid: Callable[[str], bool] = lambda note: False) -> None:
+    """Pillow's UserWarnings about the file, as the file's warnings (once each); ``unsaid``:
+    the notes to leave out."""
     for note in dict.fromkeys(" ".join(str(w.message).split()) for w in caught
                               if issubclass(w.category, UserWarning)):
-        if (said := f"{what}: {note}") not in out.warnings:
+        if not unsaid(note) and (said := f"{what}: {note}") not in out.warnings:
             out.warnings.append(said)
 
 
@@ -227,10 +229,8 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
         # the picture is not
         exif, noted = Image.Exif(), []
         out.warnings.append(f"unreadable EXIF dropped ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
-    for note in dict.fromkeys(" ".join(str(w.message).split()) for w in [*opening, *noted]
-                              if issubclass(w.category, UserWarning)):
-        if not any(f"tag {tag} " in note for tag in _TIFF_BLOCK_TAGS):   # dropped anyway
-            out.warnings.append(f"EXIF: {note}")
+    _say_notes(out, [*opening, *noted], "EXIF",          # (the TIFF blocks: dropped anyway)
+               unsaid=lambda note: any(f"tag {tag} " in note for tag in _TIFF_BLOCK_TAGS))
     # the bytes it was read from (taken before exif_transpose, which lays them out anew)
     exif_source = data if fmt == "tiff" else im.info.get("exif")
     if fmt == "tiff":

@@ -340,10 +340,7 @@ def sniff_bytes(head: bytes) -> MediaType:
         # An ID3v2 tag can front FLAC (non-standard but common), AAC in ADTS (podcasts, HLS
         # audio) or MP2: look past it when the head reaches that far (sniff_file reads on),
         # otherwise an ID3 tag means MP3.
-        end = _id3_end(h)
-        if end is not None and end + 4 <= len(h):
-            return _behind_id3(h[end:], h)
-        return _TYPES["flac"] if end is None and _flac_within(h) else _TYPES["mp3"]
+        return _id3_fronted(h)
     if _is_mpeg_audio_sync(h):
         return _TYPES["mp3"]
     if h[:1] == b"\x00":
@@ -399,8 +396,14 @@ def sniff_file(path: str | os.PathLike[str]) -> MediaType:
         _check_regular(st.st_mode)
         head = f.read(HEAD_SIZE)
         if head[:3] == b"ID3":
-            f.seek(0)
-            return sniff_data(f.read(ID3_FLAC_SCAN))
+            end = _id3_end(head)
+            if end is not None:
+                f.seek(end)             # a peek past the tag, however long (cover art)
+                after = f.read(64)
+                if after[:4] == b"fLaC" or _is_mpeg_audio_sync(after):
+                    return _behind_id3(after)       # the usual case: nothing to scan
+            f.seek(0)                   # a damaged size, or padding: look further
+            return _id3_fronted(f.read(ID3_FLAC_SCAN))
     return sniff_bytes(head)
 
 
@@ -409,12 +412,18 @@ def sniff_data(data: bytes) -> MediaType:
     what a leading ID3 tag fronts is read past the tag, however long (a FLAC's C2PA manifest
     can make it longer than HEAD_SIZE, which made the file an MP3), and found behind a tag
     whose size is damaged."""
-    head = data[:HEAD_SIZE]
-    if head[:3] != b"ID3":
-        return sniff_bytes(head)
-    end = _id3_end(head)
+    return _id3_fronted(data) if data[:3] == b"ID3" else sniff_bytes(data[:HEAD_SIZE])
+
+
+def _id3_fronted(data: bytes) -> MediaType:
+    """What a file that starts with an ID3v2 tag holds, from ``data`` (its first bytes): what
+    follows the tag when ``data`` reaches past it (MP3 when it does not), or a FLAC stream
+    found within the first ID3_FLAC_SCAN bytes when the tag's size is damaged."""
+    end = _id3_end(data)
     if end is None:
         return _TYPES["flac"] if _flac_within(data[:ID3_FLAC_SCAN]) else _TYPES["mp3"]
+    if end + 4 > len(data):
+        return _TYPES["mp3"]
     return _behind_id3(data[end:end + 64], data[:ID3_FLAC_SCAN])
 
 
