@@ -453,13 +453,22 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     except video_io.VideoError as exc:
         raise LabelingError(str(exc)) from None
     sidecar = dst.with_suffix(".c2pa") if container in SIDECAR_FORMATS and spec.c2pa else None
-    dropped = ", ".join(f"{n} {kind}" for kind, n in sorted(info.extra_streams.items()))
+    # Subtitles go along as they are where the output container holds their kind; every
+    # other extra stream (a second language, cover art) is left out, and said.
+    carried = video_io.carried_subtitles(info, container)
+    left_subs = sorted({name or "unknown" for i, name in info.subtitles if i not in carried})
+    left = {k: f"{n} {k}" for k, n in info.extra_streams.items() if k != "subtitle"}
+    if left_subs:
+        left["subtitle"] = (f"{len(info.subtitles) - len(carried)} subtitle "
+                            f"({', '.join(left_subs)}, which {container.upper()} does not "
+                            f"hold as it is)")
+    dropped = ", ".join(text for _kind, text in sorted(left.items()))
     if in_place and dropped:
-        # the output holds one video and one audio stream: replacing the input would lose
-        # the others for good (a second language, the subtitles)
+        # the output holds one video and one audio stream (and the subtitles it can):
+        # replacing the input would lose the others for good (a second language)
         raise LabelingError(f"labeling in place would lose its other streams for good ({dropped}"
-                            "; the labeled file holds the main video and the first audio "
-                            "stream): label into another folder (-o) instead")
+                            "; the labeled file holds the main video, the first audio "
+                            "stream and subtitles): label into another folder (-o) instead")
     in_place = claim_output(dst, src, sidecar, overwrite=overwrite, in_place=in_place)
     dst.parent.mkdir(parents=True, exist_ok=True)
     creds = resolved_credentials(credentials, signing=True)
@@ -497,8 +506,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     if dropped:
         # the output holds one video and one audio stream: say what is left out, never drop
         # a second language track or the subtitles silently
-        res.warnings.append(f"only the main video and the first audio stream are labeled and "
-                            f"kept; not in the output: {dropped} stream(s)")
+        res.warnings.append(f"only the main video, the first audio stream and subtitles are "
+                            f"kept; not in the output: {dropped}")
     if info.container in ("mp4", "mov") and mp4meta.is_fragmented(src):
         # (it became a regular MP4 without a word: a player that streams fragments gets none)
         res.warnings.append("a fragmented MP4 (movie fragments, as for streaming) is written as "
@@ -688,9 +697,14 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         _opencv_threads.claim()   # the codecs' threads already use every core
         try:
             with writer, video_io.VideoReader(src, audio=audio is not None,
-                                                   audio_rate=audio and audio.sample_rate) as reader:
+                                                   audio_rate=audio and audio.sample_rate,
+                                                   passthrough=carried) as reader:
+                writer.carry(reader.passthrough)
                 a_t0 = None
                 for kind, item in reader:
+                    if kind == "packet":                # a subtitle, copied as it is
+                        writer.write_packet(item)
+                        continue
                     if kind == "video":
                         frame = item
                         t = float(frame.time) if frame.time is not None else n_seen / float(info.fps)
@@ -745,6 +759,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                     res.warnings.append(f"the soundtrack changes mid-stream ({layout}, {rate} Hz "
                                         f"from {at:.2f} s): converted to its first layout and "
                                         f"rate ({first.layout}, {first.rate} Hz)")
+                for index, why in writer.copy_failed.items():
+                    res.warnings.append(f"subtitle stream #{index} not kept in full ({why})")
                 if reader.bad_audio_packets:
                     res.warnings.append(f"{reader.bad_audio_packets} damaged soundtrack packet(s) "
                                         "did not decode and were skipped (silence in their place)")

@@ -301,8 +301,8 @@ def test_progress_reports_the_fraction_written(tmp_path, credentials):
 
 
 def test_streams_left_out_are_reported(labeled, tmp_path, credentials):
-    """A second audio track and a subtitle track are not carried into the output: labeling
-    says so instead of dropping them silently."""
+    """A second audio track is not carried into the output: labeling says so instead of
+    dropping it silently (the subtitle track beside it is carried)."""
     ffmpeg = require_tool("ffmpeg")
     src = make_clip(tmp_path / "a.mkv", "mkv", seconds=2.0)
     srt = tmp_path / "s.srt"
@@ -312,13 +312,13 @@ def test_streams_left_out_are_reported(labeled, tmp_path, credentials):
                     "-map", "0:a", "-map", "1:a", "-map", "2", "-c", "copy", multi], check=True)
     assert video_io.probe(multi).extra_streams == {"audio": 1, "subtitle": 1}
     res = label_video_file(multi, tmp_path / "out.mkv", credentials=credentials, **FAST)
-    assert any("not in the output: 1 audio, 1 subtitle stream(s)" in w for w in res.warnings), res.warnings
-    assert video_io.probe(tmp_path / "out.mkv").extra_streams == {}
+    assert any(w.endswith("not in the output: 1 audio") for w in res.warnings), res.warnings
+    assert video_io.probe(tmp_path / "out.mkv").extra_streams == {"subtitle": 1}
     assert not any("not in the output" in w for _s, _d, r in labeled.values() for w in r.warnings)
     # In place, the input is not replaced by a file without those streams: refused, untouched
     # (the CLI's --in-place too: the file named, exit 1). An M4A with two audio tracks likewise.
     before = multi.read_bytes()
-    with pytest.raises(LabelingError, match=r"in place would lose .*1 audio, 1 subtitle"):
+    with pytest.raises(LabelingError, match=r"in place would lose .*\(1 audio; "):
         label_video_file(multi, multi, credentials=credentials, in_place=True, **FAST)
     two = tmp_path / "two.m4a"
     subprocess.run([ffmpeg, "-loglevel", "error", "-i", src, "-i", src, "-map", "0:a", "-map", "1:a",
@@ -330,6 +330,80 @@ def test_streams_left_out_are_reported(labeled, tmp_path, credentials):
     assert "multi.mkv: labeling in place would lose its other streams" in r.stderr, r.stderr
     assert "two.m4a: labeling in place would lose streams for good (the file holds 2 audio" in r.stderr
     assert multi.read_bytes() == before and two.read_bytes() == two_before
+
+
+def _subtitles(path) -> list[tuple[str, str | None, list[tuple[float, str]]]]:
+    """(codec, language, [(start s, text)]) of each subtitle stream of ``path``, by ffprobe
+    (an independent reader); the start relative to the first video frame's."""
+    ffprobe = require_tool("ffprobe")
+
+    def probe(*args):
+        return json.loads(subprocess.run([ffprobe, "-v", "error", *args, "-of", "json", path],
+                                         capture_output=True, check=True).stdout)
+
+    streams = probe("-show_entries", "stream=index,codec_type,codec_name:stream_tags=language")["streams"]
+    video0 = next(float(p["pts_time"]) for p in probe(
+        "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-read_intervals", "%+#1")["packets"])
+    out = []
+    for st in streams:
+        if st["codec_type"] != "subtitle":
+            continue
+        packets = probe("-select_streams", str(st["index"]), "-show_entries",
+                        "packet=pts_time,size:packet=data", "-show_data")["packets"]
+        cues = []
+        for p in packets:
+            hexdump = "".join(line[10:49].replace(" ", "") for line in p.get("data", "").splitlines())
+            text = bytes.fromhex(hexdump).decode("utf-8", "replace")
+            cues.append((round(float(p["pts_time"]) - video0, 3), text))
+        out.append((st["codec_name"], st.get("tags", {}).get("language"), cues))
+    return out
+
+
+def test_subtitles_are_carried_as_they_are(tmp_path, credentials):
+    """Subtitle tracks were left out of every labeled video (with a warning): a film lost its
+    captions. They are now copied as they are, packets untouched: MP4 text (mov_text), MKV
+    SubRip and WebM WebVTT keep their words, language and timing against the picture, read back
+    by ffprobe; verify passes; a kind the output container cannot hold (an MP4's mov_text into
+    MKV) is left out and said; --in-place on a file whose extra streams are all carried works."""
+    ffmpeg = require_tool("ffmpeg")
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,500 --> 00:00:01,200\nHello there\n\n"
+                   "2\n00:00:01,400 --> 00:00:01,900\nSecond line\n")
+    cases = {"mp4": ("mov_text", "libx264", "aac"), "mkv": ("srt", "libx264", "aac"),
+             "webm": ("webvtt", "libvpx-vp9", "libopus")}
+    for ext, (scodec, vcodec, acodec) in cases.items():
+        src = tmp_path / f"sub_{ext}.{ext}"
+        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
+                        "-f", "lavfi", "-i", "sine=d=2", "-i", srt, "-map", "0", "-map", "1", "-map", "2",
+                        "-c:v", vcodec, "-deadline", "realtime", "-cpu-used", "8", "-preset", "ultrafast",
+                        "-pix_fmt", "yuv420p", "-c:a", acodec, "-c:s", scodec,
+                        "-metadata:s:s:0", "language=fra", src], check=True)
+        before = _subtitles(src)
+        assert [c[1] for c in before] == ["fra"] and len(before[0][2]) >= 2, before
+        res = label_video_file(src, tmp_path / f"out_{ext}.{ext}", credentials=credentials, **FAST)
+        assert not any("not in the output" in w or "subtitle" in w for w in res.warnings), res.warnings
+        after = _subtitles(res.output)
+        assert after[0][:2] == before[0][:2], (ext, after)
+        # the same cues, at the same times against the first frame (within a millisecond:
+        # Matroska's clock), with the same words
+        texts = lambda cues: [(t, x.strip()) for t, x in cues if x.strip(" \x00\x02\x0b")]
+        got, want = texts(after[0][2]), texts(before[0][2])
+        assert len(got) == len(want) == 2 and all(
+            abs(a[0] - b[0]) <= 0.0015 and a[1] == b[1] for a, b in zip(got, want)), (ext, got, want)
+        assert any("Hello there" in x for _t, x in got) and any("Second line" in x for _t, x in got)
+        rep = verify_video_file(res.output, key=credentials.watermark_key,
+                                trust_anchors_pem=credentials.trust_anchors_pem)
+        assert rep.error is None and rep.ok(), {k: v.summary for k, v in rep.layers.items()}
+    # into another container: the kind it cannot hold is left out, named
+    res = label_video_file(tmp_path / "sub_mp4.mp4", tmp_path / "to.mkv", credentials=credentials, **FAST)
+    assert any(w.endswith("not in the output: 1 subtitle (mov_text, which MKV does not hold as it is)")
+               for w in res.warnings), res.warnings
+    assert _subtitles(res.output) == []
+    # in place: nothing would be lost, so it is done, the subtitles kept
+    inplace = tmp_path / "inplace.mkv"
+    inplace.write_bytes((tmp_path / "sub_mkv.mkv").read_bytes())
+    res = label_video_file(inplace, inplace, credentials=credentials, in_place=True, **FAST)
+    assert res.output == inplace and [c[0] for c in _subtitles(inplace)] == ["subrip"]
 
 
 def test_cover_art_is_never_taken_for_the_film(tmp_path, credentials):
@@ -355,7 +429,7 @@ def test_cover_art_is_never_taken_for_the_film(tmp_path, credentials):
         out = tmp_path / f"out.{ext}"
         res = label_video_file(src, out, credentials=credentials, **FAST)
         kinds = ", ".join(f"1 {k}" for k in left_out)
-        assert any(f"not in the output: {kinds} stream(s)" in w for w in res.warnings), res.warnings
+        assert any(w.endswith(f"not in the output: {kinds}") for w in res.warnings), res.warnings
         back = video_io.probe(out)
         assert (back.width, back.height) == (W, H) and back.extra_streams == {}
         assert res.frames == video_io.probe(film).frames

@@ -208,6 +208,9 @@ class VideoInfo:
     alpha: bool = False
     #: The video stream's language and title tags (:data:`STREAM_TAGS`).
     video_tags: dict = field(default_factory=dict)
+    #: (stream index, codec name) of each subtitle stream: those the output container takes
+    #: as they are are carried (:func:`carried_subtitles`), the others left out.
+    subtitles: tuple[tuple[int, str], ...] = ()
 
     @property
     def hdr(self) -> str | None:
@@ -428,6 +431,33 @@ def frames_cover(played: float, lengths: list[float]) -> bool:
     return bool(lengths) and any(played >= 0.9 * n - 0.5 for n in lengths)
 
 
+#: Subtitle codecs each output container takes as they are: their packets are copied, never
+#: re-encoded, so a subtitle track keeps its text, styling and timing. A kind the output
+#: cannot hold (an MP4's mov_text in an MKV, a bitmap track in an MP4) is left out, and said.
+SUBTITLE_CODECS = {
+    "mp4": frozenset({"mov_text"}),
+    "mov": frozenset({"mov_text"}),
+    "mkv": frozenset({"subrip", "ass", "ssa", "webvtt", "dvd_subtitle", "hdmv_pgs_subtitle",
+                      "dvb_subtitle"}),
+    "webm": frozenset({"webvtt"}),
+}
+
+
+def _codec_name(stream) -> str:
+    """FFmpeg's name of ``stream``'s codec (``subrip``, not the decoder's ``srt``), or ""."""
+    try:
+        return stream.codec_context.codec.canonical_name
+    except Exception:       # a stream FFmpeg has no decoder for
+        return ""
+
+
+def carried_subtitles(info: VideoInfo, container: str) -> tuple[int, ...]:
+    """Indices of ``info``'s subtitle streams that an output ``container`` carries as they
+    are (:data:`SUBTITLE_CODECS`)."""
+    codecs = SUBTITLE_CODECS.get(container, frozenset())
+    return tuple(i for i, name in info.subtitles if name in codecs)
+
+
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Describe a video file; raises :class:`VideoError` (one line) when it has no decodable
     video stream."""
@@ -481,6 +511,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         if timecode:
             video_tags["timecode"] = timecode
         extra: dict[str, int] = {}
+        subtitles = tuple((st.index, _codec_name(st)) for st in container.streams.subtitles)
         for st in container.streams:
             # An MP4 / MOV chapter track (one sample per chapter, read by FFmpeg as a data
             # stream) goes with the chapters, which are carried; a timecode track (tmcd) with
@@ -501,7 +532,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             display_matrix=_matrix_of(first), rotation=_rotation_of(first),
             bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
             metadata=dict(container.metadata), extra_streams=extra, sar=_sar_of(vs),
-            video_tags=video_tags,
+            video_tags=video_tags, subtitles=subtitles,
             chapters=chapters, interlaced=bool(getattr(first, "interlaced_frame", False)),
             alpha=(vs.metadata.get("alpha_mode") == "1"
                    or first.format.name.startswith(_ALPHA_FORMATS)))
@@ -516,11 +547,14 @@ class VideoReader:
     :class:`av.VideoFrame` whose ``time`` is in seconds, and ``("audio", (block, t0))`` with a
     float32 ``(n, channels)`` block starting at ``t0`` seconds. ``audio=False`` skips audio.
 
+    ``passthrough``: indices of streams whose packets are yielded undecoded, as
+    ``("packet", packet)`` (subtitles carried as they are, :meth:`VideoWriter.carry`).
+
     Truncation is checked at the end against the frame count / duration the container
     declares: a file missing more than a few frames raises :class:`VideoError`."""
 
     def __init__(self, path: str | os.PathLike, *, audio: bool = True, threads: bool = True,
-                 audio_rate: int | None = None) -> None:
+                 audio_rate: int | None = None, passthrough: tuple[int, ...] = ()) -> None:
         self.path = os.fspath(path)
         #: the rate soundtrack blocks are yielded at (None: the stream's own)
         self.audio_rate = audio_rate
@@ -532,6 +566,8 @@ class VideoReader:
         if threads:
             self.vs.thread_type = "AUTO"
         self.as_ = self._c.streams.audio[0] if (audio and self._c.streams.audio) else None
+        #: streams whose packets are yielded as they are, ``("packet", packet)``
+        self.passthrough = [st for st in self._c.streams if st.index in set(passthrough)]
         self.video_frames = 0
         self.last_time = 0.0
         #: Latest packet end (s, the stream's own timestamps) per stream index, over every
@@ -614,12 +650,16 @@ class VideoReader:
                     a_pos += len(arr)
                     yield "audio", (arr.astype(np.float32, copy=False), t0)
 
+        copied = {st.index for st in self.passthrough}
         try:
             # Every stream is demuxed (the file is read through either way) so that the end
             # of its data is known; only the chosen streams are decoded.
             for packet in self._c.demux():
                 self._note_end(packet)
-                if packet.stream is self.vs:
+                if packet.stream.index in copied:
+                    if packet.size:
+                        yield "packet", packet
+                elif packet.stream is self.vs:
                     for frame in packet.decode():
                         yield "video", self._video(frame)
                 elif packet.stream is self.as_ and (packet.size or packet.dts is None):
@@ -918,6 +958,45 @@ class VideoWriter:
         self._last_pts: int | None = None
         self.frames = 0
         self._closed = False
+        #: input stream index -> output stream, for streams copied as they are (:meth:`carry`)
+        self._copied: dict[int, object] = {}
+        #: why a copied stream stopped being written, by input stream index
+        self.copy_failed: dict[int, str] = {}
+
+    def carry(self, streams) -> None:
+        """Add an output stream for each input stream of ``streams`` (subtitles), whose
+        packets :meth:`write_packet` then copies. Call before the first frame is written (the
+        header lists every stream)."""
+        import av
+
+        for st in streams:
+            try:
+                out = self._out.add_stream_from_template(st)
+            except (av.FFmpegError, ValueError, TypeError) as exc:
+                self.copy_failed[st.index] = _one_line(exc)
+                continue
+            for k, v in _stream_tags(st).items():
+                out.metadata[k] = v
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                out.disposition = st.disposition      # default / forced track
+            self._copied[st.index] = out
+
+    def write_packet(self, packet) -> None:
+        """Copy one packet of a stream :meth:`carry` added (timestamps rebased to the output
+        stream's time base by the muxer). A packet the muxer refuses stops that stream: what
+        went before stays, and :attr:`copy_failed` says why."""
+        import av
+
+        out = self._copied.get(packet.stream.index)
+        if out is None:
+            return
+        index = packet.stream.index
+        packet.stream = out
+        try:
+            self._out.mux(packet)
+        except av.FFmpegError as exc:
+            self.copy_failed[index] = _one_line(exc)
+            del self._copied[index]
 
     def _codec_options(self) -> dict[str, str]:
         if self.codec == "vp9":
