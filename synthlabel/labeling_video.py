@@ -453,22 +453,28 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     except video_io.VideoError as exc:
         raise LabelingError(str(exc)) from None
     sidecar = dst.with_suffix(".c2pa") if container in SIDECAR_FORMATS and spec.c2pa else None
-    # Subtitles go along as they are where the output container holds their kind; every
-    # other extra stream (a second language, cover art) is left out, and said.
-    carried = video_io.carried_subtitles(info, container)
+    # Subtitles (and Matroska attachments: their fonts) go along as they are where the output
+    # container holds them; every other extra stream (a second language, cover art) is left
+    # out, and said.
+    carried = video_io.carried_streams(info, container)
+    left = {k: n for k, n in info.extra_streams.items() if k not in ("subtitle", "attachment")}
     left_subs = sorted({name or "unknown" for i, name in info.subtitles if i not in carried})
-    left = {k: f"{n} {k}" for k, n in info.extra_streams.items() if k != "subtitle"}
-    if left_subs:
-        left["subtitle"] = (f"{len(info.subtitles) - len(carried)} subtitle "
-                            f"({', '.join(left_subs)}, which {container.upper()} does not "
-                            f"hold as it is)")
-    dropped = ", ".join(text for _kind, text in sorted(left.items()))
+    untaken = [f"{'/'.join(left_subs)} subtitles"] if left_subs else []
+    if n := sum(i not in carried for i, _name in info.subtitles):
+        left["subtitle"] = n
+    if n := sum(i not in carried for i in info.attachments):
+        left["attachment"] = n
+        untaken.append("attachments")
+    dropped = ", ".join(f"{n} {kind}" for kind, n in sorted(left.items()))
+    if untaken:
+        dropped += f": {container.upper()} takes no {' or '.join(untaken)}"
     if in_place and dropped:
         # the output holds one video and one audio stream (and the subtitles it can):
         # replacing the input would lose the others for good (a second language)
         raise LabelingError(f"labeling in place would lose its other streams for good ({dropped}"
-                            "; the labeled file holds the main video, the first audio "
-                            "stream and subtitles): label into another folder (-o) instead")
+                            "; the labeled file holds the main video, the first audio stream, "
+                            "and the subtitles and attachments its container takes): label "
+                            "into another folder (-o) instead")
     in_place = claim_output(dst, src, sidecar, overwrite=overwrite, in_place=in_place)
     dst.parent.mkdir(parents=True, exist_ok=True)
     creds = resolved_credentials(credentials, signing=True)
@@ -506,8 +512,9 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     if dropped:
         # the output holds one video and one audio stream: say what is left out, never drop
         # a second language track or the subtitles silently
-        res.warnings.append(f"only the main video, the first audio stream and subtitles are "
-                            f"kept; not in the output: {dropped}")
+        res.warnings.append(f"not in the output: {dropped} (a labeled file holds the main "
+                            f"video, the first audio stream, and the subtitles and attachments "
+                            f"its container takes)")
     if info.container in ("mp4", "mov") and mp4meta.is_fragmented(src):
         # (it became a regular MP4 without a word: a player that streams fragments gets none)
         res.warnings.append("a fragmented MP4 (movie fragments, as for streaming) is written as "
@@ -702,7 +709,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                 writer.carry(reader.passthrough)
                 a_t0 = None
                 for kind, item in reader:
-                    if kind == "packet":                # a subtitle, copied as it is
+                    if kind == "packet":          # a subtitle's, copied as it is
                         writer.write_packet(item)
                         continue
                     if kind == "video":
@@ -760,7 +767,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                                         f"from {at:.2f} s): converted to its first layout and "
                                         f"rate ({first.layout}, {first.rate} Hz)")
                 for index, why in writer.copy_failed.items():
-                    res.warnings.append(f"subtitle stream #{index} not kept in full ({why})")
+                    res.warnings.append(f"stream #{index} (a subtitle or attachment) not "
+                                        f"carried in full: {why}")
                 if reader.bad_audio_packets:
                     res.warnings.append(f"{reader.bad_audio_packets} damaged soundtrack packet(s) "
                                         "did not decode and were skipped (silence in their place)")

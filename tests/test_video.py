@@ -312,7 +312,8 @@ def test_streams_left_out_are_reported(labeled, tmp_path, credentials):
                     "-map", "0:a", "-map", "1:a", "-map", "2", "-c", "copy", multi], check=True)
     assert video_io.probe(multi).extra_streams == {"audio": 1, "subtitle": 1}
     res = label_video_file(multi, tmp_path / "out.mkv", credentials=credentials, **FAST)
-    assert any(w.endswith("not in the output: 1 audio") for w in res.warnings), res.warnings
+    assert any(w.startswith("not in the output: 1 audio (a labeled file holds") for w in res.warnings), \
+        res.warnings
     assert video_io.probe(tmp_path / "out.mkv").extra_streams == {"subtitle": 1}
     assert not any("not in the output" in w for _s, _d, r in labeled.values() for w in r.warnings)
     # In place, the input is not replaced by a file without those streams: refused, untouched
@@ -396,14 +397,26 @@ def test_subtitles_are_carried_as_they_are(tmp_path, credentials):
         assert rep.error is None and rep.ok(), {k: v.summary for k, v in rep.layers.items()}
     # into another container: the kind it cannot hold is left out, named
     res = label_video_file(tmp_path / "sub_mp4.mp4", tmp_path / "to.mkv", credentials=credentials, **FAST)
-    assert any(w.endswith("not in the output: 1 subtitle (mov_text, which MKV does not hold as it is)")
+    assert any(w.startswith("not in the output: 1 subtitle: MKV takes no mov_text subtitles (a labeled")
                for w in res.warnings), res.warnings
     assert _subtitles(res.output) == []
-    # in place: nothing would be lost, so it is done, the subtitles kept
+    # in place: nothing would be lost, so it is done, the subtitles kept; a Matroska
+    # attachment (an ASS subtitle's font) goes along whole, file name and type included
+    font = next(Path(labeling_video.__file__).parent.joinpath("fonts").glob("*.[ot]t[fc]"))
     inplace = tmp_path / "inplace.mkv"
-    inplace.write_bytes((tmp_path / "sub_mkv.mkv").read_bytes())
+    subprocess.run([ffmpeg, "-v", "error", "-i", tmp_path / "sub_mkv.mkv", "-map", "0", "-c", "copy",
+                    "-attach", font, "-metadata:s:t", "mimetype=font/otf", inplace], check=True)
+    assert video_io.probe(inplace).extra_streams == {"subtitle": 1, "attachment": 1}
     res = label_video_file(inplace, inplace, credentials=credentials, in_place=True, **FAST)
     assert res.output == inplace and [c[0] for c in _subtitles(inplace)] == ["subrip"]
+    assert not any("not in the output" in w for w in res.warnings), res.warnings
+    dumped = tmp_path / "dumped.font"
+    subprocess.run([ffmpeg, "-v", "error", "-dump_attachment:t:0", dumped, "-i", inplace, "-f", "null",
+                    "-"], capture_output=True)
+    assert dumped.read_bytes() == font.read_bytes()
+    res = label_video_file(inplace, tmp_path / "att.webm", credentials=credentials, **FAST)
+    assert any(w.startswith("not in the output: 1 attachment, 1 subtitle: WEBM takes no subrip "
+                            "subtitles or attachments (") for w in res.warnings), res.warnings
 
 
 def test_cover_art_is_never_taken_for_the_film(tmp_path, credentials):
@@ -429,7 +442,7 @@ def test_cover_art_is_never_taken_for_the_film(tmp_path, credentials):
         out = tmp_path / f"out.{ext}"
         res = label_video_file(src, out, credentials=credentials, **FAST)
         kinds = ", ".join(f"1 {k}" for k in left_out)
-        assert any(w.endswith(f"not in the output: {kinds}") for w in res.warnings), res.warnings
+        assert any(w.startswith(f"not in the output: {kinds} (") for w in res.warnings), res.warnings
         back = video_io.probe(out)
         assert (back.width, back.height) == (W, H) and back.extra_streams == {}
         assert res.frames == video_io.probe(film).frames

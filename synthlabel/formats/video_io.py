@@ -209,8 +209,10 @@ class VideoInfo:
     #: The video stream's language and title tags (:data:`STREAM_TAGS`).
     video_tags: dict = field(default_factory=dict)
     #: (stream index, codec name) of each subtitle stream: those the output container takes
-    #: as they are are carried (:func:`carried_subtitles`), the others left out.
+    #: as they are are carried (:func:`carried_streams`), the others left out.
     subtitles: tuple[tuple[int, str], ...] = ()
+    #: Stream indices of Matroska attachments (an ASS subtitle's fonts, a cover image).
+    attachments: tuple[int, ...] = ()
 
     @property
     def hdr(self) -> str | None:
@@ -451,11 +453,18 @@ def _codec_name(stream) -> str:
         return ""
 
 
-def carried_subtitles(info: VideoInfo, container: str) -> tuple[int, ...]:
-    """Indices of ``info``'s subtitle streams that an output ``container`` carries as they
-    are (:data:`SUBTITLE_CODECS`)."""
+#: Output containers that hold attachments (files stored beside the streams: an ASS
+#: subtitle's fonts, without which it shows in another typeface; a cover image).
+ATTACHMENT_CONTAINERS = frozenset({"mkv"})
+
+
+def carried_streams(info: VideoInfo, container: str) -> tuple[int, ...]:
+    """Indices of ``info``'s streams, beyond the main video and audio, that an output
+    ``container`` carries as they are: subtitles of a kind it holds (:data:`SUBTITLE_CODECS`)
+    and attachments (:data:`ATTACHMENT_CONTAINERS`)."""
     codecs = SUBTITLE_CODECS.get(container, frozenset())
-    return tuple(i for i, name in info.subtitles if name in codecs)
+    subs = tuple(i for i, name in info.subtitles if name in codecs)
+    return subs + (info.attachments if container in ATTACHMENT_CONTAINERS else ())
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -512,6 +521,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             video_tags["timecode"] = timecode
         extra: dict[str, int] = {}
         subtitles = tuple((st.index, _codec_name(st)) for st in container.streams.subtitles)
+        attachments = tuple(st.index for st in container.streams if st.type == "attachment")
         for st in container.streams:
             # An MP4 / MOV chapter track (one sample per chapter, read by FFmpeg as a data
             # stream) goes with the chapters, which are carried; a timecode track (tmcd) with
@@ -532,7 +542,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             display_matrix=_matrix_of(first), rotation=_rotation_of(first),
             bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
             metadata=dict(container.metadata), extra_streams=extra, sar=_sar_of(vs),
-            video_tags=video_tags, subtitles=subtitles,
+            video_tags=video_tags, subtitles=subtitles, attachments=attachments,
             chapters=chapters, interlaced=bool(getattr(first, "interlaced_frame", False)),
             alpha=(vs.metadata.get("alpha_mode") == "1"
                    or first.format.name.startswith(_ALPHA_FORMATS)))
@@ -548,7 +558,8 @@ class VideoReader:
     float32 ``(n, channels)`` block starting at ``t0`` seconds. ``audio=False`` skips audio.
 
     ``passthrough``: indices of streams whose packets are yielded undecoded, as
-    ``("packet", packet)`` (subtitles carried as they are, :meth:`VideoWriter.carry`).
+    ``("packet", packet)`` (subtitles carried as they are, :meth:`VideoWriter.carry`);
+    :attr:`passthrough` holds those streams.
 
     Truncation is checked at the end against the frame count / duration the container
     declares: a file missing more than a few frames raises :class:`VideoError`."""
@@ -964,9 +975,9 @@ class VideoWriter:
         self.copy_failed: dict[int, str] = {}
 
     def carry(self, streams) -> None:
-        """Add an output stream for each input stream of ``streams`` (subtitles), whose
-        packets :meth:`write_packet` then copies. Call before the first frame is written (the
-        header lists every stream)."""
+        """Add an output stream for each input stream of ``streams`` (subtitles, whose
+        packets :meth:`write_packet` then copies; attachments, whole in the header). Call
+        before the first frame is written (the header lists every stream)."""
         import av
 
         for st in streams:
@@ -975,7 +986,9 @@ class VideoWriter:
             except (av.FFmpegError, ValueError, TypeError) as exc:
                 self.copy_failed[st.index] = _one_line(exc)
                 continue
-            for k, v in _stream_tags(st).items():
+            # an attachment's file name and MIME type are its tags: all of them go along
+            tags = dict(st.metadata or {}) if st.type == "attachment" else _stream_tags(st)
+            for k, v in tags.items():
                 out.metadata[k] = v
             with contextlib.suppress(AttributeError, TypeError, ValueError):
                 out.disposition = st.disposition      # default / forced track
