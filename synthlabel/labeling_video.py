@@ -510,8 +510,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                             f"the {label_seconds:g} s asked to show the label: it shows throughout")
     full_range = info.full_range
     if dropped:
-        # the output holds one video and one audio stream: say what is left out, never drop
-        # a second language track or the subtitles silently
+        # say what is left out: never drop a second language track or subtitles silently
         res.warnings.append(f"not in the output: {dropped} (a labeled file holds the main "
                             f"video, the first audio stream, and the subtitles and attachments "
                             f"its container takes)")
