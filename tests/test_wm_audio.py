@@ -517,3 +517,56 @@ def test_an_odd_sample_rate_costs_what_a_common_one_does():
     x = music(10.0, seed=3, sr=47993)
     marked = WA.embed_audio(x, 47993, PAYLOAD, KEY)
     assert WA.detect_audio(marked, 47993, KEY).payload == PAYLOAD
+
+
+def speechlike(seconds: float, seed: int, sr: int = 16000) -> np.ndarray:
+    """Mono speech-like clip: voiced syllables (harmonics of 100-220 Hz), fricatives (high-
+    passed noise) and pauses, about a third of the time silent."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    x = np.zeros(n)
+    t = 0
+    while t < n:
+        kind = rng.choice(3, p=[0.45, 0.2, 0.35])          # voiced, fricative, pause
+        m = min(int(rng.uniform(0.08, 0.3) * sr), n - t)
+        env = np.sin(np.pi * np.arange(m) / m)
+        if kind == 0:
+            tt = np.arange(m) / sr
+            f0 = rng.uniform(100, 220)
+            x[t:t + m] = sum(0.6 ** h * np.sin(2 * np.pi * f0 * (h + 1) * tt + rng.uniform(0, 6.3))
+                             for h in range(12)) * np.sqrt(env)
+        elif kind == 1:
+            x[t:t + m] = np.diff(rng.normal(0, 1, m + 2), 2) * env
+        t += m
+    return (0.7 * x / np.abs(x).max())[:, None].astype(np.float32)
+
+
+def test_noise_in_the_pauses_is_weighed_out(monkeypatch):
+    """White noise added at 20 dB SNR fills speech's pauses and weak bands; those cells hold
+    only the noise's fluctuation, which the local normalisation gave full weight. The noise-
+    floor weight (wm_audio._noise_weight) reads the mark there with a far smaller p-value, and
+    the payload; a stationary host (noise alone, a steady chord) is left unweighted."""
+    from synthlabel.core import wm_audio_params as P
+    sr = 16000
+    for seed in (0, 2):
+        x = speechlike(15.0, seed, sr)
+        y = WA.embed_audio(x, sr, PAYLOAD, KEY)
+        rng = np.random.default_rng(100 + seed)
+        noisy = y + rng.normal(0, math.sqrt(float(np.mean(y ** 2)) / 100), y.shape).astype(np.float32)
+        weighed = WA.detect_audio(noisy, sr, KEY)
+        monkeypatch.setattr(P, "NOISE_WEIGHT_MULT", 0.0)
+        plain = WA.detect_audio(noisy, sr, KEY)
+        monkeypatch.setattr(P, "NOISE_WEIGHT_MULT", 1.5)
+        assert weighed.payload == PAYLOAD, (seed, weighed)
+        assert math.log10(weighed.p_value) < math.log10(plain.p_value) - 3, (seed, weighed, plain)
+        # the pauses' cells (noise alone) weigh nothing, the syllables' count
+        E = rng.uniform(0.5, 1.5, (400, WA.NB)).astype(np.float32)     # band energy per frame
+        loud = (np.arange(400) // 40) % 2 == 0              # 40 frames of sound, 40 of pause
+        E[loud] *= 100.0
+        w = WA._noise_weight(E)
+        assert w.shape == E.shape and w.min() >= 0.0 and w.max() <= 1.0
+        inside = np.convolve(loud, np.ones(8), "same") == 0   # cells well inside a pause
+        assert np.median(w[inside]) < 0.2 and np.median(w[loud]) > 0.95
+    # stationary: every cell carries the mark, none is weighed down
+    steady = np.random.default_rng(5).uniform(0.8, 1.2, (400, WA.NB)).astype(np.float32)
+    assert np.all(WA._noise_weight(steady) == 1.0)

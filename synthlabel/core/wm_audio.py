@@ -683,6 +683,8 @@ def _features(E: np.ndarray) -> np.ndarray:
         W *= np.sqrt(w) if P.NORM_EXTRA_POW == 0.5 else w ** np.float32(P.NORM_EXTRA_POW)
     if P.LEVEL_WEIGHT_POW > 0:
         W *= _level_weight(E)[:, None]
+    if P.NOISE_WEIGHT_MULT > 0:
+        W *= _noise_weight(E)
     return W
 
 
@@ -755,7 +757,41 @@ def _features_split(E: np.ndarray, floor: np.ndarray) -> np.ndarray:
         W *= np.sqrt(w, out=w) if P.NORM_EXTRA_POW == 0.5 else w ** np.float32(P.NORM_EXTRA_POW)
     if P.LEVEL_WEIGHT_POW > 0:
         W *= _level_weight(E)[None, :]
-    return np.ascontiguousarray(W.T)
+    W = np.ascontiguousarray(W.T)
+    if P.NOISE_WEIGHT_MULT > 0:
+        W *= _noise_weight(E[:, 0::2] + E[:, 1::2])
+    return W
+
+
+def _noise_weight(Eb: np.ndarray) -> np.ndarray:
+    """(frames, NB) float32 weight of each cell against a stationary noise floor (see
+    NOISE_WEIGHT_* in wm_audio_params): clip(1 - k * N / E_cell, 0, 1), E_cell the band's energy
+    over the cell's CF frames, N a low percentile of it over the input. Added noise fills pauses
+    and weak bands; those cells hold only the noise's fluctuation, which the local normalisation
+    would otherwise give full weight. Digital silence, or a floor far below the sound, gives
+    w ~ 1; a narrow range of levels (a stationary host, which carries the mark in every cell)
+    gives k = 0. Computed from the input alone: the pilot's key-random signs still bound the
+    p-value."""
+    n = Eb.shape[0]
+    Ec = np.zeros_like(Eb)
+    for i in range(CF):
+        Ec[: n - i] += Eb[i:]
+    Es = np.ascontiguousarray(Ec[::_REF_STRIDE])
+    lo = quantile(Es, P.NOISE_WEIGHT_PCT / 100.0)
+    hi = quantile(Es, P.NOISE_WEIGHT_HI_PCT / 100.0)
+    # White noise fills every band alike, a quiet band of music does not: the floor is the
+    # lowest band's, the range the widest band's. Only a host whose levels span a wide range
+    # (pauses, weak stretches) is weighted: a stationary host (noise, a steady texture) carries
+    # the mark in every cell and is left alone.
+    floor = np.float32(lo.min())
+    r = float(np.max(10 * np.log10(np.maximum(hi, _EPS) / np.maximum(lo, _EPS))))
+    d0, d1 = P.NOISE_WEIGHT_RANGE_DB
+    k = np.float32(P.NOISE_WEIGHT_MULT * min(max((r - d0) / (d1 - d0), 0.0), 1.0))
+    if k == 0:
+        return np.ones_like(Ec)
+    w = (k * floor) / np.maximum(Ec, np.float32(_EPS))
+    np.subtract(np.float32(1.0), w, out=w)
+    return np.clip(w, 0.0, 1.0, out=w)
 
 
 def _level_weight(E: np.ndarray) -> np.ndarray:
