@@ -765,9 +765,17 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                     res.warnings.append(f"the soundtrack changes mid-stream ({layout}, {rate} Hz "
                                         f"from {at:.2f} s): converted to its first layout and "
                                         f"rate ({first.layout}, {first.rate} Hz)")
-                for index, why in writer.copy_failed.items():
-                    res.warnings.append(f"stream #{index} (a subtitle or attachment) not "
-                                        f"carried in full: {why}")
+                for index, (moved, lost, why) in writer.copy_failed.items():
+                    if moved:
+                        res.warnings.append(f"stream #{index} (subtitles): {moved} packet(s) stored "
+                                            f"out of time order were moved to follow the one "
+                                            f"before (as ffmpeg -c copy does)")
+                    if lost:
+                        res.warnings.append(f"stream #{index} (subtitles): {lost} packet(s) the "
+                                            f"muxer refused were left out ({why})")
+                    elif why:
+                        res.warnings.append(f"stream #{index} (a subtitle or attachment) not "
+                                            f"carried: {why}")
                 if reader.bad_audio_packets:
                     res.warnings.append(f"{reader.bad_audio_packets} damaged soundtrack packet(s) "
                                         "did not decode and were skipped (silence in their place)")

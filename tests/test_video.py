@@ -419,6 +419,32 @@ def test_subtitles_are_carried_as_they_are(tmp_path, credentials):
                             "subtitles or attachments (") for w in res.warnings), res.warnings
 
 
+def test_subtitles_stored_out_of_time_order_are_all_carried(tmp_path, credentials):
+    """An MKV whose subtitle blocks are stored out of time order (2.5 s, then 2.0 s, 4.0 s):
+    the muxer refused the second, and the whole track stopped there (2 of 3 cues lost). The late
+    cue now follows the one before, as ffmpeg -c copy places it, and every cue is carried."""
+    ffmpeg = require_tool("ffmpeg")
+    srt = tmp_path / "r.srt"
+    srt.write_text("1\n00:00:00,500 --> 00:00:01,500\nHello first\n\n2\n00:00:02,000 --> "
+                   "00:00:03,000\nSecond\n\n3\n00:00:04,000 --> 00:00:04,500\nThird\n")
+    ok = tmp_path / "ok.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=5", "-i", srt,
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:s", "srt", ok],
+                   check=True)
+    data = bytearray(ok.read_bytes())
+    i = data.find(b"Hello first")
+    tc = int.from_bytes(data[i - 3:i - 1], "big", signed=True)   # the block's relative time (ms)
+    data[i - 3:i - 1] = (tc + 2000).to_bytes(2, "big", signed=True)
+    ooo = tmp_path / "ooo.mkv"
+    ooo.write_bytes(bytes(data))
+    assert [round(t, 1) for t, _x in _subtitles(ooo)[0][2]] == [2.5, 2.0, 4.0]
+    res = label_video_file(ooo, tmp_path / "out.mkv", credentials=credentials, **FAST)
+    cues = _subtitles(res.output)[0][2]
+    assert [x for _t, x in cues] == ["Hello first", "Second", "Third"], cues
+    assert [round(t, 2) for t, _x in cues] == [2.5, 2.5, 4.0], cues
+    assert any("1 packet(s) stored out of time order were moved" in w for w in res.warnings), res.warnings
+
+
 def test_cover_art_is_never_taken_for_the_film(tmp_path, credentials):
     """A one-frame MJPEG cover stored as Matroska's first video track (no attached-picture
     flag there) was labeled in place of the film, and the film dropped; an MP4 cover art

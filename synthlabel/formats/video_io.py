@@ -971,8 +971,11 @@ class VideoWriter:
         self._closed = False
         #: input stream index -> output stream, for streams copied as they are (:meth:`carry`)
         self._copied: dict[int, object] = {}
-        #: why a copied stream stopped being written, by input stream index
-        self.copy_failed: dict[int, str] = {}
+        #: latest dts written per copied stream (its own time base)
+        self._copied_dts: dict[int, int] = {}
+        #: what went wrong copying a stream, by input stream index: (packets moved later to
+        #: keep time order, packets not written, the last reason)
+        self.copy_failed: dict[int, list] = {}
 
     def carry(self, streams) -> None:
         """Add an output stream for each input stream of ``streams`` (subtitles, whose
@@ -984,7 +987,7 @@ class VideoWriter:
             try:
                 out = self._out.add_stream_from_template(st)
             except (av.FFmpegError, ValueError, TypeError) as exc:
-                self.copy_failed[st.index] = _one_line(exc)
+                self.copy_failed[st.index] = [0, 0, _one_line(exc)]
                 continue
             # an attachment's file name and MIME type are its tags: all of them go along
             tags = dict(st.metadata or {}) if st.type == "attachment" else _stream_tags(st)
@@ -996,20 +999,33 @@ class VideoWriter:
 
     def write_packet(self, packet) -> None:
         """Copy one packet of a stream :meth:`carry` added (timestamps rebased to the output
-        stream's time base by the muxer). A packet the muxer refuses stops that stream: what
-        went before stays, and :attr:`copy_failed` says why."""
+        stream's time base by the muxer). A packet stored out of time order (the muxers want
+        each stream's timestamps increasing) is moved to just after the one before, as
+        ``ffmpeg -c copy`` does; one the muxer still refuses is skipped. :attr:`copy_failed`
+        counts both."""
         import av
 
-        out = self._copied.get(packet.stream.index)
+        index = packet.stream.index
+        out = self._copied.get(index)
         if out is None:
             return
-        index = packet.stream.index
+        last = self._copied_dts.get(index)
+        if packet.dts is not None and last is not None and packet.dts <= last:
+            shift = last + 1 - packet.dts
+            packet.dts += shift
+            if packet.pts is not None:
+                packet.pts += shift
+            self.copy_failed.setdefault(index, [0, 0, ""])[0] += 1
         packet.stream = out
         try:
             self._out.mux(packet)
         except av.FFmpegError as exc:
-            self.copy_failed[index] = _one_line(exc)
-            del self._copied[index]
+            note = self.copy_failed.setdefault(index, [0, 0, ""])
+            note[1] += 1
+            note[2] = _one_line(exc)
+            return
+        if packet.dts is not None:
+            self._copied_dts[index] = packet.dts if last is None else max(last, packet.dts)
 
     def _codec_options(self) -> dict[str, str]:
         if self.codec == "vp9":
