@@ -385,6 +385,13 @@ def test_subtitles_are_carried_as_they_are(tmp_path, credentials):
         assert not any("not in the output" in w or "subtitle" in w for w in res.warnings), res.warnings
         after = _subtitles(res.output)
         assert after[0][:2] == before[0][:2], (ext, after)
+        # the picture and the sound are the default tracks; the subtitles keep their own flag
+        def flags(path):
+            return [(f["codec_type"], f["disposition"]["default"]) for f in json.loads(subprocess.run(
+                [require_tool("ffprobe"), "-v", "error", "-show_entries",
+                 "stream=codec_type:stream_disposition=default", "-of", "json", path],
+                capture_output=True, check=True).stdout)["streams"]]
+        assert flags(res.output) == [("video", 1), ("audio", 1), flags(src)[2]], (ext, flags(res.output))
         # the same cues, at the same times against the first frame (within a millisecond:
         # Matroska's clock), with the same words
         texts = lambda cues: [(t, x.strip()) for t, x in cues if x.strip(" \x00\x02\x0b")]

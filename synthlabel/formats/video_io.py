@@ -939,6 +939,10 @@ class VideoWriter:
             if display_matrix is not None and any(display_matrix) and \
                     tuple(display_matrix) != (65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30):
                 vs.set_display_matrix(list(display_matrix))
+            # The one picture and the one sound are the file's default tracks: Matroska and
+            # WebM wrote them flagged not default (FlagDefault 0) beside a carried subtitle
+            # flagged default, so a player might pick the subtitle and not the sound.
+            vs.disposition = av.stream.Disposition.default
             self._vs = vs
             self._as = None
             self._audio_rate = None
@@ -953,6 +957,7 @@ class VideoWriter:
                 a.codec_context.time_base = Fraction(1, rate_a)
                 for k, v in audio.tags.items():
                     a.metadata[k] = v
+                a.disposition = av.stream.Disposition.default
                 self._as = a
                 self._audio_rate = rate_a
                 self._audio_in_rate = audio.sample_rate
