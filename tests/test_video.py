@@ -450,6 +450,20 @@ def test_subtitles_stored_out_of_time_order_are_all_carried(tmp_path, credential
     assert [x for _t, x in cues] == ["Hello first", "Second", "Third"], cues
     assert [round(t, 2) for t, _x in cues] == [2.5, 2.5, 4.0], cues
     assert any("1 packet(s) stored out of time order were moved" in w for w in res.warnings), res.warnings
+    # two ASS lines shown together (one time, two packets) are not out of order: kept as they are
+    ass = tmp_path / "two.ass"
+    ass.write_text("[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize\n"
+                   "Style: Default,Arial,20\n\n[Events]\nFormat: Layer, Start, End, Style, Text\n"
+                   "Dialogue: 0,0:00:00.50,0:00:01.50,Default,Top line\n"
+                   "Dialogue: 0,0:00:00.50,0:00:01.50,Default,Bottom line\n")
+    together = tmp_path / "together.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-i", ok, "-i", ass, "-map", "0:v", "-map", "1", "-c:v", "copy",
+                    "-c:s", "ass", together], check=True)
+    res = label_video_file(together, tmp_path / "together_out.mkv", credentials=credentials, **FAST)
+    assert not any("stream #" in w for w in res.warnings), res.warnings
+    cues = _subtitles(res.output)[0][2]
+    assert [round(t, 3) for t, _x in cues] == [0.5, 0.5] and \
+        [x.endswith(("Top line", "Bottom line")) for _t, x in cues] == [True, True], cues
 
 
 def test_cover_art_is_never_taken_for_the_film(tmp_path, credentials):

@@ -1015,15 +1015,19 @@ class VideoWriter:
         if out is None:
             return
         last = self._copied_dts.get(index)
-        if packet.dts is not None and last is not None and packet.dts <= last:
-            shift = last + 1 - packet.dts
-            packet.dts += shift
-            if packet.pts is not None:
-                packet.pts += shift
-            self.copy_failed.setdefault(index, [0, 0, ""])[0] += 1
+        if packet.dts is not None and last is not None and packet.dts < last:
+            self._follow(packet, last, index)
         packet.stream = out
         try:
-            self._out.mux(packet)
+            try:
+                self._out.mux(packet)
+            except av.FFmpegError:
+                # two cues at one time (ASS lines shown together): Matroska takes them, MP4
+                # wants each time later than the last
+                if packet.dts is None or last is None or packet.dts != last:
+                    raise
+                self._follow(packet, last, index)
+                self._out.mux(packet)
         except av.FFmpegError as exc:
             note = self.copy_failed.setdefault(index, [0, 0, ""])
             note[1] += 1
@@ -1031,6 +1035,14 @@ class VideoWriter:
             return
         if packet.dts is not None:
             self._copied_dts[index] = packet.dts if last is None else max(last, packet.dts)
+
+    def _follow(self, packet, last: int, index: int) -> None:
+        """Move ``packet`` (dts and pts) to one tick after ``last``, and count it."""
+        shift = last + 1 - packet.dts
+        packet.dts += shift
+        if packet.pts is not None:
+            packet.pts += shift
+        self.copy_failed.setdefault(index, [0, 0, ""])[0] += 1
 
     def _codec_options(self) -> dict[str, str]:
         if self.codec == "vp9":
