@@ -405,6 +405,40 @@ def _output_container(src_container: str, dst: Path) -> tuple[str, Path]:
     return key, dst
 
 
+def left_out_streams(info: video_io.VideoInfo, container: str) -> str:
+    """What a labeled ``container`` file made from ``info``'s would not hold ("1 audio, 1
+    subtitle: MKV takes no mov_text subtitles"), or "". Subtitles (and Matroska attachments:
+    their fonts) go along as they are where the output container holds them; every other extra
+    stream (a second language, cover art) is left out."""
+    carried = video_io.carried_streams(info, container)
+    left = {k: n for k, n in info.extra_streams.items() if k not in ("subtitle", "attachment")}
+    left_subs = sorted({name or "unknown" for i, name in info.subtitles if i not in carried})
+    untaken = [f"{'/'.join(left_subs)} subtitles"] if left_subs else []
+    if n := sum(i not in carried for i, _name in info.subtitles):
+        left["subtitle"] = n
+    if n := sum(i not in carried for i in info.attachments):
+        left["attachment"] = n
+        untaken.append("attachments")
+    dropped = ", ".join(f"{n} {kind}" for kind, n in sorted(left.items()))
+    if untaken:
+        dropped += f": {container.upper()} takes no {' or '.join(untaken)}"
+    return dropped
+
+
+def left_out_warning(dropped: str) -> str:
+    """The warning that says what is left out (:func:`left_out_streams`): never drop a second
+    language track or subtitles silently."""
+    return (f"not in the output: {dropped} (a labeled file holds the main video, the first "
+            f"audio stream, and the subtitles and attachments its container takes)")
+
+
+def in_place_loss(dropped: str) -> str:
+    """Why labeling in place is refused: replacing the input would lose ``dropped`` for good."""
+    return (f"labeling in place would lose its other streams for good ({dropped}; the labeled "
+            "file holds the main video, the first audio stream, and the subtitles and "
+            "attachments its container takes): label into another folder (-o) instead")
+
+
 def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None = None,
                      credentials: Credentials | None = None, overwrite: bool = False,
                      crf: int | None = None, preset: str | None = None, codec: str | None = None,
@@ -453,28 +487,10 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     except video_io.VideoError as exc:
         raise LabelingError(str(exc)) from None
     sidecar = dst.with_suffix(".c2pa") if container in SIDECAR_FORMATS and spec.c2pa else None
-    # Subtitles (and Matroska attachments: their fonts) go along as they are where the output
-    # container holds them; every other extra stream (a second language, cover art) is left
-    # out, and said.
     carried = video_io.carried_streams(info, container)
-    left = {k: n for k, n in info.extra_streams.items() if k not in ("subtitle", "attachment")}
-    left_subs = sorted({name or "unknown" for i, name in info.subtitles if i not in carried})
-    untaken = [f"{'/'.join(left_subs)} subtitles"] if left_subs else []
-    if n := sum(i not in carried for i, _name in info.subtitles):
-        left["subtitle"] = n
-    if n := sum(i not in carried for i in info.attachments):
-        left["attachment"] = n
-        untaken.append("attachments")
-    dropped = ", ".join(f"{n} {kind}" for kind, n in sorted(left.items()))
-    if untaken:
-        dropped += f": {container.upper()} takes no {' or '.join(untaken)}"
+    dropped = left_out_streams(info, container)
     if in_place and dropped:
-        # the output holds one video and one audio stream (and the subtitles it can):
-        # replacing the input would lose the others for good (a second language)
-        raise LabelingError(f"labeling in place would lose its other streams for good ({dropped}"
-                            "; the labeled file holds the main video, the first audio stream, "
-                            "and the subtitles and attachments its container takes): label "
-                            "into another folder (-o) instead")
+        raise LabelingError(in_place_loss(dropped))
     in_place = claim_output(dst, src, sidecar, overwrite=overwrite, in_place=in_place)
     dst.parent.mkdir(parents=True, exist_ok=True)
     creds = resolved_credentials(credentials, signing=True)
@@ -510,10 +526,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                             f"the {label_seconds:g} s asked to show the label: it shows throughout")
     full_range = info.full_range
     if dropped:
-        # say what is left out: never drop a second language track or subtitles silently
-        res.warnings.append(f"not in the output: {dropped} (a labeled file holds the main "
-                            f"video, the first audio stream, and the subtitles and attachments "
-                            f"its container takes)")
+        res.warnings.append(left_out_warning(dropped))
     if info.container in ("mp4", "mov") and mp4meta.is_fragmented(src):
         # (it became a regular MP4 without a word: a player that streams fragments gets none)
         res.warnings.append("a fragmented MP4 (movie fragments, as for streaming) is written as "

@@ -296,7 +296,7 @@ def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None =
 
 
 def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: LabelSpec,
-                    target: Path) -> list[str]:
+                    target: Path, in_place: bool = False) -> list[str]:
     """What a dry run can check short of labeling: images decode, audio and video streams
     open (their headers; a file damaged further in fails only when labeled), the options that
     depend on the file (the cue tone against the sample rate, the CRF against the codec), and
@@ -337,9 +337,18 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: Labe
     else:
         from .formats import video_io
 
+        from .labeling_video import (EXTENSIONS, in_place_loss, left_out_streams,
+                                     left_out_warning)
+
         info = video_io.probe(path)
         vcodec, _, _ = video_io.encoder_settings(info.container, spec.video_codec, spec.video_crf,
                                                  spec.video_preset)
+        # the streams the output would not hold: an in-place run is refused for them (the dry
+        # run said "would label"), any other is warned
+        if dropped := left_out_streams(info, EXTENSIONS.get(target.suffix.lower(), info.container)):
+            if in_place:
+                raise LabelingError(in_place_loss(dropped))
+            warns.append(left_out_warning(dropped))
         if spec.explicit:
             # a picture too small for the label: the real run fails on it (the dry run said
             # "would label")
@@ -531,7 +540,7 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         if res.prior_label:     # only now: a file skipped above is not labeled again
             res.warnings.append(_relabel_warning(res.prior_label, dry_run, spec, media.kind))
         if dry_run:
-            res.warnings += _check_readable(job.source, media, data, spec, targets[0])
+            res.warnings += _check_readable(job.source, media, data, spec, targets[0], job.in_place)
             res.output = str(targets[0])
             return res
         if media.kind in ("audio", "video"):

@@ -331,6 +331,16 @@ def test_streams_left_out_are_reported(labeled, tmp_path, credentials):
     assert "multi.mkv: labeling in place would lose its other streams" in r.stderr, r.stderr
     assert "two.m4a: labeling in place would lose streams for good (the file holds 2 audio" in r.stderr
     assert multi.read_bytes() == before and two.read_bytes() == two_before
+    # a dry run says the same before any work: the stream left out, the in-place refusal
+    r = subprocess.run([sys.executable, "-m", "synthlabel", "label", "--dry-run", "--json", "-j", "1",
+                        multi, "-o", tmp_path / "dry"], capture_output=True, text=True, timeout=300)
+    row = json.loads(r.stdout.splitlines()[0])
+    assert r.returncode == 0 and any(w.startswith("not in the output: 1 audio (a labeled")
+                                     for w in row["warnings"]), (r.stdout, r.stderr)
+    r = subprocess.run([sys.executable, "-m", "synthlabel", "label", "--dry-run", "--in-place", "-j", "1",
+                        multi], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "multi.mkv: labeling in place would lose its other streams" in r.stderr, r.stderr
+    assert multi.read_bytes() == before
 
 
 def _subtitles(path) -> list[tuple[str, str | None, list[tuple[float, str]]]]:
