@@ -487,7 +487,6 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     except video_io.VideoError as exc:
         raise LabelingError(str(exc)) from None
     sidecar = dst.with_suffix(".c2pa") if container in SIDECAR_FORMATS and spec.c2pa else None
-    carried = video_io.carried_streams(info, container)
     dropped = left_out_streams(info, container)
     if in_place and dropped:
         raise LabelingError(in_place_loss(dropped))
@@ -715,6 +714,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
 
         _opencv_threads.claim()   # the codecs' threads already use every core
         try:
+            carried = video_io.carried_streams(info, container)    # subtitles, attachments
             with writer, video_io.VideoReader(src, audio=audio is not None,
                                                    audio_rate=audio and audio.sample_rate,
                                                    passthrough=carried) as reader:

@@ -578,7 +578,8 @@ class VideoReader:
             self.vs.thread_type = "AUTO"
         self.as_ = self._c.streams.audio[0] if (audio and self._c.streams.audio) else None
         #: streams whose packets are yielded as they are, ``("packet", packet)``
-        self.passthrough = [st for st in self._c.streams if st.index in set(passthrough)]
+        copied = set(passthrough)
+        self.passthrough = [st for st in self._c.streams if st.index in copied]
         self.video_frames = 0
         self.last_time = 0.0
         #: Latest packet end (s, the stream's own timestamps) per stream index, over every
