@@ -6,7 +6,8 @@ positives and speed of synthlabel.core.wm_audio.
                                         [--spectrograms DIR]
 
 Clips: benchmarks/audio_data.py (14 clips, 16-48 kHz, mono/stereo, 10-60 s: espeak-ng speech,
-fluidsynth GM renderings of generated MIDI, synthesized music/speech/narrowband tonal). Needs
+fluidsynth GM renderings of generated MIDI, synthesized music/speech/narrowband tonal), and,
+reported beside them with no target, the stress clips (fricative bursts over faint voicing). Needs
 ffmpeg (libmp3lame, aac, libopus); espeak-ng, fluidsynth and fluid-soundfont-gm are optional
 (synthesized fallbacks are used and the apt packages are named). Installs nothing.
 
@@ -349,6 +350,7 @@ def main() -> None:
     ap.add_argument("--set", choices=["all", "tuning", "holdout"], default="all")
     ap.add_argument("--attacks", default="")
     ap.add_argument("--no-short", action="store_true")
+    ap.add_argument("--no-stress", action="store_true", help="leave out the stress clips reported beside the set")
     ap.add_argument("--results", default="", help="write the table into this RESULTS.md section")
     ap.add_argument("--spectrograms", default="", help="write difference spectrograms (PNG) here")
     a = ap.parse_args()
@@ -362,10 +364,11 @@ def main() -> None:
               f"For the full set: apt-get install {' '.join(miss)}")
     hold = {"all": None, "tuning": False, "holdout": True}[a.set]
     clips = AD.dataset(holdout=hold)
+    stress = AD.dataset(AD.STRESS_SPECS) if a.set == "all" and not a.no_stress else []
     print(f"{WA.AUDIO_ALG}: {len(clips)} clips ({sum(s.seconds for s, _, _ in clips):.0f} s):")
-    for s, x, src in clips:
+    for s, x, src in clips + stress:
         print(f"  {s.name:22s} {src:17s} {s.rate} Hz {s.channels} ch {s.seconds:4.0f} s"
-              f"{'  (held out)' if s.holdout else ''}")
+              f"{'  (held out)' if s.holdout else ''}{'  (stress: not in the set)' if s in AD.STRESS_SPECS else ''}")
 
     rng = np.random.default_rng(0)
     marked = []
@@ -376,9 +379,15 @@ def main() -> None:
         snrs.append((s.name, snr_db(x, y)))
         worst.append(frame_snr_worst(x, y, s.rate))
         marked.append((s, x, y, payload))
+    # the stress clips draw their payloads after the set's, so the set's stay as they were
+    marked_stress = []
+    for s, x, src in stress:
+        payload = int(rng.integers(0, 2 ** 63))
+        marked_stress.append((s, x, WA.embed_audio(x, s.rate, payload, KEY), payload))
 
     att_names = [n for n in a.attacks.split(",") if n] or (QUICK_ATTACKS if a.quick else list(ATTACKS))
     jobs = [(att, s.name, y, s.rate, p, s.holdout) for att in att_names for s, x, y, p in marked]
+    stress_jobs = [(att, s.name, y, s.rate, p, s.holdout) for att in att_names for s, x, y, p in marked_stress]
     short_lengths = [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0]
     short_jobs = []
     if not (a.quick or a.no_short):
@@ -392,6 +401,7 @@ def main() -> None:
 
     with ProcessPoolExecutor(max_workers=a.jobs) as ex:
         res = list(ex.map(_attack_job, jobs, chunksize=1))
+        res_stress = list(ex.map(_attack_job, stress_jobs, chunksize=1))
         short = list(ex.map(_short_job, short_jobs, chunksize=4))
         fp_in = _fp_inputs([(s, x) for s, x, _, _ in marked], [(s, y) for s, _, y, _ in marked], n_fp)
         fp = list(ex.map(_fp_job, fp_in, chunksize=8))
@@ -427,6 +437,14 @@ def main() -> None:
             fails.setdefault(q["att"], []).append(q["clip"])
     if fails:
         P("Misses: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in fails.items()) + ".")
+    if res_stress:
+        P("")
+        P("Stress clips (not in the set, no target; benchmarks/audio_data.py STRESS_SPECS): exact payload "
+          "per attack: " + "; ".join(
+              f"{s.name} (SNR {snr_db(x, y):.1f} dB): "
+              + ", ".join(f"{q['att']} {'ok' if q['ok'] else 'LOST'}"
+                          for q in res_stress if q["clip"] == s.name)
+              for s, x, y, _ in marked_stress) + ".")
     P("")
     P(f"Imperceptibility: SNR median **{statistics.median([v for _, v in snrs]):.1f} dB** "
       f"(min {min(v for _, v in snrs):.1f}, max {max(v for _, v in snrs):.1f}); per clip: "

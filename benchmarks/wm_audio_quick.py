@@ -1,7 +1,7 @@
 """Quick robustness / quality / speed check of the audio watermark (single thread). The full
 benchmark (issue #4 targets, held-out clips, FP run) is benchmarks/bench_wm_audio.py.
 
-    python benchmarks/wm_audio_quick.py [--n 8] [--seconds 20] [--null 200] [--attacks mp3_64,noise_20]
+    python benchmarks/wm_audio_quick.py [--n 8] [--seconds 20] [--null 200] [--attacks mp3_64,noise_20dB]
 
 Clips: synthesized music (chords with harmonics, melody, bass, drums), synthesized speech
 (glottal source with a pitch contour through moving formant filters, with pauses), and, when
@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -28,9 +26,11 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import numpy as np  # noqa: E402
-from scipy.signal import butter, lfilter, resample_poly, sosfilt  # noqa: E402
+from scipy.signal import butter, resample_poly, sosfilt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import audio_data as AD  # noqa: E402
 from synthlabel.core import coding  # noqa: E402
 from synthlabel.core import wm_audio as WA  # noqa: E402
 
@@ -39,212 +39,30 @@ KEY = bytes.fromhex("6b8f0c3e1d2a4b5c6d7e8f901a2b3c4d5e6f708192a3b4c5d6e7f8091a2
 OTHER_KEY = bytes(range(32))
 
 
-# --------------------------------------------------------------------------- synthetic clips
+# --------------------------------------------------------------------------- clips
+# The generators are benchmarks/audio_data.py's (one home for the benchmark clips), at 44.1 kHz
+# stereo.
 
-def synth_music(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
-    """Stereo music-like clip: chord pads with harmonics, a melody, bass, kick/snare/hat."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sr)
-    L = np.zeros(n)
-    R = np.zeros(n)
-    bpm = rng.uniform(80, 140)
-    beat = 60.0 / bpm
-    root = 110.0 * 2 ** (rng.integers(0, 12) / 12)
-    scale = np.array([0, 2, 4, 5, 7, 9, 11, 12, 14, 16])
-    prog = rng.choice([0, 3, 4, 5], size=64)
-
-    def tone(f, dur, amp, harm, decay, pan):
-        m = int(dur * sr)
-        t = np.arange(m) / sr
-        env = np.minimum(1.0, t / 0.01) * np.exp(-t * decay)
-        v = np.zeros(m)
-        for k in range(1, harm + 1):
-            if f * k > sr / 2.2:
-                break
-            v += (rng.uniform(0.3, 1.0) / k) * np.sin(2 * np.pi * f * k * t + rng.uniform(0, 6.28))
-        return amp * env * v, pan
-
-    def add(pos, sig_pan):
-        sig, pan = sig_pan
-        a = int(pos * sr)
-        if a >= n:
-            return
-        b = min(n, a + sig.size)
-        L[a:b] += sig[: b - a] * (1 - pan)
-        R[a:b] += sig[: b - a] * pan
-
-    t = 0.0
-    bar = 0
-    while t < seconds:
-        deg = prog[bar % 64]
-        chord = [scale[deg % 7], scale[(deg + 2) % 7], scale[(deg + 4) % 7]]
-        for c in chord:
-            add(t, tone(root * 2 * 2 ** (c / 12), 4 * beat, 0.12, 10, rng.uniform(0.3, 1.2), rng.uniform(0.3, 0.7)))
-        add(t, tone(root / 2 * 2 ** (chord[0] / 12), 2 * beat, 0.35, 6, 1.5, 0.5))
-        add(t + 2 * beat, tone(root / 2 * 2 ** (chord[0] / 12), 2 * beat, 0.3, 6, 1.5, 0.5))
-        for i in range(8):                       # melody, eighth notes, some rests
-            if rng.random() < 0.75:
-                f = root * 4 * 2 ** (scale[rng.integers(0, 10)] / 12)
-                add(t + i * beat / 2, tone(f, beat * rng.uniform(0.4, 1.0), 0.12, 6, 3.0, rng.uniform(0.2, 0.8)))
-        for i in range(4):                       # drums
-            kick = np.sin(2 * np.pi * np.cumsum(np.linspace(120, 45, int(0.15 * sr))) / sr)
-            kick *= np.exp(-np.arange(kick.size) / (0.05 * sr)) * 0.5
-            if i % 2 == 0:
-                add(t + i * beat, (kick, 0.5))
-            else:
-                sn = rng.normal(0, 1, int(0.12 * sr)) * np.exp(-np.arange(int(0.12 * sr)) / (0.03 * sr)) * 0.2
-                add(t + i * beat, (sn, 0.5))
-            for h in range(2):
-                hat = rng.normal(0, 1, int(0.04 * sr))
-                hat = np.diff(hat, prepend=0) * np.exp(-np.arange(hat.size) / (0.008 * sr)) * 0.06
-                add(t + i * beat + h * beat / 2, (hat, rng.uniform(0.3, 0.7)))
-        t += 4 * beat
-        bar += 1
-    x = np.stack([L, R], axis=1)
-    return (0.8 * x / (np.abs(x).max() + 1e-9)).astype(np.float32)
+def synth_music(seconds: float, seed: int = 0) -> np.ndarray:
+    return AD._shape(AD.synth_music(seconds, SR, seed), 2)
 
 
-def synth_speech(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
-    """Stereo (identical channels) speech-like clip: glottal pulses with a pitch contour through
-    moving formant resonators, noise fricatives, and pauses (silence-heavy)."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sr)
-    out = np.zeros(n)
-    vowels = np.array([[730, 1090, 2440], [270, 2290, 3010], [300, 870, 2240], [530, 1840, 2480],
-                       [570, 840, 2410], [440, 1020, 2240], [660, 1720, 2410]], dtype=float)
-    f0base = rng.uniform(95, 210)
-    pos = int(rng.uniform(0.1, 0.5) * sr)
-    while pos < n:
-        dur = int(rng.uniform(0.8, 2.5) * sr)          # a phrase
-        m = min(dur, n - pos)
-        t = np.arange(m) / sr
-        f0 = f0base * (1 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t) - 0.1 * t / max(t[-1], 1e-3))
-        phase = np.cumsum(f0 / sr)
-        pulses = np.diff(np.floor(phase), prepend=0.0)
-        src = lfilter([1.0], [1.0, -0.97], pulses) - 0.5 * pulses
-        seg_len = int(0.12 * sr)
-        y = np.zeros(m)
-        for s0 in range(0, m, seg_len):
-            s1 = min(m, s0 + seg_len)
-            if rng.random() < 0.2:                     # fricative
-                y[s0:s1] = sosfilt(butter(4, [2500, 6000], "bandpass", fs=sr, output="sos"),
-                                   rng.normal(0, 0.05, s1 - s0))
-                continue
-            v = src[s0:s1]
-            for f, bw in zip(vowels[rng.integers(0, 7)], (80, 100, 140)):
-                r = np.exp(-np.pi * bw / sr)
-                v = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / sr), r * r], v)
-            y[s0:s1] = v
-        env = np.minimum(1, np.minimum(t, t[-1] - t) / 0.05) * (0.6 + 0.4 * np.abs(np.sin(2 * np.pi * 3 * t)))
-        out[pos:pos + m] = y * env
-        pos += m + int(rng.uniform(0.3, 1.2) * sr)     # pause
-    out = 0.7 * out / (np.abs(out).max() + 1e-9)
-    return np.stack([out, out], axis=1).astype(np.float32)
-
-
-def espeak_speech(seconds: float, seed: int = 0) -> np.ndarray | None:
-    exe = shutil.which("espeak-ng")
-    if not exe:
-        return None
-    texts = ["The quick brown fox jumps over the lazy dog while the committee reviews the budget.",
-             "Synthetic media should carry a label that survives compression and editing.",
-             "Please remember to bring the documents, the keys, and a warm coat tomorrow morning.",
-             "Weather today is mostly cloudy with a chance of light rain in the afternoon."]
-    rng = np.random.default_rng(seed)
-    parts = []
-    total = 0
-    with tempfile.TemporaryDirectory() as d:
-        i = 0
-        while total < seconds * SR:
-            wav = Path(d) / f"s{i}.wav"
-            subprocess.run([exe, "-s", str(int(rng.integers(140, 190))), "-p", str(int(rng.integers(30, 70))),
-                            "-w", str(wav), texts[(seed + i) % len(texts)]], check=True, capture_output=True)
-            y = _ffmpeg_decode(wav)
-            parts.append(y)
-            parts.append(np.zeros((int(rng.uniform(0.2, 0.8) * SR), 2), np.float32))
-            total += y.shape[0]
-            i += 1
-    x = np.concatenate(parts)[: int(seconds * SR)]
-    return (0.7 * x / (np.abs(x).max() + 1e-9)).astype(np.float32)
-
-
-def _smf(seconds: float, seed: int) -> bytes:
-    """A tiny Standard MIDI File (format 0): piano chords + melody + bass + drums."""
-    rng = np.random.default_rng(seed)
-    tpq = 480
-    events = []                                 # (tick, bytes)
-
-    def note(tick, dur, ch, key, vel):
-        events.append((tick, bytes([0x90 | ch, key, vel])))
-        events.append((tick + dur, bytes([0x80 | ch, key, 0])))
-    progs = [(0, int(rng.choice([0, 4, 24, 48]))), (1, int(rng.choice([0, 73, 40, 56]))), (2, 33)]
-    for ch, pg in progs:
-        events.append((0, bytes([0xC0 | ch, pg])))
-    bpm = int(rng.integers(90, 130))
-    beats = int(seconds * bpm / 60) + 1
-    root = int(rng.integers(48, 60))
-    scale = [0, 2, 4, 5, 7, 9, 11, 12, 14, 16]
-    for b in range(0, beats, 4):
-        deg = int(rng.choice([0, 3, 4, 5]))
-        for c in (0, 2, 4):
-            note(b * tpq, 4 * tpq, 0, root + scale[(deg + c) % 7], 70)
-        note(b * tpq, 2 * tpq, 2, root - 12 + scale[deg % 7], 90)
-        note((b + 2) * tpq, 2 * tpq, 2, root - 12 + scale[deg % 7], 85)
-        for i in range(8):
-            if rng.random() < 0.7:
-                note(b * tpq + i * tpq // 2, tpq // 2, 1, root + 12 + scale[int(rng.integers(0, 10))], 80)
-        for i in range(4):
-            note((b + i) * tpq, tpq // 4, 9, 36 if i % 2 == 0 else 38, 100)
-            note((b + i) * tpq + tpq // 2, tpq // 8, 9, 42, 70)
-    events.sort(key=lambda e: e[0])
-    trk = bytearray()
-    tempo = 60_000_000 // bpm
-    trk += b"\x00\xff\x51\x03" + tempo.to_bytes(3, "big")
-    last = 0
-    for tick, data in events:
-        d = tick - last
-        last = tick
-        vlq = [d & 0x7F]
-        d >>= 7
-        while d:
-            vlq.append(0x80 | (d & 0x7F))
-            d >>= 7
-        trk += bytes(reversed(vlq)) + data
-    trk += b"\x00\xff\x2f\x00"
-    return b"MThd" + struct.pack(">IHHH", 6, 0, 1, tpq) + b"MTrk" + struct.pack(">I", len(trk)) + bytes(trk)
-
-
-def fluidsynth_music(seconds: float, seed: int = 0) -> np.ndarray | None:
-    exe = shutil.which("fluidsynth")
-    sf = next((p for p in ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2",
-                           "/usr/share/sounds/sf2/default-GM.sf2") if os.path.exists(p)), None)
-    if not exe or not sf:
-        return None
-    with tempfile.TemporaryDirectory() as d:
-        mid = Path(d) / "a.mid"
-        wav = Path(d) / "a.wav"
-        mid.write_bytes(_smf(seconds, seed))
-        subprocess.run([exe, "-ni", "-q", "-g", "0.8", "-r", str(SR), "-F", str(wav), sf, str(mid)],
-                       check=True, capture_output=True)
-        x = _ffmpeg_decode(wav)
-    x = x[: int(seconds * SR)]
-    if x.shape[0] < int(seconds * SR):
-        x = np.concatenate([x, np.zeros((int(seconds * SR) - x.shape[0], 2), np.float32)])
-    return (0.8 * x / (np.abs(x).max() + 1e-9)).astype(np.float32)
+def synth_speech(seconds: float, seed: int = 0) -> np.ndarray:
+    return AD._shape(AD.synth_speech(seconds, SR, seed), 2)
 
 
 def clips(n: int, seconds: float) -> list[tuple[str, np.ndarray]]:
     out = []
     makers = [("music", lambda i: synth_music(seconds, seed=i)),
               ("speech", lambda i: synth_speech(seconds, seed=i)),
-              ("gm-midi", lambda i: fluidsynth_music(seconds, seed=i)),
-              ("espeak", lambda i: espeak_speech(seconds, seed=i))]
+              ("gm-midi", lambda i: AD.fluidsynth_music(seconds, SR, seed=i)),
+              ("espeak", lambda i: AD.espeak_speech(seconds, SR, seed=i))]
     i = 0
     while len(out) < n and i < 4 * n:
         name, mk = makers[i % len(makers)]
         x = mk(i)
         if x is not None:
-            out.append((f"{name}{i}", x))
+            out.append((f"{name}{i}", AD._shape(x, 2)))
         i += 1
     return out
 
@@ -383,13 +201,16 @@ def bit_accuracy(y, sr, det, coded) -> float | None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--null", type=int, default=100, help="unmarked clips for the FP check")
-    ap.add_argument("--attacks", default="")
+    ap.add_argument("--attacks", default="", help=f"comma list of: {', '.join(ATTACKS)} (default: all)")
     a = ap.parse_args()
     names = [s for s in a.attacks.split(",") if s] or list(ATTACKS)
+    unknown = [s for s in names if s not in ATTACKS]
+    if unknown:
+        ap.error(f"unknown attack(s) {', '.join(unknown)}")
 
     cl = clips(a.n, a.seconds)
     print(f"{len(cl)} clips x {a.seconds:.0f} s, 44.1 kHz stereo: {', '.join(c[0] for c in cl)}")
@@ -428,8 +249,8 @@ def main() -> None:
               flush=True)
 
     print(f"\nSNR dB: median {statistics.median(snrs):.1f}, min {min(snrs):.1f}, max {max(snrs):.1f}")
-    print(f"embed x real time: median {statistics.median(t_emb):.0f}   detect x real time: median "
-          f"{statistics.median(t_det) if t_det else float('nan'):.0f}")
+    det_s = f"{statistics.median(t_det):.0f}" if t_det else "n/a (timed on the 'none' attack)"
+    print(f"embed x real time: median {statistics.median(t_emb):.0f}   detect x real time: median {det_s}")
 
     # false positives: unmarked clips (fresh seeds) + marked clips with another key
     fp = 0
