@@ -407,13 +407,19 @@ def _output_container(src_container: str, dst: Path) -> tuple[str, Path]:
 
 def left_out_streams(info: video_io.VideoInfo, container: str) -> str:
     """What a labeled ``container`` file made from ``info``'s would not hold ("1 audio, 1
-    subtitle: MKV takes no mov_text subtitles"), or "". Subtitles (and Matroska attachments:
-    their fonts) go along as they are where the output container holds them; every other extra
-    stream (a second language, cover art) is left out."""
+    subtitle: WEBM takes no aac audio or mov_text subtitles"), or "". The other audio streams
+    (a second language), subtitles and Matroska attachments (their fonts) go along as they are
+    where the output container holds them; every other extra stream (cover art, data) is left
+    out."""
     carried = video_io.carried_streams(info, container)
-    left = {k: n for k, n in info.extra_streams.items() if k not in ("subtitle", "attachment")}
+    left = {k: n for k, n in info.extra_streams.items()
+            if k not in ("audio", "subtitle", "attachment")}
+    left_audio = sorted({name or "unknown" for i, name in info.other_audio if i not in carried})
     left_subs = sorted({name or "unknown" for i, name in info.subtitles if i not in carried})
-    untaken = [f"{'/'.join(left_subs)} subtitles"] if left_subs else []
+    untaken = [f"{'/'.join(left_audio)} audio"] if left_audio else []
+    untaken += [f"{'/'.join(left_subs)} subtitles"] if left_subs else []
+    if n := sum(i not in carried for i, _name in info.other_audio):
+        left["audio"] = n
     if n := sum(i not in carried for i, _name in info.subtitles):
         left["subtitle"] = n
     if n := sum(i not in carried for i in info.attachments):
@@ -428,15 +434,30 @@ def left_out_streams(info: video_io.VideoInfo, container: str) -> str:
 def left_out_warning(dropped: str) -> str:
     """The warning that says what is left out (:func:`left_out_streams`): never drop a second
     language track or subtitles silently."""
-    return (f"not in the output: {dropped} (a labeled file holds the main video, the first "
-            f"audio stream, and the subtitles and attachments its container takes)")
+    return (f"not in the output: {dropped} ({_HOLDS})")
 
 
 def in_place_loss(dropped: str) -> str:
     """Why labeling in place is refused: replacing the input would lose ``dropped`` for good."""
-    return (f"labeling in place would lose its other streams for good ({dropped}; the labeled "
-            "file holds the main video, the first audio stream, and the subtitles and "
-            "attachments its container takes): label into another folder (-o) instead")
+    return (f"labeling in place would lose its other streams for good ({dropped}; {_HOLDS}): "
+            "label into another folder (-o) instead")
+
+
+#: What a labeled video holds, for the messages about what it leaves out.
+_HOLDS = ("a labeled file holds the main video, and the other audio streams, subtitles and "
+          "attachments its container takes")
+
+
+def other_audio_note(info: video_io.VideoInfo, carried: tuple[int, ...], cue: bool = False) -> str | None:
+    """The warning for the audio streams after the first that are carried as they are: they
+    keep their sound, and so carry no watermark (nor the audio cue, ``cue``: one is mixed),
+    which only the first stream gets."""
+    copied = [(i, name) for i, name in info.other_audio if i in carried]
+    if not copied:
+        return None
+    what = ", ".join(f"#{i} {name}" for i, name in copied)
+    return (f"{len(copied)} more audio stream(s) ({what}) carried as they are: only the first "
+            f"audio stream carries the audio watermark{' and cue' if cue else ''}")
 
 
 def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None = None,
@@ -714,14 +735,17 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
 
         _opencv_threads.claim()   # the codecs' threads already use every core
         try:
-            carried = video_io.carried_streams(info, container)    # subtitles, attachments
+            # other audio streams, subtitles, attachments: copied as they are
+            carried = video_io.carried_streams(info, container)
+            if note := other_audio_note(info, carried, cue=mixer is not None):
+                res.warnings.append(note)
             with writer, video_io.VideoReader(src, audio=audio is not None,
                                                    audio_rate=audio and audio.sample_rate,
                                                    passthrough=carried) as reader:
                 writer.carry(reader.passthrough)
                 a_t0 = None
                 for kind, item in reader:
-                    if kind == "packet":          # a subtitle's, copied as it is
+                    if kind == "packet":          # a carried stream's, copied as it is
                         writer.write_packet(item)
                         continue
                     if kind == "video":
@@ -778,17 +802,18 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                     res.warnings.append(f"the soundtrack changes mid-stream ({layout}, {rate} Hz "
                                         f"from {at:.2f} s): converted to its first layout and "
                                         f"rate ({first.layout}, {first.rate} Hz)")
+                kinds = {st.index: st.type for st in reader.passthrough}
                 for index, (moved, lost, why) in writer.copy_failed.items():
+                    kind = kinds.get(index, "stream")
                     if moved:
-                        res.warnings.append(f"stream #{index} (subtitles): {moved} packet(s) stored "
+                        res.warnings.append(f"stream #{index} ({kind}): {moved} packet(s) stored "
                                             f"out of time order were moved to follow the one "
                                             f"before (as ffmpeg -c copy does)")
                     if lost:
-                        res.warnings.append(f"stream #{index} (subtitles): {lost} packet(s) the "
+                        res.warnings.append(f"stream #{index} ({kind}): {lost} packet(s) the "
                                             f"muxer refused were left out ({why})")
                     elif why:
-                        res.warnings.append(f"stream #{index} (a subtitle or attachment) not "
-                                            f"carried: {why}")
+                        res.warnings.append(f"stream #{index} ({kind}) not carried: {why}")
                 if reader.bad_audio_packets:
                     res.warnings.append(f"{reader.bad_audio_packets} damaged soundtrack packet(s) "
                                         "did not decode and were skipped (silence in their place)")

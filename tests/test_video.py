@@ -300,47 +300,105 @@ def test_progress_reports_the_fraction_written(tmp_path, credentials):
     assert seen[-1] >= 0.75                                 # 2.5 s: the last call at >= 60 frames
 
 
-def test_streams_left_out_are_reported(labeled, tmp_path, credentials):
-    """A second audio track is not carried into the output: labeling says so instead of
-    dropping it silently (the subtitle track beside it is carried)."""
+def _packets_md5(path, stream: str) -> str:
+    """MD5 of one stream's packets (``stream``: ffmpeg's specifier, "0:a:1"), copied out by
+    ffmpeg: equal when the packets are the same bytes."""
     ffmpeg = require_tool("ffmpeg")
+    return subprocess.run([ffmpeg, "-v", "error", "-i", path, "-map", stream, "-c", "copy", "-f", "md5", "-"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_other_audio_streams_are_carried(labeled, tmp_path, credentials):
+    """A second audio track (another language) was left out of every labeled video (with a
+    warning; --in-place refused). It is now carried as it is where the output container holds
+    its codec: its packets the same bytes, its language and title kept (read back by ffprobe),
+    its lack of a watermark said; verify reads the first track. Where the container cannot hold
+    it (AAC in WebM) it is still left out and named; a file that would lose a stream (a second
+    video track) is still not labeled in place, nor in a dry run."""
+    ffmpeg = require_tool("ffmpeg")
+    ffprobe = require_tool("ffprobe")
     src = make_clip(tmp_path / "a.mkv", "mkv", seconds=2.0)
     srt = tmp_path / "s.srt"
     srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
     multi = tmp_path / "multi.mkv"
-    subprocess.run([ffmpeg, "-loglevel", "error", "-i", src, "-i", src, "-i", srt, "-map", "0:v",
-                    "-map", "0:a", "-map", "1:a", "-map", "2", "-c", "copy", multi], check=True)
-    assert video_io.probe(multi).extra_streams == {"audio": 1, "subtitle": 1}
-    res = label_video_file(multi, tmp_path / "out.mkv", credentials=credentials, **FAST)
-    assert any(w.startswith("not in the output: 1 audio (a labeled file holds") for w in res.warnings), \
-        res.warnings
-    assert video_io.probe(tmp_path / "out.mkv").extra_streams == {"subtitle": 1}
+    subprocess.run([ffmpeg, "-loglevel", "error", "-i", src, "-f", "lavfi", "-i", "anoisesrc=d=2:c=pink:a=0.2",
+                    "-i", srt, "-map", "0:v", "-map", "0:a", "-map", "1:a", "-map", "2", "-c", "copy",
+                    "-c:a:1", "libvorbis", "-metadata:s:a:1", "language=fra", "-metadata:s:a:1",
+                    "title=Commentaire", multi], check=True)
+    info = video_io.probe(multi)
+    assert info.extra_streams == {"audio": 1, "subtitle": 1} and info.other_audio == ((2, "vorbis"),)
+
+    def audio_streams(path):
+        return [(st["codec_name"], st.get("tags", {}).get("language"), st.get("tags", {}).get("title"))
+                for st in json.loads(subprocess.run(
+                    [ffprobe, "-v", "error", "-select_streams", "a", "-show_entries",
+                     "stream=codec_name:stream_tags=language,title", "-of", "json", path],
+                    capture_output=True, check=True).stdout)["streams"]]
+
+    out = tmp_path / "out.mkv"
+    res = label_video_file(multi, out, credentials=credentials, **FAST)
+    assert not any("not in the output" in w for w in res.warnings), res.warnings
+    assert "1 more audio stream(s) (#2 vorbis) carried as they are: only the first audio stream " \
+           "carries the audio watermark" in res.warnings, res.warnings
+    assert audio_streams(out)[1:] == [("vorbis", "fra", "Commentaire")], audio_streams(out)
+    assert _packets_md5(out, "0:a:1") == _packets_md5(multi, "0:a:1")
+    back = video_io.probe(out)
+    assert back.extra_streams == {"audio": 1, "subtitle": 1}
+    rep = verify_video_file(out, key=credentials.watermark_key, trust_anchors_pem=None,
+                            layers=("watermark", "metadata"))
+    assert all(rep.layers[k].status is Status.OK for k in ("watermark", "metadata")), rep.layers
+    assert "soundtrack agrees" in rep.layers["watermark"].summary, rep.layers["watermark"].summary
     assert not any("not in the output" in w for _s, _d, r in labeled.values() for w in r.warnings)
-    # In place, the input is not replaced by a file without those streams: refused, untouched
-    # (the CLI's --in-place too: the file named, exit 1). An M4A with two audio tracks likewise.
-    before = multi.read_bytes()
-    with pytest.raises(LabelingError, match=r"in place would lose .*\(1 audio; "):
-        label_video_file(multi, multi, credentials=credentials, in_place=True, **FAST)
+
+    # WebM holds Vorbis: carried again; but not AAC, which is left out and named
+    res = label_video_file(multi, tmp_path / "vorbis.webm", credentials=credentials, **FAST)
+    assert audio_streams(res.output)[1:] == [("vorbis", "fra", "Commentaire")]
+    aac2 = tmp_path / "aac2.mkv"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-i", multi, "-map", "0", "-c", "copy", "-c:a:1", "aac",
+                    aac2], check=True)
+    res = label_video_file(aac2, tmp_path / "aac2.webm", credentials=credentials, **FAST)
+    assert any(w.startswith("not in the output: 1 audio, 1 subtitle: WEBM takes no aac audio or subrip "
+                            "subtitles (a labeled file holds") for w in res.warnings), res.warnings
+    assert len(audio_streams(res.output)) == 1
+
+    # in place: nothing would be lost, so it is labeled there, the second track kept
+    inplace = tmp_path / "inplace.mkv"
+    shutil.copy(multi, inplace)
+    label_video_file(inplace, inplace, credentials=credentials, in_place=True, **FAST)
+    assert audio_streams(inplace)[1:] == [("vorbis", "fra", "Commentaire")]
+    assert _packets_md5(inplace, "0:a:1") == _packets_md5(multi, "0:a:1")
+
+    # a second video track is still left out: in place, the input is not replaced by a file
+    # without it: refused, untouched (the CLI's --in-place too: the file named, exit 1). An
+    # M4A with two audio tracks likewise (audio files keep one track).
+    cover = tmp_path / "cover.png"
+    cv2.imwrite(str(cover), synthetic_photo(120, 96, seed=5))
+    withvid = tmp_path / "withvid.mkv"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-i", multi, "-i", cover, "-map", "0", "-map", "1:v",
+                    "-c", "copy", "-c:v:1", "mjpeg", withvid], check=True)
+    before = withvid.read_bytes()
+    with pytest.raises(LabelingError, match=r"in place would lose .*\(1 other video; "):
+        label_video_file(withvid, withvid, credentials=credentials, in_place=True, **FAST)
     two = tmp_path / "two.m4a"
     subprocess.run([ffmpeg, "-loglevel", "error", "-i", src, "-i", src, "-map", "0:a", "-map", "1:a",
                     "-c", "copy", two], check=True)
     two_before = two.read_bytes()
     r = subprocess.run([sys.executable, "-m", "synthlabel", "label", "--in-place", "-j", "1",
-                        multi, two], capture_output=True, text=True, timeout=300)
+                        withvid, two], capture_output=True, text=True, timeout=300)
     assert r.returncode == 1, r.stderr
-    assert "multi.mkv: labeling in place would lose its other streams" in r.stderr, r.stderr
+    assert "withvid.mkv: labeling in place would lose its other streams" in r.stderr, r.stderr
     assert "two.m4a: labeling in place would lose streams for good (the file holds 2 audio" in r.stderr
-    assert multi.read_bytes() == before and two.read_bytes() == two_before
+    assert withvid.read_bytes() == before and two.read_bytes() == two_before
     # a dry run says the same before any work: the stream left out, the in-place refusal
     r = subprocess.run([sys.executable, "-m", "synthlabel", "label", "--dry-run", "--json", "-j", "1",
-                        multi, "-o", tmp_path / "dry"], capture_output=True, text=True, timeout=300)
+                        withvid, "-o", tmp_path / "dry"], capture_output=True, text=True, timeout=300)
     row = json.loads(r.stdout.splitlines()[0])
-    assert r.returncode == 0 and any(w.startswith("not in the output: 1 audio (a labeled")
+    assert r.returncode == 0 and any(w.startswith("not in the output: 1 other video (a labeled")
                                      for w in row["warnings"]), (r.stdout, r.stderr)
     r = subprocess.run([sys.executable, "-m", "synthlabel", "label", "--dry-run", "--in-place", "-j", "1",
-                        multi], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 1 and "multi.mkv: labeling in place would lose its other streams" in r.stderr, r.stderr
-    assert multi.read_bytes() == before
+                        withvid], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "withvid.mkv: labeling in place would lose its other streams" in r.stderr, r.stderr
+    assert withvid.read_bytes() == before
 
 
 def _subtitles(path) -> list[tuple[str, str | None, list[tuple[float, str]]]]:

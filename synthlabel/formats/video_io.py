@@ -201,7 +201,8 @@ class VideoInfo:
     #: The first frame is interlaced (the output is written progressive).
     interlaced: bool = False
     #: Streams beyond the first video and first audio stream, by type ("audio", "subtitle",
-    #: ...): the labeler does not carry them into its output.
+    #: ...): the labeler carries the other audio streams, subtitles and attachments its output
+    #: container holds (:func:`carried_streams`), and leaves out the rest.
     extra_streams: dict = field(default_factory=dict)
     #: The frames have an alpha channel (an alpha pixel format, or VP8/VP9's alpha side data,
     #: which the default decoder does not even report); the output is opaque.
@@ -213,6 +214,10 @@ class VideoInfo:
     subtitles: tuple[tuple[int, str], ...] = ()
     #: Stream indices of Matroska attachments (an ASS subtitle's fonts, a cover image).
     attachments: tuple[int, ...] = ()
+    #: (stream index, codec name) of each audio stream after the first (another language, a
+    #: commentary): those the output container takes are carried as they are
+    #: (:func:`carried_streams`; not watermarked), the others left out.
+    other_audio: tuple[tuple[int, str], ...] = ()
 
     @property
     def hdr(self) -> str | None:
@@ -453,6 +458,23 @@ def _codec_name(stream) -> str:
         return ""
 
 
+#: Audio codecs each output container takes as they are, for the audio streams after the
+#: first (the first is decoded, watermarked and re-encoded; the others are copied packet for
+#: packet, so a second language keeps its sound and its codec). Matroska holds about any
+#: codec; WebM only Opus and Vorbis. Each entry was checked by copying a track of that codec
+#: into that container through the labeler; E-AC-3 and ALAC into MP4 / MOV, and Opus into
+#: MP4, had every packet refused by the muxer ("Invalid argument") and are left out.
+AUDIO_COPY_CODECS = {
+    "mp4": frozenset({"aac", "mp3", "mp2", "ac3", "flac"}),
+    "mov": frozenset({"aac", "mp3", "mp2", "ac3", "pcm_s16le", "pcm_s16be", "pcm_s24le",
+                      "pcm_s24be", "pcm_f32le"}),
+    "mkv": frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "dts", "truehd", "opus", "vorbis",
+                      "flac", "alac", "wavpack", "tta", "pcm_u8", "pcm_s16le", "pcm_s24le",
+                      "pcm_s32le", "pcm_f32le"}),
+    "webm": frozenset({"opus", "vorbis"}),
+}
+
+
 #: Output containers that hold attachments (files stored beside the streams: an ASS
 #: subtitle's fonts, without which it shows in another typeface; a cover image).
 ATTACHMENT_CONTAINERS = frozenset({"mkv"})
@@ -460,11 +482,14 @@ ATTACHMENT_CONTAINERS = frozenset({"mkv"})
 
 def carried_streams(info: VideoInfo, container: str) -> tuple[int, ...]:
     """Indices of ``info``'s streams, beyond the main video and audio, that an output
-    ``container`` carries as they are: subtitles of a kind it holds (:data:`SUBTITLE_CODECS`)
-    and attachments (:data:`ATTACHMENT_CONTAINERS`)."""
+    ``container`` carries as they are: the other audio streams and subtitles of a kind it
+    holds (:data:`AUDIO_COPY_CODECS`, :data:`SUBTITLE_CODECS`) and attachments
+    (:data:`ATTACHMENT_CONTAINERS`)."""
+    sound = AUDIO_COPY_CODECS.get(container, frozenset())
     codecs = SUBTITLE_CODECS.get(container, frozenset())
+    audio = tuple(i for i, name in info.other_audio if name in sound)
     subs = tuple(i for i, name in info.subtitles if name in codecs)
-    return subs + (info.attachments if container in ATTACHMENT_CONTAINERS else ())
+    return audio + subs + (info.attachments if container in ATTACHMENT_CONTAINERS else ())
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -521,6 +546,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             video_tags["timecode"] = timecode
         extra: dict[str, int] = {}
         subtitles = tuple((st.index, _codec_name(st)) for st in container.streams.subtitles)
+        other_audio = tuple((st.index, _codec_name(st)) for st in container.streams.audio[1:])
         attachments = tuple(st.index for st in container.streams if st.type == "attachment")
         for st in container.streams:
             # An MP4 / MOV chapter track (one sample per chapter, read by FFmpeg as a data
@@ -543,6 +569,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             bit_rate=vs.bit_rate or container.bit_rate or None, audio=audio,
             metadata=dict(container.metadata), extra_streams=extra, sar=_sar_of(vs),
             video_tags=video_tags, subtitles=subtitles, attachments=attachments,
+            other_audio=other_audio,
             chapters=chapters, interlaced=bool(getattr(first, "interlaced_frame", False)),
             alpha=(vs.metadata.get("alpha_mode") == "1"
                    or first.format.name.startswith(_ALPHA_FORMATS)))
