@@ -338,17 +338,21 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: Labe
         from .formats import video_io
 
         from .labeling_video import (EXTENSIONS, in_place_loss, left_out_streams,
-                                     left_out_warning)
+                                     left_out_warning, other_audio_note)
 
         info = video_io.probe(path)
         vcodec, _, _ = video_io.encoder_settings(info.container, spec.video_codec, spec.video_crf,
                                                  spec.video_preset)
         # the streams the output would not hold: an in-place run is refused for them (the dry
         # run said "would label"), any other is warned
-        if dropped := left_out_streams(info, EXTENSIONS.get(target.suffix.lower(), info.container)):
+        container = EXTENSIONS.get(target.suffix.lower(), info.container)
+        if dropped := left_out_streams(info, container):
             if in_place:
                 raise LabelingError(in_place_loss(dropped))
             warns.append(left_out_warning(dropped))
+        cue = bool(spec.video_audio_cue and spec.explicit and info.audio is not None)
+        if note := other_audio_note(info, video_io.carried_streams(info, container), cue=cue):
+            warns.append(note)
         if spec.explicit:
             # a picture too small for the label: the real run fails on it (the dry run said
             # "would label")
