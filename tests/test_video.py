@@ -360,6 +360,13 @@ def test_other_audio_streams_are_carried(labeled, tmp_path, credentials):
     assert any(w.startswith("not in the output: 1 audio, 1 subtitle: WEBM takes no aac audio or subrip "
                             "subtitles (a labeled file holds") for w in res.warnings), res.warnings
     assert len(audio_streams(res.output)) == 1
+    # into MP4, whose sound is timed in 1/rate where Matroska's is in ms: every packet was
+    # taken as out of order, moved, and then refused by the muxer
+    res = label_video_file(aac2, tmp_path / "aac2.mp4", credentials=credentials, **FAST)
+    assert not any("stream #" in w for w in res.warnings), res.warnings
+    # (FFmpeg's MP4 muxer writes no track title, as with ffmpeg -c copy)
+    assert audio_streams(res.output)[1:] == [("aac", "fra", None)]
+    assert _packets_md5(res.output, "0:a:1") == _packets_md5(aac2, "0:a:1")
 
     # a dry run says so too
     r = subprocess.run([sys.executable, "-m", "synthlabel", "label", "--dry-run", "--json", "-j", "1",

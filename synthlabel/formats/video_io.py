@@ -462,12 +462,13 @@ def _codec_name(stream) -> str:
 #: first (the first is decoded, watermarked and re-encoded; the others are copied packet for
 #: packet, so a second language keeps its sound and its codec). Matroska holds about any
 #: codec; WebM only Opus and Vorbis. Each entry was checked by copying a track of that codec
-#: into that container through the labeler; E-AC-3 and ALAC into MP4 / MOV, and Opus into
-#: MP4, had every packet refused by the muxer ("Invalid argument") and are left out.
+#: from an MKV into that container through the labeler (packets the same bytes, at the same
+#: times; but ALAC into MP4 / MOV, whose last packet Matroska stores without a duration, loses
+#: that packet, as ``ffmpeg -c copy`` does).
 AUDIO_COPY_CODECS = {
-    "mp4": frozenset({"aac", "mp3", "mp2", "ac3", "flac"}),
-    "mov": frozenset({"aac", "mp3", "mp2", "ac3", "pcm_s16le", "pcm_s16be", "pcm_s24le",
-                      "pcm_s24be", "pcm_f32le"}),
+    "mp4": frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "alac", "opus", "flac"}),
+    "mov": frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s16be",
+                      "pcm_s24le", "pcm_s24be", "pcm_f32le"}),
     "mkv": frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "dts", "truehd", "opus", "vorbis",
                       "flac", "alac", "wavpack", "tta", "pcm_u8", "pcm_s16le", "pcm_s24le",
                       "pcm_s32le", "pcm_f32le"}),
@@ -1042,9 +1043,13 @@ class VideoWriter:
         out = self._copied.get(index)
         if out is None:
             return
+        # Times are compared in the input stream's time base: mux() rebases the packet to the
+        # output stream's in place (1/48000 for sound in MP4, where Matroska said 1/1000), and
+        # comparing the two had every packet after the first "out of order", moved, refused.
         last = self._copied_dts.get(index)
         if packet.dts is not None and last is not None and packet.dts < last:
             self._follow(packet, last, index)
+        pts, dts, tb = packet.pts, packet.dts, packet.time_base
         packet.stream = out
         try:
             try:
@@ -1052,17 +1057,19 @@ class VideoWriter:
             except av.FFmpegError:
                 # two cues at one time (ASS lines shown together): Matroska takes them, MP4
                 # wants each time later than the last
-                if packet.dts is None or last is None or packet.dts != last:
+                if dts is None or last is None or dts != last:
                     raise
+                packet.pts, packet.dts, packet.time_base = pts, dts, tb
                 self._follow(packet, last, index)
+                dts = packet.dts
                 self._out.mux(packet)
         except av.FFmpegError as exc:
             note = self.copy_failed.setdefault(index, [0, 0, ""])
             note[1] += 1
             note[2] = _one_line(exc)
             return
-        if packet.dts is not None:
-            self._copied_dts[index] = packet.dts if last is None else max(last, packet.dts)
+        if dts is not None:
+            self._copied_dts[index] = dts if last is None else max(last, dts)
 
     def _follow(self, packet, last: int, index: int) -> None:
         """Move ``packet`` (dts and pts) to one tick after ``last``, and count it."""
