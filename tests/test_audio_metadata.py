@@ -157,6 +157,8 @@ def test_label_roundtrip_with_independent_readers(media, tmp_path, fmt):
         ex = _run(require_tool("exiftool"), "-j", "-G1", str(out))
         j = json.loads(ex.stdout)[0]
         assert json.loads(j["Keys:AIGC"]) == LABEL2.to_dict()
+        # the IPTC property itself too, in the XMP box ExifTool reads (as on pictures)
+        assert j["XMP-iptcExt:DigitalSourceType"] == DST_TRAINED
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -482,6 +484,73 @@ def test_h264_faststart_mp4(tmp_path):
     meta = read_audio_metadata(dst.read_bytes())
     assert meta.aigc_count == 2
     assert decode_md5(dst) == before
+    # labeling it again leaves one: the XMP packet loses its TC260:AIGC, keeps the source type
+    once = write_audio_metadata(dst.read_bytes(), "mp4", LABEL)
+    assert read_audio_metadata(once).aigc_count == 1 and mp4meta.XMP_UUID in once
+    dst.write_bytes(once)
+    assert decode_md5(dst) == before
+
+
+def _top_boxes(data: bytes) -> list[bytes]:
+    pos, out = 0, []
+    while pos + 8 <= len(data):
+        out.append(data[pos + 4:pos + 8])
+        pos += int.from_bytes(data[pos:pos + 4], "big")
+    return out
+
+
+@pytest.mark.parametrize("layout", ["faststart", "moov-last", "xmp-before-media"])
+def test_mp4_source_type_goes_into_its_xmp_too(tmp_path, layout):
+    """The IPTC DigitalSourceType was only an mdta key in MP4 / MOV / M4A (ExifTool shows it as
+    Keys:DigitalSourceType), not the IPTC property Iptc4xmpExt:DigitalSourceType that pictures
+    carry in XMP and that tools look for. It now goes into the file's XMP box (the ISO uuid box
+    ExifTool and Adobe's tools read and write), added after moov, or set in the XMP packet the
+    file already has, whose other properties stay, wherever the box sits: the media data's
+    chunk offsets follow (the decoded streams are the same), and ExifTool validates the file."""
+    ffmpeg, exiftool = require_tool("ffmpeg"), require_tool("exiftool")
+    src = tmp_path / "v.mp4"
+    flags = ["-movflags", "+faststart"] if layout == "faststart" else []
+    out = _run(ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-f", "lavfi",
+               "-i", "sine=d=1", "-t", "1", "-pix_fmt", "yuv420p", "-c:a", "aac", *flags, str(src))
+    assert out.returncode == 0, out.stderr
+    data = src.read_bytes()
+    if layout == "xmp-before-media":
+        # another tool's XMP (a creator) in a uuid box before the media data, moov at the end
+        assert _top_boxes(data)[-1] == b"moov"
+        packet = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+                  'syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                  '<dc:creator><rdf:Seq><rdf:li>Someone</rdf:li></rdf:Seq></dc:creator></rdf:Description>'
+                  '</rdf:RDF></x:xmpmeta>').encode()
+        box = (24 + len(packet)).to_bytes(4, "big") + b"uuid" + mp4meta.XMP_UUID + packet
+        mdat = data.index(b"mdat") - 4
+        moov = data.rindex(b"moov") - 4
+        tail = bytearray(data[moov:])
+        mp4meta._shift_chunk_offsets(tail, [(mdat, len(box))])
+        data = data[:mdat] + box + data[mdat:moov] + bytes(tail)
+        src.write_bytes(data)
+        assert json.loads(_run(exiftool, "-j", "-XMP-dc:Creator", str(src)).stdout)[0]["Creator"] == "Someone"
+    before = decode_md5(src)
+    dst = tmp_path / "labeled.mp4"
+    write_audio_metadata_file(src, dst, LABEL, DST_TRAINED, fmt="mp4")
+    assert decode_md5(dst) == before
+    boxes = _top_boxes(dst.read_bytes())
+    assert boxes.count(b"uuid") == 1, boxes
+    if layout != "xmp-before-media":
+        assert boxes[boxes.index(b"moov") + 1] == b"uuid", boxes
+    ex = json.loads(_run(exiftool, "-j", "-G1", "-a", str(dst)).stdout)[0]
+    assert ex["XMP-iptcExt:DigitalSourceType"] == DST_TRAINED
+    assert ex["Keys:DigitalSourceType"] == DST_TRAINED and json.loads(ex["Keys:AIGC"]) == LABEL.to_dict()
+    valid = json.loads(_run(exiftool, "-j", "-G1", "-a", "-validate", "-warning", str(dst)).stdout)[0]
+    assert valid["ExifTool:Validate"] == "OK", valid
+    if layout == "xmp-before-media":
+        assert ex["XMP-dc:Creator"] == "Someone"
+    meta = read_audio_metadata_file(dst)
+    assert meta.aigc == LABEL and meta.aigc_count == 1 and meta.digital_source_type == DST_TRAINED
+    # and again (relabeling): still one box, the same decode
+    again = tmp_path / "again.mp4"
+    write_audio_metadata_file(dst, again, LABEL2, DST_TRAINED, fmt="mp4")
+    assert _top_boxes(again.read_bytes()).count(b"uuid") == 1 and decode_md5(again) == before
+    assert read_audio_metadata_file(again).aigc == LABEL2
 
 
 def test_wav_rf64_odd_chunk_and_xmp(tmp_path, credentials):

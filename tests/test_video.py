@@ -187,6 +187,11 @@ def test_ffprobe_reads_aigc(labeled):
             assert found.doctype == ("webm" if kind == "webm" else "matroska")
         assert len(found.aigc) == 1 and json.loads(found.aigc[0][1])["ProduceID"] == res.content_id.hex
         assert found.digital_source_type.endswith("trainedAlgorithmicMedia")
+        if kind in ("mp4", "mov"):
+            # the IPTC property itself, in the XMP box ExifTool reads (as on pictures)
+            ex = json.loads(subprocess.run([require_tool("exiftool"), "-j", "-G1", "-XMP-iptcExt:all", dst],
+                                           capture_output=True, text=True, check=True).stdout)[0]
+            assert ex["XMP-iptcExt:DigitalSourceType"] == found.digital_source_type, (kind, ex)
 
 
 def _bright_rows(rgb: np.ndarray, box) -> int:

@@ -6,7 +6,7 @@
 - flac, ogg (Vorbis, Opus): Vorbis comment ``AIGC`` (:mod:`.vorbis`, mutagen), wrapped;
   ``DIGITALSOURCETYPE`` comment.
 - m4a, mp4, mov: ``moov/udta/meta`` mdta key ``AIGC`` (:mod:`.mp4meta`), inner JSON; mdta key
-  ``DigitalSourceType``.
+  ``DigitalSourceType``, and ``Iptc4xmpExt:DigitalSourceType`` in the file's XMP ``uuid`` box.
 
 The DigitalSourceType value is the full IPTC URI and is written only when given.
 

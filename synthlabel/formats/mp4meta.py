@@ -13,7 +13,12 @@ Layout written (what ``ffmpeg -movflags use_metadata_tags -metadata AIGC=...`` w
               data      type indicator 1 (UTF-8), locale 0, value
 
 The ``AIGC`` value is the *inner* 7-key JSON (the key already says AIGC); the optional
-``DigitalSourceType`` key holds the full IPTC URI.
+``DigitalSourceType`` key holds the full IPTC URI. With it, the IPTC property itself,
+``Iptc4xmpExt:DigitalSourceType``, goes into the file's XMP (a top-level ``uuid`` box of user
+type :data:`XMP_UUID`, where ExifTool and Adobe's tools read and write an MP4's XMP): set in
+the packet the file has, other properties kept, or in a new box right after moov. No
+TC260:AIGC is written there (and one another tool wrote is removed): the label is the mdta key,
+and GB 45438 allows one per file.
 
 Existing metadata survives: an existing ``mdta`` meta (in ``moov/udta`` first, else QuickTime's
 ``moov/meta``) is merged into: other keys keep their values and indexes are renumbered only
@@ -29,8 +34,9 @@ ISO full-box ``moov/meta`` is ignored by exiftool. Stale labels elsewhere (anoth
 meta, an iTunes freeform ``----:...:AIGC`` item) are removed so that the file holds one label.
 
 The moov box is rewritten in memory (it holds only sample tables); the media data is copied
-as is. When moov grows or shrinks and media data follows it (``+faststart`` files), every
-``stco``/``co64`` chunk offset that points past the old moov is shifted. Fragmented MP4
+as is. When moov (with the XMP box after it) or an XMP box elsewhere grows or shrinks and media
+data follows it (``+faststart`` files), every ``stco``/``co64`` chunk offset that points past
+it is shifted. Fragmented MP4
 (``mvex`` in moov) is refused: its absolute offsets (``tfra``, explicit base data offsets)
 are not rewritten, and C2PA cannot sign it anyway.
 
@@ -480,8 +486,9 @@ def _walk(buf: bytes, start: int, end: int, path: tuple[bytes, ...]) -> Iterator
             yield from _walk(buf, box.body, box.end, path + (box.type,))
 
 
-def _shift_chunk_offsets(moov: bytearray, after: int, delta: int) -> None:
-    """Add ``delta`` to every stco/co64 entry >= ``after`` (in place; sizes do not change)."""
+def _shift_chunk_offsets(moov: bytearray, shifts: list[tuple[int, int]]) -> None:
+    """Add to every stco/co64 entry the ``delta`` of each (``after``, ``delta``) of ``shifts``
+    whose ``after`` it is at or past (in place; sizes do not change)."""
     hdr = 16 if int.from_bytes(moov[:4], "big") == 1 else 8
     for box in _walk(bytes(moov), hdr, len(moov), ()):
         if box.type not in (b"stco", b"co64"):
@@ -494,22 +501,77 @@ def _shift_chunk_offsets(moov: bytearray, after: int, delta: int) -> None:
         for i in range(count):
             p = first + i * width
             off = int.from_bytes(moov[p:p + width], "big")
-            if off >= after:
+            delta = sum(d for after, d in shifts if off >= after)
+            if delta:
                 off += delta
                 if not 0 <= off < (1 << (8 * width)):
                     raise MetadataError("MP4 chunk offset overflows stco; cannot grow moov")
                 moov[p:p + width] = off.to_bytes(width, "big")
 
 
+def _is_xmp_box(read: Callable[[int, int], bytes], box: _Box) -> bool:
+    return (box.type == b"uuid" and box.header + 16 <= box.size <= _MAX_XMP_BOX
+            and read(box.body, 16) == XMP_UUID)
+
+
+def _xmp_update(read: Callable[[int, int], bytes], boxes: list[_Box],
+                digital_source_type: str | None) -> tuple[list[tuple[_Box, bytes]], bytes]:
+    """The file's top-level XMP boxes (ISO ``uuid``, where ExifTool and Adobe's tools read an
+    MP4's XMP) as they must change: ([(box, its new bytes)], a new box to add after moov).
+    The first gets the IPTC ``Iptc4xmpExt:DigitalSourceType`` (when given; a new box does when
+    there is none); every one loses a TC260:AIGC (GB 45438: one label per file, and the label
+    is the mdta key); their other properties are kept. A packet that does not parse is left
+    alone: its properties are another tool's, not ours to lose."""
+    from . import xmp
+
+    changed: list[tuple[_Box, bytes]] = []
+    found = [b for b in boxes if _is_xmp_box(read, b)]
+    for i, box in enumerate(found):
+        old = read(box.body + 16, box.size - box.header - 16)
+        dst = digital_source_type if i == 0 else None
+        if dst is None and not xmp.packet_has_aigc(old):
+            continue
+        try:
+            changed.append((box, _xmp_box(xmp.source_type_packet(old, dst))))
+        except MetadataError:
+            continue
+    new = b""
+    if digital_source_type and not found:
+        new = _xmp_box(xmp.source_type_packet(None, digital_source_type))
+    return changed, new
+
+
+def _xmp_box(packet: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + 16 + len(packet), b"uuid") + XMP_UUID + packet
+
+
 def _plan(read: Callable[[int, int], bytes], size: int,
-          entries: list[tuple[str, str]]) -> tuple[_Box, bytes]:
-    _boxes, moov = _top_level(read, size)
+          entries: list[tuple[str, str]]) -> list[tuple[int, int] | bytes]:
+    """The output file as segments: (start, length) ranges of the input, and new bytes (the
+    rewritten moov, with the XMP box after it when the file had none and ``entries`` set the
+    source type; the file's XMP boxes rewritten where they are)."""
+    boxes, moov = _top_level(read, size)
     old = read(moov.start, moov.size)
     new = bytearray(_rewrite_moov(old, entries))
-    delta = len(new) - moov.size
-    if delta and moov.end < size:
-        _shift_chunk_offsets(new, moov.end, delta)
-    return moov, bytes(new)
+    dst = next((v for k, v in entries if k == DST_KEY), None)
+    changed, added = _xmp_update(read, boxes, dst)
+    # (start, end, length after): chunk offsets into media data past an edit move with it
+    edits = sorted([(moov.start, moov.end, len(new) + len(added))]
+                   + [(b.start, b.end, len(data)) for b, data in changed])
+    shifts = [(end, length - (end - start)) for start, end, length in edits]
+    if any(d for _, d in shifts):
+        _shift_chunk_offsets(new, shifts)
+    replacement = {moov.start: bytes(new) + added} | {b.start: data for b, data in changed}
+    segments: list[tuple[int, int] | bytes] = []
+    pos = 0
+    for start, end, _length in edits:
+        if start > pos:
+            segments.append((pos, start - pos))
+        segments.append(replacement[start])
+        pos = end
+    if pos < size:
+        segments.append((pos, size - pos))
+    return segments
 
 
 def _entries(aigc_inner_json: str, digital_source_type: str | None) -> list[tuple[str, str]]:
@@ -523,9 +585,9 @@ def write_mp4_metadata(data: bytes, aigc_inner_json: str,
                        digital_source_type: str | None = None) -> bytes:
     """``data`` (MP4/MOV/M4A bytes) with the AIGC mdta key set to ``aigc_inner_json``."""
     data = bytes(data)
-    moov, new = _plan(_bytes_reader(data), len(data), _entries(aigc_inner_json,
-                                                               digital_source_type))
-    return data[:moov.start] + new + data[moov.end:]
+    segments = _plan(_bytes_reader(data), len(data), _entries(aigc_inner_json, digital_source_type))
+    return b"".join(seg if isinstance(seg, bytes) else data[seg[0]:seg[0] + seg[1]]
+                    for seg in segments)
 
 
 def _copy_range(src: BinaryIO, dst: BinaryIO, start: int, length: int) -> None:
@@ -555,13 +617,15 @@ def write_mp4_entries_file(src: str | os.PathLike[str], dst: str | os.PathLike[s
         raise MetadataError("source and destination are the same file")
     size = os.path.getsize(src)
     with open(src, "rb") as f:
-        moov, new = _plan(_file_reader(f), size, entries)
+        segments = _plan(_file_reader(f), size, entries)
         tmp = os.fspath(dst) + ".part"
         try:
             with open(tmp, "wb") as out:
-                _copy_range(f, out, 0, moov.start)
-                out.write(new)
-                _copy_range(f, out, moov.end, size - moov.end)
+                for seg in segments:
+                    if isinstance(seg, bytes):
+                        out.write(seg)
+                    else:
+                        _copy_range(f, out, *seg)
             os.replace(tmp, dst)
         finally:
             if os.path.exists(tmp):

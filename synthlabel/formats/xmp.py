@@ -276,7 +276,9 @@ def _remove_ours(root: ET.Element) -> None:
         # With no child left, parent.text keeps the children's indentation for _add_ours.
 
 
-def _add_ours(root: ET.Element, aigc_inner_json: str, digital_source_type: str) -> None:
+def _add_ours(root: ET.Element, aigc_inner_json: str | None, digital_source_type: str) -> None:
+    """Add TC260:AIGC (unless None) and Iptc4xmpExt:DigitalSourceType to the first
+    rdf:Description."""
     descs = _descriptions(root)
     if descs:
         desc = descs[0]
@@ -295,9 +297,10 @@ def _add_ours(root: ET.Element, aigc_inner_json: str, digital_source_type: str) 
         # One level less than the children, e.g. "\n   " -> "\n  ".
         closing = indent[:-1] if len(indent) > 1 and indent.endswith((" ", "\t")) else "\n"
         desc.text = indent
-    a = ET.SubElement(desc, _AIGC)
-    a.text = aigc_inner_json
-    a.tail = indent
+    if aigc_inner_json is not None:
+        a = ET.SubElement(desc, _AIGC)
+        a.text = aigc_inner_json
+        a.tail = indent
     d = ET.SubElement(desc, _DST)
     d.text = digital_source_type
     d.tail = closing
@@ -319,6 +322,28 @@ def update_packet(
     root, bindings = _parse(packet)
     _remove_ours(root)
     _add_ours(root, aigc_inner_json, digital_source_type)
+    return _serialize(root, bindings, padding)
+
+
+def source_type_packet(packet: bytes | None, digital_source_type: str | None, *,
+                       padding: int = 0) -> bytes:
+    """``packet`` (or a new packet) with no TC260:AIGC and, unless ``digital_source_type`` is
+    None, Iptc4xmpExt:DigitalSourceType set; every other property kept. For files whose AIGC
+    label lives in a channel of its own (an MP4's mdta key), where a second one in XMP would
+    make two labels."""
+    if not packet or not packet.strip(b"\x00 \t\r\n"):
+        root, bindings = _new_root(), []
+    else:
+        root, bindings = _parse(packet)
+    if digital_source_type is None:
+        for parent in list(root.iter()):
+            for key in [k for k in parent.attrib if _is_aigc_name(k)]:
+                del parent.attrib[key]
+            for child in [c for c in parent if _is_aigc_name(c.tag)]:
+                parent.remove(child)
+    else:
+        _remove_ours(root)
+        _add_ours(root, None, digital_source_type)
     return _serialize(root, bindings, padding)
 
 
