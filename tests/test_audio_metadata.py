@@ -112,8 +112,8 @@ def test_label_roundtrip_with_independent_readers(media, tmp_path, fmt):
 
     meta = read_audio_metadata(twice)
     assert meta.aigc == LABEL2 and meta.aigc_count == 1 and not meta.errors
-    # WAV has no natural DigitalSourceType field (see synthlabel.formats.riff)
-    assert meta.digital_source_type == (None if fmt == "wav" else DST_TRAINED)
+    # (WAV: in its XMP _PMX chunk; see synthlabel.formats.riff)
+    assert meta.digital_source_type == DST_TRAINED
     assert read_audio_metadata_file(out).aigc == LABEL2
     expected_raw = LABEL2.to_inner_json() if fmt == "m4a" else LABEL2.to_wrapped_json()
     assert meta.raw == expected_raw
@@ -128,6 +128,7 @@ def test_label_roundtrip_with_independent_readers(media, tmp_path, fmt):
         chunks = riff_chunks(twice)
         ids = [c for c, _ in chunks]
         assert ids.count(b"AIGC") == 1 and b"LIST" in ids and b"data" in ids
+        assert ids.count(b"_PMX") == 1 and b"TC260:AIGC" not in dict(chunks)[b"_PMX"]
         payload = dict(chunks)[b"AIGC"]
         assert payload.rstrip(b"\0").decode() == LABEL2.to_wrapped_json()
         with wave.open(str(out)) as w:
@@ -136,6 +137,9 @@ def test_label_roundtrip_with_independent_readers(media, tmp_path, fmt):
         assert tags.get("title") == "Original Title"  # LIST/INFO survived
         ex = _run(require_tool("exiftool"), "-v2", str(out)).stdout
         assert f"RIFF 'AIGC' chunk ({len(LABEL2.to_wrapped_json())} bytes of data)" in ex
+        # the IPTC property itself, in Adobe's WAV XMP chunk (as on pictures)
+        j = json.loads(_run(require_tool("exiftool"), "-j", "-G1", str(out)).stdout)[0]
+        assert j["XMP-iptcExt:DigitalSourceType"] == DST_TRAINED
     else:
         assert json.loads(tags["AIGC"]) == json.loads(expected_raw)
         assert [k.lower() for k in tags].count("aigc") == 1
@@ -357,6 +361,44 @@ def test_wav_labels_in_list_info_and_an_id3_chunk_are_read_and_replaced(media, t
         decode_md5(out)
     assert ffprobe_tags(_written(tmp_path / "re1.wav", write_audio_metadata(info, "wav", LABEL)))["title"] == "Song"
     assert str(WAVE(_written(tmp_path / "re2.wav", write_audio_metadata(tagged.read_bytes(), "wav", LABEL))).tags["TIT2"]) == "Song"
+
+
+def test_wav_source_type_goes_into_its_xmp_chunk(media, tmp_path):
+    """WAV carried no IPTC DigitalSourceType at all. It now goes into Adobe's WAV XMP chunk
+    (``_PMX``) as Iptc4xmpExt:DigitalSourceType, which ExifTool reads: set in the packet the
+    file has, whose other properties (a creator) stay and whose TC260:AIGC (a second label)
+    goes, or in a new chunk; the samples are untouched and the file stays one label."""
+    exiftool = require_tool("exiftool")
+
+    def chunk(cid: bytes, data: bytes) -> bytes:
+        return cid + len(data).to_bytes(4, "little") + data + b"\0" * (len(data) & 1)
+
+    base = media["wav"].read_bytes()
+    before = decode_md5(_written(tmp_path / "base.wav", base))
+    packet = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+              'syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+              'xmlns:TC260="http://www.tc260.org.cn/ns/AIGC/1.0/"><dc:creator><rdf:Seq><rdf:li>Someone'
+              '</rdf:li></rdf:Seq></dc:creator><TC260:AIGC>' + LABEL2.to_inner_json().replace('"', "&quot;")
+              + '</TC260:AIGC></rdf:Description></rdf:RDF></x:xmpmeta>').encode()
+    body = base[12:] + chunk(b"_PMX", packet)
+    with_xmp = b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WAVE" + body
+    assert read_audio_metadata(with_xmp).aigc == LABEL2
+    for src in (base, with_xmp):
+        out = _written(tmp_path / "out.wav", write_audio_metadata(src, "wav", LABEL, DST_TRAINED))
+        assert decode_md5(out) == before
+        ids = [c for c, _ in riff_chunks(out.read_bytes())]
+        assert ids.count(b"_PMX") == 1 and ids.count(b"AIGC") == 1, ids
+        meta = read_audio_metadata(out.read_bytes())
+        assert meta.aigc == LABEL and meta.aigc_count == 1 and meta.digital_source_type == DST_TRAINED
+        j = json.loads(_run(exiftool, "-j", "-G1", str(out)).stdout)[0]
+        assert j["XMP-iptcExt:DigitalSourceType"] == DST_TRAINED
+        assert "XMP-TC260:AIGC" not in j
+        if src is with_xmp:
+            assert j["XMP-dc:Creator"] == "Someone"
+        # labeled again: still one XMP chunk, one label
+        again = write_audio_metadata(out.read_bytes(), "wav", LABEL2, DST_TRAINED)
+        assert [c for c, _ in riff_chunks(again)].count(b"_PMX") == 1
+        assert read_audio_metadata(again).aigc == LABEL2
 
 
 def _written(path: Path, data: bytes) -> Path:

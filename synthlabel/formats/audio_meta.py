@@ -1,7 +1,7 @@
 """The GB 45438 implicit label in audio (and MP4-family) file metadata.
 
-- wav: RIFF chunk ``AIGC`` (:mod:`.riff`), wrapped JSON; no DigitalSourceType (no natural
-  field; an XMP ``_PMX`` chunk would be a second label channel).
+- wav: RIFF chunk ``AIGC`` (:mod:`.riff`), wrapped JSON; ``Iptc4xmpExt:DigitalSourceType`` in
+  the XMP ``_PMX`` chunk (the label itself is never put there).
 - mp3: ID3v2 ``TXXX:AIGC`` (:mod:`.id3`, mutagen), wrapped; ``TXXX:DigitalSourceType``.
 - flac, ogg (Vorbis, Opus): Vorbis comment ``AIGC`` (:mod:`.vorbis`, mutagen), wrapped;
   ``DIGITALSOURCETYPE`` comment.
@@ -121,7 +121,7 @@ def write_audio_metadata(data: bytes, fmt: str | None, aigc: AIGCLabel,
     data = bytes(data)
     fmt = _resolve(fmt, _sniff_data(data))
     if fmt == "wav":
-        return riff.write_wav_label(data, aigc.to_wrapped_json())
+        return riff.write_wav_label(data, aigc.to_wrapped_json(), digital_source_type)
     if fmt in _MP4_FAMILY:
         return mp4meta.write_mp4_metadata(data, aigc.to_inner_json(), digital_source_type)
     buf = io.BytesIO(data)
@@ -142,7 +142,7 @@ def write_audio_metadata_file(src: str | os.PathLike[str], dst: str | os.PathLik
     except OSError as exc:
         raise MetadataError(f"cannot open {os.fspath(src)!r}: {exc.strerror or exc}") from None
     if fmt == "wav":
-        riff.write_wav_label_file(src, dst, aigc.to_wrapped_json())
+        riff.write_wav_label_file(src, dst, aigc.to_wrapped_json(), digital_source_type)
         return
     if fmt in _MP4_FAMILY:
         mp4meta.write_mp4_metadata_file(src, dst, aigc.to_inner_json(), digital_source_type)

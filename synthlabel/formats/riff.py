@@ -7,11 +7,13 @@ replaces the existing chunk in place (the file holds exactly one); a new chunk g
 last chunk, so that naive readers that expect ``fmt`` + ``data`` up front keep working.
 
 An XMP packet in a ``_PMX`` chunk (Adobe's WAV XMP) holding ``TC260:AIGC`` is also read as a
-label, and on writing our properties are stripped from it so that only one label remains; so
+label, and on writing the TC260:AIGC is stripped from it so that only one label remains; so
 are an ``AIGC`` entry in ``LIST/INFO`` (as ffmpeg writes tags) and a ``TXXX:AIGC`` frame in an
 ``id3 `` chunk (as mutagen and ExifTool write ID3 into WAV).
-No DigitalSourceType is written to WAV: RIFF has no natural field for it short of a whole
-XMP packet, which would add a second label channel.
+The IPTC DigitalSourceType, when given, goes into that XMP packet as
+``Iptc4xmpExt:DigitalSourceType`` (the property pictures carry; ExifTool reads it there): set
+in the file's ``_PMX`` packet, other properties kept, or in a new ``_PMX`` chunk after the
+``AIGC`` one. The XMP never holds the label itself (one label per file).
 
 Works on bytes and on paths (only chunk headers and small chunks are read into memory).
 """
@@ -24,7 +26,7 @@ from typing import BinaryIO
 
 from ..fsutil import read_range
 from . import id3
-from .xmp import MetadataError, find_in_packet, packet_has_aigc, strip_packet
+from .xmp import MetadataError, find_in_packet, packet_has_aigc, source_type_packet
 
 __all__ = [
     "AIGC_CHUNK",
@@ -157,11 +159,13 @@ def _chunk_bytes(cid: bytes, payload: bytes) -> bytes:
     return cid + len(payload).to_bytes(4, "little") + payload + pad
 
 
-def _plan(read: Read, size: int, wrapped_json: str) -> list[Segment]:
+def _plan(read: Read, size: int, wrapped_json: str,
+          digital_source_type: str | None = None) -> list[Segment]:
     riff = _parse(read, size)
     new_chunk = _chunk_bytes(AIGC_CHUNK, wrapped_json.encode("utf-8"))
     body: list[Segment] = []
     placed = False
+    dst = digital_source_type        # set in the first XMP packet, None once done
     for c in riff.chunks:
         if c.id == b"ds64":
             continue  # rewritten below
@@ -170,14 +174,16 @@ def _plan(read: Read, size: int, wrapped_json: str) -> list[Segment]:
                 body.append(new_chunk)
                 placed = True
             continue
-        if c.id == XMP_CHUNK:
+        if c.id == XMP_CHUNK and c.size <= _MAX_SMALL:
             packet = _payload(read, c)
-            if packet_has_aigc(packet):
+            if dst or packet_has_aigc(packet):
                 try:
-                    body.append(_chunk_bytes(XMP_CHUNK, strip_packet(packet)))
+                    body.append(_chunk_bytes(XMP_CHUNK, source_type_packet(packet, dst)))
+                    dst = None
+                    continue
                 except MetadataError:
-                    pass  # a broken packet that claims a label: drop it
-                continue
+                    if packet_has_aigc(packet):
+                        continue  # a broken packet that claims a label: drop it
         if c.id == b"LIST" and c.size <= _MAX_SMALL:
             payload = _payload(read, c)
             subs = _info_entries(payload)
@@ -208,6 +214,8 @@ def _plan(read: Read, size: int, wrapped_json: str) -> list[Segment]:
             body.append(b"\x00")  # restore the missing pad byte
     if not placed:
         body.append(new_chunk)
+    if dst:
+        body.append(_chunk_bytes(XMP_CHUNK, source_type_packet(None, dst)))
     body_len = sum(len(s) if isinstance(s, bytes) else s[1] for s in body)
     out: list[Segment] = []
     if riff.form == b"RF64":
@@ -241,22 +249,23 @@ def _file_reader(f: BinaryIO) -> Read:
     return read
 
 
-def write_wav_label(data: bytes, wrapped_json: str) -> bytes:
-    """``data`` with exactly one ``AIGC`` chunk holding ``wrapped_json``."""
+def write_wav_label(data: bytes, wrapped_json: str, digital_source_type: str | None = None) -> bytes:
+    """``data`` with exactly one ``AIGC`` chunk holding ``wrapped_json`` (and the IPTC
+    ``digital_source_type`` in its XMP, when given)."""
     data = bytes(data)
-    segments = _plan(_bytes_reader(data), len(data), wrapped_json)
+    segments = _plan(_bytes_reader(data), len(data), wrapped_json, digital_source_type)
     return b"".join(s if isinstance(s, bytes) else data[s[0]:s[0] + s[1]] for s in segments)
 
 
 def write_wav_label_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
-                         wrapped_json: str) -> None:
+                         wrapped_json: str, digital_source_type: str | None = None) -> None:
     """Path version of :func:`write_wav_label` with bounded memory."""
     if os.path.exists(dst) and os.path.samefile(src, dst):
         raise MetadataError("source and destination are the same file")
     size = os.path.getsize(src)
     tmp = os.fspath(dst) + ".part"
     with open(src, "rb") as f:
-        segments = _plan(_file_reader(f), size, wrapped_json)
+        segments = _plan(_file_reader(f), size, wrapped_json, digital_source_type)
         try:
             with open(tmp, "wb") as out:
                 for s in segments:
