@@ -150,6 +150,10 @@ def test_label_roundtrip_with_independent_readers(media, tmp_path, fmt):
         id3 = ID3(str(out))
         assert [f.text[0] for f in id3.getall("TXXX:AIGC")] == [LABEL2.to_wrapped_json()]
         assert id3.getall("TIT2")[0].text[0] == "Original Title"
+        # the IPTC property itself, in the tag's XMP (PRIV owned by XMP), once (as on pictures)
+        assert [f.owner for f in id3.getall("PRIV")] == ["XMP"]
+        j = json.loads(_run(require_tool("exiftool"), "-j", "-G1", str(out)).stdout)[0]
+        assert j["XMP-iptcExt:DigitalSourceType"] == DST_TRAINED
     elif fmt in ("flac", "ogg", "opus"):
         import mutagen
 
@@ -361,6 +365,28 @@ def test_wav_labels_in_list_info_and_an_id3_chunk_are_read_and_replaced(media, t
         decode_md5(out)
     assert ffprobe_tags(_written(tmp_path / "re1.wav", write_audio_metadata(info, "wav", LABEL)))["title"] == "Song"
     assert str(WAVE(_written(tmp_path / "re2.wav", write_audio_metadata(tagged.read_bytes(), "wav", LABEL))).tags["TIT2"]) == "Song"
+
+
+def test_mp3_xmp_keeps_another_tools_properties(media, tmp_path):
+    """The source type is set in the XMP packet an MP3's ID3 tag already has (a PRIV frame
+    owned by XMP), whose other properties stay; one such frame after labeling twice."""
+    from mutagen.id3 import ID3, PRIV
+
+    src = _written(tmp_path / "x.mp3", media["mp3"].read_bytes())
+    tags = ID3(str(src))
+    tags.add(PRIV(owner="XMP", data=(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:creator><rdf:Seq>'
+        '<rdf:li>Someone</rdf:li></rdf:Seq></dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>').encode()))
+    tags.save()
+    out = _written(tmp_path / "out.mp3", write_audio_metadata(src.read_bytes(), "mp3", LABEL, DST_TRAINED))
+    out = _written(tmp_path / "out2.mp3", write_audio_metadata(out.read_bytes(), "mp3", LABEL2, DST_TRAINED))
+    assert [f.owner for f in ID3(str(out)).getall("PRIV")] == ["XMP"]
+    j = json.loads(_run(require_tool("exiftool"), "-j", "-G1", str(out)).stdout)[0]
+    assert j["XMP-iptcExt:DigitalSourceType"] == DST_TRAINED and j["XMP-dc:Creator"] == "Someone"
+    meta = read_audio_metadata(out.read_bytes())
+    assert meta.aigc == LABEL2 and meta.aigc_count == 1 and meta.digital_source_type == DST_TRAINED
+    assert decode_md5(out) == decode_md5(src)
 
 
 def test_wav_source_type_goes_into_its_xmp_chunk(media, tmp_path):

@@ -4,7 +4,10 @@ Written with mutagen (an existing ID3v2 tag is kept, frames and all, and saved i
 major version, 2.3 or 2.4; a new tag is ID3v2.4). The value is the *wrapped* Annex E JSON.
 Every ``TXXX`` whose description is ``AIGC`` (any case) is replaced, so relabeling leaves one.
 The optional DigitalSourceType goes in ``TXXX`` description ``DigitalSourceType`` (full IPTC
-URI). The text encoding is ISO-8859-1: Annex E values are printable ASCII, and Latin-1 frames
+URI) and, as the IPTC property itself (``Iptc4xmpExt:DigitalSourceType``, which pictures carry),
+into the tag's XMP packet: a ``PRIV`` frame owned by ``XMP`` (Adobe's place for XMP in MP3,
+where ExifTool reads it), set in the packet there, its other properties kept, or a new frame.
+The XMP holds the source type only: the label is the TXXX frame. The text encoding is ISO-8859-1: Annex E values are printable ASCII, and Latin-1 frames
 read everywhere (ID3v2.3 has no UTF-8).
 
 All functions work on a binary file object (``BytesIO`` or a file opened ``r+b``).
@@ -26,6 +29,8 @@ __all__ = ["AIGC_DESC", "C2PA_MIME", "DST_DESC", "Id3Tag", "Undecoded", "id3v1_t
 
 AIGC_DESC = "AIGC"
 DST_DESC = "DigitalSourceType"
+#: Owner of the ``PRIV`` frame that holds an XMP packet (Adobe XMP Specification Part 3).
+XMP_OWNER = "XMP"
 #: MIME type of the ``GEOB`` frame that holds a C2PA manifest store (c2pa-rs's layout).
 C2PA_MIME = b"application/c2pa"
 _FRAME_ID = re.compile(rb"[A-Z0-9]{4}")
@@ -151,6 +156,7 @@ def write_id3_label(f: BinaryIO, wrapped_json: str, digital_source_type: str | N
     tags.add(TXXX(encoding=Encoding.LATIN1, desc=AIGC_DESC, text=[wrapped_json]))
     if digital_source_type:
         tags.add(TXXX(encoding=Encoding.LATIN1, desc=DST_DESC, text=[digital_source_type]))
+        _set_xmp_source_type(tags, digital_source_type)
     v1 = id3v1_tag(f)
     f.seek(0)
     try:
@@ -160,6 +166,23 @@ def write_id3_label(f: BinaryIO, wrapped_json: str, digital_source_type: str | N
     restore_id3v1(f, v1)
     if tags.getall("CHAP"):                 # (reading the tag again only where it has chapters)
         order_chapters(f)
+
+
+def _set_xmp_source_type(tags, digital_source_type: str) -> None:
+    """Set Iptc4xmpExt:DigitalSourceType in the tag's XMP (``PRIV`` owned by ``XMP``), its
+    other properties kept; a packet that does not parse is left alone (another tool's)."""
+    from mutagen.id3 import PRIV
+
+    from .xmp import source_type_packet
+
+    old = next((fr for fr in tags.getall("PRIV") if fr.owner == XMP_OWNER), None)
+    try:
+        packet = source_type_packet(old.data if old is not None else None, digital_source_type)
+    except MetadataError:
+        return
+    if old is not None:
+        del tags[old.HashKey]
+    tags.add(PRIV(owner=XMP_OWNER, data=packet))
 
 
 def order_chapters(f: BinaryIO) -> None:
@@ -226,6 +249,18 @@ def labels_in(tags, source: str = "id3-txxx") -> tuple[list[tuple[str, str]], st
             found.extend((source, value) for value in values)
         elif desc == DST_DESC.lower() and dst is None:
             dst = values[0].strip()
+    if dst is None:
+        # the IPTC property in the tag's XMP, as another tool may have written it alone
+        from .xmp import find_in_packet
+
+        for fr in tags.getall("PRIV"):
+            if fr.owner == XMP_OWNER and b"DigitalSourceType" in fr.data:
+                try:
+                    dst = find_in_packet(fr.data).digital_source_type
+                except MetadataError:
+                    continue
+                if dst:
+                    break
     return found, dst
 
 
