@@ -4,11 +4,12 @@ Written with mutagen (an existing ID3v2 tag is kept, frames and all, and saved i
 major version, 2.3 or 2.4; a new tag is ID3v2.4). The value is the *wrapped* Annex E JSON.
 Every ``TXXX`` whose description is ``AIGC`` (any case) is replaced, so relabeling leaves one.
 The optional DigitalSourceType goes in ``TXXX`` description ``DigitalSourceType`` (full IPTC
-URI) and, as the IPTC property itself (``Iptc4xmpExt:DigitalSourceType``, which pictures carry),
-into the tag's XMP packet: a ``PRIV`` frame owned by ``XMP`` (Adobe's place for XMP in MP3,
-where ExifTool reads it), set in the packet there, its other properties kept, or a new frame.
-The XMP holds the source type only: the label is the TXXX frame. The text encoding is ISO-8859-1: Annex E values are printable ASCII, and Latin-1 frames
-read everywhere (ID3v2.3 has no UTF-8).
+URI) and, as the IPTC property itself (``Iptc4xmpExt:DigitalSourceType``, which pictures
+carry), into the tag's XMP packet: a ``PRIV`` frame owned by ``XMP`` (Adobe's place for XMP in
+MP3, where ExifTool reads it), set in the packet there, its other properties kept, or a new
+frame. The XMP holds the source type only: the label is the TXXX frame. The text encoding is
+ISO-8859-1: Annex E values are printable ASCII, and Latin-1 frames read everywhere (ID3v2.3
+has no UTF-8).
 
 All functions work on a binary file object (``BytesIO`` or a file opened ``r+b``).
 :func:`split_tag` walks a tag's frames itself, for signing (the C2PA frame goes in among them).

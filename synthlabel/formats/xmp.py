@@ -339,7 +339,7 @@ def source_type_packet(packet: bytes | None, digital_source_type: str | None, *,
         for parent in list(root.iter()):
             for key in [k for k in parent.attrib if _is_aigc_name(k)]:
                 del parent.attrib[key]
-            for child in [c for c in parent if _is_aigc_name(c.tag)]:
+            for child in [c for c in parent if isinstance(c.tag, str) and _is_aigc_name(c.tag)]:
                 parent.remove(child)
     else:
         _remove_ours(root)
