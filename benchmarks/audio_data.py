@@ -221,10 +221,9 @@ def synth_speech(seconds: float, sr: int, seed: int = 0, levels: bool = True) ->
 def synth_fricative_bursts(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
     """The stress case: the formant speech model as it was until stop 43 (the same timing,
     pitch and vowels as :func:`synth_speech` with the same seed), whose loud noise bursts at
-    2.5-6 kHz (99.7 % of the energy) sit ~20 dB over faint voicing, like whispered syllables
-    between mumbles. The benchmark reports it beside the set (bench_wm_audio.STRESS), not in it:
-    added white noise scaled to its total power buries the faint voicing, and its loud parts are
-    noise-like themselves. Mono (n, 1)."""
+    2.5-6 kHz (99.7 % of the energy) sit ~20 dB over faint voicing. The benchmark reports it
+    beside the set (:data:`STRESS_SPECS`), not in it: added white noise scaled to its total
+    power buries the faint voicing, and its loud parts are noise-like themselves. Mono (n, 1)."""
     return synth_speech(seconds, sr, seed, levels=False)
 
 
