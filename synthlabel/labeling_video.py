@@ -455,7 +455,10 @@ def other_audio_note(info: video_io.VideoInfo, carried: tuple[int, ...], cue: bo
     copied = [(i, name) for i, name in info.other_audio if i in carried]
     if not copied:
         return None
-    what = ", ".join(f"#{i} {name}" for i, name in copied)
+    what = ", ".join(f"#{i} {name or 'unknown'}" for i, name in copied)
+    if info.audio is None:
+        return (f"{len(copied)} audio stream(s) ({what}) carried as they are: none carries the "
+                f"audio watermark (the first audio stream cannot be decoded)")
     return (f"{len(copied)} more audio stream(s) ({what}) carried as they are: only the first "
             f"audio stream carries the audio watermark{' and cue' if cue else ''}")
 
@@ -868,6 +871,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             t0 = time.perf_counter()
             try:
                 if container in ("mp4", "mov"):
+                    if info.container in ("mp4", "mov"):
+                        mp4meta.copy_xmp_file(src, encoded)     # the encoder dropped it
                     mp4meta.write_mp4_metadata_file(encoded, tagged, aigc.to_inner_json(),
                                                     label_dst,
                                                     extra=_mdta_keys_dropped(src, info, encoded))

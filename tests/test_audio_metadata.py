@@ -389,6 +389,72 @@ def test_mp3_xmp_keeps_another_tools_properties(media, tmp_path):
     assert decode_md5(out) == decode_md5(src)
 
 
+_CREATOR_XMP = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+                'syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+                'xmlns:TC260="http://www.tc260.org.cn/ns/AIGC/1.0/"><dc:creator><rdf:Seq><rdf:li>Someone'
+                '</rdf:li></rdf:Seq></dc:creator><TC260:AIGC>{"Label":"1","ProduceID":"old"}</TC260:AIGC>'
+                '</rdf:Description></rdf:RDF></x:xmpmeta>')
+
+
+def test_quicktime_udta_xmp_takes_the_source_type_and_loses_its_label(tmp_path, credentials):
+    """QuickTime (and ExifTool writing a MOV) keeps XMP in ``moov/udta/XMP_``. The writer
+    ignored it: a labeled MOV had two XMP packets (ExifTool: "Duplicate XMP"), and a
+    TC260:AIGC there stayed beside ours, two labels, which verify calls invalid (QA finding).
+    The source type now goes into that packet (no uuid box added), its TC260:AIGC removed,
+    its other properties kept; and labeling a MOV or M4A through the pipeline, which re-encodes
+    it, carries the input's XMP into the output (it was lost)."""
+    ffmpeg, exiftool = require_tool("ffmpeg"), require_tool("exiftool")
+    src = tmp_path / "m.mov"
+    out = _run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x120:r=10:d=1", "-f", "lavfi", "-i",
+               "sine=d=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(src))
+    assert out.returncode == 0, out.stderr
+    # an XMP_ box at the end of moov/udta, as QuickTime writes it (moov and udta grow; the
+    # chunk offsets past moov move with it)
+    data = bytearray(src.read_bytes())
+    moov = data.index(b"moov") - 4
+    size = int.from_bytes(data[moov:moov + 4], "big")
+    box = (8 + len(_CREATOR_XMP)).to_bytes(4, "big") + b"XMP_" + _CREATOR_XMP.encode()
+    pos = moov + 8
+    while data[pos + 4:pos + 8] != b"udta":                 # FFmpeg writes one udta
+        pos += int.from_bytes(data[pos:pos + 4], "big")
+    udta_end = pos + int.from_bytes(data[pos:pos + 4], "big")
+    data[pos:pos + 4] = (udta_end - pos + len(box)).to_bytes(4, "big")
+    data[udta_end:udta_end] = box
+    data[moov:moov + 4] = (size + len(box)).to_bytes(4, "big")
+    new_moov = bytearray(data[moov:moov + size + len(box)])
+    if moov < data.index(b"mdat"):
+        mp4meta._shift_chunk_offsets(new_moov, [(moov + size, len(box))])
+    data[moov:moov + size + len(box)] = new_moov
+    src.write_bytes(bytes(data))
+    assert json.loads(_run(exiftool, "-j", "-XMP-dc:Creator", str(src)).stdout)[0]["Creator"] == "Someone"
+    assert read_audio_metadata_file(src).aigc_count == 1            # the XMP label is counted
+    before = decode_md5(src)
+    dst = tmp_path / "labeled.mov"
+    write_audio_metadata_file(src, dst, LABEL, DST_TRAINED, fmt="mov")
+    assert decode_md5(dst) == before
+    meta = read_audio_metadata_file(dst)
+    assert meta.aigc == LABEL and meta.aigc_count == 1 and meta.digital_source_type == DST_TRAINED
+    assert mp4meta.XMP_UUID not in dst.read_bytes()
+    ex = json.loads(_run(exiftool, "-j", "-G1", "-a", str(dst)).stdout)[0]
+    assert ex["XMP-iptcExt:DigitalSourceType"] == DST_TRAINED and ex["XMP-dc:Creator"] == "Someone"
+    assert "XMP-TC260:AIGC" not in ex
+    valid = json.loads(_run(exiftool, "-j", "-validate", "-warning", "-a", str(dst)).stdout)[0]
+    assert valid["Validate"] == "OK", valid
+
+    # through the pipeline (re-encoded): the XMP goes along, into a uuid box
+    import synthlabel
+
+    m4a = tmp_path / "a.m4a"
+    assert _run(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=d=3", "-c:a", "aac", str(m4a)).returncode == 0
+    assert _run(exiftool, "-q", "-overwrite_original", "-XMP-dc:Creator=Someone", str(m4a)).returncode == 0
+    for name in (m4a, src):
+        res = synthlabel.label_file(name, tmp_path / "out" / name.name, credentials=credentials)
+        ex = json.loads(_run(exiftool, "-j", "-G1", "-a", str(res.output)).stdout)[0]
+        assert ex["XMP-dc:Creator"] == "Someone" and ex["XMP-iptcExt:DigitalSourceType"] == DST_TRAINED, ex
+        assert "XMP-TC260:AIGC" not in ex
+        assert read_audio_metadata_file(res.output).aigc_count == 1
+
+
 def test_wav_source_type_goes_into_its_xmp_chunk(media, tmp_path):
     """WAV carried no IPTC DigitalSourceType at all. It now goes into Adobe's WAV XMP chunk
     (``_PMX``) as Iptc4xmpExt:DigitalSourceType, which ExifTool reads: set in the packet the

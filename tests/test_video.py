@@ -418,6 +418,26 @@ def test_other_audio_streams_are_carried(labeled, tmp_path, credentials):
     assert r.returncode == 1 and "withvid.mkv: labeling in place would lose its other streams" in r.stderr, r.stderr
     assert withvid.read_bytes() == before
 
+    # a first audio stream that cannot be decoded (a codec FFmpeg does not know) is named as
+    # left out, not dropped unsaid, and in place is refused (QA: it was lost, in place too)
+    mp3first = tmp_path / "mp3first.mkv"
+    subprocess.run([ffmpeg, "-loglevel", "error", "-i", src, "-f", "lavfi", "-i", "sine=d=2", "-map", "0:v",
+                    "-map", "1:a", "-map", "0:a", "-c:v", "copy", "-c:a:0", "libmp3lame", "-c:a:1", "aac",
+                    mp3first], check=True)
+    unknown = tmp_path / "unknown.mkv"
+    unknown.write_bytes(mp3first.read_bytes().replace(b"A_MPEG/L3", b"A_XPEG/L3", 1))
+    info = video_io.probe(unknown)
+    assert info.audio is None and [i for i, _c in info.other_audio] == [1, 2], info
+    res = label_video_file(unknown, tmp_path / "unknown_out.mkv", credentials=credentials, **FAST)
+    assert any(w.startswith("not in the output: 1 audio: MKV takes no unknown audio") for w in res.warnings), \
+        res.warnings
+    assert any("none carries the audio watermark" in w for w in res.warnings), res.warnings
+    assert len(audio_streams(res.output)) == 1
+    before = unknown.read_bytes()
+    with pytest.raises(LabelingError, match=r"in place would lose .*\(1 audio: MKV takes no unknown audio"):
+        label_video_file(unknown, unknown, credentials=credentials, in_place=True, **FAST)
+    assert unknown.read_bytes() == before
+
 
 def _subtitles(path) -> list[tuple[str, str | None, list[tuple[float, str]]]]:
     """(codec, language, [(start s, text)]) of each subtitle stream of ``path``, by ffprobe

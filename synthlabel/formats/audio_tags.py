@@ -435,6 +435,9 @@ def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
                                  tail_frames / sample_rate if tail_frames else 0.0)
             if fmt == "m4a":
                 _mdta_copy(src, dst)
+                from . import mp4meta
+
+                mp4meta.copy_xmp_file(src, dst)     # mutagen carries no XMP
             if fmt == "mp3":
                 _ape_copy(src, dst)
             if fmt == "flac":

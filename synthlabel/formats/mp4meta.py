@@ -400,8 +400,11 @@ def _node(buf: bytes, box: _Box, where: str) -> _Node:
     return node
 
 
-def _rewrite_moov(moov: bytes, entries: list[tuple[str, str]]) -> bytes:
-    """New moov bytes with ``entries`` in the mdta meta and stale copies removed."""
+def _rewrite_moov(moov: bytes, entries: list[tuple[str, str]],
+                  digital_source_type: str | None = None) -> tuple[bytes, bool]:
+    """New moov bytes with ``entries`` in the mdta meta and stale copies removed; and whether
+    ``digital_source_type`` went into an XMP packet there (QuickTime's ``udta/XMP_``, whose
+    TC260:AIGC, a second label, is removed either way)."""
     ours = {name.lower() for name, _ in entries}
     root_box = _Box(b"moov", 0, 16 if int.from_bytes(moov[:4], "big") == 1 else 8, len(moov))
     root = _node(moov, root_box, "moov")
@@ -421,6 +424,23 @@ def _rewrite_moov(moov: bytes, entries: list[tuple[str, str]]) -> bytes:
     metas_of(root)
     if udta is not None:
         metas_of(udta)
+
+    in_xmp = False
+    if udta is not None:
+        from . import xmp
+
+        for i, (typ, raw) in enumerate(udta.children):
+            if typ != b"XMP_" or not isinstance(raw, bytes):
+                continue
+            packet = raw[16 if int.from_bytes(raw[:4], "big") == 1 else 8:]
+            dst = None if in_xmp else digital_source_type
+            if dst is None and not xmp.packet_has_aigc(packet):
+                continue
+            try:
+                udta.children[i] = (typ, _box(b"XMP_", xmp.source_type_packet(packet, dst)))
+            except MetadataError:
+                continue        # not ours to mend (another tool's packet)
+            in_xmp = in_xmp or dst is not None
 
     all_metas = [c for _t, c in root.children if isinstance(c, _Meta)]
     if udta is not None:
@@ -460,7 +480,7 @@ def _rewrite_moov(moov: bytes, entries: list[tuple[str, str]]) -> bytes:
             # take from the first udta/meta): a second, mdta-handled meta in udta.
             _insert_before_terminator(udta, target, b"meta")
     _add_entries(target, entries)
-    return root.serialize()
+    return root.serialize(), in_xmp
 
 
 _ENCODER_ITEM = int.from_bytes(b"\xa9too", "big")
@@ -515,13 +535,15 @@ def _is_xmp_box(read: Callable[[int, int], bytes], box: _Box) -> bool:
 
 
 def _xmp_update(read: Callable[[int, int], bytes], boxes: list[_Box],
-                digital_source_type: str | None) -> tuple[list[tuple[_Box, bytes]], bytes]:
+                digital_source_type: str | None,
+                base: bytes | None = None) -> tuple[list[tuple[_Box, bytes]], bytes]:
     """The file's top-level XMP boxes (ISO ``uuid``, where ExifTool and Adobe's tools read an
     MP4's XMP) as they must change: ([(box, its new bytes)], a new box to add after moov).
     The first gets the IPTC ``Iptc4xmpExt:DigitalSourceType`` (when given; a new box does when
     there is none); every one loses a TC260:AIGC (GB 45438: one label per file, and the label
     is the mdta key); their other properties are kept. A packet that does not parse is left
-    alone: its properties are another tool's, not ours to lose."""
+    alone: its properties are another tool's, not ours to lose. ``base``: the packet a new box
+    starts from (the XMP of the file this one was encoded from)."""
     from . import xmp
 
     changed: list[tuple[_Box, bytes]] = []
@@ -536,8 +558,12 @@ def _xmp_update(read: Callable[[int, int], bytes], boxes: list[_Box],
         except MetadataError:
             continue
     new = b""
-    if digital_source_type and not found:
-        new = _xmp_box(xmp.source_type_packet(None, digital_source_type))
+    if (digital_source_type or base) and not found:
+        try:
+            new = _xmp_box(xmp.source_type_packet(base, digital_source_type))
+        except MetadataError:       # an unreadable packet to start from: a fresh one
+            if digital_source_type:
+                new = _xmp_box(xmp.source_type_packet(None, digital_source_type))
     return changed, new
 
 
@@ -545,16 +571,20 @@ def _xmp_box(packet: bytes) -> bytes:
     return struct.pack(">I4s", 8 + 16 + len(packet), b"uuid") + XMP_UUID + packet
 
 
-def _plan(read: Callable[[int, int], bytes], size: int,
-          entries: list[tuple[str, str]]) -> list[tuple[int, int] | bytes]:
+def _plan(read: Callable[[int, int], bytes], size: int, entries: list[tuple[str, str]],
+          xmp_base: bytes | None = None) -> list[tuple[int, int] | bytes]:
     """The output file as segments: (start, length) ranges of the input, and new bytes (the
     rewritten moov, with the XMP box after it when the file had none and ``entries`` set the
-    source type; the file's XMP boxes rewritten where they are)."""
+    source type or ``xmp_base`` gives a packet; the file's XMP boxes rewritten where they
+    are). No ``entries``: moov is left as it is."""
     boxes, moov = _top_level(read, size)
     old = read(moov.start, moov.size)
-    new = bytearray(_rewrite_moov(old, entries))
     dst = next((v for k, v in entries if k == DST_KEY), None)
-    changed, added = _xmp_update(read, boxes, dst)
+    moov_bytes, in_moov = _rewrite_moov(old, entries, dst) if entries else (old, False)
+    new = bytearray(moov_bytes)
+    # the source type goes where the file keeps its XMP: QuickTime's udta/XMP_, else the
+    # top-level uuid box
+    changed, added = _xmp_update(read, boxes, None if in_moov else dst, xmp_base)
     # (start, end, length after): chunk offsets into media data past an edit move with it
     edits = sorted([(moov.start, moov.end, len(new) + len(added))]
                    + [(b.start, b.end, len(data)) for b, data in changed])
@@ -609,7 +639,7 @@ def write_mp4_metadata_file(src: str | os.PathLike[str], dst: str | os.PathLike[
 
 
 def write_mp4_entries_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
-                           entries: list[tuple[str, str]]) -> None:
+                           entries: list[tuple[str, str]], xmp_base: bytes | None = None) -> None:
     """``src`` to ``dst`` with the text mdta keys ``entries`` (name, value) set, where the AIGC
     label goes (module docstring); any old key of one of those names is replaced. Only moov is
     held in memory."""
@@ -617,7 +647,7 @@ def write_mp4_entries_file(src: str | os.PathLike[str], dst: str | os.PathLike[s
         raise MetadataError("source and destination are the same file")
     size = os.path.getsize(src)
     with open(src, "rb") as f:
-        segments = _plan(_file_reader(f), size, entries)
+        segments = _plan(_file_reader(f), size, entries, xmp_base)
         tmp = os.fspath(dst) + ".part"
         try:
             with open(tmp, "wb") as out:
@@ -630,6 +660,45 @@ def write_mp4_entries_file(src: str | os.PathLike[str], dst: str | os.PathLike[s
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
+
+
+def copy_xmp_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> bool:
+    """Carry ``src``'s XMP packet (its top-level ``uuid`` box, else QuickTime's
+    ``udta/XMP_``) into ``dst`` (MP4-family; rewritten in place, atomically) as a ``uuid`` box
+    after moov, without a TC260:AIGC (``dst`` gets its own label), when ``dst`` has no XMP:
+    re-encoding loses it (a creator, rights, a title another tool wrote). Returns whether it
+    did."""
+    packet = read_xmp_packet_file(src)
+    if packet is None or read_xmp_packet_file(dst) is not None:
+        return False
+    tmp = os.fspath(dst) + ".xmp"
+    try:
+        write_mp4_entries_file(dst, tmp, [], xmp_base=packet)
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return True
+
+
+def read_xmp_packet_file(path: str | os.PathLike[str]) -> bytes | None:
+    """The first XMP packet of an MP4-family file: a top-level ``uuid`` box, else
+    ``moov/udta/XMP_``; None when it has none."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        read = _file_reader(f)
+        boxes, moov = _top_level(read, size, partial=True)
+        for box in boxes:
+            if _is_xmp_box(read, box):
+                return read(box.body + 16, box.size - box.header - 16)
+        buf = read(moov.start, moov.size)
+    hdr = 16 if int.from_bytes(buf[:4], "big") == 1 else 8
+    for box in _kids(buf, hdr, len(buf), "moov"):
+        if box.type == b"udta":
+            for k in _kids(buf, box.body, box.end, "udta"):
+                if k.type == b"XMP_":
+                    return buf[k.body:k.end]
+    return None
 
 
 # --------------------------------------------------------------------------- reading

@@ -214,9 +214,10 @@ class VideoInfo:
     subtitles: tuple[tuple[int, str], ...] = ()
     #: Stream indices of Matroska attachments (an ASS subtitle's fonts, a cover image).
     attachments: tuple[int, ...] = ()
-    #: (stream index, codec name) of each audio stream after the first (another language, a
-    #: commentary): those the output container takes are carried as they are
-    #: (:func:`carried_streams`; not watermarked), the others left out.
+    #: (stream index, codec name) of each audio stream but the soundtrack ``audio`` describes
+    #: (another language, a commentary; the first too when it cannot be decoded): those the
+    #: output container takes are carried as they are (:func:`carried_streams`; not
+    #: watermarked), the others left out.
     other_audio: tuple[tuple[int, str], ...] = ()
 
     @property
@@ -468,10 +469,11 @@ def _codec_name(stream) -> str:
 AUDIO_COPY_CODECS = {
     "mp4": frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "alac", "opus", "flac"}),
     "mov": frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s16be",
-                      "pcm_s24le", "pcm_s24be", "pcm_f32le"}),
+                      "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_s32be", "pcm_f32le",
+                      "pcm_f32be"}),
     "mkv": frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "dts", "truehd", "opus", "vorbis",
-                      "flac", "alac", "wavpack", "tta", "pcm_u8", "pcm_s16le", "pcm_s24le",
-                      "pcm_s32le", "pcm_f32le"}),
+                      "flac", "alac", "wavpack", "tta", "pcm_u8", "pcm_s16le", "pcm_s16be",
+                      "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_s32be", "pcm_f32le"}),
     "webm": frozenset({"opus", "vorbis"}),
 }
 
@@ -547,7 +549,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             video_tags["timecode"] = timecode
         extra: dict[str, int] = {}
         subtitles = tuple((st.index, _codec_name(st)) for st in container.streams.subtitles)
-        other_audio = tuple((st.index, _codec_name(st)) for st in container.streams.audio[1:])
+        # (the first too when it cannot be decoded: it is then carried or named, not lost)
+        other_audio = tuple((st.index, _codec_name(st)) for st in container.streams.audio
+                            if st.index not in kept)
         attachments = tuple(st.index for st in container.streams if st.type == "attachment")
         for st in container.streams:
             # An MP4 / MOV chapter track (one sample per chapter, read by FFmpeg as a data
