@@ -491,6 +491,14 @@ def test_wav_source_type_goes_into_its_xmp_chunk(media, tmp_path):
         again = write_audio_metadata(out.read_bytes(), "wav", LABEL2, DST_TRAINED)
         assert [c for c, _ in riff_chunks(again)].count(b"_PMX") == 1
         assert read_audio_metadata(again).aigc == LABEL2
+    # a packet that does not parse is another tool's: kept as it is, and no second one added
+    # beside it (QA: ExifTool then said "Duplicate XMP")
+    body = base[12:] + chunk(b"_PMX", b"<x:xmpmeta><rdf:RDF><unclosed")
+    broken = b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WAVE" + body
+    out = write_audio_metadata(broken, "wav", LABEL, DST_TRAINED)
+    chunks = riff_chunks(out)
+    assert [c for c, _ in chunks].count(b"_PMX") == 1 and dict(chunks)[b"_PMX"].startswith(b"<x:xmpmeta><rdf")
+    assert read_audio_metadata(out).aigc == LABEL
 
 
 def _written(path: Path, data: bytes) -> Path:

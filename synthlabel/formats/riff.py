@@ -166,6 +166,7 @@ def _plan(read: Read, size: int, wrapped_json: str,
     body: list[Segment] = []
     placed = False
     dst = digital_source_type        # set in the first XMP packet, None once done
+    add_xmp = True                   # no _PMX chunk in the file: one is added for the source type
     for c in riff.chunks:
         if c.id == b"ds64":
             continue  # rewritten below
@@ -174,6 +175,10 @@ def _plan(read: Read, size: int, wrapped_json: str,
                 body.append(new_chunk)
                 placed = True
             continue
+        if c.id == XMP_CHUNK:
+            # the file has XMP: the source type goes there or nowhere (a second _PMX chunk
+            # beside one we cannot parse is what ExifTool calls "Duplicate XMP")
+            add_xmp = False
         if c.id == XMP_CHUNK and c.size <= _MAX_SMALL:
             packet = _payload(read, c)
             if dst or packet_has_aigc(packet):
@@ -214,7 +219,7 @@ def _plan(read: Read, size: int, wrapped_json: str,
             body.append(b"\x00")  # restore the missing pad byte
     if not placed:
         body.append(new_chunk)
-    if dst:
+    if dst and add_xmp:
         body.append(_chunk_bytes(XMP_CHUNK, source_type_packet(None, dst)))
     body_len = sum(len(s) if isinstance(s, bytes) else s[1] for s in body)
     out: list[Segment] = []
