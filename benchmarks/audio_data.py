@@ -68,8 +68,12 @@ SPECS = [
 
 #: Stress clips: reported beside the set, not in its rates (audio no target is set for).
 #: fricative-16k-mono-15s is speech-16k-mono-15s as the speech model made it until stop 43.
+#: whisper-*: whispered speech (espeak-ng's whisper voices), which is noise-excited throughout:
+#: the mark reads weakly on it even unattacked (stop 43: 9 of 12 such clips, 15-30 s).
 STRESS_SPECS = [
     ClipSpec("fricative-16k-mono-15s", "fricative", 16000, 1, 15.0, 11, False),
+    ClipSpec("whisper-16k-mono-15s", "whisper", 16000, 1, 15.0, 21, False),
+    ClipSpec("whisper-44k-st-30s", "whisper", 44100, 2, 30.0, 22, False),
 ]
 
 
@@ -272,7 +276,14 @@ TEXTS = ["The quick brown fox jumps over the lazy dog while the committee review
 VOICES = ["en", "en-us", "en+m3", "en+f2", "en+f4", "en-gb-x-rp", "en+m7", "de", "fr"]
 
 
-def espeak_speech(seconds: float, sr: int, seed: int = 0) -> np.ndarray | None:
+#: espeak-ng's whispering voice variants (noise-excited formants, no voicing).
+WHISPER_VOICES = ["en+whisper", "en+whisperf", "en-us+whisper", "de+whisper", "fr+whisperf"]
+
+
+def espeak_speech(seconds: float, sr: int, seed: int = 0, voices: list[str] | None = None) -> np.ndarray | None:
+    """espeak-ng speech: sentences of TEXTS in random ``voices`` (default VOICES), speeds and
+    pitches, with pauses. None when espeak-ng is not installed."""
+    voices = VOICES if voices is None else voices
     exe = shutil.which("espeak-ng")
     if not exe:
         return None
@@ -281,7 +292,7 @@ def espeak_speech(seconds: float, sr: int, seed: int = 0) -> np.ndarray | None:
     with tempfile.TemporaryDirectory() as d:
         while total < seconds * sr:
             wav = Path(d) / f"s{i}.wav"
-            voice = VOICES[int(rng.integers(0, len(VOICES)))]
+            voice = voices[int(rng.integers(0, len(voices)))]
             r = subprocess.run([exe, "-v", voice, "-s", str(int(rng.integers(130, 200))),
                                 "-p", str(int(rng.integers(25, 75))), "-w", str(wav),
                                 TEXTS[int(rng.integers(0, len(TEXTS)))]], capture_output=True)
@@ -375,6 +386,10 @@ def make(spec: ClipSpec) -> tuple[np.ndarray, str]:
         x = synth_speech(spec.seconds, spec.rate, spec.seed)
     elif spec.kind == "fricative":
         x = synth_fricative_bursts(spec.seconds, spec.rate, spec.seed)
+    elif spec.kind == "whisper":
+        x = espeak_speech(spec.seconds, spec.rate, spec.seed, WHISPER_VOICES)
+        if x is None:
+            x, src = synth_fricative_bursts(spec.seconds, spec.rate, spec.seed), "fricative(fallback)"
     elif spec.kind == "tonal":
         x = synth_tonal(spec.seconds, spec.rate, spec.seed)
     elif spec.kind == "tone":
