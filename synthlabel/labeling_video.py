@@ -414,14 +414,13 @@ def left_out_streams(info: video_io.VideoInfo, container: str) -> str:
     carried = video_io.carried_streams(info, container)
     left = {k: n for k, n in info.extra_streams.items()
             if k not in ("audio", "subtitle", "attachment")}
-    left_audio = sorted({name or "unknown" for i, name in info.other_audio if i not in carried})
-    left_subs = sorted({name or "unknown" for i, name in info.subtitles if i not in carried})
-    untaken = [f"{'/'.join(left_audio)} audio"] if left_audio else []
-    untaken += [f"{'/'.join(left_subs)} subtitles"] if left_subs else []
-    if n := sum(i not in carried for i, _name in info.other_audio):
-        left["audio"] = n
-    if n := sum(i not in carried for i, _name in info.subtitles):
-        left["subtitle"] = n
+    untaken = []
+    for kind, streams, what in (("audio", info.other_audio, "audio"),
+                                ("subtitle", info.subtitles, "subtitles")):
+        names = [name or "unknown" for i, name in streams if i not in carried]
+        if names:
+            left[kind] = len(names)
+            untaken.append(f"{'/'.join(sorted(set(names)))} {what}")
     if n := sum(i not in carried for i in info.attachments):
         left["attachment"] = n
         untaken.append("attachments")
@@ -431,16 +430,18 @@ def left_out_streams(info: video_io.VideoInfo, container: str) -> str:
     return dropped
 
 
-def left_out_warning(dropped: str) -> str:
-    """The warning that says what is left out (:func:`left_out_streams`): never drop a second
-    language track or subtitles silently."""
-    return (f"not in the output: {dropped} ({_HOLDS})")
-
-
-def in_place_loss(dropped: str) -> str:
-    """Why labeling in place is refused: replacing the input would lose ``dropped`` for good."""
-    return (f"labeling in place would lose its other streams for good ({dropped}; {_HOLDS}): "
-            "label into another folder (-o) instead")
+def left_out_warning(info: video_io.VideoInfo, container: str, in_place: bool) -> str | None:
+    """The warning that says what a labeled ``container`` file would leave out
+    (:func:`left_out_streams`; never a second language track or subtitles dropped silently),
+    or None. In place, it raises :class:`LabelingError` instead: replacing the input would
+    lose those streams for good. The run and the dry run both ask here."""
+    dropped = left_out_streams(info, container)
+    if not dropped:
+        return None
+    if in_place:
+        raise LabelingError(f"labeling in place would lose its other streams for good "
+                            f"({dropped}; {_HOLDS}): label into another folder (-o) instead")
+    return f"not in the output: {dropped} ({_HOLDS})"
 
 
 #: What a labeled video holds, for the messages about what it leaves out.
@@ -511,9 +512,7 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     except video_io.VideoError as exc:
         raise LabelingError(str(exc)) from None
     sidecar = dst.with_suffix(".c2pa") if container in SIDECAR_FORMATS and spec.c2pa else None
-    dropped = left_out_streams(info, container)
-    if in_place and dropped:
-        raise LabelingError(in_place_loss(dropped))
+    left_out = left_out_warning(info, container, in_place)
     in_place = claim_output(dst, src, sidecar, overwrite=overwrite, in_place=in_place)
     dst.parent.mkdir(parents=True, exist_ok=True)
     creds = resolved_credentials(credentials, signing=True)
@@ -548,8 +547,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
         res.warnings.append(f"explicit: the video is {info.duration:.1f} s long, shorter than "
                             f"the {label_seconds:g} s asked to show the label: it shows throughout")
     full_range = info.full_range
-    if dropped:
-        res.warnings.append(left_out_warning(dropped))
+    if left_out:
+        res.warnings.append(left_out)
     if info.container in ("mp4", "mov") and mp4meta.is_fragmented(src):
         # (it became a regular MP4 without a word: a player that streams fragments gets none)
         res.warnings.append("a fragmented MP4 (movie fragments, as for streaming) is written as "
@@ -871,11 +870,13 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             t0 = time.perf_counter()
             try:
                 if container in ("mp4", "mov"):
-                    if info.container in ("mp4", "mov"):
-                        mp4meta.copy_xmp_file(src, encoded)     # the encoder dropped it
+                    # the input's XMP, which the encoder dropped, goes back in the same pass
+                    xmp = (mp4meta.read_xmp_packet_file(src) if info.container in ("mp4", "mov")
+                           else None)
                     mp4meta.write_mp4_metadata_file(encoded, tagged, aigc.to_inner_json(),
                                                     label_dst,
-                                                    extra=_mdta_keys_dropped(src, info, encoded))
+                                                    extra=_mdta_keys_dropped(src, info, encoded),
+                                                    xmp_base=xmp)
                     current = tagged
                 back = metadata_findings(current, container)
             except MetadataError as exc:

@@ -337,8 +337,7 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: Labe
     else:
         from .formats import video_io
 
-        from .labeling_video import (EXTENSIONS, in_place_loss, left_out_streams,
-                                     left_out_warning, other_audio_note)
+        from .labeling_video import EXTENSIONS, left_out_warning, other_audio_note
 
         info = video_io.probe(path)
         vcodec, _, _ = video_io.encoder_settings(info.container, spec.video_codec, spec.video_crf,
@@ -346,10 +345,8 @@ def _check_readable(path: Path, media: MediaType, data: bytes | None, spec: Labe
         # the streams the output would not hold: an in-place run is refused for them (the dry
         # run said "would label"), any other is warned
         container = EXTENSIONS.get(target.suffix.lower(), info.container)
-        if dropped := left_out_streams(info, container):
-            if in_place:
-                raise LabelingError(in_place_loss(dropped))
-            warns.append(left_out_warning(dropped))
+        if left_out := left_out_warning(info, container, in_place):
+            warns.append(left_out)
         cue = bool(spec.video_audio_cue and spec.explicit and info.audio is not None)
         if note := other_audio_note(info, video_io.carried_streams(info, container), cue=cue):
             warns.append(note)

@@ -398,16 +398,18 @@ def _mdta_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Carry ``src``'s text ``mdta`` keys (QuickTime metadata, as FFmpeg writes with
     ``use_metadata_tags`` and as the AIGC label is written) into ``dst``: mutagen reads only
     iTunes atoms, so these were lost, and a labeled file labeled again had its keys' items
-    copied as garbage iTunes atoms."""
+    copied as garbage iTunes atoms. Its XMP packet goes along in the same pass (mutagen
+    carries none; without a TC260:AIGC)."""
     from . import mp4meta
 
     entries = [(k, v) for k, v in mp4meta.read_mp4_metadata_file(src).mdta
                if k.strip().lower() not in _MDTA_SKIP]
-    if not entries:
+    xmp = mp4meta.read_xmp_packet_file(src)
+    if not entries and xmp is None:
         return
     tmp = os.fspath(dst) + ".mdta"
     try:
-        mp4meta.write_mp4_entries_file(dst, tmp, entries)
+        mp4meta.write_mp4_entries_file(dst, tmp, entries, xmp_base=xmp)
         os.replace(tmp, dst)
     finally:
         if os.path.exists(tmp):
@@ -435,9 +437,6 @@ def copy_tags(src: str | os.PathLike, dst: str | os.PathLike, fmt: str,
                                  tail_frames / sample_rate if tail_frames else 0.0)
             if fmt == "m4a":
                 _mdta_copy(src, dst)
-                from . import mp4meta
-
-                mp4meta.copy_xmp_file(src, dst)     # mutagen carries no XMP
             if fmt == "mp3":
                 _ape_copy(src, dst)
             if fmt == "flac":

@@ -630,19 +630,23 @@ def _copy_range(src: BinaryIO, dst: BinaryIO, start: int, length: int) -> None:
 
 def write_mp4_metadata_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                             aigc_inner_json: str, digital_source_type: str | None = None,
-                            extra: list[tuple[str, str]] = ()) -> None:
+                            extra: list[tuple[str, str]] = (),
+                            xmp_base: bytes | None = None) -> None:
     """Path version of :func:`write_mp4_metadata`: only moov is held in memory. ``extra``:
-    other text mdta keys (name, value) to set in the same pass, before the label's."""
+    other text mdta keys (name, value) to set in the same pass, before the label's.
+    ``xmp_base``: see :func:`write_mp4_entries_file`."""
     keys = {k for k, _ in _entries(aigc_inner_json, digital_source_type)}
     write_mp4_entries_file(src, dst, [e for e in extra if e[0] not in keys]
-                           + _entries(aigc_inner_json, digital_source_type))
+                           + _entries(aigc_inner_json, digital_source_type), xmp_base)
 
 
 def write_mp4_entries_file(src: str | os.PathLike[str], dst: str | os.PathLike[str],
                            entries: list[tuple[str, str]], xmp_base: bytes | None = None) -> None:
     """``src`` to ``dst`` with the text mdta keys ``entries`` (name, value) set, where the AIGC
     label goes (module docstring); any old key of one of those names is replaced. Only moov is
-    held in memory."""
+    held in memory. ``xmp_base``: an XMP packet (:func:`read_xmp_packet_file` of the file
+    ``src`` was encoded from, whose encoder dropped it) that ``dst`` carries, without a
+    TC260:AIGC, when ``src`` has no XMP of its own."""
     if os.path.exists(dst) and os.path.samefile(src, dst):
         raise MetadataError("source and destination are the same file")
     size = os.path.getsize(src)
@@ -662,28 +666,10 @@ def write_mp4_entries_file(src: str | os.PathLike[str], dst: str | os.PathLike[s
                 os.remove(tmp)
 
 
-def copy_xmp_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> bool:
-    """Carry ``src``'s XMP packet (its top-level ``uuid`` box, else QuickTime's
-    ``udta/XMP_``) into ``dst`` (MP4-family; rewritten in place, atomically) as a ``uuid`` box
-    after moov, without a TC260:AIGC (``dst`` gets its own label), when ``dst`` has no XMP:
-    re-encoding loses it (a creator, rights, a title another tool wrote). Returns whether it
-    did."""
-    packet = read_xmp_packet_file(src)
-    if packet is None or read_xmp_packet_file(dst) is not None:
-        return False
-    tmp = os.fspath(dst) + ".xmp"
-    try:
-        write_mp4_entries_file(dst, tmp, [], xmp_base=packet)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return True
-
-
 def read_xmp_packet_file(path: str | os.PathLike[str]) -> bytes | None:
     """The first XMP packet of an MP4-family file: a top-level ``uuid`` box, else
-    ``moov/udta/XMP_``; None when it has none."""
+    ``moov/udta/XMP_``; None when it has none. (Re-encoding loses it: a creator, rights, a
+    title another tool wrote; the writers take it back as ``xmp_base``.)"""
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         read = _file_reader(f)
@@ -788,7 +774,7 @@ def _find(read: Callable[[int, int], bytes], size: int) -> MP4Findings:
     boxes, moov = _top_level(read, size, partial=True)
     found = MP4Findings()
     for box in boxes:
-        if box.type == b"uuid" and box.size <= _MAX_XMP_BOX and read(box.body, 16) == XMP_UUID:
+        if _is_xmp_box(read, box):
             _xmp_labels(found, read(box.body + 16, box.size - box.header - 16))
     return _find_in_moov(read(moov.start, moov.size), found)
 

@@ -179,9 +179,8 @@ def _plan(read: Read, size: int, wrapped_json: str,
             # the file has XMP: the source type goes there or nowhere (a second _PMX chunk
             # beside one we cannot parse is what ExifTool calls "Duplicate XMP")
             add_xmp = False
-        if c.id == XMP_CHUNK and c.size <= _MAX_SMALL:
-            packet = _payload(read, c)
-            if dst or packet_has_aigc(packet):
+            packet = _payload(read, c) if c.size <= _MAX_SMALL else None
+            if packet is not None and (dst or packet_has_aigc(packet)):
                 try:
                     body.append(_chunk_bytes(XMP_CHUNK, source_type_packet(packet, dst)))
                     dst = None

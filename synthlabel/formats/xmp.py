@@ -255,23 +255,27 @@ def _ours(name: object) -> bool:
     return isinstance(name, str) and (name == _DST or _is_aigc_name(name))
 
 
-def _remove_ours(root: ET.Element) -> None:
-    """Drop every TC260:AIGC and Iptc4xmpExt:DigitalSourceType, attribute or element form,
-    wherever it sits, keeping the surrounding indentation tidy."""
+def _aigc_only(name: object) -> bool:
+    return isinstance(name, str) and _is_aigc_name(name)
+
+
+def _remove_ours(root: ET.Element, ours=_ours) -> None:
+    """Drop every TC260:AIGC and Iptc4xmpExt:DigitalSourceType (or what ``ours`` names),
+    attribute or element form, wherever it sits, keeping the surrounding indentation tidy."""
     for parent in list(root.iter()):
-        for key in [k for k in parent.attrib if _ours(k)]:
+        for key in [k for k in parent.attrib if ours(k)]:
             del parent.attrib[key]
         kids = list(parent)
-        kept = [c for c in kids if not _ours(c.tag)]
+        kept = [c for c in kids if not ours(c.tag)]
         if len(kept) == len(kids):
             continue
         # A removed element's tail is the indentation before the next sibling (or before the
         # closing tag, for the last one); the kept sibling before it already carries one.
         closing = kids[-1].tail
         for child in kids:
-            if _ours(child.tag):
+            if ours(child.tag):
                 parent.remove(child)
-        if _ours(kids[-1].tag) and kept:
+        if ours(kids[-1].tag) and kept:
             kept[-1].tail = closing
         # With no child left, parent.text keeps the children's indentation for _add_ours.
 
@@ -336,11 +340,7 @@ def source_type_packet(packet: bytes | None, digital_source_type: str | None, *,
     else:
         root, bindings = _parse(packet)
     if digital_source_type is None:
-        for parent in list(root.iter()):
-            for key in [k for k in parent.attrib if _is_aigc_name(k)]:
-                del parent.attrib[key]
-            for child in [c for c in parent if isinstance(c.tag, str) and _is_aigc_name(c.tag)]:
-                parent.remove(child)
+        _remove_ours(root, _aigc_only)
     else:
         _remove_ours(root)
         _add_ours(root, None, digital_source_type)
