@@ -623,7 +623,7 @@ def verify(
              "as displayed otherwise; all: every picture in all four (a turned screenshot has "
              "no metadata left to say it is labeled; four times the watermark search); "
              "upright: as displayed only.")] = "auto",
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the files that fail or cannot be read, and the summary line (--json: every file still gets its line).")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the files that fail or cannot be read, and the summary line for more than one file (--json: every file still gets its line).")] = False,
 ) -> None:
     """Verify every layer of each file independently and cross-check the content IDs.
 

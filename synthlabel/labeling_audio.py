@@ -573,6 +573,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
             res.warnings.append(f"a rhythm cue is at the {edge} already ({at:.2f} s): kept, and "
                                 "no second one inserted")
         unmarked = False        # the read-back found no trace of the mark
+        cue_silent = False      # the inserted cue does not read back
         if spec.watermark and spec.watermark_readback:
             t0 = time.perf_counter()
             # What verify will read: the file's opening READBACK_SECONDS, decoded. A lossy
@@ -601,10 +602,28 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
             head, rate = audio_io.read(encoded, frames=int((inserted / sample_rate + 0.5)
                                                            * writer.sample_rate))
             if cue_already(head, rate, "start") is None:
+                # The cue is in the sound but verify will not find it: not reported as a
+                # layer the file carries (as for a mark that does not read back), and the
+                # remedies offered are only those that can work here. A bitrate at the most
+                # the rate allows cannot be raised (MP3 at 8 kHz: 64 kb/s at most).
+                cue_silent = True
                 kbps = f" at {writer.bitrate // 1000} kb/s" if writer.bitrate else ""
+                try:
+                    top = audio_io.bitrate_range(writer.format, writer.sample_rate, channels)[1]
+                except ValueError:              # Vorbis: nominal bitrates, not clamped
+                    top = None
+                at_top = bool(writer.bitrate and top and writer.bitrate >= top)
+                # the default cue read back where a 3.5 kHz tone or 300 ms units did not
+                # (MP3 at 8 kHz, MP3 at 8 kb/s)
+                own = [f"--cue-{n} {v:g}" for n, v, d in (
+                    ("tone", spec.cue_tone_hz, LabelSpec.cue_tone_hz),
+                    ("unit", spec.cue_unit_ms, LabelSpec.cue_unit_ms)) if v != d]
+                fixes = ([] if at_top else ["raise --bitrate"]) + (
+                    [f"use the default cue (not {' '.join(own)})"] if own else []) + [
+                    "or label to a lossless format (WAV, FLAC)"]
                 res.warnings.append(f"explicit: the rhythm cue does not read back from the "
                                     f"{LOSSY_NAMES[writer.format]}{kbps} (the codec smears its "
-                                    "rhythm; verify will not find it): raise --bitrate")
+                                    f"rhythm; verify will not find it): {', '.join(fixes)}")
             res.timings["readback_cue"] = time.perf_counter() - t0
         if source is not None:
             warning = audio_tags.copy_tags(source, encoded, "wav" if fmt == "wav" else fmt,
@@ -612,7 +631,7 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                                            tail_frames=appended)
             if warning:
                 res.warnings.append(warning)
-        res.layers += [name for name, on in (("explicit", spec.explicit),
+        res.layers += [name for name, on in (("explicit", spec.explicit and not cue_silent),
                                              ("watermark", spec.watermark and not unmarked)) if on]
         current = encoded
         prior = label.aigc if label is not None else None

@@ -464,6 +464,15 @@ def other_audio_note(info: video_io.VideoInfo, carried: tuple[int, ...], cue: bo
             f"audio stream carries the audio watermark{' and cue' if cue else ''}")
 
 
+class _KeptMarkLost(Exception):
+    """A labeled video's own mark, kept instead of laying a second one, did not outlive the
+    re-encode: labeling starts again and lays it afresh with the same payload."""
+
+    def __init__(self, payload: int):
+        super().__init__(payload)
+        self.payload = payload
+
+
 def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None = None,
                      credentials: Credentials | None = None, overwrite: bool = False,
                      crf: int | None = None, preset: str | None = None, codec: str | None = None,
@@ -477,7 +486,29 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     (defaults: CRF 23 / 28 / 32 for H.264 / H.265 / VP9, preset medium). Nothing appears at
     ``dst`` unless every layer succeeded. Raises :class:`LabelingError` (one line).
     ``progress``: called now and then with the fraction of the video's duration written
-    (0..1), for a progress bar."""
+    (0..1), for a progress bar (twice over when a kept mark has to be laid again).
+
+    A labeled video labeled again keeps this key's mark and its content ID rather than laying
+    a second mark over it. When that mark does not read back from the new encode (a few
+    frames of a small picture, encoded twice, lost it: QA, stop 44), the video is labeled
+    again with the mark laid afresh, same payload, in step with what is left of the old one."""
+    kw = dict(spec=spec, credentials=credentials, overwrite=overwrite, crf=crf, preset=preset,
+              codec=codec, label_seconds=label_seconds, persistent=persistent,
+              audio_cue=audio_cue, strength=strength, in_place=in_place, progress=progress)
+    try:
+        return _label_video_file(src, dst, **kw)
+    except _KeptMarkLost as lost:
+        return _label_video_file(src, dst, relay=lost.payload, **kw)
+
+
+def _label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: LabelSpec | None,
+                      credentials: Credentials | None, overwrite: bool, crf: int | None,
+                      preset: str | None, codec: str | None, label_seconds: float | None,
+                      persistent: bool | None, audio_cue: bool | None, strength: float,
+                      in_place: bool, progress: Callable[[float], None] | None,
+                      relay: int | None = None) -> LabeledVideo:
+    """:func:`label_video_file`; ``relay``: the payload of the input's own mark, which is laid
+    afresh (it did not outlive the first attempt's encode)."""
     t_all = time.perf_counter()
     spec = checked_spec(spec)
     # Keyword arguments override the spec's video fields (library convenience).
@@ -523,14 +554,22 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
     # the input's AIGC label, read once: a sign of an old mark, the propagator's producer,
     # and the label kept as it is with metadata off
     label = _source_label(src, info.container)
-    kept = (_own_mark(src, key) if spec.keeps_marked_id() and label is not None and label.aigc_count
-            else None)
-    content_id = ContentID(kept) if kept is not None else ContentID.new()
+    if relay is not None:
+        kept = None
+        content_id = ContentID(relay)
+    else:
+        kept = (_own_mark(src, key) if spec.keeps_marked_id() and label is not None
+                and label.aigc_count else None)
+        content_id = ContentID(kept) if kept is not None else ContentID.new()
     mark = spec.watermark and kept is None       # lay a mark (frames and soundtrack)
     res = LabeledVideo(output=dst, content_id=content_id, container=container, codec=vcodec,
                        sidecar=sidecar)
     if kept is not None:
         res.warnings.append(kept_mark_warning("video", content_id, marking=spec.watermark))
+    if relay is not None:
+        res.warnings.append(f"watermark: the video carries this key's watermark already, but it "
+                            f"did not read back after re-encoding: laid again with the same "
+                            f"content ID {content_id.hex}")
     prior = label.aigc if label is not None else None
     aigc = spec.aigc_for(content_id, prior)
     kept_label = spec.kept_label(prior)       # metadata off: the input's label, written back
@@ -850,6 +889,8 @@ def label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
             # 10 s of 1080p, most of it decoding.
             t0 = time.perf_counter()
             rb = _readback(encoded, key, content_id.value, writer)
+            if kept is not None and rb.warning is not None and spec.watermark:
+                raise _KeptMarkLost(kept)
             if not rb.found:
                 # Not a trace of it in frames or sound: the file does not carry a watermark,
                 # so neither the result nor the C2PA manifest claims one (verify then reported

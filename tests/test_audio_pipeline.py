@@ -791,6 +791,55 @@ def test_mp3_apev2_tag_is_carried(tmp_path, credentials):
     assert synthlabel.verify_file(res.output, credentials=credentials).ok()
 
 
+def test_an_aigc_label_in_an_mp3_apev2_tag_is_a_label(tmp_path, credentials):
+    """Another tool's AIGC item in an MP3's APEv2 tag was invisible to verify and to labeling,
+    and the tag copy then dropped it: even with --no-metadata the output had no label, and no
+    "already labeled" was said (QA, stop 44). It is now a label like a TXXX one: verify reads
+    it (and counts it beside a TXXX one), labeling says the file was labeled, keeps it with
+    --no-metadata (in ID3, where this tool writes labels) and otherwise replaces it, one label
+    per file. Read back with mutagen too."""
+    from mutagen.apev2 import APEv2
+    from mutagen.id3 import ID3, TXXX
+
+    import synthlabel
+    from synthlabel.formats import audio_meta
+    from synthlabel.models import LabelSpec
+
+    theirs = ('{"AIGC":{"Label":"1","ContentProducer":"other","ProduceID":"ape-1",'
+              '"ReservedCode1":"","ContentPropagator":"other","PropagateID":"ape-1",'
+              '"ReservedCode2":""}}')
+    src = tmp_path / "ape.mp3"
+    sf.write(src, music(6.0, 44100, seed=8), 44100, format="MP3")
+    ape = APEv2()
+    ape["Title"], ape["aigc"] = "Ape title", theirs      # APE keys are case-insensitive
+    ape.save(src)
+    found = audio_meta.read_audio_metadata_file(src)
+    assert [(d["source"], d["aigc"]["ProduceID"]) for d in found.labels] == \
+        [("apev2", "ape-1")], found
+    rep = synthlabel.verify_file(src, layers=("metadata",))
+    assert rep.layers["metadata"].status.value == "ok", rep.layers["metadata"].summary
+
+    both = tmp_path / "both.mp3"
+    both.write_bytes(src.read_bytes())
+    tag = ID3()
+    tag.add(TXXX(encoding=3, desc="AIGC", text=[theirs.replace("ape-1", "id3-1")]))
+    tag.save(both)
+    assert audio_meta.read_audio_metadata_file(both).aigc_count == 2
+    assert synthlabel.verify_file(both, layers=("metadata",)).layers["metadata"].status.value == "invalid"
+
+    kept = synthlabel.label_file(src, tmp_path / "kept", credentials=credentials,
+                                 spec=LabelSpec(metadata=False))
+    assert any("already labeled" in w for w in kept.warnings), kept.warnings
+    assert "AIGC" not in APEv2(kept.output) and str(APEv2(kept.output)["Title"]) == "Ape title"
+    assert [json.loads(t)["AIGC"]["ProduceID"] for f in ID3(kept.output).getall("TXXX:AIGC")
+            for t in f.text] == ["ape-1"]
+    new = synthlabel.label_file(src, tmp_path / "new", credentials=credentials)
+    got = audio_meta.read_audio_metadata_file(new.output)
+    assert [(d["source"], d["aigc"]["ProduceID"]) for d in got.labels] == \
+        [("id3-txxx", new.content_id)], got
+    assert synthlabel.verify_file(new.output, credentials=credentials).ok()
+
+
 def test_tags_are_carried_whatever_the_file_is_named(tmp_path, credentials):
     """Files are recognised by content, but their tags were read with mutagen.File, which
     scores by the name too: a FLAC named .mp3 and an MP3 named .flac lost every tag and
@@ -1090,22 +1139,39 @@ def test_audio_too_short_for_a_reliable_check_is_said(tmp_path):
 def test_a_rhythm_cue_the_codec_smears_is_said(tmp_path):
     """An MP3 labeled at --bitrate 32000 (44.1 kHz stereo) carried a cue whose rhythm LAME had
     smeared (a dot split in two): `verify` found no cue, while labeling had said nothing. The
-    cue is read back from the encoded file, and a lost one is said; at 64 kb/s it reads."""
+    cue is read back from the encoded file, and a lost one is said; at 64 kb/s it reads.
+
+    A lost cue is not reported as a layer the file carries (labeling listed "explicit" while
+    verify said "missing"), and only remedies that can work are offered: an 8 kHz MP3 is at
+    its highest bitrate (64 kb/s) already, where a 3.5 kHz cue tone does not read back but the
+    default 1 kHz one does (QA, stop 44: labeling advised "raise --bitrate")."""
     ffmpeg = require_tool("ffmpeg")
     master = tmp_path / "m.wav"
     sf.write(master, music(8.0, seed=5), RATE, subtype="PCM_16")
     src = tmp_path / "song.mp3"
     subprocess.run([ffmpeg, "-v", "error", "-i", str(master), "-b:a", "192k", str(src)], check=True)
-    for kbps, lost in ((32, True), (64, False)):
-        out = tmp_path / f"out{kbps}"
-        r = run("label", src, "-o", out, "--bitrate", str(kbps * 1000), "--json")
+    low = tmp_path / "low.mp3"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(master), "-ar", "8000", "-ac", "1",
+                    "-b:a", "16k", str(low)], check=True)
+    cases = [(src, ["--bitrate", "32000"], "MP3 at 32 kb/s",
+              "raise --bitrate, or label to a lossless format (WAV, FLAC)"),
+             (src, ["--bitrate", "64000"], None, None),
+             (low, ["--cue-tone", "3500"], "MP3 at 64 kb/s",
+              "use the default cue (not --cue-tone 3500), or label to a lossless format (WAV, FLAC)"),
+             (low, [], None, None)]
+    for i, (path, opts, codec, fixes) in enumerate(cases):
+        out = tmp_path / f"out{i}"
+        r = run("label", path, "-o", out, *opts, "--json")
         assert r.returncode == 0, r.stderr
-        said = [w for w in json.loads(r.stdout)["warnings"] if "rhythm cue does not read back" in w]
-        assert said == ([f"explicit: the rhythm cue does not read back from the MP3 at {kbps} kb/s "
-                         "(the codec smears its rhythm; verify will not find it): raise --bitrate"]
-                        if lost else []), r.stdout
-        rep = json.loads(run("verify", out / "song.mp3", "--json").stdout)
-        assert rep["layers"]["explicit"]["status"] == ("missing" if lost else "ok"), rep["layers"]["explicit"]
+        res = json.loads(r.stdout)
+        said = [w for w in res["warnings"] if "rhythm cue does not read back" in w]
+        assert said == ([f"explicit: the rhythm cue does not read back from the {codec} "
+                         f"(the codec smears its rhythm; verify will not find it): {fixes}"]
+                        if codec else []), (opts, r.stdout)
+        assert ("explicit" in res["layers"]) is (codec is None), (opts, res["layers"])
+        rep = json.loads(run("verify", out / path.name, "--json").stdout)
+        assert rep["layers"]["explicit"]["status"] == ("missing" if codec else "ok"), \
+            (opts, rep["layers"]["explicit"])
 
 
 def test_an_id3_tag_in_front_of_a_flac_stream_is_carried(tmp_path, credentials):

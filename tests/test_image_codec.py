@@ -546,6 +546,26 @@ def test_quarter_turn_swaps_the_xmp_dimensions(tmp_path):
     assert (tags["ExifIFD:ExifImageWidth"], tags["ExifIFD:ExifImageHeight"]) == (60, 80)
 
 
+def test_a_tiffs_orientation_is_said_and_its_xmp_follows():
+    """Pillow 13 turns a TIFF upright by its orientation tag as it loads it, and drops the tag:
+    the turn was then not said (JPEG, PNG and WebP say it), and the TIFF's XMP kept
+    tiff:Orientation 6 on pixels already upright (QA, stop 44). The turn is made once,
+    whichever Pillow does it, said, and the XMP says upright."""
+    rgb = synthetic_photo(60, 80, 3)                      # stored 80 wide, 60 high
+    ex = Image.Exif()
+    ex[0x0112] = 6
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+           b'22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:tiff="http://ns.adobe.com/'
+           b'tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="TIFF", exif=ex.tobytes(), tiffinfo={700: xmp})
+    dec = image_codec.decode(buf.getvalue(), "tiff")
+    assert dec.warnings == ["applied EXIF orientation 6 to the pixels"], dec.warnings
+    # orientation 6: turned a quarter clockwise, the stored top row becomes the right column
+    assert np.array_equal(dec.rgb, np.rot90(rgb, k=-1))
+    assert b"tiff:Orientation" not in dec.xmp and b"xmlns:tiff" in dec.xmp, dec.xmp  # (1 is the default)
+
+
 def test_xmp_dimensions_swap_at_byte_level():
     from synthlabel.formats.xmp import swapped_dimensions
 

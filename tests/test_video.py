@@ -1315,6 +1315,48 @@ def test_relabeling_a_video_keeps_its_watermark_and_content_id(tmp_path, credent
     label_again_and_again(make_clip(tmp_path / f"c.{kind}", kind), tmp_path, kind, 3, credentials)
 
 
+def test_a_kept_mark_the_new_encode_loses_is_laid_again(tmp_path, credentials):
+    """Labeling a labeled video keeps its mark and content ID instead of laying a second mark.
+    On a few frames of a small picture, the new encode lost the kept mark: the output's
+    metadata and manifest named a content ID no mark carried, and verify failed it (3 of 5
+    runs of a 4-frame 320x240 clip; QA, stop 44). When the kept mark does not read back, the
+    video is labeled again with the mark laid afresh, same payload.
+
+    Made certain here by relabeling at CRF 51, which no mark on such a clip outlives: the
+    retry is said and keeps the content ID, and the output does not claim a mark it does not
+    carry. Then the relay itself, at the default CRF: the same payload laid in step over the
+    old mark reads, with that content ID."""
+    import synthlabel
+    from synthlabel.labeling_video import _label_video_file
+
+    ffmpeg = require_tool("ffmpeg")
+    src = tmp_path / "tiny.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25",
+                    "-frames:v", "8", "-c:v", "libx264", str(src)], check=True)
+    one = label_video_file(src, tmp_path / "one.mp4", credentials=credentials, **FAST)
+    assert "watermark" in one.layers, one.warnings
+    lost = label_video_file(one.output, tmp_path / "lost.mp4", credentials=credentials,
+                            crf=51, **FAST)
+    said = [w for w in lost.warnings if "did not read back after re-encoding" in w]
+    assert said == [f"watermark: the video carries this key's watermark already, but it did not "
+                    f"read back after re-encoding: laid again with the same content ID "
+                    f"{one.content_id.hex}"], lost.warnings
+    assert lost.content_id == one.content_id
+    wm = synthlabel.verify_file(lost.output, credentials=credentials,
+                                layers=("watermark",)).layers["watermark"]
+    assert ("watermark" in lost.layers) is (wm.status.value == "ok"), (lost.layers, wm.summary)
+
+    again = _label_video_file(one.output, tmp_path / "again.mp4", credentials=credentials,
+                              relay=one.content_id.value, spec=None, overwrite=False, crf=None,
+                              preset="ultrafast", codec=None, label_seconds=None,
+                              persistent=None, audio_cue=None, strength=1.0, in_place=False,
+                              progress=None)
+    assert again.content_id == one.content_id and "watermark" in again.layers, again.warnings
+    rep = synthlabel.verify_file(again.output, credentials=credentials)
+    assert rep.ok() and rep.layers["watermark"].details["payload_hex"] == one.content_id.hex, \
+        rep.to_json()
+
+
 def test_quicktime_reverse_dns_keys_are_carried(tmp_path, credentials):
     """An iPhone's MOV names its camera and place in QuickTime keys (``com.apple.quicktime.make``,
     ``...location.ISO6709``). FFmpeg's muxer writes only the tags it has a name for, so these

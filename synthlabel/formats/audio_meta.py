@@ -165,7 +165,8 @@ def _collect(candidates: list[tuple[str, str]], dst: str | None,
 
 def _read_tags(f: BinaryIO, fmt: str) -> AudioMetadata:
     if fmt == "mp3":
-        return _collect(*id3.read_id3_labels(f))
+        found, dst = id3.read_id3_labels(f)
+        return _collect(found + id3.ape_labels(f), dst)
     return _collect(*vorbis.read_vorbis_labels(f, fmt))
 
 

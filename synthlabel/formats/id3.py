@@ -265,6 +265,28 @@ def labels_in(tags, source: str = "id3-txxx") -> tuple[list[tuple[str, str]], st
     return found, dst
 
 
+def ape_labels(f: BinaryIO) -> list[tuple[str, str]]:
+    """[("apev2", raw)]: AIGC items of an MP3's APEv2 tag (foobar2000 and MP3Gain write one
+    after the audio; its keys are case-insensitive). Another tool's label there is a label of
+    the file like a TXXX one: verify counts it and labeling replaces it (audio_tags._ape_copy
+    leaves it out of the copy) rather than dropping it unsaid. A tag mutagen cannot read is
+    no label."""
+    from mutagen.apev2 import APEv2
+
+    f.seek(0)
+    try:
+        tag = APEv2(f)
+    except Exception:  # noqa: BLE001 - no tag (APENoHeaderError) or a broken one
+        return []
+    found = []
+    for key, value in tag.items():
+        if key.strip().lower() == AIGC_DESC.lower() and getattr(value, "kind", None) == 0:
+            # a text item holds one value or several (NUL-separated), as a TXXX frame does
+            values = [t for t in str(value).split("\0") if t.strip()] or [""]
+            found.extend(("apev2", t) for t in values)
+    return found
+
+
 def parse_tag(payload: bytes):
     """A bare ID3v2 tag (a WAV's ``id3 `` chunk) as a mutagen ID3; MetadataError when it
     does not parse."""

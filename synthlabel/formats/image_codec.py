@@ -167,6 +167,9 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
     try:
         with _recorded_warnings(Image.DecompressionBombWarning) as opening:
             im = Image.open(io.BytesIO(data))
+            # Pillow (13) turns a TIFF upright by its orientation tag as it loads it and drops
+            # the tag: read before the load, so that the turn is said and the XMP follows it
+            stored_orientation = im.getexif().get(0x0112, 1) if fmt == "tiff" else 1
             if im.width * im.height > MAX_PIXELS:
                 raise ImageDecodeError(f"image is {im.width}x{im.height}, above the "
                                        f"{MAX_PIXELS:,} pixel limit")
@@ -245,10 +248,14 @@ def _decode(data: bytes, fmt: str) -> DecodedImage:
             out.warnings.append(f"the TIFF's {' and '.join(blocks)} metadata is not carried "
                                 "(the output has no place for it)")
     orientation = exif.get(0x0112, 1)
+    turned = orientation == 1 and stored_orientation in range(2, 9)     # by Pillow's load
+    if turned:
+        orientation = stored_orientation
     if orientation in range(2, 9):                  # 1 is upright; other values mean nothing
-        with _recorded_warnings() as turning:       # (it reads the EXIF again)
-            im = ImageOps.exif_transpose(im)
-        _say_notes(out, turning, "EXIF")
+        if not turned:
+            with _recorded_warnings() as turning:   # (it reads the EXIF again)
+                im = ImageOps.exif_transpose(im)
+            _say_notes(out, turning, "EXIF")
         exif[0x0112] = 1
         if orientation >= 5:                        # a quarter turn: width and height swap
             _swap_exif_dimensions(exif)
