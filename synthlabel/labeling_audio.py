@@ -375,7 +375,7 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
     None) and what was done (``output``/``sidecar`` name the temporary files, gone on
     return). Raises :class:`LabelingError` for input it cannot label."""
     for name, value in (("format", format), ("subtype", subtype)):
-        if value is not None and not isinstance(value, str):
+        if (value is not None or name == "format") and not isinstance(value, str):
             # subtype=24 was an AttributeError ('upper'), format=["wav"] "unhashable type"
             raise TypeError(f"{name} must be a str, got {type(value).__name__}")
     if isinstance(sample_rate, (bool, np.bool_)) or not isinstance(sample_rate, (int, np.integer)):

@@ -1242,6 +1242,8 @@ def detect_video(path: str | os.PathLike, key, *, audio: bool = False,
     :func:`synthlabel.watermark.detect_with_keys`; ``details["key_index"]``, 1-based, says
     which matched). Raises
     :class:`synthlabel.formats.video_io.VideoError` for unreadable files."""
+    if not isinstance(path, (str, os.PathLike)):      # (else pathlib's words, from inside it)
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     keys = watermark.watermark_keys(key)
     scan = _scan(Path(path), pool_frames=True, explicit=False, audio=audio, max_pool=max_frames)
     det, i = _frame_detection(scan, keys)

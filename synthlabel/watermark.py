@@ -86,6 +86,8 @@ def _check_image(img) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _grid_arg(grid: str) -> bool:
     """``grid`` argument -> whether every picture is on the coarse grid."""
+    if not isinstance(grid, str):
+        raise ArgumentTypeError(f"grid must be a str ('auto' or 'coarse'), got {type(grid).__name__}")
     if grid not in ("auto", "coarse"):
         raise ValueError(f"grid must be 'auto' or 'coarse', got {grid!r}")
     return grid == "coarse"
@@ -120,8 +122,9 @@ def embed_image_checked(rgb: np.ndarray, payload: int | bytes, key: bytes, *,
     (the luma and its working grid are computed once: ~30 ms saved at 4K)."""
     key = _check_key(key)
     value = coding.payload_to_int(payload)
-    if (isinstance(strength, (bool, np.bool_)) or not isinstance(strength, (int, float, np.integer, np.floating))
-            or not 0 < float(strength) <= 8):
+    if isinstance(strength, (bool, np.bool_)) or not isinstance(strength, (int, float, np.integer, np.floating)):
+        raise ArgumentTypeError(f"strength must be a number in (0, 8], got {type(strength).__name__}")
+    if not 0 < float(strength) <= 8:
         raise ValueError(f"strength must be a number in (0, 8], got {strength!r}")
     color, alpha = _check_image(rgb)
     if min(color.shape[:2]) < _P.MIN_SIDE:

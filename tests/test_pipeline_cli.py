@@ -2400,7 +2400,8 @@ def test_library_arguments_are_checked_before_any_work(credentials):
     with pytest.raises(LabelingError, match="truncated"):
         synthlabel.label_image(Image.open(io.BytesIO(jpeg[: len(jpeg) // 2])), credentials=credentials)
     x = np.zeros((16000, 1), np.float32)
-    for kwargs, words in ((dict(subtype=24), "subtype must be a str"), (dict(format=["wav"]), "format must be a str")):
+    for kwargs, words in ((dict(subtype=24), "subtype must be a str"), (dict(format=["wav"]), "format must be a str"),
+                          (dict(format=None), "format must be a str")):    # (None: 'lower', QA stop 44)
         with pytest.raises(TypeError, match=words):
             synthlabel.label_audio(x, 16000, credentials=credentials, **kwargs)
     tone = 0.3 * np.sin(np.arange(16000 * 2) / 3)[:, None].astype(np.float32)
@@ -2434,6 +2435,9 @@ def test_wrong_argument_types_are_type_errors_naming_them(credentials):
         (lambda: synthlabel.label_image(rgb.tolist(), credentials=credentials), "got list"),
         (lambda: synthlabel.label_image(rgb, spec={}, credentials=credentials), "spec must be a LabelSpec, got dict"),
         (lambda: synthlabel.verify_bytes(png, path=3, credentials=credentials), "path must be a str, got int"),
+        # pathlib's own words, from inside it, until stop 44 (QA)
+        (lambda: W.detect_video(None, key), "path must be a str or os.PathLike, got NoneType"),
+        (lambda: W.detect_video(b"\0" * 64, key), "path must be a str or os.PathLike, got bytes"),
     ]
     for call, words in cases:
         with pytest.raises(TypeError, match=re.escape(words)):

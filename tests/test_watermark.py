@@ -392,6 +392,12 @@ def test_strength_validation(image):
     for bad in (0, True, "1", 9.0):             # True was taken as 1.0
         with pytest.raises(ValueError, match="strength must be a number"):
             W.embed_image(image, PAYLOAD, KEY, strength=bad)
+    # a wrong type is a TypeError, as README says of every argument (it was a plain ValueError)
+    for bad in (True, "1", None):
+        with pytest.raises(TypeError, match="strength must be a number"):
+            W.embed_image(image, PAYLOAD, KEY, strength=bad)
+    with pytest.raises(TypeError, match="grid must be a str"):
+        W.embed_image(image, PAYLOAD, KEY, grid=None)
     # numpy's scalars are numbers (np.float32(1.0) was refused)
     assert np.array_equal(W.embed_image(image, PAYLOAD, KEY, strength=np.float32(1.0)),
                           W.embed_image(image, PAYLOAD, KEY, strength=1.0))

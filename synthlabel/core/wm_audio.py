@@ -382,6 +382,7 @@ class AudioEmbedder:
     Feed blocks of shape (frames, channels) (or (frames,) for mono) to :meth:`process`; it returns
     the marked samples that are ready (it lags by about one chunk); :meth:`flush` returns the rest.
     The output is identical to :func:`embed_audio` on the concatenated input, for any block split.
+    Each block is copied as it comes in, so the caller may reuse its buffer.
 
     ``remove=True`` subtracts the mark instead: run over sound that this ``payload`` and ``key``
     marked from its first sample (a labeled file, decoded), it leaves the old mark 16-20 dB
@@ -558,7 +559,10 @@ class AudioEmbedder:
             raise ValueError(f"block dtype {block.dtype} differs from the first block's {self._dtype}")
         b2 = block.reshape(block.shape[0], self.channels)   # -1 fails on zero frames
         if b2.shape[0]:
-            self._blocks.append((self._n_in, b2))
+            # Kept until the chunks that need it are out (about one chunk later): a copy, as
+            # a stream reader or an audio callback refills one buffer (a view let those later
+            # samples into the marked output; QA, stop 44). embed_audio lends its input whole.
+            self._blocks.append((self._n_in, b2 if self._borrow else b2.copy()))
         # many tiny blocks: merge the tail so look-ups stay cheap
         if len(self._blocks) > 64:
             s0 = self._blocks[0][0]
@@ -577,6 +581,9 @@ class AudioEmbedder:
         return self._cast(outs)
 
     _mono_1d = False
+    #: keep views of the blocks given instead of copies (embed_audio: its one block outlives
+    #: the embedder)
+    _borrow = False
     #: (frames, channels) array the chunks are written into instead of returned (embed_audio:
     #: the whole output allocated once, no per-chunk arrays or concatenations)
     _sink: np.ndarray | None = None
@@ -602,6 +609,7 @@ def embed_audio(samples: np.ndarray, sample_rate: int, payload: int | bytes, key
     emb = AudioEmbedder(sample_rate, ch, payload, key, clip=clip)
     out = np.empty(samples.shape, dtype=samples.dtype)
     emb._sink = out.reshape(samples.shape[0], -1)                # a view (C order)
+    emb._borrow = True
     emb.process(samples)
     emb.flush()
     return out
