@@ -35,7 +35,7 @@ from .models import (
     label_texts,
 )
 from .formats import native_stderr
-from .fsutil import signals_held
+from .fsutil import broken_link, signals_held
 from .provenance import credentials as credmod
 
 if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
@@ -293,7 +293,9 @@ without leaving partial files.
     creds = _load_creds(home, cert_chain, private_key, watermark_key, None)
     hidden: list[Path] = []
     jobs_list = plan_jobs([p for p in paths if p.exists()], output, in_place=in_place, hidden=hidden)
-    missing = [LabelResult(source=str(p), error="no such file or directory", dry_run=dry_run)
+    # (a named link loop or broken link says so, as it does inside a folder)
+    missing = [LabelResult(source=str(p), error=(f"cannot read: {why}" if (why := broken_link(p))
+                                                 else "no such file or directory"), dry_run=dry_run)
                for p in paths if not p.exists()]
     if not jobs_list and not missing:
         _nothing_to("label", paths, "(hidden files, .c2pa sidecars and an output folder "

@@ -2,7 +2,8 @@
 file intact, and temporary files never outlive the step that made them.
 
 Everything is written to a temp file in the target's own directory (so the final rename is
-atomic on the same file system) and published with :func:`os.replace`.
+atomic on the same file system) and published with :func:`os.replace`, or, where nothing
+may be replaced, by a hard link that fails if the name was taken meanwhile.
 """
 from __future__ import annotations
 
@@ -126,21 +127,49 @@ def temp_path(directory: Path, name: str, suffix: str = ".tmp") -> Iterator[Path
             pass
 
 
-def publish(tmp: Path, dst: Path, *, mode: int | None = None, durable: bool = True) -> None:
+def _place(tmp: Path, dst: Path, replace: bool) -> None:
+    """Rename ``tmp`` to ``dst``; with ``replace=False`` never over an existing entry (a file,
+    or a link, broken or not): a hard link made and the temp name dropped, which fails
+    atomically when ``dst`` exists. Two batches labeling into one folder each checked that
+    an output did not exist, then each renamed over the other's (QA, stop 44). On a file
+    system without hard links, a check just before the rename is the best there is."""
+    if replace:
+        os.replace(tmp, dst)
+        return
+    try:
+        os.link(tmp, dst)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, f"output {dst} exists: another process wrote it "
+                              "meanwhile (overwrite replaces it)") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
+                             errno.EMLINK, errno.ENOSYS):
+            raise
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, f"output {dst} exists: another process wrote "
+                                  "it meanwhile (overwrite replaces it)") from None
+        os.replace(tmp, dst)
+        return
+    os.unlink(tmp)
+
+
+def publish(tmp: Path, dst: Path, *, mode: int | None = None, durable: bool = True,
+            replace: bool = True) -> None:
     """Give ``tmp`` its final mode, flush it to disk and rename it over ``dst`` atomically
     (then sync the directory), so a crash leaves either the old file or the new one.
     ``durable=False`` skips the syncs, for files in a temporary folder that are read back
-    at once (an in-memory labeling call)."""
+    at once (an in-memory labeling call). ``replace=False``: raise FileExistsError rather
+    than replace anything at ``dst`` (see :func:`_place`)."""
     os.chmod(tmp, default_mode() if mode is None else mode)
     if not durable:
-        os.replace(tmp, dst)
+        _place(tmp, dst, replace)
         return
     fd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, dst)
+    _place(tmp, dst, replace)
     try:
         dfd = os.open(dst.parent, os.O_RDONLY)
     except OSError:
@@ -153,30 +182,36 @@ def publish(tmp: Path, dst: Path, *, mode: int | None = None, durable: bool = Tr
         os.close(dfd)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` through a synced temp file and a rename."""
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None, replace: bool = True) -> None:
+    """Write ``data`` to ``path`` through a synced temp file and a rename (``replace``: as
+    for :func:`publish`)."""
     with temp_path(path.parent, path.name) as tmp:
         tmp.write_bytes(data)
-        publish(tmp, path, mode=mode)
+        publish(tmp, path, mode=mode, replace=replace)
 
 
 def publish_media(tmp: Path, dst: Path, *, mode: int | None = None,
                   manifest: bytes | None = None, sidecar_format: bool = False,
-                  durable: bool = True) -> None:
+                  durable: bool = True, replace: bool = True) -> None:
     """Publish a labeled media file and, for containers c2pa cannot embed into
     (``sidecar_format``), its ``.c2pa`` manifest beside it. Both are fully written before
     either is published, so a failure leaves neither a new file without its manifest nor a
     stale sidecar; replacing a file without a new manifest removes its old sidecar, which
-    signed the old content and would read as tampered."""
+    signed the old content and would read as tampered. ``replace=False``: FileExistsError
+    rather than replace either (the media file taken back if its sidecar's name was)."""
     sidecar = dst.with_suffix(".c2pa")
     replacing = dst.exists()
     with temp_path(dst.parent, sidecar.name) as side_tmp:
         if manifest is not None:
             side_tmp.write_bytes(manifest)
         with signals_held():
-            publish(tmp, dst, mode=mode, durable=durable)
+            publish(tmp, dst, mode=mode, durable=durable, replace=replace)
             if manifest is not None:
-                publish(side_tmp, sidecar, durable=durable)
+                try:
+                    publish(side_tmp, sidecar, durable=durable, replace=replace)
+                except FileExistsError:
+                    dst.unlink()
+                    raise
             elif sidecar_format and replacing and sidecar.is_file():
                 sidecar.unlink()
 

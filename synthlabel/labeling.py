@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -38,9 +39,10 @@ def claim_output(dst: Path, source: Path | None, sidecar: Path | None, *, overwr
     ``dst`` is the source itself: "-o" naming the input's own folder must not replace it."""
     if in_place and source is not None and dst != source:
         in_place = dst.exists() and dst.samefile(source)
-    if not overwrite and not in_place and dst.exists():
+    # lexists: a broken link there is an entry too, which the output must not replace unasked
+    if not overwrite and not in_place and os.path.lexists(dst):
         raise LabelingError(f"output {dst} exists (overwrite=True replaces it)")
-    if sidecar is not None and sidecar.exists() and not overwrite and not in_place:
+    if sidecar is not None and os.path.lexists(sidecar) and not overwrite and not in_place:
         # e.g. x.ogg and x.opus in one folder would share x.c2pa: never clobber another's.
         raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base name?); "
                             "overwrite=True replaces it")

@@ -681,5 +681,5 @@ def _label_stream(blocks: Iterator[np.ndarray], sample_rate: int, channels: int,
                 res.warnings.append(note)
         mode = source.stat().st_mode & 0o777 if in_place and source else None
         publish_media(current, dst, mode=mode, manifest=manifest_bytes, durable=durable,
-                      sidecar_format=fmt in SIDECAR_FORMATS)
+                      sidecar_format=fmt in SIDECAR_FORMATS, replace=overwrite or in_place)
     return res

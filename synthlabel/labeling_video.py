@@ -962,7 +962,7 @@ def _label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: L
                 res.warnings.append(note)
         mode = src.stat().st_mode & 0o777 if in_place else None
         publish_media(current, dst, mode=mode, manifest=manifest_bytes,
-                      sidecar_format=container in SIDECAR_FORMATS)
+                      sidecar_format=container in SIDECAR_FORMATS, replace=overwrite or in_place)
     res.timings["total"] = time.perf_counter() - t_all
     return res
 

@@ -443,7 +443,7 @@ def _existing_output(job: Job, targets: list[Path]) -> str | None:
     re-run batch fails its done files at once instead of labeling them first). The input
     itself is :func:`_replaces_input`'s case, checked first."""
     for t in targets:
-        if not t.exists():
+        if not os.path.lexists(t):      # (a broken link there is an entry all the same)
             continue
         if job.retry_since is not None and _written_since(t, job.retry_since):
             continue   # this job's own output from the attempt the broken pool lost
@@ -528,6 +528,13 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             # and --skip-existing took the folder for a finished output)
             raise LabelingError(f"output {dirs[0]} is a directory; move it away or use another -o")
         if not overwrite and (why := _existing_output(job, targets)):
+            if skip_existing and not job.in_place and targets[0].exists() and \
+                    (missing := [t for t in targets[1:] if not t.exists()]):
+                # media published, its sidecar not (a run killed between the two renames):
+                # not a finished output to skip (QA, stop 44)
+                raise LabelingError(f"output {targets[0]} exists without its C2PA sidecar "
+                                    f"{missing[0].name} (an interrupted run?): use --overwrite "
+                                    "to label it again")
             if skip_existing and not job.in_place and targets[0].exists():
                 # The media output, not a sidecar left alone (its media gone) nor one whose
                 # media is missing: those are errors, as without --skip-existing.
@@ -559,7 +566,10 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
         if not overwrite and (why := _existing_output(job, [target])):
             raise LabelingError(why)
         mode = job.source.stat().st_mode & 0o777 if job.in_place else None
-        atomic_write(target, labeled.data, mode=mode)
+        # (and at the rename itself: another batch may write it between that check and here)
+        atomic_write(target, labeled.data, mode=mode,
+                     replace=overwrite or job.in_place or (job.retry_since is not None
+                                                           and _written_since(target, job.retry_since)))
         if job.in_place and target != job.source:
             if (frames := _frame_count(data)) > 1:
                 # the output holds the first frame (page) only: deleting the original would

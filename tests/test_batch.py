@@ -153,6 +153,31 @@ def test_a_retried_job_replaces_only_its_own_output(tmp_path, credentials):
     assert src.read_bytes() == before
 
 
+def test_a_broken_link_at_the_output_is_not_replaced_unasked(tmp_path, credentials):
+    """A broken symbolic link where an output goes was replaced by a regular file without
+    --overwrite, while a working link there was refused as "exists" (QA, stop 44): both are
+    entries the user put there. For images (pipeline), audio and video (claim_output)."""
+    import numpy as np
+    import soundfile as sf
+
+    from synthlabel import pipeline
+    from synthlabel.models import LabelSpec
+
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    out.mkdir()
+    Image.fromarray(synthetic_photo(200, 240, seed=7)).save(inp / "a.png")
+    sf.write(inp / "b.wav", 0.2 * np.sin(np.arange(48000) / 7.0), 48000)
+    for name in ("a.png", "b.wav"):
+        (out / name).symlink_to(tmp_path / "elsewhere" / name)
+        (job,) = pipeline.plan_jobs([inp / name], out, in_place=False)
+        res = pipeline.label_one(job, LabelSpec(), credentials)
+        assert res.error and "exists" in res.error, (name, res.error)
+        assert (out / name).is_symlink() and not (tmp_path / "elsewhere").exists()
+        res = pipeline.label_one(job, LabelSpec(), credentials, overwrite=True)
+        assert res.error is None and not (out / name).is_symlink(), res.error
+
+
 def test_a_caller_that_stops_after_the_last_result_lets_the_workers_exit_normally():
     """verify stops asking for reports once it has every file's (zip() stops there), which
     closes pool_map's generator. That used to terminate the idle workers, and one of them,

@@ -247,6 +247,13 @@ def test_unwritable_home_says_what_to_do(tmp_path):
         load_credentials(home=blocker / "home", env={})
     msg = str(ei.value)
     assert str(blocker / "home") in msg and "SYNTHLABEL_HOME" in msg and "\n" not in msg
+    # `keys init` (with --force or not) says the same: it gave a raw "[Errno 20] ... .dev-x"
+    for force in (False, True):
+        with pytest.raises(CredentialError) as ei:
+            init_dev_credentials(blocker / "home", force=force)
+        msg = str(ei.value)
+        assert msg.startswith(f"cannot create development credentials in {blocker / 'home'}") \
+            and "SYNTHLABEL_HOME" in msg and ".dev-" not in msg, msg
 
 
 def test_home_that_is_a_file_and_a_corrupt_signing_key(home, tmp_path):
@@ -515,6 +522,32 @@ def test_trust_anchors_env_and_argument_add_up(home, prod_files, tmp_path, monke
     (tmp_path / "junk.pem").write_text("not a certificate")
     with pytest.raises(CredentialError, match="no PEM certificate"):
         load_trust_anchors([tmp_path / "junk.pem"])
+    # PEM text itself, as SYNTHLABEL_CERT_CHAIN takes it: it was opened as a file name, and
+    # the error ("File name too long") quoted the whole value (QA, stop 44)
+    root = (prod_files / "root.pem").read_bytes()
+    assert load_trust_anchors(root.decode() + other_root.decode()) == root + other_root
+    monkeypatch.setenv("SYNTHLABEL_TRUST_ANCHORS", root.decode())
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        assert root in load_credentials().trust_anchors_pem
+
+
+def test_credential_files_are_read_up_to_a_limit(home, prod_files, tmp_path):
+    """/dev/zero (or any huge file) given as a trust anchor, key or chain was read whole: the
+    process grew to 24 GB before the kernel killed it, or `keys show` hung (QA, stop 44). A
+    credential file is read up to 16 MiB, and a larger one is a one-line error."""
+    from synthlabel.provenance.credentials import MAX_CREDENTIAL_FILE_BYTES, read_watermark_key
+
+    big = tmp_path / "big.pem"
+    with open(big, "wb") as f:
+        f.truncate(MAX_CREDENTIAL_FILE_BYTES + 1)             # sparse: no disk used
+    for call in (lambda p: load_trust_anchors(p), read_watermark_key,
+                 lambda p: load_credentials(cert_chain=p, private_key=prod_files / "plain.key",
+                                            watermark_key_file=prod_files / "wm.key", env={})):
+        for path in (big, Path("/dev/zero")):
+            with pytest.raises(CredentialError, match="is larger than 16 MiB") as ei:
+                call(path)
+            assert "\n" not in str(ei.value)
 
 
 # --------------------------------------------------------------------------- certificate rules

@@ -63,3 +63,43 @@ def test_with_extension_appends_after_numbers_and_replaces_extensions():
     assert fsutil.with_extension(Path("clip"), ".mkv") == Path("clip.mkv")
     assert fsutil.with_extension(Path("photo.png"), ".jpg") == Path("photo.jpg")
     assert fsutil.with_extension(Path("v1.2.upload"), ".wav") == Path("v1.2.wav")
+
+
+def test_publishing_without_replace_never_takes_an_existing_name(tmp_path):
+    """Two batches labeling into one folder each checked that an output did not exist, then
+    each renamed over the other's: both reported "labeled", one file was lost, and a report
+    named a content ID no file held (QA, stop 44). Without ``replace`` the name is taken by a
+    hard link, which fails if anything is there (a file, or a link, broken or not)."""
+    def tmp_with(data: bytes) -> Path:
+        t = tmp_path / f".t{len(list(tmp_path.iterdir()))}"
+        t.write_bytes(data)
+        return t
+
+    dst = tmp_path / "out.png"
+    t = tmp_with(b"first")
+    fsutil.publish(t, dst, replace=False)
+    assert dst.read_bytes() == b"first" and not t.exists()
+    t = tmp_with(b"second")
+    with pytest.raises(FileExistsError, match="another process wrote it meanwhile"):
+        fsutil.publish(t, dst, replace=False)
+    assert dst.read_bytes() == b"first" and t.exists()           # the caller's temp file to drop
+    fsutil.publish(t, dst)                                        # replace: as before
+    assert dst.read_bytes() == b"second"
+
+    broken = tmp_path / "broken.png"
+    broken.symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(FileExistsError):
+        fsutil.publish(tmp_with(b"x"), broken, replace=False)
+    assert broken.is_symlink() and not (tmp_path / "nowhere.png").exists()
+
+    # media and sidecar: a sidecar name taken meanwhile takes the media file back too
+    media, side = tmp_path / "s.ogg", tmp_path / "s.c2pa"
+    side.write_bytes(b"another's manifest")
+    with pytest.raises(FileExistsError):
+        fsutil.publish_media(tmp_with(b"ogg"), media, manifest=b"ours", sidecar_format=True,
+                             replace=False)
+    assert not media.exists() and side.read_bytes() == b"another's manifest"
+    side.unlink()
+    fsutil.publish_media(tmp_with(b"ogg"), media, manifest=b"ours", sidecar_format=True,
+                         replace=False)
+    assert media.read_bytes() == b"ogg" and side.read_bytes() == b"ours"

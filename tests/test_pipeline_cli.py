@@ -633,6 +633,13 @@ def test_sidecars_reports_and_links_found_by_a_second_look(tmp_path):
     (res / "v.c2pa").write_bytes(b"left over")
     r = run("label", d / "v.ogg", "-o", res, "--skip-existing", "-j", "1")
     assert r.returncode == 1 and "C2PA sidecar" in r.stderr and "skipped" not in r.stderr
+    # ... nor one whose media is there without its sidecar (a run killed between the two
+    # renames; a resumed batch skipped it as finished, unsigned: QA, stop 44)
+    (res / "v.c2pa").unlink()
+    (res / "v.ogg").write_bytes((d / "v.ogg").read_bytes())
+    r = run("label", d / "v.ogg", "-o", res, "--skip-existing", "-j", "1")
+    assert r.returncode == 1 and "exists without its C2PA sidecar v.c2pa (an interrupted run?): " \
+        "use --overwrite" in r.stderr and "skipped" not in r.stderr, r.stderr
     # the sidecar written is named in its own field, not only in a warning's text
     r = run("label", d / "v.ogg", "-o", tmp_path / "side", "-j", "1", "--json")
     row = json.loads(r.stdout)
@@ -973,6 +980,12 @@ def test_broken_links_named_like_media_are_errors_not_silence(tmp_path):
     reps = {Path(d["path"]).name: d for d in map(json.loads, r.stdout.splitlines())}
     assert r.returncode == 2 and set(reps) == {"a.png", "gone.png"}
     assert reps["gone.png"]["error"].startswith("cannot read: broken symbolic link")
+    # named on the command line, a loop or a broken link says so (it was "no such file or
+    # directory", whereas in a folder it said "symbolic link loop"; QA, stop 44)
+    (src / "self.png").symlink_to("self.png")
+    r = run("label", src / "self.png", src / "gone.png", "-o", tmp_path / "out2", "-j", "1")
+    assert r.returncode == 1 and f"{src / 'self.png'}: cannot read: symbolic link loop" in r.stderr \
+        and f"gone.png: cannot read: broken symbolic link to {tmp_path / 'nowhere.png'}" in r.stderr, r.stderr
 
 
 def test_in_place(tmp_path):

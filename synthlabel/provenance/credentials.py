@@ -51,6 +51,7 @@ records or ``repr``/``str``.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import os
 import re
@@ -303,9 +304,20 @@ def _path_in_message(path: PathLike | bytes, what: str) -> str:
     return text
 
 
+#: Largest credential file read (a certificate chain, key, watermark key or trust bundle; a
+#: system CA bundle is ~0.2 MiB): /dev/zero or a huge file given by mistake grew the process
+#: to 24 GB before the kernel killed it (QA, stop 44).
+MAX_CREDENTIAL_FILE_BYTES = 16 << 20
+
+
 def _read_file(path: PathLike, what: str) -> bytes:
     try:
-        return Path(path).expanduser().read_bytes()
+        with open(Path(path).expanduser(), "rb") as f:
+            data = f.read(MAX_CREDENTIAL_FILE_BYTES + 1)
+        if len(data) > MAX_CREDENTIAL_FILE_BYTES:
+            raise CredentialError(f"{what} file {_path_in_message(path, what)} is larger than "
+                                  f"{MAX_CREDENTIAL_FILE_BYTES >> 20} MiB: not a {what} file")
+        return data
     except FileNotFoundError:
         raise CredentialError(f"{what} file not found: {_path_in_message(path, what)}") from None
     except IsADirectoryError:
@@ -586,10 +598,19 @@ def check_signing_certificate(
 
 def load_trust_anchors(paths: PathLike | Iterable[PathLike] | None) -> bytes:
     """Read trust anchors into one PEM bundle. ``paths``: one path, an ``os.pathsep``-separated
-    string, or an iterable of paths; a directory contributes its ``*.pem``/``*.crt`` files.
+    string, or an iterable of paths; a directory contributes its ``*.pem``/``*.crt`` files; a
+    string holding a PEM block is the certificates themselves.
     Every file must hold at least one PEM certificate. Duplicates are dropped."""
     if paths is None:
         return b""
+    if isinstance(paths, str) and "-----BEGIN" in paths:
+        # PEM text itself, as SYNTHLABEL_CERT_CHAIN takes it (it was opened as a file name,
+        # and the error quoted the whole value)
+        try:
+            certs = _load_certs(paths.encode("ascii", "replace"), "trust anchors")
+        except CertificateError as exc:
+            raise CredentialError(str(exc).split(": ", 1)[-1]) from None
+        return _merge_pem(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
     if isinstance(paths, (str, os.PathLike)):
         items = [p for p in os.fspath(paths).split(os.pathsep) if p.strip()]
     else:
@@ -746,12 +767,19 @@ def _create_dev(home: Path, *, force: bool, stacklevel: int) -> tuple[Path, bool
                 os.rename(old / DEV_DIR, dev)
                 raise
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            kept = home / f"{DEV_DIR}.replaced-{stamp}"
             n = 1
-            while kept.exists():                  # (two replacements within a second)
+            while True:                           # (its files keep their 0600)
+                kept = home / (f"{DEV_DIR}.replaced-{stamp}" + ("" if n == 1 else f"-{n}"))
+                try:
+                    if not kept.exists():
+                        os.rename(old / DEV_DIR, kept)
+                        break
+                except OSError as exc:
+                    # another replacement took the name between the look and the rename (two
+                    # `keys init --force` at once: ours was stranded in a hidden folder)
+                    if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                        raise
                 n += 1
-                kept = home / f"{DEV_DIR}.replaced-{stamp}-{n}"
-            os.rename(old / DEV_DIR, kept)        # (its files keep their 0600)
             os.rmdir(old)
         else:
             try:
@@ -793,7 +821,13 @@ def _init_dev(home: Path | None, force: bool, stacklevel: int) -> tuple[Path, Pa
             "(the old ones are kept beside them: what was labeled with them is read with their "
             "watermark key and trusted against their root only)"
         )
-    dev, _, kept = _create_dev(home, force=force, stacklevel=stacklevel)  # at our caller's caller
+    try:
+        dev, _, kept = _create_dev(home, force=force, stacklevel=stacklevel)  # at our caller's caller
+    except OSError as exc:
+        # as when labeling creates them (a raw "[Errno 1] ... /home/.dev-4j_jy14r" before)
+        raise HomeUnavailableError(
+            f"cannot create development credentials in {home} ({exc.strerror or exc}); set "
+            f"{ENV_HOME} to a writable folder, or configure your own credentials") from None
     return dev, kept
 
 
