@@ -18,6 +18,8 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "samples"))
 from make_samples import scene  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_args import at_least, names_from  # noqa: E402
 
 import synthlabel  # noqa: E402
 from synthlabel.models import LabelSpec  # noqa: E402
@@ -28,10 +30,11 @@ STAGES = ("render", "watermark", "readback", "encode", "metadata", "sign")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=7,
+    ap.add_argument("--repeat", type=at_least(1), default=7,
                     help="timed runs per image and format; medians are printed (default: 7)")
     ap.add_argument("--threads", type=int, default=1, help="OpenCV threads (1 = one core)")
-    ap.add_argument("--formats", default="jpeg,png,webp",
+    ap.add_argument("--formats", type=names_from(("jpeg", "png", "webp"), "format", empty_ok=False),
+                    default="jpeg,png,webp",
                     help="comma-separated output formats (default: jpeg,png,webp)")
     args = ap.parse_args()
     cv2.setNumThreads(args.threads)
@@ -44,7 +47,7 @@ def main() -> None:
     print("-" * len(header))
     for name, (h, w) in SIZES.items():
         rgb = scene(h, w, 11)
-        for fmt in args.formats.split(","):
+        for fmt in args.formats:
             synthlabel.label_image(rgb, format=fmt, spec=spec, credentials=creds)  # warm-up
             stage = {s: [] for s in STAGES}
             total, verify = [], []

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench_video import peak_rss_mb   # this process's own peak (VmHWM), not the parent's
+from bench_args import temp_home  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -116,7 +117,7 @@ def main() -> None:
         raise SystemExit(f"unknown format(s): {', '.join(bad)}")
     if any(FORMATS[f][1] for f in formats) and not shutil.which("ffmpeg"):
         raise SystemExit("ffmpeg is needed to make the FLAC/MP3/M4A/Ogg/Opus inputs")
-    os.environ.setdefault("SYNTHLABEL_HOME", str(Path(tempfile.mkdtemp(prefix="synthlabel-home-"))))
+    temp_home("synthlabel-home-")
     work = args.keep or Path(tempfile.mkdtemp(prefix="synthlabel-bench-memory-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"# {args.minutes:g} min 48 kHz stereo, {os.cpu_count()} CPUs, files in {work}")

@@ -44,6 +44,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "samples"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_args import temp_home  # noqa: E402
 
 ATTACKS = {
     "h264_crf28": ["-c:v", "libx264", "-crf", "28", "-preset", "veryfast"],
@@ -294,12 +296,12 @@ def main() -> None:
     args = ap.parse_args()
     child = args._label_child or args._plain_child
     if child:
-        os.environ.setdefault("SYNTHLABEL_HOME", tempfile.mkdtemp(prefix="synthlabel-bench-home-"))
+        temp_home()
         label_child(child[0], child[1], None if args.crf in (None, -1) else args.crf,
                     args.preset or None, plain=bool(args._plain_child))
         return
 
-    os.environ.setdefault("SYNTHLABEL_HOME", tempfile.mkdtemp(prefix="synthlabel-bench-home-"))
+    temp_home()
     import warnings
     warnings.simplefilter("ignore")
     from synthlabel.labeling_video import detect_video

@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import audio_data as AD  # noqa: E402
+from bench_args import at_least, help_list, names_from  # noqa: E402
 import bench_data  # noqa: E402
 from synthlabel.core import coding  # noqa: E402
 from synthlabel.core import wm_audio as WA  # noqa: E402
@@ -345,10 +346,11 @@ def write_results(path: Path, text: str):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer attacks, 500 FP inputs, no short-clip sweep")
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--fp", type=int, default=None, help="unmarked inputs for the FP run (default 2000, quick 500)")
+    ap.add_argument("--jobs", type=at_least(1), default=2)
+    ap.add_argument("--fp", type=at_least(0), default=None, help="unmarked inputs for the FP run (default 2000, quick 500)")
     ap.add_argument("--set", choices=["all", "tuning", "holdout"], default="all")
-    ap.add_argument("--attacks", default="")
+    ap.add_argument("--attacks", type=names_from(ATTACKS, "attack"), default=[],
+                    help=f"comma list of: {help_list(ATTACKS)} (default: all, or --quick's)")
     ap.add_argument("--no-short", action="store_true")
     ap.add_argument("--no-stress", action="store_true", help="leave out the stress clips reported beside the set")
     ap.add_argument("--results", default="", help="write the table into this RESULTS.md section")
@@ -385,7 +387,7 @@ def main() -> None:
         payload = int(rng.integers(0, 2 ** 63))
         marked_stress.append((s, x, WA.embed_audio(x, s.rate, payload, KEY), payload))
 
-    att_names = [n for n in a.attacks.split(",") if n] or (QUICK_ATTACKS if a.quick else list(ATTACKS))
+    att_names = a.attacks or (QUICK_ATTACKS if a.quick else list(ATTACKS))
     jobs = [(att, s.name, y, s.rate, p, s.holdout) for att in att_names for s, x, y, p in marked]
     stress_jobs = [(att, s.name, y, s.rate, p, s.holdout) for att in att_names for s, x, y, p in marked_stress]
     short_lengths = [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0]

@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import audio_data as AD  # noqa: E402
+from bench_args import at_least, help_list, names_from  # noqa: E402
 import bench_data  # noqa: E402
 import bench_wm_audio as BA  # noqa: E402
 
@@ -61,14 +62,12 @@ def _clip_job(args):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clips", type=int, default=24, help="clips to draw (kinds in turn)")
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--attacks", default="", help=f"comma list of: {', '.join(BA.ATTACKS)} (default: all)")
+    ap.add_argument("--clips", type=at_least(1), default=24, help="clips to draw (kinds in turn)")
+    ap.add_argument("--jobs", type=at_least(1), default=2)
+    ap.add_argument("--attacks", type=names_from(BA.ATTACKS, "attack"), default=[],
+                    help=f"comma list of: {help_list(BA.ATTACKS)} (default: all)")
     a = ap.parse_args()
-    attacks = [n for n in a.attacks.split(",") if n] or list(BA.ATTACKS)
-    unknown = [n for n in attacks if n not in BA.ATTACKS]
-    if unknown:
-        ap.error(f"unknown attack(s) {', '.join(unknown)}")
+    attacks = a.attacks or list(BA.ATTACKS)
     if not shutil.which("ffmpeg"):
         sys.exit("ffmpeg is required (apt-get install ffmpeg)")
     miss = AD.missing_tools()

@@ -29,6 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_data  # noqa: E402
+from bench_args import at_least  # noqa: E402
 from synthlabel import watermark as W  # noqa: E402
 
 cv2.setNumThreads(1)
@@ -98,9 +99,9 @@ def write_fp(path: Path, body: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=10000)
+    ap.add_argument("--n", type=at_least(1), default=10000)
     ap.add_argument("--quick", action="store_true", help="1,000 images")
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--jobs", type=at_least(1), default=2)
     ap.add_argument("--results", default="")
     args = ap.parse_args()
     n = 1000 if args.quick else args.n

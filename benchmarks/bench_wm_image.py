@@ -14,7 +14,11 @@ field's "TPR at 0.1 % FPR"), on the natural images; then PSNR/SSIM and embed/det
 Payloads: ours and dwtDct/dwtDctSvd carry 64 bits; rivaGan can only carry 32 bits (its exact rate
 is for 32 bits). Peers have no presence test: they "detect" when at least k of n bits match, k the
 smallest count with P(Binomial(n, 1/2) >= k) <= threshold (random bits under H0). rivaGan costs
-~1.5 s per MP per call on one core, so it runs on the images up to --riva-max-mp only.
+~10-30 s per MP per call on one core, so it runs on the images up to --riva-max-mp only.
+
+Speed: after the robustness runs, each method is timed on its images one call at a time
+(single thread, a warm-up call, then the median of 3 calls per image; rivaGan 1), ours and
+the peers alike.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_data  # noqa: E402
+from bench_args import at_least, names_from  # noqa: E402
 from synthlabel import watermark as W  # noqa: E402
 from synthlabel.core import coding, wm_image  # noqa: E402
 
@@ -273,22 +278,39 @@ def run_job(method_name: str, idx: int, quick: bool) -> dict:
     return res
 
 
-def time_ours(images, reps: int = 3) -> dict:
-    """Serial single-thread timing of our embed / detect (median of reps per image)."""
+def time_serial(method_name: str, images, idxs: list[int], reps: int) -> dict:
+    """Serial single-thread timing of one method's embed / detect on ``images[idxs]``: one
+    warm-up call (model loading, caches), then the median of ``reps`` calls per image.
+    Every method is timed this way, after the worker pool has finished, so that ours and the
+    peers are compared on equal terms (the pool's one timed call per job was a first call,
+    with the other worker busy: dwtDct's figure moved 3.6x between runs)."""
+    cv2.setNumThreads(1)
+    try:
+        import torch
+        torch.set_num_threads(1)
+    except Exception:
+        pass
+    m = make_method(method_name)
+    ours = method_name.startswith("synthlabel")
+    if idxs:
+        m.embed(images[idxs[0]].rgb, payload_for(idxs[0]))
     out = {}
-    for i, im in enumerate(images):
-        x, mp = im.rgb, im.rgb.shape[0] * im.rgb.shape[1] / 1e6
-        W.embed_image(x, 1, KEY)
+    for i in idxs:
+        x, mp = images[i].rgb, images[i].rgb.shape[0] * images[i].rgb.shape[1] / 1e6
         te, td = [], []
         for _ in range(reps):
             t0 = time.perf_counter()
-            mk = W.embed_image(x, payload_for(i), KEY)
+            mk = m.embed(x, payload_for(i))
             te.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            W.detect_image(mk, KEY)
+            W.detect_image(mk, KEY) if ours else m.detect(mk, payload_for(i))
             td.append(time.perf_counter() - t0)
-        out[im.name] = (statistics.median(te) * 1e3, statistics.median(td) * 1e3, mp)
+        out[images[i].name] = (statistics.median(te) * 1e3, statistics.median(td) * 1e3, mp)
     return out
+
+
+#: timed calls per image in the serial timing (rivaGan: ~20 s per MP and call)
+TIMING_REPS = {"rivaGan": 1}
 
 
 # --------------------------------------------------------------------------- report
@@ -337,21 +359,26 @@ def build_report(results: list[dict], methods: list[str], timing: dict, riva_max
             continue
         p = [r["psnr"] for r in rs]
         s = [r["ssim"] for r in rs]
-        if m == "synthlabel" and timing:
-            e = [timing[r["image"]][0] / timing[r["image"]][2] for r in rs]
-            d = [timing[r["image"]][1] / timing[r["image"]][2] for r in rs]
+        if timing.get(m):
+            t = timing[m]
+            e = [t[r["image"]][0] / t[r["image"]][2] for r in rs if r["image"] in t]
+            d = [t[r["image"]][1] / t[r["image"]][2] for r in rs if r["image"] in t]
         else:
             e = [r["embed_ms_mp"] for r in rs]
             d = [r["detect_ms_mp"] for r in rs]
         L.append(f"| {m} (n={len(rs)}) | {statistics.median(p):.2f} | {min(p):.2f} | {statistics.median(s):.4f} | "
                  f"{min(s):.4f} | {statistics.median(e):.1f} | {statistics.median(d):.1f} |")
     L.append("")
-    if timing:
+    L.append("Speed: every method timed the same way, one at a time after the robustness runs, "
+             "single thread, one warm-up call, then the median of 3 calls per image (rivaGan: 1); "
+             "the table gives the median over images of ms per MP.")
+    L.append("")
+    if timing.get("synthlabel"):
         L.append("Ours, single thread, median of 3 (ms per image):")
         L.append("")
         L.append("| image | MP | embed ms | detect ms |")
         L.append("|---|---|---|---|")
-        for name, (te, td, mp) in timing.items():
+        for name, (te, td, mp) in timing["synthlabel"].items():
             L.append(f"| {name} | {mp:.2f} | {te:.1f} | {td:.1f} |")
         L.append("")
     flat = [r for r in results if r["method"] == "synthlabel" and r["kind"] == "flat"]
@@ -365,7 +392,7 @@ def build_report(results: list[dict], methods: list[str], timing: dict, riva_max
         L.append("")
     if "rivaGan" in methods:
         L.append(f"rivaGan ran on the natural images up to {riva_max_mp} MP only (its ONNX encoder/decoder "
-                 "take ~1.5 s per MP per call on one core) and carries 32 bits, not 64.")
+                 "take ~10-30 s per MP per call on one core: the table above) and carries 32 bits, not 64.")
         L.append("")
     L.append("Targets missed by ours: " + ("; ".join(misses) if misses else "none") + ".")
     return "\n".join(L)
@@ -386,15 +413,16 @@ def write_section(path: Path, body: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="8 images + 1 flat, same attacks")
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--peers", default="dwtDct,dwtDctSvd,rivaGan", help="comma list, or '' for none")
+    ap.add_argument("--jobs", type=at_least(1), default=2)
+    ap.add_argument("--peers", type=names_from(("dwtDct", "dwtDctSvd", "rivaGan"), "peer"),
+                    default="dwtDct,dwtDctSvd,rivaGan", help="comma list, or '' for none")
     ap.add_argument("--strengths", default="1", help="our embedding strengths to run (comma list)")
     ap.add_argument("--riva-max-mp", type=float, default=0.6)
     ap.add_argument("--results", default="", help="write the report into this RESULTS.md section")
     args = ap.parse_args()
     t_start = time.perf_counter()
     images = _images(args.quick)
-    peers = [p for p in args.peers.split(",") if p]
+    peers = args.peers
     ours = ["synthlabel" if float(v) == 1.0 else f"synthlabel@{float(v):g}" for v in args.strengths.split(",")]
     methods = ours + peers
     jobs = []
@@ -420,8 +448,12 @@ def main() -> None:
             results.append(r)
             print(f"  [{n}/{len(jobs)}] {m:10s} {images[i].name:22s} PSNR {r['psnr']:.1f} "
                   f"none={r['attacks']['none'][0]} ({time.perf_counter() - t_start:.0f}s)", file=sys.stderr)
-    print("timing ours (serial)...", file=sys.stderr)
-    timing = time_ours(images)
+    timing = {}
+    for m in methods:
+        idxs = sorted({images.index(next(im for im in images if im.name == r["image"]))
+                       for r in results if r["method"] == m})
+        print(f"timing {m} (serial, {len(idxs)} images)...", file=sys.stderr)
+        timing[m] = time_serial(m, images, idxs, TIMING_REPS.get(m, 3))
     n_nat = sum(im.kind == "natural" for im in images)
     report = build_report(results, methods, timing, args.riva_max_mp, n_nat, len(images) - n_nat,
                           time.perf_counter() - t_start, args.jobs)

@@ -31,6 +31,7 @@ from scipy.signal import butter, resample_poly, sosfilt  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import audio_data as AD  # noqa: E402
+from bench_args import at_least, help_list, names_from  # noqa: E402
 from synthlabel.core import coding  # noqa: E402
 from synthlabel.core import wm_audio as WA  # noqa: E402
 
@@ -202,15 +203,13 @@ def bit_accuracy(y, sr, det, coded) -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=8)
+    ap.add_argument("--n", type=at_least(1), default=8)
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--null", type=int, default=100, help="unmarked clips for the FP check")
-    ap.add_argument("--attacks", default="", help=f"comma list of: {', '.join(ATTACKS)} (default: all)")
+    ap.add_argument("--null", type=at_least(0), default=100, help="unmarked clips for the FP check")
+    ap.add_argument("--attacks", type=names_from(ATTACKS, "attack"), default=[],
+                    help=f"comma list of: {help_list(ATTACKS)} (default: all)")
     a = ap.parse_args()
-    names = [s for s in a.attacks.split(",") if s] or list(ATTACKS)
-    unknown = [s for s in names if s not in ATTACKS]
-    if unknown:
-        ap.error(f"unknown attack(s) {', '.join(unknown)}")
+    names = a.attacks or list(ATTACKS)
 
     cl = clips(a.n, a.seconds)
     print(f"{len(cl)} clips x {a.seconds:.0f} s, 44.1 kHz stereo: {', '.join(c[0] for c in cl)}")

@@ -1,6 +1,6 @@
 """Quick robustness / quality / speed check of the image watermark (single thread).
 
-    python benchmarks/wm_quick.py [--n 10] [--quick] [--null 200]
+    python benchmarks/wm_quick.py [--n 10] [--null 200] [--only jpeg75,crop50]
 
 On ~10 synthetic natural-ish images (512^2 .. 4K; no downloads, no extra packages) prints, per
 attack: exact-payload rate, detection rate (p <= 1e-6), median pilot z; then PSNR/SSIM and
@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_args import at_least, names_from  # noqa: E402
 from synthlabel import watermark as W
 
 cv2.setNumThreads(1)
@@ -160,12 +162,13 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=len(SIZES), help="number of images")
-    ap.add_argument("--null", type=int, default=100, help="unmarked images for the FP check")
-    ap.add_argument("--only", default="", help="comma-separated attack names")
+    ap.add_argument("--n", type=at_least(1), default=len(SIZES), help="number of images")
+    ap.add_argument("--null", type=at_least(0), default=100, help="unmarked images for the FP check")
+    ap.add_argument("--only", type=names_from([a[0] for a in ATTACKS], "attack"), default=[],
+                    help="comma-separated attack names")
     args = ap.parse_args()
     sizes = (SIZES * 10)[:args.n]
-    attacks = [a for a in ATTACKS if not args.only or a[0] in args.only.split(",")]
+    attacks = [a for a in ATTACKS if not args.only or a[0] in args.only]
     rng = np.random.default_rng(1234)
     stats = {name: {"ok": 0, "det": 0, "z": []} for name, _, _ in attacks}
     psnrs, ssims, emb_ms, det_ms, fp = [], [], [], [], 0
