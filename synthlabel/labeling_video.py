@@ -707,7 +707,9 @@ def _label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: L
 
     tags = {k: v for k, v in info.metadata.items() if k.lower() not in _DROP_TAGS}
     if container in SIDECAR_FORMATS and (spec.metadata or kept_label is not None):
-        tags["AIGC"] = aigc.to_inner_json()
+        # the Annex E string (wrapped), as in a Vorbis comment: the rules give the inner form
+        # to XMP and MP4 only (QA, stop 44; both forms are read)
+        tags["AIGC"] = aigc.to_wrapped_json()
         if label_dst:
             tags["DigitalSourceType"] = label_dst
     ext = video_io.CONTAINERS[container][1]

@@ -222,7 +222,7 @@ class AIGCLabel:
         return json.dumps(self.to_dict(), ensure_ascii=True, separators=(",", ":"))
 
     def to_wrapped_json(self) -> str:
-        """Annex E wrapped form ``{"AIGC":{...}}`` (PNG tEXt, RIFF, ID3, Vorbis comments)."""
+        """Annex E wrapped form ``{"AIGC":{...}}`` (PNG tEXt, RIFF, ID3, Vorbis comments, Matroska tags)."""
         return json.dumps({"AIGC": self.to_dict()}, ensure_ascii=True, separators=(",", ":"))
 
     @classmethod

@@ -1,6 +1,7 @@
 """The GB 45438 implicit label in Matroska / WebM: a global ``Tags/Tag/SimpleTag`` named
-``AIGC`` whose ``TagString`` is the inner 7-key JSON (the tag name already says AIGC; the
-wrapped ``{"AIGC": {...}}`` form is read too), plus ``DigitalSourceType`` with the IPTC URI.
+``AIGC`` whose ``TagString`` is the Annex E string, the wrapped ``{"AIGC": {...}}`` form, as in
+a Vorbis comment (the rules give the inner 7-key object to XMP and MP4 only; until stop 44 it
+was written here too, and both forms are read), plus ``DigitalSourceType`` with the IPTC URI.
 
 Writing happens at mux time (PyAV/ffmpeg's matroska muxer turns container metadata into global
 SimpleTags; :mod:`synthlabel.labeling_video` reads the file back with this module to make
