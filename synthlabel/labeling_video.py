@@ -887,8 +887,8 @@ def _label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: L
         if marked and spec.watermark_readback:
             # Every video, as verify will read it: the mark is measured to survive the codecs
             # at their default CRF, but not every picture carries it (bilevel content such as a
-            # Game of Life clip was listed as watermarked and failed verify). About 3 s for
-            # 10 s of 1080p, most of it decoding.
+            # Game of Life clip was listed as watermarked and failed verify). About 1.1 s for
+            # 10 s of 1080p (its opening 4 s, READBACK_PREFIX_SECONDS), most of it decoding.
             t0 = time.perf_counter()
             rb = _readback(encoded, key, content_id.value, writer, info.duration)
             if kept is not None and rb.warning is not None and spec.watermark:
@@ -1264,7 +1264,8 @@ def detect_video(path: str | os.PathLike, key, *, audio: bool = False,
     ``audio=True`` also runs the audio detector on the soundtrack (``details["audio"]``).
     ``key``: one key, or a sequence tried in turn (p-values corrected for the number of keys;
     :func:`synthlabel.watermark.detect_with_keys`; ``details["key_index"]``, 1-based, says
-    which matched). Raises
+    which matched). ``max_seconds``: pool only the opening seconds of a clip up to
+    SEQUENTIAL_SECONDS long (decoding no further). Raises
     :class:`synthlabel.formats.video_io.VideoError` for unreadable files."""
     if not isinstance(path, (str, os.PathLike)):      # (else pathlib's words, from inside it)
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")

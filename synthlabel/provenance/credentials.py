@@ -825,8 +825,11 @@ def _init_dev(home: Path | None, force: bool, stacklevel: int) -> tuple[Path, Pa
         dev, _, kept = _create_dev(home, force=force, stacklevel=stacklevel)  # at our caller's caller
     except OSError as exc:
         # as when labeling creates them (a raw "[Errno 1] ... /home/.dev-4j_jy14r" before)
+        text = os.fsdecode(home)
+        shown = ("(not shown: it holds key material)" if "-----BEGIN" in text or "PRIVATE KEY" in text
+                 or "\n" in text else text)
         raise HomeUnavailableError(
-            f"cannot create development credentials in {home} ({exc.strerror or exc}); set "
+            f"cannot create development credentials in {shown} ({exc.strerror or exc}); set "
             f"{ENV_HOME} to a writable folder, or configure your own credentials") from None
     return dev, kept
 
