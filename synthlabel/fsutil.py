@@ -133,21 +133,21 @@ def _place(tmp: Path, dst: Path, replace: bool) -> None:
     atomically when ``dst`` exists. Two batches labeling into one folder each checked that
     an output did not exist, then each renamed over the other's (QA, stop 44). On a file
     system without hard links, a check just before the rename is the best there is."""
+    taken = FileExistsError(errno.EEXIST, f"output {dst} exists: another process wrote it "
+                            "meanwhile (overwrite replaces it)")
     if replace:
         os.replace(tmp, dst)
         return
     try:
         os.link(tmp, dst)
     except FileExistsError:
-        raise FileExistsError(errno.EEXIST, f"output {dst} exists: another process wrote it "
-                              "meanwhile (overwrite replaces it)") from None
+        raise taken from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
                              errno.EMLINK, errno.ENOSYS):
             raise
         if os.path.lexists(dst):
-            raise FileExistsError(errno.EEXIST, f"output {dst} exists: another process wrote "
-                                  "it meanwhile (overwrite replaces it)") from None
+            raise taken from None
         os.replace(tmp, dst)
         return
     os.unlink(tmp)

@@ -528,14 +528,13 @@ def label_one(job: Job, spec: LabelSpec, creds: Credentials, overwrite: bool = F
             # and --skip-existing took the folder for a finished output)
             raise LabelingError(f"output {dirs[0]} is a directory; move it away or use another -o")
         if not overwrite and (why := _existing_output(job, targets)):
-            if skip_existing and not job.in_place and targets[0].exists() and \
-                    (missing := [t for t in targets[1:] if not t.exists()]):
-                # media published, its sidecar not (a run killed between the two renames):
-                # not a finished output to skip (QA, stop 44)
-                raise LabelingError(f"output {targets[0]} exists without its C2PA sidecar "
-                                    f"{missing[0].name} (an interrupted run?): use --overwrite "
-                                    "to label it again")
             if skip_existing and not job.in_place and targets[0].exists():
+                if missing := [t for t in targets[1:] if not t.exists()]:
+                    # media published, its sidecar not (a run killed between the two renames):
+                    # not a finished output to skip (QA, stop 44)
+                    raise LabelingError(f"output {targets[0]} exists without its C2PA sidecar "
+                                        f"{missing[0].name} (an interrupted run?): use "
+                                        "--overwrite to label it again")
                 # The media output, not a sidecar left alone (its media gone) nor one whose
                 # media is missing: those are errors, as without --skip-existing.
                 res.existing_output = str(targets[0])

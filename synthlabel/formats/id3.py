@@ -174,14 +174,14 @@ def _set_xmp_source_type(tags, digital_source_type: str) -> None:
     other properties kept; a packet that does not parse is left alone (another tool's)."""
     from mutagen.id3 import PRIV
 
-    from .xmp import source_type_packet
+    from .xmp import mend_packet, source_type_packet
 
     old = next((fr for fr in tags.getall("PRIV") if fr.owner == XMP_OWNER), None)
-    try:
-        packet = source_type_packet(old.data if old is not None else None, digital_source_type)
-    except MetadataError:
+    if old is None:
+        packet = source_type_packet(None, digital_source_type)
+    elif (packet := mend_packet(old.data, digital_source_type)) is None:
         return
-    if old is not None:
+    else:
         del tags[old.HashKey]
     tags.add(PRIV(owner=XMP_OWNER, data=packet))
 

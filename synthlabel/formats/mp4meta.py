@@ -434,13 +434,9 @@ def _rewrite_moov(moov: bytes, entries: list[tuple[str, str]],
                 continue
             packet = raw[16 if int.from_bytes(raw[:4], "big") == 1 else 8:]
             dst = None if in_xmp else digital_source_type
-            if dst is None and not xmp.packet_has_aigc(packet):
-                continue
-            try:
-                udta.children[i] = (typ, _box(b"XMP_", xmp.source_type_packet(packet, dst)))
-            except MetadataError:
-                continue        # not ours to mend (another tool's packet)
-            in_xmp = in_xmp or dst is not None
+            if (mended := xmp.mend_packet(packet, dst)) is not None:
+                udta.children[i] = (typ, _box(b"XMP_", mended))
+                in_xmp = in_xmp or dst is not None
 
     all_metas = [c for _t, c in root.children if isinstance(c, _Meta)]
     if udta is not None:
@@ -550,13 +546,8 @@ def _xmp_update(read: Callable[[int, int], bytes], boxes: list[_Box],
     found = [b for b in boxes if _is_xmp_box(read, b)]
     for i, box in enumerate(found):
         old = read(box.body + 16, box.size - box.header - 16)
-        dst = digital_source_type if i == 0 else None
-        if dst is None and not xmp.packet_has_aigc(old):
-            continue
-        try:
-            changed.append((box, _xmp_box(xmp.source_type_packet(old, dst))))
-        except MetadataError:
-            continue
+        if (mended := xmp.mend_packet(old, digital_source_type if i == 0 else None)) is not None:
+            changed.append((box, _xmp_box(mended)))
     new = b""
     if (digital_source_type or base) and not found:
         try:

@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from ..fsutil import read_range
 from . import id3
-from .xmp import MetadataError, find_in_packet, packet_has_aigc, source_type_packet
+from .xmp import MetadataError, find_in_packet, mend_packet, packet_has_aigc, source_type_packet
 
 __all__ = [
     "AIGC_CHUNK",
@@ -180,14 +180,13 @@ def _plan(read: Read, size: int, wrapped_json: str,
             # beside one we cannot parse is what ExifTool calls "Duplicate XMP")
             add_xmp = False
             packet = _payload(read, c) if c.size <= _MAX_SMALL else None
-            if packet is not None and (dst or packet_has_aigc(packet)):
-                try:
-                    body.append(_chunk_bytes(XMP_CHUNK, source_type_packet(packet, dst)))
+            if packet is not None:
+                if (mended := mend_packet(packet, dst)) is not None:
+                    body.append(_chunk_bytes(XMP_CHUNK, mended))
                     dst = None
                     continue
-                except MetadataError:
-                    if packet_has_aigc(packet):
-                        continue  # a broken packet that claims a label: drop it
+                if packet_has_aigc(packet):
+                    continue  # a broken packet that claims a label: drop it
         if c.id == b"LIST" and c.size <= _MAX_SMALL:
             payload = _payload(read, c)
             subs = _info_entries(payload)

@@ -25,7 +25,7 @@ __all__ = [
     "merge_extended",
     "MetadataError", "TC260_NS", "IPTC_EXT_NS", "RDF_NS", "XMPFindings",
     "Extracted", "XMPUpdater", "EXIFCleaner", "build_packet", "update_packet", "strip_packet",
-    "find_in_packet", "packet_has_aigc", "check_packet", "upright_orientation", "split_extended",
+    "mend_packet", "source_type_packet", "find_in_packet", "packet_has_aigc", "check_packet", "upright_orientation", "split_extended",
 ]
 
 TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
@@ -352,6 +352,19 @@ def strip_packet(packet: bytes) -> bytes:
     root, bindings = _parse(packet)
     _remove_ours(root)
     return _serialize(root, bindings)
+
+
+def mend_packet(packet: bytes, digital_source_type: str | None) -> bytes | None:
+    """An XMP packet a media file already holds, where its AIGC label lives elsewhere (WAV,
+    MP3, MP4): :func:`source_type_packet` of it, or None when it needs no change (no source
+    type to set and no TC260:AIGC in it) or does not parse (another tool's properties, not
+    ours to lose: left as it is)."""
+    if digital_source_type is None and not packet_has_aigc(packet):
+        return None
+    try:
+        return source_type_packet(packet, digital_source_type)
+    except MetadataError:
+        return None
 
 
 def _pointer(root: ET.Element) -> str | None:

@@ -825,13 +825,23 @@ def _init_dev(home: Path | None, force: bool, stacklevel: int) -> tuple[Path, Pa
         dev, _, kept = _create_dev(home, force=force, stacklevel=stacklevel)  # at our caller's caller
     except OSError as exc:
         # as when labeling creates them (a raw "[Errno 1] ... /home/.dev-4j_jy14r" before)
-        text = os.fsdecode(home)
-        shown = ("(not shown: it holds key material)" if "-----BEGIN" in text or "PRIVATE KEY" in text
-                 or "\n" in text else text)
-        raise HomeUnavailableError(
-            f"cannot create development credentials in {shown} ({exc.strerror or exc}); set "
-            f"{ENV_HOME} to a writable folder, or configure your own credentials") from None
+        raise _home_unavailable(home, exc) from None
     return dev, kept
+
+
+def _home_shown(home: Path) -> str:
+    """``home`` as messages give it: never a value holding key material (only a PEM's marks
+    count here: a folder's path can look like base64, where a key file's path would not)."""
+    text = os.fsdecode(home)
+    if "-----BEGIN" in text or "PRIVATE KEY" in text or "\n" in text:
+        return "(not shown: it holds key material)"
+    return text
+
+
+def _home_unavailable(home: Path, exc: OSError) -> HomeUnavailableError:
+    return HomeUnavailableError(
+        f"cannot create development credentials in {_home_shown(home)} ({exc.strerror or exc}); "
+        f"set {ENV_HOME} to a writable folder, or configure your own credentials")
 
 
 def _dev_credentials(home: Path, create: bool = True, *,
@@ -839,20 +849,13 @@ def _dev_credentials(home: Path, create: bool = True, *,
     """(chain, private key, watermark key (None unless ``watermark``), root) of the
     development credentials under ``home``."""
     dev = home / DEV_DIR
-    # never a key set as the home path (only a PEM's marks count here: a folder's path can
-    # look like base64, /tmp/x/file/home under a file, where a key file's path would not)
-    text = os.fsdecode(home)
-    shown = ("(not shown: it holds key material)" if "-----BEGIN" in text or "PRIVATE KEY" in text
-             or "\n" in text else text)
     if not dev.exists() and not create:
-        raise HomeUnavailableError(f"no development credentials in {shown}")
+        raise HomeUnavailableError(f"no development credentials in {_home_shown(home)}")
     if not dev.exists():
         try:
             dev, _, _ = _create_dev(home, force=False, stacklevel=4)  # at load_credentials' caller
         except OSError as exc:
-            raise HomeUnavailableError(
-                f"cannot create development credentials in {shown} ({exc.strerror or exc}); set "
-                f"{ENV_HOME} to a writable folder, or configure your own credentials") from None
+            raise _home_unavailable(home, exc) from None
     if not _dev_complete(dev):
         raise CredentialError(
             f"development credentials in {dev} are incomplete; run 'synthlabel keys init --force'"
