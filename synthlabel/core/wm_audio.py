@@ -16,7 +16,9 @@ Design (every constant in :mod:`wm_audio_params`):
   times ``alpha * sign``, so it vanishes in silence and is masked by the signal. ``alpha`` follows
   the band's own envelope fluctuation (a steady tone gets less), is tilted toward the weak bands
   (``BAND_TILT_POW``: the detector's contrast does not depend on a band's level, the residual's
-  energy does) and is held to a per-frame SNR budget (``SNR_FLOOR_DB``).
+  energy does) and is held to a per-frame SNR budget (``SNR_FLOOR_DB``), relaxed where the
+  sound is noise-like (``NOISY_RELIEF_DB``: noise masks the mark far better than a tone, and
+  its own random envelope hides the mark from the detector more).
 * **Keyed periodic pattern.** One *period* (``PERIOD_CELLS`` cells x ``N_BANDS``, 5.12 s) holds a
   pilot (keyed random signs on a keyed subset of cells) and the 282 coded payload bits
   (:mod:`coding`: 64 bits + CRC-24, K=7 rate-1/3 convolutional code) spread over the remaining
@@ -374,6 +376,24 @@ def _alpha(L: np.ndarray) -> np.ndarray:
     return np.clip(P.ALPHA_MASK_GAIN * fl, P.ALPHA_MIN, P.ALPHA_MAX)
 
 
+def _floor_db(pw: np.ndarray, k: int) -> np.ndarray:
+    """Per-frame SNR floor (dB) from a power spectrum (frames, N/2+1): ``SNR_FLOOR_DB``, less
+    up to ``NOISY_RELIEF_DB`` where the mark band's spectral flatness, geometric mean over ``k``
+    frames, is high (noise-like sound masks the mark better)."""
+    if P.NOISY_RELIEF_DB <= 0:
+        return np.full(pw.shape[0], P.SNR_FLOOR_DB)
+    band = pw[:, _LO_BIN:_HI_BIN]
+    e = band.mean(axis=1)
+    # log flatness per frame: mean of the logs minus the log of the mean (<= 0); averaged over
+    # the window weighted by the band's energy, so that the loud frames, which set the
+    # residual's budget, decide (a silent frame is perfectly "flat" and would count as noise)
+    log_sfm = np.log(band + _EPS).mean(axis=1) - np.log(e + _EPS)
+    sfm = np.exp(uniform_filter1d(e * log_sfm, k, mode="nearest") /
+                 (uniform_filter1d(e, k, mode="nearest") + _EPS))
+    noisy = np.clip((sfm - P.NOISY_SFM_LO) / (P.NOISY_SFM_HI - P.NOISY_SFM_LO), 0.0, 1.0)
+    return P.SNR_FLOOR_DB - P.NOISY_RELIEF_DB * noisy
+
+
 # --------------------------------------------------------------------------- embedding
 
 class AudioEmbedder:
@@ -487,9 +507,11 @@ class AudioEmbedder:
                             np.maximum(e_res, _EPS + 1e-9 * np.maximum(e_band, 0)))
             alpha = np.minimum(alpha * np.clip(boost, 1.0, None)[:, None], P.ALPHA_CAP)
         if P.SNR_FLOOR_DB > 0:
-            # budget: the residual never rises above SNR_FLOOR_DB below the local signal energy
+            # budget: the residual never rises above the floor below the local signal energy;
+            # noise-like stretches mask more and get a lower floor (_floor_db)
             e_res = P.RESIDUAL_EFFICIENCY * uniform_filter1d((alpha ** 2 * Eb).sum(axis=1), kk, mode="nearest")
-            cut = np.sqrt(np.maximum(e_tot, 0) * 10 ** (-P.SNR_FLOOR_DB / 10) / np.maximum(e_res, 1e-30))
+            budget = 10 ** (-_floor_db(pw, kk) / 10)
+            cut = np.sqrt(np.maximum(e_tot, 0) * budget / np.maximum(e_res, 1e-30))
             alpha = np.maximum(alpha * np.minimum(cut, 1.0)[:, None], P.ALPHA_FLOOR)
         alpha = alpha[j0 - ja: j1 - ja + 1]                  # (nf, NB)
         Xc = X[j0 - ja: j1 - ja + 1]
