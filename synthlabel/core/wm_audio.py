@@ -377,9 +377,10 @@ def _alpha(L: np.ndarray) -> np.ndarray:
 
 
 def _floor_db(pw: np.ndarray, k: int) -> np.ndarray:
-    """Per-frame SNR floor (dB) from a power spectrum (frames, N/2+1): ``SNR_FLOOR_DB``, less
-    up to ``NOISY_RELIEF_DB`` where the mark band's spectral flatness, geometric mean over ``k``
-    frames, is high (noise-like sound masks the mark better)."""
+    """Per-frame SNR floor (dB), shape (frames,), from a power spectrum (frames, N/2+1):
+    ``SNR_FLOOR_DB``, less up to ``NOISY_RELIEF_DB`` where the mark band's spectral flatness
+    (its log averaged over ``k`` frames, weighted by the band's energy) is high: noise-like
+    sound masks the mark better."""
     if P.NOISY_RELIEF_DB <= 0:
         return np.full(pw.shape[0], P.SNR_FLOOR_DB)
     band = pw[:, _LO_BIN:_HI_BIN]
