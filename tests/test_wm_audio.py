@@ -621,6 +621,21 @@ def test_noise_like_sound_gets_a_lower_floor_and_reads(monkeypatch):
     k = 2 * P.MASK_HALF_FRAMES + 1
     assert np.allclose(WA._floor_db(frames(noise), k), P.SNR_FLOOR_DB - P.NOISY_RELIEF_DB)
     assert np.allclose(WA._floor_db(frames(chord), k), P.SNR_FLOOR_DB)
+    # a faint tone is still a tone, and a tone just before noise starts keeps the full floor
+    assert np.allclose(WA._floor_db(frames(1e-9 * chord), k), P.SNR_FLOOR_DB)
+    onset = WA._floor_db(frames(np.r_[0.01 * chord, noise]), k)
+    edge = (chord.size - WA.N) // WA.H                      # last frame of the tone alone
+    assert np.all(onset[:edge - 3] == P.SNR_FLOOR_DB), onset[edge - 30:edge]
+    assert np.allclose(onset[edge + 30:-30], P.SNR_FLOOR_DB - P.NOISY_RELIEF_DB)
+    # the residual goes into every channel alike: noise in one channel buys no relief for a
+    # quiet tone (or silence) in the other
+    for quiet in (0.03 * chord, 0.0 * chord):
+        pair = [frames(noise), frames(quiet)]
+        mix = frames((noise + quiet) / 2)
+        assert np.allclose(WA._floor_db(mix, k, lambda: pair), P.SNR_FLOOR_DB)
+    # noise panned to one side: the quieter channel (6 dB under the mix) ends at its own floor
+    floor = WA._floor_db(frames(noise), k, lambda: [frames(1.5 * noise), frames(0.5 * noise)])
+    assert np.allclose(floor, P.SNR_FLOOR_DB - P.NOISY_RELIEF_DB + 20 * np.log10(2))
     for seed in (2, 3):
         x = whisperlike(8.0, seed, sr)
         hiss = np.random.default_rng(100 + seed).normal(0, 1, x.shape)
@@ -637,3 +652,25 @@ def test_noise_like_sound_gets_a_lower_floor_and_reads(monkeypatch):
         assert new.payload == PAYLOAD and old.payload is None, (seed, new, old)
         # the relief is bounded: the residual stays far under the noise it hides in
         assert 24.0 < snr < old_snr - 2.0, (seed, snr, old_snr)
+
+
+def test_noise_in_one_channel_buys_no_louder_mark_in_the_other(monkeypatch):
+    """The mark is made on the mix and added to every channel alike. Loud noise in the left
+    channel must not relax the floor for a quiet tone in the right one (QA, stop 45: its SNR
+    fell 21.5 -> 15.6 dB), while noise in both channels keeps the relief."""
+    from synthlabel.core import wm_audio_params as P
+    sr, n = 16000, 8 * 16000
+    rng = np.random.default_rng(7)
+    noise = 0.2 * rng.standard_normal(n)
+    tone = 0.01 * np.sin(2 * np.pi * 440 * np.arange(n) / sr)
+
+    def snrs(x):
+        d = WA.embed_audio(x, sr, PAYLOAD, KEY).astype(np.float64) - x
+        return [10 * np.log10(np.sum(x[:, c] ** 2) / np.sum(d[:, c] ** 2)) for c in range(x.shape[1])]
+    split = np.stack([noise, tone], axis=1).astype(np.float32)
+    both = np.stack([noise, 0.7 * noise], axis=1).astype(np.float32)
+    with_relief = snrs(split), snrs(both)
+    monkeypatch.setattr(P, "NOISY_RELIEF_DB", 0.0)
+    without = snrs(split), snrs(both)
+    assert abs(with_relief[0][1] - without[0][1]) < 0.3, (with_relief, without)   # the tone's channel
+    assert with_relief[1][0] < without[1][0] - 4.0, (with_relief, without)        # noise in both

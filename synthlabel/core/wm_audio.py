@@ -376,23 +376,53 @@ def _alpha(L: np.ndarray) -> np.ndarray:
     return np.clip(P.ALPHA_MASK_GAIN * fl, P.ALPHA_MIN, P.ALPHA_MAX)
 
 
-def _floor_db(pw: np.ndarray, k: int) -> np.ndarray:
-    """Per-frame SNR floor (dB), shape (frames,), from a power spectrum (frames, N/2+1):
-    ``SNR_FLOOR_DB``, less up to ``NOISY_RELIEF_DB`` where the mark band's spectral flatness
-    (its log averaged over ``k`` frames, weighted by the band's energy) is high: noise-like
-    sound masks the mark better."""
-    if P.NOISY_RELIEF_DB <= 0:
-        return np.full(pw.shape[0], P.SNR_FLOOR_DB)
+def _noisiness(pw: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """How noise-like the mark band is, per frame, in [0, 1] (0 below ``NOISY_SFM_LO``, 1 from
+    ``NOISY_SFM_HI``), and the band's mean bin power averaged over ``k`` frames, both of shape
+    (frames,), from a power spectrum (frames, N/2+1).
+
+    The flatness is the geometric over the arithmetic mean of the band's bin powers. Its log is
+    averaged weighted by the band's energy, so the loud frames, which set the residual's
+    budget, decide (a silent frame is perfectly "flat"), over ``k`` frames and over
+    ``NOISY_SHORT_FRAMES``, and the less noisy of the two counts: the mark is masked by noise
+    only while the noise sounds (a tone just before a noise burst gets no relief)."""
     band = pw[:, _LO_BIN:_HI_BIN]
     e = band.mean(axis=1)
-    # log flatness per frame: mean of the logs minus the log of the mean (<= 0); averaged over
-    # the window weighted by the band's energy, so that the loud frames, which set the
-    # residual's budget, decide (a silent frame is perfectly "flat" and would count as noise)
-    log_sfm = np.log(band + _EPS).mean(axis=1) - np.log(e + _EPS)
-    sfm = np.exp(uniform_filter1d(e * log_sfm, k, mode="nearest") /
-                 (uniform_filter1d(e, k, mode="nearest") + _EPS))
-    noisy = np.clip((sfm - P.NOISY_SFM_LO) / (P.NOISY_SFM_HI - P.NOISY_SFM_LO), 0.0, 1.0)
-    return P.SNR_FLOOR_DB - P.NOISY_RELIEF_DB * noisy
+    # the floor under each bin follows the frame's level, so a faint tone stays tonal
+    log_sfm = np.log(band + (1e-6 * e[:, None] + 1e-30)).mean(axis=1) - np.log(e + 1e-30)
+    noisy, e_k = None, None
+    for n in (k, P.NOISY_SHORT_FRAMES):
+        e_n = np.maximum(uniform_filter1d(e, n, mode="nearest"), 0.0)   # running sums round
+        # a log flatness is <= 0; where e_n is ~0, rounding in the running sums is all there is
+        sfm = np.exp(np.minimum(uniform_filter1d(e * log_sfm, n, mode="nearest") / (e_n + 1e-30), 0.0))
+        # no relief where the window is silent: nothing there to mask or to mark
+        q = np.where(e_n > 1e-20, np.clip((sfm - P.NOISY_SFM_LO) / (P.NOISY_SFM_HI - P.NOISY_SFM_LO), 0.0, 1.0), 0.0)
+        noisy, e_k = (q, e_n) if noisy is None else (np.minimum(noisy, q), e_k)
+    return noisy, e_k
+
+
+def _floor_db(pw: np.ndarray, k: int, channels=None) -> np.ndarray:
+    """Per-frame SNR floor (dB), shape (frames,): ``SNR_FLOOR_DB``, less up to
+    ``NOISY_RELIEF_DB`` where the mark band is noise-like (:func:`_noisiness`; noise masks the
+    mark better). ``pw``: the mono mix's power spectrum (frames, N/2+1); ``channels``: None, or
+    a function returning each channel's (same frames), for input with more than one; it is
+    called only where the mix itself earns some relief (most sound earns none).
+
+    The residual goes into every channel alike, so the relief holds only as far as it keeps
+    *each* channel at or above its own floor (its own noisiness, and the residual nearer to a
+    channel quieter than the mix): noise in one channel must not buy a louder mark in a quiet
+    tonal or silent other one."""
+    if P.NOISY_RELIEF_DB <= 0:
+        return np.full(pw.shape[0], P.SNR_FLOOR_DB)
+    noisy, e_mix = _noisiness(pw, k)
+    relief = P.NOISY_RELIEF_DB * noisy
+    for pc in (channels() if channels is not None and relief.any() else ()):
+        q, e_c = _noisiness(pc, k)
+        # the residual sits 10 log10(E_mix / E_c) dB closer to a channel quieter than the mix:
+        # the relief may not take that channel under its own floor (nor the base floor anywhere)
+        own = P.NOISY_RELIEF_DB * q + 10 * np.log10((e_c + 1e-30) / (e_mix + 1e-30))
+        relief = np.minimum(relief, np.maximum(own, 0.0))
+    return P.SNR_FLOOR_DB - relief
 
 
 # --------------------------------------------------------------------------- embedding
@@ -475,6 +505,21 @@ class AudioEmbedder:
                 out[lo - a:hi - a] = blk[lo - s0:hi - s0]
         return out
 
+    def _channel_power(self, seg: np.ndarray, X: np.ndarray, ja: int, jb: int, S0: int) -> list[np.ndarray]:
+        """Each channel's power spectrum over analysis frames ja..jb, for the noise relief's
+        per-channel check (``X``: the mix's spectrum there, as :meth:`_chunk` made it). The
+        mix is the channels' mean and every step is linear, so the last channel's spectrum is
+        C * X less the others': one transform fewer."""
+        C = self.channels
+        spectra, rest = [], C * X
+        for c in range(C - 1):
+            col = seg[:, c].astype(np.float64)
+            x16 = col if self._h is None else _resampler(self.sample_rate, True)(col)
+            Xc = np.fft.rfft(_frames(np.ascontiguousarray(x16[ja * H - S0: jb * H + N - S0]), jb - ja + 1), axis=1)
+            spectra.append(Xc)
+            rest = rest - Xc
+        return [Z.real ** 2 + Z.imag ** 2 for Z in spectra + [rest]]
+
     def _chunk(self, k: int, out: np.ndarray | None = None) -> np.ndarray:
         """The marked input rows of chunk ``k`` (input dtype), written into ``out`` (a view of
         the caller's output) when given and of the chunk's size."""
@@ -511,7 +556,8 @@ class AudioEmbedder:
             # budget: the residual never rises above the floor below the local signal energy;
             # noise-like stretches mask more and get a lower floor (_floor_db)
             e_res = P.RESIDUAL_EFFICIENCY * uniform_filter1d((alpha ** 2 * Eb).sum(axis=1), kk, mode="nearest")
-            budget = 10 ** (-_floor_db(pw, kk) / 10)
+            channels = (lambda: self._channel_power(seg, X, ja, jb, S0)) if self.channels > 1 else None
+            budget = 10 ** (-_floor_db(pw, kk, channels) / 10)
             cut = np.sqrt(np.maximum(e_tot, 0) * budget / np.maximum(e_res, 1e-30))
             alpha = np.maximum(alpha * np.minimum(cut, 1.0)[:, None], P.ALPHA_FLOOR)
         alpha = alpha[j0 - ja: j1 - ja + 1]                  # (nf, NB)
