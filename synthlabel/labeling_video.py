@@ -50,6 +50,7 @@ from .formats.xmp import MetadataError
 from .fsutil import SIDECAR_FORMATS, publish_media, temp_path, with_extension
 from .labeling import (LabelingError, checked_spec, claim_output, kept_label_warning, kept_mark_warning,
                        shown_label_warning, unlabeled_republish_warning)
+from .labeling_audio import mark_clipping_warning
 from .models import (
     DEFAULT_VIDEO_LABEL_SECONDS,
     ContentID,
@@ -831,6 +832,8 @@ def _label_video_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: L
                     start_marking()
                 if emb is not None:
                     writer.write_audio(emb.flush(), a_t0)
+                    if note := mark_clipping_warning(emb.clipped, emb.frames_in * emb.channels):
+                        res.warnings.append(f"soundtrack: {note}")
                 if reader.converted_from:
                     res.warnings.append(f"{reader.converted_from} video written as yuv420p "
                                         f"(8-bit, 4:2:0 chroma)")

@@ -527,6 +527,38 @@ def test_float_audio_beyond_full_scale_is_clipped_with_a_warning(credentials):
     assert not any("full scale" in w for w in res.warnings)
 
 
+def test_a_mark_clipped_at_full_scale_is_reported(tmp_path, credentials):
+    """Loud sound at full scale: the mark takes some samples past it, where 16-bit PCM clips
+    them. Labeling said nothing (QA, stop 45: noise at peak 0.999 lost ~0.35 % of its samples'
+    peaks); now it counts them and says how to leave room. A float WAV keeps them: no word."""
+    import re
+
+    import synthlabel
+    from synthlabel import label_audio
+    from synthlabel.models import LabelSpec
+
+    rng = np.random.default_rng(5)
+    x = np.clip(rng.normal(0, 0.3, (RATE * 6, 2)), -0.999, 0.999).astype(np.float32)
+    spec = LabelSpec(explicit=False, watermark_readback=False)
+    data, _, res = label_audio(x, RATE, format="wav", spec=spec, credentials=credentials)
+    said = [w for w in res.warnings if "past full scale" in w]
+    assert len(said) == 1 and "lower its level by 1 dB" in said[0], res.warnings
+    n = int(re.search(r"took (\d+) samples", said[0]).group(1))
+    y, _ = sf.read(io.BytesIO(data), dtype="int16")
+    at_full = int(np.count_nonzero((y == 32767) | (y == -32768)))
+    assert n > 1e-4 * x.size and abs(at_full - n) <= 0.02 * n, (n, at_full)
+    # the input never reached full scale (0.999 is 32734): every full-scale sample is the mark's
+    assert np.abs(np.round(x * 32768)).max() < 32767
+    _, _, res = label_audio(x, RATE, format="wav", subtype="FLOAT", spec=spec, credentials=credentials)
+    assert not any("full scale" in w for w in res.warnings), res.warnings
+    # the same sound 1 dB down leaves the mark room; and the CLI's file path says it as well
+    _, _, res = label_audio(x * 10 ** (-1 / 20), RATE, format="wav", spec=spec, credentials=credentials)
+    assert not any("full scale" in w for w in res.warnings), res.warnings
+    sf.write(tmp_path / "loud.flac", x, RATE)
+    res = synthlabel.label_file(tmp_path / "loud.flac", tmp_path / "out", credentials=credentials)
+    assert any("past full scale" in w for w in res.warnings), res.warnings
+
+
 def test_a_float_wav_beyond_full_scale_keeps_it(tmp_path, credentials):
     """A float WAV peaking at +3.5 dBFS (a master not yet normalised) came out hard-clipped at
     0 dBFS without a word, even by the re-publish path (no visible or audible change), which

@@ -17,6 +17,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+import soundfile as sf
 from conftest import label_again_and_again, require_tool, synthetic_photo
 
 from synthlabel import watermark
@@ -1038,6 +1039,27 @@ def test_lossless_soundtrack_reencoded_lossy_is_warned(tmp_path, credentials):
     res = label_video_file(src, tmp_path / "out.mkv", credentials=credentials,
                            spec=LabelSpec(c2pa=False), **FAST)
     assert "the FLAC soundtrack is re-encoded as AAC (lossy; labeled MKV files carry AAC sound)" in res.warnings
+
+
+def test_a_soundtrack_mark_clipped_at_full_scale_is_warned(tmp_path, credentials):
+    """A soundtrack at full scale: the mark's peaks past it are clipped, and the report says
+    how many (as for audio files); a soundtrack with headroom gets no such word."""
+    ffmpeg = require_tool("ffmpeg")
+    rng = np.random.default_rng(4)
+    for name, peak in (("loud", 0.999), ("room", 0.5)):
+        wav = tmp_path / f"{name}.wav"
+        sf.write(wav, np.clip(rng.normal(0, 0.3, (48000 * 2, 2)), -1, 1) * peak, 48000, subtype="PCM_24")
+        src = tmp_path / f"{name}.mkv"
+        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate={FPS}",
+                        "-i", wav, "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
+                        "-c:a", "flac", src], check=True)
+        res = label_video_file(src, tmp_path / f"{name}.out.mkv", credentials=credentials,
+                               spec=LabelSpec(c2pa=False), **FAST)
+        said = [w for w in res.warnings if "past full scale" in w]
+        if peak > 0.99:
+            assert len(said) == 1 and said[0].startswith("soundtrack: the watermark took"), res.warnings
+        else:
+            assert not said, res.warnings
 
 
 def test_edit_lists_and_start_offsets_are_not_truncation(tmp_path, credentials):

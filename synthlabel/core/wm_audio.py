@@ -441,8 +441,12 @@ class AudioEmbedder:
     place without lying in step over it.
 
     ``clip=False`` leaves marked samples beyond [-1, 1] as they are (for a float output, which
-    holds them); by default they are clipped, as integer PCM must be.
+    holds them); by default they are clipped, as integer PCM must be, and ``clipped`` counts the
+    samples the mark took past full scale (input samples already beyond it are not counted).
     """
+
+    #: samples (over all channels) the mark pushed past full scale and that were clipped
+    clipped = 0
 
     def __init__(self, sample_rate: int, channels: int, payload: int | bytes, key: bytes, *,
                  remove: bool = False, clip: bool = True):
@@ -583,8 +587,16 @@ class AudioEmbedder:
         for c in range(x.shape[1]):         # per channel: a broadcast add over rows of 2 is ~5x slower
             np.add(x[:, c], res, out=out[:, c])
         if self._clip:
+            # two reductions are cheap next to the count, which runs only when something clips
+            if out.max(initial=0.0) > 1.0 or out.min(initial=0.0) < -1.0:
+                self.clipped += int(np.count_nonzero((np.abs(out) > 1.0) & (np.abs(x) <= 1.0)))
             np.clip(out, -1.0, 1.0, out=out)
         return out
+
+    @property
+    def frames_in(self) -> int:
+        """Input frames received so far (``clipped`` counts over these times ``channels``)."""
+        return self._n_in
 
     # streaming API -------------------------------------------------------
     def _emit(self, upto_chunk_ready) -> list[np.ndarray]:
