@@ -91,7 +91,9 @@ def test_full_detector_reads_what_the_nominal_read_reads(tmp_path, monkeypatch):
     their payload at speed 1 (where labeling's read-back found it) while the search chose
     1.0005 / 0.9995 and decoded nothing, so verify missed a payload labeling had checked (a
     flaky video test). The detector now retries speed 1 when the searched speed's payload
-    fails, counted in the p-value whether it runs or not."""
+    fails, counted in the p-value whether it runs or not. Which keys need the retry moves with
+    any change to the embedder (a search over the 100: keys 28 and 99 when this was written,
+    57 alone since stop 47's onset gate), so the test keeps each one found."""
     ffmpeg = require_tool("ffmpeg")
 
     def decoded(path):
@@ -108,7 +110,7 @@ def test_full_detector_reads_what_the_nominal_read_reads(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     keys = [(rng.bytes(32), int(rng.integers(0, 2**63))) for _ in range(100)]
     retried = 0
-    for key, pay in (keys[28], keys[99], keys[0], keys[1]):
+    for key, pay in (keys[57], keys[28], keys[99], keys[0]):
         sf.write(tmp_path / "m.wav", WA.embed_audio(x, SR, pay, key), SR, subtype="FLOAT")
         subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(tmp_path / "m.wav"), "-c:a", "aac",
                         "-b:a", "160k", str(tmp_path / "m.m4a")], check=True)
@@ -652,6 +654,36 @@ def test_noise_like_sound_gets_a_lower_floor_and_reads(monkeypatch):
         assert new.payload == PAYLOAD and old.payload is None, (seed, new, old)
         # the relief is bounded: the residual stays far under the noise it hides in
         assert 24.0 < snr < old_snr - 2.0, (seed, snr, old_snr)
+
+
+def test_sharp_noise_hits_get_no_louder_pre_echo(monkeypatch):
+    """Claps over silence: the frame that takes in a hit spans the quiet before it, and the
+    mark it carries is spread over that whole frame. The noise relief made that pre-echo
+    5.5-7 dB louder (QA, stop 45); the frames of a sharp onset now keep the full floor, so the
+    20 ms before each hit hold what they held without the relief, while the claps' bodies
+    keep it."""
+    from synthlabel.core import wm_audio_params as P
+    sr = 44100
+    rng = np.random.default_rng(11)
+    x = np.zeros(6 * sr)
+    onsets, t, m = [], int(0.3 * sr), int(0.25 * sr)
+    env = np.minimum(np.arange(m) / (0.001 * sr), 1.0) * np.exp(-np.arange(m) / (0.06 * sr))
+    while t + m < x.size:
+        x[t:t + m] = 0.12 * rng.standard_normal(m) * env
+        onsets.append(t)
+        t += int(0.5 * sr) + int(rng.integers(0, 997))
+    x = x[:, None].astype(np.float32)
+    w = int(0.020 * sr)
+
+    def levels():
+        r = WA.embed_audio(x, sr, PAYLOAD, KEY)[:, 0].astype(np.float64) - x[:, 0]
+        db = lambda a, b: np.median([10 * np.log10(np.mean(r[o + a:o + b] ** 2) + 1e-30) for o in onsets])
+        return db(-w, 0), db(w, 4 * w)                      # before the hit, in its body
+    before, body = levels()
+    monkeypatch.setattr(P, "NOISY_RELIEF_DB", 0.0)
+    before0, body0 = levels()
+    assert abs(before - before0) < 1.0, (before, before0)
+    assert body > body0 + 4.0, (body, body0)
 
 
 def test_noise_in_one_channel_buys_no_louder_mark_in_the_other(monkeypatch):

@@ -385,7 +385,9 @@ def _noisiness(pw: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     averaged weighted by the band's energy, so the loud frames, which set the residual's
     budget, decide (a silent frame is perfectly "flat"), over ``k`` frames and over
     ``NOISY_SHORT_FRAMES``, and the less noisy of the two counts: the mark is masked by noise
-    only while the noise sounds (a tone just before a noise burst gets no relief)."""
+    only while the noise sounds (a tone just before a noise burst gets no relief). Frames that
+    take in a sharp onset (``NOISY_ONSET_DB`` over ``NOISY_ONSET_LAG`` frames) get none either:
+    they span the quiet before the hit, where a louder mark would be a pre-echo."""
     band = pw[:, _LO_BIN:_HI_BIN]
     e = band.mean(axis=1)
     # the floor under each bin follows the frame's level, so a faint tone stays tonal
@@ -398,7 +400,12 @@ def _noisiness(pw: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # no relief where the window is silent: nothing there to mask or to mark
         q = np.where(e_n > 1e-20, np.clip((sfm - P.NOISY_SFM_LO) / (P.NOISY_SFM_HI - P.NOISY_SFM_LO), 0.0, 1.0), 0.0)
         noisy, e_k = (q, e_n) if noisy is None else (np.minimum(noisy, q), e_k)
-    return noisy, e_k
+    # no relief in a frame that spans the quiet before a sharp onset (a pre-echo)
+    lag = P.NOISY_ONSET_LAG
+    before = np.concatenate([np.repeat(e[:1], lag), e[:-lag]]) if e.size > lag else np.repeat(e[:1], e.size)
+    rise = 10 * np.log10((e + 1e-30) / (before + 1e-30))
+    lo, hi = P.NOISY_ONSET_DB
+    return noisy * np.clip((hi - rise) / (hi - lo), 0.0, 1.0), e_k
 
 
 def _floor_db(pw: np.ndarray, k: int, channels=None) -> np.ndarray:
