@@ -73,11 +73,12 @@ SIDECAR_SUFFIXES = (".ogg", ".oga", ".opus", ".mkv", ".webm")
 
 def sidecar_owner(sidecar: Path, source: Path) -> Path | None:
     """Another media file beside ``source`` that ``sidecar`` (``<stem>.c2pa``) may belong to:
-    one of the same base name in a sidecar format (``v.mkv`` beside ``v.ogg``)."""
+    one of the same base name in a sidecar format (``v.mkv`` beside ``v.ogg``). ``source``
+    need not exist yet (an output about to be written)."""
     for suffix in SIDECAR_SUFFIXES:
         for other in (sidecar.with_suffix(suffix), sidecar.with_suffix(suffix.upper())):
             try:
-                if other.is_file() and not other.samefile(source):
+                if other.is_file() and not (os.path.lexists(source) and other.samefile(source)):
                     return other
             except OSError:
                 continue

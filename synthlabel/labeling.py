@@ -21,6 +21,7 @@ from . import watermark
 from .core import text_label
 from .formats import image_codec, image_meta
 from .formats import xmp as xmp_packet
+from .fsutil import sidecar_owner
 from .models import AIGCLabel, ContentID, LabelError, LabelSpec, OutputFormat, result_dict
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, resolved as resolved_credentials
@@ -46,6 +47,13 @@ def claim_output(dst: Path, source: Path | None, sidecar: Path | None, *, overwr
         # e.g. x.ogg and x.opus in one folder would share x.c2pa: never clobber another's.
         raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base name?); "
                             "overwrite=True replaces it")
+    if sidecar is not None and os.path.lexists(sidecar) and (other := sidecar_owner(sidecar, dst)):
+        # overwrite=True is for earlier outputs: a later batch writing x.ogg replaced the
+        # x.c2pa of the x.opus an earlier one wrote there (or of an original), whose manifest
+        # then failed validation (QA, stop 47)
+        raise LabelingError(f"C2PA sidecar {sidecar} is {other.name}'s too (same base name), "
+                            f"which would lose its manifest; write this file elsewhere or "
+                            f"rename one of them")
     return in_place
 
 
@@ -279,8 +287,8 @@ def unlabeled_republish_warning(spec: LabelSpec, prior: AIGCLabel | None) -> str
     and no watermark while verify failed it for them. None otherwise."""
     if not spec.propagator or prior is not None or not spec.metadata:
         return None
-    note = (f"metadata: the input carries no AIGC label of its own, so its new label names "
-            f"{spec.producer} (--producer) as the producer")
+    note = (f"metadata: the input carries no AIGC label of its own that parses, so its new "
+            f"label names {spec.producer} (--producer) as the producer")
     if not spec.explicit and not spec.watermark:
         note += ("; the output has neither a visible label nor a watermark (--no-explicit "
                  "--no-watermark), which AI-generated content needs: without those flags it "

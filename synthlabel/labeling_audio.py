@@ -361,9 +361,9 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                      + (" (lossy: convert it to ALAC first, e.g. ffmpeg -i in.mp4 -c:a alac "
                         "out.m4a, to keep it lossless)" if audio_io.is_lossless(info.codec) else
                         " (labeled MP4 and M4A audio is AAC or ALAC)"))
-    if info.format == "wav" and info.subtype in audio_io.LOSSY_WAV_SUBTYPES:
-        notes.append(f"{info.subtype} WAV written as 16-bit PCM (re-encoding to "
-                     f"{info.subtype} would remove the watermark)")
+    if info.format in ("wav", "flac") and info.subtype in audio_io.LOSSY_WAV_SUBTYPES:
+        notes.append(f"{info.subtype} {info.format.upper()} written as 16-bit PCM (re-encoding "
+                     f"to {info.subtype} would remove the watermark)")
     if dropped:
         notes.append(dropped)
     res.warnings[:0] = notes

@@ -248,8 +248,12 @@ def prior_label(path: Path, media: MediaType, data: bytes | None = None) -> str 
     if found.aigc is not None:
         return f"ProduceID {found.aigc.produce_id}, producer {found.aigc.content_producer}"
     if found.aigc_count:
-        return "an AIGC label that does not parse"
+        return UNPARSED_LABEL
     return None
+
+
+#: :func:`prior_label` of an input whose AIGC label is there but does not parse.
+UNPARSED_LABEL = "an AIGC label that does not parse"
 
 
 def _label_findings(path: Path, media: MediaType, data: bytes | None = None):
@@ -275,6 +279,10 @@ def _label_findings(path: Path, media: MediaType, data: bytes | None = None):
 
 def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None = None,
                      kind: str = "image", mark_kept: bool = False, label_kept: bool = False) -> str:
+    if spec is not None and spec.propagator and prior == UNPARSED_LABEL:
+        # nothing of the producer's can be kept (labeling then says whom the new label names)
+        return ("re-published: the input's AIGC label does not parse, so none of its fields can "
+                "be kept; a new label replaces it")
     if spec is not None and spec.propagator:
         # Re-publishing: the producer's fields are kept, which is the point; what is worth a
         # word is a second visible label / cue and watermark over the producer's. (An audio
@@ -287,9 +295,10 @@ def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None =
                                  ("watermark", spec.watermark and not mark_kept)) if on]
         if not added:
             return f"re-published: the producer's AIGC fields ({prior}) are kept"
-        return (f"re-published: the producer's AIGC fields ({prior}) are kept, and a second "
-                f"{' and '.join(added)} is added over the producer's (--no-explicit "
-                "--no-watermark keeps only the producer's)")
+        # (whether the producer's file carries a watermark of another key is not known here)
+        return (f"re-published: the producer's AIGC fields ({prior}) are kept, and this "
+                f"labeling's {' and '.join(added)} is added to what the producer's file carries "
+                "(--no-explicit --no-watermark keeps only the producer's)")
     # What relabeling does to each layer is in the README; the line stays short for batches.
     return (f"already labeled ({prior}); {'would be labeled' if dry_run else 'labeled'} again "
             "over it (--skip-labeled leaves such files alone)")

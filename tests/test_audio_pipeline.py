@@ -129,7 +129,7 @@ def test_file_names_that_are_not_utf8(tmp_path):
 def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_path):
     """ALAC stays lossless (a batch --bitrate does not apply to it); an M4A with the generic
     brand and cover art is audio, not video; an IMA-ADPCM WAV becomes 16-bit PCM (ADPCM would
-    wipe the mark) with a warning; a 5.1 WAV keeps its channel layout (extensible header); an
+    wipe the mark) with a warning, as do 8-bit WAV and FLAC; a 5.1 WAV keeps its channel layout (extensible header); an
     Ogg with two streams warns that only the first is written; a bitrate the codec cannot do
     is clamped with a warning; an M4A keeps its track's language and its chapters (their
     timing: test_chapters_follow_the_inserted_rhythm_cue). Every output verifies."""
@@ -151,6 +151,7 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     x, _ = sf.read(master)
     sf.write(src / "adpcm.wav", x[:, 0], RATE, subtype="IMA_ADPCM")
     sf.write(src / "u8.wav", x, RATE, subtype="PCM_U8")    # 8-bit: its noise drowned the mark
+    sf.write(src / "s8.flac", x, RATE, subtype="PCM_S8")   # the same in FLAC (QA, stop 47)
     six = np.concatenate([x, 0.5 * x, 0.25 * x], axis=1)
     sf.write(src / "six.wav", six, RATE, subtype="PCM_16", format="WAV")
     chapters = tmp_path / "chapters.txt"
@@ -181,13 +182,14 @@ def test_unusual_audio_inputs_keep_what_they_can_and_say_what_they_cannot(tmp_pa
     assert streams[1]["disposition"]["attached_pic"] == 1
     assert sf.info(out / "adpcm.wav").subtype == "PCM_16"
     assert "PCM_U8 WAV written as 16-bit PCM" in err and sf.info(out / "u8.wav").subtype == "PCM_16"
+    assert "PCM_S8 FLAC written as 16-bit PCM" in err and sf.info(out / "s8.flac").subtype == "PCM_16"
     (w,) = _ffprobe_streams(out / "six.wav")
     assert w["channels"] == 6 and w["channel_layout"] in ("5.1", "5.1(side)"), w
     assert sf.info(out / "six.wav").format == "WAVEX"
     assert len(_ffprobe_streams(out / "two.ogg")) == 1
     r = run("verify", "--json", out)
     reps = [json.loads(x) for x in r.stdout.splitlines()]
-    assert r.returncode == 0 and len(reps) == 8, r.stdout + r.stderr
+    assert r.returncode == 0 and len(reps) == 9, r.stdout + r.stderr
     assert {Path(x["path"]).name: x["media_type"] for x in reps}["covered.m4a"] == "audio/mp4"
 
 
@@ -250,6 +252,12 @@ def test_ogg_and_opus_carry_sidecars(labeled_audio, tmp_path):
     other.write_bytes((labeled_audio / "voice.opus").read_bytes())
     r = run("label", other, "-o", labeled_audio, "-j", "1")
     assert r.returncode == 1 and "sidecar" in r.stderr
+    assert (labeled_audio / "clip.c2pa").read_bytes() == before
+    assert not (labeled_audio / "clip.opus").exists()
+    # nor with --overwrite, which is for earlier outputs: a later batch replaced clip.ogg's
+    # sidecar, whose manifest then failed to validate (QA, stop 47)
+    r = run("label", other, "-o", labeled_audio, "-j", "1", "--overwrite")
+    assert r.returncode == 1 and "clip.c2pa is clip.ogg's too" in r.stderr, r.stderr
     assert (labeled_audio / "clip.c2pa").read_bytes() == before
     assert not (labeled_audio / "clip.opus").exists()
     # `verify *` names the sidecars too: they are passed over, as a folder walk does, not
@@ -1332,20 +1340,23 @@ def test_another_codec_in_an_mp4_is_said_to_become_aac(tmp_path, credentials):
         assert synthlabel.verify_file(res.output, credentials=credentials).ok()
 
 
-def test_a_multichannel_opus_is_read_whole_and_keeps_its_channel_order(tmp_path, credentials):
+@pytest.mark.parametrize("rate", [48000, 16000, 24000])
+def test_a_multichannel_opus_is_read_whole_and_keeps_its_channel_order(tmp_path, credentials, rate):
     """A 5.1 Opus file was refused as "truncated or corrupt OGG data after 262144 of 279360
     frames" (libsndfile's multichannel Opus decoder; ffmpeg reads it whole; found by QA
     helper), and one it did read came out with its channels swapped (libsndfile's Vorbis order
-    written as FFmpeg's). Each channel keeps its own tone, the length is kept, and it verifies."""
+    written as FFmpeg's). Each channel keeps its own tone, the length is kept, and it verifies.
+    One made from 16 or 24 kHz sound came out 3x / 2x slower, with exit 0 (FFmpeg decodes Opus
+    at 48 kHz, and that was read as if at the rate libsndfile gives: QA, stop 47)."""
     import av
 
     import synthlabel
 
     sr, freqs = 48000, [300, 500, 700, 900, 1100, 1300]
-    t = np.arange(int(sr * 5.8)) / sr
+    t = np.arange(int(rate * 5.8)) / rate
     wav = tmp_path / "c6.wav"
     sf.write(wav, np.stack([0.1 * np.sin(2 * np.pi * f * t) for f in freqs], 1).astype(np.float32),
-             sr, subtype="PCM_16")
+             rate, subtype="PCM_16")
     src = tmp_path / "c6.opus"
     subprocess.run([require_tool("ffmpeg"), "-v", "error", "-i", str(wav), "-c:a", "libopus",
                     "-b:a", "256k", str(src)], check=True)
@@ -1359,7 +1370,9 @@ def test_a_multichannel_opus_is_read_whole_and_keeps_its_channel_order(tmp_path,
     res = synthlabel.label_file(src, tmp_path / "out", credentials=credentials)
     (got, n_out), (want, n_in) = tones(res.output), tones(src)
     assert want == freqs and got == freqs, got
-    assert n_out > n_in                        # the whole sound, and the cue before it
+    # the whole sound, and the cue before it (1.8 s), at the same speed
+    assert n_in + 1.5 * sr < n_out < n_in + 2.2 * sr, (n_in, n_out)
+    assert sf.info(str(res.output)).samplerate == sf.info(str(src)).samplerate == rate
     assert synthlabel.verify_file(res.output, credentials=credentials).ok()
 
 

@@ -575,6 +575,20 @@ def test_republishing_as_a_propagator(tmp_path):
         assert "neither a visible label nor a watermark" in line, line
     r = run("label", SAMPLES / "scene.png", "-o", tmp_path / "x", "--propagator", gen)
     assert r.returncode == 2 and "propagation" in r.stderr          # a generation code
+    # An input whose AIGC label does not parse (a producer code with a space): the warning
+    # said the producer's fields "(an AIGC label that does not parse) are kept" and the next
+    # one that the input carried no label (QA, stop 47); nothing of it can be kept
+    from mutagen.id3 import ID3, TXXX
+    bad = tmp_path / "bad.mp3"
+    subprocess.run([require_tool("ffmpeg"), "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=3",
+                    str(bad)], check=True)
+    tags = ID3()
+    tags.add(TXXX(encoding=3, desc="AIGC", text='{"AIGC":{"Label":"1","ContentProducer":"other tool"}}'))
+    tags.save(bad)
+    r = run("label", bad, "-o", tmp_path / "badout", "--propagator", platform)
+    assert r.returncode == 0, r.stderr
+    assert "the input's AIGC label does not parse, so none of its fields can be kept" in r.stderr
+    assert "are kept" not in r.stderr and "no AIGC label of its own that parses" in r.stderr, r.stderr
     # With every layer on, the watermark and manifest carry the PropagateID: verify compares
     # them with that, not with the producer's ProduceID. Here the producer's mark is of the
     # same key, so it is kept and no second one is added: the warning no longer says there

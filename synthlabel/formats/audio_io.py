@@ -106,7 +106,8 @@ VORBIS_MAX_RATE = 192000
 _SF_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "opus": "OGG", "mp3": "MP3"}
 _DEFAULT_SUBTYPES = {"wav": "PCM_16", "flac": "PCM_16"}
 #: WAV sample formats that are lossy codecs (4-bit ADPCM, GSM, G.72x): re-encoding into them
-#: would remove the watermark, so labeled copies are written as 16-bit PCM instead.
+#: would remove the watermark, so labeled copies are written as 16-bit PCM instead (an 8-bit
+#: FLAC's too: its marked copy kept 8 bits and lost the mark to a 3 dB volume change).
 LOSSY_WAV_SUBTYPES = frozenset({
     "IMA_ADPCM", "MS_ADPCM", "GSM610", "G721_32", "G723_24", "G723_40", "VOX_ADPCM",
     "NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32",
@@ -482,11 +483,12 @@ def _sf_blocks(path, blocksize: int, start: int, frames: int | None, fmt: str):
 
 
 def _av_blocks(path, blocksize: int, start: int, frames: int | None, limit: int | None,
-               skip_bad: bool = False):
+               skip_bad: bool = False, rate: int | None = None):
     """Decode with PyAV, convert to packed float32 and re-chunk. ``limit`` trims the end
     padding that the AAC decoder leaves in (the container duration says where audio ends).
     ``skip_bad``: a packet the decoder rejects is left out, as the ffmpeg command does (an
-    MP3's damaged frames), instead of failing the file."""
+    MP3's damaged frames), instead of failing the file. ``rate``: the rate to deliver (None:
+    the decoder's); ``start``, ``frames`` and ``limit`` count at that rate."""
     import av
 
     container = _av_open(path)
@@ -498,7 +500,7 @@ def _av_blocks(path, blocksize: int, start: int, frames: int | None, limit: int 
         # (a frame whose channels or rate differ from the stream's, as a damaged MP3 frame
         # header makes, is converted to them: PyAV's own resampler raised "Frame does not
         # match AudioResampler setup.", an internal error of verify)
-        resampler = SoundtrackResampler(st.codec_context)
+        resampler = SoundtrackResampler(st.codec_context, rate)
         end = limit
         if frames is not None:
             end = start + frames if end is None else min(end, start + frames)
@@ -561,8 +563,10 @@ def _blocks(path, blocksize: int, start: int, frames: int | None) -> Iterator[np
     if info.codec == "opus" and info.channels > 2:
         # libsndfile's multichannel Opus decode stops partway through valid files ("malformed
         # after 262144 of 279360 frames", a 6-channel file ffmpeg reads whole), and gives
-        # Vorbis channel order where the writer (FFmpeg) takes its own
-        return _av_blocks(path, blocksize, start, frames, None)
+        # Vorbis channel order where the writer (FFmpeg) takes its own. FFmpeg decodes Opus at
+        # 48 kHz whatever rate it was made from, where libsndfile (the probe) gives that rate:
+        # a 16 kHz 5.1 file was read at 48 kHz as if at 16 kHz, and came out 3x slower.
+        return _av_blocks(path, blocksize, start, frames, None, rate=info.sample_rate)
     try:
         _sf_info(path, info.format)
     except AudioError:
@@ -638,7 +642,7 @@ def writer_for(path: str | os.PathLike[str], info: AudioInfo, **kw) -> Writer:
     subtype = kw.pop("subtype", None)
     if subtype is None and fmt in ("wav", "flac"):
         subtype = info.subtype
-        if fmt == "wav" and subtype in LOSSY_WAV_SUBTYPES:
+        if subtype in LOSSY_WAV_SUBTYPES:     # (an 8-bit FLAC as well: PCM_S8)
             subtype = "PCM_16"
         if fmt == "flac" and subtype not in sf.available_subtypes("FLAC") or fmt == "wav" and not sf.check_format("WAV", subtype):
             subtype = "PCM_24"
