@@ -84,7 +84,10 @@ def samples(tmp_path_factory) -> dict[str, bytes]:
     s["flac"] = _av_audio(d / "a.flac", "flac", "flac")
     s["mp3"] = _av_audio(d / "a.mp3", "mp3", "libmp3lame")  # with an ID3v2 header
     s["mp3-bare"] = _av_audio(d / "b.mp3", "mp3", "libmp3lame", options={"id3v2_version": "0"})
-    s["ogg"] = _av_audio(d / "a.ogg", "ogg", "libopus")
+    import soundfile as sf
+    sf.write(d / "a.ogg", 0.2 * np.sin(np.arange(4800) / 8.0), 48000, format="OGG", subtype="VORBIS")
+    s["ogg"] = (d / "a.ogg").read_bytes()
+    s["opus"] = _av_audio(d / "a.opus", "ogg", "libopus")
     s["m4a"] = _av_audio(d / "a.m4a", "ipod", "aac")
     s["mp4"] = _av_video(d / "v.mp4", "mp4", "mpeg4")
     s["mov"] = _av_video(d / "v.mov", "mov", "mpeg4")
@@ -106,6 +109,8 @@ EXPECTED = {
     "mp3": ("audio", "mp3", "audio/mpeg", ".mp3"),
     "mp3-bare": ("audio", "mp3", "audio/mpeg", ".mp3"),
     "ogg": ("audio", "ogg", "audio/ogg", ".ogg"),
+    # the same format (an Ogg file), but a renamed one is labeled as x.opus, not x.ogg
+    "opus": ("audio", "ogg", "audio/ogg", ".opus"),
     "m4a": ("audio", "m4a", "audio/mp4", ".m4a"),
     "mp4": ("video", "mp4", "video/mp4", ".mp4"),
     "mov": ("video", "mov", "video/quicktime", ".mov"),

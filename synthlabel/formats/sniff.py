@@ -86,6 +86,9 @@ _TYPES: dict[str, MediaType] = {
     )
 }
 
+#: Ogg holding Opus: the same format, but a file renamed from elsewhere gets ".opus" (RFC 7845)
+_OGG_OPUS = MediaType("audio", "ogg", "audio/ogg", ".opus")
+
 #: Suffixes an M4A keeps when labeled: .m4b (audiobooks) and .mp4 name the same container.
 M4A_SUFFIXES = (".m4a", ".m4b", ".aac", ".mp4")
 
@@ -356,6 +359,8 @@ def sniff_bytes(head: bytes) -> MediaType:
             start = 27 + h[26]
             if h[start:start + 7] == b"\x80theora":
                 raise _unsupported("video", "Ogg Theora video")
+            if h[start:start + 8] == b"OpusHead":
+                return _OGG_OPUS      # an Ogg file all the same, named as Opus files are
         return _TYPES["ogg"]
     if len(h) >= 12 and h[4:8] == b"ftyp":
         brand = h[8:12]
