@@ -43,17 +43,18 @@ def claim_output(dst: Path, source: Path | None, sidecar: Path | None, *, overwr
     # lexists: a broken link there is an entry too, which the output must not replace unasked
     if not overwrite and not in_place and os.path.lexists(dst):
         raise LabelingError(f"output {dst} exists (overwrite=True replaces it)")
-    if sidecar is not None and os.path.lexists(sidecar) and not overwrite and not in_place:
-        # e.g. x.ogg and x.opus in one folder would share x.c2pa: never clobber another's.
-        raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base name?); "
-                            "overwrite=True replaces it")
-    if sidecar is not None and os.path.lexists(sidecar) and (other := sidecar_owner(sidecar, dst)):
-        # overwrite=True is for earlier outputs: a later batch writing x.ogg replaced the
-        # x.c2pa of the x.opus an earlier one wrote there (or of an original), whose manifest
-        # then failed validation (QA, stop 47)
-        raise LabelingError(f"C2PA sidecar {sidecar} is {other.name}'s too (same base name), "
-                            f"which would lose its manifest; write this file elsewhere or "
-                            f"rename one of them")
+    if sidecar is not None and os.path.lexists(sidecar):
+        if not overwrite and not in_place:
+            # e.g. x.ogg and x.opus in one folder would share x.c2pa: never clobber another's.
+            raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base "
+                                "name?); overwrite=True replaces it")
+        if other := sidecar_owner(sidecar, dst):
+            # overwrite=True is for earlier outputs: a later batch writing x.ogg replaced the
+            # x.c2pa of the x.opus an earlier one wrote there (or of an original), whose
+            # manifest then failed validation (QA, stop 47)
+            raise LabelingError(f"C2PA sidecar {sidecar} is {other.name}'s too (same base name), "
+                                f"which would lose its manifest; write this file elsewhere or "
+                                f"rename one of them")
     return in_place
 
 

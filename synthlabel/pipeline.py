@@ -279,11 +279,11 @@ def _label_findings(path: Path, media: MediaType, data: bytes | None = None):
 
 def _relabel_warning(prior: str, dry_run: bool = False, spec: LabelSpec | None = None,
                      kind: str = "image", mark_kept: bool = False, label_kept: bool = False) -> str:
-    if spec is not None and spec.propagator and prior == UNPARSED_LABEL:
-        # nothing of the producer's can be kept (labeling then says whom the new label names)
-        return ("re-published: the input's AIGC label does not parse, so none of its fields can "
-                "be kept; a new label replaces it")
     if spec is not None and spec.propagator:
+        if prior == UNPARSED_LABEL:
+            # nothing of the producer's can be kept (labeling then says whom the label names)
+            return ("re-published: the input's AIGC label does not parse, so none of its fields "
+                    "can be kept; a new label replaces it")
         # Re-publishing: the producer's fields are kept, which is the point; what is worth a
         # word is a second visible label / cue and watermark over the producer's. (An audio
         # file's rhythm cue is not inserted again where it has one, mostly: labeling_audio

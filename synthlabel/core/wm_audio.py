@@ -402,7 +402,7 @@ def _noisiness(pw: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         noisy, e_k = (q, e_n) if noisy is None else (np.minimum(noisy, q), e_k)
     # no relief in a frame that spans the quiet before a sharp onset (a pre-echo)
     lag = P.NOISY_ONSET_LAG
-    before = np.concatenate([np.repeat(e[:1], lag), e[:-lag]]) if e.size > lag else np.repeat(e[:1], e.size)
+    before = np.concatenate([np.repeat(e[:1], lag), e])[:e.size]      # e, lag frames earlier
     rise = 10 * np.log10((e + 1e-30) / (before + 1e-30))
     lo, hi = P.NOISY_ONSET_DB
     return noisy * np.clip((hi - rise) / (hi - lo), 0.0, 1.0), e_k
@@ -452,13 +452,12 @@ class AudioEmbedder:
     samples the mark took past full scale (input samples already beyond it are not counted).
     """
 
-    #: samples (over all channels) the mark pushed past full scale and that were clipped
-    clipped = 0
-
     def __init__(self, sample_rate: int, channels: int, payload: int | bytes, key: bytes, *,
                  remove: bool = False, clip: bool = True):
         self.sample_rate = _check_rate(sample_rate)
         self._clip = bool(clip)
+        #: samples (over all channels) the mark pushed past full scale and that were clipped
+        self.clipped = 0
         if isinstance(channels, (bool, np.bool_)) or not isinstance(channels, (int, np.integer)) or channels < 1:
             raise ValueError(f"channels must be a positive int, got {channels!r}")
         self.channels = int(channels)
