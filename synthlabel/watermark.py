@@ -98,9 +98,10 @@ def embed_image(rgb: np.ndarray, payload: int | bytes, key: bytes, *, strength: 
     """Embed a 64-bit ``payload`` (int in [0, 2**64) or 8 bytes) under ``key`` (>= 16 bytes).
 
     ``rgb``: uint8 HxWx3 (also HxW gray, HxWx4 RGBA: alpha kept). Returns a new array of the
-    same shape. ``strength`` scales the mark amplitude (1.0: PSNR ~42.5 dB typical; 40.5-42 dB
-    on pictures under 1080 px whose texture hides a stronger mark, >= ~38.5 dB on uniformly busy
-    ones; informed embedding cancels the host interference the detector would see).
+    same shape. ``strength`` scales the mark amplitude (1.0: PSNR ~42.5 dB typical; 39-42 dB
+    on pictures under 1080 px whose texture hides a stronger mark or would drown a 50 % crop's
+    share of it, >= ~38.5 dB on uniformly busy ones; informed embedding cancels the host
+    interference the detector would see).
     Images too small or flat to carry a reliable mark are still marked (weakly; under
     :data:`MIN_SIDE` pixels on the short side they are returned unmarked); check
     :func:`capacity_warning` to tell the user (or call :func:`embed_image_checked`, which

@@ -15,7 +15,10 @@ Design (constants in :mod:`wm_params`):
   +-1 per coded bit, round-robin over the 282 coded bits). The tile repeats over the picture,
   scaled by a perceptual mask (local texture and darkness; never zero). Its rms budget is
   global; on the coarse grid a picture textured all over, which hides the mark, takes up to
-  1.3 times it (:func:`masked_boost`).
+  1.3 times it (:func:`masked_boost`). The embedder then reads its own mark as the detector
+  would read a 50 % crop of the picture (:func:`crop_margin`); where the picture's texture
+  would drown that quarter's share of the mark, the mark grows on the texture (up to 1.5x,
+  never past the PSNR floor).
 * **Detector.** Remove the host's edges (the high-pass part of an edge-preserving bilateral
   smoothing, which keeps edges and loses the few-level mark; :func:`suppress_edges`), unless
   the host is made of spectral lines or of Gaussian-like texture (:func:`grid_front_end`).
@@ -393,6 +396,34 @@ def masked_boost(yw: np.ndarray, d: np.ndarray, k_max: float) -> float:
     return float(math.sqrt(min(q, q_max)))
 
 
+def crop_margin(marked_yw: np.ndarray, spec: TileSpec, coded_bits: np.ndarray) -> float:
+    """Smallest soft-value SNR a 50 % crop of the marked picture would give the detector read at
+    its true map: the detector's front end on ``marked_yw`` (the working grid as it will be
+    marked), folded over windows of half of each side (the corners and the centre, on the tile
+    grid), each window's payload soft values (as detect_luma's) against the known codeword,
+    mean / std. Decoding needs about 0.85, and the blind detector's search more; a picture
+    whose own texture drowns the mark in a quarter of its area reads lower, and
+    :func:`embed_rgb_checked` grows its mark (wm_params.CROP_MARGIN_SNR)."""
+    # With edge suppression, as the detector reads photographs. Its gate (grid_front_end: a DFT
+    # of the whole grid, ~5 ms more) chose that front end on every picture under 1080 px of
+    # bench_wm_image_payloads but gravel and grass, whose mark the PSNR floor holds anyway;
+    # with the gate the crops read and the PSNR were the same at two margins.
+    r = detector_front(marked_yw)
+    hw, ww = r.shape
+    ch, cw = hw // 2, ww // 2
+    sb = 2.0 * np.asarray(coded_bits, dtype=np.float64) - 1.0
+    # window origins on the tile grid, so each window's fold is at the tile's own phase
+    ly, lx = (hw - ch) // T * T, (ww - cw) // T * T
+    windows = {(y, x) for y in (0, ly) for x in (0, lx)} | {(ly // 2 // T * T, lx // 2 // T * T)}
+    worst = math.inf
+    for y0, x0 in sorted(windows):
+        F = _fft2(fold(np.ascontiguousarray(r[y0:y0 + ch, x0:x0 + cw])))
+        s = _soft_values(_Eval(0.0, (0.0, 0.0), F, F, np.eye(2)), spec) * sb
+        sd = float(s.std())
+        worst = min(worst, float(s.mean()) / sd if sd > 0 else 0.0)
+    return worst
+
+
 def _fold_spectrum(yw: np.ndarray, pooled: bool = False) -> np.ndarray:
     """The detector's front end at the identity geometry: T x T spectrum of the whitened fold."""
     h, w = yw.shape
@@ -474,6 +505,32 @@ def _through_kernel(k: int) -> np.ndarray:
     return np.array([a, 1.0 - 2.0 * a, a], np.float32)
 
 
+def _through_fn(h: int, w: int, hw: int, ww: int, fine: bool):
+    """What the detector's working grid (hw x ww) will see of a working-grid residual d on an
+    h x w picture: d up to full size (linear) and back (area), as a function of d."""
+    # For large images a proxy at THROUGH_MAX_FACTOR x the working grid has
+    # nearly the same transfer (linear-interp triangle * box at working resolution).
+    # From 2.5x on, the proxy is at the nearest whole factor k, where up (linear) and back
+    # (area) is exactly a separable 3-tap filter (_through_kernel): 0.1 ms instead of the
+    # two resizes' 3.6 ms at 720p (same values to 5e-7).
+    c = min(h / hw, w / ww)
+    # the fine grid (c >= ~2.1) is reached by exact halvings, then a near-1:1 step: the
+    # whole-factor proxy models that round trip from c = 2 on
+    if c >= (2.0 if fine else P.THROUGH_MIN_PROXY):
+        kern = _through_kernel(min(round(c), P.THROUGH_MAX_FACTOR))
+
+        def through(d):
+            return cv2.sepFilter2D(np.asarray(d, dtype=np.float32), cv2.CV_32F, kern, kern,
+                                   borderType=cv2.BORDER_REPLICATE)
+    else:
+        def through(d):
+            if (hw, ww) == (h, w):
+                return d
+            up = cv2.resize(d.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+            return cv2.resize(up, (ww, hw), interpolation=cv2.INTER_AREA)
+    return through
+
+
 def embed_rgb(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes, strength: float = 1.0,
               grid: int | None = None) -> np.ndarray:
     """Add the keyed mark to the luma of an H x W x 3 (or H x W) uint8 image; returns a new array.
@@ -524,32 +581,12 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         if boost > 1.0:
             g *= np.float32(boost)
             delta = g * tiled
+    through = _through_fn(h, w, hw, ww, fine)
     if P.ISS_ITER and min(hw, ww) >= T:
         base_tile = tile
         cap = P.ISS_MAX_RMS * tex_boost * boost * float(strength)
         bit_cap = P.ISS_CAP
         F0 = _fold_spectrum(yw, fine)
-        # what the detector's working grid will see of a residual d: up to full size (linear)
-        # and back (area). For large images a proxy at THROUGH_MAX_FACTOR x the working grid has
-        # nearly the same transfer (linear-interp triangle * box at working resolution).
-        # From 2.5x on, the proxy is at the nearest whole factor k, where up (linear) and back
-        # (area) is exactly a separable 3-tap filter (_through_kernel): 0.1 ms instead of the
-        # two resizes' 3.6 ms at 720p (same values to 5e-7).
-        c = min(h / hw, w / ww)
-        # the fine grid (c >= ~2.1) is reached by exact halvings, then a near-1:1 step: the
-        # whole-factor proxy models that round trip from c = 2 on
-        if c >= (2.0 if fine else P.THROUGH_MIN_PROXY):
-            kern = _through_kernel(min(round(c), P.THROUGH_MAX_FACTOR))
-
-            def through(d):
-                return cv2.sepFilter2D(np.asarray(d, dtype=np.float32), cv2.CV_32F, kern, kern,
-                                       borderType=cv2.BORDER_REPLICATE)
-        else:
-            def through(d):
-                if (hw, ww) == (h, w):
-                    return d
-                up = cv2.resize(d.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-                return cv2.resize(up, (ww, hw), interpolation=cv2.INTER_AREA)
         F1, k_total = None, 1.0
         for _attempt in range(P.ISS_ATTEMPTS):
             tile = base_tile
@@ -580,6 +617,21 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
             e0, ec = float(np.mean(d0 * d0)), float(np.mean(dc * dc))
             sc = math.sqrt(max(cap * cap - e0, 0.0) / ec) if ec > 0 else 0.0
             delta = d0 + min(1.0, sc) * dc
+    # A picture whose own texture would drown the mark in a 50 % crop (the informed part
+    # cancels the host only where the detector folds the whole picture) gets a stronger mark
+    # where it is textured, so that the crop reads; the PSNR floor below still holds it. The
+    # margin scales with strength (the SNR does), so a weaker mark asked for grows no more
+    # than the default one would.
+    crop_boost = 1.0
+    target = P.CROP_MARGIN_SNR * float(strength)
+    if target > 0 and not fine and min(hw, ww) >= 2 * T:
+        snr = crop_margin(yw + through(delta), spec, coded_bits)
+        if snr < target:
+            crop_boost = min(P.CROP_BOOST_MAX, target / max(snr, 1e-3))
+            # by texture: 1 where the mask is at its ceiling, none where it is at its floor
+            # (flat areas keep the mark they had: a stronger one shows there first)
+            m = np.clip((mask_act / P.MASK_ACT_REF - P.MASK_MIN) / (1.0 - P.MASK_MIN), 0.0, 1.0)
+            delta = delta * (1.0 + (crop_boost - 1.0) * m).astype(np.float32)
     delta = delta.astype(np.float32, copy=False)
     # Upsample the residual as offset uint8 with q fractional steps (fast SIMD resize), then add
     # it with rounding and saturation in one pass: out = rgb + (d8 - 128) / q.
@@ -601,9 +653,10 @@ def embed_rgb_checked(rgb: np.ndarray, coded_bits: np.ndarray, key: bytes,
         return d8
 
     d8 = full_size(delta)
-    if tex_boost * boost > 1.0:
-        # a budget raised by texture: hold the full-size mark to the PSNR floor (measured on
-        # every third row and column: the upsampled residual is smooth at that scale)
+    if tex_boost * boost * crop_boost > 1.0:
+        # a budget raised by texture or a crop margin: hold the full-size mark to the PSNR
+        # floor (measured on every third row and column: the upsampled residual is smooth at
+        # that scale)
         lim = 255.0 * 10.0 ** (-P.PSNR_FLOOR_DB / 20.0) * float(strength)
         sub = d8[::3, ::3].astype(np.float32) - 128.0
         rms_full = float(np.sqrt(np.mean(sub * sub))) / q
