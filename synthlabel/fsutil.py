@@ -85,6 +85,20 @@ def sidecar_owner(sidecar: Path, source: Path) -> Path | None:
     return None
 
 
+def shared_sidecar(sidecar: Path, dst: Path) -> str | None:
+    """Why writing ``sidecar`` for the output ``dst`` would take another file's C2PA manifest:
+    ``sidecar`` exists and also belongs to a media file of the same base name beside ``dst``
+    (``x.c2pa`` of ``x.opus`` when writing ``x.ogg``). Refused even with overwrite, which is
+    for earlier outputs: that file's manifest would then fail validation."""
+    if not os.path.lexists(sidecar):
+        return None
+    other = sidecar_owner(sidecar, dst)
+    if other is None:
+        return None
+    return (f"C2PA sidecar {sidecar} is {other.name}'s too (same base name), which would lose "
+            "its manifest; write this file elsewhere or rename one of them")
+
+
 def with_extension(path: Path, extension: str) -> Path:
     """``path`` named with ``extension`` (".mp4"): a suffix that is only digits (``take.01``,
     ``shot.0001``: a numbered sequence, not an extension) or none gets it appended, any other

@@ -21,7 +21,7 @@ from . import watermark
 from .core import text_label
 from .formats import image_codec, image_meta
 from .formats import xmp as xmp_packet
-from .fsutil import sidecar_owner
+from .fsutil import shared_sidecar
 from .models import AIGCLabel, ContentID, LabelError, LabelSpec, OutputFormat, result_dict
 from .provenance import c2pa_io
 from .provenance.credentials import Credentials, resolved as resolved_credentials
@@ -48,13 +48,11 @@ def claim_output(dst: Path, source: Path | None, sidecar: Path | None, *, overwr
             # e.g. x.ogg and x.opus in one folder would share x.c2pa: never clobber another's.
             raise LabelingError(f"C2PA sidecar {sidecar} exists (another file with this base "
                                 "name?); overwrite=True replaces it")
-        if other := sidecar_owner(sidecar, dst):
+        if why := shared_sidecar(sidecar, dst):
             # overwrite=True is for earlier outputs: a later batch writing x.ogg replaced the
             # x.c2pa of the x.opus an earlier one wrote there (or of an original), whose
             # manifest then failed validation (QA, stop 47)
-            raise LabelingError(f"C2PA sidecar {sidecar} is {other.name}'s too (same base name), "
-                                f"which would lose its manifest; write this file elsewhere or "
-                                f"rename one of them")
+            raise LabelingError(why)
     return in_place
 
 

@@ -19,7 +19,7 @@ from .batch import init_worker_process, one_line, pool_map, worker_count
 from .formats import image_codec
 from .formats.sniff import (M4A_SUFFIXES, MediaType, UnsupportedFormat, UnsupportedMedia, sniff_file,
                             sniff_streams)
-from .fsutil import SIDECAR_FORMATS, atomic_write, broken_link, sidecar_owner, with_extension
+from .fsutil import SIDECAR_FORMATS, atomic_write, broken_link, shared_sidecar, sidecar_owner, with_extension
 from .labeling import LabelingError, label_image_bytes
 from .models import LabelResult, LabelSpec
 from .provenance.credentials import Credentials
@@ -395,8 +395,9 @@ def _replaces_input(job: Job, targets: list[Path]) -> str | None:
     """Why writing ``targets`` would replace an original: the input itself without
     ``--in-place`` (``-o`` naming the inputs' own folder), or, with ``--in-place``, another
     file (``photo.png -f jpeg`` beside an unrelated ``photo.jpg``), or a symbolic link instead
-    of the file it points to. Refused even with ``--overwrite``, which is for earlier outputs,
-    never for the originals."""
+    of the file it points to; with ``-o``, a C2PA sidecar another file of the same base name
+    there shares (:func:`fsutil.shared_sidecar`). Refused even with ``--overwrite``, which is
+    for earlier outputs, never for the originals or another file's manifest."""
     if job.in_place:
         if job.source.is_symlink():
             return (f"is a symbolic link: --in-place would replace the link, not the file it "
@@ -416,6 +417,10 @@ def _replaces_input(job: Job, targets: list[Path]) -> str | None:
                         f"{t.suffix.lstrip('.').upper()} would replace; use -o OUTDIR")
         return None
     for t in targets:
+        # -o: checked here, before any work and whatever --overwrite says, so that --dry-run
+        # reports it too (it was only found when the sidecar was about to be written)
+        if t.suffix == ".c2pa" and (why := shared_sidecar(t, targets[0])):
+            return why
         try:
             same = t.exists() and t.samefile(job.source)
         except OSError:

@@ -260,6 +260,11 @@ def test_ogg_and_opus_carry_sidecars(labeled_audio, tmp_path):
     assert r.returncode == 1 and "clip.c2pa is clip.ogg's too" in r.stderr, r.stderr
     assert (labeled_audio / "clip.c2pa").read_bytes() == before
     assert not (labeled_audio / "clip.opus").exists()
+    # and --dry-run says so before any work, with --overwrite or not (it said "would be
+    # labeled" for the file the real run refused)
+    for extra in ((), ("--overwrite",)):
+        r = run("label", other, "-o", labeled_audio, "-j", "1", "--dry-run", *extra)
+        assert r.returncode == 1 and "clip.c2pa is clip.ogg's too" in r.stderr, (extra, r.stderr)
     # `verify *` names the sidecars too: they are passed over, as a folder walk does, not
     # "not a recognised media file" with exit 2 (found by QA helper)
     r = run("verify", labeled_audio / "clip.ogg", labeled_audio / "clip.c2pa")
