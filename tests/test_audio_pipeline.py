@@ -559,7 +559,10 @@ def test_a_mark_clipped_at_full_scale_is_reported(tmp_path, credentials):
     n = int(re.search(r"took (\d+) samples", said[0]).group(1))
     y, _ = sf.read(io.BytesIO(data), dtype="int16")
     at_full = int(np.count_nonzero((y == 32767) | (y == -32768)))
-    assert n > 1e-4 * x.size and abs(at_full - n) <= 0.02 * n, (n, at_full)
+    # every sample the mark took past full scale is at full scale in the 16-bit output, and so
+    # are the few it took within half a step of it (0-4 more over 5 keys: CI's credentials
+    # are fresh each run, and a 2 % bound failed once at 188 / 192)
+    assert n > 1e-4 * x.size and n <= at_full <= n + max(8, 0.05 * n), (n, at_full)
     # the input never reached full scale (0.999 is 32734): every full-scale sample is the mark's
     assert np.abs(np.round(x * 32768)).max() < 32767
     _, _, res = label_audio(x, RATE, format="wav", subtype="FLOAT", spec=spec, credentials=credentials)
