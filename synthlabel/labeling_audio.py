@@ -361,9 +361,9 @@ def label_audio_file(src: str | os.PathLike, dst: str | os.PathLike, *, spec: La
                      + (" (lossy: convert it to ALAC first, e.g. ffmpeg -i in.mp4 -c:a alac "
                         "out.m4a, to keep it lossless)" if audio_io.is_lossless(info.codec) else
                         " (labeled MP4 and M4A audio is AAC or ALAC)"))
-    if info.format in ("wav", "flac") and info.subtype in audio_io.LOSSY_WAV_SUBTYPES:
-        notes.append(f"{info.subtype} {info.format.upper()} written as 16-bit PCM (re-encoding "
-                     f"to {info.subtype} would remove the watermark)")
+    if coarse := audio_io.pcm16_instead_of(info):
+        notes.append(f"{coarse} {info.format.upper()} written as 16-bit PCM (re-encoding "
+                     f"to {coarse} would remove the watermark)")
     if dropped:
         notes.append(dropped)
     res.warnings[:0] = notes
@@ -404,7 +404,7 @@ def label_audio(samples: np.ndarray, sample_rate: int, *, format: str = "wav",
     narrow = _narrow_pcm_warning(samples, peak)
     if format not in EXTENSION:
         raise LabelingError(f"cannot write {format!r}; choose one of {', '.join(EXTENSION)}")
-    if subtype and subtype.upper() in audio_io.LOSSY_WAV_SUBTYPES:
+    if subtype and subtype.upper() in audio_io.MARK_LOSSY_SUBTYPES:
         # (a file of such a subtype is written as 16-bit PCM by label_file, with a warning)
         raise LabelingError(f"subtype {subtype} would remove the watermark (8-bit or "
                             f"companded/ADPCM samples are coarser than the mark); use PCM_16, "

@@ -418,7 +418,8 @@ def crop_margin(marked_yw: np.ndarray, spec: TileSpec, coded_bits: np.ndarray) -
     worst = math.inf
     for y0, x0 in sorted(windows):
         F = _fft2(fold(np.ascontiguousarray(r[y0:y0 + ch, x0:x0 + cw])))
-        s = _soft_values(_Eval(0.0, (0.0, 0.0), F, F, np.eye(2)), spec) * sb
+        ev = _Eval(0.0, (0.0, 0.0), F / (np.abs(F) + 1e-12), F, np.eye(2))   # at the true shift
+        s = _soft_values(ev, spec) * sb
         sd = float(s.std())
         worst = min(worst, float(s.mean()) / sd if sd > 0 else 0.0)
     return worst

@@ -105,10 +105,11 @@ AAC_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000,
 VORBIS_MAX_RATE = 192000
 _SF_FORMATS = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "opus": "OGG", "mp3": "MP3"}
 _DEFAULT_SUBTYPES = {"wav": "PCM_16", "flac": "PCM_16"}
-#: WAV sample formats that are lossy codecs (4-bit ADPCM, GSM, G.72x): re-encoding into them
-#: would remove the watermark, so labeled copies are written as 16-bit PCM instead (an 8-bit
-#: FLAC's too: its marked copy kept 8 bits and lost the mark to a 3 dB volume change).
-LOSSY_WAV_SUBTYPES = frozenset({
+#: WAV / FLAC sample formats coarser than the mark, lossy codecs (4-bit ADPCM, GSM, G.72x)
+#: and 8-bit samples: re-encoding into them would remove the watermark, so labeled copies are
+#: written as 16-bit PCM instead (:func:`pcm16_instead_of`; an 8-bit FLAC's marked copy kept
+#: 8 bits and lost the mark to a 3 dB volume change).
+MARK_LOSSY_SUBTYPES = frozenset({
     "IMA_ADPCM", "MS_ADPCM", "GSM610", "G721_32", "G723_24", "G723_40", "VOX_ADPCM",
     "NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32",
     # 8-bit PCM and the 8-bit companded telephone codecs: 48 dB (or less) of dynamic range,
@@ -630,6 +631,15 @@ def output_format(info: AudioInfo) -> str:
     return info.format
 
 
+def pcm16_instead_of(info: AudioInfo) -> str | None:
+    """The sample format (``info.subtype``) of a WAV or FLAC input that its labeled copy does
+    not keep, being coarser than the mark (:data:`MARK_LOSSY_SUBTYPES`): :func:`writer_for`
+    writes 16-bit PCM instead. None when the copy keeps the input's."""
+    if output_format(info) in ("wav", "flac") and info.subtype in MARK_LOSSY_SUBTYPES:
+        return info.subtype
+    return None
+
+
 def writer_for(path: str | os.PathLike[str], info: AudioInfo, **kw) -> Writer:
     """A :class:`Writer` producing the same format, codec, rate, channels and (WAV/FLAC) bit
     depth as the file ``info`` describes; lossy outputs use the default bitrates
@@ -641,9 +651,7 @@ def writer_for(path: str | os.PathLike[str], info: AudioInfo, **kw) -> Writer:
         kw["bitrate"] = int(info.bitrate)      # the Writer clamps it to what the codec can do
     subtype = kw.pop("subtype", None)
     if subtype is None and fmt in ("wav", "flac"):
-        subtype = info.subtype
-        if subtype in LOSSY_WAV_SUBTYPES:     # (an 8-bit FLAC as well: PCM_S8)
-            subtype = "PCM_16"
+        subtype = "PCM_16" if pcm16_instead_of(info) else info.subtype
         if fmt == "flac" and subtype not in sf.available_subtypes("FLAC") or fmt == "wav" and not sf.check_format("WAV", subtype):
             subtype = "PCM_24"
     if subtype is None and info.subtype in _ALAC_SUBTYPES:
